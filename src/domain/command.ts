@@ -1,0 +1,291 @@
+// The `/pgsessions` grammar: a subcommand word, then Slack-search-style `key:value` modifiers in any
+// order. Parsing never throws; a mistake is a value (`kind: 'invalid'`) whose message names the bad word
+// and is plain text (the renderer escapes it and shows USAGE under it).
+
+import { parseDuration } from './duration.js';
+import type { ListFilters, SessionState } from './types.js';
+
+export type ParsedCommand =
+  | { kind: 'top'; cluster?: string; filters: ListFilters }
+  | { kind: 'blocking' | 'replication' | 'status' | 'pending'; cluster?: string }
+  | { kind: 'cancel'; cluster?: string; pid: number; reason: string; escalateAfterSeconds: number | null }
+  | { kind: 'terminate'; cluster?: string; pid: number; reason: string }
+  | {
+      kind: 'terminate-all';
+      cluster?: string;
+      database: string;
+      user?: string;
+      application?: string;
+      reason: string;
+    }
+  | { kind: 'help' }
+  | { kind: 'invalid'; message: string };
+
+export const DEFAULT_LIMIT = 20;
+export const MAX_LIMIT = 200;
+export const MIN_ESCALATE_SECONDS = 1;
+export const MAX_ESCALATE_SECONDS = 300;
+/** PostgreSQL identifiers and application_name stop at 63 bytes (NAMEDATALEN - 1). */
+export const MAX_NAME_LENGTH = 63;
+export const MAX_PID = 2_147_483_647;
+
+/** What users type after `state:`, mapped to how pg_stat_activity spells it. */
+export const STATE_WORDS = {
+  active: 'active',
+  idle: 'idle',
+  'idle-in-transaction': 'idle in transaction',
+  'idle-in-transaction-aborted': 'idle in transaction (aborted)',
+  fastpath: 'fastpath function call',
+  disabled: 'disabled',
+} as const satisfies Record<string, SessionState>;
+
+export const USAGE = [
+  '*Usage:* `/pgsessions [command] [key:value …]` — modifiers in any order; quote values with spaces: `app:"my app"`',
+  '• `/pgsessions [top] [cluster:NAME] [db:NAME] [user:NAME] [app:NAME] [state:STATE] [min:30s] [limit:N]` — the longest-running sessions that are not idle, longest first. STATE is one of `active`, `idle`, `idle-in-transaction`, `idle-in-transaction-aborted`, `fastpath`, `disabled`; `min:` is a duration like `30s`, `5m`, `1h30m`; `limit:` is 1–200 (default 20).',
+  '• `/pgsessions blocking [cluster:NAME]` — who blocks whom, root blockers first.',
+  '• `/pgsessions replication [cluster:NAME]` — walsenders by application_name, with lag.',
+  "• `/pgsessions status [cluster:NAME]` — the server version and what the bot's role can and cannot do.",
+  '• `/pgsessions cancel PID [cluster:NAME] [escalate:10s] [reason…]` — ask to cancel the running query; `escalate:` terminates it if it is still running that long after the cancel (1s–300s).',
+  '• `/pgsessions terminate PID [cluster:NAME] [reason…]` — ask to end the session.',
+  '• `/pgsessions terminate-all db:NAME [user:NAME] [app:NAME] [cluster:NAME] [reason…]` — ask to end every session of one database; approval ends exactly the sessions listed in the request.',
+  '• `/pgsessions pending [cluster:NAME]` — open requests.',
+  '• `/pgsessions help` — this text.',
+  'Every cancel or terminate waits for a second person to approve it.',
+].join('\n');
+
+type Kind = Exclude<ParsedCommand['kind'], 'invalid'>;
+type ModifierKey = 'cluster' | 'db' | 'user' | 'app' | 'state' | 'min' | 'limit' | 'escalate';
+
+const SUBCOMMANDS: Record<string, Kind> = {
+  top: 'top',
+  blocking: 'blocking',
+  replication: 'replication',
+  status: 'status',
+  cancel: 'cancel',
+  terminate: 'terminate',
+  'terminate-all': 'terminate-all',
+  pending: 'pending',
+  help: 'help',
+};
+
+/** Which modifiers each subcommand understands. */
+const MODIFIERS: Record<Kind, readonly ModifierKey[]> = {
+  top: ['cluster', 'db', 'user', 'app', 'state', 'min', 'limit'],
+  blocking: ['cluster'],
+  replication: ['cluster'],
+  status: ['cluster'],
+  pending: ['cluster'],
+  cancel: ['cluster', 'escalate'],
+  terminate: ['cluster'],
+  'terminate-all': ['cluster', 'db', 'user', 'app'],
+  help: [],
+};
+
+interface Token {
+  /** Exactly as typed, quotes included: what a reason keeps. */
+  raw: string;
+  /** With the double quotes removed: what a modifier value uses. */
+  unquoted: string;
+  /** A double quote was opened and never closed. */
+  unterminated: boolean;
+}
+
+// A token is a run of non-whitespace in which a double-quoted stretch may contain whitespace:
+// `app:"my app"` is one token with the value `my app`.
+function tokenize(text: string): Token[] {
+  const tokens: Token[] = [];
+  let i = 0;
+  const n = text.length;
+  while (i < n) {
+    while (i < n && /\s/.test(text[i] as string)) i++;
+    if (i >= n) break;
+    const start = i;
+    let unquoted = '';
+    let inQuote = false;
+    while (i < n) {
+      const ch = text[i] as string;
+      if (ch === '"') {
+        inQuote = !inQuote;
+      } else if (!inQuote && /\s/.test(ch)) {
+        break;
+      } else {
+        unquoted += ch;
+      }
+      i++;
+    }
+    tokens.push({ raw: text.slice(start, i), unquoted, unterminated: inQuote });
+  }
+  return tokens;
+}
+
+/** `key:value` → the key (lower-cased) and value; null when the token has no `key:` prefix. */
+function splitModifier(token: Token): { key: string; value: string } | null {
+  const m = /^([A-Za-z]+):/.exec(token.raw);
+  if (!m) return null;
+  const key = (m[1] as string).toLowerCase();
+  // The key never contains a quote, so the unquoted text starts with the same `key:`.
+  return { key, value: token.unquoted.slice(key.length + 1) };
+}
+
+/** Quote a user's word for an error message, shortened so a pasted novel does not become the message. */
+function quoteWord(word: string): string {
+  const chars = Array.from(word);
+  const shown = chars.length > 60 ? `${chars.slice(0, 59).join('')}…` : word;
+  // Control characters would garble the message; show them as the replacement glyph.
+  return `“${shown.replace(/[\u0000-\u001f\u007f-\u009f]/g, '\uFFFD')}”`;
+}
+
+class InvalidCommand extends Error {}
+
+function fail(message: string): never {
+  throw new InvalidCommand(message);
+}
+
+function parseName(key: string, value: string): string {
+  if (value.length === 0) fail(`${key}: needs a value, e.g. ${key}:NAME.`);
+  if (Array.from(value).length > MAX_NAME_LENGTH) {
+    fail(`${key}: must be at most ${MAX_NAME_LENGTH} characters, got ${quoteWord(value)}.`);
+  }
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(value)) fail(`${key}: must not contain control characters.`);
+  return value;
+}
+
+function parsePid(word: string): number {
+  if (/^\d{1,10}$/.test(word)) {
+    const pid = Number(word);
+    if (pid >= 1 && pid <= MAX_PID) return pid;
+  }
+  return fail(`PID must be a positive whole number, got ${quoteWord(word)}.`);
+}
+
+interface Collected {
+  modifiers: Partial<Record<ModifierKey, string>>;
+  /** Words that are not modifiers, in order (raw, quotes kept). */
+  words: string[];
+}
+
+function collect(kind: Kind, tokens: Token[], freeWordsAllowed: boolean): Collected {
+  const allowed = MODIFIERS[kind];
+  const modifiers: Partial<Record<ModifierKey, string>> = {};
+  const words: string[] = [];
+  for (const token of tokens) {
+    const mod = splitModifier(token);
+    const key = mod && (allowed as readonly string[]).includes(mod.key) ? (mod.key as ModifierKey) : null;
+    if (mod && key) {
+      if (token.unterminated) fail(`${key}: has a quote that is never closed: ${quoteWord(token.raw)}.`);
+      if (modifiers[key] !== undefined) fail(`${key}: is given twice.`);
+      modifiers[key] = mod.value;
+    } else if (freeWordsAllowed) {
+      words.push(token.raw);
+    } else if (mod) {
+      fail(`${quoteWord(token.raw)}: ${mod.key}: is not a modifier of ${kind}.`);
+    } else {
+      fail(`Unknown word ${quoteWord(token.raw)} for ${kind}.`);
+    }
+  }
+  return { modifiers, words };
+}
+
+function withCluster<T extends object>(value: T, cluster: string | undefined): T & { cluster?: string } {
+  return cluster === undefined ? value : { ...value, cluster: parseName('cluster', cluster) };
+}
+
+function parseTop(tokens: Token[]): ParsedCommand {
+  const { modifiers: m } = collect('top', tokens, false);
+  const filters: ListFilters = { limit: DEFAULT_LIMIT };
+  if (m.db !== undefined) filters.database = parseName('db', m.db);
+  if (m.user !== undefined) filters.user = parseName('user', m.user);
+  if (m.app !== undefined) filters.application = parseName('app', m.app);
+  if (m.state !== undefined) {
+    const word = m.state.toLowerCase();
+    if (!Object.hasOwn(STATE_WORDS, word)) {
+      fail(`state: must be one of ${Object.keys(STATE_WORDS).join(', ')}; got ${quoteWord(m.state)}.`);
+    }
+    filters.state = STATE_WORDS[word as keyof typeof STATE_WORDS];
+  }
+  if (m.min !== undefined) {
+    const seconds = parseDuration(m.min);
+    if (seconds === null) fail(`min: needs a duration like 30s, 5m or 1h30m (at most 30d), got ${quoteWord(m.min)}.`);
+    filters.minSeconds = seconds;
+  }
+  if (m.limit !== undefined) {
+    const n = /^\d{1,4}$/.test(m.limit) ? Number(m.limit) : NaN;
+    if (!(n >= 1 && n <= MAX_LIMIT)) fail(`limit: must be a whole number from 1 to ${MAX_LIMIT}, got ${quoteWord(m.limit)}.`);
+    filters.limit = n;
+  }
+  return withCluster({ kind: 'top' as const, filters }, m.cluster);
+}
+
+/** cancel / terminate: the first word that is not a modifier is the PID; the other words are the reason. */
+function parseKill(kind: 'cancel' | 'terminate', tokens: Token[]): ParsedCommand {
+  const { modifiers: m, words } = collect(kind, tokens, true);
+  const [pidWord, ...reasonWords] = words;
+  if (pidWord === undefined) fail(`${kind} needs a PID, e.g. /pgsessions ${kind} 12345 runaway report.`);
+  const pid = parsePid(pidWord);
+  const reason = reasonWords.join(' ');
+  if (kind === 'terminate') return withCluster({ kind, pid, reason }, m.cluster);
+  let escalateAfterSeconds: number | null = null;
+  if (m.escalate !== undefined) {
+    const seconds = parseDuration(m.escalate);
+    if (seconds === null || seconds < MIN_ESCALATE_SECONDS || seconds > MAX_ESCALATE_SECONDS) {
+      fail(`escalate: needs a duration from 1s to 300s, like 10s or 2m, got ${quoteWord(m.escalate)}.`);
+    }
+    escalateAfterSeconds = seconds;
+  }
+  return withCluster({ kind, pid, reason, escalateAfterSeconds }, m.cluster);
+}
+
+function parseTerminateAll(tokens: Token[]): ParsedCommand {
+  const { modifiers: m, words } = collect('terminate-all', tokens, true);
+  if (m.db === undefined) fail('terminate-all needs db:NAME — the database whose sessions to end.');
+  const result: Extract<ParsedCommand, { kind: 'terminate-all' }> = {
+    kind: 'terminate-all',
+    database: parseName('db', m.db),
+    reason: words.join(' '),
+  };
+  if (m.user !== undefined) result.user = parseName('user', m.user);
+  if (m.app !== undefined) result.application = parseName('app', m.app);
+  return withCluster(result, m.cluster);
+}
+
+function parseOrThrow(text: string): ParsedCommand {
+  const tokens = tokenize(text);
+  const first = tokens[0];
+  if (first === undefined) return { kind: 'top', filters: { limit: DEFAULT_LIMIT } };
+  const sub = Object.hasOwn(SUBCOMMANDS, first.raw.toLowerCase()) ? SUBCOMMANDS[first.raw.toLowerCase()] : undefined;
+  // No subcommand word: a listing, if the words are listing modifiers (parseTop names the first that is not).
+  if (sub === undefined) {
+    if (splitModifier(first) === null) fail(`Unknown word ${quoteWord(first.raw)}.`);
+    return parseTop(tokens);
+  }
+  const rest = tokens.slice(1);
+  switch (sub) {
+    case 'top':
+      return parseTop(rest);
+    case 'help':
+      // `help cancel` still wants the help.
+      return { kind: 'help' };
+    case 'cancel':
+    case 'terminate':
+      return parseKill(sub, rest);
+    case 'terminate-all':
+      return parseTerminateAll(rest);
+    case 'blocking':
+    case 'replication':
+    case 'status':
+    case 'pending': {
+      const { modifiers: m } = collect(sub, rest, false);
+      return withCluster({ kind: sub }, m.cluster);
+    }
+  }
+}
+
+/** Parse the text after `/pgsessions`. Never throws: a mistake comes back as `{ kind: 'invalid', message }`. */
+export function parseCommand(text: string): ParsedCommand {
+  try {
+    return parseOrThrow(typeof text === 'string' ? text : '');
+  } catch (err) {
+    if (err instanceof InvalidCommand) return { kind: 'invalid', message: err.message };
+    return { kind: 'invalid', message: 'That command could not be read.' };
+  }
+}

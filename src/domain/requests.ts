@@ -1,0 +1,400 @@
+// The two-person rule. A request names exactly the sessions that were seen; an approver who is not the
+// requester approves; only then is the target re-checked and signalled, once. Expected outcomes are values
+// with a sentence for the user; only real bugs throw.
+import type { AuditEvent } from './audit.js';
+import type { Action, ExecutionResult, KillRequest, SessionRow, TargetOutcome, TargetSnapshot } from './types.js';
+import { isProtected, mayApprove, mayRequest, shapeQueryText, type AccessRules, type GroupsPort, type Protection, type QueryTextMode } from './policy.js';
+
+// ---- ports ---------------------------------------------------------------------------------------------
+
+type DecisionCode = 'not_found' | 'self_approval' | 'already_decided' | 'expired' | 'not_requester';
+
+/** The durable state (requests, audit log, outbox) — src/postgres/state-store.ts. */
+export interface StatePort {
+  createRequest(
+    input: Omit<KillRequest, 'id' | 'status' | 'decidedBy' | 'decidedAt' | 'createdAt' | 'messageTs' | 'result' | 'expiresAt'> & { ttlSeconds: number },
+  ): Promise<KillRequest>;
+  setMessageTs(id: string, ts: string): Promise<unknown>;
+  get(id: string): Promise<KillRequest | null>;
+  listPending(cluster?: string): Promise<KillRequest[]>;
+  approve(id: string, approver: string): Promise<{ ok: true; request: KillRequest } | { ok: false; code: DecisionCode; request?: KillRequest }>;
+  deny(id: string, actor: string): Promise<{ ok: true; request: KillRequest } | { ok: false; code: DecisionCode; request?: KillRequest }>;
+  withdraw(id: string, actor: string): Promise<{ ok: true; request: KillRequest } | { ok: false; code: DecisionCode; request?: KillRequest }>;
+  /** Announces, once, that the signal is about to be sent (the durable intent). Only the winner executes. */
+  markExecuting(id: string, details: Record<string, unknown>): Promise<{ ok: true } | { ok: false; code: string }>;
+  finish(id: string, status: 'executed' | 'failed', result: ExecutionResult): Promise<{ ok: true; request: KillRequest } | { ok: false; code: string }>;
+  expireDue(): Promise<KillRequest[]>;
+  findInterrupted(olderThanSeconds: number): Promise<KillRequest[]>;
+  appendAudit(entry: { requestId?: string; event: AuditEvent; actor?: string; cluster?: string; details: Record<string, unknown> }): Promise<unknown>;
+}
+
+export interface SignalTargetPort {
+  pid: number;
+  backendStart: string;
+  queryStart: string | null;
+  backendType: 'client backend' | 'walsender';
+}
+
+/** One managed cluster — src/postgres/session-store.ts. */
+export interface ClusterPort {
+  name: string;
+  byPid(pid: number): Promise<SessionRow | null>;
+  bulkTargets(scope: { database: string; user?: string; application?: string }): Promise<SessionRow[]>;
+  signal(kind: 'cancel' | 'terminate', target: SignalTargetPort, guard: Protection & { terminateTimeoutMs: number }): Promise<TargetOutcome>;
+  stillThere(target: SignalTargetPort): Promise<{ state: string | null } | null>;
+}
+
+/** Messages about a request — the Slack adapter. */
+export interface RequestMessagesPort {
+  /** Posts the approval request where it was asked; returns the message ts. */
+  post(request: KillRequest): Promise<string>;
+  /** Shows the request's current status in place. */
+  update(request: KillRequest): Promise<void>;
+  /** Tells the requester the outcome (thread reply). */
+  notifyRequester(request: KillRequest): Promise<void>;
+}
+
+export interface RequestSettings extends Protection {
+  readOnly: boolean;
+  ttlSeconds: number;
+  queryText: QueryTextMode;
+  /** The most sessions one terminate-all may end. */
+  bulkCap: number;
+  terminateTimeoutMs: number;
+  rules(cluster: string): AccessRules;
+}
+
+export interface RequestDeps {
+  state: StatePort;
+  cluster(name: string): ClusterPort | undefined;
+  messages: RequestMessagesPort;
+  groups: GroupsPort;
+  settings: RequestSettings;
+  /** Connection failures (cluster down) are outcomes, not bugs. */
+  isUnreachable(error: unknown): boolean;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+// ---- outcomes --------------------------------------------------------------------------------------------
+
+export const FAILURE_MESSAGES = {
+  read_only: 'pgsessions is in read-only mode (PGSESSIONS_READ_ONLY): nothing can be cancelled or terminated.',
+  not_requester: 'You are not allowed to request a cancel or terminate on this cluster.',
+  not_approver: 'Only an approver can do that (PGSESSIONS_APPROVERS).',
+  self_approval: 'You made this request: a second person has to approve it.',
+  already_decided: 'This request was already decided.',
+  expired: 'This request has expired. Ask again if the session still needs to go.',
+  not_found: 'That request does not exist.',
+  not_the_requester: 'Only the requester can withdraw a request.',
+  reason_required: 'Give a reason: it goes into the audit trail.',
+  unknown_cluster: 'Unknown cluster.',
+  session_gone: 'That session is no longer running: nothing to do.',
+  session_changed: 'That pid now belongs to a different session (or the query changed): list again and pick it anew.',
+  protected: 'That session belongs to a protected role or application (PGSESSIONS_PROTECTED_ROLES / _APPS): it cannot be killed from here.',
+  not_client_backend: 'That pid is not a client session (background process, parallel worker or walsender): it cannot be killed from here.',
+  not_walsender: 'That pid is not a walsender.',
+  cancel_useless: 'That session is idle in a transaction: cancelling does nothing. Ask to terminate it instead.',
+  nothing_to_do: 'No sessions match: nothing to terminate.',
+  too_many: 'That would end more sessions than one request may',
+  unreachable: 'The cluster cannot be reached right now: nothing was done.',
+  post_failed: 'The approval request could not be posted in this channel (is the app a member?). Nothing was requested.',
+} as const;
+export type FailureCode = keyof typeof FAILURE_MESSAGES;
+
+export type Result<T> = { ok: true; value: T } | { ok: false; code: FailureCode; message: string };
+
+const fail = <T>(code: FailureCode, detail?: string): Result<T> => ({
+  ok: false,
+  code,
+  message: detail ? `${FAILURE_MESSAGES[code]} ${detail}` : FAILURE_MESSAGES[code],
+});
+
+// ---- use cases ----------------------------------------------------------------------------------------
+
+export interface SingleAsk {
+  cluster: string;
+  action: 'cancel' | 'terminate' | 'cancel_then_terminate' | 'terminate_walsender';
+  pid: number;
+  /** From a button: the identity as seen. Absent for the typed form (the session is looked up now). */
+  seen?: { backendStart: string; queryStart: string | null };
+  escalateAfterSeconds?: number | null;
+  reason: string;
+  requester: string;
+  channel: string;
+}
+
+export interface BulkAsk {
+  cluster: string;
+  scope: { database: string; user?: string; application?: string };
+  reason: string;
+  requester: string;
+  channel: string;
+}
+
+function snapshot(row: SessionRow, mode: QueryTextMode): TargetSnapshot {
+  return {
+    pid: row.pid,
+    backendStart: row.backendStart,
+    queryStart: row.queryStart,
+    xactStart: row.xactStart,
+    backendType: row.backendType,
+    user: row.user,
+    database: row.database,
+    application: row.application,
+    client: row.client,
+    state: row.state,
+    query: shapeQueryText(row.query, mode),
+  };
+}
+
+export function createRequestService(deps: RequestDeps) {
+  const { state, messages, groups, settings } = deps;
+  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+
+  async function guardRequest(cluster: string, requester: string, reason: string): Promise<Result<ClusterPort>> {
+    if (settings.readOnly) return fail('read_only');
+    const port = deps.cluster(cluster);
+    if (!port) return fail('unknown_cluster');
+    if (!(await mayRequest(requester, settings.rules(cluster), groups))) return fail('not_requester');
+    if (reason.trim().length === 0) return fail('reason_required');
+    return { ok: true, value: port };
+  }
+
+  async function publish(request: KillRequest): Promise<Result<KillRequest>> {
+    try {
+      const ts = await messages.post(request);
+      await state.setMessageTs(request.id, ts);
+      return { ok: true, value: { ...request, messageTs: ts } };
+    } catch {
+      // Nobody could approve a request they cannot see: withdraw it rather than leave it dangling.
+      await state.withdraw(request.id, request.requester);
+      return fail('post_failed');
+    }
+  }
+
+  async function requestOne(ask: SingleAsk): Promise<Result<KillRequest>> {
+    const guarded = await guardRequest(ask.cluster, ask.requester, ask.reason);
+    if (!guarded.ok) return guarded;
+    let row: SessionRow | null;
+    try {
+      row = await guarded.value.byPid(ask.pid);
+    } catch (error) {
+      if (deps.isUnreachable(error)) return fail('unreachable');
+      throw error;
+    }
+    if (!row) return fail('session_gone');
+    if (ask.seen) {
+      const changed =
+        row.backendStart !== ask.seen.backendStart ||
+        (ask.action !== 'terminate' && ask.action !== 'terminate_walsender' && ask.seen.queryStart !== null && row.queryStart !== ask.seen.queryStart);
+      if (changed) return fail('session_changed');
+    }
+    if (isProtected(row, settings)) return fail('protected');
+    if (ask.action === 'terminate_walsender') {
+      if (row.backendType !== 'walsender') return fail('not_walsender');
+    } else if (row.backendType !== 'client backend') {
+      return fail('not_client_backend');
+    }
+    if ((ask.action === 'cancel' || ask.action === 'cancel_then_terminate') && (row.state ?? '').startsWith('idle in transaction')) {
+      return fail('cancel_useless');
+    }
+    const request = await state.createRequest({
+      cluster: ask.cluster,
+      action: ask.action,
+      targets: [snapshot(row, settings.queryText)],
+      reason: ask.reason.trim(),
+      requester: ask.requester,
+      channel: ask.channel,
+      escalateAfterSeconds: ask.action === 'cancel_then_terminate' ? (ask.escalateAfterSeconds ?? 10) : null,
+      scope: null,
+      ttlSeconds: settings.ttlSeconds,
+    });
+    return publish(request);
+  }
+
+  async function requestAll(ask: BulkAsk): Promise<Result<KillRequest>> {
+    const guarded = await guardRequest(ask.cluster, ask.requester, ask.reason);
+    if (!guarded.ok) return guarded;
+    let rows: SessionRow[];
+    try {
+      rows = (await guarded.value.bulkTargets(ask.scope)).filter((row) => !isProtected(row, settings));
+    } catch (error) {
+      if (deps.isUnreachable(error)) return fail('unreachable');
+      throw error;
+    }
+    if (rows.length === 0) return fail('nothing_to_do');
+    if (rows.length > settings.bulkCap) {
+      return fail('too_many', `(${rows.length} match; the cap is ${settings.bulkCap}). Narrow it with user: or app:.`);
+    }
+    const request = await state.createRequest({
+      cluster: ask.cluster,
+      action: 'terminate_all',
+      targets: rows.map((row) => snapshot(row, settings.queryText)),
+      reason: ask.reason.trim(),
+      requester: ask.requester,
+      channel: ask.channel,
+      escalateAfterSeconds: null,
+      scope: ask.scope,
+      ttlSeconds: settings.ttlSeconds,
+    });
+    return publish(request);
+  }
+
+  async function signalTarget(port: ClusterPort, action: Action, target: TargetSnapshot, escalateAfter: number | null): Promise<TargetOutcome> {
+    const guard = { protectedRoles: settings.protectedRoles, protectedApps: settings.protectedApps, terminateTimeoutMs: settings.terminateTimeoutMs };
+    const identity = { pid: target.pid, backendStart: target.backendStart };
+    switch (action) {
+      case 'cancel':
+        return port.signal('cancel', { ...identity, queryStart: target.queryStart, backendType: 'client backend' }, guard);
+      case 'cancel_then_terminate': {
+        const withQuery = { ...identity, queryStart: target.queryStart, backendType: 'client backend' as const };
+        const cancelled = await port.signal('cancel', withQuery, guard);
+        if (cancelled.outcome !== 'still_running') return cancelled;
+        const deadline = Date.now() + (escalateAfter ?? 10) * 1000;
+        while (Date.now() < deadline) {
+          const now = await port.stillThere(withQuery);
+          if (!now || now.state !== 'active') return { pid: target.pid, outcome: 'cancelled' };
+          await sleep(200);
+        }
+        // Still the same query after the grace period: terminate — only that query's session, still the same.
+        return port.signal('terminate', withQuery, guard);
+      }
+      case 'terminate':
+      case 'terminate_all':
+        return port.signal('terminate', { ...identity, queryStart: null, backendType: 'client backend' }, guard);
+      case 'terminate_walsender':
+        return port.signal('terminate', { ...identity, queryStart: null, backendType: 'walsender' }, guard);
+    }
+  }
+
+  async function execute(request: KillRequest): Promise<KillRequest> {
+    const port = deps.cluster(request.cluster);
+    let result: ExecutionResult;
+    let status: 'executed' | 'failed' = 'executed';
+    // The intent is durable before any signal is sent: a crash from here on leaves a trace to reconcile.
+    // Only the one caller that records it goes on to signal.
+    const intent = await state.markExecuting(request.id, { targets: request.targets.map((t) => t.pid) });
+    if (!intent.ok) return request;
+    if (!port) {
+      result = { outcomes: [], message: 'the cluster is no longer configured' };
+      status = 'failed';
+    } else {
+      const outcomes: TargetOutcome[] = [];
+      try {
+        const queue = [...request.targets];
+        const worker = async () => {
+          for (let target = queue.shift(); target; target = queue.shift()) {
+            try {
+              outcomes.push(await signalTarget(port, request.action, target, request.escalateAfterSeconds));
+            } catch (error) {
+              if (deps.isUnreachable(error)) throw error;
+              outcomes.push({ pid: target.pid, outcome: 'error', message: (error as Error).message });
+            }
+          }
+        };
+        await Promise.all(Array.from({ length: Math.min(4, request.targets.length) }, worker));
+        outcomes.sort((a, b) => a.pid - b.pid);
+        result = { outcomes };
+        if (outcomes.every((o) => o.outcome === 'permission_denied' || o.outcome === 'error')) status = 'failed';
+      } catch (error) {
+        if (!deps.isUnreachable(error)) throw error;
+        outcomes.sort((a, b) => a.pid - b.pid);
+        result = { outcomes, unreachable: true, message: 'the cluster could not be reached' };
+        status = 'failed';
+      }
+    }
+    const finished = await state.finish(request.id, status, result);
+    const shown = finished.ok ? finished.request : { ...request, status, result };
+    await tell(shown);
+    return shown;
+  }
+
+  /** Update the message in place and tell the requester; Slack failures here must not undo the outcome. */
+  async function tell(request: KillRequest, notify = true): Promise<void> {
+    await messages.update(request).catch(() => undefined);
+    if (notify) await messages.notifyRequester(request).catch(() => undefined);
+  }
+
+  async function approve(id: string, user: string): Promise<Result<KillRequest>> {
+    const request = await state.get(id);
+    if (!request) return fail('not_found');
+    if (settings.readOnly) {
+      await state.appendAudit({ requestId: id, event: 'refused', actor: user, cluster: request.cluster, details: { why: 'read_only' } });
+      return fail('read_only');
+    }
+    if (!(await mayApprove(user, settings.rules(request.cluster), groups))) return fail('not_approver');
+    const decided = await state.approve(id, user);
+    if (!decided.ok) return fail(decided.code === 'not_requester' ? 'not_found' : decided.code);
+    await messages.update(decided.request).catch(() => undefined);
+    return { ok: true, value: await execute(decided.request) };
+  }
+
+  async function deny(id: string, user: string): Promise<Result<KillRequest>> {
+    const request = await state.get(id);
+    if (!request) return fail('not_found');
+    if (!(await mayApprove(user, settings.rules(request.cluster), groups))) return fail('not_approver');
+    const decided = await state.deny(id, user);
+    if (!decided.ok) return fail(decided.code === 'not_requester' ? 'not_found' : decided.code);
+    await tell(decided.request);
+    return { ok: true, value: decided.request };
+  }
+
+  async function withdraw(id: string, user: string): Promise<Result<KillRequest>> {
+    const decided = await state.withdraw(id, user);
+    if (!decided.ok) return fail(decided.code === 'not_requester' ? 'not_the_requester' : decided.code);
+    await tell(decided.request, false);
+    return { ok: true, value: decided.request };
+  }
+
+  /** Expire what is due and show it, without waiting for anyone to click. */
+  async function expireDue(): Promise<KillRequest[]> {
+    const expired = await state.expireDue();
+    for (const request of expired) await tell(request);
+    return expired;
+  }
+
+  /**
+   * Requests approved before a crash or restart that never recorded an outcome: re-check each target and
+   * record what is true now. Never re-run: the signal may already have been sent.
+   */
+  async function reconcile(olderThanSeconds: number): Promise<KillRequest[]> {
+    const done: KillRequest[] = [];
+    for (const request of await state.findInterrupted(olderThanSeconds)) {
+      const port = deps.cluster(request.cluster);
+      const outcomes: TargetOutcome[] = [];
+      let unreachable = false;
+      for (const target of request.targets) {
+        if (!port) break;
+        try {
+          const there = await port.stillThere({
+            pid: target.pid,
+            backendStart: target.backendStart,
+            queryStart: null,
+            backendType: target.backendType === 'walsender' ? 'walsender' : 'client backend',
+          });
+          outcomes.push({ pid: target.pid, outcome: there ? 'still_running' : 'gone' });
+        } catch (error) {
+          if (!deps.isUnreachable(error)) throw error;
+          unreachable = true;
+          break;
+        }
+      }
+      const result: ExecutionResult = {
+        outcomes,
+        interrupted: true,
+        ...(unreachable ? { unreachable: true } : {}),
+        message: 'interrupted by a restart between approval and outcome: reconciled, not re-run',
+      };
+      const finished = await state.finish(request.id, 'failed', result);
+      if (finished.ok) {
+        await tell(finished.request);
+        done.push(finished.request);
+      }
+    }
+    return done;
+  }
+
+  return { requestOne, requestAll, approve, deny, withdraw, expireDue, reconcile, listPending: (cluster?: string) => state.listPending(cluster) };
+}
+
+export type RequestService = ReturnType<typeof createRequestService>;

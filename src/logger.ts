@@ -1,0 +1,88 @@
+// The pino root: JSON logs with tokens, secrets and connection-string passwords removed, child loggers per
+// module, and an adapter so Bolt and the Web API client log through it too.
+import { pino, type Logger } from 'pino';
+import { LogLevel, type Logger as SlackLogger } from '@slack/logger';
+
+export type { Logger };
+
+const REDACT_PATHS = [
+  'token', '*.token', 'botToken', '*.botToken', 'appToken', '*.appToken',
+  'signingSecret', '*.signingSecret', 'password', '*.password', 'secret', '*.secret',
+  'authorization', '*.authorization', 'headers.authorization', '*.headers.authorization', 'headers.Authorization',
+  'connectionString', '*.connectionString', 'url', '*.url', 'databaseUrl', '*.databaseUrl',
+];
+
+const SECRET_PATTERNS: Array<[RegExp, string]> = [
+  [/xox[abposer]-[A-Za-z0-9-]+/g, 'xox?-[redacted]'],
+  [/xapp-[A-Za-z0-9-]+/g, 'xapp-[redacted]'],
+  // user:password@ in any URL-like connection string
+  [/([a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*):[^@\s/]*@/gi, '$1:[redacted]@'],
+  [/(password\s*=\s*)('[^']*'|\S+)/gi, '$1[redacted]'],
+];
+
+/** Removes tokens and passwords from free text (error messages, URLs). */
+export function scrubSecrets(text: string): string {
+  let out = text;
+  for (const [pattern, replacement] of SECRET_PATTERNS) out = out.replace(pattern, replacement);
+  return out;
+}
+
+function scrubValue(value: unknown, depth = 0): unknown {
+  if (typeof value === 'string') return scrubSecrets(value);
+  if (depth > 4 || value === null || typeof value !== 'object') return value;
+  if (value instanceof Error) {
+    return { type: value.name, message: scrubSecrets(value.message), code: (value as { code?: unknown }).code, stack: value.stack ? scrubSecrets(value.stack) : undefined };
+  }
+  if (Array.isArray(value)) return value.map((item) => scrubValue(item, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value)) out[key] = scrubValue(item, depth + 1);
+  return out;
+}
+
+export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
+  return pino(
+    {
+      level,
+      base: { app: 'pgsessions' },
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      serializers: { err: (error: unknown) => scrubValue(error) },
+      hooks: {
+        // Free-text arguments (Bolt's and the Web API client's messages) are scrubbed too.
+        logMethod(args, method) {
+          const cleaned = args.map((arg) => scrubValue(arg)) as Parameters<typeof method>;
+          return method.apply(this, cleaned);
+        },
+      },
+    },
+    destination,
+  );
+}
+
+const TO_PINO: Record<LogLevel, pino.Level> = {
+  [LogLevel.ERROR]: 'error',
+  [LogLevel.WARN]: 'warn',
+  [LogLevel.INFO]: 'info',
+  [LogLevel.DEBUG]: 'debug',
+};
+
+/** Bolt's Logger interface over a pino child. */
+export function slackLogger(logger: Logger): SlackLogger {
+  let name = 'slack';
+  let child = logger.child({ module: name });
+  const join = (msg: unknown[]) => msg.map((m) => (typeof m === 'string' ? m : JSON.stringify(scrubValue(m)))).join(' ');
+  return {
+    debug: (...msg) => child.debug(join(msg)),
+    info: (...msg) => child.info(join(msg)),
+    warn: (...msg) => child.warn(join(msg)),
+    error: (...msg) => child.error(join(msg)),
+    setLevel: () => undefined, // pino's level, set by LOG_LEVEL, rules
+    getLevel: () => {
+      const entry = Object.entries(TO_PINO).find(([, v]) => v === logger.level);
+      return (entry?.[0] as LogLevel | undefined) ?? LogLevel.INFO;
+    },
+    setName: (value: string) => {
+      name = value;
+      child = logger.child({ module: name });
+    },
+  };
+}

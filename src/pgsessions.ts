@@ -1,0 +1,194 @@
+// The composition root: config → logger → pools → stores → use cases → Slack app → start, and stop in
+// reverse. main.ts runs it for the process; tests run it in-process, several instances at once if need be.
+import type { Config } from './config.js';
+import { loadConfig } from './config.js';
+import { createLogger, type Logger } from './logger.js';
+import { createRequestService } from './domain/requests.js';
+import { startOutboxWorker } from './audit/outbox-worker.js';
+import { migrate } from './postgres/migrate.js';
+import { createPool, describeConnectionError, isConnectionError } from './postgres/pools.js';
+import { createCluster, type Cluster } from './postgres/session-store.js';
+import { createStateStore } from './postgres/state-store.js';
+import { createSlackApp, webClientOptions } from './slack/app.js';
+import { buildAuditMessage } from './slack/blocks/audit.js';
+import type { HelpCluster } from './slack/blocks/help.js';
+import { createGroups } from './slack/groups.js';
+import { createRequestMessages } from './slack/request-messages.js';
+import type { AppServices, ClusterChoice } from './slack/services.js';
+import { WebClient } from '@slack/web-api';
+
+export interface StartOptions {
+  /** A logger to use instead of one built from LOG_LEVEL (tests capture output through it). */
+  logger?: Logger;
+  /** How often to expire due requests and reconcile interrupted ones. */
+  sweepIntervalMs?: number;
+  /** An approved request with no outcome after this long is treated as interrupted by a crash. */
+  interruptedAfterSeconds?: number;
+  outboxIntervalMs?: number;
+  /** How long pg_terminate_backend waits for the session to end (PostgreSQL 14+). */
+  terminateTimeoutMs?: number;
+  bulkCap?: number;
+}
+
+export interface RunningApp {
+  port: number;
+  config: Config;
+  logger: Logger;
+  stop(): Promise<void>;
+}
+
+export const BULK_CAP = 200;
+
+export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOptions = {}): Promise<RunningApp> {
+  const config = loadConfig(env);
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const log = logger.child({ module: 'main' });
+
+  const statePool = createPool(config.stateDatabaseUrl, logger.child({ module: 'state-db' }), { max: 6 });
+  const applied = await migrate(statePool);
+  if (applied.length > 0) log.info({ applied }, 'state schema migrated');
+  const state = createStateStore(statePool);
+
+  const clusters = new Map<string, Cluster>();
+  for (const c of config.clusters) {
+    const pool = createPool(c.url, logger.child({ module: 'cluster-db', cluster: c.name }));
+    clusters.set(c.name, createCluster(c.name, pool, logger.child({ module: 'sessions', cluster: c.name })));
+  }
+
+  const client = new WebClient(config.slack.botToken, webClientOptions(config, logger.child({ module: 'web-api' })));
+  await checkSlackToken(client, log);
+  const groups = createGroups(client, logger.child({ module: 'groups' }));
+  const rulesFor = (name: string) => {
+    const c = config.clusters.find((x) => x.name === name);
+    return { requesters: c?.requesters ?? config.requesters, approvers: c?.approvers ?? config.approvers };
+  };
+
+  const requests = createRequestService({
+    state,
+    cluster: (name) => clusters.get(name),
+    messages: createRequestMessages(client),
+    groups,
+    settings: {
+      readOnly: config.readOnly,
+      ttlSeconds: config.approvalTtlSeconds,
+      queryText: config.queryText,
+      bulkCap: options.bulkCap ?? BULK_CAP,
+      terminateTimeoutMs: options.terminateTimeoutMs ?? 5_000,
+      protectedRoles: config.protectedRoles,
+      protectedApps: config.protectedApps,
+      rules: rulesFor,
+    },
+    isUnreachable: isConnectionError,
+  });
+
+  const status = async (): Promise<HelpCluster[]> =>
+    Promise.all(
+      [...clusters.values()].map(async (cluster) => {
+        try {
+          return { name: cluster.name, capabilities: await cluster.capabilities(), reachable: true };
+        } catch {
+          return { name: cluster.name, capabilities: null, reachable: false };
+        }
+      }),
+    );
+
+  // Say at start-up what each cluster's role can and cannot do; a cluster that is down does not stop us.
+  for (const s of await status()) {
+    if (!s.reachable || !s.capabilities) {
+      log.warn({ cluster: s.name }, 'cluster unreachable at start-up: commands will say so until it is back');
+      continue;
+    }
+    const c = s.capabilities;
+    log.info({ cluster: s.name, role: c.role, superuser: c.superuser, readAllStats: c.readAllStats, signalBackend: c.signalBackend, server: c.serverVersion }, 'cluster role checked');
+    if (c.superuser) log.warn({ cluster: s.name }, 'the bot role is a superuser: grant pg_monitor and pg_signal_backend to a plain role instead');
+    if (!c.readAllStats) log.warn({ cluster: s.name }, 'no pg_read_all_stats/pg_monitor: other roles\u2019 query text and details are hidden');
+    if (!c.signalBackend) log.warn({ cluster: s.name }, 'no pg_signal_backend: only sessions of the bot\u2019s own role can be signalled');
+  }
+
+  const chooseCluster = (name: string | undefined): ClusterChoice => {
+    const names = [...clusters.keys()];
+    if (name !== undefined) {
+      const found = clusters.get(name);
+      return found ? { ok: true, cluster: found } : { ok: false, message: `Unknown cluster \`${name}\`. Known clusters: ${names.map((n) => `\`${n}\``).join(', ')}.` };
+    }
+    const only = names.length === 1 ? clusters.get(names[0]!) : clusters.get('default');
+    return only ? { ok: true, cluster: only } : { ok: false, message: `Name a cluster with cluster:NAME — one of ${names.map((n) => `\`${n}\``).join(', ')}.` };
+  };
+
+  const services: AppServices = {
+    readOnly: config.readOnly,
+    protectedRoles: config.protectedRoles,
+    protectedApps: config.protectedApps,
+    chooseCluster,
+    status,
+    requests,
+    async health() {
+      try {
+        await statePool.query('SELECT 1');
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    describeUnreachable(cluster, error) {
+      return isConnectionError(error) ? `Cannot reach cluster \`${cluster}\`: ${describeConnectionError(error)}. Nothing was changed.` : null;
+    },
+  };
+
+  const slack = createSlackApp(config, services, logger);
+  const port = await slack.start();
+  log.info({ port, mode: config.slack.appToken ? 'socket' : 'http', clusters: [...clusters.keys()], readOnly: config.readOnly }, 'pgsessions is listening');
+
+  const outbox = startOutboxWorker({
+    store: state,
+    post: async (entry) => {
+      const message = buildAuditMessage(entry);
+      await client.chat.postMessage({ channel: config.auditChannel, text: message.text, blocks: message.blocks });
+    },
+    logger: logger.child({ module: 'outbox' }),
+    intervalMs: options.outboxIntervalMs ?? 1_000,
+  });
+
+  const interruptedAfter = options.interruptedAfterSeconds ?? 60;
+  let sweeping: Promise<void> = Promise.resolve();
+  const sweep = () => {
+    sweeping = (async () => {
+      try {
+        await requests.expireDue();
+        await requests.reconcile(interruptedAfter);
+      } catch (error) {
+        log.warn({ err: error }, 'sweep failed; will try again');
+      }
+    })();
+  };
+  sweep();
+  const timer = setInterval(sweep, options.sweepIntervalMs ?? 10_000);
+  timer.unref();
+
+  return {
+    port,
+    config,
+    logger,
+    async stop() {
+      clearInterval(timer);
+      await slack.stop().catch(() => undefined);
+      await sweeping;
+      await outbox.stop();
+      await Promise.all([...clusters.values()].map((c) => c.pool.end().catch(() => undefined)));
+      await statePool.end().catch(() => undefined);
+    },
+  };
+}
+
+async function checkSlackToken(client: WebClient, log: Logger): Promise<void> {
+  try {
+    const auth = await client.auth.test();
+    log.info({ team: auth.team_id, botUser: auth.user_id }, 'Slack token accepted');
+  } catch (error) {
+    const code = (error as { data?: { error?: string } }).data?.error;
+    if (code === 'invalid_auth' || code === 'not_authed' || code === 'account_inactive' || code === 'token_revoked') {
+      throw new Error(`SLACK_BOT_TOKEN was refused by Slack (${code})`);
+    }
+    log.warn({ err: error }, 'could not reach Slack to check the token; going on');
+  }
+}

@@ -1,0 +1,54 @@
+// The only module that creates pg pools. Every pool names itself `pgsessions`, speaks UTC with ISO dates
+// (so timestamps come back as exact text), and carries server-side timeouts: the driver has none, and a
+// client-side timeout alone would leave the query running on a struggling server.
+import pg from 'pg';
+import type { Logger } from '../logger.js';
+import { scrubSecrets } from '../logger.js';
+
+export const APPLICATION_NAME = 'pgsessions';
+
+export interface PoolOptions {
+  max?: number;
+  statementTimeoutMs?: number;
+  connectTimeoutMs?: number;
+}
+
+export function createPool(url: string, logger: Logger, options: PoolOptions = {}): pg.Pool {
+  const statementTimeout = options.statementTimeoutMs ?? 10_000;
+  const pool = new pg.Pool({
+    connectionString: url,
+    application_name: APPLICATION_NAME,
+    max: options.max ?? 4,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 5_000,
+    idleTimeoutMillis: 30_000,
+    statement_timeout: statementTimeout,
+    lock_timeout: 2_000,
+    idle_in_transaction_session_timeout: 60_000,
+    // A little longer than the server's own limit, for a server that no longer answers at all.
+    query_timeout: statementTimeout + 5_000,
+    options: '-c TimeZone=UTC -c DateStyle=ISO,YMD -c IntervalStyle=postgres',
+  });
+  // A dropped connection, or the bot's own backend terminated by someone, must not crash the process.
+  pool.on('error', (error) => {
+    logger.warn({ err: { message: scrubSecrets(error.message), code: (error as { code?: string }).code } }, 'idle PostgreSQL connection failed');
+  });
+  return pool;
+}
+
+/** Short, user-safe description of a connection failure (no host credentials). */
+export function describeConnectionError(error: unknown): string {
+  const e = error as { code?: string; message?: string };
+  const message = scrubSecrets(e.message ?? String(error)).split('\n')[0] ?? 'unknown error';
+  return e.code ? `${message} (${e.code})` : message;
+}
+
+/** True for errors that mean the server could not be reached or went away, not that a statement failed. */
+export function isConnectionError(error: unknown): boolean {
+  const e = error as { code?: string; message?: string };
+  if (typeof e.code === 'string') {
+    if (['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'ETIMEDOUT', 'EHOSTUNREACH', 'EPIPE', 'EAI_AGAIN'].includes(e.code)) return true;
+    if (e.code.startsWith('08') || e.code === '57P01' || e.code === '57P02' || e.code === '57P03' || e.code === '53300') return true;
+  }
+  const message = e.message ?? '';
+  return /timeout exceeded when trying to connect|Connection terminated|connection timeout|Query read timeout/i.test(message);
+}

@@ -1,0 +1,213 @@
+// The SQL that reads and signals sessions, built for the server's version. Pure: text and parameters,
+// always `$n` placeholders, never values spliced into the text. Reviewed like code.
+import type { ListFilters } from '../domain/types.js';
+
+export interface SqlQuery {
+  text: string;
+  values: unknown[];
+}
+
+/** Server features by version number (server_version_num). */
+export function features(versionNum: number) {
+  return {
+    leaderPid: versionNum >= 130_000,
+    queryId: versionNum >= 140_000,
+    terminateTimeout: versionNum >= 140_000,
+  };
+}
+
+// The bot's own connections: this backend, and any backend of the bot's role named `pgsessions`.
+const NOT_THE_BOT = `a.pid <> pg_backend_pid()
+    AND NOT (a.application_name = 'pgsessions' AND a.usename IS NOT DISTINCT FROM current_user)`;
+
+// Only lock waits can have blockers; asking pg_blocking_pids() for every backend costs lock-manager
+// time on a busy server, so ask only for those that wait on a lock.
+const BLOCKED_BY = `CASE WHEN a.wait_event_type = 'Lock' THEN pg_blocking_pids(a.pid) ELSE '{}'::int[] END`;
+
+// Idle in transaction ages from the transaction's start; everything else from the query's start.
+const AGE = `extract(epoch FROM (now() - CASE WHEN a.state LIKE 'idle in transaction%' THEN a.xact_start ELSE a.query_start END))::float8`;
+
+function sessionColumns(versionNum: number): string {
+  const f = features(versionNum);
+  return `a.pid,
+    a.usename::text AS user_name,
+    a.datname::text AS database,
+    a.application_name AS application,
+    CASE WHEN a.client_addr IS NOT NULL THEN host(a.client_addr) || ':' || a.client_port
+         WHEN a.client_port = -1 THEN 'local socket' END AS client,
+    a.state,
+    a.backend_type,
+    a.backend_start::text AS backend_start,
+    a.xact_start::text AS xact_start,
+    a.query_start::text AS query_start,
+    ${AGE} AS age_seconds,
+    extract(epoch FROM (now() - a.query_start))::float8 AS query_age_seconds,
+    extract(epoch FROM (now() - a.xact_start))::float8 AS xact_age_seconds,
+    a.wait_event_type,
+    a.wait_event,
+    ${BLOCKED_BY} AS blocked_by,
+    ${f.leaderPid ? 'coalesce(w.workers, 0)' : '0'}::int AS parallel_workers,
+    ${f.queryId ? 'a.query_id::text' : 'NULL::text'} AS query_id,
+    a.query`;
+}
+
+function workersJoin(versionNum: number): string {
+  return features(versionNum).leaderPid
+    ? `LEFT JOIN (SELECT leader_pid, count(*) AS workers FROM pg_stat_activity
+                  WHERE backend_type = 'parallel worker' GROUP BY leader_pid) w ON w.leader_pid = a.pid`
+    : '';
+}
+
+/**
+ * The listing: client backends (never background processes, never parallel workers — they are folded
+ * into their leader), not idle unless asked, never the bot's own, longest first.
+ */
+export function listSessionsQuery(versionNum: number, filters: ListFilters): SqlQuery {
+  const text = `SELECT ${sessionColumns(versionNum)},
+    count(*) OVER () AS total_matched
+  FROM pg_stat_activity a
+  ${workersJoin(versionNum)}
+  WHERE a.backend_type = 'client backend'
+    AND ${NOT_THE_BOT}
+    AND (CASE WHEN $4::text IS NULL THEN a.state IS DISTINCT FROM 'idle' ELSE a.state = $4 END)
+    AND ($1::text IS NULL OR a.datname = $1)
+    AND ($2::text IS NULL OR a.usename = $2)
+    AND ($3::text IS NULL OR a.application_name = $3)
+    AND ($5::float8 IS NULL OR ${AGE} >= $5)
+  ORDER BY age_seconds DESC NULLS LAST, a.pid
+  LIMIT $6`;
+  return {
+    text,
+    values: [
+      filters.database ?? null,
+      filters.user ?? null,
+      filters.application ?? null,
+      filters.state ?? null,
+      filters.minSeconds ?? null,
+      filters.limit,
+    ],
+  };
+}
+
+/** Sessions in a lock wait, and the sessions they wait on: the raw material of the blocking tree. */
+export function blockingQuery(versionNum: number): SqlQuery {
+  const text = `WITH s AS (
+    SELECT ${sessionColumns(versionNum)}
+    FROM pg_stat_activity a
+    ${workersJoin(versionNum)}
+    WHERE a.backend_type = 'client backend' AND ${NOT_THE_BOT}
+  )
+  SELECT * FROM s
+  WHERE cardinality(s.blocked_by) > 0
+     OR s.pid IN (SELECT unnest(blocked_by) FROM s)`;
+  return { text, values: [] };
+}
+
+/** One session by pid, for the typed `cancel PID` / `terminate PID` forms. */
+export function sessionByPidQuery(versionNum: number, pid: number): SqlQuery {
+  const text = `SELECT ${sessionColumns(versionNum)}
+  FROM pg_stat_activity a
+  ${workersJoin(versionNum)}
+  WHERE a.pid = $1 AND a.pid <> pg_backend_pid()`;
+  return { text, values: [pid] };
+}
+
+/** The sessions a `terminate-all db:…` would end, frozen into the request. */
+export function bulkTargetsQuery(versionNum: number, scope: { database: string; user?: string; application?: string }): SqlQuery {
+  const text = `SELECT ${sessionColumns(versionNum)}
+  FROM pg_stat_activity a
+  ${workersJoin(versionNum)}
+  WHERE a.backend_type = 'client backend'
+    AND ${NOT_THE_BOT}
+    AND a.datname = $1
+    AND ($2::text IS NULL OR a.usename = $2)
+    AND ($3::text IS NULL OR a.application_name = $3)
+  ORDER BY a.backend_start, a.pid`;
+  return { text, values: [scope.database, scope.user ?? null, scope.application ?? null] };
+}
+
+export function replicationQuery(): SqlQuery {
+  const text = `SELECT r.pid,
+    r.usename::text AS user_name,
+    r.application_name AS application,
+    CASE WHEN r.client_addr IS NOT NULL THEN host(r.client_addr) || ':' || r.client_port
+         WHEN r.client_port = -1 THEN 'local socket' END AS client,
+    r.state,
+    r.backend_start::text AS backend_start,
+    r.sent_lsn::text AS sent_lsn,
+    r.replay_lsn::text AS replay_lsn,
+    CASE WHEN r.replay_lsn IS NULL THEN NULL
+         ELSE pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() ELSE pg_current_wal_lsn() END, r.replay_lsn)::float8
+    END AS lag_bytes,
+    extract(epoch FROM r.replay_lag)::float8 AS replay_lag_seconds,
+    r.sync_state,
+    s.slot_name::text AS slot_name
+  FROM pg_stat_replication r
+  LEFT JOIN pg_replication_slots s ON s.active_pid = r.pid
+  ORDER BY r.application_name, r.pid`;
+  return { text, values: [] };
+}
+
+export type SignalKind = 'cancel' | 'terminate';
+
+export interface SignalTarget {
+  pid: number;
+  backendStart: string;
+  /** When set (a cancel), the query must still be the one that was approved. */
+  queryStart: string | null;
+  backendType: 'client backend' | 'walsender';
+}
+
+/**
+ * Re-check the identity and signal in ONE statement: the function in the select list runs only for a row
+ * that passes the WHERE clause, so a session that ended, or whose pid now belongs to another backend, or
+ * that moved on to another query, is never signalled in its place. Protected roles and applications and
+ * the bot itself are refused here too, not only in the listing.
+ * Returns one row (pid, signalled) when the identity matched, none otherwise.
+ */
+export function signalQuery(
+  versionNum: number,
+  kind: SignalKind,
+  target: SignalTarget,
+  guard: { protectedRoles: string[]; protectedApps: string[]; terminateTimeoutMs: number },
+): SqlQuery {
+  const call =
+    kind === 'cancel'
+      ? 'pg_cancel_backend(a.pid)'
+      : features(versionNum).terminateTimeout
+        ? 'pg_terminate_backend(a.pid, $7::bigint)'
+        : 'pg_terminate_backend(a.pid)';
+  const text = `SELECT a.pid, ${call} AS signalled
+  FROM pg_stat_activity a
+  WHERE a.pid = $1
+    AND a.backend_start = $2::timestamptz
+    AND ($3::timestamptz IS NULL OR a.query_start = $3::timestamptz)
+    AND a.backend_type = $4
+    AND ${NOT_THE_BOT}
+    AND NOT (coalesce(a.usename::text, '') = ANY ($5::text[]))
+    AND NOT (coalesce(a.application_name, '') = ANY ($6::text[]))`;
+  const values: unknown[] = [target.pid, target.backendStart, target.queryStart, target.backendType, guard.protectedRoles, guard.protectedApps];
+  if (call.includes('$7')) values.push(guard.terminateTimeoutMs);
+  return { text, values };
+}
+
+/** Is this exact session (and, when given, this exact query) still there, and is it running? */
+export function identityQuery(target: SignalTarget): SqlQuery {
+  const text = `SELECT a.pid, a.state
+  FROM pg_stat_activity a
+  WHERE a.pid = $1
+    AND a.backend_start = $2::timestamptz
+    AND ($3::timestamptz IS NULL OR a.query_start = $3::timestamptz)`;
+  return { text, values: [target.pid, target.backendStart, target.queryStart] };
+}
+
+export const SERVER_VERSION_SQL = `SELECT current_setting('server_version_num')::int AS num, current_setting('server_version') AS version`;
+
+/** What the bot's own role may see and do: read at start-up and shown by `/pgsessions status`. */
+export const ROLE_CAPABILITIES_SQL = `SELECT current_user::text AS role,
+    r.rolsuper AS superuser,
+    (r.rolsuper OR pg_has_role(current_user, 'pg_read_all_stats', 'USAGE')) AS read_all_stats,
+    (r.rolsuper OR pg_has_role(current_user, 'pg_signal_backend', 'USAGE')) AS signal_backend,
+    current_setting('server_version') AS server_version,
+    current_setting('server_version_num')::int AS server_version_num
+  FROM pg_roles r WHERE r.rolname = current_user`;

@@ -1,0 +1,199 @@
+// Reads and signals sessions on one managed cluster. Rows are checked and mapped at this boundary; the rest
+// of the app sees SessionRow, never a pg row.
+import type pg from 'pg';
+import { buildBlockingTree } from '../domain/blocking.js';
+import type {
+  BlockingRow,
+  ListFilters,
+  ReplicationRow,
+  RoleCapabilities,
+  SessionRow,
+  TargetOutcome,
+} from '../domain/types.js';
+import type { Logger } from '../logger.js';
+import {
+  ROLE_CAPABILITIES_SQL,
+  SERVER_VERSION_SQL,
+  blockingQuery,
+  bulkTargetsQuery,
+  identityQuery,
+  listSessionsQuery,
+  replicationQuery,
+  sessionByPidQuery,
+  signalQuery,
+  type SignalKind,
+  type SignalTarget,
+  type SqlQuery,
+} from './session-sql.js';
+
+export interface SignalGuard {
+  protectedRoles: string[];
+  protectedApps: string[];
+  terminateTimeoutMs: number;
+}
+
+const num = (value: unknown): number | null => (value === null || value === undefined ? null : Number(value));
+const str = (value: unknown): string | null => (value === null || value === undefined ? null : String(value));
+
+function toSessionRow(row: Record<string, unknown>): SessionRow {
+  const pid = Number(row.pid);
+  if (!Number.isInteger(pid) || typeof row.backend_start !== 'string') {
+    throw new Error('unexpected row shape from pg_stat_activity');
+  }
+  return {
+    pid,
+    user: str(row.user_name),
+    database: str(row.database),
+    application: str(row.application),
+    client: str(row.client),
+    state: str(row.state),
+    backendType: String(row.backend_type ?? ''),
+    backendStart: row.backend_start,
+    xactStart: str(row.xact_start),
+    queryStart: str(row.query_start),
+    ageSeconds: num(row.age_seconds) ?? 0,
+    queryAgeSeconds: num(row.query_age_seconds),
+    xactAgeSeconds: num(row.xact_age_seconds),
+    waitEventType: str(row.wait_event_type),
+    waitEvent: str(row.wait_event),
+    blockedBy: Array.isArray(row.blocked_by) ? row.blocked_by.map(Number) : [],
+    parallelWorkers: num(row.parallel_workers) ?? 0,
+    queryId: str(row.query_id),
+    query: str(row.query),
+  };
+}
+
+function toReplicationRow(row: Record<string, unknown>): ReplicationRow {
+  return {
+    pid: Number(row.pid),
+    user: str(row.user_name),
+    application: str(row.application),
+    client: str(row.client),
+    state: str(row.state),
+    backendStart: String(row.backend_start),
+    sentLsn: str(row.sent_lsn),
+    replayLsn: str(row.replay_lsn),
+    lagBytes: num(row.lag_bytes),
+    replayLagSeconds: num(row.replay_lag_seconds),
+    syncState: str(row.sync_state),
+    slotName: str(row.slot_name),
+  };
+}
+
+export interface Cluster {
+  name: string;
+  pool: pg.Pool;
+  versionNum(): Promise<number>;
+  capabilities(): Promise<RoleCapabilities>;
+  list(filters: ListFilters): Promise<{ rows: SessionRow[]; totalMatched: number }>;
+  blocking(): Promise<BlockingRow[]>;
+  replication(): Promise<ReplicationRow[]>;
+  byPid(pid: number): Promise<SessionRow | null>;
+  bulkTargets(scope: { database: string; user?: string; application?: string }): Promise<SessionRow[]>;
+  /** Re-check the identity and signal in one statement; never throws for an expected refusal. */
+  signal(kind: SignalKind, target: SignalTarget, guard: SignalGuard): Promise<TargetOutcome>;
+  /** Is this exact session (and query, when given) still there? With its state. */
+  stillThere(target: SignalTarget): Promise<{ state: string | null } | null>;
+}
+
+export function createCluster(name: string, pool: pg.Pool, logger: Logger): Cluster {
+  let version: Promise<number> | null = null;
+  const run = async (query: SqlQuery) => (await pool.query(query.text, query.values)).rows as Record<string, unknown>[];
+
+  const versionNum = () => {
+    version ??= pool.query(SERVER_VERSION_SQL).then(
+      (result) => Number(result.rows[0]?.num),
+      (error: unknown) => {
+        version = null; // try again next time: the cluster may come back
+        throw error;
+      },
+    );
+    return version;
+  };
+
+  return {
+    name,
+    pool,
+    versionNum,
+    async capabilities() {
+      const result = await pool.query(ROLE_CAPABILITIES_SQL);
+      const row = result.rows[0] as Record<string, unknown> | undefined;
+      if (!row) throw new Error('the bot role is not in pg_roles');
+      return {
+        role: String(row.role),
+        superuser: row.superuser === true,
+        readAllStats: row.read_all_stats === true,
+        signalBackend: row.signal_backend === true,
+        serverVersion: String(row.server_version),
+        serverVersionNum: Number(row.server_version_num),
+      };
+    },
+    async list(filters) {
+      const rows = await run(listSessionsQuery(await versionNum(), filters));
+      return { rows: rows.map(toSessionRow), totalMatched: rows.length > 0 ? Number(rows[0]!.total_matched) : 0 };
+    },
+    async blocking() {
+      return buildBlockingTree((await run(blockingQuery(await versionNum()))).map(toSessionRow));
+    },
+    async replication() {
+      return (await run(replicationQuery())).map(toReplicationRow);
+    },
+    async byPid(pid) {
+      const rows = await run(sessionByPidQuery(await versionNum(), pid));
+      return rows[0] ? toSessionRow(rows[0]) : null;
+    },
+    async bulkTargets(scope) {
+      return (await run(bulkTargetsQuery(await versionNum(), scope))).map(toSessionRow);
+    },
+    async signal(kind, target, guard) {
+      const v = await versionNum();
+      try {
+        const rows = await run(signalQuery(v, kind, target, guard));
+        const row = rows[0];
+        if (!row) return { pid: target.pid, outcome: 'gone' };
+        if (row.signalled !== true) {
+          // terminate with a timeout returns false when the backend outlived it; a signal to a pid that
+          // vanished in between returns false with a warning.
+          const still = await this.stillThere({ ...target, queryStart: kind === 'cancel' ? target.queryStart : null });
+          return { pid: target.pid, outcome: still ? 'still_running' : 'gone' };
+        }
+        if (kind === 'terminate') {
+          if (v >= 140_000) return { pid: target.pid, outcome: 'terminated' };
+          return (await waitUntilGone(() => this.stillThere(target), 5_000))
+            ? { pid: target.pid, outcome: 'terminated' }
+            : { pid: target.pid, outcome: 'still_running', message: 'signal sent, the session has not ended yet' };
+        }
+        // A cancel worked when this query is no longer running: it was interrupted, so it's no longer active.
+        const stopped = await waitUntil(async () => {
+          const now = await this.stillThere(target);
+          return !now || now.state !== 'active';
+        }, 3_000);
+        return stopped ? { pid: target.pid, outcome: 'cancelled' } : { pid: target.pid, outcome: 'still_running', message: 'cancel sent, the query is still running' };
+      } catch (error) {
+        const e = error as { code?: string; message?: string; detail?: string };
+        if (e.code === '42501') {
+          return { pid: target.pid, outcome: 'permission_denied', message: [e.message, e.detail].filter(Boolean).join(' — ') };
+        }
+        logger.warn({ err: { message: e.message, code: e.code }, cluster: name, pid: target.pid }, 'signal failed');
+        throw error;
+      }
+    },
+    async stillThere(target) {
+      const rows = await run(identityQuery(target));
+      return rows[0] ? { state: str(rows[0].state) } : null;
+    },
+  };
+}
+
+async function waitUntil(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return true;
+    if (Date.now() >= deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+async function waitUntilGone(stillThere: () => Promise<unknown>, timeoutMs: number): Promise<boolean> {
+  return waitUntil(async () => (await stillThere()) === null, timeoutMs);
+}

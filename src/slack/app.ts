@@ -1,0 +1,119 @@
+// The Bolt app: HTTP mode (signed POST /slack/events, GET /healthz) or Socket Mode when an app token is
+// set (then /healthz on PORT still). The Web API client gets a finite timeout and a bounded retry policy;
+// rate-limited calls are rejected so that callers (the audit outbox) decide when to try again.
+import type { Server } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import bolt from '@slack/bolt';
+import { SocketModeClient } from '@slack/socket-mode';
+import type { WebClientOptions } from '@slack/web-api';
+import type { Config } from '../config.js';
+import { slackLogger, type Logger } from '../logger.js';
+import { registerActions } from './listeners/actions.js';
+import { registerCommands } from './listeners/commands.js';
+import { registerViews } from './listeners/views.js';
+import type { AppServices } from './services.js';
+
+const { App, HTTPReceiver, SocketModeReceiver, LogLevel } = bolt;
+export type BoltApp = InstanceType<typeof App>;
+
+export interface SlackApp {
+  app: BoltApp;
+  /** Starts listening; resolves with the HTTP port actually bound (PORT=0 picks a free one). */
+  start(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+export function webClientOptions(config: Config, logger: Logger): WebClientOptions {
+  return {
+    ...(config.slack.apiUrl ? { slackApiUrl: config.slack.apiUrl } : {}),
+    timeout: 10_000,
+    // The client's default retries for up to half an hour; during an incident a reply that late is useless.
+    retryConfig: { retries: 2, factor: 2, minTimeout: 200, maxTimeout: 2_000, randomize: true },
+    rejectRateLimitedCalls: true,
+    logger: slackLogger(logger),
+  };
+}
+
+export function createSlackApp(config: Config, services: AppServices, logger: Logger): SlackApp {
+  const healthRoute = {
+    path: '/healthz',
+    method: ['GET'],
+    handler: (_req: IncomingMessage, res: ServerResponse) => {
+      services.health().then(
+        (healthy) => {
+          res.writeHead(healthy ? 200 : 503, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ ok: healthy }));
+        },
+        () => {
+          res.writeHead(503, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ ok: false }));
+        },
+      );
+    },
+  };
+  const boltLogger = slackLogger(logger);
+  const clientOptions = webClientOptions(config, logger);
+
+  let app: BoltApp;
+  let server: Server | undefined;
+  if (config.slack.appToken) {
+    const receiver = new SocketModeReceiver({
+      appToken: config.slack.appToken,
+      logger: boltLogger,
+      customRoutes: [healthRoute],
+      installerOptions: { port: config.port },
+    });
+    // Bolt's SocketModeReceiver does not pass client options to its SocketModeClient, so SLACK_API_URL would
+    // not reach apps.connections.open. Give it a client that has them, with the receiver's own listeners.
+    const client = new SocketModeClient({ appToken: config.slack.appToken, logger: boltLogger, clientOptions });
+    for (const listener of receiver.client.listeners('slack_event')) {
+      client.on('slack_event', listener as (...args: unknown[]) => void);
+    }
+    receiver.client = client;
+    app = new App({ token: config.slack.botToken, receiver, clientOptions, logger: boltLogger, logLevel: LogLevel.INFO, developerMode: false });
+  } else {
+    const receiver = new HTTPReceiver({
+      signingSecret: config.slack.signingSecret ?? '',
+      endpoints: '/slack/events',
+      customRoutes: [healthRoute],
+      logger: boltLogger,
+      processBeforeResponse: false,
+      signatureVerification: true,
+    });
+    app = new App({
+      token: config.slack.botToken,
+      receiver,
+      clientOptions,
+      logger: boltLogger,
+      developerMode: false,
+      // auth.test is called by main at start-up with a clear message; Bolt needn't block on it.
+      tokenVerificationEnabled: false,
+    });
+  }
+
+  app.error(async (error) => {
+    logger.error({ err: error }, 'unhandled error in a Slack listener');
+  });
+
+  registerCommands(app, services, logger.child({ module: 'commands' }));
+  registerActions(app, services, logger.child({ module: 'actions' }));
+  registerViews(app, services, logger.child({ module: 'views' }));
+
+  return {
+    app,
+    async start() {
+      const started = (await app.start(config.port)) as unknown;
+      if (config.slack.appToken) {
+        const receiver = (app as unknown as { receiver: { httpServer?: Server } }).receiver;
+        server = receiver.httpServer;
+      } else {
+        server = started as Server;
+      }
+      const address = server?.address();
+      return typeof address === 'object' && address ? address.port : config.port;
+    },
+    async stop() {
+      await app.stop();
+    },
+  };
+}

@@ -1,0 +1,99 @@
+// `/pgsessions help` (and `status`): the usage, and per cluster what the bot's role can and cannot do.
+// Also the reply to a command that did not parse.
+
+import type { KnownBlock } from '@slack/types';
+import { USAGE } from '../../domain/command.js';
+import type { RoleCapabilities } from '../../domain/types.js';
+import { LIMITS, escapeTruncate, inlineText, safeText, truncate, type RenderedMessage } from './mrkdwn.js';
+
+export interface HelpCluster {
+  name: string;
+  capabilities: RoleCapabilities | null;
+  reachable: boolean;
+}
+
+export interface HelpInput {
+  clusters: HelpCluster[];
+  readOnly: boolean;
+}
+
+/** What the role can and cannot do, one line each, plain words. */
+export function describeCapabilities(c: RoleCapabilities): string[] {
+  const lines: string[] = [];
+  if (c.superuser) {
+    lines.push(
+      ':warning: The role is a *superuser*: it should not be. Grant `pg_monitor` and `pg_signal_backend` to a plain role instead.',
+    );
+    return lines;
+  }
+  lines.push(
+    c.readAllStats
+      ? ':white_check_mark: Sees every session’s query text (`pg_read_all_stats`).'
+      : ':x: No `pg_read_all_stats` (or `pg_monitor`): other users’ query text is hidden.',
+  );
+  lines.push(
+    c.signalBackend
+      ? ':white_check_mark: Can cancel and terminate other roles’ sessions, except superusers’ (`pg_signal_backend`).'
+      : ':x: No `pg_signal_backend`: cannot cancel or terminate sessions of other roles.',
+  );
+  return lines;
+}
+
+function clusterText(cluster: HelpCluster): string {
+  const title = `*${inlineText(cluster.name, 200)}*`;
+  if (!cluster.reachable) return `${title} — :red_circle: unreachable right now.`;
+  const c = cluster.capabilities;
+  if (c === null) return `${title} — capabilities not known yet.`;
+  const head = `${title} — PostgreSQL ${inlineText(c.serverVersion, 100)}, role \`${inlineText(c.role, 100)}\``;
+  return truncate([head, ...describeCapabilities(c)].join('\n'), LIMITS.sectionText);
+}
+
+function usageBlocks(): KnownBlock[] {
+  return [{ type: 'section', text: { type: 'mrkdwn', text: truncate(USAGE, LIMITS.sectionText) } }];
+}
+
+export function buildHelp(input: HelpInput): RenderedMessage {
+  const blocks: KnownBlock[] = [
+    { type: 'header', text: { type: 'plain_text', text: 'pgsessions' } },
+    ...usageBlocks(),
+  ];
+  if (input.readOnly) {
+    blocks.push({
+      type: 'section',
+      text: {
+        type: 'mrkdwn',
+        text: ':lock: *Read-only mode*: listings only; every cancel and terminate is refused.',
+      },
+    });
+  }
+  if (input.clusters.length > 0) blocks.push({ type: 'divider' });
+  // Leave room for a footer naming the clusters that did not fit.
+  const budget = LIMITS.blocksPerMessage - 1;
+  let shown = 0;
+  for (const cluster of input.clusters) {
+    if (blocks.length + 1 > budget) break;
+    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: clusterText(cluster) } });
+    shown += 1;
+  }
+  const hidden = input.clusters.length - shown;
+  if (hidden > 0) {
+    blocks.push({
+      type: 'context',
+      elements: [{ type: 'mrkdwn', text: `${hidden} more clusters not shown — ask for one with \`status cluster:NAME\`.` }],
+    });
+  }
+  const names = input.clusters.map((c) => c.name).join(', ');
+  return {
+    text: escapeTruncate(`pgsessions help. Clusters: ${names || 'none'}.`, LIMITS.fallbackText),
+    blocks,
+  };
+}
+
+/** A command that did not parse: what was wrong, then the usage. `message` is plain text. */
+export function buildUsageError(message: string): RenderedMessage {
+  const shown = safeText(message, 2000);
+  return {
+    text: escapeTruncate(message, LIMITS.fallbackText),
+    blocks: [{ type: 'section', text: { type: 'mrkdwn', text: `:warning: ${shown}` } }, ...usageBlocks()],
+  };
+}

@@ -1,0 +1,161 @@
+// The session listing (`/pgsessions [top] …`): one section per session, longest first, with Cancel /
+// Terminate buttons that open the request modal. Pure: data in, Block Kit out.
+
+import type { ActionsBlock, Button, KnownBlock } from '@slack/types';
+import { formatDuration } from '../../domain/duration.js';
+import type { ListFilters, SessionRow } from '../../domain/types.js';
+import { ACTION, encodeTarget } from '../ids.js';
+import { LIMITS, codeSpan, escapeTruncate, inlineText, safeText, truncate, type RenderedMessage } from './mrkdwn.js';
+
+/** How much of a query a listing row shows. */
+export const LISTING_QUERY_CHARS = 300;
+const NAME_CHARS = 80;
+
+export const NARROW_HINT = 'narrow with db:, user:, min: or limit:';
+
+function name(value: string | null): string {
+  return value === null || value === '' ? '—' : inlineText(value, NAME_CHARS);
+}
+
+/** Cancelling does nothing to a session that is not running a query. */
+export function cancelUseful(row: Pick<SessionRow, 'state' | 'queryStart'>): boolean {
+  if (row.queryStart === null) return false;
+  const state = row.state ?? '';
+  return !(state.startsWith('idle') || state === 'disabled');
+}
+
+function ageText(row: SessionRow): string {
+  let text = formatDuration(row.ageSeconds);
+  const q = row.queryAgeSeconds;
+  const x = row.xactAgeSeconds;
+  if (q !== null && x !== null && formatDuration(q) !== formatDuration(x)) {
+    text += ` (query ${formatDuration(q)}, transaction ${formatDuration(x)})`;
+  }
+  return text;
+}
+
+/** The mrkdwn of one session, bounded well under a section's 3000 characters. */
+export function sessionText(row: SessionRow, opts: { prefix?: string; suffix?: string; queryChars?: number } = {}): string {
+  const head =
+    `${opts.prefix ?? ''}*pid ${row.pid}* · user ${name(row.user)} · db ${name(row.database)}` +
+    ` · app ${name(row.application)} · client ${name(row.client)}`;
+  const facts = [`*${name(row.state)}* for ${ageText(row)}`];
+  if (row.waitEventType !== null || row.waitEvent !== null) {
+    facts.push(`waiting on ${name(row.waitEventType)}:${name(row.waitEvent)}`);
+  }
+  if (row.blockedBy.length > 0) {
+    const pids = row.blockedBy.slice(0, 20).join(', ');
+    facts.push(`blocked by ${pids}${row.blockedBy.length > 20 ? ` and ${row.blockedBy.length - 20} more` : ''}`);
+  }
+  if (row.parallelWorkers > 0) facts.push(`+${row.parallelWorkers} parallel workers`);
+  if (opts.suffix) facts.push(opts.suffix);
+  const query =
+    row.query === null ? '_no query text visible_' : codeSpan(row.query, (opts.queryChars ?? LISTING_QUERY_CHARS) + 2);
+  return truncate(`${head}\n${facts.join(' · ')}\n${query}`, LIMITS.sectionText);
+}
+
+/** Cancel / Terminate buttons for a session (the clicker still has to give a reason and get approval). */
+export function sessionButtons(cluster: string, row: SessionRow, opts: { cancel: boolean; terminate: boolean }): Button[] {
+  const buttons: Button[] = [];
+  const target = { cluster, pid: row.pid, backendStart: row.backendStart, queryStart: row.queryStart };
+  if (opts.cancel && cancelUseful(row)) {
+    buttons.push({
+      type: 'button',
+      action_id: ACTION.cancel,
+      text: { type: 'plain_text', text: 'Cancel' },
+      value: encodeTarget({ ...target, kind: 'cancel' }),
+    });
+  }
+  if (opts.terminate) {
+    buttons.push({
+      type: 'button',
+      action_id: ACTION.terminate,
+      text: { type: 'plain_text', text: 'Terminate' },
+      style: 'danger',
+      value: encodeTarget({ ...target, kind: 'terminate' }),
+    });
+  }
+  return buttons;
+}
+
+function filterWords(filters: ListFilters): string[] {
+  const words: string[] = [];
+  const show = (key: string, v: string): string => `${key}:${/\s/.test(v) ? `"${v}"` : v}`;
+  if (filters.database !== undefined) words.push(show('db', filters.database));
+  if (filters.user !== undefined) words.push(show('user', filters.user));
+  if (filters.application !== undefined) words.push(show('app', filters.application));
+  if (filters.state !== undefined) words.push(show('state', filters.state));
+  if (filters.minSeconds !== undefined) words.push(`min:${formatDuration(filters.minSeconds)}`);
+  return words;
+}
+
+export interface ListingInput {
+  cluster: string;
+  rows: SessionRow[];
+  totalMatched: number;
+  filters: ListFilters;
+  /** False for protected roles/apps, or everything when the bot is read-only. */
+  killable: (row: SessionRow) => boolean;
+}
+
+export function buildListing(input: ListingInput): RenderedMessage {
+  const { cluster, rows, filters } = input;
+  const total = Math.max(input.totalMatched, rows.length);
+  const words = filterWords(filters);
+  const blocks: KnownBlock[] = [];
+
+  blocks.push({
+    type: 'header',
+    text: {
+      type: 'plain_text',
+      text: truncate(`Sessions on ${cluster} — ${total} ${total === 1 ? 'match' : 'matches'}`, LIMITS.headerText),
+    },
+  });
+  blocks.push({
+    type: 'context',
+    elements: [
+      {
+        type: 'mrkdwn',
+        text: safeText(
+          `Longest first · ${words.length > 0 ? `filters ${words.join(' ')}` : 'not idle, client backends'} · limit ${filters.limit}`,
+          LIMITS.sectionText,
+        ),
+      },
+    ],
+  });
+
+  if (rows.length === 0) {
+    const empty =
+      words.length > 0
+        ? `No sessions match ${safeText(words.join(' '), 1000)}. Try wider filters.`
+        : 'No active sessions match. All quiet.';
+    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: empty } });
+    return { text: truncate(`Sessions on ${cluster}: none match.`, LIMITS.fallbackText), blocks };
+  }
+
+  // Keep one block in reserve for the "N more not shown" footer.
+  const budget = LIMITS.blocksPerMessage - 1;
+  let shown = 0;
+  for (const row of rows) {
+    const buttons = input.killable(row) ? sessionButtons(cluster, row, { cancel: true, terminate: true }) : [];
+    const needed = buttons.length > 0 ? 2 : 1;
+    if (blocks.length + needed > budget) break;
+    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: sessionText(row) } });
+    if (buttons.length > 0) blocks.push({ type: 'actions', elements: buttons } satisfies ActionsBlock);
+    shown += 1;
+  }
+
+  const hidden = total - shown;
+  if (hidden > 0) {
+    blocks.push({
+      type: 'context',
+      elements: [{ type: 'mrkdwn', text: `${hidden} more not shown — ${NARROW_HINT}` }],
+    });
+  }
+
+  const lines = rows
+    .slice(0, 10)
+    .map((r) => `pid ${r.pid} ${r.user ?? '?'}@${r.database ?? '?'} ${r.state ?? '?'} ${formatDuration(r.ageSeconds)}`);
+  const text = escapeTruncate(`Sessions on ${cluster}: showing ${shown} of ${total}.\n${lines.join('\n')}`, LIMITS.fallbackText);
+  return { text, blocks };
+}

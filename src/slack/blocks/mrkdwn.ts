@@ -1,0 +1,123 @@
+// Text helpers for Slack mrkdwn, Slack's limits, and the shape every renderer returns. Anything a
+// database or a user wrote goes through escapeMrkdwn (or codeSpan) before it reaches a message.
+
+import type { KnownBlock } from '@slack/types';
+
+/** What every message renderer returns: blocks plus a plain fallback for notifications. */
+export interface RenderedMessage {
+  text: string;
+  blocks: KnownBlock[];
+}
+
+/** Slack's documented limits that our renderers must respect. */
+export const LIMITS = {
+  blocksPerMessage: 50,
+  blocksPerModal: 100,
+  sectionText: 3000,
+  sectionField: 2000,
+  headerText: 150,
+  contextElements: 10,
+  buttonText: 75,
+  buttonValue: 2000,
+  actionId: 255,
+  actionsElements: 25,
+  fallbackText: 3000,
+  modalTitle: 24,
+  privateMetadata: 3000,
+} as const;
+
+/** Escape the three characters Slack mrkdwn gives meaning to: `&`, `<`, `>`. */
+export function escapeMrkdwn(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+const ELLIPSIS = '…';
+
+function isHighSurrogate(code: number): boolean {
+  return code >= 0xd800 && code <= 0xdbff;
+}
+
+/**
+ * At most `max` UTF-16 code units (the stricter way to count Slack's "characters"), ending with "…"
+ * when cut, never splitting a surrogate pair.
+ */
+export function truncate(text: string, max: number): string {
+  if (text.length <= max) return text;
+  if (max < 1) return '';
+  let cut = max - 1;
+  if (cut > 0 && isHighSurrogate(text.charCodeAt(cut - 1))) cut -= 1;
+  return text.slice(0, cut) + ELLIPSIS;
+}
+
+/**
+ * Escape, then fit in `max` characters *after* escaping, cutting the raw text so that an entity like
+ * `&amp;` is never split and a surrogate pair is never split.
+ */
+export function escapeTruncate(text: string, max: number): string {
+  const escaped = escapeMrkdwn(text);
+  if (escaped.length <= max) return escaped;
+  if (max < 1) return '';
+  const budget = max - 1;
+  let out = '';
+  for (const ch of text) {
+    const piece = ch === '&' ? '&amp;' : ch === '<' ? '&lt;' : ch === '>' ? '&gt;' : ch;
+    if (out.length + piece.length > budget) break;
+    out += piece;
+  }
+  return out + ELLIPSIS;
+}
+
+/** U+02CB MODIFIER LETTER GRAVE ACCENT: looks like a backtick, cannot close a code span. */
+const BACKTICK_LOOKALIKE = '\u02CB';
+
+/**
+ * Text someone else wrote (a reason, a message from the server), escaped and cut to `max` characters,
+ * with backticks neutralised so it cannot open or close a code span elsewhere in the message.
+ */
+export function safeText(text: string, max: number): string {
+  return escapeTruncate(text.replace(/`/g, BACKTICK_LOOKALIKE), max);
+}
+
+/** Like safeText, on one line: a name (user, database, application, cluster) inside a sentence. */
+export function inlineText(text: string, max: number): string {
+  return safeText(text.replace(/\s+/g, ' ').trim(), max);
+}
+
+/**
+ * Inline code for query text: whitespace and newlines collapsed to single spaces, backticks neutralised
+ * so they cannot close the span, escaped, and cut to fit `max` characters including the two backticks.
+ */
+export function codeSpan(text: string, max: number = LIMITS.sectionText): string {
+  const flat = text.replace(/\s+/g, ' ').trim().replace(/`/g, BACKTICK_LOOKALIKE);
+  // An empty code span renders as two stray backticks.
+  if (flat.length === 0) return '_(empty)_';
+  return `\`${escapeTruncate(flat, Math.max(1, max - 2))}\``;
+}
+
+/**
+ * A Slack user mention when `id` looks like a user ID, otherwise the escaped text: an ID read from the
+ * store should never be able to smuggle in `<!channel>`.
+ */
+export function userMention(id: string): string {
+  return /^[UW][A-Z0-9]{2,30}$/.test(id) ? `<@${id}>` : escapeMrkdwn(id);
+}
+
+/** A channel link when `id` looks like a channel ID, otherwise the escaped text. */
+export function channelMention(id: string): string {
+  return /^[CGD][A-Z0-9]{2,30}$/.test(id) ? `<#${id}>` : escapeMrkdwn(id);
+}
+
+/**
+ * Slack's date formatting (`<!date^EPOCH^{token}|fallback>`), shown in each reader's time zone. Null when
+ * the timestamp cannot be read.
+ */
+export function slackDate(
+  when: string | Date,
+  format = '{date_short_pretty} {time}',
+): string | null {
+  const ms = when instanceof Date ? when.getTime() : Date.parse(when);
+  if (!Number.isFinite(ms)) return null;
+  const epoch = Math.floor(ms / 1000);
+  const fallback = new Date(epoch * 1000).toISOString().replace('.000Z', 'Z');
+  return `<!date^${epoch}^${format}|${fallback}>`;
+}

@@ -1,0 +1,136 @@
+// Every action_id, callback_id and block_id the app puts on a surface, and the small wire formats carried
+// in button values and modal metadata. Listeners match on these constants; renderers emit them.
+
+import { z } from 'zod';
+
+/** action_id of each button. Row buttons open the request modal; decision buttons carry only a request id. */
+export const ACTION = {
+  cancel: 'pgs_cancel',
+  terminate: 'pgs_terminate',
+  terminateWalsender: 'pgs_terminate_walsender',
+  approve: 'pgs_approve',
+  deny: 'pgs_deny',
+  withdraw: 'pgs_withdraw',
+} as const;
+export type ActionId = (typeof ACTION)[keyof typeof ACTION];
+
+/** callback_id of each modal. */
+export const VIEW = {
+  request: 'pgs_request_modal',
+} as const;
+
+/** block_id / action_id of the request modal's inputs (view.state.values[block][action]). */
+export const INPUT = {
+  reasonBlock: 'pgs_reason',
+  reasonAction: 'pgs_reason_input',
+  escalateBlock: 'pgs_escalate',
+  escalateAction: 'pgs_escalate_choice',
+} as const;
+
+/** block_id of the actions block holding Approve / Deny / Withdraw on a request message. */
+export const BLOCK = {
+  decision: 'pgs_decision',
+} as const;
+
+/** Values of the escalate radio buttons in the cancel modal. */
+export const ESCALATE_CHOICE = {
+  cancelOnly: 'cancel_only',
+  cancelThenTerminate: 'cancel_then_terminate',
+} as const;
+export type EscalateChoice = (typeof ESCALATE_CHOICE)[keyof typeof ESCALATE_CHOICE];
+
+/** How long "Cancel, then terminate if still running" waits after the cancel when chosen in the modal. */
+export const MODAL_ESCALATE_SECONDS = 10;
+
+export const TARGET_KINDS = ['cancel', 'terminate', 'terminate_walsender'] as const;
+export type TargetKind = (typeof TARGET_KINDS)[number];
+
+/** What a row button names: exactly one backend as it was seen, and what the clicker wants done to it. */
+export interface ButtonTarget {
+  cluster: string;
+  pid: number;
+  backendStart: string;
+  queryStart: string | null;
+  kind: TargetKind;
+}
+
+export const MAX_BUTTON_VALUE = 2000;
+export const MAX_PRIVATE_METADATA = 3000;
+
+// Timestamps are the server's own text, opaque here: bounded, never parsed, compared byte for byte later.
+const timestamp = z.string().min(1).max(64);
+
+const buttonTargetSchema = z.strictObject({
+  cluster: z.string().min(1).max(200),
+  pid: z.number().int().min(1).max(2_147_483_647),
+  backendStart: timestamp,
+  queryStart: timestamp.nullable(),
+  kind: z.enum(TARGET_KINDS),
+});
+
+// Short keys keep the value well under Slack's 2000 characters.
+const wireSchema = z.strictObject({
+  c: z.string(),
+  p: z.number(),
+  b: z.string(),
+  q: z.string().nullable(),
+  k: z.string(),
+});
+
+/** Compact JSON for a button value. Throws only on a programming error (a target no decoder would accept). */
+export function encodeTarget(t: ButtonTarget): string {
+  const checked = buttonTargetSchema.parse(t);
+  const value = JSON.stringify({ c: checked.cluster, p: checked.pid, b: checked.backendStart, q: checked.queryStart, k: checked.kind });
+  if (value.length > MAX_BUTTON_VALUE) throw new Error(`button value too long (${value.length} characters)`);
+  return value;
+}
+
+/** The target a button carried, or null when the value is not one we wrote (junk, oversized, wrong shape). */
+export function decodeTarget(value: string): ButtonTarget | null {
+  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_BUTTON_VALUE) return null;
+  let json: unknown;
+  try {
+    json = JSON.parse(value);
+  } catch {
+    return null;
+  }
+  const wire = wireSchema.safeParse(json);
+  if (!wire.success) return null;
+  const target = buttonTargetSchema.safeParse({
+    cluster: wire.data.c,
+    pid: wire.data.p,
+    backendStart: wire.data.b,
+    queryStart: wire.data.q,
+    kind: wire.data.k,
+  });
+  return target.success ? target.data : null;
+}
+
+/** The request modal's private_metadata: which session, and the channel the request will be posted in. */
+export interface ModalMetadata {
+  target: ButtonTarget;
+  channel: string;
+}
+
+const modalMetadataSchema = z.strictObject({
+  target: buttonTargetSchema,
+  channel: z.string().min(1).max(100),
+});
+
+export function encodeModalMetadata(m: ModalMetadata): string {
+  const value = JSON.stringify(modalMetadataSchema.parse(m));
+  if (value.length > MAX_PRIVATE_METADATA) throw new Error(`private_metadata too long (${value.length} characters)`);
+  return value;
+}
+
+export function decodeModalMetadata(value: string): ModalMetadata | null {
+  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_PRIVATE_METADATA) return null;
+  let json: unknown;
+  try {
+    json = JSON.parse(value);
+  } catch {
+    return null;
+  }
+  const parsed = modalMetadataSchema.safeParse(json);
+  return parsed.success ? parsed.data : null;
+}

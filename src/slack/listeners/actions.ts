@@ -1,0 +1,102 @@
+// Buttons. Row buttons open the request modal at once (a trigger_id dies after 3 s), then fill in the
+// session as the database sees it. Approve / Deny / Withdraw carry only a request id; everything else is
+// read from the state store at click time.
+import type { App, BlockAction, ButtonAction } from '@slack/bolt';
+import { z } from 'zod';
+import type { TargetSnapshot } from '../../domain/types.js';
+import type { Logger } from '../../logger.js';
+import { buildRequestModal } from '../blocks/request.js';
+import { ACTION, decodeTarget, type ButtonTarget } from '../ids.js';
+import type { AppServices } from '../services.js';
+
+const requestId = z.uuid();
+
+function seenSnapshot(target: ButtonTarget): TargetSnapshot {
+  return {
+    pid: target.pid,
+    backendStart: target.backendStart,
+    queryStart: target.queryStart,
+    xactStart: null,
+    backendType: target.kind === 'terminate_walsender' ? 'walsender' : 'client backend',
+    user: null,
+    database: null,
+    application: null,
+    client: null,
+    state: null,
+    query: null,
+  };
+}
+
+function channelOf(body: BlockAction): string | null {
+  return body.channel?.id ?? (body.container as { channel_id?: string } | undefined)?.channel_id ?? null;
+}
+
+export function registerActions(app: App, services: AppServices, logger: Logger): void {
+  const tellClicker = async (respond: (m: object) => Promise<unknown>, text: string) => {
+    await respond({ response_type: 'ephemeral', replace_original: false, text }).catch((error: unknown) =>
+      logger.warn({ err: error }, 'could not answer the clicker'),
+    );
+  };
+
+  for (const actionId of [ACTION.cancel, ACTION.terminate, ACTION.terminateWalsender]) {
+    app.action<BlockAction<ButtonAction>>(actionId, async ({ ack, body, action, client, respond }) => {
+      await ack();
+      const target = decodeTarget(action.value ?? '');
+      const channel = channelOf(body);
+      if (!target || !channel) {
+        await tellClicker(respond, 'That button is not one pgsessions made (or it is damaged): nothing was done.');
+        return;
+      }
+      if (services.readOnly) {
+        await tellClicker(respond, 'pgsessions is in read-only mode (PGSESSIONS_READ_ONLY): nothing can be cancelled or terminated.');
+        return;
+      }
+      const chosen = services.chooseCluster(target.cluster);
+      if (!chosen.ok) {
+        await tellClicker(respond, chosen.message);
+        return;
+      }
+      const opened = await client.views.open({
+        trigger_id: body.trigger_id,
+        view: buildRequestModal({ target, snapshot: seenSnapshot(target), channel }) as never,
+      });
+      // Now, with the modal on screen, show the session as the database sees it.
+      try {
+        const row = await chosen.cluster.byPid(target.pid);
+        if (row && row.backendStart === target.backendStart && opened.view?.id) {
+          const snapshot: TargetSnapshot = { ...seenSnapshot(target), ...row, queryStart: target.queryStart };
+          await client.views.update({
+            view_id: opened.view.id,
+            ...(opened.view.hash ? { hash: opened.view.hash } : {}),
+            view: buildRequestModal({ target, snapshot, channel }) as never,
+          });
+        }
+      } catch (error) {
+        logger.warn({ err: error, cluster: target.cluster }, 'could not fill in the request modal');
+      }
+    });
+  }
+
+  const decisions = [
+    [ACTION.approve, (id: string, user: string) => services.requests.approve(id, user)],
+    [ACTION.deny, (id: string, user: string) => services.requests.deny(id, user)],
+    [ACTION.withdraw, (id: string, user: string) => services.requests.withdraw(id, user)],
+  ] as const;
+  for (const [actionId, decide] of decisions) {
+    app.action<BlockAction<ButtonAction>>(actionId, async ({ ack, body, action, respond }) => {
+      await ack();
+      const id = requestId.safeParse(action.value);
+      if (!id.success) {
+        await tellClicker(respond, 'That button is not one pgsessions made (or it is damaged): nothing was done.');
+        return;
+      }
+      try {
+        const result = await decide(id.data, body.user.id);
+        if (!result.ok) await tellClicker(respond, result.message);
+      } catch (error) {
+        logger.error({ err: error, requestId: id.data, action: actionId }, 'decision failed');
+        await tellClicker(respond, 'pgsessions could not record that decision (its state database may be unreachable): nothing was executed. Try again in a moment.');
+      }
+    });
+  }
+}

@@ -1,0 +1,107 @@
+// `/pgsessions`: acknowledge at once (never waiting on a database), parse, call one use case, reply to the
+// person who asked through response_url (ephemeral), or post the approval request in the channel.
+import type { App, RespondFn } from '@slack/bolt';
+import { parseCommand, type ParsedCommand } from '../../domain/command.js';
+import { isProtected } from '../../domain/policy.js';
+import type { SessionRow } from '../../domain/types.js';
+import type { Logger } from '../../logger.js';
+import { buildBlocking } from '../blocks/blocking.js';
+import { buildHelp, buildUsageError } from '../blocks/help.js';
+import { buildListing } from '../blocks/listing.js';
+import type { RenderedMessage } from '../blocks/mrkdwn.js';
+import { buildPendingList } from '../blocks/request.js';
+import { buildReplication } from '../blocks/replication.js';
+import type { AppServices } from '../services.js';
+
+const ephemeral = (message: RenderedMessage) => ({ response_type: 'ephemeral' as const, replace_original: false, ...message });
+const plain = (text: string): RenderedMessage => ({ text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }] });
+
+async function answer(command: ParsedCommand, user: string, channel: string, services: AppServices): Promise<RenderedMessage> {
+  switch (command.kind) {
+    case 'invalid':
+      return buildUsageError(command.message);
+    case 'help':
+    case 'status':
+      return buildHelp({ clusters: await services.status(), readOnly: services.readOnly });
+    case 'pending':
+      return buildPendingList(await services.requests.listPending(command.cluster));
+    default:
+      break;
+  }
+  const chosen = services.chooseCluster(command.cluster);
+  if (!chosen.ok) return plain(chosen.message);
+  const cluster = chosen.cluster;
+  const killable = (row: Pick<SessionRow, 'user' | 'application'>) => !services.readOnly && !isProtected(row, services);
+  try {
+    switch (command.kind) {
+      case 'top': {
+        const { rows, totalMatched } = await cluster.list(command.filters);
+        return buildListing({ cluster: cluster.name, rows, totalMatched, filters: command.filters, killable });
+      }
+      case 'blocking':
+        return buildBlocking({ cluster: cluster.name, rows: await cluster.blocking(), killable });
+      case 'replication':
+        return buildReplication({ cluster: cluster.name, rows: await cluster.replication(), killable: !services.readOnly });
+      case 'cancel':
+      case 'terminate': {
+        const result = await services.requests.requestOne({
+          cluster: cluster.name,
+          action: command.kind === 'cancel' && command.escalateAfterSeconds !== null ? 'cancel_then_terminate' : command.kind,
+          pid: command.pid,
+          escalateAfterSeconds: command.kind === 'cancel' ? command.escalateAfterSeconds : null,
+          reason: command.reason,
+          requester: user,
+          channel,
+        });
+        return plain(result.ok ? `Request posted: an approver has to approve it before anything happens.` : result.message);
+      }
+      case 'terminate-all': {
+        const result = await services.requests.requestAll({
+          cluster: cluster.name,
+          scope: {
+            database: command.database,
+            ...(command.user !== undefined ? { user: command.user } : {}),
+            ...(command.application !== undefined ? { application: command.application } : {}),
+          },
+          reason: command.reason,
+          requester: user,
+          channel,
+        });
+        return plain(
+          result.ok
+            ? `Request posted for ${result.value.targets.length} sessions: an approver has to approve it before anything happens.`
+            : result.message,
+        );
+      }
+    }
+  } catch (error) {
+    const unreachable = services.describeUnreachable(cluster.name, error);
+    if (unreachable) return plain(unreachable);
+    throw error;
+  }
+}
+
+export function registerCommands(app: App, services: AppServices, logger: Logger): void {
+  app.command('/pgsessions', async ({ ack, command, respond }) => {
+    await ack();
+    const parsed = parseCommand(command.text ?? '');
+    logger.info({ kind: parsed.kind, user: command.user_id, channel: command.channel_id }, 'command');
+    await reply(respond, logger, async () => answer(parsed, command.user_id, command.channel_id, services));
+  });
+}
+
+/** Runs the work and replies; a bug becomes a short apology to the user and a logged error, never a stack. */
+export async function reply(respond: RespondFn, logger: Logger, work: () => Promise<RenderedMessage>): Promise<void> {
+  let message: RenderedMessage;
+  try {
+    message = await work();
+  } catch (error) {
+    logger.error({ err: error }, 'command failed');
+    message = plain('Something went wrong on our side; nothing was changed. The error is in the app log.');
+  }
+  try {
+    await respond(ephemeral(message));
+  } catch (error) {
+    logger.warn({ err: error }, 'could not reply through response_url');
+  }
+}

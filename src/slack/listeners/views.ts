@@ -1,0 +1,47 @@
+// The request modal's submission: a reason is required (the modal says so in place); then the request is
+// created and posted in the channel where the button was pressed.
+import type { App } from '@slack/bolt';
+import type { Logger } from '../../logger.js';
+import { decodeModalMetadata, ESCALATE_CHOICE, INPUT, MODAL_ESCALATE_SECONDS, VIEW } from '../ids.js';
+import type { AppServices } from '../services.js';
+
+export function registerViews(app: App, services: AppServices, logger: Logger): void {
+  app.view(VIEW.request, async ({ ack, body, view, client }) => {
+    const meta = decodeModalMetadata(view.private_metadata);
+    const reason = view.state.values[INPUT.reasonBlock]?.[INPUT.reasonAction]?.value?.trim() ?? '';
+    if (!meta) {
+      await ack({ response_action: 'errors', errors: { [INPUT.reasonBlock]: 'This form is damaged: close it and press the button again.' } });
+      return;
+    }
+    if (reason.length === 0) {
+      await ack({ response_action: 'errors', errors: { [INPUT.reasonBlock]: 'Give a reason: it goes into the audit trail.' } });
+      return;
+    }
+    await ack();
+    const escalate =
+      view.state.values[INPUT.escalateBlock]?.[INPUT.escalateAction]?.selected_option?.value === ESCALATE_CHOICE.cancelThenTerminate;
+    const { target, channel } = meta;
+    const action = target.kind === 'cancel' ? (escalate ? 'cancel_then_terminate' : 'cancel') : target.kind;
+    let message: string;
+    try {
+      const result = await services.requests.requestOne({
+        cluster: target.cluster,
+        action,
+        pid: target.pid,
+        seen: { backendStart: target.backendStart, queryStart: target.queryStart },
+        escalateAfterSeconds: escalate ? MODAL_ESCALATE_SECONDS : null,
+        reason,
+        requester: body.user.id,
+        channel,
+      });
+      if (result.ok) return;
+      message = result.message;
+    } catch (error) {
+      logger.error({ err: error }, 'request failed');
+      message = 'pgsessions could not record the request (its state database may be unreachable): nothing was requested.';
+    }
+    await client.chat.postEphemeral({ channel, user: body.user.id, text: message }).catch((error: unknown) => {
+      logger.warn({ err: error }, 'could not tell the requester');
+    });
+  });
+}

@@ -1,0 +1,48 @@
+// The Slack side of a request's life: the approval message in the channel where it was asked (updated in
+// place with chat.update: a response_url dies after 30 minutes and 5 uses), and a thread reply that tells
+// the requester the outcome.
+import type { WebClient } from '@slack/web-api';
+import type { RequestMessagesPort } from '../domain/requests.js';
+import type { KillRequest } from '../domain/types.js';
+import { buildApprovalMessage, describeResult } from './blocks/request.js';
+import { userMention } from './blocks/mrkdwn.js';
+
+function outcomeSentence(request: KillRequest): string {
+  const who = request.decidedBy ? userMention(request.decidedBy) : 'nobody';
+  switch (request.status) {
+    case 'executed':
+    case 'failed':
+      return `${userMention(request.requester)} approved by ${who}: ${describeResult(request.result)}`;
+    case 'denied':
+      return `${userMention(request.requester)} your request was denied by ${who}. Nothing was killed.`;
+    case 'expired':
+      return `${userMention(request.requester)} your request expired without approval. Nothing was killed.`;
+    case 'withdrawn':
+      return `${userMention(request.requester)} you withdrew the request. Nothing was killed.`;
+    default:
+      return `${userMention(request.requester)} your request is ${request.status}.`;
+  }
+}
+
+export function createRequestMessages(client: WebClient): RequestMessagesPort {
+  return {
+    async post(request) {
+      const message = buildApprovalMessage({ request, now: new Date() });
+      const posted = await client.chat.postMessage({ channel: request.channel, text: message.text, blocks: message.blocks });
+      if (!posted.ts) throw new Error('chat.postMessage returned no ts');
+      return posted.ts;
+    },
+    async update(request) {
+      if (!request.messageTs) return;
+      const message = buildApprovalMessage({ request, now: new Date() });
+      await client.chat.update({ channel: request.channel, ts: request.messageTs, text: message.text, blocks: message.blocks });
+    },
+    async notifyRequester(request) {
+      await client.chat.postMessage({
+        channel: request.channel,
+        ...(request.messageTs ? { thread_ts: request.messageTs } : {}),
+        text: outcomeSentence(request),
+      });
+    },
+  };
+}

@@ -1,0 +1,44 @@
+// Starts the real pgsessions (config → pools → Bolt over HTTP) in this process, wired to the suite's
+// PostgreSQL and to a local stand-in for Slack's Web API. Logs are captured so tests can read them.
+import { Writable } from 'node:stream';
+import { createLogger } from '../../src/logger.js';
+import { startPgsessions, type RunningApp, type StartOptions } from '../../src/pgsessions.js';
+import type { SlackApi } from './slack-api.js';
+
+export const SIGNING_SECRET = 'test-signing-secret-8f1d2c3b4a59';
+export const BOT_TOKEN = 'xoxb-1111-2222-testtokenvalue';
+export const AUDIT_CHANNEL = 'CAUDIT01';
+export const REQUESTER = 'UREQ';
+export const APPROVER = 'UAPP';
+export const OUTSIDER = 'UOUT';
+
+export interface TestApp extends RunningApp {
+  logs: string[];
+}
+
+export function baseEnv(databaseUrl: string, slack: SlackApi, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return {
+    SLACK_BOT_TOKEN: BOT_TOKEN,
+    SLACK_SIGNING_SECRET: SIGNING_SECRET,
+    SLACK_API_URL: slack.url,
+    PORT: '0',
+    DATABASE_URL: databaseUrl,
+    PGSESSIONS_AUDIT_CHANNEL: AUDIT_CHANNEL,
+    PGSESSIONS_APPROVERS: `${APPROVER},SAPPROVERS`,
+    LOG_LEVEL: 'debug',
+    ...extra,
+  };
+}
+
+export async function startTestApp(env: NodeJS.ProcessEnv, options: StartOptions = {}): Promise<TestApp> {
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      logs.push(String(chunk));
+      done();
+    },
+  });
+  const logger = createLogger(env.LOG_LEVEL ?? 'debug', sink);
+  const app = await startPgsessions(env, { sweepIntervalMs: 200, outboxIntervalMs: 50, ...options, logger });
+  return { ...app, logs };
+}
