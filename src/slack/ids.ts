@@ -60,8 +60,11 @@ export const MAX_PRIVATE_METADATA = 3000;
 // Timestamps are the server's own text, opaque here: bounded, never parsed, compared byte for byte later.
 const timestamp = z.string().min(1).max(64);
 
+/** Cluster names follow the same rule as `cluster:NAME` in a command; the config must enforce it too. */
+export const MAX_CLUSTER_NAME = 63;
+
 const buttonTargetSchema = z.strictObject({
-  cluster: z.string().min(1).max(200),
+  cluster: z.string().min(1).max(MAX_CLUSTER_NAME),
   pid: z.number().int().min(1).max(2_147_483_647),
   backendStart: timestamp,
   queryStart: timestamp.nullable(),

@@ -46,7 +46,7 @@ test('timestamps round-trip byte for byte through encodeTarget and decodeTarget'
 
 test('an encoded target with the longest allowed fields stays within the button value limit', () => {
   const value = encodeTarget({
-    cluster: '"'.repeat(200),
+    cluster: '"'.repeat(63),
     pid: 2_147_483_647,
     backendStart: '\u0001'.repeat(64),
     queryStart: '\u0001'.repeat(64),
@@ -58,6 +58,7 @@ test('an encoded target with the longest allowed fields stays within the button 
 test('encodeTarget refuses a target no decoder would accept', () => {
   assert.throws(() => encodeTarget({ ...target, pid: 0 }));
   assert.throws(() => encodeTarget({ ...target, cluster: '' }));
+  assert.throws(() => encodeTarget({ ...target, cluster: 'c'.repeat(64) }));
   assert.throws(() => encodeTarget({ ...target, kind: 'nuke' as ButtonTarget['kind'] }));
 });
 
