@@ -11,6 +11,7 @@ import { createCluster, type Cluster } from './postgres/session-store.js';
 import { createStateStore } from './postgres/state-store.js';
 import { createSlackApp, webClientOptions } from './slack/app.js';
 import { buildAuditMessage } from './slack/blocks/audit.js';
+import { inlineText } from './slack/blocks/mrkdwn.js';
 import type { HelpCluster } from './slack/blocks/help.js';
 import { createGroups } from './slack/groups.js';
 import { createRequestMessages } from './slack/request-messages.js';
@@ -109,7 +110,9 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     const names = [...clusters.keys()];
     if (name !== undefined) {
       const found = clusters.get(name);
-      return found ? { ok: true, cluster: found } : { ok: false, message: `Unknown cluster \`${name}\`. Known clusters: ${names.map((n) => `\`${n}\``).join(', ')}.` };
+      return found
+        ? { ok: true, cluster: found }
+        : { ok: false, message: `Unknown cluster ${inlineText(name, 63)}. Known clusters: ${names.map((n) => `\`${n}\``).join(', ')}.` };
     }
     const only = names.length === 1 ? clusters.get(names[0]!) : clusters.get('default');
     return only ? { ok: true, cluster: only } : { ok: false, message: `Name a cluster with cluster:NAME — one of ${names.map((n) => `\`${n}\``).join(', ')}.` };

@@ -172,7 +172,10 @@ export function createCluster(name: string, pool: pg.Pool, logger: Logger): Clus
       } catch (error) {
         const e = error as { code?: string; message?: string; detail?: string };
         if (e.code === '42501') {
-          return { pid: target.pid, outcome: 'permission_denied', message: [e.message, e.detail].filter(Boolean).join(' — ') };
+          const hint = /superuser/i.test(`${e.message} ${e.detail ?? ''}`)
+            ? 'a superuser\u2019s session can only be signalled by a superuser: end it from psql as one'
+            : 'grant pg_signal_backend to the bot\u2019s role (or make it a member of the session\u2019s role)';
+          return { pid: target.pid, outcome: 'permission_denied', message: [e.message, e.detail, hint].filter(Boolean).join(' — ') };
         }
         logger.warn({ err: { message: e.message, code: e.code }, cluster: name, pid: target.pid }, 'signal failed');
         throw error;

@@ -99,12 +99,12 @@ export function codeSpan(text: string, max: number = LIMITS.sectionText): string
  * store should never be able to smuggle in `<!channel>`.
  */
 export function userMention(id: string): string {
-  return /^[UW][A-Z0-9]{2,30}$/.test(id) ? `<@${id}>` : escapeMrkdwn(id);
+  return /^[UW][A-Z0-9]{1,30}$/.test(id) ? `<@${id}>` : escapeMrkdwn(id);
 }
 
 /** A channel link when `id` looks like a channel ID, otherwise the escaped text. */
 export function channelMention(id: string): string {
-  return /^[CGD][A-Z0-9]{2,30}$/.test(id) ? `<#${id}>` : escapeMrkdwn(id);
+  return /^[CGD][A-Z0-9]{1,30}$/.test(id) ? `<#${id}>` : escapeMrkdwn(id);
 }
 
 /**
