@@ -17,6 +17,7 @@ import { createGroups } from './slack/groups.js';
 import { createRequestMessages } from './slack/request-messages.js';
 import type { AppServices, ClusterChoice } from './slack/services.js';
 import { WebClient } from '@slack/web-api';
+import { createMetrics, instrumentCluster, instrumentRequests } from './metrics.js';
 
 export interface StartOptions {
   /** A logger to use instead of one built from LOG_LEVEL (tests capture output through it). */
@@ -50,10 +51,12 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   if (applied.length > 0) log.info({ applied }, 'state schema migrated');
   const state = createStateStore(statePool);
 
+  const metrics = createMetrics();
   const clusters = new Map<string, Cluster>();
   for (const c of config.clusters) {
     const pool = createPool(c.url, logger.child({ module: 'cluster-db', cluster: c.name }));
-    clusters.set(c.name, createCluster(c.name, pool, logger.child({ module: 'sessions', cluster: c.name })));
+    const cluster = createCluster(c.name, pool, logger.child({ module: 'sessions', cluster: c.name }));
+    clusters.set(c.name, instrumentCluster(cluster, metrics));
   }
 
   const client = new WebClient(config.slack.botToken, webClientOptions(config, logger.child({ module: 'web-api' })));
@@ -64,7 +67,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     return { requesters: c?.requesters ?? config.requesters, approvers: c?.approvers ?? config.approvers };
   };
 
-  const requests = createRequestService({
+  const requests = instrumentRequests(createRequestService({
     state,
     cluster: (name) => clusters.get(name),
     messages: createRequestMessages(client),
@@ -80,7 +83,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
       rules: rulesFor,
     },
     isUnreachable: isConnectionError,
-  });
+  }), metrics);
 
   const status = async (): Promise<HelpCluster[]> =>
     Promise.all(
@@ -133,6 +136,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
         return false;
       }
     },
+    metrics,
     describeUnreachable(cluster, error) {
       return isConnectionError(error) ? `Cannot reach cluster \`${cluster}\`: ${describeConnectionError(error)}. Nothing was changed.` : null;
     },

@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import pg from 'pg';
 import { startEmbeddedPostgres, type EmbeddedServer } from './helpers/embedded.js';
 
 async function testFiles(dir: string): Promise<string[]> {
@@ -23,6 +24,13 @@ let server: EmbeddedServer | undefined;
 if (!process.env.TEST_DATABASE_URL) {
   server = await startEmbeddedPostgres();
   process.env.TEST_DATABASE_URL = server.url;
+}
+{
+  const client = new pg.Client({ connectionString: process.env.TEST_DATABASE_URL });
+  await client.connect();
+  const { rows } = await client.query<{ v: string }>(`SELECT current_setting('server_version') AS v`);
+  await client.end();
+  console.log(`# tests run against PostgreSQL ${rows[0]?.v}${server ? ' (embedded)' : ' (TEST_DATABASE_URL)'}`);
 }
 const code = await new Promise<number>((resolve) => {
   const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...files], {

@@ -27,6 +27,11 @@ export async function migrate(pool: pg.Pool, dir: string = DEFAULT_MIGRATIONS_DI
   const files = (await readdir(dir)).filter((name) => name.endsWith('.sql')).sort();
   const client = await pool.connect();
   let broken = false;
+  // Checked out, the client has no pool error listener: a lost connection must not be an uncaught event.
+  const onError = () => {
+    broken = true;
+  };
+  client.on('error', onError);
   try {
     await client.query(SQL_LOCK, [MIGRATION_LOCK_KEY]);
     try {
@@ -59,6 +64,7 @@ export async function migrate(pool: pg.Pool, dir: string = DEFAULT_MIGRATIONS_DI
     throw error;
   } finally {
     // A connection whose unlock failed may still hold the lock: destroy it rather than pool it.
+    client.off('error', onError);
     client.release(broken);
   }
 }

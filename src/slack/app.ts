@@ -51,6 +51,22 @@ export function createSlackApp(config: Config, services: AppServices, logger: Lo
       );
     },
   };
+  const metricsRoute = {
+    path: '/metrics',
+    method: ['GET'],
+    handler: (_req: IncomingMessage, res: ServerResponse) => {
+      services.metrics.render().then(
+        ({ contentType, body }) => {
+          res.writeHead(200, { 'content-type': contentType });
+          res.end(body);
+        },
+        () => {
+          res.writeHead(500);
+          res.end();
+        },
+      );
+    },
+  };
   const boltLogger = slackLogger(logger);
   const clientOptions = webClientOptions(config, logger);
 
@@ -60,7 +76,7 @@ export function createSlackApp(config: Config, services: AppServices, logger: Lo
     const receiver = new SocketModeReceiver({
       appToken: config.slack.appToken,
       logger: boltLogger,
-      customRoutes: [healthRoute],
+      customRoutes: [healthRoute, metricsRoute],
       installerOptions: { port: config.port },
     });
     // Bolt's SocketModeReceiver does not pass client options to its SocketModeClient, so SLACK_API_URL would
@@ -75,7 +91,7 @@ export function createSlackApp(config: Config, services: AppServices, logger: Lo
     const receiver = new HTTPReceiver({
       signingSecret: config.slack.signingSecret ?? '',
       endpoints: '/slack/events',
-      customRoutes: [healthRoute],
+      customRoutes: [healthRoute, metricsRoute],
       logger: boltLogger,
       processBeforeResponse: false,
       signatureVerification: true,

@@ -1,6 +1,7 @@
 // What the Slack listeners may call: the use cases, the cluster directory, and a few settings. Built by the
 // composition root; listeners never see pools or the Web API client behind these.
 import type { RequestService } from '../domain/requests.js';
+import type { Metrics } from '../metrics.js';
 import type { Cluster } from '../postgres/session-store.js';
 import type { HelpCluster } from './blocks/help.js';
 
@@ -16,6 +17,7 @@ export interface AppServices {
   status(): Promise<HelpCluster[]>;
   requests: RequestService;
   health(): Promise<boolean>;
+  metrics: Metrics;
   /** Turns an error from a cluster into a user-facing sentence when the cluster could not be reached, else null. */
   describeUnreachable(cluster: string, error: unknown): string | null;
 }

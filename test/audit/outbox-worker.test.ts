@@ -14,7 +14,8 @@ const fastBackoff = { baseSeconds: 0.05, maxSeconds: 0.2 };
 
 let cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup();
+  // Workers stop first (tracked with unshift), then pools end and the database goes.
+  for (const cleanup of cleanups) await cleanup();
   cleanups = [];
 });
 
@@ -230,4 +231,35 @@ test('a post that hangs times out and is retried', async () => {
     return posted.length === 1;
   });
   assert.deepEqual(posted, [seq]);
+});
+
+test('a state connection lost while posting neither crashes the process nor loses the entry', async () => {
+  const { db, store } = await setup();
+  const [seq] = await appendEntries(store, 1);
+  const posts: number[] = [];
+  let killed = false;
+  const worker = track(
+    startOutboxWorker({
+      store,
+      logger,
+      intervalMs: 60_000,
+      post: async (entry) => {
+        posts.push(entry.seq);
+        if (!killed) {
+          killed = true;
+          const admin = new pg.Client({ connectionString: db.url });
+          await admin.connect();
+          await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [db.name]);
+          await admin.end();
+          await sleep(50);
+        }
+      },
+    }),
+  );
+  await assert.rejects(worker.drain());
+  assert.equal(await store.outboxBacklog(), 1, 'not marked delivered: the transaction never committed');
+  await worker.drain();
+  assert.equal(await store.outboxBacklog(), 0);
+  // At least once: the post whose acknowledgement was lost is repeated.
+  assert.deepEqual(posts, [seq, seq]);
 });

@@ -16,32 +16,39 @@ import type { AppServices } from '../services.js';
 const ephemeral = (message: RenderedMessage) => ({ response_type: 'ephemeral' as const, replace_original: false, ...message });
 const plain = (text: string): RenderedMessage => ({ text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }] });
 
-async function answer(command: ParsedCommand, user: string, channel: string, services: AppServices): Promise<RenderedMessage> {
+type Outcome = 'ok' | 'invalid' | 'refused' | 'unreachable' | 'error';
+interface Answer {
+  message: RenderedMessage;
+  outcome: Outcome;
+}
+const ok = (message: RenderedMessage): Answer => ({ message, outcome: 'ok' });
+
+async function answer(command: ParsedCommand, user: string, channel: string, services: AppServices): Promise<Answer> {
   switch (command.kind) {
     case 'invalid':
-      return buildUsageError(command.message);
+      return { message: buildUsageError(command.message), outcome: 'invalid' };
     case 'help':
     case 'status':
-      return buildHelp({ clusters: await services.status(), readOnly: services.readOnly });
+      return ok(buildHelp({ clusters: await services.status(), readOnly: services.readOnly }));
     case 'pending':
-      return buildPendingList(await services.requests.listPending(command.cluster));
+      return ok(buildPendingList(await services.requests.listPending(command.cluster)));
     default:
       break;
   }
   const chosen = services.chooseCluster(command.cluster);
-  if (!chosen.ok) return plain(chosen.message);
+  if (!chosen.ok) return { message: plain(chosen.message), outcome: 'invalid' };
   const cluster = chosen.cluster;
   const killable = (row: Pick<SessionRow, 'user' | 'application'>) => !services.readOnly && !isProtected(row, services);
   try {
     switch (command.kind) {
       case 'top': {
         const { rows, totalMatched } = await cluster.list(command.filters);
-        return buildListing({ cluster: cluster.name, rows, totalMatched, filters: command.filters, killable });
+        return ok(buildListing({ cluster: cluster.name, rows, totalMatched, filters: command.filters, killable }));
       }
       case 'blocking':
-        return buildBlocking({ cluster: cluster.name, rows: await cluster.blocking(), killable });
+        return ok(buildBlocking({ cluster: cluster.name, rows: await cluster.blocking(), killable }));
       case 'replication':
-        return buildReplication({ cluster: cluster.name, rows: await cluster.replication(), killable: !services.readOnly });
+        return ok(buildReplication({ cluster: cluster.name, rows: await cluster.replication(), killable: !services.readOnly }));
       case 'cancel':
       case 'terminate': {
         const result = await services.requests.requestOne({
@@ -53,7 +60,9 @@ async function answer(command: ParsedCommand, user: string, channel: string, ser
           requester: user,
           channel,
         });
-        return plain(result.ok ? `Request posted: an approver has to approve it before anything happens.` : result.message);
+        return result.ok
+          ? ok(plain('Request posted: an approver has to approve it before anything happens.'))
+          : { message: plain(result.message), outcome: result.code === 'unreachable' ? 'unreachable' : 'refused' };
       }
       case 'terminate-all': {
         const result = await services.requests.requestAll({
@@ -67,16 +76,14 @@ async function answer(command: ParsedCommand, user: string, channel: string, ser
           requester: user,
           channel,
         });
-        return plain(
-          result.ok
-            ? `Request posted for ${result.value.targets.length} sessions: an approver has to approve it before anything happens.`
-            : result.message,
-        );
+        return result.ok
+          ? ok(plain(`Request posted for ${result.value.targets.length} sessions: an approver has to approve it before anything happens.`))
+          : { message: plain(result.message), outcome: result.code === 'unreachable' ? 'unreachable' : 'refused' };
       }
     }
   } catch (error) {
     const unreachable = services.describeUnreachable(cluster.name, error);
-    if (unreachable) return plain(unreachable);
+    if (unreachable) return { message: plain(unreachable), outcome: 'unreachable' };
     throw error;
   }
 }
@@ -86,19 +93,20 @@ export function registerCommands(app: App, services: AppServices, logger: Logger
     await ack();
     const parsed = parseCommand(command.text ?? '');
     logger.info({ kind: parsed.kind, user: command.user_id, channel: command.channel_id }, 'command');
-    await reply(respond, logger, async () => answer(parsed, command.user_id, command.channel_id, services));
+    let result: Answer;
+    try {
+      result = await answer(parsed, command.user_id, command.channel_id, services);
+    } catch (error) {
+      // A bug becomes a short apology to the user and a logged error, never a stack trace.
+      logger.error({ err: error }, 'command failed');
+      result = { message: plain('Something went wrong on our side; nothing was changed. The error is in the app log.'), outcome: 'error' };
+    }
+    services.metrics.command(parsed.kind, result.outcome);
+    await reply(respond, logger, result.message);
   });
 }
 
-/** Runs the work and replies; a bug becomes a short apology to the user and a logged error, never a stack. */
-export async function reply(respond: RespondFn, logger: Logger, work: () => Promise<RenderedMessage>): Promise<void> {
-  let message: RenderedMessage;
-  try {
-    message = await work();
-  } catch (error) {
-    logger.error({ err: error }, 'command failed');
-    message = plain('Something went wrong on our side; nothing was changed. The error is in the app log.');
-  }
+async function reply(respond: RespondFn, logger: Logger, message: RenderedMessage): Promise<void> {
   try {
     await respond(ephemeral(message));
   } catch (error) {

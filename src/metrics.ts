@@ -1,0 +1,172 @@
+// Prometheus metrics (GET /metrics): commands by kind and outcome, request decisions, executions by result,
+// the audit outbox backlog and delivery failures, and per-cluster query latency. One registry per app
+// instance, so several instances in one process (tests) don't collide.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { RequestService, Result } from './domain/requests.js';
+import type { KillRequest } from './domain/types.js';
+import type { Cluster } from './postgres/session-store.js';
+
+export interface MetricsSources {
+  /** Requests by status, read from the state database at scrape time. */
+  requestsByStatus(): Promise<Record<string, number>>;
+  outboxBacklog(): Promise<number>;
+}
+
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'pgsessions_process_' });
+  let sources: MetricsSources | null = null;
+
+  const commands = new Counter({
+    name: 'pgsessions_commands_total',
+    help: 'Slash commands handled, by subcommand and outcome (ok, invalid, refused, unreachable, error).',
+    labelNames: ['kind', 'outcome'] as const,
+    registers: [registry],
+  });
+  const decisions = new Counter({
+    name: 'pgsessions_request_transitions_total',
+    help: 'Request state changes made by this instance (requested, approved, denied, withdrawn, expired, executed, failed), and refusals by code.',
+    labelNames: ['state'] as const,
+    registers: [registry],
+  });
+  const executions = new Counter({
+    name: 'pgsessions_executions_total',
+    help: 'Signalled targets by result (terminated, cancelled, still_running, gone, permission_denied, refused, error, unreachable).',
+    labelNames: ['action', 'result'] as const,
+    registers: [registry],
+  });
+  const deliveryFailures = new Counter({
+    name: 'pgsessions_audit_delivery_failures_total',
+    help: 'Failed attempts to post an audit entry to the audit channel (each is retried).',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  const delivered = new Counter({
+    name: 'pgsessions_audit_delivered_total',
+    help: 'Audit entries posted to the audit channel.',
+    registers: [registry],
+  });
+  const queryLatency = new Histogram({
+    name: 'pgsessions_cluster_query_seconds',
+    help: 'Latency of queries against managed clusters, by cluster and query.',
+    labelNames: ['cluster', 'query', 'outcome'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'pgsessions_requests',
+    help: 'Requests in the state database by status.',
+    labelNames: ['status'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      if (!sources) return;
+      try {
+        for (const [status, count] of Object.entries(await sources.requestsByStatus())) this.set({ status }, count);
+      } catch {
+        // state database unreachable: leave the gauge empty rather than fail the scrape
+      }
+    },
+  });
+  new Gauge({
+    name: 'pgsessions_audit_outbox_backlog',
+    help: 'Audit entries not yet delivered to the audit channel.',
+    registers: [registry],
+    async collect() {
+      if (!sources) return;
+      try {
+        this.set(await sources.outboxBacklog());
+      } catch {
+        // see above
+      }
+    },
+  });
+
+  return {
+    registry,
+    setSources(value: MetricsSources) {
+      sources = value;
+    },
+    command(kind: string, outcome: string) {
+      commands.inc({ kind, outcome });
+    },
+    transition(state: string) {
+      decisions.inc({ state });
+    },
+    execution(action: string, result: string) {
+      executions.inc({ action, result });
+    },
+    deliveryFailed(reason: string) {
+      deliveryFailures.inc({ reason });
+    },
+    deliveredOne() {
+      delivered.inc();
+    },
+    /** Times a cluster query and records it, whatever its outcome. */
+    async timeQuery<T>(cluster: string, query: string, work: () => Promise<T>): Promise<T> {
+      const end = queryLatency.startTimer({ cluster, query });
+      try {
+        const value = await work();
+        end({ outcome: 'ok' });
+        return value;
+      } catch (error) {
+        end({ outcome: 'error' });
+        throw error;
+      }
+    },
+    async render(): Promise<{ contentType: string; body: string }> {
+      return { contentType: registry.contentType, body: await registry.metrics() };
+    },
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
+
+// ---- instrumentation: decorators that count without touching the code they wrap ----------------------
+
+
+const TIMED_CLUSTER_METHODS = ['capabilities', 'list', 'blocking', 'replication', 'byPid', 'bulkTargets', 'signal', 'stillThere'] as const;
+
+export function instrumentCluster(cluster: Cluster, metrics: Metrics): Cluster {
+  const timed = { ...cluster };
+  for (const method of TIMED_CLUSTER_METHODS) {
+    const inner = cluster[method].bind(cluster) as (...args: unknown[]) => Promise<unknown>;
+    (timed as Record<string, unknown>)[method] = (...args: unknown[]) => metrics.timeQuery(cluster.name, method, () => inner(...args));
+  }
+  return timed;
+}
+
+export function instrumentRequests(service: RequestService, metrics: Metrics): RequestService {
+  const count = (result: Result<KillRequest>, success: string): Result<KillRequest> => {
+    if (!result.ok) {
+      metrics.transition(`refused_${result.code}`);
+      return result;
+    }
+    metrics.transition(success);
+    const request = result.value;
+    if (request.status === 'executed' || request.status === 'failed') {
+      metrics.transition(request.status);
+      if (request.result?.unreachable) metrics.execution(request.action, 'unreachable');
+      for (const o of request.result?.outcomes ?? []) metrics.execution(request.action, o.outcome);
+    }
+    return result;
+  };
+  return {
+    ...service,
+    requestOne: async (ask) => count(await service.requestOne(ask), 'requested'),
+    requestAll: async (ask) => count(await service.requestAll(ask), 'requested'),
+    approve: async (id, user) => count(await service.approve(id, user), 'approved'),
+    deny: async (id, user) => count(await service.deny(id, user), 'denied'),
+    withdraw: async (id, user) => count(await service.withdraw(id, user), 'withdrawn'),
+    expireDue: async () => {
+      const expired = await service.expireDue();
+      for (let i = 0; i < expired.length; i += 1) metrics.transition('expired');
+      return expired;
+    },
+    reconcile: async (olderThanSeconds) => {
+      const done = await service.reconcile(olderThanSeconds);
+      for (let i = 0; i < done.length; i += 1) metrics.transition('reconciled');
+      return done;
+    },
+  };
+}

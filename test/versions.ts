@@ -1,0 +1,14 @@
+// `npm run test:versions`: the whole suite once per PostgreSQL major (PG_VERSIONS=14,18 to pick some).
+import { spawnSync } from 'node:child_process';
+import { SUPPORTED_MAJORS } from './helpers/embedded.js';
+
+const majors = (process.env.PG_VERSIONS ?? SUPPORTED_MAJORS.join(',')).split(',').map((v) => v.trim()).filter(Boolean);
+const results: Array<[string, number]> = [];
+for (const major of majors) {
+  console.log(`\n=== PostgreSQL ${major} ===`);
+  const run = spawnSync(process.execPath, ['--import', 'tsx', 'test/run.ts'], { stdio: 'inherit', env: { ...process.env, PG_VERSION: major, TEST_DATABASE_URL: '' } });
+  results.push([major, run.status ?? 1]);
+}
+console.log('\nPostgreSQL versions:');
+for (const [major, status] of results) console.log(`  ${major}: ${status === 0 ? 'pass' : 'FAIL'}`);
+process.exit(results.every(([, status]) => status === 0) ? 0 : 1);
