@@ -14,7 +14,7 @@ export interface MetricsSources {
 
 export function createMetrics() {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'pgsessions_process_' });
+  collectDefaultMetrics({ register: registry, prefix: 'pgsessions_' });
   let sources: MetricsSources | null = null;
 
   const commands = new Counter({

@@ -4,7 +4,7 @@ import type { Config } from './config.js';
 import { loadConfig } from './config.js';
 import { createLogger, type Logger } from './logger.js';
 import { createRequestService } from './domain/requests.js';
-import { startOutboxWorker } from './audit/outbox-worker.js';
+import { rateLimitRetryAfter, startOutboxWorker } from './audit/outbox-worker.js';
 import { migrate } from './postgres/migrate.js';
 import { createPool, describeConnectionError, isConnectionError } from './postgres/pools.js';
 import { createCluster, type Cluster } from './postgres/session-store.js';
@@ -154,7 +154,12 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     },
     logger: logger.child({ module: 'outbox' }),
     intervalMs: options.outboxIntervalMs ?? 1_000,
+    onResult: (result) => {
+      if (result.status === 'delivered') metrics.deliveredOne();
+      if (result.status === 'failed') metrics.deliveryFailed(describeDeliveryFailure(result.error));
+    },
   });
+  metrics.setSources({ requestsByStatus: () => state.countByStatus(), outboxBacklog: () => state.outboxBacklog() });
 
   const interruptedAfter = options.interruptedAfterSeconds ?? 60;
   let sweeping: Promise<void> = Promise.resolve();
@@ -185,6 +190,14 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
       await statePool.end().catch(() => undefined);
     },
   };
+}
+
+function describeDeliveryFailure(error: unknown): string {
+  if (rateLimitRetryAfter(error) !== undefined) return 'rate_limited';
+  const e = error as { code?: string; statusCode?: number; data?: { error?: string } };
+  if (e.statusCode) return `http_${e.statusCode}`;
+  if (e.data?.error) return e.data.error;
+  return e.code === 'slack_webapi_request_error' ? 'network' : 'other';
 }
 
 async function checkSlackToken(client: WebClient, log: Logger): Promise<void> {

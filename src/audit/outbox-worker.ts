@@ -27,6 +27,8 @@ export interface OutboxWorkerOptions {
   backoff?: Partial<Backoff>;
   /** A post that takes longer counts as failed (and is retried). Default 30000. */
   postTimeoutMs?: number;
+  /** Observes every delivery attempt (metrics). */
+  onResult?: (result: DeliverResult) => void;
 }
 
 export interface OutboxWorker {
@@ -98,6 +100,7 @@ export function startOutboxWorker(options: OutboxWorkerOptions): OutboxWorker {
   };
 
   function report(result: DeliverResult): void {
+    options.onResult?.(result);
     if (result.status === 'delivered' && result.attempts > 1) {
       logger.info({ seq: result.seq, attempts: result.attempts }, 'audit entry delivered after retries');
     } else if (result.status === 'failed') {

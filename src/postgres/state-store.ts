@@ -27,6 +27,8 @@ import {
 // ---------------------------------------------------------------------------------------------------------
 
 /** Advisory lock key (transaction level) that serialises audit appends, so the hash chain has no forks. */
+const SQL_COUNT_BY_STATUS = `SELECT status, count(*) AS n FROM pgsessions.requests GROUP BY status`;
+
 export const AUDIT_LOCK_KEY = '7246372002';
 /** Advisory lock key (transaction level) held by the one instance delivering the outbox at a time. */
 export const OUTBOX_LOCK_KEY = '7246372003';
@@ -343,6 +345,8 @@ export interface StateStore {
   /** Delivers the head of the outbox, holding its lock while post() runs. */
   deliverNext(post: (entry: AuditEntry) => Promise<void>, options?: DeliverOptions): Promise<DeliverResult>;
   outboxBacklog(): Promise<number>;
+  /** How many requests are in each status. */
+  countByStatus(): Promise<Record<string, number>>;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -712,6 +716,10 @@ export function createStateStore(pool: pg.Pool): StateStore {
       });
     },
 
+    async countByStatus() {
+      const { rows } = await pool.query<{ status: string; n: string }>(SQL_COUNT_BY_STATUS);
+      return Object.fromEntries(rows.map((row) => [row.status, Number(row.n)]));
+    },
     async outboxBacklog() {
       const { rows } = await pool.query<{ backlog: number }>(SQL_OUTBOX_BACKLOG);
       return rows[0]?.backlog ?? 0;

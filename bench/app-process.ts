@@ -1,0 +1,77 @@
+// pgsessions as its own process (`node --import tsx src/main.ts`), so its resident memory is its own and
+// not the benchmark's. Logs go to a file; readiness is GET /healthz; stop is SIGTERM, then SIGKILL.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { openSync, closeSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { request } from 'node:http';
+
+export interface AppProcess {
+  pid: number;
+  port: number;
+  logFile: string;
+  /** VmRSS and VmHWM (peak) of the process, in bytes. */
+  memory(): Promise<{ rss: number; hwm: number }>;
+  stop(): Promise<void>;
+}
+
+function healthz(port: number): Promise<number> {
+  return new Promise((resolve) => {
+    const req = request({ host: '127.0.0.1', port, path: '/healthz', method: 'GET', agent: false, timeout: 1000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', () => resolve(0));
+    req.on('timeout', () => {
+      req.destroy();
+      resolve(0);
+    });
+    req.end();
+  });
+}
+
+export async function readMemory(pid: number): Promise<{ rss: number; hwm: number }> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
+  return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
+}
+
+export async function startAppProcess(options: { cwd: string; env: NodeJS.ProcessEnv; port: number; logFile: string; args?: string[] }): Promise<AppProcess> {
+  const fd = openSync(options.logFile, 'a');
+  const child: ChildProcess = spawn(process.execPath, options.args ?? ['--import', 'tsx', 'src/main.ts'], {
+    cwd: options.cwd,
+    env: options.env,
+    stdio: ['ignore', fd, fd],
+  });
+  closeSync(fd);
+  let exited: number | null | undefined;
+  const exit = new Promise<void>((resolve) => child.once('exit', (code) => {
+    exited = code;
+    resolve();
+  }));
+
+  const stop = async () => {
+    if (exited !== undefined) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exit;
+    clearTimeout(timer);
+  };
+
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (exited !== undefined) throw new Error(`pgsessions exited with ${exited} during start-up; see ${options.logFile}`);
+    if ((await healthz(options.port)) === 200) break;
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`pgsessions did not become healthy within 60 s; see ${options.logFile}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return {
+    pid: child.pid!,
+    port: options.port,
+    logFile: options.logFile,
+    memory: () => readMemory(child.pid!),
+    stop,
+  };
+}

@@ -1,0 +1,69 @@
+// A TCP proxy on 127.0.0.1 that holds every chunk, in both directions, for `delayMs` before passing it on,
+// preserving order. Point a second pgsessions cluster at it to make "the database is slow" real: every
+// round trip to PostgreSQL then costs 2 × delayMs.
+import { createServer, connect, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
+
+export interface SlowProxy {
+  port: number;
+  /** Applies to chunks that arrive from now on. */
+  delayMs: number;
+  close(): Promise<void>;
+}
+
+export async function startSlowProxy(targetPort: number, delayMs: number): Promise<SlowProxy> {
+  const sockets = new Set<Socket>();
+  const timers = new Set<NodeJS.Timeout>();
+  const proxy: SlowProxy = { port: 0, delayMs, close: async () => undefined };
+
+  // Release times never go backwards, so a change of delay cannot reorder bytes.
+  const pipeDelayed = (from: Socket, to: Socket) => {
+    let lastRelease = 0;
+    from.on('data', (chunk: Buffer) => {
+      const release = Math.max(Date.now() + proxy.delayMs, lastRelease);
+      lastRelease = release;
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        if (!to.destroyed) to.write(chunk);
+      }, release - Date.now());
+      timers.add(timer);
+    });
+    from.on('end', () => {
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        to.end();
+      }, Math.max(0, lastRelease - Date.now()));
+      timers.add(timer);
+    });
+  };
+
+  const server = createServer((client) => {
+    const upstream = connect({ host: '127.0.0.1', port: targetPort });
+    sockets.add(client);
+    sockets.add(upstream);
+    const drop = () => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    client.on('error', drop);
+    upstream.on('error', drop);
+    client.on('close', drop);
+    upstream.on('close', drop);
+    pipeDelayed(client, upstream);
+    pipeDelayed(upstream, client);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  proxy.port = (server.address() as AddressInfo).port;
+  proxy.close = async () => {
+    for (const timer of timers) clearTimeout(timer);
+    timers.clear();
+    for (const socket of sockets) socket.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  };
+  return proxy;
+}
