@@ -58,8 +58,8 @@ const list = z
       .filter((item) => item.length > 0),
   );
 
-const principals = (what: string) =>
-  z.array(z.string().regex(SLACK_PRINCIPAL, `${what}: each entry must be a Slack user ID (U…/W…) or user-group ID (S…)`));
+const principals = () =>
+  z.array(z.string().regex(SLACK_PRINCIPAL, `must list Slack user IDs (U…/W…) or user-group IDs (S…), such as U024BE7LH`));
 
 const postgresUrl = z
   .string()
@@ -72,8 +72,8 @@ const clusterFileEntry = z
     url: postgresUrl.optional(),
     /** Name of an environment variable holding the connection string, to keep passwords out of the file. */
     urlEnv: z.string().optional(),
-    requesters: principals('requesters').optional(),
-    approvers: principals('approvers').optional(),
+    requesters: principals().optional(),
+    approvers: principals().optional(),
   })
   .strict();
 
@@ -99,8 +99,8 @@ const env = z.object({
   PGSESSIONS_AUDIT_CHANNEL: z
     .string({ message: 'is required (the channel ID that receives the audit trail, C…)' })
     .regex(/^[CGD][A-Z0-9]{2,}$/, 'must be a channel ID such as C0123ABCD (not a #name)'),
-  PGSESSIONS_APPROVERS: list.pipe(principals('PGSESSIONS_APPROVERS').min(1, 'is required: at least one approver (U…) or user group (S…)')),
-  PGSESSIONS_REQUESTERS: list.pipe(principals('PGSESSIONS_REQUESTERS')),
+  PGSESSIONS_APPROVERS: list.pipe(principals().min(1, 'is required: at least one approver (U…) or user group (S…)')),
+  PGSESSIONS_REQUESTERS: list.pipe(principals()),
   PGSESSIONS_APPROVAL_TTL: z
     .string()
     .optional()
@@ -130,8 +130,9 @@ function present(source: NodeJS.ProcessEnv): Record<string, string> {
 
 function describe(issues: z.core.$ZodIssue[], prefix = ''): string[] {
   return issues.map((issue) => {
-    const path = issue.path.map(String).join('.');
-    return `${prefix}${path || '(settings)'} ${issue.message}`;
+    const [key, ...rest] = issue.path.map(String);
+    const where = rest.length > 0 && /^\d+$/.test(rest[0]!) ? ` (entry ${Number(rest[0]) + 1}${rest.length > 1 ? `, ${rest.slice(1).join('.')}` : ''})` : rest.length > 0 ? `.${rest.join('.')}` : '';
+    return `${prefix}${key ?? '(settings)'}${where} ${issue.message}`;
   });
 }
 

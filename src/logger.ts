@@ -68,7 +68,7 @@ const TO_PINO: Record<LogLevel, pino.Level> = {
 /** Bolt's Logger interface over a pino child. */
 export function slackLogger(logger: Logger): SlackLogger {
   let name = 'slack';
-  let child = logger.child({ module: name });
+  let child = logger.child({ component: name });
   const join = (msg: unknown[]) => msg.map((m) => (typeof m === 'string' ? m : JSON.stringify(scrubValue(m)))).join(' ');
   return {
     debug: (...msg) => child.debug(join(msg)),
@@ -82,7 +82,7 @@ export function slackLogger(logger: Logger): SlackLogger {
     },
     setName: (value: string) => {
       name = value;
-      child = logger.child({ module: name });
+      child = logger.child({ component: name });
     },
   };
 }

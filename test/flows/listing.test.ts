@@ -58,7 +58,7 @@ async function idleSession(url: string, application: string): Promise<{ pid: num
 }
 
 /** Runs `fn` with sessions that are always ended afterwards, whatever the assertions did. */
-async function withSessions<T extends { end(): Promise<void> }[]>(make: () => Promise<T>, fn: (sessions: T) => Promise<void>): Promise<void> {
+async function withSessions<T extends Array<{ end(): Promise<void> }>>(make: () => Promise<[...T]>, fn: (sessions: [...T]) => Promise<void>): Promise<void> {
   const sessions = await make();
   try {
     await fn(sessions);
@@ -539,7 +539,7 @@ describe('several clusters from a clusters file, one of them down', () => {
   test('an unknown cluster, or none named when there are several, is a clear error', async () => {
     assert.match(allText((await ask(multi, slack, 'cluster:nope')).reply), /^Unknown cluster `?nope`?\. Known clusters: `main`, `down`\.$/);
     assert.equal(allText((await ask(multi, slack, '')).reply), 'Name a cluster with cluster:NAME — one of `main`, `down`.');
-    assert.match(allText((await ask(multi, slack, 'status cluster:nope')).reply), /Unknown cluster `nope`/);
+    assert.match(allText((await ask(multi, slack, 'status cluster:nope')).reply), /Unknown cluster `?nope`?\. Known/);
   });
 
   test('status names every cluster, the unreachable one as such, or just the one asked for', async () => {

@@ -28,8 +28,17 @@ async function answer(command: ParsedCommand, user: string, channel: string, ser
     case 'invalid':
       return { message: buildUsageError(command.message), outcome: 'invalid' };
     case 'help':
-    case 'status':
       return ok(buildHelp({ clusters: await services.status(), readOnly: services.readOnly }));
+    case 'status': {
+      // `status cluster:NAME` is about that cluster only, and an unknown name is an error like everywhere else.
+      const only = command.cluster;
+      if (only !== undefined) {
+        const chosen = services.chooseCluster(only);
+        if (!chosen.ok) return { message: plain(chosen.message), outcome: 'invalid' };
+      }
+      const clusters = (await services.status()).filter((c) => only === undefined || c.name === only);
+      return ok(buildHelp({ clusters, readOnly: services.readOnly }));
+    }
     case 'pending':
       return ok(buildPendingList(await services.requests.listPending(command.cluster)));
     default:

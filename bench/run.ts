@@ -1,0 +1,421 @@
+// `npm run bench`: pgsessions against its own embedded PostgreSQL with 100, 1000 and 2000 real sessions,
+// driven over signed HTTP exactly as Slack would. Prints figures, ratios and PASS/MISS against the goals;
+// never asserts a timing. Options (environment): BENCH_SIZES=100,1000  BENCH_QUICK=1 (a fast smoke run).
+import { writeFile, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { spawn } from 'node:child_process';
+import pg from 'pg';
+import { startEmbeddedPostgres, freePort, type EmbeddedServer } from '../test/helpers/embedded.js';
+import { startSlackApi, type SlackApi } from '../test/helpers/slack-api.js';
+import { blockAction } from '../test/helpers/slack-requests.js';
+import { APPROVER, SIGNING_SECRET, baseEnv } from '../test/helpers/app.js';
+import { ACTION } from '../src/slack/ids.js';
+import { createPool } from '../src/postgres/pools.js';
+import { createLogger } from '../src/logger.js';
+import { listSessionsQuery } from '../src/postgres/session-sql.js';
+import { startAppProcess, readMemory, type AppProcess } from './app-process.js';
+import { createDriver, type CommandResult, type Driver } from './drive.js';
+import { createSessionMix, type SessionMix } from './sessions.js';
+import { startSlowProxy, type SlowProxy } from './slow-proxy.js';
+import { mb, ms, percentile, ratio, sleep, summarize, table, verdict, type Summary } from './stats.js';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const QUICK = process.env.BENCH_QUICK === '1';
+const SIZES = (process.env.BENCH_SIZES ?? (QUICK ? '100' : '100,1000,2000'))
+  .split(',')
+  .map((s) => Number(s.trim()))
+  .filter((n) => Number.isInteger(n) && n > 0 && n <= 2200)
+  .sort((a, b) => a - b);
+const RAW_RUNS = QUICK ? 10 : 30;
+const COMMAND_RUNS = QUICK ? 10 : 30;
+const APPROVAL_SAMPLES = QUICK ? 5 : 20;
+const RAMP_LEVELS = QUICK ? [1, 5, 10] : [1, 5, 10, 25, 50];
+const RAMP_SECONDS = QUICK ? 1.5 : 5;
+const SLOW_DELAY_MS = 2_000;
+const SLOW_COMMANDS = QUICK ? 10 : 40;
+const SLOW_CONCURRENCY = 5;
+const ACK_LIMIT_MS = 3_000;
+// Whole-run guard: the benchmark never outlives this, whatever hangs.
+const RUN_DEADLINE_MS = QUICK ? 5 * 60_000 : 15 * 60_000;
+
+const GOAL = { ackP99Ms: 100, listingFactor: 1.5, listingSlackMs: 50, approvalP50Ms: 500, idleRssBytes: 120 * 1024 * 1024 } as const;
+
+interface SizeResult {
+  sessions: number;
+  matched: number;
+  raw: Summary;
+  rawServerExecP50: number;
+  ack: Summary;
+  listing: Summary;
+  listingOutcomes: Record<string, number>;
+}
+
+interface RampLevel {
+  concurrency: number;
+  seconds: number;
+  commands: number;
+  perSecond: number;
+  ack: Summary;
+  listing: Summary;
+  failedAcks: number;
+  notListed: number;
+}
+
+const log = (message: string) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}`);
+
+function outcomes(results: CommandResult[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const r of results) counts[r.outcome] = (counts[r.outcome] ?? 0) + 1;
+  return counts;
+}
+
+async function rssOfIdleProcess(args: string[]): Promise<number> {
+  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: 'ignore' });
+  try {
+    await sleep(2_000);
+    return (await readMemory(child.pid!)).rss;
+  } catch {
+    return Number.NaN;
+  } finally {
+    child.kill('SIGKILL');
+  }
+}
+
+async function measureRaw(pool: pg.Pool, versionNum: number): Promise<{ raw: Summary; serverExecP50: number; matched: number }> {
+  const query = listSessionsQuery(versionNum, { limit: 20 });
+  for (let i = 0; i < 3; i++) await pool.query(query.text, query.values);
+  const samples: number[] = [];
+  let matched = 0;
+  for (let i = 0; i < RAW_RUNS; i++) {
+    const started = performance.now();
+    const result = await pool.query(query.text, query.values);
+    samples.push(performance.now() - started);
+    matched = Number(result.rows[0]?.total_matched ?? 0);
+  }
+  // Where the time goes: the server's own execution time, without the network and row decoding.
+  const exec: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const { rows } = await pool.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${query.text}`, query.values);
+    exec.push(Number((rows[0] as { 'QUERY PLAN': [{ 'Execution Time': number }] })['QUERY PLAN'][0]['Execution Time']));
+  }
+  return { raw: summarize(samples), serverExecP50: percentile(exec, 50), matched };
+}
+
+async function measureCommands(driver: Driver): Promise<{ ack: Summary; listing: Summary; listingOutcomes: Record<string, number> }> {
+  for (let i = 0; i < 3; i++) await driver.command('');
+  const results: CommandResult[] = [];
+  for (let i = 0; i < COMMAND_RUNS; i++) results.push(await driver.command(''));
+  return {
+    ack: summarize(results.map((r) => r.ackMs)),
+    listing: summarize(results.filter((r) => r.outcome === 'listing').map((r) => r.answerMs)),
+    listingOutcomes: outcomes(results),
+  };
+}
+
+async function measureApprovals(slack: SlackApi, app: AppProcess, mix: SessionMix, driver: Driver, url: string): Promise<{ gone: Summary; clickAck: Summary; failures: number }> {
+  const observer = new pg.Client({ connectionString: url, application_name: 'bench-observer' });
+  observer.on('error', () => undefined);
+  await observer.connect();
+  const gone: number[] = [];
+  const clickAck: number[] = [];
+  let failures = 0;
+  try {
+    for (let i = 0; i < APPROVAL_SAMPLES; i++) {
+      const pid = await mix.sleeper();
+      const before = slack.calls.length;
+      await driver.command(`terminate ${pid} bench approval ${i}`);
+      const post = await slack.waitFor(
+        () => slack.calls.slice(before).find((c) => c.method === 'chat.postMessage' && c.params.channel === 'CINC' && JSON.stringify(c.params.blocks ?? '').includes(`${pid}`)),
+        { timeoutMs: 10_000, intervalMs: 5, description: `approval request for pid ${pid}` },
+      );
+      const blocks = post.params.blocks as Array<{ type: string; elements?: Array<{ action_id?: string; value?: string }> }>;
+      const approve = blocks.flatMap((b) => (b.type === 'actions' ? (b.elements ?? []) : [])).find((e) => e.action_id === ACTION.approve);
+      if (!approve?.value) throw new Error('the approval request has no Approve button');
+
+      const started = performance.now();
+      const click = blockAction(app.port, SIGNING_SECRET, { userId: APPROVER, channelId: 'CINC', actionId: ACTION.approve, value: approve.value, responseUrl: slack.responseUrl(`approve${i}`) });
+      let goneAt = Number.NaN;
+      const deadline = Date.now() + 15_000;
+      while (Date.now() < deadline) {
+        const { rowCount } = await observer.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [pid]);
+        if (rowCount === 0) {
+          goneAt = performance.now();
+          break;
+        }
+        await sleep(5);
+      }
+      const clicked = await click;
+      clickAck.push(clicked.ms);
+      if (Number.isNaN(goneAt)) failures += 1;
+      else gone.push(goneAt - started);
+    }
+  } finally {
+    await observer.end().catch(() => undefined);
+  }
+  return { gone: summarize(gone), clickAck: summarize(clickAck), failures };
+}
+
+async function measureRamp(driver: Driver, app: AppProcess): Promise<{ levels: RampLevel[]; peakRss: number }> {
+  const levels: RampLevel[] = [];
+  let peakRss = 0;
+  const sampler = setInterval(() => {
+    app.memory().then((m) => (peakRss = Math.max(peakRss, m.rss)), () => undefined);
+  }, 100);
+  try {
+    for (const concurrency of RAMP_LEVELS) {
+      const results: CommandResult[] = [];
+      const started = performance.now();
+      const until = started + RAMP_SECONDS * 1000;
+      // Closed loop: each of `concurrency` users sends a command, waits for its ack and its listing, repeats.
+      const worker = async () => {
+        while (performance.now() < until) results.push(await driver.command('', { timeoutMs: 15_000 }));
+      };
+      await Promise.all(Array.from({ length: concurrency }, worker));
+      const seconds = (performance.now() - started) / 1000;
+      levels.push({
+        concurrency,
+        seconds,
+        commands: results.length,
+        perSecond: results.length / seconds,
+        ack: summarize(results.map((r) => r.ackMs)),
+        listing: summarize(results.filter((r) => r.outcome === 'listing').map((r) => r.answerMs)),
+        failedAcks: results.filter((r) => r.status !== 200 || r.ackMs >= ACK_LIMIT_MS).length,
+        notListed: results.filter((r) => r.outcome !== 'listing').length,
+      });
+      log(`ramp c=${concurrency}: ${results.length} commands, ${(results.length / seconds).toFixed(1)}/s`);
+      await sleep(500);
+    }
+  } finally {
+    clearInterval(sampler);
+  }
+  return { levels, peakRss };
+}
+
+async function measureSlow(driver: Driver, proxy: SlowProxy): Promise<{ ack: Summary; answer: Summary; outcomes: Record<string, number>; warm: Record<string, number> }> {
+  // Warm the slow cluster's pool while the proxy is fast, so its connections exist; then slow it down.
+  proxy.delayMs = 0;
+  const warm: CommandResult[] = [];
+  for (let round = 0; round < 2; round++) warm.push(...(await Promise.all(Array.from({ length: 4 }, () => driver.command('cluster:slow')))));
+  proxy.delayMs = SLOW_DELAY_MS;
+  const results: CommandResult[] = [];
+  const answers: Promise<CommandResult>[] = [];
+  let left = SLOW_COMMANDS;
+  const worker = async () => {
+    while (left > 0) {
+      left -= 1;
+      const sent = await driver.command('cluster:slow', { ackOnly: true, timeoutMs: 40_000 });
+      results.push(sent);
+      answers.push(sent.answer);
+      await sleep(100);
+    }
+  };
+  await Promise.all(Array.from({ length: SLOW_CONCURRENCY }, worker));
+  const answered = await Promise.all(answers);
+  proxy.delayMs = 0;
+  return {
+    ack: summarize(results.map((r) => r.ackMs)),
+    answer: summarize(answered.filter((r) => r.outcome !== 'none').map((r) => r.answerMs)),
+    outcomes: outcomes(answered),
+    warm: outcomes(warm),
+  };
+}
+
+async function main(): Promise<void> {
+  const cleanups: Array<() => Promise<unknown>> = [];
+  let cleaned: Promise<void> | undefined;
+  const cleanup = () =>
+    (cleaned ??= (async () => {
+      for (const fn of cleanups.reverse()) await fn().catch((error: unknown) => log(`cleanup: ${String(error)}`));
+    })());
+  const onSignal = (signal: NodeJS.Signals) => {
+    log(`${signal}: cleaning up`);
+    void cleanup().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const guard = setTimeout(() => {
+    log(`the run exceeded ${RUN_DEADLINE_MS / 60_000} minutes: cleaning up and giving up`);
+    void cleanup().finally(() => process.exit(2));
+  }, RUN_DEADLINE_MS);
+  guard.unref();
+
+  const started = Date.now();
+  try {
+    const maxSize = SIZES[SIZES.length - 1] ?? 100;
+    const idleNodeRss = await rssOfIdleProcess(['-e', 'setTimeout(() => {}, 60000)']);
+    const idleTsxRss = await rssOfIdleProcess(['--import', 'tsx', '-e', 'setTimeout(() => {}, 60000)']);
+
+    log('starting embedded PostgreSQL');
+    const server: EmbeddedServer = await startEmbeddedPostgres({ maxConnections: Math.max(300, maxSize + APPROVAL_SAMPLES + 250), quiet: true });
+    cleanups.push(() => server.stop());
+    const slack = await startSlackApi();
+    cleanups.push(() => slack.close());
+    const proxy = await startSlowProxy(server.port, 0);
+    cleanups.push(() => proxy.close());
+    const slowUrl = new URL(server.url);
+    slowUrl.port = String(proxy.port);
+
+    const work = await mkdtemp(join(tmpdir(), 'pgsessions-bench-'));
+    cleanups.push(() => rm(work, { recursive: true, force: true }));
+    const clustersFile = join(work, 'clusters.json');
+    await writeFile(clustersFile, JSON.stringify({ clusters: [{ name: 'default', url: server.url }, { name: 'slow', url: slowUrl.toString() }] }));
+    const port = await freePort();
+    const env: NodeJS.ProcessEnv = {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      ...baseEnv(server.url, slack, { PORT: String(port), PGSESSIONS_CLUSTERS: clustersFile, STATE_DATABASE_URL: server.url, LOG_LEVEL: 'info' }),
+    };
+    delete env.DATABASE_URL;
+
+    const pool = createPool(server.url, createLogger('silent'), { max: 1 });
+    cleanups.push(() => pool.end());
+    const versionNum = Number((await pool.query<{ v: string }>('SHOW server_version_num')).rows[0]!.v ?? 0);
+    const serverVersion = (await pool.query<{ v: string }>('SHOW server_version')).rows[0]!.v;
+
+    const mix = createSessionMix(server.url);
+    cleanups.push(() => mix.end());
+
+    log('starting pgsessions as a child process (node --import tsx src/main.ts)');
+    const logFile = join(tmpdir(), `pgsessions-bench-app-${process.pid}.log`);
+    const app = await startAppProcess({ cwd: ROOT, env, port, logFile });
+    cleanups.push(() => app.stop());
+    const driver = createDriver(slack, port);
+    cleanups.push(async () => driver.close());
+
+    const afterStart = await app.memory();
+    for (let i = 0; i < 5; i++) await driver.command('');
+    await sleep(2_000);
+    const idleAfterWarmup = await app.memory();
+
+    const sizes: SizeResult[] = [];
+    let approvals: Awaited<ReturnType<typeof measureApprovals>> | undefined;
+    for (const size of SIZES) {
+      log(`opening sessions: ${size}`);
+      const t = Date.now();
+      await mix.growTo(size);
+      log(`  ${mix.size()} sessions open in ${((Date.now() - t) / 1000).toFixed(1)} s (${JSON.stringify(mix.counts())})`);
+      const raw = await measureRaw(pool, versionNum);
+      const commands = await measureCommands(driver);
+      sizes.push({ sessions: mix.size(), matched: raw.matched, raw: raw.raw, rawServerExecP50: raw.serverExecP50, ...commands });
+      log(`  raw p50 ${ms(raw.raw.p50)}, ack p50 ${ms(commands.ack.p50)}, listing p50 ${ms(commands.listing.p50)}`);
+      if (!approvals) {
+        log(`  approvals: ${APPROVAL_SAMPLES} samples`);
+        approvals = await measureApprovals(slack, app, mix, driver, server.url);
+      }
+    }
+
+    log(`ramp at ${mix.size()} sessions: concurrency ${RAMP_LEVELS.join(', ')} for ${RAMP_SECONDS} s each`);
+    const ramp = await measureRamp(driver, app);
+    log(`slow cluster: every byte delayed ${SLOW_DELAY_MS} ms each way; ${SLOW_COMMANDS} commands, ${SLOW_CONCURRENCY} at a time`);
+    const slow = await measureSlow(driver, proxy);
+    await sleep(3_000);
+    const idleAfterLoad = await app.memory();
+
+    // ---- the report --------------------------------------------------------------------------------
+    const out: string[] = [];
+    const p = (line = '') => out.push(line);
+    p(`pgsessions benchmark — ${new Date().toISOString()}${QUICK ? ' (BENCH_QUICK: fewer samples, shorter levels)' : ''}`);
+    p(`PostgreSQL ${serverVersion} (embedded), Node ${process.version}; app: child process \`node --import tsx src/main.ts\` (LOG_LEVEL=info, logs to a file)`);
+    p(`sessions mix: 25% active pg_sleep, 45% idle, 20% idle in transaction (incl. lock holders), 10% blocked on a lock`);
+    p();
+    p('Listing (default `/pgsessions`, limit 20) by number of sessions; raw = the listing SQL run directly with pg, same session settings');
+    const largest = sizes[sizes.length - 1];
+    p(
+      table([
+        ['sessions', 'matched', 'raw p50', 'raw p99', 'server exec p50', 'ack p50', 'ack p99', 'listing p50', 'listing p99', 'listing/raw p50', 'listing/raw p99', 'ack<100ms', 'listing≤1.5×raw+50'],
+        ...sizes.map((s) => {
+          const within = s.listing.p50 <= GOAL.listingFactor * s.raw.p50 + GOAL.listingSlackMs;
+          return [
+            String(s.sessions),
+            String(s.matched),
+            ms(s.raw.p50),
+            ms(s.raw.p99),
+            ms(s.rawServerExecP50),
+            ms(s.ack.p50),
+            ms(s.ack.p99),
+            ms(s.listing.p50),
+            ms(s.listing.p99),
+            ratio(s.listing.p50, s.raw.p50),
+            ratio(s.listing.p99, s.raw.p99),
+            verdict(s.ack.p99 < GOAL.ackP99Ms),
+            `${verdict(within)} (p50 ${ms(s.listing.p50)} vs ${ms(GOAL.listingFactor * s.raw.p50 + GOAL.listingSlackMs)})`,
+          ];
+        }),
+      ]),
+    );
+    for (const s of sizes) {
+      if ((s.listingOutcomes.listing ?? 0) !== s.listing.n || Object.keys(s.listingOutcomes).length > 1) p(`  note: at ${s.sessions} sessions the answers were ${JSON.stringify(s.listingOutcomes)}`);
+    }
+    p(`  samples: raw ${RAW_RUNS} (after 3 warm-up), commands ${COMMAND_RUNS} sequential (after 3 warm-up); p99 of 30 samples is the worst but one at most`);
+    p();
+    p(`Acknowledgement while the database is slow (cluster:slow through a proxy delaying every chunk ${SLOW_DELAY_MS} ms each way)`);
+    p(
+      table([
+        ['commands', 'ack p50', 'ack p99', 'ack max', 'answer p50', 'answer p99', 'answers', 'goal ack p99<100ms'],
+        [String(slow.ack.n), ms(slow.ack.p50), ms(slow.ack.p99), ms(slow.ack.max), ms(slow.answer.p50), ms(slow.answer.p99), JSON.stringify(slow.outcomes), verdict(slow.ack.p99 < GOAL.ackP99Ms)],
+      ]),
+    );
+    p();
+    if (approvals) {
+      p(`Approval click → session gone from pg_stat_activity (typed \`terminate PID\`, Approve clicked, polled every 5 ms) at ${SIZES[0]} sessions`);
+      p(
+        table([
+          ['samples', 'click ack p50', 'click ack p99', 'gone p50', 'gone p99', 'not gone in 15 s', 'goal gone p50<500ms'],
+          [String(approvals.gone.n), ms(approvals.clickAck.p50), ms(approvals.clickAck.p99), ms(approvals.gone.p50), ms(approvals.gone.p99), String(approvals.failures), verdict(approvals.gone.p50 < GOAL.approvalP50Ms)],
+        ]),
+      );
+      p();
+    }
+    p(`Concurrent slash commands at ${mix.size()} sessions (closed loop: each user waits for ack and listing, then sends again; ${RAMP_SECONDS} s per level)`);
+    p(
+      table([
+        ['concurrency', 'commands', 'commands/s', 'ack p50', 'ack p99', 'ack max', 'listing p50', 'listing p99', 'acks ≥3s or non-200', 'not listed'],
+        ...ramp.levels.map((l) => [String(l.concurrency), String(l.commands), l.perSecond.toFixed(1), ms(l.ack.p50), ms(l.ack.p99), ms(l.ack.max), ms(l.listing.p50), ms(l.listing.p99), String(l.failedAcks), String(l.notListed)]),
+      ]),
+    );
+    const sustained = ramp.levels.filter((l) => l.failedAcks === 0).map((l) => l.concurrency);
+    p(`  highest level with every ack < 3 s: ${sustained.length ? Math.max(...sustained) : 'none'} (of ${RAMP_LEVELS.join(', ')})`);
+    p();
+    p('Resident memory of the app process (VmRSS from /proc/PID/status)');
+    p(
+      table([
+        ['when', 'RSS', 'goal idle<120MB'],
+        ['just started', mb(afterStart.rss), ''],
+        ['idle after 5 warm-up commands', mb(idleAfterWarmup.rss), verdict(idleAfterWarmup.rss < GOAL.idleRssBytes)],
+        ['peak during the ramp (100 ms samples)', mb(ramp.peakRss), ''],
+        ['idle 3 s after all load', mb(idleAfterLoad.rss), verdict(idleAfterLoad.rss < GOAL.idleRssBytes)],
+        ['VmHWM (peak over the run)', mb(idleAfterLoad.hwm), ''],
+        ['for scale: bare `node -e` idle', mb(idleNodeRss), ''],
+        ['for scale: `node --import tsx -e` idle', mb(idleTsxRss), ''],
+      ]),
+    );
+    p();
+    p('Goals');
+    const worstAck = Math.max(...sizes.map((s) => s.ack.p99), slow.ack.p99);
+    p(`  ack p99 < 100 ms even while the database is slow: ${verdict(worstAck < GOAL.ackP99Ms)} (worst p99 ${ms(worstAck)}; slow cluster p99 ${ms(slow.ack.p99)})`);
+    if (largest) {
+      const bound = GOAL.listingFactor * largest.raw.p50 + GOAL.listingSlackMs;
+      p(`  listing ≤ 1.5 × raw + 50 ms at ${largest.sessions} sessions: ${verdict(largest.listing.p50 <= bound)} (p50 ${ms(largest.listing.p50)} vs ${ms(bound)}; p99 ${ms(largest.listing.p99)} vs ${ms(GOAL.listingFactor * largest.raw.p99 + GOAL.listingSlackMs)})`);
+    }
+    if (approvals) p(`  approval → gone p50 < 500 ms: ${verdict(approvals.gone.p50 < GOAL.approvalP50Ms)} (p50 ${ms(approvals.gone.p50)})`);
+    p(`  idle memory < 120 MB: ${verdict(idleAfterWarmup.rss < GOAL.idleRssBytes)} (${mb(idleAfterWarmup.rss)} after warm-up, ${mb(idleAfterLoad.rss)} after load)`);
+    p();
+    p(`slow-cluster pool warm-up answers: ${JSON.stringify(slow.warm)}; whole run ${((Date.now() - started) / 1000).toFixed(0)} s; app log: ${app.logFile}`);
+    console.log(out.join('\n'));
+
+    const json = join(tmpdir(), `pgsessions-bench-${Date.now()}.json`);
+    await writeFile(json, JSON.stringify({ quick: QUICK, serverVersion, node: process.version, sizes, slow, approvals, ramp, memory: { afterStart, idleAfterWarmup, idleAfterLoad, idleNodeRss, idleTsxRss } }, null, 2));
+    log(`figures as JSON: ${json}`);
+  } finally {
+    await cleanup();
+    clearTimeout(guard);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});
