@@ -1,8 +1,8 @@
 // `npm run bench`: pgsessions against its own embedded PostgreSQL with 100, 1000 and 2000 real sessions,
 // driven over signed HTTP exactly as Slack would. Prints figures, ratios and PASS/MISS against the goals;
 // never asserts a timing. Options (environment): BENCH_SIZES=100,1000  BENCH_QUICK=1 (a fast smoke run).
-import { writeFile, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { access, copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { spawn } from 'node:child_process';
 import pg from 'pg';
@@ -36,6 +36,7 @@ const SLOW_DELAY_MS = 2_000;
 const SLOW_COMMANDS = QUICK ? 10 : 40;
 const SLOW_CONCURRENCY = 5;
 const ACK_LIMIT_MS = 3_000;
+const APP_MODE = process.env.BENCH_APP === 'tsx' ? 'tsx' : 'compiled';
 // Whole-run guard: the benchmark never outlives this, whatever hangs.
 const RUN_DEADLINE_MS = QUICK ? 5 * 60_000 : 15 * 60_000;
 
@@ -80,6 +81,30 @@ async function rssOfIdleProcess(args: string[]): Promise<number> {
   } finally {
     child.kill('SIGKILL');
   }
+}
+
+/** tsc into <work>/app/dist, with links back to the repo's node_modules and migrations; returns node's args. */
+async function compileApp(work: string): Promise<string[]> {
+  const dir = join(work, 'app');
+  await mkdir(dir, { recursive: true });
+  const code = await new Promise<number | null>((done) => {
+    const tsc = spawn(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--outDir', join(dir, 'dist'), '--sourceMap', 'false'], { cwd: ROOT, stdio: 'ignore' });
+    const timer = setTimeout(() => tsc.kill('SIGKILL'), 120_000);
+    tsc.once('exit', (c) => {
+      clearTimeout(timer);
+      done(c);
+    });
+  });
+  // Others may be mid-edit: tsc still emits on type errors; only a missing entry point is fatal.
+  const main = join(dir, 'dist', 'main.js');
+  await access(main).catch(() => {
+    throw new Error(`tsc did not produce dist/main.js (exit ${code})`);
+  });
+  if (code !== 0) log(`tsc exited ${code} (type errors elsewhere in src/?); using what it emitted`);
+  await copyFile(join(ROOT, 'package.json'), join(dir, 'package.json'));
+  await symlink(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
+  await symlink(join(ROOT, 'migrations'), join(dir, 'migrations'));
+  return [main];
 }
 
 async function measureRaw(pool: pg.Pool, versionNum: number): Promise<{ raw: Summary; serverExecP50: number; matched: number }> {
@@ -241,6 +266,7 @@ async function main(): Promise<void> {
   guard.unref();
 
   const started = Date.now();
+  const loadAtStart = loadavg().map((l) => l.toFixed(2)).join(' ');
   try {
     const maxSize = SIZES[SIZES.length - 1] ?? 100;
     const idleNodeRss = await rssOfIdleProcess(['-e', 'setTimeout(() => {}, 60000)']);
@@ -270,15 +296,26 @@ async function main(): Promise<void> {
 
     const pool = createPool(server.url, createLogger('silent'), { max: 1 });
     cleanups.push(() => pool.end());
-    const versionNum = Number((await pool.query<{ v: string }>('SHOW server_version_num')).rows[0]!.v ?? 0);
-    const serverVersion = (await pool.query<{ v: string }>('SHOW server_version')).rows[0]!.v;
+    const versions = (await pool.query<{ num: string; version: string }>(`SELECT current_setting('server_version_num') AS num, current_setting('server_version') AS version`)).rows[0]!;
+    const versionNum = Number(versions.num);
+    const serverVersion = versions.version;
 
     const mix = createSessionMix(server.url);
     cleanups.push(() => mix.end());
 
-    log('starting pgsessions as a child process (node --import tsx src/main.ts)');
+    // Production runs the compiled JavaScript (`npm start` → node dist/main.js); the tsx loader alone adds
+    // tens of MB. Compile to a scratch directory (never the repo's dist/) that links back to the repo.
+    let compiled: string[] | null = null;
+    if (APP_MODE === 'compiled') {
+      log('compiling src/ with tsc into a scratch directory');
+      compiled = await compileApp(work);
+    }
+    const tsxArgs = ['--import', 'tsx', 'src/main.ts'];
+    const appArgs = compiled ?? tsxArgs;
+    const appCommand = compiled ? 'node dist/main.js (compiled by tsc -p tsconfig.build.json into a scratch dir)' : 'node --import tsx src/main.ts';
+    log(`starting pgsessions as a child process: ${appCommand}`);
     const logFile = join(tmpdir(), `pgsessions-bench-app-${process.pid}.log`);
-    const app = await startAppProcess({ cwd: ROOT, env, port, logFile });
+    const app = await startAppProcess({ cwd: ROOT, env, port, logFile, args: appArgs });
     cleanups.push(() => app.stop());
     const driver = createDriver(slack, port);
     cleanups.push(async () => driver.close());
@@ -287,6 +324,22 @@ async function main(): Promise<void> {
     for (let i = 0; i < 5; i++) await driver.command('');
     await sleep(2_000);
     const idleAfterWarmup = await app.memory();
+
+    // For scale: the same app run the other way (tsx vs compiled), idle after the same warm-up.
+    let otherIdle: { how: string; rss: number } | null = null;
+    if (compiled) {
+      const otherPort = await freePort();
+      const other = await startAppProcess({ cwd: ROOT, env: { ...env, PORT: String(otherPort) }, port: otherPort, logFile: `${logFile}.tsx`, args: tsxArgs });
+      try {
+        const otherDriver = createDriver(slack, otherPort);
+        for (let i = 0; i < 5; i++) await otherDriver.command('');
+        otherDriver.close();
+        await sleep(2_000);
+        otherIdle = { how: 'node --import tsx src/main.ts', rss: (await other.memory()).rss };
+      } finally {
+        await other.stop();
+      }
+    }
 
     const sizes: SizeResult[] = [];
     let approvals: Awaited<ReturnType<typeof measureApprovals>> | undefined;
@@ -316,7 +369,7 @@ async function main(): Promise<void> {
     const out: string[] = [];
     const p = (line = '') => out.push(line);
     p(`pgsessions benchmark — ${new Date().toISOString()}${QUICK ? ' (BENCH_QUICK: fewer samples, shorter levels)' : ''}`);
-    p(`PostgreSQL ${serverVersion} (embedded), Node ${process.version}; app: child process \`node --import tsx src/main.ts\` (LOG_LEVEL=info, logs to a file)`);
+    p(`PostgreSQL ${serverVersion} (embedded), Node ${process.version}; app: child process \`${appCommand}\` (LOG_LEVEL=info, logs to a file); load average at start ${loadAtStart}, at end ${loadavg().map((l) => l.toFixed(2)).join(' ')} (${cpus().length} CPUs)`);
     p(`sessions mix: 25% active pg_sleep, 45% idle, 20% idle in transaction (incl. lock holders), 10% blocked on a lock`);
     p();
     p('Listing (default `/pgsessions`, limit 20) by number of sessions; raw = the listing SQL run directly with pg, same session settings');
@@ -347,7 +400,7 @@ async function main(): Promise<void> {
     for (const s of sizes) {
       if ((s.listingOutcomes.listing ?? 0) !== s.listing.n || Object.keys(s.listingOutcomes).length > 1) p(`  note: at ${s.sessions} sessions the answers were ${JSON.stringify(s.listingOutcomes)}`);
     }
-    p(`  samples: raw ${RAW_RUNS} (after 3 warm-up), commands ${COMMAND_RUNS} sequential (after 3 warm-up); p99 of 30 samples is the worst but one at most`);
+    p(`  samples: raw ${RAW_RUNS} (after 3 warm-up), commands ${COMMAND_RUNS} sequential (after 3 warm-up); with ${COMMAND_RUNS} samples p99 is the worst sample`);
     p();
     p(`Acknowledgement while the database is slow (cluster:slow through a proxy delaying every chunk ${SLOW_DELAY_MS} ms each way)`);
     p(
@@ -386,6 +439,7 @@ async function main(): Promise<void> {
         ['peak during the ramp (100 ms samples)', mb(ramp.peakRss), ''],
         ['idle 3 s after all load', mb(idleAfterLoad.rss), verdict(idleAfterLoad.rss < GOAL.idleRssBytes)],
         ['VmHWM (peak over the run)', mb(idleAfterLoad.hwm), ''],
+        ...(otherIdle ? [[`for scale: ${otherIdle.how}, idle after warm-up`, mb(otherIdle.rss), '']] : []),
         ['for scale: bare `node -e` idle', mb(idleNodeRss), ''],
         ['for scale: `node --import tsx -e` idle', mb(idleTsxRss), ''],
       ]),
@@ -405,7 +459,7 @@ async function main(): Promise<void> {
     console.log(out.join('\n'));
 
     const json = join(tmpdir(), `pgsessions-bench-${Date.now()}.json`);
-    await writeFile(json, JSON.stringify({ quick: QUICK, serverVersion, node: process.version, sizes, slow, approvals, ramp, memory: { afterStart, idleAfterWarmup, idleAfterLoad, idleNodeRss, idleTsxRss } }, null, 2));
+    await writeFile(json, JSON.stringify({ quick: QUICK, app: appCommand, otherIdle, serverVersion, node: process.version, sizes, slow, approvals, ramp, memory: { afterStart, idleAfterWarmup, idleAfterLoad, idleNodeRss, idleTsxRss } }, null, 2));
     log(`figures as JSON: ${json}`);
   } finally {
     await cleanup();

@@ -45,6 +45,8 @@ export interface SessionRow {
   waitEventType: string | null;
   waitEvent: string | null;
   blockedBy: number[];
+  /** How many sessions wait directly on this one's locks. */
+  blocking: number;
   /** How many parallel workers run for this leader. */
   parallelWorkers: number;
   queryId: string | null;

@@ -46,16 +46,22 @@ function sessionColumns(versionNum: number): string {
     a.wait_event_type,
     a.wait_event,
     ${BLOCKED_BY} AS blocked_by,
+    coalesce(waiters.n, 0)::int AS blocking,
     ${f.leaderPid ? 'coalesce(w.workers, 0)' : '0'}::int AS parallel_workers,
     ${f.queryId ? 'a.query_id::text' : 'NULL::text'} AS query_id,
     a.query`;
 }
 
-function workersJoin(versionNum: number): string {
+/** Parallel workers per leader, and how many lock waiters each backend blocks directly. */
+function activityJoins(versionNum: number): string {
+  const waiters = `LEFT JOIN (SELECT blocker, count(*) AS n
+                  FROM pg_stat_activity, unnest(pg_blocking_pids(pid)) AS blocker
+                  WHERE wait_event_type = 'Lock' GROUP BY blocker) waiters ON waiters.blocker = a.pid`;
   return features(versionNum).leaderPid
     ? `LEFT JOIN (SELECT leader_pid, count(*) AS workers FROM pg_stat_activity
-                  WHERE backend_type = 'parallel worker' GROUP BY leader_pid) w ON w.leader_pid = a.pid`
-    : '';
+                  WHERE backend_type = 'parallel worker' GROUP BY leader_pid) w ON w.leader_pid = a.pid
+  ${waiters}`
+    : waiters;
 }
 
 /**
@@ -66,7 +72,7 @@ export function listSessionsQuery(versionNum: number, filters: ListFilters): Sql
   const text = `SELECT ${sessionColumns(versionNum)},
     count(*) OVER () AS total_matched
   FROM pg_stat_activity a
-  ${workersJoin(versionNum)}
+  ${activityJoins(versionNum)}
   WHERE a.backend_type = 'client backend'
     AND ${NOT_THE_BOT}
     AND (CASE WHEN $4::text IS NULL THEN a.state IS DISTINCT FROM 'idle' ELSE a.state = $4 END)
@@ -94,7 +100,7 @@ export function blockingQuery(versionNum: number): SqlQuery {
   const text = `WITH s AS (
     SELECT ${sessionColumns(versionNum)}
     FROM pg_stat_activity a
-    ${workersJoin(versionNum)}
+    ${activityJoins(versionNum)}
     WHERE a.backend_type = 'client backend' AND ${NOT_THE_BOT}
   )
   SELECT * FROM s
@@ -107,7 +113,7 @@ export function blockingQuery(versionNum: number): SqlQuery {
 export function sessionByPidQuery(versionNum: number, pid: number): SqlQuery {
   const text = `SELECT ${sessionColumns(versionNum)}
   FROM pg_stat_activity a
-  ${workersJoin(versionNum)}
+  ${activityJoins(versionNum)}
   WHERE a.pid = $1 AND a.pid <> pg_backend_pid()`;
   return { text, values: [pid] };
 }
@@ -116,7 +122,7 @@ export function sessionByPidQuery(versionNum: number, pid: number): SqlQuery {
 export function bulkTargetsQuery(versionNum: number, scope: { database: string; user?: string; application?: string }): SqlQuery {
   const text = `SELECT ${sessionColumns(versionNum)}
   FROM pg_stat_activity a
-  ${workersJoin(versionNum)}
+  ${activityJoins(versionNum)}
   WHERE a.backend_type = 'client backend'
     AND ${NOT_THE_BOT}
     AND a.datname = $1

@@ -57,6 +57,7 @@ function toSessionRow(row: Record<string, unknown>): SessionRow {
     waitEventType: str(row.wait_event_type),
     waitEvent: str(row.wait_event),
     blockedBy: Array.isArray(row.blocked_by) ? row.blocked_by.map(Number) : [],
+    blocking: num(row.blocking) ?? 0,
     parallelWorkers: num(row.parallel_workers) ?? 0,
     queryId: str(row.query_id),
     query: str(row.query),

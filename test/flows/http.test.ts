@@ -5,7 +5,7 @@ import { request } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { baseEnv, SIGNING_SECRET, startTestApp, type TestApp } from '../helpers/app.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
+import { createTestDatabase, serverUrl, type TestDatabase } from '../helpers/pg.js';
 import { allText, ask, pidsOf, sleep } from '../helpers/replies.js';
 import { sleepSession } from '../helpers/sessions.js';
 import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
@@ -44,6 +44,16 @@ function get(port: number, path: string): Promise<{ status: number; body: string
     req.on('error', reject);
     req.end();
   });
+}
+
+async function admin<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return await fn(c);
+  } finally {
+    await c.end();
+  }
 }
 
 const parsedLogs = (a: TestApp) => a.logs.map((line) => JSON.parse(line) as Record<string, unknown>);
@@ -99,7 +109,8 @@ test('GET /healthz answers 503 when the state database is gone', async () => {
   const other = await startTestApp(baseEnv(db.url, slack, { STATE_DATABASE_URL: state.url }));
   try {
     assert.equal((await get(other.port, '/healthz')).status, 200);
-    await state.drop();
+    // FORCE: the app's pools reconnect every few milliseconds and would keep a plain DROP waiting.
+    await admin(serverUrl(), (c) => c.query(`DROP DATABASE ${state.name} WITH (FORCE)`));
     const res = await get(other.port, '/healthz');
     assert.equal(res.status, 503);
     assert.deepEqual(JSON.parse(res.body), { ok: false });

@@ -41,6 +41,7 @@ function session(i: number, over: Partial<SessionRow> = {}): SessionRow {
     waitEventType: null,
     waitEvent: null,
     blockedBy: [],
+    blocking: 0,
     parallelWorkers: 0,
     queryId: null,
     query: HUGE_QUERY,
@@ -659,4 +660,13 @@ test('every renderer returns a fallback text within limits', () => {
     buildPendingList([request({ reason: 'z'.repeat(10_000) })]),
   ];
   for (const o of outputs) assertSlackSafe(o);
+});
+
+test('a listing row says how many sessions it blocks, so the root blocker stands out', () => {
+  const root = session(1, { state: 'idle in transaction', blocking: 2 });
+  const waiter = session(2, { blockedBy: [root.pid] });
+  const { blocks } = buildListing({ cluster: 'c', rows: [root, waiter], totalMatched: 2, filters: { limit: 20 }, killable: () => true });
+  const texts = blocks.filter((b) => b.type === 'section').map((b) => JSON.stringify(b));
+  assert.match(texts.find((t) => t.includes(`pid ${root.pid}`)) ?? '', /blocks 2/);
+  assert.doesNotMatch(texts.find((t) => t.includes(`pid ${waiter.pid}`)) ?? '', /blocks \d/);
 });

@@ -40,6 +40,7 @@ export function sessionText(row: SessionRow, opts: { prefix?: string; suffix?: s
     `${opts.prefix ?? ''}*pid ${row.pid}* · user ${name(row.user)} · db ${name(row.database)}` +
     ` · app ${name(row.application)} · client ${name(row.client)}`;
   const facts = [`*${name(row.state)}* for ${ageText(row)}`];
+  if (row.blocking > 0) facts.push(`:rotating_light: *blocks ${row.blocking}*`);
   if (row.waitEventType !== null || row.waitEvent !== null) {
     facts.push(`waiting on ${name(row.waitEventType)}:${name(row.waitEvent)}`);
   }
