@@ -91,7 +91,7 @@ const env = z.object({
   SLACK_BOT_TOKEN: z.string({ message: 'is required (the bot token, xoxb-…)' }).regex(/^xoxb-\S+$/, 'must be a bot token starting with xoxb-'),
   SLACK_SIGNING_SECRET: z.string().trim().optional(),
   SLACK_APP_TOKEN: z.string().regex(/^xapp-\S+$/, 'must be an app-level token starting with xapp-').optional(),
-  SLACK_API_URL: z.url({ message: 'must be an http(s) URL' }).optional(),
+  SLACK_API_URL: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).optional(),
   PORT: z.coerce.number({ message: 'must be a port number' }).int().min(0).max(65535).default(3000),
   DATABASE_URL: postgresUrl.optional(),
   PGSESSIONS_CLUSTERS: z.string().optional(),

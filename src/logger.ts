@@ -27,16 +27,31 @@ export function scrubSecrets(text: string): string {
   return out;
 }
 
+// Fields that hold a secret at any depth: pino's redact paths reach only the first two levels.
+const SECRET_KEYS = /^(token|bottoken|apptoken|signingsecret|secret|password|authorization|connectionstring)$/i;
+
 function scrubValue(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return scrubSecrets(value);
-  if (depth > 4 || value === null || typeof value !== 'object') return value;
+  if (value === null || typeof value !== 'object') return value;
   if (value instanceof Error) {
     return { type: value.name, message: scrubSecrets(value.message), code: (value as { code?: unknown }).code, stack: value.stack ? scrubSecrets(value.stack) : undefined };
   }
+  // Too deep to walk: keep it as scrubbed text rather than pass its strings through untouched.
+  if (depth > 4) return scrubSecrets(jsonOrPlaceholder(value));
   if (Array.isArray(value)) return value.map((item) => scrubValue(item, depth + 1));
   const out: Record<string, unknown> = {};
-  for (const [key, item] of Object.entries(value)) out[key] = scrubValue(item, depth + 1);
+  for (const [key, item] of Object.entries(value)) {
+    out[key] = SECRET_KEYS.test(key) && item !== null && item !== undefined ? '[redacted]' : scrubValue(item, depth + 1);
+  }
   return out;
+}
+
+function jsonOrPlaceholder(value: object): string {
+  try {
+    return JSON.stringify(value, (key, item: unknown) => (SECRET_KEYS.test(key) && item !== null && item !== undefined ? '[redacted]' : item)) ?? '[unserializable]';
+  } catch {
+    return '[unserializable]';
+  }
 }
 
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {

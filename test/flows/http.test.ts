@@ -119,27 +119,35 @@ test('GET /healthz answers 503 when the state database is gone', async () => {
   }
 });
 
-test('malformed payloads with a valid signature get no stack trace and do not stop the app', async () => {
+test('malformed payloads with a valid signature are refused or ignored, with no stack trace, and the app keeps serving', async () => {
   const junk: Array<[string, string]> = [
     [FORM_CONTENT_TYPE, 'payload=%7Bnot-json'],
     [FORM_CONTENT_TYPE, 'payload='],
+    [JSON_CONTENT_TYPE, '{"type":'],
+    // Parsed but of no known type: Bolt answers 404 after its 3 s ack timeout, so these run side by side.
     [FORM_CONTENT_TYPE, `payload=${encodeURIComponent('[]')}`],
     [FORM_CONTENT_TYPE, `payload=${encodeURIComponent('{"type":"block_actions"}')}`],
-    [FORM_CONTENT_TYPE, `payload=${encodeURIComponent('{"type":"block_actions","actions":[{"action_id":"pgs_terminate","type":"button","value":"junk"}],"user":{"id":"UREQ"}}')}`],
-    [FORM_CONTENT_TYPE, `payload=${encodeURIComponent('{"type":"view_submission","view":{"callback_id":"pgs_request_modal","private_metadata":"junk","state":{"values":{}}},"user":{"id":"UREQ"}}')}`],
-    [FORM_CONTENT_TYPE, 'command=%2Fpgsessions'],
-    [JSON_CONTENT_TYPE, '{"type":'],
     [FORM_CONTENT_TYPE, ''],
   ];
-  for (const [type, body] of junk) {
-    const res = await postSigned(app.port, SIGNING_SECRET, body, type);
-    assert.ok(res.status < 500 || res.status === 500, `${body}: ${res.status}`);
+  const results = await Promise.all(junk.map(([type, body]) => postSigned(app.port, SIGNING_SECRET, body, type)));
+  results.forEach((res, i) => {
+    const body = junk[i]![1];
+    assert.ok([400, 404].includes(res.status), `${body}: ${res.status}`);
     assert.doesNotMatch(res.body, STACK, body);
-    assert.doesNotMatch(res.body, /Error|TypeError|SyntaxError/, body);
-  }
+    assert.doesNotMatch(res.body, /Error/, body);
+  });
   assert.equal((await get(app.port, '/healthz')).status, 200);
   const { reply } = await ask(app, slack, 'help');
   assert.match(allText(reply), /\*Usage:\*/);
+});
+
+test('a signed slash command without a user, channel or response_url is acknowledged and ignored', async () => {
+  const before = commandLogs(app).length;
+  const res = await postSigned(app.port, SIGNING_SECRET, 'command=%2Fpgsessions&text=top', FORM_CONTENT_TYPE);
+  assert.equal(res.status, 200);
+  await slack.waitFor(() => parsedLogs(app).find((l) => l.msg === 'malformed slash command ignored'));
+  assert.equal(commandLogs(app).length, before, 'nothing was listed');
+  assert.ok(!app.logs.some((l) => /respond is not a function/.test(l)));
 });
 
 test('a slash command is acknowledged before a slow listing is answered', async () => {

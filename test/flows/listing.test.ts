@@ -400,7 +400,7 @@ describe('a least-privilege role', () => {
   test('with neither role: status says what it cannot do, and listing still works', async () => {
     const text = allText((await ask(noneApp, slack, 'status')).reply);
     assert.match(text, new RegExp(`role \`${nobody}\``));
-    assert.match(text, /:x: No `pg_read_all_stats` \(or `pg_monitor`\)/);
+    assert.match(text, /:x: No `pg_read_all_stats` \(or `pg_monitor`\): sessions of other roles are not listed at all/);
     assert.match(text, /:x: No `pg_signal_backend`: cannot cancel or terminate sessions of other roles/);
     await withSessions(
       async () => [await sleepSession(db.url, { seconds: 120, application: 'np-sleeper' })],

@@ -29,7 +29,7 @@ export function describeCapabilities(c: RoleCapabilities): string[] {
   lines.push(
     c.readAllStats
       ? ':white_check_mark: Sees every session’s query text (`pg_read_all_stats`).'
-      : ':x: No `pg_read_all_stats` (or `pg_monitor`): other users’ query text is hidden.',
+      : ':x: No `pg_read_all_stats` (or `pg_monitor`): sessions of other roles are not listed at all, and their query text is hidden.',
   );
   lines.push(
     c.signalBackend

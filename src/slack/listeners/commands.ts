@@ -1,6 +1,7 @@
 // `/pgsessions`: acknowledge at once (never waiting on a database), parse, call one use case, reply to the
 // person who asked through response_url (ephemeral), or post the approval request in the channel.
 import type { App, RespondFn } from '@slack/bolt';
+import { z } from 'zod';
 import { parseCommand, type ParsedCommand } from '../../domain/command.js';
 import { isProtected } from '../../domain/policy.js';
 import type { SessionRow } from '../../domain/types.js';
@@ -12,6 +13,13 @@ import type { RenderedMessage } from '../blocks/mrkdwn.js';
 import { buildPendingList } from '../blocks/request.js';
 import { buildReplication } from '../blocks/replication.js';
 import type { AppServices } from '../services.js';
+
+const commandFields = z.object({
+  user_id: z.string().min(1),
+  channel_id: z.string().min(1),
+  response_url: z.url(),
+  text: z.string().default(''),
+});
 
 const ephemeral = (message: RenderedMessage) => ({ response_type: 'ephemeral' as const, replace_original: false, ...message });
 const plain = (text: string): RenderedMessage => ({ text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }] });
@@ -100,11 +108,18 @@ async function answer(command: ParsedCommand, user: string, channel: string, ser
 export function registerCommands(app: App, services: AppServices, logger: Logger): void {
   app.command('/pgsessions', async ({ ack, command, respond }) => {
     await ack();
-    const parsed = parseCommand(command.text ?? '');
-    logger.info({ kind: parsed.kind, user: command.user_id, channel: command.channel_id }, 'command');
+    // Slack always sends these; a payload without them is not Slack's, and nobody could be answered anyway.
+    const fields = commandFields.safeParse(command);
+    if (!fields.success) {
+      logger.warn({ missing: fields.error.issues.map((i) => i.path.join('.')) }, 'malformed slash command ignored');
+      return;
+    }
+    const { user_id: user, channel_id: channel } = fields.data;
+    const parsed = parseCommand(fields.data.text);
+    logger.info({ kind: parsed.kind, user, channel }, 'command');
     let result: Answer;
     try {
-      result = await answer(parsed, command.user_id, command.channel_id, services);
+      result = await answer(parsed, user, channel, services);
     } catch (error) {
       // A bug becomes a short apology to the user and a logged error, never a stack trace.
       logger.error({ err: error }, 'command failed');
