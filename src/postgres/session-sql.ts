@@ -207,6 +207,12 @@ export function identityQuery(target: SignalTarget): SqlQuery {
   return { text, values: [target.pid, target.backendStart, target.queryStart] };
 }
 
+/**
+ * Sessions the bot may not see: without pg_read_all_stats, other roles' backends show only their pid and
+ * role (backend_type and everything else NULL). Background processes have no role, so they don't count.
+ */
+export const HIDDEN_SESSIONS_SQL = `SELECT count(*)::int AS hidden FROM pg_stat_activity WHERE backend_type IS NULL AND usesysid IS NOT NULL`;
+
 export const SERVER_VERSION_SQL = `SELECT current_setting('server_version_num')::int AS num, current_setting('server_version') AS version`;
 
 /** What the bot's own role may see and do: read at start-up and shown by `/pgsessions status`. */

@@ -407,8 +407,9 @@ describe('a least-privilege role', () => {
       async ([s]) => {
         const reply = (await ask(noneApp, slack, 'limit:200')).reply;
         assert.match(reply.blocks[0]?.text?.text ?? '', /^Sessions on default/, allText(reply));
-        // pg_stat_activity hides other roles' sessions from it entirely.
+        // pg_stat_activity hides other roles' sessions from it entirely — and the listing says so.
         assert.ok(!pidsOf(reply).includes(s.pid));
+        assert.match(allText(reply), /\d+ sessions? of other roles cannot be seen: grant `pg_monitor`/);
       },
     );
   });

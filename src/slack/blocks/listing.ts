@@ -97,6 +97,13 @@ export interface ListingInput {
   filters: ListFilters;
   /** False for protected roles/apps, or everything when the bot is read-only. */
   killable: (row: SessionRow) => boolean;
+  /** Sessions of other roles the bot may not see (its role lacks pg_read_all_stats). */
+  invisible?: number;
+}
+
+/** Said whenever the bot's role cannot see some sessions: "all quiet" must not hide the culprit. */
+export function invisibleNote(count: number): string {
+  return `:warning: ${count} ${count === 1 ? 'session' : 'sessions'} of other roles cannot be seen: grant \`pg_monitor\` (or \`pg_read_all_stats\`) to the bot's role.`;
 }
 
 export function buildListing(input: ListingInput): RenderedMessage {
@@ -124,6 +131,10 @@ export function buildListing(input: ListingInput): RenderedMessage {
       },
     ],
   });
+
+  if (input.invisible) {
+    blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: invisibleNote(input.invisible) }] });
+  }
 
   if (rows.length === 0) {
     const empty =

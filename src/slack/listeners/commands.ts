@@ -59,8 +59,8 @@ async function answer(command: ParsedCommand, user: string, channel: string, ser
   try {
     switch (command.kind) {
       case 'top': {
-        const { rows, totalMatched } = await cluster.list(command.filters);
-        return ok(buildListing({ cluster: cluster.name, rows, totalMatched, filters: command.filters, killable }));
+        const { rows, totalMatched, hidden } = await cluster.list(command.filters);
+        return ok(buildListing({ cluster: cluster.name, rows, totalMatched, filters: command.filters, killable, invisible: hidden }));
       }
       case 'blocking':
         return ok(buildBlocking({ cluster: cluster.name, rows: await cluster.blocking(), killable }));
