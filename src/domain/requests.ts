@@ -40,7 +40,11 @@ export interface ClusterPort {
   name: string;
   byPid(pid: number): Promise<SessionRow | null>;
   bulkTargets(scope: { database: string; user?: string; application?: string }): Promise<SessionRow[]>;
-  signal(kind: 'cancel' | 'terminate', target: SignalTargetPort, guard: Protection & { terminateTimeoutMs: number }): Promise<TargetOutcome>;
+  signal(
+    kind: 'cancel' | 'terminate',
+    target: SignalTargetPort,
+    guard: Protection & { terminateTimeoutMs: number; cancelWaitMs?: number },
+  ): Promise<TargetOutcome>;
   stillThere(target: SignalTargetPort): Promise<{ state: string | null } | null>;
 }
 
@@ -98,7 +102,12 @@ export const FAILURE_MESSAGES = {
   too_many: 'That would end more sessions than one request may',
   unreachable: 'The cluster cannot be reached right now: nothing was done.',
   post_failed: 'The approval request could not be posted in this channel (is the app a member?). Nothing was requested.',
+  not_visible:
+    'pgsessions cannot see that session\u2019s details (its database role lacks pg_monitor / pg_read_all_stats), so it cannot say what would be killed. Nothing was requested.',
 } as const;
+
+/** The `code` of the error ClusterPort.byPid throws for a session that exists but whose details the bot's role may not see. */
+export const SESSION_NOT_VISIBLE = 'session_not_visible';
 export type FailureCode = keyof typeof FAILURE_MESSAGES;
 
 export type Result<T> = { ok: true; value: T } | { ok: false; code: FailureCode; message: string };
@@ -180,6 +189,7 @@ export function createRequestService(deps: RequestDeps) {
       row = await guarded.value.byPid(ask.pid);
     } catch (error) {
       if (deps.isUnreachable(error)) return fail('unreachable');
+      if ((error as { code?: unknown }).code === SESSION_NOT_VISIBLE) return fail('not_visible');
       throw error;
     }
     if (!row) return fail('session_gone');
@@ -248,9 +258,10 @@ export function createRequestService(deps: RequestDeps) {
         return port.signal('cancel', { ...identity, queryStart: target.queryStart, backendType: 'client backend' }, guard);
       case 'cancel_then_terminate': {
         const withQuery = { ...identity, queryStart: target.queryStart, backendType: 'client backend' as const };
-        const cancelled = await port.signal('cancel', withQuery, guard);
-        if (cancelled.outcome !== 'still_running') return cancelled;
+        // The grace period runs from the cancel: "terminate if still running N s after the cancel".
         const deadline = Date.now() + (escalateAfter ?? 10) * 1000;
+        const cancelled = await port.signal('cancel', withQuery, { ...guard, cancelWaitMs: Math.min(3_000, deadline - Date.now()) });
+        if (cancelled.outcome !== 'still_running') return cancelled;
         while (Date.now() < deadline) {
           const now = await port.stillThere(withQuery);
           if (!now || now.state !== 'active') return { pid: target.pid, outcome: 'cancelled' };

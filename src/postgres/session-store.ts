@@ -2,6 +2,7 @@
 // of the app sees SessionRow, never a pg row.
 import type pg from 'pg';
 import { buildBlockingTree } from '../domain/blocking.js';
+import { SESSION_NOT_VISIBLE } from '../domain/requests.js';
 import type {
   BlockingRow,
   ListFilters,
@@ -12,6 +13,7 @@ import type {
 } from '../domain/types.js';
 import type { Logger } from '../logger.js';
 import {
+  HIDDEN_SESSIONS_SQL,
   ROLE_CAPABILITIES_SQL,
   SERVER_VERSION_SQL,
   blockingQuery,
@@ -30,6 +32,8 @@ export interface SignalGuard {
   protectedRoles: string[];
   protectedApps: string[];
   terminateTimeoutMs: number;
+  /** How long a cancel waits for the query to stop before reporting it still running. Default 3000. */
+  cancelWaitMs?: number;
 }
 
 const num = (value: unknown): number | null => (value === null || value === undefined ? null : Number(value));
@@ -86,7 +90,8 @@ export interface Cluster {
   pool: pg.Pool;
   versionNum(): Promise<number>;
   capabilities(): Promise<RoleCapabilities>;
-  list(filters: ListFilters): Promise<{ rows: SessionRow[]; totalMatched: number }>;
+  /** hidden: sessions of other roles the bot's role is not allowed to see (no pg_read_all_stats). */
+  list(filters: ListFilters): Promise<{ rows: SessionRow[]; totalMatched: number; hidden: number }>;
   blocking(): Promise<BlockingRow[]>;
   replication(): Promise<ReplicationRow[]>;
   byPid(pid: number): Promise<SessionRow | null>;
@@ -130,8 +135,13 @@ export function createCluster(name: string, pool: pg.Pool, logger: Logger): Clus
       };
     },
     async list(filters) {
-      const rows = await run(listSessionsQuery(await versionNum(), filters));
-      return { rows: rows.map(toSessionRow), totalMatched: rows.length > 0 ? Number(rows[0]!.total_matched) : 0 };
+      const v = await versionNum();
+      const [rows, hidden] = await Promise.all([run(listSessionsQuery(v, filters)), run({ text: HIDDEN_SESSIONS_SQL, values: [] })]);
+      return {
+        rows: rows.map(toSessionRow),
+        totalMatched: rows.length > 0 ? Number(rows[0]!.total_matched) : 0,
+        hidden: Number(hidden[0]?.hidden ?? 0),
+      };
     },
     async blocking() {
       return buildBlockingTree((await run(blockingQuery(await versionNum()))).map(toSessionRow));
@@ -140,8 +150,14 @@ export function createCluster(name: string, pool: pg.Pool, logger: Logger): Clus
       return (await run(replicationQuery())).map(toReplicationRow);
     },
     async byPid(pid) {
-      const rows = await run(sessionByPidQuery(await versionNum(), pid));
-      return rows[0] ? toSessionRow(rows[0]) : null;
+      const row = (await run(sessionByPidQuery(await versionNum(), pid)))[0];
+      if (!row) return null;
+      // Without pg_read_all_stats another role's session shows its pid but no backend_start: there is no
+      // identity to freeze into a request. An expected refusal, not a malformed row.
+      if (row.backend_start === null) {
+        throw Object.assign(new Error(`the details of pid ${pid} are hidden from the bot's role`), { code: SESSION_NOT_VISIBLE });
+      }
+      return toSessionRow(row);
     },
     async bulkTargets(scope) {
       return (await run(bulkTargetsQuery(await versionNum(), scope))).map(toSessionRow);
@@ -168,7 +184,7 @@ export function createCluster(name: string, pool: pg.Pool, logger: Logger): Clus
         const stopped = await waitUntil(async () => {
           const now = await this.stillThere(target);
           return !now || now.state !== 'active';
-        }, 3_000);
+        }, guard.cancelWaitMs ?? 3_000);
         return stopped ? { pid: target.pid, outcome: 'cancelled' } : { pid: target.pid, outcome: 'still_running', message: 'cancel sent, the query is still running' };
       } catch (error) {
         const e = error as { code?: string; message?: string; detail?: string };

@@ -23,6 +23,7 @@ import {
   waitForStatus,
   waitForUpdate,
 } from '../helpers/approval-flow.js';
+import { createStateStore } from '../../src/postgres/state-store.js';
 import { ACTION, decodeTarget, encodeModalMetadata, ESCALATE_CHOICE, INPUT, VIEW } from '../../src/slack/ids.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -192,45 +193,49 @@ test('cancel with escalate: whose cancel works ends as cancelled and the backend
   assert.equal(await sessionAlive(db.url, victim.pid, victim.backendStart), true);
 });
 
-/**
- * A backend blocked writing to a client that does not read ignores a cancel (PostgreSQL only acts on a
- * terminate while blocked in ClientWrite): the real case the escalation exists for.
- */
-async function stuckWriter(url: string) {
-  const client = new pg.Client({ connectionString: url, application_name: 'test-stuck-writer' });
+/** A query that swallows every cancel (PL/pgSQL traps query_canceled) but not a terminate. */
+async function cancelProofQuery(url: string) {
+  const client = new pg.Client({ connectionString: url, application_name: 'test-cancel-proof' });
   client.on('error', () => undefined);
   await client.connect();
   const { rows } = await client.query<{ pid: number; backend_start: string }>(
     'SELECT pid, backend_start::text AS backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()',
   );
   const { pid, backend_start: backendStart } = rows[0]!;
-  const finished = client.query("SELECT repeat('x', 8192), generate_series(1, 1000000)").then(() => null, (e: Error) => e);
-  const socket = (client as unknown as { connection: { stream: { pause(): void; destroy(): void } } }).connection.stream;
-  socket.pause();
+  const finished = client
+    .query('DO $$ BEGIN LOOP BEGIN PERFORM pg_sleep(60); EXCEPTION WHEN query_canceled THEN NULL; END; END LOOP; END $$')
+    .then(() => null, (e: Error) => e);
   const deadline = Date.now() + 10_000;
-  while ((await activityRow(url, pid))?.wait_event !== 'ClientWrite') {
-    if (Date.now() > deadline) throw new Error('the writer never blocked on ClientWrite');
-    await new Promise((resolve) => setTimeout(resolve, 50));
+  while ((await activityRow(url, pid))?.wait_event !== 'PgSleep') {
+    if (Date.now() > deadline) throw new Error('the cancel-proof query never started');
+    await new Promise((resolve) => setTimeout(resolve, 20));
   }
   return {
     pid,
     backendStart,
     finished,
     async end() {
-      socket.destroy();
       await stateQuery(url, 'SELECT pg_terminate_backend($1)', [pid]).catch(() => undefined);
+      await client.end().catch(() => undefined);
     },
   };
 }
 
-test('cancel with escalate: terminates a query that ignores the cancel once the grace period is over', async () => {
+test('cancel with escalate: terminates a query that ignores the cancel once the grace period after the cancel is over', async () => {
   const channel = fresh('C');
-  const writer = track(await stuckWriter(db.url));
-  const { id } = await typedRequest(slack, app.port, `cancel ${writer.pid} escalate:1s flooding a dead client`, as(REQUESTER, channel));
+  const writer = track(await cancelProofQuery(db.url));
+  const { id } = await typedRequest(slack, app.port, `cancel ${writer.pid} escalate:1s swallows cancels`, as(REQUESTER, channel));
   await click(slack, app.port, ACTION.approve, id, as(APPROVER, channel));
   const row = await waitForStatus(db.url, id, ['executed', 'failed'], 20_000);
-  assert.deepEqual(row.result?.outcomes, [{ pid: writer.pid, outcome: 'terminated' }]);
+  assert.deepEqual(row.result?.outcomes, [{ pid: writer.pid, outcome: 'terminated' }], JSON.stringify(row.result));
   assert.equal(await sessionAlive(db.url, writer.pid), false);
+  // "Terminate if still running after 1 s" means about 1 s after the cancel, not whenever the cancel check gives up.
+  const [timing] = await stateQuery<{ seconds: number }>(
+    db.url,
+    'SELECT extract(epoch FROM executed_at - executing_at)::float8 AS seconds FROM pgsessions.requests WHERE id = $1',
+    [id],
+  );
+  assert.ok(timing!.seconds >= 1 && timing!.seconds < 2.5, `terminated ${timing!.seconds.toFixed(2)} s after the cancel`);
 });
 
 // ---- who may decide ------------------------------------------------------------------------------------
@@ -333,12 +338,21 @@ test('twenty approvals racing over two app instances on one state database execu
     assert.ok(clicks.every((c) => c.status === 200));
     const row = await waitForStatus(db.url, id, ['executed', 'failed']);
     assert.deepEqual(row.result?.outcomes, [{ pid: victim.pid, outcome: 'terminated' }]);
-    const refusals = await Promise.all(clicks.map((c) => c.reply(8_000).catch(() => null)));
-    assert.equal(refusals.filter((t) => t !== null && /already decided/.test(t)).length, 19, 'every other click is told it was already decided');
+    const answers = () => clicks.flatMap((c) => slack.responsesTo(c.responseId)).map((r) => String((r.body as { text?: string }).text));
+    await slack.waitFor(() => answers().length >= 19, { timeoutMs: 8_000, description: '19 refusals' });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(answers().length, 19, 'the winning click gets no refusal');
+    assert.ok(answers().every((t) => /already decided/.test(t)), 'every other click is told it was already decided');
     assert.deepEqual(await auditEvents(db.url, id), ['requested', 'approved', 'executing', 'executed']);
     assert.equal(await sessionAlive(db.url, victim.pid), false);
     assert.equal(await sessionAlive(db.url, bystander.pid, bystander.backendStart), true);
     assert.equal((await updatesOf(slack, db.url, id)).filter((c) => /terminated/.test(textOf(c.params))).length, 1, 'one outcome shown');
+    const pool = new pg.Pool({ connectionString: db.url, max: 1 });
+    try {
+      assert.equal((await createStateStore(pool).verifyAudit()).ok, true, 'two writers, one unbroken audit chain');
+    } finally {
+      await pool.end();
+    }
   } finally {
     await second.stop();
   }
@@ -382,6 +396,18 @@ test('a cancel whose query changed since the request (different query_start) is 
   const now = await activityRow(db.url, victim.pid);
   assert.equal(now?.state, 'active', 'the query still runs');
   assert.equal(now?.query_start, victim.queryStart);
+});
+
+test('a session that turned itself into a protected application after the request is not terminated', async () => {
+  const channel = fresh('C');
+  await stateQuery(db.url, 'CREATE TABLE IF NOT EXISTS turn_t (id int)');
+  const holder = track(await idleInTransactionLockHolder(db.url, 'turn_t'));
+  const { id } = await typedRequest(slack, app.port, `terminate ${holder.pid} holds turn_t`, as(REQUESTER, channel));
+  await holder.client.query(`SET application_name = '${PROTECTED_APP}'`);
+  await click(slack, app.port, ACTION.approve, id, as(APPROVER, channel));
+  const row = await waitForStatus(db.url, id, ['executed', 'failed']);
+  assert.notEqual(row.result?.outcomes[0]?.outcome, 'terminated');
+  assert.equal(await sessionAlive(db.url, holder.pid, holder.backendStart), true, 'the protection is checked again when signalling');
 });
 
 // ---- refusals at request time ------------------------------------------------------------------------

@@ -1,0 +1,112 @@
+// When the database refuses, or the state database is gone: plain words to the people involved, no crash,
+// and nothing executed that the record does not show.
+import { after, afterEach, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { createTestDatabase, serverUrl, type TestDatabase } from '../helpers/pg.js';
+import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
+import { sessionAlive, sleepSession } from '../helpers/sessions.js';
+import { APPROVER, baseEnv, REQUESTER, startTestApp, type TestApp } from '../helpers/app.js';
+import { approvalPosts, click, command, fresh, requestRow, stateQuery, textOf, typedRequest, waitForStatus, waitForUpdate } from '../helpers/approval-flow.js';
+import { ACTION } from '../../src/slack/ids.js';
+
+const BOT_ROLE = `pgsbot_${randomBytes(4).toString('hex')}`;
+const BOT_PASSWORD = 'bot-password';
+
+let db: TestDatabase;
+let slack: SlackApi;
+const cleanups: Array<() => Promise<unknown>> = [];
+const track = <T extends { end(): Promise<void> }>(s: T): T => {
+  cleanups.push(() => s.end());
+  return s;
+};
+const as = (user: string, channel: string) => ({ user, channel });
+
+before(async () => {
+  db = await createTestDatabase('fail');
+  slack = await startSlackApi();
+  await stateQuery(serverUrl(), `CREATE ROLE ${BOT_ROLE} LOGIN PASSWORD '${BOT_PASSWORD}' IN ROLE pg_monitor, pg_signal_backend`);
+});
+afterEach(async () => {
+  for (const end of cleanups.splice(0)) await end().catch(() => undefined);
+});
+after(async () => {
+  await slack?.close();
+  await db?.drop();
+  await stateQuery(serverUrl(), `DROP ROLE IF EXISTS ${BOT_ROLE}`).catch(() => undefined);
+});
+
+test("terminating a superuser's session as a non-superuser bot is reported as permission denied in the server's words", async () => {
+  const channel = fresh('C');
+  const u = new URL(db.url);
+  u.username = BOT_ROLE;
+  u.password = BOT_PASSWORD;
+  // The bot manages the cluster as a plain role; its state stays in a database it can write.
+  const app = await startTestApp(baseEnv(u.toString(), slack, { STATE_DATABASE_URL: db.url }), { terminateTimeoutMs: 3_000 });
+  cleanups.push(() => app.stop());
+  const victim = track(await sleepSession(db.url, { seconds: 120 })); // as the superuser
+  const { id } = await typedRequest(slack, app.port, `terminate ${victim.pid} superuser job`, as(REQUESTER, channel));
+  await click(slack, app.port, ACTION.approve, id, as(APPROVER, channel));
+  const row = await waitForStatus(db.url, id, ['executed', 'failed']);
+  assert.equal(row.status, 'failed');
+  const outcome = row.result?.outcomes[0];
+  assert.equal(outcome?.outcome, 'permission_denied');
+  assert.match(outcome?.message ?? '', /permission denied to terminate process/);
+  assert.equal(await sessionAlive(db.url, victim.pid, victim.backendStart), true);
+  const update = await waitForUpdate(slack, db.url, id, /permission denied/);
+  assert.match(textOf(update.params), /superuser/i);
+  await slack.waitFor(() => slack.callsTo('chat.postMessage').find((c) => c.params.thread_ts === row.message_ts && /permission denied/.test(String(c.params.text))));
+  assert.ok(!app.logs.some((l) => /unhandled error|decision failed/.test(l)), 'no crash, no bug path');
+});
+
+test('a typed terminate of a session the bot role cannot see (no pg_monitor) is refused plainly, not as a crash', async () => {
+  const channel = fresh('C');
+  const weak = `pgsweak_${randomBytes(4).toString('hex')}`;
+  await stateQuery(serverUrl(), `CREATE ROLE ${weak} LOGIN PASSWORD 'weak-password' IN ROLE pg_signal_backend`);
+  cleanups.push(() => stateQuery(serverUrl(), `DROP ROLE IF EXISTS ${weak}`));
+  const u = new URL(db.url);
+  u.username = weak;
+  u.password = 'weak-password';
+  const app = await startTestApp(baseEnv(u.toString(), slack, { STATE_DATABASE_URL: db.url }));
+  cleanups.unshift(() => app.stop()); // stop before the role is dropped
+  const victim = track(await sleepSession(db.url, { seconds: 120 }));
+  const { text } = await command(slack, app.port, `terminate ${victim.pid} hidden`, as(REQUESTER, channel));
+  assert.match(text, /cannot see that session/);
+  assert.match(text, /pg_monitor/);
+  assert.equal(approvalPosts(slack, channel).length, 0);
+  assert.equal(await sessionAlive(db.url, victim.pid, victim.backendStart), true);
+});
+
+test('with the state database unreachable an approval is refused plainly and nothing is executed', async () => {
+  const channel = fresh('C');
+  const state = await createTestDatabase('state');
+  const app = await startTestApp(baseEnv(db.url, slack, { STATE_DATABASE_URL: state.url }), { terminateTimeoutMs: 3_000 });
+  let down = false;
+  const bringBack = async () => {
+    if (down) await stateQuery(serverUrl(), `ALTER DATABASE ${state.name} ALLOW_CONNECTIONS true`);
+    down = false;
+  };
+  try {
+    const victim = track(await sleepSession(db.url, { seconds: 120 }));
+    const { id } = await typedRequest(slack, app.port, `terminate ${victim.pid} state goes away`, as(REQUESTER, channel));
+
+    await stateQuery(serverUrl(), `ALTER DATABASE ${state.name} ALLOW_CONNECTIONS false`);
+    down = true;
+    await stateQuery(serverUrl(), 'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1', [state.name]);
+    const refused = await click(slack, app.port, ACTION.approve, id, as(APPROVER, channel));
+    assert.match(await refused.reply(8_000), /could not record that decision.*nothing was executed/);
+    assert.equal(await sessionAlive(db.url, victim.pid, victim.backendStart), true);
+
+    await bringBack();
+    assert.equal((await requestRow(state.url, id)).status, 'pending', 'nothing was recorded either');
+    // Once it is back, the same request can be approved.
+    await click(slack, app.port, ACTION.approve, id, as(APPROVER, channel));
+    const row = await waitForStatus(state.url, id, ['executed', 'failed']);
+    assert.equal(row.status, 'executed');
+    assert.equal(await sessionAlive(db.url, victim.pid), false);
+  } finally {
+    await bringBack();
+    await app.stop();
+    await state.drop();
+  }
+});
