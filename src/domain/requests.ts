@@ -383,7 +383,12 @@ export function createRequestService(deps: RequestDeps) {
             queryStart: null,
             backendType: target.backendType === 'walsender' ? 'walsender' : 'client backend',
           });
-          outcomes.push({ pid: target.pid, outcome: there ? 'still_running' : 'gone' });
+          // Whether the signal went out before the interruption is unknown: say what is true now, no more.
+          outcomes.push(
+            there
+              ? { pid: target.pid, outcome: 'still_running', message: 'still running; not signalled again after the interruption' }
+              : { pid: target.pid, outcome: 'gone', message: 'no longer running (the signal may have gone out before the interruption)' },
+          );
         } catch (error) {
           if (!deps.isUnreachable(error)) throw error;
           unreachable = true;

@@ -64,7 +64,10 @@ test('an approval interrupted before its outcome is reconciled at start-up, not 
   const row = await waitForStatus(db.url, id, ['failed', 'executed'], 5_000);
   assert.equal(row.status, 'failed');
   assert.equal(row.result?.interrupted, true);
-  assert.deepEqual(row.result?.outcomes, [{ pid: victim.pid, outcome: 'still_running' }]);
+  // It says the session is still there and was not signalled again — not "still running after the signal".
+  assert.deepEqual(row.result?.outcomes, [
+    { pid: victim.pid, outcome: 'still_running', message: 'still running; not signalled again after the interruption' },
+  ]);
   assert.equal(await sessionAlive(db.url, victim.pid, victim.backendStart), true, 'the target was not signalled');
   const events = await auditEvents(db.url, id);
   assert.ok(!events.includes('executing'), 'it was never executed');
@@ -95,7 +98,9 @@ test('an execution interrupted after the signal was announced is reconciled with
   app = await start();
   const row = await waitForStatus(db.url, id, ['failed', 'executed'], 5_000);
   assert.equal(row.result?.interrupted, true);
-  assert.deepEqual(row.result?.outcomes, [{ pid: victim.pid, outcome: 'gone' }]);
+  assert.deepEqual(row.result?.outcomes, [
+    { pid: victim.pid, outcome: 'gone', message: 'no longer running (the signal may have gone out before the interruption)' },
+  ]);
 });
 
 test('a request approved moments ago on another instance is not reconciled from under it', async () => {

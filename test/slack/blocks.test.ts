@@ -629,13 +629,16 @@ test('describeOutcome has plain words for every outcome code', () => {
   assert.deepEqual(words, [
     'terminated',
     'cancelled',
-    'still running after the signal',
-    'no longer running or changed — nothing killed',
+    'server said no',
+    'server said no',
     'permission denied: server said no',
     'refused (protected): server said no',
     'failed: server said no',
   ]);
   assert.equal(describeOutcome({ pid: 1, outcome: 'refused' }), 'refused (protected)');
+  // Without the server's or the executor's own words, the defaults speak plainly.
+  assert.equal(describeOutcome({ pid: 1, outcome: 'still_running' }), 'still running after the signal');
+  assert.equal(describeOutcome({ pid: 1, outcome: 'gone' }), 'no longer running or changed — nothing killed');
   assert.equal(describeResult(null), 'no result recorded');
 });
 

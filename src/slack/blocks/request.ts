@@ -158,9 +158,9 @@ export function describeOutcome(o: TargetOutcome): string {
     case 'cancelled':
       return 'cancelled';
     case 'still_running':
-      return 'still running after the signal';
+      return o.message ?? 'still running after the signal';
     case 'gone':
-      return 'no longer running or changed — nothing killed';
+      return o.message ?? 'no longer running or changed — nothing killed';
     case 'permission_denied':
       return `permission denied: ${o.message ?? 'the server refused'}`;
     case 'refused':
