@@ -35,7 +35,7 @@ export async function readMemory(pid: number): Promise<{ rss: number; hwm: numbe
   return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
 }
 
-export async function startAppProcess(options: { cwd: string; env: NodeJS.ProcessEnv; port: number; logFile: string; args?: string[] }): Promise<AppProcess> {
+export async function startAppProcess(options: { cwd: string; env: NodeJS.ProcessEnv; port: number; logFile: string; args?: string[]; onSpawn?: (stop: () => Promise<void>) => void }): Promise<AppProcess> {
   const fd = openSync(options.logFile, 'a');
   const child: ChildProcess = spawn(process.execPath, options.args ?? ['--import', 'tsx', 'src/main.ts'], {
     cwd: options.cwd,
@@ -57,6 +57,8 @@ export async function startAppProcess(options: { cwd: string; env: NodeJS.Proces
     clearTimeout(timer);
   };
 
+  // Let the caller register the stop before we wait for readiness: an interrupt then still ends the child.
+  options.onSpawn?.(stop);
   const deadline = Date.now() + 60_000;
   for (;;) {
     if (exited !== undefined) throw new Error(`pgsessions exited with ${exited} during start-up; see ${options.logFile}`);
