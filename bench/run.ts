@@ -17,7 +17,7 @@ import { listSessionsQuery } from '../src/postgres/session-sql.js';
 import { startAppProcess, readMemory, type AppProcess } from './app-process.js';
 import { createDriver, type CommandResult, type Driver } from './drive.js';
 import { createSessionMix, type SessionMix } from './sessions.js';
-import { startSlowProxy, type SlowProxy } from './slow-proxy.js';
+import { startSlowProxy, type SlowProxy } from '../test/helpers/slow-proxy.js';
 import { mb, ms, percentile, ratio, sleep, summarize, table, verdict, type Summary } from './stats.js';
 
 const ROOT = resolve(import.meta.dirname, '..');

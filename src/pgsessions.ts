@@ -6,7 +6,7 @@ import { createLogger, type Logger } from './logger.js';
 import { createRequestService } from './domain/requests.js';
 import { rateLimitRetryAfter, startOutboxWorker } from './audit/outbox-worker.js';
 import { migrate } from './postgres/migrate.js';
-import { createPool, describeConnectionError, isConnectionError } from './postgres/pools.js';
+import { ClusterBusyError, createPool, describeConnectionError, isConnectionError } from './postgres/pools.js';
 import { createCluster, type Cluster } from './postgres/session-store.js';
 import { createStateStore } from './postgres/state-store.js';
 import { createSlackApp, webClientOptions } from './slack/app.js';
@@ -138,6 +138,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     },
     metrics,
     describeUnreachable(cluster, error) {
+      if (error instanceof ClusterBusyError) return `Cluster \`${cluster}\` is slow: ${error.message}. Nothing was changed; try again in a moment.`;
       return isConnectionError(error) ? `Cannot reach cluster \`${cluster}\`: ${describeConnectionError(error)}. Nothing was changed.` : null;
     },
   };

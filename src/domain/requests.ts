@@ -100,7 +100,7 @@ export const FAILURE_MESSAGES = {
   cancel_useless: 'That session is idle in a transaction: cancelling does nothing. Ask to terminate it instead.',
   nothing_to_do: 'No sessions match: nothing to terminate.',
   too_many: 'That would end more sessions than one request may',
-  unreachable: 'The cluster cannot be reached right now: nothing was done.',
+  unreachable: 'The cluster cannot be reached (or is too slow to answer) right now: nothing was done.',
   post_failed: 'The approval request could not be posted in this channel (is the app a member?). Nothing was requested.',
   not_visible:
     'pgsessions cannot see that session\u2019s details (its database role lacks pg_monitor / pg_read_all_stats), so it cannot say what would be killed. Nothing was requested.',
@@ -278,7 +278,8 @@ export function createRequestService(deps: RequestDeps) {
     }
   }
 
-  async function execute(request: KillRequest): Promise<KillRequest> {
+  /** shownApproved: the "approved" message update, still in flight; the outcome is shown only after it. */
+  async function execute(request: KillRequest, shownApproved: Promise<unknown>): Promise<KillRequest> {
     const port = deps.cluster(request.cluster);
     let result: ExecutionResult;
     let status: 'executed' | 'failed' = 'executed';
@@ -316,6 +317,7 @@ export function createRequestService(deps: RequestDeps) {
     }
     const finished = await state.finish(request.id, status, result);
     const shown = finished.ok ? finished.request : { ...request, status, result };
+    await shownApproved; // keep the two edits of the message in order
     await tell(shown);
     return shown;
   }
@@ -336,8 +338,9 @@ export function createRequestService(deps: RequestDeps) {
     if (!(await mayApprove(user, settings.rules(request.cluster), groups))) return fail('not_approver');
     const decided = await state.approve(id, user);
     if (!decided.ok) return fail(decided.code === 'not_requester' ? 'not_found' : decided.code);
-    await messages.update(decided.request).catch(() => undefined);
-    return { ok: true, value: await execute(decided.request) };
+    // Show "approved" without making the kill wait on Slack: a slow or failing Web API must not delay it.
+    const shownApproved = messages.update(decided.request).catch(() => undefined);
+    return { ok: true, value: await execute(decided.request, shownApproved) };
   }
 
   async function deny(id: string, user: string): Promise<Result<KillRequest>> {

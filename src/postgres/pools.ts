@@ -35,6 +35,33 @@ export function createPool(url: string, logger: Logger, options: PoolOptions = {
   return pool;
 }
 
+/**
+ * Every connection the bot keeps to a cluster is busy with earlier queries: the cluster is slow, not down.
+ * pg-pool reports a wait in its queue with the same words as a failed connect, so the pool is asked.
+ */
+export class ClusterBusyError extends Error {
+  readonly code = 'PGSESSIONS_CLUSTER_BUSY';
+  constructor(readonly connections: number) {
+    super(`all ${connections} of pgsessions' connections to it are busy with earlier queries (each is cut off after 10 s)`);
+    this.name = 'ClusterBusyError';
+  }
+}
+
+const POOL_WAIT_TIMEOUT = /timeout exceeded when trying to connect/i;
+
+/** Runs a query; a timed-out wait for a pool slot while every connection is in use becomes ClusterBusyError. */
+export async function queryRows(pool: pg.Pool, text: string, values: unknown[] = []): Promise<Record<string, unknown>[]> {
+  try {
+    return (await pool.query(text, values)).rows as Record<string, unknown>[];
+  } catch (error) {
+    const max = (pool as unknown as { options: { max?: number } }).options.max ?? 10;
+    if (POOL_WAIT_TIMEOUT.test((error as Error).message ?? '') && pool.totalCount >= max && pool.idleCount === 0) {
+      throw new ClusterBusyError(max);
+    }
+    throw error;
+  }
+}
+
 /** Short, user-safe description of a connection failure (no host credentials). */
 export function describeConnectionError(error: unknown): string {
   const e = error as { code?: string; message?: string };
@@ -44,6 +71,7 @@ export function describeConnectionError(error: unknown): string {
 
 /** True for errors that mean the server could not be reached or went away, not that a statement failed. */
 export function isConnectionError(error: unknown): boolean {
+  if (error instanceof ClusterBusyError) return true;
   const e = error as { code?: string; message?: string };
   if (typeof e.code === 'string') {
     if (['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'ETIMEDOUT', 'EHOSTUNREACH', 'EPIPE', 'EAI_AGAIN'].includes(e.code)) return true;

@@ -20,12 +20,29 @@ export function features(versionNum: number) {
 const NOT_THE_BOT = `a.pid <> pg_backend_pid()
     AND NOT (a.application_name = 'pgsessions' AND a.usename IS NOT DISTINCT FROM current_user)`;
 
-// Only lock waits can have blockers; asking pg_blocking_pids() for every backend costs lock-manager
-// time on a busy server, so ask only for those that wait on a lock.
-const BLOCKED_BY = `CASE WHEN a.wait_event_type = 'Lock' THEN pg_blocking_pids(a.pid) ELSE '{}'::int[] END`;
-
 // Idle in transaction ages from the transaction's start; everything else from the query's start.
 const AGE = `extract(epoch FROM (now() - CASE WHEN a.state LIKE 'idle in transaction%' THEN a.xact_start ELSE a.query_start END))::float8`;
+
+/**
+ * pg_stat_activity read ONCE per statement (each read builds a row for every backend and joins the role and
+ * database catalogs: milliseconds at a few thousand sessions), with each backend's blockers, the number of lock waiters it blocks directly, and its
+ * parallel workers. Only lock waits can have blockers, so pg_blocking_pids() — which takes lock-manager
+ * locks — is asked only for those.
+ */
+function activity(versionNum: number): string {
+  const workers = features(versionNum).leaderPid
+    ? `, workers AS (SELECT leader_pid, count(*) AS n FROM act WHERE backend_type = 'parallel worker' GROUP BY leader_pid)`
+    : '';
+  return `WITH act AS MATERIALIZED (
+    SELECT s.*, CASE WHEN s.wait_event_type = 'Lock' THEN pg_blocking_pids(s.pid) ELSE '{}'::int[] END AS blocked_by
+    FROM pg_stat_activity s
+  ),
+  waiters AS (SELECT blocker, count(*) AS n FROM act, unnest(act.blocked_by) AS blocker GROUP BY blocker)${workers}`;
+}
+
+function activityJoins(versionNum: number): string {
+  return `LEFT JOIN waiters ON waiters.blocker = a.pid${features(versionNum).leaderPid ? '\n  LEFT JOIN workers w ON w.leader_pid = a.pid' : ''}`;
+}
 
 function sessionColumns(versionNum: number): string {
   const f = features(versionNum);
@@ -45,23 +62,17 @@ function sessionColumns(versionNum: number): string {
     extract(epoch FROM (now() - a.xact_start))::float8 AS xact_age_seconds,
     a.wait_event_type,
     a.wait_event,
-    ${BLOCKED_BY} AS blocked_by,
+    a.blocked_by,
     coalesce(waiters.n, 0)::int AS blocking,
-    ${f.leaderPid ? 'coalesce(w.workers, 0)' : '0'}::int AS parallel_workers,
+    ${f.leaderPid ? 'coalesce(w.n, 0)' : '0'}::int AS parallel_workers,
     ${f.queryId ? 'a.query_id::text' : 'NULL::text'} AS query_id,
     a.query`;
 }
 
-/** Parallel workers per leader, and how many lock waiters each backend blocks directly. */
-function activityJoins(versionNum: number): string {
-  const waiters = `LEFT JOIN (SELECT blocker, count(*) AS n
-                  FROM pg_stat_activity, unnest(pg_blocking_pids(pid)) AS blocker
-                  WHERE wait_event_type = 'Lock' GROUP BY blocker) waiters ON waiters.blocker = a.pid`;
-  return features(versionNum).leaderPid
-    ? `LEFT JOIN (SELECT leader_pid, count(*) AS workers FROM pg_stat_activity
-                  WHERE backend_type = 'parallel worker' GROUP BY leader_pid) w ON w.leader_pid = a.pid
-  ${waiters}`
-    : waiters;
+/** The rows of the one read, with their joins: every session query below starts here. */
+function fromActivity(versionNum: number): string {
+  return `FROM act a
+  ${activityJoins(versionNum)}`;
 }
 
 /**
@@ -69,10 +80,10 @@ function activityJoins(versionNum: number): string {
  * into their leader), not idle unless asked, never the bot's own, longest first.
  */
 export function listSessionsQuery(versionNum: number, filters: ListFilters): SqlQuery {
-  const text = `SELECT ${sessionColumns(versionNum)},
+  const text = `${activity(versionNum)}
+  SELECT ${sessionColumns(versionNum)},
     count(*) OVER () AS total_matched
-  FROM pg_stat_activity a
-  ${activityJoins(versionNum)}
+  ${fromActivity(versionNum)}
   WHERE a.backend_type = 'client backend'
     AND ${NOT_THE_BOT}
     AND (CASE WHEN $4::text IS NULL THEN a.state IS DISTINCT FROM 'idle' ELSE a.state = $4 END)
@@ -97,10 +108,10 @@ export function listSessionsQuery(versionNum: number, filters: ListFilters): Sql
 
 /** Sessions in a lock wait, and the sessions they wait on: the raw material of the blocking tree. */
 export function blockingQuery(versionNum: number): SqlQuery {
-  const text = `WITH s AS (
+  const text = `${activity(versionNum)},
+  s AS (
     SELECT ${sessionColumns(versionNum)}
-    FROM pg_stat_activity a
-    ${activityJoins(versionNum)}
+    ${fromActivity(versionNum)}
     WHERE a.backend_type = 'client backend' AND ${NOT_THE_BOT}
   )
   SELECT * FROM s
@@ -111,18 +122,18 @@ export function blockingQuery(versionNum: number): SqlQuery {
 
 /** One session by pid, for the typed `cancel PID` / `terminate PID` forms. */
 export function sessionByPidQuery(versionNum: number, pid: number): SqlQuery {
-  const text = `SELECT ${sessionColumns(versionNum)}
-  FROM pg_stat_activity a
-  ${activityJoins(versionNum)}
+  const text = `${activity(versionNum)}
+  SELECT ${sessionColumns(versionNum)}
+  ${fromActivity(versionNum)}
   WHERE a.pid = $1 AND a.pid <> pg_backend_pid()`;
   return { text, values: [pid] };
 }
 
 /** The sessions a `terminate-all db:…` would end, frozen into the request. */
 export function bulkTargetsQuery(versionNum: number, scope: { database: string; user?: string; application?: string }): SqlQuery {
-  const text = `SELECT ${sessionColumns(versionNum)}
-  FROM pg_stat_activity a
-  ${activityJoins(versionNum)}
+  const text = `${activity(versionNum)}
+  SELECT ${sessionColumns(versionNum)}
+  ${fromActivity(versionNum)}
   WHERE a.backend_type = 'client backend'
     AND ${NOT_THE_BOT}
     AND a.datname = $1

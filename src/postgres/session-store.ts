@@ -12,6 +12,7 @@ import type {
   TargetOutcome,
 } from '../domain/types.js';
 import type { Logger } from '../logger.js';
+import { queryRows } from './pools.js';
 import {
   HIDDEN_SESSIONS_SQL,
   ROLE_CAPABILITIES_SQL,
@@ -104,7 +105,7 @@ export interface Cluster {
 
 export function createCluster(name: string, pool: pg.Pool, logger: Logger): Cluster {
   let version: Promise<number> | null = null;
-  const run = async (query: SqlQuery) => (await pool.query(query.text, query.values)).rows as Record<string, unknown>[];
+  const run = (query: SqlQuery) => queryRows(pool, query.text, query.values);
 
   const versionNum = () => {
     version ??= pool.query(SERVER_VERSION_SQL).then(
@@ -117,7 +118,14 @@ export function createCluster(name: string, pool: pg.Pool, logger: Logger): Clus
     return version;
   };
 
-  return {
+  // The role's grants rarely change: remembered for a few minutes so a listing costs one query.
+  let seen: { at: number; readAllStats: boolean } | null = null;
+  const seesEverything = async (): Promise<boolean> => {
+    if (!seen || Date.now() - seen.at > 300_000) seen = { at: Date.now(), readAllStats: (await cluster.capabilities()).readAllStats };
+    return seen.readAllStats;
+  };
+
+  const cluster: Cluster = {
     name,
     pool,
     versionNum,
@@ -135,13 +143,10 @@ export function createCluster(name: string, pool: pg.Pool, logger: Logger): Clus
       };
     },
     async list(filters) {
-      const v = await versionNum();
-      const [rows, hidden] = await Promise.all([run(listSessionsQuery(v, filters)), run({ text: HIDDEN_SESSIONS_SQL, values: [] })]);
-      return {
-        rows: rows.map(toSessionRow),
-        totalMatched: rows.length > 0 ? Number(rows[0]!.total_matched) : 0,
-        hidden: Number(hidden[0]?.hidden ?? 0),
-      };
+      const rows = await run(listSessionsQuery(await versionNum(), filters));
+      // Only a role without pg_read_all_stats has sessions it cannot see: count them only then.
+      const hidden = (await seesEverything()) ? 0 : Number((await run({ text: HIDDEN_SESSIONS_SQL, values: [] }))[0]?.hidden ?? 0);
+      return { rows: rows.map(toSessionRow), totalMatched: rows.length > 0 ? Number(rows[0]!.total_matched) : 0, hidden };
     },
     async blocking() {
       return buildBlockingTree((await run(blockingQuery(await versionNum()))).map(toSessionRow));
@@ -203,6 +208,7 @@ export function createCluster(name: string, pool: pg.Pool, logger: Logger): Clus
       return rows[0] ? { state: str(rows[0].state) } : null;
     },
   };
+  return cluster;
 }
 
 async function waitUntil(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {

@@ -324,6 +324,28 @@ test('a double click on Approve executes once', async () => {
   assert.equal(await sessionAlive(db.url, victim.pid), false);
 });
 
+test('a slow Slack does not hold back an approved kill: the session is gone before the "approved" update is answered', async () => {
+  const channel = fresh('C');
+  const victim = track(await sleepSession(db.url, { seconds: 120 }));
+  const { id } = await typedRequest(slack, app.port, `terminate ${victim.pid} slack is slow`, as(REQUESTER, channel));
+  const delayMs = 4_000;
+  slack.failNext('chat.update', 1, { delayMs });
+  const clickedAt = Date.now();
+  await click(slack, app.port, ACTION.approve, id, as(APPROVER, channel));
+  const firstUpdate = await slack.waitFor(() => slack.callsTo('chat.update').find((c) => c.at >= clickedAt));
+  await waitForStatus(db.url, id, ['executed', 'failed']);
+  const goneAt = Date.now();
+  assert.equal(await sessionAlive(db.url, victim.pid), false);
+  // Ordering, not speed: the kill finished while Slack was still sitting on the first message update.
+  assert.ok(goneAt < firstUpdate.at + delayMs, `gone ${goneAt - firstUpdate.at} ms after the delayed update was received`);
+  // And the message still ends showing the outcome, after the "approved" edit.
+  const updates = await slack.waitFor(() => {
+    const mine = slack.callsTo('chat.update').filter((c) => c.at >= clickedAt);
+    return mine.length >= 2 && mine;
+  }, { timeoutMs: delayMs + 5_000 });
+  assert.match(textOf(updates[updates.length - 1]!.params), /terminated/);
+});
+
 test('twenty approvals racing over two app instances on one state database execute exactly once', async () => {
   const channel = fresh('C');
   slack.usergroups.SAPPROVERS = ['UGROUPIE'];
