@@ -284,7 +284,7 @@ async function main(): Promise<void> {
     const idleTsxRss = await rssOfIdleProcess(['--import', 'tsx', '-e', 'setTimeout(() => {}, 60000)']);
 
     log('starting embedded PostgreSQL');
-    const server: EmbeddedServer = await startEmbeddedPostgres({ maxConnections: Math.max(300, maxSize + APPROVAL_SAMPLES + 250), quiet: true });
+    const server: EmbeddedServer = await startEmbeddedPostgres({ maxConnections: Math.max(300, maxSize + APPROVAL_SAMPLES + 250) });
     cleanups.push(() => server.stop());
     const slack = await startSlackApi();
     cleanups.push(() => slack.close());

@@ -30,6 +30,30 @@ export function baseEnv(databaseUrl: string, slack: SlackApi, extra: Record<stri
   };
 }
 
+/** The secrets a run must never log: the tokens, the signing secret and every connection-string password. */
+export function secretsOf(env: NodeJS.ProcessEnv): string[] {
+  const secrets = [env.SLACK_BOT_TOKEN, env.SLACK_SIGNING_SECRET, env.SLACK_APP_TOKEN];
+  for (const key of ['DATABASE_URL', 'STATE_DATABASE_URL']) {
+    const value = env[key];
+    if (!value) continue;
+    try {
+      secrets.push(decodeURIComponent(new URL(value).password));
+    } catch {
+      // not a URL: nothing to extract
+    }
+  }
+  return secrets.filter((s): s is string => typeof s === 'string' && s.length >= 6);
+}
+
+/** Throws when any captured log line carries a secret: every test that starts the app checks this on stop. */
+export function assertNoSecrets(logs: string[], secrets: string[]): void {
+  for (const line of logs) {
+    for (const secret of secrets) {
+      if (line.includes(secret)) throw new Error(`a secret reached the logs: ${line.replace(secret, '<<THE SECRET>>').slice(0, 500)}`);
+    }
+  }
+}
+
 export async function startTestApp(env: NodeJS.ProcessEnv, options: StartOptions = {}): Promise<TestApp> {
   const logs: string[] = [];
   const sink = new Writable({
@@ -40,5 +64,12 @@ export async function startTestApp(env: NodeJS.ProcessEnv, options: StartOptions
   });
   const logger = createLogger(env.LOG_LEVEL ?? 'debug', sink);
   const app = await startPgsessions(env, { sweepIntervalMs: 200, outboxIntervalMs: 50, ...options, logger });
-  return { ...app, logs };
+  return {
+    ...app,
+    logs,
+    async stop() {
+      await app.stop();
+      assertNoSecrets(logs, secretsOf(env));
+    },
+  };
 }
