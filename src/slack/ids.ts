@@ -11,6 +11,7 @@ export const ACTION = {
   approve: 'pgs_approve',
   deny: 'pgs_deny',
   withdraw: 'pgs_withdraw',
+  share: 'pgs_share',
 } as const;
 export type ActionId = (typeof ACTION)[keyof typeof ACTION];
 

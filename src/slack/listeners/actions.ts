@@ -5,7 +5,10 @@ import type { App, BlockAction, ButtonAction } from '@slack/bolt';
 import { z } from 'zod';
 import type { TargetSnapshot } from '../../domain/types.js';
 import type { Logger } from '../../logger.js';
+import { parseCommand } from '../../domain/command.js';
 import { buildRequestModal } from '../blocks/request.js';
+import { asShared } from '../blocks/share.js';
+import { answer, SHAREABLE } from './commands.js';
 import { ACTION, decodeTarget, type ButtonTarget } from '../ids.js';
 import type { AppServices } from '../services.js';
 
@@ -32,7 +35,12 @@ function channelOf(body: BlockAction): string | null {
 }
 
 export function registerActions(app: App, services: AppServices, logger: Logger): void {
-  const tellClicker = async (respond: (m: object) => Promise<unknown>, text: string) => {
+  // A button in a modal, or a payload not from Slack, has no response_url: Bolt then gives no respond().
+  const tellClicker = async (respond: ((m: object) => Promise<unknown>) | undefined, text: string) => {
+    if (typeof respond !== 'function') {
+      logger.warn('a button click without a response_url: nobody to answer');
+      return;
+    }
     await respond({ response_type: 'ephemeral', replace_original: false, text }).catch((error: unknown) =>
       logger.warn({ err: error }, 'could not answer the clicker'),
     );
@@ -76,6 +84,28 @@ export function registerActions(app: App, services: AppServices, logger: Logger)
       }
     });
   }
+
+  // Share a listing in the channel: run the same command again (a fresh view), say who shared it.
+  app.action<BlockAction<ButtonAction>>(ACTION.share, async ({ ack, body, action, respond }) => {
+    await ack();
+    const command = parseCommand(action.value ?? '');
+    const channel = channelOf(body);
+    if (!SHAREABLE.has(command.kind) || !channel) {
+      await tellClicker(respond, 'That button is not one pgsessions made (or it is damaged): nothing was shared.');
+      return;
+    }
+    try {
+      const result = await answer(command, body.user.id, channel, services);
+      if (result.outcome !== 'ok') {
+        await tellClicker(respond, result.message.text);
+        return;
+      }
+      await respond({ response_type: 'in_channel', replace_original: false, ...asShared(result.message, body.user.id) });
+    } catch (error) {
+      logger.error({ err: error }, 'share failed');
+      await tellClicker(respond, 'Something went wrong on our side; nothing was shared.');
+    }
+  });
 
   const decisions = [
     [ACTION.approve, (id: string, user: string) => services.requests.approve(id, user)],

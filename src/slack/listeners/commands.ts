@@ -12,6 +12,7 @@ import { buildListing } from '../blocks/listing.js';
 import type { RenderedMessage } from '../blocks/mrkdwn.js';
 import { buildPendingList } from '../blocks/request.js';
 import { buildReplication } from '../blocks/replication.js';
+import { withShareButton } from '../blocks/share.js';
 import type { AppServices } from '../services.js';
 
 const commandFields = z.object({
@@ -22,16 +23,19 @@ const commandFields = z.object({
 });
 
 const ephemeral = (message: RenderedMessage) => ({ response_type: 'ephemeral' as const, replace_original: false, ...message });
-const plain = (text: string): RenderedMessage => ({ text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }] });
+export const plain = (text: string): RenderedMessage => ({ text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }] });
 
 type Outcome = 'ok' | 'invalid' | 'refused' | 'unreachable' | 'error';
-interface Answer {
+export interface Answer {
   message: RenderedMessage;
   outcome: Outcome;
 }
 const ok = (message: RenderedMessage): Answer => ({ message, outcome: 'ok' });
 
-async function answer(command: ParsedCommand, user: string, channel: string, services: AppServices): Promise<Answer> {
+/** Listings a person may share in the channel (kill requests are posted there anyway). */
+export const SHAREABLE: ReadonlySet<ParsedCommand['kind']> = new Set(['top', 'blocking', 'replication']);
+
+export async function answer(command: ParsedCommand, user: string, channel: string, services: AppServices): Promise<Answer> {
   switch (command.kind) {
     case 'invalid':
       return { message: buildUsageError(command.message), outcome: 'invalid' };
@@ -126,7 +130,8 @@ export function registerCommands(app: App, services: AppServices, logger: Logger
       result = { message: plain('Something went wrong on our side; nothing was changed. The error is in the app log.'), outcome: 'error' };
     }
     services.metrics.command(parsed.kind, result.outcome);
-    await reply(respond, logger, result.message);
+    const message = result.outcome === 'ok' && SHAREABLE.has(parsed.kind) ? withShareButton(result.message, fields.data.text.trim()) : result.message;
+    await reply(respond, logger, message);
   });
 }
 
