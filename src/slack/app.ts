@@ -114,7 +114,6 @@ export function createSlackApp(config: Config, services: AppServices, logger: Lo
   registerCommands(app, services, logger.child({ module: 'commands' }));
   registerActions(app, services, logger.child({ module: 'actions' }));
   registerViews(app, services, logger.child({ module: 'views' }));
-
   return {
     app,
     async start() {

@@ -2,7 +2,7 @@
 // with the listing's rows picked out of the Block Kit (a row is a section starting with `*pid N*`, its
 // buttons the actions block right after it).
 import assert from 'node:assert/strict';
-import { decodeTarget, type ButtonTarget } from '../../src/slack/ids.js';
+import { ACTION, decodeTarget, type ButtonTarget } from '../../src/slack/ids.js';
 import { SIGNING_SECRET, type TestApp } from './app.js';
 import type { SlackApi } from './slack-api.js';
 import { slashCommand, type PostResult } from './slack-requests.js';
@@ -60,7 +60,8 @@ export function rowsOf(reply: Reply): ListedRow[] {
     const m = /^[^*\n]*\*pid (\d+)\*/.exec(block.text.text);
     if (!m) return;
     const next = reply.blocks[i + 1];
-    const elements = next?.type === 'actions' ? (next.elements ?? []) : [];
+    // A row's buttons are the actions block right after it; "Share in channel" belongs to the whole listing.
+    const elements = next?.type === 'actions' ? (next.elements ?? []).filter((e) => e.action_id !== ACTION.share) : [];
     rows.push({
       pid: Number(m[1]),
       text: block.text.text,
@@ -73,6 +74,12 @@ export function rowsOf(reply: Reply): ListedRow[] {
     });
   });
   return rows;
+}
+
+/** Buttons that ask for a cancel or terminate, anywhere in a reply. */
+export function killButtons(reply: Reply): string[] {
+  const kills: string[] = [ACTION.cancel, ACTION.terminate, ACTION.terminateWalsender];
+  return reply.blocks.flatMap((b) => [...(b.elements ?? []), ...(b.accessory ? [b.accessory] : [])]).map((e) => e.action_id ?? '').filter((id) => kills.includes(id));
 }
 
 export function pidsOf(reply: Reply): number[] {

@@ -129,4 +129,15 @@ export function registerActions(app: App, services: AppServices, logger: Logger)
       }
     });
   }
+
+  // A click on a button pgsessions does not own (a renamed action from an older message, another app's
+  // block) is still acknowledged: unacked, Slack shows the clicker an error, and in Socket Mode nothing
+  // would ever answer the envelope. Our own actions are acked by their listeners.
+  const ours = new Set<string>(Object.values(ACTION));
+  app.action(/.*/, async ({ ack, action }) => {
+    const actionId = 'action_id' in action ? action.action_id : undefined;
+    if (actionId !== undefined && ours.has(actionId)) return;
+    await ack();
+    logger.warn({ actionId }, 'a click on an action pgsessions does not know: acknowledged, nothing done');
+  });
 }
