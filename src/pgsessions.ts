@@ -30,6 +30,8 @@ export interface StartOptions {
   /** How long pg_terminate_backend waits for the session to end (PostgreSQL 14+). */
   terminateTimeoutMs?: number;
   bulkCap?: number;
+  /** Web API timeout per attempt for the app's own calls (default 10 s in webClientOptions); tests shorten it. */
+  slackTimeoutMs?: number;
 }
 
 export interface RunningApp {
@@ -59,7 +61,10 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     clusters.set(c.name, instrumentCluster(cluster, metrics));
   }
 
-  const client = new WebClient(config.slack.botToken, webClientOptions(config, logger.child({ module: 'web-api' })));
+  const client = new WebClient(config.slack.botToken, {
+    ...webClientOptions(config, logger.child({ module: 'web-api' })),
+    ...(options.slackTimeoutMs !== undefined ? { timeout: options.slackTimeoutMs } : {}),
+  });
   await checkSlackToken(client, log);
   const groups = createGroups(client, logger.child({ module: 'groups' }));
   const rulesFor = (name: string) => {
@@ -144,7 +149,16 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   };
 
   const slack = createSlackApp(config, services, logger);
-  const port = await slack.start();
+  let port: number;
+  try {
+    port = await slack.start();
+  } catch (error) {
+    // Leave nothing behind (sockets, pools) when start-up fails half way: the process must be able to exit.
+    await slack.stop().catch(() => undefined);
+    await Promise.all([...clusters.values()].map((c) => c.pool.end().catch(() => undefined)));
+    await statePool.end().catch(() => undefined);
+    throw error;
+  }
   log.info({ port, mode: config.slack.appToken ? 'socket' : 'http', clusters: [...clusters.keys()], readOnly: config.readOnly }, 'pgsessions is listening');
 
   const outbox = startOutboxWorker({

@@ -117,12 +117,19 @@ export function createSlackApp(config: Config, services: AppServices, logger: Lo
   return {
     app,
     async start() {
-      const started = (await app.start(config.port)) as unknown;
       if (config.slack.appToken) {
-        const receiver = (app as unknown as { receiver: { httpServer?: Server } }).receiver;
-        server = receiver.httpServer;
+        // Bolt listens on PORT for /healthz without an error handler: a busy port would crash the process
+        // with a stack trace instead of the one clear start-up message. Turn it into a failed start.
+        server = (app as unknown as { receiver: { httpServer?: Server } }).receiver.httpServer;
+        const starting = app.start(config.port);
+        const listenFailed = new Promise<Error>((resolve) => server?.once('error', resolve));
+        const failure = await Promise.race([starting.then(() => null), listenFailed]);
+        if (failure) {
+          await starting.catch(() => undefined); // let the socket finish connecting, so stop() can close it
+          throw failure;
+        }
       } else {
-        server = started as Server;
+        server = (await app.start(config.port)) as unknown as Server;
       }
       const address = server?.address();
       return typeof address === 'object' && address ? address.port : config.port;

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { connect } from 'node:net';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { resolve as resolvePath } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, before, describe, test } from 'node:test';
@@ -367,4 +367,15 @@ describe('stopping', () => {
       await exited;
     }
   });
+});
+
+test('in Socket Mode a PORT already in use stops start-up with one clear message, not a crash', async () => {
+  const blocker = createServer();
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+  const busyPort = (blocker.address() as AddressInfo).port;
+  try {
+    await assert.rejects(startTestApp(socketEnv(db.url, slack, busyPort)), /EADDRINUSE/);
+  } finally {
+    blocker.close();
+  }
 });
