@@ -294,12 +294,16 @@ export function createRequestService(deps: RequestDeps) {
       const outcomes: TargetOutcome[] = [];
       try {
         const queue = [...request.targets];
+        let lost = false; // the cluster went away: the other workers stop too
         const worker = async () => {
-          for (let target = queue.shift(); target; target = queue.shift()) {
+          for (let target = queue.shift(); target && !lost; target = queue.shift()) {
             try {
               outcomes.push(await signalTarget(port, request.action, target, request.escalateAfterSeconds));
             } catch (error) {
-              if (deps.isUnreachable(error)) throw error;
+              if (deps.isUnreachable(error)) {
+                lost = true;
+                throw error;
+              }
               outcomes.push({ pid: target.pid, outcome: 'error', message: (error as Error).message });
             }
           }

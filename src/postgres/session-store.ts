@@ -172,7 +172,13 @@ export function createCluster(name: string, pool: pg.Pool, logger: Logger): Clus
       try {
         const rows = await run(signalQuery(v, kind, target, guard));
         const row = rows[0];
-        if (!row) return { pid: target.pid, outcome: 'gone' };
+        if (!row) {
+          // Not signalled: either it is no longer that session (or query), or it is still there but the guard
+          // refused it — it took a protected role or application name since the request was made.
+          return (await this.stillThere(target))
+            ? { pid: target.pid, outcome: 'refused', message: 'it now runs as a protected role or application (or as the bot itself)' }
+            : { pid: target.pid, outcome: 'gone' };
+        }
         if (row.signalled !== true) {
           // terminate with a timeout returns false when the backend outlived it; a signal to a pid that
           // vanished in between returns false with a warning.

@@ -13,7 +13,23 @@ import { registerCommands } from './listeners/commands.js';
 import { registerViews } from './listeners/views.js';
 import type { AppServices } from './services.js';
 
-const { App, HTTPReceiver, SocketModeReceiver, LogLevel } = bolt;
+const { App, HTTPReceiver, SocketModeReceiver, LogLevel, HTTPModuleFunctions } = bolt;
+
+// Bolt's HTTPReceiver reads `body.ssl_check` outside its own error handling: a correctly signed body whose
+// `payload` is JSON `null` (or a number) made that an unhandled rejection that ended the process. A body
+// that is not an object is malformed: throwing here lands in Bolt's "Malformed request body" → 400 path.
+const parseBody = HTTPModuleFunctions.parseHTTPRequestBody;
+if (!(parseBody as { guarded?: boolean }).guarded) {
+  const guarded = Object.assign(
+    (req: Parameters<typeof parseBody>[0]) => {
+      const body: unknown = parseBody(req);
+      if (body === null || typeof body !== 'object') throw new Error('the request body is not an object');
+      return body as ReturnType<typeof parseBody>;
+    },
+    { guarded: true },
+  );
+  (HTTPModuleFunctions as { parseHTTPRequestBody: typeof parseBody }).parseHTTPRequestBody = guarded;
+}
 export type BoltApp = InstanceType<typeof App>;
 
 export interface SlackApp {

@@ -428,7 +428,9 @@ test('a session that turned itself into a protected application after the reques
   await holder.client.query(`SET application_name = '${PROTECTED_APP}'`);
   await click(slack, app.port, ACTION.approve, id, as(APPROVER, channel));
   const row = await waitForStatus(db.url, id, ['executed', 'failed']);
-  assert.notEqual(row.result?.outcomes[0]?.outcome, 'terminated');
+  // Said as a refusal — the session is still there — not as "no longer running".
+  assert.equal(row.result?.outcomes[0]?.outcome, 'refused');
+  assert.match(row.result?.outcomes[0]?.message ?? '', /protected role or application/);
   assert.equal(await sessionAlive(db.url, holder.pid, holder.backendStart), true, 'the protection is checked again when signalling');
 });
 
@@ -442,7 +444,7 @@ test('a session of a protected application is refused at request time and surviv
   assert.equal(approvalPosts(slack, channel).length, 0);
   const listing = await command(slack, app.port, `app:${PROTECTED_APP}`, as(REQUESTER, channel));
   assert.match(textOf(listing.body), new RegExp(`pid ${victim.pid}`));
-  assert.equal(buttonsIn(listing.body.blocks).length, 0, 'no kill buttons on a protected session');
+  assert.deepEqual(buttonsIn(listing.body.blocks).filter((b) => b.action_id !== ACTION.share), [], 'no kill buttons on a protected session');
   assert.equal(await sessionAlive(db.url, victim.pid, victim.backendStart), true);
 });
 

@@ -32,8 +32,14 @@ export type Fault =
   | { error: string }
   | { delayMs: number };
 
-/** A custom answer for a method; return the JSON body (include `ok`). */
-export type MethodHandler = (params: Record<string, unknown>, call: RecordedCall) => Record<string, unknown>;
+/**
+ * A custom answer for a method; return the JSON body (include `ok`), a promise of it (to answer late), or
+ * undefined for the default answer (to change the answer for some calls only, say one channel).
+ */
+export type MethodHandler = (
+  params: Record<string, unknown>,
+  call: RecordedCall,
+) => Record<string, unknown> | undefined | Promise<Record<string, unknown> | undefined>;
 
 export interface SlackUser {
   id: string;
@@ -252,7 +258,14 @@ export async function startSlackApi(): Promise<SlackApi> {
   }
 
   function answer(res: ServerResponse, fault: Fault | undefined, ok: () => unknown): void {
-    if (!fault) return send(res, 200, ok());
+    if (!fault) {
+      const body = ok();
+      if (body instanceof Promise) {
+        body.then((b) => send(res, 200, b), (error: unknown) => send(res, 500, { ok: false, error: String(error) }));
+        return;
+      }
+      return send(res, 200, body);
+    }
     if ('delayMs' in fault) {
       const timer = setTimeout(() => {
         timers.delete(timer);
@@ -296,7 +309,12 @@ export async function startSlackApi(): Promise<SlackApi> {
     const call: RecordedCall = { method, params, token, at, ...(fault ? { fault } : {}) };
     calls.push(call);
     const handler = handlers.get(method);
-    answer(res, fault, () => (handler ? handler(params, call) : defaultAnswer(method, params)));
+    answer(res, fault, () => {
+      if (!handler) return defaultAnswer(method, params);
+      const custom = handler(params, call);
+      if (custom instanceof Promise) return custom.then((b) => b ?? defaultAnswer(method, params));
+      return custom ?? defaultAnswer(method, params);
+    });
   }
 
   const server = createServer((req, res) => {

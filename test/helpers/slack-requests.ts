@@ -26,6 +26,8 @@ export interface PostOptions {
   /** Send neither signature nor timestamp header. */
   omitSignature?: boolean;
   path?: string;
+  /** Give up on an answer after this long (default 15 s). */
+  timeoutMs?: number;
 }
 
 export interface PostResult {
@@ -74,6 +76,8 @@ export async function postSigned(port: number, secret: string, body: string, con
       });
     });
     req.on('error', reject);
+    // A request the app never answers fails the test instead of hanging it (Slack itself gives up after 3 s).
+    req.setTimeout(options.timeoutMs ?? 15_000, () => req.destroy(new Error(`no answer within ${options.timeoutMs ?? 15_000} ms`)));
     req.end(body);
   });
 }

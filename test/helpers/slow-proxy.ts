@@ -11,7 +11,8 @@ export interface SlowProxy {
   close(): Promise<void>;
 }
 
-export async function startSlowProxy(targetPort: number, delayMs: number): Promise<SlowProxy> {
+/** listenPort: a fixed port, to bring a "cluster" back at the same address after close(). */
+export async function startSlowProxy(targetPort: number, delayMs: number, listenPort = 0): Promise<SlowProxy> {
   const sockets = new Set<Socket>();
   const timers = new Set<NodeJS.Timeout>();
   const proxy: SlowProxy = { port: 0, delayMs, close: async () => undefined };
@@ -56,7 +57,7 @@ export async function startSlowProxy(targetPort: number, delayMs: number): Promi
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
+    server.listen(listenPort, '127.0.0.1', () => resolve());
   });
   proxy.port = (server.address() as AddressInfo).port;
   proxy.close = async () => {

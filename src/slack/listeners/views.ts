@@ -8,7 +8,9 @@ import type { AppServices } from '../services.js';
 export function registerViews(app: App, services: AppServices, logger: Logger): void {
   app.view(VIEW.request, async ({ ack, body, view, client }) => {
     const meta = decodeModalMetadata(view.private_metadata);
-    const reason = view.state.values[INPUT.reasonBlock]?.[INPUT.reasonAction]?.value?.trim() ?? '';
+    // A signed payload is Slack's, but its fields are still checked: a non-string value is no reason.
+    const typed: unknown = view.state.values[INPUT.reasonBlock]?.[INPUT.reasonAction]?.value;
+    const reason = typeof typed === 'string' ? typed.trim() : '';
     if (!meta) {
       await ack({ response_action: 'errors', errors: { [INPUT.reasonBlock]: 'This form is damaged: close it and press the button again.' } });
       return;
