@@ -72,7 +72,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     return { requesters: c?.requesters ?? config.requesters, approvers: c?.approvers ?? config.approvers };
   };
 
-  const requests = instrumentRequests(createRequestService({
+  const service = createRequestService({
     state,
     cluster: (name) => clusters.get(name),
     messages: createRequestMessages(client),
@@ -88,7 +88,8 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
       rules: rulesFor,
     },
     isUnreachable: isConnectionError,
-  }), metrics);
+  });
+  const requests = instrumentRequests(service, metrics);
 
   const status = async (): Promise<HelpCluster[]> =>
     Promise.all(
@@ -110,7 +111,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     const c = s.capabilities;
     log.info({ cluster: s.name, role: c.role, superuser: c.superuser, readAllStats: c.readAllStats, signalBackend: c.signalBackend, server: c.serverVersion }, 'cluster role checked');
     if (c.superuser) log.warn({ cluster: s.name }, 'the bot role is a superuser: grant pg_monitor and pg_signal_backend to a plain role instead');
-    if (!c.readAllStats) log.warn({ cluster: s.name }, 'no pg_read_all_stats/pg_monitor: other roles\u2019 query text and details are hidden');
+    if (!c.readAllStats) log.warn({ cluster: s.name }, 'no pg_read_all_stats/pg_monitor: other roles\u2019 sessions cannot be seen at all (listings say how many)');
     if (!c.signalBackend) log.warn({ cluster: s.name }, 'no pg_signal_backend: only sessions of the bot\u2019s own role can be signalled');
   }
 

@@ -101,7 +101,7 @@ export const FAILURE_MESSAGES = {
   nothing_to_do: 'No sessions match: nothing to terminate.',
   too_many: 'That would end more sessions than one request may',
   unreachable: 'The cluster cannot be reached (or is too slow to answer) right now: nothing was done.',
-  post_failed: 'The approval request could not be posted in this channel (is the app a member?). Nothing was requested.',
+  post_failed: 'The approval request could not be posted in this channel (Slack refused or did not answer; in a private channel, invite the app first). Nothing was requested.',
   not_visible:
     'pgsessions cannot see that session\u2019s details (its database role lacks pg_monitor / pg_read_all_stats), so it cannot say what would be killed. Nothing was requested.',
 } as const;
