@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { LIMITS } from '../../src/slack/blocks/mrkdwn.js';
-import { baseEnv, startTestApp, type TestApp } from '../helpers/app.js';
+import { AUDIT_CHANNEL, baseEnv, startTestApp, type TestApp } from '../helpers/app.js';
 import { createTestDatabase, serverUrl, type TestDatabase } from '../helpers/pg.js';
 import { allText, ask, killButtons, pidsOf, rowFor, rowsOf, sleep, type Reply } from '../helpers/replies.js';
 import {
@@ -297,6 +297,19 @@ describe('listing filters', () => {
     const tables = await admin(db.url, async (cl) => (await cl.query(`SELECT count(*)::int AS n FROM pg_tables WHERE tablename = 't1'`)).rows[0].n);
     assert.equal(tables, 1);
     assert.deepEqual(mine((await ask(app, slack, 'app:flt-a')).reply), [a.pid], 'still answering');
+  });
+
+  test('injection-looking values in cluster: and in terminate-all filters are names, never SQL', async () => {
+    assert.match(allText((await ask(app, slack, `cluster:"x' OR '1'='1"`)).reply), /Unknown cluster/);
+    for (const text of [
+      `terminate-all db:"x' OR '1'='1" maintenance`,
+      `terminate-all db:${db.name} user:"postgres' OR '1'='1" maintenance`,
+      `terminate-all db:${db.name} app:"x' OR application_name IS NOT NULL OR '" maintenance`,
+    ]) {
+      assert.match(allText((await ask(app, slack, text)).reply), /No sessions match: nothing to terminate/, text);
+    }
+    assert.equal(slack.callsTo('chat.postMessage').filter((c) => c.params.channel !== AUDIT_CHANNEL).length, 0, 'no request was posted');
+    assert.deepEqual(mine((await ask(app, slack, 'app:flt-a')).reply), [a.pid], 'every session is still there');
   });
 });
 
