@@ -7,7 +7,7 @@ import { createTestDatabase, serverUrl, type TestDatabase } from '../helpers/pg.
 import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { sessionAlive, sleepSession } from '../helpers/sessions.js';
 import { APPROVER, baseEnv, REQUESTER, startTestApp, type TestApp } from '../helpers/app.js';
-import { approvalPosts, click, command, fresh, requestRow, stateQuery, textOf, typedRequest, waitForStatus, waitForUpdate } from '../helpers/approval-flow.js';
+import { approvalPosts, as, click, command, fresh, requestRow, sessionTracker, stateQuery, textOf, typedRequest, waitForStatus, waitForUpdate } from '../helpers/approval-flow.js';
 import { ACTION } from '../../src/slack/ids.js';
 
 const BOT_ROLE = `pgsbot_${randomBytes(4).toString('hex')}`;
@@ -15,12 +15,8 @@ const BOT_PASSWORD = 'bot-password';
 
 let db: TestDatabase;
 let slack: SlackApi;
-const cleanups: Array<() => Promise<unknown>> = [];
-const track = <T extends { end(): Promise<void> }>(s: T): T => {
-  cleanups.push(() => s.end());
-  return s;
-};
-const as = (user: string, channel: string) => ({ user, channel });
+const sessions = sessionTracker();
+const track = sessions.track;
 
 before(async () => {
   db = await createTestDatabase('fail');
@@ -28,7 +24,7 @@ before(async () => {
   await stateQuery(serverUrl(), `CREATE ROLE ${BOT_ROLE} LOGIN PASSWORD '${BOT_PASSWORD}' IN ROLE pg_monitor, pg_signal_backend`);
 });
 afterEach(async () => {
-  for (const end of cleanups.splice(0)) await end().catch(() => undefined);
+  await sessions.endAll();
 });
 after(async () => {
   await slack?.close();
@@ -43,7 +39,7 @@ test("terminating a superuser's session as a non-superuser bot is reported as pe
   u.password = BOT_PASSWORD;
   // The bot manages the cluster as a plain role; its state stays in a database it can write.
   const app = await startTestApp(baseEnv(u.toString(), slack, { STATE_DATABASE_URL: db.url }), { terminateTimeoutMs: 3_000 });
-  cleanups.push(() => app.stop());
+  sessions.defer(() => app.stop());
   const victim = track(await sleepSession(db.url, { seconds: 120 })); // as the superuser
   const { id } = await typedRequest(slack, app.port, `terminate ${victim.pid} superuser job`, as(REQUESTER, channel));
   await click(slack, app.port, ACTION.approve, id, as(APPROVER, channel));
@@ -64,12 +60,12 @@ test('a typed terminate of a session the bot role cannot see (no pg_monitor) is 
   const channel = fresh('C');
   const weak = `pgsweak_${randomBytes(4).toString('hex')}`;
   await stateQuery(serverUrl(), `CREATE ROLE ${weak} LOGIN PASSWORD 'weak-password' IN ROLE pg_signal_backend`);
-  cleanups.push(() => stateQuery(serverUrl(), `DROP ROLE IF EXISTS ${weak}`));
+  sessions.defer(() => stateQuery(serverUrl(), `DROP ROLE IF EXISTS ${weak}`));
   const u = new URL(db.url);
   u.username = weak;
   u.password = 'weak-password';
   const app = await startTestApp(baseEnv(u.toString(), slack, { STATE_DATABASE_URL: db.url }));
-  cleanups.unshift(() => app.stop()); // stop before the role is dropped
+  sessions.defer(() => app.stop(), { first: true }); // stop before the role is dropped
   const victim = track(await sleepSession(db.url, { seconds: 120 }));
   const { text } = await command(slack, app.port, `terminate ${victim.pid} hidden`, as(REQUESTER, channel));
   assert.match(text, /cannot see that session/);

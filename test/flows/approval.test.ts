@@ -8,21 +8,7 @@ import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { blockAction, triggerId, viewSubmission } from '../helpers/slack-requests.js';
 import { activityRow, idleInTransactionLockHolder, sessionAlive, sleepSession } from '../helpers/sessions.js';
 import { APPROVER, baseEnv, OUTSIDER, REQUESTER, SIGNING_SECRET, startTestApp, type TestApp } from '../helpers/app.js';
-import {
-  approvalPosts,
-  auditEvents,
-  buttonsIn,
-  click,
-  command,
-  fresh,
-  requestRow,
-  stateQuery,
-  textOf,
-  typedRequest,
-  updatesOf,
-  waitForStatus,
-  waitForUpdate,
-} from '../helpers/approval-flow.js';
+import { approvalPosts, as, auditEvents, buttonsIn, click, command, fresh, requestRow, sessionTracker, stateQuery, textOf, typedRequest, updatesOf, waitForStatus, waitForUpdate } from '../helpers/approval-flow.js';
 import { createStateStore } from '../../src/postgres/state-store.js';
 import { ACTION, decodeTarget, encodeModalMetadata, ESCALATE_CHOICE, INPUT, VIEW } from '../../src/slack/ids.js';
 
@@ -32,11 +18,8 @@ const PROTECTED_APP = 'prot-app';
 let db: TestDatabase;
 let slack: SlackApi;
 let app: TestApp;
-const cleanups: Array<() => Promise<unknown>> = [];
-const track = <T extends { end(): Promise<void> }>(s: T): T => {
-  cleanups.push(() => s.end());
-  return s;
-};
+const sessions = sessionTracker();
+const track = sessions.track;
 
 const env = () => baseEnv(db.url, slack, { PGSESSIONS_PROTECTED_APPS: PROTECTED_APP });
 
@@ -46,7 +29,7 @@ before(async () => {
   app = await startTestApp(env(), { terminateTimeoutMs: 3_000 });
 });
 afterEach(async () => {
-  for (const end of cleanups.splice(0)) await end().catch(() => undefined);
+  await sessions.endAll();
 });
 after(async () => {
   await app?.stop();
@@ -54,7 +37,6 @@ after(async () => {
   await db?.drop();
 });
 
-const as = (user: string, channel: string) => ({ user, channel });
 
 // ---- the button flow ---------------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 import { startSlackApi, type RecordedCall, type SlackApi } from '../helpers/slack-api.js';
 import { sessionAlive, sleepSession } from '../helpers/sessions.js';
 import { APPROVER, AUDIT_CHANNEL, baseEnv, REQUESTER, startTestApp, type TestApp } from '../helpers/app.js';
-import { click, fresh, stateQuery, textOf, typedRequest, waitForStatus } from '../helpers/approval-flow.js';
+import { as, click, fresh, sessionTracker, stateQuery, textOf, typedRequest, waitForStatus } from '../helpers/approval-flow.js';
 import { ACTION } from '../../src/slack/ids.js';
 import { createStateStore } from '../../src/postgres/state-store.js';
 import { migrate } from '../../src/postgres/migrate.js';
@@ -19,12 +19,8 @@ const run = promisify(execFile);
 let db: TestDatabase;
 let slack: SlackApi;
 let app: TestApp | undefined;
-const cleanups: Array<() => Promise<unknown>> = [];
-const track = <T extends { end(): Promise<void> }>(s: T): T => {
-  cleanups.push(() => s.end());
-  return s;
-};
-const as = (user: string, channel: string) => ({ user, channel });
+const sessions = sessionTracker();
+const track = sessions.track;
 const start = () => startTestApp(baseEnv(db.url, slack), { terminateTimeoutMs: 3_000 });
 
 before(async () => {
@@ -33,7 +29,7 @@ before(async () => {
   app = await start();
 });
 afterEach(async () => {
-  for (const end of cleanups.splice(0)) await end().catch(() => undefined);
+  await sessions.endAll();
 });
 after(async () => {
   await app?.stop();

@@ -11,7 +11,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { sessionAlive, sleepSession, type SleepSession } from '../helpers/sessions.js';
 import { assertNoSecrets, baseEnv, secretsOf, startTestApp, type TestApp } from '../helpers/app.js';
-import { approvalPosts, auditEvents, click, command, fresh, requestRow, stateQuery, typedRequest, waitForStatus } from '../helpers/approval-flow.js';
+import { approvalPosts, as, auditEvents, click, command, fresh, requestRow, stateQuery, typedRequest, waitForStatus } from '../helpers/approval-flow.js';
 import { FAILURE_MESSAGES } from '../../src/domain/requests.js';
 import { ACTION } from '../../src/slack/ids.js';
 
@@ -92,7 +92,6 @@ after(async () => {
 });
 
 const stateUrl = () => dbs.alpha.url;
-const as = (user: string, channel: string) => ({ user, channel });
 
 async function requestsIn(channel: string): Promise<number> {
   const rows = await stateQuery<{ n: number }>(stateUrl(), 'SELECT count(*)::int AS n FROM pgsessions.requests WHERE channel = $1', [channel]);

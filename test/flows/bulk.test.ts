@@ -7,19 +7,7 @@ import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { blockAction, triggerId, viewSubmission } from '../helpers/slack-requests.js';
 import { sessionAlive, sleepSession, walsender } from '../helpers/sessions.js';
 import { APPROVER, baseEnv, REQUESTER, SIGNING_SECRET, startTestApp, type TestApp } from '../helpers/app.js';
-import {
-  approvalPosts,
-  buttonsIn,
-  click,
-  command,
-  fresh,
-  requestRow,
-  stateQuery,
-  textOf,
-  typedRequest,
-  waitForStatus,
-  waitForUpdate,
-} from '../helpers/approval-flow.js';
+import { approvalPosts, as, buttonsIn, click, command, fresh, requestRow, sessionTracker, stateQuery, textOf, typedRequest, waitForStatus, waitForUpdate } from '../helpers/approval-flow.js';
 import { ACTION, decodeTarget, INPUT, VIEW } from '../../src/slack/ids.js';
 import { WALSENDER_WARNING } from '../../src/slack/blocks/replication.js';
 
@@ -30,12 +18,8 @@ let db: TestDatabase; // the cluster's database the bot connects to, and the bul
 let other: TestDatabase;
 let slack: SlackApi;
 let app: TestApp;
-const cleanups: Array<() => Promise<unknown>> = [];
-const track = <T extends { end(): Promise<void> }>(s: T): T => {
-  cleanups.push(() => s.end());
-  return s;
-};
-const as = (user: string, channel: string) => ({ user, channel });
+const sessions = sessionTracker();
+const track = sessions.track;
 
 function asRole(url: string, role: string, password: string): string {
   const u = new URL(url);
@@ -52,7 +36,7 @@ before(async () => {
   app = await startTestApp(baseEnv(db.url, slack, { PGSESSIONS_PROTECTED_ROLES: PROTECTED_ROLE }), { terminateTimeoutMs: 3_000 });
 });
 afterEach(async () => {
-  for (const end of cleanups.splice(0)) await end().catch(() => undefined);
+  await sessions.endAll();
 });
 after(async () => {
   await app?.stop();

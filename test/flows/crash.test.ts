@@ -10,7 +10,7 @@ import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { startSlowProxy, type SlowProxy } from '../helpers/slow-proxy.js';
 import { sessionAlive, sleepSession } from '../helpers/sessions.js';
 import { APPROVER, assertNoSecrets, baseEnv, REQUESTER, secretsOf, SIGNING_SECRET, startTestApp, type TestApp } from '../helpers/app.js';
-import { auditEvents, auditOf, click, fresh, requestRow, sleep, stateQuery, typedRequest, waitForStatus, waitForUpdate } from '../helpers/approval-flow.js';
+import { as, auditEvents, auditOf, click, fresh, requestRow, sessionTracker, sleep, stateQuery, typedRequest, waitForStatus, waitForUpdate } from '../helpers/approval-flow.js';
 import { ACTION } from '../../src/slack/ids.js';
 import { FORM_CONTENT_TYPE, postSigned } from '../helpers/slack-requests.js';
 
@@ -20,12 +20,8 @@ let proxy: SlowProxy;
 let child: ChildProcess | undefined;
 let app: TestApp | undefined;
 const childLogs: string[] = [];
-const cleanups: Array<() => Promise<unknown>> = [];
-const track = <T extends { end(): Promise<void> }>(s: T): T => {
-  cleanups.push(() => s.end());
-  return s;
-};
-const as = (user: string, channel: string) => ({ user, channel });
+const sessions = sessionTracker();
+const track = sessions.track;
 
 /** The managed cluster through the proxy; the state database direct, so only signals are held up. */
 const childEnv = (port: number) => {
@@ -85,7 +81,7 @@ afterEach(async () => {
   await app?.stop();
   app = undefined;
   proxy.delayMs = 0;
-  for (const end of cleanups.splice(0)) await end().catch(() => undefined);
+  await sessions.endAll();
 });
 after(async () => {
   await killChild(); // never leave a child behind, whatever failed

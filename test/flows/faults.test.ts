@@ -10,21 +10,7 @@ import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { startSlowProxy, type SlowProxy } from '../helpers/slow-proxy.js';
 import { sessionAlive, sleepSession } from '../helpers/sessions.js';
 import { APPROVER, assertNoSecrets, baseEnv, REQUESTER, secretsOf, startTestApp, type TestApp } from '../helpers/app.js';
-import {
-  approvalPosts,
-  auditEvents,
-  auditOf,
-  click,
-  command,
-  fresh,
-  requestIdOf,
-  sleep,
-  stateQuery,
-  textOf,
-  typedRequest,
-  waitForStatus,
-  waitForUpdate,
-} from '../helpers/approval-flow.js';
+import { approvalPosts, as, auditEvents, auditOf, click, command, fresh, requestIdOf, sessionTracker, sleep, stateQuery, textOf, typedRequest, waitForStatus, waitForUpdate } from '../helpers/approval-flow.js';
 import { FAILURE_MESSAGES } from '../../src/domain/requests.js';
 import { ACTION } from '../../src/slack/ids.js';
 
@@ -37,12 +23,8 @@ let proxyPort: number;
 let proxyUp = false;
 let app: TestApp;
 let env: NodeJS.ProcessEnv;
-const cleanups: Array<() => Promise<unknown>> = [];
-const track = <T extends { end(): Promise<void> }>(s: T): T => {
-  cleanups.push(() => s.end());
-  return s;
-};
-const as = (user: string, channel: string) => ({ user, channel });
+const sessions = sessionTracker();
+const track = sessions.track;
 
 async function clusterDown(): Promise<void> {
   if (proxyUp) await proxy.close();
@@ -91,7 +73,7 @@ before(async () => {
 afterEach(async () => {
   await clusterUp();
   slack.reset();
-  for (const end of cleanups.splice(0)) await end().catch(() => undefined);
+  await sessions.endAll();
 });
 after(async () => {
   await app?.stop();

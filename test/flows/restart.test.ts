@@ -6,18 +6,14 @@ import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { sessionAlive, sleepSession } from '../helpers/sessions.js';
 import { APPROVER, baseEnv, REQUESTER, startTestApp, type TestApp } from '../helpers/app.js';
-import { auditEvents, click, fresh, requestRow, stateQuery, typedRequest, waitForStatus, waitForUpdate } from '../helpers/approval-flow.js';
+import { as, auditEvents, click, fresh, requestRow, sessionTracker, stateQuery, typedRequest, waitForStatus, waitForUpdate } from '../helpers/approval-flow.js';
 import { ACTION } from '../../src/slack/ids.js';
 
 let db: TestDatabase;
 let slack: SlackApi;
 let app: TestApp | undefined;
-const cleanups: Array<() => Promise<unknown>> = [];
-const track = <T extends { end(): Promise<void> }>(s: T): T => {
-  cleanups.push(() => s.end());
-  return s;
-};
-const as = (user: string, channel: string) => ({ user, channel });
+const sessions = sessionTracker();
+const track = sessions.track;
 const start = () => startTestApp(baseEnv(db.url, slack), { terminateTimeoutMs: 3_000 });
 
 before(async () => {
@@ -27,7 +23,7 @@ before(async () => {
 afterEach(async () => {
   await app?.stop();
   app = undefined;
-  for (const end of cleanups.splice(0)) await end().catch(() => undefined);
+  await sessions.endAll();
 });
 after(async () => {
   await slack?.close();

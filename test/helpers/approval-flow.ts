@@ -166,4 +166,26 @@ export async function waitForUpdate(slack: SlackApi, url: string, requestId: str
   );
 }
 
+/** Who clicks or types, and in which channel. */
+export const as = (user: string, channel: string) => ({ user, channel });
+
+/** The sessions (and other things) a test opened, ended after it whatever happened (afterEach: `await sessions.endAll()`). */
+export function sessionTracker() {
+  const cleanups: Array<() => Promise<unknown>> = [];
+  return {
+    track<T extends { end(): Promise<void> }>(session: T): T {
+      cleanups.push(() => session.end());
+      return session;
+    },
+    /** Any other clean-up; `first` runs it before everything deferred so far (e.g. stop an app before dropping its role). */
+    defer(end: () => Promise<unknown>, options: { first?: boolean } = {}): void {
+      if (options.first) cleanups.unshift(end);
+      else cleanups.push(end);
+    },
+    async endAll(): Promise<void> {
+      for (const end of cleanups.splice(0)) await end().catch(() => undefined);
+    },
+  };
+}
+
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
