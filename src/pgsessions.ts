@@ -61,10 +61,12 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     clusters.set(c.name, instrumentCluster(cluster, metrics));
   }
 
-  const client = new WebClient(config.slack.botToken, {
+  const clientOptions = {
     ...webClientOptions(config, logger.child({ module: 'web-api' })),
     ...(options.slackTimeoutMs !== undefined ? { timeout: options.slackTimeoutMs } : {}),
-  });
+  };
+  const client = new WebClient(config.slack.botToken, clientOptions);
+  const clientWithoutRetries = new WebClient(config.slack.botToken, { ...clientOptions, retryConfig: { retries: 0 } });
   await checkSlackToken(client, log);
   const groups = createGroups(client, logger.child({ module: 'groups' }));
   const rulesFor = (name: string) => {
@@ -75,7 +77,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   const service = createRequestService({
     state,
     cluster: (name) => clusters.get(name),
-    messages: createRequestMessages(client),
+    messages: createRequestMessages(client, clientWithoutRetries),
     groups,
     settings: {
       readOnly: config.readOnly,

@@ -24,11 +24,16 @@ function outcomeSentence(request: KillRequest): string {
   }
 }
 
-export function createRequestMessages(client: WebClient): RequestMessagesPort {
+/**
+ * `once` posts the approval request without retries: a post that timed out may still have landed, and a
+ * retry would put a second copy with live buttons in the channel that is never updated. One failed try
+ * withdraws the request and the requester asks again.
+ */
+export function createRequestMessages(client: WebClient, once: WebClient): RequestMessagesPort {
   return {
     async post(request) {
       const message = buildApprovalMessage({ request, now: new Date() });
-      const posted = await client.chat.postMessage({ channel: request.channel, text: message.text, blocks: message.blocks });
+      const posted = await once.chat.postMessage({ channel: request.channel, text: message.text, blocks: message.blocks });
       if (!posted.ts) throw new Error('chat.postMessage returned no ts');
       return posted.ts;
     },

@@ -147,6 +147,9 @@ test('when Slack answers the approval post too late, the requester is told, the 
   // Slack may still have posted it (the answer came late, not never): its buttons must do nothing.
   const late = await slack.waitFor(() => approvalPosts(slack, channel)[0], { description: 'the late approval post' });
   assert.equal(requestIdOf(late), request.id);
+  // Tried once: a retry after a timeout would leave a second copy with live buttons that is never updated.
+  await sleep(SLACK_TIMEOUT_MS * 3);
+  assert.equal(slack.callsTo('chat.postMessage').filter((c) => c.params.channel === channel).length, 1, 'the approval post was not retried');
   const clicked = await click(slack, app.port, ACTION.approve, request.id, as(APPROVER, channel));
   assert.match(await clicked.reply(), /already decided/);
   await sleep(300);
