@@ -4,7 +4,7 @@ import type { Config } from './config.js';
 import { loadConfig } from './config.js';
 import { createLogger, type Logger } from './logger.js';
 import { createRequestService } from './domain/requests.js';
-import { rateLimitRetryAfter, startOutboxWorker } from './audit/outbox-worker.js';
+import { deliveryFailureKind, startOutboxWorker } from './audit/outbox-worker.js';
 import { migrate } from './postgres/migrate.js';
 import { ClusterBusyError, createPool, describeConnectionError, isConnectionError } from './postgres/pools.js';
 import { createCluster, type Cluster } from './postgres/session-store.js';
@@ -151,6 +151,11 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     },
   };
 
+  const closePools = async () => {
+    await Promise.all([...clusters.values()].map((c) => c.pool.end().catch(() => undefined)));
+    await statePool.end().catch(() => undefined);
+  };
+
   const slack = createSlackApp(config, services, logger);
   let port: number;
   try {
@@ -158,8 +163,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   } catch (error) {
     // Leave nothing behind (sockets, pools) when start-up fails half way: the process must be able to exit.
     await slack.stop().catch(() => undefined);
-    await Promise.all([...clusters.values()].map((c) => c.pool.end().catch(() => undefined)));
-    await statePool.end().catch(() => undefined);
+    await closePools();
     throw error;
   }
   log.info({ port, mode: config.slack.appToken ? 'socket' : 'http', clusters: [...clusters.keys()], readOnly: config.readOnly }, 'pgsessions is listening');
@@ -174,7 +178,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     intervalMs: options.outboxIntervalMs ?? 1_000,
     onResult: (result) => {
       if (result.status === 'delivered') metrics.deliveredOne();
-      if (result.status === 'failed') metrics.deliveryFailed(describeDeliveryFailure(result.error));
+      if (result.status === 'failed') metrics.deliveryFailed(deliveryFailureKind(result.error));
     },
   });
   metrics.setSources({ requestsByStatus: () => state.countByStatus(), outboxBacklog: () => state.outboxBacklog() });
@@ -204,18 +208,9 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
       await slack.stop().catch(() => undefined);
       await sweeping;
       await outbox.stop();
-      await Promise.all([...clusters.values()].map((c) => c.pool.end().catch(() => undefined)));
-      await statePool.end().catch(() => undefined);
+      await closePools();
     },
   };
-}
-
-function describeDeliveryFailure(error: unknown): string {
-  if (rateLimitRetryAfter(error) !== undefined) return 'rate_limited';
-  const e = error as { code?: string; statusCode?: number; data?: { error?: string } };
-  if (e.statusCode) return `http_${e.statusCode}`;
-  if (e.data?.error) return e.data.error;
-  return e.code === 'slack_webapi_request_error' ? 'network' : 'other';
 }
 
 async function checkSlackToken(client: WebClient, log: Logger): Promise<void> {

@@ -46,6 +46,15 @@ export function rateLimitRetryAfter(error: unknown): number | undefined {
   return typeof retryAfter === 'number' && Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter : undefined;
 }
 
+/** A failed post in one word, for the delivery-failure metric: rate_limited, http_NNN, Slack's error, network, other. */
+export function deliveryFailureKind(error: unknown): string {
+  if (rateLimitRetryAfter(error) !== undefined) return 'rate_limited';
+  const e = error as { code?: string; statusCode?: number; data?: { error?: string } };
+  if (e.statusCode) return `http_${e.statusCode}`;
+  if (e.data?.error) return e.data.error;
+  return e.code === 'slack_webapi_request_error' ? 'network' : 'other';
+}
+
 /**
  * How long to wait after a failed post: what a rate limit says, otherwise exponential (base, 2·base, 4·base …
  * capped) — for 5xx, network and timeout errors alike, and for errors a person must fix (a missing channel),

@@ -2,7 +2,7 @@ import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { pino } from 'pino';
-import { retryDelaySeconds, startOutboxWorker, type OutboxWorker } from '../../src/audit/outbox-worker.js';
+import { deliveryFailureKind, retryDelaySeconds, SLACK_RATE_LIMITED_CODE, startOutboxWorker, type OutboxWorker } from '../../src/audit/outbox-worker.js';
 import type { AuditEntry } from '../../src/domain/audit.js';
 import { migrate } from '../../src/postgres/migrate.js';
 import { createStateStore, type StateStore } from '../../src/postgres/state-store.js';
@@ -262,4 +262,12 @@ test('a state connection lost while posting neither crashes the process nor lose
   assert.equal(await store.outboxBacklog(), 0);
   // At least once: the post whose acknowledgement was lost is repeated.
   assert.deepEqual(posts, [seq, seq]);
+});
+
+test('a failed post is named for the metric by what Slack said', () => {
+  assert.equal(deliveryFailureKind({ code: SLACK_RATE_LIMITED_CODE, retryAfter: 3 }), 'rate_limited');
+  assert.equal(deliveryFailureKind({ code: 'slack_webapi_http_error', statusCode: 503 }), 'http_503');
+  assert.equal(deliveryFailureKind({ code: 'slack_webapi_platform_error', data: { error: 'channel_not_found' } }), 'channel_not_found');
+  assert.equal(deliveryFailureKind({ code: 'slack_webapi_request_error' }), 'network');
+  assert.equal(deliveryFailureKind(new Error('boom')), 'other');
 });
