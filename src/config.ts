@@ -1,5 +1,6 @@
-// Every setting in ../shared/CONTRACT.md, parsed once with one zod schema. Bad or missing settings come back
-// as one message naming each problem; secrets are never echoed in it.
+// Every setting of the product contract (docs/CONTRACT.md, the README's settings tables), parsed once with
+// one zod schema. Bad or missing settings come back as one message naming each problem; secrets are never
+// echoed in it.
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';

@@ -1,5 +1,5 @@
-// The manifest must grant a bot scope for every Web API method the app calls (../shared/CONTRACT.md), and
-// must create the app as is: the slash command, interactivity, and the same endpoint for both.
+// The manifest must grant a bot scope for every Web API method the app calls (the method → scope table is
+// test/fixtures/slack-methods.json, see its `source`), and must create the app as is: the slash command, interactivity, and the same endpoint for both.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
@@ -22,7 +22,7 @@ const manifest = parse(readFileSync('manifest.yml', 'utf8')) as {
   oauth_config: { scopes: { bot: string[] } };
   settings: { interactivity: { is_enabled: boolean; request_url: string } };
 };
-const methods = (JSON.parse(readFileSync(join('..', 'shared', 'slack-methods.json'), 'utf8')) as { methods: Record<string, MethodInfo> }).methods;
+const methods = (JSON.parse(readFileSync(join('test', 'fixtures', 'slack-methods.json'), 'utf8')) as { methods: Record<string, MethodInfo> }).methods;
 
 test('every Web API method the app calls is granted by a bot scope in manifest.yml', () => {
   const called = new Set<string>();
