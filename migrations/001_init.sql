@@ -59,8 +59,8 @@ CREATE TABLE pgsessions.audit_log (
 
 CREATE INDEX audit_log_request_idx ON pgsessions.audit_log (request_id) WHERE request_id IS NOT NULL;
 
--- Append-only: the log is evidence. Only a superuser who disables the trigger can change it, and the hash
--- chain then shows where.
+-- Append-only: the log is evidence. Only its owner (or a superuser) can disable the trigger and change it; the hash
+-- chain shows where unless they recomputed it (unkeyed) — see 002 and the README on what the audit trail proves.
 CREATE FUNCTION pgsessions.audit_log_append_only() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN

@@ -4,7 +4,7 @@
 // shape of a rate-limit error.
 import type { Logger } from 'pino';
 import type { AuditEntry } from '../domain/audit.js';
-import type { DeliverResult, StateStore } from '../postgres/state-store.js';
+import type { DeliverResult, OutboxPort } from '../domain/state-ports.js';
 
 /** What @slack/web-api throws for HTTP 429 when `rejectRateLimitedCalls: true`. */
 export const SLACK_RATE_LIMITED_CODE = 'slack_webapi_rate_limited_error';
@@ -19,7 +19,7 @@ export interface Backoff {
 export const DEFAULT_BACKOFF: Backoff = { baseSeconds: 1, maxSeconds: 300 };
 
 export interface OutboxWorkerOptions {
-  store: Pick<StateStore, 'deliverNext'>;
+  store: Pick<OutboxPort, 'deliverNext'>;
   post: (entry: AuditEntry) => Promise<void>;
   logger: Logger;
   /** How often to look for due entries. Default 1000. */

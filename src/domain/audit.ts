@@ -1,6 +1,11 @@
 // The audit log as a hash chain: each entry's hash covers its own fields and the previous entry's hash, so
-// changing, removing or reordering any entry breaks verification from that entry on. Pure: node:crypto only.
-import { createHash } from 'node:crypto';
+// changing, removing or reordering an entry breaks verification from that entry on — unless whoever changed
+// it recomputed every later hash. Unkeyed (SHA-256), anyone with write access to the table can do that; keyed
+// (HMAC-SHA256 with PGSESSIONS_AUDIT_KEY), only someone who also holds the key can. Deleting the newest
+// entries leaves a shorter chain that still verifies: only the audit channel (the outside witness) shows it.
+// Pure: node:crypto only.
+import { createHash, createHmac } from 'node:crypto';
+import type { Action, ExecutionResult, RequestScope, TargetSnapshot } from './types.js';
 
 export const AUDIT_EVENTS = [
   'requested',
@@ -11,43 +16,97 @@ export const AUDIT_EVENTS = [
   'executing',
   'executed',
   'failed',
-  'reconciled',
   'refused',
+  // The chain switched to keyed hashing from this entry on (the first entry the app wrote with a key).
+  'chain_keyed',
 ] as const;
 export type AuditEvent = (typeof AUDIT_EVENTS)[number];
+
+export const HASH_ALGS = ['sha256', 'hmac-sha256'] as const;
+export type HashAlg = (typeof HASH_ALGS)[number];
 
 /** The hash of "nothing before": the prev_hash of the first entry. */
 export const GENESIS_HASH = '0'.repeat(64);
 
-/** What a caller writes; the store adds seq, at and the hashes. */
-export interface AuditEntryInput {
+/** The session as the audit names it after the request: enough to identify it, without the query text. */
+export type BriefTarget = Pick<TargetSnapshot, 'pid' | 'user' | 'database' | 'application' | 'backendType' | 'backendStart' | 'queryStart'>;
+
+/** What every decision entry repeats about its request, so each entry reads on its own. */
+export interface RequestSummary {
+  action: Action;
+  reason: string;
+  requester: string;
+  targets: BriefTarget[];
+}
+
+/** The details each event carries: writers and the renderer agree through this type, not by convention. */
+export interface AuditDetailsByEvent {
+  requested: {
+    action: Action;
+    reason: string;
+    requester: string;
+    channel: string;
+    expiresAt: string;
+    escalateAfterSeconds: number | null;
+    scope: RequestScope | null;
+    /** The sessions as seen, query text shaped by PGSESSIONS_QUERY_TEXT. */
+    targets: TargetSnapshot[];
+  };
+  approved: RequestSummary & { approver: string };
+  denied: RequestSummary & { deniedBy: string };
+  withdrawn: RequestSummary & { withdrawnBy: string };
+  expired: RequestSummary & { expiresAt: string };
+  executing: RequestSummary & { approver: string | null };
+  executed: RequestSummary & { approver: string | null; result: ExecutionResult };
+  /** Also a request reconciled after a restart: result.interrupted is then true (never re-run). */
+  failed: RequestSummary & { approver: string | null; result: ExecutionResult };
+  /** An approval refused without a state change (read-only mode). */
+  refused: { why: string };
+  chain_keyed: { keyId: string; alg: 'hmac-sha256' };
+}
+
+type EntryFor<E extends AuditEvent> = {
   requestId?: string | null;
-  event: AuditEvent;
+  event: E;
   actor?: string | null;
   cluster?: string | null;
   /** A JSON object: it is stored as jsonb and hashed in canonical form. */
-  details: Record<string, unknown>;
-}
+  details: AuditDetailsByEvent[E];
+};
 
-/** The fields a hash covers. */
-export interface AuditHashedFields {
+/** What a caller writes; the store adds seq, at, the hash algorithm and the hashes. */
+export type AuditEntryInput = { [E in AuditEvent]: EntryFor<E> }[AuditEvent];
+
+interface HashedBase {
   seq: number;
   /** The server's timestamp as text: UTC, microseconds, e.g. 2025-01-02T03:04:05.123456Z. */
   at: string;
   requestId: string | null;
-  event: AuditEvent;
   actor: string | null;
   cluster: string | null;
-  details: Record<string, unknown>;
 }
+
+/** The fields a hash covers. */
+export type AuditHashedFields = { [E in AuditEvent]: HashedBase & { event: E; details: AuditDetailsByEvent[E] } }[AuditEvent];
 
 /** One stored entry of the audit log. */
-export interface AuditEntry extends AuditHashedFields {
+export type AuditEntry = AuditHashedFields & {
   prevHash: string;
   hash: string;
-}
+  /** How `hash` was computed; entries written before a key was set stay sha256. */
+  hashAlg: HashAlg;
+};
 
-export type ChainVerification = { ok: true; count: number } | { ok: false; brokenAtSeq: number; reason: string };
+export type ChainVerification =
+  | {
+      ok: true;
+      count: number;
+      /** Seq of the first keyed entry, when there is one. */
+      keyedFromSeq: number | null;
+      /** Keyed entries whose hash could not be checked because no key was given. */
+      uncheckedKeyed: number;
+    }
+  | { ok: false; brokenAtSeq: number; reason: string };
 
 /**
  * JSON with object keys sorted at every level, so that the same value always gives the same text (jsonb does
@@ -91,9 +150,9 @@ function encode(value: unknown): string | undefined {
   return `{${parts.join(',')}}`;
 }
 
-/** sha256 (hex) of the previous hash and the canonical JSON of this entry's fields. */
-export function chainHash(prevHash: string, entry: AuditHashedFields): string {
-  const body = canonicalJson({
+/** The canonical text an entry's hash covers (besides the previous hash). */
+function hashedBody(entry: AuditHashedFields): string {
+  return canonicalJson({
     seq: entry.seq,
     at: entry.at,
     requestId: entry.requestId,
@@ -102,29 +161,100 @@ export function chainHash(prevHash: string, entry: AuditHashedFields): string {
     cluster: entry.cluster,
     details: entry.details,
   });
-  return createHash('sha256').update(prevHash).update('\n').update(body).digest('hex');
 }
 
 /**
- * Checks entries given in seq order. `prevHash` is the hash the first entry must follow: GENESIS_HASH when
- * the entries start at the beginning of the log, or the last verified hash when verifying page by page.
- * Seq may have gaps (a rolled-back append consumes a sequence value); the chain of hashes may not.
+ * The hash (hex) of the previous hash and the canonical JSON of this entry's fields: HMAC-SHA256 under `key`
+ * when one is given, else plain SHA-256 (how every entry was hashed before keys existed).
  */
-export function verifyChain(entries: readonly AuditEntry[], prevHash: string = GENESIS_HASH): ChainVerification {
-  let expectedPrev = prevHash;
-  let lastSeq = -Infinity;
+export function chainHash(prevHash: string, entry: AuditHashedFields, key?: Uint8Array | null): string {
+  const hash = key ? createHmac('sha256', key) : createHash('sha256');
+  return hash.update(prevHash).update('\n').update(hashedBody(entry)).digest('hex');
+}
+
+/** A public name for a key (an HMAC of a fixed label): tells keys apart without revealing anything of them. */
+export function auditKeyId(key: Uint8Array): string {
+  return createHmac('sha256', key).update('pgsessions audit key id').digest('hex').slice(0, 16);
+}
+
+/** Where a page-by-page verification stands after the entries it has seen. */
+export interface ChainCursor {
+  prevHash: string;
+  lastSeq: number;
+  keyedFromSeq: number | null;
+  uncheckedKeyed: number;
+  count: number;
+}
+
+export const CHAIN_START: ChainCursor = { prevHash: GENESIS_HASH, lastSeq: -Infinity, keyedFromSeq: null, uncheckedKeyed: 0, count: 0 };
+
+export type ChainStep = { ok: true; cursor: ChainCursor } | { ok: false; brokenAtSeq: number; reason: string };
+
+/**
+ * Checks entries given in seq order, continuing from `cursor` (CHAIN_START for the beginning of the log).
+ * Seq may have gaps (a rolled-back append consumes a sequence value); the chain of hashes may not.
+ * Once keyed, never unkeyed again: an unkeyed entry after the first keyed one is a downgrade (someone
+ * rewrote keyed entries without the key, or the app ran without its key) and breaks the chain.
+ */
+export function verifyChainStep(entries: readonly AuditEntry[], cursor: ChainCursor, key?: Uint8Array | null): ChainStep {
+  let { prevHash, lastSeq, keyedFromSeq, uncheckedKeyed, count } = cursor;
+  const keyId = key ? auditKeyId(key) : null;
   for (const entry of entries) {
     if (!(entry.seq > lastSeq)) {
       return { ok: false, brokenAtSeq: entry.seq, reason: `seq ${entry.seq} is not after seq ${lastSeq}` };
     }
-    if (entry.prevHash !== expectedPrev) {
+    if (entry.prevHash !== prevHash) {
       return { ok: false, brokenAtSeq: entry.seq, reason: 'prev_hash does not match the hash of the entry before it' };
     }
-    if (chainHash(entry.prevHash, entry) !== entry.hash) {
-      return { ok: false, brokenAtSeq: entry.seq, reason: 'hash does not match the entry: the entry was changed' };
+    if (entry.hashAlg === 'sha256') {
+      if (keyedFromSeq !== null) {
+        return {
+          ok: false,
+          brokenAtSeq: entry.seq,
+          reason: `an unkeyed entry after keyed hashing began at #${keyedFromSeq}: rewritten without the key (a downgrade), or written by an instance started without PGSESSIONS_AUDIT_KEY`,
+        };
+      }
+      if (chainHash(entry.prevHash, entry) !== entry.hash) {
+        return { ok: false, brokenAtSeq: entry.seq, reason: 'hash does not match the entry: the entry was changed' };
+      }
+    } else {
+      keyedFromSeq ??= entry.seq;
+      if (key) {
+        if (entry.event === 'chain_keyed' && entry.details.keyId !== keyId) {
+          return { ok: false, brokenAtSeq: entry.seq, reason: `keyed with another key (key id ${String(entry.details.keyId)}; PGSESSIONS_AUDIT_KEY has id ${keyId})` };
+        }
+        if (chainHash(entry.prevHash, entry, key) !== entry.hash) {
+          return { ok: false, brokenAtSeq: entry.seq, reason: 'HMAC does not match the entry: the entry was changed (or PGSESSIONS_AUDIT_KEY is not the key it was written with)' };
+        }
+      } else {
+        uncheckedKeyed += 1;
+      }
     }
-    expectedPrev = entry.hash;
+    prevHash = entry.hash;
     lastSeq = entry.seq;
+    count += 1;
   }
-  return { ok: true, count: entries.length };
+  return { ok: true, cursor: { prevHash, lastSeq, keyedFromSeq, uncheckedKeyed, count } };
+}
+
+/**
+ * The verdict on a whole log. With a key, a log that has entries but not one keyed entry is refused too:
+ * either the app never ran with this key, or every keyed entry was rewritten unkeyed.
+ */
+export function finishVerification(cursor: ChainCursor, key?: Uint8Array | null): ChainVerification {
+  if (key && cursor.count > 0 && cursor.keyedFromSeq === null) {
+    return {
+      ok: false,
+      brokenAtSeq: cursor.lastSeq,
+      reason:
+        'no entry is keyed although PGSESSIONS_AUDIT_KEY was given: either the app never ran with this key (start it once with the key: it records the switch), or every keyed entry was rewritten without the key',
+    };
+  }
+  return { ok: true, count: cursor.count, keyedFromSeq: cursor.keyedFromSeq, uncheckedKeyed: cursor.uncheckedKeyed };
+}
+
+/** Checks a whole log given in seq order (or, with `prevHash`, the continuation of one). */
+export function verifyChain(entries: readonly AuditEntry[], prevHash: string = GENESIS_HASH, key?: Uint8Array | null): ChainVerification {
+  const step = verifyChainStep(entries, { ...CHAIN_START, prevHash }, key);
+  return step.ok ? finishVerification(step.cursor, key) : step;
 }

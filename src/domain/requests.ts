@@ -1,32 +1,13 @@
 // The two-person rule. A request names exactly the sessions that were seen; an approver who is not the
 // requester approves; only then is the target re-checked and signalled, once. Expected outcomes are values
 // with a sentence for the user; only real bugs throw.
-import type { AuditEvent } from './audit.js';
-import type { Action, ExecutionResult, KillRequest, SessionRow, TargetOutcome, TargetSnapshot } from './types.js';
+import type { StatePort } from './state-ports.js';
+import type { Action, BulkScope, ExecutionResult, KillRequest, SessionRow, TargetOutcome, TargetSnapshot } from './types.js';
 import { isProtected, mayApprove, mayRequest, shapeQueryText, type AccessRules, type GroupsPort, type Protection, type QueryTextMode } from './policy.js';
 
 // ---- ports ---------------------------------------------------------------------------------------------
 
-type DecisionCode = 'not_found' | 'self_approval' | 'already_decided' | 'expired' | 'not_requester';
-
-/** The durable state (requests, audit log, outbox) — src/postgres/state-store.ts. */
-export interface StatePort {
-  createRequest(
-    input: Omit<KillRequest, 'id' | 'status' | 'decidedBy' | 'decidedAt' | 'createdAt' | 'messageTs' | 'result' | 'expiresAt'> & { ttlSeconds: number },
-  ): Promise<KillRequest>;
-  setMessageTs(id: string, ts: string): Promise<unknown>;
-  get(id: string): Promise<KillRequest | null>;
-  listPending(cluster?: string): Promise<KillRequest[]>;
-  approve(id: string, approver: string): Promise<{ ok: true; request: KillRequest } | { ok: false; code: DecisionCode; request?: KillRequest }>;
-  deny(id: string, actor: string): Promise<{ ok: true; request: KillRequest } | { ok: false; code: DecisionCode; request?: KillRequest }>;
-  withdraw(id: string, actor: string): Promise<{ ok: true; request: KillRequest } | { ok: false; code: DecisionCode; request?: KillRequest }>;
-  /** Announces, once, that the signal is about to be sent (the durable intent). Only the winner executes. */
-  markExecuting(id: string, details: Record<string, unknown>): Promise<{ ok: true } | { ok: false; code: string }>;
-  finish(id: string, status: 'executed' | 'failed', result: ExecutionResult): Promise<{ ok: true; request: KillRequest } | { ok: false; code: string }>;
-  expireDue(): Promise<KillRequest[]>;
-  findInterrupted(olderThanSeconds: number): Promise<KillRequest[]>;
-  appendAudit(entry: { requestId?: string; event: AuditEvent; actor?: string; cluster?: string; details: Record<string, unknown> }): Promise<unknown>;
-}
+export type { StatePort } from './state-ports.js';
 
 export interface SignalTargetPort {
   pid: number;
@@ -39,7 +20,7 @@ export interface SignalTargetPort {
 export interface ClusterPort {
   name: string;
   byPid(pid: number): Promise<SessionRow | null>;
-  bulkTargets(scope: { database: string; user?: string; application?: string }): Promise<SessionRow[]>;
+  bulkTargets(scope: BulkScope): Promise<SessionRow[]>;
   signal(
     kind: 'cancel' | 'terminate',
     target: SignalTargetPort,
@@ -134,7 +115,7 @@ export interface SingleAsk {
 
 export interface BulkAsk {
   cluster: string;
-  scope: { database: string; user?: string; application?: string };
+  scope: BulkScope;
   reason: string;
   requester: string;
   channel: string;
@@ -285,7 +266,7 @@ export function createRequestService(deps: RequestDeps) {
     let status: 'executed' | 'failed' = 'executed';
     // The intent is durable before any signal is sent: a crash from here on leaves a trace to reconcile.
     // Only the one caller that records it goes on to signal.
-    const intent = await state.markExecuting(request.id, { targets: request.targets.map((t) => t.pid) });
+    const intent = await state.markExecuting(request.id);
     if (!intent.ok) return request;
     if (!port) {
       result = { outcomes: [], message: 'the cluster is no longer configured' };
@@ -341,7 +322,7 @@ export function createRequestService(deps: RequestDeps) {
     }
     if (!(await mayApprove(user, settings.rules(request.cluster), groups))) return fail('not_approver');
     const decided = await state.approve(id, user);
-    if (!decided.ok) return fail(decided.code === 'not_requester' ? 'not_found' : decided.code);
+    if (!decided.ok) return fail(decided.code);
     // Show "approved" without making the kill wait on Slack: a slow or failing Web API must not delay it.
     const shownApproved = messages.update(decided.request).catch(() => undefined);
     return { ok: true, value: await execute(decided.request, shownApproved) };
@@ -352,7 +333,7 @@ export function createRequestService(deps: RequestDeps) {
     if (!request) return fail('not_found');
     if (!(await mayApprove(user, settings.rules(request.cluster), groups))) return fail('not_approver');
     const decided = await state.deny(id, user);
-    if (!decided.ok) return fail(decided.code === 'not_requester' ? 'not_found' : decided.code);
+    if (!decided.ok) return fail(decided.code);
     await tell(decided.request);
     return { ok: true, value: decided.request };
   }

@@ -145,6 +145,16 @@ export interface ExecutionResult {
   message?: string;
 }
 
+/** The filters of a terminate-all request, as stored (every field optional in old rows). */
+export interface RequestScope {
+  database?: string;
+  user?: string;
+  application?: string;
+}
+
+/** What a terminate-all asks for: a database, optionally narrowed by user and application. */
+export type BulkScope = RequestScope & { database: string };
+
 /** A cancel/terminate request under the two-person rule, as kept in the state database. */
 export interface KillRequest {
   id: string;
@@ -163,6 +173,6 @@ export interface KillRequest {
   /** cancel_then_terminate: seconds to wait after the cancel before terminating. */
   escalateAfterSeconds: number | null;
   /** terminate_all: the filters the frozen list came from. */
-  scope: { database?: string; user?: string; application?: string } | null;
+  scope: RequestScope | null;
   result: ExecutionResult | null;
 }

@@ -1,6 +1,6 @@
 // The SQL that reads and signals sessions, built for the server's version. Pure: text and parameters,
 // always `$n` placeholders, never values spliced into the text. Reviewed like code.
-import type { ListFilters } from '../domain/types.js';
+import type { ListFilters, BulkScope } from '../domain/types.js';
 
 export interface SqlQuery {
   text: string;
@@ -130,7 +130,7 @@ export function sessionByPidQuery(versionNum: number, pid: number): SqlQuery {
 }
 
 /** The sessions a `terminate-all db:…` would end, frozen into the request. */
-export function bulkTargetsQuery(versionNum: number, scope: { database: string; user?: string; application?: string }): SqlQuery {
+export function bulkTargetsQuery(versionNum: number, scope: BulkScope): SqlQuery {
   const text = `${activity(versionNum)}
   SELECT ${sessionColumns(versionNum)}
   ${fromActivity(versionNum)}

@@ -10,6 +10,7 @@ import type {
   RoleCapabilities,
   SessionRow,
   TargetOutcome,
+  BulkScope,
 } from '../domain/types.js';
 import type { Logger } from '../logger.js';
 import { queryRows } from './pools.js';
@@ -96,7 +97,7 @@ export interface Cluster {
   blocking(): Promise<BlockingRow[]>;
   replication(): Promise<ReplicationRow[]>;
   byPid(pid: number): Promise<SessionRow | null>;
-  bulkTargets(scope: { database: string; user?: string; application?: string }): Promise<SessionRow[]>;
+  bulkTargets(scope: BulkScope): Promise<SessionRow[]>;
   /** Re-check the identity and signal in one statement; never throws for an expected refusal. */
   signal(kind: SignalKind, target: SignalTarget, guard: SignalGuard): Promise<TargetOutcome>;
   /** Is this exact session (and query, when given) still there? With its state. */

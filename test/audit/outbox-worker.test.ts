@@ -44,7 +44,7 @@ function track(worker: OutboxWorker): OutboxWorker {
 
 async function appendEntries(store: StateStore, n: number): Promise<number[]> {
   const seqs: number[] = [];
-  for (let i = 0; i < n; i++) seqs.push((await store.appendAudit({ event: 'refused', actor: 'U1', details: { i } })).seq);
+  for (let i = 0; i < n; i++) seqs.push((await store.appendAudit({ event: 'refused', actor: 'U1', details: { why: `entry ${i}` } })).seq);
   return seqs;
 }
 

@@ -128,10 +128,10 @@ test('the verify-audit CLI exits non-zero when an entry was altered', async () =
   try {
     await migrate(pool);
     const store = createStateStore(pool);
-    await store.appendAudit({ event: 'requested', actor: 'UREQ', cluster: 'default', details: { reason: 'one' } });
-    await store.appendAudit({ event: 'denied', actor: 'UAPP', cluster: 'default', details: { reason: 'two' } });
+    await store.appendAudit({ event: 'refused', actor: 'UREQ', cluster: 'default', details: { why: 'one' } });
+    await store.appendAudit({ event: 'refused', actor: 'UAPP', cluster: 'default', details: { why: 'two' } });
     await pool.query('ALTER TABLE pgsessions.audit_log DISABLE TRIGGER audit_log_no_update_delete');
-    await pool.query(`UPDATE pgsessions.audit_log SET actor = 'UEVIL' WHERE event = 'requested'`);
+    await pool.query(`UPDATE pgsessions.audit_log SET actor = 'UEVIL' WHERE details->>'why' = 'one'`);
     const result = await run(process.execPath, ['--import', 'tsx', 'src/cli/verify-audit.ts'], {
       env: { ...process.env, STATE_DATABASE_URL: tampered.url, DATABASE_URL: '' },
     }).then(

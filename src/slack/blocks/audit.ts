@@ -1,11 +1,13 @@
 // One audit entry as a message in the audit channel: event, cluster, pids, users, requester, approver,
-// reason and outcome, in one readable line plus a context line with the entry's sequence and hash.
-import type { AuditEntry } from '../../domain/audit.js';
-import type { ExecutionResult, TargetSnapshot } from '../../domain/types.js';
+// reason and outcome, in one readable line, plus a context line with the entry's sequence number and full
+// hash — the outside witness that `npm run audit:verify -- --against-slack` reads back.
+import type { AuditEntry, AuditEvent, BriefTarget } from '../../domain/audit.js';
+import { witnessText } from '../../domain/audit-witness.js';
+import type { Action, ExecutionResult, TargetSnapshot } from '../../domain/types.js';
 import { describeResult } from './request.js';
 import { LIMITS, codeSpan, escapeTruncate, truncate, userMention, type RenderedMessage } from './mrkdwn.js';
 
-const ICON: Record<string, string> = {
+const ICON: Record<AuditEvent, string> = {
   requested: ':raising_hand:',
   approved: ':white_check_mark:',
   denied: ':no_entry_sign:',
@@ -14,41 +16,59 @@ const ICON: Record<string, string> = {
   executing: ':gear:',
   executed: ':skull:',
   failed: ':x:',
-  reconciled: ':recycle:',
+  chain_keyed: ':key:',
   refused: ':no_entry:',
 };
 
-function targetsOf(details: Record<string, unknown>): TargetSnapshot[] {
-  const request = details.request as { targets?: TargetSnapshot[] } | undefined;
-  const targets = (details.targets as unknown) ?? request?.targets;
-  return Array.isArray(targets) ? (targets.filter((t) => typeof t === 'object' && t !== null) as TargetSnapshot[]) : [];
+interface Shown {
+  action?: Action;
+  requester?: string;
+  approver?: string | null;
+  reason?: string;
+  targets: Array<BriefTarget | TargetSnapshot>;
+  result?: ExecutionResult;
+  why?: string;
+}
+
+/** What each event's details say, in the few terms the message shows. */
+function shownOf(entry: AuditEntry): Shown {
+  switch (entry.event) {
+    case 'requested':
+    case 'approved':
+    case 'denied':
+    case 'withdrawn':
+    case 'expired':
+    case 'executing':
+    case 'executed':
+    case 'failed':
+      return { ...entry.details };
+    case 'refused':
+      return { targets: [], why: entry.details.why };
+    case 'chain_keyed':
+      return { targets: [], why: `from here on each entry is HMAC-SHA256 under PGSESSIONS_AUDIT_KEY (key id ${entry.details.keyId})` };
+  }
 }
 
 export function buildAuditMessage(entry: AuditEntry): RenderedMessage {
-  const d = entry.details;
-  const request = (d.request ?? {}) as { action?: string; reason?: string; requester?: string; decidedBy?: string };
+  const d = shownOf(entry);
   const parts: string[] = [`${ICON[entry.event] ?? ':memo:'} *${entry.event}*`];
   if (entry.cluster) parts.push(`cluster \`${escapeTruncate(entry.cluster, 100)}\``);
-  const action = (d.action as string | undefined) ?? request.action;
-  if (action) parts.push(`action ${action}`);
+  if (d.action) parts.push(`action ${d.action}`);
   if (entry.actor) parts.push(`by ${userMention(entry.actor)}`);
-  const requester = (d.requester as string | undefined) ?? request.requester;
-  if (requester && requester !== entry.actor) parts.push(`requester ${userMention(requester)}`);
-  const approver = (d.approver as string | undefined) ?? request.decidedBy;
-  if (approver && approver !== entry.actor) parts.push(`approver ${userMention(approver)}`);
+  if (d.requester && d.requester !== entry.actor) parts.push(`requester ${userMention(d.requester)}`);
+  if (d.approver && d.approver !== entry.actor) parts.push(`approver ${userMention(d.approver)}`);
   const lines = [parts.join(' · ')];
-  const targets = targetsOf(d);
+  const targets = Array.isArray(d.targets) ? d.targets : [];
   for (const t of targets.slice(0, 10)) {
+    const query = 'query' in t ? t.query : null;
     lines.push(
       `pid ${t.pid} · user ${escapeTruncate(t.user ?? '—', 64)} · db ${escapeTruncate(t.database ?? '—', 64)} · app ${escapeTruncate(t.application ?? '—', 64)}` +
-        (t.query ? ` · ${codeSpan(t.query, 300)}` : ''),
+        (query ? ` · ${codeSpan(query, 300)}` : ''),
     );
   }
   if (targets.length > 10) lines.push(`… and ${targets.length - 10} more sessions`);
-  const reason = (d.reason as string | undefined) ?? request.reason;
-  if (reason) lines.push(`reason: ${escapeTruncate(reason, 500)}`);
-  const result = d.result as ExecutionResult | undefined;
-  if (result && Array.isArray(result.outcomes)) lines.push(`outcome: ${describeResult(result)}`);
+  if (d.reason) lines.push(`reason: ${escapeTruncate(d.reason, 500)}`);
+  if (d.result && Array.isArray(d.result.outcomes)) lines.push(`outcome: ${describeResult(d.result)}`);
   if (typeof d.why === 'string') lines.push(`why: ${escapeTruncate(d.why, 200)}`);
   const text = truncate(lines.join('\n'), LIMITS.sectionText);
   return {
@@ -57,7 +77,8 @@ export function buildAuditMessage(entry: AuditEntry): RenderedMessage {
       { type: 'section', text: { type: 'mrkdwn', text } },
       {
         type: 'context',
-        elements: [{ type: 'mrkdwn', text: `audit #${entry.seq} · ${entry.at} · request ${entry.requestId ?? '—'} · hash \`${entry.hash.slice(0, 16)}\`` }],
+        // The witness (`audit #N · alg:hash`) comes first and whole: the verifier parses it back.
+        elements: [{ type: 'mrkdwn', text: `${witnessText(entry)} · ${entry.at} · request ${entry.requestId ?? '—'}` }],
       },
     ],
   };

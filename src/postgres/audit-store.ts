@@ -1,0 +1,138 @@
+// The audit log in PostgreSQL: appends (inside the caller's transaction, so a state change and its entry
+// commit together), reads, and verification page by page. With a key, the first append writes a
+// `chain_keyed` entry: where keyed hashing began is itself an entry of the chain, posted to the audit channel.
+import type pg from 'pg';
+import {
+  CHAIN_START,
+  GENESIS_HASH,
+  auditKeyId,
+  chainHash,
+  finishVerification,
+  verifyChainStep,
+  type AuditEntry,
+  type AuditEntryInput,
+  type AuditHashedFields,
+  type HashAlg,
+} from '../domain/audit.js';
+import type { AuditLogPort } from '../domain/state-ports.js';
+import { AUDIT_LOCK_KEY, SQL_AUDIT_INSERT, SQL_AUDIT_LOCK, SQL_AUDIT_NEXT, SQL_AUDIT_POWERS, SQL_LAST_AUDIT_ALG, SQL_READ_AUDIT } from './audit-sql.js';
+import { toAuditEntry } from './state-rows.js';
+import { inTransaction } from './transaction.js';
+
+export interface AuditStoreOptions {
+  /** PGSESSIONS_AUDIT_KEY: entries are HMAC-SHA256 under it; null keeps the chain unkeyed (SHA-256). */
+  key?: Uint8Array | null;
+}
+
+/** What the connected role could do to the audit log, in the words start-up and `status` use. */
+export interface AuditPowers {
+  role: string;
+  /** Owner (or member of the owner role) or superuser: it can disable the triggers and rewrite the table. */
+  owns: boolean;
+  superuser: boolean;
+  /** UPDATE, DELETE or TRUNCATE granted (only a trigger stands in the way). */
+  mayModify: boolean;
+}
+
+export interface AuditChainState {
+  keyed: boolean;
+  /** The newest entry was hashed with a key (the chain is keyed from some entry on). */
+  lastAlg: HashAlg | null;
+}
+
+export function createAuditStore(pool: pg.Pool, options: AuditStoreOptions = {}) {
+  const key = options.key ?? null;
+  const alg: HashAlg = key ? 'hmac-sha256' : 'sha256';
+
+  async function insert(client: pg.PoolClient, input: AuditEntryInput): Promise<AuditEntry & { prevAlg: HashAlg | null }> {
+    const next = await client.query<{ seq: string; at: string; prev_hash: string | null; prev_alg: HashAlg | null }>(SQL_AUDIT_NEXT);
+    const row = next.rows[0];
+    if (!row) throw new Error('pgsessions.audit_log: could not allocate a sequence value');
+    const prevHash = row.prev_hash ?? GENESIS_HASH;
+    // Normalise to what jsonb will give back, so the hash computed now is the hash verification recomputes.
+    const details = JSON.parse(JSON.stringify(input.details ?? {})) as AuditEntryInput['details'];
+    const fields = {
+      seq: Number(row.seq),
+      at: row.at,
+      requestId: input.requestId ?? null,
+      event: input.event,
+      actor: input.actor ?? null,
+      cluster: input.cluster ?? null,
+      details,
+    } as AuditHashedFields;
+    const hash = chainHash(prevHash, fields, key);
+    await client.query(SQL_AUDIT_INSERT, [row.seq, fields.at, fields.requestId, fields.event, fields.actor, fields.cluster, JSON.stringify(details), prevHash, hash, alg]);
+    return { ...fields, prevHash, hash, hashAlg: alg, prevAlg: row.prev_alg };
+  }
+
+  /** Under the audit lock: with a key, the first keyed entry is always a `chain_keyed` one. */
+  async function keyChainIn(client: pg.PoolClient): Promise<void> {
+    if (!key) return;
+    const last = await client.query<{ hash_alg: HashAlg }>(SQL_LAST_AUDIT_ALG);
+    if (last.rows[0]?.hash_alg !== 'hmac-sha256') {
+      await insert(client, { event: 'chain_keyed', details: { keyId: auditKeyId(key), alg: 'hmac-sha256' } });
+    }
+  }
+
+  /** Appends one entry to the chain inside the caller's transaction (which must commit for it to count). */
+  async function appendIn(client: pg.PoolClient, input: AuditEntryInput): Promise<AuditEntry> {
+    await client.query(SQL_AUDIT_LOCK, [AUDIT_LOCK_KEY]);
+    await keyChainIn(client);
+    const { prevAlg: _prevAlg, ...entry } = await insert(client, input);
+    return entry as AuditEntry;
+  }
+
+  const port = {
+    async appendAudit(entry) {
+      return inTransaction(pool, (client) => appendIn(client, entry));
+    },
+
+    async readAudit(afterSeq = 0, limit = 100) {
+      const { rows } = await pool.query(SQL_READ_AUDIT, [afterSeq, limit]);
+      return rows.map(toAuditEntry);
+    },
+
+    async verifyAudit() {
+      const pageSize = 1000;
+      let cursor = CHAIN_START;
+      let afterSeq = 0;
+      for (;;) {
+        const { rows } = await pool.query(SQL_READ_AUDIT, [afterSeq, pageSize]);
+        const page = rows.map(toAuditEntry);
+        const step = verifyChainStep(page, cursor, key);
+        if (!step.ok) return step;
+        cursor = step.cursor;
+        const last = page[page.length - 1];
+        if (!last || page.length < pageSize) return finishVerification(cursor, key);
+        afterSeq = last.seq;
+      }
+    },
+  } satisfies AuditLogPort;
+
+  return {
+    ...port,
+    appendIn,
+    /**
+     * Writes the `chain_keyed` entry now if a key is set and the chain is not keyed yet, so the switch is
+     * recorded (and posted) at start-up rather than with the next request. Returns the chain's state.
+     */
+    async startChain(): Promise<AuditChainState> {
+      if (key) {
+        await inTransaction(pool, async (client) => {
+          await client.query(SQL_AUDIT_LOCK, [AUDIT_LOCK_KEY]);
+          await keyChainIn(client);
+        });
+      }
+      const { rows } = await pool.query<{ hash_alg: HashAlg }>(SQL_LAST_AUDIT_ALG);
+      return { keyed: key !== null, lastAlg: rows[0]?.hash_alg ?? null };
+    },
+    async powers(): Promise<AuditPowers> {
+      const { rows } = await pool.query<{ owns: boolean; superuser: boolean; can_update: boolean; can_delete: boolean; can_truncate: boolean; role: string }>(SQL_AUDIT_POWERS);
+      const r = rows[0];
+      if (!r) throw new Error('pgsessions.audit_log not found');
+      return { role: r.role, owns: r.owns, superuser: r.superuser, mayModify: r.can_update || r.can_delete || r.can_truncate };
+    },
+  };
+}
+
+export type AuditStore = ReturnType<typeof createAuditStore>;

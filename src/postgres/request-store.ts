@@ -1,0 +1,244 @@
+// Kill requests in PostgreSQL under the two-person rule. Every state change and its audit entry are written
+// in one transaction; every decision is one conditional UPDATE (request-sql.ts).
+import type pg from 'pg';
+import type { AuditEntry, AuditEntryInput, BriefTarget, RequestSummary } from '../domain/audit.js';
+import type { RequestStorePort } from '../domain/state-ports.js';
+import type { KillRequest, TargetSnapshot } from '../domain/types.js';
+import {
+  SQL_APPROVE,
+  SQL_COUNT_BY_STATUS,
+  SQL_DENY,
+  SQL_EXPIRE_DUE,
+  SQL_FIND_INTERRUPTED,
+  SQL_FINISH,
+  SQL_GET_REQUEST,
+  SQL_INSERT_REQUEST,
+  SQL_LIST_PENDING,
+  SQL_MARK_EXECUTING,
+  SQL_SET_MESSAGE_TS,
+  SQL_WITHDRAW,
+} from './request-sql.js';
+import { toRequest } from './state-rows.js';
+import { inTransaction } from './transaction.js';
+
+/** Appends an audit entry inside the given transaction (the audit store's appendIn). */
+export type AppendAuditIn = (client: pg.PoolClient, input: AuditEntryInput) => Promise<AuditEntry>;
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The session as the audit names it: enough to identify it, without the query text. */
+function briefTarget(t: TargetSnapshot): BriefTarget {
+  return {
+    pid: t.pid,
+    user: t.user,
+    database: t.database,
+    application: t.application,
+    backendType: t.backendType,
+    backendStart: t.backendStart,
+    queryStart: t.queryStart,
+  };
+}
+
+function requestSummary(r: KillRequest): RequestSummary {
+  return { action: r.action, reason: r.reason, requester: r.requester, targets: r.targets.map(briefTarget) };
+}
+
+export function createRequestStore(pool: pg.Pool, appendAuditIn: AppendAuditIn) {
+  async function readWithExpiry(id: string): Promise<{ request: KillRequest; pastExpiry: boolean } | null> {
+    const { rows } = await pool.query(SQL_GET_REQUEST, [id]);
+    const row = rows[0] as Record<string, unknown> | undefined;
+    if (!row) return null;
+    return { request: toRequest(row), pastExpiry: row.past_expiry === true };
+  }
+
+  /** One conditional UPDATE and, when it changed the row, its audit entry: both or neither. */
+  async function decide(sql: string, params: unknown[], audit: (request: KillRequest) => AuditEntryInput): Promise<KillRequest | null> {
+    return inTransaction(pool, async (client) => {
+      const { rows } = await client.query(sql, params);
+      if (rows.length === 0) return null;
+      const request = toRequest(rows[0]);
+      await appendAuditIn(client, audit(request));
+      return request;
+    });
+  }
+
+  /** Why a decision did not apply, read after the fact. */
+  async function whyNot(id: string, requesterMustBe?: string, requesterMustNotBe?: string) {
+    const found = await readWithExpiry(id);
+    if (!found) return { code: 'not_found' as const };
+    const { request, pastExpiry } = found;
+    if (request.status === 'expired') return { code: 'expired' as const, request };
+    if (request.status !== 'pending') return { code: 'already_decided' as const, request };
+    if (requesterMustNotBe !== undefined && request.requester === requesterMustNotBe) {
+      return { code: 'self_approval' as const, request };
+    }
+    if (requesterMustBe !== undefined && request.requester !== requesterMustBe) {
+      return { code: 'not_requester' as const, request };
+    }
+    if (pastExpiry) return { code: 'expired' as const, request };
+    // Unreachable in practice (a request never returns to pending); say "decided" rather than guess.
+    return { code: 'already_decided' as const, request };
+  }
+
+  return {
+    async createRequest(input) {
+      if (!Number.isFinite(input.ttlSeconds) || input.ttlSeconds <= 0) {
+        throw new Error('createRequest: ttlSeconds must be a positive number');
+      }
+      return inTransaction(pool, async (client) => {
+        const { rows } = await client.query(SQL_INSERT_REQUEST, [
+          input.cluster,
+          input.action,
+          JSON.stringify(input.targets),
+          input.reason,
+          input.requester,
+          input.channel,
+          input.ttlSeconds,
+          input.escalateAfterSeconds,
+          input.scope === null ? null : JSON.stringify(input.scope),
+        ]);
+        const request = toRequest(rows[0]);
+        await appendAuditIn(client, {
+          requestId: request.id,
+          event: 'requested',
+          actor: request.requester,
+          cluster: request.cluster,
+          details: {
+            action: request.action,
+            reason: request.reason,
+            requester: request.requester,
+            channel: request.channel,
+            expiresAt: request.expiresAt,
+            escalateAfterSeconds: request.escalateAfterSeconds,
+            scope: request.scope,
+            targets: request.targets,
+          },
+        });
+        return request;
+      });
+    },
+
+    async setMessageTs(id, messageTs) {
+      if (!UUID.test(id)) return false;
+      const { rowCount } = await pool.query(SQL_SET_MESSAGE_TS, [id, messageTs]);
+      return (rowCount ?? 0) > 0;
+    },
+
+    async get(id) {
+      if (!UUID.test(id)) return null;
+      return (await readWithExpiry(id))?.request ?? null;
+    },
+
+    async listPending(cluster?: string) {
+      const { rows } = await pool.query(SQL_LIST_PENDING, [cluster ?? null]);
+      return rows.map(toRequest);
+    },
+
+    async approve(id, approver) {
+      if (!UUID.test(id)) return { ok: false, code: 'not_found' };
+      const request = await decide(SQL_APPROVE, [id, approver], (r) => ({
+        requestId: r.id,
+        event: 'approved',
+        actor: approver,
+        cluster: r.cluster,
+        details: { ...requestSummary(r), approver },
+      }));
+      if (request) return { ok: true, request };
+      const why = await whyNot(id, undefined, approver);
+      if (why.code === 'not_requester') return { ok: false, code: 'already_decided', request: why.request };
+      return { ok: false, ...why };
+    },
+
+    async deny(id, actor) {
+      if (!UUID.test(id)) return { ok: false, code: 'not_found' };
+      const request = await decide(SQL_DENY, [id, actor], (r) => ({
+        requestId: r.id,
+        event: 'denied',
+        actor,
+        cluster: r.cluster,
+        details: { ...requestSummary(r), deniedBy: actor },
+      }));
+      if (request) return { ok: true, request };
+      const why = await whyNot(id);
+      if (why.code === 'self_approval' || why.code === 'not_requester') {
+        return { ok: false, code: 'already_decided', request: why.request };
+      }
+      return { ok: false, ...why };
+    },
+
+    async withdraw(id, actor) {
+      if (!UUID.test(id)) return { ok: false, code: 'not_found' };
+      const request = await decide(SQL_WITHDRAW, [id, actor], (r) => ({
+        requestId: r.id,
+        event: 'withdrawn',
+        actor,
+        cluster: r.cluster,
+        details: { ...requestSummary(r), withdrawnBy: actor },
+      }));
+      if (request) return { ok: true, request };
+      const why = await whyNot(id, actor);
+      if (why.code === 'self_approval') return { ok: false, code: 'already_decided', request: why.request };
+      return { ok: false, ...why };
+    },
+
+    async markExecuting(id) {
+      if (!UUID.test(id)) return { ok: false, code: 'not_found' };
+      const request = await decide(SQL_MARK_EXECUTING, [id], (r) => ({
+        requestId: r.id,
+        event: 'executing',
+        actor: null,
+        cluster: r.cluster,
+        details: { ...requestSummary(r), approver: r.decidedBy },
+      }));
+      if (request) return { ok: true, request };
+      const found = await readWithExpiry(id);
+      if (!found) return { ok: false, code: 'not_found' };
+      const code = found.request.status === 'approved' ? 'already_executing' : 'not_approved';
+      return { ok: false, code, request: found.request };
+    },
+
+    async finish(id, status, result) {
+      if (!UUID.test(id)) return { ok: false, code: 'not_found' };
+      const request = await decide(SQL_FINISH, [id, status, JSON.stringify(result)], (r) => ({
+        requestId: r.id,
+        event: status,
+        actor: null,
+        cluster: r.cluster,
+        details: { ...requestSummary(r), approver: r.decidedBy, result },
+      }));
+      if (request) return { ok: true, request };
+      const found = await readWithExpiry(id);
+      if (!found) return { ok: false, code: 'not_found' };
+      return { ok: false, code: 'not_approved', request: found.request };
+    },
+
+    async expireDue() {
+      return inTransaction(pool, async (client) => {
+        const { rows } = await client.query(SQL_EXPIRE_DUE);
+        const expired = rows.map(toRequest).sort((a, b) => a.expiresAt.localeCompare(b.expiresAt) || a.id.localeCompare(b.id));
+        for (const r of expired) {
+          await appendAuditIn(client, {
+            requestId: r.id,
+            event: 'expired',
+            actor: null,
+            cluster: r.cluster,
+            details: { ...requestSummary(r), expiresAt: r.expiresAt },
+          });
+        }
+        return expired;
+      });
+    },
+
+    async findInterrupted(olderThanSeconds) {
+      const { rows } = await pool.query(SQL_FIND_INTERRUPTED, [olderThanSeconds]);
+      return rows.map(toRequest);
+    },
+
+    async countByStatus() {
+      const { rows } = await pool.query<{ status: string; n: string }>(SQL_COUNT_BY_STATUS);
+      return Object.fromEntries(rows.map((row) => [row.status, Number(row.n)]));
+    },
+  } satisfies RequestStorePort;
+}
+
+export type RequestStore = ReturnType<typeof createRequestStore>;
