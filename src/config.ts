@@ -36,6 +36,8 @@ export interface Config {
   protectedApps: string[];
   queryText: QueryTextMode;
   readOnly: boolean;
+  /** PGSESSIONS_AUDIT_KEY (a secret, ≥ 32 bytes): keys the audit hash chain; null leaves it unkeyed. */
+  auditKey: string | null;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
 
@@ -46,6 +48,8 @@ export class ConfigError extends Error {
   }
 }
 
+export const AUDIT_KEY_MIN_BYTES = 32;
+const ROLE_NAME = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/;
 const SLACK_PRINCIPAL = /^[UWS][A-Z0-9]{2,}$/;
 const CLUSTER_NAME = /^[A-Za-z0-9_.-]{1,63}$/;
 
@@ -118,7 +122,58 @@ const env = z.object({
   PGSESSIONS_QUERY_TEXT: z.enum(QUERY_TEXT_MODES, { message: 'must be full, truncated or none' }).default('truncated'),
   PGSESSIONS_READ_ONLY: boolean,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { message: 'must be a pino level' }).default('info'),
+  // A secret: the message never shows it, only what is wrong with it.
+  PGSESSIONS_AUDIT_KEY: z
+    .string()
+    .refine((value) => Buffer.byteLength(value, 'utf8') >= AUDIT_KEY_MIN_BYTES, `must be at least ${AUDIT_KEY_MIN_BYTES} bytes (for example the output of \`openssl rand -base64 48\`)`)
+    .optional(),
+  // Used by `npm run migrate` only: the owner connection that applies migrations and grants the runtime role.
+  PGSESSIONS_MIGRATE_DATABASE_URL: postgresUrl.optional(),
+  PGSESSIONS_RUNTIME_ROLE: z.string().regex(ROLE_NAME, 'must be a role name (letters, digits, _ and $; up to 63 characters)').optional(),
 });
+
+/** The settings of the state database and the audit trail, for the CLIs (`npm run migrate`, `npm run audit:verify`). */
+export interface StateSettings {
+  /** STATE_DATABASE_URL, else DATABASE_URL. */
+  stateDatabaseUrl: string | null;
+  /** PGSESSIONS_MIGRATE_DATABASE_URL, else the state database URL. */
+  migrateDatabaseUrl: string | null;
+  runtimeRole: string | null;
+  auditKey: string | null;
+  auditChannel: string | null;
+  slackBotToken: string | null;
+  slackApiUrl: string | null;
+}
+
+const stateEnv = env
+  .pick({
+    STATE_DATABASE_URL: true,
+    DATABASE_URL: true,
+    PGSESSIONS_MIGRATE_DATABASE_URL: true,
+    PGSESSIONS_RUNTIME_ROLE: true,
+    PGSESSIONS_AUDIT_KEY: true,
+    PGSESSIONS_AUDIT_CHANNEL: true,
+    SLACK_BOT_TOKEN: true,
+    SLACK_API_URL: true,
+  })
+  .partial();
+
+/** The subset of the one schema the CLIs need; every problem reported at once, no secret echoed. */
+export function loadStateSettings(source: NodeJS.ProcessEnv): StateSettings {
+  const parsed = stateEnv.safeParse(present(source));
+  if (!parsed.success) throw new ConfigError(describe(parsed.error.issues));
+  const d = parsed.data;
+  const state = (d.STATE_DATABASE_URL ?? d.DATABASE_URL)?.trim() ?? null;
+  return {
+    stateDatabaseUrl: state,
+    migrateDatabaseUrl: d.PGSESSIONS_MIGRATE_DATABASE_URL?.trim() ?? state,
+    runtimeRole: d.PGSESSIONS_RUNTIME_ROLE ?? null,
+    auditKey: d.PGSESSIONS_AUDIT_KEY ?? null,
+    auditChannel: d.PGSESSIONS_AUDIT_CHANNEL ?? null,
+    slackBotToken: d.SLACK_BOT_TOKEN ?? null,
+    slackApiUrl: d.SLACK_API_URL ? (d.SLACK_API_URL.endsWith('/') ? d.SLACK_API_URL : `${d.SLACK_API_URL}/`) : null,
+  };
+}
 
 /** Treat empty strings as unset, as shells and compose files often pass them. */
 function present(source: NodeJS.ProcessEnv): Record<string, string> {
@@ -215,6 +270,7 @@ export function loadConfig(source: NodeJS.ProcessEnv): Config {
     protectedApps: data.PGSESSIONS_PROTECTED_APPS,
     queryText: data.PGSESSIONS_QUERY_TEXT,
     readOnly: data.PGSESSIONS_READ_ONLY,
+    auditKey: data.PGSESSIONS_AUDIT_KEY ?? null,
     logLevel: data.LOG_LEVEL,
   };
 }

@@ -10,6 +10,7 @@ const REDACT_PATHS = [
   'signingSecret', '*.signingSecret', 'password', '*.password', 'secret', '*.secret',
   'authorization', '*.authorization', 'headers.authorization', '*.headers.authorization', 'headers.Authorization',
   'connectionString', '*.connectionString', 'url', '*.url', 'databaseUrl', '*.databaseUrl',
+  'auditKey', '*.auditKey', 'PGSESSIONS_AUDIT_KEY', '*.PGSESSIONS_AUDIT_KEY',
 ];
 
 const SECRET_PATTERNS: Array<[RegExp, string]> = [
@@ -28,7 +29,7 @@ export function scrubSecrets(text: string): string {
 }
 
 // Fields that hold a secret at any depth: pino's redact paths reach only the first two levels.
-const SECRET_KEYS = /^(token|bottoken|apptoken|signingsecret|secret|password|authorization|connectionstring)$/i;
+const SECRET_KEYS = /^(token|bottoken|apptoken|signingsecret|secret|password|authorization|connectionstring|auditkey|pgsessions_audit_key)$/i;
 
 function scrubValue(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return scrubSecrets(value);

@@ -8,11 +8,12 @@ import { deliveryFailureKind, startOutboxWorker } from './audit/outbox-worker.js
 import { migrate } from './postgres/migrate.js';
 import { ClusterBusyError, createPool, describeConnectionError, isConnectionError } from './postgres/pools.js';
 import { createCluster, type Cluster } from './postgres/session-store.js';
-import { createStateStore } from './postgres/state-store.js';
+import { createStateStore, type StateStore } from './postgres/state-store.js';
+import { auditKeyId } from './domain/audit.js';
 import { createSlackApp, webClientOptions } from './slack/app.js';
 import { buildAuditMessage } from './slack/blocks/audit.js';
 import { inlineText } from './slack/blocks/mrkdwn.js';
-import type { HelpCluster } from './slack/blocks/help.js';
+import type { AuditTrust, HelpCluster } from './slack/blocks/help.js';
 import { createGroups } from './slack/groups.js';
 import { createRequestMessages } from './slack/request-messages.js';
 import type { AppServices, ClusterChoice } from './slack/services.js';
@@ -50,8 +51,10 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
 
   const statePool = createPool(config.stateDatabaseUrl, logger.child({ module: 'state-db' }), { max: 6 });
   const applied = await migrate(statePool);
-  if (applied.length > 0) log.info({ applied }, 'state schema migrated');
-  const state = createStateStore(statePool);
+  log.info({ applied }, applied.length > 0 ? 'state schema migrated' : 'state schema is current');
+  const auditKey = config.auditKey ? Buffer.from(config.auditKey, 'utf8') : null;
+  const state = createStateStore(statePool, { key: auditKey });
+  const audit = await checkAuditTrail(state, auditKey, log);
 
   const metrics = createMetrics();
   const clusters = new Map<string, Cluster>();
@@ -131,6 +134,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
 
   const services: AppServices = {
     readOnly: config.readOnly,
+    audit,
     protectedRoles: config.protectedRoles,
     protectedApps: config.protectedApps,
     chooseCluster,
@@ -211,6 +215,37 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
       await closePools();
     },
   };
+}
+
+/**
+ * Says at start-up what the audit trail can prove with this setup: whether the chain is keyed, and whether
+ * the runtime role could rewrite the audit table. With a key, the switch to keyed hashing is recorded now.
+ */
+async function checkAuditTrail(state: StateStore, key: Buffer | null, log: Logger): Promise<AuditTrust> {
+  const chain = await state.startChain();
+  if (key) {
+    log.info({ keyId: auditKeyId(key) }, 'the audit chain is keyed (HMAC-SHA256 with PGSESSIONS_AUDIT_KEY)');
+  } else if (chain.lastAlg === 'hmac-sha256') {
+    log.error('PGSESSIONS_AUDIT_KEY is not set but the audit chain was keyed: new entries are unkeyed and `npm run audit:verify` will report them as a downgrade; set the key again');
+  } else {
+    log.warn('PGSESSIONS_AUDIT_KEY is not set: the audit chain is unkeyed, so whoever can write the state database can rewrite it and recompute every hash');
+  }
+  const powers = await state.powers();
+  let runtime: AuditTrust['runtime'];
+  if (powers.owns || powers.superuser) {
+    runtime = 'owns';
+    log.warn(
+      { role: powers.role, superuser: powers.superuser },
+      'the runtime role owns the audit table: it could rewrite it (disable its triggers, update, delete). Run the migrations as an owner role and the app as a runtime role: `npm run migrate`, see the README',
+    );
+  } else if (powers.mayModify) {
+    runtime = 'may_modify';
+    log.warn({ role: powers.role }, 'the runtime role has UPDATE, DELETE or TRUNCATE on the audit table: only its trigger stands in the way; `npm run migrate` grants exactly what is needed');
+  } else {
+    runtime = 'append_only';
+    log.info({ role: powers.role }, 'the runtime role cannot alter the audit log (INSERT and SELECT only)');
+  }
+  return { keyed: key !== null, runtime };
 }
 
 async function checkSlackToken(client: WebClient, log: Logger): Promise<void> {

@@ -28,3 +28,78 @@ export function parseWitness(text: string): Witness | null {
   if (short) return { seq: Number(short[1]), alg: null, hash: short[2]!, short: true };
   return null;
 }
+
+/** An entry of the table as the comparison needs it. */
+export interface TableEntry {
+  seq: number;
+  hash: string;
+  hashAlg: HashAlg;
+}
+
+/** What the outbox says about an entry's delivery (absent: no outbox row at all). */
+export interface Delivery {
+  deliveredAt: string | null;
+  attempts: number;
+  lastError: string | null;
+}
+
+export interface WitnessComparison {
+  matches: number;
+  /** One line per problem, in seq order. */
+  problems: string[];
+}
+
+const shortHash = (hash: string) => `${hash.slice(0, 16)}…`;
+
+/**
+ * Compares the table with what the audit channel witnessed. Per entry: matches; rewritten (the channel shows
+ * another hash); never delivered (in the table, not in the channel — whatever the outbox claims); not yet
+ * delivered (still queued); and per message: missing from the database (the channel has an entry the table
+ * does not). Pure.
+ */
+export function compareWithWitnesses(
+  table: readonly TableEntry[],
+  deliveries: ReadonlyMap<number, Delivery>,
+  witnesses: readonly Witness[],
+): WitnessComparison {
+  const bySeq = new Map<number, Witness[]>();
+  for (const w of witnesses) bySeq.set(w.seq, [...(bySeq.get(w.seq) ?? []), w]);
+  const found: Array<[number, string]> = [];
+  let matches = 0;
+  const tableSeqs = new Set<number>();
+  for (const entry of table) {
+    tableSeqs.add(entry.seq);
+    const seen = bySeq.get(entry.seq);
+    if (seen) {
+      const differs = seen.find((w) => (w.short ? !entry.hash.startsWith(w.hash) : w.hash !== entry.hash || w.alg !== entry.hashAlg));
+      if (differs) {
+        const shown = differs.short ? `hash ${differs.hash}…` : `${differs.alg}:${shortHash(differs.hash)}`;
+        found.push([entry.seq, `#${entry.seq} rewritten: the audit channel shows ${shown}, the table has ${entry.hashAlg}:${shortHash(entry.hash)}`]);
+      } else {
+        matches += 1;
+      }
+      continue;
+    }
+    const delivery = deliveries.get(entry.seq);
+    if (!delivery) {
+      found.push([entry.seq, `#${entry.seq} never delivered: in the table, not in the audit channel, and it has no outbox row`]);
+    } else if (delivery.deliveredAt) {
+      found.push([entry.seq, `#${entry.seq} never delivered: the outbox says delivered at ${delivery.deliveredAt}, but the audit channel does not have it`]);
+    } else {
+      const why = delivery.lastError ? `; last error: ${delivery.lastError.slice(0, 200)}` : '';
+      found.push([entry.seq, `#${entry.seq} not delivered yet: still in the outbox (${delivery.attempts} attempts${why})`]);
+    }
+  }
+  const last = table.length > 0 ? table[table.length - 1]!.seq : 0;
+  for (const seq of [...bySeq.keys()].sort((a, b) => a - b)) {
+    if (tableSeqs.has(seq)) continue;
+    found.push([
+      seq,
+      seq > last
+        ? `#${seq} missing from the database: the audit channel has it, the table ends at #${last}`
+        : `#${seq} missing from the database: the audit channel has it, the table does not`,
+    ]);
+  }
+  found.sort((a, b) => a[0] - b[0]);
+  return { matches, problems: found.map(([, line]) => line) };
+}

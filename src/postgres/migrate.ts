@@ -20,10 +20,22 @@ const SQL_BOOTSTRAP = `
     applied_at timestamptz NOT NULL DEFAULT now()
   );`;
 const SQL_APPLIED = 'SELECT version FROM pgsessions.schema_migrations';
+const SQL_HAS_MIGRATIONS_TABLE = `SELECT to_regclass('pgsessions.schema_migrations') IS NOT NULL AS present`;
+
+/** The migrations not applied yet, read without taking a lock or creating anything (a runtime role may run this). */
+export async function pendingMigrations(pool: pg.Pool, dir: string = DEFAULT_MIGRATIONS_DIR): Promise<string[]> {
+  const files = (await readdir(dir)).filter((name) => name.endsWith('.sql')).sort();
+  const { rows } = await pool.query<{ present: boolean }>(SQL_HAS_MIGRATIONS_TABLE);
+  if (rows[0]?.present !== true) return files;
+  const applied = new Set((await pool.query<{ version: string }>(SQL_APPLIED)).rows.map((row) => row.version));
+  return files.filter((file) => !applied.has(file));
+}
 const SQL_RECORD = 'INSERT INTO pgsessions.schema_migrations (version) VALUES ($1)';
 
 /** Applies every migration not yet applied; returns the versions (file names) applied by this call. */
 export async function migrate(pool: pg.Pool, dir: string = DEFAULT_MIGRATIONS_DIR): Promise<string[]> {
+  // A current schema needs nothing — not even CREATE rights: a runtime role that owns nothing just runs.
+  if ((await pendingMigrations(pool, dir)).length === 0) return [];
   const files = (await readdir(dir)).filter((name) => name.endsWith('.sql')).sort();
   const client = await pool.connect();
   let broken = false;
@@ -35,7 +47,10 @@ export async function migrate(pool: pg.Pool, dir: string = DEFAULT_MIGRATIONS_DI
   try {
     await client.query(SQL_LOCK, [MIGRATION_LOCK_KEY]);
     try {
-      await client.query(SQL_BOOTSTRAP);
+      await client.query(SQL_BOOTSTRAP).catch((error: unknown) => {
+        if ((error as { code?: unknown }).code !== '42501') throw error;
+        throw new Error(`the state schema needs migrations and this role may not create them: run \`npm run migrate\` with the owner connection (PGSESSIONS_MIGRATE_DATABASE_URL)`, { cause: error });
+      });
       const { rows } = await client.query<{ version: string }>(SQL_APPLIED);
       const applied = new Set(rows.map((row) => row.version));
       const done: string[] = [];
@@ -49,7 +64,9 @@ export async function migrate(pool: pg.Pool, dir: string = DEFAULT_MIGRATIONS_DI
           await client.query('COMMIT');
         } catch (error) {
           await client.query('ROLLBACK').catch(() => undefined);
-          throw new Error(`migration ${file} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+          const denied = (error as { code?: unknown }).code === '42501';
+          const hint = denied ? ' — this role may not change the state schema: run `npm run migrate` with the owner connection (PGSESSIONS_MIGRATE_DATABASE_URL)' : '';
+          throw new Error(`migration ${file} failed: ${error instanceof Error ? error.message : String(error)}${hint}`, { cause: error });
         }
         done.push(file);
       }

@@ -3,12 +3,14 @@
 import type { RequestService } from '../domain/requests.js';
 import type { Metrics } from '../metrics.js';
 import type { Cluster } from '../postgres/session-store.js';
-import type { HelpCluster } from './blocks/help.js';
+import type { AuditTrust, HelpCluster } from './blocks/help.js';
 
 export type ClusterChoice = { ok: true; cluster: Cluster } | { ok: false; message: string };
 
 export interface AppServices {
   readOnly: boolean;
+  /** What the audit trail can prove with this setup, for `status` (unset: not said). */
+  audit?: AuditTrust;
   protectedRoles: string[];
   protectedApps: string[];
   /** Picks the cluster a command names, or the only/default one; a clear sentence when it can't. */

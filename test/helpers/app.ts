@@ -32,8 +32,8 @@ export function baseEnv(databaseUrl: string, slack: SlackApi, extra: Record<stri
 
 /** The secrets a run must never log: the tokens, the signing secret and every connection-string password. */
 export function secretsOf(env: NodeJS.ProcessEnv): string[] {
-  const secrets = [env.SLACK_BOT_TOKEN, env.SLACK_SIGNING_SECRET, env.SLACK_APP_TOKEN];
-  for (const key of ['DATABASE_URL', 'STATE_DATABASE_URL']) {
+  const secrets = [env.SLACK_BOT_TOKEN, env.SLACK_SIGNING_SECRET, env.SLACK_APP_TOKEN, env.PGSESSIONS_AUDIT_KEY];
+  for (const key of ['DATABASE_URL', 'STATE_DATABASE_URL', 'PGSESSIONS_MIGRATE_DATABASE_URL']) {
     const value = env[key];
     if (!value) continue;
     try {

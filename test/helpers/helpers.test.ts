@@ -200,6 +200,33 @@ describe('the Web API recorder', () => {
     assert.equal(api.callsTo('chat.postMessage').length, 2);
   });
 
+  test('conversations.history answers from what chat.postMessage posted in that channel, newest first, page by page', async () => {
+    api.reset();
+    const c = client();
+    const posted: string[] = [];
+    for (let i = 0; i < 5; i++) posted.push((await c.chat.postMessage({ channel: 'CHIST', text: `m${i}`, blocks: [{ type: 'section', text: { type: 'mrkdwn', text: `b${i}` } }] })).ts!);
+    await c.chat.postMessage({ channel: 'COTHER', text: 'elsewhere' });
+    await c.chat.postMessage({ channel: 'CHIST', text: 'a reply', thread_ts: posted[0]! });
+    const member = api.addMessage('CHIST', { text: 'from a member', user: 'UMEMBER' });
+    const seen: Array<{ ts?: string; text?: string; bot_id?: string; user?: string }> = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const page = await c.conversations.history({ channel: 'CHIST', limit: 2, ...(cursor ? { cursor } : {}) });
+      pages += 1;
+      seen.push(...(page.messages ?? []));
+      cursor = page.has_more ? page.response_metadata?.next_cursor : undefined;
+    } while (cursor);
+    assert.equal(pages, 3);
+    assert.deepEqual(seen.map((m) => m.ts), [member, ...[...posted].reverse()]);
+    assert.deepEqual(seen.slice(1).map((m) => m.text), ['m4', 'm3', 'm2', 'm1', 'm0']);
+    assert.equal(seen[1]!.bot_id, 'BBOT');
+    assert.equal(seen[0]!.user, 'UMEMBER');
+    assert.equal(api.history('CHIST').length, 7, 'the reply and the member message are in the recorder, the reply not in history');
+    api.reset();
+    assert.deepEqual(api.history('CHIST'), []);
+  });
+
   test('failNext returns Slack’s error shapes: platform error, HTTP 500, 429 with Retry-After', async () => {
     api.reset();
     const c = client({ rejectRateLimitedCalls: true });

@@ -50,6 +50,18 @@ export interface SlackUser {
   tz?: string;
 }
 
+/** A message as conversations.history answers it. */
+export interface HistoryMessage {
+  type: 'message';
+  ts: string;
+  text: string;
+  user?: string;
+  bot_id?: string;
+  subtype?: string;
+  blocks?: unknown;
+  thread_ts?: string;
+}
+
 export interface WaitForOptions {
   timeoutMs?: number;
   intervalMs?: number;
@@ -77,7 +89,11 @@ export interface SlackApi {
   /** A URL on this server to use as a payload's `response_url`. */
   responseUrl(id?: string): string;
   waitFor<T>(fn: () => T | undefined | null | false, options?: WaitForOptions): Promise<T>;
-  /** Forget calls, responses, faults, handlers, user groups and users; keep the port. */
+  /** Messages in a channel, oldest first: what chat.postMessage posted there (answered by conversations.history). */
+  history(channel: string): HistoryMessage[];
+  /** Put a message into a channel's history as someone else posted it (ts assigned when missing); returns its ts. */
+  addMessage(channel: string, message: Omit<HistoryMessage, 'type' | 'ts'> & { ts?: string }): string;
+  /** Forget calls, responses, faults, handlers, user groups, users and channel histories; keep the port. */
   reset(): void;
   close(): Promise<void>;
 }
@@ -98,6 +114,12 @@ export async function startSlackApi(): Promise<SlackApi> {
   let tsCounter = 0;
   let viewCounter = 0;
   let responseCounter = 0;
+  const histories = new Map<string, HistoryMessage[]>();
+  const historyOf = (channel: string): HistoryMessage[] => {
+    let list = histories.get(channel);
+    if (!list) histories.set(channel, (list = []));
+    return list;
+  };
 
   const api: SlackApi = {
     url: '',
@@ -137,7 +159,14 @@ export async function startSlackApi(): Promise<SlackApi> {
         await new Promise((resolve) => setTimeout(resolve, intervalMs));
       }
     },
+    history: (channel) => [...historyOf(channel)],
+    addMessage(channel, message) {
+      const ts = message.ts ?? nextTs();
+      historyOf(channel).push({ type: 'message', ...message, ts });
+      return ts;
+    },
     reset() {
+      histories.clear();
       calls.length = 0;
       responses.length = 0;
       faults.clear();
@@ -174,6 +203,16 @@ export async function startSlackApi(): Promise<SlackApi> {
       case 'chat.postMessage': {
         const ts = nextTs();
         const channel = str(p.channel);
+        historyOf(channel).push({
+          type: 'message',
+          subtype: 'bot_message',
+          ts,
+          text: str(p.text),
+          user: 'UBOT',
+          bot_id: 'BBOT',
+          blocks: p.blocks ?? [],
+          ...(p.thread_ts ? { thread_ts: str(p.thread_ts) } : {}),
+        });
         return {
           ok: true,
           channel,
@@ -237,6 +276,23 @@ export async function startSlackApi(): Promise<SlackApi> {
             tz: known?.tz ?? 'UTC',
             profile: { display_name: name, real_name: known?.real_name ?? name },
           },
+        };
+      }
+      case 'conversations.history': {
+        // Newest first, top-level messages only (thread replies are not in a channel's history), paged by cursor.
+        const all = historyOf(str(p.channel))
+          .filter((m) => !m.thread_ts || m.thread_ts === m.ts)
+          .reverse();
+        const limit = Math.min(999, Math.max(1, Number(p.limit ?? 100) || 100));
+        const offset = p.cursor ? Number(Buffer.from(str(p.cursor), 'base64').toString('utf8').replace(/^offset:/, '')) || 0 : 0;
+        const page = all.slice(offset, offset + limit);
+        const more = offset + limit < all.length;
+        return {
+          ok: true,
+          messages: page,
+          has_more: more,
+          pin_count: 0,
+          response_metadata: { next_cursor: more ? Buffer.from(`offset:${offset + limit}`).toString('base64') : '' },
         };
       }
       case 'conversations.info': {

@@ -12,9 +12,32 @@ export interface HelpCluster {
   reachable: boolean;
 }
 
+/** What the audit trail can prove with this setup (found at start-up). */
+export interface AuditTrust {
+  /** PGSESSIONS_AUDIT_KEY is set: entries are HMAC-SHA256, not plain SHA-256. */
+  keyed: boolean;
+  /** What the runtime role may do to the audit table: own it, modify it (only a trigger in the way), or only append. */
+  runtime: 'owns' | 'may_modify' | 'append_only';
+}
+
 export interface HelpInput {
   clusters: HelpCluster[];
   readOnly: boolean;
+  audit?: AuditTrust;
+}
+
+/** The audit trail in plain words, one line each. */
+export function describeAuditTrust(a: AuditTrust): string[] {
+  return [
+    a.keyed
+      ? ':lock: The audit chain is *keyed* (HMAC-SHA256, `PGSESSIONS_AUDIT_KEY`): the database role alone cannot forge a consistent chain.'
+      : ':warning: The audit chain is *unkeyed* (no `PGSESSIONS_AUDIT_KEY`): whoever can write the state database can rewrite it and recompute every hash.',
+    a.runtime === 'owns'
+      ? ':warning: The bot’s state role *owns* the audit table: it could rewrite it. Run the migrations as an owner role (`npm run migrate`).'
+      : a.runtime === 'may_modify'
+        ? ':warning: The bot’s state role may update or delete audit entries (only a trigger stops it).'
+        : ':white_check_mark: The bot’s state role can only append to the audit log.',
+  ];
 }
 
 /** What the role can and cannot do, one line each, plain words. */
@@ -65,6 +88,9 @@ export function buildHelp(input: HelpInput): RenderedMessage {
         text: ':lock: *Read-only mode*: listings only; every cancel and terminate is refused.',
       },
     });
+  }
+  if (input.audit) {
+    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: describeAuditTrust(input.audit).join('\n') } });
   }
   if (input.clusters.length > 0) blocks.push({ type: 'divider' });
   // Leave room for a footer naming the clusters that did not fit.

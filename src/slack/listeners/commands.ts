@@ -49,7 +49,7 @@ export async function answer(command: ParsedCommand, user: string, channel: stri
         if (!chosen.ok) return { message: plain(chosen.message), outcome: 'invalid' };
       }
       const clusters = (await services.status()).filter((c) => only === undefined || c.name === only);
-      return ok(buildHelp({ clusters, readOnly: services.readOnly }));
+      return ok(buildHelp({ clusters, readOnly: services.readOnly, ...(services.audit ? { audit: services.audit } : {}) }));
     }
     case 'pending':
       return ok(buildPendingList(await services.requests.listPending(command.cluster)));

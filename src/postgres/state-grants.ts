@@ -1,0 +1,74 @@
+// What the runtime role (the one in STATE_DATABASE_URL) may do in the state schema, in one list: `npm run
+// migrate` grants exactly this and revokes anything else. No ownership, and on the audit log only INSERT and
+// SELECT: a runtime role cannot disable its triggers, update, delete or truncate it. A new table adds a line.
+import type pg from 'pg';
+
+export interface StateGrant {
+  /** The object, as GRANT names it. */
+  on: string;
+  /** The privileges, as GRANT lists them (column lists allowed). */
+  privileges: string;
+  /** Why the app needs them. */
+  why: string;
+}
+
+export const RUNTIME_GRANTS: readonly StateGrant[] = [
+  { on: 'SCHEMA pgsessions', privileges: 'USAGE', why: 'reach the tables' },
+  { on: 'TABLE pgsessions.schema_migrations', privileges: 'SELECT', why: 'check at start-up that the schema is current' },
+  { on: 'TABLE pgsessions.requests', privileges: 'SELECT, INSERT, UPDATE', why: 'requests and their decisions (never deleted)' },
+  { on: 'TABLE pgsessions.audit_log', privileges: 'SELECT, INSERT', why: 'append-only: append and read, nothing else' },
+  { on: 'SEQUENCE pgsessions.audit_log_seq_seq', privileges: 'USAGE', why: 'number new audit entries' },
+  {
+    on: 'TABLE pgsessions.outbox',
+    privileges: 'SELECT, INSERT, UPDATE (attempts, next_attempt_at, delivered_at, last_error)',
+    why: 'queue audit entries and record their delivery',
+  },
+];
+
+const SQL_REVOKE_ALL = (role: string) => [
+  `REVOKE ALL ON ALL TABLES IN SCHEMA pgsessions FROM ${role}`,
+  `REVOKE ALL ON ALL SEQUENCES IN SCHEMA pgsessions FROM ${role}`,
+  `REVOKE ALL ON ALL FUNCTIONS IN SCHEMA pgsessions FROM ${role}`,
+  `REVOKE ALL ON SCHEMA pgsessions FROM ${role}`,
+];
+
+const SQL_OWNED_BY = `
+  SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE n.nspname = 'pgsessions' AND pg_has_role($1, c.relowner, 'MEMBER')
+  UNION ALL
+  SELECT 'schema pgsessions' FROM pg_namespace WHERE nspname = 'pgsessions' AND pg_has_role($1, nspowner, 'MEMBER')`;
+
+const SQL_ROLE_EXISTS = 'SELECT 1 FROM pg_roles WHERE rolname = $1';
+
+export type GrantResult =
+  | { ok: true; statements: string[] }
+  | { ok: false; code: 'no_such_role' | 'runtime_owns'; message: string };
+
+/**
+ * Revokes everything the role has in the state schema, then grants RUNTIME_GRANTS, in one transaction.
+ * Identifiers cannot be $n parameters: the role name is quoted with escapeIdentifier.
+ */
+export async function grantRuntimeRole(client: pg.ClientBase, role: string): Promise<GrantResult> {
+  if ((await client.query(SQL_ROLE_EXISTS, [role])).rowCount === 0) {
+    return { ok: false, code: 'no_such_role', message: `role ${role} does not exist: CREATE ROLE ${role} LOGIN PASSWORD '…' first` };
+  }
+  const owned = (await client.query<{ name: string }>(SQL_OWNED_BY, [role])).rows.map((r) => r.name);
+  if (owned.length > 0) {
+    return {
+      ok: false,
+      code: 'runtime_owns',
+      message: `the runtime role ${role} owns (or is a member of the owner of) ${owned.join(', ')}: it could rewrite the audit log whatever it is granted. Transfer ownership to the owner role first (README: "Owner and runtime roles").`,
+    };
+  }
+  const quoted = client.escapeIdentifier(role);
+  const statements = [...SQL_REVOKE_ALL(quoted), ...RUNTIME_GRANTS.map((g) => `GRANT ${g.privileges} ON ${g.on} TO ${quoted}`)];
+  await client.query('BEGIN');
+  try {
+    for (const sql of statements) await client.query(sql);
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  }
+  return { ok: true, statements };
+}
