@@ -1,0 +1,433 @@
+// The request service (the two-person rule) on its own, with in-memory fakes of its ports: who may approve,
+// self-approval, read-only refusals, expiry, escalation from cancel to terminate, reconciliation. The same
+// rules run end to end against PostgreSQL and Slack in test/flows/.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRequestService, type ClusterPort, type RequestMessagesPort, type RequestSettings, type SignalTargetPort } from '../../src/domain/requests.js';
+import type { AuditEntry, AuditEntryInput } from '../../src/domain/audit.js';
+import type { StatePort } from '../../src/domain/state-ports.js';
+import type { KillRequest, SessionRow, TargetOutcome } from '../../src/domain/types.js';
+
+/** The state port in memory, with a clock the test moves. Same rules as the PostgreSQL store. */
+function fakeState() {
+  let now = Date.parse('2025-06-01T12:00:00Z');
+  let ids = 0;
+  const requests = new Map<string, KillRequest & { executing: boolean }>();
+  const audit: AuditEntryInput[] = [];
+  const iso = (ms: number) => new Date(ms).toISOString();
+  const plain = (r: KillRequest & { executing: boolean }): KillRequest => {
+    const { executing: _executing, ...rest } = r;
+    return structuredClone(rest);
+  };
+  const summary = (r: KillRequest) => ({
+    action: r.action,
+    reason: r.reason,
+    requester: r.requester,
+    targets: r.targets.map(({ pid, user, database, application, backendType, backendStart, queryStart }) => ({ pid, user, database, application, backendType, backendStart, queryStart })),
+  });
+  const pendingCheck = (r: (KillRequest & { executing: boolean }) | undefined) => {
+    if (!r) return { ok: false as const, code: 'not_found' as const };
+    if (r.status === 'expired' || (r.status === 'pending' && Date.parse(r.expiresAt) <= now)) return { ok: false as const, code: 'expired' as const, request: plain(r) };
+    if (r.status !== 'pending') return { ok: false as const, code: 'already_decided' as const, request: plain(r) };
+    return null;
+  };
+  const port: StatePort = {
+    async createRequest(input) {
+      const { ttlSeconds, ...rest } = input;
+      const id = `00000000-0000-4000-8000-${String(++ids).padStart(12, '0')}`;
+      const r = { ...rest, id, status: 'pending' as const, decidedBy: null, decidedAt: null, createdAt: iso(now), expiresAt: iso(now + ttlSeconds * 1000), messageTs: null, result: null, executing: false };
+      requests.set(id, r);
+      audit.push({ requestId: id, event: 'requested', actor: r.requester, cluster: r.cluster, details: { ...summary(r), channel: r.channel, expiresAt: r.expiresAt, escalateAfterSeconds: r.escalateAfterSeconds, scope: r.scope, targets: r.targets } });
+      return plain(r);
+    },
+    async setMessageTs(id, ts) {
+      const r = requests.get(id);
+      if (r) r.messageTs = ts;
+      return r !== undefined;
+    },
+    async get(id) {
+      const r = requests.get(id);
+      return r ? plain(r) : null;
+    },
+    async listPending() {
+      return [...requests.values()].filter((r) => r.status === 'pending' && Date.parse(r.expiresAt) > now).map(plain);
+    },
+    async approve(id, approver) {
+      const r = requests.get(id);
+      const no = pendingCheck(r);
+      if (no) return no;
+      if (r!.requester === approver) return { ok: false, code: 'self_approval', request: plain(r!) };
+      Object.assign(r!, { status: 'approved', decidedBy: approver, decidedAt: iso(now) });
+      audit.push({ requestId: id, event: 'approved', actor: approver, cluster: r!.cluster, details: { ...summary(r!), approver } });
+      return { ok: true, request: plain(r!) };
+    },
+    async deny(id, actor) {
+      const r = requests.get(id);
+      const no = pendingCheck(r);
+      if (no) return no;
+      Object.assign(r!, { status: 'denied', decidedBy: actor, decidedAt: iso(now) });
+      audit.push({ requestId: id, event: 'denied', actor, cluster: r!.cluster, details: { ...summary(r!), deniedBy: actor } });
+      return { ok: true, request: plain(r!) };
+    },
+    async withdraw(id, actor) {
+      const r = requests.get(id);
+      const no = pendingCheck(r);
+      if (no) return no;
+      if (r!.requester !== actor) return { ok: false, code: 'not_requester', request: plain(r!) };
+      Object.assign(r!, { status: 'withdrawn', decidedBy: actor, decidedAt: iso(now) });
+      audit.push({ requestId: id, event: 'withdrawn', actor, cluster: r!.cluster, details: { ...summary(r!), withdrawnBy: actor } });
+      return { ok: true, request: plain(r!) };
+    },
+    async markExecuting(id) {
+      const r = requests.get(id);
+      if (!r) return { ok: false, code: 'not_found' };
+      if (r.status !== 'approved') return { ok: false, code: 'not_approved', request: plain(r) };
+      if (r.executing) return { ok: false, code: 'already_executing', request: plain(r) };
+      r.executing = true;
+      audit.push({ requestId: id, event: 'executing', cluster: r.cluster, details: { ...summary(r), approver: r.decidedBy } });
+      return { ok: true, request: plain(r) };
+    },
+    async finish(id, status, result) {
+      const r = requests.get(id);
+      if (!r) return { ok: false, code: 'not_found' };
+      if (r.status !== 'approved') return { ok: false, code: 'not_approved', request: plain(r) };
+      Object.assign(r, { status, result });
+      audit.push({ requestId: id, event: status, cluster: r.cluster, details: { ...summary(r), approver: r.decidedBy, result } });
+      return { ok: true, request: plain(r) };
+    },
+    async expireDue() {
+      const due = [...requests.values()].filter((r) => r.status === 'pending' && Date.parse(r.expiresAt) <= now);
+      for (const r of due) {
+        r.status = 'expired';
+        audit.push({ requestId: r.id, event: 'expired', cluster: r.cluster, details: { ...summary(r), expiresAt: r.expiresAt } });
+      }
+      return due.map(plain);
+    },
+    async findInterrupted() {
+      return [...requests.values()].filter((r) => r.status === 'approved' && r.result === null).map(plain);
+    },
+    async countByStatus() {
+      const counts: Record<string, number> = {};
+      for (const r of requests.values()) counts[r.status] = (counts[r.status] ?? 0) + 1;
+      return counts;
+    },
+    async appendAudit(entry) {
+      audit.push(entry);
+      return { ...entry, seq: audit.length, at: iso(now), requestId: entry.requestId ?? null, actor: entry.actor ?? null, cluster: entry.cluster ?? null, prevHash: '', hash: '', hashAlg: 'sha256' } as AuditEntry;
+    },
+  };
+  return {
+    port,
+    audit,
+    events: (id: string) => audit.filter((e) => e.requestId === id).map((e) => e.event),
+    advance(seconds: number) {
+      now += seconds * 1000;
+    },
+    /** An approval that never reached its outcome (a crash between approval and signal). */
+    approveWithoutOutcome(id: string, approver: string) {
+      Object.assign(requests.get(id)!, { status: 'approved', decidedBy: approver, decidedAt: iso(now), executing: true });
+    },
+  };
+}
+
+const session = (pid: number, overrides: Partial<SessionRow> = {}): SessionRow => ({
+  pid,
+  user: 'app',
+  database: 'shop',
+  application: 'api',
+  client: '10.0.0.7',
+  state: 'active',
+  backendType: 'client backend',
+  backendStart: '2025-06-01T11:00:00.000000Z',
+  xactStart: '2025-06-01T11:59:00.000000Z',
+  queryStart: '2025-06-01T11:59:00.000000Z',
+  ageSeconds: 60,
+  queryAgeSeconds: 60,
+  xactAgeSeconds: 60,
+  waitEventType: null,
+  waitEvent: null,
+  blockedBy: [],
+  blocking: 0,
+  parallelWorkers: 0,
+  queryId: null,
+  query: 'SELECT pg_sleep(600)',
+  ...overrides,
+});
+
+/** One cluster in memory: sessions by pid, a script of signal outcomes, and every signal it was sent. */
+function fakeCluster(rows: SessionRow[]) {
+  const sessions = new Map(rows.map((r) => [r.pid, r]));
+  const signals: Array<{ kind: 'cancel' | 'terminate'; target: SignalTargetPort }> = [];
+  const outcomes: Array<(kind: 'cancel' | 'terminate', pid: number) => TargetOutcome['outcome']> = [];
+  let stillActive = false;
+  const port: ClusterPort = {
+    name: 'default',
+    async byPid(pid) {
+      return sessions.get(pid) ?? null;
+    },
+    async bulkTargets(scope) {
+      return [...sessions.values()].filter((s) => s.database === scope.database);
+    },
+    async signal(kind, target) {
+      signals.push({ kind, target });
+      const next = outcomes.shift();
+      return { pid: target.pid, outcome: next ? next(kind, target.pid) : kind === 'cancel' ? 'cancelled' : 'terminated' };
+    },
+    async stillThere(target) {
+      return sessions.has(target.pid) ? { state: stillActive ? 'active' : 'idle' } : null;
+    },
+  };
+  return {
+    port,
+    signals,
+    /** The next signal answers with this outcome. */
+    answerNext(outcome: TargetOutcome['outcome']) {
+      outcomes.push(() => outcome);
+    },
+    keepRunning(active: boolean) {
+      stillActive = active;
+    },
+    end(pid: number) {
+      sessions.delete(pid);
+    },
+  };
+}
+
+function fakeMessages() {
+  const posted: KillRequest[] = [];
+  const updated: KillRequest[] = [];
+  const told: KillRequest[] = [];
+  let failPost = false;
+  const port: RequestMessagesPort = {
+    async post(request) {
+      if (failPost) throw new Error('channel_not_found');
+      posted.push(request);
+      return `1700000000.${String(posted.length).padStart(6, '0')}`;
+    },
+    async update(request) {
+      updated.push(request);
+    },
+    async notifyRequester(request) {
+      told.push(request);
+    },
+  };
+  return { port, posted, updated, told, failPosts: () => (failPost = true) };
+}
+
+function setup(options: { settings?: Partial<RequestSettings>; sessions?: SessionRow[]; groups?: Record<string, string[]> } = {}) {
+  const state = fakeState();
+  const cluster = fakeCluster(options.sessions ?? [session(4242)]);
+  const messages = fakeMessages();
+  const groups = options.groups ?? { SONCALL: ['UGROUPIE'] };
+  const slept: number[] = [];
+  const settings: RequestSettings = {
+    readOnly: false,
+    ttlSeconds: 900,
+    queryText: 'truncated',
+    bulkCap: 200,
+    terminateTimeoutMs: 5_000,
+    protectedRoles: ['postgres'],
+    protectedApps: [],
+    rules: () => ({ requesters: null, approvers: ['UAPP', 'SONCALL'] }),
+    ...options.settings,
+  };
+  const service = createRequestService({
+    state: state.port,
+    cluster: (name) => (name === 'default' ? cluster.port : undefined),
+    messages: messages.port,
+    groups: { members: async (id) => groups[id] ?? [] },
+    settings,
+    isUnreachable: (error) => (error as { code?: string }).code === 'ECONNREFUSED',
+    sleep: async (ms) => {
+      slept.push(ms);
+    },
+  });
+  return { state, cluster, messages, service, slept };
+}
+
+const ask = (overrides: Partial<Parameters<ReturnType<typeof createRequestService>['requestOne']>[0]> = {}) => ({
+  cluster: 'default',
+  action: 'terminate' as const,
+  pid: 4242,
+  reason: 'holding locks on orders',
+  requester: 'UREQ',
+  channel: 'CINC',
+  ...overrides,
+});
+
+describe('approval rules', () => {
+  test('an approver who is not the requester approves; the target is signalled once and the outcome shown and told', async () => {
+    const { service, state, cluster, messages } = setup();
+    const asked = await service.requestOne(ask());
+    assert.ok(asked.ok);
+    assert.equal(messages.posted.length, 1);
+    const approved = await service.approve(asked.value.id, 'UAPP');
+    assert.ok(approved.ok);
+    assert.equal(approved.value.status, 'executed');
+    assert.deepEqual(cluster.signals.map((s) => [s.kind, s.target.pid]), [['terminate', 4242]]);
+    assert.deepEqual(state.events(asked.value.id), ['requested', 'approved', 'executing', 'executed']);
+    assert.equal(messages.told.at(-1)?.status, 'executed');
+    // A second click finds it decided: nothing is signalled again.
+    const again = await service.approve(asked.value.id, 'UAPP');
+    assert.equal(!again.ok && again.code, 'already_decided');
+    assert.equal(cluster.signals.length, 1);
+  });
+
+  test('the requester cannot approve their own request, even as an approver', async () => {
+    const { service, cluster, state } = setup();
+    const asked = await service.requestOne(ask({ requester: 'UAPP' }));
+    assert.ok(asked.ok);
+    const self = await service.approve(asked.value.id, 'UAPP');
+    assert.equal(!self.ok && self.code, 'self_approval');
+    assert.match(!self.ok ? self.message : '', /a second person has to approve it/);
+    assert.equal(cluster.signals.length, 0);
+    assert.deepEqual(state.events(asked.value.id), ['requested']);
+  });
+
+  test('someone who is not an approver cannot approve or deny; a member of an approver group can approve', async () => {
+    const { service, cluster } = setup();
+    const asked = await service.requestOne(ask());
+    assert.ok(asked.ok);
+    const outsider = await service.approve(asked.value.id, 'UOUT');
+    assert.equal(!outsider.ok && outsider.code, 'not_approver');
+    const denied = await service.deny(asked.value.id, 'UOUT');
+    assert.equal(!denied.ok && denied.code, 'not_approver');
+    assert.equal(cluster.signals.length, 0);
+    const groupie = await service.approve(asked.value.id, 'UGROUPIE');
+    assert.ok(groupie.ok);
+    assert.equal(cluster.signals.length, 1);
+  });
+
+  test('only the requester may withdraw', async () => {
+    const { service, state } = setup();
+    const asked = await service.requestOne(ask());
+    assert.ok(asked.ok);
+    const other = await service.withdraw(asked.value.id, 'UAPP');
+    assert.equal(!other.ok && other.code, 'not_the_requester');
+    const own = await service.withdraw(asked.value.id, 'UREQ');
+    assert.ok(own.ok);
+    assert.deepEqual(state.events(asked.value.id), ['requested', 'withdrawn']);
+  });
+
+  test('read-only mode refuses requests, and refuses approvals with a refused entry in the audit', async () => {
+    const normal = setup();
+    const asked = await normal.service.requestOne(ask());
+    assert.ok(asked.ok);
+    const readOnly = setup({ settings: { readOnly: true } });
+    const refusedAsk = await readOnly.service.requestOne(ask());
+    assert.equal(!refusedAsk.ok && refusedAsk.code, 'read_only');
+    // The same request, decided by an instance in read-only mode.
+    const shared = createRequestService({
+      state: normal.state.port,
+      cluster: () => normal.cluster.port,
+      messages: normal.messages.port,
+      groups: { members: async () => [] },
+      settings: { readOnly: true, ttlSeconds: 900, queryText: 'none', bulkCap: 1, terminateTimeoutMs: 1, protectedRoles: [], protectedApps: [], rules: () => ({ requesters: null, approvers: ['UAPP'] }) },
+      isUnreachable: () => false,
+    });
+    const refused = await shared.approve(asked.value.id, 'UAPP');
+    assert.equal(!refused.ok && refused.code, 'read_only');
+    assert.equal(normal.cluster.signals.length, 0);
+    const entry = normal.state.audit.at(-1)!;
+    assert.equal(entry.event, 'refused');
+    assert.deepEqual(entry.details, { why: 'read_only' });
+  });
+
+  test('a protected role, a missing reason and a request that cannot be posted are refused before anyone approves', async () => {
+    const { service, messages, state } = setup({ sessions: [session(1, { user: 'postgres' }), session(2)] });
+    assert.equal(((r) => !r.ok && r.code)(await service.requestOne(ask({ pid: 1 }))), 'protected');
+    assert.equal(((r) => !r.ok && r.code)(await service.requestOne(ask({ pid: 2, reason: '   ' }))), 'reason_required');
+    messages.failPosts();
+    const unposted = await service.requestOne(ask({ pid: 2 }));
+    assert.equal(!unposted.ok && unposted.code, 'post_failed');
+    // The request nobody could see was withdrawn at once, not left pending.
+    assert.deepEqual(await state.port.listPending(), []);
+  });
+});
+
+describe('expiry', () => {
+  test('a request past its expiry cannot be approved, and the sweep expires it and shows it', async () => {
+    const { service, state, messages, cluster } = setup({ settings: { ttlSeconds: 60 } });
+    const asked = await service.requestOne(ask());
+    assert.ok(asked.ok);
+    state.advance(61);
+    const late = await service.approve(asked.value.id, 'UAPP');
+    assert.equal(!late.ok && late.code, 'expired');
+    assert.equal(cluster.signals.length, 0);
+    const expired = await service.expireDue();
+    assert.deepEqual(expired.map((r) => r.id), [asked.value.id]);
+    assert.equal(messages.updated.at(-1)?.status, 'expired');
+    assert.deepEqual(state.events(asked.value.id), ['requested', 'expired']);
+    assert.deepEqual(await service.expireDue(), [], 'expired once');
+  });
+
+  test('a request still within its time is not expired', async () => {
+    const { service, state } = setup({ settings: { ttlSeconds: 60 } });
+    const asked = await service.requestOne(ask());
+    assert.ok(asked.ok);
+    state.advance(59);
+    assert.deepEqual(await service.expireDue(), []);
+    assert.ok((await service.approve(asked.value.id, 'UAPP')).ok);
+  });
+});
+
+describe('escalation', () => {
+  test('cancel, then terminate: a query still running after the grace period is terminated, the same session only', async () => {
+    const { service, cluster } = setup();
+    cluster.answerNext('still_running');
+    cluster.keepRunning(true);
+    const asked = await service.requestOne(ask({ action: 'cancel_then_terminate', escalateAfterSeconds: 0 }));
+    assert.ok(asked.ok);
+    assert.equal(asked.value.escalateAfterSeconds, 0);
+    const approved = await service.approve(asked.value.id, 'UAPP');
+    assert.ok(approved.ok);
+    assert.deepEqual(cluster.signals.map((s) => s.kind), ['cancel', 'terminate']);
+    const terminate = cluster.signals[1]!.target;
+    assert.equal(terminate.pid, 4242);
+    assert.equal(terminate.backendStart, '2025-06-01T11:00:00.000000Z');
+    assert.equal(terminate.queryStart, '2025-06-01T11:59:00.000000Z', 'only while it still runs the query that was asked about');
+    assert.deepEqual(approved.value.result?.outcomes.map((o) => o.outcome), ['terminated']);
+  });
+
+  test('cancel, then terminate: a cancel that worked is not followed by a terminate', async () => {
+    const { service, cluster } = setup();
+    const asked = await service.requestOne(ask({ action: 'cancel_then_terminate' }));
+    assert.ok(asked.ok);
+    assert.equal(asked.value.escalateAfterSeconds, 10, 'the default grace period');
+    const approved = await service.approve(asked.value.id, 'UAPP');
+    assert.ok(approved.ok);
+    assert.deepEqual(cluster.signals.map((s) => s.kind), ['cancel']);
+    assert.deepEqual(approved.value.result?.outcomes.map((o) => o.outcome), ['cancelled']);
+  });
+
+  test('cancel, then terminate: a query that stops during the grace period counts as cancelled, nothing terminated', async () => {
+    const { service, cluster, slept } = setup();
+    cluster.answerNext('still_running');
+    cluster.keepRunning(false);
+    const asked = await service.requestOne(ask({ action: 'cancel_then_terminate', escalateAfterSeconds: 5 }));
+    assert.ok(asked.ok);
+    const approved = await service.approve(asked.value.id, 'UAPP');
+    assert.ok(approved.ok);
+    assert.deepEqual(cluster.signals.map((s) => s.kind), ['cancel']);
+    assert.deepEqual(approved.value.result?.outcomes.map((o) => o.outcome), ['cancelled']);
+    assert.deepEqual(slept, []);
+  });
+});
+
+describe('reconciliation', () => {
+  test('an approval interrupted before its outcome is re-checked, recorded as failed and interrupted, never re-signalled', async () => {
+    const { service, state, cluster, messages } = setup({ sessions: [session(4242), session(5151)] });
+    const asked = await service.requestOne(ask());
+    assert.ok(asked.ok);
+    state.approveWithoutOutcome(asked.value.id, 'UAPP');
+    cluster.end(4242);
+    const done = await service.reconcile(60);
+    assert.deepEqual(done.map((r) => r.id), [asked.value.id]);
+    assert.equal(done[0]!.status, 'failed');
+    assert.equal(done[0]!.result?.interrupted, true);
+    assert.deepEqual(done[0]!.result?.outcomes.map((o) => o.outcome), ['gone']);
+    assert.equal(cluster.signals.length, 0);
+    assert.equal(state.audit.at(-1)?.event, 'failed', 'audited as failed with result.interrupted (there is no separate reconciled event)');
+    assert.equal(messages.told.at(-1)?.id, asked.value.id);
+  });
+});
