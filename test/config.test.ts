@@ -36,6 +36,17 @@ function assertNoSecrets(text: string, ...secrets: string[]): void {
 }
 
 describe('loadConfig', () => {
+  test('PGSESSIONS_AUDIT_KEY: at least 32 bytes, kept when good, never echoed when too short', () => {
+    const key = 'k'.repeat(31);
+    const error = configError({ ...good(), PGSESSIONS_AUDIT_KEY: key });
+    assert.match(error.message, /PGSESSIONS_AUDIT_KEY must be at least 32 bytes/);
+    assertNoSecrets(error.message, key);
+    assert.equal(loadConfig(good()).auditKey, null);
+    assert.equal(loadConfig({ ...good(), PGSESSIONS_AUDIT_KEY: 'k'.repeat(32) }).auditKey, 'k'.repeat(32));
+    const role = configError({ ...good(), PGSESSIONS_RUNTIME_ROLE: 'bad role; DROP' });
+    assert.match(role.message, /PGSESSIONS_RUNTIME_ROLE must be a role name/);
+  });
+
   test('reads a good environment with the contract’s defaults', () => {
     const config = loadConfig(good());
     assert.equal(config.slack.botToken, TOKEN);

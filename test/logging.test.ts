@@ -66,6 +66,16 @@ describe('the pino root', () => {
     assert.match(failed.err.message, /^could not connect to postgres:\/\/bot:\[redacted\]@db\/app/);
   });
 
+  test('never logs the audit key, however it is passed', () => {
+    const { logger, text } = capture();
+    logger.info({ auditKey: 'audit-key-value-1' }, 'top');
+    logger.info({ config: { auditKey: 'audit-key-value-2' } }, 'nested');
+    logger.info({ env: { PGSESSIONS_AUDIT_KEY: 'audit-key-value-3' } }, 'env');
+    logger.info({ a: { b: { c: { auditKey: 'audit-key-value-4' } } } }, 'deep');
+    const all = text();
+    for (let i = 1; i <= 4; i++) assert.ok(!all.includes(`audit-key-value-${i}`), `audit key ${i} leaked:\n${all}`);
+  });
+
   test('Bolt’s logger adapter scrubs what Bolt and the Web API client log', () => {
     const { logger, text } = capture();
     const slack = slackLogger(logger);
