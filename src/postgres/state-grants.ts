@@ -36,6 +36,9 @@ const SQL_OWNED_BY = `
   SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
   WHERE n.nspname = 'pgsessions' AND pg_has_role($1, c.relowner, 'MEMBER')
   UNION ALL
+  SELECT p.proname || '()' FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+  WHERE n.nspname = 'pgsessions' AND pg_has_role($1, p.proowner, 'MEMBER')
+  UNION ALL
   SELECT 'schema pgsessions' FROM pg_namespace WHERE nspname = 'pgsessions' AND pg_has_role($1, nspowner, 'MEMBER')`;
 
 const SQL_ROLE_EXISTS = 'SELECT 1 FROM pg_roles WHERE rolname = $1';

@@ -274,4 +274,9 @@ test('without a key the app runs, warns at start-up, and status says the chain i
   assert.match(verified.stdout, /4 of 4 entries match/);
   assert.match(verified.stdout, /1 messages from others ignored/);
   assert.ok(slack.callsTo('conversations.history').length >= 3, 'retried after the 429 and followed the cursor');
+
+  // Moving this setup to least privilege: migrate refuses to grant a runtime role that still owns the schema.
+  const refused = await cli('src/cli/migrate.ts', [], { PGSESSIONS_MIGRATE_DATABASE_URL: db.url, STATE_DATABASE_URL: urlAs(db.url, OWNER) });
+  assert.equal(refused.code, 1, refused.stdout + refused.stderr);
+  assert.match(refused.stdout, new RegExp(`the runtime role ${OWNER} owns .*audit_log.*Transfer ownership to the owner role first`));
 });
