@@ -108,8 +108,6 @@ export interface RoleCapabilities {
   superuser: boolean;
   readAllStats: boolean;
   signalBackend: boolean;
-  /** Member of pg_signal_autovacuum_worker (PostgreSQL 18+); null where the server has no such role. */
-  signalAutovacuum?: boolean | null;
   serverVersion: string;
   serverVersionNum: number;
 }

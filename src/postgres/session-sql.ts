@@ -265,21 +265,11 @@ export const HIDDEN_SESSIONS_SQL = `SELECT count(*)::int AS hidden FROM pg_stat_
 
 export const SERVER_VERSION_SQL = `SELECT current_setting('server_version_num')::int AS num, current_setting('server_version') AS version`;
 
-/**
- * What the bot's own role may see and do: read at start-up and shown by `/pgsessions status`. What only some
- * versions have is NULL before them: pg_signal_autovacuum_worker (18+).
- */
-export function roleCapabilitiesQuery(versionNum: number): SqlQuery {
-  const autovacuum = features(versionNum).signalAutovacuumRole
-    ? `(r.rolsuper OR pg_has_role(current_user, 'pg_signal_autovacuum_worker', 'USAGE'))`
-    : 'NULL::boolean';
-  const text = `SELECT current_user::text AS role,
+/** What the bot's own role may see and do: read at start-up and shown by `/pgsessions status`. */
+export const ROLE_CAPABILITIES_SQL = `SELECT current_user::text AS role,
     r.rolsuper AS superuser,
     (r.rolsuper OR pg_has_role(current_user, 'pg_read_all_stats', 'USAGE')) AS read_all_stats,
     (r.rolsuper OR pg_has_role(current_user, 'pg_signal_backend', 'USAGE')) AS signal_backend,
-    ${autovacuum} AS signal_autovacuum,
     current_setting('server_version') AS server_version,
     current_setting('server_version_num')::int AS server_version_num
   FROM pg_roles r WHERE r.rolname = current_user`;
-  return { text, values: [] };
-}

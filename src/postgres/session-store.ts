@@ -17,13 +17,13 @@ import type { Logger } from '../logger.js';
 import { queryRows } from './pools.js';
 import {
   HIDDEN_SESSIONS_SQL,
+  ROLE_CAPABILITIES_SQL,
   SERVER_VERSION_SQL,
   blockingQuery,
   bulkTargetsQuery,
   identityQuery,
   listSessionsQuery,
   replicationQuery,
-  roleCapabilitiesQuery,
   sessionByPidQuery,
   signalBlockerQuery,
   signalQuery,
@@ -137,14 +137,14 @@ export function createCluster(name: string, pool: pg.Pool, logger: Logger): Clus
     pool,
     versionNum,
     async capabilities() {
-      const row = (await run(roleCapabilitiesQuery(await versionNum())))[0];
+      const result = await pool.query(ROLE_CAPABILITIES_SQL);
+      const row = result.rows[0] as Record<string, unknown> | undefined;
       if (!row) throw new Error('the bot role is not in pg_roles');
       return {
         role: String(row.role),
         superuser: row.superuser === true,
         readAllStats: row.read_all_stats === true,
         signalBackend: row.signal_backend === true,
-        signalAutovacuum: typeof row.signal_autovacuum === 'boolean' ? row.signal_autovacuum : null,
         serverVersion: String(row.server_version),
         serverVersionNum: Number(row.server_version_num),
       };
