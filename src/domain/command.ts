@@ -68,6 +68,9 @@ const SUBCOMMANDS: Record<string, Kind> = {
   help: 'help',
 };
 
+/** Every word that starts a subcommand, as typed: the manifest's usage hint names each. */
+export const SUBCOMMAND_WORDS: readonly string[] = Object.keys(SUBCOMMANDS);
+
 /** Which modifiers each subcommand understands. */
 const MODIFIERS: Record<Kind, readonly ModifierKey[]> = {
   top: ['cluster', 'db', 'user', 'app', 'state', 'min', 'limit'],
