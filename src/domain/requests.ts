@@ -98,7 +98,7 @@ export const FAILURE_MESSAGES = {
   not_client_backend: 'That pid is not a client session (background process, parallel worker or walsender): it cannot be killed from here.',
   not_walsender: 'That pid is not a walsender.',
   cancel_useless: 'That session is not running a query (it is idle, or idle in a transaction): cancelling does nothing. Ask to terminate it instead.',
-  cannot_signal: 'The database would refuse this whatever anyone approves:',
+  cannot_signal: 'The database would refuse this whatever anyone approves, so nothing was requested —',
   nothing_to_do: 'No sessions match: nothing to terminate.',
   too_many: 'That would end more sessions than one request may',
   unreachable: 'The cluster cannot be reached (or is too slow to answer) right now: nothing was done.',

@@ -141,7 +141,7 @@ test('a superuser session, seen by a bot that is not one, is listed without butt
   assert.deepEqual(rowFor(reply, app.pid).buttons.map((b) => b.label), ['Cancel', 'Terminate'], 'an ordinary role keeps its buttons');
   for (const text of [`terminate ${su.pid} superuser`, `cancel ${su.pid} superuser`, `cancel ${su.pid} escalate:5s superuser`]) {
     const { text: answer } = await command(slack, plainApp.port, text, as(REQUESTER, channel));
-    assert.match(answer, /would refuse this whatever anyone approves: superuser session/, `${text} → ${answer}`);
+    assert.match(answer, /would refuse this whatever anyone approves, so nothing was requested — superuser session/, `${text} → ${answer}`);
   }
   assert.equal(approvalPosts(slack, channel).length, 0);
   assert.equal(await sessionAlive(db.url, su.pid, su.backendStart), true);
@@ -194,7 +194,7 @@ test('without pg_signal_backend, another role’s session gets no buttons and sa
   assert.deepEqual(rowFor(reply, other.pid).buttons, []);
   assert.match(allText(reply), /another role’s session: the bot’s role cannot signal it \(it needs pg_signal_backend\)/);
   const { text } = await command(slack, app.port, `terminate ${other.pid} no grant`, as(REQUESTER, channel));
-  assert.match(text, /would refuse this whatever anyone approves: another role’s session/);
+  assert.match(text, /would refuse this whatever anyone approves, so nothing was requested — another role’s session/);
   assert.equal(approvalPosts(slack, channel).length, 0);
 });
 
