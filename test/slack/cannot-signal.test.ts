@@ -100,3 +100,20 @@ test('a walsender the server would refuse has no End walsender button, and says 
   assert.equal(kills(msg).length, 1, 'only the second walsender has a button');
   assert.ok(texts(msg).includes(SIGNAL_BLOCKER_REASONS.superuser));
 });
+
+test('Cancel is offered only for a running query: never for idle, never-queried, disabled or idle-in-transaction rows', () => {
+  const cases: Array<[Partial<SessionRow>, string[]]> = [
+    [{ state: 'active' }, ['Cancel', 'Terminate']],
+    [{ state: 'fastpath function call' }, ['Cancel', 'Terminate']],
+    [{ state: 'idle' }, ['Terminate']],
+    [{ state: 'idle', queryStart: null }, ['Terminate']],
+    [{ state: 'active', queryStart: null }, ['Terminate']],
+    [{ state: 'disabled' }, ['Terminate']],
+    [{ state: 'idle in transaction' }, ['Terminate']],
+  ];
+  for (const [over, labels] of cases) {
+    const msg = buildListing({ cluster: 'prod', rows: [session(1, over)], totalMatched: 1, filters: { limit: 20 }, killable: () => true });
+    const shown = (JSON.stringify(msg.blocks).match(/"text":\{"type":"plain_text","text":"(Cancel|Terminate)"/g) ?? []).map((m) => (m.includes('Cancel') ? 'Cancel' : 'Terminate'));
+    assert.deepEqual(shown, labels, JSON.stringify(over));
+  }
+});

@@ -3,7 +3,7 @@
 
 import type { ActionsBlock, Button, ContextBlock, KnownBlock } from '@slack/types';
 import { formatDuration } from '../../domain/duration.js';
-import { SIGNAL_BLOCKER_REASONS } from '../../domain/policy.js';
+import { runsAQuery, SIGNAL_BLOCKER_REASONS } from '../../domain/policy.js';
 import type { ListFilters, SessionRow } from '../../domain/types.js';
 import { ACTION, encodeTarget } from '../ids.js';
 import { LIMITS, codeSpan, escapeTruncate, inlineText, safeText, truncate, type RenderedMessage } from './mrkdwn.js';
@@ -18,11 +18,9 @@ function name(value: string | null): string {
   return value === null || value === '' ? '—' : inlineText(value, NAME_CHARS);
 }
 
-/** Cancelling does nothing to a session that is not running a query. */
+/** Cancelling does nothing to a session that is not running a query: the same rule a typed cancel meets. */
 export function cancelUseful(row: Pick<SessionRow, 'state' | 'queryStart'>): boolean {
-  if (row.queryStart === null) return false;
-  const state = row.state ?? '';
-  return !(state.startsWith('idle') || state === 'disabled');
+  return runsAQuery(row);
 }
 
 function ageText(row: SessionRow): string {
