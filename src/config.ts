@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { parseDuration } from './domain/duration.js';
-import { QUERY_TEXT_MODES, type QueryTextMode } from './domain/policy.js';
+import { QUERY_TEXT_MODES, withProviderRoles, type QueryTextMode } from './domain/policy.js';
 
 
 export interface ClusterConfig {
@@ -32,6 +32,7 @@ export interface Config {
   /** null: everyone in the workspace may request. */
   requesters: string[] | null;
   approvalTtlSeconds: number;
+  /** PGSESSIONS_PROTECTED_ROLES after the managed services' own roles (PROVIDER_ROLES). */
   protectedRoles: string[];
   protectedApps: string[];
   queryText: QueryTextMode;
@@ -266,7 +267,8 @@ export function loadConfig(source: NodeJS.ProcessEnv): Config {
     approvers: data.PGSESSIONS_APPROVERS,
     requesters: data.PGSESSIONS_REQUESTERS.length > 0 ? data.PGSESSIONS_REQUESTERS : null,
     approvalTtlSeconds: data.PGSESSIONS_APPROVAL_TTL,
-    protectedRoles: data.PGSESSIONS_PROTECTED_ROLES,
+    // The managed services' own roles are always protected; the setting adds to them.
+    protectedRoles: withProviderRoles(data.PGSESSIONS_PROTECTED_ROLES),
     protectedApps: data.PGSESSIONS_PROTECTED_APPS,
     queryText: data.PGSESSIONS_QUERY_TEXT,
     readOnly: data.PGSESSIONS_READ_ONLY,

@@ -3,6 +3,7 @@
 import type { Config } from './config.js';
 import { loadConfig } from './config.js';
 import { createLogger, type Logger } from './logger.js';
+import { describeRole } from './domain/capabilities.js';
 import { createRequestService } from './domain/requests.js';
 import { deliveryFailureKind, startOutboxWorker } from './audit/outbox-worker.js';
 import { migrate } from './postgres/migrate.js';
@@ -118,6 +119,9 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     if (c.superuser) log.warn({ cluster: s.name }, 'the bot role is a superuser: grant pg_monitor and pg_signal_backend to a plain role instead');
     if (!c.readAllStats) log.warn({ cluster: s.name }, 'no pg_read_all_stats/pg_monitor: other roles\u2019 sessions cannot be seen at all (listings say how many)');
     if (!c.signalBackend) log.warn({ cluster: s.name }, 'no pg_signal_backend: only sessions of the bot\u2019s own role can be signalled');
+    const { can, cannot } = describeRole(c);
+    for (const what of can) log.info({ cluster: s.name, role: c.role }, `the bot role can ${what}`);
+    for (const what of cannot) log.info({ cluster: s.name, role: c.role }, `the bot role cannot ${what}`);
   }
 
   const chooseCluster = (name: string | undefined): ClusterChoice => {

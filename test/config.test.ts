@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ConfigError, loadConfig } from '../src/config.js';
+import { PROVIDER_ROLES } from '../src/domain/policy.js';
 
 const TOKEN = 'xoxb-123-456-supersecretbottoken';
 const SECRET = 'signing-secret-do-not-print-7f3a';
@@ -147,7 +148,7 @@ describe('loadConfig', () => {
     });
     assert.equal(config.port, 0);
     assert.equal(config.stateDatabaseUrl, 'postgresql://state@h/s');
-    assert.deepEqual(config.protectedRoles, ['replicator', 'postgres']);
+    assert.deepEqual(config.protectedRoles, [...PROVIDER_ROLES, 'replicator', 'postgres'], 'the providers\u2019 roles, then the setting\u2019s');
     assert.deepEqual(config.protectedApps, ['pg_dump']);
     assert.deepEqual(config.requesters, ['U1AB', 'SGROUP']);
     assert.equal(config.readOnly, true);

@@ -1,6 +1,6 @@
 // The `/pgsessions` grammar: a subcommand word, then Slack-search-style `key:value` modifiers in any
-// order. Parsing never throws; a mistake is a value (`kind: 'invalid'`) whose message names the bad word
-// and is plain text (the renderer escapes it and shows USAGE under it).
+// order. A mistake is a value (`kind: 'invalid'`) whose message names the bad word and is plain text (the
+// renderer escapes it and shows USAGE under it); only a bug in the parser throws.
 
 import { parseDuration } from './duration.js';
 import type { ListFilters, SessionState } from './types.js';
@@ -67,6 +67,9 @@ const SUBCOMMANDS: Record<string, Kind> = {
   pending: 'pending',
   help: 'help',
 };
+
+/** Every word that starts a subcommand, as typed: the manifest's usage hint names each. */
+export const SUBCOMMAND_WORDS: readonly string[] = Object.keys(SUBCOMMANDS);
 
 /** Which modifiers each subcommand understands. */
 const MODIFIERS: Record<Kind, readonly ModifierKey[]> = {
@@ -280,12 +283,15 @@ function parseOrThrow(text: string): ParsedCommand {
   }
 }
 
-/** Parse the text after `/pgsessions`. Never throws: a mistake comes back as `{ kind: 'invalid', message }`. */
+/**
+ * Parse the text after `/pgsessions`. A mistake in the text comes back as `{ kind: 'invalid', message }`;
+ * anything else thrown is a bug in this parser and is rethrown, never passed off as the user's mistake.
+ */
 export function parseCommand(text: string): ParsedCommand {
   try {
     return parseOrThrow(typeof text === 'string' ? text : '');
   } catch (err) {
     if (err instanceof InvalidCommand) return { kind: 'invalid', message: err.message };
-    return { kind: 'invalid', message: 'That command could not be read.' };
+    throw err;
   }
 }

@@ -3,7 +3,7 @@
 // with a sentence for the user; only real bugs throw.
 import type { StatePort } from './state-ports.js';
 import type { Action, BulkScope, ExecutionResult, KillRequest, SessionRow, TargetOutcome, TargetSnapshot } from './types.js';
-import { isProtected, mayApprove, mayRequest, shapeQueryText, type AccessRules, type GroupsPort, type Protection, type QueryTextMode } from './policy.js';
+import { isProtected, mayApprove, mayRequest, runsAQuery, shapeQueryText, SIGNAL_BLOCKER_REASONS, type AccessRules, type GroupsPort, type Protection, type QueryTextMode } from './policy.js';
 
 // ---- ports ---------------------------------------------------------------------------------------------
 
@@ -78,7 +78,8 @@ export const FAILURE_MESSAGES = {
   protected: 'That session belongs to a protected role or application (PGSESSIONS_PROTECTED_ROLES / _APPS): it cannot be killed from here.',
   not_client_backend: 'That pid is not a client session (background process, parallel worker or walsender): it cannot be killed from here.',
   not_walsender: 'That pid is not a walsender.',
-  cancel_useless: 'That session is idle in a transaction: cancelling does nothing. Ask to terminate it instead.',
+  cancel_useless: 'That session is not running a query (it is idle, or idle in a transaction): cancelling does nothing. Ask to terminate it instead.',
+  cannot_signal: 'The database would refuse this whatever anyone approves, so nothing was requested —',
   nothing_to_do: 'No sessions match: nothing to terminate.',
   too_many: 'That would end more sessions than one request may',
   unreachable: 'The cluster cannot be reached (or is too slow to answer) right now: nothing was done.',
@@ -186,7 +187,10 @@ export function createRequestService(deps: RequestDeps) {
     } else if (row.backendType !== 'client backend') {
       return fail('not_client_backend');
     }
-    if ((ask.action === 'cancel' || ask.action === 'cancel_then_terminate') && (row.state ?? '').startsWith('idle in transaction')) {
+    if (row.signalBlocker) return fail('cannot_signal', `${SIGNAL_BLOCKER_REASONS[row.signalBlocker]}.`);
+    // A cancel is frozen to the query that runs now: with none running it would do nothing, or (no
+    // query_start at all) name no query and so match whatever the session runs later.
+    if ((ask.action === 'cancel' || ask.action === 'cancel_then_terminate') && !runsAQuery(row)) {
       return fail('cancel_useless');
     }
     const request = await state.createRequest({

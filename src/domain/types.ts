@@ -51,7 +51,17 @@ export interface SessionRow {
   parallelWorkers: number;
   queryId: string | null;
   query: string | null;
+  /** Why the bot's role can never signal this backend (the server would refuse), or null/absent when it can. */
+  signalBlocker?: SignalBlocker | null;
 }
+
+/**
+ * Why PostgreSQL would refuse the bot's signal to a backend whatever anyone approves: a superuser's backend
+ * (the bot is not one), a process without a role, an autovacuum worker (without pg_signal_autovacuum_worker),
+ * another role's backend (without pg_signal_backend).
+ */
+export const SIGNAL_BLOCKERS = ['superuser', 'no_role', 'autovacuum_worker', 'other_role'] as const;
+export type SignalBlocker = (typeof SIGNAL_BLOCKERS)[number];
 
 /** A walsender, from pg_stat_replication joined to pg_stat_activity. */
 export interface ReplicationRow {
@@ -68,6 +78,8 @@ export interface ReplicationRow {
   replayLagSeconds: number | null;
   syncState: string | null;
   slotName: string | null;
+  /** As for sessions: why the bot's role can never signal this walsender, or null/absent when it can. */
+  signalBlocker?: SignalBlocker | null;
 }
 
 /** A node of the lock-wait tree. */

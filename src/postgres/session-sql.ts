@@ -13,7 +13,29 @@ export function features(versionNum: number) {
     leaderPid: versionNum >= 130_000,
     queryId: versionNum >= 140_000,
     terminateTimeout: versionNum >= 140_000,
+    /** pg_signal_autovacuum_worker: the predefined role that may signal autovacuum workers (PostgreSQL 18). */
+    signalAutovacuumRole: versionNum >= 180_000,
   };
+}
+
+/**
+ * Why the bot's role could never signal this backend, or NULL when it can — the server's own rule
+ * (pg_signal_backend() in signalfuncs.c), asked before anyone approves instead of learnt from a refusal:
+ * only a superuser may signal a superuser's backend or one without a role; autovacuum workers also yield
+ * to pg_signal_autovacuum_worker where it exists (18+); any other role's backend needs pg_signal_backend
+ * or membership in that role. pg_roles is readable by every role.
+ */
+function signalBlocker(versionNum: number): string {
+  const autovacuum = features(versionNum).signalAutovacuumRole
+    ? `CASE WHEN pg_has_role(current_user, 'pg_signal_autovacuum_worker', 'USAGE') THEN NULL ELSE 'autovacuum_worker' END`
+    : `'autovacuum_worker'`;
+  return `CASE
+      WHEN (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user) THEN NULL
+      WHEN a.backend_type = 'autovacuum worker' THEN ${autovacuum}
+      WHEN a.usesysid IS NULL THEN 'no_role'
+      WHEN EXISTS (SELECT 1 FROM pg_roles r WHERE r.oid = a.usesysid AND r.rolsuper) THEN 'superuser'
+      WHEN NOT pg_has_role(current_user, 'pg_signal_backend', 'USAGE') AND NOT pg_has_role(current_user, a.usesysid, 'USAGE') THEN 'other_role'
+    END::text`;
 }
 
 // The bot's own connections: this backend, and any backend of the bot's role named `pgsessions`.
@@ -66,6 +88,7 @@ function sessionColumns(versionNum: number): string {
     coalesce(waiters.n, 0)::int AS blocking,
     ${f.leaderPid ? 'coalesce(w.n, 0)' : '0'}::int AS parallel_workers,
     ${f.queryId ? 'a.query_id::text' : 'NULL::text'} AS query_id,
+    ${signalBlocker(versionNum)} AS signal_blocker,
     a.query`;
 }
 
@@ -143,7 +166,7 @@ export function bulkTargetsQuery(versionNum: number, scope: BulkScope): SqlQuery
   return { text, values: [scope.database, scope.user ?? null, scope.application ?? null] };
 }
 
-export function replicationQuery(): SqlQuery {
+export function replicationQuery(versionNum: number): SqlQuery {
   const text = `SELECT r.pid,
     r.usename::text AS user_name,
     r.application_name AS application,
@@ -158,14 +181,19 @@ export function replicationQuery(): SqlQuery {
     END AS lag_bytes,
     extract(epoch FROM r.replay_lag)::float8 AS replay_lag_seconds,
     r.sync_state,
-    s.slot_name::text AS slot_name
+    s.slot_name::text AS slot_name,
+    ${signalBlocker(versionNum)} AS signal_blocker
   FROM pg_stat_replication r
+  JOIN pg_stat_activity a ON a.pid = r.pid
   LEFT JOIN pg_replication_slots s ON s.active_pid = r.pid
   ORDER BY r.application_name, r.pid`;
   return { text, values: [] };
 }
 
 export type SignalKind = 'cancel' | 'terminate';
+
+/** States in which a backend is running a query that a cancel would interrupt. */
+const RUNNING_STATES = `'active', 'fastpath function call'`;
 
 export interface SignalTarget {
   pid: number;
@@ -194,11 +222,17 @@ export function signalQuery(
       : features(versionNum).terminateTimeout
         ? 'pg_terminate_backend(a.pid, $7::bigint)'
         : 'pg_terminate_backend(a.pid)';
+  // A cancel names one query: the same query_start, still running. NULL never matches, so a request without
+  // a query can never cancel whatever the session runs later; a query that already ended is not "cancelled".
+  const query =
+    kind === 'cancel'
+      ? `a.query_start = $3::timestamptz AND a.state IN (${RUNNING_STATES})`
+      : `($3::timestamptz IS NULL OR a.query_start = $3::timestamptz)`;
   const text = `SELECT a.pid, ${call} AS signalled
   FROM pg_stat_activity a
   WHERE a.pid = $1
     AND a.backend_start = $2::timestamptz
-    AND ($3::timestamptz IS NULL OR a.query_start = $3::timestamptz)
+    AND ${query}
     AND a.backend_type = $4
     AND ${NOT_THE_BOT}
     AND NOT (coalesce(a.usename::text, '') = ANY ($5::text[]))
@@ -206,6 +240,11 @@ export function signalQuery(
   const values: unknown[] = [target.pid, target.backendStart, target.queryStart, target.backendType, guard.protectedRoles, guard.protectedApps];
   if (call.includes('$7')) values.push(guard.terminateTimeoutMs);
   return { text, values };
+}
+
+/** Why the bot's role cannot signal one backend (NULL when it can): asked after a refusal to say what would help. */
+export function signalBlockerQuery(versionNum: number, pid: number): SqlQuery {
+  return { text: `SELECT ${signalBlocker(versionNum)} AS signal_blocker FROM pg_stat_activity a WHERE a.pid = $1`, values: [pid] };
 }
 
 /** Is this exact session (and, when given, this exact query) still there, and is it running? */

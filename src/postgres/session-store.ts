@@ -2,7 +2,9 @@
 // of the app sees SessionRow, never a pg row.
 import type pg from 'pg';
 import { buildBlockingTree } from '../domain/blocking.js';
+import { SIGNAL_BLOCKER_HINTS } from '../domain/policy.js';
 import { SESSION_NOT_VISIBLE } from '../domain/requests.js';
+import { SIGNAL_BLOCKERS, type SignalBlocker } from '../domain/types.js';
 import type {
   BlockingRow,
   ListFilters,
@@ -24,6 +26,7 @@ import {
   listSessionsQuery,
   replicationQuery,
   sessionByPidQuery,
+  signalBlockerQuery,
   signalQuery,
   type SignalKind,
   type SignalTarget,
@@ -40,6 +43,8 @@ export interface SignalGuard {
 
 const num = (value: unknown): number | null => (value === null || value === undefined ? null : Number(value));
 const str = (value: unknown): string | null => (value === null || value === undefined ? null : String(value));
+const blocker = (value: unknown): SignalBlocker | null =>
+  (SIGNAL_BLOCKERS as readonly unknown[]).includes(value) ? (value as SignalBlocker) : null;
 
 function toSessionRow(row: Record<string, unknown>): SessionRow {
   const pid = Number(row.pid);
@@ -67,6 +72,7 @@ function toSessionRow(row: Record<string, unknown>): SessionRow {
     parallelWorkers: num(row.parallel_workers) ?? 0,
     queryId: str(row.query_id),
     query: str(row.query),
+    signalBlocker: blocker(row.signal_blocker),
   };
 }
 
@@ -84,6 +90,7 @@ function toReplicationRow(row: Record<string, unknown>): ReplicationRow {
     replayLagSeconds: num(row.replay_lag_seconds),
     syncState: str(row.sync_state),
     slotName: str(row.slot_name),
+    signalBlocker: blocker(row.signal_blocker),
   };
 }
 
@@ -153,7 +160,7 @@ export function createCluster(name: string, pool: pg.Pool, logger: Logger): Clus
       return buildBlockingTree((await run(blockingQuery(await versionNum()))).map(toSessionRow));
     },
     async replication() {
-      return (await run(replicationQuery())).map(toReplicationRow);
+      return (await run(replicationQuery(await versionNum()))).map(toReplicationRow);
     },
     async byPid(pid) {
       const row = (await run(sessionByPidQuery(await versionNum(), pid)))[0];
@@ -176,9 +183,13 @@ export function createCluster(name: string, pool: pg.Pool, logger: Logger): Clus
         if (!row) {
           // Not signalled: either it is no longer that session (or query), or it is still there but the guard
           // refused it — it took a protected role or application name since the request was made.
-          return (await this.stillThere(target))
-            ? { pid: target.pid, outcome: 'refused', message: 'it now runs as a protected role or application (or as the bot itself)' }
-            : { pid: target.pid, outcome: 'gone' };
+          const there = await this.stillThere(target);
+          if (!there) return { pid: target.pid, outcome: 'gone' };
+          // A cancel's query that already ended on its own: nothing was running to cancel.
+          if (kind === 'cancel' && there.state !== 'active' && there.state !== 'fastpath function call') {
+            return { pid: target.pid, outcome: 'gone', message: 'the query had already finished: nothing was cancelled' };
+          }
+          return { pid: target.pid, outcome: 'refused', message: 'it now runs as a protected role or application (or as the bot itself)' };
         }
         if (row.signalled !== true) {
           // terminate with a timeout returns false when the backend outlived it; a signal to a pid that
@@ -200,10 +211,14 @@ export function createCluster(name: string, pool: pg.Pool, logger: Logger): Clus
         return stopped ? { pid: target.pid, outcome: 'cancelled' } : { pid: target.pid, outcome: 'still_running', message: 'cancel sent, the query is still running' };
       } catch (error) {
         const e = error as { code?: string; message?: string; detail?: string };
+        // Decided on the SQLSTATE alone: the wording differs between versions and managed services. What
+        // would help is read from the catalogs, not from the message.
         if (e.code === '42501') {
-          const hint = /superuser/i.test(`${e.message} ${e.detail ?? ''}`)
-            ? 'a superuser\u2019s session can only be signalled by a superuser: end it from psql as one'
-            : 'grant pg_signal_backend to the bot\u2019s role (or make it a member of the session\u2019s role)';
+          const why = await run(signalBlockerQuery(v, target.pid)).then(
+            (rows) => blocker(rows[0]?.signal_blocker),
+            () => null,
+          );
+          const hint = why ? SIGNAL_BLOCKER_HINTS[why] : 'the server refused the bot\u2019s role the right to signal it';
           return { pid: target.pid, outcome: 'permission_denied', message: [e.message, e.detail, hint].filter(Boolean).join(' — ') };
         }
         logger.warn({ err: { message: e.message, code: e.code }, cluster: name, pid: target.pid }, 'signal failed');

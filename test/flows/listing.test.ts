@@ -404,7 +404,8 @@ describe('a least-privilege role', () => {
     assert.doesNotMatch(text, /superuser\*/);
     assert.doesNotMatch(text, /:x:/);
     await withSessions(
-      async () => [await sleepSession(db.url, { seconds: 120, application: 'lp-sleeper' })],
+      // Another ordinary role's session: a superuser's could never be signalled by this role (no buttons).
+      async () => [await sleepSession(asRole(db.url, otherRole, otherPassword), { seconds: 120, application: 'lp-sleeper' })],
       async ([s]) => {
         const row = rowFor((await ask(monApp, slack, 'app:lp-sleeper')).reply, s.pid);
         assert.match(row.text, /`SELECT pg_sleep\(120\)`/);

@@ -1,5 +1,7 @@
 // Property tests of the command grammar: whatever a person types, parsing answers and never throws, and
-// nothing but the exact words of a kill request can ever produce one.
+// nothing but the exact words of a kill request can ever produce one. parseCommand turns only its own
+// InvalidCommand into `invalid` and rethrows anything else, so a bug inside the parser fails these
+// properties instead of passing as "invalid input".
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';

@@ -4,7 +4,7 @@
 import type { KnownBlock } from '@slack/types';
 import { formatDuration } from '../../domain/duration.js';
 import type { BlockingRow, SessionRow } from '../../domain/types.js';
-import { sessionButtons, sessionText } from './listing.js';
+import { cannotSignalNote, sessionButtons, sessionText } from './listing.js';
 import { LIMITS, escapeTruncate, truncate, type RenderedMessage } from './mrkdwn.js';
 
 const MAX_INDENT = 6;
@@ -53,11 +53,12 @@ export function buildBlocking(input: BlockingInput): RenderedMessage {
   let shown = 0;
   for (const row of rows) {
     const isRoot = row.depth === 0;
+    const note = isRoot && input.killable(row) ? cannotSignalNote(row) : null;
     const buttons =
-      isRoot && input.killable(row)
+      isRoot && input.killable(row) && !note
         ? sessionButtons(cluster, row, { cancel: row.state === 'active', terminate: true })
         : [];
-    const needed = buttons.length > 0 ? 2 : 1;
+    const needed = buttons.length > 0 || note ? 2 : 1;
     if (blocks.length + needed > budget) break;
     const suffix = isRoot
       ? `*blocks ${row.blocksCount} ${row.blocksCount === 1 ? 'session' : 'sessions'}*`
@@ -71,6 +72,7 @@ export function buildBlocking(input: BlockingInput): RenderedMessage {
     });
     blocks.push({ type: 'section', text: { type: 'mrkdwn', text } });
     if (buttons.length > 0) blocks.push({ type: 'actions', elements: buttons });
+    if (note) blocks.push(note);
     shown += 1;
   }
 

@@ -1,8 +1,9 @@
 // The session listing (`/pgsessions [top] …`): one section per session, longest first, with Cancel /
 // Terminate buttons that open the request modal. Pure: data in, Block Kit out.
 
-import type { ActionsBlock, Button, KnownBlock } from '@slack/types';
+import type { ActionsBlock, Button, ContextBlock, KnownBlock } from '@slack/types';
 import { formatDuration } from '../../domain/duration.js';
+import { runsAQuery, SIGNAL_BLOCKER_REASONS } from '../../domain/policy.js';
 import type { ListFilters, SessionRow } from '../../domain/types.js';
 import { ACTION, encodeTarget } from '../ids.js';
 import { LIMITS, codeSpan, escapeTruncate, inlineText, safeText, truncate, type RenderedMessage } from './mrkdwn.js';
@@ -17,11 +18,9 @@ function name(value: string | null): string {
   return value === null || value === '' ? '—' : inlineText(value, NAME_CHARS);
 }
 
-/** Cancelling does nothing to a session that is not running a query. */
+/** Cancelling does nothing to a session that is not running a query: the same rule a typed cancel meets. */
 export function cancelUseful(row: Pick<SessionRow, 'state' | 'queryStart'>): boolean {
-  if (row.queryStart === null) return false;
-  const state = row.state ?? '';
-  return !(state.startsWith('idle') || state === 'disabled');
+  return runsAQuery(row);
 }
 
 function ageText(row: SessionRow): string {
@@ -53,6 +52,15 @@ export function sessionText(row: SessionRow, opts: { prefix?: string; suffix?: s
   const query =
     row.query === null ? '_no query text visible_' : codeSpan(row.query, (opts.queryChars ?? LISTING_QUERY_CHARS) + 2);
   return truncate(`${head}\n${facts.join(' · ')}\n${query}`, LIMITS.sectionText);
+}
+
+/**
+ * In place of buttons, for a backend the server would never let the bot signal (a superuser's, say): why,
+ * so nobody asks for a kill that can only end in "permission denied". Null when it can be signalled.
+ */
+export function cannotSignalNote(row: Pick<SessionRow, 'signalBlocker'>): ContextBlock | null {
+  if (!row.signalBlocker) return null;
+  return { type: 'context', elements: [{ type: 'mrkdwn', text: `:no_entry_sign: No buttons: ${SIGNAL_BLOCKER_REASONS[row.signalBlocker]}.` }] };
 }
 
 /** Cancel / Terminate buttons for a session (the clicker still has to give a reason and get approval). */
@@ -149,11 +157,13 @@ export function buildListing(input: ListingInput): RenderedMessage {
   const budget = LIMITS.blocksPerMessage - 1;
   let shown = 0;
   for (const row of rows) {
-    const buttons = input.killable(row) ? sessionButtons(cluster, row, { cancel: true, terminate: true }) : [];
-    const needed = buttons.length > 0 ? 2 : 1;
+    const note = input.killable(row) ? cannotSignalNote(row) : null;
+    const buttons = input.killable(row) && !note ? sessionButtons(cluster, row, { cancel: true, terminate: true }) : [];
+    const needed = buttons.length > 0 || note ? 2 : 1;
     if (blocks.length + needed > budget) break;
     blocks.push({ type: 'section', text: { type: 'mrkdwn', text: sessionText(row) } });
     if (buttons.length > 0) blocks.push({ type: 'actions', elements: buttons } satisfies ActionsBlock);
+    if (note) blocks.push(note);
     shown += 1;
   }
 

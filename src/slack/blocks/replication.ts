@@ -5,6 +5,7 @@ import type { KnownBlock } from '@slack/types';
 import { formatDuration } from '../../domain/duration.js';
 import type { ReplicationRow } from '../../domain/types.js';
 import { ACTION, encodeTarget } from '../ids.js';
+import { cannotSignalNote } from './listing.js';
 import { LIMITS, escapeTruncate, inlineText, truncate, type RenderedMessage } from './mrkdwn.js';
 
 export const WALSENDER_WARNING =
@@ -81,11 +82,12 @@ export function buildReplication(input: ReplicationInput): RenderedMessage {
   const budget = LIMITS.blocksPerMessage - 2;
   let shown = 0;
   for (const row of rows) {
-    if (blocks.length + 1 > budget) break;
+    const note = input.killable ? cannotSignalNote(row) : null;
+    if (blocks.length + (note ? 2 : 1) > budget) break;
     blocks.push({
       type: 'section',
       text: { type: 'mrkdwn', text: rowText(row) },
-      ...(input.killable
+      ...(input.killable && !note
         ? {
             accessory: {
               type: 'button' as const,
@@ -103,6 +105,7 @@ export function buildReplication(input: ReplicationInput): RenderedMessage {
           }
         : {}),
     });
+    if (note) blocks.push(note);
     shown += 1;
   }
   if (rows.length > shown) {

@@ -88,13 +88,13 @@ export function registerActions(app: App, services: AppServices, logger: Logger)
   // Share a listing in the channel: run the same command again (a fresh view), say who shared it.
   app.action<BlockAction<ButtonAction>>(ACTION.share, async ({ ack, body, action, respond }) => {
     await ack();
-    const command = parseCommand(action.value ?? '');
-    const channel = channelOf(body);
-    if (!SHAREABLE.has(command.kind) || !channel) {
-      await tellClicker(respond, 'That button is not one pgsessions made (or it is damaged): nothing was shared.');
-      return;
-    }
     try {
+      const command = parseCommand(action.value ?? '');
+      const channel = channelOf(body);
+      if (!SHAREABLE.has(command.kind) || !channel) {
+        await tellClicker(respond, 'That button is not one pgsessions made (or it is damaged): nothing was shared.');
+        return;
+      }
       const result = await answer(command, body.user.id, channel, services);
       if (result.outcome !== 'ok') {
         await tellClicker(respond, result.message.text);

@@ -119,18 +119,20 @@ export function registerCommands(app: App, services: AppServices, logger: Logger
       return;
     }
     const { user_id: user, channel_id: channel } = fields.data;
-    const parsed = parseCommand(fields.data.text);
-    logger.info({ kind: parsed.kind, user, channel }, 'command');
+    let parsed: ParsedCommand | undefined;
     let result: Answer;
     try {
+      parsed = parseCommand(fields.data.text);
+      logger.info({ kind: parsed.kind, user, channel }, 'command');
       result = await answer(parsed, user, channel, services);
     } catch (error) {
       // A bug becomes a short apology to the user and a logged error, never a stack trace.
       logger.error({ err: error }, 'command failed');
       result = { message: plain('Something went wrong on our side; nothing was changed. The error is in the app log.'), outcome: 'error' };
     }
-    services.metrics.command(parsed.kind, result.outcome);
-    const message = result.outcome === 'ok' && SHAREABLE.has(parsed.kind) ? withShareButton(result.message, fields.data.text.trim()) : result.message;
+    // A parser bug leaves no kind: counted as an error of an unknown command.
+    services.metrics.command(parsed?.kind ?? 'unparsed', result.outcome);
+    const message = result.outcome === 'ok' && parsed && SHAREABLE.has(parsed.kind) ? withShareButton(result.message, fields.data.text.trim()) : result.message;
     await reply(respond, logger, message);
   });
 }

@@ -1,0 +1,21 @@
+// What the bot's database role can and cannot do on one cluster, in plain words: said at start-up (and
+// the same facts back `/pgsessions status`), so an operator knows before an incident what will be refused.
+import type { RoleCapabilities } from './types.js';
+
+export interface RoleAbilities {
+  can: string[];
+  cannot: string[];
+}
+
+export function describeRole(c: RoleCapabilities): RoleAbilities {
+  if (c.superuser) return { can: ['see every session and its query', 'cancel and terminate every session'], cannot: [] };
+  const can: string[] = [];
+  const cannot: string[] = [];
+  if (c.readAllStats) can.push('see every session and its query (pg_read_all_stats)');
+  else cannot.push('see other roles\u2019 sessions (no pg_monitor / pg_read_all_stats): listings say how many are hidden');
+  if (c.signalBackend) can.push('cancel and terminate other roles\u2019 sessions (pg_signal_backend)');
+  else cannot.push('cancel or terminate other roles\u2019 sessions (no pg_signal_backend): only its own role\u2019s');
+  // The server's rule for every role that is not a superuser, whatever it was granted.
+  cannot.push('cancel or terminate superusers\u2019 sessions or processes without a role: they are listed without buttons');
+  return { can, cannot };
+}
