@@ -11,6 +11,7 @@ import { slackLogger, type Logger } from '../logger.js';
 import { registerActions } from './listeners/actions.js';
 import { registerCommands } from './listeners/commands.js';
 import { registerViews } from './listeners/views.js';
+import { limitBody } from './body-limit.js';
 import type { AppServices } from './services.js';
 
 const { App, HTTPReceiver, SocketModeReceiver, LogLevel, HTTPModuleFunctions } = bolt;
@@ -111,6 +112,17 @@ export function createSlackApp(config: Config, services: AppServices, logger: Lo
       logger: boltLogger,
       processBeforeResponse: false,
       signatureVerification: true,
+    });
+    // Read the body ourselves, capped, before Bolt would read all of it (see body-limit.ts). Bolt calls
+    // `requestListener` (public) for every request and uses a `rawBody` already on the request.
+    const boltListener = receiver.requestListener;
+    receiver.requestListener = limitBody((req, res) => {
+      try {
+        boltListener(req, res);
+      } catch (error) {
+        // What Bolt's own server wrapper does with a synchronous throw (an unknown path → 404).
+        HTTPModuleFunctions.defaultDispatchErrorHandler({ error: error as Error & { code: string }, logger: boltLogger, request: req, response: res });
+      }
     });
     app = new App({
       token: config.slack.botToken,
