@@ -17,6 +17,8 @@ import { createGroups } from './slack/groups.js';
 import { createRequestMessages } from './slack/request-messages.js';
 import type { AppServices, ClusterChoice } from './slack/services.js';
 import { WebClient } from '@slack/web-api';
+import type pg from 'pg';
+import { createRateLimiter, limitRequests } from './domain/rate-limit.js';
 import { createMetrics, instrumentCluster, instrumentRequests } from './metrics.js';
 
 export interface StartOptions {
@@ -42,6 +44,8 @@ export interface RunningApp {
 }
 
 export const BULK_CAP = 200;
+/** Connections per cluster kept for signals: as many as one approval signals at once (its 4 workers). */
+export const SIGNAL_POOL_SIZE = 4;
 
 export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOptions = {}): Promise<RunningApp> {
   const config = loadConfig(env);
@@ -55,9 +59,13 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
 
   const metrics = createMetrics();
   const clusters = new Map<string, Cluster>();
+  const signalPools: pg.Pool[] = [];
   for (const c of config.clusters) {
     const pool = createPool(c.url, logger.child({ module: 'cluster-db', cluster: c.name }));
-    const cluster = createCluster(c.name, pool, logger.child({ module: 'sessions', cluster: c.name }));
+    // Approved kills get their own connections: listings, however many, can never take them.
+    const signalPool = createPool(c.url, logger.child({ module: 'cluster-db', cluster: c.name, pool: 'signal' }), { max: SIGNAL_POOL_SIZE });
+    signalPools.push(signalPool);
+    const cluster = createCluster(c.name, pool, logger.child({ module: 'sessions', cluster: c.name }), { signalPool });
     clusters.set(c.name, instrumentCluster(cluster, metrics));
   }
 
@@ -91,7 +99,8 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     },
     isUnreachable: isConnectionError,
   });
-  const requests = instrumentRequests(service, metrics);
+  const requests = instrumentRequests(limitRequests(service, createRateLimiter(config.rateLimits.request)), metrics);
+  const readLimiter = createRateLimiter(config.rateLimits.listing);
 
   const status = async (): Promise<HelpCluster[]> =>
     Promise.all(
@@ -136,6 +145,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     chooseCluster,
     status,
     requests,
+    readLimiter,
     async health() {
       try {
         await statePool.query('SELECT 1');
@@ -152,7 +162,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   };
 
   const closePools = async () => {
-    await Promise.all([...clusters.values()].map((c) => c.pool.end().catch(() => undefined)));
+    await Promise.all([...[...clusters.values()].map((c) => c.pool), ...signalPools].map((pool) => pool.end().catch(() => undefined)));
     await statePool.end().catch(() => undefined);
   };
 

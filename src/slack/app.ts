@@ -12,6 +12,7 @@ import { registerActions } from './listeners/actions.js';
 import { registerCommands } from './listeners/commands.js';
 import { registerViews } from './listeners/views.js';
 import { limitBody } from './body-limit.js';
+import { readLimit } from './read-limit.js';
 import type { AppServices } from './services.js';
 
 const { App, HTTPReceiver, SocketModeReceiver, LogLevel, HTTPModuleFunctions } = bolt;
@@ -139,6 +140,11 @@ export function createSlackApp(config: Config, services: AppServices, logger: Lo
     logger.error({ err: error }, 'unhandled error in a Slack listener');
   });
 
+  app.use(
+    readLimit(services.readLimiter, logger.child({ module: 'rate-limit' }), (kind) => {
+      if (kind !== null) services.metrics.command(kind, 'rate_limited');
+    }),
+  );
   registerCommands(app, services, logger.child({ module: 'commands' }));
   registerActions(app, services, logger.child({ module: 'actions' }));
   registerViews(app, services, logger.child({ module: 'views' }));
