@@ -232,7 +232,8 @@ export function loadConfig(source: NodeJS.ProcessEnv): Config {
     problems.push('STATE_DATABASE_URL is required when DATABASE_URL is not set');
   }
 
-  if (data?.METRICS_PORT !== undefined && data.METRICS_PORT !== 0 && data.METRICS_PORT === data.PORT) {
+  const metricsPort = Number(values.METRICS_PORT);
+  if (values.METRICS_PORT !== undefined && metricsPort !== 0 && metricsPort === Number(values.PORT ?? 3000)) {
     problems.push('METRICS_PORT must differ from PORT (leave it unset to serve /metrics on PORT)');
   }
 
