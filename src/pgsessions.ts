@@ -20,6 +20,7 @@ import { WebClient } from '@slack/web-api';
 import type pg from 'pg';
 import { createRateLimiter, limitRequests } from './domain/rate-limit.js';
 import { createMetrics, instrumentCluster, instrumentRequests } from './metrics.js';
+import { cachedFor, startProbeServer, type ProbeServer } from './probe-server.js';
 
 export interface StartOptions {
   /** A logger to use instead of one built from LOG_LEVEL (tests capture output through it). */
@@ -34,10 +35,14 @@ export interface StartOptions {
   bulkCap?: number;
   /** Web API timeout per attempt for the app's own calls (default 10 s in webClientOptions); tests shorten it. */
   slackTimeoutMs?: number;
+  /** How long /healthz and /metrics reuse what they read from the state database (default 5 s). */
+  probeCacheMs?: number;
 }
 
 export interface RunningApp {
   port: number;
+  /** The port serving /metrics when METRICS_PORT is set (the bound one, for METRICS_PORT=0); else null. */
+  metricsPort: number | null;
   config: Config;
   logger: Logger;
   stop(): Promise<void>;
@@ -58,6 +63,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   const state = createStateStore(statePool);
 
   const metrics = createMetrics();
+  const probeCacheMs = options.probeCacheMs ?? 5_000;
   const clusters = new Map<string, Cluster>();
   const signalPools: pg.Pool[] = [];
   for (const c of config.clusters) {
@@ -146,14 +152,15 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     status,
     requests,
     readLimiter,
-    async health() {
+    // However often it is probed, the state database is asked at most once per probeCacheMs.
+    health: cachedFor(probeCacheMs, async () => {
       try {
         await statePool.query('SELECT 1');
         return true;
       } catch {
         return false;
       }
-    },
+    }),
     metrics,
     describeUnreachable(cluster, error) {
       if (error instanceof ClusterBusyError) return `Cluster \`${cluster}\` is slow: ${error.message}. Nothing was changed; try again in a moment.`;
@@ -176,7 +183,17 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     await closePools();
     throw error;
   }
-  log.info({ port, mode: config.slack.appToken ? 'socket' : 'http', clusters: [...clusters.keys()], readOnly: config.readOnly }, 'pgsessions is listening');
+  let probeServer: ProbeServer | null = null;
+  if (config.metricsPort !== null) {
+    try {
+      probeServer = await startProbeServer(config.metricsPort, services);
+    } catch (error) {
+      await slack.stop().catch(() => undefined);
+      await closePools();
+      throw new Error(`METRICS_PORT ${config.metricsPort}: cannot listen (${(error as Error).message})`);
+    }
+  }
+  log.info({ port, metricsPort: probeServer?.port ?? null, mode: config.slack.appToken ? 'socket' : 'http', clusters: [...clusters.keys()], readOnly: config.readOnly }, 'pgsessions is listening');
 
   const outbox = startOutboxWorker({
     store: state,
@@ -191,7 +208,10 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
       if (result.status === 'failed') metrics.deliveryFailed(deliveryFailureKind(result.error));
     },
   });
-  metrics.setSources({ requestsByStatus: () => state.countByStatus(), outboxBacklog: () => state.outboxBacklog() });
+  metrics.setSources({
+    requestsByStatus: cachedFor(probeCacheMs, () => state.countByStatus()),
+    outboxBacklog: cachedFor(probeCacheMs, () => state.outboxBacklog()),
+  });
 
   const interruptedAfter = options.interruptedAfterSeconds ?? 60;
   let sweeping: Promise<void> = Promise.resolve();
@@ -211,11 +231,13 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
 
   return {
     port,
+    metricsPort: probeServer?.port ?? null,
     config,
     logger,
     async stop() {
       clearInterval(timer);
       await slack.stop().catch(() => undefined);
+      await probeServer?.close();
       await sweeping;
       await outbox.stop();
       await closePools();

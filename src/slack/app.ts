@@ -2,7 +2,6 @@
 // set (then /healthz on PORT still). The Web API client gets a finite timeout and a bounded retry policy;
 // rate-limited calls are rejected so that callers (the audit outbox) decide when to try again.
 import type { Server } from 'node:http';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import bolt from '@slack/bolt';
 import { SocketModeClient } from '@slack/socket-mode';
 import type { WebClientOptions } from '@slack/web-api';
@@ -13,6 +12,7 @@ import { registerCommands } from './listeners/commands.js';
 import { registerViews } from './listeners/views.js';
 import { limitBody } from './body-limit.js';
 import { readLimit } from './read-limit.js';
+import { probeHandlers } from '../probe-server.js';
 import type { AppServices } from './services.js';
 
 const { App, HTTPReceiver, SocketModeReceiver, LogLevel, HTTPModuleFunctions } = bolt;
@@ -53,38 +53,12 @@ export function webClientOptions(config: Config, logger: Logger): WebClientOptio
 }
 
 export function createSlackApp(config: Config, services: AppServices, logger: Logger): SlackApp {
-  const healthRoute = {
-    path: '/healthz',
-    method: ['GET'],
-    handler: (_req: IncomingMessage, res: ServerResponse) => {
-      services.health().then(
-        (healthy) => {
-          res.writeHead(healthy ? 200 : 503, { 'content-type': 'application/json' });
-          res.end(JSON.stringify({ ok: healthy }));
-        },
-        () => {
-          res.writeHead(503, { 'content-type': 'application/json' });
-          res.end(JSON.stringify({ ok: false }));
-        },
-      );
-    },
-  };
-  const metricsRoute = {
-    path: '/metrics',
-    method: ['GET'],
-    handler: (_req: IncomingMessage, res: ServerResponse) => {
-      services.metrics.render().then(
-        ({ contentType, body }) => {
-          res.writeHead(200, { 'content-type': contentType });
-          res.end(body);
-        },
-        () => {
-          res.writeHead(500);
-          res.end();
-        },
-      );
-    },
-  };
+  const probes = probeHandlers(services);
+  const healthRoute = { path: '/healthz', method: ['GET'], handler: probes.health };
+  const metricsRoute = { path: '/metrics', method: ['GET'], handler: probes.metrics };
+  // With METRICS_PORT the metrics are served there only (see probe-server.ts); /healthz stays on PORT for
+  // container health checks.
+  const customRoutes = config.metricsPort === null ? [healthRoute, metricsRoute] : [healthRoute];
   const boltLogger = slackLogger(logger);
   const clientOptions = webClientOptions(config, logger);
 
@@ -94,7 +68,7 @@ export function createSlackApp(config: Config, services: AppServices, logger: Lo
     const receiver = new SocketModeReceiver({
       appToken: config.slack.appToken,
       logger: boltLogger,
-      customRoutes: [healthRoute, metricsRoute],
+      customRoutes,
       installerOptions: { port: config.port },
     });
     // Bolt's SocketModeReceiver does not pass client options to its SocketModeClient, so SLACK_API_URL would
@@ -109,7 +83,7 @@ export function createSlackApp(config: Config, services: AppServices, logger: Lo
     const receiver = new HTTPReceiver({
       signingSecret: config.slack.signingSecret ?? '',
       endpoints: '/slack/events',
-      customRoutes: [healthRoute, metricsRoute],
+      customRoutes,
       logger: boltLogger,
       processBeforeResponse: false,
       signatureVerification: true,
