@@ -40,6 +40,22 @@ export interface Config {
   /** PGSESSIONS_AUDIT_KEY (a secret, ≥ 32 bytes): keys the audit hash chain; null leaves it unkeyed. */
   auditKey: string | null;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Per-user token buckets (per replica); null = no limit. */
+  rateLimits: {
+    /** Listings and other reads: PGSESSIONS_LISTING_RATE, burst PGSESSIONS_LISTING_BURST. */
+    listing: RateLimit | null;
+    /** Kill requests and refused decisions: PGSESSIONS_REQUEST_RATE (the burst is the count). */
+    request: RateLimit | null;
+  };
+  /** Serve /metrics (and /healthz) on this port instead of PORT; null = on PORT. */
+  metricsPort: number | null;
+}
+
+export interface RateLimit {
+  /** Tokens a user starts with and can save up. */
+  burst: number;
+  /** Tokens given back per second. */
+  perSecond: number;
 }
 
 export class ConfigError extends Error {
@@ -93,6 +109,24 @@ const boolean = z
   .optional()
   .transform((value) => value === 'true' || value === '1' || value === 'yes');
 
+/** `30/1m`: N per duration (N 1-10000, duration 1s-1h), or `off`. */
+const rate = (fallback: string) =>
+  z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      const text = (value ?? fallback).trim().toLowerCase();
+      if (text === 'off') return null;
+      const match = /^(\d{1,5})\/(\w{1,24})$/.exec(text);
+      const count = match ? Number(match[1]) : NaN;
+      const seconds = match ? parseDuration(match[2]!) : null;
+      if (!match || !(count >= 1 && count <= 10_000) || seconds === null || seconds < 1 || seconds > 3_600) {
+        ctx.addIssue({ code: 'custom', message: `must be a count per duration such as ${fallback} (1-10000 per 1s-1h), or off` });
+        return z.NEVER;
+      }
+      return { count, perSecond: count / seconds };
+    });
+
 const env = z.object({
   SLACK_BOT_TOKEN: z.string({ message: 'is required (the bot token, xoxb-…)' }).regex(/^xoxb-\S+$/, 'must be a bot token starting with xoxb-'),
   SLACK_SIGNING_SECRET: z.string().trim().optional(),
@@ -131,6 +165,10 @@ const env = z.object({
   // Used by `npm run migrate` only: the owner connection that applies migrations and grants the runtime role.
   PGSESSIONS_MIGRATE_DATABASE_URL: postgresUrl.optional(),
   PGSESSIONS_RUNTIME_ROLE: z.string().regex(ROLE_NAME, 'must be a role name (letters, digits, _ and $; up to 63 characters)').optional(),
+  PGSESSIONS_LISTING_RATE: rate('30/1m'),
+  PGSESSIONS_LISTING_BURST: z.coerce.number({ message: 'must be a whole number from 1 to 10000' }).int('must be a whole number from 1 to 10000').min(1, 'must be a whole number from 1 to 10000').max(10_000, 'must be a whole number from 1 to 10000').default(10),
+  PGSESSIONS_REQUEST_RATE: rate('20/1m'),
+  METRICS_PORT: z.coerce.number({ message: 'must be a port number' }).int().min(0).max(65535).optional(),
 });
 
 /** The settings of the state database and the audit trail, for the CLIs (`npm run migrate`, `npm run audit:verify`). */
@@ -251,6 +289,11 @@ export function loadConfig(source: NodeJS.ProcessEnv): Config {
     problems.push('STATE_DATABASE_URL is required when DATABASE_URL is not set');
   }
 
+  const metricsPort = Number(values.METRICS_PORT);
+  if (values.METRICS_PORT !== undefined && metricsPort !== 0 && metricsPort === Number(values.PORT ?? 3000)) {
+    problems.push('METRICS_PORT must differ from PORT (leave it unset to serve /metrics on PORT)');
+  }
+
   if (problems.length > 0 || !data || !stateDatabaseUrl) throw new ConfigError(problems);
 
   return {
@@ -274,5 +317,10 @@ export function loadConfig(source: NodeJS.ProcessEnv): Config {
     readOnly: data.PGSESSIONS_READ_ONLY,
     auditKey: data.PGSESSIONS_AUDIT_KEY ?? null,
     logLevel: data.LOG_LEVEL,
+    rateLimits: {
+      listing: data.PGSESSIONS_LISTING_RATE ? { burst: data.PGSESSIONS_LISTING_BURST, perSecond: data.PGSESSIONS_LISTING_RATE.perSecond } : null,
+      request: data.PGSESSIONS_REQUEST_RATE ? { burst: data.PGSESSIONS_REQUEST_RATE.count, perSecond: data.PGSESSIONS_REQUEST_RATE.perSecond } : null,
+    },
+    metricsPort: data.METRICS_PORT ?? null,
   };
 }

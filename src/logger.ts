@@ -13,19 +13,63 @@ const REDACT_PATHS = [
   'auditKey', '*.auditKey', 'PGSESSIONS_AUDIT_KEY', '*.PGSESSIONS_AUDIT_KEY',
 ];
 
+// Each pattern matches in time linear in the text: a fixed prefix, then one run of a character class that
+// cannot overlap what follows it (no nested or adjacent competing quantifiers to backtrack over). Whatever
+// reaches a log — an attacker's 16,000-character URL path included — costs microseconds per character.
 const SECRET_PATTERNS: Array<[RegExp, string]> = [
   [/xox[abposer]-[A-Za-z0-9-]+/g, 'xox?-[redacted]'],
   [/xapp-[A-Za-z0-9-]+/g, 'xapp-[redacted]'],
-  // user:password@ in any URL-like connection string
-  [/([a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*):[^@\s/]*@/gi, '$1:[redacted]@'],
   [/(password\s*=\s*)('[^']*'|\S+)/gi, '$1[redacted]'],
 ];
 
 /** Removes tokens and passwords from free text (error messages, URLs). */
 export function scrubSecrets(text: string): string {
-  let out = text;
+  let out = scrubUrlPasswords(text);
   for (const [pattern, replacement] of SECRET_PATTERNS) out = out.replace(pattern, replacement);
   return out;
+}
+
+const isSchemeChar = (c: number) => (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 43 || c === 45 || c === 46;
+const isLetter = (c: number) => (c >= 97 && c <= 122) || (c >= 65 && c <= 90);
+const isSpace = (c: number) => c === 32 || (c >= 9 && c <= 13) || c === 0xa0 || c === 0x2028 || c === 0x2029;
+
+/**
+ * `scheme://user:password@host…` → `scheme://user:[redacted]@host…`, by one left-to-right scan (each
+ * character is looked at a bounded number of times). The password is everything from the first `:` after
+ * `://` to the LAST `@` before the next whitespace, so a raw `/` or `@` in it (`postgres://u:p@ss/w@rd@host/db`)
+ * is still covered; percent-encoded ones (`%2F`, `%40`) are ordinary characters. The price of that choice:
+ * an `@` later in the same word (in a path or query) widens what is redacted — more hidden, never less.
+ */
+export function scrubUrlPasswords(text: string): string {
+  let out = '';
+  let copied = 0; // text[0, copied) is already in out
+  let from = 0;
+  for (;;) {
+    const sep = text.indexOf('://', from);
+    if (sep < 0) break;
+    // The scheme: letters, digits, + - . right before `://`, starting with a letter.
+    let start = sep;
+    while (start > from && isSchemeChar(text.charCodeAt(start - 1))) start -= 1;
+    while (start < sep && !isLetter(text.charCodeAt(start))) start += 1;
+    const authority = sep + 3;
+    let end = authority;
+    while (end < text.length && !isSpace(text.charCodeAt(end))) end += 1;
+    if (start < sep) {
+      let colon = -1;
+      let at = -1;
+      for (let i = authority; i < end; i += 1) {
+        const c = text.charCodeAt(i);
+        if (c === 58 && colon < 0) colon = i;
+        else if (c === 64) at = i;
+      }
+      if (colon >= 0 && at > colon) {
+        out += `${text.slice(copied, colon + 1)}[redacted]`;
+        copied = at;
+      }
+    }
+    from = end;
+  }
+  return copied === 0 ? text : out + text.slice(copied);
 }
 
 // Fields that hold a secret at any depth: pino's redact paths reach only the first two levels.

@@ -19,7 +19,10 @@ import { createGroups } from './slack/groups.js';
 import { createRequestMessages } from './slack/request-messages.js';
 import type { AppServices, ClusterChoice } from './slack/services.js';
 import { WebClient } from '@slack/web-api';
+import type pg from 'pg';
+import { createRateLimiter, limitRequests } from './domain/rate-limit.js';
 import { createMetrics, instrumentCluster, instrumentRequests } from './metrics.js';
+import { cachedFor, startProbeServer, type ProbeServer } from './probe-server.js';
 
 export interface StartOptions {
   /** A logger to use instead of one built from LOG_LEVEL (tests capture output through it). */
@@ -34,16 +37,22 @@ export interface StartOptions {
   bulkCap?: number;
   /** Web API timeout per attempt for the app's own calls (default 10 s in webClientOptions); tests shorten it. */
   slackTimeoutMs?: number;
+  /** How long /healthz and /metrics reuse what they read from the state database (default 5 s). */
+  probeCacheMs?: number;
 }
 
 export interface RunningApp {
   port: number;
+  /** The port serving /metrics when METRICS_PORT is set (the bound one, for METRICS_PORT=0); else null. */
+  metricsPort: number | null;
   config: Config;
   logger: Logger;
   stop(): Promise<void>;
 }
 
 export const BULK_CAP = 200;
+/** Connections per cluster kept for signals: as many as one approval signals at once (its 4 workers). */
+export const SIGNAL_POOL_SIZE = 4;
 
 export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOptions = {}): Promise<RunningApp> {
   const config = loadConfig(env);
@@ -58,10 +67,15 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   const audit = await checkAuditTrail(state, auditKey, log);
 
   const metrics = createMetrics();
+  const probeCacheMs = options.probeCacheMs ?? 5_000;
   const clusters = new Map<string, Cluster>();
+  const signalPools: pg.Pool[] = [];
   for (const c of config.clusters) {
     const pool = createPool(c.url, logger.child({ module: 'cluster-db', cluster: c.name }));
-    const cluster = createCluster(c.name, pool, logger.child({ module: 'sessions', cluster: c.name }));
+    // Approved kills get their own connections: listings, however many, can never take them.
+    const signalPool = createPool(c.url, logger.child({ module: 'cluster-db', cluster: c.name, pool: 'signal' }), { max: SIGNAL_POOL_SIZE });
+    signalPools.push(signalPool);
+    const cluster = createCluster(c.name, pool, logger.child({ module: 'sessions', cluster: c.name }), { signalPool });
     clusters.set(c.name, instrumentCluster(cluster, metrics));
   }
 
@@ -95,7 +109,8 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     },
     isUnreachable: isConnectionError,
   });
-  const requests = instrumentRequests(service, metrics);
+  const requests = instrumentRequests(limitRequests(service, createRateLimiter(config.rateLimits.request)), metrics);
+  const readLimiter = createRateLimiter(config.rateLimits.listing);
 
   const status = async (): Promise<HelpCluster[]> =>
     Promise.all(
@@ -144,14 +159,16 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     chooseCluster,
     status,
     requests,
-    async health() {
+    readLimiter,
+    // However often it is probed, the state database is asked at most once per probeCacheMs.
+    health: cachedFor(probeCacheMs, async () => {
       try {
         await statePool.query('SELECT 1');
         return true;
       } catch {
         return false;
       }
-    },
+    }),
     metrics,
     describeUnreachable(cluster, error) {
       if (error instanceof ClusterBusyError) return `Cluster \`${cluster}\` is slow: ${error.message}. Nothing was changed; try again in a moment.`;
@@ -160,7 +177,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   };
 
   const closePools = async () => {
-    await Promise.all([...clusters.values()].map((c) => c.pool.end().catch(() => undefined)));
+    await Promise.all([...[...clusters.values()].map((c) => c.pool), ...signalPools].map((pool) => pool.end().catch(() => undefined)));
     await statePool.end().catch(() => undefined);
   };
 
@@ -174,7 +191,17 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     await closePools();
     throw error;
   }
-  log.info({ port, mode: config.slack.appToken ? 'socket' : 'http', clusters: [...clusters.keys()], readOnly: config.readOnly }, 'pgsessions is listening');
+  let probeServer: ProbeServer | null = null;
+  if (config.metricsPort !== null) {
+    try {
+      probeServer = await startProbeServer(config.metricsPort, services);
+    } catch (error) {
+      await slack.stop().catch(() => undefined);
+      await closePools();
+      throw new Error(`METRICS_PORT ${config.metricsPort}: cannot listen (${(error as Error).message})`);
+    }
+  }
+  log.info({ port, metricsPort: probeServer?.port ?? null, mode: config.slack.appToken ? 'socket' : 'http', clusters: [...clusters.keys()], readOnly: config.readOnly }, 'pgsessions is listening');
 
   const outbox = startOutboxWorker({
     store: state,
@@ -189,7 +216,10 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
       if (result.status === 'failed') metrics.deliveryFailed(deliveryFailureKind(result.error));
     },
   });
-  metrics.setSources({ requestsByStatus: () => state.countByStatus(), outboxBacklog: () => state.outboxBacklog() });
+  metrics.setSources({
+    requestsByStatus: cachedFor(probeCacheMs, () => state.countByStatus()),
+    outboxBacklog: cachedFor(probeCacheMs, () => state.outboxBacklog()),
+  });
 
   const interruptedAfter = options.interruptedAfterSeconds ?? 60;
   let sweeping: Promise<void> = Promise.resolve();
@@ -209,11 +239,13 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
 
   return {
     port,
+    metricsPort: probeServer?.port ?? null,
     config,
     logger,
     async stop() {
       clearInterval(timer);
       await slack.stop().catch(() => undefined);
+      await probeServer?.close();
       await sweeping;
       await outbox.stop();
       await closePools();

@@ -208,6 +208,19 @@ describe('loadConfig', () => {
       assertNoSecrets(broken.message);
     });
   });
+
+  test('rate limits and METRICS_PORT: defaults, values, off, and bad values named', () => {
+    const defaults = loadConfig(good());
+    assert.deepEqual(defaults.rateLimits, { listing: { burst: 10, perSecond: 0.5 }, request: { burst: 20, perSecond: 20 / 60 } });
+    assert.equal(defaults.metricsPort, null);
+    const set = loadConfig({ ...good(), PGSESSIONS_LISTING_RATE: '60/1m', PGSESSIONS_LISTING_BURST: '5', PGSESSIONS_REQUEST_RATE: 'off', METRICS_PORT: '9090' });
+    assert.deepEqual(set.rateLimits, { listing: { burst: 5, perSecond: 1 }, request: null });
+    assert.equal(set.metricsPort, 9090);
+    const error = configError({ ...good(), PGSESSIONS_LISTING_RATE: '30 per minute', PGSESSIONS_LISTING_BURST: '0', PGSESSIONS_REQUEST_RATE: '0/1m', METRICS_PORT: '3000' });
+    for (const name of ['PGSESSIONS_LISTING_RATE', 'PGSESSIONS_LISTING_BURST', 'PGSESSIONS_REQUEST_RATE', 'METRICS_PORT']) {
+      assert.ok(error.problems.some((p) => p.startsWith(name)), `${name} not named in:\n${error.message}`);
+    }
+  });
 });
 
 // Each start compiles the app with tsx (a few seconds): run them side by side.

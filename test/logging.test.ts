@@ -42,6 +42,23 @@ describe('scrubSecrets', () => {
     assert.equal(scrubSecrets('postgres://bot@db/app (no password)'), 'postgres://bot@db/app (no password)');
     assert.equal(scrubSecrets('pid 42 ended'), 'pid 42 ended');
   });
+
+  test('covers passwords holding a raw / or @ (the last @ before the host ends them) and percent-encoded ones', () => {
+    assert.equal(scrubSecrets('postgres://u:p@ss/w@rd@host/db'), 'postgres://u:[redacted]@host/db');
+    assert.equal(scrubSecrets('at postgres://bot:a/b/c@db:5432/app.'), 'at postgres://bot:[redacted]@db:5432/app.');
+    assert.equal(scrubSecrets('postgres://u:p%2Fw%40rd%3A@host/db'), 'postgres://u:[redacted]@host/db');
+    assert.equal(scrubSecrets('POSTGRESQL://U:Secret@H/D'), 'POSTGRESQL://U:[redacted]@H/D');
+    assert.equal(scrubSecrets('("postgres://u:pw1@h1/d", postgres://v:pw2@h2/e)'), '("postgres://u:[redacted]@h1/d", postgres://v:[redacted]@h2/e)');
+    assert.equal(scrubSecrets('a://x:y@z\nb://p:q@r'), 'a://x:[redacted]@z\nb://p:[redacted]@r');
+    // No userinfo: nothing changes, however long.
+    for (const plain of ['https://host:8080/path', 'https://host/a@b', 'postgres://bot@db/app', ':// no scheme', '/' + 'a'.repeat(16_000), 'a'.repeat(5_000) + '://' + 'b'.repeat(5_000)]) {
+      assert.equal(scrubSecrets(plain), plain);
+    }
+    // An @ further on in the same word widens the redaction (never narrows it): no part of the password remains.
+    const wide = scrubSecrets('postgres://u:pa@ss@host/db?x=a@b');
+    assert.ok(!wide.includes('pa@ss') && !wide.includes('ss@host'), wide);
+    assert.match(wide, /^postgres:\/\/u:\[redacted\]@b$/);
+  });
 });
 
 describe('the pino root', () => {

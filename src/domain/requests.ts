@@ -84,6 +84,7 @@ export const FAILURE_MESSAGES = {
   too_many: 'That would end more sessions than one request may',
   unreachable: 'The cluster cannot be reached (or is too slow to answer) right now: nothing was done.',
   post_failed: 'The approval request could not be posted in this channel (Slack refused or did not answer; in a private channel, invite the app first). Nothing was requested.',
+  rate_limited: 'You are sending requests faster than pgsessions accepts from one person: wait a minute and try again. Nothing was done.',
   not_visible:
     'pgsessions cannot see that session\u2019s details (its database role lacks pg_monitor / pg_read_all_stats), so it cannot say what would be killed. Nothing was requested.',
 } as const;

@@ -111,12 +111,23 @@ export interface Cluster {
   stillThere(target: SignalTarget): Promise<{ state: string | null } | null>;
 }
 
-export function createCluster(name: string, pool: pg.Pool, logger: Logger): Cluster {
-  let version: Promise<number> | null = null;
-  const run = (query: SqlQuery) => queryRows(pool, query.text, query.values);
+export interface ClusterPools {
+  /**
+   * Connections only signals (and the identity checks around them) use, so that an approved kill never
+   * queues behind listings, however many people list at once. Defaults to `pool` (one pool for all).
+   */
+  signalPool?: pg.Pool;
+}
 
+export function createCluster(name: string, pool: pg.Pool, logger: Logger, pools: ClusterPools = {}): Cluster {
+  let version: Promise<number> | null = null;
+  const signalPool = pools.signalPool ?? pool;
+  const run = (query: SqlQuery) => queryRows(pool, query.text, query.values);
+  const runSignal = (query: SqlQuery) => queryRows(signalPool, query.text, query.values);
+
+  // Read once, through the signal pool: a signal may be the first to need it, and must not wait on listings.
   const versionNum = () => {
-    version ??= pool.query(SERVER_VERSION_SQL).then(
+    version ??= signalPool.query(SERVER_VERSION_SQL).then(
       (result) => Number(result.rows[0]?.num),
       (error: unknown) => {
         version = null; // try again next time: the cluster may come back
@@ -178,7 +189,7 @@ export function createCluster(name: string, pool: pg.Pool, logger: Logger): Clus
     async signal(kind, target, guard) {
       const v = await versionNum();
       try {
-        const rows = await run(signalQuery(v, kind, target, guard));
+        const rows = await runSignal(signalQuery(v, kind, target, guard));
         const row = rows[0];
         if (!row) {
           // Not signalled: either it is no longer that session (or query), or it is still there but the guard
@@ -226,7 +237,7 @@ export function createCluster(name: string, pool: pg.Pool, logger: Logger): Clus
       }
     },
     async stillThere(target) {
-      const rows = await run(identityQuery(target));
+      const rows = await runSignal(identityQuery(target));
       return rows[0] ? { state: str(rows[0].state) } : null;
     },
   };

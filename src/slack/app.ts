@@ -2,7 +2,6 @@
 // set (then /healthz on PORT still). The Web API client gets a finite timeout and a bounded retry policy;
 // rate-limited calls are rejected so that callers (the audit outbox) decide when to try again.
 import type { Server } from 'node:http';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import bolt from '@slack/bolt';
 import { SocketModeClient } from '@slack/socket-mode';
 import type { WebClientOptions } from '@slack/web-api';
@@ -11,6 +10,9 @@ import { slackLogger, type Logger } from '../logger.js';
 import { registerActions } from './listeners/actions.js';
 import { registerCommands } from './listeners/commands.js';
 import { registerViews } from './listeners/views.js';
+import { limitBody } from './body-limit.js';
+import { readLimit } from './read-limit.js';
+import { probeHandlers } from '../probe-server.js';
 import type { AppServices } from './services.js';
 
 const { App, HTTPReceiver, SocketModeReceiver, LogLevel, HTTPModuleFunctions } = bolt;
@@ -51,38 +53,12 @@ export function webClientOptions(config: Config, logger: Logger): WebClientOptio
 }
 
 export function createSlackApp(config: Config, services: AppServices, logger: Logger): SlackApp {
-  const healthRoute = {
-    path: '/healthz',
-    method: ['GET'],
-    handler: (_req: IncomingMessage, res: ServerResponse) => {
-      services.health().then(
-        (healthy) => {
-          res.writeHead(healthy ? 200 : 503, { 'content-type': 'application/json' });
-          res.end(JSON.stringify({ ok: healthy }));
-        },
-        () => {
-          res.writeHead(503, { 'content-type': 'application/json' });
-          res.end(JSON.stringify({ ok: false }));
-        },
-      );
-    },
-  };
-  const metricsRoute = {
-    path: '/metrics',
-    method: ['GET'],
-    handler: (_req: IncomingMessage, res: ServerResponse) => {
-      services.metrics.render().then(
-        ({ contentType, body }) => {
-          res.writeHead(200, { 'content-type': contentType });
-          res.end(body);
-        },
-        () => {
-          res.writeHead(500);
-          res.end();
-        },
-      );
-    },
-  };
+  const probes = probeHandlers(services);
+  const healthRoute = { path: '/healthz', method: ['GET'], handler: probes.health };
+  const metricsRoute = { path: '/metrics', method: ['GET'], handler: probes.metrics };
+  // With METRICS_PORT the metrics are served there only (see probe-server.ts); /healthz stays on PORT for
+  // container health checks.
+  const customRoutes = config.metricsPort === null ? [healthRoute, metricsRoute] : [healthRoute];
   const boltLogger = slackLogger(logger);
   const clientOptions = webClientOptions(config, logger);
 
@@ -92,7 +68,7 @@ export function createSlackApp(config: Config, services: AppServices, logger: Lo
     const receiver = new SocketModeReceiver({
       appToken: config.slack.appToken,
       logger: boltLogger,
-      customRoutes: [healthRoute, metricsRoute],
+      customRoutes,
       installerOptions: { port: config.port },
     });
     // Bolt's SocketModeReceiver does not pass client options to its SocketModeClient, so SLACK_API_URL would
@@ -107,10 +83,21 @@ export function createSlackApp(config: Config, services: AppServices, logger: Lo
     const receiver = new HTTPReceiver({
       signingSecret: config.slack.signingSecret ?? '',
       endpoints: '/slack/events',
-      customRoutes: [healthRoute, metricsRoute],
+      customRoutes,
       logger: boltLogger,
       processBeforeResponse: false,
       signatureVerification: true,
+    });
+    // Read the body ourselves, capped, before Bolt would read all of it (see body-limit.ts). Bolt calls
+    // `requestListener` (public) for every request and uses a `rawBody` already on the request.
+    const boltListener = receiver.requestListener;
+    receiver.requestListener = limitBody((req, res) => {
+      try {
+        boltListener(req, res);
+      } catch (error) {
+        // What Bolt's own server wrapper does with a synchronous throw (an unknown path → 404).
+        HTTPModuleFunctions.defaultDispatchErrorHandler({ error: error as Error & { code: string }, logger: boltLogger, request: req, response: res });
+      }
     });
     app = new App({
       token: config.slack.botToken,
@@ -127,6 +114,11 @@ export function createSlackApp(config: Config, services: AppServices, logger: Lo
     logger.error({ err: error }, 'unhandled error in a Slack listener');
   });
 
+  app.use(
+    readLimit(services.readLimiter, logger.child({ module: 'rate-limit' }), (kind) => {
+      if (kind !== null) services.metrics.command(kind, 'rate_limited');
+    }),
+  );
   registerCommands(app, services, logger.child({ module: 'commands' }));
   registerActions(app, services, logger.child({ module: 'actions' }));
   registerViews(app, services, logger.child({ module: 'views' }));

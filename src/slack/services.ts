@@ -1,5 +1,6 @@
 // What the Slack listeners may call: the use cases, the cluster directory, and a few settings. Built by the
 // composition root; listeners never see pools or the Web API client behind these.
+import type { RateLimiter } from '../domain/rate-limit.js';
 import type { RequestService } from '../domain/requests.js';
 import type { Metrics } from '../metrics.js';
 import type { Cluster } from '../postgres/session-store.js';
@@ -18,6 +19,8 @@ export interface AppServices {
   /** What each cluster's role can do (read at start-up, refreshed on demand). */
   status(): Promise<HelpCluster[]>;
   requests: RequestService;
+  /** Per-user budget of listings and other reads (PGSESSIONS_LISTING_RATE / _BURST). */
+  readLimiter: RateLimiter;
   health(): Promise<boolean>;
   metrics: Metrics;
   /** Turns an error from a cluster into a user-facing sentence when the cluster could not be reached, else null. */

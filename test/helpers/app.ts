@@ -26,6 +26,10 @@ export function baseEnv(databaseUrl: string, slack: SlackApi, extra: Record<stri
     PGSESSIONS_AUDIT_CHANNEL: AUDIT_CHANNEL,
     PGSESSIONS_APPROVERS: `${APPROVER},SAPPROVERS`,
     LOG_LEVEL: 'debug',
+    // The flows send far more commands a minute from one user than any person would: per-user rate limits
+    // are off here and tested on their own (test/flows/rate-limit.test.ts passes its own values).
+    PGSESSIONS_LISTING_RATE: 'off',
+    PGSESSIONS_REQUEST_RATE: 'off',
     ...extra,
   };
 }

@@ -1,0 +1,84 @@
+// Per-user token buckets: generous for a person at an incident, a wall for a script. In memory, per
+// replica (N replicas allow N times the rate): the point is to keep one user from starving the database,
+// the approvers and the audit channel, not to meter exactly. Pure: no Slack, no pg.
+import { FAILURE_MESSAGES, type RequestService, type Result } from './requests.js';
+import type { KillRequest } from './types.js';
+
+export interface RateLimitSettings {
+  /** Tokens a user starts with and can save up. */
+  burst: number;
+  /** Tokens given back per second. */
+  perSecond: number;
+}
+
+export interface RateLimiter {
+  /** Takes one of the user's tokens; false (and nothing taken) when there is none. */
+  take(user: string): boolean;
+  /** Gives a token back (a try that turned out not to count). */
+  refund(user: string): void;
+  /** Users with a bucket in memory (full buckets are forgotten). */
+  size(): number;
+}
+
+/** null settings: no limit. */
+export function createRateLimiter(settings: RateLimitSettings | null, now: () => number = Date.now): RateLimiter {
+  if (!settings) return { take: () => true, refund: () => undefined, size: () => 0 };
+  const { burst, perSecond } = settings;
+  const buckets = new Map<string, { tokens: number; at: number }>();
+  let sincePrune = 0;
+
+  const level = (bucket: { tokens: number; at: number }, t: number) => Math.min(burst, bucket.tokens + ((t - bucket.at) / 1000) * perSecond);
+
+  // A bucket that has filled up again is the same as none: forget it, so memory follows recent users only.
+  const prune = (t: number) => {
+    for (const [user, bucket] of buckets) if (level(bucket, t) >= burst) buckets.delete(user);
+  };
+
+  return {
+    take(user) {
+      const t = now();
+      if (++sincePrune >= 1_000) {
+        sincePrune = 0;
+        prune(t);
+      }
+      const bucket = buckets.get(user);
+      const tokens = bucket ? level(bucket, t) : burst;
+      if (tokens < 1) return false;
+      buckets.set(user, { tokens: tokens - 1, at: t });
+      return true;
+    },
+    refund(user) {
+      const bucket = buckets.get(user);
+      if (!bucket) return;
+      const t = now();
+      bucket.tokens = Math.min(burst, level(bucket, t) + 1);
+      bucket.at = t;
+    },
+    size: () => buckets.size,
+  };
+}
+
+/**
+ * Kill requests, and decisions that are refused, cost a token of the user's bucket: every request is
+ * audited and posted, and a refused click is somebody (or something) trying what they may not. A decision
+ * that goes through costs nothing. Refused here, nothing reaches the store, the audit or Slack's channel.
+ */
+export function limitRequests(service: RequestService, limiter: RateLimiter): RequestService {
+  const limited = (): Result<KillRequest> => ({ ok: false, code: 'rate_limited', message: FAILURE_MESSAGES.rate_limited });
+  const decision =
+    (decide: (id: string, user: string) => Promise<Result<KillRequest>>) =>
+    async (id: string, user: string): Promise<Result<KillRequest>> => {
+      if (!limiter.take(user)) return limited();
+      const result = await decide(id, user);
+      if (result.ok) limiter.refund(user);
+      return result;
+    };
+  return {
+    ...service,
+    requestOne: async (ask) => (limiter.take(ask.requester) ? service.requestOne(ask) : limited()),
+    requestAll: async (ask) => (limiter.take(ask.requester) ? service.requestAll(ask) : limited()),
+    approve: decision(service.approve),
+    deny: decision(service.deny),
+    withdraw: decision(service.withdraw),
+  };
+}

@@ -1,0 +1,115 @@
+// Anyone who can reach the HTTP port can send a body of any size. The app must refuse one over 1 MiB with
+// 413 before reading it whole: the attacker here sends 300 MB, unsigned, with Content-Length and chunked,
+// and the process's resident memory is watched while it does (the app runs in this process).
+import assert from 'node:assert/strict';
+import { request } from 'node:http';
+import { after, before, test } from 'node:test';
+import { baseEnv, SIGNING_SECRET, startTestApp, type TestApp } from '../helpers/app.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
+import { allText, ask } from '../helpers/replies.js';
+import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
+import { FORM_CONTENT_TYPE, postSigned } from '../helpers/slack-requests.js';
+import { MAX_BODY_BYTES } from '../../src/slack/body-limit.js';
+
+let db: TestDatabase;
+let slack: SlackApi;
+let app: TestApp;
+
+before(async () => {
+  [db, slack] = await Promise.all([createTestDatabase('bodylimit'), startSlackApi()]);
+  app = await startTestApp(baseEnv(db.url, slack));
+});
+
+after(async () => {
+  await app?.stop();
+  await slack?.close();
+  await db?.drop();
+});
+
+const MB = 1024 * 1024;
+
+/**
+ * POSTs `total` bytes of junk, generated on the fly from one reused 64 KB chunk (the sender holds no
+ * copy), until the server answers. Returns the status and the highest RSS seen while it ran.
+ */
+async function flood(port: number, total: number, framing: 'content-length' | 'chunked'): Promise<{ status: number; sent: number; peakRss: number }> {
+  const chunk = Buffer.alloc(64 * 1024, 'a');
+  let peakRss = process.memoryUsage().rss;
+  const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 10);
+  try {
+    return await new Promise((resolve, reject) => {
+      let sent = 0;
+      let status = 0;
+      const headers: Record<string, string> = { 'content-type': FORM_CONTENT_TYPE };
+      if (framing === 'content-length') headers['content-length'] = String(total);
+      const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/slack/events', headers, agent: false });
+      const finish = () => {
+        req.destroy();
+        resolve({ status, sent, peakRss: Math.max(peakRss, process.memoryUsage().rss) });
+      };
+      req.on('response', (res) => {
+        status = res.statusCode ?? 0;
+        res.resume();
+        finish();
+      });
+      // Once the server has answered and closed, writes fail: that is the expected end, not an error.
+      req.on('error', (error) => (status ? finish() : reject(error)));
+      const timer = setTimeout(() => reject(new Error(`no answer after sending ${sent} bytes`)), 60_000);
+      req.on('close', () => clearTimeout(timer));
+      const pump = () => {
+        while (!status && sent < total) {
+          const n = Math.min(chunk.length, total - sent);
+          sent += n;
+          if (!req.write(n === chunk.length ? chunk : chunk.subarray(0, n))) {
+            req.once('drain', pump);
+            return;
+          }
+        }
+        if (!status && sent >= total) req.end();
+      };
+      pump();
+    });
+  } finally {
+    clearInterval(sampler);
+  }
+}
+
+for (const framing of ['content-length', 'chunked'] as const) {
+  test(`a 300 MB unsigned POST (${framing}) gets 413 without the process growing by more than a few MB`, async () => {
+    global.gc?.();
+    const rssBefore = process.memoryUsage().rss;
+    const result = await flood(app.port, 300 * MB, framing);
+    assert.equal(result.status, 413);
+    // Before the limit, Bolt read all 300 MB into memory (then answered 401): RSS grew by hundreds of MB.
+    const growth = result.peakRss - rssBefore;
+    assert.ok(growth < 50 * MB, `RSS grew by ${(growth / MB).toFixed(1)} MB while receiving the body`);
+    assert.ok(result.sent < 300 * MB, `the whole body was taken (${result.sent} bytes sent) before the answer`);
+    // The app is unharmed and still serves.
+    const { reply } = await ask(app, slack, 'help');
+    assert.match(allText(reply), /\*Usage:\*/);
+  });
+}
+
+test('the limit is 1 MiB: just under it a body is read and checked (401 unsigned); just over it, 413', async () => {
+  const under = 'x'.repeat(MAX_BODY_BYTES - 10);
+  const over = 'x'.repeat(MAX_BODY_BYTES + 1);
+  const unsigned = { omitSignature: true } as const;
+  assert.equal((await postSigned(app.port, SIGNING_SECRET, under, FORM_CONTENT_TYPE, unsigned)).status, 401);
+  assert.equal((await postSigned(app.port, SIGNING_SECRET, over, FORM_CONTENT_TYPE, unsigned)).status, 413);
+  // Correctly signed does not help: the signature is checked only on bodies the app agrees to read.
+  assert.equal((await postSigned(app.port, SIGNING_SECRET, over, FORM_CONTENT_TYPE)).status, 413);
+});
+
+test('an unknown path still gets 404, a GET /healthz still 200 (the body reader passes them to Bolt)', async () => {
+  const get = (path: string) =>
+    new Promise<number>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port: app.port, path, method: 'GET', agent: false }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  assert.equal(await get('/no-such-path'), 404);
+  assert.equal(await get('/healthz'), 200);
+});
