@@ -11,11 +11,10 @@ import { createCluster, type Cluster } from './postgres/session-store.js';
 import { createStateStore } from './postgres/state-store.js';
 import { createSlackApp, webClientOptions } from './slack/app.js';
 import { buildAuditMessage } from './slack/blocks/audit.js';
-import { inlineText } from './slack/blocks/mrkdwn.js';
-import type { HelpCluster } from './slack/blocks/help.js';
+import { createReadService } from './domain/reads.js';
 import { createGroups } from './slack/groups.js';
 import { createRequestMessages } from './slack/request-messages.js';
-import type { AppServices, ClusterChoice } from './slack/services.js';
+import type { AppServices } from './slack/services.js';
 import { WebClient } from '@slack/web-api';
 import { createMetrics, instrumentCluster, instrumentRequests } from './metrics.js';
 
@@ -93,19 +92,17 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   });
   const requests = instrumentRequests(service, metrics);
 
-  const status = async (): Promise<HelpCluster[]> =>
-    Promise.all(
-      [...clusters.values()].map(async (cluster) => {
-        try {
-          return { name: cluster.name, capabilities: await cluster.capabilities(), reachable: true };
-        } catch {
-          return { name: cluster.name, capabilities: null, reachable: false };
-        }
-      }),
-    );
+  const reads = createReadService({
+    clusters: () => [...clusters.values()],
+    pending: (cluster) => state.listPending(cluster),
+    settings: { readOnly: config.readOnly, protectedRoles: config.protectedRoles, protectedApps: config.protectedApps },
+    classify: (error) => (error instanceof ClusterBusyError ? 'slow' : isConnectionError(error) ? 'unreachable' : null),
+    // Users are told "unreachable"; the log keeps what happened (scrubbed of passwords).
+    onTrouble: (cluster, error) => log.warn({ cluster, error: describeConnectionError(error) }, 'cluster unreachable or slow'),
+  });
 
   // Say at start-up what each cluster's role can and cannot do; a cluster that is down does not stop us.
-  for (const s of await status()) {
+  for (const s of await reads.status()) {
     if (!s.reachable || !s.capabilities) {
       log.warn({ cluster: s.name }, 'cluster unreachable at start-up: commands will say so until it is back');
       continue;
@@ -117,24 +114,9 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     if (!c.signalBackend) log.warn({ cluster: s.name }, 'no pg_signal_backend: only sessions of the bot\u2019s own role can be signalled');
   }
 
-  const chooseCluster = (name: string | undefined): ClusterChoice => {
-    const names = [...clusters.keys()];
-    if (name !== undefined) {
-      const found = clusters.get(name);
-      return found
-        ? { ok: true, cluster: found }
-        : { ok: false, message: `Unknown cluster ${inlineText(name, 63)}. Known clusters: ${names.map((n) => `\`${n}\``).join(', ')}.` };
-    }
-    const only = names.length === 1 ? clusters.get(names[0]!) : clusters.get('default');
-    return only ? { ok: true, cluster: only } : { ok: false, message: `Name a cluster with cluster:NAME — one of ${names.map((n) => `\`${n}\``).join(', ')}.` };
-  };
-
   const services: AppServices = {
     readOnly: config.readOnly,
-    protectedRoles: config.protectedRoles,
-    protectedApps: config.protectedApps,
-    chooseCluster,
-    status,
+    reads,
     requests,
     async health() {
       try {
@@ -145,10 +127,6 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
       }
     },
     metrics,
-    describeUnreachable(cluster, error) {
-      if (error instanceof ClusterBusyError) return `Cluster \`${cluster}\` is slow: ${error.message}. Nothing was changed; try again in a moment.`;
-      return isConnectionError(error) ? `Cannot reach cluster \`${cluster}\`: ${describeConnectionError(error)}. Nothing was changed.` : null;
-    },
   };
 
   const closePools = async () => {

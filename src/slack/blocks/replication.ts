@@ -39,8 +39,8 @@ function byName(a: string | null, b: string | null): number {
 export interface ReplicationInput {
   cluster: string;
   rows: ReplicationRow[];
-  /** False when read-only or the bot cannot signal walsenders. */
-  killable: boolean;
+  /** False when read-only, or for a protected role or application: such rows get no button. */
+  killable: (row: ReplicationRow) => boolean;
 }
 
 function rowText(row: ReplicationRow): string {
@@ -85,7 +85,7 @@ export function buildReplication(input: ReplicationInput): RenderedMessage {
     blocks.push({
       type: 'section',
       text: { type: 'mrkdwn', text: rowText(row) },
-      ...(input.killable
+      ...(input.killable(row)
         ? {
             accessory: {
               type: 'button' as const,

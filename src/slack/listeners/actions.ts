@@ -8,7 +8,8 @@ import type { Logger } from '../../logger.js';
 import { parseCommand } from '../../domain/command.js';
 import { buildRequestModal } from '../blocks/request.js';
 import { asShared } from '../blocks/share.js';
-import { answer, SHAREABLE } from './commands.js';
+import { answerRead, SHAREABLE } from './commands.js';
+import { readFailureText } from '../blocks/read.js';
 import { ACTION, decodeTarget, type ButtonTarget } from '../ids.js';
 import type { AppServices } from '../services.js';
 
@@ -59,9 +60,10 @@ export function registerActions(app: App, services: AppServices, logger: Logger)
         await tellClicker(respond, 'pgsessions is in read-only mode (PGSESSIONS_READ_ONLY): nothing can be cancelled or terminated.');
         return;
       }
-      const chosen = services.chooseCluster(target.cluster);
+      const reader = { user: body.user.id, channel };
+      const chosen = services.reads.known(target.cluster);
       if (!chosen.ok) {
-        await tellClicker(respond, chosen.message);
+        await tellClicker(respond, readFailureText(chosen));
         return;
       }
       const opened = await client.views.open({
@@ -70,7 +72,8 @@ export function registerActions(app: App, services: AppServices, logger: Logger)
       });
       // Now, with the modal on screen, show the session as the database sees it.
       try {
-        const row = await chosen.cluster.byPid(target.pid);
+        const found = await services.reads.session(target.cluster, target.pid, reader);
+        const row = found.ok ? found.row : null;
         if (row && row.backendStart === target.backendStart && opened.view?.id) {
           const snapshot: TargetSnapshot = { ...seenSnapshot(target), ...row, queryStart: target.queryStart };
           await client.views.update({
@@ -95,7 +98,7 @@ export function registerActions(app: App, services: AppServices, logger: Logger)
       return;
     }
     try {
-      const result = await answer(command, body.user.id, channel, services);
+      const result = await answerRead(command, { user: body.user.id, channel }, services);
       if (result.outcome !== 'ok') {
         await tellClicker(respond, result.message.text);
         return;

@@ -1,0 +1,51 @@
+// A read use case's value on screen: each answer to its renderer, each failure to one plain sentence.
+import type { ReadAnswer, ReadFailure } from '../../domain/reads.js';
+import { buildBlocking } from './blocking.js';
+import { buildHelp } from './help.js';
+import { buildListing } from './listing.js';
+import { inlineText, type RenderedMessage } from './mrkdwn.js';
+import { buildPendingList } from './request.js';
+import { buildReplication } from './replication.js';
+
+export interface ReadView {
+  readOnly: boolean;
+}
+
+export function buildReadAnswer(answer: ReadAnswer, view: ReadView): RenderedMessage {
+  switch (answer.kind) {
+    case 'top':
+      return buildListing({
+        cluster: answer.cluster,
+        rows: answer.rows,
+        totalMatched: answer.totalMatched,
+        filters: answer.filters,
+        killable: answer.killable,
+        invisible: answer.hidden,
+      });
+    case 'blocking':
+      return buildBlocking({ cluster: answer.cluster, rows: answer.rows, killable: answer.killable });
+    case 'replication':
+      return buildReplication({ cluster: answer.cluster, rows: answer.rows, killable: answer.killable });
+    case 'status':
+    case 'help':
+      return buildHelp({ clusters: answer.clusters, readOnly: view.readOnly });
+    case 'pending':
+      return buildPendingList(answer.requests);
+  }
+}
+
+const names = (known: string[]) => known.map((n) => `\`${inlineText(n, 63)}\``).join(', ');
+
+/** One plain sentence (mrkdwn) for a failed read. Never a host name, port or server message: those are in the log. */
+export function readFailureText(failure: ReadFailure): string {
+  switch (failure.code) {
+    case 'unknown_cluster':
+      return `Unknown cluster ${inlineText(failure.asked, 63)}. Known clusters: ${names(failure.known)}.`;
+    case 'choose_cluster':
+      return `Name a cluster with cluster:NAME — one of ${names(failure.known)}.`;
+    case 'unreachable':
+      return `Cannot reach cluster \`${inlineText(failure.cluster, 63)}\` right now (the details are in the app log). Nothing was changed.`;
+    case 'slow':
+      return `Cluster \`${inlineText(failure.cluster, 63)}\` is slow: ${inlineText(failure.detail, 300)}. Nothing was changed; try again in a moment.`;
+  }
+}
