@@ -13,6 +13,7 @@ import { createSlackApp, webClientOptions } from './slack/app.js';
 import { buildAuditMessage } from './slack/blocks/audit.js';
 import { createReadService } from './domain/reads.js';
 import { createGroups } from './slack/groups.js';
+import { createPeople } from './slack/people.js';
 import { createRequestMessages } from './slack/request-messages.js';
 import type { AppServices } from './slack/services.js';
 import { WebClient } from '@slack/web-api';
@@ -66,7 +67,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   };
   const client = new WebClient(config.slack.botToken, clientOptions);
   const clientWithoutRetries = new WebClient(config.slack.botToken, { ...clientOptions, retryConfig: { retries: 0 } });
-  await checkSlackToken(client, log);
+  const home = await checkSlackToken(client, log);
   const groups = createGroups(client, logger.child({ module: 'groups' }));
   const rulesFor = (name: string) => {
     const c = config.clusters.find((x) => x.name === name);
@@ -76,7 +77,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   const service = createRequestService({
     state,
     cluster: (name) => clusters.get(name),
-    messages: createRequestMessages(client, clientWithoutRetries),
+    messages: createRequestMessages(client, clientWithoutRetries, config.queryText),
     groups,
     settings: {
       readOnly: config.readOnly,
@@ -95,7 +96,14 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   const reads = createReadService({
     clusters: () => [...clusters.values()],
     pending: (cluster) => state.listPending(cluster),
-    settings: { readOnly: config.readOnly, protectedRoles: config.protectedRoles, protectedApps: config.protectedApps },
+    groups,
+    settings: {
+      readOnly: config.readOnly,
+      queryText: config.queryText,
+      protectedRoles: config.protectedRoles,
+      protectedApps: config.protectedApps,
+      viewers: (name) => config.clusters.find((c) => c.name === name)?.viewers ?? config.viewers,
+    },
     classify: (error) => (error instanceof ClusterBusyError ? 'slow' : isConnectionError(error) ? 'unreachable' : null),
     // Users are told "unreachable"; the log keeps what happened (scrubbed of passwords).
     onTrouble: (cluster, error) => log.warn({ cluster, error: describeConnectionError(error) }, 'cluster unreachable or slow'),
@@ -116,8 +124,10 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
 
   const services: AppServices = {
     readOnly: config.readOnly,
+    queryText: config.queryText,
     reads,
     requests,
+    people: createPeople(client, logger.child({ module: 'people' }), home),
     async health() {
       try {
         await statePool.query('SELECT 1');
@@ -149,7 +159,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   const outbox = startOutboxWorker({
     store: state,
     post: async (entry) => {
-      const message = buildAuditMessage(entry);
+      const message = buildAuditMessage(entry, { queryText: config.queryText });
       await client.chat.postMessage({ channel: config.auditChannel, text: message.text, blocks: message.blocks });
     },
     logger: logger.child({ module: 'outbox' }),
@@ -191,15 +201,18 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   };
 }
 
-async function checkSlackToken(client: WebClient, log: Logger): Promise<void> {
+/** Checks the token and returns the installing workspace (null when Slack could not be reached). */
+async function checkSlackToken(client: WebClient, log: Logger): Promise<string | null> {
   try {
     const auth = await client.auth.test();
     log.info({ team: auth.team_id, botUser: auth.user_id }, 'Slack token accepted');
+    return auth.team_id ?? null;
   } catch (error) {
     const code = (error as { data?: { error?: string } }).data?.error;
     if (code === 'invalid_auth' || code === 'not_authed' || code === 'account_inactive' || code === 'token_revoked') {
       throw new Error(`SLACK_BOT_TOKEN was refused by Slack (${code})`);
     }
     log.warn({ err: error }, 'could not reach Slack to check the token; going on');
+    return null;
   }
 }

@@ -2,7 +2,7 @@
 // walsenders, status and open requests. Listeners call these and render the value; they never hold a
 // cluster or a pool. Expected outcomes (unknown cluster, unreachable, slow) are values, not throws.
 import type { ListFilters, BlockingRow, KillRequest, ReplicationRow, RoleCapabilities, SessionRow } from './types.js';
-import { isProtected, type Protection } from './policy.js';
+import { isListed, isProtected, shapeQueryText, type GroupsPort, type Protection, type QueryTextMode } from './policy.js';
 
 // ---- ports ---------------------------------------------------------------------------------------------
 
@@ -18,6 +18,10 @@ export interface ReadClusterPort {
 
 export interface ReadSettings extends Protection {
   readOnly: boolean;
+  /** Query text is shaped by PGSESSIONS_QUERY_TEXT before any answer leaves here. */
+  queryText: QueryTextMode;
+  /** Who may look at a cluster (PGSESSIONS_VIEWERS, or the cluster's own `viewers`); null: everyone. */
+  viewers(cluster: string): string[] | null;
 }
 
 /** How a failed cluster call is to be told: down, or up but every connection is busy. */
@@ -28,6 +32,7 @@ export interface ReadDeps {
   clusters(): ReadClusterPort[];
   pending(cluster?: string): Promise<KillRequest[]>;
   settings: ReadSettings;
+  groups: GroupsPort;
   /** null for an error that is a bug (it is thrown on); otherwise how to tell it. */
   classify(error: unknown): ClusterTrouble | null;
   /** Called with the full error whenever a cluster is unreachable or slow, for the log (users get less). */
@@ -45,6 +50,7 @@ export interface ClusterStatus {
 export type ReadFailure =
   | { code: 'unknown_cluster'; asked: string; known: string[] }
   | { code: 'choose_cluster'; known: string[] }
+  | { code: 'not_viewer'; cluster?: string }
   | { code: 'unreachable'; cluster: string }
   | { code: 'slow'; cluster: string; detail: string };
 
@@ -58,7 +64,8 @@ export type ReadAnswer =
   | { kind: 'replication'; cluster: string; rows: ReplicationRow[]; killable: Killable<ReplicationRow> }
   | { kind: 'status'; clusters: ClusterStatus[] }
   | { kind: 'help'; clusters: ClusterStatus[] }
-  | { kind: 'pending'; requests: KillRequest[] };
+  /** elsewhere: open requests made in other conversations, counted but not shown (they may be private). */
+  | { kind: 'pending'; requests: KillRequest[]; elsewhere: number };
 
 /** The read commands, as the grammar (command.ts) parses them. */
 export type ReadCommand =
@@ -109,6 +116,17 @@ export function createReadService(deps: ReadDeps) {
   }
 
   const killable = (row: { user: string | null; application: string | null }) => !settings.readOnly && !isProtected(row, settings);
+  const shaped = <R extends { query: string | null }>(row: R): R => ({ ...row, query: shapeQueryText(row.query, settings.queryText) });
+
+  async function mayView(user: string, cluster: string): Promise<boolean> {
+    const viewers = settings.viewers(cluster);
+    return viewers === null || isListed(user, viewers, deps.groups);
+  }
+
+  async function viewable(user: string, clusters: ReadClusterPort[]): Promise<ReadClusterPort[]> {
+    const allowed = await Promise.all(clusters.map((c) => mayView(user, c.name)));
+    return clusters.filter((_, i) => allowed[i]);
+  }
 
   async function statusOf(clusters: ReadClusterPort[]): Promise<ClusterStatus[]> {
     return Promise.all(
@@ -122,54 +140,85 @@ export function createReadService(deps: ReadDeps) {
     );
   }
 
-  async function answer(command: ReadCommand, _reader: Reader): Promise<ReadResult<{ answer: ReadAnswer }>> {
+  /** The cluster a command names (or the only/default one), when the reader may look at it. */
+  async function chooseViewable(name: string | undefined, reader: Reader): Promise<ReadResult<{ cluster: ReadClusterPort }>> {
+    const chosen = choose(name);
+    if (!chosen.ok) return chosen;
+    if (!(await mayView(reader.user, chosen.cluster.name))) return { ok: false, code: 'not_viewer', cluster: chosen.cluster.name };
+    return chosen;
+  }
+
+  /**
+   * Open requests the reader may see: on clusters they may look at, and made in this conversation. A request
+   * made elsewhere is only counted: it may come from a private channel or a DM, and Slack does not tell the
+   * app who is in a conversation without more scopes. Every request is in the audit channel anyway.
+   */
+  async function pendingFor(cluster: string | undefined, reader: Reader): Promise<ReadResult<{ answer: ReadAnswer }>> {
+    if (cluster !== undefined) {
+      const chosen = await chooseViewable(cluster, reader);
+      if (!chosen.ok) return chosen;
+    }
+    const names = new Set((await viewable(reader.user, deps.clusters())).map((c) => c.name));
+    if (names.size === 0) return { ok: false, code: 'not_viewer' };
+    const open = (await deps.pending(cluster)).filter((r) => names.has(r.cluster));
+    const here = open.filter((r) => r.channel === reader.channel);
+    const requests = here.map((r) => ({ ...r, targets: r.targets.map(shaped) }));
+    return { ok: true, answer: { kind: 'pending', requests, elsewhere: open.length - here.length } };
+  }
+
+  async function answer(command: ReadCommand, reader: Reader): Promise<ReadResult<{ answer: ReadAnswer }>> {
     switch (command.kind) {
       case 'help':
-        return { ok: true, answer: { kind: 'help', clusters: await statusOf(deps.clusters()) } };
+        // Everyone may read the usage; the clusters' status is for those who may look at them.
+        return { ok: true, answer: { kind: 'help', clusters: await statusOf(await viewable(reader.user, deps.clusters())) } };
       case 'status': {
         // `status cluster:NAME` is about that cluster only, and an unknown name is an error like everywhere else.
         if (command.cluster !== undefined) {
-          const chosen = choose(command.cluster);
+          const chosen = await chooseViewable(command.cluster, reader);
           if (!chosen.ok) return chosen;
           return { ok: true, answer: { kind: 'status', clusters: await statusOf([chosen.cluster]) } };
         }
-        return { ok: true, answer: { kind: 'status', clusters: await statusOf(deps.clusters()) } };
+        const mine = await viewable(reader.user, deps.clusters());
+        if (mine.length === 0) return { ok: false, code: 'not_viewer' };
+        return { ok: true, answer: { kind: 'status', clusters: await statusOf(mine) } };
       }
       case 'pending':
-        return { ok: true, answer: { kind: 'pending', requests: await deps.pending(command.cluster) } };
+        return pendingFor(command.cluster, reader);
       default:
         break;
     }
-    const chosen = choose(command.cluster);
+    const chosen = await chooseViewable(command.cluster, reader);
     if (!chosen.ok) return chosen;
     const cluster = chosen.cluster;
     switch (command.kind) {
       case 'top': {
         const listed = await guarded(cluster.name, () => cluster.list(command.filters));
         if (!listed.ok) return listed;
-        const { rows, totalMatched, hidden } = listed.value;
+        const { totalMatched, hidden } = listed.value;
+        const rows = listed.value.rows.map(shaped);
         return { ok: true, answer: { kind: 'top', cluster: cluster.name, rows, totalMatched, hidden, filters: command.filters, killable } };
       }
       case 'blocking': {
         const tree = await guarded(cluster.name, () => cluster.blocking());
         if (!tree.ok) return tree;
-        return { ok: true, answer: { kind: 'blocking', cluster: cluster.name, rows: tree.value, killable } };
+        return { ok: true, answer: { kind: 'blocking', cluster: cluster.name, rows: tree.value.map(shaped), killable } };
       }
       case 'replication': {
         const walsenders = await guarded(cluster.name, () => cluster.replication());
         if (!walsenders.ok) return walsenders;
-        return { ok: true, answer: { kind: 'replication', cluster: cluster.name, rows: walsenders.value, killable: () => !settings.readOnly } };
+        // Protected roles and applications get no button here either: the request would be refused anyway.
+        return { ok: true, answer: { kind: 'replication', cluster: cluster.name, rows: walsenders.value, killable } };
       }
     }
   }
 
   /** One session by pid, for the request form; null when it is gone. */
-  async function session(clusterName: string, pid: number, _reader: Reader): Promise<ReadResult<{ row: SessionRow | null }>> {
-    const chosen = choose(clusterName);
+  async function session(clusterName: string, pid: number, reader: Reader): Promise<ReadResult<{ row: SessionRow | null }>> {
+    const chosen = await chooseViewable(clusterName, reader);
     if (!chosen.ok) return chosen;
     const found = await guarded(chosen.cluster.name, () => chosen.cluster.byPid(pid));
     if (!found.ok) return found;
-    return { ok: true, row: found.value };
+    return { ok: true, row: found.value === null ? null : shaped(found.value) };
   }
 
   /** The cluster a command or button names (or the only/default one), when it is configured. */
@@ -178,7 +227,7 @@ export function createReadService(deps: ReadDeps) {
     return chosen.ok ? { ok: true, name: chosen.cluster.name } : chosen;
   }
 
-  return { answer, session, known, status: () => statusOf(deps.clusters()) };
+  return { answer, session, known, mayView, status: () => statusOf(deps.clusters()) };
 }
 
 export type ReadService = ReturnType<typeof createReadService>;

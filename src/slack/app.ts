@@ -12,6 +12,7 @@ import { registerActions } from './listeners/actions.js';
 import { registerCommands } from './listeners/commands.js';
 import { registerViews } from './listeners/views.js';
 import type { AppServices } from './services.js';
+import { workspaceGuard } from './workspace-guard.js';
 
 const { App, HTTPReceiver, SocketModeReceiver, LogLevel, HTTPModuleFunctions } = bolt;
 
@@ -127,6 +128,8 @@ export function createSlackApp(config: Config, services: AppServices, logger: Lo
     logger.error({ err: error }, 'unhandled error in a Slack listener');
   });
 
+  // Before every listener: nobody from another workspace, and no guest, reaches a use case.
+  app.use(workspaceGuard(services.people, config.allowedTeams, logger.child({ module: 'workspace-guard' })));
   registerCommands(app, services, logger.child({ module: 'commands' }));
   registerActions(app, services, logger.child({ module: 'actions' }));
   registerViews(app, services, logger.child({ module: 'views' }));

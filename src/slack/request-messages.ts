@@ -3,6 +3,7 @@
 // the requester the outcome.
 import type { WebClient } from '@slack/web-api';
 import type { RequestMessagesPort } from '../domain/requests.js';
+import { shapeQueryText, type QueryTextMode } from '../domain/policy.js';
 import type { KillRequest } from '../domain/types.js';
 import { buildApprovalMessage, describeResult } from './blocks/request.js';
 import { userMention } from './blocks/mrkdwn.js';
@@ -29,17 +30,23 @@ function outcomeSentence(request: KillRequest): string {
  * retry would put a second copy with live buttons in the channel that is never updated. One failed try
  * withdraws the request and the requester asks again.
  */
-export function createRequestMessages(client: WebClient, once: WebClient): RequestMessagesPort {
+export function createRequestMessages(client: WebClient, once: WebClient, queryText: QueryTextMode = 'full'): RequestMessagesPort {
+  // A request stores its query text shaped by the setting of its day; shape again with today's, so that
+  // lowering PGSESSIONS_QUERY_TEXT also governs the messages of requests made before.
+  const shaped = (request: KillRequest): KillRequest => ({
+    ...request,
+    targets: request.targets.map((t) => ({ ...t, query: shapeQueryText(t.query, queryText) })),
+  });
   return {
     async post(request) {
-      const message = buildApprovalMessage({ request, now: new Date() });
+      const message = buildApprovalMessage({ request: shaped(request), now: new Date() });
       const posted = await once.chat.postMessage({ channel: request.channel, text: message.text, blocks: message.blocks });
       if (!posted.ts) throw new Error('chat.postMessage returned no ts');
       return posted.ts;
     },
     async update(request) {
       if (!request.messageTs) return;
-      const message = buildApprovalMessage({ request, now: new Date() });
+      const message = buildApprovalMessage({ request: shaped(request), now: new Date() });
       await client.chat.update({ channel: request.channel, ts: request.messageTs, text: message.text, blocks: message.blocks });
     },
     async notifyRequester(request) {

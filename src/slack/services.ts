@@ -3,12 +3,18 @@
 import type { ReadService } from '../domain/reads.js';
 import type { RequestService } from '../domain/requests.js';
 import type { Metrics } from '../metrics.js';
+import type { QueryTextMode } from '../domain/policy.js';
+import type { PeoplePort } from '../domain/workspaces.js';
 
 export interface AppServices {
   readOnly: boolean;
+  /** PGSESSIONS_QUERY_TEXT: every surface shapes query text by it (the use cases already did for their data). */
+  queryText: QueryTextMode;
   /** Listings, the lock-wait tree, walsenders, status, open requests, one session for the request form. */
   reads: ReadService;
   requests: RequestService;
+  /** The installing workspace and who is a guest: the workspace guard asks before any listener runs. */
+  people: PeoplePort;
   health(): Promise<boolean>;
   metrics: Metrics;
 }

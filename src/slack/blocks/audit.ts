@@ -1,6 +1,7 @@
 // One audit entry as a message in the audit channel: event, cluster, pids, users, requester, approver,
 // reason and outcome, in one readable line plus a context line with the entry's sequence and hash.
 import type { AuditEntry } from '../../domain/audit.js';
+import { shapeQueryText, type QueryTextMode } from '../../domain/policy.js';
 import type { ExecutionResult, TargetSnapshot } from '../../domain/types.js';
 import { describeResult } from './request.js';
 import { LIMITS, codeSpan, escapeTruncate, truncate, userMention, type RenderedMessage } from './mrkdwn.js';
@@ -24,7 +25,8 @@ function targetsOf(details: Record<string, unknown>): TargetSnapshot[] {
   return Array.isArray(targets) ? (targets.filter((t) => typeof t === 'object' && t !== null) as TargetSnapshot[]) : [];
 }
 
-export function buildAuditMessage(entry: AuditEntry): RenderedMessage {
+/** queryText: the entry keeps what was stored; the post shows no more than PGSESSIONS_QUERY_TEXT allows today. */
+export function buildAuditMessage(entry: AuditEntry, opts: { queryText?: QueryTextMode } = {}): RenderedMessage {
   const d = entry.details;
   const request = (d.request ?? {}) as { action?: string; reason?: string; requester?: string; decidedBy?: string };
   const parts: string[] = [`${ICON[entry.event] ?? ':memo:'} *${entry.event}*`];
@@ -39,9 +41,10 @@ export function buildAuditMessage(entry: AuditEntry): RenderedMessage {
   const lines = [parts.join(' · ')];
   const targets = targetsOf(d);
   for (const t of targets.slice(0, 10)) {
+    const query = typeof t.query === 'string' ? shapeQueryText(t.query, opts.queryText ?? 'full') : null;
     lines.push(
       `pid ${t.pid} · user ${escapeTruncate(t.user ?? '—', 64)} · db ${escapeTruncate(t.database ?? '—', 64)} · app ${escapeTruncate(t.application ?? '—', 64)}` +
-        (t.query ? ` · ${codeSpan(t.query, 300)}` : ''),
+        (query ? ` · ${codeSpan(query, 300)}` : ''),
     );
   }
   if (targets.length > 10) lines.push(`… and ${targets.length - 10} more sessions`);

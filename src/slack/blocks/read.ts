@@ -9,6 +9,8 @@ import { buildReplication } from './replication.js';
 
 export interface ReadView {
   readOnly: boolean;
+  /** PGSESSIONS_QUERY_TEXT=none: say so instead of showing empty query lines. */
+  queryHidden: boolean;
 }
 
 export function buildReadAnswer(answer: ReadAnswer, view: ReadView): RenderedMessage {
@@ -21,16 +23,17 @@ export function buildReadAnswer(answer: ReadAnswer, view: ReadView): RenderedMes
         filters: answer.filters,
         killable: answer.killable,
         invisible: answer.hidden,
+        queryHidden: view.queryHidden,
       });
     case 'blocking':
-      return buildBlocking({ cluster: answer.cluster, rows: answer.rows, killable: answer.killable });
+      return buildBlocking({ cluster: answer.cluster, rows: answer.rows, killable: answer.killable, queryHidden: view.queryHidden });
     case 'replication':
       return buildReplication({ cluster: answer.cluster, rows: answer.rows, killable: answer.killable });
     case 'status':
     case 'help':
       return buildHelp({ clusters: answer.clusters, readOnly: view.readOnly });
     case 'pending':
-      return buildPendingList(answer.requests);
+      return buildPendingList(answer.requests, { elsewhere: answer.elsewhere });
   }
 }
 
@@ -43,6 +46,10 @@ export function readFailureText(failure: ReadFailure): string {
       return `Unknown cluster ${inlineText(failure.asked, 63)}. Known clusters: ${names(failure.known)}.`;
     case 'choose_cluster':
       return `Name a cluster with cluster:NAME — one of ${names(failure.known)}.`;
+    case 'not_viewer':
+      return failure.cluster === undefined
+        ? 'You are not among the people who may look at sessions here (PGSESSIONS_VIEWERS). Nothing was shown.'
+        : `You are not among the people who may look at sessions on cluster \`${inlineText(failure.cluster, 63)}\` (PGSESSIONS_VIEWERS). Nothing was shown.`;
     case 'unreachable':
       return `Cannot reach cluster \`${inlineText(failure.cluster, 63)}\` right now (the details are in the app log). Nothing was changed.`;
     case 'slow':

@@ -66,6 +66,11 @@ export function registerActions(app: App, services: AppServices, logger: Logger)
         await tellClicker(respond, readFailureText(chosen));
         return;
       }
+      // The form shows the session (its query, as PGSESSIONS_QUERY_TEXT allows): only for those who may look.
+      if (!(await services.reads.mayView(reader.user, chosen.name))) {
+        await tellClicker(respond, readFailureText({ code: 'not_viewer', cluster: chosen.name }));
+        return;
+      }
       const opened = await client.views.open({
         trigger_id: body.trigger_id,
         view: buildRequestModal({ target, snapshot: seenSnapshot(target), channel }) as never,

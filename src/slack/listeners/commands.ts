@@ -31,7 +31,7 @@ const ok = (message: RenderedMessage): Answer => ({ message, outcome: 'ok' });
 /** Listings a person may share in the channel (kill requests are posted there anyway). */
 export const SHAREABLE: ReadonlySet<ParsedCommand['kind']> = new Set(['top', 'blocking', 'replication']);
 
-const FAILURE_OUTCOME = { unknown_cluster: 'invalid', choose_cluster: 'invalid', unreachable: 'unreachable', slow: 'unreachable' } as const;
+const FAILURE_OUTCOME = { unknown_cluster: 'invalid', choose_cluster: 'invalid', not_viewer: 'refused', unreachable: 'unreachable', slow: 'unreachable' } as const;
 
 /** A read command through the read use cases, rendered; shared with the Share button. */
 export async function answerRead(command: ParsedCommand, reader: Reader, services: AppServices): Promise<Answer> {
@@ -39,7 +39,7 @@ export async function answerRead(command: ParsedCommand, reader: Reader, service
   if (!isReadCommand(command)) return { message: plain('That is not a listing.'), outcome: 'invalid' };
   const result = await services.reads.answer(command, reader);
   if (!result.ok) return { message: plain(readFailureText(result)), outcome: FAILURE_OUTCOME[result.code] };
-  return ok(buildReadAnswer(result.answer, { readOnly: services.readOnly }));
+  return ok(buildReadAnswer(result.answer, { readOnly: services.readOnly, queryHidden: services.queryText === 'none' }));
 }
 
 async function answer(command: ParsedCommand, reader: Reader, services: AppServices): Promise<Answer> {
