@@ -11,6 +11,7 @@ import { createCluster, type Cluster } from './postgres/session-store.js';
 import { createStateStore } from './postgres/state-store.js';
 import { createSlackApp, webClientOptions } from './slack/app.js';
 import { buildAuditMessage } from './slack/blocks/audit.js';
+import { sealed } from './slack/blocks/mrkdwn.js';
 import { createReadService } from './domain/reads.js';
 import { createGroups } from './slack/groups.js';
 import { createPeople } from './slack/people.js';
@@ -159,7 +160,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   const outbox = startOutboxWorker({
     store: state,
     post: async (entry) => {
-      const message = buildAuditMessage(entry, { queryText: config.queryText });
+      const message = sealed(buildAuditMessage(entry, { queryText: config.queryText }));
       await client.chat.postMessage({ channel: config.auditChannel, text: message.text, blocks: message.blocks });
     },
     logger: logger.child({ module: 'outbox' }),

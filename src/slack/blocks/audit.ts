@@ -4,7 +4,7 @@ import type { AuditEntry } from '../../domain/audit.js';
 import { shapeQueryText, type QueryTextMode } from '../../domain/policy.js';
 import type { ExecutionResult, TargetSnapshot } from '../../domain/types.js';
 import { describeResult } from './request.js';
-import { LIMITS, codeSpan, escapeTruncate, truncate, userMention, type RenderedMessage } from './mrkdwn.js';
+import { LIMITS, codeSpan, inlineText, safeText, truncate, userMention, type RenderedMessage } from './mrkdwn.js';
 
 const ICON: Record<string, string> = {
   requested: ':raising_hand:',
@@ -30,9 +30,9 @@ export function buildAuditMessage(entry: AuditEntry, opts: { queryText?: QueryTe
   const d = entry.details;
   const request = (d.request ?? {}) as { action?: string; reason?: string; requester?: string; decidedBy?: string };
   const parts: string[] = [`${ICON[entry.event] ?? ':memo:'} *${entry.event}*`];
-  if (entry.cluster) parts.push(`cluster \`${escapeTruncate(entry.cluster, 100)}\``);
+  if (entry.cluster) parts.push(`cluster \`${inlineText(entry.cluster, 100)}\``);
   const action = (d.action as string | undefined) ?? request.action;
-  if (action) parts.push(`action ${action}`);
+  if (action) parts.push(`action ${inlineText(String(action), 40)}`);
   if (entry.actor) parts.push(`by ${userMention(entry.actor)}`);
   const requester = (d.requester as string | undefined) ?? request.requester;
   if (requester && requester !== entry.actor) parts.push(`requester ${userMention(requester)}`);
@@ -43,16 +43,17 @@ export function buildAuditMessage(entry: AuditEntry, opts: { queryText?: QueryTe
   for (const t of targets.slice(0, 10)) {
     const query = typeof t.query === 'string' ? shapeQueryText(t.query, opts.queryText ?? 'full') : null;
     lines.push(
-      `pid ${t.pid} · user ${escapeTruncate(t.user ?? '—', 64)} · db ${escapeTruncate(t.database ?? '—', 64)} · app ${escapeTruncate(t.application ?? '—', 64)}` +
+      `pid ${t.pid} · user ${inlineText(t.user ?? '—', 64)} · db ${inlineText(t.database ?? '—', 64)} · app ${inlineText(t.application ?? '—', 64)}` +
         (query ? ` · ${codeSpan(query, 300)}` : ''),
     );
   }
   if (targets.length > 10) lines.push(`… and ${targets.length - 10} more sessions`);
   const reason = (d.reason as string | undefined) ?? request.reason;
-  if (reason) lines.push(`reason: ${escapeTruncate(reason, 500)}`);
+  if (reason) lines.push(`reason: ${safeText(String(reason), 500)}`);
   const result = d.result as ExecutionResult | undefined;
-  if (result && Array.isArray(result.outcomes)) lines.push(`outcome: ${describeResult(result)}`);
-  if (typeof d.why === 'string') lines.push(`why: ${escapeTruncate(d.why, 200)}`);
+  // The outcome can carry the server's own words (permission denied: …): escaped like everything else.
+  if (result && Array.isArray(result.outcomes)) lines.push(`outcome: ${safeText(describeResult(result), 1000)}`);
+  if (typeof d.why === 'string') lines.push(`why: ${safeText(d.why, 200)}`);
   const text = truncate(lines.join('\n'), LIMITS.sectionText);
   return {
     text: truncate(`${entry.event}${entry.cluster ? ` on ${entry.cluster}` : ''}${entry.requestId ? ` (request ${entry.requestId})` : ''}`, 3000),

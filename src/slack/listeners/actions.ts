@@ -8,6 +8,7 @@ import type { Logger } from '../../logger.js';
 import { parseCommand } from '../../domain/command.js';
 import { buildRequestModal } from '../blocks/request.js';
 import { asShared } from '../blocks/share.js';
+import { sealed, verbatim } from '../blocks/mrkdwn.js';
 import { answerRead, SHAREABLE } from './commands.js';
 import { readFailureText } from '../blocks/read.js';
 import { ACTION, decodeTarget, type ButtonTarget } from '../ids.js';
@@ -73,7 +74,7 @@ export function registerActions(app: App, services: AppServices, logger: Logger)
       }
       const opened = await client.views.open({
         trigger_id: body.trigger_id,
-        view: buildRequestModal({ target, snapshot: seenSnapshot(target), channel }) as never,
+        view: verbatim(buildRequestModal({ target, snapshot: seenSnapshot(target), channel })) as never,
       });
       // Now, with the modal on screen, show the session as the database sees it.
       try {
@@ -84,7 +85,7 @@ export function registerActions(app: App, services: AppServices, logger: Logger)
           await client.views.update({
             view_id: opened.view.id,
             ...(opened.view.hash ? { hash: opened.view.hash } : {}),
-            view: buildRequestModal({ target, snapshot, channel }) as never,
+            view: verbatim(buildRequestModal({ target, snapshot, channel })) as never,
           });
         }
       } catch (error) {
@@ -108,7 +109,7 @@ export function registerActions(app: App, services: AppServices, logger: Logger)
         await tellClicker(respond, result.message.text);
         return;
       }
-      await respond({ response_type: 'in_channel', replace_original: false, ...asShared(result.message, body.user.id) });
+      await respond({ response_type: 'in_channel', replace_original: false, ...sealed(asShared(result.message, body.user.id)) });
     } catch (error) {
       logger.error({ err: error }, 'share failed');
       await tellClicker(respond, 'Something went wrong on our side; nothing was shared.');

@@ -6,7 +6,7 @@ import { parseCommand, type ParsedCommand } from '../../domain/command.js';
 import { isReadCommand, type Reader } from '../../domain/reads.js';
 import type { Logger } from '../../logger.js';
 import { buildUsageError } from '../blocks/help.js';
-import type { RenderedMessage } from '../blocks/mrkdwn.js';
+import { sealed, type RenderedMessage } from '../blocks/mrkdwn.js';
 import { buildReadAnswer, readFailureText } from '../blocks/read.js';
 import { withShareButton } from '../blocks/share.js';
 import type { AppServices } from '../services.js';
@@ -106,7 +106,7 @@ export function registerCommands(app: App, services: AppServices, logger: Logger
 
 async function reply(respond: RespondFn, logger: Logger, message: RenderedMessage): Promise<void> {
   try {
-    await respond(ephemeral(message));
+    await respond(ephemeral(sealed(message)));
   } catch (error) {
     logger.warn({ err: error }, 'could not reply through response_url');
   }
