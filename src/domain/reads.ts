@@ -227,7 +227,16 @@ export function createReadService(deps: ReadDeps) {
     return chosen.ok ? { ok: true, name: chosen.cluster.name } : chosen;
   }
 
-  return { answer, session, known, mayView, status: () => statusOf(deps.clusters()) };
+  /**
+   * Like known(), and the reader may look at it. Asking to kill shows the session (in the form, in the
+   * approval message), so it is for viewers too: a request must not be a way around PGSESSIONS_VIEWERS.
+   */
+  async function visible(clusterName: string | undefined, reader: Reader): Promise<ReadResult<{ name: string }>> {
+    const chosen = await chooseViewable(clusterName, reader);
+    return chosen.ok ? { ok: true, name: chosen.cluster.name } : chosen;
+  }
+
+  return { answer, session, known, visible, status: () => statusOf(deps.clusters()) };
 }
 
 export type ReadService = ReturnType<typeof createReadService>;

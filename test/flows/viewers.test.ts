@@ -9,11 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
-import { blockAction, triggerId } from '../helpers/slack-requests.js';
+import { blockAction, triggerId, viewSubmission } from '../helpers/slack-requests.js';
 import { sleepSession, walsender } from '../helpers/sessions.js';
 import { baseEnv, SIGNING_SECRET, startTestApp, type TestApp } from '../helpers/app.js';
-import { as, buttonsIn, command, fresh, sessionTracker, textOf, typedRequest } from '../helpers/approval-flow.js';
-import { ACTION, encodeTarget } from '../../src/slack/ids.js';
+import { as, buttonsIn, command, fresh, sessionTracker, stateQuery, textOf, typedRequest } from '../helpers/approval-flow.js';
+import { ACTION, encodeModalMetadata, encodeTarget, INPUT, VIEW } from '../../src/slack/ids.js';
 
 const VIEWER = 'UVIEW';
 const GROUP_VIEWER = 'UGRPVIEW';
@@ -39,7 +39,7 @@ before(async () => {
     ...baseEnv(db.url, slack, {
       PGSESSIONS_CLUSTERS: file,
       STATE_DATABASE_URL: db.url,
-      PGSESSIONS_VIEWERS: `${VIEWER},${APPROVER},SVIEWERS`,
+      PGSESSIONS_VIEWERS: `${VIEWER},${APPROVER},UREQ,SVIEWERS`,
       PGSESSIONS_PROTECTED_APPS: PROTECTED_APP,
     }),
     DATABASE_URL: undefined,
@@ -104,6 +104,24 @@ test('a forged Share or row button from someone who is not a viewer shows nothin
   await blockAction(app.port, SIGNING_SECRET, { userId: STRANGER, channelId: channel, actionId: ACTION.terminate, value, responseUrl: slack.responseUrl(rowId), triggerId: trigger });
   assert.match(textOf((await slack.waitFor(() => slack.responsesTo(rowId)[0])).body), NOT_VIEWER);
   assert.equal(slack.callsTo('views.open').filter((c) => c.params.trigger_id === trigger).length, 0, 'no form was opened');
+});
+
+test('asking to kill shows the session, so it is refused to someone who may not look: typed or through a forged form', async () => {
+  const s = sessions.track(await sleepSession(db.url, { seconds: 120, application: 'viewers-kill' }));
+  const channel = fresh('C');
+  const { body } = await command(slack, app.port, `terminate ${s.pid} cluster:alpha curious`, as(STRANGER, channel));
+  assert.match(textOf(body), NOT_VIEWER);
+  const target = { cluster: 'alpha', pid: s.pid, backendStart: s.backendStart, queryStart: s.queryStart, kind: 'terminate' as const };
+  const submitted = await viewSubmission(app.port, SIGNING_SECRET, {
+    userId: STRANGER,
+    callbackId: VIEW.request,
+    privateMetadata: encodeModalMetadata({ target, channel }),
+    values: { [INPUT.reasonBlock]: { [INPUT.reasonAction]: { type: 'plain_text_input', value: 'curious' } } },
+  });
+  const errors = (submitted.json as { errors?: Record<string, string> }).errors ?? {};
+  assert.match(errors[INPUT.reasonBlock] ?? '', /not among the people who may look at sessions on cluster alpha/);
+  const rows = await stateQuery<{ n: number }>(db.url, 'SELECT count(*)::int AS n FROM pgsessions.requests WHERE channel = $1', [channel]);
+  assert.equal(rows[0]!.n, 0, 'nothing was requested');
 });
 
 test('pending shows a request only in the conversation it was made in; elsewhere it is counted, not shown', async () => {

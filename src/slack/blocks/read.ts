@@ -3,7 +3,7 @@ import type { ReadAnswer, ReadFailure } from '../../domain/reads.js';
 import { buildBlocking } from './blocking.js';
 import { buildHelp } from './help.js';
 import { buildListing } from './listing.js';
-import { inlineText, type RenderedMessage } from './mrkdwn.js';
+import { inlineText, truncate, type RenderedMessage } from './mrkdwn.js';
 import { buildPendingList } from './request.js';
 import { buildReplication } from './replication.js';
 
@@ -38,6 +38,12 @@ export function buildReadAnswer(answer: ReadAnswer, view: ReadView): RenderedMes
 }
 
 const names = (known: string[]) => known.map((n) => `\`${inlineText(n, 63)}\``).join(', ');
+
+/** The same sentence as plain text, for places that show no mrkdwn (a form's field error). */
+export function readFailurePlain(failure: ReadFailure): string {
+  // Strip the mrkdwn: code-span backticks, and the three escaped characters back to what they mean.
+  return truncate(readFailureText(failure).replace(/`/g, '').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&'), 2000);
+}
 
 /** One plain sentence (mrkdwn) for a failed read. Never a host name, port or server message: those are in the log. */
 export function readFailureText(failure: ReadFailure): string {

@@ -62,14 +62,10 @@ export function registerActions(app: App, services: AppServices, logger: Logger)
         return;
       }
       const reader = { user: body.user.id, channel };
-      const chosen = services.reads.known(target.cluster);
+      // The form shows the session (its query, as PGSESSIONS_QUERY_TEXT allows): only for those who may look.
+      const chosen = await services.reads.visible(target.cluster, reader);
       if (!chosen.ok) {
         await tellClicker(respond, readFailureText(chosen));
-        return;
-      }
-      // The form shows the session (its query, as PGSESSIONS_QUERY_TEXT allows): only for those who may look.
-      if (!(await services.reads.mayView(reader.user, chosen.name))) {
-        await tellClicker(respond, readFailureText({ code: 'not_viewer', cluster: chosen.name }));
         return;
       }
       const opened = await client.views.open({

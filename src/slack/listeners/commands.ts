@@ -46,8 +46,8 @@ async function answer(command: ParsedCommand, reader: Reader, services: AppServi
   if (command.kind !== 'cancel' && command.kind !== 'terminate' && command.kind !== 'terminate-all') {
     return answerRead(command, reader, services);
   }
-  const chosen = services.reads.known(command.cluster);
-  if (!chosen.ok) return { message: plain(readFailureText(chosen)), outcome: 'invalid' };
+  const chosen = await services.reads.visible(command.cluster, reader);
+  if (!chosen.ok) return { message: plain(readFailureText(chosen)), outcome: FAILURE_OUTCOME[chosen.code] };
   const cluster = chosen.name;
   const { user, channel } = reader;
   const result =
