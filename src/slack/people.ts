@@ -7,6 +7,7 @@ import type { Logger } from '../logger.js';
 
 const ACCOUNT_TTL_MS = 5 * 60_000;
 const DEADLINE_MS = 1_500;
+const MAX_ACCOUNTS = 10_000;
 
 function within<T>(ms: number, work: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -36,6 +37,9 @@ export function createPeople(client: WebClient, logger: Logger, knownHome: strin
         const found = (await within(DEADLINE_MS, client.users.info({ user }))).user;
         if (!found) return null;
         const account: Account = { guest: found.is_restricted === true || found.is_ultra_restricted === true, team: found.team_id ?? null };
+        // Bounded: the oldest entry goes first (a Map keeps insertion order), so memory stays flat.
+        accounts.delete(user);
+        if (accounts.size >= MAX_ACCOUNTS) accounts.delete(accounts.keys().next().value as string);
         accounts.set(user, { at: Date.now(), account });
         return account;
       } catch (error) {
