@@ -15,6 +15,8 @@ export interface ClusterConfig {
   requesters: string[] | null;
   /** Who may approve here; null means the global PGSESSIONS_APPROVERS. */
   approvers: string[] | null;
+  /** Who may look at sessions here; null means the global PGSESSIONS_VIEWERS. */
+  viewers: string[] | null;
 }
 
 export interface Config {
@@ -31,6 +33,10 @@ export interface Config {
   approvers: string[];
   /** null: everyone in the workspace may request. */
   requesters: string[] | null;
+  /** null: everyone in the workspace may look at listings, blocking, replication, status and pending. */
+  viewers: string[] | null;
+  /** Team (T…) or Enterprise Grid org (E…) IDs besides the installing workspace whose people may use the app. */
+  allowedTeams: string[];
   approvalTtlSeconds: number;
   /** PGSESSIONS_PROTECTED_ROLES after the managed services' own roles (PROVIDER_ROLES). */
   protectedRoles: string[];
@@ -96,6 +102,7 @@ const clusterFileEntry = z
     urlEnv: z.string().optional(),
     requesters: principals().optional(),
     approvers: principals().optional(),
+    viewers: principals().optional(),
   })
   .strict();
 
@@ -141,6 +148,8 @@ const env = z.object({
     .regex(/^[CGD][A-Z0-9]{2,}$/, 'must be a channel ID such as C0123ABCD (not a #name)'),
   PGSESSIONS_APPROVERS: list.pipe(principals().min(1, 'is required: at least one approver (U…) or user group (S…)')),
   PGSESSIONS_REQUESTERS: list.pipe(principals()),
+  PGSESSIONS_VIEWERS: list.pipe(principals()),
+  PGSESSIONS_ALLOWED_TEAMS: list.pipe(z.array(z.string().regex(/^[TE][A-Z0-9]{2,}$/, 'must list Slack team IDs (T…) or Enterprise Grid org IDs (E…)'))),
   PGSESSIONS_APPROVAL_TTL: z
     .string()
     .optional()
@@ -260,7 +269,7 @@ function loadClusters(path: string, source: Record<string, string>, problems: st
       problems.push(`PGSESSIONS_CLUSTERS: cluster ${entry.name} connection must be a postgres:// connection string`);
       continue;
     }
-    clusters.push({ name: entry.name, url, requesters: entry.requesters ?? null, approvers: entry.approvers ?? null });
+    clusters.push({ name: entry.name, url, requesters: entry.requesters ?? null, approvers: entry.approvers ?? null, viewers: entry.viewers ?? null });
   }
   return clusters;
 }
@@ -280,7 +289,7 @@ export function loadConfig(source: NodeJS.ProcessEnv): Config {
   if (values.PGSESSIONS_CLUSTERS) {
     clusters = loadClusters(values.PGSESSIONS_CLUSTERS, values, problems);
   } else if (values.DATABASE_URL) {
-    clusters = [{ name: 'default', url: values.DATABASE_URL.trim(), requesters: null, approvers: null }];
+    clusters = [{ name: 'default', url: values.DATABASE_URL.trim(), requesters: null, approvers: null, viewers: null }];
   } else {
     problems.push('DATABASE_URL is required (or PGSESSIONS_CLUSTERS naming a clusters file)');
   }
@@ -309,6 +318,8 @@ export function loadConfig(source: NodeJS.ProcessEnv): Config {
     auditChannel: data.PGSESSIONS_AUDIT_CHANNEL,
     approvers: data.PGSESSIONS_APPROVERS,
     requesters: data.PGSESSIONS_REQUESTERS.length > 0 ? data.PGSESSIONS_REQUESTERS : null,
+    viewers: data.PGSESSIONS_VIEWERS.length > 0 ? data.PGSESSIONS_VIEWERS : null,
+    allowedTeams: data.PGSESSIONS_ALLOWED_TEAMS,
     approvalTtlSeconds: data.PGSESSIONS_APPROVAL_TTL,
     // The managed services' own roles are always protected; the setting adds to them.
     protectedRoles: withProviderRoles(data.PGSESSIONS_PROTECTED_ROLES),

@@ -13,11 +13,13 @@ import { createStateStore, type StateStore } from './postgres/state-store.js';
 import { auditKeyId } from './domain/audit.js';
 import { createSlackApp, webClientOptions } from './slack/app.js';
 import { buildAuditMessage } from './slack/blocks/audit.js';
-import { inlineText } from './slack/blocks/mrkdwn.js';
-import type { AuditTrust, HelpCluster } from './slack/blocks/help.js';
+import type { AuditTrust } from './slack/blocks/help.js';
+import { sealed } from './slack/blocks/mrkdwn.js';
+import { createReadService } from './domain/reads.js';
 import { createGroups } from './slack/groups.js';
+import { createPeople } from './slack/people.js';
 import { createRequestMessages } from './slack/request-messages.js';
-import type { AppServices, ClusterChoice } from './slack/services.js';
+import type { AppServices } from './slack/services.js';
 import { WebClient } from '@slack/web-api';
 import type pg from 'pg';
 import { createRateLimiter, limitRequests } from './domain/rate-limit.js';
@@ -85,7 +87,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   };
   const client = new WebClient(config.slack.botToken, clientOptions);
   const clientWithoutRetries = new WebClient(config.slack.botToken, { ...clientOptions, retryConfig: { retries: 0 } });
-  await checkSlackToken(client, log);
+  const home = await checkSlackToken(client, log);
   const groups = createGroups(client, logger.child({ module: 'groups' }));
   const rulesFor = (name: string) => {
     const c = config.clusters.find((x) => x.name === name);
@@ -95,7 +97,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   const service = createRequestService({
     state,
     cluster: (name) => clusters.get(name),
-    messages: createRequestMessages(client, clientWithoutRetries),
+    messages: createRequestMessages(client, clientWithoutRetries, config.queryText),
     groups,
     settings: {
       readOnly: config.readOnly,
@@ -112,19 +114,24 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   const requests = instrumentRequests(limitRequests(service, createRateLimiter(config.rateLimits.request)), metrics);
   const readLimiter = createRateLimiter(config.rateLimits.listing);
 
-  const status = async (): Promise<HelpCluster[]> =>
-    Promise.all(
-      [...clusters.values()].map(async (cluster) => {
-        try {
-          return { name: cluster.name, capabilities: await cluster.capabilities(), reachable: true };
-        } catch {
-          return { name: cluster.name, capabilities: null, reachable: false };
-        }
-      }),
-    );
+  const reads = createReadService({
+    clusters: () => [...clusters.values()],
+    pending: (cluster) => state.listPending(cluster),
+    groups,
+    settings: {
+      readOnly: config.readOnly,
+      queryText: config.queryText,
+      protectedRoles: config.protectedRoles,
+      protectedApps: config.protectedApps,
+      viewers: (name) => config.clusters.find((c) => c.name === name)?.viewers ?? config.viewers,
+    },
+    classify: (error) => (error instanceof ClusterBusyError ? 'slow' : isConnectionError(error) ? 'unreachable' : null),
+    // Users are told "unreachable"; the log keeps what happened (scrubbed of passwords).
+    onTrouble: (cluster, error) => log.warn({ cluster, error: describeConnectionError(error) }, 'cluster unreachable or slow'),
+  });
 
   // Say at start-up what each cluster's role can and cannot do; a cluster that is down does not stop us.
-  for (const s of await status()) {
+  for (const s of await reads.status()) {
     if (!s.reachable || !s.capabilities) {
       log.warn({ cluster: s.name }, 'cluster unreachable at start-up: commands will say so until it is back');
       continue;
@@ -139,27 +146,14 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     for (const what of cannot) log.info({ cluster: s.name, role: c.role }, `the bot role cannot ${what}`);
   }
 
-  const chooseCluster = (name: string | undefined): ClusterChoice => {
-    const names = [...clusters.keys()];
-    if (name !== undefined) {
-      const found = clusters.get(name);
-      return found
-        ? { ok: true, cluster: found }
-        : { ok: false, message: `Unknown cluster ${inlineText(name, 63)}. Known clusters: ${names.map((n) => `\`${n}\``).join(', ')}.` };
-    }
-    const only = names.length === 1 ? clusters.get(names[0]!) : clusters.get('default');
-    return only ? { ok: true, cluster: only } : { ok: false, message: `Name a cluster with cluster:NAME — one of ${names.map((n) => `\`${n}\``).join(', ')}.` };
-  };
-
   const services: AppServices = {
     readOnly: config.readOnly,
+    queryText: config.queryText,
     audit,
-    protectedRoles: config.protectedRoles,
-    protectedApps: config.protectedApps,
-    chooseCluster,
-    status,
+    reads,
     requests,
     readLimiter,
+    people: createPeople(client, logger.child({ module: 'people' }), home),
     // However often it is probed, the state database is asked at most once per probeCacheMs.
     health: cachedFor(probeCacheMs, async () => {
       try {
@@ -170,10 +164,6 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
       }
     }),
     metrics,
-    describeUnreachable(cluster, error) {
-      if (error instanceof ClusterBusyError) return `Cluster \`${cluster}\` is slow: ${error.message}. Nothing was changed; try again in a moment.`;
-      return isConnectionError(error) ? `Cannot reach cluster \`${cluster}\`: ${describeConnectionError(error)}. Nothing was changed.` : null;
-    },
   };
 
   const closePools = async () => {
@@ -206,7 +196,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   const outbox = startOutboxWorker({
     store: state,
     post: async (entry) => {
-      const message = buildAuditMessage(entry);
+      const message = sealed(buildAuditMessage(entry, { queryText: config.queryText }));
       await client.chat.postMessage({ channel: config.auditChannel, text: message.text, blocks: message.blocks });
     },
     logger: logger.child({ module: 'outbox' }),
@@ -284,15 +274,18 @@ async function checkAuditTrail(state: StateStore, key: Buffer | null, log: Logge
   return { keyed: key !== null, runtime };
 }
 
-async function checkSlackToken(client: WebClient, log: Logger): Promise<void> {
+/** Checks the token and returns the installing workspace (null when Slack could not be reached). */
+async function checkSlackToken(client: WebClient, log: Logger): Promise<string | null> {
   try {
     const auth = await client.auth.test();
     log.info({ team: auth.team_id, botUser: auth.user_id }, 'Slack token accepted');
+    return auth.team_id ?? null;
   } catch (error) {
     const code = (error as { data?: { error?: string } }).data?.error;
     if (code === 'invalid_auth' || code === 'not_authed' || code === 'account_inactive' || code === 'token_revoked') {
       throw new Error(`SLACK_BOT_TOKEN was refused by Slack (${code})`);
     }
     log.warn({ err: error }, 'could not reach Slack to check the token; going on');
+    return null;
   }
 }

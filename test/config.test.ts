@@ -54,7 +54,9 @@ describe('loadConfig', () => {
     assert.equal(config.slack.signingSecret, SECRET);
     assert.equal(config.slack.appToken, null);
     assert.equal(config.port, 3000);
-    assert.deepEqual(config.clusters, [{ name: 'default', url: DB_URL, requesters: null, approvers: null }]);
+    assert.deepEqual(config.clusters, [{ name: 'default', url: DB_URL, requesters: null, approvers: null, viewers: null }]);
+    assert.equal(config.viewers, null, 'everyone may look by default');
+    assert.deepEqual(config.allowedTeams, [], 'only the installing workspace by default');
     assert.equal(config.stateDatabaseUrl, DB_URL);
     assert.deepEqual(config.approvers, ['U012ABC', 'SONCALL1']);
     assert.equal(config.requesters, null);
@@ -155,6 +157,15 @@ describe('loadConfig', () => {
     assert.equal(config.slack.apiUrl, 'http://127.0.0.1:9/api/');
   });
 
+  test('PGSESSIONS_VIEWERS and PGSESSIONS_ALLOWED_TEAMS are read, and bad entries named', () => {
+    const config = loadConfig({ ...good(), PGSESSIONS_VIEWERS: 'U1AB, SVIEW', PGSESSIONS_ALLOWED_TEAMS: 'T0PARTNER,E0ORG' });
+    assert.deepEqual(config.viewers, ['U1AB', 'SVIEW']);
+    assert.deepEqual(config.allowedTeams, ['T0PARTNER', 'E0ORG']);
+    const error = configError({ ...good(), PGSESSIONS_VIEWERS: '#oncall', PGSESSIONS_ALLOWED_TEAMS: 'acme.slack.com' });
+    assert.ok(error.problems.some((p) => p.startsWith('PGSESSIONS_VIEWERS')), error.message);
+    assert.ok(error.problems.some((p) => p.startsWith('PGSESSIONS_ALLOWED_TEAMS') && p.includes('team IDs')), error.message);
+  });
+
   describe('a clusters file', () => {
     let dir: string;
     before(async () => {
@@ -177,12 +188,12 @@ describe('loadConfig', () => {
     test('is read, with urlEnv keeping passwords in the environment', async () => {
       const path = await write(
         'ok.yml',
-        ['clusters:', '  - name: main', `    url: ${DB_URL}`, '  - name: reports', '    urlEnv: REPORTS_DB', '    approvers: [U0DBA]', ''].join('\n'),
+        ['clusters:', '  - name: main', `    url: ${DB_URL}`, '  - name: reports', '    urlEnv: REPORTS_DB', '    approvers: [U0DBA]', '    viewers: [U0DBA, SONCALL]', ''].join('\n'),
       );
       const config = loadConfig({ ...withoutDb(), PGSESSIONS_CLUSTERS: path, STATE_DATABASE_URL: DB_URL, REPORTS_DB: 'postgres://r:pw@reports/db' });
       assert.deepEqual(config.clusters, [
-        { name: 'main', url: DB_URL, requesters: null, approvers: null },
-        { name: 'reports', url: 'postgres://r:pw@reports/db', requesters: null, approvers: ['U0DBA'] },
+        { name: 'main', url: DB_URL, requesters: null, approvers: null, viewers: null },
+        { name: 'reports', url: 'postgres://r:pw@reports/db', requesters: null, approvers: ['U0DBA'], viewers: ['U0DBA', 'SONCALL'] },
       ]);
     });
 

@@ -14,6 +14,7 @@ import { limitBody } from './body-limit.js';
 import { readLimit } from './read-limit.js';
 import { probeHandlers } from '../probe-server.js';
 import type { AppServices } from './services.js';
+import { workspaceGuard } from './workspace-guard.js';
 
 const { App, HTTPReceiver, SocketModeReceiver, LogLevel, HTTPModuleFunctions } = bolt;
 
@@ -114,6 +115,8 @@ export function createSlackApp(config: Config, services: AppServices, logger: Lo
     logger.error({ err: error }, 'unhandled error in a Slack listener');
   });
 
+  // Before every listener: nobody from another workspace, and no guest, reaches a use case.
+  app.use(workspaceGuard(services.people, config.allowedTeams, logger.child({ module: 'workspace-guard' })));
   app.use(
     readLimit(services.readLimiter, logger.child({ module: 'rate-limit' }), (kind) => {
       if (kind !== null) services.metrics.command(kind, 'rate_limited');

@@ -3,16 +3,18 @@
 // the requester the outcome.
 import type { WebClient } from '@slack/web-api';
 import type { RequestMessagesPort } from '../domain/requests.js';
+import { shapeQueryText, type QueryTextMode } from '../domain/policy.js';
 import type { KillRequest } from '../domain/types.js';
 import { buildApprovalMessage, describeResult } from './blocks/request.js';
-import { userMention } from './blocks/mrkdwn.js';
+import { safeText, sealed, userMention } from './blocks/mrkdwn.js';
 
-function outcomeSentence(request: KillRequest): string {
+export function outcomeSentence(request: KillRequest): string {
   const who = request.decidedBy ? userMention(request.decidedBy) : 'nobody';
   switch (request.status) {
     case 'executed':
     case 'failed':
-      return `${userMention(request.requester)} approved by ${who}: ${describeResult(request.result)}`;
+      // The outcome can carry the server's own words: escaped, never live mrkdwn.
+      return `${userMention(request.requester)} approved by ${who}: ${safeText(describeResult(request.result), 2000)}`;
     case 'denied':
       return `${userMention(request.requester)} your request was denied by ${who}. Nothing was killed.`;
     case 'expired':
@@ -29,17 +31,23 @@ function outcomeSentence(request: KillRequest): string {
  * retry would put a second copy with live buttons in the channel that is never updated. One failed try
  * withdraws the request and the requester asks again.
  */
-export function createRequestMessages(client: WebClient, once: WebClient): RequestMessagesPort {
+export function createRequestMessages(client: WebClient, once: WebClient, queryText: QueryTextMode = 'full'): RequestMessagesPort {
+  // A request stores its query text shaped by the setting of its day; shape again with today's, so that
+  // lowering PGSESSIONS_QUERY_TEXT also governs the messages of requests made before.
+  const shaped = (request: KillRequest): KillRequest => ({
+    ...request,
+    targets: request.targets.map((t) => ({ ...t, query: shapeQueryText(t.query, queryText) })),
+  });
   return {
     async post(request) {
-      const message = buildApprovalMessage({ request, now: new Date() });
+      const message = sealed(buildApprovalMessage({ request: shaped(request), now: new Date() }));
       const posted = await once.chat.postMessage({ channel: request.channel, text: message.text, blocks: message.blocks });
       if (!posted.ts) throw new Error('chat.postMessage returned no ts');
       return posted.ts;
     },
     async update(request) {
       if (!request.messageTs) return;
-      const message = buildApprovalMessage({ request, now: new Date() });
+      const message = sealed(buildApprovalMessage({ request: shaped(request), now: new Date() }));
       await client.chat.update({ channel: request.channel, ts: request.messageTs, text: message.text, blocks: message.blocks });
     },
     async notifyRequester(request) {

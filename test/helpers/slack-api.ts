@@ -48,6 +48,12 @@ export interface SlackUser {
   is_bot?: boolean;
   deleted?: boolean;
   tz?: string;
+  /** The person's workspace (default T1, the test workspace). */
+  team_id?: string;
+  /** A multi-channel guest. */
+  is_restricted?: boolean;
+  /** A single-channel guest. */
+  is_ultra_restricted?: boolean;
 }
 
 /** A message as conversations.history answers it. */
@@ -268,8 +274,10 @@ export async function startSlackApi(): Promise<SlackApi> {
           ok: true,
           user: {
             id,
-            team_id: 'T1',
+            team_id: known?.team_id ?? 'T1',
             name,
+            is_restricted: known?.is_restricted ?? false,
+            is_ultra_restricted: known?.is_ultra_restricted ?? false,
             real_name: known?.real_name ?? name,
             deleted: known?.deleted ?? false,
             is_bot: known?.is_bot ?? false,

@@ -379,7 +379,7 @@ function walsender(i: number, over: Partial<ReplicationRow> = {}): ReplicationRo
 }
 
 test('walsenders show lag and an End walsender button naming the walsender, with the reconnect warning', () => {
-  const msg = buildReplication({ cluster: 'prod', rows: [walsender(1)], killable: true });
+  const msg = buildReplication({ cluster: 'prod', rows: [walsender(1)], killable: () => true });
   assertSlackSafe(msg);
   const text = mrkdwnTexts(msg).join('\n');
   for (const fragment of ['standby&lt;1&gt;', '10.0.0.9', 'streaming', 'async', 'slot_a', 'lag 12 MB', 'replay lag 4s']) {
@@ -395,14 +395,14 @@ test('walsenders show lag and an End walsender button naming the walsender, with
 
 test('walsenders are listed by application name, without buttons when not killable, and within limits', () => {
   const rows = [walsender(2, { application: 'b' }), walsender(3, { application: null }), walsender(1, { application: 'a' })];
-  const msg = buildReplication({ cluster: 'prod', rows, killable: false });
+  const msg = buildReplication({ cluster: 'prod', rows, killable: () => false });
   assert.equal(buttons(msg).length, 0);
   const sections = mrkdwnTexts(msg).filter((t) => t.includes('pid'));
   assert.deepEqual(sections.map((t) => /pid (\d+)/.exec(t)![1]), ['501', '502', '503']);
-  const many = buildReplication({ cluster: 'prod', rows: Array.from({ length: 200 }, (_, i) => walsender(i)), killable: true });
+  const many = buildReplication({ cluster: 'prod', rows: Array.from({ length: 200 }, (_, i) => walsender(i)), killable: () => true });
   assertSlackSafe(many);
   assert.ok(allText(many).includes('more not shown'));
-  const none = buildReplication({ cluster: 'prod', rows: [], killable: true });
+  const none = buildReplication({ cluster: 'prod', rows: [], killable: () => true });
   assertSlackSafe(none);
   assert.ok(allText(none).includes('No walsenders'));
 });

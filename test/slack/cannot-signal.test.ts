@@ -96,7 +96,7 @@ test('a walsender the server would refuse has no End walsender button, and says 
     slotName: null,
     ...over,
   });
-  const msg = buildReplication({ cluster: 'prod', rows: [ws(1, { signalBlocker: 'superuser' }), ws(2)], killable: true });
+  const msg = buildReplication({ cluster: 'prod', rows: [ws(1, { signalBlocker: 'superuser' }), ws(2)], killable: () => true });
   assert.equal(kills(msg).length, 1, 'only the second walsender has a button');
   assert.ok(texts(msg).includes(SIGNAL_BLOCKER_REASONS.superuser));
 });

@@ -3,9 +3,10 @@
 // hash — the outside witness that `npm run audit:verify -- --against-slack` reads back.
 import type { AuditEntry, AuditEvent, BriefTarget } from '../../domain/audit.js';
 import { witnessText } from '../../domain/audit-witness.js';
+import { shapeQueryText, type QueryTextMode } from '../../domain/policy.js';
 import type { Action, ExecutionResult, TargetSnapshot } from '../../domain/types.js';
 import { describeResult } from './request.js';
-import { LIMITS, codeSpan, escapeTruncate, truncate, userMention, type RenderedMessage } from './mrkdwn.js';
+import { LIMITS, codeSpan, inlineText, safeText, truncate, userMention, type RenderedMessage } from './mrkdwn.js';
 
 const ICON: Record<AuditEvent, string> = {
   requested: ':raising_hand:',
@@ -49,27 +50,29 @@ function shownOf(entry: AuditEntry): Shown {
   }
 }
 
-export function buildAuditMessage(entry: AuditEntry): RenderedMessage {
+/** queryText: the entry keeps what was stored; the post shows no more than PGSESSIONS_QUERY_TEXT allows today. */
+export function buildAuditMessage(entry: AuditEntry, opts: { queryText?: QueryTextMode } = {}): RenderedMessage {
   const d = shownOf(entry);
   const parts: string[] = [`${ICON[entry.event] ?? ':memo:'} *${entry.event}*`];
-  if (entry.cluster) parts.push(`cluster \`${escapeTruncate(entry.cluster, 100)}\``);
-  if (d.action) parts.push(`action ${d.action}`);
+  if (entry.cluster) parts.push(`cluster \`${inlineText(entry.cluster, 100)}\``);
+  if (d.action) parts.push(`action ${inlineText(d.action, 40)}`);
   if (entry.actor) parts.push(`by ${userMention(entry.actor)}`);
   if (d.requester && d.requester !== entry.actor) parts.push(`requester ${userMention(d.requester)}`);
   if (d.approver && d.approver !== entry.actor) parts.push(`approver ${userMention(d.approver)}`);
   const lines = [parts.join(' · ')];
   const targets = Array.isArray(d.targets) ? d.targets : [];
   for (const t of targets.slice(0, 10)) {
-    const query = 'query' in t ? t.query : null;
+    const query = 'query' in t && typeof t.query === 'string' ? shapeQueryText(t.query, opts.queryText ?? 'full') : null;
     lines.push(
-      `pid ${t.pid} · user ${escapeTruncate(t.user ?? '—', 64)} · db ${escapeTruncate(t.database ?? '—', 64)} · app ${escapeTruncate(t.application ?? '—', 64)}` +
+      `pid ${t.pid} · user ${inlineText(t.user ?? '—', 64)} · db ${inlineText(t.database ?? '—', 64)} · app ${inlineText(t.application ?? '—', 64)}` +
         (query ? ` · ${codeSpan(query, 300)}` : ''),
     );
   }
   if (targets.length > 10) lines.push(`… and ${targets.length - 10} more sessions`);
-  if (d.reason) lines.push(`reason: ${escapeTruncate(d.reason, 500)}`);
-  if (d.result && Array.isArray(d.result.outcomes)) lines.push(`outcome: ${describeResult(d.result)}`);
-  if (typeof d.why === 'string') lines.push(`why: ${escapeTruncate(d.why, 200)}`);
+  if (d.reason) lines.push(`reason: ${safeText(d.reason, 500)}`);
+  // The outcome can carry the server's own words (permission denied: …): escaped like everything else.
+  if (d.result && Array.isArray(d.result.outcomes)) lines.push(`outcome: ${safeText(describeResult(d.result), 1000)}`);
+  if (typeof d.why === 'string') lines.push(`why: ${safeText(d.why, 200)}`);
   const text = truncate(lines.join('\n'), LIMITS.sectionText);
   return {
     text: truncate(`${entry.event}${entry.cluster ? ` on ${entry.cluster}` : ''}${entry.requestId ? ` (request ${entry.requestId})` : ''}`, 3000),

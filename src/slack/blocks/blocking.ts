@@ -4,7 +4,7 @@
 import type { KnownBlock } from '@slack/types';
 import { formatDuration } from '../../domain/duration.js';
 import type { BlockingRow, SessionRow } from '../../domain/types.js';
-import { cannotSignalNote, sessionButtons, sessionText } from './listing.js';
+import { cannotSignalNote, QUERY_HIDDEN_NOTE, sessionButtons, sessionText } from './listing.js';
 import { LIMITS, escapeTruncate, truncate, type RenderedMessage } from './mrkdwn.js';
 
 const MAX_INDENT = 6;
@@ -15,6 +15,8 @@ export interface BlockingInput {
   /** The tree in display order: each root (depth 0) followed by its waiters, depth first. */
   rows: BlockingRow[];
   killable: (row: SessionRow) => boolean;
+  /** PGSESSIONS_QUERY_TEXT=none: rows carry no query line. */
+  queryHidden?: boolean;
 }
 
 function indent(depth: number): string {
@@ -48,6 +50,7 @@ export function buildBlocking(input: BlockingInput): RenderedMessage {
       },
     ],
   });
+  if (input.queryHidden) blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: QUERY_HIDDEN_NOTE }] });
 
   const budget = LIMITS.blocksPerMessage - 1;
   let shown = 0;
@@ -69,6 +72,7 @@ export function buildBlocking(input: BlockingInput): RenderedMessage {
       prefix: isRoot ? ':lock: ' : indent(row.depth),
       ...(suffix !== undefined ? { suffix } : {}),
       queryChars: BLOCKING_QUERY_CHARS,
+      queryHidden: input.queryHidden ?? false,
     });
     blocks.push({ type: 'section', text: { type: 'mrkdwn', text } });
     if (buttons.length > 0) blocks.push({ type: 'actions', elements: buttons });

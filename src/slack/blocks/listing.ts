@@ -34,7 +34,7 @@ function ageText(row: SessionRow): string {
 }
 
 /** The mrkdwn of one session, bounded well under a section's 3000 characters. */
-export function sessionText(row: SessionRow, opts: { prefix?: string; suffix?: string; queryChars?: number } = {}): string {
+export function sessionText(row: SessionRow, opts: { prefix?: string; suffix?: string; queryChars?: number; queryHidden?: boolean } = {}): string {
   const head =
     `${opts.prefix ?? ''}*pid ${row.pid}* · user ${name(row.user)} · db ${name(row.database)}` +
     ` · app ${name(row.application)} · client ${name(row.client)}`;
@@ -49,6 +49,8 @@ export function sessionText(row: SessionRow, opts: { prefix?: string; suffix?: s
   }
   if (row.parallelWorkers > 0) facts.push(`+${row.parallelWorkers} parallel workers`);
   if (opts.suffix) facts.push(opts.suffix);
+  // PGSESSIONS_QUERY_TEXT=none: no query line at all (the listing says so once, at the top).
+  if (opts.queryHidden) return truncate(`${head}\n${facts.join(' · ')}`, LIMITS.sectionText);
   const query =
     row.query === null ? '_no query text visible_' : codeSpan(row.query, (opts.queryChars ?? LISTING_QUERY_CHARS) + 2);
   return truncate(`${head}\n${facts.join(' · ')}\n${query}`, LIMITS.sectionText);
@@ -107,7 +109,12 @@ export interface ListingInput {
   killable: (row: SessionRow) => boolean;
   /** Sessions of other roles the bot may not see (its role lacks pg_read_all_stats). */
   invisible?: number;
+  /** PGSESSIONS_QUERY_TEXT=none: rows carry no query line, and the listing says why. */
+  queryHidden?: boolean;
 }
+
+/** Said once when PGSESSIONS_QUERY_TEXT=none, so that a missing query is not taken for a missing grant. */
+export const QUERY_HIDDEN_NOTE = 'Query text is not shown (PGSESSIONS_QUERY_TEXT=none).';
 
 /** Said whenever the bot's role cannot see some sessions: "all quiet" must not hide the culprit. */
 export function invisibleNote(count: number): string {
@@ -143,6 +150,7 @@ export function buildListing(input: ListingInput): RenderedMessage {
   if (input.invisible) {
     blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: invisibleNote(input.invisible) }] });
   }
+  if (input.queryHidden) blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: QUERY_HIDDEN_NOTE }] });
 
   if (rows.length === 0) {
     const empty =
@@ -161,7 +169,7 @@ export function buildListing(input: ListingInput): RenderedMessage {
     const buttons = input.killable(row) && !note ? sessionButtons(cluster, row, { cancel: true, terminate: true }) : [];
     const needed = buttons.length > 0 || note ? 2 : 1;
     if (blocks.length + needed > budget) break;
-    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: sessionText(row) } });
+    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: sessionText(row, { queryHidden: input.queryHidden ?? false }) } });
     if (buttons.length > 0) blocks.push({ type: 'actions', elements: buttons } satisfies ActionsBlock);
     if (note) blocks.push(note);
     shown += 1;

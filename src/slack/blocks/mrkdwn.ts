@@ -71,11 +71,35 @@ export function escapeTruncate(text: string, max: number): string {
 const BACKTICK_LOOKALIKE = '\u02CB';
 
 /**
- * Text someone else wrote (a reason, a message from the server), escaped and cut to `max` characters,
- * with backticks neutralised so it cannot open or close a code span elsewhere in the message.
+ * Lookalikes for Slack's bold, italic and strike markers. Only a marker at a word's edge can format (as in
+ * `*Approved*`), so only those are replaced: `pg_dump` and `a*b` stay as they are, and can still be copied
+ * into a command.
+ */
+const FORMAT_LOOKALIKE: Record<string, string> = { '*': '\u2217', _: '\uFF3F', '~': '\u223C' };
+const WORD = /[\p{L}\p{N}]/u;
+
+/** Replaces formatting markers at a word's edge with lookalikes, so that text we did not write cannot format. */
+export function neutraliseFormatting(text: string): string {
+  const chars = Array.from(text);
+  return chars
+    .map((ch, i) => {
+      const lookalike = FORMAT_LOOKALIKE[ch];
+      if (lookalike === undefined) return ch;
+      const before = chars[i - 1];
+      const after = chars[i + 1];
+      const inWord = before !== undefined && after !== undefined && WORD.test(before) && WORD.test(after);
+      return inWord ? ch : lookalike;
+    })
+    .join('');
+}
+
+/**
+ * Text someone else wrote (a reason, a name, a message from the server), escaped and cut to `max`
+ * characters, with backticks neutralised so it cannot open or close a code span elsewhere in the message,
+ * and formatting markers neutralised so it cannot pass for bold or struck-out words of ours.
  */
 export function safeText(text: string, max: number): string {
-  return escapeTruncate(text.replace(/`/g, BACKTICK_LOOKALIKE), max);
+  return escapeTruncate(neutraliseFormatting(text.replace(/`/g, BACKTICK_LOOKALIKE)), max);
 }
 
 /** Like safeText, on one line: a name (user, database, application, cluster) inside a sentence. */
@@ -92,6 +116,24 @@ export function codeSpan(text: string, max: number = LIMITS.sectionText): string
   // An empty code span renders as two stray backticks.
   if (flat.length === 0) return '_(empty)_';
   return `\`${escapeTruncate(flat, Math.max(1, max - 2))}\``;
+}
+
+/**
+ * Marks every mrkdwn text object `verbatim`: Slack then turns no bare URL, #channel or @here into a live
+ * link or mention. Our own `<@U…>`, `<#C…>` and `<!date…>` still work; anything else was escaped already.
+ */
+export function verbatim<T>(node: T): T {
+  if (Array.isArray(node)) return node.map((item) => verbatim(item)) as T;
+  if (typeof node !== 'object' || node === null) return node;
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(node)) out[key] = verbatim(value);
+  if (out.type === 'mrkdwn' && typeof out.text === 'string') out.verbatim = true;
+  return out as T;
+}
+
+/** A message ready to leave for Slack: every mrkdwn text verbatim. */
+export function sealed<M extends { blocks: unknown[] }>(message: M): M {
+  return { ...message, blocks: verbatim(message.blocks) };
 }
 
 /**

@@ -40,8 +40,8 @@ function byName(a: string | null, b: string | null): number {
 export interface ReplicationInput {
   cluster: string;
   rows: ReplicationRow[];
-  /** False when read-only or the bot cannot signal walsenders. */
-  killable: boolean;
+  /** False when read-only, or for a protected role or application: such rows get no button. */
+  killable: (row: ReplicationRow) => boolean;
 }
 
 function rowText(row: ReplicationRow): string {
@@ -82,12 +82,13 @@ export function buildReplication(input: ReplicationInput): RenderedMessage {
   const budget = LIMITS.blocksPerMessage - 2;
   let shown = 0;
   for (const row of rows) {
-    const note = input.killable ? cannotSignalNote(row) : null;
+    const killable = input.killable(row);
+    const note = killable ? cannotSignalNote(row) : null;
     if (blocks.length + (note ? 2 : 1) > budget) break;
     blocks.push({
       type: 'section',
       text: { type: 'mrkdwn', text: rowText(row) },
-      ...(input.killable && !note
+      ...(killable && !note
         ? {
             accessory: {
               type: 'button' as const,

@@ -387,13 +387,27 @@ function targetSummary(r: KillRequest): string {
   return t === undefined ? 'no session' : `pid ${t.pid} (${name(t.user, 40)}@${name(t.database, 40)})`;
 }
 
-export function buildPendingList(requests: KillRequest[]): RenderedMessage {
+/** elsewhere: open requests made in other conversations, counted only (they may be private). */
+export function buildPendingList(requests: KillRequest[], opts: { elsewhere?: number } = {}): RenderedMessage {
   const blocks: KnownBlock[] = [
     { type: 'header', text: { type: 'plain_text', text: `Open requests — ${requests.length}` } },
   ];
+  const elsewhere = opts.elsewhere ?? 0;
+  if (elsewhere > 0) {
+    blocks.push({
+      type: 'context',
+      elements: [
+        {
+          type: 'mrkdwn',
+          text: `${elsewhere} more open ${elsewhere === 1 ? 'request was' : 'requests were'} made in other conversations: they are listed only there (and in the audit channel).`,
+        },
+      ],
+    });
+  }
   if (requests.length === 0) {
-    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: 'No open requests. Nothing is waiting for approval.' } });
-    return { text: 'No open requests.', blocks };
+    const none = elsewhere > 0 ? 'No open requests in this conversation.' : 'No open requests. Nothing is waiting for approval.';
+    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: none } });
+    return { text: elsewhere > 0 ? 'No open requests in this conversation.' : 'No open requests.', blocks };
   }
   const budget = LIMITS.blocksPerMessage - 1;
   let shown = 0;

@@ -8,7 +8,9 @@ import type { Logger } from '../../logger.js';
 import { parseCommand } from '../../domain/command.js';
 import { buildRequestModal } from '../blocks/request.js';
 import { asShared } from '../blocks/share.js';
-import { answer, SHAREABLE } from './commands.js';
+import { sealed, verbatim } from '../blocks/mrkdwn.js';
+import { answerRead, SHAREABLE } from './commands.js';
+import { readFailureText } from '../blocks/read.js';
 import { ACTION, decodeTarget, type ButtonTarget } from '../ids.js';
 import type { AppServices } from '../services.js';
 
@@ -59,24 +61,27 @@ export function registerActions(app: App, services: AppServices, logger: Logger)
         await tellClicker(respond, 'pgsessions is in read-only mode (PGSESSIONS_READ_ONLY): nothing can be cancelled or terminated.');
         return;
       }
-      const chosen = services.chooseCluster(target.cluster);
+      const reader = { user: body.user.id, channel };
+      // The form shows the session (its query, as PGSESSIONS_QUERY_TEXT allows): only for those who may look.
+      const chosen = await services.reads.visible(target.cluster, reader);
       if (!chosen.ok) {
-        await tellClicker(respond, chosen.message);
+        await tellClicker(respond, readFailureText(chosen));
         return;
       }
       const opened = await client.views.open({
         trigger_id: body.trigger_id,
-        view: buildRequestModal({ target, snapshot: seenSnapshot(target), channel }) as never,
+        view: verbatim(buildRequestModal({ target, snapshot: seenSnapshot(target), channel })) as never,
       });
       // Now, with the modal on screen, show the session as the database sees it.
       try {
-        const row = await chosen.cluster.byPid(target.pid);
+        const found = await services.reads.session(target.cluster, target.pid, reader);
+        const row = found.ok ? found.row : null;
         if (row && row.backendStart === target.backendStart && opened.view?.id) {
           const snapshot: TargetSnapshot = { ...seenSnapshot(target), ...row, queryStart: target.queryStart };
           await client.views.update({
             view_id: opened.view.id,
             ...(opened.view.hash ? { hash: opened.view.hash } : {}),
-            view: buildRequestModal({ target, snapshot, channel }) as never,
+            view: verbatim(buildRequestModal({ target, snapshot, channel })) as never,
           });
         }
       } catch (error) {
@@ -95,12 +100,12 @@ export function registerActions(app: App, services: AppServices, logger: Logger)
         await tellClicker(respond, 'That button is not one pgsessions made (or it is damaged): nothing was shared.');
         return;
       }
-      const result = await answer(command, body.user.id, channel, services);
+      const result = await answerRead(command, { user: body.user.id, channel }, services);
       if (result.outcome !== 'ok') {
         await tellClicker(respond, result.message.text);
         return;
       }
-      await respond({ response_type: 'in_channel', replace_original: false, ...asShared(result.message, body.user.id) });
+      await respond({ response_type: 'in_channel', replace_original: false, ...sealed(asShared(result.message, body.user.id)) });
     } catch (error) {
       logger.error({ err: error }, 'share failed');
       await tellClicker(respond, 'Something went wrong on our side; nothing was shared.');

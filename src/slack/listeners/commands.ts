@@ -3,15 +3,11 @@
 import type { App, RespondFn } from '@slack/bolt';
 import { z } from 'zod';
 import { parseCommand, type ParsedCommand } from '../../domain/command.js';
-import { isProtected } from '../../domain/policy.js';
-import type { SessionRow } from '../../domain/types.js';
+import { isReadCommand, type Reader } from '../../domain/reads.js';
 import type { Logger } from '../../logger.js';
-import { buildBlocking } from '../blocks/blocking.js';
-import { buildHelp, buildUsageError } from '../blocks/help.js';
-import { buildListing } from '../blocks/listing.js';
-import type { RenderedMessage } from '../blocks/mrkdwn.js';
-import { buildPendingList } from '../blocks/request.js';
-import { buildReplication } from '../blocks/replication.js';
+import { buildUsageError } from '../blocks/help.js';
+import { sealed, type RenderedMessage } from '../blocks/mrkdwn.js';
+import { buildReadAnswer, readFailureText } from '../blocks/read.js';
 import { withShareButton } from '../blocks/share.js';
 import type { AppServices } from '../services.js';
 
@@ -35,59 +31,29 @@ const ok = (message: RenderedMessage): Answer => ({ message, outcome: 'ok' });
 /** Listings a person may share in the channel (kill requests are posted there anyway). */
 export const SHAREABLE: ReadonlySet<ParsedCommand['kind']> = new Set(['top', 'blocking', 'replication']);
 
-export async function answer(command: ParsedCommand, user: string, channel: string, services: AppServices): Promise<Answer> {
-  switch (command.kind) {
-    case 'invalid':
-      return { message: buildUsageError(command.message), outcome: 'invalid' };
-    case 'help':
-      return ok(buildHelp({ clusters: await services.status(), readOnly: services.readOnly }));
-    case 'status': {
-      // `status cluster:NAME` is about that cluster only, and an unknown name is an error like everywhere else.
-      const only = command.cluster;
-      if (only !== undefined) {
-        const chosen = services.chooseCluster(only);
-        if (!chosen.ok) return { message: plain(chosen.message), outcome: 'invalid' };
-      }
-      const clusters = (await services.status()).filter((c) => only === undefined || c.name === only);
-      return ok(buildHelp({ clusters, readOnly: services.readOnly, ...(services.audit ? { audit: services.audit } : {}) }));
-    }
-    case 'pending':
-      return ok(buildPendingList(await services.requests.listPending(command.cluster)));
-    default:
-      break;
+const FAILURE_OUTCOME = { unknown_cluster: 'invalid', choose_cluster: 'invalid', not_viewer: 'refused', unreachable: 'unreachable', slow: 'unreachable' } as const;
+
+/** A read command through the read use cases, rendered; shared with the Share button. */
+export async function answerRead(command: ParsedCommand, reader: Reader, services: AppServices): Promise<Answer> {
+  if (command.kind === 'invalid') return { message: buildUsageError(command.message), outcome: 'invalid' };
+  if (!isReadCommand(command)) return { message: plain('That is not a listing.'), outcome: 'invalid' };
+  const result = await services.reads.answer(command, reader);
+  if (!result.ok) return { message: plain(readFailureText(result)), outcome: FAILURE_OUTCOME[result.code] };
+  return ok(buildReadAnswer(result.answer, { readOnly: services.readOnly, queryHidden: services.queryText === 'none', ...(services.audit ? { audit: services.audit } : {}) }));
+}
+
+async function answer(command: ParsedCommand, reader: Reader, services: AppServices): Promise<Answer> {
+  if (command.kind !== 'cancel' && command.kind !== 'terminate' && command.kind !== 'terminate-all') {
+    return answerRead(command, reader, services);
   }
-  const chosen = services.chooseCluster(command.cluster);
-  if (!chosen.ok) return { message: plain(chosen.message), outcome: 'invalid' };
-  const cluster = chosen.cluster;
-  const killable = (row: Pick<SessionRow, 'user' | 'application'>) => !services.readOnly && !isProtected(row, services);
-  try {
-    switch (command.kind) {
-      case 'top': {
-        const { rows, totalMatched, hidden } = await cluster.list(command.filters);
-        return ok(buildListing({ cluster: cluster.name, rows, totalMatched, filters: command.filters, killable, invisible: hidden }));
-      }
-      case 'blocking':
-        return ok(buildBlocking({ cluster: cluster.name, rows: await cluster.blocking(), killable }));
-      case 'replication':
-        return ok(buildReplication({ cluster: cluster.name, rows: await cluster.replication(), killable: !services.readOnly }));
-      case 'cancel':
-      case 'terminate': {
-        const result = await services.requests.requestOne({
-          cluster: cluster.name,
-          action: command.kind === 'cancel' && command.escalateAfterSeconds !== null ? 'cancel_then_terminate' : command.kind,
-          pid: command.pid,
-          escalateAfterSeconds: command.kind === 'cancel' ? command.escalateAfterSeconds : null,
-          reason: command.reason,
-          requester: user,
-          channel,
-        });
-        return result.ok
-          ? ok(plain('Request posted: an approver has to approve it before anything happens.'))
-          : { message: plain(result.message), outcome: result.code === 'unreachable' ? 'unreachable' : 'refused' };
-      }
-      case 'terminate-all': {
-        const result = await services.requests.requestAll({
-          cluster: cluster.name,
+  const chosen = await services.reads.visible(command.cluster, reader);
+  if (!chosen.ok) return { message: plain(readFailureText(chosen)), outcome: FAILURE_OUTCOME[chosen.code] };
+  const cluster = chosen.name;
+  const { user, channel } = reader;
+  const result =
+    command.kind === 'terminate-all'
+      ? await services.requests.requestAll({
+          cluster,
           scope: {
             database: command.database,
             ...(command.user !== undefined ? { user: command.user } : {}),
@@ -96,17 +62,20 @@ export async function answer(command: ParsedCommand, user: string, channel: stri
           reason: command.reason,
           requester: user,
           channel,
+        })
+      : await services.requests.requestOne({
+          cluster,
+          action: command.kind === 'cancel' && command.escalateAfterSeconds !== null ? 'cancel_then_terminate' : command.kind,
+          pid: command.pid,
+          escalateAfterSeconds: command.kind === 'cancel' ? command.escalateAfterSeconds : null,
+          reason: command.reason,
+          requester: user,
+          channel,
         });
-        return result.ok
-          ? ok(plain(`Request posted for ${result.value.targets.length} sessions: an approver has to approve it before anything happens.`))
-          : { message: plain(result.message), outcome: result.code === 'unreachable' ? 'unreachable' : 'refused' };
-      }
-    }
-  } catch (error) {
-    const unreachable = services.describeUnreachable(cluster.name, error);
-    if (unreachable) return { message: plain(unreachable), outcome: 'unreachable' };
-    throw error;
-  }
+  if (!result.ok) return { message: plain(result.message), outcome: result.code === 'unreachable' ? 'unreachable' : 'refused' };
+  return command.kind === 'terminate-all'
+    ? ok(plain(`Request posted for ${result.value.targets.length} sessions: an approver has to approve it before anything happens.`))
+    : ok(plain('Request posted: an approver has to approve it before anything happens.'));
 }
 
 export function registerCommands(app: App, services: AppServices, logger: Logger): void {
@@ -124,7 +93,7 @@ export function registerCommands(app: App, services: AppServices, logger: Logger
     try {
       parsed = parseCommand(fields.data.text);
       logger.info({ kind: parsed.kind, user, channel }, 'command');
-      result = await answer(parsed, user, channel, services);
+      result = await answer(parsed, { user, channel }, services);
     } catch (error) {
       // A bug becomes a short apology to the user and a logged error, never a stack trace.
       logger.error({ err: error }, 'command failed');
@@ -139,7 +108,7 @@ export function registerCommands(app: App, services: AppServices, logger: Logger
 
 async function reply(respond: RespondFn, logger: Logger, message: RenderedMessage): Promise<void> {
   try {
-    await respond(ephemeral(message));
+    await respond(ephemeral(sealed(message)));
   } catch (error) {
     logger.warn({ err: error }, 'could not reply through response_url');
   }

@@ -4,6 +4,7 @@ import type { App } from '@slack/bolt';
 import type { Logger } from '../../logger.js';
 import { decodeModalMetadata, ESCALATE_CHOICE, INPUT, MODAL_ESCALATE_SECONDS, VIEW } from '../ids.js';
 import type { AppServices } from '../services.js';
+import { readFailurePlain } from '../blocks/read.js';
 
 export function registerViews(app: App, services: AppServices, logger: Logger): void {
   app.view(VIEW.request, async ({ ack, body, view, client }) => {
@@ -19,10 +20,15 @@ export function registerViews(app: App, services: AppServices, logger: Logger): 
       await ack({ response_action: 'errors', errors: { [INPUT.reasonBlock]: 'Give a reason: it goes into the audit trail.' } });
       return;
     }
-    await ack();
     const escalate =
       view.state.values[INPUT.escalateBlock]?.[INPUT.escalateAction]?.selected_option?.value === ESCALATE_CHOICE.cancelThenTerminate;
     const { target, channel } = meta;
+    const allowed = await services.reads.visible(target.cluster, { user: body.user.id, channel });
+    if (!allowed.ok) {
+      await ack({ response_action: 'errors', errors: { [INPUT.reasonBlock]: readFailurePlain(allowed) } });
+      return;
+    }
+    await ack();
     const action = target.kind === 'cancel' ? (escalate ? 'cancel_then_terminate' : 'cancel') : target.kind;
     let message: string;
     try {
