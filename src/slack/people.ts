@@ -6,7 +6,8 @@ import type { Account, PeoplePort } from '../domain/workspaces.js';
 import type { Logger } from '../logger.js';
 
 const ACCOUNT_TTL_MS = 5 * 60_000;
-const DEADLINE_MS = 1_500;
+// Two lookups at most (auth.test while the workspace is unknown, then users.info) must fit before the 3 s ack.
+const DEADLINE_MS = 1_000;
 const MAX_ACCOUNTS = 10_000;
 
 function within<T>(ms: number, work: Promise<T>): Promise<T> {
