@@ -4,7 +4,7 @@ import type { RecordedResponse, SlackApi } from '../test/helpers/slack-api.js';
 import { slashCommand } from '../test/helpers/slack-requests.js';
 import { REQUESTER, SIGNING_SECRET } from '../test/helpers/app.js';
 
-export type Outcome = 'listing' | 'unreachable' | 'other' | 'none';
+export type Outcome = 'listing' | 'unreachable' | 'rate_limited' | 'other' | 'none';
 
 export interface CommandResult {
   status: number;
@@ -16,7 +16,7 @@ export interface CommandResult {
 
 export interface Driver {
   /** Send `/pgsessions text`; resolve after the ack, and (unless `ackOnly`) after the answer too. */
-  command(text: string, options?: { ackOnly?: boolean; timeoutMs?: number }): Promise<CommandResult & { answer: Promise<CommandResult> }>;
+  command(text: string, options?: { ackOnly?: boolean; timeoutMs?: number; userId?: string }): Promise<CommandResult & { answer: Promise<CommandResult> }>;
   close(): void;
 }
 
@@ -24,6 +24,7 @@ export function classify(body: unknown): Outcome {
   const text = JSON.stringify(body);
   if (text.includes('Cannot reach cluster')) return 'unreachable';
   if (text.includes('*pid ')) return 'listing';
+  if (text.includes('faster than pgsessions')) return 'rate_limited';
   return 'other';
 }
 
@@ -58,7 +59,7 @@ export function createDriver(slack: SlackApi, port: number): Driver {
         }, timeoutMs);
       });
       const sentAt = Date.now();
-      const ack = await slashCommand(port, SIGNING_SECRET, { text, userId: REQUESTER, channelId: 'CINC', responseUrl: slack.responseUrl(id) });
+      const ack = await slashCommand(port, SIGNING_SECRET, { text, userId: options.userId ?? REQUESTER, channelId: 'CINC', responseUrl: slack.responseUrl(id) });
       const answer = arrived.then((response): CommandResult => {
         clearTimeout(timer);
         return {

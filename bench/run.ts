@@ -18,6 +18,7 @@ import { startAppProcess, readMemory, type AppProcess } from './app-process.js';
 import { createDriver, type CommandResult, type Driver } from './drive.js';
 import { createSessionMix, type SessionMix } from './sessions.js';
 import { startSlowProxy, type SlowProxy } from '../test/helpers/slow-proxy.js';
+import { scrubberReport } from './scrubber.js';
 import { mb, ms, percentile, ratio, sleep, summarize, table, verdict, type Summary } from './stats.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -39,10 +40,17 @@ const SLOW_COMMANDS = QUICK ? 10 : 40;
 const SLOW_CONCURRENCY = 5;
 const ACK_LIMIT_MS = 3_000;
 const APP_MODE = process.env.BENCH_APP === 'tsx' ? 'tsx' : 'compiled';
+// BENCH_ONLY=kills,memory,scrubber runs only those sections ("main" = the listing, slow and ramp figures).
+const ONLY = new Set((process.env.BENCH_ONLY ?? '').split(',').map((x) => x.trim()).filter(Boolean));
+const section = (name: 'main' | 'kills' | 'memory' | 'scrubber') => ONLY.size === 0 || ONLY.has(name);
+const KILL_LOAD_USERS = 50;
+const KILL_LOAD_SAMPLES = QUICK ? 5 : 20;
+const MEMORY_COMMANDS = Number(process.env.BENCH_MEMORY_COMMANDS ?? (QUICK ? 1_000 : 10_000));
+const MEMORY_CONCURRENCY = 10;
 // Whole-run guard: the benchmark never outlives this, whatever hangs.
 const RUN_DEADLINE_MS = QUICK ? 5 * 60_000 : 15 * 60_000;
 
-const GOAL = { ackP99Ms: 100, listingFactor: 1.5, listingSlackMs: 50, approvalP50Ms: 500, idleRssBytes: 120 * 1024 * 1024 } as const;
+const GOAL = { ackP99Ms: 100, listingFactor: 1.5, listingSlackMs: 50, approvalP50Ms: 500, idleRssBytes: 120 * 1024 * 1024, killUnderLoadP99Ms: 1_000 } as const;
 
 interface SizeResult {
   sessions: number;
@@ -257,6 +265,96 @@ async function measureSlow(driver: Driver, proxy: SlowProxy): Promise<{ ack: Sum
   };
 }
 
+interface KillsUnderLoad {
+  approvals: Awaited<ReturnType<typeof measureApprovals>>;
+  listings: Record<string, number>;
+  answer: Summary;
+  perSecond: number;
+  seconds: number;
+}
+
+/**
+ * Approval → gone while KILL_LOAD_USERS users (each their own user id) repeat `/pgsessions blocking` against
+ * the same cluster, closed loop, for as long as the approvals take. Signals have their own pool; this
+ * measures whether that holds under a saturated listing pool.
+ */
+async function measureKillsUnderLoad(slack: SlackApi, app: AppProcess, mix: SessionMix, driver: Driver, url: string): Promise<KillsUnderLoad> {
+  let stop = false;
+  const results: CommandResult[] = [];
+  const started = performance.now();
+  const worker = async (i: number) => {
+    while (!stop) results.push(await driver.command('blocking', { userId: `ULOAD${i}`, timeoutMs: 20_000 }));
+  };
+  const workers = Array.from({ length: KILL_LOAD_USERS }, (_, i) => worker(i));
+  await sleep(1_000); // let the listing load build up first
+  try {
+    const approvals = await measureApprovals(slack, app, mix, driver, url, { samples: KILL_LOAD_SAMPLES });
+    return {
+      approvals,
+      listings: outcomes(results),
+      answer: summarize(results.filter((r) => r.outcome !== 'none').map((r) => r.answerMs)),
+      perSecond: results.length / ((performance.now() - started) / 1000),
+      seconds: (performance.now() - started) / 1000,
+    };
+  } finally {
+    stop = true;
+    await Promise.all(workers);
+  }
+}
+
+interface MemoryRun {
+  commands: number;
+  seconds: number;
+  outcomes: Record<string, number>;
+  afterStart: number;
+  peak: number;
+  idleAfter: number;
+  hwm: number;
+  heap: { used: number; total: number; external: number; newSpace: number; oldSpace: number };
+}
+
+/** A fresh app process: RSS idle after MEMORY_COMMANDS default listings sent MEMORY_CONCURRENCY at a time. */
+async function measureMemoryAfterCommands(slack: SlackApi, env: NodeJS.ProcessEnv, args: string[], logFile: string, cleanups: Array<() => Promise<unknown>>): Promise<MemoryRun> {
+  const port = await freePort();
+  const app = await startAppProcess({ cwd: ROOT, env: { ...env, PORT: String(port) }, port, logFile, args, onSpawn: (stop) => cleanups.push(stop) });
+  const driver = createDriver(slack, port);
+  try {
+    await sleep(1_000);
+    const afterStart = (await app.memory()).rss;
+    let peak = afterStart;
+    const sampler = setInterval(() => app.memory().then((m) => (peak = Math.max(peak, m.rss)), () => undefined), 100);
+    const counts: Record<string, number> = {};
+    let left = MEMORY_COMMANDS;
+    const started = performance.now();
+    const worker = async () => {
+      while (left > 0) {
+        left -= 1;
+        const r = await driver.command('limit:5', { timeoutMs: 20_000 });
+        counts[r.outcome] = (counts[r.outcome] ?? 0) + 1;
+      }
+    };
+    await Promise.all(Array.from({ length: MEMORY_CONCURRENCY }, worker));
+    const seconds = (performance.now() - started) / 1000;
+    clearInterval(sampler);
+    await sleep(5_000);
+    const idle = await app.memory();
+    // Where it is: the app's own process metrics (V8 heap used/committed, external buffers).
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const metric = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+    const heap = {
+      used: metric('pgsessions_nodejs_heap_size_used_bytes'),
+      total: metric('pgsessions_nodejs_heap_size_total_bytes'),
+      external: metric('pgsessions_nodejs_external_memory_bytes'),
+      newSpace: metric('pgsessions_nodejs_heap_space_size_total_bytes\\{space="new"\\}'),
+      oldSpace: metric('pgsessions_nodejs_heap_space_size_total_bytes\\{space="old"\\}'),
+    };
+    return { commands: MEMORY_COMMANDS, seconds, outcomes: counts, afterStart, peak, idleAfter: idle.rss, hwm: idle.hwm, heap };
+  } finally {
+    driver.close();
+    await app.stop();
+  }
+}
+
 async function main(): Promise<void> {
   const cleanups: Array<() => Promise<unknown>> = [];
   let cleaned: Promise<void> | undefined;
@@ -278,6 +376,8 @@ async function main(): Promise<void> {
 
   const started = Date.now();
   const loadAtStart = loadavg().map((l) => l.toFixed(2)).join(' ');
+  if (section('scrubber')) console.log(`${scrubberReport()}\n`);
+  if (ONLY.size > 0 && [...ONLY].every((x) => x === 'scrubber')) return;
   try {
     const maxSize = SIZES[SIZES.length - 1] ?? 100;
     const idleNodeRss = await rssOfIdleProcess(['-e', 'setTimeout(() => {}, 60000)']);
@@ -301,6 +401,9 @@ async function main(): Promise<void> {
     const env: NodeJS.ProcessEnv = {
       PATH: process.env.PATH,
       HOME: process.env.HOME,
+      // For memory experiments: glibc's arena count, and node flags for the app only.
+      ...(process.env.MALLOC_ARENA_MAX ? { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX } : {}),
+      ...(process.env.BENCH_APP_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_APP_NODE_OPTIONS } : {}),
       ...baseEnv(server.url, slack, { PORT: String(port), PGSESSIONS_CLUSTERS: clustersFile, STATE_DATABASE_URL: server.url, LOG_LEVEL: 'info' }),
     };
     delete env.DATABASE_URL;
@@ -335,148 +438,186 @@ async function main(): Promise<void> {
     await sleep(2_000);
     const idleAfterWarmup = await app.memory();
 
-    // For scale: the same app run the other way (tsx vs compiled), idle after the same warm-up.
-    let otherIdle: { how: string; rss: number } | null = null;
-    if (compiled) {
-      const otherPort = await freePort();
-      const other = await startAppProcess({ cwd: ROOT, env: { ...env, PORT: String(otherPort) }, port: otherPort, logFile: `${logFile}.tsx`, args: tsxArgs, onSpawn: (stop) => cleanups.push(stop) });
-      try {
-        const otherDriver = createDriver(slack, otherPort);
-        for (let i = 0; i < 5; i++) await otherDriver.command('');
-        otherDriver.close();
-        await sleep(2_000);
-        otherIdle = { how: 'node --import tsx src/main.ts', rss: (await other.memory()).rss };
-      } finally {
-        await other.stop();
+    const extra: string[] = [];
+    if (section('main')) {
+      // For scale: the same app run the other way (tsx vs compiled), idle after the same warm-up.
+      let otherIdle: { how: string; rss: number } | null = null;
+      if (compiled) {
+        const otherPort = await freePort();
+        const other = await startAppProcess({ cwd: ROOT, env: { ...env, PORT: String(otherPort) }, port: otherPort, logFile: `${logFile}.tsx`, args: tsxArgs, onSpawn: (stop) => cleanups.push(stop) });
+        try {
+          const otherDriver = createDriver(slack, otherPort);
+          for (let i = 0; i < 5; i++) await otherDriver.command('');
+          otherDriver.close();
+          await sleep(2_000);
+          otherIdle = { how: 'node --import tsx src/main.ts', rss: (await other.memory()).rss };
+        } finally {
+          await other.stop();
+        }
       }
-    }
 
-    const sizes: SizeResult[] = [];
-    let approvals: Awaited<ReturnType<typeof measureApprovals>> | undefined;
-    let approvalsSlowSlack: Awaited<ReturnType<typeof measureApprovals>> | undefined;
-    for (const size of SIZES) {
-      log(`opening sessions: ${size}`);
-      const t = Date.now();
-      await mix.growTo(size);
-      log(`  ${mix.size()} sessions open in ${((Date.now() - t) / 1000).toFixed(1)} s (${JSON.stringify(mix.counts())})`);
-      const raw = await measureRaw(pool, versionNum);
-      const commands = await measureCommands(driver);
-      sizes.push({ sessions: mix.size(), matched: raw.matched, raw: raw.raw, rawServerExecP50: raw.serverExecP50, ...commands });
-      log(`  raw p50 ${ms(raw.raw.p50)}, ack p50 ${ms(commands.ack.p50)}, listing p50 ${ms(commands.listing.p50)}`);
-      if (!approvals) {
-        log(`  approvals: ${APPROVAL_SAMPLES} samples`);
-        approvals = await measureApprovals(slack, app, mix, driver, server.url, { samples: APPROVAL_SAMPLES });
-        log(`  approvals while Slack takes ${SLOW_SLACK_MS} ms to answer chat.update: ${SLOW_SLACK_SAMPLES} samples`);
-        approvalsSlowSlack = await measureApprovals(slack, app, mix, driver, server.url, { samples: SLOW_SLACK_SAMPLES, updateDelayMs: SLOW_SLACK_MS });
+      const sizes: SizeResult[] = [];
+      let approvals: Awaited<ReturnType<typeof measureApprovals>> | undefined;
+      let approvalsSlowSlack: Awaited<ReturnType<typeof measureApprovals>> | undefined;
+      for (const size of SIZES) {
+        log(`opening sessions: ${size}`);
+        const t = Date.now();
+        await mix.growTo(size);
+        log(`  ${mix.size()} sessions open in ${((Date.now() - t) / 1000).toFixed(1)} s (${JSON.stringify(mix.counts())})`);
+        const raw = await measureRaw(pool, versionNum);
+        const commands = await measureCommands(driver);
+        sizes.push({ sessions: mix.size(), matched: raw.matched, raw: raw.raw, rawServerExecP50: raw.serverExecP50, ...commands });
+        log(`  raw p50 ${ms(raw.raw.p50)}, ack p50 ${ms(commands.ack.p50)}, listing p50 ${ms(commands.listing.p50)}`);
+        if (!approvals) {
+          log(`  approvals: ${APPROVAL_SAMPLES} samples`);
+          approvals = await measureApprovals(slack, app, mix, driver, server.url, { samples: APPROVAL_SAMPLES });
+          log(`  approvals while Slack takes ${SLOW_SLACK_MS} ms to answer chat.update: ${SLOW_SLACK_SAMPLES} samples`);
+          approvalsSlowSlack = await measureApprovals(slack, app, mix, driver, server.url, { samples: SLOW_SLACK_SAMPLES, updateDelayMs: SLOW_SLACK_MS });
+        }
       }
-    }
 
-    log(`ramp at ${mix.size()} sessions: concurrency ${RAMP_LEVELS.join(', ')} for ${RAMP_SECONDS} s each`);
-    const ramp = await measureRamp(driver, app);
-    log(`slow cluster: every byte delayed ${SLOW_DELAY_MS} ms each way; ${SLOW_COMMANDS} commands, ${SLOW_CONCURRENCY} at a time`);
-    const slow = await measureSlow(driver, proxy);
-    await sleep(3_000);
-    const idleAfterLoad = await app.memory();
+      log(`ramp at ${mix.size()} sessions: concurrency ${RAMP_LEVELS.join(', ')} for ${RAMP_SECONDS} s each`);
+      const ramp = await measureRamp(driver, app);
+      log(`slow cluster: every byte delayed ${SLOW_DELAY_MS} ms each way; ${SLOW_COMMANDS} commands, ${SLOW_CONCURRENCY} at a time`);
+      const slow = await measureSlow(driver, proxy);
+      await sleep(3_000);
+      const idleAfterLoad = await app.memory();
 
-    // ---- the report --------------------------------------------------------------------------------
-    const out: string[] = [];
-    const p = (line = '') => out.push(line);
-    p(`pgsessions benchmark — ${new Date().toISOString()}${QUICK ? ' (BENCH_QUICK: fewer samples, shorter levels)' : ''}`);
-    p(`PostgreSQL ${serverVersion} (embedded), Node ${process.version}; app: child process \`${appCommand}\` (LOG_LEVEL=info, logs to a file); load average at start ${loadAtStart}, at end ${loadavg().map((l) => l.toFixed(2)).join(' ')} (${cpus().length} CPUs)`);
-    p(`sessions mix: 25% active pg_sleep, 45% idle, 20% idle in transaction (incl. lock holders), 10% blocked on a lock`);
-    p();
-    p('Listing (default `/pgsessions`, limit 20) by number of sessions; raw = the listing SQL run directly with pg, same session settings');
-    const largest = sizes[sizes.length - 1];
-    p(
-      table([
-        ['sessions', 'matched', 'raw p50', 'raw p99', 'server exec p50', 'ack p50', 'ack p99', 'listing p50', 'listing p99', 'listing/raw p50', 'listing/raw p99', 'ack<100ms', 'listing≤1.5×raw+50'],
-        ...sizes.map((s) => {
-          const within = s.listing.p50 <= GOAL.listingFactor * s.raw.p50 + GOAL.listingSlackMs;
-          return [
-            String(s.sessions),
-            String(s.matched),
-            ms(s.raw.p50),
-            ms(s.raw.p99),
-            ms(s.rawServerExecP50),
-            ms(s.ack.p50),
-            ms(s.ack.p99),
-            ms(s.listing.p50),
-            ms(s.listing.p99),
-            ratio(s.listing.p50, s.raw.p50),
-            ratio(s.listing.p99, s.raw.p99),
-            verdict(s.ack.p99 < GOAL.ackP99Ms),
-            `${verdict(within)} (p50 ${ms(s.listing.p50)} vs ${ms(GOAL.listingFactor * s.raw.p50 + GOAL.listingSlackMs)})`,
-          ];
-        }),
-      ]),
-    );
-    for (const s of sizes) {
-      if ((s.listingOutcomes.listing ?? 0) !== s.listing.n || Object.keys(s.listingOutcomes).length > 1) p(`  note: at ${s.sessions} sessions the answers were ${JSON.stringify(s.listingOutcomes)}`);
-    }
-    p(`  samples: raw ${RAW_RUNS} (after 3 warm-up), commands ${COMMAND_RUNS} sequential (after 3 warm-up); with ${COMMAND_RUNS} samples p99 is the worst sample`);
-    p();
-    p(`Acknowledgement while the database is slow (cluster:slow through a proxy delaying every chunk ${SLOW_DELAY_MS} ms each way)`);
-    p(
-      table([
-        ['commands', 'ack p50', 'ack p99', 'ack max', 'answer p50', 'answer p99', 'answers', 'goal ack p99<100ms'],
-        [String(slow.ack.n), ms(slow.ack.p50), ms(slow.ack.p99), ms(slow.ack.max), ms(slow.answer.p50), ms(slow.answer.p99), JSON.stringify(slow.outcomes), verdict(slow.ack.p99 < GOAL.ackP99Ms)],
-      ]),
-    );
-    p();
-    if (approvals) {
-      p(`Approval click → session gone from pg_stat_activity (typed \`terminate PID\`, Approve clicked, polled every 5 ms) at ${SIZES[0]} sessions`);
+      // ---- the report --------------------------------------------------------------------------------
+      const out: string[] = [];
+      const p = (line = '') => out.push(line);
+      p(`pgsessions benchmark — ${new Date().toISOString()}${QUICK ? ' (BENCH_QUICK: fewer samples, shorter levels)' : ''}`);
+      p(`PostgreSQL ${serverVersion} (embedded), Node ${process.version}; app: child process \`${appCommand}\` (LOG_LEVEL=info, logs to a file); load average at start ${loadAtStart}, at end ${loadavg().map((l) => l.toFixed(2)).join(' ')} (${cpus().length} CPUs)`);
+      p(`sessions mix: 25% active pg_sleep, 45% idle, 20% idle in transaction (incl. lock holders), 10% blocked on a lock`);
+      p();
+      p('Listing (default `/pgsessions`, limit 20) by number of sessions; raw = the listing SQL run directly with pg, same session settings');
+      const largest = sizes[sizes.length - 1];
       p(
         table([
-          ['samples', 'click ack p50', 'click ack p99', 'gone p50', 'gone p99', 'not gone in 15 s', 'goal gone p50<500ms'],
-          [String(approvals.gone.n), ms(approvals.clickAck.p50), ms(approvals.clickAck.p99), ms(approvals.gone.p50), ms(approvals.gone.p99), String(approvals.failures), verdict(approvals.gone.p50 < GOAL.approvalP50Ms)],
-          ...(approvalsSlowSlack
-            ? [[`${approvalsSlowSlack.gone.n} (Slack answers chat.update after ${SLOW_SLACK_MS} ms)`, ms(approvalsSlowSlack.clickAck.p50), ms(approvalsSlowSlack.clickAck.p99), ms(approvalsSlowSlack.gone.p50), ms(approvalsSlowSlack.gone.p99), String(approvalsSlowSlack.failures), verdict(approvalsSlowSlack.gone.p50 < GOAL.approvalP50Ms)]]
-            : []),
+          ['sessions', 'matched', 'raw p50', 'raw p99', 'server exec p50', 'ack p50', 'ack p99', 'listing p50', 'listing p99', 'listing/raw p50', 'listing/raw p99', 'ack<100ms', 'listing≤1.5×raw+50'],
+          ...sizes.map((s) => {
+            const within = s.listing.p50 <= GOAL.listingFactor * s.raw.p50 + GOAL.listingSlackMs;
+            return [
+              String(s.sessions),
+              String(s.matched),
+              ms(s.raw.p50),
+              ms(s.raw.p99),
+              ms(s.rawServerExecP50),
+              ms(s.ack.p50),
+              ms(s.ack.p99),
+              ms(s.listing.p50),
+              ms(s.listing.p99),
+              ratio(s.listing.p50, s.raw.p50),
+              ratio(s.listing.p99, s.raw.p99),
+              verdict(s.ack.p99 < GOAL.ackP99Ms),
+              `${verdict(within)} (p50 ${ms(s.listing.p50)} vs ${ms(GOAL.listingFactor * s.raw.p50 + GOAL.listingSlackMs)})`,
+            ];
+          }),
+        ]),
+      );
+      for (const s of sizes) {
+        if ((s.listingOutcomes.listing ?? 0) !== s.listing.n || Object.keys(s.listingOutcomes).length > 1) p(`  note: at ${s.sessions} sessions the answers were ${JSON.stringify(s.listingOutcomes)}`);
+      }
+      p(`  samples: raw ${RAW_RUNS} (after 3 warm-up), commands ${COMMAND_RUNS} sequential (after 3 warm-up); with ${COMMAND_RUNS} samples p99 is the worst sample`);
+      p();
+      p(`Acknowledgement while the database is slow (cluster:slow through a proxy delaying every chunk ${SLOW_DELAY_MS} ms each way)`);
+      p(
+        table([
+          ['commands', 'ack p50', 'ack p99', 'ack max', 'answer p50', 'answer p99', 'answers', 'goal ack p99<100ms'],
+          [String(slow.ack.n), ms(slow.ack.p50), ms(slow.ack.p99), ms(slow.ack.max), ms(slow.answer.p50), ms(slow.answer.p99), JSON.stringify(slow.outcomes), verdict(slow.ack.p99 < GOAL.ackP99Ms)],
         ]),
       );
       p();
-    }
-    p(`Concurrent slash commands at ${mix.size()} sessions (closed loop: each user waits for ack and listing, then sends again; ${RAMP_SECONDS} s per level)`);
-    p(
-      table([
-        ['concurrency', 'commands', 'commands/s', 'ack p50', 'ack p99', 'ack max', 'listing p50', 'listing p99', 'acks ≥3s or non-200', 'not listed'],
-        ...ramp.levels.map((l) => [String(l.concurrency), String(l.commands), l.perSecond.toFixed(1), ms(l.ack.p50), ms(l.ack.p99), ms(l.ack.max), ms(l.listing.p50), ms(l.listing.p99), String(l.failedAcks), String(l.notListed)]),
-      ]),
-    );
-    const sustained = ramp.levels.filter((l) => l.failedAcks === 0).map((l) => l.concurrency);
-    p(`  highest level with every ack < 3 s: ${sustained.length ? Math.max(...sustained) : 'none'} (of ${RAMP_LEVELS.join(', ')})`);
-    p();
-    p('Resident memory of the app process (VmRSS from /proc/PID/status)');
-    p(
-      table([
-        ['when', 'RSS', 'goal idle<120MB'],
-        ['just started', mb(afterStart.rss), ''],
-        ['idle after 5 warm-up commands', mb(idleAfterWarmup.rss), verdict(idleAfterWarmup.rss < GOAL.idleRssBytes)],
-        ['peak during the ramp (100 ms samples)', mb(ramp.peakRss), ''],
-        ['idle 3 s after all load', mb(idleAfterLoad.rss), verdict(idleAfterLoad.rss < GOAL.idleRssBytes)],
-        ['VmHWM (peak over the run)', mb(idleAfterLoad.hwm), ''],
-        ...(otherIdle ? [[`for scale: ${otherIdle.how}, idle after warm-up`, mb(otherIdle.rss), '']] : []),
-        ['for scale: bare `node -e` idle', mb(idleNodeRss), ''],
-        ['for scale: `node --import tsx -e` idle', mb(idleTsxRss), ''],
-      ]),
-    );
-    p();
-    p('Goals');
-    const worstAck = Math.max(...sizes.map((s) => s.ack.p99), slow.ack.p99);
-    p(`  ack p99 < 100 ms even while the database is slow: ${verdict(worstAck < GOAL.ackP99Ms)} (worst p99 ${ms(worstAck)}; slow cluster p99 ${ms(slow.ack.p99)})`);
-    if (largest) {
-      const bound = GOAL.listingFactor * largest.raw.p50 + GOAL.listingSlackMs;
-      p(`  listing ≤ 1.5 × raw + 50 ms at ${largest.sessions} sessions: ${verdict(largest.listing.p50 <= bound)} (p50 ${ms(largest.listing.p50)} vs ${ms(bound)}; p99 ${ms(largest.listing.p99)} vs ${ms(GOAL.listingFactor * largest.raw.p99 + GOAL.listingSlackMs)})`);
-    }
-    if (approvals) p(`  approval → gone p50 < 500 ms: ${verdict(approvals.gone.p50 < GOAL.approvalP50Ms)} (p50 ${ms(approvals.gone.p50)})`);
-    p(`  idle memory < 120 MB: ${verdict(idleAfterWarmup.rss < GOAL.idleRssBytes)} (${mb(idleAfterWarmup.rss)} after warm-up, ${mb(idleAfterLoad.rss)} after load)`);
-    p();
-    p(`slow-cluster pool warm-up answers: ${JSON.stringify(slow.warm)}; whole run ${((Date.now() - started) / 1000).toFixed(0)} s; app log: ${app.logFile}`);
-    console.log(out.join('\n'));
+      if (approvals) {
+        p(`Approval click → session gone from pg_stat_activity (typed \`terminate PID\`, Approve clicked, polled every 5 ms) at ${SIZES[0]} sessions`);
+        p(
+          table([
+            ['samples', 'click ack p50', 'click ack p99', 'gone p50', 'gone p99', 'not gone in 15 s', 'goal gone p50<500ms'],
+            [String(approvals.gone.n), ms(approvals.clickAck.p50), ms(approvals.clickAck.p99), ms(approvals.gone.p50), ms(approvals.gone.p99), String(approvals.failures), verdict(approvals.gone.p50 < GOAL.approvalP50Ms)],
+            ...(approvalsSlowSlack
+              ? [[`${approvalsSlowSlack.gone.n} (Slack answers chat.update after ${SLOW_SLACK_MS} ms)`, ms(approvalsSlowSlack.clickAck.p50), ms(approvalsSlowSlack.clickAck.p99), ms(approvalsSlowSlack.gone.p50), ms(approvalsSlowSlack.gone.p99), String(approvalsSlowSlack.failures), verdict(approvalsSlowSlack.gone.p50 < GOAL.approvalP50Ms)]]
+              : []),
+          ]),
+        );
+        p();
+      }
+      p(`Concurrent slash commands at ${mix.size()} sessions (closed loop: each user waits for ack and listing, then sends again; ${RAMP_SECONDS} s per level)`);
+      p(
+        table([
+          ['concurrency', 'commands', 'commands/s', 'ack p50', 'ack p99', 'ack max', 'listing p50', 'listing p99', 'acks ≥3s or non-200', 'not listed'],
+          ...ramp.levels.map((l) => [String(l.concurrency), String(l.commands), l.perSecond.toFixed(1), ms(l.ack.p50), ms(l.ack.p99), ms(l.ack.max), ms(l.listing.p50), ms(l.listing.p99), String(l.failedAcks), String(l.notListed)]),
+        ]),
+      );
+      const sustained = ramp.levels.filter((l) => l.failedAcks === 0).map((l) => l.concurrency);
+      p(`  highest level with every ack < 3 s: ${sustained.length ? Math.max(...sustained) : 'none'} (of ${RAMP_LEVELS.join(', ')})`);
+      p();
+      p('Resident memory of the app process (VmRSS from /proc/PID/status)');
+      p(
+        table([
+          ['when', 'RSS', 'goal idle<120MB'],
+          ['just started', mb(afterStart.rss), ''],
+          ['idle after 5 warm-up commands', mb(idleAfterWarmup.rss), verdict(idleAfterWarmup.rss < GOAL.idleRssBytes)],
+          ['peak during the ramp (100 ms samples)', mb(ramp.peakRss), ''],
+          ['idle 3 s after all load', mb(idleAfterLoad.rss), verdict(idleAfterLoad.rss < GOAL.idleRssBytes)],
+          ['VmHWM (peak over the run)', mb(idleAfterLoad.hwm), ''],
+          ...(otherIdle ? [[`for scale: ${otherIdle.how}, idle after warm-up`, mb(otherIdle.rss), '']] : []),
+          ['for scale: bare `node -e` idle', mb(idleNodeRss), ''],
+          ['for scale: `node --import tsx -e` idle', mb(idleTsxRss), ''],
+        ]),
+      );
+      p();
+      p('Goals');
+      const worstAck = Math.max(...sizes.map((s) => s.ack.p99), slow.ack.p99);
+      p(`  ack p99 < 100 ms even while the database is slow: ${verdict(worstAck < GOAL.ackP99Ms)} (worst p99 ${ms(worstAck)}; slow cluster p99 ${ms(slow.ack.p99)})`);
+      if (largest) {
+        const bound = GOAL.listingFactor * largest.raw.p50 + GOAL.listingSlackMs;
+        p(`  listing ≤ 1.5 × raw + 50 ms at ${largest.sessions} sessions: ${verdict(largest.listing.p50 <= bound)} (p50 ${ms(largest.listing.p50)} vs ${ms(bound)}; p99 ${ms(largest.listing.p99)} vs ${ms(GOAL.listingFactor * largest.raw.p99 + GOAL.listingSlackMs)})`);
+      }
+      if (approvals) p(`  approval → gone p50 < 500 ms: ${verdict(approvals.gone.p50 < GOAL.approvalP50Ms)} (p50 ${ms(approvals.gone.p50)})`);
+      p(`  idle memory < 120 MB: ${verdict(idleAfterWarmup.rss < GOAL.idleRssBytes)} (${mb(idleAfterWarmup.rss)} after warm-up, ${mb(idleAfterLoad.rss)} after load)`);
+      p();
+      p(`slow-cluster pool warm-up answers: ${JSON.stringify(slow.warm)}; whole run ${((Date.now() - started) / 1000).toFixed(0)} s; app log: ${app.logFile}`);
+      console.log(out.join('\n'));
 
-    const json = join(tmpdir(), `pgsessions-bench-${Date.now()}.json`);
-    await writeFile(json, JSON.stringify({ quick: QUICK, app: appCommand, otherIdle, serverVersion, node: process.version, sizes, slow, approvals, approvalsSlowSlack, ramp, memory: { afterStart, idleAfterWarmup, idleAfterLoad, idleNodeRss, idleTsxRss } }, null, 2));
-    log(`figures as JSON: ${json}`);
+      const json = join(tmpdir(), `pgsessions-bench-${Date.now()}.json`);
+      await writeFile(json, JSON.stringify({ quick: QUICK, app: appCommand, otherIdle, serverVersion, node: process.version, sizes, slow, approvals, approvalsSlowSlack, ramp, memory: { afterStart, idleAfterWarmup, idleAfterLoad, idleNodeRss, idleTsxRss } }, null, 2));
+      log(`figures as JSON: ${json}`);
+    } else {
+      await mix.growTo(SIZES[0] ?? 100);
+    }
+
+    if (section('kills')) {
+      log(`kills under load: ${KILL_LOAD_USERS} users repeating \`/pgsessions blocking\`, ${KILL_LOAD_SAMPLES} approvals, at ${mix.size()} sessions`);
+      const k = await measureKillsUnderLoad(slack, app, mix, driver, server.url);
+      extra.push(
+        `Approval click → session gone while ${KILL_LOAD_USERS} users repeat \`/pgsessions blocking\` on the same cluster (closed loop, each its own user; rate limits off, so the listing pool stays saturated) at ${mix.size()} sessions`,
+        table([
+          ['samples', 'click ack p50', 'click ack p99', 'gone p50', 'gone p99', 'not gone in 15 s', 'listings meanwhile', 'listings/s', 'listing answer p50 / p99', 'goal gone p99<1s'],
+          [String(k.approvals.gone.n), ms(k.approvals.clickAck.p50), ms(k.approvals.clickAck.p99), ms(k.approvals.gone.p50), ms(k.approvals.gone.p99), String(k.approvals.failures), JSON.stringify(k.listings), k.perSecond.toFixed(1), `${ms(k.answer.p50)} / ${ms(k.answer.p99)}`, verdict(k.approvals.gone.p99 < GOAL.killUnderLoadP99Ms && k.approvals.failures === 0)],
+        ]),
+        `  with ${KILL_LOAD_SAMPLES} samples p99 is the worst sample; load ran ${k.seconds.toFixed(1)} s`,
+        '',
+      );
+    }
+    if (section('memory')) {
+      log(`memory: a fresh app process, ${MEMORY_COMMANDS} listings (limit:5), ${MEMORY_CONCURRENCY} at a time, at ${mix.size()} sessions`);
+      const m = await measureMemoryAfterCommands(slack, env, appArgs, `${logFile}.memory`, cleanups);
+      extra.push(
+        `Resident memory of a fresh app process around ${m.commands} commands (\`/pgsessions limit:5\`, ${MEMORY_CONCURRENCY} at a time, ${(m.commands / m.seconds).toFixed(0)}/s, ${mix.size()} sessions)`,
+        table([
+          ['when', 'RSS', 'goal idle<120MB'],
+          ['1 s after start', mb(m.afterStart), ''],
+          ['peak during the commands', mb(m.peak), ''],
+          [`idle 5 s after ${m.commands} commands`, mb(m.idleAfter), verdict(m.idleAfter < GOAL.idleRssBytes)],
+          ['VmHWM', mb(m.hwm), ''],
+        ]),
+        `  answers: ${JSON.stringify(m.outcomes)}`,
+        `  idle, from the app's own metrics: V8 heap used ${mb(m.heap.used)} of ${mb(m.heap.total)} committed (new space ${mb(m.heap.newSpace)}, old space ${mb(m.heap.oldSpace)}), external ${mb(m.heap.external)}; the rest of RSS is code, native (malloc) and stacks`,
+        `  app environment: MALLOC_ARENA_MAX=${env.MALLOC_ARENA_MAX ?? '(unset)'}, NODE_OPTIONS=${env.NODE_OPTIONS ?? '(unset)'}`,
+        '',
+      );
+    }
+    if (extra.length > 0) console.log(extra.join('\n'));
   } finally {
     await cleanup();
     clearTimeout(guard);
