@@ -261,13 +261,14 @@ describe('the Web API recorder', () => {
 
   test('failNext with delayMs answers late, so a client timeout fires', async () => {
     api.reset();
-    api.failNext('chat.update', 1, { delayMs: 500 });
+    // The answer comes after 3 s; the client gives up after 0.1 s, long before (a wide margin for a loaded machine).
+    api.failNext('chat.update', 1, { delayMs: 3000 });
     const started = Date.now();
     await assert.rejects(client({ timeout: 100 }).chat.update({ channel: 'C1', ts: '1.2', text: 'x' }), (e) => {
       assert.equal(errorCode(e), 'slack_webapi_request_error');
       return true;
     });
-    assert.ok(Date.now() - started < 450);
+    assert.ok(Date.now() - started < 2500);
     api.failNext('chat.update', 1, { delayMs: 150 });
     const late = Date.now();
     assert.equal((await client().chat.update({ channel: 'C1', ts: '1.2', text: 'x' })).ok, true);
