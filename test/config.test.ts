@@ -247,7 +247,7 @@ describe('starting the process with a bad environment', { concurrency: true }, (
       let stderr = '';
       child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
       child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
       child.on('error', reject);
       child.on('exit', (code) => {
         clearTimeout(timer);

@@ -347,7 +347,7 @@ describe('stopping', () => {
       child.once('exit', (code, signal) => resolve({ code, signal, at: Date.now() })),
     );
     try {
-      const started = await socket.waitFor(() => /^STARTED (\{.*\})$/m.exec(stdout)?.[1], `the child to start (stderr: ${stderr})`, 20_000);
+      const started = await socket.waitFor(() => /^STARTED (\{.*\})$/m.exec(stdout)?.[1], `the child to start (stderr: ${stderr})`, 90_000);
       const childPort = (JSON.parse(started) as { port: number }).port;
       assert.ok(childPort > 0, `PORT=0 reports the port actually bound, not ${childPort}`);
       const health = await fetch(`http://127.0.0.1:${childPort}/healthz`);
