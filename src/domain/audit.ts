@@ -13,6 +13,7 @@ export const AUDIT_EVENTS = [
   'failed',
   'reconciled',
   'refused',
+  'snoozed',
 ] as const;
 export type AuditEvent = (typeof AUDIT_EVENTS)[number];
 

@@ -380,6 +380,22 @@ export interface IncidentRecord {
   snoozedUntil: string | null;
 }
 
+/** An incident with the state of its alert message. */
+export interface LiveIncident extends IncidentRecord {
+  channel: string;
+  /** Changes so far; the message shows shownVersion. */
+  version: number;
+  shownVersion: number;
+  shownStatus: 'open' | 'cleared' | null;
+  snoozedBy: string | null;
+  /** Snoozed right now. */
+  snoozed: boolean;
+  /** Slack may be called for it now (Retry-After has passed). */
+  postDue: boolean;
+  /** The last update is older than the gap between updates. */
+  updateDue: boolean;
+}
+
 /** A cleared incident that comes back within this long reopens its message instead of posting a new one. */
 export const REOPEN_WITHIN_SECONDS = 300;
 
@@ -429,4 +445,46 @@ export function clearReasonFor(
     return still ? { kind: 'resolved' } : { kind: 'ended' };
   }
   return { kind: 'resolved' };
+}
+
+// ---- what to say in Slack --------------------------------------------------------------------------------
+
+export type DeliveryStep =
+  | { kind: 'post'; incident: LiveIncident }
+  | { kind: 'update'; incident: LiveIncident }
+  /** Cleared before it was ever posted (or while summarised): nothing to show, mark it settled. */
+  | { kind: 'settle'; incident: LiveIncident };
+
+/**
+ * What the watcher posts or updates now: one message per incident up to `cap` open messages per cluster
+ * (the rest go into one summary), an update at most every gap unless the incident cleared or reopened,
+ * nothing for a snoozed incident but its clearing, nothing before Slack's Retry-After.
+ */
+export function planDelivery(live: LiveIncident[], cap: number): { steps: DeliveryStep[]; summarised: LiveIncident[] } {
+  const steps: DeliveryStep[] = [];
+  const summarised: LiveIncident[] = [];
+  let posted = live.filter((r) => r.status === 'open' && r.messageTs !== null).length;
+  for (const r of live) {
+    if (r.messageTs === null) {
+      if (r.status === 'cleared') {
+        steps.push({ kind: 'settle', incident: r });
+        continue;
+      }
+      if (r.snoozed) continue;
+      if (posted >= cap) {
+        summarised.push(r);
+        continue;
+      }
+      posted += 1; // its slot is taken even while Slack asks us to wait
+      if (r.postDue) steps.push({ kind: 'post', incident: r });
+      continue;
+    }
+    if (r.shownVersion >= r.version) continue;
+    const statusChanged = r.shownStatus !== r.status;
+    if (!r.postDue) continue;
+    if (r.status === 'open' && r.snoozed && !statusChanged) continue;
+    if (!statusChanged && !r.updateDue) continue;
+    steps.push({ kind: 'update', incident: r });
+  }
+  return { steps, summarised };
 }

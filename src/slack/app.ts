@@ -11,6 +11,7 @@ import { slackLogger, type Logger } from '../logger.js';
 import { registerActions } from './listeners/actions.js';
 import { registerCommands } from './listeners/commands.js';
 import { registerViews } from './listeners/views.js';
+import { registerWatchActions } from './listeners/watch-actions.js';
 import type { AppServices } from './services.js';
 
 const { App, HTTPReceiver, SocketModeReceiver, LogLevel, HTTPModuleFunctions } = bolt;
@@ -130,6 +131,7 @@ export function createSlackApp(config: Config, services: AppServices, logger: Lo
   registerCommands(app, services, logger.child({ module: 'commands' }));
   registerActions(app, services, logger.child({ module: 'actions' }));
   registerViews(app, services, logger.child({ module: 'views' }));
+  registerWatchActions(app, services, logger.child({ module: 'watch-actions' }));
   return {
     app,
     async start() {

@@ -4,6 +4,7 @@ import type { RequestService } from '../domain/requests.js';
 import type { Metrics } from '../metrics.js';
 import type { Cluster } from '../postgres/session-store.js';
 import type { HelpCluster } from './blocks/help.js';
+import type { Watcher } from '../watch/watcher.js';
 
 export type ClusterChoice = { ok: true; cluster: Cluster } | { ok: false; message: string };
 
@@ -20,4 +21,6 @@ export interface AppServices {
   metrics: Metrics;
   /** Turns an error from a cluster into a user-facing sentence when the cluster could not be reached, else null. */
   describeUnreachable(cluster: string, error: unknown): string | null;
+  /** Watching (PGSESSIONS_WATCH_CHANNEL set): Snooze on an alert. Absent when nothing is watched. */
+  watch?: Pick<Watcher, 'snooze'>;
 }
