@@ -51,6 +51,8 @@ export interface SessionRow {
   parallelWorkers: number;
   queryId: string | null;
   query: string | null;
+  /** The lock mode it waits for (blocking tree only; AccessExclusiveLock marks a lock-queue head). */
+  wantedLock?: string | null;
 }
 
 /** A walsender, from pg_stat_replication joined to pg_stat_activity. */

@@ -4,6 +4,8 @@
 import type { ActionsBlock, Button, KnownBlock } from '@slack/types';
 import { formatDuration } from '../../domain/duration.js';
 import type { ListFilters, SessionRow } from '../../domain/types.js';
+import type { ConnectionUse } from '../../domain/watch.js';
+import { connectionUse } from './watch.js';
 import { ACTION, encodeTarget } from '../ids.js';
 import { LIMITS, codeSpan, escapeTruncate, inlineText, safeText, truncate, type RenderedMessage } from './mrkdwn.js';
 
@@ -99,6 +101,8 @@ export interface ListingInput {
   killable: (row: SessionRow) => boolean;
   /** Sessions of other roles the bot may not see (its role lacks pg_read_all_stats). */
   invisible?: number;
+  /** Connection use, for the header (`412 of 500: 300 idle, 80 active, 32 idle in transaction`). */
+  connections?: ConnectionUse | null;
 }
 
 /** Said whenever the bot's role cannot see some sessions: "all quiet" must not hide the culprit. */
@@ -125,7 +129,7 @@ export function buildListing(input: ListingInput): RenderedMessage {
       {
         type: 'mrkdwn',
         text: safeText(
-          `Longest first · ${words.length > 0 ? `filters ${words.join(' ')}` : 'not idle, client backends'} · limit ${filters.limit}`,
+          `${input.connections ? `Connections ${connectionUse(input.connections)} · ` : ''}Blocking others first, then longest · ${words.length > 0 ? `filters ${words.join(' ')}` : 'not idle, client backends'} · limit ${filters.limit}`,
           LIMITS.sectionText,
         ),
       },

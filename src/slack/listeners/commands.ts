@@ -63,8 +63,8 @@ export async function answer(command: ParsedCommand, user: string, channel: stri
   try {
     switch (command.kind) {
       case 'top': {
-        const { rows, totalMatched, hidden } = await cluster.list(command.filters);
-        return ok(buildListing({ cluster: cluster.name, rows, totalMatched, filters: command.filters, killable, invisible: hidden }));
+        const { rows, totalMatched, hidden, connections } = await cluster.list(command.filters);
+        return ok(buildListing({ cluster: cluster.name, rows, totalMatched, filters: command.filters, killable, invisible: hidden, connections }));
       }
       case 'blocking':
         return ok(buildBlocking({ cluster: cluster.name, rows: await cluster.blocking(), killable }));
