@@ -42,8 +42,19 @@ CREATE TABLE pgsessions.watch_summaries (
   next_post_at  timestamptz NOT NULL DEFAULT now()
 );
 
--- A snooze is audited like every other decision.
-ALTER TABLE pgsessions.audit_log DROP CONSTRAINT audit_log_event_check;
-ALTER TABLE pgsessions.audit_log ADD CONSTRAINT audit_log_event_check
-  CHECK (event IN ('requested', 'approved', 'denied', 'withdrawn', 'expired', 'executing', 'executed',
-                   'failed', 'reconciled', 'refused', 'snoozed'));
+-- A snooze is audited like every other decision: add 'snoozed' to the audit events, keeping whatever
+-- events earlier migrations allow (the list is extended in place, not replaced).
+DO $$
+DECLARE
+  def text;
+BEGIN
+  SELECT pg_get_constraintdef(c.oid) INTO def
+  FROM pg_constraint c
+  WHERE c.conname = 'audit_log_event_check' AND c.conrelid = 'pgsessions.audit_log'::regclass;
+  IF def IS NOT NULL AND position('''snoozed''' IN def) = 0 THEN
+    ALTER TABLE pgsessions.audit_log DROP CONSTRAINT audit_log_event_check;
+    EXECUTE 'ALTER TABLE pgsessions.audit_log ADD CONSTRAINT audit_log_event_check '
+      || regexp_replace(def, '::text\]', '::text, ''snoozed''::text]');
+  END IF;
+END
+$$;

@@ -87,6 +87,7 @@ export interface WatchSnapshot {
   cluster: string;
   /** The server's now(), ISO text. */
   at: string;
+  /** Client sessions worth judging: every one that is not idle, and any that others wait on. */
   sessions: WatchedSession[];
   connections: ConnectionUse;
   walsenders: WalsenderLag[];

@@ -67,8 +67,10 @@ test('two app instances sharing a state database post one alert, and one of them
   const [old] = await leaderPids();
   await stateQuery(db.url, 'SELECT pg_terminate_backend($1)', [old]);
   const started = Date.now();
-  await waitFor('a new leader', 5_000, async () => ((await leaderPids()).some((p) => p !== old) ? true : undefined));
-  assert.ok(Date.now() - started <= 2_500, `taken over in ${Date.now() - started} ms (interval 1 s)`);
+  await waitFor('a new leader', 8_000, async () => ((await leaderPids()).some((p) => p !== old) ? true : undefined));
+  // Two intervals are 2 s; the bound is loose so a loaded machine does not fail it, yet a lease-based or
+  // TCP-timeout takeover (tens of seconds) would.
+  assert.ok(Date.now() - started <= 6_000, `taken over in ${Date.now() - started} ms (interval 1 s)`);
   const [row] = (await incidents(db.url)).filter((i) => i.status === 'open');
   track(await blockedQuery(db.url, 'orders'));
   await slack.waitFor(() => updatesOfMessage(slack, row!.message_ts!).find((u) => /2 sessions wait/.test(textOf(u.params))), { timeoutMs: 10_000 });
@@ -98,8 +100,8 @@ test('the leader killed with SIGKILL: the other instance takes over without repo
 
   child.kill('SIGKILL');
   const killedAt = Date.now();
-  await waitFor('the survivor to lead', 5_000, async () => ((await leaderPids()).some((p) => p !== childLeader) ? true : undefined));
-  assert.ok(Date.now() - killedAt <= 2_500, `taken over ${Date.now() - killedAt} ms after the kill (interval 1 s)`);
+  await waitFor('the survivor to lead', 8_000, async () => ((await leaderPids()).some((p) => p !== childLeader) ? true : undefined));
+  assert.ok(Date.now() - killedAt <= 6_000, `taken over ${Date.now() - killedAt} ms after the kill (interval 1 s)`);
 
   track(await blockedQuery(db.url, 'orders'));
   await slack.waitFor(() => updatesOfMessage(slack, row.message_ts!).find((u) => /2 sessions wait/.test(textOf(u.params))), { timeoutMs: 10_000, description: 'the survivor updating the same message' });
