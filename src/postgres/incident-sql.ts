@@ -85,13 +85,14 @@ export const SQL_SNOOZE = `
 export const SQL_GET = `SELECT ${INCIDENT_COLUMNS.replace(/\$2/g, '0')} FROM pgsessions.incidents WHERE id = $1`;
 
 /**
- * $1 cluster, $2 pid, $3 backend_start: the latest executed request that signalled this session in the last
- * day, to say that the incident ended through it.
+ * $1 cluster, $2 pid, $3 backend_start: the latest request in the last day that signalled this session —
+ * executed, or approved and already signalling (the watcher may look between the signal and the outcome).
  */
 export const SQL_EXECUTED_ON = `
-  SELECT id::text AS id, decided_by, targets, result
+  SELECT id::text AS id, action, status, decided_by, targets, result
   FROM pgsessions.requests
-  WHERE cluster = $1 AND status = 'executed' AND decided_at > now() - interval '1 day'
+  WHERE cluster = $1 AND decided_at > now() - interval '1 day'
+    AND (status = 'executed' OR (status = 'approved' AND executing_at IS NOT NULL))
     AND targets @> jsonb_build_array(jsonb_build_object('pid', $2::int, 'backendStart', $3::text))
   ORDER BY decided_at DESC
   LIMIT 1`;

@@ -150,7 +150,13 @@ export function createIncidentStore(pool: pg.Pool): IncidentStore {
       const [row] = await run(SQL_EXECUTED_ON, [cluster, pid, backendStart]);
       if (!row) return null;
       const result = row.result as { outcomes?: Array<{ pid: number; outcome: string }> } | null;
-      const outcome = result?.outcomes?.find((o) => o.pid === pid)?.outcome;
+      // Still signalling: the outcome is not recorded yet, the action says what it is doing.
+      const outcome =
+        row.status === 'approved'
+          ? String(row.action).startsWith('cancel')
+            ? 'cancelled'
+            : 'terminated'
+          : result?.outcomes?.find((o) => o.pid === pid)?.outcome;
       if (outcome !== 'cancelled' && outcome !== 'terminated') return null;
       const target = (row.targets as Array<{ pid: number; queryStart?: string | null }>).find((t) => t.pid === pid);
       return { requestId: String(row.id), approver: (row.decided_by as string | null) ?? null, outcome, queryStart: target?.queryStart ?? null };

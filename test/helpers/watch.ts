@@ -61,3 +61,14 @@ export async function waitForIncident(url: string, predicate: (row: IncidentRow)
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
+
+/** Waits until an alert in the watch channel — its post or any update — reads `pattern` (counts settle over looks). */
+export async function waitForAlertText(slack: SlackApi, pattern: RegExp, timeoutMs = 15_000, channel = WATCH_CHANNEL): Promise<RecordedCall> {
+  return slack.waitFor(
+    () =>
+      slack
+        .calls.filter((c) => (c.method === 'chat.postMessage' || c.method === 'chat.update') && c.params.channel === channel && !c.fault)
+        .find((c) => /cause `/.test(textOf(c.params.blocks)) && pattern.test(textOf(c.params))),
+    { timeoutMs, description: `an alert reading ${pattern}` },
+  );
+}

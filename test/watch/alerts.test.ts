@@ -9,7 +9,7 @@ import { blockAction, triggerId, viewSubmission } from '../helpers/slack-request
 import { blockedQuery, idleInTransactionLockHolder, longRead, sessionAlive, sleepSession } from '../helpers/sessions.js';
 import { APPROVER, baseEnv, REQUESTER, SIGNING_SECRET, startTestApp, type TestApp } from '../helpers/app.js';
 import { approvalPosts, buttonsIn, click, fresh, requestIdOf, sessionTracker, sleep, stateQuery, textOf, waitForStatus } from '../helpers/approval-flow.js';
-import { alertPosts, alertPostsAbout, incidents, snoozeButton, updatesOfMessage, waitForIncident, WATCH_CHANNEL, watchEnv } from '../helpers/watch.js';
+import { alertPosts, alertPostsAbout, incidents, snoozeButton, updatesOfMessage, waitForAlertText, waitForIncident, WATCH_CHANNEL, watchEnv } from '../helpers/watch.js';
 import { ACTION, decodeTarget, INPUT, VIEW } from '../../src/slack/ids.js';
 
 let db: TestDatabase;
@@ -111,7 +111,8 @@ test('a DDL queued behind a long read with readers behind it: the lock-queue hea
   const text = textOf(alert.params);
   assert.match(text, /ALTER TABLE orders ADD COLUMN later int/);
   assert.match(text, new RegExp(`behind pid ${read.pid}`));
-  assert.match(text, /2 sessions wait behind it/);
+  // The readers queue up over a look or two: the message says so once they all wait.
+  await waitForAlertText(slack, /2 sessions wait behind it/);
   const cancel = buttonsIn(alert.params.blocks).find((b) => b.action_id === ACTION.cancel);
   assert.ok(cancel);
   assert.match(cancel.text?.text ?? '', /Request cancel of the waiting DDL/);
@@ -124,8 +125,8 @@ test('a DDL queued behind a long read with readers behind it: the lock-queue hea
 test('a query storm is one grouped incident, not one per session', async () => {
   for (let n = 0; n < 5; n++) track(await sleepSession(db.url, { seconds: 60, application: 'storm-app' }));
   const alert = await slack.waitFor(() => alertPostsAbout(slack, /query storm/i)[0], { timeoutMs: 10_000, description: 'the storm alert' });
-  assert.match(textOf(alert.params), /5 sessions\* run `SELECT pg_sleep\(60\)`/);
   assert.match(textOf(alert.params), /storm-app/);
+  await waitForAlertText(slack, /5 sessions\* run `SELECT pg_sleep\(60\)`/);
   await sleep(2_500);
   assert.equal(alertPosts(slack).length, 1);
 });
