@@ -16,6 +16,7 @@ const ICON: Record<string, string> = {
   failed: ':x:',
   reconciled: ':recycle:',
   refused: ':no_entry:',
+  snoozed: ':zzz:',
 };
 
 function targetsOf(details: Record<string, unknown>): TargetSnapshot[] {
@@ -50,6 +51,8 @@ export function buildAuditMessage(entry: AuditEntry): RenderedMessage {
   const result = d.result as ExecutionResult | undefined;
   if (result && Array.isArray(result.outcomes)) lines.push(`outcome: ${describeResult(result)}`);
   if (typeof d.why === 'string') lines.push(`why: ${escapeTruncate(d.why, 200)}`);
+  // A watch alert snoozed: which incident, for how long.
+  if (typeof d.incident === 'string') lines.push(`incident ${escapeTruncate(d.incident, 300)}${typeof d.minutes === 'number' ? ` for ${d.minutes} min` : ''}`);
   const text = truncate(lines.join('\n'), LIMITS.sectionText);
   return {
     text: truncate(`${entry.event}${entry.cluster ? ` on ${entry.cluster}` : ''}${entry.requestId ? ` (request ${entry.requestId})` : ''}`, 3000),
