@@ -174,8 +174,10 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   const watched: WatchedCluster[] = config.clusters.flatMap((c) => {
     const settings = config.watch[c.name];
     if (!settings?.channel) return [];
-    const statementTimeoutMs = Math.min(5_000, Math.max(1_000, settings.intervalSeconds * 800));
-    const pool = createPool(c.url, logger.child({ module: 'watch-db', cluster: c.name }), { max: 1, statementTimeoutMs, connectTimeoutMs: statementTimeoutMs });
+    // Under the interval where it can be, never so short that a busy moment reads as "down" (a look that
+    // runs over simply starts the next one late).
+    const statementTimeoutMs = Math.min(5_000, Math.max(2_000, settings.intervalSeconds * 800));
+    const pool = createPool(c.url, logger.child({ module: 'watch-db', cluster: c.name }), { max: 1, statementTimeoutMs, connectTimeoutMs: 5_000 });
     const storm = options.watchStorm;
     const thresholds = storm ? { ...settings.thresholds, stormSessions: storm.sessions, stormSeconds: storm.seconds } : settings.thresholds;
     return [{ name: c.name, reader: createWatchReader(c.name, pool), settings: { ...settings, thresholds, channel: settings.channel } }];
