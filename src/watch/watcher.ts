@@ -168,14 +168,12 @@ export function startWatcher(deps: WatcherDeps): Watcher {
 
   return {
     async snooze(incidentId, minutes, user) {
+      // Audited before it takes effect: a snooze the audit log cannot record does not happen.
+      const known = await store.get(incidentId);
+      if (!known) return { ok: false, message: 'That alert is not one pgsessions knows: nothing was snoozed.' };
+      await deps.audit({ event: 'snoozed', actor: user, cluster: known.cluster, details: { incident: known.key, cause: known.cause, minutes } });
       const incident = await store.snooze(incidentId, minutes, user);
       if (!incident) return { ok: false, message: 'That alert is not one pgsessions knows: nothing was snoozed.' };
-      await deps.audit({
-        event: 'snoozed',
-        actor: user,
-        cluster: incident.cluster,
-        details: { incident: incident.key, cause: incident.cause, minutes, until: incident.snoozedUntil },
-      });
       if (incident.messageTs) {
         const sent = await messages.update(incident);
         if (sent.ok) await store.shown(incident.id, incident.version, incident.status);
