@@ -6,6 +6,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { parseDuration } from './domain/duration.js';
 import { QUERY_TEXT_MODES, withProviderRoles, type QueryTextMode } from './domain/policy.js';
+import { DEFAULT_STORM_SECONDS, DEFAULT_STORM_SESSIONS, type WatchThresholds } from './domain/watch.js';
 
 
 export interface ClusterConfig {
@@ -17,6 +18,13 @@ export interface ClusterConfig {
   approvers: string[] | null;
   /** Who may look at sessions here; null means the global PGSESSIONS_VIEWERS. */
   viewers: string[] | null;
+}
+
+export interface WatchSettings {
+  /** null: this cluster is not watched. */
+  channel: string | null;
+  intervalSeconds: number;
+  thresholds: WatchThresholds;
 }
 
 export interface Config {
@@ -55,6 +63,8 @@ export interface Config {
   };
   /** Serve /metrics (and /healthz) on this port instead of PORT; null = on PORT. */
   metricsPort: number | null;
+  /** Watching, by cluster name: the global PGSESSIONS_WATCH_* settings with the cluster's own `watch:` on top. */
+  watch: Record<string, WatchSettings>;
 }
 
 export interface RateLimit {
@@ -103,6 +113,19 @@ const clusterFileEntry = z
     requesters: principals().optional(),
     approvers: principals().optional(),
     viewers: principals().optional(),
+    /** This cluster's own watch settings, same words as PGSESSIONS_WATCH_* (channel, interval, lockWait, …). */
+    watch: z
+      .object({
+        channel: z.string().optional(),
+        interval: z.union([z.string(), z.number()]).transform(String).optional(),
+        lockWait: z.union([z.string(), z.number()]).transform(String).optional(),
+        idleInTransaction: z.union([z.string(), z.number()]).transform(String).optional(),
+        active: z.union([z.string(), z.number()]).transform(String).optional(),
+        connections: z.string().optional(),
+        replicationLag: z.union([z.string(), z.number()]).transform(String).optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -133,6 +156,73 @@ const rate = (fallback: string) =>
       }
       return { count, perSecond: count / seconds };
     });
+
+const OFF = /^off$/i;
+const CHANNEL_ID = /^[CGD][A-Z0-9]{2,}$/;
+
+/** A watch setting's raw text (the clusters file may hold numbers): parsed below, one message per bad one. */
+type WatchRaw = { channel?: string; interval?: string; lockWait?: string; idleInTransaction?: string; active?: string; connections?: string; replicationLag?: string };
+
+const BYTE_UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3, tb: 1024 ** 4 };
+
+/** `100MB`, `1GB`, `512kB`, or bare bytes. */
+export function parseBytes(text: string): number | null {
+  const m = /^(\d{1,15})\s*(b|kb|mb|gb|tb)?$/i.exec(text.trim());
+  if (!m) return null;
+  const value = Number(m[1]) * BYTE_UNITS[(m[2] ?? 'b').toLowerCase()]!;
+  return Number.isSafeInteger(value) && value > 0 ? value : null;
+}
+
+function watchSettings(raw: WatchRaw, base: WatchSettings, where: string, problems: string[]): WatchSettings {
+  const out: WatchSettings = { channel: base.channel, intervalSeconds: base.intervalSeconds, thresholds: { ...base.thresholds } };
+  const bad = (name: string, message: string) => problems.push(`${where}${name} ${message}`);
+  if (raw.channel !== undefined) {
+    if (OFF.test(raw.channel)) out.channel = null;
+    else if (CHANNEL_ID.test(raw.channel)) out.channel = raw.channel;
+    else bad('PGSESSIONS_WATCH_CHANNEL', 'must be a channel ID such as C0123ABCD (not a #name), or off');
+  }
+  if (raw.interval !== undefined) {
+    const seconds = parseDuration(raw.interval);
+    if (seconds === null || seconds < 1 || seconds > 300) bad('PGSESSIONS_WATCH_INTERVAL', 'must be a duration between 1s and 5m, such as 10s');
+    else out.intervalSeconds = seconds;
+  }
+  const duration = (value: string | undefined, name: string, set: (v: number | null) => void) => {
+    if (value === undefined) return;
+    if (OFF.test(value)) return set(null);
+    const seconds = parseDuration(value);
+    if (seconds === null || seconds < 1) bad(name, 'must be a duration such as 30s, 10m or 1h, or off');
+    else set(seconds);
+  };
+  duration(raw.lockWait, 'PGSESSIONS_WATCH_LOCK_WAIT', (v) => (out.thresholds.lockWaitSeconds = v));
+  duration(raw.idleInTransaction, 'PGSESSIONS_WATCH_IDLE_IN_TRANSACTION', (v) => (out.thresholds.idleInTransactionSeconds = v));
+  duration(raw.active, 'PGSESSIONS_WATCH_ACTIVE', (v) => (out.thresholds.activeSeconds = v));
+  if (raw.connections !== undefined) {
+    const m = /^(\d{1,3})\s*%$/.exec(raw.connections.trim());
+    if (OFF.test(raw.connections)) out.thresholds.connectionsShare = null;
+    else if (m && Number(m[1]) >= 1 && Number(m[1]) <= 100) out.thresholds.connectionsShare = Number(m[1]) / 100;
+    else bad('PGSESSIONS_WATCH_CONNECTIONS', 'must be a percentage between 1% and 100%, such as 90%, or off');
+  }
+  if (raw.replicationLag !== undefined) {
+    const bytes = OFF.test(raw.replicationLag) ? null : parseBytes(raw.replicationLag);
+    if (bytes === null && !OFF.test(raw.replicationLag)) bad('PGSESSIONS_WATCH_REPLICATION_LAG', 'must be a size in bytes such as 1GB, 512MB or 1048576, or off');
+    else out.thresholds.replicationLagBytes = bytes;
+  }
+  return out;
+}
+
+export const DEFAULT_WATCH: WatchSettings = {
+  channel: null,
+  intervalSeconds: 10,
+  thresholds: {
+    lockWaitSeconds: 30,
+    idleInTransactionSeconds: 600,
+    activeSeconds: 1800,
+    connectionsShare: 0.9,
+    replicationLagBytes: null,
+    stormSessions: DEFAULT_STORM_SESSIONS,
+    stormSeconds: DEFAULT_STORM_SECONDS,
+  },
+};
 
 const env = z.object({
   SLACK_BOT_TOKEN: z.string({ message: 'is required (the bot token, xoxb-…)' }).regex(/^xoxb-\S+$/, 'must be a bot token starting with xoxb-'),
@@ -240,7 +330,7 @@ function describe(issues: z.core.$ZodIssue[], prefix = ''): string[] {
   });
 }
 
-function loadClusters(path: string, source: Record<string, string>, problems: string[]): ClusterConfig[] {
+function loadClusters(path: string, source: Record<string, string>, problems: string[], watch: WatchSettings, watchBy: Record<string, WatchSettings>): ClusterConfig[] {
   let raw: unknown;
   try {
     const text = readFileSync(path, 'utf8');
@@ -269,6 +359,8 @@ function loadClusters(path: string, source: Record<string, string>, problems: st
       problems.push(`PGSESSIONS_CLUSTERS: cluster ${entry.name} connection must be a postgres:// connection string`);
       continue;
     }
+    const own = entry.watch ? watchSettings(entry.watch, watch, `PGSESSIONS_CLUSTERS: cluster ${entry.name} watch: `, problems) : watch;
+    watchBy[entry.name] = own;
     clusters.push({ name: entry.name, url, requesters: entry.requesters ?? null, approvers: entry.approvers ?? null, viewers: entry.viewers ?? null });
   }
   return clusters;
@@ -285,11 +377,28 @@ export function loadConfig(source: NodeJS.ProcessEnv): Config {
     problems.push('SLACK_SIGNING_SECRET is required in HTTP mode (set SLACK_APP_TOKEN for Socket Mode instead)');
   }
 
+  const watch = watchSettings(
+    {
+      channel: values.PGSESSIONS_WATCH_CHANNEL,
+      interval: values.PGSESSIONS_WATCH_INTERVAL,
+      lockWait: values.PGSESSIONS_WATCH_LOCK_WAIT,
+      idleInTransaction: values.PGSESSIONS_WATCH_IDLE_IN_TRANSACTION,
+      active: values.PGSESSIONS_WATCH_ACTIVE,
+      connections: values.PGSESSIONS_WATCH_CONNECTIONS,
+      replicationLag: values.PGSESSIONS_WATCH_REPLICATION_LAG,
+    },
+    DEFAULT_WATCH,
+    '',
+    problems,
+  );
+
+  const watchBy: Record<string, WatchSettings> = {};
   let clusters: ClusterConfig[] = [];
   if (values.PGSESSIONS_CLUSTERS) {
-    clusters = loadClusters(values.PGSESSIONS_CLUSTERS, values, problems);
+    clusters = loadClusters(values.PGSESSIONS_CLUSTERS, values, problems, watch, watchBy);
   } else if (values.DATABASE_URL) {
     clusters = [{ name: 'default', url: values.DATABASE_URL.trim(), requesters: null, approvers: null, viewers: null }];
+    watchBy.default = watch;
   } else {
     problems.push('DATABASE_URL is required (or PGSESSIONS_CLUSTERS naming a clusters file)');
   }
@@ -333,5 +442,6 @@ export function loadConfig(source: NodeJS.ProcessEnv): Config {
       request: data.PGSESSIONS_REQUEST_RATE ? { burst: data.PGSESSIONS_REQUEST_RATE.count, perSecond: data.PGSESSIONS_REQUEST_RATE.perSecond } : null,
     },
     metricsPort: data.METRICS_PORT ?? null,
+    watch: watchBy,
   };
 }

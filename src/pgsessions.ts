@@ -25,6 +25,11 @@ import type pg from 'pg';
 import { createRateLimiter, limitRequests } from './domain/rate-limit.js';
 import { createMetrics, instrumentCluster, instrumentRequests } from './metrics.js';
 import { cachedFor, startProbeServer, type ProbeServer } from './probe-server.js';
+import { createIncidentStore } from './postgres/incident-store.js';
+import { createWatchReader } from './postgres/watch-reader.js';
+import { createWatchMessages } from './slack/watch-messages.js';
+import { createLeadership } from './watch/leadership.js';
+import { startWatcher, type WatchedCluster, type Watcher } from './watch/watcher.js';
 
 export interface StartOptions {
   /** A logger to use instead of one built from LOG_LEVEL (tests capture output through it). */
@@ -41,6 +46,14 @@ export interface StartOptions {
   slackTimeoutMs?: number;
   /** How long /healthz and /metrics reuse what they read from the state database (default 5 s). */
   probeCacheMs?: number;
+  /** Seconds between two updates of one alert message (default 30). */
+  watchUpdateGapSeconds?: number;
+  /** Open alert messages per cluster before one summary lists the rest (default 5). */
+  watchMaxOpenMessages?: number;
+  /** Query storms: this many sessions of one statement, each running this long (defaults 10 and 10 s). */
+  watchStorm?: { sessions: number; seconds: number };
+  /** Failed looks in a row before a cluster is called down (default 2). */
+  watchDownAfterFailures?: number;
 }
 
 export interface RunningApp {
@@ -167,9 +180,44 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   };
 
   const closePools = async () => {
+    await Promise.all(watched.map((c) => c.reader.close()));
     await Promise.all([...[...clusters.values()].map((c) => c.pool), ...signalPools].map((pool) => pool.end().catch(() => undefined)));
     await statePool.end().catch(() => undefined);
   };
+
+  // Watching: only clusters with a watch channel; each read on its own one-connection pool.
+  const watched: WatchedCluster[] = config.clusters.flatMap((c) => {
+    const settings = config.watch[c.name];
+    if (!settings?.channel) return [];
+    // Under the interval where it can be, never so short that a busy moment reads as "down" (a look that
+    // runs over simply starts the next one late).
+    const statementTimeoutMs = Math.min(5_000, Math.max(2_000, settings.intervalSeconds * 800));
+    const pool = createPool(c.url, logger.child({ module: 'watch-db', cluster: c.name }), { max: 1, statementTimeoutMs, connectTimeoutMs: 5_000 });
+    const storm = options.watchStorm;
+    const thresholds = storm ? { ...settings.thresholds, stormSessions: storm.sessions, stormSeconds: storm.seconds } : settings.thresholds;
+    return [{ name: c.name, reader: createWatchReader(c.name, pool), settings: { ...settings, thresholds, channel: settings.channel } }];
+  });
+  let watcher: Watcher | null = null;
+  const startWatching = () => {
+    if (watched.length === 0) return;
+    watcher = startWatcher({
+      clusters: watched,
+      store: createIncidentStore(statePool),
+      messages: createWatchMessages(clientWithoutRetries),
+      leadership: createLeadership(config.stateDatabaseUrl, logger.child({ module: 'watch-leader' })),
+      audit: (entry) => state.appendAudit(entry),
+      queryText: config.queryText,
+      logger: logger.child({ module: 'watch' }),
+      updateGapSeconds: options.watchUpdateGapSeconds ?? 30,
+      maxOpenMessages: options.watchMaxOpenMessages ?? 5,
+      downAfterFailures: options.watchDownAfterFailures ?? 2,
+    });
+  };
+  if (watched.length > 0) {
+    services.watch = {
+      snooze: (id, minutes, user) => (watcher ? watcher.snooze(id, minutes, user) : Promise.resolve({ ok: false, message: 'Watching has not started yet.' })),
+    };
+  }
 
   const slack = createSlackApp(config, services, logger);
   let port: number;
@@ -192,6 +240,8 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     }
   }
   log.info({ port, metricsPort: probeServer?.port ?? null, mode: config.slack.appToken ? 'socket' : 'http', clusters: [...clusters.keys()], readOnly: config.readOnly }, 'pgsessions is listening');
+  startWatching();
+  if (watched.length > 0) log.info({ clusters: watched.map((c) => c.name) }, 'watching');
 
   const outbox = startOutboxWorker({
     store: state,
@@ -234,6 +284,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     logger,
     async stop() {
       clearInterval(timer);
+      await watcher?.stop();
       await slack.stop().catch(() => undefined);
       await probeServer?.close();
       await sweeping;

@@ -19,6 +19,8 @@ export const AUDIT_EVENTS = [
   'refused',
   // The chain switched to keyed hashing from this entry on (the first entry the app wrote with a key).
   'chain_keyed',
+  // Someone snoozed a watch alert's cause (for everyone, for a while).
+  'snoozed',
 ] as const;
 export type AuditEvent = (typeof AUDIT_EVENTS)[number];
 
@@ -63,6 +65,8 @@ export interface AuditDetailsByEvent {
   /** An approval refused without a state change (read-only mode). */
   refused: { why: string };
   chain_keyed: { keyId: string; alg: 'hmac-sha256' };
+  /** A watch alert's cause silenced for everyone: the incident's key and cause, for how long. */
+  snoozed: { incident: string; cause: string; minutes: number };
 }
 
 type EntryFor<E extends AuditEvent> = {

@@ -3,6 +3,7 @@
 // cluster or a pool. Expected outcomes (unknown cluster, unreachable, slow) are values, not throws.
 import type { ListFilters, BlockingRow, KillRequest, ReplicationRow, RoleCapabilities, SessionRow } from './types.js';
 import { isListed, isProtected, shapeQueryText, type GroupsPort, type Protection, type QueryTextMode } from './policy.js';
+import type { ConnectionUse } from './watch.js';
 
 // ---- ports ---------------------------------------------------------------------------------------------
 
@@ -10,7 +11,7 @@ import { isListed, isProtected, shapeQueryText, type GroupsPort, type Protection
 export interface ReadClusterPort {
   name: string;
   capabilities(): Promise<RoleCapabilities>;
-  list(filters: ListFilters): Promise<{ rows: SessionRow[]; totalMatched: number; hidden: number }>;
+  list(filters: ListFilters): Promise<{ rows: SessionRow[]; totalMatched: number; hidden: number; connections?: ConnectionUse | null }>;
   blocking(): Promise<BlockingRow[]>;
   replication(): Promise<ReplicationRow[]>;
   byPid(pid: number): Promise<SessionRow | null>;
@@ -59,7 +60,7 @@ export type ReadResult<T> = ({ ok: true } & T) | ({ ok: false } & ReadFailure);
 type Killable<R> = (row: R) => boolean;
 
 export type ReadAnswer =
-  | { kind: 'top'; cluster: string; rows: SessionRow[]; totalMatched: number; hidden: number; filters: ListFilters; killable: Killable<SessionRow> }
+  | { kind: 'top'; cluster: string; rows: SessionRow[]; totalMatched: number; hidden: number; connections: ConnectionUse | null; filters: ListFilters; killable: Killable<SessionRow> }
   | { kind: 'blocking'; cluster: string; rows: BlockingRow[]; killable: Killable<SessionRow> }
   | { kind: 'replication'; cluster: string; rows: ReplicationRow[]; killable: Killable<ReplicationRow> }
   | { kind: 'status'; clusters: ClusterStatus[] }
@@ -195,8 +196,9 @@ export function createReadService(deps: ReadDeps) {
         const listed = await guarded(cluster.name, () => cluster.list(command.filters));
         if (!listed.ok) return listed;
         const { totalMatched, hidden } = listed.value;
+        const connections = listed.value.connections ?? null;
         const rows = listed.value.rows.map(shaped);
-        return { ok: true, answer: { kind: 'top', cluster: cluster.name, rows, totalMatched, hidden, filters: command.filters, killable } };
+        return { ok: true, answer: { kind: 'top', cluster: cluster.name, rows, totalMatched, hidden, connections, filters: command.filters, killable } };
       }
       case 'blocking': {
         const tree = await guarded(cluster.name, () => cluster.blocking());

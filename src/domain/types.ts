@@ -53,6 +53,8 @@ export interface SessionRow {
   query: string | null;
   /** Why the bot's role can never signal this backend (the server would refuse), or null/absent when it can. */
   signalBlocker?: SignalBlocker | null;
+  /** The lock mode it waits for (blocking tree only; AccessExclusiveLock marks a lock-queue head). */
+  wantedLock?: string | null;
 }
 
 /**

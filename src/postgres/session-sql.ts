@@ -92,6 +92,19 @@ function sessionColumns(versionNum: number): string {
     a.query`;
 }
 
+// Connection use (all client backends, the bot's included) against max_connections minus the reserved ones.
+const CONNECTION_USE = `(SELECT json_build_object(
+      'total', count(*), 'idle', count(*) FILTER (WHERE c.state = 'idle'),
+      'active', count(*) FILTER (WHERE c.state = 'active'),
+      'idleInTransaction', count(*) FILTER (WHERE c.state LIKE 'idle in transaction%'),
+      'available', current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int
+        - coalesce(nullif(current_setting('reserved_connections', true), '')::int, 0))
+    FROM act c WHERE c.backend_type = 'client backend')`;
+
+// The lock a waiting session wants: read from the lock manager only for sessions that wait on a lock.
+const WANTED_LOCK = `CASE WHEN cardinality(a.blocked_by) > 0
+      THEN (SELECT l.mode FROM pg_locks l WHERE l.pid = a.pid AND NOT l.granted LIMIT 1) END`;
+
 /** The rows of the one read, with their joins: every session query below starts here. */
 function fromActivity(versionNum: number): string {
   return `FROM act a
@@ -100,12 +113,14 @@ function fromActivity(versionNum: number): string {
 
 /**
  * The listing: client backends (never background processes, never parallel workers — they are folded
- * into their leader), not idle unless asked, never the bot's own, longest first.
+ * into their leader), not idle unless asked, never the bot's own; sessions that block others first (most
+ * blocked first), then longest first. Each row also carries the cluster's connection use for the header.
  */
 export function listSessionsQuery(versionNum: number, filters: ListFilters): SqlQuery {
   const text = `${activity(versionNum)}
   SELECT ${sessionColumns(versionNum)},
-    count(*) OVER () AS total_matched
+    count(*) OVER () AS total_matched,
+    ${CONNECTION_USE} AS connection_use
   ${fromActivity(versionNum)}
   WHERE a.backend_type = 'client backend'
     AND ${NOT_THE_BOT}
@@ -114,7 +129,7 @@ export function listSessionsQuery(versionNum: number, filters: ListFilters): Sql
     AND ($2::text IS NULL OR a.usename = $2)
     AND ($3::text IS NULL OR a.application_name = $3)
     AND ($5::float8 IS NULL OR ${AGE} >= $5)
-  ORDER BY age_seconds DESC NULLS LAST, a.pid
+  ORDER BY blocking DESC, age_seconds DESC NULLS LAST, a.pid
   LIMIT $6`;
   return {
     text,
@@ -133,7 +148,8 @@ export function listSessionsQuery(versionNum: number, filters: ListFilters): Sql
 export function blockingQuery(versionNum: number): SqlQuery {
   const text = `${activity(versionNum)},
   s AS (
-    SELECT ${sessionColumns(versionNum)}
+    SELECT ${sessionColumns(versionNum)},
+      ${WANTED_LOCK} AS wanted_lock
     ${fromActivity(versionNum)}
     WHERE a.backend_type = 'client backend' AND ${NOT_THE_BOT}
   )

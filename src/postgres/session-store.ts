@@ -14,6 +14,7 @@ import type {
   TargetOutcome,
   BulkScope,
 } from '../domain/types.js';
+import type { ConnectionUse } from '../domain/watch.js';
 import type { Logger } from '../logger.js';
 import { queryRows } from './pools.js';
 import {
@@ -73,7 +74,17 @@ function toSessionRow(row: Record<string, unknown>): SessionRow {
     queryId: str(row.query_id),
     query: str(row.query),
     signalBlocker: blocker(row.signal_blocker),
+    ...(row.wanted_lock !== undefined ? { wantedLock: str(row.wanted_lock) } : {}),
   };
+}
+
+function toConnectionUse(value: unknown): ConnectionUse | null {
+  if (typeof value !== 'object' || value === null) return null;
+  const v = value as Record<string, unknown>;
+  const n = (key: string) => (typeof v[key] === 'number' ? (v[key] as number) : null);
+  const [total, idle, active, idleInTransaction, available] = ['total', 'idle', 'active', 'idleInTransaction', 'available'].map(n);
+  if (total == null || idle == null || active == null || idleInTransaction == null || available == null) return null;
+  return { total, idle, active, idleInTransaction, available };
 }
 
 function toReplicationRow(row: Record<string, unknown>): ReplicationRow {
@@ -100,7 +111,8 @@ export interface Cluster {
   versionNum(): Promise<number>;
   capabilities(): Promise<RoleCapabilities>;
   /** hidden: sessions of other roles the bot's role is not allowed to see (no pg_read_all_stats). */
-  list(filters: ListFilters): Promise<{ rows: SessionRow[]; totalMatched: number; hidden: number }>;
+  /** connections: the cluster's connection use, when any row came back. */
+  list(filters: ListFilters): Promise<{ rows: SessionRow[]; totalMatched: number; hidden: number; connections: ConnectionUse | null }>;
   blocking(): Promise<BlockingRow[]>;
   replication(): Promise<ReplicationRow[]>;
   byPid(pid: number): Promise<SessionRow | null>;
@@ -165,7 +177,12 @@ export function createCluster(name: string, pool: pg.Pool, logger: Logger, pools
       const rows = await run(listSessionsQuery(await versionNum(), filters));
       // Only a role without pg_read_all_stats has sessions it cannot see: count them only then.
       const hidden = (await seesEverything()) ? 0 : Number((await run({ text: HIDDEN_SESSIONS_SQL, values: [] }))[0]?.hidden ?? 0);
-      return { rows: rows.map(toSessionRow), totalMatched: rows.length > 0 ? Number(rows[0]!.total_matched) : 0, hidden };
+      return {
+        rows: rows.map(toSessionRow),
+        totalMatched: rows.length > 0 ? Number(rows[0]!.total_matched) : 0,
+        hidden,
+        connections: rows.length > 0 ? toConnectionUse(rows[0]!.connection_use) : null,
+      };
     },
     async blocking() {
       return buildBlockingTree((await run(blockingQuery(await versionNum()))).map(toSessionRow));

@@ -23,6 +23,8 @@ export const RUNTIME_GRANTS: readonly StateGrant[] = [
     privileges: 'SELECT, INSERT, UPDATE (attempts, next_attempt_at, delivered_at, last_error)',
     why: 'queue audit entries and record their delivery',
   },
+  { on: 'TABLE pgsessions.incidents', privileges: 'SELECT, INSERT, UPDATE', why: 'watch alerts: one row per incident, updated in place' },
+  { on: 'TABLE pgsessions.watch_summaries', privileges: 'SELECT, INSERT, UPDATE', why: 'the one summary message per cluster beyond the open-alert cap' },
 ];
 
 const SQL_REVOKE_ALL = (role: string) => [

@@ -13,6 +13,7 @@ import { registerViews } from './listeners/views.js';
 import { limitBody } from './body-limit.js';
 import { readLimit } from './read-limit.js';
 import { probeHandlers } from '../probe-server.js';
+import { registerWatchActions } from './listeners/watch-actions.js';
 import type { AppServices } from './services.js';
 import { workspaceGuard } from './workspace-guard.js';
 
@@ -125,6 +126,7 @@ export function createSlackApp(config: Config, services: AppServices, logger: Lo
   registerCommands(app, services, logger.child({ module: 'commands' }));
   registerActions(app, services, logger.child({ module: 'actions' }));
   registerViews(app, services, logger.child({ module: 'views' }));
+  registerWatchActions(app, services, logger.child({ module: 'watch-actions' }));
   return {
     app,
     async start() {

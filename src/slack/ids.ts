@@ -12,6 +12,7 @@ export const ACTION = {
   deny: 'pgs_deny',
   withdraw: 'pgs_withdraw',
   share: 'pgs_share',
+  watchSnooze: 'pgs_watch_snooze',
 } as const;
 export type ActionId = (typeof ACTION)[keyof typeof ACTION];
 
@@ -137,4 +138,26 @@ export function decodeModalMetadata(value: string): ModalMetadata | null {
   }
   const parsed = modalMetadataSchema.safeParse(json);
   return parsed.success ? parsed.data : null;
+}
+
+/** Snooze lengths an alert offers, in minutes. */
+export const SNOOZE_MINUTES = [30, 120] as const;
+
+const snoozeSchema = z.strictObject({ i: z.uuid(), m: z.union([z.literal(30), z.literal(120)]) });
+
+/** A Snooze button's value: which incident, for how long. */
+export function encodeSnooze(incidentId: string, minutes: (typeof SNOOZE_MINUTES)[number]): string {
+  return JSON.stringify(snoozeSchema.parse({ i: incidentId, m: minutes }));
+}
+
+export function decodeSnooze(value: string): { incidentId: string; minutes: number } | null {
+  if (typeof value !== 'string' || value.length === 0 || value.length > 200) return null;
+  let json: unknown;
+  try {
+    json = JSON.parse(value);
+  } catch {
+    return null;
+  }
+  const parsed = snoozeSchema.safeParse(json);
+  return parsed.success ? { incidentId: parsed.data.i, minutes: parsed.data.m } : null;
 }

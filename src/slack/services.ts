@@ -7,6 +7,7 @@ import type { QueryTextMode } from '../domain/policy.js';
 import type { PeoplePort } from '../domain/workspaces.js';
 import type { RateLimiter } from '../domain/rate-limit.js';
 import type { AuditTrust } from './blocks/help.js';
+import type { Watcher } from '../watch/watcher.js';
 
 export interface AppServices {
   readOnly: boolean;
@@ -23,4 +24,6 @@ export interface AppServices {
   readLimiter: RateLimiter;
   health(): Promise<boolean>;
   metrics: Metrics;
+  /** Watching (PGSESSIONS_WATCH_CHANNEL set): Snooze on an alert. Absent when nothing is watched. */
+  watch?: Pick<Watcher, 'snooze'>;
 }

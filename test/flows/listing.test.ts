@@ -337,8 +337,11 @@ test('blocking shows the root blocker first with how many it blocks, then its wa
     assert.match(rows[1]!.text, new RegExp(`blocked by ${root.pid} · blocks 1 more`));
     assert.match(rows[2]!.text, /^\u2003↳ \*pid/);
     assert.match(rows[2]!.text, new RegExp(`blocked by ${middle.pid}(?!\\d)`));
-    // Ending a waiter frees nothing: only the root has a button, and an idle-in-transaction one has no Cancel.
-    assert.deepEqual(rows.map((r) => r.buttons.map((b) => b.label)), [['Terminate'], [], []]);
+    // Ending a plain waiter frees nothing: the root has Terminate (an idle-in-transaction one has no Cancel),
+    // and the middle one, waiting for ACCESS EXCLUSIVE with a session queued behind it, is a lock-queue
+    // head: cancelling it frees the queue, so it alone among the waiters offers Cancel.
+    assert.deepEqual(rows.map((r) => r.buttons.map((b) => b.label)), [['Terminate'], ['Cancel'], []]);
+    assert.match(rows[1]!.text, /lock-queue head/);
     assert.match(allText(reply), /1 root blocker, 2 waiting sessions/);
   } finally {
     for (const s of sessions.reverse()) await s.end();

@@ -338,3 +338,35 @@ export async function dropSlot(url: string, slot: string): Promise<void> {
     }),
   );
 }
+
+// --- a long read ----------------------------------------------------------------------------------------
+
+/**
+ * A running `SELECT count(*), pg_sleep(n) FROM table`: it holds AccessShareLock on the table while it runs,
+ * so a DDL queues behind it and every later reader queues behind the DDL. Returned once the lock is granted.
+ */
+export async function longRead(url: string, table: string, options: { seconds?: number; application?: string } = {}): Promise<SleepSession> {
+  const seconds = options.seconds ?? 300;
+  const client = await connect(url, { application_name: options.application ?? 'test-long-read' });
+  const { rows } = await client.query<{ pid: number; backend_start: string }>(
+    'SELECT pid, backend_start::text AS backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()',
+  );
+  const { pid, backend_start: backendStart } = rows[0]!;
+  const finished = settle(client.query(`SELECT count(*), pg_sleep(${Number(seconds)}) FROM ${quoteTable(table)}`));
+  const queryStart = await withClient(url, (c) =>
+    poll(`backend ${pid} to hold its read lock`, DEFAULT_WAIT_MS, async () => {
+      const r = await c.query<{ query_start: string }>(
+        `SELECT a.query_start::text AS query_start FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+          WHERE l.pid = $1 AND l.mode = 'AccessShareLock' AND l.granted AND l.relation = $2::regclass`,
+        [pid, quoteTable(table)],
+      );
+      return r.rows[0]?.query_start;
+    }),
+  );
+  const end = once(async () => {
+    if (await sessionAlive(url, pid, backendStart)) await terminate(url, pid);
+    await finished;
+    await endQuietly(client);
+  });
+  return { pid, backendStart, queryStart, client, finished, end };
+}

@@ -19,6 +19,7 @@ const ICON: Record<AuditEvent, string> = {
   failed: ':x:',
   chain_keyed: ':key:',
   refused: ':no_entry:',
+  snoozed: ':zzz:',
 };
 
 interface Shown {
@@ -47,6 +48,8 @@ function shownOf(entry: AuditEntry): Shown {
       return { targets: [], why: entry.details.why };
     case 'chain_keyed':
       return { targets: [], why: `from here on each entry is HMAC-SHA256 under PGSESSIONS_AUDIT_KEY (key id ${entry.details.keyId})` };
+    case 'snoozed':
+      return { targets: [], why: `alert ${entry.details.cause} snoozed for ${entry.details.minutes} min (incident ${entry.details.incident})` };
   }
 }
 

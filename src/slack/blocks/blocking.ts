@@ -5,7 +5,40 @@ import type { KnownBlock } from '@slack/types';
 import { formatDuration } from '../../domain/duration.js';
 import type { BlockingRow, SessionRow } from '../../domain/types.js';
 import { cannotSignalNote, QUERY_HIDDEN_NOTE, sessionButtons, sessionText } from './listing.js';
-import { LIMITS, escapeTruncate, truncate, type RenderedMessage } from './mrkdwn.js';
+import { LIMITS, codeSpan, escapeTruncate, inlineText, truncate, type RenderedMessage } from './mrkdwn.js';
+
+/** Siblings running the same statement fold into one line from this many. */
+export const FOLD_FROM = 3;
+
+/** A waiting statement that wants AccessExclusiveLock while others queue behind it. */
+export function isLockQueueHead(row: BlockingRow): boolean {
+  return row.depth > 0 && row.wantedLock === 'AccessExclusiveLock' && row.blocksCount > 0;
+}
+
+/**
+ * Waiters of one parent that run the same statement (query_id, else text) and block nobody: the first of
+ * each group maps to the group, the others to 'hidden'.
+ */
+function foldGroups(rows: BlockingRow[]): Map<number, BlockingRow[] | 'hidden'> {
+  const parents: number[] = [];
+  const groups = new Map<string, BlockingRow[]>();
+  for (const row of rows) {
+    parents.length = row.depth;
+    const parent = row.depth > 0 ? parents[row.depth - 1] : undefined;
+    parents[row.depth] = row.pid;
+    if (parent === undefined || row.blocksCount > 0 || row.query === null) continue;
+    const key = `${parent}|${row.queryId && row.queryId !== '0' ? `q${row.queryId}` : `t${row.query}`}`;
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key)!.push(row);
+  }
+  const out = new Map<number, BlockingRow[] | 'hidden'>();
+  for (const group of groups.values()) {
+    if (group.length < FOLD_FROM) continue;
+    out.set(group[0]!.pid, group);
+    for (const row of group.slice(1)) out.set(row.pid, 'hidden');
+  }
+  return out;
+}
 
 const MAX_INDENT = 6;
 const BLOCKING_QUERY_CHARS = 200;
@@ -54,19 +87,40 @@ export function buildBlocking(input: BlockingInput): RenderedMessage {
 
   const budget = LIMITS.blocksPerMessage - 1;
   let shown = 0;
+  const folds = foldGroups(rows);
   for (const row of rows) {
+    const fold = folds.get(row.pid);
+    if (fold === 'hidden') {
+      shown += 1;
+      continue;
+    }
+    if (fold !== undefined) {
+      if (blocks.length + 1 > budget) break;
+      const query = row.query === null ? '_no query text visible_' : codeSpan(row.query, BLOCKING_QUERY_CHARS + 2);
+      const apps = [...new Set(fold.map((r) => r.application ?? '—'))].slice(0, 3).map((a) => inlineText(a, 40)).join(', ');
+      const oldest = Math.max(...fold.map((r) => r.ageSeconds));
+      blocks.push({ type: 'section', text: { type: 'mrkdwn', text: truncate(`${indent(row.depth)}*${fold.length} sessions* (app ${apps}), the oldest for ${formatDuration(oldest)}: ${query}`, LIMITS.sectionText) } });
+      shown += 1;
+      continue;
+    }
     const isRoot = row.depth === 0;
-    const note = isRoot && input.killable(row) ? cannotSignalNote(row) : null;
+    // A lock-queue head gets Cancel too: cancelling the waiting DDL frees everything queued behind it.
+    const offered = (isRoot || isLockQueueHead(row)) && input.killable(row);
+    const note = offered ? cannotSignalNote(row) : null;
     const buttons =
-      isRoot && input.killable(row) && !note
-        ? sessionButtons(cluster, row, { cancel: row.state === 'active', terminate: true })
+      offered && !note
+        ? sessionButtons(cluster, row, { cancel: row.state === 'active', terminate: isRoot })
         : [];
     const needed = buttons.length > 0 || note ? 2 : 1;
     if (blocks.length + needed > budget) break;
     const suffix = isRoot
       ? `*blocks ${row.blocksCount} ${row.blocksCount === 1 ? 'session' : 'sessions'}*`
       : row.blocksCount > 0
-        ? `blocks ${row.blocksCount} more`
+        ? `blocks ${row.blocksCount} more${
+            isLockQueueHead(row)
+              ? ` · :construction: *lock-queue head*: waits for ${row.wantedLock} and ${row.blocksCount} ${row.blocksCount === 1 ? 'session waits' : 'sessions wait'} behind it — cancelling it drains the queue`
+              : ''
+          }`
         : undefined;
     const text = sessionText(row, {
       prefix: isRoot ? ':lock: ' : indent(row.depth),

@@ -5,6 +5,8 @@ import type { ActionsBlock, Button, ContextBlock, KnownBlock } from '@slack/type
 import { formatDuration } from '../../domain/duration.js';
 import { runsAQuery, SIGNAL_BLOCKER_REASONS } from '../../domain/policy.js';
 import type { ListFilters, SessionRow } from '../../domain/types.js';
+import type { ConnectionUse } from '../../domain/watch.js';
+import { connectionUse } from './watch.js';
 import { ACTION, encodeTarget } from '../ids.js';
 import { LIMITS, codeSpan, escapeTruncate, inlineText, safeText, truncate, type RenderedMessage } from './mrkdwn.js';
 
@@ -111,6 +113,8 @@ export interface ListingInput {
   invisible?: number;
   /** PGSESSIONS_QUERY_TEXT=none: rows carry no query line, and the listing says why. */
   queryHidden?: boolean;
+  /** Connection use, for the header (`412 of 500: 300 idle, 80 active, 32 idle in transaction`). */
+  connections?: ConnectionUse | null;
 }
 
 /** Said once when PGSESSIONS_QUERY_TEXT=none, so that a missing query is not taken for a missing grant. */
@@ -140,7 +144,7 @@ export function buildListing(input: ListingInput): RenderedMessage {
       {
         type: 'mrkdwn',
         text: safeText(
-          `Longest first · ${words.length > 0 ? `filters ${words.join(' ')}` : 'not idle, client backends'} · limit ${filters.limit}`,
+          `${input.connections ? `Connections ${connectionUse(input.connections)} · ` : ''}Blocking others first, then longest · ${words.length > 0 ? `filters ${words.join(' ')}` : 'not idle, client backends'} · limit ${filters.limit}`,
           LIMITS.sectionText,
         ),
       },

@@ -25,6 +25,7 @@ export function buildReadAnswer(answer: ReadAnswer, view: ReadView): RenderedMes
         filters: answer.filters,
         killable: answer.killable,
         invisible: answer.hidden,
+        connections: answer.connections,
         queryHidden: view.queryHidden,
       });
     case 'blocking':

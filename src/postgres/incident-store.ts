@@ -1,0 +1,176 @@
+// The incidents of the watcher in the state database: opened, refreshed and cleared by the cluster's one
+// watcher; their alert messages claimed before posting so a leader change never posts one twice. Rows are
+// checked at this boundary with zod.
+import type pg from 'pg';
+import { z } from 'zod';
+import { INCIDENT_CAUSES, REOPEN_WITHIN_SECONDS, type ClearReason, type Incident, type LiveIncident } from '../domain/watch.js';
+import {
+  SQL_CLAIM_POST,
+  SQL_CLEAR,
+  SQL_EXECUTED_ON,
+  SQL_GET,
+  SQL_LIVE,
+  SQL_OPEN,
+  SQL_POST_FAILED,
+  SQL_POSTED,
+  SQL_REFRESH,
+  SQL_SHOWN,
+  SQL_SNOOZE,
+  SQL_SUMMARY,
+  SQL_SUMMARY_FAILED,
+  SQL_SUMMARY_SHOWN,
+  SQL_UPDATE_FAILED,
+} from './incident-sql.js';
+
+const liveRow = z.object({
+  id: z.string(),
+  key: z.string(),
+  cluster: z.string(),
+  cause: z.enum(INCIDENT_CAUSES),
+  status: z.enum(['open', 'cleared']),
+  incident: z.record(z.string(), z.unknown()),
+  opened_at: z.string(),
+  cleared_at: z.string().nullable(),
+  clear_reason: z.record(z.string(), z.unknown()).nullable(),
+  channel: z.string(),
+  message_ts: z.string().nullable(),
+  version: z.number().int(),
+  shown_version: z.number().int(),
+  shown_status: z.enum(['open', 'cleared']).nullable(),
+  snoozed_until: z.string().nullable(),
+  snoozed_by: z.string().nullable(),
+  snoozed: z.boolean(),
+  post_due: z.boolean(),
+  update_due: z.boolean(),
+});
+
+function toLive(row: unknown): LiveIncident {
+  const r = liveRow.parse(row);
+  return {
+    id: r.id,
+    key: r.key,
+    cluster: r.cluster,
+    cause: r.cause,
+    status: r.status,
+    incident: r.incident as unknown as Incident,
+    openedAt: r.opened_at,
+    clearedAt: r.cleared_at,
+    clearReason: r.clear_reason as ClearReason | null,
+    channel: r.channel,
+    messageTs: r.message_ts,
+    version: r.version,
+    shownVersion: r.shown_version,
+    shownStatus: r.shown_status,
+    snoozedUntil: r.snoozed_until,
+    snoozedBy: r.snoozed_by,
+    snoozed: r.snoozed,
+    postDue: r.post_due,
+    updateDue: r.update_due,
+  };
+}
+
+export interface ExecutedOn {
+  requestId: string;
+  approver: string | null;
+  outcome: 'cancelled' | 'terminated';
+  /** The query a cancel targeted (a terminate ends the whole session). */
+  queryStart: string | null;
+}
+
+export interface WatchSummaryRow {
+  messageTs: string | null;
+  body: string;
+  postDue: boolean;
+  updateDue: boolean;
+}
+
+export interface IncidentStore {
+  live(cluster: string, updateGapSeconds: number): Promise<LiveIncident[]>;
+  get(id: string): Promise<LiveIncident | null>;
+  open(incident: Incident, channel: string): Promise<void>;
+  refresh(id: string, incident: Incident): Promise<void>;
+  clear(id: string, reason: ClearReason): Promise<void>;
+  /** Null when another watcher posts it, it is already posted, or Slack asked us to wait. */
+  claimPost(id: string): Promise<{ version: number } | null>;
+  posted(id: string, ts: string, version: number, status: 'open' | 'cleared'): Promise<void>;
+  postFailed(id: string, retryAfterSeconds: number): Promise<void>;
+  shown(id: string, version: number, status: 'open' | 'cleared'): Promise<void>;
+  updateFailed(id: string, retryAfterSeconds: number): Promise<void>;
+  snooze(id: string, minutes: number, user: string): Promise<LiveIncident | null>;
+  executedOn(cluster: string, pid: number, backendStart: string): Promise<ExecutedOn | null>;
+  summary(cluster: string, updateGapSeconds: number): Promise<WatchSummaryRow | null>;
+  summaryShown(cluster: string, channel: string, ts: string | null, body: string): Promise<void>;
+  summaryFailed(cluster: string, channel: string, retryAfterSeconds: number): Promise<void>;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export function createIncidentStore(pool: pg.Pool): IncidentStore {
+  const run = async (text: string, values: unknown[]) => (await pool.query(text, values)).rows as Record<string, unknown>[];
+  return {
+    async live(cluster, gap) {
+      return (await run(SQL_LIVE, [cluster, gap])).map(toLive);
+    },
+    async get(id) {
+      if (!UUID.test(id)) return null;
+      const [row] = await run(SQL_GET, [id]);
+      return row ? toLive(row) : null;
+    },
+    async open(incident, channel) {
+      await run(SQL_OPEN, [incident.key, incident.cluster, incident.cause, JSON.stringify(incident), channel, REOPEN_WITHIN_SECONDS]);
+    },
+    async refresh(id, incident) {
+      await run(SQL_REFRESH, [id, JSON.stringify(incident)]);
+    },
+    async clear(id, reason) {
+      await run(SQL_CLEAR, [id, JSON.stringify(reason)]);
+    },
+    async claimPost(id) {
+      const [row] = await run(SQL_CLAIM_POST, [id]);
+      return row ? { version: Number(row.version) } : null;
+    },
+    async posted(id, ts, version, status) {
+      await run(SQL_POSTED, [id, ts, version, status]);
+    },
+    async postFailed(id, seconds) {
+      await run(SQL_POST_FAILED, [id, seconds]);
+    },
+    async shown(id, version, status) {
+      await run(SQL_SHOWN, [id, version, status]);
+    },
+    async updateFailed(id, seconds) {
+      await run(SQL_UPDATE_FAILED, [id, seconds]);
+    },
+    async snooze(id, minutes, user) {
+      if (!UUID.test(id)) return null;
+      const [row] = await run(SQL_SNOOZE, [id, minutes, user]);
+      return row ? toLive(row) : null;
+    },
+    async executedOn(cluster, pid, backendStart) {
+      const [row] = await run(SQL_EXECUTED_ON, [cluster, pid, backendStart]);
+      if (!row) return null;
+      const result = row.result as { outcomes?: Array<{ pid: number; outcome: string }> } | null;
+      // Still signalling: the outcome is not recorded yet, the action says what it is doing.
+      const outcome =
+        row.status === 'approved'
+          ? String(row.action).startsWith('cancel')
+            ? 'cancelled'
+            : 'terminated'
+          : result?.outcomes?.find((o) => o.pid === pid)?.outcome;
+      if (outcome !== 'cancelled' && outcome !== 'terminated') return null;
+      const target = (row.targets as Array<{ pid: number; queryStart?: string | null }>).find((t) => t.pid === pid);
+      return { requestId: String(row.id), approver: (row.decided_by as string | null) ?? null, outcome, queryStart: target?.queryStart ?? null };
+    },
+    async summary(cluster, gap) {
+      const [row] = await run(SQL_SUMMARY, [cluster, gap]);
+      if (!row) return null;
+      return { messageTs: (row.message_ts as string | null) ?? null, body: String(row.body ?? ''), postDue: row.post_due === true, updateDue: row.update_due === true };
+    },
+    async summaryShown(cluster, channel, ts, body) {
+      await run(SQL_SUMMARY_SHOWN, [cluster, channel, ts, body]);
+    },
+    async summaryFailed(cluster, channel, seconds) {
+      await run(SQL_SUMMARY_FAILED, [cluster, channel, seconds]);
+    },
+  };
+}

@@ -1,0 +1,191 @@
+// The watcher: for each cluster this replica leads, one look per interval → incidents (domain) → the
+// incident store → alert messages. Everything it decides is in src/domain/watch.ts; this file only runs the
+// loop, in order, and never lets one cluster's trouble stop another's.
+import type { AuditEntryInput } from '../domain/audit.js';
+import { shapeQueryText, type QueryTextMode } from '../domain/policy.js';
+import {
+  clearReasonFor,
+  clusterDownIncident,
+  detectIncidents,
+  planDelivery,
+  planIncidents,
+  type Incident,
+  type LiveIncident,
+  type RootSession,
+  type WatchSnapshot,
+} from '../domain/watch.js';
+import type { WatchSettings } from '../config.js';
+import type { Logger } from '../logger.js';
+import type { IncidentStore } from '../postgres/incident-store.js';
+import type { WatchReader } from '../postgres/watch-reader.js';
+import { describeConnectionError } from '../postgres/pools.js';
+import type { WatchMessagesPort } from '../slack/watch-messages.js';
+import type { Leadership } from './leadership.js';
+
+export interface WatchedCluster {
+  name: string;
+  reader: WatchReader;
+  settings: WatchSettings & { channel: string };
+}
+
+export interface WatcherDeps {
+  clusters: WatchedCluster[];
+  store: IncidentStore;
+  messages: WatchMessagesPort;
+  leadership: Leadership;
+  audit(entry: AuditEntryInput): Promise<unknown>;
+  queryText: QueryTextMode;
+  logger: Logger;
+  /** Seconds between two updates of one message (30 in production). */
+  updateGapSeconds: number;
+  /** Open alert messages per cluster before the rest go into one summary. */
+  maxOpenMessages: number;
+  /** Failed looks in a row before the cluster is an incident (one blip is not). */
+  downAfterFailures: number;
+  /** Called after each look of a cluster this replica leads (metrics, benchmarks). */
+  onLook?: (cluster: string, readMs: number) => void;
+}
+
+export type SnoozeResult = { ok: true; incident: LiveIncident } | { ok: false; message: string };
+
+export interface Watcher {
+  snooze(incidentId: string, minutes: number, user: string): Promise<SnoozeResult>;
+  stop(): Promise<void>;
+}
+
+function shapeRoot(root: RootSession | null, mode: QueryTextMode): RootSession | null {
+  return root ? { ...root, query: shapeQueryText(root.query, mode) } : null;
+}
+
+export function startWatcher(deps: WatcherDeps): Watcher {
+  const { store, messages, leadership, logger } = deps;
+  let stopped = false;
+  const wakers = new Set<() => void>();
+  const failures = new Map<string, number>();
+
+  // Query text is shaped (PGSESSIONS_QUERY_TEXT) before it is stored or posted.
+  const shape = (i: Incident): Incident => ({ ...i, root: shapeRoot(i.root, deps.queryText), behind: shapeRoot(i.behind, deps.queryText) });
+
+  async function look(c: WatchedCluster): Promise<void> {
+    if (!(await leadership.holds(c.name))) return;
+    let snapshot: WatchSnapshot | null = null;
+    let error: string | null = null;
+    try {
+      snapshot = await c.reader.read({ walsenders: c.settings.thresholds.replicationLagBytes !== null });
+      failures.set(c.name, 0);
+      deps.onLook?.(c.name, c.reader.lastReadMs());
+    } catch (e) {
+      failures.set(c.name, (failures.get(c.name) ?? 0) + 1);
+      error = describeConnectionError(e);
+      logger.warn({ cluster: c.name, err: { message: error } }, 'could not look at the cluster');
+    }
+    const live = await store.live(c.name, deps.updateGapSeconds);
+    const open = live.filter((r) => r.status === 'open');
+    let detected: Incident[];
+    if (snapshot) {
+      detected = detectIncidents(snapshot, c.settings.thresholds).map(shape);
+    } else if ((failures.get(c.name) ?? 0) >= deps.downAfterFailures) {
+      // What was open stays open as it was: nothing is known about it while the cluster cannot be read.
+      detected = [...open.filter((r) => r.cause !== 'cluster-down').map((r) => r.incident), clusterDownIncident(c.name, error ?? 'unknown error')];
+    } else {
+      detected = open.map((r) => r.incident);
+    }
+    const plan = planIncidents(open, detected);
+    for (const incident of plan.open) await store.open(incident, c.settings.channel);
+    for (const { record, incident } of plan.refresh) await store.refresh(record.id, incident);
+    for (const record of plan.clear) {
+      const root = record.incident.root;
+      let executed = root ? await store.executedOn(c.name, root.pid, root.backendStart) : null;
+      // A cancel ended the incident only if it cancelled the query the incident was about.
+      if (executed?.outcome === 'cancelled' && root && executed.queryStart !== root.queryStart) executed = null;
+      const reason = clearReasonFor(record, snapshot, executed ? { requestId: executed.requestId, outcome: executed.outcome, approver: executed.approver } : null);
+      await store.clear(record.id, reason);
+    }
+    await deliver(c);
+  }
+
+  async function deliver(c: WatchedCluster): Promise<void> {
+    const live = await store.live(c.name, deps.updateGapSeconds);
+    const { steps, summarised } = planDelivery(live, deps.maxOpenMessages);
+    for (const step of steps) {
+      const r = step.incident;
+      if (step.kind === 'settle') {
+        await store.shown(r.id, r.version, r.status);
+        continue;
+      }
+      if (step.kind === 'post') {
+        const claim = await store.claimPost(r.id);
+        if (!claim) continue;
+        const sent = await messages.post(r);
+        if (sent.ok) {
+          await store.posted(r.id, sent.ts, r.version, r.status);
+          continue;
+        }
+        await store.postFailed(r.id, sent.retryAfterSeconds ?? c.settings.intervalSeconds);
+        logger.warn({ cluster: c.name, incident: r.key, error: sent.error }, 'alert not posted; will try again');
+        if (sent.retryAfterSeconds !== null) return; // rate limited: nothing more to Slack this look
+        continue;
+      }
+      const sent = await messages.update(r);
+      if (sent.ok) {
+        await store.shown(r.id, r.version, r.status);
+        continue;
+      }
+      await store.updateFailed(r.id, sent.retryAfterSeconds ?? c.settings.intervalSeconds);
+      logger.warn({ cluster: c.name, incident: r.key, error: sent.error }, 'alert not updated; will try again');
+      if (sent.retryAfterSeconds !== null) return;
+    }
+    const body = messages.summaryBody(c.name, summarised);
+    const summary = await store.summary(c.name, deps.updateGapSeconds);
+    if (body === (summary?.body ?? '') || (summary && !summary.postDue)) return;
+    if (body === '' && !summary?.messageTs) return;
+    const sent = await messages.summary(c.name, c.settings.channel, summary?.messageTs ?? null, summarised);
+    if (sent.ok) await store.summaryShown(c.name, c.settings.channel, sent.ts, body);
+    else await store.summaryFailed(c.name, c.settings.channel, sent.retryAfterSeconds ?? c.settings.intervalSeconds);
+  }
+
+  const loops = deps.clusters.map(async (c) => {
+    while (!stopped) {
+      const started = Date.now();
+      try {
+        await look(c);
+      } catch (error) {
+        // The state database or a bug: logged, and the next look tries again.
+        logger.error({ cluster: c.name, err: error }, 'watch look failed');
+      }
+      const wait = Math.max(50, c.settings.intervalSeconds * 1000 - (Date.now() - started));
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, wait);
+        function done() {
+          clearTimeout(timer);
+          wakers.delete(done);
+          resolve();
+        }
+        wakers.add(done);
+      });
+    }
+  });
+
+  return {
+    async snooze(incidentId, minutes, user) {
+      // Audited before it takes effect: a snooze the audit log cannot record does not happen.
+      const known = await store.get(incidentId);
+      if (!known) return { ok: false, message: 'That alert is not one pgsessions knows: nothing was snoozed.' };
+      await deps.audit({ event: 'snoozed', actor: user, cluster: known.cluster, details: { incident: known.key, cause: known.cause, minutes } });
+      const incident = await store.snooze(incidentId, minutes, user);
+      if (!incident) return { ok: false, message: 'That alert is not one pgsessions knows: nothing was snoozed.' };
+      if (incident.messageTs) {
+        const sent = await messages.update(incident);
+        if (sent.ok) await store.shown(incident.id, incident.version, incident.status);
+      }
+      return { ok: true, incident };
+    },
+    async stop() {
+      stopped = true;
+      for (const wake of [...wakers]) wake();
+      await Promise.all(loops);
+      await Promise.all(deps.clusters.map((c) => c.reader.close()));
+      await leadership.close();
+    },
+  };
+}

@@ -1,0 +1,52 @@
+// A cluster that cannot be read is one incident — one message, not one per interval and not a crash loop —
+// cleared when it answers again.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
+import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
+import { startSlowProxy, type SlowProxy } from '../helpers/slow-proxy.js';
+import { baseEnv, startTestApp, type TestApp } from '../helpers/app.js';
+import { sleep, textOf } from '../helpers/approval-flow.js';
+import { alertPostsAbout, updatesOfMessage, waitForIncident, watchEnv } from '../helpers/watch.js';
+
+let db: TestDatabase;
+let slack: SlackApi;
+let proxy: SlowProxy;
+let app: TestApp;
+
+before(async () => {
+  db = await createTestDatabase('down');
+  slack = await startSlackApi();
+  proxy = await startSlowProxy(Number(new URL(db.url).port), 0);
+  const via = new URL(db.url);
+  via.port = String(proxy.port);
+  const dir = await mkdtemp(join(tmpdir(), 'pgsessions-down-'));
+  const file = join(dir, 'clusters.yml');
+  await writeFile(file, `clusters:\n  - name: flaky\n    url: ${via.toString()}\n`);
+  app = await startTestApp({ ...baseEnv(db.url, slack, { ...watchEnv(), PGSESSIONS_CLUSTERS: file, STATE_DATABASE_URL: db.url }), DATABASE_URL: undefined }, { watchUpdateGapSeconds: 1 });
+});
+after(async () => {
+  await app?.stop();
+  await proxy?.close();
+  await slack?.close();
+  await db?.drop();
+});
+
+test('a cluster that goes down is one incident, cleared when it is back', async () => {
+  const port = proxy.port;
+  await proxy.close();
+  const alert = await slack.waitFor(() => alertPostsAbout(slack, /does not answer/)[0], { timeoutMs: 15_000, description: 'the cluster-down alert' });
+  assert.match(textOf(alert.params), /flaky/);
+  await sleep(4_000);
+  assert.equal(alertPostsAbout(slack, /does not answer/).length, 1, 'one message, not one per interval');
+  const row = await waitForIncident(db.url, (i) => i.cause === 'cluster-down' && i.status === 'open');
+
+  proxy = await startSlowProxy(Number(new URL(db.url).port), 0, port);
+  const cleared = await waitForIncident(db.url, (i) => i.id === row.id && i.status === 'cleared', 15_000, 'the clear');
+  assert.equal(cleared.clear_reason?.kind, 'back');
+  await slack.waitFor(() => updatesOfMessage(slack, row.message_ts!).find((u) => /cluster answers again/.test(textOf(u.params))), { timeoutMs: 10_000 });
+  assert.equal(alertPostsAbout(slack, /does not answer/).length, 1);
+});

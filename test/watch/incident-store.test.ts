@@ -1,0 +1,74 @@
+// The incident store on a real state database: one row per cause, reopened on the same message when it
+// comes back soon, a new life when it comes back later; a message claimed by one watcher at a time.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import pg from 'pg';
+import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
+import { migrate } from '../../src/postgres/migrate.js';
+import { createIncidentStore, type IncidentStore } from '../../src/postgres/incident-store.js';
+import { clusterDownIncident } from '../../src/domain/watch.js';
+
+let db: TestDatabase;
+let pool: pg.Pool;
+let store: IncidentStore;
+
+before(async () => {
+  db = await createTestDatabase('istore');
+  pool = new pg.Pool({ connectionString: db.url, max: 4 });
+  await migrate(pool);
+  store = createIncidentStore(pool);
+});
+after(async () => {
+  await pool?.end();
+  await db?.drop();
+});
+
+test('an incident is opened once, however often it is seen, and its message is claimed by one watcher', async () => {
+  const incident = clusterDownIncident('c1', 'refused');
+  await store.open(incident, 'CWATCH');
+  await store.open(incident, 'CWATCH'); // a second watcher, or the same one again: no second row
+  const [row, ...rest] = await store.live('c1', 30);
+  assert.equal(rest.length, 0);
+  assert.equal(row!.status, 'open');
+  const claims = await Promise.all([store.claimPost(row!.id), store.claimPost(row!.id), store.claimPost(row!.id)]);
+  assert.equal(claims.filter(Boolean).length, 1, 'exactly one claim wins');
+  await store.posted(row!.id, '111.222', row!.version, 'open');
+  assert.equal(await store.claimPost(row!.id), null, 'a posted message is never claimed again');
+});
+
+test('a cleared incident that comes back soon reopens its message; one that comes back later gets a new one', async () => {
+  const incident = clusterDownIncident('c2', 'refused');
+  await store.open(incident, 'CWATCH');
+  const [first] = await store.live('c2', 30);
+  await store.posted(first!.id, '333.444', first!.version, 'open');
+  await store.clear(first!.id, { kind: 'back' });
+  await store.open(incident, 'CWATCH');
+  const [again] = (await store.live('c2', 30)).filter((r) => r.status === 'open');
+  assert.equal(again!.id, first!.id);
+  assert.equal(again!.messageTs, '333.444', 'the same message');
+  assert.equal(again!.openedAt, first!.openedAt);
+
+  await store.clear(first!.id, { kind: 'back' });
+  await pool.query(`UPDATE pgsessions.incidents SET cleared_at = now() - interval '10 minutes' WHERE id = $1`, [first!.id]);
+  await store.open(incident, 'CWATCH');
+  const [later] = (await store.live('c2', 30)).filter((r) => r.status === 'open');
+  assert.equal(later!.messageTs, null, 'a new message for a new life');
+  assert.equal(later!.shownVersion, 0);
+});
+
+test('a Retry-After keeps the message unclaimed until it has passed', async () => {
+  const incident = clusterDownIncident('c3', 'refused');
+  await store.open(incident, 'CWATCH');
+  const [row] = await store.live('c3', 30);
+  assert.ok(await store.claimPost(row!.id));
+  await store.postFailed(row!.id, 60);
+  assert.equal(await store.claimPost(row!.id), null);
+  assert.equal((await store.live('c3', 30))[0]!.postDue, false);
+});
+
+test('a snooze needs a real incident id; junk changes nothing', async () => {
+  assert.equal(await store.snooze("x'; DROP TABLE pgsessions.incidents; --", 30, 'U1'), null);
+  assert.equal(await store.snooze('00000000-0000-4000-8000-000000000000', 30, 'U1'), null);
+  const { rows } = await pool.query('SELECT count(*)::int AS n FROM pgsessions.incidents');
+  assert.ok(rows[0].n >= 3);
+});
