@@ -127,7 +127,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions = {}): Prom
   }
   await run(
     join(native, 'bin', 'initdb'),
-    [`--pgdata=${dataDir}`, '--auth=password', '--username=postgres', `--pwfile=${passwordFile}`, '--encoding=UTF8', '--locale=C'],
+    [`--pgdata=${dataDir}`, '--auth=password', '--username=postgres', `--pwfile=${passwordFile}`, '--encoding=UTF8', '--locale=C', '--no-sync'],
     runAs,
   );
   await rm(passwordFile, { force: true });

@@ -85,6 +85,8 @@ export interface SlackApi {
   responseUrl(id?: string, context?: ResponseContext): string;
   /** The channels, threads, ephemerals and modals as Slack would show them (kept across reset()). */
   workspace: SlackWorkspace;
+  /** A fresh message ts (increasing), for messages posted beside the app's (the playground's Slackbot). */
+  nextTs(): string;
   waitFor<T>(fn: () => T | undefined | null | false, options?: WaitForOptions): Promise<T>;
   /** Forget calls, responses, faults, handlers, user groups and users; keep the port. */
   reset(): void;
@@ -130,7 +132,6 @@ export async function startSlackApi(options: StandInOptions = {}): Promise<Slack
   const faults = new Map<string, Fault[]>();
   const handlers = new Map<string, MethodHandler>();
   const timers = new Set<NodeJS.Timeout>();
-  let tsCounter = 0;
   let viewCounter = 0;
   let responseCounter = 0;
 
@@ -152,6 +153,7 @@ export async function startSlackApi(options: StandInOptions = {}): Promise<Slack
       handlers.set(method, handler);
     },
     workspace,
+    nextTs: () => nextTs(),
     responseUrl(id, context) {
       const name = id ?? `r${++responseCounter}`;
       if (context) responseContexts.set(name, context);
@@ -190,9 +192,11 @@ export async function startSlackApi(options: StandInOptions = {}): Promise<Slack
     },
   };
 
+  // Message timestamps as Slack makes them: epoch seconds and microseconds, unique and increasing.
+  let lastMicros = 0;
   function nextTs(): string {
-    tsCounter += 1;
-    return `1700000000.${String(tsCounter * 100).padStart(6, '0')}`;
+    lastMicros = Math.max(Date.now() * 1000, lastMicros + 1);
+    return `${Math.floor(lastMicros / 1e6)}.${String(lastMicros % 1e6).padStart(6, '0')}`;
   }
 
   function takeFault(method: string): Fault | undefined {
