@@ -145,12 +145,16 @@ export function renderBlocks(blocks: unknown, ctx: RenderContext): Rendered {
           const text = block.text === undefined ? '' : `<div class="bk-text">${textObject(block.text, ctx)}</div>`;
           const fields = arr(block.fields).length > 0 ? `<div class="bk-fields">${arr(block.fields).map((f) => `<div>${textObject(f, ctx)}</div>`).join('')}</div>` : '';
           const accessory = block.accessory === undefined ? '' : `<div class="bk-accessory">${element(block.accessory, at('accessory'), ctx, unsupported)}</div>`;
-          return `<div class="bk-section"><div class="bk-section-body">${text}${fields}</div>${accessory}</div>`;
+          return `<div class="bk-section" id="${ctx.idPrefix}-b${i}"><div class="bk-section-body">${text}${fields}</div>${accessory}</div>`;
         }
         case 'context':
           return `<div class="bk-context">${arr(block.elements).map((el, j) => element(el, at(j), ctx, unsupported)).join(' ')}</div>`;
-        case 'actions':
-          return `<div class="bk-actions">${arr(block.elements).map((el, j) => element(el, at(j), ctx, unsupported)).join('')}</div>`;
+        case 'actions': {
+          // Buttons under a section act on what it shows (a session row): the group is named by it.
+          const previous = arr(blocks)[i - 1];
+          const name = isObj(previous) && previous.type === 'section' ? `aria-labelledby="${ctx.idPrefix}-b${i - 1}"` : 'aria-label="Actions"';
+          return `<div class="bk-actions" role="group" ${name}>${arr(block.elements).map((el, j) => element(el, at(j), ctx, unsupported)).join('')}</div>`;
+        }
         case 'image':
           return `<figure class="bk-image"><img src="${attr(/^https?:\/\//i.test(String(block.image_url)) ? block.image_url : '')}" alt="${attr(block.alt_text)}">${block.title ? `<figcaption>${textObject(block.title, ctx)}</figcaption>` : ''}</figure>`;
         case 'rich_text':

@@ -94,7 +94,8 @@ export async function startPageServer(options: PageServerOptions): Promise<PageS
 
   // ---- reading -----------------------------------------------------------------------------------------
   function state(query: URLSearchParams) {
-    const viewer = person.safeParse(query.get('as'));
+    // A first visit names nobody yet: it sees what the first person sees.
+    const viewer = person.safeParse(query.get('as') || people[0]!.id);
     if (!viewer.success) throw new HttpError(400, 'as: not a person of this playground');
     const known = Object.entries(options.channels).map(([id, name]) => ({ id, name }));
     const others = slack.workspace.channels().filter((id) => !(id in options.channels)).map((id) => ({ id, name: id.toLowerCase() }));
@@ -270,6 +271,7 @@ export async function startPageServer(options: PageServerOptions): Promise<PageS
     if (req.method === 'GET') {
       const file = STATIC[url.pathname];
       if (file) return send(res, 200, files[url.pathname]!, file.type);
+      if (url.pathname === '/favicon.ico') return send(res, 204, '', 'image/x-icon');
       if (url.pathname === '/ui/state') return sendJson(res, 200, state(url.searchParams));
       if (url.pathname === '/events') {
         res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
