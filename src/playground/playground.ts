@@ -52,7 +52,7 @@ export async function startPlayground(env: NodeJS.ProcessEnv, options: Playgroun
   try {
     const needServer = !settings.databaseUrl || !settings.stateDatabaseUrl;
     const [slack, server] = await Promise.all([
-      startSlackApi({ log }),
+      startSlackApi({ log, strict: true }),
       needServer ? startEmbeddedPostgres({ maxConnections: 100, password: randomBytes(12).toString('hex'), reuseInitdb: true }) : Promise.resolve(null),
     ]);
     cleanups.push(() => slack.close());

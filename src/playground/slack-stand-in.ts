@@ -121,6 +121,11 @@ export interface StandInOptions {
   port?: number;
   /** Where a call the stand-in does not implement is reported (default: stderr), so a developer notices. */
   log?: (line: string) => void;
+  /**
+   * Answer chat.update / chat.delete of a message it does not hold with `message_not_found`, as Slack does
+   * (the playground). Off by default: tests may update a message they never posted and expect `ok`.
+   */
+  strict?: boolean;
 }
 
 export async function startSlackApi(options: StandInOptions = {}): Promise<SlackApi> {
@@ -227,7 +232,7 @@ export async function startSlackApi(options: StandInOptions = {}): Promise<Slack
       case 'chat.update': {
         const channel = str(p.channel);
         const ts = str(p.ts);
-        if (!workspace.update(channel, ts, { text: p.text, blocks: p.blocks })) return { ok: false, error: 'message_not_found' };
+        if (!workspace.update(channel, ts, { text: p.text, blocks: p.blocks }) && options.strict) return { ok: false, error: 'message_not_found' };
         return { ok: true, channel, ts, text: str(p.text), message: { type: 'message', text: str(p.text), user: 'UBOT', bot_id: 'BBOT', team: 'T1', blocks: p.blocks ?? [] } };
       }
       case 'chat.postEphemeral': {
@@ -239,7 +244,7 @@ export async function startSlackApi(options: StandInOptions = {}): Promise<Slack
       case 'chat.delete': {
         const channel = str(p.channel);
         const ts = str(p.ts);
-        return workspace.remove(channel, ts) ? { ok: true, channel, ts } : { ok: false, error: 'message_not_found' };
+        return workspace.remove(channel, ts) || !options.strict ? { ok: true, channel, ts } : { ok: false, error: 'message_not_found' };
       }
       case 'conversations.history':
         return workspace.history(str(p.channel), p);
