@@ -1,0 +1,223 @@
+// The playground page: asks the server what the chosen person sees, shows it, and sends what they do. All
+// HTML comes from the server, already escaped; this file only places it and wires the controls.
+'use strict';
+
+const $ = (id) => document.getElementById(id);
+const view = {
+  as: sessionStorage.getItem('pgs-as') || '',
+  channel: sessionStorage.getItem('pgs-channel') || '',
+  thread: null,
+  modalKey: null,
+  state: null,
+};
+
+async function post(path, body) {
+  const res = await fetch(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const json = await res.json().catch(() => ({ ok: false, error: `HTTP ${res.status}` }));
+  if (!res.ok || json.ok === false) {
+    say(json.error ? `Not done: ${json.error}` : `The app answered HTTP ${json.status ?? res.status}: Slack would show an error on this control.`);
+  }
+  return json;
+}
+
+let statusTimer;
+function say(text) {
+  $('status').textContent = text;
+  clearTimeout(statusTimer);
+  statusTimer = setTimeout(() => ($('status').textContent = ''), 5000);
+}
+
+// ---- showing ------------------------------------------------------------------------------------------
+
+let loading = null;
+let again = false;
+async function refresh() {
+  if (loading) {
+    again = true;
+    return loading;
+  }
+  loading = (async () => {
+    do {
+      again = false;
+      const q = new URLSearchParams({ as: view.as, channel: view.channel });
+      if (view.thread) q.set('thread', view.thread);
+      const res = await fetch(`/ui/state?${q}`);
+      if (res.ok) render(await res.json());
+    } while (again);
+  })().finally(() => (loading = null));
+  return loading;
+}
+
+function render(state) {
+  view.state = state;
+  if (!view.as) view.as = state.people[0].id;
+  view.channel = state.channel;
+  const person = $('person');
+  if (person.options.length === 0) {
+    for (const p of state.people) person.add(new Option(`${p.name} (${p.part})`, p.id));
+  }
+  person.value = view.as;
+
+  const banner = $('banner');
+  const b = state.banner;
+  banner.textContent = b.mode === 'demo'
+    ? `Demo incident on an embedded PostgreSQL${b.readOnly ? ' · read-only' : ''}`
+    : `Watching ${b.target} · ${b.readOnly ? 'read-only: listings only, every cancel and terminate is refused (PGSESSIONS_READ_ONLY=false to allow)' : 'NOT read-only: approved kills are real'}`;
+  banner.classList.toggle('read-only', b.readOnly);
+  $('reset').hidden = !state.canReset;
+
+  const list = $('channels');
+  list.replaceChildren(
+    ...state.channels.map((c) => {
+      const li = document.createElement('li');
+      const button = document.createElement('button');
+      button.type = 'button';
+      button.textContent = `#${c.name}`;
+      button.setAttribute('aria-current', String(c.id === state.channel));
+      button.addEventListener('click', () => {
+        view.channel = c.id;
+        view.thread = null;
+        sessionStorage.setItem('pgs-channel', c.id);
+        refresh();
+      });
+      li.append(button);
+      return li;
+    }),
+  );
+  const name = state.channels.find((c) => c.id === state.channel)?.name ?? state.channel;
+  $('channel-title').textContent = `#${name}`;
+  $('timeline').setAttribute('aria-label', `Messages in #${name}`);
+  $('message').setAttribute('aria-label', `Message #${name}`);
+  $('message').placeholder = `Message #${name}`;
+
+  const timeline = $('timeline');
+  const atBottom = timeline.scrollHeight - timeline.scrollTop - timeline.clientHeight < 40;
+  timeline.innerHTML = state.timeline;
+  if (atBottom) timeline.scrollTop = timeline.scrollHeight;
+
+  $('thread').hidden = !state.thread;
+  $('thread-body').innerHTML = state.thread ? state.thread.html : '';
+  renderModal(state.modal);
+  localizeTimes();
+}
+
+/** Replace the modal only when the view changed, keeping what the person typed (as Slack does). */
+function renderModal(modal) {
+  const root = $('modal-root');
+  const key = modal ? `${modal.id}:${modal.hash}:${modal.html.length}` : null;
+  if (key === view.modalKey) return;
+  const kept = modal && view.modalKey && view.modalKey.startsWith(`${modal.id}:`) ? readValues() : {};
+  view.modalKey = key;
+  root.innerHTML = modal ? modal.html : '';
+  if (!modal) return;
+  for (const [block, actions] of Object.entries(kept)) {
+    for (const [action, value] of Object.entries(actions)) {
+      const el = root.querySelector(`[data-block-id="${CSS.escape(block)}"][data-action-id="${CSS.escape(action)}"]`);
+      if (!el || value === null) continue;
+      if (el.dataset.input === 'radio_buttons') {
+        for (const r of el.querySelectorAll('input[type=radio]')) r.checked = r.value === value;
+      } else {
+        el.value = value;
+      }
+    }
+  }
+  const first = root.querySelector('[aria-invalid="true"], .field, input[type=radio]');
+  if (first && !root.contains(document.activeElement)) first.focus();
+}
+
+function readValues() {
+  const values = {};
+  for (const el of $('modal-root').querySelectorAll('[data-input]')) {
+    const block = el.dataset.blockId;
+    const action = el.dataset.actionId;
+    values[block] ??= {};
+    if (el.dataset.input === 'radio_buttons') {
+      const checked = el.querySelector('input[type=radio]:checked');
+      values[block][action] = checked ? checked.value : null;
+    } else {
+      values[block][action] = el.value;
+    }
+  }
+  return values;
+}
+
+function localizeTimes() {
+  for (const t of document.querySelectorAll('time.msg-time')) {
+    const d = new Date(t.getAttribute('datetime'));
+    t.textContent = d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  }
+}
+
+// ---- acting -------------------------------------------------------------------------------------------
+
+document.addEventListener('click', async (event) => {
+  const target = event.target instanceof Element ? event.target : null;
+  if (!target) return;
+  const button = target.closest('[data-interactive="button"]');
+  if (button) {
+    const article = button.closest('article.msg');
+    if (!article) {
+      say('Buttons inside modals are not supported by the playground yet.');
+      return;
+    }
+    if (button.dataset.confirm && !window.confirm(button.dataset.confirm)) return;
+    const element = button.dataset.element === 'accessory' ? 'accessory' : Number(button.dataset.element);
+    button.disabled = true;
+    await post('/ui/action', { as: view.as, channel: article.dataset.channel, ts: article.dataset.ts, block: Number(button.dataset.block), element });
+    button.disabled = false;
+    return;
+  }
+  const replies = target.closest('button.replies');
+  if (replies) {
+    view.thread = replies.dataset.thread;
+    refresh();
+    return;
+  }
+  const close = target.closest('[data-close]');
+  if (close) {
+    const form = close.closest('form.modal');
+    await post('/ui/close', { as: view.as, view: form.dataset.view });
+  }
+});
+
+document.addEventListener('submit', async (event) => {
+  const form = event.target;
+  if (!(form instanceof HTMLFormElement) || !form.classList.contains('modal')) return;
+  event.preventDefault();
+  await post('/ui/submit', { as: view.as, view: form.dataset.view, values: readValues() });
+});
+
+$('composer').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const input = $('message');
+  const text = input.value;
+  if (text.trim() === '') return;
+  input.value = '';
+  await post('/ui/command', { as: view.as, channel: view.channel, text });
+});
+
+$('person').addEventListener('change', (event) => {
+  view.as = event.target.value;
+  sessionStorage.setItem('pgs-as', view.as);
+  view.modalKey = null;
+  refresh();
+});
+
+$('close-thread').addEventListener('click', () => {
+  view.thread = null;
+  refresh();
+});
+
+$('reset').addEventListener('click', async () => {
+  $('reset').disabled = true;
+  say('Ending what is left of the incident and starting it again…');
+  const result = await post('/ui/reset', {});
+  $('reset').disabled = false;
+  if (result.ok) say('The incident is back: every session is running again.');
+});
+
+// Live: the server says when anything changed; the page asks again for what this person sees.
+const events = new EventSource('/events');
+events.addEventListener('change', () => refresh());
+events.addEventListener('open', () => refresh());
+refresh();

@@ -1,0 +1,163 @@
+// The playground in headless Chromium, driven by role and accessible name as a person would use it: the
+// whole incident — list, request with a reason, approve as someone else — against the real app and the
+// embedded PostgreSQL, checked on the page and in pg_stat_activity itself. Takes docs/playground.png.
+import assert from 'node:assert/strict';
+import { mkdir } from 'node:fs/promises';
+import { after, before, test } from 'node:test';
+import type { Locator, Page } from 'playwright-core';
+import { startPlayground, type Playground } from '../../src/playground/playground.js';
+import { browserMissing, launchChromium, type Chromium } from '../helpers/browser.js';
+import { sessionAlive } from '../helpers/sessions.js';
+
+const missing = browserMissing();
+if (missing && process.env.CI === 'true') {
+  // CI must prove the page works: a missing browser is a broken machine, not a reason to pass.
+  throw new Error(`the browser test cannot run under CI: ${missing}`);
+}
+const skip = missing ? `skipped: ${missing}` : false;
+
+const WAIT_MS = 15_000;
+let playground: Playground;
+let chromium: Chromium;
+let page: Page;
+
+before(async () => {
+  if (missing) return;
+  playground = await startPlayground({ PLAYGROUND_PORT: '0', LOG_LEVEL: 'warn' }, { log: () => undefined });
+  chromium = await launchChromium();
+  page = await chromium.context.newPage();
+  await page.goto(playground.url);
+});
+
+after(async () => {
+  await chromium?.close();
+  await playground?.stop();
+});
+
+async function visible(locator: Locator): Promise<Locator> {
+  await locator.waitFor({ state: 'visible', timeout: WAIT_MS });
+  return locator;
+}
+
+async function become(name: RegExp): Promise<void> {
+  const picker = page.getByLabel('You are');
+  const options = await picker.locator('option').allTextContents();
+  const label = options.find((o) => name.test(o));
+  assert.ok(label, `a person matching ${name} in ${options.join(', ')}`);
+  await picker.selectOption({ label });
+}
+
+async function openChannel(name: string): Promise<void> {
+  await page.getByRole('navigation', { name: 'Channels' }).getByRole('button', { name: `#${name}` }).click();
+  await visible(page.getByRole('heading', { name: `#${name}` }));
+}
+
+async function type(text: string): Promise<void> {
+  const box = page.getByRole('textbox', { name: /^Message #/ });
+  await box.fill(text);
+  await box.press('Enter');
+}
+
+/** The newest message containing `text`. */
+const message = (text: string | RegExp) => page.getByRole('region', { name: /^Messages in/ }).getByRole('article').filter({ hasText: text }).last();
+
+test('blocking, replication and an unknown command render on the page', { skip }, async () => {
+  await become(/requester/);
+  await openChannel('incidents');
+
+  await type('/pgsessions blocking');
+  const blocking = await visible(message('Lock waits on default'));
+  assert.match(await blocking.innerText(), /root blockers/);
+  assert.match(await blocking.innerText(), /rails-migrate/, 'the migration is among the root blockers');
+  assert.match(await blocking.innerText(), /Only visible to you/);
+
+  await type('/pgsessions replication');
+  const replication = await visible(message('Walsenders on default'));
+  assert.match(await replication.innerText(), /analytics-cdc/);
+  await visible(replication.getByRole('button', { name: /End walsender/ }));
+
+  await type('/pgsessions frobnicate');
+  const usage = await visible(message('Usage:'));
+  assert.match(await usage.innerText(), /\/pgsessions blocking/);
+});
+
+test('the whole incident: the requester asks to terminate the migration, the approver approves, the session is gone', { skip }, async () => {
+  const migration = playground.incident!.migrationPid();
+  await become(/requester/);
+  await openChannel('incidents');
+
+  await type('/pgsessions');
+  const listing = await visible(message('Sessions on default'));
+  const row = await visible(listing.getByRole('group', { name: /rails-migrate/ }));
+  // The group's accessible name is its session row.
+  const rowText = await row.evaluate((el) => document.getElementById(el.getAttribute('aria-labelledby') ?? '')?.innerText ?? '');
+  assert.match(rowText, new RegExp(`pid ${migration}\\b`));
+  assert.match(rowText, /blocks 4/, 'the migration is shown as the root blocker of the queued web queries');
+  await row.getByRole('button', { name: 'Terminate' }).click();
+
+  const dialog = await visible(page.getByRole('dialog', { name: 'Terminate session' }));
+  await visible(dialog.getByText('ALTER TABLE orders ADD COLUMN note text'));
+  // A blank reason is refused by the app (response_action: errors) and shown under the field.
+  await dialog.getByLabel('Reason').fill('   ');
+  await dialog.getByRole('button', { name: 'Request approval' }).click();
+  await visible(dialog.getByRole('alert').filter({ hasText: 'Give a reason' }));
+  await dialog.getByLabel('Reason').fill('the migration holds ACCESS EXCLUSIVE on orders; checkout is down');
+  await dialog.getByRole('button', { name: 'Request approval' }).click();
+  await page.getByRole('dialog').waitFor({ state: 'detached', timeout: WAIT_MS });
+
+  const request = await visible(message('Terminate request'));
+  const requestTs = await request.getAttribute('data-ts');
+  assert.match(await request.innerText(), new RegExp(`pid ${migration}`));
+
+  // The requester's own Approve is refused (Riley is no approver), as is the bystander's; nothing happens.
+  await request.getByRole('button', { name: 'Approve' }).click();
+  const refusal = await visible(message('Only an approver can do that'));
+  assert.match(await refusal.innerText(), /Only visible to you/);
+  await become(/bystander/);
+  await (await visible(message('Terminate request'))).getByRole('button', { name: 'Approve' }).click();
+  await visible(message('Only an approver can do that'));
+  assert.equal(await sessionAlive(playground.adminUrl!, migration), true, 'nobody but an approver killed anything');
+  await become(/requester/);
+
+  // The README's picture: the approval request with a short listing under it, as the requester sees them.
+  await type('/pgsessions limit:5');
+  await visible(message(/Sessions on default/).filter({ hasText: 'limit 5' }));
+  await request.evaluate((el) => el.scrollIntoView({ block: 'start' }));
+  await mkdir('docs', { recursive: true });
+  await page.screenshot({ path: 'docs/playground.png' });
+
+  await become(/approver/);
+  const forApprover = await visible(message('Terminate request'));
+  await forApprover.getByRole('button', { name: 'Approve' }).click();
+
+  const updated = await visible(message(/Approved by @Alex/));
+  assert.equal(await updated.getAttribute('data-ts'), requestTs, 'the request message was updated in place, not posted again');
+  await visible(updated.getByText(/terminated/));
+  assert.equal(await updated.getByRole('button', { name: 'Approve' }).count(), 0, 'no Approve button after the decision');
+  assert.equal(await page.getByRole('region', { name: /^Messages in/ }).getByRole('article').filter({ hasText: 'Terminate request' }).count(), 1);
+
+  await updated.getByRole('button', { name: /1 repl/ }).click();
+  await visible(page.getByRole('complementary', { name: 'Thread' }).getByText(/approved by @Alex: terminated/));
+
+  await openChannel('db-audit');
+  await visible(message(/executed/).filter({ hasText: `pid ${migration}` }));
+  await visible(message(/requested/));
+  await visible(message(/approved/));
+
+  assert.equal(await sessionAlive(playground.adminUrl!, migration), false, 'pg_stat_activity no longer shows the migration');
+});
+
+test('"Reset the incident" brings the migration back', { skip }, async () => {
+  const before = playground.incident!.migrationPid();
+  await page.getByRole('button', { name: 'Reset the incident' }).click();
+  await visible(page.getByRole('status').filter({ hasText: 'The incident is back' }));
+  const after = playground.incident!.migrationPid();
+  assert.notEqual(after, before);
+  assert.equal(await sessionAlive(playground.adminUrl!, after), true);
+
+  await become(/bystander/);
+  await openChannel('incidents');
+  await type('/pgsessions');
+  const listing = await visible(message('Sessions on default').filter({ hasText: `pid ${after}` }));
+  assert.match(await listing.innerText(), /rails-migrate/);
+});
