@@ -28,7 +28,9 @@ export function textObject(t: unknown, ctx: RenderContext): string {
   if (typeof t === 'string') return plainTextToHtml(t);
   if (!isObj(t)) return '';
   const text = typeof t.text === 'string' ? t.text : '';
-  if (t.type === 'mrkdwn') return t.verbatim === true ? plainTextToHtml(text, false) : mrkdwnToHtml(text, { names: ctx.names, ...(ctx.now ? { now: ctx.now } : {}) });
+  // `verbatim` only stops Slack from auto-linking bare URLs, #channels and @here, which this page never does:
+  // formatting and explicit <@U…>, <!date…> sequences still render, as in Slack.
+  if (t.type === 'mrkdwn') return mrkdwnToHtml(text, { names: ctx.names, ...(ctx.now ? { now: ctx.now } : {}) });
   return plainTextToHtml(text, t.emoji !== false);
 }
 

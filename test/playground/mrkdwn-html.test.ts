@@ -123,3 +123,14 @@ test('Block Kit: every block the app emits renders, buttons keep their labels, u
   assert.match(html, /Block “video” is not supported/);
   assert.deepEqual(unsupported, ['block video']);
 });
+
+test('verbatim mrkdwn (every text the app sends) still renders its formatting and explicit mentions, as Slack does', () => {
+  const { html } = renderBlocks([{ type: 'section', text: { type: 'mrkdwn', text: '*Cluster:* default · <@URILEY> <script>', verbatim: true } }], {
+    names: { userName: (id) => (id === 'URILEY' ? 'Riley' : undefined), channelName: () => undefined },
+    idPrefix: 'v',
+  });
+  assert.match(html, /<b>Cluster:<\/b>|<strong>Cluster:<\/strong>/);
+  assert.ok(!html.includes('*Cluster:*'), html);
+  assert.ok(!html.includes('&lt;@URILEY&gt;'), html);
+  assert.ok(!html.includes('<script>'), html);
+});
