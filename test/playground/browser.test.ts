@@ -34,8 +34,8 @@ after(async () => {
   await playground?.stop();
 });
 
-async function visible(locator: Locator): Promise<Locator> {
-  await locator.waitFor({ state: 'visible', timeout: WAIT_MS });
+async function visible(locator: Locator, timeout = WAIT_MS): Promise<Locator> {
+  await locator.waitFor({ state: 'visible', timeout });
   return locator;
 }
 
@@ -79,6 +79,16 @@ test('blocking, replication and an unknown command render on the page', { skip }
   await type('/pgsessions frobnicate');
   const usage = await visible(message('Usage:'));
   assert.match(await usage.innerText(), /\/pgsessions blocking/);
+});
+
+test('unasked, pgsessions alerts in #incidents: the migration as root blocker and the DDL at the head of a lock queue', { skip }, async () => {
+  const migration = playground.incident!.migrationPid();
+  await become(/bystander/);
+  await openChannel('incidents');
+  // The playground watches every 2 s and alerts on a 5 s lock wait: no command needed.
+  const blocker = await visible(message('A session blocks others').filter({ hasText: `pid ${migration}` }), 45_000);
+  await visible(blocker.getByRole('button', { name: /Request terminate/ }));
+  await visible(message('A DDL waits at the head of a lock queue').filter({ hasText: 'loyalty_tier' }), 45_000);
 });
 
 test('the whole incident: the requester asks to terminate the migration, the approver approves, the session is gone', { skip }, async () => {
@@ -145,6 +155,11 @@ test('the whole incident: the requester asks to terminate the migration, the app
   await visible(message(/approved/));
 
   assert.equal(await sessionAlive(playground.adminUrl!, migration), false, 'pg_stat_activity no longer shows the migration');
+
+  // The alert that named the migration is updated in place: cleared, and why.
+  await openChannel('incidents');
+  const cleared = await visible(message('Cleared').filter({ hasText: 'A session blocks others' }), 45_000);
+  assert.match(await cleared.innerText(), /terminated/);
 });
 
 test('"Reset the incident" brings the migration back', { skip }, async () => {
