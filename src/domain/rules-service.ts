@@ -109,7 +109,7 @@ export function createRuleService(deps: RuleDeps) {
 
   async function mayRequestOrApprove(user: string, cluster: string): Promise<boolean> {
     const rules = settings.rules(cluster);
-    return (await mayApprove(user, rules, groups)) || (rules.requesters !== null && (await mayRequest(user, rules, groups)));
+    return (await mayApprove(user, rules, groups)) || (await mayRequest(user, rules, groups));
   }
 
   async function show(rule: Rule): Promise<void> {
