@@ -221,3 +221,23 @@ test('dry-run says what it would have done and signals nothing', async () => {
     description: 'the rule message saying what it would have done',
   });
 });
+
+test('read-only mode stops every rule at once; a restart without it applies the rule again, once', async () => {
+  const { id } = await propose('cancel lock-queue-head app:rails-migrate waiting:1s for:1h deploy');
+  assert.match(await approveAs(APPROVER, id), /Rule approved/);
+  const env = baseEnv(db.url, slack, watchEnv({ PGSESSIONS_APPROVERS: `${APPROVER},${APPROVER_2}` }));
+  await app.stop();
+  app = await startTestApp({ ...env, PGSESSIONS_READ_ONLY: 'true' }, { terminateTimeoutMs: 3_000, watchUpdateGapSeconds: 1 });
+  const { ddl } = await lockQueue('rails-migrate');
+  await waitForAlertText(slack, /DDL waits at the head/, 15_000, WATCH_CHANNEL);
+  await sleep(3_000);
+  assert.equal((await activityRow(db.url, ddl.pid))?.wait_event_type, 'Lock', 'read-only: the DDL still waits');
+  assert.deepEqual(await executions(id), []);
+  const refused = await command(slack, app.port, 'allow cancel lock-queue-head app:rails-migrate for:1h deploy', { user: APPROVER_2, channel: CHANNEL });
+  assert.match(refused.text, /read-only/);
+  await app.stop();
+  app = await startTestApp(env, { terminateTimeoutMs: 3_000, watchUpdateGapSeconds: 1 });
+  assert.match(String((await ddl.finished)?.message), /canceling statement/);
+  await sleep(2_500);
+  assert.equal((await executions(id)).length, 1, 'executed once');
+});
