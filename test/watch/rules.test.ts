@@ -241,3 +241,13 @@ test('read-only mode stops every rule at once; a restart without it applies the 
   await sleep(2_500);
   assert.equal((await executions(id)).length, 1, 'executed once');
 });
+
+test('only the proposer withdraws, and a withdrawn proposal cannot be approved', async () => {
+  const { id } = await propose('terminate idle-in-transaction user:reporting idle:15m for:8h reporting tool');
+  const byOther = await click(slack, app.port, ACTION.ruleWithdraw, id, { user: APPROVER, channel: CHANNEL });
+  assert.match(await byOther.reply(), /Only the proposer/);
+  const mine = await click(slack, app.port, ACTION.ruleWithdraw, id, { user: APPROVER_2, channel: CHANNEL });
+  assert.match(await mine.reply(), /withdrawn/);
+  assert.match(await approveAs(APPROVER, id), /already decided/);
+  assert.equal((await rules()).find((r) => r.id === id)?.status, 'withdrawn');
+});
