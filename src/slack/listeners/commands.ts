@@ -47,7 +47,13 @@ async function answerRules(command: Extract<ParsedCommand, { kind: 'allow' | 'ru
   if (!services.rules) return { message: plain('Standing approvals are not available here.'), outcome: 'refused' };
   const chosen = command.cluster === undefined && command.kind === 'rules' ? null : await services.reads.visible(command.cluster, reader);
   if (chosen && !chosen.ok) return { message: plain(readFailureText(chosen)), outcome: FAILURE_OUTCOME[chosen.code] };
-  if (command.kind === 'rules') return ok(buildRulesList(await services.rules.list(chosen?.name)));
+  if (command.kind === 'rules') {
+    // Without cluster:, only the rules of clusters this person may look at (PGSESSIONS_VIEWERS).
+    const listed = await services.rules.list(chosen?.name);
+    const mayView = new Map<string, boolean>();
+    for (const name of new Set(listed.map((r) => r.cluster))) mayView.set(name, chosen ? true : (await services.reads.visible(name, reader)).ok);
+    return ok(buildRulesList(listed.filter((r) => mayView.get(r.cluster))));
+  }
   const result = await services.rules.propose({ cluster: chosen!.name, spec: command.rule, proposer: reader.user, channel: reader.channel });
   if (!result.ok) return { message: plain(result.message), outcome: 'refused' };
   return ok(plain('Rule proposed: it does nothing until a second person approves it.'));
