@@ -66,6 +66,7 @@ try {
 
   const latencies: number[] = [];
   let missed = 0;
+  let setupFailed = 0;
   for (let i = 0; i < SAMPLES; i++) {
     const read = await longRead(server.url, 'probe', { seconds: 60, application: 'reporting' });
     const ddl = await blockedQuery(server.url, 'probe', { statement: 'ALTER TABLE probe ADD COLUMN IF NOT EXISTS x int', application: 'rails-migrate' });
@@ -76,7 +77,17 @@ try {
       return e;
     });
     const readers = [];
-    for (let n = 0; n < 3; n++) readers.push(await blockedQuery(server.url, 'probe', { application: 'puma' }));
+    try {
+      for (let n = 0; n < 3; n++) readers.push(await blockedQuery(server.url, 'probe', { application: 'puma' }));
+    } catch (error) {
+      // A machine too loaded to see the queue form in time: not a sample.
+      log(`sample ${i} not set up: ${(error as Error).message}`);
+      setupFailed++;
+      for (const r of readers) await r.end();
+      await ddl.end();
+      await read.end();
+      continue;
+    }
     const metAt = Math.max(ddlWaiting + 1_000, Date.now());
     const outcome = await Promise.race([cancelled, sleep(20_000).then(() => 'timeout' as const)]);
     if (outcome === 'timeout' || !/canceling statement/.test(String((outcome as Error | null)?.message))) missed++;
@@ -95,7 +106,7 @@ try {
     table([
       ['figure', 'value', 'goal', 'verdict'],
       ['thresholds met → DDL cancelled, p50 / p95 / max', `${ms(percentile(latencies, 50))} / ${ms(p95)} / ${ms(Math.max(...latencies))}`, '≤ 2.5 s p95', verdict(p95 <= 2_500)],
-      ['samples cancelled / missed', `${latencies.length} / ${missed}`, 'no miss', verdict(missed === 0)],
+      ['samples cancelled / missed / not set up (load)', `${latencies.length} / ${missed} / ${setupFailed}`, 'no miss', verdict(missed === 0)],
     ]),
   );
 } finally {
