@@ -22,6 +22,9 @@ const sessions = sessionTracker();
 const track = sessions.track;
 let column = 0;
 
+/** OUTSIDER may not look at sessions (PGSESSIONS_VIEWERS), so not at rules either. */
+const env = () => baseEnv(db.url, slack, watchEnv({ PGSESSIONS_APPROVERS: `${APPROVER},${APPROVER_2}`, PGSESSIONS_VIEWERS: `${REQUESTER},${APPROVER},${APPROVER_2}` }));
+
 before(async () => {
   db = await createTestDatabase('rules');
   const c = new pg.Client({ connectionString: db.url });
@@ -30,7 +33,7 @@ before(async () => {
   await c.query('INSERT INTO orders SELECT g, null FROM generate_series(1, 10) g');
   await c.end();
   slack = await startSlackApi();
-  app = await startTestApp(baseEnv(db.url, slack, watchEnv({ PGSESSIONS_APPROVERS: `${APPROVER},${APPROVER_2}` })), { terminateTimeoutMs: 3_000, watchUpdateGapSeconds: 1 });
+  app = await startTestApp(env(), { terminateTimeoutMs: 3_000, watchUpdateGapSeconds: 1 });
 });
 afterEach(async () => {
   await stateQuery(db.url, "UPDATE pgsessions.rules SET status = 'revoked', ended_at = now() WHERE status IN ('proposed', 'approved')");
@@ -225,9 +228,8 @@ test('dry-run says what it would have done and signals nothing', async () => {
 test('read-only mode stops every rule at once; a restart without it applies the rule again, once', async () => {
   const { id } = await propose('cancel lock-queue-head app:rails-migrate waiting:1s for:1h deploy');
   assert.match(await approveAs(APPROVER, id), /Rule approved/);
-  const env = baseEnv(db.url, slack, watchEnv({ PGSESSIONS_APPROVERS: `${APPROVER},${APPROVER_2}` }));
   await app.stop();
-  app = await startTestApp({ ...env, PGSESSIONS_READ_ONLY: 'true' }, { terminateTimeoutMs: 3_000, watchUpdateGapSeconds: 1 });
+  app = await startTestApp({ ...env(), PGSESSIONS_READ_ONLY: 'true' }, { terminateTimeoutMs: 3_000, watchUpdateGapSeconds: 1 });
   const { ddl } = await lockQueue('rails-migrate');
   await waitForAlertText(slack, /DDL waits at the head/, 15_000, WATCH_CHANNEL);
   await sleep(3_000);
@@ -236,7 +238,7 @@ test('read-only mode stops every rule at once; a restart without it applies the 
   const refused = await command(slack, app.port, 'allow cancel lock-queue-head app:rails-migrate for:1h deploy', { user: APPROVER_2, channel: CHANNEL });
   assert.match(refused.text, /read-only/);
   await app.stop();
-  app = await startTestApp(env, { terminateTimeoutMs: 3_000, watchUpdateGapSeconds: 1 });
+  app = await startTestApp(env(), { terminateTimeoutMs: 3_000, watchUpdateGapSeconds: 1 });
   assert.match(String((await ddl.finished)?.message), /canceling statement/);
   await sleep(2_500);
   assert.equal((await executions(id)).length, 1, 'executed once');
@@ -250,4 +252,17 @@ test('only the proposer withdraws, and a withdrawn proposal cannot be approved',
   assert.match(await mine.reply(), /withdrawn/);
   assert.match(await approveAs(APPROVER, id), /already decided/);
   assert.equal((await rules()).find((r) => r.id === id)?.status, 'withdrawn');
+});
+
+test('someone who may not look at sessions sees no rules', async () => {
+  const { id } = await propose('cancel lock-queue-head app:rails-migrate waiting:1s for:1h deploy');
+  const mine = await command(slack, app.port, 'rules', { user: REQUESTER, channel: CHANNEL });
+  assert.match(textOf(mine.body), new RegExp(id));
+  const all = await command(slack, app.port, 'rules', { user: OUTSIDER, channel: CHANNEL });
+  assert.doesNotMatch(textOf(all.body), new RegExp(id));
+  assert.doesNotMatch(textOf(all.body), /rails-migrate/);
+  const one = await command(slack, app.port, 'rules cluster:default', { user: OUTSIDER, channel: CHANNEL });
+  assert.doesNotMatch(textOf(one.body), /rails-migrate/);
+  const proposed = await command(slack, app.port, 'allow cancel lock-queue-head app:x for:1h r', { user: OUTSIDER, channel: CHANNEL });
+  assert.doesNotMatch(proposed.text, /Rule proposed/);
 });
