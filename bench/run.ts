@@ -5,6 +5,7 @@ import { access, copyFile, mkdir, mkdtemp, readdir, rm, stat, symlink, writeFile
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { startEmbeddedPostgres, freePort, type EmbeddedServer } from '../test/helpers/embedded.js';
 import { startSlackApi, type SlackApi } from '../test/helpers/slack-api.js';
@@ -55,7 +56,10 @@ const MEMORY_CONCURRENCY = 10;
 const HEAP_SNAPSHOT_DIR = process.env.BENCH_HEAP_SNAPSHOT;
 // BENCH_APP_NODE_ARGS="--max-semi-space-size=2 …": node/V8 flags on the memory run's command line (NODE_OPTIONS
 // refuses most V8 flags).
-const APP_NODE_ARGS = (process.env.BENCH_APP_NODE_ARGS ?? '').split(' ').filter(Boolean);
+// By default the flags of package.json's `start` script (node FLAGS dist/main.js), as production runs it;
+// BENCH_APP_NODE_ARGS=none runs without any.
+const START_FLAGS = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start.split(' ').filter((w) => w.startsWith('--'));
+const APP_NODE_ARGS = process.env.BENCH_APP_NODE_ARGS === undefined ? START_FLAGS : process.env.BENCH_APP_NODE_ARGS.split(' ').filter((w) => w !== '' && w !== 'none');
 // Whole-run guard: the benchmark never outlives this, whatever hangs.
 const RUN_DEADLINE_MS = QUICK ? 5 * 60_000 : 15 * 60_000;
 
@@ -341,7 +345,7 @@ async function measureMemoryAfterCommands(slack: SlackApi, env: NodeJS.ProcessEn
   // SIGUSR2 forces a full GC (bench/gc-signal.cjs); SIGTTIN writes a heap snapshot (it runs a full GC too).
   const probeArgs = ['--expose-gc', '--require', join(ROOT, 'bench/gc-signal.cjs')];
   const snapshotArgs = HEAP_SNAPSHOT_DIR ? ['--heapsnapshot-signal=SIGTTIN', `--diagnostic-dir=${resolve(HEAP_SNAPSHOT_DIR)}`] : [];
-  const app = await startAppProcess({ cwd: ROOT, env: { ...env, PORT: String(port) }, port, logFile, args: [...APP_NODE_ARGS, ...probeArgs, ...snapshotArgs, ...args], onSpawn: (stop) => cleanups.push(stop) });
+  const app = await startAppProcess({ cwd: ROOT, env: { ...env, PORT: String(port) }, port, logFile, args: [...probeArgs, ...snapshotArgs, ...args], onSpawn: (stop) => cleanups.push(stop) });
   const driver = createDriver(slack, port);
   try {
     await sleep(1_000);
@@ -482,7 +486,7 @@ async function main(): Promise<void> {
       compiled = await compileApp(work);
     }
     const tsxArgs = ['--import', 'tsx', 'src/main.ts'];
-    const appArgs = compiled ?? tsxArgs;
+    const appArgs = [...APP_NODE_ARGS, ...(compiled ?? tsxArgs)];
     const appCommand = compiled ? 'node dist/main.js (compiled by tsc -p tsconfig.build.json into a scratch dir)' : 'node --import tsx src/main.ts';
     log(`starting pgsessions as a child process: ${appCommand}`);
     const logFile = join(tmpdir(), `pgsessions-bench-app-${process.pid}.log`);
