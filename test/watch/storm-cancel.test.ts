@@ -31,8 +31,8 @@ interface StormSession {
 }
 
 /** A session running STATEMENT; run() starts it again on the same connection and returns its query_start. */
-async function stormSession(): Promise<StormSession> {
-  const client = new pg.Client({ connectionString: db.url, application_name: 'storm-cancel-app' });
+async function stormSession(application = 'storm-cancel-app'): Promise<StormSession> {
+  const client = new pg.Client({ connectionString: db.url, application_name: application });
   await client.connect();
   client.on('error', () => undefined);
   const { rows } = await client.query<{ pid: number; backend_start: string }>('SELECT pg_backend_pid() AS pid, backend_start::text AS backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()');
@@ -64,6 +64,13 @@ async function stormSession(): Promise<StormSession> {
   return sessions.track(session);
 }
 
+/** Posts and in-place updates of the storm alert that carry the bulk-cancel button. */
+function stormMessages() {
+  return [...slack.callsTo('chat.postMessage'), ...slack.callsTo('chat.update')].filter(
+    (c) => /storm_cancel_test/.test(textOf(c.params)) && buttonsIn(c.params.blocks).some((b) => b.action_id === ACTION.watchCancelStorm),
+  );
+}
+
 async function requestCount(): Promise<number> {
   return Number((await stateQuery<{ n: string }>(db.url, 'SELECT count(*) AS n FROM pgsessions.requests'))[0]!.n);
 }
@@ -71,7 +78,7 @@ async function requestCount(): Promise<number> {
 before(async () => {
   db = await createTestDatabase('storm');
   slack = await startSlackApi();
-  app = await startTestApp(baseEnv(db.url, slack, watchEnv()), { watchUpdateGapSeconds: 1, watchStorm: { sessions: 4, seconds: 0 } });
+  app = await startTestApp(baseEnv(db.url, slack, watchEnv({ PGSESSIONS_PROTECTED_APPS: 'storm-protected' })), { watchUpdateGapSeconds: 1, watchStorm: { sessions: 4, seconds: 0 } });
 });
 afterEach(async () => {
   await sessions.endAll();
@@ -88,11 +95,15 @@ after(async () => {
 test('a storm alert offers "Request cancel of these N…": approval cancels exactly the frozen queries, not a new query nor a later session', async () => {
   const storm: StormSession[] = [];
   for (let n = 0; n < 5; n++) storm.push(await stormSession());
-  const alert = await slack.waitFor(() => alertPostsAbout(slack, /storm_cancel_test/)[0], { timeoutMs: 10_000, description: 'the storm alert' });
+  // Part of the storm, but a protected application: never in the frozen list.
+  const guarded = await stormSession('storm-protected');
+  await slack.waitFor(() => alertPostsAbout(slack, /storm_cancel_test/)[0], { timeoutMs: 10_000, description: 'the storm alert' });
   const row = await waitForIncident(db.url, (i) => i.status === 'open' && i.cause === 'query-storm');
-  const button = buttonsIn(alert.params.blocks).find((b) => b.action_id === ACTION.watchCancelStorm);
+  // The alert may have been posted while the storm was still growing: the message is updated in place.
+  const shown = await slack.waitFor(() => stormMessages().find((c) => /these 6…/.test(textOf(c.params))), { timeoutMs: 10_000, description: 'the alert with all 6' });
+  const button = buttonsIn(shown.params.blocks).find((b) => b.action_id === ACTION.watchCancelStorm);
   assert.ok(button, 'the storm alert offers a bulk cancel');
-  assert.match(button.text?.text ?? '', /Request cancel of these 5…/);
+  assert.match(button.text?.text ?? '', /Request cancel of these 6…/);
   assert.deepEqual(JSON.parse(button.value), { i: row.id }, 'the button carries only the incident id');
 
   // The form shows the N sessions: count, statement, applications.
@@ -101,7 +112,7 @@ test('a storm alert offers "Request cancel of these N…": approval cancels exac
   const opened = await slack.waitFor(() => slack.callsTo('views.open').find((c) => c.params.trigger_id === trigger), { description: 'the storm form' });
   const modal = opened.params.view as { callback_id: string; private_metadata: string };
   assert.equal(modal.callback_id, VIEW.stormRequest);
-  assert.match(textOf(modal), /cancel the running queries of 5 sessions/);
+  assert.match(textOf(modal), /cancel the running queries of 6 sessions/);
   assert.match(textOf(modal), /storm_cancel_test/);
   assert.match(textOf(modal), /storm-cancel-app/);
 
@@ -116,7 +127,7 @@ test('a storm alert offers "Request cancel of these N…": approval cancels exac
   assert.match(textOf(approval.params), /Cancel the queries of 5 sessions/);
   const [stored] = await stateQuery<{ action: string; targets: Array<{ pid: number; queryStart: string }> }>(db.url, 'SELECT action, targets FROM pgsessions.requests WHERE id = $1', [requestId]);
   assert.equal(stored!.action, 'cancel_all');
-  assert.deepEqual(stored!.targets.map((t) => t.pid).sort(), storm.map((s) => s.pid).sort(), 'exactly the storm sessions are frozen');
+  assert.deepEqual(stored!.targets.map((t) => t.pid).sort(), storm.map((s) => s.pid).sort(), 'exactly the storm sessions are frozen, the protected one left out');
 
   // After the freeze: one member moves on to a NEW query; a new session joins the storm.
   const movedOn = storm[0]!;
@@ -142,6 +153,7 @@ test('a storm alert offers "Request cancel of these N…": approval cancels exac
   assert.equal(moved?.state, 'active', 'the member that started a new query after the freeze is not cancelled');
   assert.equal(moved?.query_start, newQueryStart);
   assert.notEqual(outcomes.get(movedOn.pid), 'cancelled');
+  assert.equal((await activityRow(db.url, guarded.pid))?.state, 'active', 'the protected application is never cancelled');
   const lateRow = await activityRow(db.url, late.pid);
   assert.equal(lateRow?.state, 'active', 'a session that arrived after the freeze is untouched');
   assert.equal(outcomes.has(late.pid), false);
@@ -151,7 +163,7 @@ test('a forged storm button or form changes nothing', async () => {
   for (let n = 0; n < 4; n++) await stormSession();
   // The storm of the test before may come back within minutes: then its message is updated, not posted anew.
   await slack.waitFor(
-    () => [...slack.callsTo('chat.postMessage'), ...slack.callsTo('chat.update')].find((c) => /storm_cancel_test/.test(textOf(c.params)) && buttonsIn(c.params.blocks).some((b) => b.action_id === ACTION.watchCancelStorm)),
+    () => stormMessages()[0],
     { timeoutMs: 10_000, description: 'the storm alert with its button' },
   );
   const before = await requestCount();
