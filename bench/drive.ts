@@ -60,6 +60,14 @@ export function createDriver(slack: SlackApi, port: number): Driver {
       });
       const sentAt = Date.now();
       const ack = await slashCommand(port, SIGNING_SECRET, { text, userId: options.userId ?? REQUESTER, channelId: 'CINC', responseUrl: slack.responseUrl(id) });
+      // A refused read is answered in the acknowledgement itself (nothing comes to the response_url):
+      // count it at once instead of waiting out the timeout, so a refused user asks again straight away.
+      if (ack.body.length > 0 && classify(ack.json ?? ack.body) === 'rate_limited') {
+        clearTimeout(timer);
+        waiters.delete(id);
+        const refused: CommandResult = { status: ack.status, ackMs: ack.ms, answerMs: ack.ms, outcome: 'rate_limited' };
+        return { ...refused, answer: Promise.resolve(refused) };
+      }
       const answer = arrived.then((response): CommandResult => {
         clearTimeout(timer);
         return {

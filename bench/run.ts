@@ -1,10 +1,11 @@
 // `npm run bench`: pgsessions against its own embedded PostgreSQL with 100, 1000 and 2000 real sessions,
 // driven over signed HTTP exactly as Slack would. Prints figures, ratios and PASS/MISS against the goals;
 // never asserts a timing. Options (environment): BENCH_SIZES=100,1000  BENCH_QUICK=1 (a fast smoke run).
-import { access, copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { access, copyFile, mkdir, mkdtemp, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { startEmbeddedPostgres, freePort, type EmbeddedServer } from '../test/helpers/embedded.js';
 import { startSlackApi, type SlackApi } from '../test/helpers/slack-api.js';
@@ -45,8 +46,20 @@ const ONLY = new Set((process.env.BENCH_ONLY ?? '').split(',').map((x) => x.trim
 const section = (name: 'main' | 'kills' | 'memory' | 'scrubber') => ONLY.size === 0 || ONLY.has(name);
 const KILL_LOAD_USERS = 50;
 const KILL_LOAD_SAMPLES = QUICK ? 5 : 10;
+// BENCH_KILL_LIMITS=off,default (both by default): the listing rate limits the kills-under-load app runs with.
+const KILL_LIMITS = (process.env.BENCH_KILL_LIMITS ?? 'off,default').split(',').map((x) => x.trim()).filter((x): x is 'off' | 'default' => x === 'off' || x === 'default');
 const MEMORY_COMMANDS = Number(process.env.BENCH_MEMORY_COMMANDS ?? (QUICK ? 1_000 : 10_000));
 const MEMORY_CONCURRENCY = 10;
+// BENCH_HEAP_SNAPSHOT=DIR: after the idle reading, the memory run asks the app for a heap snapshot (SIGUSR2,
+// --heapsnapshot-signal; taking it runs a full GC first, so it shows what is really live) written into DIR,
+// then reads RSS and the heap again. Summarise it with `npx tsx bench/heap-summary.ts DIR/*.heapsnapshot`.
+const HEAP_SNAPSHOT_DIR = process.env.BENCH_HEAP_SNAPSHOT;
+// BENCH_APP_NODE_ARGS="--max-semi-space-size=2 …": node/V8 flags on the memory run's command line (NODE_OPTIONS
+// refuses most V8 flags).
+// By default the flags of package.json's `start` script (node FLAGS dist/main.js), as production runs it;
+// BENCH_APP_NODE_ARGS=none runs without any.
+const START_FLAGS = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start.split(' ').filter((w) => w.startsWith('--'));
+const APP_NODE_ARGS = process.env.BENCH_APP_NODE_ARGS === undefined ? START_FLAGS : process.env.BENCH_APP_NODE_ARGS.split(' ').filter((w) => w !== '' && w !== 'none');
 // Whole-run guard: the benchmark never outlives this, whatever hangs.
 const RUN_DEADLINE_MS = QUICK ? 5 * 60_000 : 15 * 60_000;
 
@@ -301,7 +314,7 @@ async function measureKillsUnderLoad(slack: SlackApi, app: AppProcess, mix: Sess
       approvals,
       eventLoopLagP99Ms: lag,
       listings: outcomes(results),
-      answer: summarize(results.filter((r) => r.outcome !== 'none').map((r) => r.answerMs)),
+      answer: summarize(results.filter((r) => r.outcome === 'listing').map((r) => r.answerMs)),
       perSecond: results.length / ((performance.now() - started) / 1000),
       seconds: (performance.now() - started) / 1000,
     };
@@ -320,12 +333,19 @@ interface MemoryRun {
   idleAfter: number;
   hwm: number;
   heap: { used: number; total: number; external: number; newSpace: number; oldSpace: number };
+  /** With BENCH_HEAP_SNAPSHOT: the snapshot written (after its full GC), and RSS and heap 3 s after it. */
+  snapshot?: { file: string; rss: number; heapUsed: number; heapTotal: number };
+  /** 3 s after a forced full GC (SIGUSR2): what RSS would be with only live objects on the heap. */
+  afterGc: { rss: number; heapUsed: number; heapTotal: number };
 }
 
 /** A fresh app process: RSS idle after MEMORY_COMMANDS default listings sent MEMORY_CONCURRENCY at a time. */
 async function measureMemoryAfterCommands(slack: SlackApi, env: NodeJS.ProcessEnv, args: string[], logFile: string, cleanups: Array<() => Promise<unknown>>): Promise<MemoryRun> {
   const port = await freePort();
-  const app = await startAppProcess({ cwd: ROOT, env: { ...env, PORT: String(port) }, port, logFile, args, onSpawn: (stop) => cleanups.push(stop) });
+  // SIGUSR2 forces a full GC (bench/gc-signal.cjs); SIGTTIN writes a heap snapshot (it runs a full GC too).
+  const probeArgs = ['--expose-gc', '--require', join(ROOT, 'bench/gc-signal.cjs')];
+  const snapshotArgs = HEAP_SNAPSHOT_DIR ? ['--heapsnapshot-signal=SIGTTIN', `--diagnostic-dir=${resolve(HEAP_SNAPSHOT_DIR)}`] : [];
+  const app = await startAppProcess({ cwd: ROOT, env: { ...env, PORT: String(port) }, port, logFile, args: [...probeArgs, ...snapshotArgs, ...args], onSpawn: (stop) => cleanups.push(stop) });
   const driver = createDriver(slack, port);
   try {
     await sleep(1_000);
@@ -348,16 +368,48 @@ async function measureMemoryAfterCommands(slack: SlackApi, env: NodeJS.ProcessEn
     await sleep(5_000);
     const idle = await app.memory();
     // Where it is: the app's own process metrics (V8 heap used/committed, external buffers).
-    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-    const metric = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
-    const heap = {
-      used: metric('pgsessions_nodejs_heap_size_used_bytes'),
-      total: metric('pgsessions_nodejs_heap_size_total_bytes'),
-      external: metric('pgsessions_nodejs_external_memory_bytes'),
-      newSpace: metric('pgsessions_nodejs_heap_space_size_total_bytes\\{space="new"\\}'),
-      oldSpace: metric('pgsessions_nodejs_heap_space_size_total_bytes\\{space="old"\\}'),
+    const readHeap = async () => {
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      const metric = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+      return {
+        used: metric('pgsessions_nodejs_heap_size_used_bytes'),
+        total: metric('pgsessions_nodejs_heap_size_total_bytes'),
+        external: metric('pgsessions_nodejs_external_memory_bytes'),
+        newSpace: metric('pgsessions_nodejs_heap_space_size_total_bytes\\{space="new"\\}'),
+        oldSpace: metric('pgsessions_nodejs_heap_space_size_total_bytes\\{space="old"\\}'),
+      };
     };
-    return { commands: MEMORY_COMMANDS, seconds, outcomes: counts, afterStart, peak, idleAfter: idle.rss, hwm: idle.hwm, heap };
+    const heap = await readHeap();
+    process.kill(app.pid, 'SIGUSR2');
+    await sleep(3_000);
+    const gcHeap = await readHeap();
+    const afterGc = { rss: (await app.memory()).rss, heapUsed: gcHeap.used, heapTotal: gcHeap.total };
+    let snapshot: MemoryRun['snapshot'];
+    if (HEAP_SNAPSHOT_DIR) {
+      const dir = resolve(HEAP_SNAPSHOT_DIR);
+      await mkdir(dir, { recursive: true });
+      const before = new Set(await readdir(dir));
+      process.kill(app.pid, 'SIGTTIN');
+      let file: string | undefined;
+      for (let i = 0; i < 600 && !file; i++) {
+        await sleep(100);
+        // The file appears while it is still being written: wait below until its size stops changing.
+        file = (await readdir(dir)).find((f) => f.endsWith('.heapsnapshot') && !before.has(f));
+      }
+      if (file) {
+        let size = -1;
+        for (let i = 0; i < 600; i++) {
+          const now = (await stat(join(dir, file))).size;
+          if (now === size && now > 0) break;
+          size = now;
+          await sleep(500);
+        }
+        await sleep(3_000);
+        const after = await readHeap();
+        snapshot = { file: join(dir, file), rss: (await app.memory()).rss, heapUsed: after.used, heapTotal: after.total };
+      }
+    }
+    return { commands: MEMORY_COMMANDS, seconds, outcomes: counts, afterStart, peak, idleAfter: idle.rss, hwm: idle.hwm, heap, afterGc, ...(snapshot ? { snapshot } : {}) };
   } finally {
     driver.close();
     await app.stop();
@@ -434,7 +486,7 @@ async function main(): Promise<void> {
       compiled = await compileApp(work);
     }
     const tsxArgs = ['--import', 'tsx', 'src/main.ts'];
-    const appArgs = compiled ?? tsxArgs;
+    const appArgs = [...APP_NODE_ARGS, ...(compiled ?? tsxArgs)];
     const appCommand = compiled ? 'node dist/main.js (compiled by tsc -p tsconfig.build.json into a scratch dir)' : 'node --import tsx src/main.ts';
     log(`starting pgsessions as a child process: ${appCommand}`);
     const logFile = join(tmpdir(), `pgsessions-bench-app-${process.pid}.log`);
@@ -596,19 +648,43 @@ async function main(): Promise<void> {
     }
 
     if (section('kills')) {
-      log(`kills under load: ${KILL_LOAD_USERS} users repeating \`/pgsessions blocking\`, ${KILL_LOAD_SAMPLES} approvals, at ${mix.size()} sessions`);
-      const k = await measureKillsUnderLoad(slack, app, mix, driver, server.url);
-      extra.push(
-        `Approval click → session gone while ${KILL_LOAD_USERS} users repeat \`/pgsessions blocking\` on the same cluster (closed loop, each its own user; rate limits off, so the listing pool stays saturated) at ${mix.size()} sessions`,
-        table([
-          ['samples', 'click ack p50', 'click ack p99', 'gone p50', 'gone p99', 'not gone in 15 s', 'listings meanwhile', 'listings/s', 'listing answer p50 / p99', 'goal gone p99<1s'],
-          [`${k.approvals.gone.n} under load`, ms(k.approvals.clickAck.p50), ms(k.approvals.clickAck.p99), ms(k.approvals.gone.p50), ms(k.approvals.gone.p99), String(k.approvals.failures), JSON.stringify(k.listings), k.perSecond.toFixed(1), `${ms(k.answer.p50)} / ${ms(k.answer.p99)}`, verdict(k.approvals.gone.p99 < GOAL.killUnderLoadP99Ms && k.approvals.failures === 0)],
-          [`${k.baseline.gone.n} without load (just before)`, ms(k.baseline.clickAck.p50), ms(k.baseline.clickAck.p99), ms(k.baseline.gone.p50), ms(k.baseline.gone.p99), String(k.baseline.failures), '—', '—', '—', ''],
-        ]),
-        `  the app's event-loop lag p99 at the end of the load (its own metric): ${ms(k.eventLoopLagP99Ms)}; load average now ${loadavg().map((l) => l.toFixed(1)).join(' ')} on ${cpus().length} CPUs`,
-        `  with ${KILL_LOAD_SAMPLES} samples p99 is the worst sample; load ran ${k.seconds.toFixed(1)} s`,
-        '',
-      );
+      // Both ways: limits off (the listing pool saturated: the worst case for the kill path) and the defaults
+      // (burst 10, 30 a minute per user: after its burst, a repeating user is refused in the ack, cheaply).
+      for (const limits of KILL_LIMITS) {
+        let target = app;
+        let targetDriver = driver;
+        let stopTarget = async () => undefined;
+        if (limits === 'default') {
+          const limitedPort = await freePort();
+          const limitedEnv: NodeJS.ProcessEnv = { ...env, PORT: String(limitedPort) };
+          delete limitedEnv.PGSESSIONS_LISTING_RATE;
+          delete limitedEnv.PGSESSIONS_REQUEST_RATE;
+          target = await startAppProcess({ cwd: ROOT, env: limitedEnv, port: limitedPort, logFile: `${logFile}.kills-limited`, args: appArgs, onSpawn: (stop) => cleanups.push(stop) });
+          targetDriver = createDriver(slack, limitedPort);
+          stopTarget = async () => {
+            targetDriver.close();
+            await target.stop();
+          };
+        }
+        try {
+          const loadBefore = loadavg()[0]!.toFixed(1);
+          log(`kills under load (rate limits ${limits}): ${KILL_LOAD_USERS} users repeating \`/pgsessions blocking\`, ${KILL_LOAD_SAMPLES} approvals, at ${mix.size()} sessions`);
+          const k = await measureKillsUnderLoad(slack, target, mix, targetDriver, server.url);
+          extra.push(
+            `Approval click → session gone while ${KILL_LOAD_USERS} users repeat \`/pgsessions blocking\` on the same cluster (closed loop, each its own user; ${limits === 'off' ? 'rate limits off, so the listing pool stays saturated' : 'default rate limits: burst 10, 30 a minute per user'}) at ${mix.size()} sessions`,
+            table([
+              ['samples', 'click ack p50', 'click ack p99', 'gone p50', 'gone p99', 'not gone in 15 s', 'answers meanwhile', 'answers/s', 'listing answer p50 / p99', 'goal gone p99<1s'],
+              [`${k.approvals.gone.n} under load`, ms(k.approvals.clickAck.p50), ms(k.approvals.clickAck.p99), ms(k.approvals.gone.p50), ms(k.approvals.gone.p99), String(k.approvals.failures), JSON.stringify(k.listings), k.perSecond.toFixed(1), `${ms(k.answer.p50)} / ${ms(k.answer.p99)}`, verdict(k.approvals.gone.p99 < GOAL.killUnderLoadP99Ms && k.approvals.failures === 0)],
+              [`${k.baseline.gone.n} without load (just before)`, ms(k.baseline.clickAck.p50), ms(k.baseline.clickAck.p99), ms(k.baseline.gone.p50), ms(k.baseline.gone.p99), String(k.baseline.failures), '—', '—', '—', ''],
+            ]),
+            `  the app's event-loop lag p99 at the end of the load (its own metric): ${ms(k.eventLoopLagP99Ms)}; load average ${loadBefore} before, ${loadavg().map((l) => l.toFixed(1)).join(' ')} after, on ${cpus().length} CPUs`,
+            `  with ${KILL_LOAD_SAMPLES} samples p99 is the worst sample; load ran ${k.seconds.toFixed(1)} s`,
+            '',
+          );
+        } finally {
+          await stopTarget();
+        }
+      }
     }
     if (section('memory')) {
       log(`memory: a fresh app process, ${MEMORY_COMMANDS} listings (limit:5), ${MEMORY_CONCURRENCY} at a time, at ${mix.size()} sessions`);
@@ -624,7 +700,9 @@ async function main(): Promise<void> {
         ]),
         `  answers: ${JSON.stringify(m.outcomes)}`,
         `  idle, from the app's own metrics: V8 heap used ${mb(m.heap.used)} of ${mb(m.heap.total)} committed (new space ${mb(m.heap.newSpace)}, old space ${mb(m.heap.oldSpace)}), external ${mb(m.heap.external)}; the rest of RSS is code, native (malloc) and stacks`,
-        `  app environment: MALLOC_ARENA_MAX=${env.MALLOC_ARENA_MAX ?? '(unset)'}, NODE_OPTIONS=${env.NODE_OPTIONS ?? '(unset)'}`,
+        `  3 s after a forced full GC: RSS ${mb(m.afterGc.rss)}, V8 heap used ${mb(m.afterGc.heapUsed)} of ${mb(m.afterGc.heapTotal)} committed`,
+        ...(m.snapshot ? [`  after a heap snapshot (a full GC) + 3 s: RSS ${mb(m.snapshot.rss)}, V8 heap used ${mb(m.snapshot.heapUsed)} of ${mb(m.snapshot.heapTotal)} committed; snapshot ${m.snapshot.file}`] : []),
+        `  app environment: MALLOC_ARENA_MAX=${env.MALLOC_ARENA_MAX ?? '(unset)'}, NODE_OPTIONS=${env.NODE_OPTIONS ?? '(unset)'}, node flags: ${APP_NODE_ARGS.join(' ') || '(none)'}; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`,
         '',
       );
     }

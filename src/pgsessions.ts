@@ -30,6 +30,9 @@ import { createWatchReader } from './postgres/watch-reader.js';
 import { createWatchMessages } from './slack/watch-messages.js';
 import { createLeadership } from './watch/leadership.js';
 import { startWatcher, type WatchedCluster, type Watcher } from './watch/watcher.js';
+import { createRuleService } from './domain/rules-service.js';
+import { createRuleStore } from './postgres/rule-store.js';
+import { createRuleMessages } from './slack/rule-messages.js';
 
 export interface StartOptions {
   /** A logger to use instead of one built from LOG_LEVEL (tests capture output through it). */
@@ -124,7 +127,8 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     },
     isUnreachable: isConnectionError,
   });
-  const requests = instrumentRequests(limitRequests(service, createRateLimiter(config.rateLimits.request)), metrics);
+  const requestLimiter = createRateLimiter(config.rateLimits.request);
+  const requests = instrumentRequests(limitRequests(service, requestLimiter), metrics);
   const readLimiter = createRateLimiter(config.rateLimits.listing);
 
   const reads = createReadService({
@@ -197,13 +201,36 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     const thresholds = storm ? { ...settings.thresholds, stormSessions: storm.sessions, stormSeconds: storm.seconds } : settings.thresholds;
     return [{ name: c.name, reader: createWatchReader(c.name, pool), settings: { ...settings, thresholds, channel: settings.channel } }];
   });
+  // Standing approvals: proposed and decided like requests, applied by the watcher of their cluster.
+  const incidentStore = createIncidentStore(statePool);
+  const rules = createRuleService({
+    store: createRuleStore(statePool, state.appendIn),
+    cluster: (name) => clusters.get(name),
+    messages: createRuleMessages(client, clientWithoutRetries),
+    groups,
+    settings: {
+      readOnly: config.readOnly,
+      queryText: config.queryText,
+      proposalTtlSeconds: config.approvalTtlSeconds,
+      terminateTimeoutMs: options.terminateTimeoutMs ?? 5_000,
+      protectedRoles: config.protectedRoles,
+      protectedApps: config.protectedApps,
+      rules: rulesFor,
+      watched: (name) => watched.some((c) => c.name === name),
+    },
+    openIncidents: async (cluster) => (await incidentStore.live(cluster, 0)).filter((r) => r.status === 'open').map((r) => r.incident),
+    isUnreachable: isConnectionError,
+    mayPropose: (user) => requestLimiter.take(user),
+  });
+  services.rules = rules;
   let watcher: Watcher | null = null;
   const startWatching = () => {
     if (watched.length === 0) return;
     watcher = startWatcher({
       clusters: watched,
-      store: createIncidentStore(statePool),
+      store: incidentStore,
       messages: createWatchMessages(clientWithoutRetries),
+      rules,
       leadership: createLeadership(config.stateDatabaseUrl, logger.child({ module: 'watch-leader' })),
       audit: (entry) => state.appendAudit(entry),
       queryText: config.queryText,
@@ -269,6 +296,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
       try {
         await requests.expireDue();
         await requests.reconcile(interruptedAfter);
+        await rules.expireDue();
       } catch (error) {
         log.warn({ err: error }, 'sweep failed; will try again');
       }

@@ -21,6 +21,14 @@ export const AUDIT_EVENTS = [
   'chain_keyed',
   // Someone snoozed a watch alert's cause (for everyone, for a while).
   'snoozed',
+  // Standing approvals (src/domain/rules.ts): a rule's life, and each execution under it.
+  'rule_proposed',
+  'rule_approved',
+  'rule_denied',
+  'rule_withdrawn',
+  'rule_revoked',
+  'rule_ended',
+  'rule_executed',
 ] as const;
 export type AuditEvent = (typeof AUDIT_EVENTS)[number];
 
@@ -67,6 +75,32 @@ export interface AuditDetailsByEvent {
   chain_keyed: { keyId: string; alg: 'hmac-sha256' };
   /** A watch alert's cause silenced for everyone: the incident's key and cause, for how long. */
   snoozed: { incident: string; cause: string; minutes: number };
+  rule_proposed: RuleSummary;
+  rule_approved: RuleSummary & { approver: string; expiresAt: string };
+  rule_denied: RuleSummary & { deniedBy: string };
+  rule_withdrawn: RuleSummary & { withdrawnBy: string };
+  rule_revoked: RuleSummary & { revokedBy: string };
+  /** Its lifetime or cap reached, its proposal expired, or read-only mode. */
+  rule_ended: RuleSummary & { why: 'expired' | 'exhausted' };
+  /** One execution under a rule: the target as seen, what happened (dry run: what would have). */
+  rule_executed: RuleSummary & {
+    approver: string | null;
+    dryRun: boolean;
+    used: number;
+    target: TargetSnapshot;
+    incident: string;
+    result: ExecutionResult;
+  };
+}
+
+/** What every rule entry repeats, so each reads on its own. */
+export interface RuleSummary {
+  rule: string;
+  /** The rule as typed (ruleText) and in plain words. */
+  text: string;
+  words: string;
+  reason: string;
+  proposer: string;
 }
 
 type EntryFor<E extends AuditEvent> = {

@@ -4,6 +4,7 @@
 
 import { parseDuration } from './duration.js';
 import type { ListFilters, SessionState } from './types.js';
+import { checkRule, type RuleDraft, type RuleSpec } from './rules.js';
 
 export type ParsedCommand =
   | { kind: 'top'; cluster?: string; filters: ListFilters }
@@ -18,6 +19,8 @@ export type ParsedCommand =
       application?: string;
       reason: string;
     }
+  | { kind: 'allow'; cluster?: string; rule: RuleSpec }
+  | { kind: 'rules'; cluster?: string }
   | { kind: 'help' }
   | { kind: 'invalid'; message: string };
 
@@ -49,12 +52,29 @@ export const USAGE = [
   '• `/pgsessions terminate PID [cluster:NAME] [reason…]` — ask to end the session.',
   '• `/pgsessions terminate-all db:NAME [user:NAME] [app:NAME] [cluster:NAME] [reason…]` — ask to end every session of one database; approval ends exactly the sessions listed in the request.',
   '• `/pgsessions pending [cluster:NAME]` — open requests.',
+  '• `/pgsessions allow cancel|terminate CAUSE FILTER… [THRESHOLD…] for:2h [max:5] [cluster:NAME] [dry-run] reason…` — propose a standing approval: once a second person approves, the watcher signals matching sessions by itself. CAUSE is `lock-queue-head`, `root-blocker`, `idle-in-transaction` or `active`; at least one FILTER `app:`, `user:`, `db:`, `query_id:`; THRESHOLDs `waiting:5s`, `blocking:3`, `idle:15m`, `running:10m`; `for:` at most 24h; `max:` executions (default 5).',
+  '• `/pgsessions rules [cluster:NAME]` — active and proposed standing approvals, with Revoke.',
   '• `/pgsessions help` — this text.',
   'Every cancel or terminate waits for a second person to approve it.',
 ].join('\n');
 
 type Kind = Exclude<ParsedCommand['kind'], 'invalid'>;
-type ModifierKey = 'cluster' | 'db' | 'user' | 'app' | 'state' | 'min' | 'limit' | 'escalate';
+type ModifierKey =
+  | 'cluster'
+  | 'db'
+  | 'user'
+  | 'app'
+  | 'state'
+  | 'min'
+  | 'limit'
+  | 'escalate'
+  | 'query_id'
+  | 'waiting'
+  | 'blocking'
+  | 'idle'
+  | 'running'
+  | 'for'
+  | 'max';
 
 const SUBCOMMANDS: Record<string, Kind> = {
   top: 'top',
@@ -65,6 +85,8 @@ const SUBCOMMANDS: Record<string, Kind> = {
   terminate: 'terminate',
   'terminate-all': 'terminate-all',
   pending: 'pending',
+  allow: 'allow',
+  rules: 'rules',
   help: 'help',
 };
 
@@ -81,6 +103,8 @@ const MODIFIERS: Record<Kind, readonly ModifierKey[]> = {
   cancel: ['cluster', 'escalate'],
   terminate: ['cluster'],
   'terminate-all': ['cluster', 'db', 'user', 'app'],
+  allow: ['cluster', 'db', 'user', 'app', 'query_id', 'waiting', 'blocking', 'idle', 'running', 'for', 'max'],
+  rules: ['cluster'],
   help: [],
 };
 
@@ -123,7 +147,7 @@ function tokenize(text: string): Token[] {
 
 /** `key:value` → the key (lower-cased) and value; null when the token has no `key:` prefix. */
 function splitModifier(token: Token): { key: string; value: string } | null {
-  const m = /^([A-Za-z]+):/.exec(token.raw);
+  const m = /^([A-Za-z][A-Za-z_]*):/.exec(token.raw);
   if (!m) return null;
   const key = (m[1] as string).toLowerCase();
   // The key never contains a quote, so the unquoted text starts with the same `key:`.
@@ -251,6 +275,57 @@ function parseTerminateAll(tokens: Token[]): ParsedCommand {
   return withCluster(result, m.cluster);
 }
 
+function parseSeconds(key: string, value: string): number {
+  const seconds = parseDuration(value);
+  if (seconds === null) fail(`${key}: needs a duration like 5s, 15m or 2h, got ${quoteWord(value)}.`);
+  return seconds;
+}
+
+function parseCount(key: string, value: string, max: number): number {
+  const n = /^\d{1,6}$/.test(value) ? Number(value) : NaN;
+  if (!(n >= 1 && n <= max)) fail(`${key}: must be a whole number from 1 to ${max}, got ${quoteWord(value)}.`);
+  return n;
+}
+
+/** allow ACTION CAUSE [dry-run] modifiers… reason…: collected here, judged by checkRule (src/domain/rules.ts). */
+function parseAllow(tokens: Token[]): ParsedCommand {
+  const { modifiers: m, words } = collect('allow', tokens, true);
+  const [action, cause, ...rest] = words;
+  if (action === undefined || cause === undefined) {
+    fail('allow needs an action and a cause, e.g. /pgsessions allow cancel lock-queue-head app:rails-migrate waiting:5s blocking:3 for:2h max:10 deploy window.');
+  }
+  let dryRun = false;
+  const reasonWords: string[] = [];
+  for (const w of rest) {
+    if (w.toLowerCase() === 'dry-run' && !dryRun && reasonWords.length === 0) dryRun = true;
+    else reasonWords.push(w);
+  }
+  const draft: RuleDraft = {
+    action: action.toLowerCase(),
+    cause: cause.toLowerCase(),
+    filters: {},
+    thresholds: {},
+    lifetimeSeconds: m.for !== undefined ? parseSeconds('for', m.for) : null,
+    maxExecutions: m.max !== undefined ? parseCount('max', m.max, 1000) : null,
+    dryRun,
+    reason: reasonWords.join(' '),
+  };
+  if (m.app !== undefined) draft.filters.application = parseName('app', m.app);
+  if (m.user !== undefined) draft.filters.user = parseName('user', m.user);
+  if (m.db !== undefined) draft.filters.database = parseName('db', m.db);
+  if (m.query_id !== undefined) {
+    if (!/^-?\d{1,20}$/.test(m.query_id)) fail(`query_id: must be a whole number (as pg_stat_activity shows it), got ${quoteWord(m.query_id)}.`);
+    draft.filters.queryId = m.query_id;
+  }
+  if (m.waiting !== undefined) draft.thresholds.waitingSeconds = parseSeconds('waiting', m.waiting);
+  if (m.blocking !== undefined) draft.thresholds.blocking = parseCount('blocking', m.blocking, 100_000);
+  if (m.idle !== undefined) draft.thresholds.idleSeconds = parseSeconds('idle', m.idle);
+  if (m.running !== undefined) draft.thresholds.runningSeconds = parseSeconds('running', m.running);
+  const checked = checkRule(draft);
+  if (!checked.ok) fail(checked.message);
+  return withCluster({ kind: 'allow' as const, rule: checked.spec }, m.cluster);
+}
+
 function parseOrThrow(text: string): ParsedCommand {
   const tokens = tokenize(text);
   const first = tokens[0];
@@ -273,6 +348,9 @@ function parseOrThrow(text: string): ParsedCommand {
       return parseKill(sub, rest);
     case 'terminate-all':
       return parseTerminateAll(rest);
+    case 'allow':
+      return parseAllow(rest);
+    case 'rules':
     case 'blocking':
     case 'replication':
     case 'status':

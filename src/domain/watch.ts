@@ -362,6 +362,8 @@ export function clusterDownIncident(cluster: string, error: string): Incident {
 /** Why an incident ended. */
 export type ClearReason =
   | { kind: 'request'; requestId: string; action: 'cancelled' | 'terminated'; approver: string | null }
+  /** A standing approval (src/domain/rules.ts) signalled its root. */
+  | { kind: 'rule'; ruleId: string; action: 'cancelled' | 'terminated'; proposer: string; approver: string | null }
   | { kind: 'ended' }
   | { kind: 'resolved' }
   | { kind: 'back' };

@@ -14,6 +14,11 @@ export const ACTION = {
   share: 'pgs_share',
   watchSnooze: 'pgs_watch_snooze',
   watchCancelStorm: 'pgs_watch_cancel_storm',
+  // Standing approvals: each carries only a rule id; everything else is read from the store at click time.
+  ruleApprove: 'pgs_rule_approve',
+  ruleDeny: 'pgs_rule_deny',
+  ruleWithdraw: 'pgs_rule_withdraw',
+  ruleRevoke: 'pgs_rule_revoke',
 } as const;
 export type ActionId = (typeof ACTION)[keyof typeof ACTION];
 

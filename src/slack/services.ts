@@ -8,6 +8,7 @@ import type { PeoplePort } from '../domain/workspaces.js';
 import type { RateLimiter } from '../domain/rate-limit.js';
 import type { AuditTrust } from './blocks/help.js';
 import type { Watcher } from '../watch/watcher.js';
+import type { RuleService } from '../domain/rules-service.js';
 
 export interface AppServices {
   readOnly: boolean;
@@ -26,4 +27,6 @@ export interface AppServices {
   metrics: Metrics;
   /** Watching (PGSESSIONS_WATCH_CHANNEL set): Snooze on an alert, a storm's frozen sessions. Absent when nothing is watched. */
   watch?: Pick<Watcher, 'snooze' | 'storm'>;
+  /** Standing approvals (`allow`, `rules`, their buttons). */
+  rules?: Pick<RuleService, 'propose' | 'approve' | 'deny' | 'withdraw' | 'revoke' | 'list'>;
 }

@@ -9,6 +9,7 @@ import {
   detectIncidents,
   planDelivery,
   planIncidents,
+  type ClearReason,
   type Incident,
   type LiveIncident,
   type RootSession,
@@ -21,6 +22,7 @@ import type { WatchReader } from '../postgres/watch-reader.js';
 import { describeConnectionError } from '../postgres/pools.js';
 import type { WatchMessagesPort } from '../slack/watch-messages.js';
 import type { Leadership } from './leadership.js';
+import type { RuleExecution } from '../domain/rules-service.js';
 
 export interface WatchedCluster {
   name: string;
@@ -42,6 +44,11 @@ export interface WatcherDeps {
   maxOpenMessages: number;
   /** Failed looks in a row before the cluster is an incident (one blip is not). */
   downAfterFailures: number;
+  /** Standing approvals: applied to what each look detects, before anything is stored or posted. */
+  rules?: {
+    apply(cluster: string, incidents: Incident[]): Promise<RuleExecution[]>;
+    anyActive(cluster: string): Promise<boolean>;
+  };
   /** Called after each look of a cluster this replica leads (metrics, benchmarks). */
   onLook?: (cluster: string, readMs: number) => void;
 }
@@ -73,11 +80,18 @@ function shapeRoot(root: RootSession | null, mode: QueryTextMode): RootSession |
   return root ? { ...root, query: shapeQueryText(root.query, mode) } : null;
 }
 
+/** While a rule is active on a cluster, it is looked at at least this often, whatever its interval. */
+export const RULE_LOOK_SECONDS = 2;
+
 export function startWatcher(deps: WatcherDeps): Watcher {
   const { store, messages, leadership, logger } = deps;
   let stopped = false;
   const wakers = new Set<() => void>();
   const failures = new Map<string, number>();
+  /** Clusters with an approved rule: looked at at least every RULE_LOOK_SECONDS. */
+  const ruled = new Set<string>();
+  /** Sessions a rule signalled (pid:backend_start → how), so their incident clears as relieved by it. */
+  const relieved = new Map<string, Extract<ClearReason, { kind: 'rule' }>>();
 
   // Query text is shaped (PGSESSIONS_QUERY_TEXT) before it is stored or posted.
   const shape = (i: Incident): Incident => ({ ...i, root: shapeRoot(i.root, deps.queryText), behind: shapeRoot(i.behind, deps.queryText) });
@@ -99,7 +113,9 @@ export function startWatcher(deps: WatcherDeps): Watcher {
     const open = live.filter((r) => r.status === 'open');
     let detected: Incident[];
     if (snapshot) {
-      detected = detectIncidents(snapshot, c.settings.thresholds).map(shape);
+      const raw = detectIncidents(snapshot, c.settings.thresholds);
+      await applyRules(c.name, raw);
+      detected = raw.map(shape);
     } else if ((failures.get(c.name) ?? 0) >= deps.downAfterFailures) {
       // What was open stays open as it was: nothing is known about it while the cluster cannot be read.
       detected = [...open.filter((r) => r.cause !== 'cluster-down').map((r) => r.incident), clusterDownIncident(c.name, error ?? 'unknown error')];
@@ -111,6 +127,12 @@ export function startWatcher(deps: WatcherDeps): Watcher {
     for (const { record, incident } of plan.refresh) await store.refresh(record.id, incident);
     for (const record of plan.clear) {
       const root = record.incident.root;
+      const byRule = root ? relieved.get(`${c.name}|${root.pid}:${root.backendStart}`) : undefined;
+      if (byRule) {
+        relieved.delete(`${c.name}|${root!.pid}:${root!.backendStart}`);
+        await store.clear(record.id, byRule);
+        continue;
+      }
       let executed = root ? await store.executedOn(c.name, root.pid, root.backendStart) : null;
       // A cancel ended the incident only if it cancelled the query the incident was about.
       if (executed?.outcome === 'cancelled' && root && executed.queryStart !== root.queryStart) executed = null;
@@ -118,6 +140,28 @@ export function startWatcher(deps: WatcherDeps): Watcher {
       await store.clear(record.id, reason);
     }
     await deliver(c);
+  }
+
+  async function applyRules(cluster: string, incidents: Incident[]): Promise<void> {
+    if (!deps.rules) return;
+    try {
+      if (await deps.rules.anyActive(cluster)) ruled.add(cluster);
+      else ruled.delete(cluster);
+      for (const e of await deps.rules.apply(cluster, incidents)) {
+        if (e.outcome !== 'cancelled' && e.outcome !== 'terminated') continue;
+        if (relieved.size > 1000) relieved.clear();
+        relieved.set(`${cluster}|${e.target.pid}:${e.target.backendStart}`, {
+          kind: 'rule',
+          ruleId: e.rule.id,
+          action: e.outcome,
+          proposer: e.rule.proposer,
+          approver: e.rule.approver,
+        });
+      }
+    } catch (error) {
+      // The state database or a bug: the alerts still go out; the next look tries the rules again.
+      logger.error({ cluster, err: error }, 'applying standing approvals failed');
+    }
   }
 
   async function deliver(c: WatchedCluster): Promise<void> {
@@ -169,7 +213,8 @@ export function startWatcher(deps: WatcherDeps): Watcher {
         // The state database or a bug: logged, and the next look tries again.
         logger.error({ cluster: c.name, err: error }, 'watch look failed');
       }
-      const wait = Math.max(50, c.settings.intervalSeconds * 1000 - (Date.now() - started));
+      const intervalMs = Math.min(c.settings.intervalSeconds, ruled.has(c.name) ? RULE_LOOK_SECONDS : Infinity) * 1000;
+      const wait = Math.max(50, intervalMs - (Date.now() - started));
       await new Promise<void>((resolve) => {
         const timer = setTimeout(done, wait);
         function done() {

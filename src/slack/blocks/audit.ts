@@ -20,6 +20,13 @@ const ICON: Record<AuditEvent, string> = {
   chain_keyed: ':key:',
   refused: ':no_entry:',
   snoozed: ':zzz:',
+  rule_proposed: ':scroll:',
+  rule_approved: ':white_check_mark:',
+  rule_denied: ':no_entry_sign:',
+  rule_withdrawn: ':leftwards_arrow_with_hook:',
+  rule_revoked: ':octagonal_sign:',
+  rule_ended: ':hourglass:',
+  rule_executed: ':robot_face:',
 };
 
 interface Shown {
@@ -50,6 +57,28 @@ function shownOf(entry: AuditEntry): Shown {
       return { targets: [], why: `from here on each entry is HMAC-SHA256 under PGSESSIONS_AUDIT_KEY (key id ${entry.details.keyId})` };
     case 'snoozed':
       return { targets: [], why: `alert ${entry.details.cause} snoozed for ${entry.details.minutes} min (incident ${entry.details.incident})` };
+    case 'rule_proposed':
+    case 'rule_approved':
+    case 'rule_denied':
+    case 'rule_withdrawn':
+    case 'rule_revoked':
+    case 'rule_ended': {
+      const d = entry.details;
+      const approver = 'approver' in d ? d.approver : null;
+      const ended = 'why' in d ? ` (${d.why})` : '';
+      return { requester: d.proposer, approver, reason: d.reason, targets: [], why: `rule ${d.rule}${ended}: ${d.words}` };
+    }
+    case 'rule_executed': {
+      const d = entry.details;
+      return {
+        requester: d.proposer,
+        approver: d.approver,
+        reason: d.reason,
+        targets: [d.target],
+        result: d.result,
+        why: `${d.dryRun ? 'dry run — would have executed' : 'executed'} under rule ${d.rule} (proposed by ${d.proposer}, approved by ${d.approver ?? '—'}), ${d.used} used: ${d.words}`,
+      };
+    }
   }
 }
 
@@ -75,7 +104,7 @@ export function buildAuditMessage(entry: AuditEntry, opts: { queryText?: QueryTe
   if (d.reason) lines.push(`reason: ${safeText(d.reason, 500)}`);
   // The outcome can carry the server's own words (permission denied: …): escaped like everything else.
   if (d.result && Array.isArray(d.result.outcomes)) lines.push(`outcome: ${safeText(describeResult(d.result), 1000)}`);
-  if (typeof d.why === 'string') lines.push(`why: ${safeText(d.why, 200)}`);
+  if (typeof d.why === 'string') lines.push(`why: ${safeText(d.why, 600)}`);
   const text = truncate(lines.join('\n'), LIMITS.sectionText);
   return {
     text: truncate(`${entry.event}${entry.cluster ? ` on ${entry.cluster}` : ''}${entry.requestId ? ` (request ${entry.requestId})` : ''}`, 3000),

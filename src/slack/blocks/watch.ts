@@ -85,6 +85,8 @@ export function describeClearReason(reason: ClearReason | null): string {
   switch (reason?.kind) {
     case 'request':
       return `${reason.action} through request \`${reason.requestId}\`${reason.approver ? ` (approved by ${userMention(reason.approver)})` : ''}`;
+    case 'rule':
+      return `relieved by standing approval \`${reason.ruleId}\`: ${reason.action} without anyone clicking (proposed by ${userMention(reason.proposer)}, approved by ${reason.approver ? userMention(reason.approver) : '—'})`;
     case 'ended':
       return 'ended by itself';
     case 'back':

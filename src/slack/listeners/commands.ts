@@ -9,6 +9,7 @@ import { buildUsageError } from '../blocks/help.js';
 import { sealed, type RenderedMessage } from '../blocks/mrkdwn.js';
 import { buildReadAnswer, readFailureText } from '../blocks/read.js';
 import { withShareButton } from '../blocks/share.js';
+import { buildRulesList } from '../blocks/rule.js';
 import type { AppServices } from '../services.js';
 
 const commandFields = z.object({
@@ -42,7 +43,24 @@ export async function answerRead(command: ParsedCommand, reader: Reader, service
   return ok(buildReadAnswer(result.answer, { readOnly: services.readOnly, queryHidden: services.queryText === 'none', ...(services.audit ? { audit: services.audit } : {}) }));
 }
 
+async function answerRules(command: Extract<ParsedCommand, { kind: 'allow' | 'rules' }>, reader: Reader, services: AppServices): Promise<Answer> {
+  if (!services.rules) return { message: plain('Standing approvals are not available here.'), outcome: 'refused' };
+  const chosen = command.cluster === undefined && command.kind === 'rules' ? null : await services.reads.visible(command.cluster, reader);
+  if (chosen && !chosen.ok) return { message: plain(readFailureText(chosen)), outcome: FAILURE_OUTCOME[chosen.code] };
+  if (command.kind === 'rules') {
+    // Without cluster:, only the rules of clusters this person may look at (PGSESSIONS_VIEWERS).
+    const listed = await services.rules.list(chosen?.name);
+    const mayView = new Map<string, boolean>();
+    for (const name of new Set(listed.map((r) => r.cluster))) mayView.set(name, chosen ? true : (await services.reads.visible(name, reader)).ok);
+    return ok(buildRulesList(listed.filter((r) => mayView.get(r.cluster))));
+  }
+  const result = await services.rules.propose({ cluster: chosen!.name, spec: command.rule, proposer: reader.user, channel: reader.channel });
+  if (!result.ok) return { message: plain(result.message), outcome: 'refused' };
+  return ok(plain('Rule proposed: it does nothing until a second person approves it.'));
+}
+
 async function answer(command: ParsedCommand, reader: Reader, services: AppServices): Promise<Answer> {
+  if (command.kind === 'allow' || command.kind === 'rules') return answerRules(command, reader, services);
   if (command.kind !== 'cancel' && command.kind !== 'terminate' && command.kind !== 'terminate-all') {
     return answerRead(command, reader, services);
   }

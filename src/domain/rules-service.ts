@@ -1,0 +1,243 @@
+// Standing approvals as use cases: propose (posted like a kill request, with a preview of what it would
+// match now), approve/deny/withdraw under the same two-person rule and approver lists, revoke, and apply —
+// the watcher's part: each match claimed in the state database, then signalled by the same identity-checked
+// statement as an approved kill. Expected outcomes are values with a sentence; only bugs throw.
+import type { AuditEntryInput, RuleSummary } from './audit.js';
+import { isProtected, mayApprove, mayRequest, shapeQueryText, type AccessRules, type GroupsPort, type Protection, type QueryTextMode } from './policy.js';
+import type { ClusterPort } from './requests.js';
+import { describeRule, ruleMatches, ruleText, type Rule, type RuleLastExecution, type RuleSpec } from './rules.js';
+import type { ExecutionResult, TargetOutcome, TargetSnapshot } from './types.js';
+import type { Incident } from './watch.js';
+
+export type RuleFailureCode = 'self_approval' | 'already_decided' | 'expired' | 'not_found';
+export type RuleDecision = { ok: true; rule: Rule } | { ok: false; code: RuleFailureCode; rule?: Rule };
+
+/** src/postgres/rule-store.ts */
+export interface RuleStorePort {
+  get(id: string): Promise<Rule | null>;
+  create(input: { cluster: string; spec: RuleSpec; proposer: string; channel: string; proposalTtlSeconds: number }): Promise<Rule>;
+  setMessageTs(id: string, ts: string): Promise<void>;
+  approve(id: string, approver: string): Promise<RuleDecision>;
+  deny(id: string, user: string): Promise<RuleDecision>;
+  withdraw(id: string, user: string): Promise<RuleDecision>;
+  revoke(id: string, user: string): Promise<RuleDecision>;
+  expireDue(): Promise<Rule[]>;
+  live(cluster?: string): Promise<Rule[]>;
+  active(cluster: string): Promise<Rule[]>;
+  anyActive(cluster: string): Promise<boolean>;
+  /** Claims and counts one execution; null when already claimed, or the rule no longer holds (revoked, expired, at its cap). */
+  claim(rule: Rule, target: TargetSnapshot, last: RuleLastExecution): Promise<{ executionId: string; rule: Rule } | null>;
+  finish(executionId: string, rule: Rule, outcome: string, last: RuleLastExecution, audit: AuditEntryInput): Promise<Rule>;
+}
+
+/** The Slack adapter. */
+export interface RuleMessagesPort {
+  post(rule: Rule, preview: Incident[]): Promise<string>;
+  update(rule: Rule): Promise<void>;
+}
+
+export interface RuleSettings extends Protection {
+  readOnly: boolean;
+  queryText: QueryTextMode;
+  proposalTtlSeconds: number;
+  terminateTimeoutMs: number;
+  rules(cluster: string): AccessRules;
+  /** Rules act through the watcher: a cluster nobody watches cannot have any. */
+  watched(cluster: string): boolean;
+}
+
+export interface RuleDeps {
+  store: RuleStorePort;
+  cluster(name: string): ClusterPort | undefined;
+  messages: RuleMessagesPort;
+  groups: GroupsPort;
+  settings: RuleSettings;
+  /** The incidents open on the cluster right now (the watcher's last look), for the preview. */
+  openIncidents(cluster: string): Promise<Incident[]>;
+  isUnreachable(error: unknown): boolean;
+  /** A per-user budget for proposals (the request rate limit). */
+  mayPropose?(user: string): boolean;
+}
+
+export const RULE_FAILURES = {
+  read_only: 'pgsessions is in read-only mode (PGSESSIONS_READ_ONLY): no rule can be proposed, approved or applied.',
+  not_requester: 'You are not allowed to request a cancel or terminate on this cluster, so you cannot propose a rule for it.',
+  not_approver: 'Only an approver of this cluster can do that (PGSESSIONS_APPROVERS).',
+  not_allowed: 'Only someone allowed to request or approve on this cluster can revoke its rules.',
+  self_approval: 'You proposed this rule: a second person has to approve it.',
+  already_decided: 'This rule was already decided (or has ended).',
+  expired: 'This proposal has expired. Propose it again if it is still wanted.',
+  not_found: 'That rule does not exist.',
+  not_the_proposer: 'Only the proposer can withdraw a proposal.',
+  unknown_cluster: 'Unknown cluster.',
+  not_watched: 'Rules are applied by the watcher, and this cluster is not watched (set PGSESSIONS_WATCH_CHANNEL): nothing was proposed.',
+  post_failed: 'The proposal could not be posted in this channel (in a private channel, invite the app first). Nothing was proposed.',
+  rate_limited: 'You are sending requests faster than pgsessions accepts from one person: wait a minute and try again. Nothing was done.',
+} as const;
+export type RuleFailure = keyof typeof RULE_FAILURES;
+export type RuleResult<T> = { ok: true; value: T } | { ok: false; code: RuleFailure; message: string };
+const fail = <T>(code: RuleFailure): RuleResult<T> => ({ ok: false, code, message: RULE_FAILURES[code] });
+
+/** One match handled by apply(): what was (or, dry run, would have been) done. */
+export interface RuleExecution {
+  rule: Rule;
+  incident: Incident;
+  target: TargetSnapshot;
+  outcome: TargetOutcome['outcome'] | 'dry_run' | 'protected';
+}
+
+function targetOf(incident: Incident, mode: QueryTextMode): TargetSnapshot | null {
+  const r = incident.root;
+  if (!r) return null;
+  return {
+    pid: r.pid,
+    backendStart: r.backendStart,
+    queryStart: r.queryStart,
+    xactStart: r.xactStart,
+    backendType: 'client backend',
+    user: r.user,
+    database: r.database,
+    application: r.application,
+    client: null,
+    state: r.state,
+    query: shapeQueryText(r.query, mode),
+  };
+}
+
+export function createRuleService(deps: RuleDeps) {
+  const { store, messages, groups, settings } = deps;
+
+  async function mayRequestOrApprove(user: string, cluster: string): Promise<boolean> {
+    const rules = settings.rules(cluster);
+    return (await mayApprove(user, rules, groups)) || (await mayRequest(user, rules, groups));
+  }
+
+  async function show(rule: Rule): Promise<void> {
+    await messages.update(rule).catch(() => undefined);
+  }
+
+  async function propose(ask: { cluster: string; spec: RuleSpec; proposer: string; channel: string }): Promise<RuleResult<Rule>> {
+    if (settings.readOnly) return fail('read_only');
+    if (!deps.cluster(ask.cluster)) return fail('unknown_cluster');
+    if (!settings.watched(ask.cluster)) return fail('not_watched');
+    if (!(await mayRequest(ask.proposer, settings.rules(ask.cluster), groups))) return fail('not_requester');
+    if (deps.mayPropose && !deps.mayPropose(ask.proposer)) return fail('rate_limited');
+    const preview = ruleMatches(ask.spec, await deps.openIncidents(ask.cluster).catch(() => []));
+    const rule = await store.create({ ...ask, proposalTtlSeconds: settings.proposalTtlSeconds });
+    try {
+      const ts = await messages.post(rule, preview);
+      await store.setMessageTs(rule.id, ts);
+      return { ok: true, value: { ...rule, messageTs: ts } };
+    } catch {
+      // Nobody can approve a proposal they cannot see.
+      await store.withdraw(rule.id, rule.proposer);
+      return fail('post_failed');
+    }
+  }
+
+  async function decided(result: RuleDecision): Promise<RuleResult<Rule>> {
+    if (!result.ok) return fail(result.code);
+    await show(result.rule);
+    return { ok: true, value: result.rule };
+  }
+
+  async function approve(id: string, user: string): Promise<RuleResult<Rule>> {
+    const rule = await store.get(id);
+    if (!rule) return fail('not_found');
+    if (settings.readOnly) return fail('read_only');
+    // Fresh group membership at click time, per-cluster approvers.
+    if (!(await mayApprove(user, settings.rules(rule.cluster), groups))) return fail('not_approver');
+    return decided(await store.approve(id, user));
+  }
+
+  async function deny(id: string, user: string): Promise<RuleResult<Rule>> {
+    const rule = await store.get(id);
+    if (!rule) return fail('not_found');
+    if (!(await mayApprove(user, settings.rules(rule.cluster), groups))) return fail('not_approver');
+    return decided(await store.deny(id, user));
+  }
+
+  async function withdraw(id: string, user: string): Promise<RuleResult<Rule>> {
+    const rule = await store.get(id);
+    if (!rule) return fail('not_found');
+    if (rule.proposer !== user) return fail('not_the_proposer');
+    return decided(await store.withdraw(id, user));
+  }
+
+  async function revoke(id: string, user: string): Promise<RuleResult<Rule>> {
+    const rule = await store.get(id);
+    if (!rule) return fail('not_found');
+    if (rule.proposer !== user && !(await mayRequestOrApprove(user, rule.cluster))) return fail('not_allowed');
+    return decided(await store.revoke(id, user));
+  }
+
+  async function expireDue(): Promise<Rule[]> {
+    const expired = await store.expireDue();
+    for (const rule of expired) await show(rule);
+    return expired;
+  }
+
+  /**
+   * The watcher's part, on every look of a cluster it leads: every approved rule against the incidents just
+   * detected. Read-only mode stops every rule. Protected roles and applications are skipped here and again
+   * in the signal statement (with the bot itself and walsenders, which a rule's root never is).
+   */
+  async function apply(cluster: string, incidents: Incident[]): Promise<RuleExecution[]> {
+    if (settings.readOnly) return [];
+    const port = deps.cluster(cluster);
+    if (!port) return [];
+    const done: RuleExecution[] = [];
+    for (const rule of await store.active(cluster)) {
+      for (const incident of ruleMatches(rule.spec, incidents)) {
+        const target = targetOf(incident, settings.queryText);
+        if (!target) continue;
+        if (isProtected(target, settings)) continue;
+        const at = new Date().toISOString();
+        const claimed = await store.claim(rule, target, { at, pid: target.pid, query: target.query, outcome: 'claimed' });
+        if (!claimed) continue; // already executed for this statement, or the rule ended since it was read
+        let outcome: TargetOutcome;
+        if (rule.spec.dryRun) {
+          outcome = { pid: target.pid, outcome: 'still_running', message: `dry run: would have ${rule.spec.action === 'cancel' ? 'cancelled' : 'terminated'} it; nothing was signalled` };
+        } else {
+          try {
+            outcome = await port.signal(
+              rule.spec.action,
+              { pid: target.pid, backendStart: target.backendStart, queryStart: rule.spec.action === 'cancel' ? target.queryStart : null, backendType: 'client backend' },
+              { protectedRoles: settings.protectedRoles, protectedApps: settings.protectedApps, terminateTimeoutMs: settings.terminateTimeoutMs, cancelWaitMs: 1_000 },
+            );
+          } catch (error) {
+            outcome = { pid: target.pid, outcome: 'error', message: deps.isUnreachable(error) ? 'the cluster could not be reached' : (error as Error).message };
+          }
+        }
+        const shown = rule.spec.dryRun ? 'dry_run' : outcome.outcome;
+        const last: RuleLastExecution = { at, pid: target.pid, query: target.query, outcome: shown };
+        const result: ExecutionResult = { outcomes: [outcome] };
+        const summary: RuleSummary = { rule: rule.id, text: ruleText(rule.spec), words: describeRule(rule.spec, rule.expiresAt), reason: rule.spec.reason, proposer: rule.proposer };
+        const updated = await store.finish(claimed.executionId, claimed.rule, shown, last, {
+          event: 'rule_executed',
+          actor: null,
+          cluster,
+          details: { ...summary, approver: rule.approver, dryRun: rule.spec.dryRun, used: claimed.rule.used, target, incident: incident.key, result },
+        });
+        await show(updated);
+        done.push({ rule: updated, incident, target, outcome: shown });
+        if (updated.status !== 'approved') break;
+      }
+    }
+    return done;
+  }
+
+  return {
+    propose,
+    approve,
+    deny,
+    withdraw,
+    revoke,
+    expireDue,
+    apply,
+    list: (cluster?: string) => store.live(cluster),
+    anyActive: (cluster: string) => store.anyActive(cluster),
+  };
+}
+
+export type RuleService = ReturnType<typeof createRuleService>;

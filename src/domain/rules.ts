@@ -1,0 +1,247 @@
+// Standing approvals: a rule two people agree in advance ("cancel any statement of app rails-migrate that has
+// waited ≥ 5 s on a lock while ≥ 3 sessions wait behind it"), applied by the watcher to the incidents it sees.
+// Pure: what a rule may say, how it reads in plain words, and whether an incident matches it.
+import { runsAQuery } from './policy.js';
+import type { Incident, IncidentCause } from './watch.js';
+
+/** The watch causes a rule may act on: each has one root session to signal. */
+export const RULE_CAUSES = ['lock-queue-head', 'root-blocker', 'idle-in-transaction', 'active'] as const satisfies readonly IncidentCause[];
+export type RuleCause = (typeof RULE_CAUSES)[number];
+
+export const RULE_ACTIONS = ['cancel', 'terminate'] as const;
+export type RuleAction = (typeof RULE_ACTIONS)[number];
+
+export const MAX_RULE_LIFETIME_SECONDS = 24 * 3600;
+export const DEFAULT_RULE_MAX = 5;
+export const MAX_RULE_MAX = 1000;
+
+/** Who a rule may touch: at least one of these is required, so that no rule matches everything. */
+export interface RuleFilters {
+  application?: string;
+  user?: string;
+  database?: string;
+  queryId?: string;
+}
+
+/** All given thresholds must be met (≥). */
+export interface RuleThresholds {
+  /** Seconds the root has waited on a lock (lock-queue head), or the longest wait behind it (root blocker). */
+  waitingSeconds?: number;
+  /** Sessions waiting behind the root. */
+  blocking?: number;
+  /** Seconds idle in transaction. */
+  idleSeconds?: number;
+  /** Seconds the current statement has run. */
+  runningSeconds?: number;
+}
+
+export interface RuleSpec {
+  action: RuleAction;
+  cause: RuleCause;
+  filters: RuleFilters;
+  thresholds: RuleThresholds;
+  lifetimeSeconds: number;
+  maxExecutions: number;
+  dryRun: boolean;
+  reason: string;
+}
+
+/** A rule as the state database keeps it. */
+export type RuleStatus = 'proposed' | 'approved' | 'denied' | 'withdrawn' | 'revoked' | 'expired' | 'exhausted';
+export const RULE_STATUSES: readonly RuleStatus[] = ['proposed', 'approved', 'denied', 'withdrawn', 'revoked', 'expired', 'exhausted'];
+
+export interface RuleLastExecution {
+  at: string;
+  pid: number;
+  query: string | null;
+  outcome: string;
+}
+
+export interface Rule {
+  id: string;
+  cluster: string;
+  spec: RuleSpec;
+  status: RuleStatus;
+  proposer: string;
+  approver: string | null;
+  /** Who ended it (denied, withdrawn, revoked). */
+  endedBy: string | null;
+  channel: string;
+  messageTs: string | null;
+  createdAt: string;
+  /** A proposal nobody decided on expires at this time. */
+  proposalExpiresAt: string;
+  /** Set on approval: approval time + lifetime. */
+  expiresAt: string | null;
+  used: number;
+  last: RuleLastExecution | null;
+}
+
+export type RuleCheck = { ok: true; spec: RuleSpec } | { ok: false; message: string };
+
+/** What the parser collected, before the safety checks. */
+export interface RuleDraft {
+  action: string;
+  cause: string;
+  filters: RuleFilters;
+  thresholds: RuleThresholds;
+  lifetimeSeconds: number | null;
+  maxExecutions: number | null;
+  dryRun: boolean;
+  reason: string;
+}
+
+/** The safety checks: a rule that is unsafe or means nothing is refused with a sentence; nothing is stored. */
+export function checkRule(d: RuleDraft): RuleCheck {
+  const no = (message: string): RuleCheck => ({ ok: false, message });
+  if (!(RULE_ACTIONS as readonly string[]).includes(d.action)) return no(`A rule's action is cancel or terminate, got “${d.action}”.`);
+  if (!(RULE_CAUSES as readonly string[]).includes(d.cause)) return no(`A rule's cause is one of ${RULE_CAUSES.join(', ')}; got “${d.cause}”.`);
+  const action = d.action as RuleAction;
+  const cause = d.cause as RuleCause;
+  const f = d.filters;
+  if (f.application === undefined && f.user === undefined && f.database === undefined && f.queryId === undefined) {
+    return no('A rule needs at least one narrowing filter — app:, user:, db: or query_id: — so that it cannot match every session.');
+  }
+  if (d.lifetimeSeconds === null) return no('A rule needs a lifetime: for:2h (at most 24h).');
+  if (d.lifetimeSeconds <= 0 || d.lifetimeSeconds > MAX_RULE_LIFETIME_SECONDS) return no('for: must be more than 0 and at most 24h.');
+  const max = d.maxExecutions ?? DEFAULT_RULE_MAX;
+  if (!Number.isInteger(max) || max < 1 || max > MAX_RULE_MAX) return no(`max: must be a whole number from 1 to ${MAX_RULE_MAX}.`);
+  const t = d.thresholds;
+  if (action === 'cancel' && cause === 'idle-in-transaction') {
+    return no('An idle transaction runs no statement: cancelling does nothing. Use terminate for idle-in-transaction.');
+  }
+  if (t.idleSeconds !== undefined && cause !== 'idle-in-transaction' && cause !== 'root-blocker') {
+    return no(`idle: applies to idle-in-transaction (or root-blocker), not ${cause}.`);
+  }
+  if (t.runningSeconds !== undefined && cause === 'idle-in-transaction') return no('running: does not apply to an idle transaction; use idle:.');
+  if ((t.waitingSeconds !== undefined || t.blocking !== undefined) && (cause === 'idle-in-transaction' || cause === 'active')) {
+    return no(`waiting: and blocking: apply to lock-queue-head and root-blocker; ${cause} alerts have nobody waiting.`);
+  }
+  if (d.reason.trim().length === 0) return no('Give a reason: it goes into the audit trail.');
+  return {
+    ok: true,
+    spec: { action, cause, filters: { ...f }, thresholds: { ...t }, lifetimeSeconds: d.lifetimeSeconds, maxExecutions: max, dryRun: d.dryRun, reason: d.reason.trim() },
+  };
+}
+
+// ---- matching ------------------------------------------------------------------------------------------------
+
+/** Does this incident fall under the rule? Only the root session is ever a rule's target. */
+export function matchesRule(spec: RuleSpec, incident: Incident): boolean {
+  if (incident.cause !== spec.cause) return false;
+  const r = incident.root;
+  if (!r) return false;
+  const f = spec.filters;
+  if (f.application !== undefined && r.application !== f.application) return false;
+  if (f.user !== undefined && r.user !== f.user) return false;
+  if (f.database !== undefined && r.database !== f.database) return false;
+  if (f.queryId !== undefined && r.queryId !== f.queryId) return false;
+  // A cancel needs a running statement to name; terminate needs none.
+  if (spec.action === 'cancel' && !runsAQuery(r)) return false;
+  const t = spec.thresholds;
+  const idle = (r.state ?? '').startsWith('idle in transaction');
+  if (t.waitingSeconds !== undefined) {
+    const waited = incident.cause === 'lock-queue-head' ? (r.waitSeconds ?? 0) : incident.oldestWaitSeconds;
+    if (waited < t.waitingSeconds) return false;
+  }
+  if (t.blocking !== undefined && incident.waiting < t.blocking) return false;
+  if (t.idleSeconds !== undefined && !(idle && r.ageSeconds >= t.idleSeconds)) return false;
+  if (t.runningSeconds !== undefined && !(r.state === 'active' && r.ageSeconds >= t.runningSeconds)) return false;
+  return true;
+}
+
+/** The root of each matching incident, at most once per session. */
+export function ruleMatches(spec: RuleSpec, incidents: Incident[]): Incident[] {
+  const seen = new Set<string>();
+  return incidents.filter((i) => {
+    if (!matchesRule(spec, i) || !i.root) return false;
+    const k = `${i.root.pid}:${i.root.backendStart}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+// ---- plain words --------------------------------------------------------------------------------------------
+
+/** 7200 → 2h, 5400 → 1h30m, 5 → 5s: the form the grammar accepts back. */
+export function formatDuration(total: number): string {
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const s = total % 60;
+  const out = `${h ? `${h}h` : ''}${m ? `${m}m` : ''}${s ? `${s}s` : ''}`;
+  return out === '' ? '0s' : out;
+}
+
+const seconds = (s: number): string => (s < 60 ? `${s} s` : formatDuration(s));
+
+function subject(spec: RuleSpec): string {
+  const f = spec.filters;
+  const who: string[] = [];
+  if (f.application !== undefined) who.push(`app ${f.application}`);
+  if (f.user !== undefined) who.push(`user ${f.user}`);
+  if (f.database !== undefined) who.push(`database ${f.database}`);
+  if (f.queryId !== undefined) who.push(`query id ${f.queryId}`);
+  const of = who.join(', ');
+  if (spec.action === 'cancel') return `cancel any statement of ${of}`;
+  return `terminate any session of ${of}`;
+}
+
+/** HH:MM UTC of an ISO time. */
+export function clock(iso: string): string {
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? iso : `${d.toISOString().slice(11, 16)} UTC`;
+}
+
+/**
+ * The rule in one sentence: "cancel any statement of app rails-migrate that has waited ≥ 5 s on a lock while
+ * ≥ 3 sessions wait behind it — at most 10 times, until 14:30 UTC". Before approval: "for 2h once approved".
+ */
+export function describeRule(spec: RuleSpec, expiresAt: string | null): string {
+  const t = spec.thresholds;
+  const conditions: string[] = [];
+  switch (spec.cause) {
+    case 'lock-queue-head':
+      conditions.push(t.waitingSeconds !== undefined ? `has waited ≥ ${seconds(t.waitingSeconds)} on a lock` : 'waits on a lock');
+      conditions.push(`at the head of a lock queue${t.blocking !== undefined ? ` while ≥ ${t.blocking} session${t.blocking === 1 ? '' : 's'} wait behind it` : ''}`);
+      break;
+    case 'root-blocker':
+      conditions.push(`blocks ${t.blocking !== undefined ? `≥ ${t.blocking} session${t.blocking === 1 ? '' : 's'}` : 'other sessions'}`);
+      if (t.waitingSeconds !== undefined) conditions.push(`one of them waiting ≥ ${seconds(t.waitingSeconds)}`);
+      break;
+    case 'idle-in-transaction':
+      conditions.push(`is idle in a transaction${t.idleSeconds !== undefined ? ` for ≥ ${seconds(t.idleSeconds)}` : ''}`);
+      break;
+    case 'active':
+      conditions.push('runs a statement');
+      break;
+  }
+  if (t.idleSeconds !== undefined && spec.cause === 'root-blocker') conditions.push(`idle in a transaction for ≥ ${seconds(t.idleSeconds)}`);
+  if (t.runningSeconds !== undefined) conditions.push(`running for ≥ ${seconds(t.runningSeconds)}`);
+  const until = expiresAt ? `until ${clock(expiresAt)}` : `for ${formatDuration(spec.lifetimeSeconds)} once approved`;
+  const times = `at most ${spec.maxExecutions} time${spec.maxExecutions === 1 ? '' : 's'}`;
+  const dry = spec.dryRun ? ' (dry run: says what it would do, signals nothing)' : '';
+  return `${subject(spec)} that ${conditions.join(', ')} — ${times}, ${until}${dry}`;
+}
+
+/** The rule as typed, for the audit trail and the rules list. */
+export function ruleText(spec: RuleSpec): string {
+  const f = spec.filters;
+  const t = spec.thresholds;
+  const words: string[] = [spec.action, spec.cause];
+  const q = (v: string) => (/[\s"]/.test(v) ? `"${v.replace(/"/g, '')}"` : v);
+  if (f.application !== undefined) words.push(`app:${q(f.application)}`);
+  if (f.user !== undefined) words.push(`user:${q(f.user)}`);
+  if (f.database !== undefined) words.push(`db:${q(f.database)}`);
+  if (f.queryId !== undefined) words.push(`query_id:${f.queryId}`);
+  if (t.waitingSeconds !== undefined) words.push(`waiting:${formatDuration(t.waitingSeconds)}`);
+  if (t.blocking !== undefined) words.push(`blocking:${t.blocking}`);
+  if (t.idleSeconds !== undefined) words.push(`idle:${formatDuration(t.idleSeconds)}`);
+  if (t.runningSeconds !== undefined) words.push(`running:${formatDuration(t.runningSeconds)}`);
+  words.push(`for:${formatDuration(spec.lifetimeSeconds)}`, `max:${spec.maxExecutions}`);
+  if (spec.dryRun) words.push('dry-run');
+  return words.join(' ');
+}
+
+/** Rule statuses in which a rule can still act or be approved. */
+export const LIVE_RULE_STATUSES: readonly RuleStatus[] = ['proposed', 'approved'];

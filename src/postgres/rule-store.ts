@@ -1,0 +1,217 @@
+// Standing approvals in the state database: each decision is one conditional UPDATE written with its audit
+// entry in one transaction (rule-sql.ts); each execution is claimed and counted before its signal.
+import type pg from 'pg';
+import { z } from 'zod';
+import type { AuditEntryInput, RuleSummary } from '../domain/audit.js';
+import { describeRule, ruleText, RULE_STATUSES, type Rule, type RuleSpec } from '../domain/rules.js';
+import type { RuleDecision, RuleStorePort } from '../domain/rules-service.js';
+import type { AppendAuditIn } from './request-store.js';
+import {
+  SQL_ACTIVE_RULES,
+  SQL_ANY_ACTIVE_RULE,
+  SQL_APPROVE_RULE,
+  SQL_CLAIM_EXECUTION,
+  SQL_COUNT_EXECUTION,
+  SQL_END_PROPOSAL,
+  SQL_EXPIRE_RULES,
+  SQL_FINISH_EXECUTION,
+  SQL_GET_RULE,
+  SQL_INSERT_RULE,
+  SQL_LIVE_RULES,
+  SQL_REVOKE_RULE,
+  SQL_SET_LAST_EXECUTION,
+  SQL_SET_RULE_MESSAGE,
+} from './rule-sql.js';
+import { inTransaction } from './transaction.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+const specSchema = z.object({
+  action: z.enum(['cancel', 'terminate']),
+  cause: z.enum(['lock-queue-head', 'root-blocker', 'idle-in-transaction', 'active']),
+  filters: z.object({ application: z.string().optional(), user: z.string().optional(), database: z.string().optional(), queryId: z.string().optional() }),
+  thresholds: z.object({
+    waitingSeconds: z.number().optional(),
+    blocking: z.number().optional(),
+    idleSeconds: z.number().optional(),
+    runningSeconds: z.number().optional(),
+  }),
+  lifetimeSeconds: z.number(),
+  maxExecutions: z.number(),
+  dryRun: z.boolean(),
+  reason: z.string(),
+});
+const lastSchema = z.object({ at: z.string(), pid: z.number(), query: z.string().nullable(), outcome: z.string() }).nullable();
+const rowSchema = z.object({
+  id: z.string(),
+  cluster: z.string(),
+  spec: specSchema,
+  status: z.enum(RULE_STATUSES as [Rule['status'], ...Rule['status'][]]),
+  proposer: z.string(),
+  approver: z.string().nullable(),
+  ended_by: z.string().nullable(),
+  channel: z.string(),
+  message_ts: z.string().nullable(),
+  created_at: z.string(),
+  proposal_expires_at: z.string(),
+  expires_at: z.string().nullable(),
+  used: z.number(),
+  last_execution: lastSchema,
+});
+
+export function toRule(row: unknown): Rule {
+  const r = rowSchema.parse(row);
+  return {
+    id: r.id,
+    cluster: r.cluster,
+    spec: r.spec as RuleSpec,
+    status: r.status,
+    proposer: r.proposer,
+    approver: r.approver,
+    endedBy: r.ended_by,
+    channel: r.channel,
+    messageTs: r.message_ts,
+    createdAt: r.created_at,
+    proposalExpiresAt: r.proposal_expires_at,
+    expiresAt: r.expires_at,
+    used: r.used,
+    last: r.last_execution,
+  };
+}
+
+export function ruleSummary(rule: Rule): RuleSummary {
+  return { rule: rule.id, text: ruleText(rule.spec), words: describeRule(rule.spec, rule.expiresAt), reason: rule.spec.reason, proposer: rule.proposer };
+}
+
+export function createRuleStore(pool: pg.Pool, appendAuditIn: AppendAuditIn): RuleStorePort {
+  async function get(id: string): Promise<Rule | null> {
+    if (!UUID.test(id)) return null;
+    const { rows } = await pool.query(SQL_GET_RULE, [id]);
+    return rows[0] ? toRule(rows[0]) : null;
+  }
+
+  async function decide(sql: string, params: unknown[], audit: (rule: Rule) => AuditEntryInput): Promise<Rule | null> {
+    if (!UUID.test(String(params[0]))) return null;
+    return inTransaction(pool, async (client) => {
+      const { rows } = await client.query(sql, params);
+      if (rows.length === 0) return null;
+      const rule = toRule(rows[0]);
+      await appendAuditIn(client, audit(rule));
+      return rule;
+    });
+  }
+
+  /** Why a decision did not apply, read after the fact. */
+  async function whyNot(id: string, user: string): Promise<RuleDecision> {
+    const rule = await get(id);
+    if (!rule) return { ok: false, code: 'not_found' };
+    if (rule.status === 'expired' || (rule.status === 'proposed' && Date.parse(rule.proposalExpiresAt) <= Date.now())) return { ok: false, code: 'expired', rule };
+    if (rule.status === 'proposed' && rule.proposer === user) return { ok: false, code: 'self_approval', rule };
+    return { ok: false, code: 'already_decided', rule };
+  }
+
+  const ended = (rule: Rule | null): RuleDecision => (rule ? { ok: true, rule } : { ok: false, code: 'already_decided' });
+
+  return {
+    get,
+    async create(input) {
+      return inTransaction(pool, async (client) => {
+        const s = input.spec;
+        const { rows } = await client.query(SQL_INSERT_RULE, [
+          input.cluster,
+          JSON.stringify(s),
+          s.action,
+          s.cause,
+          s.dryRun,
+          s.reason,
+          input.proposer,
+          input.channel,
+          input.proposalTtlSeconds,
+          s.lifetimeSeconds,
+          s.maxExecutions,
+        ]);
+        const rule = toRule(rows[0]);
+        await appendAuditIn(client, { event: 'rule_proposed', actor: rule.proposer, cluster: rule.cluster, details: ruleSummary(rule) });
+        return rule;
+      });
+    },
+    async setMessageTs(id, ts) {
+      await pool.query(SQL_SET_RULE_MESSAGE, [id, ts]);
+    },
+    async approve(id, approver) {
+      const rule = await decide(SQL_APPROVE_RULE, [id, approver], (r) => ({
+        event: 'rule_approved',
+        actor: approver,
+        cluster: r.cluster,
+        details: { ...ruleSummary(r), approver, expiresAt: r.expiresAt ?? '' },
+      }));
+      return rule ? { ok: true, rule } : whyNot(id, approver);
+    },
+    async deny(id, user) {
+      const rule = await decide(SQL_END_PROPOSAL, [id, user, 'denied'], (r) => ({ event: 'rule_denied', actor: user, cluster: r.cluster, details: { ...ruleSummary(r), deniedBy: user } }));
+      return rule ? { ok: true, rule } : whyNot(id, '');
+    },
+    async withdraw(id, user) {
+      const rule = await decide(SQL_END_PROPOSAL, [id, user, 'withdrawn'], (r) => ({ event: 'rule_withdrawn', actor: user, cluster: r.cluster, details: { ...ruleSummary(r), withdrawnBy: user } }));
+      return ended(rule);
+    },
+    async revoke(id, user) {
+      const rule = await decide(SQL_REVOKE_RULE, [id, user], (r) => ({ event: 'rule_revoked', actor: user, cluster: r.cluster, details: { ...ruleSummary(r), revokedBy: user } }));
+      return rule ? { ok: true, rule } : (await get(id)) ? { ok: false, code: 'already_decided' } : { ok: false, code: 'not_found' };
+    },
+    async expireDue() {
+      return inTransaction(pool, async (client) => {
+        const { rows } = await client.query(SQL_EXPIRE_RULES);
+        const rules = rows.map(toRule);
+        for (const r of rules) await appendAuditIn(client, { event: 'rule_ended', cluster: r.cluster, details: { ...ruleSummary(r), why: 'expired' } });
+        return rules;
+      });
+    },
+    async live(cluster) {
+      const { rows } = await pool.query(SQL_LIVE_RULES, [cluster ?? null]);
+      return rows.map(toRule);
+    },
+    async active(cluster) {
+      const { rows } = await pool.query(SQL_ACTIVE_RULES, [cluster]);
+      return rows.map(toRule);
+    },
+    async anyActive(cluster) {
+      const { rows } = await pool.query<{ active: boolean }>(SQL_ANY_ACTIVE_RULE, [cluster]);
+      return rows[0]?.active === true;
+    },
+    async claim(rule, target, last) {
+      return inTransaction(pool, async (client) => {
+        const claimed = await client.query<{ id: string }>(SQL_CLAIM_EXECUTION, [
+          rule.id,
+          target.pid,
+          target.backendStart,
+          rule.spec.action === 'cancel' ? target.queryStart : '-infinity',
+          rule.spec.dryRun,
+          JSON.stringify(target),
+        ]);
+        const executionId = claimed.rows[0]?.id;
+        if (!executionId) return null;
+        const counted = await client.query(SQL_COUNT_EXECUTION, [rule.id, JSON.stringify(last)]);
+        // Revoked, expired or at its cap since it was read: nothing is claimed (the INSERT rolls back too).
+        if (counted.rows.length === 0) throw new NotCounted();
+        return { executionId, rule: toRule(counted.rows[0]) };
+      }).catch((error: unknown) => {
+        if (error instanceof NotCounted) return null;
+        throw error;
+      });
+    },
+    async finish(executionId, rule, outcome, last, audit) {
+      return inTransaction(pool, async (client) => {
+        await client.query(SQL_FINISH_EXECUTION, [executionId, outcome]);
+        const { rows } = await client.query(SQL_SET_LAST_EXECUTION, [rule.id, JSON.stringify(last)]);
+        await appendAuditIn(client, audit);
+        if (rule.status === 'exhausted') {
+          await appendAuditIn(client, { event: 'rule_ended', cluster: rule.cluster, details: { ...ruleSummary(rule), why: 'exhausted' } });
+        }
+        return toRule(rows[0]);
+      });
+    },
+  };
+}
+
+class NotCounted extends Error {}

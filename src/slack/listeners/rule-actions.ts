@@ -1,0 +1,50 @@
+// Buttons of standing approvals: Approve / Deny / Withdraw on a proposal, Revoke on a rule or in the list.
+// Each carries only a rule id; who may do what is decided by the rule use cases at click time.
+import type { App, BlockAction, ButtonAction } from '@slack/bolt';
+import { z } from 'zod';
+import type { Logger } from '../../logger.js';
+import { ACTION } from '../ids.js';
+import type { AppServices } from '../services.js';
+
+const ruleId = z.uuid();
+
+const DONE = {
+  ruleApprove: 'Rule approved: the watcher applies it from its next look.',
+  ruleDeny: 'Rule denied.',
+  ruleWithdraw: 'Proposal withdrawn.',
+  ruleRevoke: 'Rule revoked: it executes no more (audited).',
+} as const;
+
+export function registerRuleActions(app: App, services: AppServices, logger: Logger): void {
+  for (const key of ['ruleApprove', 'ruleDeny', 'ruleWithdraw', 'ruleRevoke'] as const) {
+    app.action<BlockAction<ButtonAction>>(ACTION[key], async ({ ack, body, action, respond }) => {
+      await ack();
+      const tell = async (text: string) => {
+        if (typeof respond !== 'function') return;
+        await respond({ response_type: 'ephemeral', replace_original: false, text }).catch((error: unknown) => logger.warn({ err: error }, 'could not answer the clicker'));
+      };
+      const id = ruleId.safeParse(action.value);
+      if (!id.success || !services.rules) {
+        await tell('That button is not one pgsessions made (or it is damaged): nothing was done.');
+        return;
+      }
+      const user = body.user.id;
+      try {
+        const rules = services.rules;
+        const result =
+          key === 'ruleApprove'
+            ? await rules.approve(id.data, user)
+            : key === 'ruleDeny'
+              ? await rules.deny(id.data, user)
+              : key === 'ruleWithdraw'
+                ? await rules.withdraw(id.data, user)
+                : await rules.revoke(id.data, user);
+        logger.info({ action: key, rule: id.data, user, ok: result.ok, code: result.ok ? undefined : result.code }, 'rule decision');
+        await tell(result.ok ? DONE[key] : result.message);
+      } catch (error) {
+        logger.error({ err: error }, 'rule decision failed');
+        await tell('Something went wrong on our side; nothing was changed. The error is in the app log.');
+      }
+    });
+  }
+}
