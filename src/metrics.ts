@@ -155,6 +155,7 @@ export function instrumentRequests(service: RequestService, metrics: Metrics): R
     ...service,
     requestOne: async (ask) => count(await service.requestOne(ask), 'requested'),
     requestAll: async (ask) => count(await service.requestAll(ask), 'requested'),
+    requestFrozenCancel: async (ask) => count(await service.requestFrozenCancel(ask), 'requested'),
     approve: async (id, user) => count(await service.approve(id, user), 'approved'),
     deny: async (id, user) => count(await service.deny(id, user), 'denied'),
     withdraw: async (id, user) => count(await service.withdraw(id, user), 'withdrawn'),

@@ -243,6 +243,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   if (watched.length > 0) {
     services.watch = {
       snooze: (id, minutes, user) => (watcher ? watcher.snooze(id, minutes, user) : Promise.resolve({ ok: false, message: 'Watching has not started yet.' })),
+      storm: (id) => (watcher ? watcher.storm(id) : Promise.resolve({ ok: false, message: 'Watching has not started yet.' })),
     };
   }
 

@@ -77,6 +77,7 @@ export function limitRequests(service: RequestService, limiter: RateLimiter): Re
     ...service,
     requestOne: async (ask) => (limiter.take(ask.requester) ? service.requestOne(ask) : limited()),
     requestAll: async (ask) => (limiter.take(ask.requester) ? service.requestAll(ask) : limited()),
+    requestFrozenCancel: async (ask) => (limiter.take(ask.requester) ? service.requestFrozenCancel(ask) : limited()),
     approve: decision(service.approve),
     deny: decision(service.deny),
     withdraw: decision(service.withdraw),

@@ -81,6 +81,7 @@ export const FAILURE_MESSAGES = {
   cancel_useless: 'That session is not running a query (it is idle, or idle in a transaction): cancelling does nothing. Ask to terminate it instead.',
   cannot_signal: 'The database would refuse this whatever anyone approves, so nothing was requested —',
   nothing_to_do: 'No sessions match: nothing to terminate.',
+  nothing_to_cancel: 'None of those sessions still runs the query that was seen (or each is one pgsessions may not cancel): nothing was requested.',
   too_many: 'That would end more sessions than one request may',
   unreachable: 'The cluster cannot be reached (or is too slow to answer) right now: nothing was done.',
   post_failed: 'The approval request could not be posted in this channel (Slack refused or did not answer; in a private channel, invite the app first). Nothing was requested.',
@@ -118,6 +119,15 @@ export interface SingleAsk {
 export interface BulkAsk {
   cluster: string;
   scope: BulkScope;
+  reason: string;
+  requester: string;
+  channel: string;
+}
+
+/** A bulk cancel of sessions the watcher froze (a query storm): pid + backend_start + query_start each. */
+export interface FrozenCancelAsk {
+  cluster: string;
+  members: Array<{ pid: number; backendStart: string; queryStart: string | null }>;
   reason: string;
   requester: string;
   channel: string;
@@ -236,11 +246,57 @@ export function createRequestService(deps: RequestDeps) {
     return publish(request);
   }
 
+  /**
+   * Cancel exactly the frozen sessions: each is looked up now and kept only while it is the same session
+   * running the same query (a member that moved on, or arrived later, is never in the list), a client
+   * backend the bot may signal, and not protected. Approval re-checks each again in the signal statement.
+   */
+  async function requestFrozenCancel(ask: FrozenCancelAsk): Promise<Result<KillRequest>> {
+    const guarded = await guardRequest(ask.cluster, ask.requester, ask.reason);
+    if (!guarded.ok) return guarded;
+    const rows: SessionRow[] = [];
+    const seen = new Set<number>();
+    try {
+      for (const member of ask.members) {
+        if (member.queryStart === null || seen.has(member.pid)) continue;
+        seen.add(member.pid);
+        let row: SessionRow | null;
+        try {
+          row = await guarded.value.byPid(member.pid);
+        } catch (error) {
+          if ((error as { code?: unknown }).code === SESSION_NOT_VISIBLE) continue;
+          throw error;
+        }
+        if (!row || row.backendStart !== member.backendStart || row.queryStart !== member.queryStart) continue;
+        if (row.backendType !== 'client backend' || row.signalBlocker || !runsAQuery(row) || isProtected(row, settings)) continue;
+        rows.push(row);
+      }
+    } catch (error) {
+      if (deps.isUnreachable(error)) return fail('unreachable');
+      throw error;
+    }
+    if (rows.length === 0) return fail('nothing_to_cancel');
+    if (rows.length > settings.bulkCap) return fail('too_many', `(${rows.length} sessions; the cap is ${settings.bulkCap}).`);
+    const request = await state.createRequest({
+      cluster: ask.cluster,
+      action: 'cancel_all',
+      targets: rows.map((row) => snapshot(row, settings.queryText)),
+      reason: ask.reason.trim(),
+      requester: ask.requester,
+      channel: ask.channel,
+      escalateAfterSeconds: null,
+      scope: null,
+      ttlSeconds: settings.ttlSeconds,
+    });
+    return publish(request);
+  }
+
   async function signalTarget(port: ClusterPort, action: Action, target: TargetSnapshot, escalateAfter: number | null): Promise<TargetOutcome> {
     const guard = { protectedRoles: settings.protectedRoles, protectedApps: settings.protectedApps, terminateTimeoutMs: settings.terminateTimeoutMs };
     const identity = { pid: target.pid, backendStart: target.backendStart };
     switch (action) {
       case 'cancel':
+      case 'cancel_all':
         return port.signal('cancel', { ...identity, queryStart: target.queryStart, backendType: 'client backend' }, guard);
       case 'cancel_then_terminate': {
         const withQuery = { ...identity, queryStart: target.queryStart, backendType: 'client backend' as const };
@@ -403,7 +459,7 @@ export function createRequestService(deps: RequestDeps) {
     return done;
   }
 
-  return { requestOne, requestAll, approve, deny, withdraw, expireDue, reconcile, listPending: (cluster?: string) => state.listPending(cluster) };
+  return { requestOne, requestAll, requestFrozenCancel, approve, deny, withdraw, expireDue, reconcile, listPending: (cluster?: string) => state.listPending(cluster) };
 }
 
 export type RequestService = ReturnType<typeof createRequestService>;

@@ -101,7 +101,7 @@ export interface ListFilters {
   limit: number;
 }
 
-export const ACTIONS = ['cancel', 'terminate', 'cancel_then_terminate', 'terminate_walsender', 'terminate_all'] as const;
+export const ACTIONS = ['cancel', 'terminate', 'cancel_then_terminate', 'terminate_walsender', 'terminate_all', 'cancel_all'] as const;
 export type Action = (typeof ACTIONS)[number];
 
 /** What the server says about the bot's own role on one cluster, read at start-up. */

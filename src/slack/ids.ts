@@ -13,6 +13,7 @@ export const ACTION = {
   withdraw: 'pgs_withdraw',
   share: 'pgs_share',
   watchSnooze: 'pgs_watch_snooze',
+  watchCancelStorm: 'pgs_watch_cancel_storm',
   // Standing approvals: each carries only a rule id; everything else is read from the store at click time.
   ruleApprove: 'pgs_rule_approve',
   ruleDeny: 'pgs_rule_deny',
@@ -24,6 +25,7 @@ export type ActionId = (typeof ACTION)[keyof typeof ACTION];
 /** callback_id of each modal. */
 export const VIEW = {
   request: 'pgs_request_modal',
+  stormRequest: 'pgs_storm_request_modal',
 } as const;
 
 /** block_id / action_id of the request modal's inputs (view.state.values[block][action]). */
@@ -165,4 +167,44 @@ export function decodeSnooze(value: string): { incidentId: string; minutes: numb
   }
   const parsed = snoozeSchema.safeParse(json);
   return parsed.success ? { incidentId: parsed.data.i, minutes: parsed.data.m } : null;
+}
+
+// "Request cancel of these N…" on a storm alert carries only the incident id: the sessions are read from
+// the incident store when clicked and when the form is sent, never from anything a payload says.
+const stormSchema = z.strictObject({ i: z.uuid() });
+
+export function encodeStorm(incidentId: string): string {
+  return JSON.stringify(stormSchema.parse({ i: incidentId }));
+}
+
+export function decodeStorm(value: string): { incidentId: string } | null {
+  if (typeof value !== 'string' || value.length === 0 || value.length > 200) return null;
+  let json: unknown;
+  try {
+    json = JSON.parse(value);
+  } catch {
+    return null;
+  }
+  const parsed = stormSchema.safeParse(json);
+  return parsed.success ? { incidentId: parsed.data.i } : null;
+}
+
+/** The storm form's private_metadata: which incident, and the channel the request will be posted in. */
+const stormMetadataSchema = z.strictObject({ incidentId: z.uuid(), channel: z.string().min(1).max(100) });
+export type StormMetadata = z.infer<typeof stormMetadataSchema>;
+
+export function encodeStormMetadata(m: StormMetadata): string {
+  return JSON.stringify(stormMetadataSchema.parse(m));
+}
+
+export function decodeStormMetadata(value: string): StormMetadata | null {
+  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_PRIVATE_METADATA) return null;
+  let json: unknown;
+  try {
+    json = JSON.parse(value);
+  } catch {
+    return null;
+  }
+  const parsed = stormMetadataSchema.safeParse(json);
+  return parsed.success ? parsed.data : null;
 }

@@ -55,8 +55,24 @@ export interface WatcherDeps {
 
 export type SnoozeResult = { ok: true; incident: LiveIncident } | { ok: false; message: string };
 
+/** An open query storm as the store has it now: its frozen sessions and what the form shows of them. */
+export type StormResult =
+  | {
+      ok: true;
+      cluster: string;
+      /** The watch channel the alert is in: the request is posted there. */
+      channel: string;
+      members: Incident['members'];
+      query: string | null;
+      applications: string[];
+      oldestSeconds: number;
+    }
+  | { ok: false; message: string };
+
 export interface Watcher {
   snooze(incidentId: string, minutes: number, user: string): Promise<SnoozeResult>;
+  /** The sessions of an open query-storm incident, read from the incident store (never from a payload). */
+  storm(incidentId: string): Promise<StormResult>;
   stop(): Promise<void>;
 }
 
@@ -224,6 +240,21 @@ export function startWatcher(deps: WatcherDeps): Watcher {
         if (sent.ok) await store.shown(incident.id, incident.version, incident.status);
       }
       return { ok: true, incident };
+    },
+    async storm(incidentId) {
+      const known = await store.get(incidentId);
+      if (!known || known.cause !== 'query-storm') return { ok: false, message: 'That alert is not a query storm pgsessions knows: nothing was requested.' };
+      if (known.status !== 'open' || known.incident.members.length === 0) return { ok: false, message: 'That query storm is over: nothing to cancel.' };
+      const root = known.incident.root;
+      return {
+        ok: true,
+        cluster: known.cluster,
+        channel: known.channel,
+        members: known.incident.members,
+        query: root?.query ?? null,
+        applications: known.incident.applications,
+        oldestSeconds: root?.ageSeconds ?? 0,
+      };
     },
     async stop() {
       stopped = true;

@@ -11,6 +11,7 @@ import {
   MODAL_ESCALATE_SECONDS,
   VIEW,
   encodeModalMetadata,
+  encodeStormMetadata,
   type ButtonTarget,
 } from '../ids.js';
 import { WALSENDER_WARNING } from './replication.js';
@@ -148,6 +149,72 @@ export function buildRequestModal(input: RequestModalInput): ModalView {
   };
 }
 
+/** What the storm form shows: the frozen sessions as the watcher saw them (query text already shaped). */
+export interface StormModalInput {
+  cluster: string;
+  incidentId: string;
+  channel: string;
+  count: number;
+  query: string | null;
+  applications: string[];
+  oldestSeconds: number;
+}
+
+/** "Request cancel of these N…": one reason for a frozen list of sessions, nothing else to choose. */
+export function buildStormModal(input: StormModalInput): ModalView {
+  const cluster = inlineText(input.cluster, 200);
+  const n = `${input.count} ${input.count === 1 ? 'session' : 'sessions'}`;
+  const apps = input.applications.length > 0 ? input.applications.map((a) => name(a, 60)).join(', ') : '—';
+  const blocks: KnownBlock[] = [
+    {
+      type: 'section',
+      text: {
+        type: 'mrkdwn',
+        text: `Ask to *cancel the running queries of ${n}* of a query storm on *${cluster}*. The sessions stay connected. Nothing happens until a second person approves.`,
+      },
+    },
+    {
+      type: 'section',
+      text: {
+        type: 'mrkdwn',
+        text: truncate(`*${n}* · apps: ${apps} · oldest for ${Math.round(input.oldestSeconds)} s\n${input.query === null ? '_query text not shown_' : codeSpan(input.query, MODAL_QUERY_CHARS + 2)}`, LIMITS.sectionText),
+      },
+    },
+    {
+      type: 'input',
+      block_id: INPUT.reasonBlock,
+      label: { type: 'plain_text', text: 'Reason' },
+      hint: { type: 'plain_text', text: 'Shown to the approver and kept in the audit log.' },
+      element: {
+        type: 'plain_text_input',
+        action_id: INPUT.reasonAction,
+        multiline: true,
+        min_length: 1,
+        max_length: MAX_REASON_LENGTH,
+        placeholder: { type: 'plain_text', text: 'What is it doing to us, and why cancel these?' },
+      },
+    },
+    {
+      type: 'context',
+      elements: [
+        {
+          type: 'mrkdwn',
+          text: 'The request freezes these sessions (each with the query it runs now); approval cancels exactly those, never a session that arrived later or a query started since.',
+        },
+      ],
+    },
+  ];
+  return {
+    type: 'modal',
+    callback_id: VIEW.stormRequest,
+    title: { type: 'plain_text', text: truncate('Cancel query storm', LIMITS.modalTitle) },
+    submit: { type: 'plain_text', text: 'Request approval' },
+    close: { type: 'plain_text', text: 'Close' },
+    private_metadata: encodeStormMetadata({ incidentId: input.incidentId, channel: input.channel }),
+    blocks,
+  };
+}
+
 // -------------------------------------------------------------------------------- outcome in words
 
 /** One target's outcome in plain words (plain text: escape before putting it in mrkdwn). */
@@ -201,6 +268,7 @@ const ACTION_TITLES: Record<Action, string> = {
   terminate: 'Terminate request',
   terminate_walsender: 'End walsender request',
   terminate_all: 'Terminate ALL request',
+  cancel_all: 'Cancel request — query storm',
 };
 
 /** Short label of a request's action for lists: "Cancel", "Terminate all"… */
@@ -210,6 +278,7 @@ export const ACTION_LABELS: Record<Action, string> = {
   terminate: 'Terminate',
   terminate_walsender: 'End walsender',
   terminate_all: 'Terminate all',
+  cancel_all: 'Cancel all (storm)',
 };
 
 function requestTitle(r: KillRequest): string {
@@ -217,6 +286,10 @@ function requestTitle(r: KillRequest): string {
     const db = r.scope?.database ?? r.targets[0]?.database ?? '?';
     const n = r.targets.length;
     return `Terminate ALL sessions of db ${db} — ${n} ${n === 1 ? 'session' : 'sessions'}`;
+  }
+  if (r.action === 'cancel_all') {
+    const n = r.targets.length;
+    return `Cancel the queries of ${n} ${n === 1 ? 'session' : 'sessions'} (query storm)`;
   }
   if (r.action === 'cancel_then_terminate' && r.escalateAfterSeconds !== null) {
     return `Cancel request — then terminate if still running after ${r.escalateAfterSeconds} s`;
@@ -304,7 +377,8 @@ export function buildApprovalMessage(input: ApprovalMessageInput): RenderedMessa
   if (pendingLive) meta.push(`*Expires:* ${dateOr(r.expiresAt, '{time}', 'unknown')}`);
   blocks.push({ type: 'section', text: { type: 'mrkdwn', text: truncate(meta.join('\n'), LIMITS.sectionText) } });
 
-  if (r.action === 'terminate_all') {
+  if (r.action === 'terminate_all' || r.action === 'cancel_all') {
+    const verb = r.action === 'cancel_all' ? 'cancels the running queries of' : 'ends';
     if (r.targets.length === 0) {
       blocks.push({ type: 'section', text: { type: 'mrkdwn', text: '_No sessions matched: there is nothing to end._' } });
     } else {
@@ -315,14 +389,14 @@ export function buildApprovalMessage(input: ApprovalMessageInput): RenderedMessa
           elements: [
             {
               type: 'mrkdwn',
-              text: `${r.targets.length - MAX_LISTED_TARGETS} more not shown. Approval ends exactly the ${r.targets.length} sessions frozen in this request, never ones that arrived later.`,
+              text: `${r.targets.length - MAX_LISTED_TARGETS} more not shown. Approval ${verb} exactly the ${r.targets.length} sessions frozen in this request, never ones that arrived later${r.action === 'cancel_all' ? ' (nor a query started since)' : ''}.`,
             },
           ],
         });
       } else {
         blocks.push({
           type: 'context',
-          elements: [{ type: 'mrkdwn', text: 'Approval ends exactly these sessions, never ones that arrived later.' }],
+          elements: [{ type: 'mrkdwn', text: `Approval ${verb} exactly these sessions, never ones that arrived later${r.action === 'cancel_all' ? ' (nor a query started since)' : ''}.` }],
         });
       }
     }
@@ -383,6 +457,7 @@ function targetSummary(r: KillRequest): string {
   if (r.action === 'terminate_all') {
     return `${r.targets.length} sessions of db ${name(r.scope?.database ?? null)}`;
   }
+  if (r.action === 'cancel_all') return `the queries of ${r.targets.length} sessions (query storm)`;
   const t = r.targets[0];
   return t === undefined ? 'no session' : `pid ${t.pid} (${name(t.user, 40)}@${name(t.database, 40)})`;
 }

@@ -4,7 +4,7 @@
 import type { ActionsBlock, Button, KnownBlock } from '@slack/types';
 import { formatDuration } from '../../domain/duration.js';
 import type { ClearReason, Incident, IncidentCause, LiveIncident, RootSession } from '../../domain/watch.js';
-import { ACTION, encodeSnooze, encodeTarget, SNOOZE_MINUTES } from '../ids.js';
+import { ACTION, encodeSnooze, encodeStorm, encodeTarget, SNOOZE_MINUTES } from '../ids.js';
 import { LIMITS, codeSpan, inlineText, slackDate, truncate, userMention, type RenderedMessage } from './mrkdwn.js';
 
 const QUERY_CHARS = 300;
@@ -104,10 +104,16 @@ function target(cluster: string, r: RootSession, kind: 'cancel' | 'terminate'): 
   return encodeTarget({ cluster, pid: r.pid, backendStart: r.backendStart, queryStart: kind === 'cancel' ? r.queryStart : null, kind });
 }
 
-/** The request buttons that fit the cause; each opens the same request form as a listing row. */
-export function requestButtons(i: Incident): Button[] {
+/**
+ * The request buttons that fit the cause; each opens the same request form as a listing row. A storm's
+ * button names only the incident (incidentId): its frozen sessions are read from the store when clicked.
+ */
+export function requestButtons(i: Incident, incidentId?: string): Button[] {
   const r = i.root;
   if (!r) return [];
+  if (i.cause === 'query-storm') {
+    return incidentId && i.members.length > 0 ? [button(`Request cancel of these ${i.members.length}…`, ACTION.watchCancelStorm, encodeStorm(incidentId), 'primary')] : [];
+  }
   const running = r.state === 'active' && r.queryStart !== null;
   switch (i.cause) {
     case 'lock-queue-head': {
@@ -151,7 +157,7 @@ export function buildIncidentMessage(input: IncidentMessageInput): RenderedMessa
   } else {
     blocks.push({ type: 'section', text: { type: 'mrkdwn', text: truncate(`:rotating_light: *${title}* on \`${name(live.cluster)}\``, LIMITS.sectionText) } });
     blocks.push({ type: 'section', text: { type: 'mrkdwn', text: truncate(describeIncident(i), LIMITS.sectionText) } });
-    const elements: Button[] = [...requestButtons(i)];
+    const elements: Button[] = [...requestButtons(i, live.id)];
     if (!live.snoozed) {
       for (const minutes of SNOOZE_MINUTES) elements.push(button(`Snooze ${minutes < 60 ? `${minutes} min` : `${minutes / 60} h`}`, ACTION.watchSnooze, encodeSnooze(live.id, minutes)));
     }

@@ -1,8 +1,12 @@
-// Snooze on an alert: silences that incident for everyone for 30 min or 2 h, audited. The request buttons
-// on an alert are the listing's own (ACTION.cancel / terminate): they need no listener here.
+// Snooze on an alert: silences that incident for everyone for 30 min or 2 h, audited. "Request cancel of
+// these N…" on a storm alert opens the storm form; its sessions come from the incident store, never from
+// the button. The other request buttons on an alert are the listing's own (ACTION.cancel / terminate).
 import type { App, BlockAction, ButtonAction } from '@slack/bolt';
 import type { Logger } from '../../logger.js';
-import { ACTION, decodeSnooze } from '../ids.js';
+import { buildStormModal } from '../blocks/request.js';
+import { verbatim } from '../blocks/mrkdwn.js';
+import { readFailureText } from '../blocks/read.js';
+import { ACTION, decodeSnooze, decodeStorm } from '../ids.js';
 import type { AppServices } from '../services.js';
 
 export function registerWatchActions(app: App, services: AppServices, logger: Logger): void {
@@ -23,6 +27,53 @@ export function registerWatchActions(app: App, services: AppServices, logger: Lo
     } catch (error) {
       logger.error({ err: error }, 'snooze failed');
       await tell('pgsessions could not record the snooze (its state database may be unreachable). Try again in a moment.');
+    }
+  });
+
+  app.action<BlockAction<ButtonAction>>(ACTION.watchCancelStorm, async ({ ack, body, action, client, respond }) => {
+    await ack();
+    const tell = async (text: string) => {
+      if (typeof respond !== 'function') return;
+      await respond({ response_type: 'ephemeral', replace_original: false, text }).catch((error: unknown) => logger.warn({ err: error }, 'could not answer the clicker'));
+    };
+    const ref = decodeStorm(action.value ?? '');
+    if (!ref || !services.watch) {
+      await tell('That button is not one pgsessions made (or it is damaged): nothing was done.');
+      return;
+    }
+    if (services.readOnly) {
+      await tell('pgsessions is in read-only mode (PGSESSIONS_READ_ONLY): nothing can be cancelled or terminated.');
+      return;
+    }
+    try {
+      const storm = await services.watch.storm(ref.incidentId);
+      if (!storm.ok) {
+        await tell(storm.message);
+        return;
+      }
+      // The form shows the statement and applications: only for those who may look at this cluster here.
+      const allowed = await services.reads.visible(storm.cluster, { user: body.user.id, channel: storm.channel });
+      if (!allowed.ok) {
+        await tell(readFailureText(allowed));
+        return;
+      }
+      await client.views.open({
+        trigger_id: body.trigger_id,
+        view: verbatim(
+          buildStormModal({
+            cluster: storm.cluster,
+            incidentId: ref.incidentId,
+            channel: storm.channel,
+            count: storm.members.length,
+            query: storm.query,
+            applications: storm.applications,
+            oldestSeconds: storm.oldestSeconds,
+          }),
+        ) as never,
+      });
+    } catch (error) {
+      logger.error({ err: error }, 'could not open the storm request form');
+      await tell('pgsessions could not read that alert (its state database may be unreachable): nothing was done. Try again in a moment.');
     }
   });
 }
