@@ -97,23 +97,29 @@ export function encodeTarget(t: ButtonTarget): string {
   return value;
 }
 
-/** The target a button carried, or null when the value is not one we wrote (junk, oversized, wrong shape). */
-export function decodeTarget(value: string): ButtonTarget | null {
-  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_BUTTON_VALUE) return null;
+/** JSON that `schema` accepts, or null: junk, oversized or the wrong shape (a payload can say anything). */
+function parseJson<S extends z.ZodType>(schema: S, value: unknown, maxLength: number): z.infer<S> | null {
+  if (typeof value !== 'string' || value.length === 0 || value.length > maxLength) return null;
   let json: unknown;
   try {
     json = JSON.parse(value);
   } catch {
     return null;
   }
-  const wire = wireSchema.safeParse(json);
-  if (!wire.success) return null;
+  const parsed = schema.safeParse(json);
+  return parsed.success ? parsed.data : null;
+}
+
+/** The target a button carried, or null when the value is not one we wrote (junk, oversized, wrong shape). */
+export function decodeTarget(value: string): ButtonTarget | null {
+  const wire = parseJson(wireSchema, value, MAX_BUTTON_VALUE);
+  if (!wire) return null;
   const target = buttonTargetSchema.safeParse({
-    cluster: wire.data.c,
-    pid: wire.data.p,
-    backendStart: wire.data.b,
-    queryStart: wire.data.q,
-    kind: wire.data.k,
+    cluster: wire.c,
+    pid: wire.p,
+    backendStart: wire.b,
+    queryStart: wire.q,
+    kind: wire.k,
   });
   return target.success ? target.data : null;
 }
@@ -136,15 +142,7 @@ export function encodeModalMetadata(m: ModalMetadata): string {
 }
 
 export function decodeModalMetadata(value: string): ModalMetadata | null {
-  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_PRIVATE_METADATA) return null;
-  let json: unknown;
-  try {
-    json = JSON.parse(value);
-  } catch {
-    return null;
-  }
-  const parsed = modalMetadataSchema.safeParse(json);
-  return parsed.success ? parsed.data : null;
+  return parseJson(modalMetadataSchema, value, MAX_PRIVATE_METADATA);
 }
 
 /** Snooze lengths an alert offers, in minutes. */
@@ -158,15 +156,8 @@ export function encodeSnooze(incidentId: string, minutes: (typeof SNOOZE_MINUTES
 }
 
 export function decodeSnooze(value: string): { incidentId: string; minutes: number } | null {
-  if (typeof value !== 'string' || value.length === 0 || value.length > 200) return null;
-  let json: unknown;
-  try {
-    json = JSON.parse(value);
-  } catch {
-    return null;
-  }
-  const parsed = snoozeSchema.safeParse(json);
-  return parsed.success ? { incidentId: parsed.data.i, minutes: parsed.data.m } : null;
+  const parsed = parseJson(snoozeSchema, value, 200);
+  return parsed ? { incidentId: parsed.i, minutes: parsed.m } : null;
 }
 
 // "Request cancel of these N…" on a storm alert carries only the incident id: the sessions are read from
@@ -178,15 +169,8 @@ export function encodeStorm(incidentId: string): string {
 }
 
 export function decodeStorm(value: string): { incidentId: string } | null {
-  if (typeof value !== 'string' || value.length === 0 || value.length > 200) return null;
-  let json: unknown;
-  try {
-    json = JSON.parse(value);
-  } catch {
-    return null;
-  }
-  const parsed = stormSchema.safeParse(json);
-  return parsed.success ? { incidentId: parsed.data.i } : null;
+  const parsed = parseJson(stormSchema, value, 200);
+  return parsed ? { incidentId: parsed.i } : null;
 }
 
 /** The storm form's private_metadata: which incident, and the channel the request will be posted in. */
@@ -198,13 +182,5 @@ export function encodeStormMetadata(m: StormMetadata): string {
 }
 
 export function decodeStormMetadata(value: string): StormMetadata | null {
-  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_PRIVATE_METADATA) return null;
-  let json: unknown;
-  try {
-    json = JSON.parse(value);
-  } catch {
-    return null;
-  }
-  const parsed = stormMetadataSchema.safeParse(json);
-  return parsed.success ? parsed.data : null;
+  return parseJson(stormMetadataSchema, value, MAX_PRIVATE_METADATA);
 }
