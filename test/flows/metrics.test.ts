@@ -95,7 +95,15 @@ test('after real flows, executions, audit deliveries, delivery failures and the 
     }, 'the execution counted');
     assert.equal(value(text, 'pgsessions_executions_total{action="terminate",result="terminated"}'), 1);
     assert.equal(value(text, 'pgsessions_request_transitions_total{state="approved"}'), 1);
-    const delivered = (await outboxCounts()).delivered;
+    // The outbox worker may still be delivering the last entries: wait until the counter and the table agree
+    // (a counter that never matched the rows marked delivered would time out here).
+    const settled = await until(async () => {
+      const counts = await outboxCounts();
+      const t = await scrape();
+      return counts.undelivered === 0 && value(t, 'pgsessions_audit_delivered_total') === counts.delivered ? { t, delivered: counts.delivered } : undefined;
+    }, 'the delivered counter to equal the outbox rows marked delivered');
+    text = settled.t;
+    const delivered = settled.delivered;
     assert.ok(delivered >= 4, `requested, approved, executing and executed at least: ${delivered}`);
     assert.equal(value(text, 'pgsessions_audit_delivered_total'), delivered, 'delivered = the outbox rows marked delivered');
     assert.equal(value(text, 'pgsessions_audit_outbox_backlog'), 0);
