@@ -115,20 +115,7 @@ export function buildRequestModal(input: RequestModalInput): ModalView {
       },
     });
   }
-  blocks.push({
-    type: 'input',
-    block_id: INPUT.reasonBlock,
-    label: { type: 'plain_text', text: 'Reason' },
-    hint: { type: 'plain_text', text: 'Shown to the approver and kept in the audit log.' },
-    element: {
-      type: 'plain_text_input',
-      action_id: INPUT.reasonAction,
-      multiline: true,
-      min_length: 1,
-      max_length: MAX_REASON_LENGTH,
-      placeholder: { type: 'plain_text', text: 'What is it doing to us, and why end it?' },
-    },
-  });
+  blocks.push(reasonInput('What is it doing to us, and why end it?'));
   blocks.push({
     type: 'context',
     elements: [
@@ -180,20 +167,7 @@ export function buildStormModal(input: StormModalInput): ModalView {
         text: truncate(`*${n}* · apps: ${apps} · oldest for ${Math.round(input.oldestSeconds)} s\n${input.query === null ? '_query text not shown_' : codeSpan(input.query, MODAL_QUERY_CHARS + 2)}`, LIMITS.sectionText),
       },
     },
-    {
-      type: 'input',
-      block_id: INPUT.reasonBlock,
-      label: { type: 'plain_text', text: 'Reason' },
-      hint: { type: 'plain_text', text: 'Shown to the approver and kept in the audit log.' },
-      element: {
-        type: 'plain_text_input',
-        action_id: INPUT.reasonAction,
-        multiline: true,
-        min_length: 1,
-        max_length: MAX_REASON_LENGTH,
-        placeholder: { type: 'plain_text', text: 'What is it doing to us, and why cancel these?' },
-      },
-    },
+    reasonInput('What is it doing to us, and why cancel these?'),
     {
       type: 'context',
       elements: [
@@ -502,4 +476,22 @@ export function buildPendingList(requests: KillRequest[], opts: { elsewhere?: nu
     });
   }
   return { text: truncate(`${requests.length} open requests.`, LIMITS.fallbackText), blocks };
+}
+
+/** The request forms' required reason field (checked again by the app when submitted). */
+function reasonInput(placeholder: string): KnownBlock {
+  return {
+    type: 'input',
+    block_id: INPUT.reasonBlock,
+    label: { type: 'plain_text', text: 'Reason' },
+    hint: { type: 'plain_text', text: 'Shown to the approver and kept in the audit log.' },
+    element: {
+      type: 'plain_text_input',
+      action_id: INPUT.reasonAction,
+      multiline: true,
+      min_length: 1,
+      max_length: MAX_REASON_LENGTH,
+      placeholder: { type: 'plain_text', text: placeholder },
+    },
+  };
 }
