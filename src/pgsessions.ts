@@ -216,7 +216,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
       protectedRoles: config.protectedRoles,
       protectedApps: config.protectedApps,
       rules: rulesFor,
-      watched: (name) => watched.some((c) => c.name === name),
+      watchThresholds: (name) => watched.find((c) => c.name === name)?.settings.thresholds ?? null,
     },
     openIncidents: async (cluster) => (await incidentStore.live(cluster, 0)).filter((r) => r.status === 'open').map((r) => r.incident),
     isUnreachable: isConnectionError,

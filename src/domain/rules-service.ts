@@ -5,9 +5,9 @@
 import type { AuditEntryInput, RuleSummary } from './audit.js';
 import { isProtected, mayApprove, mayRequest, shapeQueryText, type AccessRules, type GroupsPort, type Protection, type QueryTextMode } from './policy.js';
 import type { ClusterPort } from './requests.js';
-import { describeRule, ruleMatches, ruleText, type Rule, type RuleLastExecution, type RuleSpec } from './rules.js';
+import { describeRule, ruleFloor, ruleMatches, ruleText, type Rule, type RuleLastExecution, type RuleSpec } from './rules.js';
 import type { ExecutionResult, TargetOutcome, TargetSnapshot } from './types.js';
-import type { Incident } from './watch.js';
+import type { Incident, WatchThresholds } from './watch.js';
 
 export type RuleFailureCode = 'self_approval' | 'already_decided' | 'expired' | 'not_found';
 export type RuleDecision = { ok: true; rule: Rule } | { ok: false; code: RuleFailureCode; rule?: Rule };
@@ -42,8 +42,8 @@ export interface RuleSettings extends Protection {
   proposalTtlSeconds: number;
   terminateTimeoutMs: number;
   rules(cluster: string): AccessRules;
-  /** Rules act through the watcher: a cluster nobody watches cannot have any. */
-  watched(cluster: string): boolean;
+  /** Rules act through the watcher: a cluster nobody watches (null) cannot have any. Its alert thresholds otherwise. */
+  watchThresholds(cluster: string): WatchThresholds | null;
 }
 
 export interface RuleDeps {
@@ -70,6 +70,7 @@ export const RULE_FAILURES = {
   not_found: 'That rule does not exist.',
   not_the_proposer: 'Only the proposer can withdraw a proposal.',
   unknown_cluster: 'Unknown cluster.',
+  never_acts: 'This rule would never act on this cluster: nothing was proposed.',
   not_watched: 'Rules are applied by the watcher, and this cluster is not watched (set PGSESSIONS_WATCH_CHANNEL): nothing was proposed.',
   post_failed: 'The proposal could not be posted in this channel (in a private channel, invite the app first). Nothing was proposed.',
   rate_limited: 'You are sending requests faster than pgsessions accepts from one person: wait a minute and try again. Nothing was done.',
@@ -119,8 +120,11 @@ export function createRuleService(deps: RuleDeps) {
   async function propose(ask: { cluster: string; spec: RuleSpec; proposer: string; channel: string }): Promise<RuleResult<Rule>> {
     if (settings.readOnly) return fail('read_only');
     if (!deps.cluster(ask.cluster)) return fail('unknown_cluster');
-    if (!settings.watched(ask.cluster)) return fail('not_watched');
+    const thresholds = settings.watchThresholds(ask.cluster);
+    if (!thresholds) return fail('not_watched');
     if (!(await mayRequest(ask.proposer, settings.rules(ask.cluster), groups))) return fail('not_requester');
+    const floor = ruleFloor(ask.spec, thresholds);
+    if (!floor.ok) return { ok: false, code: 'never_acts', message: floor.message };
     if (deps.mayPropose && !deps.mayPropose(ask.proposer)) return fail('rate_limited');
     const preview = ruleMatches(ask.spec, await deps.openIncidents(ask.cluster).catch(() => []));
     const rule = await store.create({ ...ask, proposalTtlSeconds: settings.proposalTtlSeconds });
@@ -182,12 +186,16 @@ export function createRuleService(deps: RuleDeps) {
    * detected. Read-only mode stops every rule. Protected roles and applications are skipped here and again
    * in the signal statement (with the bot itself and walsenders, which a rule's root never is).
    */
-  async function apply(cluster: string, incidents: Incident[]): Promise<RuleExecution[]> {
+  async function apply(cluster: string, candidates: (specs: readonly RuleSpec[]) => Incident[]): Promise<RuleExecution[]> {
     if (settings.readOnly) return [];
     const port = deps.cluster(cluster);
     if (!port) return [];
+    const active = await store.active(cluster);
+    if (active.length === 0) return [];
+    // Detected with the thresholds these rules need, which may be below the alert thresholds.
+    const incidents = candidates(active.map((r) => r.spec));
     const done: RuleExecution[] = [];
-    for (const rule of await store.active(cluster)) {
+    for (const rule of active) {
       for (const incident of ruleMatches(rule.spec, incidents)) {
         const target = targetOf(incident, settings.queryText);
         if (!target) continue;

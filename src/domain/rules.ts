@@ -2,7 +2,7 @@
 // waited ≥ 5 s on a lock while ≥ 3 sessions wait behind it"), applied by the watcher to the incidents it sees.
 // Pure: what a rule may say, how it reads in plain words, and whether an incident matches it.
 import { runsAQuery } from './policy.js';
-import type { Incident, IncidentCause } from './watch.js';
+import type { Incident, IncidentCause, WatchThresholds } from './watch.js';
 
 /** The watch causes a rule may act on: each has one root session to signal. */
 export const RULE_CAUSES = ['lock-queue-head', 'root-blocker', 'idle-in-transaction', 'active'] as const satisfies readonly IncidentCause[];
@@ -122,6 +122,51 @@ export function checkRule(d: RuleDraft): RuleCheck {
     ok: true,
     spec: { action, cause, filters: { ...f }, thresholds: { ...t }, lifetimeSeconds: d.lifetimeSeconds, maxExecutions: max, dryRun: d.dryRun, reason: d.reason.trim() },
   };
+}
+
+// ---- what the watcher must look for ---------------------------------------------------------------------------
+
+/** The watch threshold that decides whether a rule's cause is detected at all. */
+type FloorKey = 'lockWaitSeconds' | 'idleInTransactionSeconds' | 'activeSeconds';
+const FLOOR: Record<RuleCause, { key: FloorKey; setting: string; rule: keyof RuleThresholds; word: string }> = {
+  'lock-queue-head': { key: 'lockWaitSeconds', setting: 'PGSESSIONS_WATCH_LOCK_WAIT', rule: 'waitingSeconds', word: 'waiting:' },
+  'root-blocker': { key: 'lockWaitSeconds', setting: 'PGSESSIONS_WATCH_LOCK_WAIT', rule: 'waitingSeconds', word: 'waiting:' },
+  'idle-in-transaction': { key: 'idleInTransactionSeconds', setting: 'PGSESSIONS_WATCH_IDLE_IN_TRANSACTION', rule: 'idleSeconds', word: 'idle:' },
+  active: { key: 'activeSeconds', setting: 'PGSESSIONS_WATCH_ACTIVE', rule: 'runningSeconds', word: 'running:' },
+};
+
+/**
+ * How long a session must be in the rule's cause before the watcher sees it: the rule's own threshold where it
+ * gives one (a rule saying waiting:1s acts at 1 s even if the cluster alerts at 30 s), the cluster's alert
+ * threshold otherwise. Null when the cluster does not look for that cause and the rule gives no threshold:
+ * such a rule would never act, so it is refused with a sentence saying what to add.
+ */
+export function ruleFloor(spec: RuleSpec, alert: WatchThresholds): { ok: true; seconds: number } | { ok: false; message: string } {
+  const f = FLOOR[spec.cause];
+  const own = spec.thresholds[f.rule];
+  if (own !== undefined) return { ok: true, seconds: own };
+  const fromAlerts = alert[f.key];
+  if (fromAlerts !== null) return { ok: true, seconds: fromAlerts };
+  return {
+    ok: false,
+    message: `This cluster's watcher does not look for ${spec.cause} (${f.setting} is off) and the rule gives no ${f.word}, so it would never act. Add ${f.word} (for example ${f.word}30s). Nothing was proposed.`,
+  };
+}
+
+/**
+ * The thresholds the watcher detects with when it applies rules: each lowered to what the active rules need
+ * (never raised), so that a rule acts on its own thresholds, not on the alert's. Alerts keep the cluster's own.
+ */
+export function ruleDetectionThresholds(alert: WatchThresholds, specs: readonly RuleSpec[]): WatchThresholds {
+  const out = { ...alert };
+  for (const spec of specs) {
+    const floor = ruleFloor(spec, alert);
+    if (!floor.ok) continue;
+    const key = FLOOR[spec.cause].key;
+    const current = out[key];
+    out[key] = current === null ? floor.seconds : Math.min(current, floor.seconds);
+  }
+  return out;
 }
 
 // ---- matching ------------------------------------------------------------------------------------------------

@@ -208,6 +208,32 @@ export function fingerprint(query: string): string {
 }
 
 /**
+ * What rules are matched against: the incidents of the snapshot, except that a query storm counts as each of
+ * its sessions running a long statement (cause `active`) — a rule on one query_id must reach every session
+ * running it, however many there are. Detected with the thresholds the active rules need
+ * (ruleDetectionThresholds), not the alert thresholds.
+ */
+export function ruleCandidates(snapshot: WatchSnapshot, t: WatchThresholds): Incident[] {
+  const byPid = new Map(snapshot.sessions.map((s) => [s.pid, s]));
+  const out: Incident[] = [];
+  for (const incident of detectIncidents(snapshot, t)) {
+    if (incident.cause !== 'query-storm') {
+      out.push(incident);
+      continue;
+    }
+    if (t.activeSeconds === null) continue;
+    for (const m of incident.members) {
+      const s = byPid.get(m.pid);
+      if (!s || (s.queryAgeSeconds ?? 0) < t.activeSeconds) continue;
+      const single = blank(snapshot.cluster, 'active', sessionSubject(s));
+      single.root = root(s);
+      out.push(single);
+    }
+  }
+  return out;
+}
+
+/**
  * The incidents in one snapshot, at most one per root session, in this order of precedence: a lock-queue
  * head, a root blocker, a long idle transaction, a long query; then query storms, connection use and
  * replication lag. A session waiting behind a lock is part of its blocker's incident, never its own.

@@ -8,6 +8,7 @@ import {
   clusterDownIncident,
   detectIncidents,
   planDelivery,
+  ruleCandidates,
   planIncidents,
   type ClearReason,
   type Incident,
@@ -23,6 +24,7 @@ import { describeConnectionError } from '../postgres/pools.js';
 import type { WatchMessagesPort } from '../slack/watch-messages.js';
 import type { Leadership } from './leadership.js';
 import type { RuleExecution } from '../domain/rules-service.js';
+import { ruleDetectionThresholds, type RuleSpec } from '../domain/rules.js';
 
 export interface WatchedCluster {
   name: string;
@@ -46,7 +48,8 @@ export interface WatcherDeps {
   downAfterFailures: number;
   /** Standing approvals: applied to what each look detects, before anything is stored or posted. */
   rules?: {
-    apply(cluster: string, incidents: Incident[]): Promise<RuleExecution[]>;
+    /** `candidates` detects again on the same snapshot with the thresholds the active rules need. */
+    apply(cluster: string, candidates: (specs: readonly RuleSpec[]) => Incident[]): Promise<RuleExecution[]>;
     anyActive(cluster: string): Promise<boolean>;
   };
   /** Called after each look of a cluster this replica leads (metrics, benchmarks). */
@@ -113,8 +116,9 @@ export function startWatcher(deps: WatcherDeps): Watcher {
     const open = live.filter((r) => r.status === 'open');
     let detected: Incident[];
     if (snapshot) {
-      const raw = detectIncidents(snapshot, c.settings.thresholds);
-      await applyRules(c.name, raw);
+      const seen = snapshot;
+      const raw = detectIncidents(seen, c.settings.thresholds);
+      await applyRules(c.name, (specs) => ruleCandidates(seen, ruleDetectionThresholds(c.settings.thresholds, specs)));
       detected = raw.map(shape);
     } else if ((failures.get(c.name) ?? 0) >= deps.downAfterFailures) {
       // What was open stays open as it was: nothing is known about it while the cluster cannot be read.
@@ -142,12 +146,12 @@ export function startWatcher(deps: WatcherDeps): Watcher {
     await deliver(c);
   }
 
-  async function applyRules(cluster: string, incidents: Incident[]): Promise<void> {
+  async function applyRules(cluster: string, candidates: (specs: readonly RuleSpec[]) => Incident[]): Promise<void> {
     if (!deps.rules) return;
     try {
       if (await deps.rules.anyActive(cluster)) ruled.add(cluster);
       else ruled.delete(cluster);
-      for (const e of await deps.rules.apply(cluster, incidents)) {
+      for (const e of await deps.rules.apply(cluster, candidates)) {
         if (e.outcome !== 'cancelled' && e.outcome !== 'terminated') continue;
         if (relieved.size > 1000) relieved.clear();
         relieved.set(`${cluster}|${e.target.pid}:${e.target.backendStart}`, {
