@@ -5,7 +5,7 @@
 import type { AuditEntryInput, RuleSummary } from './audit.js';
 import { isProtected, mayApprove, mayRequest, shapeQueryText, type AccessRules, type GroupsPort, type Protection, type QueryTextMode } from './policy.js';
 import type { ClusterPort } from './requests.js';
-import { describeRule, ruleFloor, ruleMatches, ruleText, type Rule, type RuleLastExecution, type RuleSpec } from './rules.js';
+import { describeRule, protectedFilter, ruleFloor, ruleMatches, ruleText, type Rule, type RuleLastExecution, type RuleSpec } from './rules.js';
 import type { ExecutionResult, TargetOutcome, TargetSnapshot } from './types.js';
 import type { Incident, WatchThresholds } from './watch.js';
 
@@ -125,6 +125,8 @@ export function createRuleService(deps: RuleDeps) {
     if (!(await mayRequest(ask.proposer, settings.rules(ask.cluster), groups))) return fail('not_requester');
     const floor = ruleFloor(ask.spec, thresholds);
     if (!floor.ok) return { ok: false, code: 'never_acts', message: floor.message };
+    const shielded = protectedFilter(ask.spec, settings);
+    if (shielded) return { ok: false, code: 'never_acts', message: shielded };
     if (deps.mayPropose && !deps.mayPropose(ask.proposer)) return fail('rate_limited');
     const preview = ruleMatches(ask.spec, await deps.openIncidents(ask.cluster).catch(() => []));
     const rule = await store.create({ ...ask, proposalTtlSeconds: settings.proposalTtlSeconds });

@@ -1,7 +1,7 @@
 // Standing approvals: a rule two people agree in advance ("cancel any statement of app rails-migrate that has
 // waited ≥ 5 s on a lock while ≥ 3 sessions wait behind it"), applied by the watcher to the incidents it sees.
 // Pure: what a rule may say, how it reads in plain words, and whether an incident matches it.
-import { runsAQuery } from './policy.js';
+import { runsAQuery, type Protection } from './policy.js';
 import type { Incident, IncidentCause, WatchThresholds } from './watch.js';
 
 /** The watch causes a rule may act on: each has one root session to signal. */
@@ -167,6 +167,21 @@ export function ruleDetectionThresholds(alert: WatchThresholds, specs: readonly 
     out[key] = current === null ? floor.seconds : Math.min(current, floor.seconds);
   }
   return out;
+}
+
+/**
+ * A rule whose filter names a protected role or application could never act (protected sessions are never
+ * signalled, whatever a rule says): refused with a sentence rather than approved to do nothing.
+ */
+export function protectedFilter(spec: RuleSpec, protection: Protection): string | null {
+  const f = spec.filters;
+  if (f.user !== undefined && protection.protectedRoles.includes(f.user)) {
+    return `Role ${f.user} is protected (PGSESSIONS_PROTECTED_ROLES or a managed service's own role): pgsessions never signals its sessions, so this rule would never act. Nothing was proposed.`;
+  }
+  if (f.application !== undefined && protection.protectedApps.includes(f.application)) {
+    return `Application ${f.application} is protected (PGSESSIONS_PROTECTED_APPS): pgsessions never signals its sessions, so this rule would never act. Nothing was proposed.`;
+  }
+  return null;
 }
 
 // ---- matching ------------------------------------------------------------------------------------------------

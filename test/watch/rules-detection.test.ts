@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
-import { activityRow, blockedQuery, longRead, sleepSession } from '../helpers/sessions.js';
+import { activityRow, blockedQuery, idleInTransactionLockHolder, longRead, sleepSession, waitUntilGone } from '../helpers/sessions.js';
+import { createRole, type TestRole } from '../helpers/roles.js';
 import { APPROVER, baseEnv, REQUESTER, startTestApp, type TestApp } from '../helpers/app.js';
 import { command, sessionTracker, sleep, stateQuery } from '../helpers/approval-flow.js';
 import { alertPosts, watchEnv } from '../helpers/watch.js';
@@ -16,6 +17,7 @@ const CHANNEL = 'COPS02';
 let db: TestDatabase;
 let slack: SlackApi;
 let app: TestApp;
+let etl: TestRole;
 const sessions = sessionTracker();
 const track = sessions.track;
 const drive = () => ruleDriver(slack, () => app.port, () => db.url, CHANNEL);
@@ -26,9 +28,10 @@ before(async () => {
   await c.connect();
   await c.query('CREATE TABLE orders (id int PRIMARY KEY)');
   await c.end();
+  etl = await createRole({ prefix: 'etl_owner' });
   slack = await startSlackApi();
   // Alerts: lock waits after 30 s; idle transactions and long statements not at all.
-  app = await startTestApp(baseEnv(db.url, slack, watchEnv({ PGSESSIONS_WATCH_LOCK_WAIT: '30s' })), { terminateTimeoutMs: 3_000, watchUpdateGapSeconds: 1 });
+  app = await startTestApp(baseEnv(db.url, slack, watchEnv({ PGSESSIONS_WATCH_LOCK_WAIT: '30s', PGSESSIONS_PROTECTED_APPS: 'critical-etl', PGSESSIONS_PROTECTED_ROLES: etl.name })), { terminateTimeoutMs: 3_000, watchUpdateGapSeconds: 1 });
 });
 afterEach(async () => {
   await stateQuery(db.url, "UPDATE pgsessions.rules SET status = 'revoked', ended_at = now() WHERE status IN ('proposed', 'approved')");
@@ -39,6 +42,7 @@ after(async () => {
   await app?.stop();
   await slack?.close();
   await db?.drop();
+  await etl?.drop();
 });
 
 test("a rule's waiting:1s acts within seconds on a cluster that alerts on lock waits only after 30 s", async () => {
@@ -80,4 +84,26 @@ test('a rule on a cause this cluster never looks for, without its own threshold,
   assert.match(reply.text, /PGSESSIONS_WATCH_IDLE_IN_TRANSACTION is off.*Add idle:/);
   assert.equal((await drive().rules()).length, before);
   assert.equal(drive().posts().length, 0);
+});
+
+test('whatever a rule says, protected roles and applications are never signalled; a rule naming one is refused', async () => {
+  const rules = drive();
+  const refusedApp = await command(slack, app.port, 'allow terminate idle-in-transaction app:critical-etl idle:1s for:1h r', { user: REQUESTER, channel: CHANNEL });
+  assert.match(refusedApp.text, /Application critical-etl is protected/);
+  const refusedRole = await command(slack, app.port, `allow terminate idle-in-transaction user:${etl.name} idle:1s for:1h r`, { user: REQUESTER, channel: CHANNEL });
+  assert.match(refusedRole.text, new RegExp(`Role ${etl.name} is protected`));
+  assert.equal(rules.posts().length, 0);
+
+  // A rule on the whole database: it reaches the protected sessions' database, not the sessions.
+  const database = new URL(db.url).pathname.slice(1);
+  const { id } = await rules.propose(`terminate idle-in-transaction db:${database} idle:1s for:1h max:10 stale transactions`, REQUESTER);
+  assert.match(await rules.approve(id, APPROVER), /Rule approved/);
+  const byApp = track(await idleInTransactionLockHolder(db.url, 'orders', { statement: 'SELECT 1', application: 'critical-etl' }));
+  const byRole = track(await idleInTransactionLockHolder(etl.url(db.url), 'orders', { statement: 'SELECT 1', application: 'etl' }));
+  const stale = track(await idleInTransactionLockHolder(db.url, 'orders', { statement: 'SELECT 1', application: 'reporting' }));
+  await waitUntilGone(db.url, stale.pid, 20_000);
+  await sleep(3_000); // more looks
+  assert.equal((await activityRow(db.url, byApp.pid))?.state, 'idle in transaction', 'the protected application is untouched');
+  assert.equal((await activityRow(db.url, byRole.pid))?.state, 'idle in transaction', 'the protected role is untouched');
+  assert.deepEqual((await rules.executions(id)).map((e) => e.pid), [stale.pid], 'not even claimed for the protected ones');
 });
