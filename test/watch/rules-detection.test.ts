@@ -107,3 +107,25 @@ test('whatever a rule says, protected roles and applications are never signalled
   assert.equal((await activityRow(db.url, byRole.pid))?.state, 'idle in transaction', 'the protected role is untouched');
   assert.deepEqual((await rules.executions(id)).map((e) => e.pid), [stale.pid], 'not even claimed for the protected ones');
 });
+
+test('below its thresholds a rule leaves the DDL alone: fewer waiters than blocking:, or not yet waited long enough', async () => {
+  const rules = drive();
+  const { id } = await rules.propose('cancel lock-queue-head app:rails-migrate waiting:3s blocking:2 for:1h deploy', REQUESTER);
+  assert.match(await rules.approve(id, APPROVER), /Rule approved/);
+  track(await longRead(db.url, 'orders', { seconds: 120, application: 'reporting' }));
+  const ddl = track(await blockedQuery(db.url, 'orders', { statement: 'ALTER TABLE orders ADD COLUMN IF NOT EXISTS y int', application: 'rails-migrate' }));
+  track(await blockedQuery(db.url, 'orders', { application: 'puma' }));
+  await sleep(5_000); // waited long enough, but only one session behind it
+  assert.equal((await activityRow(db.url, ddl.pid))?.wait_event_type, 'Lock', 'one waiter behind it: still queued');
+  assert.deepEqual(await rules.executions(id), []);
+  const second = track(await blockedQuery(db.url, 'orders', { application: 'puma' }));
+  assert.match(String((await ddl.finished)?.message), /canceling statement due to user request/);
+  // As the state database recorded it: claimed only after the DDL had waited 3 s and the second reader queued.
+  const [run] = await stateQuery<{ waited: number; after_second: boolean }>(
+    db.url,
+    "SELECT extract(epoch FROM claimed_at - (target->>'queryStart')::timestamptz)::float8 AS waited, claimed_at >= $2::timestamptz AS after_second FROM pgsessions.rule_executions WHERE rule_id = $1",
+    [id, second.queryStart],
+  );
+  assert.ok(run && run.waited >= 3, `claimed after ${run?.waited} s of waiting`);
+  assert.equal(run.after_second, true);
+});
