@@ -208,6 +208,26 @@ export function startWatcher(deps: WatcherDeps): Watcher {
     else await store.summaryFailed(c.name, c.settings.channel, sent.retryAfterSeconds ?? c.settings.intervalSeconds);
   }
 
+  /** Sleeps up to `ms`; stop() ends every nap at once. */
+  const nap = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        wakers.delete(done);
+        resolve();
+      }
+      wakers.add(done);
+    });
+
+  /** A rule approved on any replica is noticed within RULE_LOOK_SECONDS, not after a long watch interval. */
+  async function ruleAppeared(cluster: string): Promise<boolean> {
+    if (!deps.rules || ruled.has(cluster)) return false;
+    const active = await deps.rules.anyActive(cluster).catch(() => false);
+    if (active) ruled.add(cluster);
+    return active;
+  }
+
   const loops = deps.clusters.map(async (c) => {
     while (!stopped) {
       const started = Date.now();
@@ -218,16 +238,11 @@ export function startWatcher(deps: WatcherDeps): Watcher {
         logger.error({ cluster: c.name, err: error }, 'watch look failed');
       }
       const intervalMs = Math.min(c.settings.intervalSeconds, ruled.has(c.name) ? RULE_LOOK_SECONDS : Infinity) * 1000;
-      const wait = Math.max(50, intervalMs - (Date.now() - started));
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, wait);
-        function done() {
-          clearTimeout(timer);
-          wakers.delete(done);
-          resolve();
-        }
-        wakers.add(done);
-      });
+      const until = Math.max(started + intervalMs, Date.now() + 50);
+      while (!stopped && Date.now() < until) {
+        await nap(Math.min(until - Date.now(), RULE_LOOK_SECONDS * 1000));
+        if (!stopped && Date.now() < until && (await ruleAppeared(c.name))) break;
+      }
     }
   });
 
