@@ -101,9 +101,14 @@ export const SQL_EXHAUST_RULE = `
     AND NOT EXISTS (SELECT 1 FROM pgsessions.rule_executions e WHERE e.rule_id = r.id AND e.outcome IS NULL)
   RETURNING ${RULE_COLUMNS}`;
 
-/** $1 seconds: claims with no outcome for that long — their replica died between claim and outcome. */
+/**
+ * $1 seconds: claims with no outcome for that long — their replica died between claim and outcome. The
+ * identity comes from the typed columns; the jsonb target only describes the session.
+ */
 export const SQL_STALE_EXECUTIONS = `
-  SELECT e.id::text AS id, e.rule_id::text AS rule_id, e.dry_run, e.target, ${ts('e.claimed_at')} AS claimed_at, r.cluster, r.action
+  SELECT e.id::text AS id, e.rule_id::text AS rule_id, e.dry_run, e.pid, ${ts('e.backend_start')} AS backend_start,
+    CASE WHEN isfinite(e.query_start) THEN ${ts('e.query_start')} END AS query_start,
+    e.target, ${ts('e.claimed_at')} AS claimed_at, r.cluster, r.action
   FROM pgsessions.rule_executions e JOIN pgsessions.rules r ON r.id = e.rule_id
   WHERE e.outcome IS NULL AND e.claimed_at < now() - make_interval(secs => $1)
   ORDER BY e.claimed_at

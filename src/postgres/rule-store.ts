@@ -5,7 +5,6 @@ import { z } from 'zod';
 import type { AuditEntryInput, RuleSummary } from '../domain/audit.js';
 import { describeRule, givesSlotBack, ruleText, RULE_STATUSES, type Rule, type RuleLastExecution, type RuleSpec } from '../domain/rules.js';
 import type { RuleDecision, RuleStorePort, StaleExecution } from '../domain/rules-service.js';
-import type { TargetSnapshot } from '../domain/types.js';
 import type { AppendAuditIn } from './request-store.js';
 import {
   SQL_ACTIVE_RULES,
@@ -263,15 +262,32 @@ const staleRow = z.object({
   id: z.string(),
   rule_id: z.string(),
   dry_run: z.boolean(),
-  target: z.record(z.string(), z.unknown()),
+  pid: z.number().int(),
+  backend_start: z.string(),
+  query_start: z.string().nullable(),
+  target: z.unknown(),
   claimed_at: z.string(),
   cluster: z.string(),
   action: z.enum(['cancel', 'terminate']),
 });
 
+/** What the claim recorded of the session, for the audit; anything that is not a string reads as unknown. */
+const described = z
+  .object({
+    xactStart: z.string().nullable().catch(null),
+    user: z.string().nullable().catch(null),
+    database: z.string().nullable().catch(null),
+    application: z.string().nullable().catch(null),
+    client: z.string().nullable().catch(null),
+    state: z.string().nullable().catch(null),
+    query: z.string().nullable().catch(null),
+    incident: z.string().catch(''),
+  })
+  .catch({ xactStart: null, user: null, database: null, application: null, client: null, state: null, query: null, incident: '' });
+
 function toStale(row: unknown): StaleExecution {
   const r = staleRow.parse(row);
-  const { incident, ...target } = r.target;
+  const { incident, ...about } = described.parse(r.target);
   return {
     executionId: r.id,
     ruleId: r.rule_id,
@@ -279,8 +295,9 @@ function toStale(row: unknown): StaleExecution {
     action: r.action,
     dryRun: r.dry_run,
     claimedAt: r.claimed_at,
-    target: target as unknown as TargetSnapshot,
-    incident: typeof incident === 'string' ? incident : '',
+    // The identity from the typed columns the claim's unique key is made of, never from the jsonb.
+    target: { pid: r.pid, backendStart: r.backend_start, queryStart: r.query_start, backendType: 'client backend', ...about },
+    incident,
   };
 }
 

@@ -189,6 +189,26 @@ test('an orphaned claim is reconciled once by replicas sweeping together: interr
   assert.equal(await store.claim(rule, t, last(t)), null, 'and the statement is never claimed again');
 });
 
+test('a claim whose recorded target was rewritten with junk (the state DB role) is still reconciled, by the identity in its typed columns', async () => {
+  const rule = await approved({ maxExecutions: 2 });
+  const t = target();
+  const c = await store.claim(rule, t, last(t), 'k1');
+  assert.ok(c);
+  // The runtime role may INSERT a claim with any target; the owner rewrites this one to play such a row.
+  await pool.query(
+    `UPDATE pgsessions.rule_executions SET target = '{"pid": "1; DROP TABLE x", "user": 42, "query": ["x"], "incident": {}}'::jsonb, claimed_at = now() - interval '2 minutes' WHERE id = $1`,
+    [c.executionId],
+  );
+  const stale = (await store.stale(60)).find((s) => s.executionId === c.executionId);
+  assert.ok(stale);
+  assert.equal(stale.target.pid, t.pid);
+  assert.equal(Date.parse(stale.target.backendStart), Date.parse(t.backendStart));
+  assert.equal(Date.parse(stale.target.queryStart!), Date.parse(t.queryStart!));
+  assert.deepEqual([stale.target.user, stale.target.query, stale.incident], [null, null, '']);
+  assert.ok(await store.interrupt(c.executionId, 60, { ...last(t), outcome: 'interrupted' }, interrupted));
+  assert.deepEqual(await ruleRow(rule.id), { used: 1, status: 'approved' });
+});
+
 test('revoke racing matches: once the revoke is acknowledged, no claim succeeds', async () => {
   for (let round = 0; round < 5; round++) {
     const rule = await approved({ maxExecutions: 100 });
