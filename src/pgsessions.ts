@@ -39,7 +39,7 @@ export interface StartOptions {
   logger?: Logger;
   /** How often to expire due requests and reconcile interrupted ones. */
   sweepIntervalMs?: number;
-  /** An approved request with no outcome after this long is treated as interrupted by a crash. */
+  /** An approved request (or a claimed rule execution) with no outcome after this long is treated as interrupted by a crash. */
   interruptedAfterSeconds?: number;
   outboxIntervalMs?: number;
   /** How long pg_terminate_backend waits for the session to end (PostgreSQL 14+). */
@@ -297,6 +297,8 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
         await requests.expireDue();
         await requests.reconcile(interruptedAfter);
         await rules.expireDue();
+        // Rule executions claimed by a replica that died before their outcome: reconciled, never re-run.
+        await rules.reconcile(interruptedAfter);
       } catch (error) {
         log.warn({ err: error }, 'sweep failed; will try again');
       }

@@ -5,7 +5,7 @@
 import type { AuditEntryInput, RuleSummary } from './audit.js';
 import { isProtected, mayApprove, mayRequest, shapeQueryText, type AccessRules, type GroupsPort, type Protection, type QueryTextMode } from './policy.js';
 import type { ClusterPort } from './requests.js';
-import { describeRule, protectedFilter, ruleFloor, ruleMatches, ruleText, type Rule, type RuleLastExecution, type RuleSpec } from './rules.js';
+import { describeRule, protectedFilter, ruleFloor, ruleMatches, ruleText, type Rule, type RuleExecutionOutcome, type RuleLastExecution, type RuleSpec } from './rules.js';
 import type { ExecutionResult, TargetOutcome, TargetSnapshot } from './types.js';
 import type { Incident, WatchThresholds } from './watch.js';
 
@@ -25,9 +25,32 @@ export interface RuleStorePort {
   live(cluster?: string): Promise<Rule[]>;
   active(cluster: string): Promise<Rule[]>;
   anyActive(cluster: string): Promise<boolean>;
-  /** Claims and counts one execution; null when already claimed, or the rule no longer holds (revoked, expired, at its cap). */
-  claim(rule: Rule, target: TargetSnapshot, last: RuleLastExecution): Promise<{ executionId: string; rule: Rule } | null>;
-  finish(executionId: string, rule: Rule, outcome: string, last: RuleLastExecution, audit: AuditEntryInput): Promise<Rule>;
+  /**
+   * Claims one execution and reserves a slot of the cap; null when this statement was already claimed, or
+   * the rule no longer holds (revoked, expired, every slot taken). The rule does not end here.
+   */
+  claim(rule: Rule, target: TargetSnapshot, last: RuleLastExecution, incident?: string): Promise<{ executionId: string; rule: Rule } | null>;
+  /**
+   * Records the outcome once, gives the slot back when nothing was signalled (givesSlotBack), audits it, and
+   * ends the rule at its cap when nothing of it is still in flight (audited rule_ended, once).
+   */
+  finish(executionId: string, outcome: RuleExecutionOutcome, last: RuleLastExecution, audit: (rule: Rule) => AuditEntryInput): Promise<Rule>;
+  /** Claims with no outcome after this long: their replica died between claim and outcome. */
+  stale(olderThanSeconds: number): Promise<StaleExecution[]>;
+  /** Records 'interrupted' (the slot kept) once across replicas, audited, with the same end-of-cap check; null when another did. */
+  interrupt(executionId: string, olderThanSeconds: number, last: RuleLastExecution, audit: (rule: Rule) => AuditEntryInput): Promise<Rule | null>;
+}
+
+/** A claim left without an outcome, as the store keeps it. */
+export interface StaleExecution {
+  executionId: string;
+  ruleId: string;
+  cluster: string;
+  action: RuleSpec['action'];
+  dryRun: boolean;
+  claimedAt: string;
+  target: TargetSnapshot;
+  incident: string;
 }
 
 /** The Slack adapter. */
@@ -84,7 +107,7 @@ export interface RuleExecution {
   rule: Rule;
   incident: Incident;
   target: TargetSnapshot;
-  outcome: TargetOutcome['outcome'] | 'dry_run' | 'protected';
+  outcome: RuleExecutionOutcome;
 }
 
 function targetOf(incident: Incident, mode: QueryTextMode): TargetSnapshot | null {
@@ -104,6 +127,8 @@ function targetOf(incident: Incident, mode: QueryTextMode): TargetSnapshot | nul
     query: shapeQueryText(r.query, mode),
   };
 }
+
+const summaryOf = (rule: Rule): RuleSummary => ({ rule: rule.id, text: ruleText(rule.spec), words: describeRule(rule.spec, rule.expiresAt), reason: rule.spec.reason, proposer: rule.proposer });
 
 export function createRuleService(deps: RuleDeps) {
   const { store, messages, groups, settings } = deps;
@@ -203,7 +228,7 @@ export function createRuleService(deps: RuleDeps) {
         if (!target) continue;
         if (isProtected(target, settings)) continue;
         const at = new Date().toISOString();
-        const claimed = await store.claim(rule, target, { at, pid: target.pid, query: target.query, outcome: 'claimed' });
+        const claimed = await store.claim(rule, target, { at, pid: target.pid, query: target.query, outcome: 'claimed' }, incident.key);
         if (!claimed) continue; // already executed for this statement, or the rule ended since it was read
         let outcome: TargetOutcome;
         if (rule.spec.dryRun) {
@@ -219,22 +244,71 @@ export function createRuleService(deps: RuleDeps) {
             outcome = { pid: target.pid, outcome: 'error', message: deps.isUnreachable(error) ? 'the cluster could not be reached' : (error as Error).message };
           }
         }
-        const shown = rule.spec.dryRun ? 'dry_run' : outcome.outcome;
+        const shown: RuleExecutionOutcome = rule.spec.dryRun ? 'dry_run' : outcome.outcome;
         const last: RuleLastExecution = { at, pid: target.pid, query: target.query, outcome: shown };
         const result: ExecutionResult = { outcomes: [outcome] };
-        const summary: RuleSummary = { rule: rule.id, text: ruleText(rule.spec), words: describeRule(rule.spec, rule.expiresAt), reason: rule.spec.reason, proposer: rule.proposer };
-        const updated = await store.finish(claimed.executionId, claimed.rule, shown, last, {
+        const updated = await store.finish(claimed.executionId, shown, last, (now) => ({
           event: 'rule_executed',
           actor: null,
           cluster,
-          details: { ...summary, approver: rule.approver, dryRun: rule.spec.dryRun, used: claimed.rule.used, target, incident: incident.key, result },
-        });
+          details: { ...summaryOf(rule), approver: rule.approver, dryRun: rule.spec.dryRun, used: now.used, target, incident: incident.key, result },
+        }));
         await show(updated);
         done.push({ rule: updated, incident, target, outcome: shown });
         if (updated.status !== 'approved') break;
       }
     }
     return done;
+  }
+
+  /**
+   * Claims left without an outcome by a replica that died between claim and signal outcome: each is recorded
+   * once as 'interrupted' (whichever replica sweeps first), keeps its slot, is audited with what is true of
+   * the target now, and is never re-run — the unique claim stops any replica from executing it again.
+   */
+  async function reconcile(olderThanSeconds: number): Promise<Rule[]> {
+    const done: Rule[] = [];
+    for (const stale of await store.stale(olderThanSeconds)) {
+      const rule = await store.get(stale.ruleId);
+      if (!rule) continue;
+      const t = stale.target;
+      const outcome = await whatIsTrueNow(stale);
+      const last: RuleLastExecution = { at: stale.claimedAt, pid: t.pid, query: t.query, outcome: 'interrupted' };
+      const result: ExecutionResult = {
+        outcomes: outcome ? [outcome] : [],
+        interrupted: true,
+        ...(outcome ? {} : { unreachable: true }),
+        message: 'interrupted by a restart between claim and outcome: reconciled, not re-run',
+      };
+      const updated = await store.interrupt(stale.executionId, olderThanSeconds, last, (now) => ({
+        event: 'rule_executed',
+        actor: null,
+        cluster: stale.cluster,
+        details: { ...summaryOf(rule), approver: rule.approver, dryRun: stale.dryRun, used: now.used, target: t, incident: stale.incident, result },
+      }));
+      if (!updated) continue;
+      await show(updated);
+      done.push(updated);
+    }
+    return done;
+  }
+
+  /** Whether the target still runs (the statement, for a cancel): said, not acted on. Null when unknown. */
+  async function whatIsTrueNow(stale: StaleExecution): Promise<TargetOutcome | null> {
+    const port = deps.cluster(stale.cluster);
+    if (!port) return null;
+    const t = stale.target;
+    const cancel = stale.action === 'cancel';
+    try {
+      const there = await port.stillThere({ pid: t.pid, backendStart: t.backendStart, queryStart: cancel ? t.queryStart : null, backendType: 'client backend' });
+      const running = there !== null && (!cancel || there.state === 'active' || there.state === 'fastpath function call');
+      return running
+        ? { pid: t.pid, outcome: 'still_running', message: 'still running; not signalled again after the interruption' }
+        : { pid: t.pid, outcome: 'gone', message: 'no longer running (the signal may have gone out before the interruption)' };
+    } catch (error) {
+      if (!deps.isUnreachable(error)) throw error;
+      return null;
+    }
   }
 
   return {
@@ -245,6 +319,7 @@ export function createRuleService(deps: RuleDeps) {
     revoke,
     expireDue,
     apply,
+    reconcile,
     list: (cluster?: string) => store.live(cluster),
     anyActive: (cluster: string) => store.anyActive(cluster),
   };

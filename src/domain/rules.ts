@@ -2,6 +2,7 @@
 // waited ≥ 5 s on a lock while ≥ 3 sessions wait behind it"), applied by the watcher to the incidents it sees.
 // Pure: what a rule may say, how it reads in plain words, and whether an incident matches it.
 import { runsAQuery, type Protection } from './policy.js';
+import type { TargetOutcomeCode } from './types.js';
 import type { Incident, IncidentCause, WatchThresholds } from './watch.js';
 
 /** The watch causes a rule may act on: each has one root session to signal. */
@@ -55,6 +56,24 @@ export interface RuleLastExecution {
   pid: number;
   query: string | null;
   outcome: string;
+}
+
+/**
+ * What an execution may end as: a signal outcome (src/domain/types.ts), a dry run, or 'interrupted' — a
+ * claim whose replica died before recording an outcome (reconciled, never re-run).
+ */
+export type RuleExecutionOutcome = TargetOutcomeCode | 'dry_run' | 'interrupted';
+
+/**
+ * The cap counts what acted. These outcomes signalled nothing — the target was gone or no longer the same
+ * statement, a protected role or application, or the server refused — so their slot is given back. Every
+ * other outcome keeps it: a signal went out (cancelled, terminated, still_running), may have gone out
+ * (error, interrupted), or a dry run simulated one.
+ */
+export const UNSIGNALLED_OUTCOMES = ['gone', 'refused', 'permission_denied'] as const satisfies readonly RuleExecutionOutcome[];
+
+export function givesSlotBack(outcome: RuleExecutionOutcome): boolean {
+  return (UNSIGNALLED_OUTCOMES as readonly string[]).includes(outcome);
 }
 
 export interface Rule {

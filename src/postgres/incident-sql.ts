@@ -97,6 +97,19 @@ export const SQL_EXECUTED_ON = `
   ORDER BY decided_at DESC
   LIMIT 1`;
 
+/**
+ * $1 cluster, $2 pid, $3 backend_start, $4 the incident's query_start: the latest execution under a rule that
+ * relieved this session — a terminate, or a cancel of that very statement — whichever replica executed it.
+ */
+export const SQL_RULE_EXECUTED_ON = `
+  SELECT e.rule_id::text AS rule_id, e.outcome, r.proposer, r.approver
+  FROM pgsessions.rule_executions e JOIN pgsessions.rules r ON r.id = e.rule_id
+  WHERE r.cluster = $1 AND e.pid = $2 AND e.backend_start = $3::timestamptz
+    AND NOT e.dry_run
+    AND (e.outcome = 'terminated' OR (e.outcome = 'cancelled' AND e.query_start = $4::timestamptz))
+  ORDER BY e.finished_at DESC
+  LIMIT 1`;
+
 export const SQL_SUMMARY = `
   SELECT cluster, channel, message_ts, body, (next_post_at <= now()) AS post_due,
     (shown_at IS NULL OR shown_at <= now() - make_interval(secs => $2)) AS update_due

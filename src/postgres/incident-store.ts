@@ -14,6 +14,7 @@ import {
   SQL_POST_FAILED,
   SQL_POSTED,
   SQL_REFRESH,
+  SQL_RULE_EXECUTED_ON,
   SQL_SHOWN,
   SQL_SNOOZE,
   SQL_SUMMARY,
@@ -42,6 +43,13 @@ const liveRow = z.object({
   snoozed: z.boolean(),
   post_due: z.boolean(),
   update_due: z.boolean(),
+});
+
+const ruleExecutedRow = z.object({
+  rule_id: z.string(),
+  outcome: z.enum(['cancelled', 'terminated']),
+  proposer: z.string(),
+  approver: z.string().nullable(),
 });
 
 function toLive(row: unknown): LiveIncident {
@@ -77,6 +85,14 @@ export interface ExecutedOn {
   queryStart: string | null;
 }
 
+/** A standing approval that signalled an incident's root, whichever replica executed it. */
+export interface RuleExecutedOn {
+  ruleId: string;
+  outcome: 'cancelled' | 'terminated';
+  proposer: string;
+  approver: string | null;
+}
+
 export interface WatchSummaryRow {
   messageTs: string | null;
   body: string;
@@ -98,6 +114,8 @@ export interface IncidentStore {
   updateFailed(id: string, retryAfterSeconds: number): Promise<void>;
   snooze(id: string, minutes: number, user: string): Promise<LiveIncident | null>;
   executedOn(cluster: string, pid: number, backendStart: string): Promise<ExecutedOn | null>;
+  /** The rule execution that terminated this session, or cancelled this statement (queryStart); null if none. */
+  ruleExecutedOn(cluster: string, pid: number, backendStart: string, queryStart: string | null): Promise<RuleExecutedOn | null>;
   summary(cluster: string, updateGapSeconds: number): Promise<WatchSummaryRow | null>;
   summaryShown(cluster: string, channel: string, ts: string | null, body: string): Promise<void>;
   summaryFailed(cluster: string, channel: string, retryAfterSeconds: number): Promise<void>;
@@ -160,6 +178,12 @@ export function createIncidentStore(pool: pg.Pool): IncidentStore {
       if (outcome !== 'cancelled' && outcome !== 'terminated') return null;
       const target = (row.targets as Array<{ pid: number; queryStart?: string | null }>).find((t) => t.pid === pid);
       return { requestId: String(row.id), approver: (row.decided_by as string | null) ?? null, outcome, queryStart: target?.queryStart ?? null };
+    },
+    async ruleExecutedOn(cluster, pid, backendStart, queryStart) {
+      const [row] = await run(SQL_RULE_EXECUTED_ON, [cluster, pid, backendStart, queryStart]);
+      if (!row) return null;
+      const r = ruleExecutedRow.parse(row);
+      return { ruleId: r.rule_id, outcome: r.outcome, proposer: r.proposer, approver: r.approver };
     },
     async summary(cluster, gap) {
       const [row] = await run(SQL_SUMMARY, [cluster, gap]);

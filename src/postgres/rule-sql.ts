@@ -1,6 +1,6 @@
 // The SQL of the rule store (pgsessions.rules, pgsessions.rule_executions): named constants, `$n` parameters
 // only. Every decision is one conditional UPDATE; an execution is claimed by an INSERT on a unique key and
-// counted by an UPDATE that re-checks status, cap and expiry — both in one transaction, before any signal.
+// a slot reserved by an UPDATE that re-checks status, cap and expiry — both in one transaction, before any signal.
 
 const ts = (column: string): string => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 
@@ -64,22 +64,60 @@ export const SQL_CLAIM_EXECUTION = `
   RETURNING id::text AS id`;
 
 /**
- * $1 rule, $2 last execution: counted against the cap only while the rule still holds (approved, unexpired,
- * under max) — a revoke, expiry or the last allowed execution committed first makes this return nothing.
+ * $1 rule, $2 last execution: a slot reserved against the cap only while the rule still holds (approved,
+ * unexpired, under max) — a revoke, expiry or the last free slot taken first makes this return nothing. The
+ * rule does not end here: a slot given back by finish (nothing was signalled) may be used again.
  */
-export const SQL_COUNT_EXECUTION = `
+export const SQL_RESERVE_EXECUTION = `
   UPDATE pgsessions.rules
-  SET used = used + 1,
-      last_execution = $2::jsonb,
-      status = CASE WHEN used + 1 >= max_executions THEN 'exhausted' ELSE status END,
-      ended_at = CASE WHEN used + 1 >= max_executions THEN now() ELSE ended_at END
+  SET used = used + 1, last_execution = $2::jsonb
   WHERE id = $1 AND status = 'approved' AND used < max_executions AND expires_at > now()
   RETURNING ${RULE_COLUMNS}`;
 
-/** $1 execution id, $2 outcome. */
-export const SQL_FINISH_EXECUTION = `UPDATE pgsessions.rule_executions SET outcome = $2, finished_at = now() WHERE id = $1::uuid`;
+/** $1 execution id, $2 outcome: only an execution nobody finished or reconciled yet; its rule back. */
+export const SQL_FINISH_EXECUTION = `
+  UPDATE pgsessions.rule_executions SET outcome = $2, finished_at = now()
+  WHERE id = $1::uuid AND outcome IS NULL
+  RETURNING rule_id::text AS rule_id`;
 
-/** $1 rule, $2 last execution (with its outcome). */
-export const SQL_SET_LAST_EXECUTION = `UPDATE pgsessions.rules SET last_execution = $2::jsonb WHERE id = $1 RETURNING ${RULE_COLUMNS}`;
+/** $1 execution id: the rule it was claimed under, and its outcome. */
+export const SQL_EXECUTION_RULE = `SELECT rule_id::text AS rule_id, outcome FROM pgsessions.rule_executions WHERE id = $1::uuid`;
+
+/**
+ * $1 rule, $2 last execution (with its outcome), $3 give the slot back (nothing was signalled). Taking the
+ * rule's row lock here serialises every finish and reconciliation of one rule, so the exhaustion check that
+ * follows sees the others committed.
+ */
+export const SQL_SETTLE_EXECUTION = `
+  UPDATE pgsessions.rules
+  SET last_execution = $2::jsonb, used = CASE WHEN $3::boolean AND used > 0 THEN used - 1 ELSE used END
+  WHERE id = $1
+  RETURNING ${RULE_COLUMNS}`;
+
+/** $1 rule: ends it at its cap once nothing of it is still in flight; nothing back when it goes on (or already ended). */
+export const SQL_EXHAUST_RULE = `
+  UPDATE pgsessions.rules r SET status = 'exhausted', ended_at = now()
+  WHERE r.id = $1 AND r.status = 'approved' AND r.used >= r.max_executions
+    AND NOT EXISTS (SELECT 1 FROM pgsessions.rule_executions e WHERE e.rule_id = r.id AND e.outcome IS NULL)
+  RETURNING ${RULE_COLUMNS}`;
+
+/**
+ * $1 seconds: claims with no outcome for that long — their replica died between claim and outcome. The
+ * identity comes from the typed columns; the jsonb target only describes the session.
+ */
+export const SQL_STALE_EXECUTIONS = `
+  SELECT e.id::text AS id, e.rule_id::text AS rule_id, e.dry_run, e.pid, ${ts('e.backend_start')} AS backend_start,
+    CASE WHEN isfinite(e.query_start) THEN ${ts('e.query_start')} END AS query_start,
+    e.target, ${ts('e.claimed_at')} AS claimed_at, r.cluster, r.action
+  FROM pgsessions.rule_executions e JOIN pgsessions.rules r ON r.id = e.rule_id
+  WHERE e.outcome IS NULL AND e.claimed_at < now() - make_interval(secs => $1)
+  ORDER BY e.claimed_at
+  LIMIT 100`;
+
+/** $1 execution id, $2 seconds: reconciled once, whichever replica sweeps first; nothing back for the others. */
+export const SQL_INTERRUPT_EXECUTION = `
+  UPDATE pgsessions.rule_executions SET outcome = 'interrupted', finished_at = now()
+  WHERE id = $1::uuid AND outcome IS NULL AND claimed_at < now() - make_interval(secs => $2)
+  RETURNING rule_id::text AS rule_id`;
 
 export const SQL_ANY_ACTIVE_RULE = `SELECT EXISTS (SELECT 1 FROM pgsessions.rules WHERE cluster = $1 AND status = 'approved' AND expires_at > now()) AS active`;

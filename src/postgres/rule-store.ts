@@ -3,24 +3,28 @@
 import type pg from 'pg';
 import { z } from 'zod';
 import type { AuditEntryInput, RuleSummary } from '../domain/audit.js';
-import { describeRule, ruleText, RULE_STATUSES, type Rule, type RuleSpec } from '../domain/rules.js';
-import type { RuleDecision, RuleStorePort } from '../domain/rules-service.js';
+import { describeRule, givesSlotBack, ruleText, RULE_STATUSES, type Rule, type RuleLastExecution, type RuleSpec } from '../domain/rules.js';
+import type { RuleDecision, RuleStorePort, StaleExecution } from '../domain/rules-service.js';
 import type { AppendAuditIn } from './request-store.js';
 import {
   SQL_ACTIVE_RULES,
   SQL_ANY_ACTIVE_RULE,
   SQL_APPROVE_RULE,
   SQL_CLAIM_EXECUTION,
-  SQL_COUNT_EXECUTION,
   SQL_END_PROPOSAL,
+  SQL_EXECUTION_RULE,
+  SQL_EXHAUST_RULE,
   SQL_EXPIRE_RULES,
   SQL_FINISH_EXECUTION,
   SQL_GET_RULE,
   SQL_INSERT_RULE,
+  SQL_INTERRUPT_EXECUTION,
   SQL_LIVE_RULES,
+  SQL_RESERVE_EXECUTION,
   SQL_REVOKE_RULE,
-  SQL_SET_LAST_EXECUTION,
   SQL_SET_RULE_MESSAGE,
+  SQL_SETTLE_EXECUTION,
+  SQL_STALE_EXECUTIONS,
 } from './rule-sql.js';
 import { inTransaction } from './transaction.js';
 
@@ -179,7 +183,7 @@ export function createRuleStore(pool: pg.Pool, appendAuditIn: AppendAuditIn): Ru
       const { rows } = await pool.query<{ active: boolean }>(SQL_ANY_ACTIVE_RULE, [cluster]);
       return rows[0]?.active === true;
     },
-    async claim(rule, target, last) {
+    async claim(rule, target, last, incident = '') {
       return inTransaction(pool, async (client) => {
         const claimed = await client.query<{ id: string }>(SQL_CLAIM_EXECUTION, [
           rule.id,
@@ -187,31 +191,114 @@ export function createRuleStore(pool: pg.Pool, appendAuditIn: AppendAuditIn): Ru
           target.backendStart,
           rule.spec.action === 'cancel' ? target.queryStart : '-infinity',
           rule.spec.dryRun,
-          JSON.stringify(target),
+          // The incident key rides along so that a reconciliation after a crash can name it in the audit.
+          JSON.stringify({ ...target, incident }),
         ]);
         const executionId = claimed.rows[0]?.id;
         if (!executionId) return null;
-        const counted = await client.query(SQL_COUNT_EXECUTION, [rule.id, JSON.stringify(last)]);
-        // Revoked, expired or at its cap since it was read: nothing is claimed (the INSERT rolls back too).
-        if (counted.rows.length === 0) throw new NotCounted();
-        return { executionId, rule: toRule(counted.rows[0]) };
+        const reserved = await client.query(SQL_RESERVE_EXECUTION, [rule.id, JSON.stringify(last)]);
+        // Revoked, expired or every slot taken since it was read: nothing is claimed (the INSERT rolls back too).
+        if (reserved.rows.length === 0) throw new NotReserved();
+        return { executionId, rule: toRule(reserved.rows[0]) };
       }).catch((error: unknown) => {
-        if (error instanceof NotCounted) return null;
+        if (error instanceof NotReserved) return null;
         throw error;
       });
     },
-    async finish(executionId, rule, outcome, last, audit) {
+    async finish(executionId, outcome, last, audit) {
       return inTransaction(pool, async (client) => {
-        await client.query(SQL_FINISH_EXECUTION, [executionId, outcome]);
-        const { rows } = await client.query(SQL_SET_LAST_EXECUTION, [rule.id, JSON.stringify(last)]);
-        await appendAuditIn(client, audit);
-        if (rule.status === 'exhausted') {
-          await appendAuditIn(client, { event: 'rule_ended', cluster: rule.cluster, details: { ...ruleSummary(rule), why: 'exhausted' } });
+        const { rows } = await client.query<{ rule_id: string }>(SQL_FINISH_EXECUTION, [executionId, outcome]);
+        const ruleId = rows[0]?.rule_id;
+        if (!ruleId) {
+          const { rows: known } = await client.query<{ rule_id: string; outcome: string | null }>(SQL_EXECUTION_RULE, [executionId]);
+          const rule = known[0] ? await getIn(client, known[0].rule_id) : null;
+          if (!rule) throw new Error(`rule execution ${executionId} does not exist`);
+          // Reconciled as interrupted while its signal was still out (a stall longer than interruptedAfter):
+          // the cap was settled then, and stays so; what really happened is still added to the audit trail.
+          if (known[0]?.outcome === 'interrupted') await appendAuditIn(client, audit(rule));
+          return rule;
         }
-        return toRule(rows[0]);
+        return settle(client, ruleId, last, givesSlotBack(outcome), audit);
+      });
+    },
+    async stale(olderThanSeconds) {
+      const { rows } = await pool.query(SQL_STALE_EXECUTIONS, [olderThanSeconds]);
+      return rows.map(toStale);
+    },
+    async interrupt(executionId, olderThanSeconds, last, audit) {
+      return inTransaction(pool, async (client) => {
+        const { rows } = await client.query<{ rule_id: string }>(SQL_INTERRUPT_EXECUTION, [executionId, olderThanSeconds]);
+        const ruleId = rows[0]?.rule_id;
+        // Another replica reconciled it first, or its replica finished it after all.
+        if (!ruleId) return null;
+        return settle(client, ruleId, last, false, audit);
       });
     },
   };
+
+  async function getIn(client: pg.PoolClient, id: string): Promise<Rule | null> {
+    const { rows } = await client.query(SQL_GET_RULE, [id]);
+    return rows[0] ? toRule(rows[0]) : null;
+  }
+
+  /**
+   * An execution's outcome settles its rule: the last execution shown, the slot given back when nothing was
+   * signalled, the execution audited, and the rule ended at its cap once nothing of it is in flight — its
+   * row lock taken first, so two replicas finishing at once cannot both miss the end.
+   */
+  async function settle(client: pg.PoolClient, ruleId: string, last: RuleLastExecution, giveBack: boolean, audit: (rule: Rule) => AuditEntryInput): Promise<Rule> {
+    const { rows } = await client.query(SQL_SETTLE_EXECUTION, [ruleId, JSON.stringify(last), giveBack]);
+    const settled = toRule(rows[0]);
+    await appendAuditIn(client, audit(settled));
+    const { rows: ended } = await client.query(SQL_EXHAUST_RULE, [ruleId]);
+    if (ended.length === 0) return settled;
+    const rule = toRule(ended[0]);
+    await appendAuditIn(client, { event: 'rule_ended', cluster: rule.cluster, details: { ...ruleSummary(rule), why: 'exhausted' } });
+    return rule;
+  }
 }
 
-class NotCounted extends Error {}
+const staleRow = z.object({
+  id: z.string(),
+  rule_id: z.string(),
+  dry_run: z.boolean(),
+  pid: z.number().int(),
+  backend_start: z.string(),
+  query_start: z.string().nullable(),
+  target: z.unknown(),
+  claimed_at: z.string(),
+  cluster: z.string(),
+  action: z.enum(['cancel', 'terminate']),
+});
+
+/** What the claim recorded of the session, for the audit; anything that is not a string reads as unknown. */
+const described = z
+  .object({
+    xactStart: z.string().nullable().catch(null),
+    user: z.string().nullable().catch(null),
+    database: z.string().nullable().catch(null),
+    application: z.string().nullable().catch(null),
+    client: z.string().nullable().catch(null),
+    state: z.string().nullable().catch(null),
+    query: z.string().nullable().catch(null),
+    incident: z.string().catch(''),
+  })
+  .catch({ xactStart: null, user: null, database: null, application: null, client: null, state: null, query: null, incident: '' });
+
+function toStale(row: unknown): StaleExecution {
+  const r = staleRow.parse(row);
+  const { incident, ...about } = described.parse(r.target);
+  return {
+    executionId: r.id,
+    ruleId: r.rule_id,
+    cluster: r.cluster,
+    action: r.action,
+    dryRun: r.dry_run,
+    claimedAt: r.claimed_at,
+    // The identity from the typed columns the claim's unique key is made of, never from the jsonb.
+    target: { pid: r.pid, backendStart: r.backend_start, queryStart: r.query_start, backendType: 'client backend', ...about },
+    incident,
+  };
+}
+
+class NotReserved extends Error {}

@@ -10,7 +10,6 @@ import {
   planDelivery,
   ruleCandidates,
   planIncidents,
-  type ClearReason,
   type Incident,
   type LiveIncident,
   type RootSession,
@@ -93,8 +92,6 @@ export function startWatcher(deps: WatcherDeps): Watcher {
   const failures = new Map<string, number>();
   /** Clusters with an approved rule: looked at at least every RULE_LOOK_SECONDS. */
   const ruled = new Set<string>();
-  /** Sessions a rule signalled (pid:backend_start → how), so their incident clears as relieved by it. */
-  const relieved = new Map<string, Extract<ClearReason, { kind: 'rule' }>>();
 
   // Query text is shaped (PGSESSIONS_QUERY_TEXT) before it is stored or posted.
   const shape = (i: Incident): Incident => ({ ...i, root: shapeRoot(i.root, deps.queryText), behind: shapeRoot(i.behind, deps.queryText) });
@@ -131,10 +128,11 @@ export function startWatcher(deps: WatcherDeps): Watcher {
     for (const { record, incident } of plan.refresh) await store.refresh(record.id, incident);
     for (const record of plan.clear) {
       const root = record.incident.root;
-      const byRule = root ? relieved.get(`${c.name}|${root.pid}:${root.backendStart}`) : undefined;
+      // Read from the state database, not remembered: the replica that executed the rule may not be the
+      // one clearing the alert (a leader change, a restart).
+      const byRule = root && deps.rules ? await store.ruleExecutedOn(c.name, root.pid, root.backendStart, root.queryStart) : null;
       if (byRule) {
-        relieved.delete(`${c.name}|${root!.pid}:${root!.backendStart}`);
-        await store.clear(record.id, byRule);
+        await store.clear(record.id, { kind: 'rule', ruleId: byRule.ruleId, action: byRule.outcome, proposer: byRule.proposer, approver: byRule.approver });
         continue;
       }
       let executed = root ? await store.executedOn(c.name, root.pid, root.backendStart) : null;
@@ -151,17 +149,8 @@ export function startWatcher(deps: WatcherDeps): Watcher {
     try {
       if (await deps.rules.anyActive(cluster)) ruled.add(cluster);
       else ruled.delete(cluster);
-      for (const e of await deps.rules.apply(cluster, candidates)) {
-        if (e.outcome !== 'cancelled' && e.outcome !== 'terminated') continue;
-        if (relieved.size > 1000) relieved.clear();
-        relieved.set(`${cluster}|${e.target.pid}:${e.target.backendStart}`, {
-          kind: 'rule',
-          ruleId: e.rule.id,
-          action: e.outcome,
-          proposer: e.rule.proposer,
-          approver: e.rule.approver,
-        });
-      }
+      // What they did is in the state database: the alert's clear reason is read from there.
+      await deps.rules.apply(cluster, candidates);
     } catch (error) {
       // The state database or a bug: the alerts still go out; the next look tries the rules again.
       logger.error({ cluster, err: error }, 'applying standing approvals failed');

@@ -8,6 +8,14 @@ export interface SlowProxy {
   port: number;
   /** Applies to chunks that arrive from now on. */
   delayMs: number;
+  /**
+   * Holds only what matches: a chunk on its way to the server whose text matches `pattern` (say, the one
+   * statement that signals) waits `ms` more, and so does everything after it on that connection, in order.
+   * Other connections (reads, the watcher) pass at `delayMs`. Null: nothing is held. Applies from now on.
+   */
+  hold: { pattern: RegExp; ms: number } | null;
+  /** How many chunks `hold` has matched so far (a test waits for the statement to be held in flight). */
+  held: number;
   close(): Promise<void>;
 }
 
@@ -15,13 +23,15 @@ export interface SlowProxy {
 export async function startSlowProxy(targetPort: number, delayMs: number, listenPort = 0): Promise<SlowProxy> {
   const sockets = new Set<Socket>();
   const timers = new Set<NodeJS.Timeout>();
-  const proxy: SlowProxy = { port: 0, delayMs, close: async () => undefined };
+  const proxy: SlowProxy = { port: 0, delayMs, hold: null, held: 0, close: async () => undefined };
 
   // Release times never go backwards, so a change of delay cannot reorder bytes.
-  const pipeDelayed = (from: Socket, to: Socket) => {
+  const pipeDelayed = (from: Socket, to: Socket, toServer: boolean) => {
     let lastRelease = 0;
     from.on('data', (chunk: Buffer) => {
-      const release = Math.max(Date.now() + proxy.delayMs, lastRelease);
+      const hold = toServer && proxy.hold && proxy.hold.pattern.test(chunk.toString('latin1')) ? proxy.hold.ms : 0;
+      if (hold > 0) proxy.held++;
+      const release = Math.max(Date.now() + proxy.delayMs + hold, lastRelease);
       lastRelease = release;
       const timer = setTimeout(() => {
         timers.delete(timer);
@@ -52,8 +62,8 @@ export async function startSlowProxy(targetPort: number, delayMs: number, listen
     upstream.on('error', drop);
     client.on('close', drop);
     upstream.on('close', drop);
-    pipeDelayed(client, upstream);
-    pipeDelayed(upstream, client);
+    pipeDelayed(client, upstream, true);
+    pipeDelayed(upstream, client, false);
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

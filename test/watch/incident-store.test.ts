@@ -72,3 +72,30 @@ test('a snooze needs a real incident id; junk changes nothing', async () => {
   const { rows } = await pool.query('SELECT count(*)::int AS n FROM pgsessions.incidents');
   assert.ok(rows[0].n >= 3);
 });
+
+test('the rule that relieved a session is read from the state database: a terminate, or a cancel of that very statement, never a dry run or a refusal', async () => {
+  const { rows } = await pool.query(
+    `INSERT INTO pgsessions.rules (cluster, spec, action, cause, dry_run, reason, proposer, approver, status, channel, proposal_expires_at, lifetime_seconds, max_executions, approved_at, expires_at)
+     VALUES ('c9', '{}'::jsonb, 'cancel', 'lock-queue-head', $1, 'r', 'UA', 'UB', 'approved', 'C', now(), 60, 5, now(), now() + interval '1 minute')
+     RETURNING id::text AS id`,
+    [false],
+  );
+  const rule = rows[0].id as string;
+  const run = (pid: number, queryStart: string, outcome: string, dryRun = false) =>
+    pool.query(
+      `INSERT INTO pgsessions.rule_executions (rule_id, pid, backend_start, query_start, dry_run, target, outcome, finished_at)
+       VALUES ($1, $2, '2026-01-01T00:00:00Z', $3::timestamptz, $4, '{}'::jsonb, $5, now())`,
+      [rule, pid, queryStart, dryRun, outcome],
+    );
+  const bs = '2026-01-01 00:00:00+00';
+  await run(1, '2026-01-01T00:01:00Z', 'cancelled');
+  assert.deepEqual(await store.ruleExecutedOn('c9', 1, bs, '2026-01-01T00:01:00.000Z'), { ruleId: rule, outcome: 'cancelled', proposer: 'UA', approver: 'UB' });
+  assert.equal(await store.ruleExecutedOn('c9', 1, bs, '2026-01-01T00:02:00Z'), null, 'a later statement of the session was not cancelled');
+  assert.equal(await store.ruleExecutedOn('c8', 1, bs, '2026-01-01T00:01:00Z'), null, 'another cluster');
+  await run(2, '-infinity', 'terminated');
+  assert.equal((await store.ruleExecutedOn('c9', 2, bs, null))?.outcome, 'terminated');
+  await run(3, '2026-01-01T00:01:00Z', 'permission_denied');
+  assert.equal(await store.ruleExecutedOn('c9', 3, bs, '2026-01-01T00:01:00Z'), null);
+  await run(4, '2026-01-01T00:01:00Z', 'cancelled', true);
+  assert.equal(await store.ruleExecutedOn('c9', 4, bs, '2026-01-01T00:01:00Z'), null, 'a dry run relieved nothing');
+});

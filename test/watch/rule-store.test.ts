@@ -7,7 +7,8 @@ import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 import { migrate } from '../../src/postgres/migrate.js';
 import { createAuditStore } from '../../src/postgres/audit-store.js';
-import { createRuleStore } from '../../src/postgres/rule-store.js';
+import { createRuleStore, ruleSummary } from '../../src/postgres/rule-store.js';
+import type { AuditEntryInput } from '../../src/domain/audit.js';
 import type { RuleStorePort } from '../../src/domain/rules-service.js';
 import type { Rule, RuleSpec } from '../../src/domain/rules.js';
 import type { TargetSnapshot } from '../../src/domain/types.js';
@@ -69,6 +70,10 @@ function target(pid = nextPid++): TargetSnapshot {
   };
 }
 const last = (t: TargetSnapshot) => ({ at: new Date().toISOString(), pid: t.pid, query: t.query, outcome: 'claimed' });
+const ruleRow = async (id: string) => (await pool.query('SELECT used, status FROM pgsessions.rules WHERE id = $1', [id])).rows[0] as { used: number; status: string };
+const audits = async (id: string) => (await pool.query("SELECT event FROM pgsessions.audit_log WHERE details->>'rule' = $1 ORDER BY seq", [id])).rows.map((r: { event: string }) => r.event);
+const executed = (rule: Rule): AuditEntryInput => ({ event: 'rule_executed', actor: null, cluster: rule.cluster, details: { ...ruleSummary(rule), approver: rule.approver, dryRun: false, used: rule.used, target: target(), incident: 'k', result: { outcomes: [] } } });
+const interrupted = (rule: Rule): AuditEntryInput => ({ event: 'rule_executed', actor: null, cluster: rule.cluster, details: { ...ruleSummary(rule), approver: rule.approver, dryRun: false, used: rule.used, target: target(), incident: 'k', result: { outcomes: [], interrupted: true } } });
 
 test('the proposer cannot approve, in the store and in the schema', async () => {
   const rule = await store.create({ cluster: 'c1', spec: spec(), proposer: 'UA', channel: 'C1', proposalTtlSeconds: 600 });
@@ -90,15 +95,118 @@ test('two replicas claiming the same match: exactly one executes it', async () =
   assert.equal(await store.claim(rule, t, last(t)), null);
 });
 
-test('the cap holds under concurrent matches from two replicas', async () => {
+test('the cap holds under concurrent matches from two replicas: claims reserve, the rule ends only once they are finished', async () => {
   const rule = await approved({ maxExecutions: 3 });
   const targets = Array.from({ length: 12 }, () => target());
   const claims = await Promise.all(targets.map((t, i) => (i % 2 ? store : other).claim(rule, t, last(t))));
-  assert.equal(claims.filter(Boolean).length, 3);
-  const { rows } = await pool.query('SELECT used, status FROM pgsessions.rules WHERE id = $1', [rule.id]);
-  assert.deepEqual(rows[0], { used: 3, status: 'exhausted' });
+  const won = claims.filter((c): c is NonNullable<typeof c> => c !== null);
+  assert.equal(won.length, 3);
+  assert.deepEqual(await ruleRow(rule.id), { used: 3, status: 'approved' }, 'reserved, not ended: an outcome may still give a slot back');
   const { rows: runs } = await pool.query('SELECT count(*)::int AS n FROM pgsessions.rule_executions WHERE rule_id = $1', [rule.id]);
-  assert.equal(runs[0].n, 3, 'a claim that was not counted left no execution row');
+  assert.equal(runs[0].n, 3, 'a claim that got no slot left no execution row');
+  // All three signalled, finished by both replicas at once: the rule ends exactly once, whoever finishes last.
+  await Promise.all(won.map((c, i) => (i % 2 ? store : other).finish(c.executionId, 'cancelled', { ...last(target()), outcome: 'cancelled' }, executed)));
+  assert.deepEqual(await ruleRow(rule.id), { used: 3, status: 'exhausted' });
+  assert.deepEqual(await audits(rule.id), ['rule_proposed', 'rule_approved', 'rule_executed', 'rule_executed', 'rule_executed', 'rule_ended']);
+  const t = target();
+  assert.equal(await store.claim(rule, t, last(t)), null, 'nothing is claimed past the cap');
+});
+
+test('finishing the last executions in parallel, over many rounds, never misses the end of the rule', async () => {
+  for (let round = 0; round < 8; round++) {
+    const rule = await approved({ maxExecutions: 2 });
+    const [a, b] = [target(), target()];
+    const ca = await store.claim(rule, a, last(a));
+    const cb = await other.claim(rule, b, last(b));
+    assert.ok(ca && cb);
+    await Promise.all([store.finish(ca.executionId, 'terminated', last(a), executed), other.finish(cb.executionId, 'error', last(b), executed)]);
+    assert.deepEqual(await ruleRow(rule.id), { used: 2, status: 'exhausted' }, `round ${round}`);
+    assert.equal((await audits(rule.id)).filter((e) => e === 'rule_ended').length, 1, 'ended once');
+  }
+});
+
+test('an outcome that signalled nothing gives its slot back and the rule goes on; signalled, unknown and dry-run outcomes keep it', async () => {
+  const rule = await approved({ maxExecutions: 1 });
+  for (const outcome of ['gone', 'refused', 'permission_denied'] as const) {
+    const t = target();
+    const c = await store.claim(rule, t, last(t));
+    assert.ok(c, `a slot is free again before ${outcome}`);
+    const t2 = target();
+    assert.equal(await other.claim(rule, t2, last(t2)), null, 'the one slot is reserved while its signal is out');
+    const after = await store.finish(c.executionId, outcome, { ...last(t), outcome }, executed);
+    assert.equal(after.used, 0, outcome);
+    assert.equal(after.status, 'approved', outcome);
+    assert.equal(after.last?.outcome, outcome);
+  }
+  for (const outcome of ['cancelled', 'terminated', 'still_running', 'error', 'dry_run'] as const) {
+    const r = await approved({ maxExecutions: 1, dryRun: outcome === 'dry_run' });
+    const t = target();
+    const c = await store.claim(r, t, last(t));
+    assert.ok(c);
+    const after = await store.finish(c.executionId, outcome, { ...last(t), outcome }, executed);
+    assert.deepEqual([after.used, after.status], [1, 'exhausted'], outcome);
+  }
+  // The schema's own cap never broke on the way.
+  const { rows } = await pool.query('SELECT count(*)::int AS n FROM pgsessions.rules WHERE used < 0 OR used > max_executions');
+  assert.equal(rows[0].n, 0);
+});
+
+test('a finish recorded twice (a late replica) counts and audits once', async () => {
+  const rule = await approved({ maxExecutions: 2 });
+  const t = target();
+  const c = await store.claim(rule, t, last(t));
+  assert.ok(c);
+  await Promise.all([store.finish(c.executionId, 'gone', last(t), executed), other.finish(c.executionId, 'gone', last(t), executed)]);
+  assert.deepEqual(await ruleRow(rule.id), { used: 0, status: 'approved' }, 'one give-back, not two');
+  assert.deepEqual(await audits(rule.id), ['rule_proposed', 'rule_approved', 'rule_executed']);
+});
+
+test('an orphaned claim is reconciled once by replicas sweeping together: interrupted, slot kept, audited, the rule ended at its cap', async () => {
+  const rule = await approved({ maxExecutions: 1 });
+  const t = target();
+  const c = await store.claim(rule, t, last(t), 'lock-queue-head:orders');
+  assert.ok(c);
+  assert.deepEqual(await store.stale(60), [], 'a fresh claim is not stale');
+  await pool.query("UPDATE pgsessions.rule_executions SET claimed_at = now() - interval '2 minutes' WHERE id = $1", [c.executionId]);
+  const [stale] = await store.stale(60);
+  assert.equal(stale?.executionId, c.executionId);
+  assert.equal(stale?.incident, 'lock-queue-head:orders');
+  assert.equal(stale?.target.pid, t.pid);
+  const results = await Promise.all(
+    Array.from({ length: 6 }, (_, i) => (i % 2 ? store : other).interrupt(c.executionId, 60, { ...last(t), outcome: 'interrupted' }, interrupted)),
+  );
+  assert.equal(results.filter(Boolean).length, 1, 'one replica reconciles it');
+  const { rows } = await pool.query('SELECT outcome FROM pgsessions.rule_executions WHERE rule_id = $1', [rule.id]);
+  assert.deepEqual(rows, [{ outcome: 'interrupted' }]);
+  assert.deepEqual(await ruleRow(rule.id), { used: 1, status: 'exhausted' }, 'it may have acted: it counts');
+  assert.deepEqual(await audits(rule.id), ['rule_proposed', 'rule_approved', 'rule_executed', 'rule_ended']);
+  // The replica that claimed it, back from a long stall, cannot undo the reconciliation; what it saw is added.
+  await store.finish(c.executionId, 'gone', last(t), executed);
+  assert.deepEqual(await ruleRow(rule.id), { used: 1, status: 'exhausted' });
+  assert.deepEqual(await audits(rule.id), ['rule_proposed', 'rule_approved', 'rule_executed', 'rule_ended', 'rule_executed']);
+  const again = await pool.query('SELECT outcome FROM pgsessions.rule_executions WHERE id = $1', [c.executionId]);
+  assert.equal(again.rows[0].outcome, 'interrupted');
+  assert.equal(await store.claim(rule, t, last(t)), null, 'and the statement is never claimed again');
+});
+
+test('a claim whose recorded target was rewritten with junk (the state DB role) is still reconciled, by the identity in its typed columns', async () => {
+  const rule = await approved({ maxExecutions: 2 });
+  const t = target();
+  const c = await store.claim(rule, t, last(t), 'k1');
+  assert.ok(c);
+  // The runtime role may INSERT a claim with any target; the owner rewrites this one to play such a row.
+  await pool.query(
+    `UPDATE pgsessions.rule_executions SET target = '{"pid": "1; DROP TABLE x", "user": 42, "query": ["x"], "incident": {}}'::jsonb, claimed_at = now() - interval '2 minutes' WHERE id = $1`,
+    [c.executionId],
+  );
+  const stale = (await store.stale(60)).find((s) => s.executionId === c.executionId);
+  assert.ok(stale);
+  assert.equal(stale.target.pid, t.pid);
+  assert.equal(Date.parse(stale.target.backendStart), Date.parse(t.backendStart));
+  assert.equal(Date.parse(stale.target.queryStart!), Date.parse(t.queryStart!));
+  assert.deepEqual([stale.target.user, stale.target.query, stale.incident], [null, null, '']);
+  assert.ok(await store.interrupt(c.executionId, 60, { ...last(t), outcome: 'interrupted' }, interrupted));
+  assert.deepEqual(await ruleRow(rule.id), { used: 1, status: 'approved' });
 });
 
 test('revoke racing matches: once the revoke is acknowledged, no claim succeeds', async () => {

@@ -220,7 +220,7 @@ test('dry-run says what it would have done and signals nothing', async () => {
   assert.equal(runs[0]?.dry_run, true);
   const audit = (await ruleAudit(id)).find((a) => a.event === 'rule_executed')!;
   assert.equal(audit.details.dryRun, true);
-  await slack.waitFor(() => slack.callsTo('chat.update').find((c) => c.params.ts === done.message_ts && /dry run/.test(textOf(c.params)) && new RegExp(`pid ${ddl.pid}`).test(textOf(c.params))), {
+  await slack.waitFor(() => slack.callsTo('chat.update').find((c) => c.params.ts === done.message_ts && new RegExp(`would have used 1 of 2, last at .* pid ${ddl.pid}.*dry run: nothing signalled`).test(textOf(c.params))), {
     description: 'the rule message saying what it would have done',
   });
 });

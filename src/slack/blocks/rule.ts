@@ -18,12 +18,27 @@ const STATUS_LINE: Record<Rule['status'], string> = {
   exhausted: ':checkered_flag: *Standing approval ended: its cap is reached*',
 };
 
-/** "3 of 10 used, last at 13:02 UTC — pid 4711, `ALTER TABLE orders …`" */
+/** How an execution's outcome reads after "last at …": nothing for one still in flight. */
+const OUTCOME_WORDS: Record<string, string> = {
+  claimed: '',
+  dry_run: 'dry run: nothing signalled',
+  interrupted: 'interrupted by a restart: reconciled, not re-run',
+  gone: 'gone before the signal: not counted',
+  refused: 'protected: not counted',
+  permission_denied: 'permission denied: not counted',
+};
+
+/**
+ * "3 of 10 used, last at 13:02 UTC — pid 4711, `ALTER TABLE orders …` (cancelled)"; a dry run counts what it
+ * would have used ("would have used 3 of 10").
+ */
 export function usageLine(rule: Rule): string {
-  const used = `${rule.used} of ${rule.spec.maxExecutions} used`;
+  const of = `${rule.used} of ${rule.spec.maxExecutions}`;
+  const used = rule.spec.dryRun ? `would have used ${of}` : `${of} used`;
   if (!rule.last) return used;
   const query = rule.last.query ? `, ${codeSpan(rule.last.query, 120)}` : '';
-  const outcome = rule.last.outcome === 'claimed' ? '' : ` (${inlineText(rule.last.outcome.replace(/_/g, ' '), 40)})`;
+  const words = OUTCOME_WORDS[rule.last.outcome] ?? rule.last.outcome.replace(/_/g, ' ');
+  const outcome = words === '' ? '' : ` (${inlineText(words, 60)})`;
   return `${used}, last at ${clock(rule.last.at)} — pid ${rule.last.pid}${query}${outcome}`;
 }
 

@@ -1,0 +1,150 @@
+// Two replicas of the real app (one state database, one managed cluster, both watching) and a stream of
+// DDLs that match an approved rule: each statement is executed exactly once and audited once. The leader is
+// stopped mid-stream; the other replica takes over, goes on executing once per match, and — reading the
+// execution from the state database, not from memory — clears the alert of a statement the first replica
+// cancelled as relieved by the rule.
+import { after, afterEach, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import pg from 'pg';
+import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
+import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
+import { blockedQuery, longRead, type BlockedQuery } from '../helpers/sessions.js';
+import { APPROVER, baseEnv, REQUESTER, startTestApp, type TestApp } from '../helpers/app.js';
+import { buttonsIn, click, command, sessionTracker, sleep, stateQuery, textOf } from '../helpers/approval-flow.js';
+import { incidents, WATCH_CHANNEL, watchEnv } from '../helpers/watch.js';
+import { ACTION } from '../../src/slack/ids.js';
+
+const PROPOSER = 'UAPP2';
+const CHANNEL = 'COPS03';
+
+let db: TestDatabase;
+let slack: SlackApi;
+const apps: TestApp[] = [];
+const sessions = sessionTracker();
+const track = sessions.track;
+let column = 0;
+
+const env = () =>
+  baseEnv(db.url, slack, watchEnv({ PGSESSIONS_APPROVERS: `${APPROVER},${PROPOSER}`, PGSESSIONS_VIEWERS: `${REQUESTER},${APPROVER},${PROPOSER}` }));
+const start = async () => {
+  const app = await startTestApp(env(), { terminateTimeoutMs: 3_000, watchUpdateGapSeconds: 1 });
+  apps.push(app);
+  return app;
+};
+const leads = (app: TestApp) => app.logs.some((line) => line.includes('watching this cluster (leader)'));
+
+before(async () => {
+  db = await createTestDatabase('rulerepl');
+  const c = new pg.Client({ connectionString: db.url });
+  await c.connect();
+  await c.query('CREATE TABLE orders (id int PRIMARY KEY)');
+  await c.end();
+  slack = await startSlackApi();
+});
+afterEach(async () => {
+  await sessions.endAll();
+});
+after(async () => {
+  for (const app of apps.splice(0)) await app.stop().catch(() => undefined);
+  await slack?.close();
+  await db?.drop();
+});
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+const executions = (ruleId: string) =>
+  stateQuery<{ pid: number; query_start: string; outcome: string | null }>(
+    db.url,
+    'SELECT pid, query_start::text, outcome FROM pgsessions.rule_executions WHERE rule_id = $1 ORDER BY claimed_at',
+    [ruleId],
+  );
+const executedAudit = (ruleId: string) =>
+  stateQuery<{ pid: number }>(db.url, "SELECT (details->'target'->>'pid')::int AS pid FROM pgsessions.audit_log WHERE event = 'rule_executed' AND details->>'rule' = $1 ORDER BY seq", [ruleId]);
+
+/** A rails-migrate DDL queued behind the long read, one reader queued behind it. */
+async function queuedDdl(): Promise<BlockedQuery> {
+  const ddl = track(await blockedQuery(db.url, 'orders', { statement: `ALTER TABLE orders ADD COLUMN IF NOT EXISTS c${++column} int`, application: 'rails-migrate' }));
+  track(await blockedQuery(db.url, 'orders', { application: 'puma' }));
+  return ddl;
+}
+
+async function cancelledOnce(ddl: BlockedQuery): Promise<void> {
+  assert.match(String((await ddl.finished)?.message), /canceling statement due to user request/, `pid ${ddl.pid}`);
+}
+
+test('two replicas, a stream of matches and a leader stopped mid-stream: one execution and one audit entry per statement, and the alert says the rule relieved it whichever replica clears it', async () => {
+  const first = await start();
+  const second = await start();
+  await waitFor('one of the two to lead', async () => leads(first) || leads(second));
+  const [leader, standby] = leads(first) ? [first, second] : [second, first];
+  assert.equal(leads(standby), false, 'exactly one replica watches the cluster');
+
+  const reply = await command(slack, standby.port, 'allow cancel lock-queue-head app:rails-migrate waiting:1s for:1h max:20 deploy window', { user: PROPOSER, channel: CHANNEL });
+  assert.match(reply.text, /Rule proposed/, reply.text);
+  const post = await slack.waitFor(
+    () => slack.callsTo('chat.postMessage').find((c) => c.params.channel === CHANNEL && buttonsIn(c.params.blocks).some((b) => b.action_id === ACTION.ruleApprove)),
+    { description: 'the proposal' },
+  );
+  const id = buttonsIn(post.params.blocks).find((b) => b.action_id === ACTION.ruleApprove)!.value;
+  assert.match(await (await click(slack, standby.port, ACTION.ruleApprove, id, { user: APPROVER, channel: CHANNEL })).reply(), /Rule approved/);
+
+  track(await longRead(db.url, 'orders', { seconds: 300, application: 'reporting' }));
+  const ddls: BlockedQuery[] = [];
+  // The stream, under the first leader.
+  for (let n = 0; n < 3; n++) {
+    const ddl = await queuedDdl();
+    ddls.push(ddl);
+    await cancelledOnce(ddl);
+  }
+
+  // One more match; the leader is stopped the moment it has claimed it, before its next look.
+  const handover = await queuedDdl();
+  ddls.push(handover);
+  await waitFor('the leader’s claim of the next match', async () => (await executions(id)).some((e) => e.pid === handover.pid));
+  await leader.stop();
+  apps.splice(apps.indexOf(leader), 1);
+  await cancelledOnce(handover);
+  const open = (await incidents(db.url)).find((i) => i.key.includes(`|lock-queue-head|${handover.pid}:`));
+  assert.equal(open?.status, 'open', 'the stopped leader opened the alert and never cleared it');
+
+  // The other replica takes over and clears it — as relieved by the rule the first one executed.
+  await waitFor('the standby to lead', async () => leads(standby));
+  const cleared = await waitFor('the alert to clear', async () => {
+    const row = (await incidents(db.url)).find((i) => i.id === open!.id);
+    return row?.status === 'cleared' ? row : undefined;
+  });
+  assert.equal(cleared.clear_reason?.kind, 'rule', JSON.stringify(cleared.clear_reason));
+  await slack.waitFor(
+    () =>
+      slack
+        .callsTo('chat.update')
+        .find((c) => c.params.channel === WATCH_CHANNEL && c.params.ts === cleared.message_ts && /relieved by standing approval/.test(textOf(c.params)) && textOf(c.params).includes(id)),
+    { description: 'the alert saying the rule relieved it' },
+  );
+
+  // The stream goes on under the new leader.
+  for (let n = 0; n < 2; n++) {
+    const ddl = await queuedDdl();
+    ddls.push(ddl);
+    await cancelledOnce(ddl);
+  }
+  await sleep(2_500); // more looks of the new leader: nothing executes twice
+
+  const runs = await executions(id);
+  assert.deepEqual(
+    runs.map((r) => [r.pid, r.outcome]),
+    ddls.map((d) => [d.pid, 'cancelled']),
+    'exactly one execution per matched statement, none missed',
+  );
+  assert.deepEqual((await executedAudit(id)).map((a) => a.pid), ddls.map((d) => d.pid), 'one rule_executed entry per statement');
+  const [rule] = await stateQuery<{ used: number; status: string }>(db.url, 'SELECT used, status FROM pgsessions.rules WHERE id = $1', [id]);
+  assert.deepEqual(rule, { used: ddls.length, status: 'approved' });
+});
