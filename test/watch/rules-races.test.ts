@@ -11,7 +11,7 @@ import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 import { startSlackApi, type RecordedCall, type SlackApi } from '../helpers/slack-api.js';
 import { startSlowProxy, type SlowProxy } from '../helpers/slow-proxy.js';
-import { idleInTransactionLockHolder, sessionAlive, type LockHolder } from '../helpers/sessions.js';
+import { idleInTransactionLockHolder, type LockHolder } from '../helpers/sessions.js';
 import { APPROVER, baseEnv, startTestApp, type TestApp } from '../helpers/app.js';
 import { buttonsIn, click, command, sessionTracker, sleep, stateQuery, textOf } from '../helpers/approval-flow.js';
 import { watchEnv } from '../helpers/watch.js';
@@ -20,7 +20,7 @@ import { ACTION } from '../../src/slack/ids.js';
 const PROPOSER = 'UPROP1';
 const CHANNEL = 'CRACE01';
 /** Each chunk to and from the managed cluster waits this long: a signal's round trip takes twice that. */
-const SIGNAL_DELAY_MS = 200;
+const SIGNAL_DELAY_MS = 250;
 
 let db: TestDatabase;
 let slack: SlackApi;
@@ -140,18 +140,25 @@ async function approve(id: string): Promise<void> {
   assert.match(await clicked.reply(), /Rule approved/);
 }
 
+/** n sessions of `application` idle in a transaction, opened side by side. */
 async function idleSessions(application: string, n: number): Promise<LockHolder[]> {
-  const out: LockHolder[] = [];
-  for (let i = 0; i < n; i++) out.push(track(await idleInTransactionLockHolder(db.url, 'pg_class', { statement: 'SELECT 1', application })));
-  return out;
+  const opened = await Promise.all(Array.from({ length: n }, () => idleInTransactionLockHolder(db.url, 'pg_class', { statement: 'SELECT 1', application })));
+  return opened.map(track);
 }
 
-/** Sessions gone from pg_stat_activity, of those given. */
-async function gone(holders: LockHolder[]): Promise<LockHolder[]> {
-  const out: LockHolder[] = [];
-  for (const h of holders) if (!(await sessionAlive(db.url, h.pid, h.backendStart))) out.push(h);
-  return out;
+/** Of the sessions given, those still in pg_stat_activity (same pid and backend start), in one read. */
+async function alive(holders: LockHolder[]): Promise<LockHolder[]> {
+  const rows = await stateQuery<{ pid: number }>(
+    db.url,
+    'SELECT a.pid FROM pg_stat_activity a JOIN unnest($1::int[], $2::timestamptz[]) AS t(pid, started) ON a.pid = t.pid AND a.backend_start = t.started',
+    [holders.map((h) => h.pid), holders.map((h) => h.backendStart)],
+  );
+  return holders.filter((h) => rows.some((r) => r.pid === h.pid));
 }
+const gone = async (holders: LockHolder[]) => {
+  const up = await alive(holders);
+  return holders.filter((h) => !up.includes(h));
+};
 
 // ---- the races -----------------------------------------------------------------------------------------
 
@@ -159,20 +166,30 @@ test('Revoke racing a stream of matches: nothing claimed after it, nothing still
   const holders = await idleSessions('race-revoke', 24);
   const ours = new Set(holders.map((h) => h.pid));
   const { id, ts } = await propose('terminate idle-in-transaction app:race-revoke idle:1s for:1h max:100 revoke race');
-  // From now on every round trip to the managed cluster is slow: each terminate is in flight ≥ 2 × 200 ms.
+  // From now on every round trip to the managed cluster is slow: each terminate is in flight ≥ 2 × 250 ms.
   proxy.delayMs = SIGNAL_DELAY_MS;
   await approve(id);
 
-  // The first execution is done and the next one is out: press Revoke now.
-  await until(
-    'one execution finished and the next one in flight',
-    async () => {
-      const runs = await executions(id);
-      return runs.some((r) => r.outcome !== null) && runs.some((r) => r.outcome === null);
-    },
-    30_000,
-    5,
-  );
+  // The first execution is done and the next one is out: press Revoke now. (One connection, polled tightly:
+  // the click must land while that signal is still in flight.)
+  const watching = new pg.Client({ connectionString: db.url });
+  await watching.connect();
+  try {
+    await until(
+      'one execution finished and the next one in flight',
+      async () => {
+        const { rows } = await watching.query<{ done: boolean; out: boolean }>(
+          'SELECT bool_or(outcome IS NOT NULL) AS done, bool_or(outcome IS NULL) AS out FROM pgsessions.rule_executions WHERE rule_id = $1',
+          [id],
+        );
+        return rows[0]?.done === true && rows[0]?.out === true;
+      },
+      30_000,
+      2,
+    );
+  } finally {
+    await watching.end();
+  }
   const clicked = await click(slack, app.port, ACTION.ruleRevoke, id, { user: APPROVER, channel: CHANNEL });
   assert.equal(clicked.status, 200, 'Bolt acknowledges the click at once');
   const reply = await slack.waitFor(() => slack.responsesTo(clicked.responseId)[0], { timeoutMs: 20_000, description: 'the revoke answer' });
@@ -205,7 +222,7 @@ test('Revoke racing a stream of matches: nothing claimed after it, nothing still
   assert.ok(survivors.length > 0, 'the revoke came before the stream ran out');
   await waitForLooks(survivors[0]!.pid, 3);
   assert.equal((await executions(id)).length, runs.length, 'nothing executed after the acknowledgement');
-  for (const h of survivors) assert.ok(await sessionAlive(db.url, h.pid, h.backendStart), `pid ${h.pid} (never executed) is alive`);
+  assert.deepEqual((await alive(survivors)).map((h) => h.pid), survivors.map((h) => h.pid), 'every session never executed is alive');
   const terminated = runs.filter((r) => r.outcome === 'terminated');
   assert.equal((await gone(holders)).length, terminated.length, 'the sessions gone are exactly the ones terminated');
 
@@ -241,7 +258,7 @@ test('a rule that expires under a steady stream of matches: nothing claimed at o
   const executed = new Set(runs.map((r) => r.pid));
   const untouched = holders.filter((h) => !executed.has(h.pid));
   assert.ok(untouched.length >= 3, `matches after the expiry: ${untouched.length}`);
-  for (const h of untouched) assert.ok(await sessionAlive(db.url, h.pid, h.backendStart), `pid ${h.pid} (never executed) is alive`);
+  assert.deepEqual((await alive(untouched)).map((h) => h.pid), untouched.map((h) => h.pid), 'every session never executed is alive');
   assert.equal((await gone(holders)).length, runs.filter((r) => r.outcome === 'terminated').length);
 
   const ended = (await ruleAudit(id)).filter((a) => a.event === 'rule_ended');
@@ -258,7 +275,8 @@ test('a burst of twenty executions in one look updates the rule message a few ti
   await approve(id);
   await until('the rule to reach its cap', async () => (await ruleRow(id)).status === 'exhausted');
   assert.equal((await gone(holders)).length, 20);
-  await sleep(3_000); // any trailing update is due within the 2 s gap
+  await slack.waitFor(() => messageUpdates(ts).find((c) => /20 of 20 used/.test(textOf(c.params))), { description: 'the final count on the message' });
+  await sleep(2_500); // any update still held back is due within the 2 s gap
   const updates = messageUpdates(ts);
   assert.ok(updates.length >= 2, 'approved, then executions shown');
   assert.ok(updates.length <= 5, `far fewer updates than executions: ${updates.length} for 20`);
