@@ -5,16 +5,15 @@
 
 export interface Scheduler {
   now(): number;
-  /** Calls `fn` after `ms`; the returned function cancels it. */
-  after(ms: number, fn: () => void): () => void;
+  /** Calls `fn` after `ms`; the returned function cancels it. `background`: it does not keep the process alive. */
+  after(ms: number, fn: () => void, options?: { background?: boolean }): () => void;
 }
 
 export const realScheduler: Scheduler = {
   now: () => Date.now(),
-  after(ms, fn) {
+  after(ms, fn, options = {}) {
     const timer = setTimeout(fn, ms);
-    // A pending trailing update never keeps the process alive; close() runs it on the way out.
-    timer.unref();
+    if (options.background) timer.unref();
     return () => clearTimeout(timer);
   },
 };
@@ -61,10 +60,15 @@ export function createCoalescer(run: (key: string) => Promise<void>, gapMs: numb
       if (s.cancel) return Promise.resolve(); // a trailing run is already due: it will show this change too
       const wait = s.lastStart + gapMs - scheduler.now();
       if (wait <= 0) return start(key, s);
-      s.cancel = scheduler.after(wait, () => {
-        s.cancel = null;
-        void start(key, s);
-      });
+      // A pending trailing update never keeps the process alive; close() runs it on the way out.
+      s.cancel = scheduler.after(
+        wait,
+        () => {
+          s.cancel = null;
+          void start(key, s);
+        },
+        { background: true },
+      );
       return Promise.resolve();
     },
     async close() {
