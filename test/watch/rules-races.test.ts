@@ -162,7 +162,7 @@ const gone = async (holders: LockHolder[]) => {
 
 // ---- the races -----------------------------------------------------------------------------------------
 
-test('Revoke racing a stream of matches: nothing claimed after it, nothing still running when it is acknowledged, everything else untouched', async () => {
+test('Revoke racing a stream of matches: nothing claimed after it, nothing still running when it is acknowledged, everything else untouched', async (t) => {
   const holders = await idleSessions('race-revoke', 24);
   const ours = new Set(holders.map((h) => h.pid));
   const { id, ts } = await propose('terminate idle-in-transaction app:race-revoke idle:1s for:1h max:100 revoke race');
@@ -209,6 +209,7 @@ test('Revoke racing a stream of matches: nothing claimed after it, nothing still
   // The race was real: at least one signal was still out when the revoke committed.
   const inFlight = runs.filter((r) => r.finished_ms! >= rule.ended_ms!);
   assert.ok(inFlight.length >= 1, `a signal was in flight when the revoke landed: ${JSON.stringify(runs)} ended ${rule.ended_ms}`);
+  t.diagnostic(`revoke committed → acknowledged in ${Math.round(ackAt - rule.ended_ms!)} ms; ${runs.length} executions, ${inFlight.length} in flight at the revoke`);
   // The answer says so, with the outcome.
   assert.match(answer, /^Rule revoked: it executes no more \(audited\)\./);
   for (const r of inFlight) assert.match(answer, new RegExp(`begun before the revoke finished: .*pid ${r.pid} ${r.outcome!.replace(/_/g, ' ')}`));
@@ -269,7 +270,7 @@ test('a rule that expires under a steady stream of matches: nothing claimed at o
   assert.match(textOf(told.params), new RegExp(`<@${PROPOSER}> your rule's time is up .*it executed ${runs.length} of at most 1000 times`));
 });
 
-test('a burst of twenty executions in one look updates the rule message a few times, the last with the final count', async () => {
+test('a burst of twenty executions in one look updates the rule message a few times, the last with the final count', async (t) => {
   const holders = await idleSessions('race-burst', 20);
   const { id, ts } = await propose('terminate idle-in-transaction app:race-burst idle:1s for:1h max:20 burst');
   await approve(id);
@@ -280,6 +281,7 @@ test('a burst of twenty executions in one look updates the rule message a few ti
   const updates = messageUpdates(ts);
   assert.ok(updates.length >= 2, 'approved, then executions shown');
   assert.ok(updates.length <= 5, `far fewer updates than executions: ${updates.length} for 20`);
+  t.diagnostic(`${updates.length} chat.update calls of the rule message for 20 executions (approval included)`);
   const lastText = textOf(updates.at(-1)!.params);
   assert.match(lastText, /20 of 20 used/);
   assert.match(lastText, /its cap is reached/);
