@@ -206,7 +206,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   const rules = createRuleService({
     store: createRuleStore(statePool, state.appendIn),
     cluster: (name) => clusters.get(name),
-    messages: createRuleMessages(client, clientWithoutRetries),
+    messages: createRuleMessages(client, clientWithoutRetries, logger.child({ module: 'rules' })),
     groups,
     settings: {
       readOnly: config.readOnly,
@@ -319,6 +319,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
       await slack.stop().catch(() => undefined);
       await probeServer?.close();
       await sweeping;
+      await rules.close();
       await outbox.stop();
       await closePools();
     },

@@ -3,6 +3,7 @@
 // the watcher's part: each match claimed in the state database, then signalled by the same identity-checked
 // statement as an approved kill. Expected outcomes are values with a sentence; only bugs throw.
 import type { AuditEntryInput, RuleSummary } from './audit.js';
+import { createCoalescer, realScheduler, type Scheduler } from './coalesce.js';
 import { isProtected, mayApprove, mayRequest, shapeQueryText, type AccessRules, type GroupsPort, type Protection, type QueryTextMode } from './policy.js';
 import type { ClusterPort } from './requests.js';
 import { describeRule, protectedFilter, ruleFloor, ruleMatches, ruleText, type Rule, type RuleExecutionOutcome, type RuleLastExecution, type RuleSpec } from './rules.js';
@@ -21,6 +22,8 @@ export interface RuleStorePort {
   deny(id: string, user: string): Promise<RuleDecision>;
   withdraw(id: string, user: string): Promise<RuleDecision>;
   revoke(id: string, user: string): Promise<RuleDecision>;
+  /** The rule's executions that had no outcome yet when it ended (and still have none, or got it since). */
+  inFlightAtEnd(id: string): Promise<RuleInFlight[]>;
   expireDue(): Promise<Rule[]>;
   live(cluster?: string): Promise<Rule[]>;
   active(cluster: string): Promise<Rule[]>;
@@ -53,10 +56,19 @@ export interface StaleExecution {
   incident: string;
 }
 
+/** An execution begun before its rule ended; outcome null while its signal is still out. */
+export interface RuleInFlight {
+  id: string;
+  pid: number;
+  outcome: string | null;
+}
+
 /** The Slack adapter. */
 export interface RuleMessagesPort {
   post(rule: Rule, preview: Incident[]): Promise<string>;
   update(rule: Rule): Promise<void>;
+  /** A thread reply under the rule's message telling its proposer what became of it. */
+  notify(rule: Rule): Promise<void>;
 }
 
 export interface RuleSettings extends Protection {
@@ -67,6 +79,10 @@ export interface RuleSettings extends Protection {
   rules(cluster: string): AccessRules;
   /** Rules act through the watcher: a cluster nobody watches (null) cannot have any. Its alert thresholds otherwise. */
   watchThresholds(cluster: string): WatchThresholds | null;
+  /** How long a revoke waits for executions already under way (default: terminateTimeoutMs + 5 s). */
+  revokeWaitMs?: number;
+  /** At most one update of a rule's message per this many ms while it executes (default 2 s). */
+  messageGapMs?: number;
 }
 
 export interface RuleDeps {
@@ -80,6 +96,8 @@ export interface RuleDeps {
   isUnreachable(error: unknown): boolean;
   /** A per-user budget for proposals (the request rate limit). */
   mayPropose?(user: string): boolean;
+  /** Timers of the message coalescing and the revoke's wait (tests pass their own clock). */
+  scheduler?: Scheduler;
 }
 
 export const RULE_FAILURES = {
@@ -101,6 +119,17 @@ export const RULE_FAILURES = {
 export type RuleFailure = keyof typeof RULE_FAILURES;
 export type RuleResult<T> = { ok: true; value: T } | { ok: false; code: RuleFailure; message: string };
 const fail = <T>(code: RuleFailure): RuleResult<T> => ({ ok: false, code, message: RULE_FAILURES[code] });
+
+/** A revoke, acknowledged: the rule as it ended and what was still under way when it did. */
+export interface Revoked {
+  rule: Rule;
+  /** Executions begun before the revoke, each with its outcome — null if it was not known within the wait. */
+  inFlight: RuleInFlight[];
+}
+
+/** How often a revoke looks whether executions under way have finished. */
+const IN_FLIGHT_POLL_MS = 50;
+const DEFAULT_MESSAGE_GAP_MS = 2_000;
 
 /** One match handled by apply(): what was (or, dry run, would have been) done. */
 export interface RuleExecution {
@@ -138,8 +167,36 @@ export function createRuleService(deps: RuleDeps) {
     return (await mayApprove(user, rules, groups)) || (await mayRequest(user, rules, groups));
   }
 
-  async function show(rule: Rule): Promise<void> {
-    await messages.update(rule).catch(() => undefined);
+  const scheduler = deps.scheduler ?? realScheduler;
+  // The message always shows the rule as it is in the state database when the update goes out: a trailing
+  // update after a burst shows the final count, and never an older state than one shown before.
+  const updates = createCoalescer(
+    async (id) => {
+      const rule = await store.get(id);
+      if (rule) await messages.update(rule);
+    },
+    settings.messageGapMs ?? DEFAULT_MESSAGE_GAP_MS,
+    scheduler,
+  );
+
+  /** Executions are coalesced (at most one update per gap); a decision or an ending is shown at once. */
+  async function show(rule: Rule, options: { now?: boolean } = {}): Promise<void> {
+    await updates.request(rule.id, { now: options.now ?? rule.status !== 'approved' }).catch(() => undefined);
+  }
+
+  /** Tells the proposer in the rule's thread; a failure is the adapter's to log and never blocks anything. */
+  async function tell(rule: Rule): Promise<void> {
+    await messages.notify(rule).catch(() => undefined);
+  }
+
+  /** Waits, bounded, until every execution begun before the rule ended has an outcome. */
+  async function settleInFlight(id: string): Promise<RuleInFlight[]> {
+    const deadline = scheduler.now() + (settings.revokeWaitMs ?? settings.terminateTimeoutMs + 5_000);
+    for (;;) {
+      const inFlight = await store.inFlightAtEnd(id);
+      if (inFlight.every((e) => e.outcome !== null) || scheduler.now() >= deadline) return inFlight;
+      await new Promise<void>((resolve) => scheduler.after(IN_FLIGHT_POLL_MS, resolve));
+    }
   }
 
   async function propose(ask: { cluster: string; spec: RuleSpec; proposer: string; channel: string }): Promise<RuleResult<Rule>> {
@@ -166,9 +223,10 @@ export function createRuleService(deps: RuleDeps) {
     }
   }
 
-  async function decided(result: RuleDecision): Promise<RuleResult<Rule>> {
+  async function decided(result: RuleDecision, notify: boolean): Promise<RuleResult<Rule>> {
     if (!result.ok) return fail(result.code);
-    await show(result.rule);
+    await show(result.rule, { now: true });
+    if (notify) await tell(result.rule);
     return { ok: true, value: result.rule };
   }
 
@@ -178,33 +236,47 @@ export function createRuleService(deps: RuleDeps) {
     if (settings.readOnly) return fail('read_only');
     // Fresh group membership at click time, per-cluster approvers.
     if (!(await mayApprove(user, settings.rules(rule.cluster), groups))) return fail('not_approver');
-    return decided(await store.approve(id, user));
+    return decided(await store.approve(id, user), true);
   }
 
   async function deny(id: string, user: string): Promise<RuleResult<Rule>> {
     const rule = await store.get(id);
     if (!rule) return fail('not_found');
     if (!(await mayApprove(user, settings.rules(rule.cluster), groups))) return fail('not_approver');
-    return decided(await store.deny(id, user));
+    return decided(await store.deny(id, user), true);
   }
 
   async function withdraw(id: string, user: string): Promise<RuleResult<Rule>> {
     const rule = await store.get(id);
     if (!rule) return fail('not_found');
     if (rule.proposer !== user) return fail('not_the_proposer');
-    return decided(await store.withdraw(id, user));
+    return decided(await store.withdraw(id, user), false);
   }
 
-  async function revoke(id: string, user: string): Promise<RuleResult<Rule>> {
+  /**
+   * Revoked once the revoke has committed (no claim commits after it) AND every execution claimed before it
+   * has its outcome: only then is it acknowledged — the clicker's answer and the message saying "revoked".
+   * The wait is bounded; what did not finish within it is named, with its outcome unknown.
+   */
+  async function revoke(id: string, user: string): Promise<RuleResult<Revoked>> {
     const rule = await store.get(id);
     if (!rule) return fail('not_found');
     if (rule.proposer !== user && !(await mayRequestOrApprove(user, rule.cluster))) return fail('not_allowed');
-    return decided(await store.revoke(id, user));
+    const result = await store.revoke(id, user);
+    if (!result.ok) return fail(result.code);
+    const inFlight = await settleInFlight(id);
+    const ended = (await store.get(id)) ?? result.rule;
+    await show(ended, { now: true });
+    await tell(ended);
+    return { ok: true, value: { rule: ended, inFlight } };
   }
 
   async function expireDue(): Promise<Rule[]> {
     const expired = await store.expireDue();
-    for (const rule of expired) await show(rule);
+    for (const rule of expired) {
+      await show(rule, { now: true });
+      await tell(rule);
+    }
     return expired;
   }
 
@@ -254,6 +326,7 @@ export function createRuleService(deps: RuleDeps) {
           details: { ...summaryOf(rule), approver: rule.approver, dryRun: rule.spec.dryRun, used: now.used, target, incident: incident.key, result },
         }));
         await show(updated);
+        if (updated.status === 'exhausted') await tell(updated); // the execution that ended the rule at its cap: the loop stops here
         done.push({ rule: updated, incident, target, outcome: shown });
         if (updated.status !== 'approved') break;
       }
@@ -288,6 +361,7 @@ export function createRuleService(deps: RuleDeps) {
       }));
       if (!updated) continue;
       await show(updated);
+      if (updated.status === 'exhausted' && rule.status !== 'exhausted') await tell(updated);
       done.push(updated);
     }
     return done;
@@ -322,6 +396,8 @@ export function createRuleService(deps: RuleDeps) {
     reconcile,
     list: (cluster?: string) => store.live(cluster),
     anyActive: (cluster: string) => store.anyActive(cluster),
+    /** Sends the updates still held back by the coalescing (on the way out). */
+    close: () => updates.close(),
   };
 }
 

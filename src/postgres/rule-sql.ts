@@ -32,9 +32,13 @@ export const SQL_END_PROPOSAL = `
   WHERE id = $1 AND status = 'proposed'
   RETURNING ${RULE_COLUMNS}`;
 
-/** $1 id, $2 who: a proposal or an approved rule ends now. */
+/**
+ * $1 id, $2 who: a proposal or an approved rule ends now. ended_at is the moment the row is revoked (after
+ * any claim holding the row has committed), not the start of the transaction: every execution claimed
+ * before the revoke has claimed_at < ended_at.
+ */
 export const SQL_REVOKE_RULE = `
-  UPDATE pgsessions.rules SET status = 'revoked', ended_by = $2, ended_at = now()
+  UPDATE pgsessions.rules SET status = 'revoked', ended_by = $2, ended_at = clock_timestamp()
   WHERE id = $1 AND status IN ('proposed', 'approved')
   RETURNING ${RULE_COLUMNS}`;
 
@@ -121,3 +125,13 @@ export const SQL_INTERRUPT_EXECUTION = `
   RETURNING rule_id::text AS rule_id`;
 
 export const SQL_ANY_ACTIVE_RULE = `SELECT EXISTS (SELECT 1 FROM pgsessions.rules WHERE cluster = $1 AND status = 'approved' AND expires_at > now()) AS active`;
+
+/**
+ * $1 rule: its executions still in flight when it ended — no outcome yet, or an outcome recorded after the
+ * rule ended. A revoke is acknowledged only once none of them is left without an outcome.
+ */
+export const SQL_EXECUTIONS_IN_FLIGHT_AT_END = `
+  SELECT e.id::text AS id, e.pid, e.outcome
+  FROM pgsessions.rule_executions e JOIN pgsessions.rules r ON r.id = e.rule_id
+  WHERE e.rule_id = $1 AND (e.outcome IS NULL OR (r.ended_at IS NOT NULL AND e.finished_at >= r.ended_at))
+  ORDER BY e.claimed_at, e.id`;

@@ -14,6 +14,7 @@ import {
   SQL_END_PROPOSAL,
   SQL_EXECUTION_RULE,
   SQL_EXHAUST_RULE,
+  SQL_EXECUTIONS_IN_FLIGHT_AT_END,
   SQL_EXPIRE_RULES,
   SQL_FINISH_EXECUTION,
   SQL_GET_RULE,
@@ -45,6 +46,7 @@ const specSchema = z.object({
   dryRun: z.boolean(),
   reason: z.string(),
 });
+const inFlightSchema = z.object({ id: z.string(), pid: z.number(), outcome: z.string().nullable() });
 const lastSchema = z.object({ at: z.string(), pid: z.number(), query: z.string().nullable(), outcome: z.string() }).nullable();
 const rowSchema = z.object({
   id: z.string(),
@@ -182,6 +184,11 @@ export function createRuleStore(pool: pg.Pool, appendAuditIn: AppendAuditIn): Ru
     async anyActive(cluster) {
       const { rows } = await pool.query<{ active: boolean }>(SQL_ANY_ACTIVE_RULE, [cluster]);
       return rows[0]?.active === true;
+    },
+    async inFlightAtEnd(id) {
+      if (!UUID.test(id)) return [];
+      const { rows } = await pool.query(SQL_EXECUTIONS_IN_FLIGHT_AT_END, [id]);
+      return rows.map((row) => inFlightSchema.parse(row));
     },
     async claim(rule, target, last, incident = '') {
       return inTransaction(pool, async (client) => {

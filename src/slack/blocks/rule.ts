@@ -2,6 +2,7 @@
 // executions) and the `/pgsessions rules` list. Pure renderers.
 import type { KnownBlock } from '@slack/types';
 import { clock, describeRule, ruleText, type Rule } from '../../domain/rules.js';
+import type { Revoked } from '../../domain/rules-service.js';
 import type { Incident } from '../../domain/watch.js';
 import { ACTION } from '../ids.js';
 import { LIMITS, codeSpan, inlineText, safeText, truncate, userMention, type RenderedMessage } from './mrkdwn.js';
@@ -99,4 +100,51 @@ export function buildRulesList(rules: Rule[]): RenderedMessage {
   }
   if (rules.length > 20) blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `… and ${rules.length - 20} more` }] });
   return { text: `${rules.length} standing approvals`, blocks };
+}
+
+const times = (n: number): string => `${n} time${n === 1 ? '' : 's'}`;
+
+/**
+ * The thread reply that tells the proposer what became of their rule (approved, denied, revoked, expired,
+ * exhausted); null when there is nothing to tell (a proposal they withdrew themselves, or still live).
+ */
+export function ruleNotice(rule: Rule): string | null {
+  const to = userMention(rule.proposer);
+  const by = rule.endedBy ? userMention(rule.endedBy) : 'someone';
+  const used = `it executed ${rule.used} of at most ${times(rule.spec.maxExecutions)}`;
+  switch (rule.status) {
+    case 'approved':
+      return `${to} your rule was approved by ${rule.approver ? userMention(rule.approver) : 'someone'}: it is active until ${rule.expiresAt ? clock(rule.expiresAt) : 'its lifetime ends'}, at most ${times(rule.spec.maxExecutions)}.`;
+    case 'denied':
+      return `${to} your rule was denied by ${by}. It will not execute.`;
+    case 'revoked':
+      return rule.approver
+        ? `${to} your rule was revoked by ${by}: ${used}, and executes no more.`
+        : `${to} your proposal was revoked by ${by} before anyone approved it. It will not execute.`;
+    case 'expired':
+      return rule.approver
+        ? `${to} your rule's time is up${rule.expiresAt ? ` (${clock(rule.expiresAt)})` : ''}: ${used}, and executes no more.`
+        : `${to} your proposal expired: nobody decided it in time. It will not execute; propose it again if it is still wanted.`;
+    case 'exhausted':
+      return `${to} your rule reached its cap: it executed ${rule.used} of ${times(rule.spec.maxExecutions)}, and executes no more.`;
+    default:
+      return null;
+  }
+}
+
+/** What the person who pressed Revoke is told, once nothing of the rule is under way any more (or the wait ran out). */
+export function revokedReply(revoked: Revoked): string {
+  const lines = ['Rule revoked: it executes no more (audited).'];
+  const done = revoked.inFlight.filter((e) => e.outcome !== null);
+  const open = revoked.inFlight.filter((e) => e.outcome === null);
+  const n = (k: number) => `${k} execution${k === 1 ? '' : 's'} begun before the revoke`;
+  if (done.length > 0) {
+    lines.push(`${n(done.length)} finished: ${done.map((e) => `pid ${e.pid} ${inlineText(e.outcome!.replace(/_/g, ' '), 40)}`).join(', ')}.`);
+  }
+  if (open.length > 0) {
+    lines.push(
+      `${n(open.length)} had not finished when this answer was sent: ${open.map((e) => `pid ${e.pid}`).join(', ')} — its outcome is not known yet; it will show on the rule's message and in the audit trail.`,
+    );
+  }
+  return lines.join('\n');
 }

@@ -3,6 +3,7 @@
 import type { App, BlockAction, ButtonAction } from '@slack/bolt';
 import { z } from 'zod';
 import type { Logger } from '../../logger.js';
+import { revokedReply } from '../blocks/rule.js';
 import { ACTION } from '../ids.js';
 import type { AppServices } from '../services.js';
 
@@ -12,7 +13,6 @@ const DONE = {
   ruleApprove: 'Rule approved: the watcher applies it from its next look.',
   ruleDeny: 'Rule denied.',
   ruleWithdraw: 'Proposal withdrawn.',
-  ruleRevoke: 'Rule revoked: it executes no more (audited).',
 } as const;
 
 export function registerRuleActions(app: App, services: AppServices, logger: Logger): void {
@@ -31,14 +31,15 @@ export function registerRuleActions(app: App, services: AppServices, logger: Log
       const user = body.user.id;
       try {
         const rules = services.rules;
-        const result =
-          key === 'ruleApprove'
-            ? await rules.approve(id.data, user)
-            : key === 'ruleDeny'
-              ? await rules.deny(id.data, user)
-              : key === 'ruleWithdraw'
-                ? await rules.withdraw(id.data, user)
-                : await rules.revoke(id.data, user);
+        if (key === 'ruleRevoke') {
+          // Answered once nothing of the rule is under way any more (the use case waits, bounded): this
+          // answer and the message saying "revoked" are the acknowledgement. Bolt's ack() went out above.
+          const result = await rules.revoke(id.data, user);
+          logger.info({ action: key, rule: id.data, user, ok: result.ok, code: result.ok ? undefined : result.code, inFlight: result.ok ? result.value.inFlight.length : undefined }, 'rule decision');
+          await tell(result.ok ? revokedReply(result.value) : result.message);
+          return;
+        }
+        const result = key === 'ruleApprove' ? await rules.approve(id.data, user) : key === 'ruleDeny' ? await rules.deny(id.data, user) : await rules.withdraw(id.data, user);
         logger.info({ action: key, rule: id.data, user, ok: result.ok, code: result.ok ? undefined : result.code }, 'rule decision');
         await tell(result.ok ? DONE[key] : result.message);
       } catch (error) {
