@@ -30,6 +30,7 @@ import { createWatchReader } from './postgres/watch-reader.js';
 import { createWatchMessages } from './slack/watch-messages.js';
 import { createLeadership } from './watch/leadership.js';
 import { startWatcher, type WatchedCluster, type Watcher } from './watch/watcher.js';
+import { detectIncidents } from './domain/watch.js';
 import { createRuleService } from './domain/rules-service.js';
 import { createRuleStore } from './postgres/rule-store.js';
 import { createRuleMessages } from './slack/rule-messages.js';
@@ -218,7 +219,17 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
       rules: rulesFor,
       watched: (name) => watched.some((c) => c.name === name),
     },
-    openIncidents: async (cluster) => (await incidentStore.live(cluster, 0)).filter((r) => r.status === 'open').map((r) => r.incident),
+    // The preview reads the cluster now, through its watcher's reader and thresholds.
+    readNow: async (cluster) => {
+      const w = watched.find((c) => c.name === cluster);
+      if (!w) return { ok: false, reason: 'the cluster is not watched' };
+      try {
+        return { ok: true, incidents: detectIncidents(await w.reader.read({ walsenders: false }), w.settings.thresholds) };
+      } catch (error) {
+        log.warn({ cluster, error: describeConnectionError(error) }, 'could not read the cluster for a rule preview');
+        return { ok: false, reason: previewFailure(error) };
+      }
+    },
     isUnreachable: isConnectionError,
     mayPropose: (user) => requestLimiter.take(user),
   });
@@ -352,6 +363,19 @@ async function checkAuditTrail(state: StateStore, key: Buffer | null, log: Logge
     log.info({ role: powers.role }, 'the runtime role cannot alter the audit log (INSERT and SELECT only)');
   }
   return { keyed: key !== null, runtime };
+}
+
+/**
+ * Why a preview read failed, for a channel: the kind of failure and its code, never the error's text (it
+ * can name the host and port).
+ */
+export function previewFailure(error: unknown): string {
+  const code = (error as { code?: unknown }).code;
+  const tag = typeof code === 'string' && /^[A-Z0-9_]{1,20}$/.test(code) ? ` (${code})` : '';
+  if (code === '57014') return `the read ran over its statement timeout${tag}`;
+  if (error instanceof ClusterBusyError) return 'the cluster is too busy to answer now';
+  if (isConnectionError(error)) return `the cluster could not be reached${tag}`;
+  return `the read failed${tag}`;
 }
 
 /** Checks the token and returns the installing workspace (null when Slack could not be reached). */

@@ -1,0 +1,114 @@
+// A rule's "Would match right now" comes from a fresh read of the cluster, not from the watcher's last look:
+// here the watcher looks every 30 s, so when the rule is proposed no alert exists yet, and the preview must
+// still name the queued DDL. Real sessions, the real app over signed HTTP, the recorder as Slack.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
+import { startSlackApi, type RecordedCall, type SlackApi } from '../helpers/slack-api.js';
+import { startSlowProxy, type SlowProxy } from '../helpers/slow-proxy.js';
+import { blockedQuery, longRead } from '../helpers/sessions.js';
+import { baseEnv, REQUESTER, startTestApp, type TestApp } from '../helpers/app.js';
+import { buttonsIn, command, sessionTracker, sleep, stateQuery, textOf } from '../helpers/approval-flow.js';
+import { incidents, watchEnv } from '../helpers/watch.js';
+import { ACTION } from '../../src/slack/ids.js';
+
+const CHANNEL = 'CPREVIEW1';
+
+let db: TestDatabase;
+let slack: SlackApi;
+let proxy: SlowProxy;
+let app: TestApp;
+const sessions = sessionTracker();
+const track = sessions.track;
+
+before(async () => {
+  db = await createTestDatabase('preview');
+  const c = new pg.Client({ connectionString: db.url });
+  await c.connect();
+  for (const t of ['orders', 'items', 'guarded']) await c.query(`CREATE TABLE ${t} (id int PRIMARY KEY)`);
+  await c.end();
+  slack = await startSlackApi();
+  // Two clusters: `main` (direct) and `flaky` (through a proxy that is closed before its rule is proposed).
+  proxy = await startSlowProxy(Number(new URL(db.url).port), 0);
+  const via = new URL(db.url);
+  via.port = String(proxy.port);
+  const dir = await mkdtemp(join(tmpdir(), 'pgsessions-preview-'));
+  const file = join(dir, 'clusters.yml');
+  await writeFile(file, `clusters:\n  - name: main\n    url: ${db.url}\n  - name: flaky\n    url: ${via.toString()}\n`);
+  const env = watchEnv({ PGSESSIONS_WATCH_INTERVAL: '30s', PGSESSIONS_PROTECTED_APPS: 'guarded-migrate', PGSESSIONS_CLUSTERS: file, STATE_DATABASE_URL: db.url });
+  app = await startTestApp({ ...baseEnv(db.url, slack, env), DATABASE_URL: undefined });
+});
+after(async () => {
+  await sessions.endAll();
+  await app?.stop();
+  await proxy?.close();
+  await slack?.close();
+  await db?.drop();
+});
+
+function proposals(): RecordedCall[] {
+  return slack.callsTo('chat.postMessage').filter((c) => c.params.channel === CHANNEL && !c.fault && buttonsIn(c.params.blocks).some((b) => b.action_id === ACTION.ruleApprove));
+}
+
+async function propose(text: string): Promise<string> {
+  const before = proposals().length;
+  const reply = await command(slack, app.port, `allow ${text}`, { user: REQUESTER, channel: CHANNEL });
+  assert.match(reply.text, /Rule proposed/, reply.text);
+  const post = await slack.waitFor(() => proposals()[before], { description: 'the proposal' });
+  return textOf(post.params);
+}
+
+/** A DDL of `application` queued behind a long read on `table`, one reader queued behind the DDL. */
+async function lockQueue(table: string, application: string) {
+  track(await longRead(db.url, table, { seconds: 120, application: 'reporting' }));
+  const ddl = track(await blockedQuery(db.url, table, { statement: `ALTER TABLE ${table} ADD COLUMN c int`, application }));
+  track(await blockedQuery(db.url, table, { application: 'puma' }));
+  return ddl;
+}
+
+test('the preview reads the cluster now: it names the queued DDL before any alert exists, and nothing the rule does not match', async () => {
+  // The watcher's first look happens at start-up: wait until it has taken leadership of both clusters
+  // (advisory locks) and had time to read, so that the queues below appear only after that look.
+  for (let n = 0; n < 100; n++) {
+    const [held] = await stateQuery<{ n: string }>(db.url, "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND granted");
+    if (Number(held!.n) >= 2) break;
+    await sleep(100);
+  }
+  await sleep(500);
+  const ddl = await lockQueue('orders', 'rails-migrate');
+  const other = await lockQueue('items', 'other-migrate');
+  const guarded = await lockQueue('guarded', 'guarded-migrate');
+  await sleep(1_500); // past the 1 s lock-wait threshold and the rule's waiting:1s
+  // The watcher looked once at start-up, before these queues existed; its next look is 30 s away.
+  assert.deepEqual((await incidents(db.url)).filter((i) => i.status === 'open'), [], 'no alert is stored yet');
+
+  const text = await propose('cancel lock-queue-head app:rails-migrate waiting:1s for:1h cluster:main deploy window');
+  assert.match(text, /Would match right now \(1\)/);
+  assert.match(text, new RegExp(`would cancel pid ${ddl.pid} · app rails-migrate`));
+  assert.match(text, /ALTER TABLE orders ADD COLUMN c int/);
+  assert.doesNotMatch(text, new RegExp(`pid ${other.pid}\\b`), 'a DDL of another application is not in the preview');
+  assert.doesNotMatch(text, new RegExp(`pid ${guarded.pid}\\b`));
+
+  // A rule naming a protected application says what it matches and that it will never touch it.
+  const protectedText = await propose('terminate lock-queue-head app:guarded-migrate waiting:1s for:1h cluster:main guarded');
+  assert.match(protectedText, new RegExp(`never touched: protected — a protected role or application[^·]*; pid ${guarded.pid} · app guarded-migrate`));
+  assert.doesNotMatch(protectedText, /would terminate/);
+
+  // Proposing read; it did not act: the DDLs still wait.
+  const waiting = await stateQuery<{ pid: number }>(db.url, "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'ALTER TABLE%'");
+  assert.deepEqual(waiting.map((w) => w.pid).sort(), [ddl.pid, other.pid, guarded.pid].sort());
+});
+
+test('when the cluster cannot be read, the rule is still proposed and the preview says why, naming no host or port', async () => {
+  const port = proxy.port;
+  await proxy.close();
+  const text = await propose('cancel lock-queue-head app:rails-migrate waiting:1s for:1h cluster:flaky deploy window');
+  assert.match(text, /Would match right now:\* could not be read \(the cluster could not be reached \(ECONNREFUSED\)\)/);
+  assert.doesNotMatch(text, new RegExp(`127\\.0\\.0\\.1|localhost|:${port}\\b`));
+  const [row] = await stateQuery<{ status: string }>(db.url, "SELECT status FROM pgsessions.rules WHERE cluster = 'flaky'");
+  assert.equal(row?.status, 'proposed');
+});
