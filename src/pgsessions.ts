@@ -23,7 +23,7 @@ import type { AppServices } from './slack/services.js';
 import { WebClient } from '@slack/web-api';
 import type pg from 'pg';
 import { createRateLimiter, limitRequests } from './domain/rate-limit.js';
-import { createMetrics, instrumentCluster, instrumentRequests } from './metrics.js';
+import { createMetrics, instrumentCluster, instrumentRequests, instrumentRules } from './metrics.js';
 import { cachedFor, startProbeServer, type ProbeServer } from './probe-server.js';
 import { createIncidentStore } from './postgres/incident-store.js';
 import { createWatchReader } from './postgres/watch-reader.js';
@@ -204,7 +204,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   });
   // Standing approvals: proposed and decided like requests, applied by the watcher of their cluster.
   const incidentStore = createIncidentStore(statePool);
-  const rules = createRuleService({
+  const ruleService = createRuleService({
     store: createRuleStore(statePool, state.appendIn),
     cluster: (name) => clusters.get(name),
     messages: createRuleMessages(client, clientWithoutRetries),
@@ -233,6 +233,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     isUnreachable: isConnectionError,
     mayPropose: (user) => requestLimiter.take(user),
   });
+  const rules = instrumentRules(ruleService, metrics);
   services.rules = rules;
   let watcher: Watcher | null = null;
   const startWatching = () => {
@@ -298,6 +299,14 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   metrics.setSources({
     requestsByStatus: cachedFor(probeCacheMs, () => state.countByStatus()),
     outboxBacklog: cachedFor(probeCacheMs, () => state.outboxBacklog()),
+    activeRules: cachedFor(probeCacheMs, async () => {
+      const now = Date.now();
+      const counts: Record<string, number> = Object.fromEntries(watched.map((c) => [c.name, 0]));
+      for (const rule of await rules.list()) {
+        if (rule.status === 'approved' && rule.expiresAt !== null && Date.parse(rule.expiresAt) > now) counts[rule.cluster] = (counts[rule.cluster] ?? 0) + 1;
+      }
+      return counts;
+    }),
   });
 
   const interruptedAfter = options.interruptedAfterSeconds ?? 60;
