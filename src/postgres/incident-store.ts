@@ -8,6 +8,7 @@ import {
   SQL_CLAIM_POST,
   SQL_CLEAR,
   SQL_EXECUTED_ON,
+  SQL_STORM_REQUEST,
   SQL_GET,
   SQL_LIVE,
   SQL_OPEN,
@@ -77,6 +78,11 @@ export interface ExecutedOn {
   queryStart: string | null;
 }
 
+/** A bulk cancel of a storm's sessions: its outcome, or that it is still signalling. */
+export type StormRequest =
+  | { executing: true; requestId: string }
+  | { executing: false; requestId: string; approver: string | null; cancelled: number; targets: number };
+
 export interface WatchSummaryRow {
   messageTs: string | null;
   body: string;
@@ -98,6 +104,8 @@ export interface IncidentStore {
   updateFailed(id: string, retryAfterSeconds: number): Promise<void>;
   snooze(id: string, minutes: number, user: string): Promise<LiveIncident | null>;
   executedOn(cluster: string, pid: number, backendStart: string): Promise<ExecutedOn | null>;
+  /** The bulk cancel that froze any of these storm sessions (same query), if one was approved. */
+  stormRequestOn(cluster: string, members: Incident['members']): Promise<StormRequest | null>;
   summary(cluster: string, updateGapSeconds: number): Promise<WatchSummaryRow | null>;
   summaryShown(cluster: string, channel: string, ts: string | null, body: string): Promise<void>;
   summaryFailed(cluster: string, channel: string, retryAfterSeconds: number): Promise<void>;
@@ -160,6 +168,20 @@ export function createIncidentStore(pool: pg.Pool): IncidentStore {
       if (outcome !== 'cancelled' && outcome !== 'terminated') return null;
       const target = (row.targets as Array<{ pid: number; queryStart?: string | null }>).find((t) => t.pid === pid);
       return { requestId: String(row.id), approver: (row.decided_by as string | null) ?? null, outcome, queryStart: target?.queryStart ?? null };
+    },
+    async stormRequestOn(cluster, members) {
+      if (members.length === 0) return null;
+      const [row] = await run(SQL_STORM_REQUEST, [cluster, JSON.stringify(members.map((m) => ({ pid: m.pid, backendStart: m.backendStart, queryStart: m.queryStart })))]);
+      if (!row) return null;
+      if (row.status === 'approved') return { executing: true, requestId: String(row.id) };
+      const result = row.result as { outcomes?: Array<{ outcome: string }> } | null;
+      return {
+        executing: false,
+        requestId: String(row.id),
+        approver: (row.decided_by as string | null) ?? null,
+        cancelled: (result?.outcomes ?? []).filter((o) => o.outcome === 'cancelled').length,
+        targets: (row.targets as unknown[]).length,
+      };
     },
     async summary(cluster, gap) {
       const [row] = await run(SQL_SUMMARY, [cluster, gap]);
