@@ -12,6 +12,7 @@ import { startSlackApi, type RecordedCall, type SlackApi } from '../helpers/slac
 import { startSlowProxy, type SlowProxy } from '../helpers/slow-proxy.js';
 import { blockedQuery, longRead } from '../helpers/sessions.js';
 import { baseEnv, REQUESTER, startTestApp, type TestApp } from '../helpers/app.js';
+import { createRole, type TestRole } from '../helpers/roles.js';
 import { buttonsIn, command, sessionTracker, sleep, stateQuery, textOf } from '../helpers/approval-flow.js';
 import { incidents, watchEnv } from '../helpers/watch.js';
 import { ACTION } from '../../src/slack/ids.js';
@@ -22,6 +23,8 @@ let db: TestDatabase;
 let slack: SlackApi;
 let proxy: SlowProxy;
 let app: TestApp;
+/** The bot role of cluster `plain`: the README's grants, no superuser. */
+let plainBot: TestRole;
 const sessions = sessionTracker();
 const track = sessions.track;
 
@@ -29,16 +32,18 @@ before(async () => {
   db = await createTestDatabase('preview');
   const c = new pg.Client({ connectionString: db.url });
   await c.connect();
-  for (const t of ['orders', 'items', 'guarded']) await c.query(`CREATE TABLE ${t} (id int PRIMARY KEY)`);
+  for (const t of ['orders', 'items', 'guarded', 'admin_only']) await c.query(`CREATE TABLE ${t} (id int PRIMARY KEY)`);
   await c.end();
   slack = await startSlackApi();
-  // Two clusters: `main` (direct) and `flaky` (through a proxy that is closed before its rule is proposed).
+  // Three clusters on one server: `main` (direct, as the suite's superuser), `plain` (a bot role that is no
+  // superuser) and `flaky` (through a proxy that is closed before its rule is proposed).
+  plainBot = await createRole({ prefix: 'pvbot', memberOf: ['pg_monitor', 'pg_signal_backend'] });
   proxy = await startSlowProxy(Number(new URL(db.url).port), 0);
   const via = new URL(db.url);
   via.port = String(proxy.port);
   const dir = await mkdtemp(join(tmpdir(), 'pgsessions-preview-'));
   const file = join(dir, 'clusters.yml');
-  await writeFile(file, `clusters:\n  - name: main\n    url: ${db.url}\n  - name: flaky\n    url: ${via.toString()}\n`);
+  await writeFile(file, `clusters:\n  - name: main\n    url: ${db.url}\n  - name: plain\n    url: ${plainBot.url(db.url)}\n  - name: flaky\n    url: ${via.toString()}\n`);
   const env = watchEnv({ PGSESSIONS_WATCH_INTERVAL: '30s', PGSESSIONS_PROTECTED_APPS: 'guarded-migrate', PGSESSIONS_CLUSTERS: file, STATE_DATABASE_URL: db.url });
   app = await startTestApp({ ...baseEnv(db.url, slack, env), DATABASE_URL: undefined });
 });
@@ -48,6 +53,7 @@ after(async () => {
   await proxy?.close();
   await slack?.close();
   await db?.drop();
+  await plainBot?.drop();
 });
 
 function proposals(): RecordedCall[] {
@@ -71,11 +77,11 @@ async function lockQueue(table: string, application: string) {
 }
 
 test('the preview reads the cluster now: it names the queued DDL before any alert exists, and nothing the rule does not match', async () => {
-  // The watcher's first look happens at start-up: wait until it has taken leadership of both clusters
+  // The watcher's first look happens at start-up: wait until it has taken leadership of the clusters
   // (advisory locks) and had time to read, so that the queues below appear only after that look.
   for (let n = 0; n < 100; n++) {
     const [held] = await stateQuery<{ n: string }>(db.url, "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND granted");
-    if (Number(held!.n) >= 2) break;
+    if (Number(held!.n) >= 3) break;
     await sleep(100);
   }
   await sleep(500);
@@ -101,6 +107,18 @@ test('the preview reads the cluster now: it names the queued DDL before any aler
   // Proposing read; it did not act: the DDLs still wait.
   const waiting = await stateQuery<{ pid: number }>(db.url, "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'ALTER TABLE%'");
   assert.deepEqual(waiting.map((w) => w.pid).sort(), [ddl.pid, other.pid, guarded.pid].sort());
+});
+
+test('a session the bot role may not signal (a superuser\u2019s) is shown as never touched', async () => {
+  // The DDL runs as the suite's superuser; cluster `plain` reads the same server as a role that is none.
+  const ddl = await lockQueue('admin_only', 'su-migrate');
+  await sleep(1_500);
+  const text = await propose('cancel lock-queue-head app:su-migrate waiting:1s for:1h cluster:plain superuser migration');
+  assert.match(text, new RegExp(`never touched: protected — a superuser's session: the bot's role cannot signal it; pid ${ddl.pid} · app su-migrate`));
+  assert.doesNotMatch(text, /would cancel/);
+  // The same session seen through the superuser bot of `main` is one the rule would cancel.
+  const asSuper = await propose('cancel lock-queue-head app:su-migrate waiting:1s for:1h cluster:main superuser migration');
+  assert.match(asSuper, new RegExp(`would cancel pid ${ddl.pid} · app su-migrate`));
 });
 
 test('when the cluster cannot be read, the rule is still proposed and the preview says why, naming no host or port', async () => {
