@@ -7,7 +7,7 @@ import { describeRole } from './domain/capabilities.js';
 import { createRequestService } from './domain/requests.js';
 import { deliveryFailureKind, startOutboxWorker } from './audit/outbox-worker.js';
 import { migrate } from './postgres/migrate.js';
-import { ClusterBusyError, createPool, describeConnectionError, isConnectionError } from './postgres/pools.js';
+import { ClusterBusyError, createPool, describeConnectionError, describeReadFailure, isConnectionError } from './postgres/pools.js';
 import { createCluster, type Cluster } from './postgres/session-store.js';
 import { createStateStore, type StateStore } from './postgres/state-store.js';
 import { auditKeyId } from './domain/audit.js';
@@ -227,7 +227,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
         return { ok: true, incidents: detectIncidents(await w.reader.read({ walsenders: false }), w.settings.thresholds) };
       } catch (error) {
         log.warn({ cluster, error: describeConnectionError(error) }, 'could not read the cluster for a rule preview');
-        return { ok: false, reason: previewFailure(error) };
+        return { ok: false, reason: describeReadFailure(error) };
       }
     },
     isUnreachable: isConnectionError,
@@ -299,11 +299,14 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   metrics.setSources({
     requestsByStatus: cachedFor(probeCacheMs, () => state.countByStatus()),
     outboxBacklog: cachedFor(probeCacheMs, () => state.outboxBacklog()),
+    // Rules act only through a watcher: without a watched cluster there is nothing to count (and no query).
     activeRules: cachedFor(probeCacheMs, async () => {
-      const now = Date.now();
       const counts: Record<string, number> = Object.fromEntries(watched.map((c) => [c.name, 0]));
+      if (watched.length === 0) return counts;
+      const now = Date.now();
       for (const rule of await rules.list()) {
-        if (rule.status === 'approved' && rule.expiresAt !== null && Date.parse(rule.expiresAt) > now) counts[rule.cluster] = (counts[rule.cluster] ?? 0) + 1;
+        const active = rule.status === 'approved' && rule.expiresAt !== null && Date.parse(rule.expiresAt) > now;
+        if (active && rule.cluster in counts) counts[rule.cluster]! += 1;
       }
       return counts;
     }),
@@ -372,19 +375,6 @@ async function checkAuditTrail(state: StateStore, key: Buffer | null, log: Logge
     log.info({ role: powers.role }, 'the runtime role cannot alter the audit log (INSERT and SELECT only)');
   }
   return { keyed: key !== null, runtime };
-}
-
-/**
- * Why a preview read failed, for a channel: the kind of failure and its code, never the error's text (it
- * can name the host and port).
- */
-export function previewFailure(error: unknown): string {
-  const code = (error as { code?: unknown }).code;
-  const tag = typeof code === 'string' && /^[A-Z0-9_]{1,20}$/.test(code) ? ` (${code})` : '';
-  if (code === '57014') return `the read ran over its statement timeout${tag}`;
-  if (error instanceof ClusterBusyError) return 'the cluster is too busy to answer now';
-  if (isConnectionError(error)) return `the cluster could not be reached${tag}`;
-  return `the read failed${tag}`;
 }
 
 /** Checks the token and returns the installing workspace (null when Slack could not be reached). */

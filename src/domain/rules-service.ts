@@ -129,9 +129,9 @@ function targetOf(incident: Incident, mode: QueryTextMode): TargetSnapshot | nul
 /** Why the server would refuse the bot's signal, in the words of the preview. */
 const CANNOT_SIGNAL: Record<SignalBlocker, string> = {
   superuser: "a superuser's session: the bot's role cannot signal it",
-  no_role: 'a process without a role: the bot\u2019s role cannot signal it',
-  autovacuum_worker: 'an autovacuum worker: the bot\u2019s role cannot signal it',
-  other_role: 'another role\u2019s session and the bot\u2019s role lacks pg_signal_backend',
+  no_role: "a process without a role: the bot's role cannot signal it",
+  autovacuum_worker: "an autovacuum worker: the bot's role cannot signal it",
+  other_role: "another role's session, and the bot's role lacks pg_signal_backend",
 };
 
 export function createRuleService(deps: RuleDeps) {
