@@ -11,7 +11,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 import { startSlackApi, type RecordedCall, type SlackApi } from '../helpers/slack-api.js';
 import { startSlowProxy, type SlowProxy } from '../helpers/slow-proxy.js';
 import { blockedQuery, longRead } from '../helpers/sessions.js';
-import { baseEnv, REQUESTER, startTestApp, type TestApp } from '../helpers/app.js';
+import { baseEnv, OUTSIDER, REQUESTER, startTestApp, type TestApp } from '../helpers/app.js';
 import { createRole, type TestRole } from '../helpers/roles.js';
 import { buttonsIn, command, sessionTracker, sleep, stateQuery, textOf } from '../helpers/approval-flow.js';
 import { incidents, watchEnv } from '../helpers/watch.js';
@@ -44,7 +44,8 @@ before(async () => {
   const dir = await mkdtemp(join(tmpdir(), 'pgsessions-preview-'));
   const file = join(dir, 'clusters.yml');
   await writeFile(file, `clusters:\n  - name: main\n    url: ${db.url}\n  - name: plain\n    url: ${plainBot.url(db.url)}\n  - name: flaky\n    url: ${via.toString()}\n`);
-  const env = watchEnv({ PGSESSIONS_WATCH_INTERVAL: '30s', PGSESSIONS_PROTECTED_APPS: 'guarded-migrate', PGSESSIONS_CLUSTERS: file, STATE_DATABASE_URL: db.url });
+  // OUTSIDER may look at sessions but not request: the attacker of the "refused before any read" test.
+  const env = watchEnv({ PGSESSIONS_REQUESTERS: REQUESTER, PGSESSIONS_WATCH_INTERVAL: '30s', PGSESSIONS_PROTECTED_APPS: 'guarded-migrate', PGSESSIONS_CLUSTERS: file, STATE_DATABASE_URL: db.url });
   app = await startTestApp({ ...baseEnv(db.url, slack, env), DATABASE_URL: undefined });
 });
 after(async () => {
@@ -107,6 +108,26 @@ test('the preview reads the cluster now: it names the queued DDL before any aler
   // Proposing read; it did not act: the DDLs still wait.
   const waiting = await stateQuery<{ pid: number }>(db.url, "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'ALTER TABLE%'");
   assert.deepEqual(waiting.map((w) => w.pid).sort(), [ddl.pid, other.pid, guarded.pid].sort());
+});
+
+test('someone who may not request cannot make the bot read the cluster: a proposal is refused before any read', async () => {
+  // The preview reads through the watcher's one connection to `plain` (its own role): its query_start moves
+  // with each read. The watcher itself looks again only 30 s after start-up.
+  const lastRead = async () =>
+    (await stateQuery<{ query_start: string }>(db.url, "SELECT query_start::text AS query_start FROM pg_stat_activity WHERE usename = $1 AND query LIKE 'WITH act AS MATERIALIZED%'", [plainBot.name]))[0]
+      ?.query_start;
+  const before = await lastRead();
+  assert.ok(before, 'the watcher of `plain` has read once');
+  for (let n = 0; n < 5; n++) {
+    const refused = await command(slack, app.port, 'allow cancel lock-queue-head app:probe waiting:1s for:1h cluster:plain probing', { user: OUTSIDER, channel: CHANNEL });
+    assert.match(refused.text, /not allowed to request/);
+  }
+  assert.equal(await lastRead(), before, 'no read for a refused proposal');
+  const probes = async () => (await stateQuery<{ n: number }>(db.url, "SELECT count(*)::int AS n FROM pgsessions.rules WHERE spec->'filters'->>'application' = 'probe'"))[0]!.n;
+  assert.equal(await probes(), 0, 'nothing stored');
+  await propose('cancel lock-queue-head app:probe waiting:1s for:1h cluster:plain allowed');
+  assert.notEqual(await lastRead(), before, 'an allowed proposal reads the cluster now');
+  assert.equal(await probes(), 1);
 });
 
 test('a session the bot role may not signal (a superuser\u2019s) is shown as never touched', async () => {
