@@ -1,15 +1,20 @@
 // Prometheus metrics (GET /metrics): commands by kind and outcome, request decisions, executions by result,
-// the audit outbox backlog and delivery failures, and per-cluster query latency. One registry per app
+// standing approvals (their decisions, executions and active rules per cluster), refusals of the workspace
+// guard, the audit outbox backlog and delivery failures, and per-cluster query latency. One registry per app
 // instance, so several instances in one process (tests) don't collide.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { RequestService, Result } from './domain/requests.js';
 import type { KillRequest } from './domain/types.js';
+import type { RuleResult, RuleService } from './domain/rules-service.js';
+import type { Rule } from './domain/rules.js';
 import type { Cluster } from './postgres/session-store.js';
 
 export interface MetricsSources {
   /** Requests by status, read from the state database at scrape time. */
   requestsByStatus(): Promise<Record<string, number>>;
   outboxBacklog(): Promise<number>;
+  /** Approved standing approvals per cluster, read at scrape time. */
+  activeRules?(): Promise<Record<string, number>>;
 }
 
 export function createMetrics() {
@@ -44,6 +49,24 @@ export function createMetrics() {
   const delivered = new Counter({
     name: 'pgsessions_audit_delivered_total',
     help: 'Audit entries posted to the audit channel.',
+    registers: [registry],
+  });
+  const ruleExecutions = new Counter({
+    name: 'pgsessions_rule_executions_total',
+    help: 'Matches handled under a standing approval by this instance, by action and outcome (cancelled, terminated, gone, still_running, permission_denied, refused, error, dry_run, interrupted).',
+    labelNames: ['action', 'outcome'] as const,
+    registers: [registry],
+  });
+  const ruleDecisions = new Counter({
+    name: 'pgsessions_rule_decisions_total',
+    help: 'Standing approval state changes seen by this instance (proposed, approved, denied, withdrawn, revoked, expired, exhausted), and refusals by code.',
+    labelNames: ['decision'] as const,
+    registers: [registry],
+  });
+  const guardRefusals = new Counter({
+    name: 'pgsessions_guard_refusals_total',
+    help: 'Commands and clicks refused before any listener: from another workspace, from a guest, or from someone Slack could not vouch for.',
+    labelNames: ['reason'] as const,
     registers: [registry],
   });
   const queryLatency = new Histogram({
@@ -82,6 +105,22 @@ export function createMetrics() {
     },
   });
 
+  new Gauge({
+    name: 'pgsessions_rules_active',
+    help: 'Approved standing approvals per cluster (in the state database, whichever replica approved them).',
+    labelNames: ['cluster'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      if (!sources?.activeRules) return;
+      try {
+        for (const [cluster, count] of Object.entries(await sources.activeRules())) this.set({ cluster }, count);
+      } catch {
+        // see above
+      }
+    },
+  });
+
   return {
     registry,
     setSources(value: MetricsSources) {
@@ -95,6 +134,15 @@ export function createMetrics() {
     },
     execution(action: string, result: string) {
       executions.inc({ action, result });
+    },
+    ruleExecution(action: string, outcome: string) {
+      ruleExecutions.inc({ action, outcome });
+    },
+    ruleDecision(decision: string) {
+      ruleDecisions.inc({ decision });
+    },
+    guardRefused(reason: string) {
+      guardRefusals.inc({ reason });
     },
     deliveryFailed(reason: string) {
       deliveryFailures.inc({ reason });
@@ -167,6 +215,47 @@ export function instrumentRequests(service: RequestService, metrics: Metrics): R
     reconcile: async (olderThanSeconds) => {
       const done = await service.reconcile(olderThanSeconds);
       for (let i = 0; i < done.length; i += 1) metrics.transition('reconciled');
+      return done;
+    },
+  };
+}
+
+/**
+ * Counts what the rule service decides and does. An execution that reaches a rule's cap ends it: that is
+ * counted as "exhausted" here, where the execution that ended it is seen.
+ */
+export function instrumentRules(service: RuleService, metrics: Metrics): RuleService {
+  const count = <T>(result: RuleResult<T>, decision: string): RuleResult<T> => {
+    metrics.ruleDecision(result.ok ? decision : `refused_${result.code}`);
+    return result;
+  };
+  return {
+    ...service,
+    propose: async (ask) => count(await service.propose(ask), 'proposed'),
+    approve: async (id, user) => count(await service.approve(id, user), 'approved'),
+    deny: async (id, user) => count(await service.deny(id, user), 'denied'),
+    withdraw: async (id, user) => count(await service.withdraw(id, user), 'withdrawn'),
+    revoke: async (id, user) => count(await service.revoke(id, user), 'revoked'),
+    expireDue: async () => {
+      const ended = await service.expireDue();
+      for (const rule of ended) metrics.ruleDecision(rule.status);
+      return ended;
+    },
+    apply: async (cluster, incidents) => {
+      const done = await service.apply(cluster, incidents);
+      for (const e of done) {
+        metrics.ruleExecution(e.rule.spec.action, e.outcome);
+        if (e.rule.status === 'exhausted') metrics.ruleDecision('exhausted');
+      }
+      return done;
+    },
+    reconcile: async (olderThanSeconds) => {
+      // Each reconciled claim is an execution interrupted by a restart; it may be the one that ended its rule.
+      const done = await service.reconcile(olderThanSeconds);
+      for (const rule of done) {
+        metrics.ruleExecution(rule.spec.action, 'interrupted');
+        if (rule.status === 'exhausted') metrics.ruleDecision('exhausted');
+      }
       return done;
     },
   };

@@ -7,7 +7,7 @@ import { describeRole } from './domain/capabilities.js';
 import { createRequestService } from './domain/requests.js';
 import { deliveryFailureKind, startOutboxWorker } from './audit/outbox-worker.js';
 import { migrate } from './postgres/migrate.js';
-import { ClusterBusyError, createPool, describeConnectionError, isConnectionError } from './postgres/pools.js';
+import { ClusterBusyError, createPool, describeConnectionError, describeReadFailure, isConnectionError } from './postgres/pools.js';
 import { createCluster, type Cluster } from './postgres/session-store.js';
 import { createStateStore, type StateStore } from './postgres/state-store.js';
 import { auditKeyId } from './domain/audit.js';
@@ -23,7 +23,7 @@ import type { AppServices } from './slack/services.js';
 import { WebClient } from '@slack/web-api';
 import type pg from 'pg';
 import { createRateLimiter, limitRequests } from './domain/rate-limit.js';
-import { createMetrics, instrumentCluster, instrumentRequests } from './metrics.js';
+import { createMetrics, instrumentCluster, instrumentRequests, instrumentRules } from './metrics.js';
 import { cachedFor, startProbeServer, type ProbeServer } from './probe-server.js';
 import { createIncidentStore } from './postgres/incident-store.js';
 import { createWatchReader } from './postgres/watch-reader.js';
@@ -203,7 +203,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   });
   // Standing approvals: proposed and decided like requests, applied by the watcher of their cluster.
   const incidentStore = createIncidentStore(statePool);
-  const rules = createRuleService({
+  const ruleService = createRuleService({
     store: createRuleStore(statePool, state.appendIn),
     cluster: (name) => clusters.get(name),
     messages: createRuleMessages(client, clientWithoutRetries, logger.child({ module: 'rules' })),
@@ -218,10 +218,21 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
       rules: rulesFor,
       watchThresholds: (name) => watched.find((c) => c.name === name)?.settings.thresholds ?? null,
     },
-    openIncidents: async (cluster) => (await incidentStore.live(cluster, 0)).filter((r) => r.status === 'open').map((r) => r.incident),
+    // The preview reads the cluster now, through its watcher's reader and thresholds.
+    readNow: async (cluster) => {
+      const w = watched.find((c) => c.name === cluster);
+      if (!w) return { ok: false, reason: 'the cluster is not watched' };
+      try {
+        return { ok: true, snapshot: await w.reader.read({ walsenders: false }) };
+      } catch (error) {
+        log.warn({ cluster, error: describeConnectionError(error) }, 'could not read the cluster for a rule preview');
+        return { ok: false, reason: describeReadFailure(error) };
+      }
+    },
     isUnreachable: isConnectionError,
     mayPropose: (user) => requestLimiter.take(user),
   });
+  const rules = instrumentRules(ruleService, metrics);
   services.rules = rules;
   let watcher: Watcher | null = null;
   const startWatching = () => {
@@ -287,6 +298,17 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   metrics.setSources({
     requestsByStatus: cachedFor(probeCacheMs, () => state.countByStatus()),
     outboxBacklog: cachedFor(probeCacheMs, () => state.outboxBacklog()),
+    // Rules act only through a watcher: without a watched cluster there is nothing to count (and no query).
+    activeRules: cachedFor(probeCacheMs, async () => {
+      const counts: Record<string, number> = Object.fromEntries(watched.map((c) => [c.name, 0]));
+      if (watched.length === 0) return counts;
+      const now = Date.now();
+      for (const rule of await rules.list()) {
+        const active = rule.status === 'approved' && rule.expiresAt !== null && Date.parse(rule.expiresAt) > now;
+        if (active && rule.cluster in counts) counts[rule.cluster]! += 1;
+      }
+      return counts;
+    }),
   });
 
   const interruptedAfter = options.interruptedAfterSeconds ?? 60;

@@ -6,9 +6,9 @@ import type { AuditEntryInput, RuleSummary } from './audit.js';
 import { createCoalescer, realScheduler, type Scheduler } from './coalesce.js';
 import { isProtected, mayApprove, mayRequest, shapeQueryText, type AccessRules, type GroupsPort, type Protection, type QueryTextMode } from './policy.js';
 import type { ClusterPort } from './requests.js';
-import { describeRule, protectedFilter, ruleFloor, ruleMatches, ruleText, type Rule, type RuleExecutionOutcome, type RuleLastExecution, type RuleSpec } from './rules.js';
-import type { ExecutionResult, TargetOutcome, TargetSnapshot } from './types.js';
-import type { Incident, WatchThresholds } from './watch.js';
+import { describeRule, protectedFilter, ruleDetectionThresholds, ruleFloor, ruleMatches, ruleText, type Rule, type RuleAction, type RuleExecutionOutcome, type RuleLastExecution, type RuleSpec } from './rules.js';
+import type { ExecutionResult, SignalBlocker, TargetOutcome, TargetSnapshot } from './types.js';
+import { ruleCandidates, type Incident, type WatchSnapshot, type WatchThresholds } from './watch.js';
 
 export type RuleFailureCode = 'self_approval' | 'already_decided' | 'expired' | 'not_found';
 export type RuleDecision = { ok: true; rule: Rule } | { ok: false; code: RuleFailureCode; rule?: Rule };
@@ -63,9 +63,26 @@ export interface RuleInFlight {
   outcome: string | null;
 }
 
+/** One session the rule would match right now: what it would do to it, or why it never will. */
+export interface PreviewMatch {
+  /** The incident, its query text shaped per PGSESSIONS_QUERY_TEXT. */
+  incident: Incident;
+  /** The rule's action; 'protected' when it will never touch this session, whatever it matches. */
+  verdict: RuleAction | 'protected';
+  /** Why it is never touched (verdict 'protected'). */
+  why: string | null;
+}
+
+/** The proposal's "Would match right now": from a fresh read of the cluster, or why it could not be read. */
+export type RulePreview = { ok: true; matches: PreviewMatch[] } | { ok: false; reason: string };
+
+/** A fresh look at a cluster for the preview; the reason names no host or port. */
+/** One read of the cluster as the watcher reads it, or why it could not be read (no host or port). */
+export type FreshRead = { ok: true; snapshot: WatchSnapshot } | { ok: false; reason: string };
+
 /** The Slack adapter. */
 export interface RuleMessagesPort {
-  post(rule: Rule, preview: Incident[]): Promise<string>;
+  post(rule: Rule, preview: RulePreview): Promise<string>;
   update(rule: Rule): Promise<void>;
   /** A thread reply under the rule's message telling its proposer what became of it. */
   notify(rule: Rule): Promise<void>;
@@ -91,14 +108,20 @@ export interface RuleDeps {
   messages: RuleMessagesPort;
   groups: GroupsPort;
   settings: RuleSettings;
-  /** The incidents open on the cluster right now (the watcher's last look), for the preview. */
-  openIncidents(cluster: string): Promise<Incident[]>;
+  /**
+   * The incidents on the cluster right now, for the preview: a fresh read with the cluster's watch
+   * thresholds (not the watcher's last look, which may be a whole interval old or not have happened yet).
+   */
+  readNow(cluster: string): Promise<FreshRead>;
   isUnreachable(error: unknown): boolean;
   /** A per-user budget for proposals (the request rate limit). */
   mayPropose?(user: string): boolean;
   /** Timers of the message coalescing and the revoke's wait (tests pass their own clock). */
   scheduler?: Scheduler;
 }
+
+/** Matches of a preview checked one by one for whether the bot may signal them (the message shows ten). */
+const PREVIEW_CHECKED = 10;
 
 export const RULE_FAILURES = {
   read_only: 'pgsessions is in read-only mode (PGSESSIONS_READ_ONLY): no rule can be proposed, approved or applied.',
@@ -159,6 +182,14 @@ function targetOf(incident: Incident, mode: QueryTextMode): TargetSnapshot | nul
 
 const summaryOf = (rule: Rule): RuleSummary => ({ rule: rule.id, text: ruleText(rule.spec), words: describeRule(rule.spec, rule.expiresAt), reason: rule.spec.reason, proposer: rule.proposer });
 
+/** Why the server would refuse the bot's signal, in the words of the preview. */
+const CANNOT_SIGNAL: Record<SignalBlocker, string> = {
+  superuser: "a superuser's session: the bot's role cannot signal it",
+  no_role: "a process without a role: the bot's role cannot signal it",
+  autovacuum_worker: "an autovacuum worker: the bot's role cannot signal it",
+  other_role: "another role's session, and the bot's role lacks pg_signal_backend",
+};
+
 export function createRuleService(deps: RuleDeps) {
   const { store, messages, groups, settings } = deps;
 
@@ -199,6 +230,42 @@ export function createRuleService(deps: RuleDeps) {
     }
   }
 
+  /**
+   * What the rule would match right now, from a fresh read. Each match says what the rule would do, or that
+   * it will never touch it: a protected role or application (the bot's own sessions are never read), or a
+   * backend the server would not let the bot's role signal. A failed read is said, not hidden.
+   */
+  async function previewOf(cluster: string, spec: RuleSpec): Promise<RulePreview> {
+    let fresh: FreshRead;
+    try {
+      fresh = await deps.readNow(cluster);
+    } catch {
+      fresh = { ok: false, reason: 'the read failed' };
+    }
+    if (!fresh.ok) return fresh;
+    const port = deps.cluster(cluster);
+    const matches: PreviewMatch[] = [];
+    // What this rule would be matched against on its next look: detected with its own thresholds.
+    const thresholds = settings.watchThresholds(cluster);
+    const candidates = thresholds ? ruleCandidates(fresh.snapshot, ruleDetectionThresholds(thresholds, [spec])) : [];
+    for (const incident of ruleMatches(spec, candidates)) {
+      const root = incident.root!;
+      const shown: Incident = {
+        ...incident,
+        root: { ...root, query: shapeQueryText(root.query, settings.queryText) },
+        behind: incident.behind ? { ...incident.behind, query: shapeQueryText(incident.behind.query, settings.queryText) } : null,
+      };
+      if (isProtected(root, settings)) {
+        matches.push({ incident: shown, verdict: 'protected', why: 'a protected role or application (PGSESSIONS_PROTECTED_ROLES, PGSESSIONS_PROTECTED_APPS)' });
+        continue;
+      }
+      // Only the first few are shown: ask the server about those, not about hundreds.
+      const blocker = matches.length < PREVIEW_CHECKED && port ? await port.byPid(root.pid).then((s) => (s?.backendStart === root.backendStart ? (s.signalBlocker ?? null) : null), () => null) : null;
+      matches.push(blocker ? { incident: shown, verdict: 'protected', why: CANNOT_SIGNAL[blocker] } : { incident: shown, verdict: spec.action, why: null });
+    }
+    return { ok: true, matches };
+  }
+
   async function propose(ask: { cluster: string; spec: RuleSpec; proposer: string; channel: string }): Promise<RuleResult<Rule>> {
     if (settings.readOnly) return fail('read_only');
     if (!deps.cluster(ask.cluster)) return fail('unknown_cluster');
@@ -210,7 +277,7 @@ export function createRuleService(deps: RuleDeps) {
     const shielded = protectedFilter(ask.spec, settings);
     if (shielded) return { ok: false, code: 'never_acts', message: shielded };
     if (deps.mayPropose && !deps.mayPropose(ask.proposer)) return fail('rate_limited');
-    const preview = ruleMatches(ask.spec, await deps.openIncidents(ask.cluster).catch(() => []));
+    const preview = await previewOf(ask.cluster, ask.spec);
     const rule = await store.create({ ...ask, proposalTtlSeconds: settings.proposalTtlSeconds });
     try {
       const ts = await messages.post(rule, preview);

@@ -387,7 +387,14 @@ export function clusterDownIncident(cluster: string, error: string): Incident {
 
 /** Why an incident ended. */
 export type ClearReason =
-  | { kind: 'request'; requestId: string; action: 'cancelled' | 'terminated'; approver: string | null }
+  | {
+      kind: 'request';
+      requestId: string;
+      action: 'cancelled' | 'terminated';
+      approver: string | null;
+      /** A bulk cancel of a query storm: how many of its frozen sessions it cancelled. */
+      counts?: { done: number; of: number };
+    }
   /** A standing approval (src/domain/rules.ts) signalled its root. */
   | { kind: 'rule'; ruleId: string; action: 'cancelled' | 'terminated'; proposer: string; approver: string | null }
   | { kind: 'ended' }
@@ -454,16 +461,20 @@ export function planIncidents(open: IncidentRecord[], detected: Incident[]): Wat
 }
 
 /**
- * Why an incident that is no longer seen ended: an approved request that signalled its root; else the
- * root session left (ended by itself); else it dropped below the threshold.
+ * Why an incident that is no longer seen ended: an approved request that signalled its root (for a query
+ * storm, a bulk cancel that cancelled some of its sessions, with how many); else the root session left
+ * (ended by itself); else it dropped below the threshold.
  */
 export function clearReasonFor(
   record: IncidentRecord,
   snapshot: WatchSnapshot | null,
-  executed: { requestId: string; outcome: 'cancelled' | 'terminated'; approver: string | null } | null,
+  executed: { requestId: string; outcome: 'cancelled' | 'terminated'; approver: string | null; counts?: { done: number; of: number } } | null,
 ): ClearReason {
   if (record.cause === 'cluster-down') return { kind: 'back' };
-  if (executed) return { kind: 'request', requestId: executed.requestId, action: executed.outcome, approver: executed.approver };
+  if (executed) {
+    const reason: ClearReason = { kind: 'request', requestId: executed.requestId, action: executed.outcome, approver: executed.approver };
+    return executed.counts ? { ...reason, counts: executed.counts } : reason;
+  }
   const r = record.incident.root;
   if (r && snapshot && record.cause !== 'query-storm' && record.cause !== 'replication-lag') {
     // Still the same work: the same transaction for an idle one, the same query otherwise.

@@ -110,6 +110,21 @@ export const SQL_RULE_EXECUTED_ON = `
   ORDER BY e.finished_at DESC
   LIMIT 1`;
 
+/**
+ * The latest bulk cancel ("Request cancel of these N…") that froze one of a storm's sessions while it ran the
+ * same query: $1 cluster, $2 the storm's members as JSON [{pid, backendStart, queryStart}].
+ */
+export const SQL_STORM_REQUEST = `
+  SELECT r.id::text AS id, r.status, r.decided_by, r.targets, r.result
+  FROM pgsessions.requests r
+  WHERE r.cluster = $1 AND r.action = 'cancel_all' AND r.decided_at > now() - interval '1 day'
+    AND (r.status IN ('executed', 'failed') OR (r.status = 'approved' AND r.executing_at IS NOT NULL))
+    AND EXISTS (
+      SELECT 1 FROM jsonb_array_elements($2::jsonb) m
+      WHERE r.targets @> jsonb_build_array(jsonb_build_object('pid', m->'pid', 'backendStart', m->'backendStart', 'queryStart', m->'queryStart')))
+  ORDER BY r.decided_at DESC
+  LIMIT 1`;
+
 export const SQL_SUMMARY = `
   SELECT cluster, channel, message_ts, body, (next_post_at <= now()) AS post_due,
     (shown_at IS NULL OR shown_at <= now() - make_interval(secs => $2)) AS update_due

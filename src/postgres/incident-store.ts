@@ -8,6 +8,7 @@ import {
   SQL_CLAIM_POST,
   SQL_CLEAR,
   SQL_EXECUTED_ON,
+  SQL_STORM_REQUEST,
   SQL_GET,
   SQL_LIVE,
   SQL_OPEN,
@@ -92,6 +93,10 @@ export interface RuleExecutedOn {
   proposer: string;
   approver: string | null;
 }
+/** A bulk cancel of a storm's sessions: its outcome, or that it is still signalling. */
+export type StormRequest =
+  | { executing: true; requestId: string }
+  | { executing: false; requestId: string; approver: string | null; cancelled: number; targets: number };
 
 export interface WatchSummaryRow {
   messageTs: string | null;
@@ -116,6 +121,8 @@ export interface IncidentStore {
   executedOn(cluster: string, pid: number, backendStart: string): Promise<ExecutedOn | null>;
   /** The rule execution that terminated this session, or cancelled this statement (queryStart); null if none. */
   ruleExecutedOn(cluster: string, pid: number, backendStart: string, queryStart: string | null): Promise<RuleExecutedOn | null>;
+  /** The bulk cancel that froze any of these storm sessions (same query), if one was approved. */
+  stormRequestOn(cluster: string, members: Incident['members']): Promise<StormRequest | null>;
   summary(cluster: string, updateGapSeconds: number): Promise<WatchSummaryRow | null>;
   summaryShown(cluster: string, channel: string, ts: string | null, body: string): Promise<void>;
   summaryFailed(cluster: string, channel: string, retryAfterSeconds: number): Promise<void>;
@@ -184,6 +191,20 @@ export function createIncidentStore(pool: pg.Pool): IncidentStore {
       if (!row) return null;
       const r = ruleExecutedRow.parse(row);
       return { ruleId: r.rule_id, outcome: r.outcome, proposer: r.proposer, approver: r.approver };
+    },
+    async stormRequestOn(cluster, members) {
+      if (members.length === 0) return null;
+      const [row] = await run(SQL_STORM_REQUEST, [cluster, JSON.stringify(members.map((m) => ({ pid: m.pid, backendStart: m.backendStart, queryStart: m.queryStart })))]);
+      if (!row) return null;
+      if (row.status === 'approved') return { executing: true, requestId: String(row.id) };
+      const result = row.result as { outcomes?: Array<{ outcome: string }> } | null;
+      return {
+        executing: false,
+        requestId: String(row.id),
+        approver: (row.decided_by as string | null) ?? null,
+        cancelled: (result?.outcomes ?? []).filter((o) => o.outcome === 'cancelled').length,
+        targets: (row.targets as unknown[]).length,
+      };
     },
     async summary(cluster, gap) {
       const [row] = await run(SQL_SUMMARY, [cluster, gap]);

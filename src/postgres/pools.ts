@@ -69,6 +69,19 @@ export function describeConnectionError(error: unknown): string {
   return e.code ? `${message} (${e.code})` : message;
 }
 
+/**
+ * Why a read of a cluster failed, for a channel (a rule's preview): the kind of failure and its code, never
+ * the error's text (it can name the host and port).
+ */
+export function describeReadFailure(error: unknown): string {
+  const code = (error as { code?: unknown }).code;
+  const tag = typeof code === 'string' && /^[A-Z0-9_]{1,20}$/.test(code) ? ` (${code})` : '';
+  if (code === '57014') return `the read ran over its statement timeout${tag}`;
+  if (error instanceof ClusterBusyError) return 'the cluster is too busy to answer now';
+  if (isConnectionError(error)) return `the cluster could not be reached${tag}`;
+  return `the read failed${tag}`;
+}
+
 /** True for errors that mean the server could not be reached or went away, not that a statement failed. */
 export function isConnectionError(error: unknown): boolean {
   if (error instanceof ClusterBusyError) return true;

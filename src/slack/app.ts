@@ -118,7 +118,7 @@ export function createSlackApp(config: Config, services: AppServices, logger: Lo
   });
 
   // Before every listener: nobody from another workspace, and no guest, reaches a use case.
-  app.use(workspaceGuard(services.people, config.allowedTeams, logger.child({ module: 'workspace-guard' })));
+  app.use(workspaceGuard(services.people, config.allowedTeams, logger.child({ module: 'workspace-guard' }), (code) => services.metrics.guardRefused(code)));
   app.use(
     readLimit(services.readLimiter, logger.child({ module: 'rate-limit' }), (kind) => {
       if (kind !== null) services.metrics.command(kind, 'rate_limited');

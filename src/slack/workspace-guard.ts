@@ -2,7 +2,7 @@
 // view_submission) from another workspace (Slack Connect) or from a guest account are answered with one
 // sentence and go no further. It runs before a listener acknowledges, so it acknowledges what it refuses.
 import type { AnyMiddlewareArgs, Middleware } from '@slack/bolt';
-import { checkOrigin, ORIGIN_MESSAGES, type Origin, type PeoplePort } from '../domain/workspaces.js';
+import { checkOrigin, ORIGIN_MESSAGES, type Origin, type OriginRefusal, type PeoplePort } from '../domain/workspaces.js';
 import type { Logger } from '../logger.js';
 import { INPUT } from './ids.js';
 
@@ -27,7 +27,13 @@ export function originOf(body: Body): Origin | null {
   return null;
 }
 
-export function workspaceGuard(people: PeoplePort, allowedTeams: readonly string[], logger: Logger): Middleware<AnyMiddlewareArgs> {
+/** onRefused: counts each refusal by its code (metrics); the guard decides the same without it. */
+export function workspaceGuard(
+  people: PeoplePort,
+  allowedTeams: readonly string[],
+  logger: Logger,
+  onRefused: (code: OriginRefusal) => void = () => undefined,
+): Middleware<AnyMiddlewareArgs> {
   return async (args) => {
     const { body, next } = args;
     const origin = originOf(body as unknown as Body);
@@ -35,6 +41,7 @@ export function workspaceGuard(people: PeoplePort, allowedTeams: readonly string
     const verdict = await checkOrigin(origin, people, allowedTeams);
     if (verdict.ok) return next();
     logger.warn({ user: origin.user, teams: origin.teams, enterprise: origin.enterprise, refused: verdict.code }, 'refused a command or click from outside the workspace');
+    onRefused(verdict.code);
     const message = ORIGIN_MESSAGES[verdict.code];
     const { ack, respond } = args as { ack?: (response?: unknown) => Promise<void>; respond?: (message: object) => Promise<unknown> };
     const kind = (body as unknown as Body).type;

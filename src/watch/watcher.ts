@@ -135,6 +135,15 @@ export function startWatcher(deps: WatcherDeps): Watcher {
         await store.clear(record.id, { kind: 'rule', ruleId: byRule.ruleId, action: byRule.outcome, proposer: byRule.proposer, approver: byRule.approver });
         continue;
       }
+      if (record.cause === 'query-storm') {
+        // A storm is relieved by the bulk cancel of its frozen sessions, whichever of them the root now is.
+        const bulk = snapshot ? await store.stormRequestOn(c.name, record.incident.members) : null;
+        // Still signalling: clear on a later look, when it can say how many were cancelled.
+        if (bulk?.executing) continue;
+        const relievedBy = bulk && bulk.cancelled > 0 ? { requestId: bulk.requestId, outcome: 'cancelled' as const, approver: bulk.approver, counts: { done: bulk.cancelled, of: bulk.targets } } : null;
+        await store.clear(record.id, clearReasonFor(record, snapshot, relievedBy));
+        continue;
+      }
       let executed = root ? await store.executedOn(c.name, root.pid, root.backendStart) : null;
       // A cancel ended the incident only if it cancelled the query the incident was about.
       if (executed?.outcome === 'cancelled' && root && executed.queryStart !== root.queryStart) executed = null;

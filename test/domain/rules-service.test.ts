@@ -49,7 +49,7 @@ function harness(inFlight: () => RuleInFlight[], revokeWaitMs = 2_000, requester
     cluster: () => undefined,
     groups: { members: async () => [] },
     settings: { readOnly: false, queryText: 'full', proposalTtlSeconds: 900, terminateTimeoutMs: 3_000, protectedRoles: [], protectedApps: [], rules: () => ({ requesters, approvers: ['UB'] }), watchThresholds: () => null, revokeWaitMs },
-    openIncidents: async () => [],
+    readNow: async () => ({ ok: false as const, reason: 'not read in this test' }),
     isUnreachable: () => false,
   });
   return { service, events };

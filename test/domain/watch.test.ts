@@ -189,4 +189,12 @@ test('a cleared incident says why: the request that ended it, the session that l
   assert.deepEqual(clearReasonFor(record, snapshot([holder]), null), { kind: 'resolved' });
   assert.deepEqual(clearReasonFor(record, snapshot([{ ...holder, xactStart: 'later' }]), null), { kind: 'ended' }, 'a new transaction means the old one ended');
   assert.deepEqual(clearReasonFor({ ...record, cause: 'cluster-down' }, null, null), { kind: 'back' });
+  // A storm relieved by a bulk cancel keeps how many of its sessions were cancelled.
+  assert.deepEqual(clearReasonFor({ ...record, cause: 'query-storm' }, snapshot([]), { requestId: 'R', outcome: 'cancelled', approver: 'UAPP', counts: { done: 4, of: 5 } }), {
+    kind: 'request',
+    requestId: 'R',
+    action: 'cancelled',
+    approver: 'UAPP',
+    counts: { done: 4, of: 5 },
+  });
 });

@@ -44,7 +44,7 @@ export interface IncidentRow {
   cause: string;
   status: string;
   message_ts: string | null;
-  clear_reason: { kind: string; requestId?: string; action?: string } | null;
+  clear_reason: { kind: string; requestId?: string; action?: string; approver?: string | null; counts?: { done: number; of: number } } | null;
   snoozed_by: string | null;
 }
 

@@ -10,7 +10,7 @@ import { blockAction, triggerId, viewSubmission } from '../helpers/slack-request
 import { activityRow } from '../helpers/sessions.js';
 import { APPROVER, baseEnv, REQUESTER, SIGNING_SECRET, startTestApp, type TestApp } from '../helpers/app.js';
 import { approvalPosts, buttonsIn, click, fresh, requestIdOf, sessionTracker, sleep, stateQuery, textOf, waitForStatus } from '../helpers/approval-flow.js';
-import { alertPostsAbout, incidents, waitForIncident, WATCH_CHANNEL, watchEnv } from '../helpers/watch.js';
+import { alertPostsAbout, incidents, waitForAlertText, waitForIncident, WATCH_CHANNEL, watchEnv } from '../helpers/watch.js';
 import { ACTION, INPUT, VIEW } from '../../src/slack/ids.js';
 
 const STATEMENT = 'SELECT pg_sleep(120) AS storm_cancel_test';
@@ -157,6 +157,12 @@ test('a storm alert offers "Request cancel of these N…": approval cancels exac
   const lateRow = await activityRow(db.url, late.pid);
   assert.equal(lateRow?.state, 'active', 'a session that arrived after the freeze is untouched');
   assert.equal(outcomes.has(late.pid), false);
+
+  // Three sessions still run the statement (under the storm size of 4): the storm clears, and its alert says
+  // which request relieved it, how many of its sessions it cancelled, and who approved it.
+  const cleared = await waitForIncident(db.url, (i) => i.id === row.id && i.status === 'cleared', 15_000, 'the storm to clear');
+  assert.deepEqual(cleared.clear_reason, { kind: 'request', requestId, action: 'cancelled', approver: APPROVER, counts: { done: 4, of: 5 } });
+  await waitForAlertText(slack, new RegExp(`relieved by request \`${requestId}\` \\(cancelled 4 of 5, approved by <@${APPROVER}>\\)`));
 });
 
 test('a forged storm button or form changes nothing', async () => {

@@ -1,8 +1,8 @@
 // Standing approvals on screen: the proposal message (in every status, updated in place with its
-// executions) and the `/pgsessions rules` list. Pure renderers.
+// executions, with what it would match right now when proposed) and the `/pgsessions rules` list. Pure renderers.
 import type { KnownBlock } from '@slack/types';
 import { clock, describeRule, ruleText, type Rule } from '../../domain/rules.js';
-import type { Revoked } from '../../domain/rules-service.js';
+import type { RulePreview, Revoked } from '../../domain/rules-service.js';
 import type { Incident } from '../../domain/watch.js';
 import { ACTION } from '../ids.js';
 import { LIMITS, codeSpan, inlineText, safeText, truncate, userMention, type RenderedMessage } from './mrkdwn.js';
@@ -43,17 +43,24 @@ export function usageLine(rule: Rule): string {
   return `${used}, last at ${clock(rule.last.at)} — pid ${rule.last.pid}${query}${outcome}`;
 }
 
-function previewLines(preview: Incident[]): string {
-  if (preview.length === 0) return '*Would match right now:* nothing among the open alerts.';
-  const lines = preview.slice(0, PREVIEW_MAX).map((i) => {
+const DOES: Record<'cancel' | 'terminate', string> = { cancel: 'would cancel', terminate: 'would terminate' };
+
+/** "Would match right now": per match what the rule would do, or that it never touches it; or why it is unknown. */
+export function previewLines(preview: RulePreview): string {
+  if (!preview.ok) return `*Would match right now:* could not be read (${inlineText(preview.reason, 200)}). The rule is proposed all the same.`;
+  const { matches } = preview;
+  if (matches.length === 0) return '*Would match right now:* nothing on the cluster.';
+  const lines = matches.slice(0, PREVIEW_MAX).map(({ incident: i, verdict, why }) => {
     const r = i.root!;
-    return `• pid ${r.pid} · app ${inlineText(r.application ?? '—', 64)} · user ${inlineText(r.user ?? '—', 64)} · ${i.waiting} waiting${r.query ? ` · ${codeSpan(r.query, 200)}` : ''}`;
+    const what = verdict === 'protected' ? `never touched: protected — ${inlineText(why ?? '', 120)}; pid ${r.pid}` : `${DOES[verdict]} pid ${r.pid}`;
+    const waiting = i.cause === 'lock-queue-head' || i.cause === 'root-blocker' ? ` · ${i.waiting} waiting` : '';
+    return `• ${what} · app ${inlineText(r.application ?? '—', 64)} · user ${inlineText(r.user ?? '—', 64)}${waiting}${r.query ? ` · ${codeSpan(r.query, 200)}` : ''}`;
   });
-  if (preview.length > PREVIEW_MAX) lines.push(`… and ${preview.length - PREVIEW_MAX} more`);
-  return truncate(`*Would match right now (${preview.length}):*\n${lines.join('\n')}`, LIMITS.sectionText);
+  if (matches.length > PREVIEW_MAX) lines.push(`… and ${matches.length - PREVIEW_MAX} more`);
+  return truncate(`*Would match right now (${matches.length}):*\n${lines.join('\n')}`, LIMITS.sectionText);
 }
 
-export function buildRuleMessage(rule: Rule, opts: { preview?: Incident[] } = {}): RenderedMessage {
+export function buildRuleMessage(rule: Rule, opts: { preview?: RulePreview } = {}): RenderedMessage {
   const words = describeRule(rule.spec, rule.expiresAt);
   const head = [
     `${STATUS_LINE[rule.status]} on \`${inlineText(rule.cluster, 63)}\`${rule.spec.dryRun ? ' · *dry run*' : ''}`,

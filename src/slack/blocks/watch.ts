@@ -84,6 +84,9 @@ export function connectionUse(c: { total: number; available: number; idle: numbe
 export function describeClearReason(reason: ClearReason | null): string {
   switch (reason?.kind) {
     case 'request':
+      if (reason.counts) {
+        return `relieved by request \`${reason.requestId}\` (${reason.action} ${reason.counts.done} of ${reason.counts.of}${reason.approver ? `, approved by ${userMention(reason.approver)}` : ''})`;
+      }
       return `${reason.action} through request \`${reason.requestId}\`${reason.approver ? ` (approved by ${userMention(reason.approver)})` : ''}`;
     case 'rule':
       return `relieved by standing approval \`${reason.ruleId}\`: ${reason.action} without anyone clicking (proposed by ${userMention(reason.proposer)}, approved by ${reason.approver ? userMention(reason.approver) : '—'})`;
