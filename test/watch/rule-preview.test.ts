@@ -100,10 +100,15 @@ test('the preview reads the cluster now: it names the queued DDL before any aler
   assert.doesNotMatch(text, new RegExp(`pid ${other.pid}\\b`), 'a DDL of another application is not in the preview');
   assert.doesNotMatch(text, new RegExp(`pid ${guarded.pid}\\b`));
 
-  // A rule naming a protected application says what it matches and that it will never touch it.
-  const protectedText = await propose('terminate lock-queue-head app:guarded-migrate waiting:1s for:1h cluster:main guarded');
+  // A rule naming a protected application could never act: refused. A rule on the whole database shows
+  // that it matches the protected application's DDL and will never touch it.
+  const refused = await command(slack, app.port, 'allow terminate lock-queue-head app:guarded-migrate waiting:1s for:1h cluster:main guarded', { user: REQUESTER, channel: CHANNEL });
+  assert.match(refused.text, /Application guarded-migrate is protected/);
+  const database = new URL(db.url).pathname.slice(1);
+  const protectedText = await propose(`terminate lock-queue-head db:${database} waiting:1s for:1h cluster:main the whole database`);
   assert.match(protectedText, new RegExp(`never touched: protected — a protected role or application[^·]*; pid ${guarded.pid} · app guarded-migrate`));
-  assert.doesNotMatch(protectedText, /would terminate/);
+  assert.match(protectedText, new RegExp(`would terminate pid ${ddl.pid} · app rails-migrate`));
+  assert.doesNotMatch(protectedText, new RegExp(`would terminate pid ${guarded.pid}\\b`));
 
   // Proposing read; it did not act: the DDLs still wait.
   const waiting = await stateQuery<{ pid: number }>(db.url, "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'ALTER TABLE%'");
