@@ -25,6 +25,16 @@ export function createLeadership(url: string, logger: Logger, options: { timeout
   const held = new Set<string>();
   let checkedAt = 0;
   let closed = false;
+  /**
+   * One query at a time on the one connection: every watched cluster's loop asks it, and pg deprecates
+   * queueing a query on a client that is still running one.
+   */
+  let queue: Promise<unknown> = Promise.resolve();
+  const serially = <T>(work: () => Promise<T>): Promise<T> => {
+    const next = queue.then(work, work);
+    queue = next.catch(() => undefined);
+    return next;
+  };
 
   const lose = (why: string) => {
     if (held.size > 0) logger.warn({ clusters: [...held], why }, 'lost the leadership connection: another replica may watch now');
@@ -65,12 +75,12 @@ export function createLeadership(url: string, logger: Logger, options: { timeout
         if (held.has(cluster)) {
           // One liveness check per look is enough: the locks live exactly as long as this connection.
           if (Date.now() - checkedAt > 200) {
-            await c.query(SQL_ALIVE);
+            await serially(() => c.query(SQL_ALIVE));
             checkedAt = Date.now();
           }
           return client === c && held.has(cluster);
         }
-        const { rows } = await c.query<{ held: boolean }>(SQL_TRY, [WATCH_LOCK_CLASS, cluster]);
+        const { rows } = await serially(() => c.query<{ held: boolean }>(SQL_TRY, [WATCH_LOCK_CLASS, cluster]));
         if (rows[0]?.held === true) {
           held.add(cluster);
           logger.info({ cluster }, 'watching this cluster (leader)');

@@ -12,7 +12,8 @@ import { blockedQuery, idleInTransactionLockHolder } from '../helpers/sessions.j
 import { baseEnv, startTestApp, type TestApp } from '../helpers/app.js';
 import { sessionTracker, sleep, stateQuery, textOf } from '../helpers/approval-flow.js';
 import { alertPosts, incidents, updatesOfMessage, waitForIncident, watchEnv } from '../helpers/watch.js';
-import { WATCH_LOCK_CLASS } from '../../src/watch/leadership.js';
+import { createLeadership, WATCH_LOCK_CLASS } from '../../src/watch/leadership.js';
+import { createLogger } from '../../src/logger.js';
 
 let db: TestDatabase;
 let slack: SlackApi;
@@ -50,6 +51,27 @@ async function waitFor<T>(what: string, timeoutMs: number, fn: () => Promise<T |
 
 const env = () => baseEnv(db.url, slack, watchEnv());
 const options = { watchUpdateGapSeconds: 1 };
+
+// First in the file: pg warns once per process, so an earlier queued query elsewhere would hide it.
+test('several watched clusters share the leadership connection one query at a time', async () => {
+  const warnings: string[] = [];
+  const onWarning = (w: Error) => warnings.push(w.message);
+  process.on('warning', onWarning);
+  const leadership = createLeadership(db.url, createLogger('silent'));
+  try {
+    const names = Array.from({ length: 8 }, (_, i) => `queued-${i}`);
+    for (let round = 0; round < 3; round++) {
+      assert.deepEqual(await Promise.all(names.map((n) => leadership.holds(n))), names.map(() => true));
+      await sleep(250); // past the gap between two liveness checks
+    }
+  } finally {
+    await leadership.close();
+    await new Promise((resolve) => setImmediate(resolve));
+    process.off('warning', onWarning);
+  }
+  // pg 8 queues a query sent while another runs, deprecated and removed in pg 9.
+  assert.deepEqual(warnings.filter((w) => /already executing a query/.test(w)), []);
+});
 
 test('two app instances sharing a state database post one alert, and one of them leads', async () => {
   const a: TestApp = await startTestApp(env(), options);
