@@ -31,7 +31,8 @@ export interface Coalescer {
   close(): Promise<void>;
 }
 
-export function createCoalescer(run: (key: string) => Promise<void>, gapMs: number, scheduler: Scheduler = realScheduler): Coalescer {
+/** `run` learns whether the run was asked for `now` (an ending to show at once) or is a calm update. */
+export function createCoalescer(run: (key: string, asked: { now: boolean }) => Promise<void>, gapMs: number, scheduler: Scheduler = realScheduler): Coalescer {
   const slots = new Map<string, Slot>();
 
   const slot = (key: string): Slot => {
@@ -45,34 +46,34 @@ export function createCoalescer(run: (key: string) => Promise<void>, gapMs: numb
     return s;
   };
 
-  const start = (key: string, s: Slot): Promise<void> => {
+  const start = (key: string, s: Slot, now: boolean): Promise<void> => {
     s.cancel?.();
     s.cancel = null;
     s.lastStart = scheduler.now();
-    s.chain = s.chain.then(() => run(key)).catch(() => undefined);
+    s.chain = s.chain.then(() => run(key, { now })).catch(() => undefined);
     return s.chain;
   };
 
   return {
     request(key, options = {}) {
       const s = slot(key);
-      if (options.now) return start(key, s);
+      if (options.now) return start(key, s, true);
       if (s.cancel) return Promise.resolve(); // a trailing run is already due: it will show this change too
       const wait = s.lastStart + gapMs - scheduler.now();
-      if (wait <= 0) return start(key, s);
+      if (wait <= 0) return start(key, s, false);
       // A pending trailing update never keeps the process alive; close() runs it on the way out.
       s.cancel = scheduler.after(
         wait,
         () => {
           s.cancel = null;
-          void start(key, s);
+          void start(key, s, false);
         },
         { background: true },
       );
       return Promise.resolve();
     },
     async close() {
-      for (const [key, s] of slots) if (s.cancel) void start(key, s);
+      for (const [key, s] of slots) if (s.cancel) void start(key, s, false);
       await Promise.all([...slots.values()].map((s) => s.chain));
     },
   };

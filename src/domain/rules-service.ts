@@ -202,9 +202,12 @@ export function createRuleService(deps: RuleDeps) {
   // The message always shows the rule as it is in the state database when the update goes out: a trailing
   // update after a burst shows the final count, and never an older state than one shown before.
   const updates = createCoalescer(
-    async (id) => {
+    async (id, asked) => {
       const rule = await store.get(id);
-      if (rule) await messages.update(rule);
+      // A calm update shows counts of a live rule. An ending (revoked, expired, at its cap) is shown by the
+      // path that ends it, when it is true: a revoke only once what was under way has finished. A calm update
+      // that reads the rule after a revoke committed must not say "revoked" before that.
+      if (rule && (asked.now || rule.status === 'approved')) await messages.update(rule);
     },
     settings.messageGapMs ?? DEFAULT_MESSAGE_GAP_MS,
     scheduler,
