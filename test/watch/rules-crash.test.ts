@@ -4,10 +4,9 @@
 // interrupted, counted, audited and shown — and never execute that statement again.
 import { after, afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
-import { freePort } from '../helpers/embedded.js';
+import { childApps } from '../helpers/child-app.js';
 import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { startSlowProxy, type SlowProxy } from '../helpers/slow-proxy.js';
 import { activityRow, blockedQuery, longRead } from '../helpers/sessions.js';
@@ -22,9 +21,7 @@ const CHANNEL = 'COPS02';
 let db: TestDatabase;
 let slack: SlackApi;
 let proxy: SlowProxy;
-let child: ChildProcess | undefined;
 let app: TestApp | undefined;
-const childLogs: string[] = [];
 const sessions = sessionTracker();
 const track = sessions.track;
 
@@ -37,45 +34,8 @@ const childEnv = (port: number) => {
   return { ...baseEnv(viaProxy.toString(), slack, { ...settings(), STATE_DATABASE_URL: db.url }), PORT: String(port) };
 };
 
-/** `node --import tsx src/main.ts`, returned once it says it is listening. */
-async function startChild(): Promise<{ port: number; env: NodeJS.ProcessEnv }> {
-  const port = await freePort();
-  const env = childEnv(port);
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: process.cwd(),
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child = proc;
-  let own = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the child did not start in 20 s:\n${own}`)), 20_000);
-    const onData = (chunk: Buffer) => {
-      childLogs.push(String(chunk));
-      own += String(chunk);
-      if (own.includes('pgsessions is listening')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    proc.stdout!.on('data', onData);
-    proc.stderr!.on('data', onData);
-    proc.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`the child exited (${code ?? signal}) before listening:\n${own}`));
-    });
-  });
-  return { port, env };
-}
-
-async function killChild(): Promise<void> {
-  const proc = child;
-  child = undefined;
-  if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
-  const exited = new Promise((resolve) => proc.once('exit', resolve));
-  proc.kill('SIGKILL');
-  await exited;
-}
+const children = childApps(childEnv);
+const childLogs = children.logs;
 
 before(async () => {
   db = await createTestDatabase('rulecrash');
@@ -87,14 +47,14 @@ before(async () => {
   proxy = await startSlowProxy(Number(new URL(db.url).port), 0);
 });
 afterEach(async () => {
-  await killChild();
+  await children.kill();
   await app?.stop();
   app = undefined;
   proxy.hold = null;
   await sessions.endAll();
 });
 after(async () => {
-  await killChild(); // never leave a child behind, whatever failed
+  await children.kill(); // never leave a child behind, whatever failed
   await proxy?.close();
   await slack?.close();
   await db?.drop();
@@ -141,7 +101,7 @@ async function agreeRule(port: number, text: string): Promise<string> {
 }
 
 test('SIGKILL between a rule’s claim and its signal: the next instance reconciles the claim once as interrupted, and never executes that statement again', async () => {
-  const { port, env } = await startChild();
+  const { port, env } = await children.start();
   const id = await agreeRule(port, 'cancel lock-queue-head app:rails-migrate waiting:1s for:1h max:3 deploy window');
 
   // From now on the one statement that cancels waits a minute in the proxy; the watcher's reads pass.
@@ -156,7 +116,7 @@ test('SIGKILL between a rule’s claim and its signal: the next instance reconci
   });
   assert.equal(claimed.pid, ddl.pid);
   assert.equal((await ruleRow(id)).used, 1, 'the claim reserved its slot');
-  await killChild();
+  await children.kill();
   proxy.hold = null;
 
   // The held signal died with the process: the DDL still waits, the very same statement.
