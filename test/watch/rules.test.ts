@@ -139,8 +139,7 @@ test('Revoke: anyone allowed to request may revoke, and nothing executes after i
   const list = await command(slack, app.port, 'rules', { user: REQUESTER, channel: CHANNEL });
   const revoke = buttonsIn(list.body.blocks).find((b) => b.action_id === ACTION.ruleRevoke && b.value === id);
   assert.ok(revoke, 'the rules list offers Revoke');
-  const clicked = await click(slack, app.port, ACTION.ruleRevoke, id, { user: REQUESTER, channel: CHANNEL });
-  assert.match(await clicked.reply(), /revoked/);
+  assert.match(await rules.press(ACTION.ruleRevoke, id, REQUESTER), /revoked/);
   assert.equal((await rules.rules()).find((r) => r.id === id)?.status, 'revoked');
   const { ddl } = await lockQueue('rails-migrate');
   await waitForAlertText(slack, /DDL waits at the head/, 15_000, WATCH_CHANNEL);
@@ -205,10 +204,8 @@ test('read-only mode stops every rule at once; a restart without it applies the 
 
 test('only the proposer withdraws, and a withdrawn proposal cannot be approved', async () => {
   const { id } = await rules.propose('terminate idle-in-transaction user:reporting idle:15m for:8h reporting tool', APPROVER_2);
-  const byOther = await click(slack, app.port, ACTION.ruleWithdraw, id, { user: APPROVER, channel: CHANNEL });
-  assert.match(await byOther.reply(), /Only the proposer/);
-  const mine = await click(slack, app.port, ACTION.ruleWithdraw, id, { user: APPROVER_2, channel: CHANNEL });
-  assert.match(await mine.reply(), /withdrawn/);
+  assert.match(await rules.press(ACTION.ruleWithdraw, id, APPROVER), /Only the proposer/);
+  assert.match(await rules.press(ACTION.ruleWithdraw, id, APPROVER_2), /withdrawn/);
   assert.match(await rules.approve(id, APPROVER), /already decided/);
   assert.equal((await rules.rules()).find((r) => r.id === id)?.status, 'withdrawn');
 });
