@@ -4,7 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseCommand } from '../../src/domain/command.js';
 import { ruleDetectionThresholds, ruleFloor, ruleMatches, type RuleSpec } from '../../src/domain/rules.js';
-import { detectIncidents, ruleCandidates, type WatchedSession, type WatchSnapshot, type WatchThresholds } from '../../src/domain/watch.js';
+import { detectIncidents, ruleCandidates, type WatchThresholds } from '../../src/domain/watch.js';
+import { relLock, sessionBuilder, snapshot } from '../helpers/watched.js';
 
 const ALERTS: WatchThresholds = {
   lockWaitSeconds: 30,
@@ -22,38 +23,7 @@ function allow(text: string): RuleSpec {
   return (parsed as Extract<typeof parsed, { kind: 'allow' }>).rule;
 }
 
-let nextPid = 500;
-function session(over: Partial<WatchedSession> = {}): WatchedSession {
-  const pid = over.pid ?? nextPid++;
-  return {
-    pid,
-    backendStart: `2026-01-01 00:00:${String(pid % 60).padStart(2, '0')}+00`,
-    queryStart: '2026-01-01 00:01:00+00',
-    xactStart: '2026-01-01 00:01:00+00',
-    user: 'app',
-    database: 'shop',
-    application: 'puma',
-    state: 'active',
-    queryId: null,
-    query: 'SELECT 1',
-    queryAgeSeconds: 1,
-    xactAgeSeconds: 1,
-    waitEventType: null,
-    blockedBy: [],
-    waitingFor: null,
-    waitSeconds: null,
-    holding: [],
-    ...over,
-  };
-}
-const relLock = (mode: string) => ({ locktype: 'relation', mode, relation: 'public.orders', relationOid: 16384, transactionId: null });
-const snapshot = (sessions: WatchedSession[]): WatchSnapshot => ({
-  cluster: 'main',
-  at: '2026-01-01T00:10:00Z',
-  sessions,
-  connections: { total: sessions.length, available: 97, idle: 0, active: sessions.length, idleInTransaction: 0 },
-  walsenders: [],
-});
+const session = sessionBuilder(500);
 
 /** The demo incident two seconds in: a DDL behind a long read, three readers behind the DDL. */
 function lockQueue(ddlWait: number) {

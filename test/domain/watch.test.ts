@@ -7,9 +7,9 @@ import {
   planIncidents,
   type IncidentRecord,
   type WatchedSession,
-  type WatchSnapshot,
   type WatchThresholds,
 } from '../../src/domain/watch.js';
+import { relLock, sessionBuilder, snapshot } from '../helpers/watched.js';
 
 const T: WatchThresholds = {
   lockWaitSeconds: 30,
@@ -21,43 +21,7 @@ const T: WatchThresholds = {
   stormSeconds: 10,
 };
 
-let nextPid = 100;
-function session(over: Partial<WatchedSession> = {}): WatchedSession {
-  const pid = over.pid ?? nextPid++;
-  return {
-    pid,
-    backendStart: `2026-01-01 00:00:${String(pid % 60).padStart(2, '0')}+00`,
-    queryStart: '2026-01-01 00:01:00+00',
-    xactStart: '2026-01-01 00:01:00+00',
-    user: 'app',
-    database: 'shop',
-    application: 'puma',
-    state: 'active',
-    queryId: null,
-    query: 'SELECT 1',
-    queryAgeSeconds: 1,
-    xactAgeSeconds: 1,
-    waitEventType: null,
-    blockedBy: [],
-    waitingFor: null,
-    waitSeconds: null,
-    holding: [],
-    ...over,
-  };
-}
-
-const relLock = (mode: string) => ({ locktype: 'relation', mode, relation: 'public.orders', relationOid: 16384, transactionId: null });
-
-function snapshot(sessions: WatchedSession[], over: Partial<WatchSnapshot> = {}): WatchSnapshot {
-  return {
-    cluster: 'main',
-    at: '2026-01-01T00:10:00Z',
-    sessions,
-    connections: { total: sessions.length, available: 97, idle: 0, active: sessions.length, idleInTransaction: 0 },
-    walsenders: [],
-    ...over,
-  };
-}
+const session = sessionBuilder(100);
 
 const waiter = (blocker: number, wait: number, over: Partial<WatchedSession> = {}) =>
   session({ blockedBy: [blocker], waitEventType: 'Lock', waitingFor: relLock('AccessShareLock'), waitSeconds: wait, ...over });

@@ -3,9 +3,8 @@
 // the managed cluster. The next instance must reconcile the request, never run it again.
 import { after, afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
-import { freePort } from '../helpers/embedded.js';
+import { childApps } from '../helpers/child-app.js';
 import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { startSlowProxy, type SlowProxy } from '../helpers/slow-proxy.js';
 import { sessionAlive, sleepSession } from '../helpers/sessions.js';
@@ -17,9 +16,7 @@ import { FORM_CONTENT_TYPE, postSigned } from '../helpers/slack-requests.js';
 let db: TestDatabase;
 let slack: SlackApi;
 let proxy: SlowProxy;
-let child: ChildProcess | undefined;
 let app: TestApp | undefined;
-const childLogs: string[] = [];
 const sessions = sessionTracker();
 const track = sessions.track;
 
@@ -30,46 +27,8 @@ const childEnv = (port: number) => {
   return { ...baseEnv(viaProxy.toString(), slack, { STATE_DATABASE_URL: db.url }), PORT: String(port) };
 };
 
-/** `node --import tsx src/main.ts`, returned once it says it is listening. */
-async function startChild(): Promise<{ port: number; env: NodeJS.ProcessEnv }> {
-  const port = await freePort();
-  const env = childEnv(port);
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: process.cwd(),
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child = proc;
-  let own = '';
-  const listening = new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the child did not start in 20 s:\n${own}`)), 20_000);
-    const onData = (chunk: Buffer) => {
-      childLogs.push(String(chunk));
-      own += String(chunk);
-      if (own.includes('pgsessions is listening')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    proc.stdout!.on('data', onData);
-    proc.stderr!.on('data', onData);
-    proc.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`the child exited (${code ?? signal}) before listening:\n${own}`));
-    });
-  });
-  await listening;
-  return { port, env };
-}
-
-async function killChild(): Promise<void> {
-  const proc = child;
-  child = undefined;
-  if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
-  const exited = new Promise((resolve) => proc.once('exit', resolve));
-  proc.kill('SIGKILL');
-  await exited;
-}
+const children = childApps(childEnv);
+const childLogs = children.logs;
 
 before(async () => {
   db = await createTestDatabase('crash');
@@ -77,14 +36,14 @@ before(async () => {
   proxy = await startSlowProxy(Number(new URL(db.url).port), 0);
 });
 afterEach(async () => {
-  await killChild();
+  await children.kill();
   await app?.stop();
   app = undefined;
   proxy.delayMs = 0;
   await sessions.endAll();
 });
 after(async () => {
-  await killChild(); // never leave a child behind, whatever failed
+  await children.kill(); // never leave a child behind, whatever failed
   await proxy?.close();
   await slack?.close();
   await db?.drop();
@@ -119,7 +78,7 @@ test('SIGKILL after the signal reached the server but before its outcome was rec
   const channel = fresh('C');
   const victim = track(await sleepSession(db.url, { seconds: 120, application: 'crash-victim' }));
   const bystander = track(await sleepSession(db.url, { seconds: 120, application: 'crash-bystander' }));
-  const { port, env } = await startChild();
+  const { port, env } = await children.start();
   const { id } = await typedRequest(slack, port, `terminate ${victim.pid} crash in flight`, as(REQUESTER, channel));
 
   // Every chunk to and from the managed cluster now takes 2 s: the signal arrives, its answer is held back.
@@ -130,7 +89,7 @@ test('SIGKILL after the signal reached the server but before its outcome was rec
     if (Date.now() > deadline) throw new Error('the signal never reached the server');
     await sleep(20);
   }
-  await killChild();
+  await children.kill();
   proxy.delayMs = 0;
   assert.equal((await requestRow(db.url, id)).status, 'approved', 'the killed instance recorded no outcome');
 
@@ -157,12 +116,12 @@ test('SIGKILL after the signal reached the server but before its outcome was rec
 test('SIGKILL while the signal is still held in flight: it never reaches the server, the target lives on, and the next instance does not send it', async () => {
   const channel = fresh('C');
   const victim = track(await sleepSession(db.url, { seconds: 120, application: 'crash-survivor' }));
-  const { port, env } = await startChild();
+  const { port, env } = await children.start();
   const { id } = await typedRequest(slack, port, `terminate ${victim.pid} crash before the signal`, as(REQUESTER, channel));
 
   proxy.delayMs = 30_000;
   await approveUntilIntent(port, id, channel);
-  await killChild();
+  await children.kill();
   proxy.delayMs = 0;
 
   const row = await reconcileOnNewInstance(id);
@@ -183,13 +142,13 @@ test('SIGKILL while the signal is still held in flight: it never reaches the ser
 });
 
 test('a correctly signed body whose payload is not an object is refused with 400 and the process keeps serving', async () => {
-  const { port } = await startChild();
+  const { port } = await children.start();
   for (const payload of ['null', '42', '"text"', 'true']) {
     const res = await postSigned(port, SIGNING_SECRET, `payload=${encodeURIComponent(payload)}`, FORM_CONTENT_TYPE, { timeoutMs: 5_000 });
     assert.equal(res.status, 400, `payload=${payload}`);
     assert.doesNotMatch(res.body, /at .+\.js:\d+/, 'no stack trace to the caller');
   }
-  assert.equal(child?.exitCode, null, 'the process is still running');
+  assert.equal(children.current()?.exitCode, null, 'the process is still running');
   assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200);
   assertNoSecrets(childLogs, secretsOf(childEnv(port)));
 });

@@ -5,12 +5,13 @@ import { after, afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
-import { startSlackApi, type RecordedCall, type SlackApi } from '../helpers/slack-api.js';
+import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { FORM_CONTENT_TYPE, postSigned, slashCommandBody } from '../helpers/slack-requests.js';
 import { activityRow, blockedQuery, longRead } from '../helpers/sessions.js';
 import { APPROVER, baseEnv, SIGNING_SECRET, startTestApp, type TestApp } from '../helpers/app.js';
-import { buttonsIn, click, command, fresh, sessionTracker, sleep, stateQuery } from '../helpers/approval-flow.js';
+import { fresh, sessionTracker, sleep, stateQuery } from '../helpers/approval-flow.js';
 import { watchEnv } from '../helpers/watch.js';
+import { ruleDriver, type RuleDriver } from '../helpers/rules.js';
 import { ACTION } from '../../src/slack/ids.js';
 
 const PROPOSER = 'UAPP2';
@@ -22,6 +23,7 @@ let app: TestApp;
 const sessions = sessionTracker();
 const track = sessions.track;
 let column = 0;
+let rules: RuleDriver;
 
 before(async () => {
   db = await createTestDatabase('rulemetrics');
@@ -30,6 +32,7 @@ before(async () => {
   await c.query('CREATE TABLE orders (id int PRIMARY KEY)');
   await c.end();
   slack = await startSlackApi();
+  rules = ruleDriver(slack, () => app.port, () => db.url, CHANNEL);
   // probeCacheMs 0: every scrape reads the state database, so the gauge can be compared with it right away.
   app = await startTestApp(baseEnv(db.url, slack, watchEnv({ PGSESSIONS_APPROVERS: `${APPROVER},${PROPOSER}` })), { probeCacheMs: 0, watchUpdateGapSeconds: 1 });
 });
@@ -64,23 +67,8 @@ async function until(series: string, expected: number, timeoutMs = 15_000): Prom
   }
 }
 
-function proposals(): RecordedCall[] {
-  return slack.callsTo('chat.postMessage').filter((c) => c.params.channel === CHANNEL && !c.fault && buttonsIn(c.params.blocks).some((b) => b.action_id === ACTION.ruleApprove));
-}
-
-async function propose(text: string): Promise<string> {
-  const before = proposals().length;
-  const reply = await command(slack, app.port, `allow ${text}`, { user: PROPOSER, channel: CHANNEL });
-  assert.match(reply.text, /Rule proposed/, reply.text);
-  const post = await slack.waitFor(() => proposals()[before], { description: 'the proposal' });
-  return buttonsIn(post.params.blocks).find((b) => b.action_id === ACTION.ruleApprove)!.value;
-}
-
-async function press(actionId: string, id: string, user: string): Promise<string> {
-  const clicked = await click(slack, app.port, actionId, id, { user, channel: CHANNEL });
-  assert.equal(clicked.status, 200);
-  return clicked.reply();
-}
+/** Proposes as PROPOSER; the rule's id. */
+const propose = async (text: string) => (await rules.propose(text, PROPOSER)).id;
 
 async function lockQueue(application: string) {
   track(await longRead(db.url, 'orders', { seconds: 120, application: 'reporting' }));
@@ -97,8 +85,8 @@ test('rule decisions, executions (cancelled and dry run) and the active rules pe
 
   // Proposed, refused to its proposer, approved: one active rule.
   const real = await propose('cancel lock-queue-head app:rails-migrate waiting:1s for:1h max:1 deploy');
-  assert.match(await press(ACTION.ruleApprove, real, PROPOSER), /second person/);
-  assert.match(await press(ACTION.ruleApprove, real, APPROVER), /Rule approved/);
+  assert.match(await rules.press(ACTION.ruleApprove, real, PROPOSER), /second person/);
+  assert.match(await rules.press(ACTION.ruleApprove, real, APPROVER), /Rule approved/);
   let text = await scrape();
   assert.equal(value(text, decision('proposed')), 1);
   assert.equal(value(text, decision('refused_self_approval')), 1);
@@ -115,7 +103,7 @@ test('rule decisions, executions (cancelled and dry run) and the active rules pe
 
   // A dry run: counted as such, nothing signalled.
   const dry = await propose('cancel lock-queue-head app:dry-migrate waiting:1s for:1h max:1 dry-run watch it first');
-  assert.match(await press(ACTION.ruleApprove, dry, APPROVER), /Rule approved/);
+  assert.match(await rules.press(ACTION.ruleApprove, dry, APPROVER), /Rule approved/);
   const waiting = await lockQueue('dry-migrate');
   text = await until('pgsessions_rule_executions_total{action="cancel",outcome="dry_run"}', 1);
   assert.equal((await activityRow(db.url, waiting.pid))?.wait_event_type, 'Lock', 'the dry run signalled nothing');
@@ -123,14 +111,14 @@ test('rule decisions, executions (cancelled and dry run) and the active rules pe
   assert.equal(value(text, decision('exhausted')), 2);
 
   // Denied, withdrawn, revoked, expired.
-  assert.match(await press(ACTION.ruleDeny, await propose('terminate idle-in-transaction user:reporting idle:15m for:1h r'), APPROVER), /denied/);
-  assert.match(await press(ACTION.ruleWithdraw, await propose('terminate idle-in-transaction user:reporting idle:15m for:1h r'), PROPOSER), /withdrawn/);
+  assert.match(await rules.press(ACTION.ruleDeny, await propose('terminate idle-in-transaction user:reporting idle:15m for:1h r'), APPROVER), /denied/);
+  assert.match(await rules.press(ACTION.ruleWithdraw, await propose('terminate idle-in-transaction user:reporting idle:15m for:1h r'), PROPOSER), /withdrawn/);
   const revoked = await propose('terminate idle-in-transaction user:reporting idle:15m for:1h r');
-  assert.match(await press(ACTION.ruleApprove, revoked, APPROVER), /Rule approved/);
+  assert.match(await rules.press(ACTION.ruleApprove, revoked, APPROVER), /Rule approved/);
   assert.equal(value(await scrape(), active), 1);
-  assert.match(await press(ACTION.ruleRevoke, revoked, APPROVER), /revoked/);
+  assert.match(await rules.press(ACTION.ruleRevoke, revoked, APPROVER), /revoked/);
   const brief = await propose('terminate idle-in-transaction user:reporting idle:15m for:1s r');
-  assert.match(await press(ACTION.ruleApprove, brief, APPROVER), /Rule approved/);
+  assert.match(await rules.press(ACTION.ruleApprove, brief, APPROVER), /Rule approved/);
   text = await until(decision('expired'), 1);
   assert.equal(value(text, decision('denied')), 1);
   assert.equal(value(text, decision('withdrawn')), 1);

@@ -8,14 +8,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
-import { startSlackApi, type RecordedCall, type SlackApi } from '../helpers/slack-api.js';
+import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { startSlowProxy, type SlowProxy } from '../helpers/slow-proxy.js';
 import { blockedQuery, longRead } from '../helpers/sessions.js';
 import { baseEnv, OUTSIDER, REQUESTER, startTestApp, type TestApp } from '../helpers/app.js';
 import { createRole, type TestRole } from '../helpers/roles.js';
-import { buttonsIn, command, sessionTracker, sleep, stateQuery, textOf } from '../helpers/approval-flow.js';
+import { command, sessionTracker, sleep, stateQuery, textOf } from '../helpers/approval-flow.js';
 import { incidents, watchEnv } from '../helpers/watch.js';
-import { ACTION } from '../../src/slack/ids.js';
+import { ruleDriver, type RuleDriver } from '../helpers/rules.js';
 
 const CHANNEL = 'CPREVIEW1';
 
@@ -27,6 +27,7 @@ let app: TestApp;
 let plainBot: TestRole;
 const sessions = sessionTracker();
 const track = sessions.track;
+let rules: RuleDriver;
 
 before(async () => {
   db = await createTestDatabase('preview');
@@ -35,6 +36,7 @@ before(async () => {
   for (const t of ['orders', 'items', 'guarded', 'admin_only']) await c.query(`CREATE TABLE ${t} (id int PRIMARY KEY)`);
   await c.end();
   slack = await startSlackApi();
+  rules = ruleDriver(slack, () => app.port, () => db.url, CHANNEL);
   // Three clusters on one server: `main` (direct, as the suite's superuser), `plain` (a bot role that is no
   // superuser) and `flaky` (through a proxy that is closed before its rule is proposed).
   plainBot = await createRole({ prefix: 'pvbot', memberOf: ['pg_monitor', 'pg_signal_backend'] });
@@ -57,16 +59,9 @@ after(async () => {
   await plainBot?.drop();
 });
 
-function proposals(): RecordedCall[] {
-  return slack.callsTo('chat.postMessage').filter((c) => c.params.channel === CHANNEL && !c.fault && buttonsIn(c.params.blocks).some((b) => b.action_id === ACTION.ruleApprove));
-}
-
+/** Proposes as REQUESTER; the text of the posted proposal. */
 async function propose(text: string): Promise<string> {
-  const before = proposals().length;
-  const reply = await command(slack, app.port, `allow ${text}`, { user: REQUESTER, channel: CHANNEL });
-  assert.match(reply.text, /Rule proposed/, reply.text);
-  const post = await slack.waitFor(() => proposals()[before], { description: 'the proposal' });
-  return textOf(post.params);
+  return textOf((await rules.propose(text, REQUESTER)).post.params);
 }
 
 /** A DDL of `application` queued behind a long read on `table`, one reader queued behind the DDL. */

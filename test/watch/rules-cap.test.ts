@@ -9,9 +9,9 @@ import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { activityRow, blockedQuery, longRead } from '../helpers/sessions.js';
 import { createRole, type TestRole } from '../helpers/roles.js';
 import { APPROVER, baseEnv, REQUESTER, startTestApp, type TestApp } from '../helpers/app.js';
-import { buttonsIn, click, command, sessionTracker, sleep, stateQuery, textOf } from '../helpers/approval-flow.js';
+import { sessionTracker, sleep, textOf } from '../helpers/approval-flow.js';
 import { watchEnv } from '../helpers/watch.js';
-import { ACTION } from '../../src/slack/ids.js';
+import { ruleDriver, waitUntil, type RuleDriver } from '../helpers/rules.js';
 
 const PROPOSER = 'UAPP2';
 const CHANNEL = 'COPS04';
@@ -25,6 +25,7 @@ let bot: TestRole;
 let migrator: TestRole;
 const sessions = sessionTracker();
 const track = sessions.track;
+let rules: RuleDriver;
 
 before(async () => {
   db = await createTestDatabase('rulecap');
@@ -36,6 +37,7 @@ before(async () => {
   await c.query(`ALTER TABLE orders OWNER TO ${migrator.name}`);
   await c.end();
   slack = await startSlackApi();
+  rules = ruleDriver(slack, () => app.port, () => db.url, CHANNEL);
   app = await startTestApp(
     baseEnv(bot.url(db.url), slack, {
       ...watchEnv({ PGSESSIONS_APPROVERS: `${APPROVER},${PROPOSER}`, PGSESSIONS_VIEWERS: `${REQUESTER},${APPROVER},${PROPOSER}` }),
@@ -55,50 +57,25 @@ after(async () => {
   await migrator?.drop();
 });
 
-const executions = (ruleId: string) =>
-  stateQuery<{ pid: number; outcome: string | null }>(db.url, 'SELECT pid, outcome FROM pgsessions.rule_executions WHERE rule_id = $1 ORDER BY claimed_at', [ruleId]);
-const ruleRow = async (id: string) =>
-  (await stateQuery<{ status: string; used: number; message_ts: string }>(db.url, 'SELECT status, used, message_ts FROM pgsessions.rules WHERE id = $1', [id]))[0]!;
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
 test('max:1 and a first match the server refuses to signal: the slot is given back, the rule stays active, and the next real match is executed', async () => {
-  const reply = await command(slack, app.port, 'allow cancel lock-queue-head app:rails-migrate waiting:1s for:1h max:1 deploy window', { user: PROPOSER, channel: CHANNEL });
-  assert.match(reply.text, /Rule proposed/, reply.text);
-  const post = await slack.waitFor(
-    () => slack.callsTo('chat.postMessage').find((c) => c.params.channel === CHANNEL && buttonsIn(c.params.blocks).some((b) => b.action_id === ACTION.ruleApprove)),
-    { description: 'the proposal' },
-  );
-  const id = buttonsIn(post.params.blocks).find((b) => b.action_id === ACTION.ruleApprove)!.value;
-  assert.match(await (await click(slack, app.port, ACTION.ruleApprove, id, { user: APPROVER, channel: CHANNEL })).reply(), /Rule approved/);
+  const { id } = await rules.propose('cancel lock-queue-head app:rails-migrate waiting:1s for:1h max:1 deploy window', PROPOSER);
+  assert.match(await rules.approve(id, APPROVER), /Rule approved/);
 
   track(await longRead(db.url, 'orders', { seconds: 120, application: 'reporting' }));
   // A superuser's DDL: the rule matches it, the server refuses the signal.
   const refused = track(await blockedQuery(db.url, 'orders', { statement: 'ALTER TABLE orders ADD COLUMN a int', application: 'rails-migrate' }));
   track(await blockedQuery(db.url, 'orders', { application: 'puma' }));
-  await waitFor('the refused execution', async () => (await executions(id)).some((e) => e.pid === refused.pid && e.outcome === 'permission_denied'));
-  const afterRefusal = await ruleRow(id);
+  await waitUntil('the refused execution', async () => (await rules.executions(id)).some((e) => e.pid === refused.pid && e.outcome === 'permission_denied'));
+  const afterRefusal = await rules.rule(id);
   assert.deepEqual([afterRefusal.status, afterRefusal.used], ['approved', 0], 'nothing acted: the slot is back and the rule goes on');
   await slack.waitFor(
     () => slack.callsTo('chat.update').find((c) => c.params.ts === afterRefusal.message_ts && new RegExp(`0 of 1 used, last at .* pid ${refused.pid}.*permission denied: not counted`).test(textOf(c.params))),
     { description: 'the rule message saying the refusal did not count' },
   );
   await sleep(2_500); // more looks: the refused statement is not tried again
-  assert.equal((await executions(id)).length, 1);
+  assert.equal((await rules.executions(id)).length, 1);
   assert.equal((await activityRow(db.url, refused.pid))?.wait_event_type, 'Lock', 'the superuser’s DDL still waits');
-  const [audit] = await stateQuery<{ details: { result: { outcomes: Array<{ outcome: string }> } } }>(
-    db.url,
-    "SELECT details FROM pgsessions.audit_log WHERE event = 'rule_executed' AND details->>'rule' = $1",
-    [id],
-  );
+  const audit = (await rules.audit<{ result: { outcomes: Array<{ outcome: string }> } }>(id)).find((a) => a.event === 'rule_executed');
   assert.equal(audit?.details.result.outcomes[0]?.outcome, 'permission_denied', 'the refusal is audited');
 
   // Its owner gives up on it; the deploy's own DDL comes next and is relieved by the rule.
@@ -106,15 +83,15 @@ test('max:1 and a first match the server refuses to signal: the slot is given ba
   const ddl = track(await blockedQuery(migrator.url(db.url), 'orders', { statement: 'ALTER TABLE orders ADD COLUMN b int', application: 'rails-migrate' }));
   track(await blockedQuery(db.url, 'orders', { application: 'puma' }));
   assert.match(String((await ddl.finished)?.message), /canceling statement due to user request/);
-  const ended = await waitFor('the rule to end at its cap', async () => {
-    const row = await ruleRow(id);
+  const ended = await waitUntil('the rule to end at its cap', async () => {
+    const row = await rules.rule(id);
     return row.status === 'exhausted' ? row : undefined;
   });
   assert.equal(ended.used, 1);
-  assert.deepEqual((await executions(id)).map((e) => [e.pid, e.outcome]), [
+  assert.deepEqual((await rules.executions(id)).map((e) => [e.pid, e.outcome]), [
     [refused.pid, 'permission_denied'],
     [ddl.pid, 'cancelled'],
   ]);
-  const events = await stateQuery<{ event: string }>(db.url, "SELECT event FROM pgsessions.audit_log WHERE details->>'rule' = $1 ORDER BY seq", [id]);
+  const events = await rules.audit(id);
   assert.deepEqual(events.map((e) => e.event), ['rule_proposed', 'rule_approved', 'rule_executed', 'rule_executed', 'rule_ended']);
 });

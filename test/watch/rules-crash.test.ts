@@ -4,17 +4,16 @@
 // interrupted, counted, audited and shown — and never execute that statement again.
 import { after, afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
-import { freePort } from '../helpers/embedded.js';
+import { childApps } from '../helpers/child-app.js';
 import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { startSlowProxy, type SlowProxy } from '../helpers/slow-proxy.js';
 import { activityRow, blockedQuery, longRead } from '../helpers/sessions.js';
 import { APPROVER, assertNoSecrets, baseEnv, REQUESTER, secretsOf, startTestApp, type TestApp } from '../helpers/app.js';
-import { buttonsIn, click, command, sessionTracker, sleep, stateQuery, textOf } from '../helpers/approval-flow.js';
+import { sessionTracker, sleep, textOf } from '../helpers/approval-flow.js';
 import { watchEnv } from '../helpers/watch.js';
-import { ACTION } from '../../src/slack/ids.js';
+import { ruleDriver, waitUntil } from '../helpers/rules.js';
 
 const PROPOSER = 'UAPP2';
 const CHANNEL = 'COPS02';
@@ -22,9 +21,7 @@ const CHANNEL = 'COPS02';
 let db: TestDatabase;
 let slack: SlackApi;
 let proxy: SlowProxy;
-let child: ChildProcess | undefined;
 let app: TestApp | undefined;
-const childLogs: string[] = [];
 const sessions = sessionTracker();
 const track = sessions.track;
 
@@ -37,45 +34,8 @@ const childEnv = (port: number) => {
   return { ...baseEnv(viaProxy.toString(), slack, { ...settings(), STATE_DATABASE_URL: db.url }), PORT: String(port) };
 };
 
-/** `node --import tsx src/main.ts`, returned once it says it is listening. */
-async function startChild(): Promise<{ port: number; env: NodeJS.ProcessEnv }> {
-  const port = await freePort();
-  const env = childEnv(port);
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: process.cwd(),
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child = proc;
-  let own = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the child did not start in 20 s:\n${own}`)), 20_000);
-    const onData = (chunk: Buffer) => {
-      childLogs.push(String(chunk));
-      own += String(chunk);
-      if (own.includes('pgsessions is listening')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    proc.stdout!.on('data', onData);
-    proc.stderr!.on('data', onData);
-    proc.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`the child exited (${code ?? signal}) before listening:\n${own}`));
-    });
-  });
-  return { port, env };
-}
-
-async function killChild(): Promise<void> {
-  const proc = child;
-  child = undefined;
-  if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
-  const exited = new Promise((resolve) => proc.once('exit', resolve));
-  proc.kill('SIGKILL');
-  await exited;
-}
+const children = childApps(childEnv);
+const childLogs = children.logs;
 
 before(async () => {
   db = await createTestDatabase('rulecrash');
@@ -87,62 +47,27 @@ before(async () => {
   proxy = await startSlowProxy(Number(new URL(db.url).port), 0);
 });
 afterEach(async () => {
-  await killChild();
+  await children.kill();
   await app?.stop();
   app = undefined;
   proxy.hold = null;
   await sessions.endAll();
 });
 after(async () => {
-  await killChild(); // never leave a child behind, whatever failed
+  await children.kill(); // never leave a child behind, whatever failed
   await proxy?.close();
   await slack?.close();
   await db?.drop();
 });
 
-interface ExecutionRow {
-  id: string;
-  pid: number;
-  query_start: string;
-  outcome: string | null;
-}
-const executions = (ruleId: string) =>
-  stateQuery<ExecutionRow>(db.url, 'SELECT id::text, pid, query_start::text, outcome FROM pgsessions.rule_executions WHERE rule_id = $1 ORDER BY claimed_at', [ruleId]);
-const ruleRow = async (id: string) => (await stateQuery<{ status: string; used: number; message_ts: string }>(db.url, 'SELECT status, used, message_ts FROM pgsessions.rules WHERE id = $1', [id]))[0]!;
-const ruleAudit = (id: string) =>
-  stateQuery<{ event: string; details: { result?: { interrupted?: boolean; message?: string; outcomes?: Array<{ outcome: string }> }; target?: { pid: number } } }>(
-    db.url,
-    "SELECT event, details FROM pgsessions.audit_log WHERE details->>'rule' = $1 ORDER BY seq",
-    [id],
-  );
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
-/** Proposed by one person and approved by another, over signed HTTP to the child. */
-async function agreeRule(port: number, text: string): Promise<string> {
-  const reply = await command(slack, port, `allow ${text}`, { user: PROPOSER, channel: CHANNEL });
-  assert.match(reply.text, /Rule proposed/, reply.text);
-  const post = await slack.waitFor(
-    () => slack.callsTo('chat.postMessage').find((c) => c.params.channel === CHANNEL && buttonsIn(c.params.blocks).some((b) => b.action_id === ACTION.ruleApprove)),
-    { description: 'the proposal' },
-  );
-  const id = buttonsIn(post.params.blocks).find((b) => b.action_id === ACTION.ruleApprove)!.value;
-  const clicked = await click(slack, port, ACTION.ruleApprove, id, { user: APPROVER, channel: CHANNEL });
-  assert.match(await clicked.reply(), /Rule approved/);
-  return id;
-}
+type ExecutedDetails = { result?: { interrupted?: boolean; message?: string; outcomes?: Array<{ outcome: string }> }; target?: { pid: number } };
 
 test('SIGKILL between a rule’s claim and its signal: the next instance reconciles the claim once as interrupted, and never executes that statement again', async () => {
-  const { port, env } = await startChild();
-  const id = await agreeRule(port, 'cancel lock-queue-head app:rails-migrate waiting:1s for:1h max:3 deploy window');
+  const { port, env } = await children.start();
+  const rules = ruleDriver(slack, () => port, () => db.url, CHANNEL);
+  // Proposed by one person and approved by another, over signed HTTP to the child.
+  const { id } = await rules.propose('cancel lock-queue-head app:rails-migrate waiting:1s for:1h max:3 deploy window', PROPOSER);
+  assert.match(await rules.approve(id, APPROVER), /Rule approved/);
 
   // From now on the one statement that cancels waits a minute in the proxy; the watcher's reads pass.
   proxy.hold = { pattern: /pg_cancel_backend/, ms: 60_000 };
@@ -150,13 +75,13 @@ test('SIGKILL between a rule’s claim and its signal: the next instance reconci
   const ddl = track(await blockedQuery(db.url, 'orders', { statement: 'ALTER TABLE orders ADD COLUMN note text', application: 'rails-migrate' }));
   track(await blockedQuery(db.url, 'orders', { application: 'puma' }));
 
-  const claimed = await waitFor('the claim, with no outcome, while its signal is held', async () => {
-    const rows = await executions(id);
+  const claimed = await waitUntil('the claim, with no outcome, while its signal is held', async () => {
+    const rows = await rules.executions(id);
     return rows.length === 1 && rows[0]!.outcome === null && proxy.held > 0 ? rows[0] : undefined;
   });
   assert.equal(claimed.pid, ddl.pid);
-  assert.equal((await ruleRow(id)).used, 1, 'the claim reserved its slot');
-  await killChild();
+  assert.equal((await rules.rule(id)).used, 1, 'the claim reserved its slot');
+  await children.kill();
   proxy.hold = null;
 
   // The held signal died with the process: the DDL still waits, the very same statement.
@@ -166,17 +91,17 @@ test('SIGKILL between a rule’s claim and its signal: the next instance reconci
 
   // A new instance, watching the cluster directly, reconciles what the killed one left claimed.
   app = await startTestApp(baseEnv(db.url, slack, settings()), { interruptedAfterSeconds: 1, terminateTimeoutMs: 3_000, watchUpdateGapSeconds: 1 });
-  const reconciled = await waitFor('the reconciliation', async () => ((await executions(id))[0]?.outcome === 'interrupted' ? true : undefined));
+  const reconciled = await waitUntil('the reconciliation', async () => ((await rules.executions(id))[0]?.outcome === 'interrupted' ? true : undefined));
   assert.ok(reconciled);
 
-  const audit = await ruleAudit(id);
+  const audit = await rules.audit<ExecutedDetails>(id);
   assert.deepEqual(audit.map((a) => a.event), ['rule_proposed', 'rule_approved', 'rule_executed'], 'one execution entry, for the reconciliation');
   const executed = audit[2]!.details;
   assert.equal(executed.target?.pid, ddl.pid);
   assert.equal(executed.result?.interrupted, true);
   assert.match(executed.result?.message ?? '', /interrupted by a restart between claim and outcome: reconciled, not re-run/);
   assert.deepEqual(executed.result?.outcomes?.map((o) => o.outcome), ['still_running'], 'what is true now: the statement still runs');
-  const rule = await ruleRow(id);
+  const rule = await rules.rule(id);
   assert.deepEqual([rule.status, rule.used], ['approved', 1], 'it may have acted: it counts, and the rule goes on');
   await slack.waitFor(
     () =>
@@ -188,11 +113,11 @@ test('SIGKILL between a rule’s claim and its signal: the next instance reconci
 
   // Several more looks of the new leader: the same statement is never claimed again, nor signalled.
   await sleep(4_000);
-  const rows = await executions(id);
+  const rows = await rules.executions(id);
   assert.deepEqual(rows.map((r) => [r.pid, r.outcome]), [[ddl.pid, 'interrupted']]);
   const still = await activityRow(db.url, ddl.pid);
   assert.equal(still?.wait_event_type, 'Lock', 'the DDL was not cancelled: the lost signal was not sent again');
   assert.equal(still?.query_start, ddl.queryStart);
-  assert.deepEqual((await ruleAudit(id)).map((a) => a.event), ['rule_proposed', 'rule_approved', 'rule_executed']);
+  assert.deepEqual((await rules.audit<ExecutedDetails>(id)).map((a) => a.event), ['rule_proposed', 'rule_approved', 'rule_executed']);
   assertNoSecrets(childLogs, secretsOf(env));
 });

@@ -13,8 +13,9 @@ import { startSlackApi, type RecordedCall, type SlackApi } from '../helpers/slac
 import { startSlowProxy, type SlowProxy } from '../helpers/slow-proxy.js';
 import { idleInTransactionLockHolder, type LockHolder } from '../helpers/sessions.js';
 import { APPROVER, baseEnv, startTestApp, type TestApp } from '../helpers/app.js';
-import { buttonsIn, click, command, sessionTracker, sleep, stateQuery, textOf } from '../helpers/approval-flow.js';
+import { click, sessionTracker, sleep, stateQuery, textOf } from '../helpers/approval-flow.js';
 import { watchEnv } from '../helpers/watch.js';
+import { ruleDriver, waitUntil, type RuleDriver } from '../helpers/rules.js';
 import { ACTION } from '../../src/slack/ids.js';
 
 const PROPOSER = 'UPROP1';
@@ -28,6 +29,7 @@ let proxy: SlowProxy;
 let app: TestApp;
 const sessions = sessionTracker();
 const track = sessions.track;
+let rules: RuleDriver;
 
 /** The managed cluster through the proxy (so signals and looks are slow when it is told to be); the state database direct. */
 const env = () => {
@@ -42,6 +44,7 @@ const env = () => {
 before(async () => {
   db = await createTestDatabase('rraces');
   slack = await startSlackApi();
+  rules = ruleDriver(slack, () => app.port, () => db.url, CHANNEL);
   proxy = await startSlowProxy(Number(new URL(db.url).port), 0);
   app = await startTestApp(env(), { terminateTimeoutMs: 3_000, watchUpdateGapSeconds: 1 });
 });
@@ -60,55 +63,12 @@ after(async () => {
 
 // ---- reading back --------------------------------------------------------------------------------------
 
-interface RuleRow {
-  id: string;
-  status: string;
-  used: number;
-  message_ts: string;
-  ended_ms: number | null;
-  expires_ms: number | null;
-}
-const ruleRow = async (id: string): Promise<RuleRow> =>
-  (
-    await stateQuery<RuleRow>(
-      db.url,
-      `SELECT id::text, status, used, message_ts, (extract(epoch FROM ended_at) * 1000)::float8 AS ended_ms,
-              (extract(epoch FROM expires_at) * 1000)::float8 AS expires_ms
-       FROM pgsessions.rules WHERE id = $1`,
-      [id],
-    )
-  )[0]!;
-
-interface ExecutionRow {
-  pid: number;
-  outcome: string | null;
-  claimed_ms: number;
-  finished_ms: number | null;
-}
-const executions = (ruleId: string) =>
-  stateQuery<ExecutionRow>(
-    db.url,
-    `SELECT pid, outcome, (extract(epoch FROM claimed_at) * 1000)::float8 AS claimed_ms, (extract(epoch FROM finished_at) * 1000)::float8 AS finished_ms
-     FROM pgsessions.rule_executions WHERE rule_id = $1 ORDER BY claimed_at`,
-    [ruleId],
-  );
-
-const ruleAudit = (ruleId: string) =>
-  stateQuery<{ event: string; details: Record<string, unknown> }>(db.url, "SELECT event, details FROM pgsessions.audit_log WHERE details->>'rule' = $1 ORDER BY seq", [ruleId]);
-
 /** Thread replies under the rule's message. */
 const threadReplies = (ts: string): RecordedCall[] => slack.callsTo('chat.postMessage').filter((c) => c.params.thread_ts === ts && !c.fault);
 const messageUpdates = (ts: string): RecordedCall[] => slack.callsTo('chat.update').filter((c) => c.params.ts === ts && !c.fault);
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 20_000, everyMs = 50): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
+/** The waits here are longer than the driver's default: the proxy slows every look down. */
+const until = <T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 20_000, everyMs = 50) => waitUntil(what, probe, timeoutMs, everyMs);
 
 /**
  * Waits for at least `looks` more looks of the watcher: the incident of a session nobody touched is
@@ -124,20 +84,13 @@ async function waitForLooks(pid: number, looks: number): Promise<void> {
 // ---- driving -------------------------------------------------------------------------------------------
 
 async function propose(text: string): Promise<{ id: string; ts: string }> {
-  const reply = await command(slack, app.port, `allow ${text}`, { user: PROPOSER, channel: CHANNEL });
-  assert.match(reply.text, /Rule proposed/, reply.text);
-  const post = await slack.waitFor(
-    () => slack.callsTo('chat.postMessage').find((c) => c.params.channel === CHANNEL && !c.fault && buttonsIn(c.params.blocks).some((b) => b.action_id === ACTION.ruleApprove && textOf(c.params).includes(text.split(' ')[2]!))),
-    { description: 'the proposal' },
-  );
-  const id = buttonsIn(post.params.blocks).find((b) => b.action_id === ACTION.ruleApprove)!.value;
-  const ts = await until('the proposal ts', async () => (await ruleRow(id)).message_ts);
+  const { id } = await rules.propose(text, PROPOSER);
+  const ts = await until('the proposal ts', async () => (await rules.rule(id)).message_ts);
   return { id, ts };
 }
 
 async function approve(id: string): Promise<void> {
-  const clicked = await click(slack, app.port, ACTION.ruleApprove, id, { user: APPROVER, channel: CHANNEL });
-  assert.match(await clicked.reply(), /Rule approved/);
+  assert.match(await rules.approve(id, APPROVER), /Rule approved/);
 }
 
 /** n sessions of `application` idle in a transaction, opened side by side. */
@@ -197,9 +150,9 @@ test('Revoke racing a stream of matches: nothing claimed after it, nothing still
   const answer = String((reply.body as { text?: unknown }).text ?? '');
   proxy.delayMs = 0;
 
-  const rule = await ruleRow(id);
+  const rule = await rules.rule(id);
   assert.equal(rule.status, 'revoked');
-  const runs = await executions(id);
+  const runs = await rules.executions(id);
   assert.ok(runs.length >= 2, `at least two executions: ${JSON.stringify(runs)}`);
   for (const r of runs) {
     assert.ok(ours.has(r.pid), `only sessions of the rule's application: pid ${r.pid}`);
@@ -222,12 +175,12 @@ test('Revoke racing a stream of matches: nothing claimed after it, nothing still
   const survivors = holders.filter((h) => !runs.some((r) => r.pid === h.pid));
   assert.ok(survivors.length > 0, 'the revoke came before the stream ran out');
   await waitForLooks(survivors[0]!.pid, 3);
-  assert.equal((await executions(id)).length, runs.length, 'nothing executed after the acknowledgement');
+  assert.equal((await rules.executions(id)).length, runs.length, 'nothing executed after the acknowledgement');
   assert.deepEqual((await alive(survivors)).map((h) => h.pid), survivors.map((h) => h.pid), 'every session never executed is alive');
   const terminated = runs.filter((r) => r.outcome === 'terminated');
   assert.equal((await gone(holders)).length, terminated.length, 'the sessions gone are exactly the ones terminated');
 
-  const audit = await ruleAudit(id);
+  const audit = await rules.audit(id);
   assert.equal(audit.filter((a) => a.event === 'rule_revoked').length, 1);
   assert.equal(audit.filter((a) => a.event === 'rule_executed').length, runs.length, 'each execution audited');
   // The proposer hears it in the thread: approved (by whom, until when), then revoked (by whom).
@@ -241,19 +194,19 @@ test('a rule that expires under a steady stream of matches: nothing claimed at o
   const holders: LockHolder[] = await idleSessions('race-expiry', 3);
   const { id, ts } = await propose('terminate idle-in-transaction app:race-expiry idle:1s for:3s max:1000 expiry race');
   await approve(id);
-  const { expires_ms: expiresAt } = await ruleRow(id);
+  const { expires_ms: expiresAt } = await rules.rule(id);
   assert.ok(expiresAt);
   // A new matching session every ~250 ms until 2.5 s after the expiry.
   while (Date.now() < expiresAt + 2_500) {
     holders.push(...(await idleSessions('race-expiry', 1)));
     await sleep(250);
   }
-  await until('the rule to expire', async () => (await ruleRow(id)).status === 'expired');
+  await until('the rule to expire', async () => (await rules.rule(id)).status === 'expired');
   // Sessions made after the expiry have been idle ≥ 1 s over several looks by now.
   const last = holders.at(-1)!;
   await waitForLooks(last.pid, 3);
 
-  const runs = await executions(id);
+  const runs = await rules.executions(id);
   assert.ok(runs.length >= 3, `the stream was matched while the rule lived: ${runs.length} executions`);
   for (const r of runs) assert.ok(r.claimed_ms < expiresAt, `pid ${r.pid} claimed at ${r.claimed_ms}, before the expiry ${expiresAt}`);
   const executed = new Set(runs.map((r) => r.pid));
@@ -262,7 +215,7 @@ test('a rule that expires under a steady stream of matches: nothing claimed at o
   assert.deepEqual((await alive(untouched)).map((h) => h.pid), untouched.map((h) => h.pid), 'every session never executed is alive');
   assert.equal((await gone(holders)).length, runs.filter((r) => r.outcome === 'terminated').length);
 
-  const ended = (await ruleAudit(id)).filter((a) => a.event === 'rule_ended');
+  const ended = (await rules.audit(id)).filter((a) => a.event === 'rule_ended');
   assert.equal(ended.length, 1, 'audited once');
   assert.equal(ended[0]!.details.why, 'expired');
   await slack.waitFor(() => messageUpdates(ts).find((c) => /its time is up/.test(textOf(c.params))), { description: 'the message says it ended' });
@@ -274,7 +227,7 @@ test('a burst of twenty executions in one look updates the rule message a few ti
   const holders = await idleSessions('race-burst', 20);
   const { id, ts } = await propose('terminate idle-in-transaction app:race-burst idle:1s for:1h max:20 burst');
   await approve(id);
-  await until('the rule to reach its cap', async () => (await ruleRow(id)).status === 'exhausted');
+  await until('the rule to reach its cap', async () => (await rules.rule(id)).status === 'exhausted');
   assert.equal((await gone(holders)).length, 20);
   await slack.waitFor(() => messageUpdates(ts).find((c) => /20 of 20 used/.test(textOf(c.params))), { description: 'the final count on the message' });
   await sleep(2_500); // any update still held back is due within the 2 s gap
@@ -294,14 +247,12 @@ test('a burst of twenty executions in one look updates the rule message a few ti
 test('the proposer is told in the thread when a rule is denied, and when a proposal expires undecided; a failed thread post blocks nothing', async () => {
   const denied = await propose('terminate idle-in-transaction app:notice-a idle:1s for:1h denied one');
   slack.handle('chat.postMessage', (params) => (params.thread_ts === denied.ts ? { ok: false, error: 'channel_not_found' } : undefined));
-  const clicked = await click(slack, app.port, ACTION.ruleDeny, denied.id, { user: APPROVER, channel: CHANNEL });
-  assert.match(await clicked.reply(), /Rule denied/, 'a thread post that fails does not change the answer');
-  assert.equal((await ruleRow(denied.id)).status, 'denied');
+  assert.match(await rules.press(ACTION.ruleDeny, denied.id, APPROVER), /Rule denied/, 'a thread post that fails does not change the answer');
+  assert.equal((await rules.rule(denied.id)).status, 'denied');
   await until('the failure to be logged', async () => app.logs.some((l) => l.includes('could not tell the proposer in the thread')));
 
   const again = await propose('terminate idle-in-transaction app:notice-b idle:1s for:1h denied two');
-  const deny = await click(slack, app.port, ACTION.ruleDeny, again.id, { user: APPROVER, channel: CHANNEL });
-  assert.match(await deny.reply(), /Rule denied/);
+  assert.match(await rules.press(ACTION.ruleDeny, again.id, APPROVER), /Rule denied/);
   const told = await slack.waitFor(() => threadReplies(again.ts)[0], { description: 'the denial in the thread' });
   assert.match(textOf(told.params), new RegExp(`<@${PROPOSER}> your rule was denied by <@${APPROVER}>`));
   assert.equal(told.params.channel, CHANNEL);
@@ -310,7 +261,7 @@ test('the proposer is told in the thread when a rule is denied, and when a propo
   await stateQuery(db.url, 'UPDATE pgsessions.rules SET proposal_expires_at = now() WHERE id = $1', [undecided.id]);
   const expired = await slack.waitFor(() => threadReplies(undecided.ts)[0], { description: 'the expired proposal in the thread' });
   assert.match(textOf(expired.params), new RegExp(`<@${PROPOSER}> your proposal expired: nobody decided it in time`));
-  assert.equal((await ruleRow(undecided.id)).status, 'expired');
+  assert.equal((await rules.rule(undecided.id)).status, 'expired');
 });
 
 test('a revoke that commits while a claim holds the rule row is stamped after that claim committed, and says honestly what did not finish in time', async () => {
@@ -330,9 +281,9 @@ test('a revoke that commits while a claim holds the rule row is stamped after th
     // The claim above never gets an outcome (nothing signals it): the answer says so after the bounded wait.
     const answer = await (await revoking).reply(20_000);
     assert.match(answer, /^Rule revoked: it executes no more \(audited\)\.\n1 execution begun before the revoke had not finished when this answer was sent: pid 1 — its outcome is not known yet/);
-    const rule = await ruleRow(id);
+    const rule = await rules.rule(id);
     assert.equal(rule.status, 'revoked');
-    const [run] = await executions(id);
+    const [run] = await rules.executions(id);
     assert.ok(run && run.claimed_ms < rule.ended_ms!, 'the claim is before the revoke');
     assert.ok(rule.ended_ms! >= committedAt - 50, `ended_at (${rule.ended_ms}) is when the revoke got the row, not when its transaction began`);
   } finally {

@@ -10,9 +10,9 @@ import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { blockedQuery, longRead, type BlockedQuery } from '../helpers/sessions.js';
 import { APPROVER, baseEnv, REQUESTER, startTestApp, type TestApp } from '../helpers/app.js';
-import { buttonsIn, click, command, sessionTracker, sleep, stateQuery, textOf } from '../helpers/approval-flow.js';
+import { sessionTracker, sleep, textOf } from '../helpers/approval-flow.js';
 import { incidents, WATCH_CHANNEL, watchEnv } from '../helpers/watch.js';
-import { ACTION } from '../../src/slack/ids.js';
+import { ruleDriver, waitUntil } from '../helpers/rules.js';
 
 const PROPOSER = 'UAPP2';
 const CHANNEL = 'COPS03';
@@ -50,25 +50,6 @@ after(async () => {
   await db?.drop();
 });
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
-const executions = (ruleId: string) =>
-  stateQuery<{ pid: number; query_start: string; outcome: string | null }>(
-    db.url,
-    'SELECT pid, query_start::text, outcome FROM pgsessions.rule_executions WHERE rule_id = $1 ORDER BY claimed_at',
-    [ruleId],
-  );
-const executedAudit = (ruleId: string) =>
-  stateQuery<{ pid: number }>(db.url, "SELECT (details->'target'->>'pid')::int AS pid FROM pgsessions.audit_log WHERE event = 'rule_executed' AND details->>'rule' = $1 ORDER BY seq", [ruleId]);
-
 /** A rails-migrate DDL queued behind the long read, one reader queued behind it. */
 async function queuedDdl(): Promise<BlockedQuery> {
   const ddl = track(await blockedQuery(db.url, 'orders', { statement: `ALTER TABLE orders ADD COLUMN IF NOT EXISTS c${++column} int`, application: 'rails-migrate' }));
@@ -83,18 +64,13 @@ async function cancelledOnce(ddl: BlockedQuery): Promise<void> {
 test('two replicas, a stream of matches and a leader stopped mid-stream: one execution and one audit entry per statement, and the alert says the rule relieved it whichever replica clears it', async () => {
   const first = await start();
   const second = await start();
-  await waitFor('one of the two to lead', async () => leads(first) || leads(second));
+  await waitUntil('one of the two to lead', async () => leads(first) || leads(second));
   const [leader, standby] = leads(first) ? [first, second] : [second, first];
   assert.equal(leads(standby), false, 'exactly one replica watches the cluster');
 
-  const reply = await command(slack, standby.port, 'allow cancel lock-queue-head app:rails-migrate waiting:1s for:1h max:20 deploy window', { user: PROPOSER, channel: CHANNEL });
-  assert.match(reply.text, /Rule proposed/, reply.text);
-  const post = await slack.waitFor(
-    () => slack.callsTo('chat.postMessage').find((c) => c.params.channel === CHANNEL && buttonsIn(c.params.blocks).some((b) => b.action_id === ACTION.ruleApprove)),
-    { description: 'the proposal' },
-  );
-  const id = buttonsIn(post.params.blocks).find((b) => b.action_id === ACTION.ruleApprove)!.value;
-  assert.match(await (await click(slack, standby.port, ACTION.ruleApprove, id, { user: APPROVER, channel: CHANNEL })).reply(), /Rule approved/);
+  const rules = ruleDriver(slack, () => standby.port, () => db.url, CHANNEL);
+  const { id } = await rules.propose('cancel lock-queue-head app:rails-migrate waiting:1s for:1h max:20 deploy window', PROPOSER);
+  assert.match(await rules.approve(id, APPROVER), /Rule approved/);
 
   track(await longRead(db.url, 'orders', { seconds: 300, application: 'reporting' }));
   const ddls: BlockedQuery[] = [];
@@ -108,7 +84,8 @@ test('two replicas, a stream of matches and a leader stopped mid-stream: one exe
   // One more match; the leader is stopped the moment it has claimed it, before its next look.
   const handover = await queuedDdl();
   ddls.push(handover);
-  await waitFor('the leader’s claim of the next match', async () => (await executions(id)).some((e) => e.pid === handover.pid));
+  // Polled tightly: the leader must be stopped before its next look.
+  await waitUntil('the leader’s claim of the next match', async () => (await rules.executions(id)).some((e) => e.pid === handover.pid), 15_000, 20);
   await leader.stop();
   apps.splice(apps.indexOf(leader), 1);
   await cancelledOnce(handover);
@@ -116,8 +93,8 @@ test('two replicas, a stream of matches and a leader stopped mid-stream: one exe
   assert.equal(open?.status, 'open', 'the stopped leader opened the alert and never cleared it');
 
   // The other replica takes over and clears it — as relieved by the rule the first one executed.
-  await waitFor('the standby to lead', async () => leads(standby));
-  const cleared = await waitFor('the alert to clear', async () => {
+  await waitUntil('the standby to lead', async () => leads(standby));
+  const cleared = await waitUntil('the alert to clear', async () => {
     const row = (await incidents(db.url)).find((i) => i.id === open!.id);
     return row?.status === 'cleared' ? row : undefined;
   });
@@ -138,13 +115,14 @@ test('two replicas, a stream of matches and a leader stopped mid-stream: one exe
   }
   await sleep(2_500); // more looks of the new leader: nothing executes twice
 
-  const runs = await executions(id);
+  const runs = await rules.executions(id);
   assert.deepEqual(
     runs.map((r) => [r.pid, r.outcome]),
     ddls.map((d) => [d.pid, 'cancelled']),
     'exactly one execution per matched statement, none missed',
   );
-  assert.deepEqual((await executedAudit(id)).map((a) => a.pid), ddls.map((d) => d.pid), 'one rule_executed entry per statement');
-  const [rule] = await stateQuery<{ used: number; status: string }>(db.url, 'SELECT used, status FROM pgsessions.rules WHERE id = $1', [id]);
-  assert.deepEqual(rule, { used: ddls.length, status: 'approved' });
+  const executed = (await rules.audit<{ target: { pid: number } }>(id)).filter((a) => a.event === 'rule_executed');
+  assert.deepEqual(executed.map((a) => a.details.target.pid), ddls.map((d) => d.pid), 'one rule_executed entry per statement');
+  const { used, status } = await rules.rule(id);
+  assert.deepEqual({ used, status }, { used: ddls.length, status: 'approved' });
 });
