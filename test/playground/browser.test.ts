@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import type { Locator, Page } from 'playwright-core';
 import { startPlayground, type Playground } from '../../src/playground/playground.js';
 import { browserMissing, launchChromium, type Chromium } from '../helpers/browser.js';
-import { sessionAlive } from '../helpers/sessions.js';
+import { activityRow, sessionAlive } from '../helpers/sessions.js';
 
 const missing = browserMissing();
 if (missing && process.env.CI === 'true') {
@@ -160,6 +160,32 @@ test('the whole incident: the requester asks to terminate the migration, the app
   await openChannel('incidents');
   const cleared = await visible(message('Cleared').filter({ hasText: 'A session blocks others' }), 45_000);
   assert.match(await cleared.innerText(), /terminated/);
+});
+
+test('a standing approval agreed in the page cancels the DDL at the head of the queue, with nobody clicking after', { skip }, async () => {
+  const ddl = playground.incident!.sessions().find((s) => s.role === 'migrator' && s.pid !== playground.incident!.migrationPid())!;
+  assert.ok(ddl, 'the demo has a DDL queued behind the report');
+  await become(/requester/);
+  await openChannel('incidents');
+  await type('/pgsessions allow cancel lock-queue-head app:flyway waiting:5s for:1h max:1 deploy window: never let a DDL wedge customers');
+  const proposal = await visible(message('Standing approval proposed'));
+  // The preview is read from the cluster now: it names the queued DDL and what the rule would do to it.
+  assert.match(await proposal.innerText(), new RegExp(`would cancel pid ${ddl.pid} · app flyway`));
+  assert.equal((await activityRow(playground.adminUrl!, ddl.pid))?.wait_event_type, 'Lock', 'a proposal alone does nothing');
+
+  await become(/approver/);
+  await (await visible(message('Standing approval proposed'))).getByRole('button', { name: 'Approve rule' }).click();
+  // Nobody clicks again: the watcher cancels the DDL's statement, and the rule ends at its cap of one.
+  const ended = await visible(message('its cap is reached'), 45_000);
+  assert.match(await ended.innerText(), new RegExp(`1 of 1 used, last at .* pid ${ddl.pid}.*cancelled`, 's'));
+  const row = await activityRow(playground.adminUrl!, ddl.pid);
+  assert.ok(row, 'a cancel leaves the session');
+  assert.notEqual(row.wait_event_type, 'Lock', 'the DDL no longer waits for its lock');
+  const cleared = await visible(message('Cleared').filter({ hasText: 'A DDL waits at the head of a lock queue' }), 45_000);
+  assert.match(await cleared.innerText(), /standing approval/);
+  await openChannel('db-audit');
+  await visible(message(/rule_executed/).filter({ hasText: `pid ${ddl.pid}` }));
+  await openChannel('incidents');
 });
 
 test('"Reset the incident" brings the migration back', { skip }, async () => {
