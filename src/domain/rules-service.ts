@@ -2,11 +2,11 @@
 // match now), approve/deny/withdraw under the same two-person rule and approver lists, revoke, and apply —
 // the watcher's part: each match claimed in the state database, then signalled by the same identity-checked
 // statement as an approved kill. Expected outcomes are values with a sentence; only bugs throw.
-import type { AuditEntryInput, RuleSummary } from './audit.js';
+import type { AuditEntryInput } from './audit.js';
 import { createCoalescer, realScheduler, type Scheduler } from './coalesce.js';
 import { isProtected, mayApprove, mayRequest, shapeQueryText, type AccessRules, type GroupsPort, type Protection, type QueryTextMode } from './policy.js';
 import type { ClusterPort } from './requests.js';
-import { describeRule, protectedFilter, ruleDetectionThresholds, ruleFloor, ruleMatches, ruleText, type Rule, type RuleAction, type RuleExecutionOutcome, type RuleLastExecution, type RuleSpec } from './rules.js';
+import { protectedFilter, ruleDetectionThresholds, ruleFloor, ruleMatches, ruleSummary, type Rule, type RuleAction, type RuleExecutionOutcome, type RuleLastExecution, type RuleSpec } from './rules.js';
 import type { ExecutionResult, SignalBlocker, TargetOutcome, TargetSnapshot } from './types.js';
 import { ruleCandidates, type Incident, type WatchSnapshot, type WatchThresholds } from './watch.js';
 
@@ -76,7 +76,6 @@ export interface PreviewMatch {
 /** The proposal's "Would match right now": from a fresh read of the cluster, or why it could not be read. */
 export type RulePreview = { ok: true; matches: PreviewMatch[] } | { ok: false; reason: string };
 
-/** A fresh look at a cluster for the preview; the reason names no host or port. */
 /** One read of the cluster as the watcher reads it, or why it could not be read (no host or port). */
 export type FreshRead = { ok: true; snapshot: WatchSnapshot } | { ok: false; reason: string };
 
@@ -109,8 +108,8 @@ export interface RuleDeps {
   groups: GroupsPort;
   settings: RuleSettings;
   /**
-   * The incidents on the cluster right now, for the preview: a fresh read with the cluster's watch
-   * thresholds (not the watcher's last look, which may be a whole interval old or not have happened yet).
+   * The cluster read now, for the preview (not the watcher's last look, which may be a whole interval old
+   * or not have happened yet).
    */
   readNow(cluster: string): Promise<FreshRead>;
   isUnreachable(error: unknown): boolean;
@@ -180,7 +179,19 @@ function targetOf(incident: Incident, mode: QueryTextMode): TargetSnapshot | nul
   };
 }
 
-const summaryOf = (rule: Rule): RuleSummary => ({ rule: rule.id, text: ruleText(rule.spec), words: describeRule(rule.spec, rule.expiresAt), reason: rule.spec.reason, proposer: rule.proposer });
+/** The audit entry of one execution (or its reconciliation), built once the rule's slot is settled. */
+function executedEntry(
+  rule: Rule,
+  cluster: string,
+  e: { dryRun: boolean; target: TargetSnapshot; incident: string; result: ExecutionResult },
+): (settled: Rule) => AuditEntryInput {
+  return (settled) => ({
+    event: 'rule_executed',
+    actor: null,
+    cluster,
+    details: { ...ruleSummary(rule), approver: rule.approver, dryRun: e.dryRun, used: settled.used, target: e.target, incident: e.incident, result: e.result },
+  });
+}
 
 /** Why the server would refuse the bot's signal, in the words of the preview. */
 const CANNOT_SIGNAL: Record<SignalBlocker, string> = {
@@ -238,7 +249,7 @@ export function createRuleService(deps: RuleDeps) {
    * it will never touch it: a protected role or application (the bot's own sessions are never read), or a
    * backend the server would not let the bot's role signal. A failed read is said, not hidden.
    */
-  async function previewOf(cluster: string, spec: RuleSpec): Promise<RulePreview> {
+  async function previewOf(cluster: string, spec: RuleSpec, thresholds: WatchThresholds): Promise<RulePreview> {
     let fresh: FreshRead;
     try {
       fresh = await deps.readNow(cluster);
@@ -249,8 +260,7 @@ export function createRuleService(deps: RuleDeps) {
     const port = deps.cluster(cluster);
     const matches: PreviewMatch[] = [];
     // What this rule would be matched against on its next look: detected with its own thresholds.
-    const thresholds = settings.watchThresholds(cluster);
-    const candidates = thresholds ? ruleCandidates(fresh.snapshot, ruleDetectionThresholds(thresholds, [spec])) : [];
+    const candidates = ruleCandidates(fresh.snapshot, ruleDetectionThresholds(thresholds, [spec]));
     for (const incident of ruleMatches(spec, candidates)) {
       const root = incident.root!;
       const shown: Incident = {
@@ -280,7 +290,7 @@ export function createRuleService(deps: RuleDeps) {
     const shielded = protectedFilter(ask.spec, settings);
     if (shielded) return { ok: false, code: 'never_acts', message: shielded };
     if (deps.mayPropose && !deps.mayPropose(ask.proposer)) return fail('rate_limited');
-    const preview = await previewOf(ask.cluster, ask.spec);
+    const preview = await previewOf(ask.cluster, ask.spec, thresholds);
     const rule = await store.create({ ...ask, proposalTtlSeconds: settings.proposalTtlSeconds });
     try {
       const ts = await messages.post(rule, preview);
@@ -389,12 +399,7 @@ export function createRuleService(deps: RuleDeps) {
         const shown: RuleExecutionOutcome = rule.spec.dryRun ? 'dry_run' : outcome.outcome;
         const last: RuleLastExecution = { at, pid: target.pid, query: target.query, outcome: shown };
         const result: ExecutionResult = { outcomes: [outcome] };
-        const updated = await store.finish(claimed.executionId, shown, last, (now) => ({
-          event: 'rule_executed',
-          actor: null,
-          cluster,
-          details: { ...summaryOf(rule), approver: rule.approver, dryRun: rule.spec.dryRun, used: now.used, target, incident: incident.key, result },
-        }));
+        const updated = await store.finish(claimed.executionId, shown, last, executedEntry(rule, cluster, { dryRun: rule.spec.dryRun, target, incident: incident.key, result }));
         await show(updated);
         if (updated.status === 'exhausted') await tell(updated); // the execution that ended the rule at its cap: the loop stops here
         done.push({ rule: updated, incident, target, outcome: shown });
@@ -423,12 +428,7 @@ export function createRuleService(deps: RuleDeps) {
         ...(outcome ? {} : { unreachable: true }),
         message: 'interrupted by a restart between claim and outcome: reconciled, not re-run',
       };
-      const updated = await store.interrupt(stale.executionId, olderThanSeconds, last, (now) => ({
-        event: 'rule_executed',
-        actor: null,
-        cluster: stale.cluster,
-        details: { ...summaryOf(rule), approver: rule.approver, dryRun: stale.dryRun, used: now.used, target: t, incident: stale.incident, result },
-      }));
+      const updated = await store.interrupt(stale.executionId, olderThanSeconds, last, executedEntry(rule, stale.cluster, { dryRun: stale.dryRun, target: t, incident: stale.incident, result }));
       if (!updated) continue;
       await show(updated);
       if (updated.status === 'exhausted' && rule.status !== 'exhausted') await tell(updated);

@@ -2,6 +2,7 @@
 // waited ≥ 5 s on a lock while ≥ 3 sessions wait behind it"), applied by the watcher to the incidents it sees.
 // Pure: what a rule may say, how it reads in plain words, and whether an incident matches it.
 import { runsAQuery, type Protection } from './policy.js';
+import type { RuleSummary } from './audit.js';
 import type { TargetOutcomeCode } from './types.js';
 import type { Incident, IncidentCause, WatchThresholds } from './watch.js';
 
@@ -320,6 +321,11 @@ export function ruleText(spec: RuleSpec): string {
   words.push(`for:${formatDuration(spec.lifetimeSeconds)}`, `max:${spec.maxExecutions}`);
   if (spec.dryRun) words.push('dry-run');
   return words.join(' ');
+}
+
+/** How every audit entry of a rule names it. */
+export function ruleSummary(rule: Rule): RuleSummary {
+  return { rule: rule.id, text: ruleText(rule.spec), words: describeRule(rule.spec, rule.expiresAt), reason: rule.spec.reason, proposer: rule.proposer };
 }
 
 /** Rule statuses in which a rule can still act or be approved. */

@@ -2,8 +2,8 @@
 // entry in one transaction (rule-sql.ts); each execution is claimed and counted before its signal.
 import type pg from 'pg';
 import { z } from 'zod';
-import type { AuditEntryInput, RuleSummary } from '../domain/audit.js';
-import { describeRule, givesSlotBack, ruleText, RULE_STATUSES, type Rule, type RuleLastExecution, type RuleSpec } from '../domain/rules.js';
+import type { AuditEntryInput } from '../domain/audit.js';
+import { givesSlotBack, ruleSummary, RULE_STATUSES, type Rule, type RuleLastExecution, type RuleSpec } from '../domain/rules.js';
 import type { RuleDecision, RuleStorePort, StaleExecution } from '../domain/rules-service.js';
 import type { AppendAuditIn } from './request-store.js';
 import {
@@ -85,9 +85,6 @@ export function toRule(row: unknown): Rule {
   };
 }
 
-export function ruleSummary(rule: Rule): RuleSummary {
-  return { rule: rule.id, text: ruleText(rule.spec), words: describeRule(rule.spec, rule.expiresAt), reason: rule.spec.reason, proposer: rule.proposer };
-}
 
 export function createRuleStore(pool: pg.Pool, appendAuditIn: AppendAuditIn): RuleStorePort {
   async function get(id: string): Promise<Rule | null> {
