@@ -149,6 +149,16 @@ function snapshot(row: SessionRow, mode: QueryTextMode): TargetSnapshot {
   };
 }
 
+/**
+ * After a restart interrupted an execution: whether the signal went out before the interruption is unknown,
+ * so say what is true now, no more (requests and standing approvals alike).
+ */
+export function interruptedOutcome(pid: number, stillRunning: boolean): TargetOutcome {
+  return stillRunning
+    ? { pid, outcome: 'still_running', message: 'still running; not signalled again after the interruption' }
+    : { pid, outcome: 'gone', message: 'no longer running (the signal may have gone out before the interruption)' };
+}
+
 export function createRequestService(deps: RequestDeps) {
   const { state, messages, groups, settings } = deps;
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
@@ -432,12 +442,7 @@ export function createRequestService(deps: RequestDeps) {
             queryStart: null,
             backendType: target.backendType === 'walsender' ? 'walsender' : 'client backend',
           });
-          // Whether the signal went out before the interruption is unknown: say what is true now, no more.
-          outcomes.push(
-            there
-              ? { pid: target.pid, outcome: 'still_running', message: 'still running; not signalled again after the interruption' }
-              : { pid: target.pid, outcome: 'gone', message: 'no longer running (the signal may have gone out before the interruption)' },
-          );
+          outcomes.push(interruptedOutcome(target.pid, there !== null));
         } catch (error) {
           if (!deps.isUnreachable(error)) throw error;
           unreachable = true;

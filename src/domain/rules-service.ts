@@ -5,7 +5,7 @@
 import type { AuditEntryInput } from './audit.js';
 import { createCoalescer, realScheduler, type Scheduler } from './coalesce.js';
 import { isProtected, mayApprove, mayRequest, shapeQueryText, type AccessRules, type GroupsPort, type Protection, type QueryTextMode } from './policy.js';
-import type { ClusterPort } from './requests.js';
+import { interruptedOutcome, type ClusterPort } from './requests.js';
 import { protectedFilter, ruleDetectionThresholds, ruleFloor, ruleMatches, ruleSummary, type Rule, type RuleAction, type RuleExecutionOutcome, type RuleLastExecution, type RuleSpec } from './rules.js';
 import type { ExecutionResult, SignalBlocker, TargetOutcome, TargetSnapshot } from './types.js';
 import { ruleCandidates, type Incident, type WatchSnapshot, type WatchThresholds } from './watch.js';
@@ -446,9 +446,7 @@ export function createRuleService(deps: RuleDeps) {
     try {
       const there = await port.stillThere({ pid: t.pid, backendStart: t.backendStart, queryStart: cancel ? t.queryStart : null, backendType: 'client backend' });
       const running = there !== null && (!cancel || there.state === 'active' || there.state === 'fastpath function call');
-      return running
-        ? { pid: t.pid, outcome: 'still_running', message: 'still running; not signalled again after the interruption' }
-        : { pid: t.pid, outcome: 'gone', message: 'no longer running (the signal may have gone out before the interruption)' };
+      return interruptedOutcome(t.pid, running);
     } catch (error) {
       if (!deps.isUnreachable(error)) throw error;
       return null;
