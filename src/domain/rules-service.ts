@@ -8,7 +8,7 @@ import { isProtected, mayApprove, mayRequest, shapeQueryText, type AccessRules, 
 import { interruptedOutcome, type ClusterPort } from './requests.js';
 import { protectedFilter, ruleDetectionThresholds, ruleFloor, ruleMatches, ruleSummary, type Rule, type RuleAction, type RuleExecutionOutcome, type RuleLastExecution, type RuleSpec } from './rules.js';
 import type { ExecutionResult, SignalBlocker, TargetOutcome, TargetSnapshot } from './types.js';
-import { ruleCandidates, type Incident, type WatchSnapshot, type WatchThresholds } from './watch.js';
+import { ruleCandidates, shapeIncident, type Incident, type WatchSnapshot, type WatchThresholds } from './watch.js';
 
 export type RuleFailureCode = 'self_approval' | 'already_decided' | 'expired' | 'not_found';
 export type RuleDecision = { ok: true; rule: Rule } | { ok: false; code: RuleFailureCode; rule?: Rule };
@@ -263,11 +263,7 @@ export function createRuleService(deps: RuleDeps) {
     const candidates = ruleCandidates(fresh.snapshot, ruleDetectionThresholds(thresholds, [spec]));
     for (const incident of ruleMatches(spec, candidates)) {
       const root = incident.root!;
-      const shown: Incident = {
-        ...incident,
-        root: { ...root, query: shapeQueryText(root.query, settings.queryText) },
-        behind: incident.behind ? { ...incident.behind, query: shapeQueryText(incident.behind.query, settings.queryText) } : null,
-      };
+      const shown = shapeIncident(incident, settings.queryText);
       if (isProtected(root, settings)) {
         matches.push({ incident: shown, verdict: 'protected', why: 'a protected role or application (PGSESSIONS_PROTECTED_ROLES, PGSESSIONS_PROTECTED_APPS)' });
         continue;

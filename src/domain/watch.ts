@@ -1,6 +1,7 @@
 // Watching: from one look at a cluster (its sessions, their lock waits, connection use, walsenders) to the
 // incidents worth an alert. Pure: no Slack, no pg. Incidents are plain data so that standing approvals can
 // later evaluate their own thresholds against the same objects (cause, root session, counts and ages).
+import { shapeQueryText, type QueryTextMode } from './policy.js';
 
 /** Why an alert exists. Rules (standing approvals) match on these words. */
 export const INCIDENT_CAUSES = [
@@ -205,6 +206,12 @@ export function fingerprint(query: string): string {
     .trim()
     .toLowerCase()
     .slice(0, 500);
+}
+
+/** An incident with its sessions' query text shaped per PGSESSIONS_QUERY_TEXT, before it is stored, posted or previewed. */
+export function shapeIncident(incident: Incident, mode: QueryTextMode): Incident {
+  const shape = (r: RootSession | null): RootSession | null => (r ? { ...r, query: shapeQueryText(r.query, mode) } : null);
+  return { ...incident, root: shape(incident.root), behind: shape(incident.behind) };
 }
 
 /**

@@ -2,17 +2,17 @@
 // incident store → alert messages. Everything it decides is in src/domain/watch.ts; this file only runs the
 // loop, in order, and never lets one cluster's trouble stop another's.
 import type { AuditEntryInput } from '../domain/audit.js';
-import { shapeQueryText, type QueryTextMode } from '../domain/policy.js';
+import type { QueryTextMode } from '../domain/policy.js';
 import {
   clearReasonFor,
   clusterDownIncident,
   detectIncidents,
   planDelivery,
   ruleCandidates,
+  shapeIncident,
   planIncidents,
   type Incident,
   type LiveIncident,
-  type RootSession,
   type WatchSnapshot,
 } from '../domain/watch.js';
 import type { WatchSettings } from '../config.js';
@@ -78,9 +78,6 @@ export interface Watcher {
   stop(): Promise<void>;
 }
 
-function shapeRoot(root: RootSession | null, mode: QueryTextMode): RootSession | null {
-  return root ? { ...root, query: shapeQueryText(root.query, mode) } : null;
-}
 
 /** While a rule is active on a cluster, it is looked at at least this often, whatever its interval. */
 export const RULE_LOOK_SECONDS = 2;
@@ -94,7 +91,7 @@ export function startWatcher(deps: WatcherDeps): Watcher {
   const ruled = new Set<string>();
 
   // Query text is shaped (PGSESSIONS_QUERY_TEXT) before it is stored or posted.
-  const shape = (i: Incident): Incident => ({ ...i, root: shapeRoot(i.root, deps.queryText), behind: shapeRoot(i.behind, deps.queryText) });
+  const shape = (i: Incident): Incident => shapeIncident(i, deps.queryText);
 
   async function look(c: WatchedCluster): Promise<void> {
     if (!(await leadership.holds(c.name))) return;
