@@ -153,8 +153,12 @@ export function startWatcher(deps: WatcherDeps): Watcher {
   async function applyRules(cluster: string, candidates: (specs: readonly RuleSpec[]) => Incident[]): Promise<void> {
     if (!deps.rules) return;
     try {
-      if (await deps.rules.anyActive(cluster)) ruled.add(cluster);
-      else ruled.delete(cluster);
+      // One cheap EXISTS per look while no rule is active; the rules themselves are read only when one is.
+      if (!(await deps.rules.anyActive(cluster))) {
+        ruled.delete(cluster);
+        return;
+      }
+      ruled.add(cluster);
       // What they did is in the state database: the alert's clear reason is read from there.
       await deps.rules.apply(cluster, candidates);
     } catch (error) {
