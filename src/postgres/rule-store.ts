@@ -88,9 +88,7 @@ export function toRule(row: unknown): Rule {
 
 export function createRuleStore(pool: pg.Pool, appendAuditIn: AppendAuditIn): RuleStorePort {
   async function get(id: string): Promise<Rule | null> {
-    if (!UUID.test(id)) return null;
-    const { rows } = await pool.query(SQL_GET_RULE, [id]);
-    return rows[0] ? toRule(rows[0]) : null;
+    return UUID.test(id) ? getIn(pool, id) : null;
   }
 
   async function decide(sql: string, params: unknown[], audit: (rule: Rule) => AuditEntryInput): Promise<Rule | null> {
@@ -240,7 +238,8 @@ export function createRuleStore(pool: pg.Pool, appendAuditIn: AppendAuditIn): Ru
     },
   };
 
-  async function getIn(client: pg.PoolClient, id: string): Promise<Rule | null> {
+  /** One rule, on the pool or inside a transaction. */
+  async function getIn(client: pg.Pool | pg.PoolClient, id: string): Promise<Rule | null> {
     const { rows } = await client.query(SQL_GET_RULE, [id]);
     return rows[0] ? toRule(rows[0]) : null;
   }
