@@ -43,8 +43,8 @@ export interface LockInfo {
   transactionId: string | null;
 }
 
-/** One client backend as the watcher saw it. Ages in seconds as measured by the server's clock. */
-export interface WatchedSession {
+/** Who a session is and what it runs: what the watcher reads of it and what an incident keeps of its root. */
+export interface SessionFacts {
   pid: number;
   backendStart: string;
   queryStart: string | null;
@@ -55,6 +55,10 @@ export interface WatchedSession {
   state: string | null;
   queryId: string | null;
   query: string | null;
+}
+
+/** One client backend as the watcher saw it. Ages in seconds as measured by the server's clock. */
+export interface WatchedSession extends SessionFacts {
   queryAgeSeconds: number | null;
   xactAgeSeconds: number | null;
   waitEventType: string | null;
@@ -95,17 +99,7 @@ export interface WatchSnapshot {
 }
 
 /** The session an incident is about (pid + backend_start make it exact), with what rules will compare. */
-export interface RootSession {
-  pid: number;
-  backendStart: string;
-  queryStart: string | null;
-  xactStart: string | null;
-  user: string | null;
-  database: string | null;
-  application: string | null;
-  state: string | null;
-  queryId: string | null;
-  query: string | null;
+export interface RootSession extends SessionFacts {
   /** Seconds in the current work: the transaction's age when idle in transaction, else the query's. */
   ageSeconds: number;
   /** Seconds it has itself waited on a lock (the lock-queue head), else null. */
