@@ -118,6 +118,12 @@ export interface Incident {
   waiting: number;
   /** Longest lock wait among them, seconds. */
   oldestWaitSeconds: number;
+  /**
+   * The same two, counting only waits on relation, tuple and transaction locks — not sessions waiting on an
+   * advisory lock (or queued behind one), which any database user can create. Rules count these unless they
+   * say `advisory`. Absent in incidents not built by detectIncidents.
+   */
+  lockWaits?: { waiting: number; oldestWaitSeconds: number };
   /** Applications of the waiting (or storming) sessions, most frequent first. */
   applications: string[];
   /** The lock the root holds that others want. */
@@ -250,13 +256,15 @@ export function detectIncidents(snapshot: WatchSnapshot, t: WatchThresholds): In
       waitersOf.get(b)!.push(s);
     }
   }
-  const allWaitersOf = (pid: number): WatchedSession[] => {
+  const advisory = (s: WatchedSession): boolean => s.waitingFor?.locktype === 'advisory';
+  /** Everyone waiting on pid, directly or through others; without advisory waits (nor what queues behind them) when asked. */
+  const allWaitersOf = (pid: number, withAdvisory = true): WatchedSession[] => {
     const seen = new Set<number>([pid]);
     const out: WatchedSession[] = [];
     const stack = [...(waitersOf.get(pid) ?? [])];
     while (stack.length > 0) {
       const next = stack.pop()!;
-      if (seen.has(next.pid)) continue;
+      if (seen.has(next.pid) || (!withAdvisory && advisory(next))) continue;
       seen.add(next.pid);
       out.push(next);
       stack.push(...(waitersOf.get(next.pid) ?? []));
@@ -290,6 +298,8 @@ export function detectIncidents(snapshot: WatchSnapshot, t: WatchThresholds): In
         incident.behind = root(r);
         incident.waiting = behindHead.length;
         incident.oldestWaitSeconds = oldestWait([head, ...behindHead]);
+        const lockBehind = allWaitersOf(head.pid, false);
+        incident.lockWaits = { waiting: lockBehind.length, oldestWaitSeconds: oldestWait([head, ...lockBehind]) };
         incident.applications = topApplications(behindHead);
         incident.lock = head.waitingFor;
         incidents.push(incident);
@@ -298,6 +308,8 @@ export function detectIncidents(snapshot: WatchSnapshot, t: WatchThresholds): In
         incident.root = root(r);
         incident.waiting = waiters.length;
         incident.oldestWaitSeconds = oldest;
+        const lockWaiters = allWaitersOf(r.pid, false);
+        incident.lockWaits = { waiting: lockWaiters.length, oldestWaitSeconds: oldestWait(lockWaiters) };
         incident.applications = topApplications(waiters);
         const direct = waitersOf.get(r.pid) ?? [];
         incident.lock = lockOf(r, direct.find((w) => w.waitingFor !== null)?.waitingFor ?? null);
