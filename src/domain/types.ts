@@ -110,6 +110,12 @@ export interface RoleCapabilities {
   superuser: boolean;
   readAllStats: boolean;
   signalBackend: boolean;
+  /**
+   * PostgreSQL 16 and later: whether the role may use the connections reserved by `reserved_connections`
+   * (member of pg_use_reserved_connections) and how many there are — what lets it in when the cluster is
+   * full. Null before 16, where neither exists.
+   */
+  reservedConnections: { member: boolean; reserved: number } | null;
   serverVersion: string;
   serverVersionNum: number;
 }

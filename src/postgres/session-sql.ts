@@ -281,11 +281,16 @@ export const HIDDEN_SESSIONS_SQL = `SELECT count(*)::int AS hidden FROM pg_stat_
 
 export const SERVER_VERSION_SQL = `SELECT current_setting('server_version_num')::int AS num, current_setting('server_version') AS version`;
 
-/** What the bot's own role may see and do: read at start-up and shown by `/pgsessions status`. */
+/**
+ * What the bot's own role may see and do: read at start-up and shown by `/pgsessions status`. The reserved
+ * connections (16+) are looked up by name, so the same text runs on older servers (NULL there).
+ */
 export const ROLE_CAPABILITIES_SQL = `SELECT current_user::text AS role,
     r.rolsuper AS superuser,
     (r.rolsuper OR pg_has_role(current_user, 'pg_read_all_stats', 'USAGE')) AS read_all_stats,
     (r.rolsuper OR pg_has_role(current_user, 'pg_signal_backend', 'USAGE')) AS signal_backend,
+    (SELECT pg_has_role(current_user, u.oid, 'USAGE') FROM pg_roles u WHERE u.rolname = 'pg_use_reserved_connections') AS use_reserved,
+    nullif(current_setting('reserved_connections', true), '')::int AS reserved_connections,
     current_setting('server_version') AS server_version,
     current_setting('server_version_num')::int AS server_version_num
   FROM pg_roles r WHERE r.rolname = current_user`;

@@ -169,6 +169,7 @@ export function createCluster(name: string, pool: pg.Pool, logger: Logger, pools
         superuser: row.superuser === true,
         readAllStats: row.read_all_stats === true,
         signalBackend: row.signal_backend === true,
+        reservedConnections: Number(row.server_version_num) >= 160_000 ? { member: row.use_reserved === true, reserved: Number(row.reserved_connections ?? 0) } : null,
         serverVersion: String(row.server_version),
         serverVersionNum: Number(row.server_version_num),
       };
