@@ -256,6 +256,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     services.watch = {
       snooze: (id, minutes, user) => (watcher ? watcher.snooze(id, minutes, user) : Promise.resolve({ ok: false, message: 'Watching has not started yet.' })),
       storm: (id) => (watcher ? watcher.storm(id) : Promise.resolve({ ok: false, message: 'Watching has not started yet.' })),
+      relief: (id) => (watcher ? watcher.relief(id) : Promise.resolve({ ok: false, message: 'Watching has not started yet.' })),
     };
   }
 

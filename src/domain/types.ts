@@ -172,6 +172,16 @@ export interface RequestScope {
   application?: string;
 }
 
+/**
+ * A connection storm's relief: the sessions of one application that were connected when the watcher last saw
+ * the storm (backend_start ≤ connectedBy), idle or idle in transaction unless includeActive widens it.
+ */
+export interface ReliefScope {
+  application: string;
+  connectedBy: string;
+  includeActive: boolean;
+}
+
 /** What a terminate-all asks for: a database, optionally narrowed by user and application. */
 export type BulkScope = RequestScope & { database: string };
 

@@ -78,6 +78,17 @@ export interface ConnectionUse {
   idle: number;
   active: number;
   idleInTransaction: number;
+  /** Past the alert's share: the largest groups of client sessions (the bot's own left out), largest first. */
+  top?: { applications: ConnectionGroup[]; users: ConnectionGroup[]; clients: ConnectionGroup[] };
+}
+
+/** Client sessions sharing one application name, user or client address ('' when it has none), by state. */
+export interface ConnectionGroup {
+  name: string;
+  total: number;
+  idle: number;
+  idleInTransaction: number;
+  active: number;
 }
 
 export interface WalsenderLag {
@@ -133,6 +144,11 @@ export interface Incident {
   /** Query storm: the sessions it is made of, frozen (pid, backend_start, query_start). */
   members: Array<{ pid: number; backendStart: string; queryStart: string | null }>;
   connections: ConnectionUse | null;
+  /**
+   * connections: the server's time of the look this incident was last seen in. A relief ends only sessions
+   * connected by then (see reliefOf), never one that arrived later.
+   */
+  seenAt?: string;
   lagBytes: number | null;
   /** cluster-down: what failed. */
   error: string | null;
@@ -360,6 +376,8 @@ export function detectIncidents(snapshot: WatchSnapshot, t: WatchThresholds): In
   if (t.connectionsShare !== null && c.available > 0 && c.total > c.available * t.connectionsShare) {
     const incident = blank(cluster, 'connections', '-');
     incident.connections = c;
+    incident.seenAt = snapshot.at;
+    incident.applications = (c.top?.applications ?? []).map((g) => g.name);
     incidents.push(incident);
   }
 
@@ -387,6 +405,26 @@ export function detectIncidents(snapshot: WatchSnapshot, t: WatchThresholds): In
     }
   }
   return incidents;
+}
+
+/** What "Request terminate of the N idle sessions of app X…" on a connections alert offers. */
+export interface ConnectionRelief {
+  application: string;
+  /** Idle and idle in transaction, as last seen. */
+  idle: number;
+  active: number;
+  /** The server's time of that look: sessions connected later are never part of it. */
+  seenAt: string;
+}
+
+/**
+ * The application a connection storm is relieved from: the one holding the most connections among those
+ * with idle sessions (the alert names it first). Null for other incidents, or when nobody idles.
+ */
+export function reliefOf(incident: Incident): ConnectionRelief | null {
+  if (incident.cause !== 'connections' || !incident.seenAt) return null;
+  const g = incident.connections?.top?.applications.find((a) => a.idle + a.idleInTransaction > 0);
+  return g ? { application: g.name, idle: g.idle + g.idleInTransaction, active: g.active, seenAt: incident.seenAt } : null;
 }
 
 /** The cluster could not be read: one incident, whatever the error, until it answers again. */

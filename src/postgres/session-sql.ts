@@ -1,6 +1,6 @@
 // The SQL that reads and signals sessions, built for the server's version. Pure: text and parameters,
 // always `$n` placeholders, never values spliced into the text. Reviewed like code.
-import type { ListFilters, BulkScope } from '../domain/types.js';
+import type { ListFilters, BulkScope, ReliefScope } from '../domain/types.js';
 
 export interface SqlQuery {
   text: string;
@@ -180,6 +180,24 @@ export function bulkTargetsQuery(versionNum: number, scope: BulkScope): SqlQuery
     AND ($3::text IS NULL OR a.application_name = $3)
   ORDER BY a.backend_start, a.pid`;
   return { text, values: [scope.database, scope.user ?? null, scope.application ?? null] };
+}
+
+/**
+ * The sessions a connection storm's relief would end, frozen into the request: one application's client
+ * backends (never the bot's, never a walsender or background process) connected by the watcher's look, idle
+ * or idle in transaction unless widened to every state. Oldest first.
+ */
+export function reliefTargetsQuery(versionNum: number, scope: ReliefScope): SqlQuery {
+  const text = `${activity(versionNum)}
+  SELECT ${sessionColumns(versionNum)}
+  ${fromActivity(versionNum)}
+  WHERE a.backend_type = 'client backend'
+    AND ${NOT_THE_BOT}
+    AND a.application_name = $1
+    AND a.backend_start <= $2::timestamptz
+    AND ($3::boolean OR a.state = 'idle' OR a.state LIKE 'idle in transaction%')
+  ORDER BY a.backend_start, a.pid`;
+  return { text, values: [scope.application, scope.connectedBy, scope.includeActive] };
 }
 
 export function replicationQuery(versionNum: number): SqlQuery {

@@ -168,6 +168,9 @@ function fakeCluster(rows: SessionRow[]) {
     async bulkTargets(scope) {
       return [...sessions.values()].filter((s) => s.database === scope.database);
     },
+    async reliefTargets(scope) {
+      return [...sessions.values()].filter((s) => s.application === scope.application);
+    },
     async signal(kind, target) {
       signals.push({ kind, target });
       const next = outcomes.shift();
