@@ -81,7 +81,7 @@ export function connectionUse(c: { total: number; available: number; idle: numbe
   return `${c.total} of ${c.available}: ${c.idle} idle, ${c.active} active, ${c.idleInTransaction} idle in transaction`;
 }
 
-const groupName = (g: ConnectionGroup): string => (g.name === '' ? '_(none)_' : `\`${inlineText(g.name, NAME_CHARS)}\``);
+const groupName = (g: ConnectionGroup): string => (g.name === '' ? '_(none)_' : codeSpan(g.name, NAME_CHARS + 2));
 
 /** `rails` 57 (50 idle, 2 idle in transaction, 5 active) · … per kind, largest first: who holds the connections. */
 export function connectionHolders(c: ConnectionUse): string[] {
