@@ -94,6 +94,32 @@ async function measure(name: string, slack: SlackApi, port: number, driver: Driv
   return phase;
 }
 
+/**
+ * Storm clients that take every connection they can and keep retrying: `full` resolves at the first refusal;
+ * from then on any slot that frees up is taken again within ~100 ms.
+ */
+function keepFull(url: string): { full: Promise<void>; refusal(): string; stop(): Promise<void> } {
+  let stopped = false;
+  let refusal = '';
+  let markFull: () => void = () => undefined;
+  const full = new Promise<void>((resolve) => (markFull = resolve));
+  const loop = (async () => {
+    while (!stopped) {
+      const c = new pg.Client({ connectionString: url, application_name: 'storm' });
+      c.on('error', () => undefined);
+      try {
+        await c.connect();
+        held.push(c);
+      } catch (error) {
+        refusal = (error as Error).message;
+        markFull();
+        await sleep(100);
+      }
+    }
+  })();
+  return { full, refusal: () => refusal, stop: async () => ((stopped = true), await loop) };
+}
+
 const failures = (f: Record<string, number>) => (Object.keys(f).length === 0 ? 'none' : Object.entries(f).map(([k, v]) => `${v}× ${k}`).join(', '));
 
 const cluster = await startEmbeddedPostgres({ maxConnections: MAX_CONNECTIONS, reuseInitdb: true, ...(RESERVED ? { settings: { reserved_connections: '3' } } : {}) });
@@ -124,22 +150,16 @@ try {
   for (let n = 0; n < APPROVALS; n++) healthyVictims.push(await sleepSession(stormUrl, { seconds: 600, application: 'victim' }));
   const healthy = await measure('healthy', slack, app.port, driver, healthyVictims);
 
-  // The storm: victims first (they hold connections too), then every slot a non-superuser may have.
+  // The storm: victims first (they hold connections too), then every slot a non-superuser may have — and,
+  // like clients that retry, every slot that frees up later (the app's pooled connections timing out).
   for (let n = 0; n < APPROVALS; n++) victims.push(await sleepSession(stormUrl, { seconds: 600, application: 'victim' }));
-  let refusedWith = '';
-  for (;;) {
-    const c = new pg.Client({ connectionString: stormUrl, application_name: 'storm' });
-    try {
-      await c.connect();
-      held.push(c);
-    } catch (error) {
-      refusedWith = (error as Error).message;
-      break;
-    }
-  }
-  log(`cluster full at ${held.length + victims.length} storm sessions (${refusedWith}); waiting 35 s for the app's idle pooled connections to time out`);
+  const storm = keepFull(stormUrl);
+  await storm.full;
+  log(`cluster full at ${held.length + victims.length} storm sessions (${storm.refusal()}); waiting 35 s for the app's idle pooled connections to time out`);
   await sleep(35_000);
+  log(`still full: ${held.length + victims.length} storm sessions`);
   const full = await measure('full', slack, app.port, driver, victims);
+  await storm.stop();
   driver.close();
   await app.stop();
 
