@@ -10,7 +10,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 import { startEmbeddedPostgres, type EmbeddedServer } from '../helpers/embedded.js';
 import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { blockAction, triggerId, viewSubmission } from '../helpers/slack-requests.js';
-import { sleepSession, type SleepSession } from '../helpers/sessions.js';
+import { sleepSession, walsender, type SleepSession } from '../helpers/sessions.js';
 import { APPROVER, baseEnv, REQUESTER, SIGNING_SECRET, startTestApp, type TestApp } from '../helpers/app.js';
 import { approvalPosts, buttonsIn, click, fresh, requestIdOf, sleep, stateQuery, textOf, waitForStatus } from '../helpers/approval-flow.js';
 import { incidents, WATCH_CHANNEL, watchEnv } from '../helpers/watch.js';
@@ -21,6 +21,8 @@ let state: TestDatabase;
 let cluster: EmbeddedServer;
 let slack: SlackApi;
 let app: TestApp;
+/** A role the app protects (PGSESSIONS_PROTECTED_ROLES) on the watched cluster. */
+let guardedUrl: string;
 const clients: pg.Client[] = [];
 const sleepers: SleepSession[] = [];
 
@@ -30,8 +32,8 @@ interface Idle {
 }
 
 /** A session of `application` that connects, runs one statement and sits idle. */
-async function idleSession(application: string): Promise<Idle> {
-  const client = new pg.Client({ connectionString: cluster.url, application_name: application });
+async function idleSession(application: string, url = cluster.url): Promise<Idle> {
+  const client = new pg.Client({ connectionString: url, application_name: application });
   await client.connect();
   client.on('error', () => undefined);
   clients.push(client);
@@ -66,8 +68,16 @@ before(async () => {
   state = await createTestDatabase('connstorm');
   // 40 connections, 3 kept for superusers: 37 available; the alert fires past 50 % (19 sessions).
   cluster = await startEmbeddedPostgres({ maxConnections: 40, reuseInitdb: true });
+  const admin = new pg.Client({ connectionString: cluster.url });
+  await admin.connect();
+  await admin.query("CREATE ROLE storm_guarded LOGIN PASSWORD 'guarded-pw'");
+  await admin.end();
+  const u = new URL(cluster.url);
+  u.username = 'storm_guarded';
+  u.password = 'guarded-pw';
+  guardedUrl = u.toString();
   slack = await startSlackApi();
-  app = await startTestApp(baseEnv(cluster.url, slack, watchEnv({ STATE_DATABASE_URL: state.url, PGSESSIONS_WATCH_CONNECTIONS: '50%', PGSESSIONS_WATCH_LOCK_WAIT: 'off' })), {
+  app = await startTestApp(baseEnv(cluster.url, slack, watchEnv({ STATE_DATABASE_URL: state.url, PGSESSIONS_WATCH_CONNECTIONS: '50%', PGSESSIONS_WATCH_LOCK_WAIT: 'off', PGSESSIONS_PROTECTED_ROLES: 'storm_guarded' })), {
     watchUpdateGapSeconds: 1,
     terminateTimeoutMs: 3_000,
   });
@@ -92,10 +102,22 @@ test('one approval ends a connection storm: exactly the idle sessions of the app
   for (let n = 0; n < 2; n++) sleepers.push(await sleepSession(cluster.url, { seconds: 300, application: 'storm-x' }));
   const others: Idle[] = [];
   for (let n = 0; n < 3; n++) others.push(await idleSession('other-y'));
+  // Named storm-x too, but never part of a relief: a protected role's session, and a walsender.
+  const guarded = await idleSession('storm-x', guardedUrl);
+  const standby = await walsender(cluster.url, { application: 'storm-x' });
 
-  // The alert names who holds the connections, storm-x first with its counts by state.
-  const { button } = await reliefAlert(/Applications: `storm-x` 16 \(14 idle, 0 idle in transaction, 2 active\) · `other-y` 3 \(3 idle/);
-  assert.match(button.text?.text ?? '', /^Request terminate of the 14 idle sessions of app storm-x…$/);
+  try {
+    await relieveAndCheck(storm, others, guarded, standby.pid);
+  } finally {
+    await standby.end();
+  }
+});
+
+async function relieveAndCheck(storm: Idle[], others: Idle[], guarded: Idle, walsenderPid: number): Promise<void> {
+  // The alert names who holds the connections, storm-x first with its counts by state (walsenders are not
+  // client sessions; the protected role's idle session is one of them).
+  const { button } = await reliefAlert(/Applications: `storm-x` 17 \(15 idle, 0 idle in transaction, 2 active\) · `other-y` 3 \(3 idle/);
+  assert.match(button.text?.text ?? '', /^Request terminate of the 15 idle sessions of app storm-x…$/);
   const [incident] = (await incidents(state.url)).filter((i) => i.status === 'open' && i.cause === 'connections');
   assert.deepEqual(JSON.parse(button.value), { i: incident!.id }, 'the button carries only the incident id');
 
@@ -104,7 +126,7 @@ test('one approval ends a connection storm: exactly the idle sessions of the app
   const opened = await slack.waitFor(() => slack.callsTo('views.open').find((c) => c.params.trigger_id === trigger), { description: 'the relief form' });
   const modal = opened.params.view as { callback_id: string; private_metadata: string };
   assert.equal(modal.callback_id, VIEW.reliefRequest);
-  assert.match(textOf(modal), /terminate the 14 sessions of app \*storm-x\*/);
+  assert.match(textOf(modal), /terminate the 15 sessions of app \*storm-x\*/);
   assert.match(textOf(modal), /Also its 2 sessions running a statement/);
 
   // The submission also smuggles in other sessions' pids: a made-up input naming other-y's and the active ones.
@@ -123,7 +145,7 @@ test('one approval ends a connection storm: exactly the idle sessions of the app
   assert.match(textOf(approval.params), /Terminate 14 sessions of app storm-x — connection storm/);
   const [stored] = await stateQuery<{ action: string; targets: Array<{ pid: number }> }>(state.url, 'SELECT action, targets FROM pgsessions.requests WHERE id = $1', [requestId]);
   assert.equal(stored!.action, 'terminate_all');
-  assert.deepEqual(sorted(stored!.targets.map((t) => t.pid)), sorted(storm.map((s) => s.pid)), 'exactly storm-x\u2019s idle sessions are frozen');
+  assert.deepEqual(sorted(stored!.targets.map((t) => t.pid)), sorted(storm.map((s) => s.pid)), 'exactly storm-x\u2019s idle sessions are frozen: not the protected role\u2019s, not the walsender');
 
   // After the freeze, another storm-x session connects and idles.
   const late = await idleSession('storm-x');
@@ -136,7 +158,8 @@ test('one approval ends a connection storm: exactly the idle sessions of the app
   assert.deepEqual(await alive(sleepers.map((s) => s.pid)), sorted(sleepers.map((s) => s.pid)), 'storm-x\u2019s active sessions remain');
   assert.deepEqual(await alive(others.map((o) => o.pid)), sorted(others.map((o) => o.pid)), 'other-y remains');
   assert.deepEqual(await alive([late.pid]), [late.pid], 'a session that connected after the freeze is untouched');
-});
+  assert.deepEqual(await alive([guarded.pid, walsenderPid]), sorted([guarded.pid, walsenderPid]), 'the protected role\u2019s session and the walsender remain');
+}
 
 test('widened by the checkbox, the relief also ends the application\u2019s active sessions', async () => {
   const storm: Idle[] = [];
