@@ -163,11 +163,11 @@ async function relieveAndCheck(storm: Idle[], others: Idle[], guarded: Idle, wal
 
 test('widened by the checkbox, the relief also ends the application\u2019s active sessions', async () => {
   const storm: Idle[] = [];
-  for (let n = 0; n < 16; n++) storm.push(await idleSession('storm-w'));
+  for (let n = 0; n < 17; n++) storm.push(await idleSession('storm-w'));
   const active = await sleepSession(cluster.url, { seconds: 300, application: 'storm-w' });
   sleepers.push(active);
   const other = await idleSession('other-w');
-  const { button } = await reliefAlert(/`storm-w` 17 \(16 idle, 0 idle in transaction, 1 active\)/);
+  const { button } = await reliefAlert(/`storm-w` 18 \(17 idle, 0 idle in transaction, 1 active\)/);
   const trigger = triggerId();
   await blockAction(app.port, SIGNING_SECRET, { userId: REQUESTER, channelId: WATCH_CHANNEL, actionId: ACTION.watchRelieveConnections, value: button.value, responseUrl: slack.responseUrl(fresh('r')), triggerId: trigger });
   const opened = await slack.waitFor(() => slack.callsTo('views.open').find((c) => c.params.trigger_id === trigger), { description: 'the relief form' });
