@@ -173,7 +173,7 @@ export type Metrics = ReturnType<typeof createMetrics>;
 // ---- instrumentation: decorators that count without touching the code they wrap ----------------------
 
 
-const TIMED_CLUSTER_METHODS = ['capabilities', 'list', 'blocking', 'replication', 'byPid', 'bulkTargets', 'signal', 'stillThere'] as const;
+const TIMED_CLUSTER_METHODS = ['capabilities', 'list', 'blocking', 'replication', 'byPid', 'bulkTargets', 'reliefTargets', 'signal', 'stillThere'] as const;
 
 export function instrumentCluster(cluster: Cluster, metrics: Metrics): Cluster {
   const timed = { ...cluster };

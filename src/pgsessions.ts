@@ -158,6 +158,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     if (c.superuser) log.warn({ cluster: s.name }, 'the bot role is a superuser: grant pg_monitor and pg_signal_backend to a plain role instead');
     if (!c.readAllStats) log.warn({ cluster: s.name }, 'no pg_read_all_stats/pg_monitor: other roles\u2019 sessions cannot be seen at all (listings say how many)');
     if (!c.signalBackend) log.warn({ cluster: s.name }, 'no pg_signal_backend: only sessions of the bot\u2019s own role can be signalled');
+    if (c.reservedConnections === null && !c.superuser) log.info({ cluster: s.name }, 'reserved connections for the bot (pg_use_reserved_connections) are not available before PostgreSQL 16');
     const { can, cannot } = describeRole(c);
     for (const what of can) log.info({ cluster: s.name, role: c.role }, `the bot role can ${what}`);
     for (const what of cannot) log.info({ cluster: s.name, role: c.role }, `the bot role cannot ${what}`);
@@ -255,6 +256,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     services.watch = {
       snooze: (id, minutes, user) => (watcher ? watcher.snooze(id, minutes, user) : Promise.resolve({ ok: false, message: 'Watching has not started yet.' })),
       storm: (id) => (watcher ? watcher.storm(id) : Promise.resolve({ ok: false, message: 'Watching has not started yet.' })),
+      relief: (id) => (watcher ? watcher.relief(id) : Promise.resolve({ ok: false, message: 'Watching has not started yet.' })),
     };
   }
 

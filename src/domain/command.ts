@@ -52,7 +52,7 @@ export const USAGE = [
   '• `/pgsessions terminate PID [cluster:NAME] [reason…]` — ask to end the session.',
   '• `/pgsessions terminate-all db:NAME [user:NAME] [app:NAME] [cluster:NAME] [reason…]` — ask to end every session of one database; approval ends exactly the sessions listed in the request.',
   '• `/pgsessions pending [cluster:NAME]` — open requests.',
-  '• `/pgsessions allow cancel|terminate CAUSE FILTER… [THRESHOLD…] for:2h [max:5] [cluster:NAME] [dry-run] reason…` — propose a standing approval: once a second person approves, the watcher signals matching sessions by itself. CAUSE is `lock-queue-head`, `root-blocker`, `idle-in-transaction` or `active`; at least one FILTER `app:`, `user:`, `db:`, `query_id:`; THRESHOLDs `waiting:5s`, `blocking:3`, `idle:15m`, `running:10m`; `for:` at most 24h; `max:` executions (default 5).',
+  '• `/pgsessions allow cancel|terminate CAUSE FILTER… [THRESHOLD…] for:2h [max:5] [cluster:NAME] [dry-run] [advisory] reason…` — propose a standing approval: once a second person approves, the watcher signals matching sessions by itself. CAUSE is `lock-queue-head`, `root-blocker`, `idle-in-transaction` or `active`; at least one FILTER `app:`, `user:`, `db:`, `query_id:`; THRESHOLDs `waiting:5s`, `blocking:3`, `idle:15m`, `running:10m`; `for:` at most 24h; `max:` executions (default 5); without a threshold a rule acts at the alert threshold; `advisory` lets `blocking:`/`waiting:` count sessions waiting on advisory locks (any database user can take those).',
   '• `/pgsessions rules [cluster:NAME]` — active and proposed standing approvals, with Revoke.',
   '• `/pgsessions help` — this text.',
   'Every cancel or terminate waits for a second person to approve it.',
@@ -295,9 +295,11 @@ function parseAllow(tokens: Token[]): ParsedCommand {
     fail('allow needs an action and a cause, e.g. /pgsessions allow cancel lock-queue-head app:rails-migrate waiting:5s blocking:3 for:2h max:10 deploy window.');
   }
   let dryRun = false;
+  let advisoryLocks = false;
   const reasonWords: string[] = [];
   for (const w of rest) {
     if (w.toLowerCase() === 'dry-run' && !dryRun && reasonWords.length === 0) dryRun = true;
+    else if (w.toLowerCase() === 'advisory' && !advisoryLocks && reasonWords.length === 0) advisoryLocks = true;
     else reasonWords.push(w);
   }
   const draft: RuleDraft = {
@@ -308,6 +310,7 @@ function parseAllow(tokens: Token[]): ParsedCommand {
     lifetimeSeconds: m.for !== undefined ? parseSeconds('for', m.for) : null,
     maxExecutions: m.max !== undefined ? parseCount('max', m.max, 1000) : null,
     dryRun,
+    advisoryLocks,
     reason: reasonWords.join(' '),
   };
   if (m.app !== undefined) draft.filters.application = parseName('app', m.app);

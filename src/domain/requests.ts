@@ -2,7 +2,7 @@
 // requester approves; only then is the target re-checked and signalled, once. Expected outcomes are values
 // with a sentence for the user; only real bugs throw.
 import type { StatePort } from './state-ports.js';
-import type { Action, BulkScope, ExecutionResult, KillRequest, SessionRow, TargetOutcome, TargetSnapshot } from './types.js';
+import type { Action, BulkScope, ExecutionResult, KillRequest, ReliefScope, SessionRow, TargetOutcome, TargetSnapshot } from './types.js';
 import { isProtected, mayApprove, mayRequest, runsAQuery, shapeQueryText, SIGNAL_BLOCKER_REASONS, type AccessRules, type GroupsPort, type Protection, type QueryTextMode } from './policy.js';
 
 // ---- ports ---------------------------------------------------------------------------------------------
@@ -21,6 +21,7 @@ export interface ClusterPort {
   name: string;
   byPid(pid: number): Promise<SessionRow | null>;
   bulkTargets(scope: BulkScope): Promise<SessionRow[]>;
+  reliefTargets(scope: ReliefScope): Promise<SessionRow[]>;
   signal(
     kind: 'cancel' | 'terminate',
     target: SignalTargetPort,
@@ -128,6 +129,15 @@ export interface BulkAsk {
 export interface FrozenCancelAsk {
   cluster: string;
   members: Array<{ pid: number; backendStart: string; queryStart: string | null }>;
+  reason: string;
+  requester: string;
+  channel: string;
+}
+
+/** "Request terminate of the N idle sessions of app X…" on a connections alert (see ReliefScope). */
+export interface ReliefAsk {
+  cluster: string;
+  scope: ReliefScope;
   reason: string;
   requester: string;
   channel: string;
@@ -301,6 +311,37 @@ export function createRequestService(deps: RequestDeps) {
     return publish(request);
   }
 
+  /**
+   * Relieve a connection storm in one approval: the application's sessions connected by the watcher's look
+   * (idle unless widened), read from the server now — never from a payload — and frozen (pid + backend_start)
+   * into a terminate_all request; protected ones and those the bot may not signal are left out. At most
+   * bulkCap, the longest connected first. Approval re-checks each in the signal statement.
+   */
+  async function requestRelief(ask: ReliefAsk): Promise<Result<KillRequest>> {
+    const guarded = await guardRequest(ask.cluster, ask.requester, ask.reason);
+    if (!guarded.ok) return guarded;
+    let rows: SessionRow[];
+    try {
+      rows = (await guarded.value.reliefTargets(ask.scope)).filter((row) => !isProtected(row, settings) && !row.signalBlocker);
+    } catch (error) {
+      if (deps.isUnreachable(error)) return fail('unreachable');
+      throw error;
+    }
+    if (rows.length === 0) return fail('nothing_to_do');
+    const request = await state.createRequest({
+      cluster: ask.cluster,
+      action: 'terminate_all',
+      targets: rows.slice(0, settings.bulkCap).map((row) => snapshot(row, settings.queryText)),
+      reason: ask.reason.trim(),
+      requester: ask.requester,
+      channel: ask.channel,
+      escalateAfterSeconds: null,
+      scope: { application: ask.scope.application },
+      ttlSeconds: settings.ttlSeconds,
+    });
+    return publish(request);
+  }
+
   async function signalTarget(port: ClusterPort, action: Action, target: TargetSnapshot, escalateAfter: number | null): Promise<TargetOutcome> {
     const guard = { protectedRoles: settings.protectedRoles, protectedApps: settings.protectedApps, terminateTimeoutMs: settings.terminateTimeoutMs };
     const identity = { pid: target.pid, backendStart: target.backendStart };
@@ -464,7 +505,7 @@ export function createRequestService(deps: RequestDeps) {
     return done;
   }
 
-  return { requestOne, requestAll, requestFrozenCancel, approve, deny, withdraw, expireDue, reconcile, listPending: (cluster?: string) => state.listPending(cluster) };
+  return { requestOne, requestAll, requestFrozenCancel, requestRelief, approve, deny, withdraw, expireDue, reconcile, listPending: (cluster?: string) => state.listPending(cluster) };
 }
 
 export type RequestService = ReturnType<typeof createRequestService>;

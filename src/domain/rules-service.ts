@@ -6,7 +6,7 @@ import type { AuditEntryInput } from './audit.js';
 import { createCoalescer, realScheduler, type Scheduler } from './coalesce.js';
 import { isProtected, mayApprove, mayRequest, shapeQueryText, type AccessRules, type GroupsPort, type Protection, type QueryTextMode } from './policy.js';
 import { interruptedOutcome, type ClusterPort } from './requests.js';
-import { protectedFilter, ruleDetectionThresholds, ruleFloor, ruleMatches, ruleSummary, type Rule, type RuleAction, type RuleExecutionOutcome, type RuleLastExecution, type RuleSpec } from './rules.js';
+import { protectedFilter, ruleDetectionThresholds, ruleFloor, ruleMatches, ruleSummary, withAlertFloor, type Rule, type RuleAction, type RuleExecutionOutcome, type RuleLastExecution, type RuleSpec } from './rules.js';
 import type { ExecutionResult, SignalBlocker, TargetOutcome, TargetSnapshot } from './types.js';
 import { ruleCandidates, shapeIncident, type Incident, type WatchSnapshot, type WatchThresholds } from './watch.js';
 
@@ -261,7 +261,7 @@ export function createRuleService(deps: RuleDeps) {
     const matches: PreviewMatch[] = [];
     // What this rule would be matched against on its next look: detected with its own thresholds.
     const candidates = ruleCandidates(fresh.snapshot, ruleDetectionThresholds(thresholds, [spec]));
-    for (const incident of ruleMatches(spec, candidates)) {
+    for (const incident of ruleMatches(spec, candidates, thresholds)) {
       const root = incident.root!;
       const shown = shapeIncident(incident, settings.queryText);
       if (isProtected(root, settings)) {
@@ -286,8 +286,10 @@ export function createRuleService(deps: RuleDeps) {
     const shielded = protectedFilter(ask.spec, settings);
     if (shielded) return { ok: false, code: 'never_acts', message: shielded };
     if (deps.mayPropose && !deps.mayPropose(ask.proposer)) return fail('rate_limited');
-    const preview = await previewOf(ask.cluster, ask.spec, thresholds);
-    const rule = await store.create({ ...ask, proposalTtlSeconds: settings.proposalTtlSeconds });
+    // Without a threshold of its own it acts at the alert threshold: frozen into it, and said in its message.
+    const spec = withAlertFloor(ask.spec, thresholds);
+    const preview = await previewOf(ask.cluster, spec, thresholds);
+    const rule = await store.create({ ...ask, spec, proposalTtlSeconds: settings.proposalTtlSeconds });
     try {
       const ts = await messages.post(rule, preview);
       await store.setMessageTs(rule.id, ts);
@@ -367,11 +369,14 @@ export function createRuleService(deps: RuleDeps) {
     if (!port) return [];
     const active = await store.active(cluster);
     if (active.length === 0) return [];
+    const alert = settings.watchThresholds(cluster);
+    if (!alert) return [];
     // Detected with the thresholds these rules need, which may be below the alert thresholds.
     const incidents = candidates(active.map((r) => r.spec));
     const done: RuleExecution[] = [];
     for (const rule of active) {
-      for (const incident of ruleMatches(rule.spec, incidents)) {
+      // Each rule at its own thresholds: an incident seen for another rule's lower threshold is not this one's.
+      for (const incident of ruleMatches(rule.spec, incidents, alert)) {
         const target = targetOf(incident, settings.queryText);
         if (!target) continue;
         if (isProtected(target, settings)) continue;

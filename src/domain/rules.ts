@@ -46,6 +46,14 @@ export interface RuleSpec {
   maxExecutions: number;
   dryRun: boolean;
   reason: string;
+  /**
+   * The alert threshold this rule acts at because it gives no threshold of its own for its cause, frozen when
+   * it is proposed (so the rule acts at what the people who agreed to it were shown). Absent when the rule
+   * gives its own, and in rules stored before it existed (those fall back to the cluster's alert threshold).
+   */
+  alertFloorSeconds?: number;
+  /** blocking:/waiting: also count sessions waiting on advisory locks (any database user can take those). */
+  advisoryLocks?: boolean;
 }
 
 /** A rule as the state database keeps it. */
@@ -109,6 +117,8 @@ export interface RuleDraft {
   maxExecutions: number | null;
   dryRun: boolean;
   reason: string;
+  /** The `advisory` word. */
+  advisoryLocks?: boolean;
 }
 
 /** The safety checks: a rule that is unsafe or means nothing is refused with a sentence; nothing is stored. */
@@ -137,11 +147,13 @@ export function checkRule(d: RuleDraft): RuleCheck {
   if ((t.waitingSeconds !== undefined || t.blocking !== undefined) && (cause === 'idle-in-transaction' || cause === 'active')) {
     return no(`waiting: and blocking: apply to lock-queue-head and root-blocker; ${cause} alerts have nobody waiting.`);
   }
+  if (d.advisoryLocks && cause !== 'lock-queue-head' && cause !== 'root-blocker') {
+    return no(`advisory counts waits on advisory locks for lock-queue-head and root-blocker; ${cause} alerts have nobody waiting.`);
+  }
   if (d.reason.trim().length === 0) return no('Give a reason: it goes into the audit trail.');
-  return {
-    ok: true,
-    spec: { action, cause, filters: { ...f }, thresholds: { ...t }, lifetimeSeconds: d.lifetimeSeconds, maxExecutions: max, dryRun: d.dryRun, reason: d.reason.trim() },
-  };
+  const spec: RuleSpec = { action, cause, filters: { ...f }, thresholds: { ...t }, lifetimeSeconds: d.lifetimeSeconds, maxExecutions: max, dryRun: d.dryRun, reason: d.reason.trim() };
+  if (d.advisoryLocks) spec.advisoryLocks = true;
+  return { ok: true, spec };
 }
 
 // ---- what the watcher must look for ---------------------------------------------------------------------------
@@ -163,7 +175,7 @@ const FLOOR: Record<RuleCause, { key: FloorKey; setting: string; rule: keyof Rul
  */
 export function ruleFloor(spec: RuleSpec, alert: WatchThresholds): { ok: true; seconds: number } | { ok: false; message: string } {
   const f = FLOOR[spec.cause];
-  const own = spec.thresholds[f.rule];
+  const own = spec.thresholds[f.rule] ?? spec.alertFloorSeconds;
   if (own !== undefined) return { ok: true, seconds: own };
   const fromAlerts = alert[f.key];
   if (fromAlerts !== null) return { ok: true, seconds: fromAlerts };
@@ -171,6 +183,30 @@ export function ruleFloor(spec: RuleSpec, alert: WatchThresholds): { ok: true; s
     ok: false,
     message: `This cluster's watcher does not look for ${spec.cause} (${f.setting} is off) and the rule gives no ${f.word}, so it would never act. Add ${f.word} (for example ${f.word}30s). Nothing was proposed.`,
   };
+}
+
+/**
+ * The rule as proposed: a rule with no threshold of its own for its cause acts at the cluster's alert
+ * threshold, frozen into it now, so that its message can say so and a later change of the setting does not
+ * change what two people agreed to. Unchanged when the rule gives its own (or the cause is not watched).
+ */
+export function withAlertFloor(spec: RuleSpec, alert: WatchThresholds): RuleSpec {
+  const f = FLOOR[spec.cause];
+  if (spec.thresholds[f.rule] !== undefined || spec.alertFloorSeconds !== undefined) return spec;
+  const seconds = alert[f.key];
+  return seconds === null ? spec : { ...spec, alertFloorSeconds: seconds };
+}
+
+/**
+ * The thresholds one rule is matched with: its own, with its floor (ruleFloor) in place of the one it does not
+ * give. The watcher detects with the lowest thresholds any active rule needs (ruleDetectionThresholds), so an
+ * incident seen for another rule's sake must still meet this rule's own floor — never another rule's. Null
+ * when the rule could never act (its cause is not watched and it gives no threshold).
+ */
+export function effectiveThresholds(spec: RuleSpec, alert: WatchThresholds): RuleThresholds | null {
+  const floor = ruleFloor(spec, alert);
+  if (!floor.ok) return null;
+  return { ...spec.thresholds, [FLOOR[spec.cause].rule]: floor.seconds };
 }
 
 /**
@@ -220,21 +256,29 @@ export function matchesRule(spec: RuleSpec, incident: Incident): boolean {
   if (spec.action === 'cancel' && !runsAQuery(r)) return false;
   const t = spec.thresholds;
   const idle = (r.state ?? '').startsWith('idle in transaction');
+  // Any database user can queue sessions on an advisory lock: they count only when the rule says so.
+  const waits = spec.advisoryLocks || !incident.lockWaits ? { waiting: incident.waiting, oldestWaitSeconds: incident.oldestWaitSeconds } : incident.lockWaits;
   if (t.waitingSeconds !== undefined) {
-    const waited = incident.cause === 'lock-queue-head' ? (r.waitSeconds ?? 0) : incident.oldestWaitSeconds;
+    const waited = incident.cause === 'lock-queue-head' ? (r.waitSeconds ?? 0) : waits.oldestWaitSeconds;
     if (waited < t.waitingSeconds) return false;
   }
-  if (t.blocking !== undefined && incident.waiting < t.blocking) return false;
+  if (t.blocking !== undefined && waits.waiting < t.blocking) return false;
   if (t.idleSeconds !== undefined && !(idle && r.ageSeconds >= t.idleSeconds)) return false;
   if (t.runningSeconds !== undefined && !(r.state === 'active' && r.ageSeconds >= t.runningSeconds)) return false;
   return true;
 }
 
-/** The root of each matching incident, at most once per session. */
-export function ruleMatches(spec: RuleSpec, incidents: Incident[]): Incident[] {
+/**
+ * The root of each incident the rule matches at its own thresholds (effectiveThresholds: its floor where it
+ * gives none), at most once per session.
+ */
+export function ruleMatches(spec: RuleSpec, incidents: Incident[], alert: WatchThresholds): Incident[] {
+  const thresholds = effectiveThresholds(spec, alert);
+  if (!thresholds) return [];
+  const own: RuleSpec = { ...spec, thresholds };
   const seen = new Set<string>();
   return incidents.filter((i) => {
-    if (!matchesRule(spec, i) || !i.root) return false;
+    if (!matchesRule(own, i) || !i.root) return false;
     const k = `${i.root.pid}:${i.root.backendStart}`;
     if (seen.has(k)) return false;
     seen.add(k);
@@ -278,26 +322,33 @@ export function clock(iso: string): string {
  * ≥ 3 sessions wait behind it — at most 10 times, until 14:30 UTC". Before approval: "for 2h once approved".
  */
 export function describeRule(spec: RuleSpec, expiresAt: string | null): string {
-  const t = spec.thresholds;
+  const f = FLOOR[spec.cause];
+  const fromAlert = spec.thresholds[f.rule] === undefined;
+  const t: RuleThresholds = fromAlert && spec.alertFloorSeconds !== undefined ? { ...spec.thresholds, [f.rule]: spec.alertFloorSeconds } : spec.thresholds;
+  // The threshold it acts at, said even when it is the alert's: "running for ≥ 30m (the alert threshold)".
+  const at = (key: keyof RuleThresholds, s: number): string => `${seconds(s)}${fromAlert && key === f.rule ? ' (the alert threshold)' : ''}`;
   const conditions: string[] = [];
   switch (spec.cause) {
     case 'lock-queue-head':
-      conditions.push(t.waitingSeconds !== undefined ? `has waited ≥ ${seconds(t.waitingSeconds)} on a lock` : 'waits on a lock');
+      conditions.push(t.waitingSeconds !== undefined ? `has waited ≥ ${at('waitingSeconds', t.waitingSeconds)} on a lock` : 'waits on a lock');
       conditions.push(`at the head of a lock queue${t.blocking !== undefined ? ` while ≥ ${t.blocking} session${t.blocking === 1 ? '' : 's'} wait behind it` : ''}`);
       break;
     case 'root-blocker':
       conditions.push(`blocks ${t.blocking !== undefined ? `≥ ${t.blocking} session${t.blocking === 1 ? '' : 's'}` : 'other sessions'}`);
-      if (t.waitingSeconds !== undefined) conditions.push(`one of them waiting ≥ ${seconds(t.waitingSeconds)}`);
+      if (t.waitingSeconds !== undefined) conditions.push(`one of them waiting ≥ ${at('waitingSeconds', t.waitingSeconds)}`);
       break;
     case 'idle-in-transaction':
-      conditions.push(`is idle in a transaction${t.idleSeconds !== undefined ? ` for ≥ ${seconds(t.idleSeconds)}` : ''}`);
+      conditions.push(`is idle in a transaction${t.idleSeconds !== undefined ? ` for ≥ ${at('idleSeconds', t.idleSeconds)}` : ''}`);
       break;
     case 'active':
       conditions.push('runs a statement');
       break;
   }
   if (t.idleSeconds !== undefined && spec.cause === 'root-blocker') conditions.push(`idle in a transaction for ≥ ${seconds(t.idleSeconds)}`);
-  if (t.runningSeconds !== undefined) conditions.push(`running for ≥ ${seconds(t.runningSeconds)}`);
+  if (t.runningSeconds !== undefined) conditions.push(`running for ≥ ${at('runningSeconds', t.runningSeconds)}`);
+  if (fromAlert && spec.alertFloorSeconds === undefined) conditions.push(`at the cluster's ${f.setting} threshold`);
+  // Without the word, waits on advisory locks are not counted (any database user can take those).
+  if (spec.advisoryLocks) conditions.push('counting sessions that wait on advisory locks');
   const until = expiresAt ? `until ${clock(expiresAt)}` : `for ${formatDuration(spec.lifetimeSeconds)} once approved`;
   const times = `at most ${spec.maxExecutions} time${spec.maxExecutions === 1 ? '' : 's'}`;
   const dry = spec.dryRun ? ' (dry run: says what it would do, signals nothing)' : '';
@@ -318,6 +369,7 @@ export function ruleText(spec: RuleSpec): string {
   if (t.blocking !== undefined) words.push(`blocking:${t.blocking}`);
   if (t.idleSeconds !== undefined) words.push(`idle:${formatDuration(t.idleSeconds)}`);
   if (t.runningSeconds !== undefined) words.push(`running:${formatDuration(t.runningSeconds)}`);
+  if (spec.advisoryLocks) words.push('advisory');
   words.push(`for:${formatDuration(spec.lifetimeSeconds)}`, `max:${spec.maxExecutions}`);
   if (spec.dryRun) words.push('dry-run');
   return words.join(' ');

@@ -110,6 +110,12 @@ export interface RoleCapabilities {
   superuser: boolean;
   readAllStats: boolean;
   signalBackend: boolean;
+  /**
+   * PostgreSQL 16 and later: whether the role may use the connections reserved by `reserved_connections`
+   * (member of pg_use_reserved_connections) and how many there are — what lets it in when the cluster is
+   * full. Null before 16, where neither exists.
+   */
+  reservedConnections: { member: boolean; reserved: number } | null;
   serverVersion: string;
   serverVersionNum: number;
 }
@@ -164,6 +170,16 @@ export interface RequestScope {
   database?: string;
   user?: string;
   application?: string;
+}
+
+/**
+ * A connection storm's relief: the sessions of one application that were connected when the watcher last saw
+ * the storm (backend_start ≤ connectedBy), idle or idle in transaction unless includeActive widens it.
+ */
+export interface ReliefScope {
+  application: string;
+  connectedBy: string;
+  includeActive: boolean;
 }
 
 /** What a terminate-all asks for: a database, optionally narrowed by user and application. */

@@ -78,6 +78,17 @@ export interface ConnectionUse {
   idle: number;
   active: number;
   idleInTransaction: number;
+  /** Past the alert's share: the largest groups of client sessions (the bot's own left out), largest first. */
+  top?: { applications: ConnectionGroup[]; users: ConnectionGroup[]; clients: ConnectionGroup[] };
+}
+
+/** Client sessions sharing one application name, user or client address ('' when it has none), by state. */
+export interface ConnectionGroup {
+  name: string;
+  total: number;
+  idle: number;
+  idleInTransaction: number;
+  active: number;
 }
 
 export interface WalsenderLag {
@@ -118,6 +129,12 @@ export interface Incident {
   waiting: number;
   /** Longest lock wait among them, seconds. */
   oldestWaitSeconds: number;
+  /**
+   * The same two, counting only waits on relation, tuple and transaction locks — not sessions waiting on an
+   * advisory lock (or queued behind one), which any database user can create. Rules count these unless they
+   * say `advisory`. Absent in incidents not built by detectIncidents.
+   */
+  lockWaits?: { waiting: number; oldestWaitSeconds: number };
   /** Applications of the waiting (or storming) sessions, most frequent first. */
   applications: string[];
   /** The lock the root holds that others want. */
@@ -127,6 +144,11 @@ export interface Incident {
   /** Query storm: the sessions it is made of, frozen (pid, backend_start, query_start). */
   members: Array<{ pid: number; backendStart: string; queryStart: string | null }>;
   connections: ConnectionUse | null;
+  /**
+   * connections: the server's time of the look this incident was last seen in. A relief ends only sessions
+   * connected by then (see reliefOf), never one that arrived later.
+   */
+  seenAt?: string;
   lagBytes: number | null;
   /** cluster-down: what failed. */
   error: string | null;
@@ -250,13 +272,15 @@ export function detectIncidents(snapshot: WatchSnapshot, t: WatchThresholds): In
       waitersOf.get(b)!.push(s);
     }
   }
-  const allWaitersOf = (pid: number): WatchedSession[] => {
+  const advisory = (s: WatchedSession): boolean => s.waitingFor?.locktype === 'advisory';
+  /** Everyone waiting on pid, directly or through others; without advisory waits (nor what queues behind them) when asked. */
+  const allWaitersOf = (pid: number, withAdvisory = true): WatchedSession[] => {
     const seen = new Set<number>([pid]);
     const out: WatchedSession[] = [];
     const stack = [...(waitersOf.get(pid) ?? [])];
     while (stack.length > 0) {
       const next = stack.pop()!;
-      if (seen.has(next.pid)) continue;
+      if (seen.has(next.pid) || (!withAdvisory && advisory(next))) continue;
       seen.add(next.pid);
       out.push(next);
       stack.push(...(waitersOf.get(next.pid) ?? []));
@@ -290,6 +314,8 @@ export function detectIncidents(snapshot: WatchSnapshot, t: WatchThresholds): In
         incident.behind = root(r);
         incident.waiting = behindHead.length;
         incident.oldestWaitSeconds = oldestWait([head, ...behindHead]);
+        const lockBehind = allWaitersOf(head.pid, false);
+        incident.lockWaits = { waiting: lockBehind.length, oldestWaitSeconds: oldestWait([head, ...lockBehind]) };
         incident.applications = topApplications(behindHead);
         incident.lock = head.waitingFor;
         incidents.push(incident);
@@ -298,6 +324,8 @@ export function detectIncidents(snapshot: WatchSnapshot, t: WatchThresholds): In
         incident.root = root(r);
         incident.waiting = waiters.length;
         incident.oldestWaitSeconds = oldest;
+        const lockWaiters = allWaitersOf(r.pid, false);
+        incident.lockWaits = { waiting: lockWaiters.length, oldestWaitSeconds: oldestWait(lockWaiters) };
         incident.applications = topApplications(waiters);
         const direct = waitersOf.get(r.pid) ?? [];
         incident.lock = lockOf(r, direct.find((w) => w.waitingFor !== null)?.waitingFor ?? null);
@@ -348,6 +376,8 @@ export function detectIncidents(snapshot: WatchSnapshot, t: WatchThresholds): In
   if (t.connectionsShare !== null && c.available > 0 && c.total > c.available * t.connectionsShare) {
     const incident = blank(cluster, 'connections', '-');
     incident.connections = c;
+    incident.seenAt = snapshot.at;
+    incident.applications = (c.top?.applications ?? []).map((g) => g.name);
     incidents.push(incident);
   }
 
@@ -375,6 +405,26 @@ export function detectIncidents(snapshot: WatchSnapshot, t: WatchThresholds): In
     }
   }
   return incidents;
+}
+
+/** What "Request terminate of the N idle sessions of app X…" on a connections alert offers. */
+export interface ConnectionRelief {
+  application: string;
+  /** Idle and idle in transaction, as last seen. */
+  idle: number;
+  active: number;
+  /** The server's time of that look: sessions connected later are never part of it. */
+  seenAt: string;
+}
+
+/**
+ * The application a connection storm is relieved from: the one holding the most connections among those
+ * with idle sessions (the alert names it first). Null for other incidents, or when nobody idles.
+ */
+export function reliefOf(incident: Incident): ConnectionRelief | null {
+  if (incident.cause !== 'connections' || !incident.seenAt) return null;
+  const g = incident.connections?.top?.applications.find((a) => a.idle + a.idleInTransaction > 0);
+  return g ? { application: g.name, idle: g.idle + g.idleInTransaction, active: g.active, seenAt: incident.seenAt } : null;
 }
 
 /** The cluster could not be read: one incident, whatever the error, until it answers again. */

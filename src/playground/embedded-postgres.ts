@@ -114,6 +114,8 @@ export interface EmbeddedOptions {
    * its owner) instead of running initdb again: seconds faster. The superuser password is changed at once.
    */
   reuseInitdb?: boolean;
+  /** Extra server settings, each passed as `-c name=value` (e.g. reserved_connections for a test). */
+  settings?: Record<string, string>;
 }
 
 const INITDB_ARGS = ['--auth=password', '--username=postgres', '--encoding=UTF8', '--locale=C', '--no-sync'];
@@ -185,6 +187,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions = {}): Prom
       '-c', 'fsync=off',
       '-c', 'synchronous_commit=off',
       '-c', 'full_page_writes=off',
+      ...Object.entries(options.settings ?? {}).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
     ],
     { ...(runAs ?? {}), env: { ...process.env, LC_ALL: 'C', LANG: 'C' } },
   );

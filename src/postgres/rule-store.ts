@@ -45,6 +45,8 @@ const specSchema = z.object({
   maxExecutions: z.number(),
   dryRun: z.boolean(),
   reason: z.string(),
+  alertFloorSeconds: z.number().optional(),
+  advisoryLocks: z.boolean().optional(),
 });
 const inFlightSchema = z.object({ id: z.string(), pid: z.number(), outcome: z.string().nullable() });
 const lastSchema = z.object({ at: z.string(), pid: z.number(), query: z.string().nullable(), outcome: z.string() }).nullable();

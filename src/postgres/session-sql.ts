@@ -1,6 +1,6 @@
 // The SQL that reads and signals sessions, built for the server's version. Pure: text and parameters,
 // always `$n` placeholders, never values spliced into the text. Reviewed like code.
-import type { ListFilters, BulkScope } from '../domain/types.js';
+import type { ListFilters, BulkScope, ReliefScope } from '../domain/types.js';
 
 export interface SqlQuery {
   text: string;
@@ -182,6 +182,24 @@ export function bulkTargetsQuery(versionNum: number, scope: BulkScope): SqlQuery
   return { text, values: [scope.database, scope.user ?? null, scope.application ?? null] };
 }
 
+/**
+ * The sessions a connection storm's relief would end, frozen into the request: one application's client
+ * backends (never the bot's, never a walsender or background process) connected by the watcher's look, idle
+ * or idle in transaction unless widened to every state. Oldest first.
+ */
+export function reliefTargetsQuery(versionNum: number, scope: ReliefScope): SqlQuery {
+  const text = `${activity(versionNum)}
+  SELECT ${sessionColumns(versionNum)}
+  ${fromActivity(versionNum)}
+  WHERE a.backend_type = 'client backend'
+    AND ${NOT_THE_BOT}
+    AND a.application_name = $1
+    AND a.backend_start <= $2::timestamptz
+    AND ($3::boolean OR a.state = 'idle' OR a.state LIKE 'idle in transaction%')
+  ORDER BY a.backend_start, a.pid`;
+  return { text, values: [scope.application, scope.connectedBy, scope.includeActive] };
+}
+
 export function replicationQuery(versionNum: number): SqlQuery {
   const text = `SELECT r.pid,
     r.usename::text AS user_name,
@@ -281,11 +299,16 @@ export const HIDDEN_SESSIONS_SQL = `SELECT count(*)::int AS hidden FROM pg_stat_
 
 export const SERVER_VERSION_SQL = `SELECT current_setting('server_version_num')::int AS num, current_setting('server_version') AS version`;
 
-/** What the bot's own role may see and do: read at start-up and shown by `/pgsessions status`. */
+/**
+ * What the bot's own role may see and do: read at start-up and shown by `/pgsessions status`. The reserved
+ * connections (16+) are looked up by name, so the same text runs on older servers (NULL there).
+ */
 export const ROLE_CAPABILITIES_SQL = `SELECT current_user::text AS role,
     r.rolsuper AS superuser,
     (r.rolsuper OR pg_has_role(current_user, 'pg_read_all_stats', 'USAGE')) AS read_all_stats,
     (r.rolsuper OR pg_has_role(current_user, 'pg_signal_backend', 'USAGE')) AS signal_backend,
+    (SELECT pg_has_role(current_user, u.oid, 'USAGE') FROM pg_roles u WHERE u.rolname = 'pg_use_reserved_connections') AS use_reserved,
+    nullif(current_setting('reserved_connections', true), '')::int AS reserved_connections,
     current_setting('server_version') AS server_version,
     current_setting('server_version_num')::int AS server_version_num
   FROM pg_roles r WHERE r.rolname = current_user`;

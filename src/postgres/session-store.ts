@@ -13,6 +13,7 @@ import type {
   SessionRow,
   TargetOutcome,
   BulkScope,
+  ReliefScope,
 } from '../domain/types.js';
 import type { ConnectionUse } from '../domain/watch.js';
 import type { Logger } from '../logger.js';
@@ -23,6 +24,7 @@ import {
   SERVER_VERSION_SQL,
   blockingQuery,
   bulkTargetsQuery,
+  reliefTargetsQuery,
   identityQuery,
   listSessionsQuery,
   replicationQuery,
@@ -117,6 +119,7 @@ export interface Cluster {
   replication(): Promise<ReplicationRow[]>;
   byPid(pid: number): Promise<SessionRow | null>;
   bulkTargets(scope: BulkScope): Promise<SessionRow[]>;
+  reliefTargets(scope: ReliefScope): Promise<SessionRow[]>;
   /** Re-check the identity and signal in one statement; never throws for an expected refusal. */
   signal(kind: SignalKind, target: SignalTarget, guard: SignalGuard): Promise<TargetOutcome>;
   /** Is this exact session (and query, when given) still there? With its state. */
@@ -169,6 +172,7 @@ export function createCluster(name: string, pool: pg.Pool, logger: Logger, pools
         superuser: row.superuser === true,
         readAllStats: row.read_all_stats === true,
         signalBackend: row.signal_backend === true,
+        reservedConnections: Number(row.server_version_num) >= 160_000 ? { member: row.use_reserved === true, reserved: Number(row.reserved_connections ?? 0) } : null,
         serverVersion: String(row.server_version),
         serverVersionNum: Number(row.server_version_num),
       };
@@ -202,6 +206,9 @@ export function createCluster(name: string, pool: pg.Pool, logger: Logger, pools
     },
     async bulkTargets(scope) {
       return (await run(bulkTargetsQuery(await versionNum(), scope))).map(toSessionRow);
+    },
+    async reliefTargets(scope) {
+      return (await run(reliefTargetsQuery(await versionNum(), scope))).map(toSessionRow);
     },
     async signal(kind, target, guard) {
       const v = await versionNum();

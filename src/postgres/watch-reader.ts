@@ -2,7 +2,7 @@
 // interval): a watcher that waits on a slow cluster never takes a connection a listing or a kill needs.
 import type pg from 'pg';
 import { z } from 'zod';
-import type { WatchedSession, WatchSnapshot } from '../domain/watch.js';
+import type { ConnectionGroup, WatchedSession, WatchSnapshot } from '../domain/watch.js';
 import { SERVER_VERSION_SQL } from './session-sql.js';
 import { queryRows } from './pools.js';
 import { watchQuery } from './watch-sql.js';
@@ -15,6 +15,9 @@ const lock = z.object({
   transactionId: z.string().nullable(),
 });
 
+const group = z.object({ name: z.string().nullable(), total: z.number().int(), idle: z.number().int(), idleInTransaction: z.number().int(), active: z.number().int() });
+const top = z.object({ applications: z.array(group), users: z.array(group), clients: z.array(group) }).nullable();
+
 const num = z.union([z.number(), z.null()]);
 const text = z.union([z.string(), z.null()]);
 
@@ -26,6 +29,7 @@ const row = z.object({
   idle: z.number().int(),
   active: z.number().int(),
   idle_in_transaction: z.number().int(),
+  top,
   walsenders: z.array(z.object({ pid: z.number().int(), backendStart: z.string(), application: z.string().nullable(), lagBytes: z.number().nullable() })),
   pid: num,
   backend_start: text,
@@ -76,9 +80,12 @@ function toSession(r: z.infer<typeof row>): WatchedSession | null {
   };
 }
 
+const named = (g: z.infer<typeof group>): ConnectionGroup => ({ ...g, name: g.name ?? '' });
+
 export interface WatchReader {
   cluster: string;
-  read(options: { walsenders: boolean }): Promise<WatchSnapshot>;
+  /** connectionsShare: the alert's share of connections, past which the snapshot says who holds them. */
+  read(options: { walsenders: boolean; connectionsShare?: number | null }): Promise<WatchSnapshot>;
   /** Wall time and server-side time of the last read, for the benchmark and metrics. */
   lastReadMs(): number;
   close(): Promise<void>;
@@ -92,7 +99,7 @@ export function createWatchReader(cluster: string, pool: pg.Pool): WatchReader {
     async read(options) {
       const started = performance.now();
       version ??= Number((await queryRows(pool, SERVER_VERSION_SQL))[0]?.num);
-      const query = watchQuery(version, options.walsenders);
+      const query = watchQuery(version, options.walsenders, options.connectionsShare ?? null);
       const rows = (await queryRows(pool, query.text, query.values)).map((r) => row.parse(r));
       last = performance.now() - started;
       const meta = rows[0];
@@ -101,7 +108,14 @@ export function createWatchReader(cluster: string, pool: pg.Pool): WatchReader {
         cluster,
         at: meta.at,
         sessions: rows.map(toSession).filter((s): s is WatchedSession => s !== null),
-        connections: { total: meta.total, available: meta.available, idle: meta.idle, active: meta.active, idleInTransaction: meta.idle_in_transaction },
+        connections: {
+          total: meta.total,
+          available: meta.available,
+          idle: meta.idle,
+          active: meta.active,
+          idleInTransaction: meta.idle_in_transaction,
+          ...(meta.top ? { top: { applications: meta.top.applications.map(named), users: meta.top.users.map(named), clients: meta.top.clients.map(named) } } : {}),
+        },
         walsenders: meta.walsenders,
       };
     },

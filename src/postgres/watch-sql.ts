@@ -11,9 +11,21 @@ const RELATION_NAME = (alias: string) =>
   `CASE WHEN ${alias}.relation IS NOT NULL AND ${alias}.database = (SELECT oid FROM pg_database WHERE datname = current_database())
         THEN ${alias}.relation::regclass::text END`;
 
+const AVAILABLE = `(current_setting('max_connections')::int
+        - current_setting('superuser_reserved_connections')::int
+        - coalesce(nullif(current_setting('reserved_connections', true), '')::int, 0))`;
+
 const LOCK_JSON = (alias: string) => `json_build_object(
       'locktype', ${alias}.locktype, 'mode', ${alias}.mode, 'relationOid', ${alias}.relation::int8,
       'relation', ${RELATION_NAME(alias)}, 'transactionId', ${alias}.xid)`;
+
+// Client backends grouped by one of their attributes: the five largest groups, with their counts by state.
+const GROUPS = (key: string) => `(SELECT coalesce(json_agg(g), '[]'::json) FROM (
+        SELECT ${key} AS name, count(*)::int AS total,
+          (count(*) FILTER (WHERE state = 'idle'))::int AS idle,
+          (count(*) FILTER (WHERE state LIKE 'idle in transaction%'))::int AS "idleInTransaction",
+          (count(*) FILTER (WHERE state = 'active'))::int AS active
+        FROM act WHERE NOT is_bot GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 5) g)`;
 
 /**
  * One row per session worth judging — every client session that is not idle, and any session others wait
@@ -21,13 +33,14 @@ const LOCK_JSON = (alias: string) => `json_build_object(
  * meta with NULL session columns when there is none. Rows, not JSON: building JSON for thousands of
  * sessions cost more than the read itself.
  */
-export function watchQuery(versionNum: number, withWalsenders: boolean): SqlQuery {
+export function watchQuery(versionNum: number, withWalsenders: boolean, connectionsShare: number | null = null): SqlQuery {
   const f = features(versionNum);
   const text = `WITH act AS MATERIALIZED (
     SELECT a.pid, a.usename::text AS usename, a.datname::text AS datname, a.application_name, a.state,
       a.backend_start, a.xact_start, a.query_start, a.wait_event_type,
       ${f.queryId ? 'a.query_id::text' : 'NULL::text'} AS query_id,
       a.query,
+      CASE WHEN a.client_addr IS NOT NULL THEN host(a.client_addr) WHEN a.client_port = -1 THEN 'local socket' ELSE '' END AS client,
       ${IS_BOT} AS is_bot,
       CASE WHEN a.wait_event_type = 'Lock' THEN pg_blocking_pids(a.pid) ELSE '{}'::int[] END AS blocked_by
     FROM pg_stat_activity a
@@ -53,9 +66,10 @@ export function watchQuery(versionNum: number, withWalsenders: boolean): SqlQuer
   ),
   meta AS (
     SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS at,
-      current_setting('max_connections')::int
-        - current_setting('superuser_reserved_connections')::int
-        - coalesce(nullif(current_setting('reserved_connections', true), '')::int, 0) AS available,
+      ${AVAILABLE} AS available,
+      -- Who holds the connections, only once they pass the alert's share ($1): what a connection storm is made of.
+      CASE WHEN $1::float8 IS NOT NULL AND count(*) > $1::float8 * ${AVAILABLE} THEN json_build_object(
+        'applications', ${GROUPS('application_name')}, 'users', ${GROUPS("coalesce(usename, '')")}, 'clients', ${GROUPS('client')}) END AS top,
       count(*)::int AS total,
       (count(*) FILTER (WHERE state = 'idle'))::int AS idle,
       (count(*) FILTER (WHERE state = 'active'))::int AS active,
@@ -88,5 +102,5 @@ export function watchQuery(versionNum: number, withWalsenders: boolean): SqlQuer
     LEFT JOIN held h ON h.pid = a.pid
     WHERE NOT a.is_bot AND (a.state IS DISTINCT FROM 'idle' OR a.pid IN (SELECT pid FROM blockers))
   ) s ON true`;
-  return { text, values: [] };
+  return { text, values: [connectionsShare] };
 }

@@ -14,6 +14,7 @@ import { limitBody } from './body-limit.js';
 import { readLimit } from './read-limit.js';
 import { probeHandlers } from '../probe-server.js';
 import { registerWatchActions } from './listeners/watch-actions.js';
+import { registerRelief } from './listeners/relief.js';
 import { registerRuleActions } from './listeners/rule-actions.js';
 import type { AppServices } from './services.js';
 import { workspaceGuard } from './workspace-guard.js';
@@ -128,6 +129,7 @@ export function createSlackApp(config: Config, services: AppServices, logger: Lo
   registerActions(app, services, logger.child({ module: 'actions' }));
   registerViews(app, services, logger.child({ module: 'views' }));
   registerWatchActions(app, services, logger.child({ module: 'watch-actions' }));
+  registerRelief(app, services, logger.child({ module: 'relief' }));
   registerRuleActions(app, services, logger.child({ module: 'rule-actions' }));
   return {
     app,

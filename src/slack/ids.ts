@@ -14,6 +14,8 @@ export const ACTION = {
   share: 'pgs_share',
   watchSnooze: 'pgs_watch_snooze',
   watchCancelStorm: 'pgs_watch_cancel_storm',
+  // "Request terminate of the N idle sessions of app X…" on a connections alert: only the incident id.
+  watchRelieveConnections: 'pgs_watch_relieve_connections',
   // Standing approvals: each carries only a rule id; everything else is read from the store at click time.
   ruleApprove: 'pgs_rule_approve',
   ruleDeny: 'pgs_rule_deny',
@@ -26,6 +28,7 @@ export type ActionId = (typeof ACTION)[keyof typeof ACTION];
 export const VIEW = {
   request: 'pgs_request_modal',
   stormRequest: 'pgs_storm_request_modal',
+  reliefRequest: 'pgs_relief_request_modal',
 } as const;
 
 /** block_id / action_id of the request modal's inputs (view.state.values[block][action]). */
@@ -34,6 +37,8 @@ export const INPUT = {
   reasonAction: 'pgs_reason_input',
   escalateBlock: 'pgs_escalate',
   escalateAction: 'pgs_escalate_choice',
+  includeActiveBlock: 'pgs_include_active',
+  includeActiveAction: 'pgs_include_active_choice',
 } as const;
 
 /** block_id of the actions block holding Approve / Deny / Withdraw on a request message. */

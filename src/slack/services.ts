@@ -25,8 +25,8 @@ export interface AppServices {
   readLimiter: RateLimiter;
   health(): Promise<boolean>;
   metrics: Metrics;
-  /** Watching (PGSESSIONS_WATCH_CHANNEL set): Snooze on an alert, a storm's frozen sessions. Absent when nothing is watched. */
-  watch?: Pick<Watcher, 'snooze' | 'storm'>;
+  /** Watching (PGSESSIONS_WATCH_CHANNEL set): Snooze on an alert, a storm's frozen sessions, a connection storm's relief. Absent when nothing is watched. */
+  watch?: Pick<Watcher, 'snooze' | 'storm' | 'relief'>;
   /** Standing approvals (`allow`, `rules`, their buttons). */
   rules?: Pick<RuleService, 'propose' | 'approve' | 'deny' | 'withdraw' | 'revoke' | 'list'>;
 }

@@ -11,6 +11,8 @@ import {
   ruleCandidates,
   shapeIncident,
   planIncidents,
+  reliefOf,
+  type ConnectionRelief,
   type Incident,
   type LiveIncident,
   type WatchSnapshot,
@@ -71,10 +73,15 @@ export type StormResult =
     }
   | { ok: false; message: string };
 
+/** An open connections incident as the store has it now: the application to relieve it from, and where. */
+export type ReliefResult = { ok: true; cluster: string; channel: string; relief: ConnectionRelief } | { ok: false; message: string };
+
 export interface Watcher {
   snooze(incidentId: string, minutes: number, user: string): Promise<SnoozeResult>;
   /** The sessions of an open query-storm incident, read from the incident store (never from a payload). */
   storm(incidentId: string): Promise<StormResult>;
+  /** The application a connections alert offers to relieve, read from the incident store (never from a payload). */
+  relief(incidentId: string): Promise<ReliefResult>;
   stop(): Promise<void>;
 }
 
@@ -98,7 +105,7 @@ export function startWatcher(deps: WatcherDeps): Watcher {
     let snapshot: WatchSnapshot | null = null;
     let error: string | null = null;
     try {
-      snapshot = await c.reader.read({ walsenders: c.settings.thresholds.replicationLagBytes !== null });
+      snapshot = await c.reader.read({ walsenders: c.settings.thresholds.replicationLagBytes !== null, connectionsShare: c.settings.thresholds.connectionsShare });
       failures.set(c.name, 0);
       deps.onLook?.(c.name, c.reader.lastReadMs());
     } catch (e) {
@@ -273,6 +280,13 @@ export function startWatcher(deps: WatcherDeps): Watcher {
         applications: known.incident.applications,
         oldestSeconds: root?.ageSeconds ?? 0,
       };
+    },
+    async relief(incidentId) {
+      const known = await store.get(incidentId);
+      if (!known || known.cause !== 'connections') return { ok: false, message: 'That alert is not a connections alert pgsessions knows: nothing was requested.' };
+      const relief = known.status === 'open' ? reliefOf(known.incident) : null;
+      if (!relief) return { ok: false, message: 'That connections alert is over, or no application has idle sessions any more: nothing to terminate.' };
+      return { ok: true, cluster: known.cluster, channel: known.channel, relief };
     },
     async stop() {
       stopped = true;

@@ -23,7 +23,7 @@ function walsender(pid: number, application: string): ReplicationRow {
 function cluster(name: string, over: Partial<ReadClusterPort> = {}): ReadClusterPort {
   return {
     name,
-    capabilities: async () => ({ role: 'bot', superuser: false, readAllStats: true, signalBackend: true, serverVersion: '18', serverVersionNum: 180000 }),
+    capabilities: async () => ({ role: 'bot', superuser: false, readAllStats: true, signalBackend: true, reservedConnections: null, serverVersion: '18', serverVersionNum: 180000 }),
     list: async () => ({ rows: [row(1)], totalMatched: 1, hidden: 0 }),
     blocking: async () => [{ ...row(2), blocksCount: 1, depth: 0 }],
     replication: async () => [walsender(3, 'standby'), walsender(4, 'guarded')],

@@ -168,6 +168,9 @@ function fakeCluster(rows: SessionRow[]) {
     async bulkTargets(scope) {
       return [...sessions.values()].filter((s) => s.database === scope.database);
     },
+    async reliefTargets(scope) {
+      return [...sessions.values()].filter((s) => s.application === scope.application);
+    },
     async signal(kind, target) {
       signals.push({ kind, target });
       const next = outcomes.shift();
@@ -429,5 +432,46 @@ describe('reconciliation', () => {
     assert.equal(cluster.signals.length, 0);
     assert.equal(state.audit.at(-1)?.event, 'failed', 'audited as failed with result.interrupted (there is no separate reconciled event)');
     assert.equal(messages.told.at(-1)?.id, asked.value.id);
+  });
+});
+
+describe('connection storm relief', () => {
+  const relief = (over: { includeActive?: boolean } = {}) => ({
+    cluster: 'default',
+    scope: { application: 'storm', connectedBy: '2025-06-01T12:00:00Z', includeActive: over.includeActive ?? false },
+    reason: 'connection storm',
+    requester: 'UREQ',
+    channel: 'CWATCH',
+  });
+
+  test('freezes the sessions the server returns, without protected ones or those the bot may not signal, at most the bulk cap', async () => {
+    const sessions = [
+      ...[1, 2, 3, 4].map((pid) => session(pid, { application: 'storm', state: 'idle', backendStart: `2025-06-01T11:00:0${pid}.000000Z` })),
+      session(5, { application: 'storm', state: 'idle', user: 'postgres' }),
+      session(6, { application: 'storm', state: 'idle', signalBlocker: 'superuser' }),
+    ];
+    const { service, state, cluster } = setup({ sessions, settings: { bulkCap: 3 } });
+    const asked = await service.requestRelief(relief());
+    assert.ok(asked.ok);
+    assert.equal(asked.value.action, 'terminate_all');
+    assert.deepEqual(asked.value.scope, { application: 'storm' });
+    assert.deepEqual(asked.value.targets.map((t) => t.pid), [1, 2, 3], 'the protected role, the superuser and the fourth beyond the cap are left out');
+    const approved = await service.approve(asked.value.id, 'UAPP');
+    assert.ok(approved.ok);
+    assert.deepEqual(cluster.signals.map((s) => [s.kind, s.target.pid, s.target.queryStart]), [['terminate', 1, null], ['terminate', 2, null], ['terminate', 3, null]]);
+    assert.deepEqual(state.events(asked.value.id), ['requested', 'approved', 'executing', 'executed']);
+  });
+
+  test('nothing to end, read-only, or a requester who may not request: refused, nothing stored', async () => {
+    const none = setup({ sessions: [session(9, { application: 'storm', user: 'postgres' })] });
+    const empty = await none.service.requestRelief(relief());
+    assert.equal(!empty.ok && empty.code, 'nothing_to_do');
+    const readOnly = setup({ sessions: [session(1, { application: 'storm' })], settings: { readOnly: true } });
+    const refused = await readOnly.service.requestRelief(relief());
+    assert.equal(!refused.ok && refused.code, 'read_only');
+    const closed = setup({ sessions: [session(1, { application: 'storm' })], settings: { rules: () => ({ requesters: ['USOMEONE'], approvers: ['UAPP'] }) } });
+    const outsider = await closed.service.requestRelief(relief());
+    assert.equal(!outsider.ok && outsider.code, 'not_requester');
+    for (const s of [none, readOnly, closed]) assert.equal(s.messages.posted.length, 0);
   });
 });

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseCommand } from '../../src/domain/command.js';
-import { ruleDetectionThresholds, ruleFloor, ruleMatches, type RuleSpec } from '../../src/domain/rules.js';
+import { describeRule, effectiveThresholds, ruleDetectionThresholds, ruleFloor, ruleMatches, ruleText, withAlertFloor, type RuleSpec } from '../../src/domain/rules.js';
 import { detectIncidents, ruleCandidates, type WatchThresholds } from '../../src/domain/watch.js';
 import { relLock, sessionBuilder, snapshot } from '../helpers/watched.js';
 
@@ -40,7 +40,7 @@ test("a rule's own threshold decides when it acts, below the cluster's alert thr
   const lowered = ruleDetectionThresholds(ALERTS, [rule]);
   assert.equal(lowered.lockWaitSeconds, 1);
   assert.equal(lowered.activeSeconds, ALERTS.activeSeconds, 'other causes untouched');
-  const matched = ruleMatches(rule, ruleCandidates(snapshot(all), lowered));
+  const matched = ruleMatches(rule, ruleCandidates(snapshot(all), lowered), ALERTS);
   assert.deepEqual(matched.map((i) => i.root?.pid), [ddl.pid]);
 });
 
@@ -75,8 +75,61 @@ test('a query storm reaches a rule on one query_id as each of its sessions', () 
   // What alerts see: one storm incident, which an `active` rule never matched before.
   const alerts = detectIncidents(snapshot(sessions), ALERTS);
   assert.deepEqual(alerts.map((i) => i.cause), ['query-storm']);
-  assert.deepEqual(ruleMatches(rule, alerts), []);
-  const matched = ruleMatches(rule, ruleCandidates(snapshot(sessions), ruleDetectionThresholds(ALERTS, [rule])));
+  assert.deepEqual(ruleMatches(rule, alerts, ALERTS), []);
+  const matched = ruleMatches(rule, ruleCandidates(snapshot(sessions), ruleDetectionThresholds(ALERTS, [rule])), ALERTS);
   assert.deepEqual(matched.map((i) => i.root?.pid).sort(), storm.map((s) => s.pid).sort(), 'every long-running session of the query, not the young one nor the other query');
   assert.ok(matched.every((i) => i.cause === 'active' && i.root?.ageSeconds === 700));
+});
+
+// Issue 15, N2: detection runs at the lowest threshold any active rule needs; a rule without a threshold of its
+// own must still wait for its own floor (the alert threshold), never act at another rule's.
+test("a rule without a threshold acts at its own floor, never at another active rule's lower threshold", () => {
+  const fast = allow('cancel active app:fast running:2s for:1h r');
+  const reports = withAlertFloor(allow('cancel active app:reports for:1h r'), ALERTS);
+  assert.equal(reports.alertFloorSeconds, 1800, 'frozen into the rule when proposed');
+  assert.equal(withAlertFloor(fast, ALERTS).alertFloorSeconds, undefined, 'a rule with its own threshold keeps it');
+  const young = [session({ application: 'reports', queryAgeSeconds: 5 }), session({ application: 'fast', queryAgeSeconds: 5 })];
+  const lowered = ruleDetectionThresholds(ALERTS, [fast, reports]);
+  assert.equal(lowered.activeSeconds, 2, 'detected at the fast rule\u2019s 2 s');
+  const candidates = ruleCandidates(snapshot(young), lowered);
+  assert.deepEqual(ruleMatches(reports, candidates, ALERTS), [], 'a 5-second reports query is not the reports rule\u2019s');
+  assert.deepEqual(ruleMatches(fast, candidates, ALERTS).map((i) => i.root?.application), ['fast']);
+  const old = ruleCandidates(snapshot([session({ application: 'reports', queryAgeSeconds: 1801 })]), lowered);
+  assert.equal(ruleMatches(reports, old, ALERTS).length, 1, 'at 30 minutes it acts');
+  // A rule stored before the floor was frozen: the cluster's alert threshold, still never another rule's.
+  const legacy = allow('cancel active app:reports for:1h r');
+  assert.deepEqual(ruleMatches(legacy, candidates, ALERTS), []);
+  assert.deepEqual(effectiveThresholds(legacy, ALERTS), { runningSeconds: 1800 });
+  // Its message says the threshold it acts at.
+  assert.match(describeRule(reports, null), /running for ≥ 30m \(the alert threshold\)/);
+  assert.doesNotMatch(describeRule(fast, null), /alert threshold/);
+  const idle = withAlertFloor(allow('terminate idle-in-transaction user:reporting for:1h r'), ALERTS);
+  assert.match(describeRule(idle, null), /idle in a transaction for ≥ 10m \(the alert threshold\)/);
+});
+
+// Issue 15, N8: any database user can queue sessions on an advisory lock held by someone else.
+test('blocking: and waiting: count waits on advisory locks only when the rule says advisory', () => {
+  const advisoryLock = { locktype: 'advisory', mode: 'ExclusiveLock', relation: null, relationOid: null, transactionId: null };
+  const victim = session({ state: 'idle in transaction', xactAgeSeconds: 120, application: 'victim', holding: [advisoryLock] });
+  const queued = Array.from({ length: 5 }, () => session({ blockedBy: [victim.pid], waitEventType: 'Lock', waitingFor: advisoryLock, waitSeconds: 60 }));
+  const [incident] = detectIncidents(snapshot([victim, ...queued]), ALERTS);
+  assert.equal(incident?.cause, 'root-blocker');
+  assert.equal(incident?.waiting, 5, 'the alert still shows everyone waiting');
+  assert.deepEqual(incident?.lockWaits, { waiting: 0, oldestWaitSeconds: 0 });
+  const rule = allow('terminate root-blocker app:victim blocking:3 for:1h r');
+  assert.deepEqual(ruleMatches(rule, [incident!], ALERTS), []);
+  const optIn = allow('terminate root-blocker app:victim blocking:3 advisory for:1h r');
+  assert.equal(optIn.advisoryLocks, true);
+  assert.equal(optIn.reason, 'r');
+  assert.equal(ruleMatches(optIn, [incident!], ALERTS).length, 1);
+  assert.match(ruleText(optIn), / advisory /);
+  assert.match(describeRule(optIn, null), /counting sessions that wait on advisory locks/);
+  assert.doesNotMatch(describeRule(rule, null), /advisory/);
+  // Relation-lock waiters still count, advisory ones beside them do not.
+  const rowWaiters = Array.from({ length: 2 }, () => session({ blockedBy: [victim.pid], waitEventType: 'Lock', waitingFor: relLock('RowExclusiveLock'), waitSeconds: 40 }));
+  const [mixed] = detectIncidents(snapshot([victim, ...queued, ...rowWaiters]), ALERTS);
+  assert.deepEqual(mixed?.lockWaits, { waiting: 2, oldestWaitSeconds: 40 });
+  assert.deepEqual(ruleMatches(rule, [mixed!], ALERTS), [], 'two real waiters are fewer than three');
+  const advisoryOnActive = parseCommand('allow terminate active app:x advisory for:1h r');
+  assert.equal(advisoryOnActive.kind, 'invalid');
 });

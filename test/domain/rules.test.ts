@@ -2,7 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseCommand } from '../../src/domain/command.js';
 import { describeRule, matchesRule, ruleMatches, ruleText, type RuleSpec } from '../../src/domain/rules.js';
-import type { Incident, RootSession } from '../../src/domain/watch.js';
+import type { Incident, RootSession, WatchThresholds } from '../../src/domain/watch.js';
+
+const ALERTS: WatchThresholds = { lockWaitSeconds: 30, idleInTransactionSeconds: 600, activeSeconds: 1800, connectionsShare: null, replicationLagBytes: null, stormSessions: 10, stormSeconds: 10 };
 
 function allow(text: string): RuleSpec {
   const parsed = parseCommand(`allow ${text}`);
@@ -116,5 +118,5 @@ test('a rule matches its cause, filters and every threshold, and nothing else', 
   const q = allow('cancel active query_id:-412345678 running:10m for:1h r');
   assert.equal(matchesRule(q, incident({ cause: 'active', root: root({ queryId: '-412345678', ageSeconds: 600 }) })), true);
   assert.equal(matchesRule(q, incident({ cause: 'active', root: root({ queryId: '1', ageSeconds: 600 }) })), false);
-  assert.equal(ruleMatches(spec, [incident(), incident({ key: 'k2' })]).length, 1, 'one session, one match');
+  assert.equal(ruleMatches(spec, [incident(), incident({ key: 'k2' })], ALERTS).length, 1, 'one session, one match');
 });

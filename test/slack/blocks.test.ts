@@ -422,6 +422,7 @@ const caps = (over: Partial<RoleCapabilities> = {}): RoleCapabilities => ({
   superuser: false,
   readAllStats: true,
   signalBackend: true,
+  reservedConnections: { member: true, reserved: 3 },
   serverVersion: '16.4',
   serverVersionNum: 160004,
   ...over,

@@ -4,6 +4,7 @@
 import type { KnownBlock } from '@slack/types';
 import { USAGE } from '../../domain/command.js';
 import type { RoleCapabilities } from '../../domain/types.js';
+import { reservedConnectionsLine } from '../../domain/capabilities.js';
 import { LIMITS, escapeTruncate, inlineText, safeText, truncate, type RenderedMessage } from './mrkdwn.js';
 
 export interface HelpCluster {
@@ -59,6 +60,8 @@ export function describeCapabilities(c: RoleCapabilities): string[] {
       ? ':white_check_mark: Can cancel and terminate other roles’ sessions, except superusers’ (`pg_signal_backend`).'
       : ':x: No `pg_signal_backend`: cannot cancel or terminate sessions of other roles.',
   );
+  const reserved = reservedConnectionsLine(c);
+  if (reserved) lines.push(`${reserved.can ? ':white_check_mark: Can' : ':x: Cannot'} ${reserved.text.replace(/pg_use_reserved_connections|reserved_connections = \d+/g, (m) => `\`${m}\``)}.`);
   return lines;
 }
 

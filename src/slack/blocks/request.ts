@@ -256,6 +256,11 @@ export const ACTION_LABELS: Record<Action, string> = {
 };
 
 function requestTitle(r: KillRequest): string {
+  if (r.action === 'terminate_all' && r.scope && r.scope.database === undefined && r.scope.application !== undefined) {
+    // A connection storm's relief (from a connections alert): one application's sessions, any database.
+    const n = r.targets.length;
+    return `Terminate ${n} ${n === 1 ? 'session' : 'sessions'} of app ${r.scope.application || '(none)'} — connection storm`;
+  }
   if (r.action === 'terminate_all') {
     const db = r.scope?.database ?? r.targets[0]?.database ?? '?';
     const n = r.targets.length;
@@ -479,7 +484,7 @@ export function buildPendingList(requests: KillRequest[], opts: { elsewhere?: nu
 }
 
 /** The request forms' required reason field (checked again by the app when submitted). */
-function reasonInput(placeholder: string): KnownBlock {
+export function reasonInput(placeholder: string): KnownBlock {
   return {
     type: 'input',
     block_id: INPUT.reasonBlock,

@@ -3,7 +3,7 @@
 // once cleared, how long it lasted and why it ended. Pure: data in, Block Kit out.
 import type { ActionsBlock, Button, KnownBlock } from '@slack/types';
 import { formatDuration } from '../../domain/duration.js';
-import type { ClearReason, Incident, IncidentCause, LiveIncident, RootSession } from '../../domain/watch.js';
+import { reliefOf, type ClearReason, type ConnectionGroup, type ConnectionUse, type Incident, type IncidentCause, type LiveIncident, type RootSession } from '../../domain/watch.js';
 import { ACTION, encodeSnooze, encodeStorm, encodeTarget, SNOOZE_MINUTES } from '../ids.js';
 import { LIMITS, codeSpan, inlineText, slackDate, truncate, userMention, type RenderedMessage } from './mrkdwn.js';
 
@@ -67,7 +67,7 @@ export function describeIncident(i: Incident): string {
       return r ? `*${i.members.length} sessions* run ${query(r)}${apps(i)}, the oldest for ${formatDuration(r.ageSeconds)}.` : 'A query storm';
     case 'connections': {
       const c = i.connections;
-      return c ? `*${connectionUse(c)}*` : 'Connections';
+      return c ? [`*${connectionUse(c)}*`, ...connectionHolders(c)].join('\n') : 'Connections';
     }
     case 'replication-lag':
       return r ? `Walsender *pid ${r.pid}* (app ${name(r.application)}) is ${gib(i.lagBytes ?? 0)} behind in replay.` : 'Replication lag';
@@ -79,6 +79,16 @@ export function describeIncident(i: Incident): string {
 /** `412 of 500: 300 idle, 80 active, 32 idle in transaction`. */
 export function connectionUse(c: { total: number; available: number; idle: number; active: number; idleInTransaction: number }): string {
   return `${c.total} of ${c.available}: ${c.idle} idle, ${c.active} active, ${c.idleInTransaction} idle in transaction`;
+}
+
+const groupName = (g: ConnectionGroup): string => (g.name === '' ? '_(none)_' : codeSpan(g.name, NAME_CHARS + 2));
+
+/** `rails` 57 (50 idle, 2 idle in transaction, 5 active) · … per kind, largest first: who holds the connections. */
+export function connectionHolders(c: ConnectionUse): string[] {
+  if (!c.top) return [];
+  const line = (label: string, groups: ConnectionGroup[]) =>
+    groups.length === 0 ? [] : [`${label}: ${groups.map((g) => `${groupName(g)} ${g.total} (${g.idle} idle, ${g.idleInTransaction} idle in transaction, ${g.active} active)`).join(' · ')}`];
+  return [...line('Applications', c.top.applications), ...line('Users', c.top.users), ...line('Client addresses', c.top.clients)];
 }
 
 export function describeClearReason(reason: ClearReason | null): string {
@@ -112,6 +122,11 @@ function target(cluster: string, r: RootSession, kind: 'cancel' | 'terminate'): 
  * button names only the incident (incidentId): its frozen sessions are read from the store when clicked.
  */
 export function requestButtons(i: Incident, incidentId?: string): Button[] {
+  const relief = reliefOf(i);
+  if (relief && incidentId) {
+    const app = relief.application === '' ? 'no application name' : `app ${relief.application}`;
+    return [button(`Request terminate of the ${relief.idle} idle sessions of ${app}…`, ACTION.watchRelieveConnections, encodeStorm(incidentId), 'danger')];
+  }
   const r = i.root;
   if (!r) return [];
   if (i.cause === 'query-storm') {
