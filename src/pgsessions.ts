@@ -8,7 +8,7 @@ import { createRequestService } from './domain/requests.js';
 import { deliveryFailureKind, startOutboxWorker } from './audit/outbox-worker.js';
 import { migrate } from './postgres/migrate.js';
 import { createLifeline, type Lifeline } from './postgres/lifeline.js';
-import { APPLICATION_NAME, ClusterBusyError, createPool, describeConnectionError, describeReadFailure, isConnectionError } from './postgres/pools.js';
+import { APPLICATION_NAME, createPool, describeConnectionError, describeReadFailure, isConnectionError, troubleOf } from './postgres/pools.js';
 import { createCluster, type Cluster } from './postgres/session-store.js';
 import { createStateStore, type StateStore } from './postgres/state-store.js';
 import { auditKeyId } from './domain/audit.js';
@@ -141,6 +141,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
       rules: rulesFor,
     },
     isUnreachable: isConnectionError,
+    troubleOf,
   });
   const requestLimiter = createRateLimiter(config.rateLimits.request);
   const requests = instrumentRequests(limitRequests(service, requestLimiter), metrics);
@@ -157,7 +158,10 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
       protectedApps: config.protectedApps,
       viewers: (name) => config.clusters.find((c) => c.name === name)?.viewers ?? config.viewers,
     },
-    classify: (error) => (error instanceof ClusterBusyError ? 'slow' : isConnectionError(error) ? 'unreachable' : null),
+    classify: (error) => {
+      const trouble = troubleOf(error);
+      return trouble === 'busy' ? 'slow' : trouble;
+    },
     // Users are told "unreachable"; the log keeps what happened (scrubbed of passwords).
     onTrouble: (cluster, error) => log.warn({ cluster, error: describeConnectionError(error) }, 'cluster unreachable or slow'),
   });

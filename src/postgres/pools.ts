@@ -7,6 +7,7 @@ import pg from 'pg';
 import type { Logger } from '../logger.js';
 import { scrubSecrets } from '../logger.js';
 import type { Lifeline } from './lifeline.js';
+import type { Refusal, Trouble } from '../domain/trouble.js';
 import { DEFAULT_LIMITS, runStatement, type Lease, type StatementLimits } from './statement.js';
 
 export const APPLICATION_NAME = 'pgsessions';
@@ -67,19 +68,16 @@ export async function acquire(pool: pg.Pool, options: { lifeline?: boolean } = {
   try {
     client = await (x ? x.connect() : pool.connect());
   } catch (error) {
-    if (x?.lifeline && options.lifeline !== false && isRefusal(error)) return x.lifeline.lease();
+    const refused = refusalOf(error);
+    if (x?.lifeline && options.lifeline !== false && refused) return { ...(await x.lifeline.lease()), refused };
     throw error;
   }
   return { client, via: 'pool', release: (broken) => client.release(broken) };
 }
 
-/** The server (or the pooler in front of it) answered, and refused a new connection: full. */
-export function isRefusal(error: unknown): boolean {
-  return refusalOf(error) !== null;
-}
 
 /** Which refusal: the server's max_connections (or a role's or database's limit), or a pooler's own. */
-export function refusalOf(error: unknown): 'server' | 'pooler' | null {
+export function refusalOf(error: unknown): Refusal | null {
   const e = error as { code?: unknown; message?: unknown };
   if (e?.code === '53300') return 'server';
   // PgBouncer at max_client_conn (08P01 there, with this text in every version).
@@ -103,8 +101,15 @@ const POOL_WAIT_TIMEOUT = /timeout exceeded when trying to connect/i;
 
 /** Runs a query; a timed-out wait for a pool slot while every connection is in use becomes ClusterBusyError. */
 export async function queryRows(pool: pg.Pool, text: string, values: unknown[] = []): Promise<Record<string, unknown>[]> {
+  return (await queryRouted(pool, text, values)).rows;
+}
+
+/** queryRows, also saying whether the rows came through the lifeline because a new connection was refused. */
+export async function queryRouted(pool: pg.Pool, text: string, values: unknown[] = []): Promise<{ rows: Record<string, unknown>[]; refused: Refusal | null }> {
   try {
-    return (await pool.query(text, values)).rows as Record<string, unknown>[];
+    const lease = await acquire(pool);
+    const result = await runStatement(lease, limitsOf(pool), text, values);
+    return { rows: result.rows, refused: lease.refused ?? null };
   } catch (error) {
     const max = (pool as unknown as { options: { max?: number } }).options.max ?? 10;
     if (POOL_WAIT_TIMEOUT.test((error as Error).message ?? '') && pool.totalCount >= max && pool.idleCount === 0) {
@@ -130,8 +135,19 @@ export function describeReadFailure(error: unknown): string {
   const tag = typeof code === 'string' && /^[A-Z0-9_]{1,20}$/.test(code) ? ` (${code})` : '';
   if (code === '57014') return `the read ran over its statement timeout${tag}`;
   if (error instanceof ClusterBusyError) return 'the cluster is too busy to answer now';
+  const refused = refusalOf(error);
+  if (refused === 'server') return `the cluster is full: max_connections reached${tag}`;
+  if (refused === 'pooler') return 'the connection pooler in front of the cluster is full (max_client_conn)';
   if (isConnectionError(error)) return `the cluster could not be reached${tag}`;
   return `the read failed${tag}`;
+}
+
+/** Which trouble a failed call met, for the user's sentence; null for an error that is a bug or a statement's. */
+export function troubleOf(error: unknown): Trouble | null {
+  if (error instanceof ClusterBusyError) return 'busy';
+  const refused = refusalOf(error);
+  if (refused) return refused === 'server' ? 'full' : 'pooler_full';
+  return isConnectionError(error) ? 'unreachable' : null;
 }
 
 /** True for errors that mean the server could not be reached or went away, not that a statement failed. */

@@ -6,6 +6,7 @@
 // the start-up packet; each transaction opens with the timeouts and the date and time formats the code
 // reads timestamps in (exact text, UTC) — SET LOCAL, gone at COMMIT or ROLLBACK.
 import type pg from 'pg';
+import type { Refusal } from '../domain/trouble.js';
 
 export interface StatementLimits {
   statementTimeoutMs: number;
@@ -43,6 +44,8 @@ export interface Lease {
   release(broken?: boolean | Error): void;
   /** Where the connection came from: the pool, or pgsessions' reserved connection (new ones were refused). */
   via: 'pool' | 'lifeline';
+  /** Why the lifeline: who refused a new connection. */
+  refused?: Refusal;
 }
 
 /** BEGIN with the limits, `work`, COMMIT; ROLLBACK and rethrow on failure. Reports a connection to drop. */
