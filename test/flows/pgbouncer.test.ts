@@ -1,0 +1,94 @@
+// A watched cluster behind a real PgBouncer (Debian's package, default settings), in transaction and in
+// session pooling: listing, an approved terminate, terminate-all and a watch alert all work through it,
+// and the bot's own pooled server connections are neither listed nor killable.
+import { after, afterEach, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import pg from 'pg';
+import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
+import { skipWithoutPgBouncer, startPgBouncer, type PgBouncer, type PoolMode } from '../helpers/pgbouncer.js';
+import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
+import { blockedQuery, idleInTransactionLockHolder, sessionAlive, sleepSession } from '../helpers/sessions.js';
+import { APPROVER, baseEnv, REQUESTER, startTestApp, type TestApp } from '../helpers/app.js';
+import { as, click, command, fresh, sessionTracker, stateQuery, typedRequest, waitForStatus } from '../helpers/approval-flow.js';
+import { waitForAlertText, watchEnv } from '../helpers/watch.js';
+import { ACTION } from '../../src/slack/ids.js';
+
+for (const mode of ['transaction', 'session'] as const satisfies readonly PoolMode[]) {
+  describe(`a cluster behind PgBouncer in ${mode} pooling`, { skip: skipWithoutPgBouncer() }, () => {
+    let db: TestDatabase;
+    let bouncer: PgBouncer;
+    let slack: SlackApi;
+    let app: TestApp;
+    const sessions = sessionTracker();
+    const track = sessions.track;
+    /** The backends PgBouncer opened for pgsessions: on the server, named as pgsessions named itself. */
+    const botBackends = async () =>
+      (await stateQuery<{ pid: number }>(db.url, `SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = 'pgsessions'`, [db.name])).map((r) => r.pid);
+
+    before(async () => {
+      db = await createTestDatabase(`pgb${mode[0]}`);
+      const c = new pg.Client({ connectionString: db.url });
+      await c.connect();
+      await c.query('CREATE TABLE orders (id int PRIMARY KEY, note text)');
+      await c.query('INSERT INTO orders SELECT g, null FROM generate_series(1, 10) g');
+      await c.end();
+      bouncer = await startPgBouncer({ serverUrl: db.url, poolMode: mode });
+      slack = await startSlackApi();
+      // The cluster through PgBouncer; the state database directly (its pooler story is another one).
+      const env = baseEnv(bouncer.url(db.name), slack, { STATE_DATABASE_URL: db.url, ...watchEnv() });
+      app = await startTestApp(env, { terminateTimeoutMs: 3_000 });
+    });
+    afterEach(async () => {
+      await sessions.endAll();
+    });
+    after(async () => {
+      await app?.stop();
+      await bouncer?.stop();
+      await slack?.close();
+      await db?.drop();
+    });
+
+    test('lists sessions through it, never its own pooled server connections', async () => {
+      const victim = track(await sleepSession(db.url, { seconds: 120, application: `pgb-list-${mode}` }));
+      const listing = await command(slack, app.port, `app:pgb-list-${mode}`, as(REQUESTER, fresh('C')));
+      assert.match(JSON.stringify(listing.body.blocks), new RegExp(`${victim.pid}`), listing.text);
+      const pools = await bouncer.admin('SHOW POOLS');
+      assert.ok(pools.some((p) => p.database === db.name && p.pool_mode === mode), 'the listing went through PgBouncer');
+      const own = await botBackends();
+      assert.ok(own.length > 0, 'PgBouncer holds server connections for pgsessions');
+      const everything = JSON.stringify((await command(slack, app.port, 'state:idle limit:200', as(REQUESTER, fresh('C')))).body.blocks);
+      for (const pid of own) assert.ok(!everything.includes(`pid ${pid}`) && !everything.includes(`*${pid}*`), `the bot's own backend ${pid} is not listed`);
+    });
+
+    test('an approved terminate ends the session through it', async () => {
+      const channel = fresh('C');
+      const victim = track(await sleepSession(db.url, { seconds: 120, application: `pgb-kill-${mode}` }));
+      const { id } = await typedRequest(slack, app.port, `terminate ${victim.pid} stuck report`, as(REQUESTER, channel));
+      await click(slack, app.port, ACTION.approve, id, as(APPROVER, channel));
+      const row = await waitForStatus(db.url, id, ['executed', 'failed']);
+      assert.equal(row.status, 'executed', JSON.stringify(row.result));
+      assert.equal(row.result?.outcomes[0]?.outcome, 'terminated');
+      assert.equal(await sessionAlive(db.url, victim.pid), false);
+    });
+
+    test('terminate-all ends exactly the frozen sessions, never the server connections PgBouncer holds for the bot', async () => {
+      const channel = fresh('C');
+      const frozen = [track(await sleepSession(db.url, { seconds: 120, application: 'pgb-bulk-a' })), track(await sleepSession(db.url, { seconds: 120, application: 'pgb-bulk-b' }))];
+      const own = await botBackends();
+      const { id, reply } = await typedRequest(slack, app.port, `terminate-all db:${db.name} nightly maintenance`, as(REQUESTER, channel));
+      assert.match(reply, /for 2 sessions/);
+      await click(slack, app.port, ACTION.approve, id, as(APPROVER, channel));
+      const row = await waitForStatus(db.url, id, ['executed', 'failed']);
+      assert.equal(row.status, 'executed', JSON.stringify(row.result));
+      assert.deepEqual(row.result?.outcomes.map((o) => o.outcome), ['terminated', 'terminated']);
+      for (const s of frozen) assert.equal(await sessionAlive(db.url, s.pid), false);
+      for (const pid of own) assert.equal(await sessionAlive(db.url, pid), true, `the bot's server connection ${pid} survives`);
+    });
+
+    test('the watcher reads the cluster through it and posts an alert', async () => {
+      const holder = track(await idleInTransactionLockHolder(db.url, 'orders', { application: `pgb-holder-${mode}` }));
+      track(await blockedQuery(db.url, 'orders', { application: `pgb-waiter-${mode}` }));
+      await waitForAlertText(slack, new RegExp(`pid ${holder.pid}`), 20_000);
+    });
+  });
+}
