@@ -9,7 +9,7 @@ import { skipWithoutPgBouncer, startPgBouncer, type PgBouncer, type PoolMode } f
 import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { blockedQuery, idleInTransactionLockHolder, sessionAlive, sleepSession } from '../helpers/sessions.js';
 import { APPROVER, baseEnv, REQUESTER, startTestApp, type TestApp } from '../helpers/app.js';
-import { as, click, command, fresh, sessionTracker, stateQuery, typedRequest, waitForStatus } from '../helpers/approval-flow.js';
+import { as, click, requestRow, command, fresh, sessionTracker, stateQuery, typedRequest, waitForStatus } from '../helpers/approval-flow.js';
 import { waitForAlertText, watchEnv } from '../helpers/watch.js';
 import { ACTION } from '../../src/slack/ids.js';
 
@@ -71,12 +71,15 @@ for (const mode of ['transaction', 'session'] as const satisfies readonly PoolMo
       assert.equal(await sessionAlive(db.url, victim.pid), false);
     });
 
+    // Scoped by application too: a server connection PgBouncer has just opened carries no application_name
+    // until its first use, and is then anyone's session of that role (shown, and in a db-wide scope).
     test('terminate-all ends exactly the frozen sessions, never the server connections PgBouncer holds for the bot', async () => {
       const channel = fresh('C');
-      const frozen = [track(await sleepSession(db.url, { seconds: 120, application: 'pgb-bulk-a' })), track(await sleepSession(db.url, { seconds: 120, application: 'pgb-bulk-b' }))];
+      const frozen = [track(await sleepSession(db.url, { seconds: 120, application: 'pgb-bulk' })), track(await sleepSession(db.url, { seconds: 120, application: 'pgb-bulk' }))];
       const own = await botBackends();
-      const { id, reply } = await typedRequest(slack, app.port, `terminate-all db:${db.name} nightly maintenance`, as(REQUESTER, channel));
-      assert.match(reply, /for 2 sessions/);
+      const { id, reply } = await typedRequest(slack, app.port, `terminate-all db:${db.name} app:pgb-bulk nightly maintenance`, as(REQUESTER, channel));
+      const targets = (await requestRow(db.url, id)).targets;
+      assert.match(reply, /for 2 sessions/, JSON.stringify(targets));
       await click(slack, app.port, ACTION.approve, id, as(APPROVER, channel));
       const row = await waitForStatus(db.url, id, ['executed', 'failed']);
       assert.equal(row.status, 'executed', JSON.stringify(row.result));
@@ -92,3 +95,56 @@ for (const mode of ['transaction', 'session'] as const satisfies readonly PoolMo
     });
   });
 }
+
+describe('a PgBouncer at max_client_conn', { skip: skipWithoutPgBouncer() }, () => {
+  let db: TestDatabase;
+  let bouncer: PgBouncer;
+  let slack: SlackApi;
+  let app: TestApp;
+  const crowd: pg.Client[] = [];
+  const sessions = sessionTracker();
+
+  before(async () => {
+    db = await createTestDatabase('pgbfull');
+    bouncer = await startPgBouncer({ serverUrl: db.url, poolMode: 'transaction', settings: { max_client_conn: '8' } });
+    slack = await startSlackApi();
+    app = await startTestApp(baseEnv(bouncer.url(db.name), slack, { STATE_DATABASE_URL: db.url }), { poolIdleTimeoutMs: 300 });
+  });
+  after(async () => {
+    await app?.stop();
+    await Promise.all(crowd.map((c) => c.end().catch(() => undefined)));
+    await sessions.endAll();
+    await bouncer?.stop();
+    await slack?.close();
+    await db?.drop();
+  });
+
+  test('a listing goes through the reserved client connection and says the pooler is full', async () => {
+    const victim = sessions.track(await sleepSession(db.url, { seconds: 120, application: 'pgb-crowded' }));
+    // The bot's pooled client connections age out; then a crowd takes every other client slot.
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const clients = (await bouncer.admin('SHOW CLIENTS')).filter((c) => c.database === db.name);
+      if (clients.length <= 1) break;
+      assert.ok(Date.now() < deadline, `pgsessions still holds ${clients.length} client connections`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    let refusal: { code?: string; message?: string } | null = null;
+    while (!refusal) {
+      const c = new pg.Client({ connectionString: bouncer.url(db.name), application_name: 'crowd' });
+      c.on('error', () => undefined);
+      try {
+        await c.connect();
+        crowd.push(c);
+      } catch (error) {
+        refusal = error as { code?: string; message?: string };
+      }
+      assert.ok(crowd.length < 20, 'PgBouncer never refused a client');
+    }
+    assert.match(refusal.message ?? '', /no more connections allowed \(max_client_conn\)/);
+    const listing = await command(slack, app.port, 'app:pgb-crowded', as(REQUESTER, fresh('C')));
+    const blocks = JSON.stringify(listing.body.blocks);
+    assert.match(blocks, new RegExp(`${victim.pid}`), listing.text);
+    assert.match(blocks, /is full at its connection pooler: no more connections allowed \(max_client_conn\) — listed through pgsessions’ reserved connection/);
+  });
+});
