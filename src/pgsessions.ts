@@ -250,6 +250,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
       }
     },
     isUnreachable: isConnectionError,
+    troubleOf,
     mayPropose: (user) => requestLimiter.take(user),
   });
   const rules = instrumentRules(ruleService, metrics);

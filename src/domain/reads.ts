@@ -48,6 +48,8 @@ export interface ClusterStatus {
   name: string;
   capabilities: RoleCapabilities | null;
   reachable: boolean;
+  /** Why not reachable, when it is known to be something else than no answer (full, busy). */
+  trouble?: ClusterTrouble;
 }
 
 export type ReadFailure =
@@ -138,8 +140,9 @@ export function createReadService(deps: ReadDeps) {
       clusters.map(async (cluster) => {
         try {
           return { name: cluster.name, capabilities: await cluster.capabilities(), reachable: true };
-        } catch {
-          return { name: cluster.name, capabilities: null, reachable: false };
+        } catch (error) {
+          const trouble = deps.classify(error);
+          return { name: cluster.name, capabilities: null, reachable: false, ...(trouble && trouble !== 'unreachable' ? { trouble } : {}) };
         }
       }),
     );

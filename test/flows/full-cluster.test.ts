@@ -132,6 +132,12 @@ test('when even the reserved connections are gone, the answer says the cluster i
   const listing = await command(slack, app.port, 'app:web-victim', as(REQUESTER, fresh('C')));
   assert.match(listing.text, /Cluster `default` is full: max_connections reached \(53300\)/);
   assert.doesNotMatch(listing.text, /cannot be reached|Cannot reach|unreachable/i);
+  const status = await command(slack, app.port, 'status', as(REQUESTER, fresh('C')));
+  assert.match(JSON.stringify(status.body.blocks), /full: max_connections reached \(53300\)/);
+  assert.doesNotMatch(JSON.stringify(status.body.blocks), /unreachable/i);
+  const stormPid = (await admin<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE application_name = 'web-tier' LIMIT 1`))[0]!.pid;
+  const refused = await command(slack, app.port, `terminate ${stormPid} the web tier again`, as(REQUESTER, fresh('C')));
+  assert.match(refused.text, /The cluster is full: max_connections reached \(53300\).*Nothing was done/);
   // And once a connection frees, pgsessions gets its reserved connection back and lists again.
   await storm.pop()!.end();
   await storm.pop()!.end();
