@@ -60,6 +60,8 @@ export interface StartOptions {
   watchDownAfterFailures?: number;
   /** How long an unused pooled connection stays open (default 30 s); tests shorten it to see a full cluster. */
   poolIdleTimeoutMs?: number;
+  /** Between two checks of each reserved connection (default 10 s). */
+  lifelineHealthIntervalMs?: number;
 }
 
 export interface RunningApp {
@@ -84,7 +86,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   // and sessions listed and signalled, while that server refuses new connections (postgres/lifeline.ts).
   const lifelines: Lifeline[] = [];
   const lifelineTo = (url: string, bindings: Record<string, string>) => {
-    const lifeline = createLifeline(url, logger.child({ module: 'lifeline', ...bindings }), { applicationName: APPLICATION_NAME });
+    const lifeline = createLifeline(url, logger.child({ module: 'lifeline', ...bindings }), { applicationName: APPLICATION_NAME, healthIntervalMs: options.lifelineHealthIntervalMs });
     lifelines.push(lifeline);
     return lifeline;
   };

@@ -9,6 +9,7 @@ import { skipWithoutPgBouncer, startPgBouncer, type PgBouncer, type PoolMode } f
 import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { blockedQuery, idleInTransactionLockHolder, sessionAlive, sleepSession } from '../helpers/sessions.js';
 import { APPROVER, baseEnv, REQUESTER, startTestApp, type TestApp } from '../helpers/app.js';
+import { createRole } from '../helpers/roles.js';
 import { as, click, requestRow, command, fresh, sessionTracker, stateQuery, typedRequest, waitForStatus } from '../helpers/approval-flow.js';
 import { waitForAlertText, watchEnv } from '../helpers/watch.js';
 import { ACTION } from '../../src/slack/ids.js';
@@ -23,7 +24,7 @@ for (const mode of ['transaction', 'session'] as const satisfies readonly PoolMo
     const track = sessions.track;
     /** The backends PgBouncer opened for pgsessions: on the server, named as pgsessions named itself. */
     const botBackends = async () =>
-      (await stateQuery<{ pid: number }>(db.url, `SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = 'pgsessions'`, [db.name])).map((r) => r.pid);
+      (await stateQuery<{ pid: number }>(db.url, `SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = 'pgsessions' AND usename = current_user`, [db.name])).map((r) => r.pid);
 
     before(async () => {
       db = await createTestDatabase(`pgb${mode[0]}`);
@@ -48,8 +49,12 @@ for (const mode of ['transaction', 'session'] as const satisfies readonly PoolMo
       await db?.drop();
     });
 
-    test('lists sessions through it, never its own pooled server connections', async () => {
+    test('lists sessions through it, never its own pooled server connections, and an impostor named pgsessions is listed', async () => {
       const victim = track(await sleepSession(db.url, { seconds: 120, application: `pgb-list-${mode}` }));
+      // The attacker: a database user of another role who names its session after the bot to hide.
+      const impostorRole = await createRole({ prefix: 'impostor' });
+      sessions.defer(() => impostorRole.drop());
+      const impostor = track(await sleepSession(impostorRole.url(db.url), { seconds: 120, application: 'pgsessions' }));
       const listing = await command(slack, app.port, `app:pgb-list-${mode}`, as(REQUESTER, fresh('C')));
       assert.match(JSON.stringify(listing.body.blocks), new RegExp(`${victim.pid}`), listing.text);
       const pools = await bouncer.admin('SHOW POOLS');
@@ -57,7 +62,9 @@ for (const mode of ['transaction', 'session'] as const satisfies readonly PoolMo
       const own = await botBackends();
       assert.ok(own.length > 0, 'PgBouncer holds server connections for pgsessions');
       const everything = JSON.stringify((await command(slack, app.port, 'state:idle limit:200', as(REQUESTER, fresh('C')))).body.blocks);
-      for (const pid of own) assert.ok(!everything.includes(`pid ${pid}`) && !everything.includes(`*${pid}*`), `the bot's own backend ${pid} is not listed`);
+      for (const pid of own) assert.doesNotMatch(everything, new RegExp(`pid ${pid}\\*`), `the bot's own backend ${pid} is not listed`);
+      const impostors = await command(slack, app.port, 'app:pgsessions', as(REQUESTER, fresh('C')));
+      assert.match(JSON.stringify(impostors.body.blocks), new RegExp(`pid ${impostor.pid}\\*`), 'a session of another role named pgsessions is not hidden');
     });
 
     test('an approved terminate ends the session through it', async () => {
