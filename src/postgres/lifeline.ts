@@ -31,17 +31,33 @@ export interface Lifeline {
 
 const HEALTH_SQL = 'SELECT 1';
 
-export function createLifeline(url: string, logger: Logger, options: LifelineOptions): Lifeline {
-  const limits = options.limits ?? DEFAULT_LIMITS;
-  const healthIntervalMs = options.healthIntervalMs ?? 10_000;
+/** One holder at a time: each `turn()` resolves when the previous holder called its `done`. */
+function createTurns() {
+  let queue: Promise<void> = Promise.resolve();
+  return {
+    async turn(): Promise<() => void> {
+      let done!: () => void;
+      const mine = new Promise<void>((resolve) => {
+        done = resolve;
+      });
+      const before = queue;
+      queue = before.then(() => mine);
+      await before;
+      return done;
+    },
+    /** Resolves when everyone who asked so far is done. */
+    idle: () => queue,
+  };
+}
+
+/** The one connection: opened on demand (one attempt at a time), dropped when lost, with a backoff. */
+function createKeeper(url: string, logger: Logger, options: LifelineOptions, limits: StatementLimits) {
   const maxBackoffMs = options.maxBackoffMs ?? 30_000;
   let client: pg.Client | null = null;
   let opening: Promise<pg.Client> | null = null;
   let backoffMs = 500;
   let retryAt = 0;
   let closed = false;
-  // One holder at a time: each lease waits for the previous one's release.
-  let queue: Promise<void> = Promise.resolve();
 
   const lose = (why: string) => {
     const old = client;
@@ -51,60 +67,76 @@ export function createLifeline(url: string, logger: Logger, options: LifelineOpt
     old.end().catch(() => undefined);
   };
 
-  const connect = (): Promise<pg.Client> => {
-    if (client) return Promise.resolve(client);
-    opening ??= (async () => {
-      const c = new pg.Client({
-        connectionString: url,
-        application_name: options.applicationName,
-        connectionTimeoutMillis: options.connectTimeoutMs ?? 5_000,
-        query_timeout: limits.statementTimeoutMs + 5_000,
-        keepAlive: true,
-      });
-      c.on('error', (error) => {
-        if (client === c) lose(error.message);
-      });
-      c.on('end', () => {
-        if (client === c) lose('connection ended');
-      });
-      try {
-        await c.connect();
-      } catch (error) {
-        c.end().catch(() => undefined);
-        retryAt = Date.now() + backoffMs;
-        backoffMs = Math.min(backoffMs * 2, maxBackoffMs);
-        throw error;
-      }
-      if (closed) {
-        await c.end().catch(() => undefined);
-        throw new Error('the reserved connection is closed');
-      }
-      backoffMs = 500;
-      client = c;
-      logger.debug({ pid: backendPid(c) }, 'reserved connection open');
-      return c;
-    })().finally(() => {
-      opening = null;
+  const attempt = async (): Promise<pg.Client> => {
+    const c = new pg.Client({
+      connectionString: url,
+      application_name: options.applicationName,
+      connectionTimeoutMillis: options.connectTimeoutMs ?? 5_000,
+      query_timeout: limits.statementTimeoutMs + 5_000,
+      keepAlive: true,
     });
-    return opening;
+    c.on('error', (error) => {
+      if (client === c) lose(error.message);
+    });
+    c.on('end', () => {
+      if (client === c) lose('connection ended');
+    });
+    try {
+      await c.connect();
+    } catch (error) {
+      c.end().catch(() => undefined);
+      retryAt = Date.now() + backoffMs;
+      backoffMs = Math.min(backoffMs * 2, maxBackoffMs);
+      throw error;
+    }
+    if (closed) {
+      await c.end().catch(() => undefined);
+      throw new Error('the reserved connection is closed');
+    }
+    backoffMs = 500;
+    client = c;
+    logger.debug({ pid: backendPid(c) }, 'reserved connection open');
+    return c;
   };
 
+  return {
+    connect(): Promise<pg.Client> {
+      if (closed) return Promise.reject(new Error('the reserved connection is closed'));
+      if (client) return Promise.resolve(client);
+      opening ??= attempt().finally(() => {
+        opening = null;
+      });
+      return opening;
+    },
+    lose,
+    /** False while lost and the backoff has not run out: the periodic check then leaves it alone. */
+    due: () => client !== null || Date.now() >= retryAt,
+    current: () => client,
+    async close() {
+      closed = true;
+      const c = client;
+      client = null;
+      await c?.end().catch(() => undefined);
+    },
+  };
+}
+
+export function createLifeline(url: string, logger: Logger, options: LifelineOptions): Lifeline {
+  const limits = options.limits ?? DEFAULT_LIMITS;
+  const healthIntervalMs = options.healthIntervalMs ?? 10_000;
+  const keeper = createKeeper(url, logger, options, limits);
+  const turns = createTurns();
+  let timer: NodeJS.Timeout | null = null;
+
   const lease = async (): Promise<Lease> => {
-    let done!: () => void;
-    const mine = new Promise<void>((resolve) => {
-      done = resolve;
-    });
-    const before = queue;
-    queue = before.then(() => mine);
-    await before;
+    const done = await turns.turn();
     try {
-      if (closed) throw new Error('the reserved connection is closed');
-      const c = await connect();
+      const c = await keeper.connect();
       return {
         client: c,
         via: 'lifeline',
         release(broken) {
-          if (broken) lose(broken instanceof Error ? broken.message : 'released as broken');
+          if (broken) keeper.lose(broken instanceof Error ? broken.message : 'released as broken');
           done();
         },
       };
@@ -117,7 +149,7 @@ export function createLifeline(url: string, logger: Logger, options: LifelineOpt
   // Keep it open: a SELECT 1 now and then (also what stops an idle_session_timeout or a NAT from ending it),
   // and reopen it when it was lost, no sooner than the backoff allows.
   const check = async () => {
-    if (closed || (!client && Date.now() < retryAt)) return;
+    if (!keeper.due()) return;
     let held: Lease | null = null;
     try {
       held = await lease();
@@ -128,16 +160,13 @@ export function createLifeline(url: string, logger: Logger, options: LifelineOpt
       logger.debug({ err: { message: scrubSecrets((error as Error).message ?? ''), code: (error as { code?: string }).code } }, 'reserved connection check failed');
     }
   };
-  let timer: NodeJS.Timeout | null = null;
 
   return {
     async open() {
-      if (!timer && !closed) {
-        timer = setInterval(() => void check(), healthIntervalMs);
-        timer.unref();
-      }
+      timer ??= setInterval(() => void check(), healthIntervalMs);
+      timer.unref();
       try {
-        await connect();
+        await keeper.connect();
         return true;
       } catch (error) {
         logger.warn({ err: { message: scrubSecrets((error as Error).message ?? ''), code: (error as { code?: string }).code } }, 'could not open the reserved connection: will try again');
@@ -145,14 +174,18 @@ export function createLifeline(url: string, logger: Logger, options: LifelineOpt
       }
     },
     lease,
-    pid: () => (client ? backendPid(client) : null),
+    pid: () => {
+      const c = keeper.current();
+      return c ? backendPid(c) : null;
+    },
     async close() {
-      closed = true;
       if (timer) clearInterval(timer);
-      await queue.catch(() => undefined);
-      const c = client;
-      client = null;
-      await c?.end().catch(() => undefined);
+      timer = null;
+      // Whoever holds it or waits for it finishes first (each statement has its timeout).
+      const last = await turns.turn();
+      await keeper.close();
+      last();
+      await turns.idle();
     },
   };
 }
