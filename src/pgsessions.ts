@@ -7,7 +7,8 @@ import { describeRole } from './domain/capabilities.js';
 import { createRequestService } from './domain/requests.js';
 import { deliveryFailureKind, startOutboxWorker } from './audit/outbox-worker.js';
 import { migrate } from './postgres/migrate.js';
-import { ClusterBusyError, createPool, describeConnectionError, describeReadFailure, isConnectionError } from './postgres/pools.js';
+import { createLifeline, type Lifeline } from './postgres/lifeline.js';
+import { APPLICATION_NAME, createPool, describeConnectionError, describeReadFailure, isConnectionError, troubleOf } from './postgres/pools.js';
 import { createCluster, type Cluster } from './postgres/session-store.js';
 import { createStateStore, type StateStore } from './postgres/state-store.js';
 import { auditKeyId } from './domain/audit.js';
@@ -57,6 +58,10 @@ export interface StartOptions {
   watchStorm?: { sessions: number; seconds: number };
   /** Failed looks in a row before a cluster is called down (default 2). */
   watchDownAfterFailures?: number;
+  /** How long an unused pooled connection stays open (default 30 s); tests shorten it to see a full cluster. */
+  poolIdleTimeoutMs?: number;
+  /** Between two checks of each reserved connection (default 10 s). */
+  lifelineHealthIntervalMs?: number;
 }
 
 export interface RunningApp {
@@ -77,7 +82,18 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   const logger = options.logger ?? createLogger(config.logLevel);
   const log = logger.child({ module: 'main' });
 
-  const statePool = createPool(config.stateDatabaseUrl, logger.child({ module: 'state-db' }), { max: 6 });
+  // One reserved connection per server, opened once the app is up: requests must be recordable, approvable and audited,
+  // and sessions listed and signalled, while that server refuses new connections (postgres/lifeline.ts).
+  const lifelines: Lifeline[] = [];
+  const lifelineTo = (url: string, bindings: Record<string, string>) => {
+    const lifeline = createLifeline(url, logger.child({ module: 'lifeline', ...bindings }), { applicationName: APPLICATION_NAME, healthIntervalMs: options.lifelineHealthIntervalMs });
+    lifelines.push(lifeline);
+    return lifeline;
+  };
+  const idleTimeoutMs = options.poolIdleTimeoutMs;
+  const stateLifeline = lifelineTo(config.stateDatabaseUrl, { db: 'state' });
+  const clusterLifelines = new Map(config.clusters.map((c) => [c.name, lifelineTo(c.url, { cluster: c.name })]));
+  const statePool = createPool(config.stateDatabaseUrl, logger.child({ module: 'state-db' }), { max: 6, lifeline: stateLifeline, idleTimeoutMs });
   const applied = await migrate(statePool);
   log.info({ applied }, applied.length > 0 ? 'state schema migrated' : 'state schema is current');
   const auditKey = config.auditKey ? Buffer.from(config.auditKey, 'utf8') : null;
@@ -89,9 +105,10 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   const clusters = new Map<string, Cluster>();
   const signalPools: pg.Pool[] = [];
   for (const c of config.clusters) {
-    const pool = createPool(c.url, logger.child({ module: 'cluster-db', cluster: c.name }));
+    const lifeline = clusterLifelines.get(c.name);
+    const pool = createPool(c.url, logger.child({ module: 'cluster-db', cluster: c.name }), { lifeline, idleTimeoutMs });
     // Approved kills get their own connections: listings, however many, can never take them.
-    const signalPool = createPool(c.url, logger.child({ module: 'cluster-db', cluster: c.name, pool: 'signal' }), { max: SIGNAL_POOL_SIZE });
+    const signalPool = createPool(c.url, logger.child({ module: 'cluster-db', cluster: c.name, pool: 'signal' }), { max: SIGNAL_POOL_SIZE, lifeline, idleTimeoutMs });
     signalPools.push(signalPool);
     const cluster = createCluster(c.name, pool, logger.child({ module: 'sessions', cluster: c.name }), { signalPool });
     clusters.set(c.name, instrumentCluster(cluster, metrics));
@@ -126,6 +143,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
       rules: rulesFor,
     },
     isUnreachable: isConnectionError,
+    troubleOf,
   });
   const requestLimiter = createRateLimiter(config.rateLimits.request);
   const requests = instrumentRequests(limitRequests(service, requestLimiter), metrics);
@@ -142,7 +160,10 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
       protectedApps: config.protectedApps,
       viewers: (name) => config.clusters.find((c) => c.name === name)?.viewers ?? config.viewers,
     },
-    classify: (error) => (error instanceof ClusterBusyError ? 'slow' : isConnectionError(error) ? 'unreachable' : null),
+    classify: (error) => {
+      const trouble = troubleOf(error);
+      return trouble === 'busy' ? 'slow' : trouble;
+    },
     // Users are told "unreachable"; the log keeps what happened (scrubbed of passwords).
     onTrouble: (cluster, error) => log.warn({ cluster, error: describeConnectionError(error) }, 'cluster unreachable or slow'),
   });
@@ -188,6 +209,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     await Promise.all(watched.map((c) => c.reader.close()));
     await Promise.all([...[...clusters.values()].map((c) => c.pool), ...signalPools].map((pool) => pool.end().catch(() => undefined)));
     await statePool.end().catch(() => undefined);
+    await Promise.all(lifelines.map((l) => l.close()));
   };
 
   // Watching: only clusters with a watch channel; each read on its own one-connection pool.
@@ -197,7 +219,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     // Under the interval where it can be, never so short that a busy moment reads as "down" (a look that
     // runs over simply starts the next one late).
     const statementTimeoutMs = Math.min(5_000, Math.max(2_000, settings.intervalSeconds * 800));
-    const pool = createPool(c.url, logger.child({ module: 'watch-db', cluster: c.name }), { max: 1, statementTimeoutMs, connectTimeoutMs: 5_000 });
+    const pool = createPool(c.url, logger.child({ module: 'watch-db', cluster: c.name }), { max: 1, statementTimeoutMs, connectTimeoutMs: 5_000, lifeline: clusterLifelines.get(c.name), idleTimeoutMs });
     const storm = options.watchStorm;
     const thresholds = storm ? { ...settings.thresholds, stormSessions: storm.sessions, stormSeconds: storm.seconds } : settings.thresholds;
     return [{ name: c.name, reader: createWatchReader(c.name, pool), settings: { ...settings, thresholds, channel: settings.channel } }];
@@ -231,6 +253,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
       }
     },
     isUnreachable: isConnectionError,
+    troubleOf,
     mayPropose: (user) => requestLimiter.take(user),
   });
   const rules = instrumentRules(ruleService, metrics);
@@ -270,6 +293,8 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     await closePools();
     throw error;
   }
+  // Opened here, not earlier: a start-up that fails before this point leaves no connection behind.
+  await Promise.all(lifelines.map((l) => l.open()));
   let probeServer: ProbeServer | null = null;
   if (config.metricsPort !== null) {
     try {

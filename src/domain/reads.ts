@@ -4,6 +4,7 @@
 import type { ListFilters, BlockingRow, KillRequest, ReplicationRow, RoleCapabilities, SessionRow } from './types.js';
 import { isListed, isProtected, shapeQueryText, type GroupsPort, type Protection, type QueryTextMode } from './policy.js';
 import type { ConnectionUse } from './watch.js';
+import type { Refusal } from './trouble.js';
 
 // ---- ports ---------------------------------------------------------------------------------------------
 
@@ -11,7 +12,8 @@ import type { ConnectionUse } from './watch.js';
 export interface ReadClusterPort {
   name: string;
   capabilities(): Promise<RoleCapabilities>;
-  list(filters: ListFilters): Promise<{ rows: SessionRow[]; totalMatched: number; hidden: number; connections?: ConnectionUse | null }>;
+  /** refused: the rows came through pgsessions' reserved connection, because a new one was refused (full). */
+  list(filters: ListFilters): Promise<{ rows: SessionRow[]; totalMatched: number; hidden: number; connections?: ConnectionUse | null; refused?: Refusal | null }>;
   blocking(): Promise<BlockingRow[]>;
   replication(): Promise<ReplicationRow[]>;
   byPid(pid: number): Promise<SessionRow | null>;
@@ -25,8 +27,8 @@ export interface ReadSettings extends Protection {
   viewers(cluster: string): string[] | null;
 }
 
-/** How a failed cluster call is to be told: down, or up but every connection is busy. */
-export type ClusterTrouble = 'unreachable' | 'slow';
+/** How a failed cluster call is to be told: down, up but every connection is busy, or full (refusing connections). */
+export type ClusterTrouble = 'unreachable' | 'slow' | 'full' | 'pooler_full';
 
 export interface ReadDeps {
   /** Every configured cluster, in configuration order. */
@@ -46,6 +48,8 @@ export interface ClusterStatus {
   name: string;
   capabilities: RoleCapabilities | null;
   reachable: boolean;
+  /** Why not reachable, when it is known to be something else than no answer (full, busy). */
+  trouble?: ClusterTrouble;
 }
 
 export type ReadFailure =
@@ -53,6 +57,8 @@ export type ReadFailure =
   | { code: 'choose_cluster'; known: string[] }
   | { code: 'not_viewer'; cluster?: string }
   | { code: 'unreachable'; cluster: string }
+  /** The server (or its pooler) refused a new connection, and pgsessions' reserved one is lost too. */
+  | { code: 'full'; cluster: string; refusal: Refusal }
   | { code: 'slow'; cluster: string; detail: string };
 
 export type ReadResult<T> = ({ ok: true } & T) | ({ ok: false } & ReadFailure);
@@ -60,7 +66,7 @@ export type ReadResult<T> = ({ ok: true } & T) | ({ ok: false } & ReadFailure);
 type Killable<R> = (row: R) => boolean;
 
 export type ReadAnswer =
-  | { kind: 'top'; cluster: string; rows: SessionRow[]; totalMatched: number; hidden: number; connections: ConnectionUse | null; filters: ListFilters; killable: Killable<SessionRow> }
+  | { kind: 'top'; cluster: string; rows: SessionRow[]; totalMatched: number; hidden: number; connections: ConnectionUse | null; refused: Refusal | null; filters: ListFilters; killable: Killable<SessionRow> }
   | { kind: 'blocking'; cluster: string; rows: BlockingRow[]; killable: Killable<SessionRow> }
   | { kind: 'replication'; cluster: string; rows: ReplicationRow[]; killable: Killable<ReplicationRow> }
   | { kind: 'status'; clusters: ClusterStatus[] }
@@ -110,9 +116,9 @@ export function createReadService(deps: ReadDeps) {
       const trouble = deps.classify(error);
       if (trouble === null) throw error;
       deps.onTrouble?.(cluster, error);
-      return trouble === 'slow'
-        ? { ok: false, code: 'slow', cluster, detail: (error as Error).message }
-        : { ok: false, code: 'unreachable', cluster };
+      if (trouble === 'slow') return { ok: false, code: 'slow', cluster, detail: (error as Error).message };
+      if (trouble === 'full' || trouble === 'pooler_full') return { ok: false, code: 'full', cluster, refusal: trouble === 'full' ? 'server' : 'pooler' };
+      return { ok: false, code: 'unreachable', cluster };
     }
   }
 
@@ -134,8 +140,9 @@ export function createReadService(deps: ReadDeps) {
       clusters.map(async (cluster) => {
         try {
           return { name: cluster.name, capabilities: await cluster.capabilities(), reachable: true };
-        } catch {
-          return { name: cluster.name, capabilities: null, reachable: false };
+        } catch (error) {
+          const trouble = deps.classify(error);
+          return { name: cluster.name, capabilities: null, reachable: false, ...(trouble && trouble !== 'unreachable' ? { trouble } : {}) };
         }
       }),
     );
@@ -197,8 +204,9 @@ export function createReadService(deps: ReadDeps) {
         if (!listed.ok) return listed;
         const { totalMatched, hidden } = listed.value;
         const connections = listed.value.connections ?? null;
+        const refused = listed.value.refused ?? null;
         const rows = listed.value.rows.map(shaped);
-        return { ok: true, answer: { kind: 'top', cluster: cluster.name, rows, totalMatched, hidden, connections, filters: command.filters, killable } };
+        return { ok: true, answer: { kind: 'top', cluster: cluster.name, rows, totalMatched, hidden, connections, refused, filters: command.filters, killable } };
       }
       case 'blocking': {
         const tree = await guarded(cluster.name, () => cluster.blocking());

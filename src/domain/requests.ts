@@ -1,6 +1,7 @@
 // The two-person rule. A request names exactly the sessions that were seen; an approver who is not the
 // requester approves; only then is the target re-checked and signalled, once. Expected outcomes are values
 // with a sentence for the user; only real bugs throw.
+import { TROUBLE_SENTENCE, type Trouble } from './trouble.js';
 import type { StatePort } from './state-ports.js';
 import type { Action, BulkScope, ExecutionResult, KillRequest, ReliefScope, SessionRow, TargetOutcome, TargetSnapshot } from './types.js';
 import { isProtected, mayApprove, mayRequest, runsAQuery, shapeQueryText, SIGNAL_BLOCKER_REASONS, type AccessRules, type GroupsPort, type Protection, type QueryTextMode } from './policy.js';
@@ -58,6 +59,8 @@ export interface RequestDeps {
   settings: RequestSettings;
   /** Connection failures (cluster down) are outcomes, not bugs. */
   isUnreachable(error: unknown): boolean;
+  /** Which connection failure (full, busy, unreachable), to say what it is; unreachable when absent. */
+  troubleOf?(error: unknown): Trouble | null;
   sleep?: (ms: number) => Promise<void>;
 }
 
@@ -84,12 +87,17 @@ export const FAILURE_MESSAGES = {
   nothing_to_do: 'No sessions match: nothing to terminate.',
   nothing_to_cancel: 'None of those sessions still runs the query that was seen (or each is one pgsessions may not cancel): nothing was requested.',
   too_many: 'That would end more sessions than one request may',
-  unreachable: 'The cluster cannot be reached (or is too slow to answer) right now: nothing was done.',
+  unreachable: `${TROUBLE_SENTENCE.unreachable} Nothing was done.`,
+  cluster_full: `${TROUBLE_SENTENCE.full} Nothing was done.`,
+  pooler_full: `${TROUBLE_SENTENCE.pooler_full} Nothing was done.`,
+  cluster_busy: `${TROUBLE_SENTENCE.busy} Nothing was done; try again in a moment.`,
   post_failed: 'The approval request could not be posted in this channel (Slack refused or did not answer; in a private channel, invite the app first). Nothing was requested.',
   rate_limited: 'You are sending requests faster than pgsessions accepts from one person: wait a minute and try again. Nothing was done.',
   not_visible:
     'pgsessions cannot see that session\u2019s details (its database role lacks pg_monitor / pg_read_all_stats), so it cannot say what would be killed. Nothing was requested.',
 } as const;
+
+const TROUBLE_FAILURE = { full: 'cluster_full', pooler_full: 'pooler_full', busy: 'cluster_busy', unreachable: 'unreachable' } as const satisfies Record<Trouble, FailureCode>;
 
 /** The `code` of the error ClusterPort.byPid throws for a session that exists but whose details the bot's role may not see. */
 export const SESSION_NOT_VISIBLE = 'session_not_visible';
@@ -172,6 +180,8 @@ export function interruptedOutcome(pid: number, stillRunning: boolean): TargetOu
 export function createRequestService(deps: RequestDeps) {
   const { state, messages, groups, settings } = deps;
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const troubleOf = (error: unknown): Trouble => deps.troubleOf?.(error) ?? 'unreachable';
+  const troubled = <T>(error: unknown): Result<T> => fail(TROUBLE_FAILURE[troubleOf(error)]);
 
   async function guardRequest(cluster: string, requester: string, reason: string): Promise<Result<ClusterPort>> {
     if (settings.readOnly) return fail('read_only');
@@ -201,7 +211,7 @@ export function createRequestService(deps: RequestDeps) {
     try {
       row = await guarded.value.byPid(ask.pid);
     } catch (error) {
-      if (deps.isUnreachable(error)) return fail('unreachable');
+      if (deps.isUnreachable(error)) return troubled(error);
       if ((error as { code?: unknown }).code === SESSION_NOT_VISIBLE) return fail('not_visible');
       throw error;
     }
@@ -245,7 +255,7 @@ export function createRequestService(deps: RequestDeps) {
     try {
       rows = (await guarded.value.bulkTargets(ask.scope)).filter((row) => !isProtected(row, settings));
     } catch (error) {
-      if (deps.isUnreachable(error)) return fail('unreachable');
+      if (deps.isUnreachable(error)) return troubled(error);
       throw error;
     }
     if (rows.length === 0) return fail('nothing_to_do');
@@ -292,7 +302,7 @@ export function createRequestService(deps: RequestDeps) {
         rows.push(row);
       }
     } catch (error) {
-      if (deps.isUnreachable(error)) return fail('unreachable');
+      if (deps.isUnreachable(error)) return troubled(error);
       throw error;
     }
     if (rows.length === 0) return fail('nothing_to_cancel');
@@ -408,7 +418,8 @@ export function createRequestService(deps: RequestDeps) {
       } catch (error) {
         if (!deps.isUnreachable(error)) throw error;
         outcomes.sort((a, b) => a.pid - b.pid);
-        result = { outcomes, unreachable: true, message: 'the cluster could not be reached' };
+        const trouble = troubleOf(error);
+        result = { outcomes, unreachable: true, ...(trouble === 'unreachable' ? {} : { trouble }), message: TROUBLE_SENTENCE[trouble] };
         status = 'failed';
       }
     }

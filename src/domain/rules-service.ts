@@ -3,6 +3,7 @@
 // the watcher's part: each match claimed in the state database, then signalled by the same identity-checked
 // statement as an approved kill. Expected outcomes are values with a sentence; only bugs throw.
 import type { AuditEntryInput } from './audit.js';
+import { TROUBLE_SENTENCE, type Trouble } from './trouble.js';
 import { createCoalescer, realScheduler, type Scheduler } from './coalesce.js';
 import { isProtected, mayApprove, mayRequest, shapeQueryText, type AccessRules, type GroupsPort, type Protection, type QueryTextMode } from './policy.js';
 import { interruptedOutcome, type ClusterPort } from './requests.js';
@@ -113,6 +114,8 @@ export interface RuleDeps {
    */
   readNow(cluster: string): Promise<FreshRead>;
   isUnreachable(error: unknown): boolean;
+  /** Which connection failure (full, busy, unreachable), to say what it is; unreachable when absent. */
+  troubleOf?(error: unknown): Trouble | null;
   /** A per-user budget for proposals (the request rate limit). */
   mayPropose?(user: string): boolean;
   /** Timers of the message coalescing and the revoke's wait (tests pass their own clock). */
@@ -394,7 +397,7 @@ export function createRuleService(deps: RuleDeps) {
               { protectedRoles: settings.protectedRoles, protectedApps: settings.protectedApps, terminateTimeoutMs: settings.terminateTimeoutMs, cancelWaitMs: 1_000 },
             );
           } catch (error) {
-            outcome = { pid: target.pid, outcome: 'error', message: deps.isUnreachable(error) ? 'the cluster could not be reached' : (error as Error).message };
+            outcome = { pid: target.pid, outcome: 'error', message: deps.isUnreachable(error) ? TROUBLE_SENTENCE[deps.troubleOf?.(error) ?? 'unreachable'] : (error as Error).message };
           }
         }
         const shown: RuleExecutionOutcome = rule.spec.dryRun ? 'dry_run' : outcome.outcome;

@@ -1,5 +1,6 @@
 // The shared vocabulary of pgsessions: sessions as PostgreSQL reports them, the filters a user can ask
 // for, and the actions a request can carry. No Slack, no pg here.
+import type { Trouble } from './trouble.js';
 
 /** A session state as pg_stat_activity spells it. */
 export const SESSION_STATES = [
@@ -158,8 +159,10 @@ export interface TargetOutcome {
 
 export interface ExecutionResult {
   outcomes: TargetOutcome[];
-  /** The cluster could not be reached: nothing was signalled. */
+  /** The cluster could not be reached (or refused a connection, see trouble): nothing was signalled. */
   unreachable?: boolean;
+  /** What stood in the way when it was not plain unreachability: full, pooler full, busy. */
+  trouble?: Trouble;
   /** Set when a restart interrupted the execution and the request was reconciled instead of re-run. */
   interrupted?: boolean;
   message?: string;

@@ -58,7 +58,8 @@ export function createOutboxStore(pool: pg.Pool) {
         }
         const done = await client.query<{ attempts: number }>(SQL_OUTBOX_DELIVERED, [entry.seq]);
         return { status: 'delivered', seq: entry.seq, attempts: done.rows[0]?.attempts ?? Number(row.attempts) + 1 };
-      });
+        // The post to Slack happens inside: never on the reserved connection (delivery can wait; requests cannot).
+      }, { lifeline: false });
     },
 
     async outboxBacklog() {

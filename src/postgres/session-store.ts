@@ -16,8 +16,9 @@ import type {
   ReliefScope,
 } from '../domain/types.js';
 import type { ConnectionUse } from '../domain/watch.js';
+import type { Refusal } from '../domain/trouble.js';
 import type { Logger } from '../logger.js';
-import { queryRows } from './pools.js';
+import { queryRouted, queryRows } from './pools.js';
 import {
   HIDDEN_SESSIONS_SQL,
   ROLE_CAPABILITIES_SQL,
@@ -80,6 +81,8 @@ function toSessionRow(row: Record<string, unknown>): SessionRow {
   };
 }
 
+const listArgs = (query: SqlQuery): [string, unknown[]] => [query.text, query.values];
+
 function toConnectionUse(value: unknown): ConnectionUse | null {
   if (typeof value !== 'object' || value === null) return null;
   const v = value as Record<string, unknown>;
@@ -114,7 +117,8 @@ export interface Cluster {
   capabilities(): Promise<RoleCapabilities>;
   /** hidden: sessions of other roles the bot's role is not allowed to see (no pg_read_all_stats). */
   /** connections: the cluster's connection use, when any row came back. */
-  list(filters: ListFilters): Promise<{ rows: SessionRow[]; totalMatched: number; hidden: number; connections: ConnectionUse | null }>;
+  /** refused: the server (or its pooler) refused a new connection, so the listing came through the lifeline. */
+  list(filters: ListFilters): Promise<{ rows: SessionRow[]; totalMatched: number; hidden: number; connections: ConnectionUse | null; refused: Refusal | null }>;
   blocking(): Promise<BlockingRow[]>;
   replication(): Promise<ReplicationRow[]>;
   byPid(pid: number): Promise<SessionRow | null>;
@@ -178,7 +182,7 @@ export function createCluster(name: string, pool: pg.Pool, logger: Logger, pools
       };
     },
     async list(filters) {
-      const rows = await run(listSessionsQuery(await versionNum(), filters));
+      const { rows, refused } = await queryRouted(pool, ...listArgs(listSessionsQuery(await versionNum(), filters)));
       // Only a role without pg_read_all_stats has sessions it cannot see: count them only then.
       const hidden = (await seesEverything()) ? 0 : Number((await run({ text: HIDDEN_SESSIONS_SQL, values: [] }))[0]?.hidden ?? 0);
       return {
@@ -186,6 +190,7 @@ export function createCluster(name: string, pool: pg.Pool, logger: Logger, pools
         totalMatched: rows.length > 0 ? Number(rows[0]!.total_matched) : 0,
         hidden,
         connections: rows.length > 0 ? toConnectionUse(rows[0]!.connection_use) : null,
+        refused,
       };
     },
     async blocking() {

@@ -1,5 +1,6 @@
 // Rows of the state tables, checked at the boundary and turned into domain values.
 import { z } from 'zod';
+import { TROUBLES } from '../domain/trouble.js';
 import { AUDIT_EVENTS, HASH_ALGS, type AuditEntry } from '../domain/audit.js';
 import { ACTIONS, REQUEST_STATUSES, TARGET_OUTCOMES, type KillRequest } from '../domain/types.js';
 
@@ -22,6 +23,7 @@ const TargetSnapshotSchema = z.object({
 const ExecutionResultSchema = z.object({
   outcomes: z.array(z.object({ pid: z.number().int(), outcome: z.enum(TARGET_OUTCOMES), message: z.string().optional() })),
   unreachable: z.boolean().optional(),
+  trouble: z.enum(TROUBLES).optional(),
   interrupted: z.boolean().optional(),
   message: z.string().optional(),
 });

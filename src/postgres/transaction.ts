@@ -1,30 +1,11 @@
-// One transaction on one pooled connection: BEGIN, the work, COMMIT — or ROLLBACK and rethrow.
+// One transaction on one connection: BEGIN with the pool's limits (statement.ts), the work, COMMIT — or
+// ROLLBACK and rethrow. The connection is the pool's, or its lifeline when the server is full; work that
+// calls Slack while it holds the transaction passes `lifeline: false` (the lifeline is never held that long).
 import type pg from 'pg';
+import { acquire, limitsOf } from './pools.js';
+import { transact } from './statement.js';
 
-export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  let broken: Error | undefined;
-  // A checked-out client has no pool error listener: without this, a connection lost while idle in the
-  // transaction (say, during a slow post to Slack) would be an uncaught 'error' event and end the process.
-  // The failure still surfaces as the rejection of the next query.
-  const onError = (error: Error) => {
-    broken = error;
-  };
-  client.on('error', onError);
-  try {
-    await client.query('BEGIN');
-    try {
-      const value = await work(client);
-      await client.query('COMMIT');
-      return value;
-    } catch (error) {
-      await client.query('ROLLBACK').catch((rollbackError: Error) => {
-        broken = rollbackError;
-      });
-      throw error;
-    }
-  } finally {
-    client.off('error', onError);
-    client.release(broken);
-  }
+export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>, options: { lifeline?: boolean } = {}): Promise<T> {
+  // Typed as a pool client for the stores, which only query it: releasing is the lease's job, not theirs.
+  return transact(await acquire(pool, options), limitsOf(pool), (client) => work(client as pg.PoolClient));
 }

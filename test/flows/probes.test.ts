@@ -24,13 +24,17 @@ before(async () => {
   [db, stateDb, slack] = await Promise.all([createTestDatabase('probes'), createTestDatabase('probes_state'), startSlackApi()]);
   const stateName = stateDb.name;
   (pg.Client.prototype as { query: unknown }).query = function (this: pg.Client, ...args: unknown[]) {
-    if ((this as unknown as { connectionParameters: { database: string } }).connectionParameters.database === stateName) stateQueries += 1;
+    // Statements only: not the BEGIN/SET LOCAL and COMMIT each one is wrapped in (src/postgres/statement.ts).
+    const framing = typeof args[0] === 'string' && /^(BEGIN; SET LOCAL|COMMIT$|ROLLBACK$)/.test(args[0]);
+    if ((this as unknown as { connectionParameters: { database: string } }).connectionParameters.database === stateName && !framing) stateQueries += 1;
     return (originalQuery as (...a: unknown[]) => unknown).apply(this, args);
   };
-  // The outbox and the sweeper also read the state database: make them run only once, at start-up.
+  // The outbox, the sweeper and the reserved connection's check also ask the state database: make them run
+  // only once, at start-up.
   app = await startTestApp(baseEnv(db.url, slack, { STATE_DATABASE_URL: stateDb.url, METRICS_PORT: '0' }), {
     outboxIntervalMs: 3_600_000,
     sweepIntervalMs: 3_600_000,
+    lifelineHealthIntervalMs: 3_600_000,
     probeCacheMs: CACHE_MS,
   });
 });

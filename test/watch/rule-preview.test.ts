@@ -111,10 +111,11 @@ test('the preview reads the cluster now: it names the queued DDL before any aler
 });
 
 test('someone who may not request cannot make the bot read the cluster: a proposal is refused before any read', async () => {
-  // The preview reads through the watcher's one connection to `plain` (its own role): its query_start moves
-  // with each read. The watcher itself looks again only 30 s after start-up.
+  // The preview reads through the watcher's one connection to `plain` (its own role): the latest query_start
+  // of that role's connections moves with each read (each read ends with its COMMIT). The watcher itself
+  // looks again only 30 s after start-up; the reserved connection's `SELECT 1` checks are left out.
   const lastRead = async () =>
-    (await stateQuery<{ query_start: string }>(db.url, "SELECT query_start::text AS query_start FROM pg_stat_activity WHERE usename = $1 AND query LIKE 'WITH act AS MATERIALIZED%'", [plainBot.name]))[0]
+    (await stateQuery<{ query_start: string }>(db.url, "SELECT max(query_start)::text AS query_start FROM pg_stat_activity WHERE usename = $1 AND query <> 'SELECT 1'", [plainBot.name]))[0]
       ?.query_start;
   const before = await lastRead();
   assert.ok(before, 'the watcher of `plain` has read once');

@@ -11,6 +11,8 @@ export interface HelpCluster {
   name: string;
   capabilities: RoleCapabilities | null;
   reachable: boolean;
+  /** Why not reachable, when it is something else than no answer. */
+  trouble?: 'unreachable' | 'slow' | 'full' | 'pooler_full';
 }
 
 /** What the audit trail can prove with this setup (found at start-up). */
@@ -65,9 +67,16 @@ export function describeCapabilities(c: RoleCapabilities): string[] {
   return lines;
 }
 
+const UNREACHABLE_STATUS = {
+  unreachable: ':red_circle: unreachable right now.',
+  full: ':red_circle: full: max_connections reached (53300), and pgsessions\u2019 reserved connection to it is lost too.',
+  pooler_full: ':red_circle: its connection pooler is full (max_client_conn), and pgsessions\u2019 reserved connection through it is lost too.',
+  slow: ':large_yellow_circle: too busy to answer right now.',
+} as const;
+
 function clusterText(cluster: HelpCluster): string {
   const title = `*${inlineText(cluster.name, 200)}*`;
-  if (!cluster.reachable) return `${title} — :red_circle: unreachable right now.`;
+  if (!cluster.reachable) return `${title} — ${UNREACHABLE_STATUS[cluster.trouble ?? 'unreachable']}`;
   const c = cluster.capabilities;
   if (c === null) return `${title} — capabilities not known yet.`;
   const head = `${title} — PostgreSQL ${inlineText(c.serverVersion, 100)}, role \`${inlineText(c.role, 100)}\``;

@@ -6,6 +6,7 @@ import { formatDuration } from '../../domain/duration.js';
 import { runsAQuery, SIGNAL_BLOCKER_REASONS } from '../../domain/policy.js';
 import type { ListFilters, SessionRow } from '../../domain/types.js';
 import type { ConnectionUse } from '../../domain/watch.js';
+import { reservedNote, type Refusal } from '../../domain/trouble.js';
 import { connectionUse } from './watch.js';
 import { ACTION, encodeTarget } from '../ids.js';
 import { LIMITS, codeSpan, escapeTruncate, inlineText, safeText, truncate, type RenderedMessage } from './mrkdwn.js';
@@ -115,6 +116,8 @@ export interface ListingInput {
   queryHidden?: boolean;
   /** Connection use, for the header (`412 of 500: 300 idle, 80 active, 32 idle in transaction`). */
   connections?: ConnectionUse | null;
+  /** The rows came through pgsessions' reserved connection: the server (or its pooler) refused a new one. */
+  refused?: Refusal | null;
 }
 
 /** Said once when PGSESSIONS_QUERY_TEXT=none, so that a missing query is not taken for a missing grant. */
@@ -151,6 +154,9 @@ export function buildListing(input: ListingInput): RenderedMessage {
     ],
   });
 
+  if (input.refused) {
+    blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `:warning: Cluster \`${inlineText(cluster, 63)}\` ${reservedNote(input.refused)}` }] });
+  }
   if (input.invisible) {
     blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: invisibleNote(input.invisible) }] });
   }

@@ -26,6 +26,7 @@ export function buildReadAnswer(answer: ReadAnswer, view: ReadView): RenderedMes
         killable: answer.killable,
         invisible: answer.hidden,
         connections: answer.connections,
+        refused: answer.refused,
         queryHidden: view.queryHidden,
       });
     case 'blocking':
@@ -61,6 +62,10 @@ export function readFailureText(failure: ReadFailure): string {
         : `You are not among the people who may look at sessions on cluster \`${inlineText(failure.cluster, 63)}\` (PGSESSIONS_VIEWERS). Nothing was shown.`;
     case 'unreachable':
       return `Cannot reach cluster \`${inlineText(failure.cluster, 63)}\` right now (the details are in the app log). Nothing was changed.`;
+    case 'full':
+      return failure.refusal === 'server'
+        ? `Cluster \`${inlineText(failure.cluster, 63)}\` is full: max_connections reached (53300), and pgsessions\u2019 reserved connection to it is lost too (it is reopened as soon as a connection frees). Nothing was changed.`
+        : `The connection pooler in front of cluster \`${inlineText(failure.cluster, 63)}\` is full: no more connections allowed (max_client_conn), and pgsessions\u2019 reserved connection through it is lost too. Nothing was changed.`;
     case 'slow':
       return `Cluster \`${inlineText(failure.cluster, 63)}\` is slow: ${inlineText(failure.detail, 300)}. Nothing was changed; try again in a moment.`;
   }

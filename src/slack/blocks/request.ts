@@ -15,6 +15,7 @@ import {
   type ButtonTarget,
 } from '../ids.js';
 import { WALSENDER_WARNING } from './replication.js';
+import { TROUBLE_HEADLINE } from '../../domain/trouble.js';
 import {
   LIMITS,
   codeSpan,
@@ -214,6 +215,7 @@ export function describeOutcome(o: TargetOutcome): string {
 /** The whole execution in one line of plain words (plain text). */
 export function describeResult(result: ExecutionResult | null): string {
   if (result === null) return 'no result recorded';
+  if (result.unreachable && result.trouble) return `${TROUBLE_HEADLINE[result.trouble]} — nothing (more) was signalled`;
   if (result.unreachable) return `cluster unreachable — nothing was signalled${result.message ? `: ${result.message}` : ''}`;
   const prefix = result.interrupted ? 'interrupted by a restart — reconciled, not re-run' : '';
   const outcomes = result.outcomes;

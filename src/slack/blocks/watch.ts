@@ -21,6 +21,14 @@ export const CAUSE_TITLES: Record<IncidentCause, string> = {
   'cluster-down': 'The cluster does not answer',
 };
 
+/** A cluster that refused pgsessions' connection (53300) answered: it is full, not silent. */
+const isFull = (i: { cause: IncidentCause; error?: string | null }): boolean => i.cause === 'cluster-down' && /\(53300\)$/.test(i.error ?? '');
+
+/** The incident's title: its cause's, except a "down" cluster that in fact said it is full. */
+export function incidentTitle(i: { cause: IncidentCause; error?: string | null }): string {
+  return isFull(i) ? 'The cluster is full (max_connections reached)' : CAUSE_TITLES[i.cause];
+}
+
 const name = (value: string | null | undefined): string => (value ? inlineText(value, NAME_CHARS) : '—');
 
 function who(r: RootSession): string {
@@ -72,7 +80,9 @@ export function describeIncident(i: Incident): string {
     case 'replication-lag':
       return r ? `Walsender *pid ${r.pid}* (app ${name(r.application)}) is ${gib(i.lagBytes ?? 0)} behind in replay.` : 'Replication lag';
     case 'cluster-down':
-      return `pgsessions cannot read this cluster: ${name(i.error)}. Listings and kills fail until it answers again.`;
+      return isFull(i)
+        ? `The cluster refuses new connections (${name(i.error)}) and pgsessions\u2019 reserved connection to it is lost too: listings and kills fail until a connection frees.`
+        : `pgsessions cannot read this cluster: ${name(i.error)}. Listings and kills fail until it answers again.`;
   }
 }
 
@@ -161,7 +171,7 @@ export interface IncidentMessageInput {
 export function buildIncidentMessage(input: IncidentMessageInput): RenderedMessage {
   const { incident: live } = input;
   const i = live.incident;
-  const title = CAUSE_TITLES[live.cause];
+  const title = incidentTitle({ cause: live.cause, error: i.error });
   const cleared = live.status === 'cleared';
   const opened = slackDate(live.openedAt) ?? live.openedAt;
   const blocks: KnownBlock[] = [];
@@ -198,7 +208,7 @@ export function buildWatchSummary(cluster: string, rest: LiveIncident[]): Render
   }
   const lines = rest.slice(0, 20).map((r) => {
     const root = r.incident.root;
-    return `• *${CAUSE_TITLES[r.cause]}*${root ? ` — pid ${root.pid}, app ${name(root.application)}, ${formatDuration(root.ageSeconds)}` : ''}`;
+    return `• *${incidentTitle({ cause: r.cause, error: r.incident.error })}*${root ? ` — pid ${root.pid}, app ${name(root.application)}, ${formatDuration(root.ageSeconds)}` : ''}`;
   });
   if (rest.length > 20) lines.push(`… and ${rest.length - 20} more`);
   return {

@@ -32,7 +32,9 @@ const ok = (message: RenderedMessage): Answer => ({ message, outcome: 'ok' });
 /** Listings a person may share in the channel (kill requests are posted there anyway). */
 export const SHAREABLE: ReadonlySet<ParsedCommand['kind']> = new Set(['top', 'blocking', 'replication']);
 
-const FAILURE_OUTCOME = { unknown_cluster: 'invalid', choose_cluster: 'invalid', not_viewer: 'refused', unreachable: 'unreachable', slow: 'unreachable' } as const;
+/** Request failures that are about the connection (counted as unreachable), not a refusal of the ask. */
+const CONNECTION_FAILURES: ReadonlySet<string> = new Set(['unreachable', 'cluster_full', 'pooler_full', 'cluster_busy']);
+const FAILURE_OUTCOME = { unknown_cluster: 'invalid', choose_cluster: 'invalid', not_viewer: 'refused', unreachable: 'unreachable', slow: 'unreachable', full: 'unreachable' } as const;
 
 /** A read command through the read use cases, rendered; shared with the Share button. */
 export async function answerRead(command: ParsedCommand, reader: Reader, services: AppServices): Promise<Answer> {
@@ -90,7 +92,7 @@ async function answer(command: ParsedCommand, reader: Reader, services: AppServi
           requester: user,
           channel,
         });
-  if (!result.ok) return { message: plain(result.message), outcome: result.code === 'unreachable' ? 'unreachable' : 'refused' };
+  if (!result.ok) return { message: plain(result.message), outcome: CONNECTION_FAILURES.has(result.code) ? 'unreachable' : 'refused' };
   return command.kind === 'terminate-all'
     ? ok(plain(`Request posted for ${result.value.targets.length} sessions: an approver has to approve it before anything happens.`))
     : ok(plain('Request posted: an approver has to approve it before anything happens.'));
