@@ -57,6 +57,8 @@ export interface StartOptions {
   watchStorm?: { sessions: number; seconds: number };
   /** Failed looks in a row before a cluster is called down (default 2). */
   watchDownAfterFailures?: number;
+  /** Seconds a watcher's lease on a cluster lasts unless renewed (default 15): a dead leader's successor waits this long. */
+  watchLeaseSeconds?: number;
 }
 
 export interface RunningApp {
@@ -242,7 +244,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
       store: incidentStore,
       messages: createWatchMessages(clientWithoutRetries),
       rules,
-      leadership: createLeadership(config.stateDatabaseUrl, logger.child({ module: 'watch-leader' })),
+      leadership: createLeadership(config.stateDatabaseUrl, logger.child({ module: 'watch-leader' }), { leaseSeconds: options.watchLeaseSeconds }),
       audit: (entry) => state.appendAudit(entry),
       queryText: config.queryText,
       logger: logger.child({ module: 'watch' }),
