@@ -15,6 +15,7 @@ import { sessionTracker, sleep, stateQuery, textOf } from '../helpers/approval-f
 import { alertPosts, incidents, updatesOfMessage, waitForIncident, watchEnv } from '../helpers/watch.js';
 import { createLeadership, DEFAULT_LEASE_SECONDS } from '../../src/watch/leadership.js';
 import { createLogger } from '../../src/logger.js';
+import { migrate } from '../../src/postgres/migrate.js';
 
 let db: TestDatabase;
 let slack: SlackApi;
@@ -27,6 +28,9 @@ before(async () => {
   await c.connect();
   await c.query('CREATE TABLE orders (id int PRIMARY KEY)');
   await c.end();
+  const pool = new pg.Pool({ connectionString: db.url });
+  await migrate(pool);
+  await pool.end();
   slack = await startSlackApi();
 });
 afterEach(() => sessions.endAll());
