@@ -29,6 +29,7 @@ import { createIncidentStore } from './postgres/incident-store.js';
 import { createWatchReader } from './postgres/watch-reader.js';
 import { createWatchMessages } from './slack/watch-messages.js';
 import { createLeadership } from './watch/leadership.js';
+import { spellLog } from './spell-log.js';
 import { startWatcher, type WatchedCluster, type Watcher } from './watch/watcher.js';
 import { createRuleService } from './domain/rules-service.js';
 import { createRuleStore } from './postgres/rule-store.js';
@@ -315,6 +316,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
 
   const interruptedAfter = options.interruptedAfterSeconds ?? 60;
   let sweeping: Promise<void> = Promise.resolve();
+  const sweepTrouble = spellLog(log, 'sweep failed; will try again', 'sweeps work again');
   const sweep = () => {
     sweeping = (async () => {
       try {
@@ -323,8 +325,9 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
         await rules.expireDue();
         // Rule executions claimed by a replica that died before their outcome: reconciled, never re-run.
         await rules.reconcile(interruptedAfter);
+        sweepTrouble.succeeded();
       } catch (error) {
-        log.warn({ err: error }, 'sweep failed; will try again');
+        sweepTrouble.failed(error);
       }
     })();
   };
