@@ -241,8 +241,8 @@ export function instrumentRules(service: RuleService, metrics: Metrics): RuleSer
       for (const rule of ended) metrics.ruleDecision(rule.status);
       return ended;
     },
-    apply: async (cluster, incidents) => {
-      const done = await service.apply(cluster, incidents);
+    apply: async (cluster, incidents, fence) => {
+      const done = await service.apply(cluster, incidents, fence);
       for (const e of done) {
         metrics.ruleExecution(e.rule.spec.action, e.outcome);
         if (e.rule.status === 'exhausted') metrics.ruleDecision('exhausted');

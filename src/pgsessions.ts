@@ -30,6 +30,7 @@ import { createIncidentStore } from './postgres/incident-store.js';
 import { createWatchReader } from './postgres/watch-reader.js';
 import { createWatchMessages } from './slack/watch-messages.js';
 import { createLeadership } from './watch/leadership.js';
+import { spellLog } from './spell-log.js';
 import { startWatcher, type WatchedCluster, type Watcher } from './watch/watcher.js';
 import { createRuleService } from './domain/rules-service.js';
 import { createRuleStore } from './postgres/rule-store.js';
@@ -62,6 +63,8 @@ export interface StartOptions {
   poolIdleTimeoutMs?: number;
   /** Between two checks of each reserved connection (default 10 s). */
   lifelineHealthIntervalMs?: number;
+  /** Seconds a watcher's lease on a cluster lasts unless renewed (default 15): a dead leader's successor waits this long. */
+  watchLeaseSeconds?: number;
 }
 
 export interface RunningApp {
@@ -266,7 +269,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
       store: incidentStore,
       messages: createWatchMessages(clientWithoutRetries),
       rules,
-      leadership: createLeadership(config.stateDatabaseUrl, logger.child({ module: 'watch-leader' })),
+      leadership: createLeadership(config.stateDatabaseUrl, logger.child({ module: 'watch-leader' }), { leaseSeconds: options.watchLeaseSeconds }),
       audit: (entry) => state.appendAudit(entry),
       queryText: config.queryText,
       logger: logger.child({ module: 'watch' }),
@@ -340,6 +343,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
 
   const interruptedAfter = options.interruptedAfterSeconds ?? 60;
   let sweeping: Promise<void> = Promise.resolve();
+  const sweepTrouble = spellLog(log, 'sweep failed; will try again', 'sweeps work again');
   const sweep = () => {
     sweeping = (async () => {
       try {
@@ -348,8 +352,9 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
         await rules.expireDue();
         // Rule executions claimed by a replica that died before their outcome: reconciled, never re-run.
         await rules.reconcile(interruptedAfter);
+        sweepTrouble.succeeded();
       } catch (error) {
-        log.warn({ err: error }, 'sweep failed; will try again');
+        sweepTrouble.failed(error);
       }
     })();
   };

@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import type { AuditEntry } from '../domain/audit.js';
 import type { DeliverResult, OutboxPort } from '../domain/state-ports.js';
+import { spellLog } from '../spell-log.js';
 
 /** What @slack/web-api throws for HTTP 429 when `rejectRateLimitedCalls: true`. */
 export const SLACK_RATE_LIMITED_CODE = 'slack_webapi_rate_limited_error';
@@ -88,6 +89,9 @@ async function withTimeout(work: Promise<void>, ms: number): Promise<void> {
   }
 }
 
+/** While the state database fails every pass, passes come this far apart at most often (no spinning). */
+const TROUBLE_INTERVAL_MS = 5_000;
+
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export function startOutboxWorker(options: OutboxWorkerOptions): OutboxWorker {
@@ -141,13 +145,15 @@ export function startOutboxWorker(options: OutboxWorkerOptions): OutboxWorker {
     }
   }
 
+  // A state database that cannot be read or written (read-only after a failover) fails every pass: said once.
+  const trouble = spellLog(logger, 'audit outbox pass failed: retrying later', 'audit outbox passes work again');
   function schedule(): void {
     if (stopped) return;
     timer = setTimeout(() => {
       void exclusive(() => pass(false))
-        .catch((error: unknown) => logger.warn({ err: errorForLog(error) }, 'audit outbox pass failed: retrying later'))
+        .then(() => trouble.succeeded(), (error: unknown) => trouble.failed(error))
         .finally(schedule);
-    }, intervalMs);
+    }, trouble.failing() ? Math.max(intervalMs, TROUBLE_INTERVAL_MS) : intervalMs);
     timer.unref();
   }
 

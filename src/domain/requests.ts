@@ -82,6 +82,8 @@ export const FAILURE_MESSAGES = {
   protected: 'That session belongs to a protected role or application (PGSESSIONS_PROTECTED_ROLES / _APPS): it cannot be killed from here.',
   not_client_backend: 'That pid is not a client session (background process, parallel worker or walsender): it cannot be killed from here.',
   not_walsender: 'That pid is not a walsender.',
+  standby_process:
+    'That pid is this standby\u2019s WAL replay (startup process) or its WAL receiver: the standby depends on it, so pgsessions never signals it. Nothing was requested.',
   cancel_useless: 'That session is not running a query (it is idle, or idle in a transaction): cancelling does nothing. Ask to terminate it instead.',
   cannot_signal: 'The database would refuse this whatever anyone approves, so nothing was requested —',
   nothing_to_do: 'No sessions match: nothing to terminate.',
@@ -223,6 +225,7 @@ export function createRequestService(deps: RequestDeps) {
       if (changed) return fail('session_changed');
     }
     if (isProtected(row, settings)) return fail('protected');
+    if (row.backendType === 'startup' || row.backendType === 'walreceiver') return fail('standby_process');
     if (ask.action === 'terminate_walsender') {
       if (row.backendType !== 'walsender') return fail('not_walsender');
     } else if (row.backendType !== 'client backend') {

@@ -4,6 +4,7 @@
 // statement as an approved kill. Expected outcomes are values with a sentence; only bugs throw.
 import type { AuditEntryInput } from './audit.js';
 import { TROUBLE_SENTENCE, type Trouble } from './trouble.js';
+import type { Fence } from './lease.js';
 import { createCoalescer, realScheduler, type Scheduler } from './coalesce.js';
 import { isProtected, mayApprove, mayRequest, shapeQueryText, type AccessRules, type GroupsPort, type Protection, type QueryTextMode } from './policy.js';
 import { interruptedOutcome, type ClusterPort } from './requests.js';
@@ -31,9 +32,10 @@ export interface RuleStorePort {
   anyActive(cluster: string): Promise<boolean>;
   /**
    * Claims one execution and reserves a slot of the cap; null when this statement was already claimed, or
-   * the rule no longer holds (revoked, expired, every slot taken). The rule does not end here.
+   * the rule no longer holds (revoked, expired, every slot taken), or the watcher's lease (`fence`) was taken
+   * over by another replica. The rule does not end here.
    */
-  claim(rule: Rule, target: TargetSnapshot, last: RuleLastExecution, incident?: string): Promise<{ executionId: string; rule: Rule } | null>;
+  claim(rule: Rule, target: TargetSnapshot, last: RuleLastExecution, incident?: string, fence?: Fence): Promise<{ executionId: string; rule: Rule } | null>;
   /**
    * Records the outcome once, gives the slot back when nothing was signalled (givesSlotBack), audits it, and
    * ends the rule at its cap when nothing of it is still in flight (audited rule_ended, once).
@@ -366,7 +368,7 @@ export function createRuleService(deps: RuleDeps) {
    * detected. Read-only mode stops every rule. Protected roles and applications are skipped here and again
    * in the signal statement (with the bot itself and walsenders, which a rule's root never is).
    */
-  async function apply(cluster: string, candidates: (specs: readonly RuleSpec[]) => Incident[]): Promise<RuleExecution[]> {
+  async function apply(cluster: string, candidates: (specs: readonly RuleSpec[]) => Incident[], fence?: Fence): Promise<RuleExecution[]> {
     if (settings.readOnly) return [];
     const port = deps.cluster(cluster);
     if (!port) return [];
@@ -384,7 +386,7 @@ export function createRuleService(deps: RuleDeps) {
         if (!target) continue;
         if (isProtected(target, settings)) continue;
         const at = new Date().toISOString();
-        const claimed = await store.claim(rule, target, { at, pid: target.pid, query: target.query, outcome: 'claimed' }, incident.key);
+        const claimed = await store.claim(rule, target, { at, pid: target.pid, query: target.query, outcome: 'claimed' }, incident.key, fence);
         if (!claimed) continue; // already executed for this statement, or the rule ended since it was read
         let outcome: TargetOutcome;
         if (rule.spec.dryRun) {

@@ -1,6 +1,8 @@
 // The SQL of the incident store (pgsessions.incidents, pgsessions.watch_summaries): named constants, `$n`
 // parameters only. Every write is one conditional statement, so two watchers (a leader change) cannot
-// open an incident twice or post its message twice.
+// open an incident twice or post its message twice; the leader's decisions (open, refresh, clear, claim a
+// post) also carry its lease's fencing token and change nothing once another replica has taken over.
+import { fenceHolds } from './lease-sql.js';
 
 const ts = (column: string): string => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 
@@ -20,12 +22,12 @@ export const SQL_LIVE = `
   ORDER BY opened_at, id`;
 
 /**
- * $1 key, $2 cluster, $3 cause, $4 incident, $5 channel, $6 reopen window (s). New: inserted. Cleared
- * within the window: reopened on the same message. Cleared longer ago: a new life, a new message.
+ * $1 key, $2 cluster, $3 cause, $4 incident, $5 channel, $6 reopen window (s), $7 lease token. New: inserted.
+ * Cleared within the window: reopened on the same message. Cleared longer ago: a new life, a new message.
  */
 export const SQL_OPEN = `
   INSERT INTO pgsessions.incidents AS i (key, cluster, cause, incident, channel)
-  VALUES ($1, $2, $3, $4::jsonb, $5)
+  SELECT $1, $2, $3, $4::jsonb, $5 WHERE ${fenceHolds('$2', '$7')}
   ON CONFLICT (key) DO UPDATE SET
     status = 'open',
     incident = EXCLUDED.incident,
@@ -41,21 +43,25 @@ export const SQL_OPEN = `
   WHERE i.status = 'cleared'
   RETURNING id::text AS id`;
 
-/** $1 id, $2 incident: the latest details of an open incident. */
+/** $1 id, $2 incident, $3 cluster, $4 lease token: the latest details of an open incident. */
 export const SQL_REFRESH = `
   UPDATE pgsessions.incidents SET incident = $2::jsonb, version = version + 1
-  WHERE id = $1 AND status = 'open' AND incident IS DISTINCT FROM $2::jsonb`;
+  WHERE id = $1 AND status = 'open' AND incident IS DISTINCT FROM $2::jsonb AND cluster = $3 AND ${fenceHolds('$3', '$4')}`;
 
-/** $1 id, $2 reason. */
+/** $1 id, $2 reason, $3 cluster, $4 lease token. */
 export const SQL_CLEAR = `
   UPDATE pgsessions.incidents SET status = 'cleared', cleared_at = now(), clear_reason = $2::jsonb, version = version + 1
-  WHERE id = $1 AND status = 'open'`;
+  WHERE id = $1 AND status = 'open' AND cluster = $3 AND ${fenceHolds('$3', '$4')}`;
 
-/** $1 id: claim the first post of a message; none while another watcher's post is in flight (2 min). */
+/**
+ * $1 id, $2 cluster, $3 lease token: claim the first post of a message; none while another watcher's post is
+ * in flight (2 min), none for a leader whose lease was taken over. (What a post did is recorded unfenced.)
+ */
 export const SQL_CLAIM_POST = `
   UPDATE pgsessions.incidents SET posting_since = now()
   WHERE id = $1 AND message_ts IS NULL AND next_post_at <= now()
     AND (posting_since IS NULL OR posting_since < now() - interval '2 minutes')
+    AND cluster = $2 AND ${fenceHolds('$2', '$3')}
   RETURNING version`;
 
 /** $1 id, $2 ts, $3 version shown, $4 status shown. */

@@ -3,6 +3,7 @@
 // checked at this boundary with zod.
 import type pg from 'pg';
 import { z } from 'zod';
+import type { Fence } from '../domain/lease.js';
 import { INCIDENT_CAUSES, REOPEN_WITHIN_SECONDS, type ClearReason, type Incident, type LiveIncident } from '../domain/watch.js';
 import {
   SQL_CLAIM_POST,
@@ -108,11 +109,12 @@ export interface WatchSummaryRow {
 export interface IncidentStore {
   live(cluster: string, updateGapSeconds: number): Promise<LiveIncident[]>;
   get(id: string): Promise<LiveIncident | null>;
-  open(incident: Incident, channel: string): Promise<void>;
-  refresh(id: string, incident: Incident): Promise<void>;
-  clear(id: string, reason: ClearReason): Promise<void>;
-  /** Null when another watcher posts it, it is already posted, or Slack asked us to wait. */
-  claimPost(id: string): Promise<{ version: number } | null>;
+  /** The leader's decisions carry its lease's fence: a write under a lease taken over changes nothing. */
+  open(incident: Incident, channel: string, fence: Fence): Promise<void>;
+  refresh(id: string, incident: Incident, fence: Fence): Promise<void>;
+  clear(id: string, reason: ClearReason, fence: Fence): Promise<void>;
+  /** Null when another watcher posts it, it is already posted, Slack asked us to wait, or the lease is lost. */
+  claimPost(id: string, fence: Fence): Promise<{ version: number } | null>;
   posted(id: string, ts: string, version: number, status: 'open' | 'cleared'): Promise<void>;
   postFailed(id: string, retryAfterSeconds: number): Promise<void>;
   shown(id: string, version: number, status: 'open' | 'cleared'): Promise<void>;
@@ -141,17 +143,18 @@ export function createIncidentStore(pool: pg.Pool): IncidentStore {
       const [row] = await run(SQL_GET, [id]);
       return row ? toLive(row) : null;
     },
-    async open(incident, channel) {
-      await run(SQL_OPEN, [incident.key, incident.cluster, incident.cause, JSON.stringify(incident), channel, REOPEN_WITHIN_SECONDS]);
+    async open(incident, channel, fence) {
+      if (incident.cluster !== fence.cluster) return;
+      await run(SQL_OPEN, [incident.key, incident.cluster, incident.cause, JSON.stringify(incident), channel, REOPEN_WITHIN_SECONDS, fence.token]);
     },
-    async refresh(id, incident) {
-      await run(SQL_REFRESH, [id, JSON.stringify(incident)]);
+    async refresh(id, incident, fence) {
+      await run(SQL_REFRESH, [id, JSON.stringify(incident), fence.cluster, fence.token]);
     },
-    async clear(id, reason) {
-      await run(SQL_CLEAR, [id, JSON.stringify(reason)]);
+    async clear(id, reason, fence) {
+      await run(SQL_CLEAR, [id, JSON.stringify(reason), fence.cluster, fence.token]);
     },
-    async claimPost(id) {
-      const [row] = await run(SQL_CLAIM_POST, [id]);
+    async claimPost(id, fence) {
+      const [row] = await run(SQL_CLAIM_POST, [id, fence.cluster, fence.token]);
       return row ? { version: Number(row.version) } : null;
     },
     async posted(id, ts, version, status) {

@@ -2,6 +2,8 @@
 // only. Every decision is one conditional UPDATE; an execution is claimed by an INSERT on a unique key and
 // a slot reserved by an UPDATE that re-checks status, cap and expiry — both in one transaction, before any signal.
 
+import { fenceHolds } from './lease-sql.js';
+
 const ts = (column: string): string => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 
 export const RULE_COLUMNS = `
@@ -60,10 +62,14 @@ export const SQL_ACTIVE_RULES = `
   WHERE cluster = $1 AND status = 'approved' AND expires_at > now()
   ORDER BY created_at, id`;
 
-/** $1 rule, $2 pid, $3 backend_start, $4 query_start, $5 dry run, $6 target: the claim; nothing back when already claimed. */
+/**
+ * $1 rule, $2 pid, $3 backend_start, $4 query_start, $5 dry run, $6 target, $7 cluster, $8 the watcher's lease
+ * token: the claim; nothing back when already claimed, or when the lease was taken over (a stale leader).
+ */
 export const SQL_CLAIM_EXECUTION = `
   INSERT INTO pgsessions.rule_executions (rule_id, pid, backend_start, query_start, dry_run, target)
-  VALUES ($1, $2, $3::timestamptz, $4::timestamptz, $5, $6::jsonb)
+  SELECT $1, $2, $3::timestamptz, $4::timestamptz, $5, $6::jsonb
+  WHERE $8::text IS NULL OR ${fenceHolds('$7', '$8')}
   ON CONFLICT ON CONSTRAINT rule_executions_once DO NOTHING
   RETURNING id::text AS id`;
 

@@ -187,7 +187,8 @@ export function createRuleStore(pool: pg.Pool, appendAuditIn: AppendAuditIn): Ru
       const { rows } = await pool.query(SQL_EXECUTIONS_IN_FLIGHT_AT_END, [id]);
       return rows.map((row) => inFlightSchema.parse(row));
     },
-    async claim(rule, target, last, incident = '') {
+    async claim(rule, target, last, incident = '', fence) {
+      if (fence && fence.cluster !== rule.cluster) return null;
       return inTransaction(pool, async (client) => {
         const claimed = await client.query<{ id: string }>(SQL_CLAIM_EXECUTION, [
           rule.id,
@@ -197,6 +198,8 @@ export function createRuleStore(pool: pg.Pool, appendAuditIn: AppendAuditIn): Ru
           rule.spec.dryRun,
           // The incident key rides along so that a reconciliation after a crash can name it in the audit.
           JSON.stringify({ ...target, incident }),
+          rule.cluster,
+          fence?.token ?? null,
         ]);
         const executionId = claimed.rows[0]?.id;
         if (!executionId) return null;

@@ -26,6 +26,7 @@ export const RUNTIME_GRANTS: readonly StateGrant[] = [
   { on: 'TABLE pgsessions.incidents', privileges: 'SELECT, INSERT, UPDATE', why: 'watch alerts: one row per incident, updated in place' },
   { on: 'TABLE pgsessions.watch_summaries', privileges: 'SELECT, INSERT, UPDATE', why: 'the one summary message per cluster beyond the open-alert cap' },
   { on: 'TABLE pgsessions.rules', privileges: 'SELECT, INSERT, UPDATE', why: 'standing approvals and their decisions (never deleted)' },
+  { on: 'TABLE pgsessions.watch_leases', privileges: 'SELECT, INSERT, UPDATE (holder, token, expires_at, acquired_at, renewed_at)', why: 'watcher leadership: take, renew and give back a lease per cluster' },
   { on: 'TABLE pgsessions.rule_executions', privileges: 'SELECT, INSERT, UPDATE (outcome, finished_at)', why: 'claim each rule execution before its signal, record its outcome' },
 ];
 

@@ -6,6 +6,7 @@
 // the start-up packet; each transaction opens with the timeouts and the date and time formats the code
 // reads timestamps in (exact text, UTC) — SET LOCAL, gone at COMMIT or ROLLBACK.
 import type pg from 'pg';
+import { isStateReadOnly } from '../domain/state-trouble.js';
 import type { Refusal } from '../domain/trouble.js';
 
 export interface StatementLimits {
@@ -70,8 +71,10 @@ export async function transact<T>(lease: Lease, limits: StatementLimits, work: (
       throw error;
     }
   } catch (error) {
-    // A client-side timeout leaves the connection mid-query: never hand it to the next caller.
+    // A client-side timeout leaves the connection mid-query: never hand it to the next caller. Nor is a
+    // connection to a read-only server (25006) reused: after a failover a new one reaches the primary.
     if (/Query read timeout|Connection terminated/i.test((error as Error).message ?? '')) broken ??= error as Error;
+    if (isStateReadOnly(error)) broken ??= error as Error;
     throw error;
   } finally {
     lease.client.off('error', onError);

@@ -24,6 +24,7 @@ import type { WatchReader } from '../postgres/watch-reader.js';
 import { describeConnectionError } from '../postgres/pools.js';
 import type { WatchMessagesPort } from '../slack/watch-messages.js';
 import type { Leadership } from './leadership.js';
+import type { Fence } from '../domain/lease.js';
 import type { RuleExecution } from '../domain/rules-service.js';
 import { ruleDetectionThresholds, type RuleSpec } from '../domain/rules.js';
 
@@ -50,7 +51,7 @@ export interface WatcherDeps {
   /** Standing approvals: applied to what each look detects, before anything is stored or posted. */
   rules?: {
     /** `candidates` detects again on the same snapshot with the thresholds the active rules need. */
-    apply(cluster: string, candidates: (specs: readonly RuleSpec[]) => Incident[]): Promise<RuleExecution[]>;
+    apply(cluster: string, candidates: (specs: readonly RuleSpec[]) => Incident[], fence: Fence): Promise<RuleExecution[]>;
     anyActive(cluster: string): Promise<boolean>;
   };
   /** Called after each look of a cluster this replica leads (metrics, benchmarks). */
@@ -100,8 +101,10 @@ export function startWatcher(deps: WatcherDeps): Watcher {
   // Query text is shaped (PGSESSIONS_QUERY_TEXT) before it is stored or posted.
   const shape = (i: Incident): Incident => shapeIncident(i, deps.queryText);
 
-  async function look(c: WatchedCluster): Promise<void> {
-    if (!(await leadership.holds(c.name))) return;
+  /** One look at a cluster this replica leads (false: another replica leads it, nothing was done). */
+  async function look(c: WatchedCluster): Promise<boolean> {
+    const fence = await leadership.lead(c.name);
+    if (!fence) return false;
     let snapshot: WatchSnapshot | null = null;
     let error: string | null = null;
     try {
@@ -119,7 +122,7 @@ export function startWatcher(deps: WatcherDeps): Watcher {
     if (snapshot) {
       const seen = snapshot;
       const raw = detectIncidents(seen, c.settings.thresholds);
-      await applyRules(c.name, (specs) => ruleCandidates(seen, ruleDetectionThresholds(c.settings.thresholds, specs)));
+      await applyRules(fence, (specs) => ruleCandidates(seen, ruleDetectionThresholds(c.settings.thresholds, specs)));
       detected = raw.map(shape);
     } else if ((failures.get(c.name) ?? 0) >= deps.downAfterFailures) {
       // What was open stays open as it was: nothing is known about it while the cluster cannot be read.
@@ -128,15 +131,15 @@ export function startWatcher(deps: WatcherDeps): Watcher {
       detected = open.map((r) => r.incident);
     }
     const plan = planIncidents(open, detected);
-    for (const incident of plan.open) await store.open(incident, c.settings.channel);
-    for (const { record, incident } of plan.refresh) await store.refresh(record.id, incident);
+    for (const incident of plan.open) await store.open(incident, c.settings.channel, fence);
+    for (const { record, incident } of plan.refresh) await store.refresh(record.id, incident, fence);
     for (const record of plan.clear) {
       const root = record.incident.root;
       // Read from the state database, not remembered: the replica that executed the rule may not be the
       // one clearing the alert (a leader change, a restart).
       const byRule = root && deps.rules ? await store.ruleExecutedOn(c.name, root.pid, root.backendStart, root.queryStart) : null;
       if (byRule) {
-        await store.clear(record.id, { kind: 'rule', ruleId: byRule.ruleId, action: byRule.outcome, proposer: byRule.proposer, approver: byRule.approver });
+        await store.clear(record.id, { kind: 'rule', ruleId: byRule.ruleId, action: byRule.outcome, proposer: byRule.proposer, approver: byRule.approver }, fence);
         continue;
       }
       if (record.cause === 'query-storm') {
@@ -145,20 +148,22 @@ export function startWatcher(deps: WatcherDeps): Watcher {
         // Still signalling: clear on a later look, when it can say how many were cancelled.
         if (bulk?.executing) continue;
         const relievedBy = bulk && bulk.cancelled > 0 ? { requestId: bulk.requestId, outcome: 'cancelled' as const, approver: bulk.approver, counts: { done: bulk.cancelled, of: bulk.targets } } : null;
-        await store.clear(record.id, clearReasonFor(record, snapshot, relievedBy));
+        await store.clear(record.id, clearReasonFor(record, snapshot, relievedBy), fence);
         continue;
       }
       let executed = root ? await store.executedOn(c.name, root.pid, root.backendStart) : null;
       // A cancel ended the incident only if it cancelled the query the incident was about.
       if (executed?.outcome === 'cancelled' && root && executed.queryStart !== root.queryStart) executed = null;
       const reason = clearReasonFor(record, snapshot, executed ? { requestId: executed.requestId, outcome: executed.outcome, approver: executed.approver } : null);
-      await store.clear(record.id, reason);
+      await store.clear(record.id, reason, fence);
     }
-    await deliver(c);
+    await deliver(c, fence);
+    return true;
   }
 
-  async function applyRules(cluster: string, candidates: (specs: readonly RuleSpec[]) => Incident[]): Promise<void> {
+  async function applyRules(fence: Fence, candidates: (specs: readonly RuleSpec[]) => Incident[]): Promise<void> {
     if (!deps.rules) return;
+    const cluster = fence.cluster;
     try {
       // One cheap EXISTS per look while no rule is active; the rules themselves are read only when one is.
       if (!(await deps.rules.anyActive(cluster))) {
@@ -167,14 +172,14 @@ export function startWatcher(deps: WatcherDeps): Watcher {
       }
       ruled.add(cluster);
       // What they did is in the state database: the alert's clear reason is read from there.
-      await deps.rules.apply(cluster, candidates);
+      await deps.rules.apply(cluster, candidates, fence);
     } catch (error) {
       // The state database or a bug: the alerts still go out; the next look tries the rules again.
       logger.error({ cluster, err: error }, 'applying standing approvals failed');
     }
   }
 
-  async function deliver(c: WatchedCluster): Promise<void> {
+  async function deliver(c: WatchedCluster, fence: Fence): Promise<void> {
     const live = await store.live(c.name, deps.updateGapSeconds);
     const { steps, summarised } = planDelivery(live, deps.maxOpenMessages);
     for (const step of steps) {
@@ -184,7 +189,7 @@ export function startWatcher(deps: WatcherDeps): Watcher {
         continue;
       }
       if (step.kind === 'post') {
-        const claim = await store.claimPost(r.id);
+        const claim = await store.claimPost(r.id, fence);
         if (!claim) continue;
         const sent = await messages.post(r);
         if (sent.ok) {
@@ -237,8 +242,9 @@ export function startWatcher(deps: WatcherDeps): Watcher {
   const loops = deps.clusters.map(async (c) => {
     while (!stopped) {
       const started = Date.now();
+      let led = false;
       try {
-        await look(c);
+        led = await look(c);
       } catch (error) {
         // The state database or a bug: logged, and the next look tries again.
         logger.error({ cluster: c.name, err: error }, 'watch look failed');
@@ -247,7 +253,10 @@ export function startWatcher(deps: WatcherDeps): Watcher {
       const until = Math.max(started + intervalMs, Date.now() + 50);
       while (!stopped && Date.now() < until) {
         await nap(Math.min(until - Date.now(), RULE_LOOK_SECONDS * 1000));
-        if (!stopped && Date.now() < until && (await ruleAppeared(c.name))) break;
+        if (stopped || Date.now() >= until) break;
+        // A takeover (the lease renewal runs on its own timer) is acted on now, not after a long interval.
+        if (!led && leadership.leads(c.name)) break;
+        if (await ruleAppeared(c.name)) break;
       }
     }
   });

@@ -7,50 +7,64 @@ import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 import { migrate } from '../../src/postgres/migrate.js';
 import { createIncidentStore, type IncidentStore } from '../../src/postgres/incident-store.js';
 import { clusterDownIncident } from '../../src/domain/watch.js';
+import { createLeadership, type Leadership } from '../../src/watch/leadership.js';
+import type { Fence } from '../../src/domain/lease.js';
+import { createLogger } from '../../src/logger.js';
 
 let db: TestDatabase;
 let pool: pg.Pool;
 let store: IncidentStore;
+let leadership: Leadership;
+/** The writes are the watcher's: it leads the cluster (a lease in the state database). */
+const lead = async (cluster: string): Promise<Fence> => {
+  const fence = await leadership.lead(cluster);
+  assert.ok(fence, `leads ${cluster}`);
+  return fence;
+};
 
 before(async () => {
   db = await createTestDatabase('istore');
   pool = new pg.Pool({ connectionString: db.url, max: 4 });
   await migrate(pool);
   store = createIncidentStore(pool);
+  leadership = createLeadership(db.url, createLogger('silent'));
 });
 after(async () => {
+  await leadership?.close();
   await pool?.end();
   await db?.drop();
 });
 
 test('an incident is opened once, however often it is seen, and its message is claimed by one watcher', async () => {
   const incident = clusterDownIncident('c1', 'refused');
-  await store.open(incident, 'CWATCH');
-  await store.open(incident, 'CWATCH'); // a second watcher, or the same one again: no second row
+  const fence = await lead('c1');
+  await store.open(incident, 'CWATCH', fence);
+  await store.open(incident, 'CWATCH', fence); // a second watcher, or the same one again: no second row
   const [row, ...rest] = await store.live('c1', 30);
   assert.equal(rest.length, 0);
   assert.equal(row!.status, 'open');
-  const claims = await Promise.all([store.claimPost(row!.id), store.claimPost(row!.id), store.claimPost(row!.id)]);
+  const claims = await Promise.all([store.claimPost(row!.id, fence), store.claimPost(row!.id, fence), store.claimPost(row!.id, fence)]);
   assert.equal(claims.filter(Boolean).length, 1, 'exactly one claim wins');
   await store.posted(row!.id, '111.222', row!.version, 'open');
-  assert.equal(await store.claimPost(row!.id), null, 'a posted message is never claimed again');
+  assert.equal(await store.claimPost(row!.id, fence), null, 'a posted message is never claimed again');
 });
 
 test('a cleared incident that comes back soon reopens its message; one that comes back later gets a new one', async () => {
   const incident = clusterDownIncident('c2', 'refused');
-  await store.open(incident, 'CWATCH');
+  const fence = await lead('c2');
+  await store.open(incident, 'CWATCH', fence);
   const [first] = await store.live('c2', 30);
   await store.posted(first!.id, '333.444', first!.version, 'open');
-  await store.clear(first!.id, { kind: 'back' });
-  await store.open(incident, 'CWATCH');
+  await store.clear(first!.id, { kind: 'back' }, fence);
+  await store.open(incident, 'CWATCH', fence);
   const [again] = (await store.live('c2', 30)).filter((r) => r.status === 'open');
   assert.equal(again!.id, first!.id);
   assert.equal(again!.messageTs, '333.444', 'the same message');
   assert.equal(again!.openedAt, first!.openedAt);
 
-  await store.clear(first!.id, { kind: 'back' });
+  await store.clear(first!.id, { kind: 'back' }, fence);
   await pool.query(`UPDATE pgsessions.incidents SET cleared_at = now() - interval '10 minutes' WHERE id = $1`, [first!.id]);
-  await store.open(incident, 'CWATCH');
+  await store.open(incident, 'CWATCH', fence);
   const [later] = (await store.live('c2', 30)).filter((r) => r.status === 'open');
   assert.equal(later!.messageTs, null, 'a new message for a new life');
   assert.equal(later!.shownVersion, 0);
@@ -58,11 +72,12 @@ test('a cleared incident that comes back soon reopens its message; one that come
 
 test('a Retry-After keeps the message unclaimed until it has passed', async () => {
   const incident = clusterDownIncident('c3', 'refused');
-  await store.open(incident, 'CWATCH');
+  const fence = await lead('c3');
+  await store.open(incident, 'CWATCH', fence);
   const [row] = await store.live('c3', 30);
-  assert.ok(await store.claimPost(row!.id));
+  assert.ok(await store.claimPost(row!.id, fence));
   await store.postFailed(row!.id, 60);
-  assert.equal(await store.claimPost(row!.id), null);
+  assert.equal(await store.claimPost(row!.id, fence), null);
   assert.equal((await store.live('c3', 30))[0]!.postDue, false);
 });
 

@@ -5,6 +5,7 @@ import type { App, BlockAction, ButtonAction } from '@slack/bolt';
 import { z } from 'zod';
 import type { TargetSnapshot } from '../../domain/types.js';
 import type { Logger } from '../../logger.js';
+import { stateTroubleText } from '../../domain/state-trouble.js';
 import { parseCommand } from '../../domain/command.js';
 import { buildRequestModal } from '../blocks/request.js';
 import { asShared } from '../blocks/share.js';
@@ -130,7 +131,7 @@ export function registerActions(app: App, services: AppServices, logger: Logger)
         if (!result.ok) await tellClicker(respond, result.message);
       } catch (error) {
         logger.error({ err: error, requestId: id.data, action: actionId }, 'decision failed');
-        await tellClicker(respond, 'pgsessions could not record that decision (its state database may be unreachable): nothing was executed. Try again in a moment.');
+        await tellClicker(respond, stateTroubleText(error) ?? 'pgsessions could not record that decision (its state database may be unreachable): nothing was executed. Try again in a moment.');
       }
     });
   }

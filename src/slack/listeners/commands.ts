@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { parseCommand, type ParsedCommand } from '../../domain/command.js';
 import { isReadCommand, type Reader } from '../../domain/reads.js';
 import type { Logger } from '../../logger.js';
+import { stateTroubleText } from '../../domain/state-trouble.js';
 import { buildUsageError } from '../blocks/help.js';
 import { sealed, type RenderedMessage } from '../blocks/mrkdwn.js';
 import { buildReadAnswer, readFailureText } from '../blocks/read.js';
@@ -115,9 +116,12 @@ export function registerCommands(app: App, services: AppServices, logger: Logger
       logger.info({ kind: parsed.kind, user, channel }, 'command');
       result = await answer(parsed, { user, channel }, services);
     } catch (error) {
-      // A bug becomes a short apology to the user and a logged error, never a stack trace.
-      logger.error({ err: error }, 'command failed');
-      result = { message: plain('Something went wrong on our side; nothing was changed. The error is in the app log.'), outcome: 'error' };
+      // A bug becomes a short apology to the user and a logged error, never a stack trace; a read-only state
+      // database is said as it is.
+      const trouble = stateTroubleText(error);
+      if (trouble) logger.warn({ code: (error as { code?: unknown }).code }, 'command refused: the state database is read-only');
+      else logger.error({ err: error }, 'command failed');
+      result = { message: plain(trouble ?? 'Something went wrong on our side; nothing was changed. The error is in the app log.'), outcome: 'error' };
     }
     // A parser bug leaves no kind: counted as an error of an unknown command.
     services.metrics.command(parsed?.kind ?? 'unparsed', result.outcome);

@@ -3,6 +3,7 @@
 import type { App, BlockAction, ButtonAction } from '@slack/bolt';
 import { z } from 'zod';
 import type { Logger } from '../../logger.js';
+import { stateTroubleText } from '../../domain/state-trouble.js';
 import { revokedReply } from '../blocks/rule.js';
 import { ACTION } from '../ids.js';
 import type { AppServices } from '../services.js';
@@ -44,7 +45,7 @@ export function registerRuleActions(app: App, services: AppServices, logger: Log
         await tell(result.ok ? DONE[key] : result.message);
       } catch (error) {
         logger.error({ err: error }, 'rule decision failed');
-        await tell('Something went wrong on our side; nothing was changed. The error is in the app log.');
+        await tell(stateTroubleText(error) ?? 'Something went wrong on our side; nothing was changed. The error is in the app log.');
       }
     });
   }

@@ -2,6 +2,7 @@
 // created and posted in the channel where the button was pressed.
 import type { App } from '@slack/bolt';
 import type { Logger } from '../../logger.js';
+import { stateTroubleText } from '../../domain/state-trouble.js';
 import { decodeModalMetadata, decodeStormMetadata, ESCALATE_CHOICE, INPUT, MODAL_ESCALATE_SECONDS, VIEW } from '../ids.js';
 import type { AppServices } from '../services.js';
 import { readFailurePlain } from '../blocks/read.js';
@@ -46,7 +47,7 @@ export function registerViews(app: App, services: AppServices, logger: Logger): 
       message = result.message;
     } catch (error) {
       logger.error({ err: error }, 'request failed');
-      message = 'pgsessions could not record the request (its state database may be unreachable): nothing was requested.';
+      message = stateTroubleText(error) ?? 'pgsessions could not record the request (its state database may be unreachable): nothing was requested.';
     }
     await client.chat.postEphemeral({ channel, user: body.user.id, text: message }).catch((error: unknown) => {
       logger.warn({ err: error }, 'could not tell the requester');
@@ -92,7 +93,7 @@ export function registerViews(app: App, services: AppServices, logger: Logger): 
       message = result.message;
     } catch (error) {
       logger.error({ err: error }, 'storm request failed');
-      message = 'pgsessions could not record the request (its state database may be unreachable): nothing was requested.';
+      message = stateTroubleText(error) ?? 'pgsessions could not record the request (its state database may be unreachable): nothing was requested.';
     }
     await client.chat.postEphemeral({ channel: storm.channel, user: body.user.id, text: message }).catch((error: unknown) => {
       logger.warn({ err: error }, 'could not tell the requester');
