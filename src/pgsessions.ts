@@ -204,7 +204,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   // Standing approvals: proposed and decided like requests, applied by the watcher of their cluster.
   const incidentStore = createIncidentStore(statePool);
   const ruleService = createRuleService({
-    store: createRuleStore(statePool, state.appendIn),
+    store: createRuleStore(statePool, state.appendIn, state.binder),
     cluster: (name) => clusters.get(name),
     messages: createRuleMessages(client, clientWithoutRetries, logger.child({ module: 'rules' })),
     groups,

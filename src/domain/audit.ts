@@ -29,6 +29,8 @@ export const AUDIT_EVENTS = [
   'rule_revoked',
   'rule_ended',
   'rule_executed',
+  // A row's binding (src/domain/binding.ts) did not match what it says now: nothing was signalled.
+  'tampering_detected',
 ] as const;
 export type AuditEvent = (typeof AUDIT_EVENTS)[number];
 
@@ -62,7 +64,8 @@ export interface AuditDetailsByEvent {
     /** The sessions as seen, query text shaped by PGSESSIONS_QUERY_TEXT. */
     targets: TargetSnapshot[];
   };
-  approved: RequestSummary & { approver: string };
+  /** binding: the MAC over what was approved (src/domain/binding.ts); absent in entries written before it. */
+  approved: RequestSummary & { approver: string; binding?: string };
   denied: RequestSummary & { deniedBy: string };
   withdrawn: RequestSummary & { withdrawnBy: string };
   expired: RequestSummary & { expiresAt: string };
@@ -76,7 +79,7 @@ export interface AuditDetailsByEvent {
   /** A watch alert's cause silenced for everyone: the incident's key and cause, for how long. */
   snoozed: { incident: string; cause: string; minutes: number };
   rule_proposed: RuleSummary;
-  rule_approved: RuleSummary & { approver: string; expiresAt: string };
+  rule_approved: RuleSummary & { approver: string; expiresAt: string; binding?: string };
   rule_denied: RuleSummary & { deniedBy: string };
   rule_withdrawn: RuleSummary & { withdrawnBy: string };
   rule_revoked: RuleSummary & { revokedBy: string };
@@ -90,6 +93,17 @@ export interface AuditDetailsByEvent {
     target: TargetSnapshot;
     incident: string;
     result: ExecutionResult;
+  };
+  /**
+   * A request or rule whose stored binding does not match what its row says now (written or changed without
+   * PGSESSIONS_AUDIT_KEY): refused at `stage`, nothing signalled. `claims` is what the row claims, as read.
+   */
+  tampering_detected: {
+    subject: 'request' | 'rule';
+    id: string;
+    stage: 'approval' | 'execution' | 'rule_claim';
+    reason: string;
+    claims: { requester: string | null; approver: string | null; targets: number[]; what: string | null };
   };
 }
 
