@@ -11,6 +11,7 @@ import { ClusterBusyError, createPool, describeConnectionError, describeReadFail
 import { createCluster, type Cluster } from './postgres/session-store.js';
 import { createStateStore, type StateStore } from './postgres/state-store.js';
 import { auditKeyId } from './domain/audit.js';
+import { BINDING_OFF } from './domain/binding.js';
 import { createSlackApp, webClientOptions } from './slack/app.js';
 import { buildAuditMessage } from './slack/blocks/audit.js';
 import type { AuditTrust } from './slack/blocks/help.js';
@@ -361,6 +362,7 @@ async function checkAuditTrail(state: StateStore, key: Buffer | null, log: Logge
   } else {
     log.warn('PGSESSIONS_AUDIT_KEY is not set: the audit chain is unkeyed, so whoever can write the state database can rewrite it and recompute every hash');
   }
+  if (!key) log.warn(BINDING_OFF);
   const powers = await state.powers();
   let runtime: AuditTrust['runtime'];
   if (powers.owns || powers.superuser) {

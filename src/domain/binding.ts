@@ -10,6 +10,10 @@ import { auditKeyId, canonicalJson, type AuditEntryInput, type AuditDetailsByEve
 import { ruleText, type Rule, type RuleSpec } from './rules.js';
 import type { Action, KillRequest, TargetSnapshot } from './types.js';
 
+/** Said at start-up and by `/pgsessions status` when there is no key: what the binding cannot protect then. */
+export const BINDING_OFF =
+  'PGSESSIONS_AUDIT_KEY is not set: whoever holds the state database\u2019s password can approve a kill or a standing rule in the database, without any person approving, and pgsessions will act on it.';
+
 /** How many distinct people approve (today: one approver besides the requester or proposer). */
 export const QUORUM = 1;
 

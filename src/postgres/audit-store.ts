@@ -7,6 +7,8 @@ import {
   GENESIS_HASH,
   auditKeyId,
   chainHash,
+  chainHead,
+  entryHolds,
   finishVerification,
   verifyChainStep,
   type AuditEntry,
@@ -15,9 +17,12 @@ import {
   type HashAlg,
 } from '../domain/audit.js';
 import type { AuditLogPort } from '../domain/state-ports.js';
-import { AUDIT_LOCK_KEY, SQL_AUDIT_INSERT, SQL_AUDIT_LOCK, SQL_AUDIT_NEXT, SQL_AUDIT_POWERS, SQL_LAST_AUDIT_ALG, SQL_READ_AUDIT } from './audit-sql.js';
+import { AUDIT_LOCK_KEY, SQL_AUDIT_INSERT, SQL_AUDIT_LOCK, SQL_AUDIT_NEWEST, SQL_AUDIT_NEXT, SQL_AUDIT_POWERS, SQL_LAST_AUDIT_ALG, SQL_READ_AUDIT } from './audit-sql.js';
 import { toAuditEntry } from './state-rows.js';
 import { inTransaction } from './transaction.js';
+
+/** How far back the chain head is looked for when the newest entry does not hold (rows inserted without the key). */
+const HEAD_WINDOW = 200;
 
 export interface AuditStoreOptions {
   /** PGSESSIONS_AUDIT_KEY: entries are HMAC-SHA256 under it; null keeps the chain unkeyed (SHA-256). */
@@ -44,11 +49,22 @@ export function createAuditStore(pool: pg.Pool, options: AuditStoreOptions = {})
   const key = options.key ?? null;
   const alg: HashAlg = key ? 'hmac-sha256' : 'sha256';
 
-  async function insert(client: pg.PoolClient, input: AuditEntryInput): Promise<AuditEntry & { prevAlg: HashAlg | null }> {
-    const next = await client.query<{ seq: string; at: string; prev_hash: string | null; prev_alg: HashAlg | null }>(SQL_AUDIT_NEXT);
+  /**
+   * The entry the next one chains on: the newest that holds (chainHead), not simply the highest seq — a row
+   * someone inserted without the key must not become every later entry's predecessor. Usually the newest.
+   */
+  async function headIn(client: pg.PoolClient): Promise<AuditEntry | null> {
+    const newest = (await client.query(SQL_AUDIT_NEWEST, [1])).rows.map(toAuditEntry);
+    const first = newest[0];
+    if (!first || (first.hashAlg === 'hmac-sha256' ? !key || entryHolds(first, key) : entryHolds(first) && !key)) return first ?? null;
+    return chainHead((await client.query(SQL_AUDIT_NEWEST, [HEAD_WINDOW])).rows.map(toAuditEntry), key);
+  }
+
+  async function insert(client: pg.PoolClient, input: AuditEntryInput, head: AuditEntry | null): Promise<AuditEntry> {
+    const next = await client.query<{ seq: string; at: string }>(SQL_AUDIT_NEXT);
     const row = next.rows[0];
     if (!row) throw new Error('pgsessions.audit_log: could not allocate a sequence value');
-    const prevHash = row.prev_hash ?? GENESIS_HASH;
+    const prevHash = head?.hash ?? GENESIS_HASH;
     // Normalise to what jsonb will give back, so the hash computed now is the hash verification recomputes.
     const details = JSON.parse(JSON.stringify(input.details ?? {})) as AuditEntryInput['details'];
     const fields = {
@@ -62,24 +78,20 @@ export function createAuditStore(pool: pg.Pool, options: AuditStoreOptions = {})
     } as AuditHashedFields;
     const hash = chainHash(prevHash, fields, key);
     await client.query(SQL_AUDIT_INSERT, [row.seq, fields.at, fields.requestId, fields.event, fields.actor, fields.cluster, JSON.stringify(details), prevHash, hash, alg]);
-    return { ...fields, prevHash, hash, hashAlg: alg, prevAlg: row.prev_alg };
+    return { ...fields, prevHash, hash, hashAlg: alg } as AuditEntry;
   }
 
-  /** Under the audit lock: with a key, the first keyed entry is always a `chain_keyed` one. */
-  async function keyChainIn(client: pg.PoolClient): Promise<void> {
-    if (!key) return;
-    const last = await client.query<{ hash_alg: HashAlg }>(SQL_LAST_AUDIT_ALG);
-    if (last.rows[0]?.hash_alg !== 'hmac-sha256') {
-      await insert(client, { event: 'chain_keyed', details: { keyId: auditKeyId(key), alg: 'hmac-sha256' } });
-    }
+  /** Under the audit lock: with a key, the first keyed entry is always a `chain_keyed` one. Returns the head. */
+  async function keyChainIn(client: pg.PoolClient): Promise<AuditEntry | null> {
+    const head = await headIn(client);
+    if (!key || head?.hashAlg === 'hmac-sha256') return head;
+    return insert(client, { event: 'chain_keyed', details: { keyId: auditKeyId(key), alg: 'hmac-sha256' } }, head);
   }
 
   /** Appends one entry to the chain inside the caller's transaction (which must commit for it to count). */
   async function appendIn(client: pg.PoolClient, input: AuditEntryInput): Promise<AuditEntry> {
     await client.query(SQL_AUDIT_LOCK, [AUDIT_LOCK_KEY]);
-    await keyChainIn(client);
-    const { prevAlg: _prevAlg, ...entry } = await insert(client, input);
-    return entry as AuditEntry;
+    return insert(client, input, await keyChainIn(client));
   }
 
   const port = {
@@ -99,9 +111,7 @@ export function createAuditStore(pool: pg.Pool, options: AuditStoreOptions = {})
       for (;;) {
         const { rows } = await pool.query(SQL_READ_AUDIT, [afterSeq, pageSize]);
         const page = rows.map(toAuditEntry);
-        const step = verifyChainStep(page, cursor, key);
-        if (!step.ok) return step;
-        cursor = step.cursor;
+        cursor = verifyChainStep(page, cursor, key).cursor;
         const last = page[page.length - 1];
         if (!last || page.length < pageSize) return finishVerification(cursor, key);
         afterSeq = last.seq;

@@ -30,7 +30,7 @@ export const SQL_SEAL_REQUEST = 'UPDATE pgsessions.requests SET binding = $2 WHE
 
 /** $1 id: the request as it is, locked for its decision, and the time an approval now would carry (decided_at). */
 export const SQL_LOCK_REQUEST = `
-  SELECT ${REQUEST_COLUMNS}, ${ts('now()')} AS now_at
+  SELECT ${REQUEST_COLUMNS}, ${ts('now()')} AS now_at, expires_at <= now() AS past_expiry
   FROM pgsessions.requests WHERE id = $1 FOR UPDATE`;
 
 /** $1 id, $2 approver, $3 binding (computed with decided_at = now(), this transaction's time). */

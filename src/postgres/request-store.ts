@@ -86,7 +86,8 @@ export function createRequestStore(pool: pg.Pool, appendAuditIn: AppendAuditIn, 
       const row = rows[0] as Record<string, unknown> | undefined;
       if (!row) return null;
       const asked = toRequest(row);
-      if (asked.status !== 'pending') return null; // whyNot says why
+      // Not approvable anyway (decided, expired, self-approval): whyNot says why; only an approval is checked.
+      if (asked.status !== 'pending' || row.past_expiry === true || asked.requester === approver) return null;
       if (!sameBinding(storedBinding(row), binder.request(asked, null))) {
         await appendAuditIn(client, requestTampering(asked, 'approval', mismatchReason(storedBinding(row), binder)));
         return { tampered: asked };

@@ -291,7 +291,8 @@ export function createRuleStore(pool: pg.Pool, appendAuditIn: AppendAuditIn, bin
       const row = rows[0] as Record<string, unknown> | undefined;
       if (!row) return null;
       const asked = toRule(row);
-      if (asked.status !== 'proposed') return null;
+      // Not approvable anyway (decided, expired, self-approval): whyNot says why; only an approval is checked.
+      if (asked.status !== 'proposed' || Date.parse(asked.proposalExpiresAt) <= Date.now() || asked.proposer === approver) return null;
       if (!sameBinding(boundOf(row).binding, binder.rule(asked, null)) || JSON.stringify(asked.spec) !== JSON.stringify(current.spec)) {
         await appendAuditIn(client, ruleTampering(asked, 'approval', mismatchReason(boundOf(row).binding, binder)));
         return { tampered: asked };
