@@ -27,7 +27,7 @@ export const SQL_SEAL_RULE = 'UPDATE pgsessions.rules SET binding = $2 WHERE id 
  * would write (this transaction's now(), as SQL_APPROVE_RULE writes them), for its binding.
  */
 export const SQL_LOCK_RULE = `
-  SELECT ${RULE_COLUMNS}, ${ts('now()')} AS now_at, ${ts('now() + make_interval(secs => $2)')} AS expires_if_approved
+  SELECT ${RULE_COLUMNS}, ${ts('now()')} AS now_at, ${ts('(now() + make_interval(secs => $2))')} AS expires_if_approved
   FROM pgsessions.rules WHERE id = $1 FOR UPDATE`;
 
 /**
