@@ -29,6 +29,16 @@ export const SQL_READ_AUDIT = `
  * $1 how many: the newest entries, newest first, to choose the one the next entry chains on. A separate
  * statement from the lock, so its snapshot sees the entry committed by the previous lock holder.
  */
+/**
+ * A seq drawn for the next entry, its time, and the newest entry (all NULL when there is none), in one round
+ * trip: usually the newest entry is the one the next chains on. After the lock, so its snapshot sees the
+ * entry committed by the previous lock holder.
+ */
+export const SQL_AUDIT_DRAW = `
+  SELECT nextval(pg_get_serial_sequence('pgsessions.audit_log', 'seq'))::text AS next_seq, ${ts('clock_timestamp()')} AS next_at, newest.*
+  FROM (SELECT 1) AS one
+  LEFT JOIN LATERAL (SELECT ${AUDIT_COLUMNS('a')} FROM pgsessions.audit_log a ORDER BY a.seq DESC LIMIT 1) AS newest ON true`;
+
 export const SQL_AUDIT_NEWEST = `
   SELECT ${AUDIT_COLUMNS('a')} FROM pgsessions.audit_log a ORDER BY a.seq DESC LIMIT $1`;
 
