@@ -12,6 +12,7 @@ import { APPLICATION_NAME, createPool, describeConnectionError, describeReadFail
 import { createCluster, type Cluster } from './postgres/session-store.js';
 import { createStateStore, type StateStore } from './postgres/state-store.js';
 import { auditKeyId } from './domain/audit.js';
+import { BINDING_OFF } from './domain/binding.js';
 import { createSlackApp, webClientOptions } from './slack/app.js';
 import { buildAuditMessage } from './slack/blocks/audit.js';
 import type { AuditTrust } from './slack/blocks/help.js';
@@ -230,7 +231,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   // Standing approvals: proposed and decided like requests, applied by the watcher of their cluster.
   const incidentStore = createIncidentStore(statePool);
   const ruleService = createRuleService({
-    store: createRuleStore(statePool, state.appendIn),
+    store: createRuleStore(statePool, state.appendIn, state.binder),
     cluster: (name) => clusters.get(name),
     messages: createRuleMessages(client, clientWithoutRetries, logger.child({ module: 'rules' })),
     groups,
@@ -393,6 +394,7 @@ async function checkAuditTrail(state: StateStore, key: Buffer | null, log: Logge
   } else {
     log.warn('PGSESSIONS_AUDIT_KEY is not set: the audit chain is unkeyed, so whoever can write the state database can rewrite it and recompute every hash');
   }
+  if (!key) log.warn(BINDING_OFF);
   const powers = await state.powers();
   let runtime: AuditTrust['runtime'];
   if (powers.owns || powers.superuser) {

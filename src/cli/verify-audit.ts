@@ -37,8 +37,11 @@ let problems = 0;
 try {
   const verdict = await store.verifyAudit();
   if (!verdict.ok) {
-    problems += 1;
-    console.log(`audit log BROKEN at entry #${verdict.brokenAtSeq}: ${verdict.reason}`);
+    // Every break, one line each: one junk row must not hide what comes after it.
+    const shown = verdict.breaks.slice(0, 200);
+    for (const b of shown) console.log(`audit log BROKEN at entry #${b.seq}: ${b.reason}`);
+    if (verdict.breaks.length > shown.length) console.log(`… and ${verdict.breaks.length - shown.length} more breaks`);
+    problems += verdict.breaks.length;
   } else if (verdict.uncheckedKeyed > 0) {
     problems += 1;
     console.log(`audit log NOT CHECKED: ${verdict.uncheckedKeyed} entries from #${verdict.keyedFromSeq} are keyed; set PGSESSIONS_AUDIT_KEY to check them`);

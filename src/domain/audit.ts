@@ -29,6 +29,8 @@ export const AUDIT_EVENTS = [
   'rule_revoked',
   'rule_ended',
   'rule_executed',
+  // A row's binding (src/domain/binding.ts) did not match what it says now: nothing was signalled.
+  'tampering_detected',
 ] as const;
 export type AuditEvent = (typeof AUDIT_EVENTS)[number];
 
@@ -62,7 +64,8 @@ export interface AuditDetailsByEvent {
     /** The sessions as seen, query text shaped by PGSESSIONS_QUERY_TEXT. */
     targets: TargetSnapshot[];
   };
-  approved: RequestSummary & { approver: string };
+  /** binding: the MAC over what was approved (src/domain/binding.ts); absent in entries written before it. */
+  approved: RequestSummary & { approver: string; binding?: string };
   denied: RequestSummary & { deniedBy: string };
   withdrawn: RequestSummary & { withdrawnBy: string };
   expired: RequestSummary & { expiresAt: string };
@@ -76,7 +79,7 @@ export interface AuditDetailsByEvent {
   /** A watch alert's cause silenced for everyone: the incident's key and cause, for how long. */
   snoozed: { incident: string; cause: string; minutes: number };
   rule_proposed: RuleSummary;
-  rule_approved: RuleSummary & { approver: string; expiresAt: string };
+  rule_approved: RuleSummary & { approver: string; expiresAt: string; binding?: string };
   rule_denied: RuleSummary & { deniedBy: string };
   rule_withdrawn: RuleSummary & { withdrawnBy: string };
   rule_revoked: RuleSummary & { revokedBy: string };
@@ -90,6 +93,17 @@ export interface AuditDetailsByEvent {
     target: TargetSnapshot;
     incident: string;
     result: ExecutionResult;
+  };
+  /**
+   * A request or rule whose stored binding does not match what its row says now (written or changed without
+   * PGSESSIONS_AUDIT_KEY): refused at `stage`, nothing signalled. `claims` is what the row claims, as read.
+   */
+  tampering_detected: {
+    subject: 'request' | 'rule';
+    id: string;
+    stage: 'approval' | 'execution' | 'rule_claim';
+    reason: string;
+    claims: { requester: string | null; approver: string | null; targets: number[]; what: string | null };
   };
 }
 
@@ -144,7 +158,8 @@ export type ChainVerification =
       /** Keyed entries whose hash could not be checked because no key was given. */
       uncheckedKeyed: number;
     }
-  | { ok: false; brokenAtSeq: number; reason: string };
+  /** brokenAtSeq and reason: the first break; breaks: every one (verification goes on after each). */
+  | { ok: false; brokenAtSeq: number; reason: string; breaks: ChainBreak[] };
 
 /**
  * JSON with object keys sorted at every level, so that the same value always gives the same text (jsonb does
@@ -215,64 +230,78 @@ export function auditKeyId(key: Uint8Array): string {
   return createHmac('sha256', key).update('pgsessions audit key id').digest('hex').slice(0, 16);
 }
 
+/** One place where the chain does not hold. */
+export interface ChainBreak {
+  seq: number;
+  reason: string;
+}
+
 /** Where a page-by-page verification stands after the entries it has seen. */
 export interface ChainCursor {
+  /** The hash of the last entry that held (the one the next entry must link to). */
   prevHash: string;
   lastSeq: number;
   keyedFromSeq: number | null;
   uncheckedKeyed: number;
   count: number;
+  /** Every break found so far, in seq order: verification goes on after each one. */
+  breaks: ChainBreak[];
 }
 
-export const CHAIN_START: ChainCursor = { prevHash: GENESIS_HASH, lastSeq: -Infinity, keyedFromSeq: null, uncheckedKeyed: 0, count: 0 };
+export const CHAIN_START: ChainCursor = { prevHash: GENESIS_HASH, lastSeq: -Infinity, keyedFromSeq: null, uncheckedKeyed: 0, count: 0, breaks: [] };
 
-export type ChainStep = { ok: true; cursor: ChainCursor } | { ok: false; brokenAtSeq: number; reason: string };
+export type ChainStep = { ok: true; cursor: ChainCursor };
+
+/** Why this entry's own hash does not hold (null when it does, or cannot be checked without the key). */
+function ownHashProblem(entry: AuditEntry, keyedFromSeq: number | null, key: Uint8Array | null | undefined, keyId: string | null): string | null {
+  if (entry.hashAlg === 'sha256') {
+    if (keyedFromSeq !== null) {
+      return `an unkeyed entry after keyed hashing began at #${keyedFromSeq}: rewritten without the key (a downgrade), inserted by someone without the key, or written by an instance started without PGSESSIONS_AUDIT_KEY`;
+    }
+    return chainHash(entry.prevHash, entry) === entry.hash ? null : 'hash does not match the entry: the entry was changed';
+  }
+  if (!key) return null;
+  if (entry.event === 'chain_keyed' && entry.details.keyId !== keyId) {
+    return `keyed with another key (key id ${String(entry.details.keyId)}; PGSESSIONS_AUDIT_KEY has id ${keyId})`;
+  }
+  if (chainHash(entry.prevHash, entry, key) !== entry.hash) {
+    return 'HMAC does not match the entry: the entry was changed or inserted without the key (or PGSESSIONS_AUDIT_KEY is not the key it was written with)';
+  }
+  return null;
+}
 
 /**
- * Checks entries given in seq order, continuing from `cursor` (CHAIN_START for the beginning of the log).
- * Seq may have gaps (a rolled-back append consumes a sequence value); the chain of hashes may not.
- * Once keyed, never unkeyed again: an unkeyed entry after the first keyed one is a downgrade (someone
- * rewrote keyed entries without the key, or the app ran without its key) and breaks the chain.
+ * Checks entries given in seq order, continuing from `cursor` (CHAIN_START for the beginning of the log), and
+ * records every break rather than stopping at the first. Seq may have gaps (a rolled-back append consumes a
+ * sequence value); the chain of hashes may not. An entry whose own hash does not hold is reported and skipped
+ * (the app chains on its last verified entry, so a junk row does not unlink what follows); an entry that holds
+ * but does not link is reported and the chain goes on from it. Once keyed, never unkeyed again: an unkeyed
+ * entry after the first keyed one is a downgrade.
  */
 export function verifyChainStep(entries: readonly AuditEntry[], cursor: ChainCursor, key?: Uint8Array | null): ChainStep {
   let { prevHash, lastSeq, keyedFromSeq, uncheckedKeyed, count } = cursor;
+  const breaks = [...cursor.breaks];
   const keyId = key ? auditKeyId(key) : null;
   for (const entry of entries) {
     if (!(entry.seq > lastSeq)) {
-      return { ok: false, brokenAtSeq: entry.seq, reason: `seq ${entry.seq} is not after seq ${lastSeq}` };
+      breaks.push({ seq: entry.seq, reason: `seq ${entry.seq} is not after seq ${lastSeq}` });
+      continue;
     }
-    if (entry.prevHash !== prevHash) {
-      return { ok: false, brokenAtSeq: entry.seq, reason: 'prev_hash does not match the hash of the entry before it' };
+    lastSeq = entry.seq;
+    const problem = ownHashProblem(entry, keyedFromSeq, key, keyId);
+    if (problem !== null) {
+      breaks.push({ seq: entry.seq, reason: problem });
+      continue;
     }
-    if (entry.hashAlg === 'sha256') {
-      if (keyedFromSeq !== null) {
-        return {
-          ok: false,
-          brokenAtSeq: entry.seq,
-          reason: `an unkeyed entry after keyed hashing began at #${keyedFromSeq}: rewritten without the key (a downgrade), or written by an instance started without PGSESSIONS_AUDIT_KEY`,
-        };
-      }
-      if (chainHash(entry.prevHash, entry) !== entry.hash) {
-        return { ok: false, brokenAtSeq: entry.seq, reason: 'hash does not match the entry: the entry was changed' };
-      }
-    } else {
+    if (entry.prevHash !== prevHash) breaks.push({ seq: entry.seq, reason: 'prev_hash does not match the hash of the entry before it' });
+    if (entry.hashAlg === 'hmac-sha256') {
       keyedFromSeq ??= entry.seq;
-      if (key) {
-        if (entry.event === 'chain_keyed' && entry.details.keyId !== keyId) {
-          return { ok: false, brokenAtSeq: entry.seq, reason: `keyed with another key (key id ${String(entry.details.keyId)}; PGSESSIONS_AUDIT_KEY has id ${keyId})` };
-        }
-        if (chainHash(entry.prevHash, entry, key) !== entry.hash) {
-          return { ok: false, brokenAtSeq: entry.seq, reason: 'HMAC does not match the entry: the entry was changed (or PGSESSIONS_AUDIT_KEY is not the key it was written with)' };
-        }
-      } else {
-        uncheckedKeyed += 1;
-      }
+      if (!key) uncheckedKeyed += 1;
     }
     prevHash = entry.hash;
-    lastSeq = entry.seq;
     count += 1;
   }
-  return { ok: true, cursor: { prevHash, lastSeq, keyedFromSeq, uncheckedKeyed, count } };
+  return { ok: true, cursor: { prevHash, lastSeq, keyedFromSeq, uncheckedKeyed, count, breaks } };
 }
 
 /**
@@ -280,19 +309,44 @@ export function verifyChainStep(entries: readonly AuditEntry[], cursor: ChainCur
  * either the app never ran with this key, or every keyed entry was rewritten unkeyed.
  */
 export function finishVerification(cursor: ChainCursor, key?: Uint8Array | null): ChainVerification {
+  const breaks = [...cursor.breaks];
   if (key && cursor.count > 0 && cursor.keyedFromSeq === null) {
-    return {
-      ok: false,
-      brokenAtSeq: cursor.lastSeq,
+    breaks.push({
+      seq: cursor.lastSeq,
       reason:
         'no entry is keyed although PGSESSIONS_AUDIT_KEY was given: either the app never ran with this key (start it once with the key: it records the switch), or every keyed entry was rewritten without the key',
-    };
+    });
   }
+  const first = breaks[0];
+  if (first) return { ok: false, brokenAtSeq: first.seq, reason: first.reason, breaks };
   return { ok: true, count: cursor.count, keyedFromSeq: cursor.keyedFromSeq, uncheckedKeyed: cursor.uncheckedKeyed };
 }
 
 /** Checks a whole log given in seq order (or, with `prevHash`, the continuation of one). */
 export function verifyChain(entries: readonly AuditEntry[], prevHash: string = GENESIS_HASH, key?: Uint8Array | null): ChainVerification {
-  const step = verifyChainStep(entries, { ...CHAIN_START, prevHash }, key);
-  return step.ok ? finishVerification(step.cursor, key) : step;
+  return finishVerification(verifyChainStep(entries, { ...CHAIN_START, prevHash }, key).cursor, key);
+}
+
+/**
+ * Whether an entry's own hash holds, for choosing what the next entry chains on: keyed entries only with the
+ * key, unkeyed ones by recomputing (which anyone could have done).
+ */
+export function entryHolds(entry: AuditEntry, key?: Uint8Array | null): boolean {
+  if (entry.hashAlg === 'hmac-sha256') return key ? chainHash(entry.prevHash, entry, key) === entry.hash : false;
+  return chainHash(entry.prevHash, entry) === entry.hash;
+}
+
+/**
+ * The entry the next one chains on, from the newest entries (newest first): the newest keyed entry that holds
+ * under the key; before the chain is keyed (or without a key), the newest unkeyed entry that holds; else the
+ * newest entry. A row inserted by someone without the key is never chained on, so it cannot unlink the log.
+ */
+export function chainHead(newestFirst: readonly AuditEntry[], key?: Uint8Array | null): AuditEntry | null {
+  if (key) {
+    const keyed = newestFirst.find((e) => e.hashAlg === 'hmac-sha256' && entryHolds(e, key));
+    if (keyed) return keyed;
+    return newestFirst.find((e) => e.hashAlg === 'sha256' && entryHolds(e)) ?? newestFirst[0] ?? null;
+  }
+  // Without the key keyed entries cannot be told from forged ones: take the newest that is not visibly broken.
+  return newestFirst.find((e) => e.hashAlg === 'hmac-sha256' || entryHolds(e)) ?? newestFirst[0] ?? null;
 }

@@ -95,6 +95,8 @@ export const FAILURE_MESSAGES = {
   cluster_busy: `${TROUBLE_SENTENCE.busy} Nothing was done; try again in a moment.`,
   post_failed: 'The approval request could not be posted in this channel (Slack refused or did not answer; in a private channel, invite the app first). Nothing was requested.',
   rate_limited: 'You are sending requests faster than pgsessions accepts from one person: wait a minute and try again. Nothing was done.',
+  tampered:
+    'This request was changed in the state database without pgsessions\u2019 key since it was made or approved (its binding does not match): nothing was signalled. The tampering is in the audit log.',
   not_visible:
     'pgsessions cannot see that session\u2019s details (its database role lacks pg_monitor / pg_read_all_stats), so it cannot say what would be killed. Nothing was requested.',
 } as const;
@@ -392,19 +394,22 @@ export function createRequestService(deps: RequestDeps) {
     // The intent is durable before any signal is sent: a crash from here on leaves a trace to reconcile.
     // Only the one caller that records it goes on to signal.
     const intent = await state.markExecuting(request.id);
+    if (!intent.ok && intent.code === 'tampered') return refuseTampered(intent.request ?? request, shownApproved);
     if (!intent.ok) return request;
+    // Signal exactly the row whose binding was just checked, not the copy read before it.
+    const bound = intent.request;
     if (!port) {
       result = { outcomes: [], message: 'the cluster is no longer configured' };
       status = 'failed';
     } else {
       const outcomes: TargetOutcome[] = [];
       try {
-        const queue = [...request.targets];
+        const queue = [...bound.targets];
         let lost = false; // the cluster went away: the other workers stop too
         const worker = async () => {
           for (let target = queue.shift(); target && !lost; target = queue.shift()) {
             try {
-              outcomes.push(await signalTarget(port, request.action, target, request.escalateAfterSeconds));
+              outcomes.push(await signalTarget(port, bound.action, target, bound.escalateAfterSeconds));
             } catch (error) {
               if (deps.isUnreachable(error)) {
                 lost = true;
@@ -414,7 +419,7 @@ export function createRequestService(deps: RequestDeps) {
             }
           }
         };
-        await Promise.all(Array.from({ length: Math.min(4, request.targets.length) }, worker));
+        await Promise.all(Array.from({ length: Math.min(4, bound.targets.length) }, worker));
         outcomes.sort((a, b) => a.pid - b.pid);
         result = { outcomes };
         if (outcomes.every((o) => o.outcome === 'permission_denied' || o.outcome === 'error')) status = 'failed';
@@ -429,6 +434,16 @@ export function createRequestService(deps: RequestDeps) {
     const finished = await state.finish(request.id, status, result);
     const shown = finished.ok ? finished.request : { ...request, status, result };
     await shownApproved; // keep the two edits of the message in order
+    await tell(shown);
+    return shown;
+  }
+
+  /** The approval's binding did not match (audited by the store): nothing is signalled, the request fails. */
+  async function refuseTampered(request: KillRequest, shownApproved: Promise<unknown>): Promise<KillRequest> {
+    const result: ExecutionResult = { outcomes: [], message: FAILURE_MESSAGES.tampered };
+    const finished = await state.finish(request.id, 'failed', result);
+    const shown = finished.ok ? finished.request : { ...request, status: 'failed' as const, result };
+    await shownApproved;
     await tell(shown);
     return shown;
   }

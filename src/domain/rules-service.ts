@@ -12,7 +12,8 @@ import { protectedFilter, ruleDetectionThresholds, ruleFloor, ruleMatches, ruleS
 import type { ExecutionResult, SignalBlocker, TargetOutcome, TargetSnapshot } from './types.js';
 import { ruleCandidates, shapeIncident, type Incident, type WatchSnapshot, type WatchThresholds } from './watch.js';
 
-export type RuleFailureCode = 'self_approval' | 'already_decided' | 'expired' | 'not_found';
+/** tampered: the proposal's seal does not match what its row says now (changed without the key); audited. */
+export type RuleFailureCode = 'self_approval' | 'already_decided' | 'expired' | 'not_found' | 'tampered';
 export type RuleDecision = { ok: true; rule: Rule } | { ok: false; code: RuleFailureCode; rule?: Rule };
 
 /** src/postgres/rule-store.ts */
@@ -142,6 +143,8 @@ export const RULE_FAILURES = {
   not_watched: 'Rules are applied by the watcher, and this cluster is not watched (set PGSESSIONS_WATCH_CHANNEL): nothing was proposed.',
   post_failed: 'The proposal could not be posted in this channel (in a private channel, invite the app first). Nothing was proposed.',
   rate_limited: 'You are sending requests faster than pgsessions accepts from one person: wait a minute and try again. Nothing was done.',
+  tampered:
+    'This proposal was changed in the state database without pgsessions\u2019 key since it was made (its seal does not match): it was not approved. The tampering is in the audit log.',
 } as const;
 export type RuleFailure = keyof typeof RULE_FAILURES;
 export type RuleResult<T> = { ok: true; value: T } | { ok: false; code: RuleFailure; message: string };

@@ -11,11 +11,15 @@ export type CreateRequestInput = Omit<
 /** A conditional state change: it applied, or why it did not (with the request as it is, when there is one). */
 export type Decision<Code extends string> = { ok: true; request: KillRequest } | { ok: false; code: Code; request?: KillRequest };
 
-export type ApproveCode = 'not_found' | 'self_approval' | 'already_decided' | 'expired';
+/** tampered: the request's seal does not match what its row says now (changed without the key); audited. */
+export type ApproveCode = 'not_found' | 'self_approval' | 'already_decided' | 'expired' | 'tampered';
 export type DenyCode = 'not_found' | 'already_decided' | 'expired';
 export type WithdrawCode = 'not_found' | 'not_requester' | 'already_decided' | 'expired';
-/** not_approved: not (or no longer) approved. already_executing: another executor announced it first. */
-export type MarkExecutingCode = 'not_found' | 'not_approved' | 'already_executing';
+/**
+ * not_approved: not (or no longer) approved. already_executing: another executor announced it first.
+ * tampered: the approval's binding does not match the row to be signalled (audited); nothing may be signalled.
+ */
+export type MarkExecutingCode = 'not_found' | 'not_approved' | 'already_executing' | 'tampered';
 export type FinishCode = 'not_found' | 'not_approved';
 
 /** Requests under the two-person rule. Every change writes its audit entry in the same transaction. */

@@ -7,13 +7,9 @@ export const AUDIT_LOCK_KEY = '7246372002';
 
 export const SQL_AUDIT_LOCK = 'SELECT pg_advisory_xact_lock($1::bigint)';
 
-// A separate statement from the lock, so its snapshot sees the entry committed by the previous lock holder.
+// The seq is drawn from the sequence by this session (migration 007 refuses any other) and hashed with the entry.
 export const SQL_AUDIT_NEXT = `
-  SELECT nextval(pg_get_serial_sequence('pgsessions.audit_log', 'seq'))::text AS seq,
-         ${ts('clock_timestamp()')} AS at,
-         last.hash AS prev_hash, last.hash_alg AS prev_alg
-  FROM (SELECT 1) AS one
-  LEFT JOIN LATERAL (SELECT hash, hash_alg FROM pgsessions.audit_log ORDER BY seq DESC LIMIT 1) AS last ON true`;
+  SELECT nextval(pg_get_serial_sequence('pgsessions.audit_log', 'seq'))::text AS seq, ${ts('clock_timestamp()')} AS at`;
 
 export const SQL_AUDIT_INSERT = `
   WITH entry AS (
@@ -28,6 +24,23 @@ export const AUDIT_COLUMNS = (alias: string): string => `
 
 export const SQL_READ_AUDIT = `
   SELECT ${AUDIT_COLUMNS('a')} FROM pgsessions.audit_log a WHERE a.seq > $1 ORDER BY a.seq LIMIT $2`;
+
+/**
+ * $1 how many: the newest entries, newest first, to choose the one the next entry chains on. A separate
+ * statement from the lock, so its snapshot sees the entry committed by the previous lock holder.
+ */
+/**
+ * A seq drawn for the next entry, its time, and the newest entry (all NULL when there is none), in one round
+ * trip: usually the newest entry is the one the next chains on. After the lock, so its snapshot sees the
+ * entry committed by the previous lock holder.
+ */
+export const SQL_AUDIT_DRAW = `
+  SELECT nextval(pg_get_serial_sequence('pgsessions.audit_log', 'seq'))::text AS next_seq, ${ts('clock_timestamp()')} AS next_at, newest.*
+  FROM (SELECT 1) AS one
+  LEFT JOIN LATERAL (SELECT ${AUDIT_COLUMNS('a')} FROM pgsessions.audit_log a ORDER BY a.seq DESC LIMIT 1) AS newest ON true`;
+
+export const SQL_AUDIT_NEWEST = `
+  SELECT ${AUDIT_COLUMNS('a')} FROM pgsessions.audit_log a ORDER BY a.seq DESC LIMIT $1`;
 
 export const SQL_LAST_AUDIT_ALG = 'SELECT hash_alg FROM pgsessions.audit_log ORDER BY seq DESC LIMIT 1';
 

@@ -7,6 +7,8 @@ import {
   GENESIS_HASH,
   auditKeyId,
   chainHash,
+  chainHead,
+  entryHolds,
   finishVerification,
   verifyChainStep,
   type AuditEntry,
@@ -15,9 +17,18 @@ import {
   type HashAlg,
 } from '../domain/audit.js';
 import type { AuditLogPort } from '../domain/state-ports.js';
-import { AUDIT_LOCK_KEY, SQL_AUDIT_INSERT, SQL_AUDIT_LOCK, SQL_AUDIT_NEXT, SQL_AUDIT_POWERS, SQL_LAST_AUDIT_ALG, SQL_READ_AUDIT } from './audit-sql.js';
+import { AUDIT_LOCK_KEY, SQL_AUDIT_INSERT, SQL_AUDIT_DRAW, SQL_AUDIT_LOCK, SQL_AUDIT_NEWEST, SQL_AUDIT_NEXT, SQL_AUDIT_POWERS, SQL_LAST_AUDIT_ALG, SQL_READ_AUDIT } from './audit-sql.js';
 import { toAuditEntry } from './state-rows.js';
 import { inTransaction } from './transaction.js';
+
+/** How far back the chain head is looked for when the newest entry does not hold (rows inserted without the key). */
+const HEAD_WINDOW = 200;
+
+/** A seq drawn from the sequence by this session, and the entry's time. */
+interface Drawn {
+  seq: string;
+  at: string;
+}
 
 export interface AuditStoreOptions {
   /** PGSESSIONS_AUDIT_KEY: entries are HMAC-SHA256 under it; null keeps the chain unkeyed (SHA-256). */
@@ -44,16 +55,41 @@ export function createAuditStore(pool: pg.Pool, options: AuditStoreOptions = {})
   const key = options.key ?? null;
   const alg: HashAlg = key ? 'hmac-sha256' : 'sha256';
 
-  async function insert(client: pg.PoolClient, input: AuditEntryInput): Promise<AuditEntry & { prevAlg: HashAlg | null }> {
-    const next = await client.query<{ seq: string; at: string; prev_hash: string | null; prev_alg: HashAlg | null }>(SQL_AUDIT_NEXT);
-    const row = next.rows[0];
+  /** The newest entry can be chained on as it is (the usual case): it holds, as far as this instance can tell. */
+  const headAsIs = (e: AuditEntry) => (e.hashAlg === 'hmac-sha256' ? !key || entryHolds(e, key) : !key && entryHolds(e));
+
+  /**
+   * A seq for the next entry and the entry it chains on: the newest that holds (chainHead), not simply the
+   * highest seq — a row someone inserted without the key must not become every later entry's predecessor.
+   */
+  async function drawIn(client: pg.PoolClient): Promise<{ drawn: Drawn; head: AuditEntry | null }> {
+    const row = (await client.query(SQL_AUDIT_DRAW)).rows[0] as (Record<string, unknown> & { next_seq: string; next_at: string }) | undefined;
     if (!row) throw new Error('pgsessions.audit_log: could not allocate a sequence value');
-    const prevHash = row.prev_hash ?? GENESIS_HASH;
+    const drawn = { seq: row.next_seq, at: row.next_at };
+    return { drawn, head: await headFrom(client, row.seq === null ? null : toAuditEntry(row)) };
+  }
+
+  /** The head, given the newest entry: itself when it holds, else looked for among the newest HEAD_WINDOW. */
+  async function headFrom(client: pg.PoolClient, newest: AuditEntry | null): Promise<AuditEntry | null> {
+    if (!newest || headAsIs(newest)) return newest;
+    return chainHead((await client.query(SQL_AUDIT_NEWEST, [HEAD_WINDOW])).rows.map(toAuditEntry), key);
+  }
+
+  async function drawNext(client: pg.PoolClient): Promise<Drawn> {
+    const next = (await client.query<Drawn>(SQL_AUDIT_NEXT)).rows[0];
+    if (!next) throw new Error('pgsessions.audit_log: could not allocate a sequence value');
+    return next;
+  }
+
+  const chainKeyed = (k: Uint8Array): AuditEntryInput => ({ event: 'chain_keyed', details: { keyId: auditKeyId(k), alg: 'hmac-sha256' } });
+
+  async function insert(client: pg.PoolClient, input: AuditEntryInput, drawn: Drawn, head: AuditEntry | null): Promise<AuditEntry> {
+    const prevHash = head?.hash ?? GENESIS_HASH;
     // Normalise to what jsonb will give back, so the hash computed now is the hash verification recomputes.
     const details = JSON.parse(JSON.stringify(input.details ?? {})) as AuditEntryInput['details'];
     const fields = {
-      seq: Number(row.seq),
-      at: row.at,
+      seq: Number(drawn.seq),
+      at: drawn.at,
       requestId: input.requestId ?? null,
       event: input.event,
       actor: input.actor ?? null,
@@ -61,25 +97,20 @@ export function createAuditStore(pool: pg.Pool, options: AuditStoreOptions = {})
       details,
     } as AuditHashedFields;
     const hash = chainHash(prevHash, fields, key);
-    await client.query(SQL_AUDIT_INSERT, [row.seq, fields.at, fields.requestId, fields.event, fields.actor, fields.cluster, JSON.stringify(details), prevHash, hash, alg]);
-    return { ...fields, prevHash, hash, hashAlg: alg, prevAlg: row.prev_alg };
-  }
-
-  /** Under the audit lock: with a key, the first keyed entry is always a `chain_keyed` one. */
-  async function keyChainIn(client: pg.PoolClient): Promise<void> {
-    if (!key) return;
-    const last = await client.query<{ hash_alg: HashAlg }>(SQL_LAST_AUDIT_ALG);
-    if (last.rows[0]?.hash_alg !== 'hmac-sha256') {
-      await insert(client, { event: 'chain_keyed', details: { keyId: auditKeyId(key), alg: 'hmac-sha256' } });
-    }
+    await client.query(SQL_AUDIT_INSERT, [drawn.seq, fields.at, fields.requestId, fields.event, fields.actor, fields.cluster, JSON.stringify(details), prevHash, hash, alg]);
+    return { ...fields, prevHash, hash, hashAlg: alg } as AuditEntry;
   }
 
   /** Appends one entry to the chain inside the caller's transaction (which must commit for it to count). */
   async function appendIn(client: pg.PoolClient, input: AuditEntryInput): Promise<AuditEntry> {
     await client.query(SQL_AUDIT_LOCK, [AUDIT_LOCK_KEY]);
-    await keyChainIn(client);
-    const { prevAlg: _prevAlg, ...entry } = await insert(client, input);
-    return entry as AuditEntry;
+    let { drawn, head } = await drawIn(client);
+    // With a key, the first keyed entry is always a `chain_keyed` one: it takes the seq drawn, the entry another.
+    if (key && head?.hashAlg !== 'hmac-sha256') {
+      head = await insert(client, chainKeyed(key), drawn, head);
+      drawn = await drawNext(client);
+    }
+    return insert(client, input, drawn, head);
   }
 
   const port = {
@@ -99,9 +130,7 @@ export function createAuditStore(pool: pg.Pool, options: AuditStoreOptions = {})
       for (;;) {
         const { rows } = await pool.query(SQL_READ_AUDIT, [afterSeq, pageSize]);
         const page = rows.map(toAuditEntry);
-        const step = verifyChainStep(page, cursor, key);
-        if (!step.ok) return step;
-        cursor = step.cursor;
+        cursor = verifyChainStep(page, cursor, key).cursor;
         const last = page[page.length - 1];
         if (!last || page.length < pageSize) return finishVerification(cursor, key);
         afterSeq = last.seq;
@@ -120,7 +149,8 @@ export function createAuditStore(pool: pg.Pool, options: AuditStoreOptions = {})
       if (key) {
         await inTransaction(pool, async (client) => {
           await client.query(SQL_AUDIT_LOCK, [AUDIT_LOCK_KEY]);
-          await keyChainIn(client);
+          const head = await headFrom(client, (await client.query(SQL_AUDIT_NEWEST, [1])).rows.map(toAuditEntry)[0] ?? null);
+          if (head?.hashAlg !== 'hmac-sha256') await insert(client, chainKeyed(key), await drawNext(client), head);
         });
       }
       const { rows } = await pool.query<{ hash_alg: HashAlg }>(SQL_LAST_AUDIT_ALG);

@@ -5,7 +5,7 @@ import { utcText as ts } from './sql-text.js';
 const REQUEST_COLUMNS = `
   id::text AS id, cluster, action, targets, reason, requester, channel, message_ts, status, decided_by,
   ${ts('decided_at')} AS decided_at, ${ts('created_at')} AS created_at, ${ts('expires_at')} AS expires_at,
-  escalate_after_seconds, scope, result`;
+  escalate_after_seconds, scope, result, binding`;
 
 export const SQL_INSERT_REQUEST = `
   INSERT INTO pgsessions.requests
@@ -25,8 +25,17 @@ export const SQL_LIST_PENDING = `
   WHERE status = 'pending' AND expires_at > now() AND ($1::text IS NULL OR cluster = $1)
   ORDER BY created_at, id`;
 
+/** $1 id, $2 seal: written once, right after the insert, in its transaction. */
+export const SQL_SEAL_REQUEST = 'UPDATE pgsessions.requests SET binding = $2 WHERE id = $1 AND binding IS NULL';
+
+/** $1 id: the request as it is, locked for its decision, and the time an approval now would carry (decided_at). */
+export const SQL_LOCK_REQUEST = `
+  SELECT ${REQUEST_COLUMNS}, ${ts('now()')} AS now_at, expires_at <= now() AS past_expiry
+  FROM pgsessions.requests WHERE id = $1 FOR UPDATE`;
+
+/** $1 id, $2 approver, $3 binding (computed with decided_at = now(), this transaction's time). */
 export const SQL_APPROVE = `
-  UPDATE pgsessions.requests SET status = 'approved', decided_by = $2, decided_at = now()
+  UPDATE pgsessions.requests SET status = 'approved', decided_by = $2, decided_at = now(), binding = $3
   WHERE id = $1 AND status = 'pending' AND expires_at > now() AND requester <> $2
   RETURNING ${REQUEST_COLUMNS}`;
 

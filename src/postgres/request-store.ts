@@ -2,6 +2,7 @@
 // in one transaction; every decision is one conditional UPDATE (request-sql.ts).
 import type pg from 'pg';
 import type { AuditEntry, AuditEntryInput, BriefTarget, RequestSummary } from '../domain/audit.js';
+import { createBinder, mismatchReason, requestTampering, sameBinding, type Binder } from '../domain/binding.js';
 import type { RequestStorePort } from '../domain/state-ports.js';
 import type { KillRequest, TargetSnapshot } from '../domain/types.js';
 import {
@@ -14,7 +15,9 @@ import {
   SQL_GET_REQUEST,
   SQL_INSERT_REQUEST,
   SQL_LIST_PENDING,
+  SQL_LOCK_REQUEST,
   SQL_MARK_EXECUTING,
+  SQL_SEAL_REQUEST,
   SQL_SET_MESSAGE_TS,
   SQL_WITHDRAW,
 } from './request-sql.js';
@@ -43,7 +46,18 @@ function requestSummary(r: KillRequest): RequestSummary {
   return { action: r.action, reason: r.reason, requester: r.requester, targets: r.targets.map(briefTarget) };
 }
 
-export function createRequestStore(pool: pg.Pool, appendAuditIn: AppendAuditIn) {
+/** The binding as stored with the row (null when there is none). */
+const storedBinding = (row: Record<string, unknown>): string | null => (typeof row.binding === 'string' ? row.binding : null);
+
+/** The approval a request's row claims: who and when (its decision). */
+const approvalOf = (r: KillRequest) => ({ approver: r.decidedBy ?? '', approvedAt: r.decidedAt ?? '', expiresAt: null });
+
+/**
+ * binder: computes the seal at creation and the binding at approval, and checks the seal before approving and
+ * the binding before the executor signals (src/domain/binding.ts). A mismatch is audited as
+ * `tampering_detected` in the same transaction and answered with the code `tampered`.
+ */
+export function createRequestStore(pool: pg.Pool, appendAuditIn: AppendAuditIn, binder: Binder = createBinder(null)) {
   async function readWithExpiry(id: string): Promise<{ request: KillRequest; pastExpiry: boolean } | null> {
     const { rows } = await pool.query(SQL_GET_REQUEST, [id]);
     const row = rows[0] as Record<string, unknown> | undefined;
@@ -59,6 +73,50 @@ export function createRequestStore(pool: pg.Pool, appendAuditIn: AppendAuditIn) 
       const request = toRequest(rows[0]);
       await appendAuditIn(client, audit(request));
       return request;
+    });
+  }
+
+  /**
+   * The approval, in one transaction: the row locked, its seal checked against what it says now (what was
+   * asked, by whom, until when), then the conditional UPDATE that writes the binding of the approval.
+   */
+  async function approveIn(id: string, approver: string): Promise<{ approved?: KillRequest; tampered?: KillRequest } | null> {
+    return inTransaction(pool, async (client) => {
+      const { rows } = await client.query(SQL_LOCK_REQUEST, [id]);
+      const row = rows[0] as Record<string, unknown> | undefined;
+      if (!row) return null;
+      const asked = toRequest(row);
+      // Not approvable anyway (decided, expired, self-approval): whyNot says why; only an approval is checked.
+      if (asked.status !== 'pending' || row.past_expiry === true || asked.requester === approver) return null;
+      if (!sameBinding(storedBinding(row), binder.request(asked, null))) {
+        await appendAuditIn(client, requestTampering(asked, 'approval', mismatchReason(storedBinding(row), binder)));
+        return { tampered: asked };
+      }
+      const binding = binder.request(asked, { approver, approvedAt: String(row.now_at), expiresAt: null });
+      const updated = await client.query(SQL_APPROVE, [id, approver, binding]);
+      if (updated.rows.length === 0) return null;
+      const r = toRequest(updated.rows[0]);
+      await appendAuditIn(client, { requestId: r.id, event: 'approved', actor: approver, cluster: r.cluster, details: { ...requestSummary(r), approver, binding } });
+      return { approved: r };
+    });
+  }
+
+  /**
+   * The durable intent to signal, once; the row it returns is what the executor signals, so its binding is
+   * checked here, against that very row: a change since the approval (targets, approver, time) is refused.
+   */
+  async function markExecutingIn(id: string): Promise<{ executing?: KillRequest; tampered?: KillRequest } | null> {
+    return inTransaction(pool, async (client) => {
+      const { rows } = await client.query(SQL_MARK_EXECUTING, [id]);
+      const row = rows[0] as Record<string, unknown> | undefined;
+      if (!row) return null;
+      const r = toRequest(row);
+      if (!sameBinding(storedBinding(row), binder.request(r, approvalOf(r)))) {
+        await appendAuditIn(client, requestTampering(r, 'execution', mismatchReason(storedBinding(row), binder)));
+        return { tampered: r };
+      }
+      await appendAuditIn(client, { requestId: r.id, event: 'executing', actor: null, cluster: r.cluster, details: { ...requestSummary(r), approver: r.decidedBy } });
+      return { executing: r };
     });
   }
 
@@ -98,6 +156,7 @@ export function createRequestStore(pool: pg.Pool, appendAuditIn: AppendAuditIn) 
           input.scope === null ? null : JSON.stringify(input.scope),
         ]);
         const request = toRequest(rows[0]);
+        await client.query(SQL_SEAL_REQUEST, [request.id, binder.request(request, null)]);
         await appendAuditIn(client, {
           requestId: request.id,
           event: 'requested',
@@ -136,13 +195,9 @@ export function createRequestStore(pool: pg.Pool, appendAuditIn: AppendAuditIn) 
 
     async approve(id, approver) {
       if (!UUID.test(id)) return { ok: false, code: 'not_found' };
-      const request = await decide(SQL_APPROVE, [id, approver], (r) => ({
-        requestId: r.id,
-        event: 'approved',
-        actor: approver,
-        cluster: r.cluster,
-        details: { ...requestSummary(r), approver },
-      }));
+      const decided = await approveIn(id, approver);
+      if (decided?.tampered) return { ok: false, code: 'tampered', request: decided.tampered };
+      const request = decided?.approved;
       if (request) return { ok: true, request };
       const why = await whyNot(id, undefined, approver);
       if (why.code === 'not_requester') return { ok: false, code: 'already_decided', request: why.request };
@@ -183,13 +238,9 @@ export function createRequestStore(pool: pg.Pool, appendAuditIn: AppendAuditIn) 
 
     async markExecuting(id) {
       if (!UUID.test(id)) return { ok: false, code: 'not_found' };
-      const request = await decide(SQL_MARK_EXECUTING, [id], (r) => ({
-        requestId: r.id,
-        event: 'executing',
-        actor: null,
-        cluster: r.cluster,
-        details: { ...requestSummary(r), approver: r.decidedBy },
-      }));
+      const marked = await markExecutingIn(id);
+      if (marked?.tampered) return { ok: false, code: 'tampered', request: marked.tampered };
+      const request = marked?.executing;
       if (request) return { ok: true, request };
       const found = await readWithExpiry(id);
       if (!found) return { ok: false, code: 'not_found' };

@@ -9,7 +9,7 @@ const ts = (column: string): string => `to_char(${column} AT TIME ZONE 'UTC', 'Y
 export const RULE_COLUMNS = `
   id::text AS id, cluster, spec, status, proposer, approver, ended_by, channel, message_ts,
   ${ts('created_at')} AS created_at, ${ts('proposal_expires_at')} AS proposal_expires_at,
-  ${ts('expires_at')} AS expires_at, used, last_execution`;
+  ${ts('expires_at')} AS expires_at, used, last_execution, ${ts('approved_at')} AS approved_at, binding`;
 
 /** $1 cluster, $2 spec, $3 action, $4 cause, $5 dry run, $6 reason, $7 proposer, $8 channel, $9 proposal ttl (s), $10 lifetime (s), $11 max. */
 export const SQL_INSERT_RULE = `
@@ -21,10 +21,24 @@ export const SQL_GET_RULE = `SELECT ${RULE_COLUMNS} FROM pgsessions.rules WHERE 
 
 export const SQL_SET_RULE_MESSAGE = `UPDATE pgsessions.rules SET message_ts = $2 WHERE id = $1`;
 
-/** $1 id, $2 approver: a live proposal, by someone else; the lifetime starts now. */
+/** $1 id, $2 seal: written once, right after the insert, in its transaction. */
+export const SQL_SEAL_RULE = 'UPDATE pgsessions.rules SET binding = $2 WHERE id = $1 AND binding IS NULL';
+
+/**
+ * $1 id, $2 lifetime (s): the rule locked for its decision, with the approval time and expiry an approval now
+ * would write (this transaction's now(), as SQL_APPROVE_RULE writes them), for its binding.
+ */
+export const SQL_LOCK_RULE = `
+  SELECT ${RULE_COLUMNS}, ${ts('now()')} AS now_at, ${ts('(now() + make_interval(secs => $2))')} AS expires_if_approved
+  FROM pgsessions.rules WHERE id = $1 FOR UPDATE`;
+
+/**
+ * $1 id, $2 approver, $3 lifetime (s) from the sealed definition, $4 binding: a live proposal, by someone
+ * else; the lifetime starts now.
+ */
 export const SQL_APPROVE_RULE = `
   UPDATE pgsessions.rules
-  SET status = 'approved', approver = $2, approved_at = now(), expires_at = now() + make_interval(secs => lifetime_seconds)
+  SET status = 'approved', approver = $2, approved_at = now(), expires_at = now() + make_interval(secs => $3), binding = $4
   WHERE id = $1 AND status = 'proposed' AND proposer <> $2 AND proposal_expires_at > now()
   RETURNING ${RULE_COLUMNS}`;
 

@@ -3,6 +3,7 @@
 import type pg from 'pg';
 import { z } from 'zod';
 import type { AuditEntryInput } from '../domain/audit.js';
+import { createBinder, mismatchReason, ruleTampering, sameBinding, type Binder } from '../domain/binding.js';
 import { givesSlotBack, ruleSummary, RULE_STATUSES, type Rule, type RuleLastExecution, type RuleSpec } from '../domain/rules.js';
 import type { RuleDecision, RuleStorePort, StaleExecution } from '../domain/rules-service.js';
 import type { AppendAuditIn } from './request-store.js';
@@ -21,8 +22,10 @@ import {
   SQL_INSERT_RULE,
   SQL_INTERRUPT_EXECUTION,
   SQL_LIVE_RULES,
+  SQL_LOCK_RULE,
   SQL_RESERVE_EXECUTION,
   SQL_REVOKE_RULE,
+  SQL_SEAL_RULE,
   SQL_SET_RULE_MESSAGE,
   SQL_SETTLE_EXECUTION,
   SQL_STALE_EXECUTIONS,
@@ -88,7 +91,35 @@ export function toRule(row: unknown): Rule {
 }
 
 
-export function createRuleStore(pool: pg.Pool, appendAuditIn: AppendAuditIn): RuleStorePort {
+/** The binding and approval time as stored with the row (src/domain/binding.ts). */
+const boundOf = (row: Record<string, unknown>) => ({
+  binding: typeof row.binding === 'string' ? row.binding : null,
+  approvedAt: typeof row.approved_at === 'string' ? row.approved_at : null,
+});
+
+/** Why an approved rule's row may not act: its binding does not match, or its count is past its sealed cap. Null when it may. */
+function whyNotBound(binder: Binder, rule: Rule, row: Record<string, unknown>): string | null {
+  const { binding, approvedAt } = boundOf(row);
+  const expected = binder.rule(rule, { approver: rule.approver ?? '', approvedAt: approvedAt ?? '', expiresAt: rule.expiresAt });
+  if (!sameBinding(binding, expected)) return mismatchReason(binding, binder);
+  if (rule.used > rule.spec.maxExecutions) return `used ${rule.used} is past the approved max:${rule.spec.maxExecutions}: the count was changed without the key`;
+  return null;
+}
+
+/**
+ * binder: seals each proposal, binds each approval, and checks the binding of every rule the watcher is about
+ * to act under (active) and of the row every claim reserves a slot on (claim). A rule that does not match is
+ * never acted on, and audited as `tampering_detected` (once per row content and process: every look sees it).
+ */
+export function createRuleStore(pool: pg.Pool, appendAuditIn: AppendAuditIn, binder: Binder = createBinder(null)): RuleStorePort {
+  const reported = new Set<string>();
+  async function reportTampering(rule: Rule, stage: 'approval' | 'rule_claim', reason: string, row: Record<string, unknown>): Promise<void> {
+    const seen = `${rule.id}|${stage}|${JSON.stringify(row)}`;
+    if (reported.has(seen)) return;
+    await inTransaction(pool, (client) => appendAuditIn(client, ruleTampering(rule, stage, reason)));
+    reported.add(seen);
+  }
+
   async function get(id: string): Promise<Rule | null> {
     return UUID.test(id) ? getIn(pool, id) : null;
   }
@@ -134,6 +165,7 @@ export function createRuleStore(pool: pg.Pool, appendAuditIn: AppendAuditIn): Ru
           s.maxExecutions,
         ]);
         const rule = toRule(rows[0]);
+        await client.query(SQL_SEAL_RULE, [rule.id, binder.rule(rule, null)]);
         await appendAuditIn(client, { event: 'rule_proposed', actor: rule.proposer, cluster: rule.cluster, details: ruleSummary(rule) });
         return rule;
       });
@@ -142,13 +174,9 @@ export function createRuleStore(pool: pg.Pool, appendAuditIn: AppendAuditIn): Ru
       await pool.query(SQL_SET_RULE_MESSAGE, [id, ts]);
     },
     async approve(id, approver) {
-      const rule = await decide(SQL_APPROVE_RULE, [id, approver], (r) => ({
-        event: 'rule_approved',
-        actor: approver,
-        cluster: r.cluster,
-        details: { ...ruleSummary(r), approver, expiresAt: r.expiresAt ?? '' },
-      }));
-      return rule ? { ok: true, rule } : whyNot(id, approver);
+      const decided = UUID.test(id) ? await approveIn(id, approver) : null;
+      if (decided?.tampered) return { ok: false, code: 'tampered', rule: decided.tampered };
+      return decided?.approved ? { ok: true, rule: decided.approved } : whyNot(id, approver);
     },
     async deny(id, user) {
       const rule = await decide(SQL_END_PROPOSAL, [id, user, 'denied'], (r) => ({ event: 'rule_denied', actor: user, cluster: r.cluster, details: { ...ruleSummary(r), deniedBy: user } }));
@@ -176,7 +204,14 @@ export function createRuleStore(pool: pg.Pool, appendAuditIn: AppendAuditIn): Ru
     },
     async active(cluster) {
       const { rows } = await pool.query(SQL_ACTIVE_RULES, [cluster]);
-      return rows.map(toRule);
+      const bound: Rule[] = [];
+      for (const row of rows as Array<Record<string, unknown>>) {
+        const rule = toRule(row);
+        const why = whyNotBound(binder, rule, row);
+        if (why === null) bound.push(rule);
+        else await reportTampering(rule, 'rule_claim', why, row);
+      }
+      return bound;
     },
     async anyActive(cluster) {
       const { rows } = await pool.query<{ active: boolean }>(SQL_ANY_ACTIVE_RULE, [cluster]);
@@ -206,10 +241,15 @@ export function createRuleStore(pool: pg.Pool, appendAuditIn: AppendAuditIn): Ru
         const reserved = await client.query(SQL_RESERVE_EXECUTION, [rule.id, JSON.stringify(last)]);
         // Revoked, expired or every slot taken since it was read: nothing is claimed (the INSERT rolls back too).
         if (reserved.rows.length === 0) throw new NotReserved();
-        return { executionId, rule: toRule(reserved.rows[0]) };
-      }).catch((error: unknown) => {
-        if (error instanceof NotReserved) return null;
-        throw error;
+        // The row the slot was taken on must still be the rule that was approved (and matched), else no claim.
+        const now = toRule(reserved.rows[0]);
+        const why = whyNotBound(binder, now, reserved.rows[0]) ?? (sameDefinition(now, rule) ? null : 'the rule changed between its read and its claim');
+        if (why !== null) throw new NotReserved({ rule: now, why, row: reserved.rows[0] });
+        return { executionId, rule: now };
+      }).catch(async (error: unknown) => {
+        if (!(error instanceof NotReserved)) throw error;
+        if (error.tampered) await reportTampering(error.tampered.rule, 'rule_claim', error.tampered.why, error.tampered.row);
+        return null;
       });
     },
     async finish(executionId, outcome, last, audit) {
@@ -242,6 +282,34 @@ export function createRuleStore(pool: pg.Pool, appendAuditIn: AppendAuditIn): Ru
       });
     },
   };
+
+  /**
+   * The approval, in one transaction: the proposal locked, its seal checked against what it says now (its
+   * full definition, proposer), then the conditional UPDATE that writes the approval and its binding. The
+   * lifetime comes from the sealed definition, not from a column.
+   */
+  async function approveIn(id: string, approver: string): Promise<{ approved?: Rule; tampered?: Rule } | null> {
+    const current = await get(id);
+    if (!current || current.status !== 'proposed') return null;
+    return inTransaction(pool, async (client) => {
+      const { rows } = await client.query(SQL_LOCK_RULE, [id, current.spec.lifetimeSeconds]);
+      const row = rows[0] as Record<string, unknown> | undefined;
+      if (!row) return null;
+      const asked = toRule(row);
+      // Not approvable anyway (decided, expired, self-approval): whyNot says why; only an approval is checked.
+      if (asked.status !== 'proposed' || Date.parse(asked.proposalExpiresAt) <= Date.now() || asked.proposer === approver) return null;
+      if (!sameBinding(boundOf(row).binding, binder.rule(asked, null)) || JSON.stringify(asked.spec) !== JSON.stringify(current.spec)) {
+        await appendAuditIn(client, ruleTampering(asked, 'approval', mismatchReason(boundOf(row).binding, binder)));
+        return { tampered: asked };
+      }
+      const binding = binder.rule(asked, { approver, approvedAt: String(row.now_at), expiresAt: String(row.expires_if_approved) });
+      const updated = await client.query(SQL_APPROVE_RULE, [id, approver, asked.spec.lifetimeSeconds, binding]);
+      if (updated.rows.length === 0) return null;
+      const r = toRule(updated.rows[0]);
+      await appendAuditIn(client, { event: 'rule_approved', actor: approver, cluster: r.cluster, details: { ...ruleSummary(r), approver, expiresAt: r.expiresAt ?? '', binding } });
+      return { approved: r };
+    });
+  }
 
   /** One rule, on the pool or inside a transaction. */
   async function getIn(client: pg.Pool | pg.PoolClient, id: string): Promise<Rule | null> {
@@ -309,4 +377,13 @@ function toStale(row: unknown): StaleExecution {
   };
 }
 
-class NotReserved extends Error {}
+class NotReserved extends Error {
+  constructor(readonly tampered?: { rule: Rule; why: string; row: Record<string, unknown> }) {
+    super('not reserved');
+  }
+}
+
+/** The same rule, as approved: its definition, cluster, proposer, approver and expiry. */
+function sameDefinition(a: Rule, b: Rule): boolean {
+  return a.id === b.id && a.cluster === b.cluster && a.proposer === b.proposer && a.approver === b.approver && a.expiresAt === b.expiresAt && JSON.stringify(a.spec) === JSON.stringify(b.spec);
+}

@@ -1,6 +1,8 @@
 // What the runtime role (the one in STATE_DATABASE_URL) may do in the state schema, in one list: `npm run
 // migrate` grants exactly this and revokes anything else. No ownership, and on the audit log only INSERT and
-// SELECT: a runtime role cannot disable its triggers, update, delete or truncate it. A new table adds a line.
+// SELECT: a runtime role cannot disable its triggers, update, delete or truncate it. On requests and rules only the
+// columns a decision writes are updatable (what was asked never is; migration 007 fences the transitions). A new
+// table adds a line.
 import type pg from 'pg';
 
 export interface StateGrant {
@@ -15,7 +17,13 @@ export interface StateGrant {
 export const RUNTIME_GRANTS: readonly StateGrant[] = [
   { on: 'SCHEMA pgsessions', privileges: 'USAGE', why: 'reach the tables' },
   { on: 'TABLE pgsessions.schema_migrations', privileges: 'SELECT', why: 'check at start-up that the schema is current' },
-  { on: 'TABLE pgsessions.requests', privileges: 'SELECT, INSERT, UPDATE', why: 'requests and their decisions (never deleted)' },
+  {
+    on: 'TABLE pgsessions.requests',
+    privileges:
+      'SELECT, INSERT (cluster, action, targets, reason, requester, channel, expires_at, escalate_after_seconds, scope), ' +
+      'UPDATE (message_ts, status, decided_by, decided_at, result, executing_at, executed_at, binding)',
+    why: 'requests and their decisions (never deleted); what was asked cannot be changed afterwards',
+  },
   { on: 'TABLE pgsessions.audit_log', privileges: 'SELECT, INSERT', why: 'append-only: append and read, nothing else' },
   { on: 'SEQUENCE pgsessions.audit_log_seq_seq', privileges: 'USAGE', why: 'number new audit entries' },
   {
@@ -25,7 +33,13 @@ export const RUNTIME_GRANTS: readonly StateGrant[] = [
   },
   { on: 'TABLE pgsessions.incidents', privileges: 'SELECT, INSERT, UPDATE', why: 'watch alerts: one row per incident, updated in place' },
   { on: 'TABLE pgsessions.watch_summaries', privileges: 'SELECT, INSERT, UPDATE', why: 'the one summary message per cluster beyond the open-alert cap' },
-  { on: 'TABLE pgsessions.rules', privileges: 'SELECT, INSERT, UPDATE', why: 'standing approvals and their decisions (never deleted)' },
+  {
+    on: 'TABLE pgsessions.rules',
+    privileges:
+      'SELECT, INSERT (cluster, spec, action, cause, dry_run, reason, proposer, channel, proposal_expires_at, lifetime_seconds, max_executions), ' +
+      'UPDATE (status, approver, approved_at, expires_at, ended_by, ended_at, message_ts, used, last_execution, binding)',
+    why: 'standing approvals and their decisions (never deleted); a rule’s definition cannot be changed afterwards',
+  },
   { on: 'TABLE pgsessions.watch_leases', privileges: 'SELECT, INSERT, UPDATE (holder, token, expires_at, acquired_at, renewed_at)', why: 'watcher leadership: take, renew and give back a lease per cluster' },
   { on: 'TABLE pgsessions.rule_executions', privileges: 'SELECT, INSERT, UPDATE (outcome, finished_at)', why: 'claim each rule execution before its signal, record its outcome' },
 ];

@@ -9,6 +9,7 @@ import { blockAction, triggerId, viewSubmission } from '../helpers/slack-request
 import { activityRow, idleInTransactionLockHolder, sessionAlive, sleepSession } from '../helpers/sessions.js';
 import { APPROVER, baseEnv, OUTSIDER, REQUESTER, SIGNING_SECRET, startTestApp, type TestApp } from '../helpers/app.js';
 import { approvalPosts, as, auditEvents, buttonsIn, click, command, fresh, requestRow, sessionTracker, stateQuery, textOf, typedRequest, updatesOf, waitForStatus, waitForUpdate } from '../helpers/approval-flow.js';
+import { resealRequest } from '../helpers/binding.js';
 import { createStateStore } from '../../src/postgres/state-store.js';
 import { ACTION, decodeTarget, encodeModalMetadata, ESCALATE_CHOICE, INPUT, VIEW } from '../../src/slack/ids.js';
 
@@ -383,6 +384,7 @@ test('a pid that now belongs to another backend (different backend_start) is not
   const { id } = await typedRequest(slack, app.port, `terminate ${victim.pid} reused pid`, as(REQUESTER, channel));
   // As if the session had ended and its pid had been reused by the live one.
   await stateQuery(db.url, `UPDATE pgsessions.requests SET targets = jsonb_set(targets, '{0,backendStart}', '"2001-02-03 04:05:06.123456+00"') WHERE id = $1`, [id]);
+  await resealRequest(db.url, id); // as if asked so: this checks the signal statement, not the binding
   await click(slack, app.port, ACTION.approve, id, as(APPROVER, channel));
   const row = await waitForStatus(db.url, id, ['executed', 'failed']);
   assert.deepEqual(row.result?.outcomes, [{ pid: victim.pid, outcome: 'gone' }]);
@@ -394,6 +396,7 @@ test('a cancel whose query changed since the request (different query_start) is 
   const victim = track(await sleepSession(db.url, { seconds: 120 }));
   const { id } = await typedRequest(slack, app.port, `cancel ${victim.pid} old query`, as(REQUESTER, channel));
   await stateQuery(db.url, `UPDATE pgsessions.requests SET targets = jsonb_set(targets, '{0,queryStart}', '"2001-02-03 04:05:06.123456+00"') WHERE id = $1`, [id]);
+  await resealRequest(db.url, id); // as if asked so: this checks the signal statement, not the binding
   await click(slack, app.port, ACTION.approve, id, as(APPROVER, channel));
   const row = await waitForStatus(db.url, id, ['executed', 'failed']);
   assert.deepEqual(row.result?.outcomes, [{ pid: victim.pid, outcome: 'gone' }]);

@@ -82,7 +82,7 @@ test('the proposer cannot approve, in the store and in the schema', async () => 
   assert.equal(self.ok, false);
   assert.equal(!self.ok && self.code, 'self_approval');
   // The runtime role writing the row directly is stopped by the CHECK.
-  await assert.rejects(pool.query("UPDATE pgsessions.rules SET approver = proposer, status = 'approved', expires_at = now() + interval '1 hour' WHERE id = $1", [rule.id]), /rules_two_people/);
+  await assert.rejects(pool.query("UPDATE pgsessions.rules SET approver = proposer, status = 'approved', approved_at = now(), expires_at = now() + interval '1 hour' WHERE id = $1", [rule.id]), /rules_two_people/);
 });
 
 test('two replicas claiming the same match: exactly one executes it', async () => {

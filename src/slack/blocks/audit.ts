@@ -27,6 +27,7 @@ const ICON: Record<AuditEvent, string> = {
   rule_revoked: ':octagonal_sign:',
   rule_ended: ':hourglass:',
   rule_executed: ':robot_face:',
+  tampering_detected: ':rotating_light:',
 };
 
 interface Shown {
@@ -67,6 +68,17 @@ function shownOf(entry: AuditEntry): Shown {
       const approver = 'approver' in d ? d.approver : null;
       const ended = 'why' in d ? ` (${d.why})` : '';
       return { requester: d.proposer, approver, reason: d.reason, targets: [], why: `rule ${d.rule}${ended}: ${d.words}` };
+    }
+    case 'tampering_detected': {
+      const d = entry.details;
+      const c = d.claims;
+      const pids = Array.isArray(c.targets) && c.targets.length > 0 ? `, pids ${c.targets.slice(0, 20).join(', ')}` : '';
+      return {
+        requester: c.requester ?? undefined,
+        approver: c.approver,
+        targets: [],
+        why: `TAMPERING: ${d.subject} ${d.id} refused at ${d.stage}, nothing signalled — ${d.reason}. The row claims: ${c.what ?? '—'}${pids}`,
+      };
     }
     case 'rule_executed': {
       const d = entry.details;

@@ -2,6 +2,7 @@
 // Also the reply to a command that did not parse.
 
 import type { KnownBlock } from '@slack/types';
+import { BINDING_OFF } from '../../domain/binding.js';
 import { USAGE } from '../../domain/command.js';
 import type { RoleCapabilities } from '../../domain/types.js';
 import { reservedConnectionsLine } from '../../domain/capabilities.js';
@@ -35,6 +36,9 @@ export function describeAuditTrust(a: AuditTrust): string[] {
     a.keyed
       ? ':lock: The audit chain is *keyed* (HMAC-SHA256, `PGSESSIONS_AUDIT_KEY`): the database role alone cannot forge a consistent chain.'
       : ':warning: The audit chain is *unkeyed* (no `PGSESSIONS_AUDIT_KEY`): whoever can write the state database can rewrite it and recompute every hash.',
+    a.keyed
+      ? ':lock: Every approval is *bound* to the key: an approval or rule written into the state database without it is refused and audited.'
+      : `:warning: ${BINDING_OFF}`,
     a.runtime === 'owns'
       ? ':warning: The bot’s state role *owns* the audit table: it could rewrite it. Run the migrations as an owner role (`npm run migrate`).'
       : a.runtime === 'may_modify'
