@@ -2,6 +2,7 @@
 // session as the database sees it. Approve / Deny / Withdraw carry only a request id; everything else is
 // read from the state store at click time.
 import type { App, BlockAction, ButtonAction } from '@slack/bolt';
+import type { WebClient } from '@slack/web-api';
 import { z } from 'zod';
 import type { TargetSnapshot } from '../../domain/types.js';
 import type { Logger } from '../../logger.js';
@@ -12,6 +13,8 @@ import { sealed, verbatim } from '../blocks/mrkdwn.js';
 import { answerRead, SHAREABLE } from './commands.js';
 import { readFailureText } from '../blocks/read.js';
 import { ACTION, decodeTarget, type ButtonTarget } from '../ids.js';
+import { tellPerson, troubleSentence } from '../tell.js';
+import { GroupsUnavailable } from '../../domain/policy.js';
 import type { AppServices } from '../services.js';
 
 const requestId = z.uuid();
@@ -37,20 +40,14 @@ function channelOf(body: BlockAction): string | null {
 }
 
 export function registerActions(app: App, services: AppServices, logger: Logger): void {
-  // A button in a modal, or a payload not from Slack, has no response_url: Bolt then gives no respond().
-  const tellClicker = async (respond: ((m: object) => Promise<unknown>) | undefined, text: string) => {
-    if (typeof respond !== 'function') {
-      logger.warn('a button click without a response_url: nobody to answer');
-      return;
-    }
-    await respond({ response_type: 'ephemeral', replace_original: false, text }).catch((error: unknown) =>
-      logger.warn({ err: error }, 'could not answer the clicker'),
-    );
-  };
+  // Through the response_url, or chat.postEphemeral when it is dead (see tell.ts).
+  const clicker = (body: BlockAction, client: WebClient, respond: ((m: object) => Promise<unknown>) | undefined) =>
+    (text: string) => tellPerson(client, { user: body.user.id, channel: channelOf(body), respond }, { text }, logger);
 
   for (const actionId of [ACTION.cancel, ACTION.terminate, ACTION.terminateWalsender]) {
     app.action<BlockAction<ButtonAction>>(actionId, async ({ ack, body, action, client, respond }) => {
       await ack();
+      const tellClicker = (_: unknown, text: string) => clicker(body, client, respond)(text);
       const target = decodeTarget(action.value ?? '');
       const channel = channelOf(body);
       if (!target || !channel) {
@@ -68,10 +65,18 @@ export function registerActions(app: App, services: AppServices, logger: Logger)
         await tellClicker(respond, readFailureText(chosen));
         return;
       }
-      const opened = await client.views.open({
-        trigger_id: body.trigger_id,
-        view: verbatim(buildRequestModal({ target, snapshot: seenSnapshot(target), channel })) as never,
-      });
+      let opened: Awaited<ReturnType<typeof client.views.open>>;
+      try {
+        opened = await client.views.open({
+          trigger_id: body.trigger_id,
+          view: verbatim(buildRequestModal({ target, snapshot: seenSnapshot(target), channel })) as never,
+        });
+      } catch (error) {
+        // expired_trigger_id above all: the click came more than 3 s before the form; nothing was created.
+        logger.warn({ err: error, cluster: target.cluster }, 'could not open the request form');
+        await tellClicker(respond, troubleSentence(error, 'Slack would not open the form: nothing was requested. Press the button again.'));
+        return;
+      }
       // Now, with the modal on screen, show the session as the database sees it.
       try {
         const found = await services.reads.session(target.cluster, target.pid, reader);
@@ -91,8 +96,9 @@ export function registerActions(app: App, services: AppServices, logger: Logger)
   }
 
   // Share a listing in the channel: run the same command again (a fresh view), say who shared it.
-  app.action<BlockAction<ButtonAction>>(ACTION.share, async ({ ack, body, action, respond }) => {
+  app.action<BlockAction<ButtonAction>>(ACTION.share, async ({ ack, body, action, client, respond }) => {
     await ack();
+    const tellClicker = (_: unknown, text: string) => clicker(body, client, respond)(text);
     try {
       const command = parseCommand(action.value ?? '');
       const channel = channelOf(body);
@@ -118,8 +124,9 @@ export function registerActions(app: App, services: AppServices, logger: Logger)
     [ACTION.withdraw, (id: string, user: string) => services.requests.withdraw(id, user)],
   ] as const;
   for (const [actionId, decide] of decisions) {
-    app.action<BlockAction<ButtonAction>>(actionId, async ({ ack, body, action, respond }) => {
+    app.action<BlockAction<ButtonAction>>(actionId, async ({ ack, body, action, client, respond }) => {
       await ack();
+      const tellClicker = (_: unknown, text: string) => clicker(body, client, respond)(text);
       const id = requestId.safeParse(action.value);
       if (!id.success) {
         await tellClicker(respond, 'That button is not one pgsessions made (or it is damaged): nothing was done.');
@@ -129,8 +136,9 @@ export function registerActions(app: App, services: AppServices, logger: Logger)
         const result = await decide(id.data, body.user.id);
         if (!result.ok) await tellClicker(respond, result.message);
       } catch (error) {
-        logger.error({ err: error, requestId: id.data, action: actionId }, 'decision failed');
-        await tellClicker(respond, 'pgsessions could not record that decision (its state database may be unreachable): nothing was executed. Try again in a moment.');
+        if (error instanceof GroupsUnavailable) logger.warn({ requestId: id.data, action: actionId, retryAfterSeconds: error.retryAfterSeconds }, 'decision put off: user groups rate limited');
+        else logger.error({ err: error, requestId: id.data, action: actionId }, 'decision failed');
+        await tellClicker(respond, troubleSentence(error, 'pgsessions could not record that decision (its state database may be unreachable): nothing was executed. Try again in a moment.'));
       }
     });
   }

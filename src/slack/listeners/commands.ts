@@ -1,6 +1,6 @@
 // `/pgsessions`: acknowledge at once (never waiting on a database), parse, call one use case, reply to the
 // person who asked through response_url (ephemeral), or post the approval request in the channel.
-import type { App, RespondFn } from '@slack/bolt';
+import type { App } from '@slack/bolt';
 import { z } from 'zod';
 import { parseCommand, type ParsedCommand } from '../../domain/command.js';
 import { isReadCommand, type Reader } from '../../domain/reads.js';
@@ -11,6 +11,8 @@ import { buildReadAnswer, readFailureText } from '../blocks/read.js';
 import { withShareButton } from '../blocks/share.js';
 import { buildRulesList } from '../blocks/rule.js';
 import type { AppServices } from '../services.js';
+import { tellPerson, troubleSentence } from '../tell.js';
+import { GroupsUnavailable } from '../../domain/policy.js';
 
 const commandFields = z.object({
   user_id: z.string().min(1),
@@ -19,7 +21,6 @@ const commandFields = z.object({
   text: z.string().default(''),
 });
 
-const ephemeral = (message: RenderedMessage) => ({ response_type: 'ephemeral' as const, replace_original: false, ...message });
 export const plain = (text: string): RenderedMessage => ({ text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }] });
 
 type Outcome = 'ok' | 'invalid' | 'refused' | 'unreachable' | 'error';
@@ -97,7 +98,7 @@ async function answer(command: ParsedCommand, reader: Reader, services: AppServi
 }
 
 export function registerCommands(app: App, services: AppServices, logger: Logger): void {
-  app.command('/pgsessions', async ({ ack, command, respond }) => {
+  app.command('/pgsessions', async ({ ack, command, respond, client }) => {
     await ack();
     // Slack always sends these; a payload without them is not Slack's, and nobody could be answered anyway.
     const fields = commandFields.safeParse(command);
@@ -114,20 +115,14 @@ export function registerCommands(app: App, services: AppServices, logger: Logger
       result = await answer(parsed, { user, channel }, services);
     } catch (error) {
       // A bug becomes a short apology to the user and a logged error, never a stack trace.
-      logger.error({ err: error }, 'command failed');
-      result = { message: plain('Something went wrong on our side; nothing was changed. The error is in the app log.'), outcome: 'error' };
+      if (error instanceof GroupsUnavailable) logger.warn({ retryAfterSeconds: error.retryAfterSeconds }, 'command put off: user groups rate limited');
+      else logger.error({ err: error }, 'command failed');
+      result = { message: plain(troubleSentence(error, 'Something went wrong on our side; nothing was changed. The error is in the app log.')), outcome: 'error' };
     }
     // A parser bug leaves no kind: counted as an error of an unknown command.
     services.metrics.command(parsed?.kind ?? 'unparsed', result.outcome);
     const message = result.outcome === 'ok' && parsed && SHAREABLE.has(parsed.kind) ? withShareButton(result.message, fields.data.text.trim()) : result.message;
-    await reply(respond, logger, message);
+    // Through response_url; when Slack refuses it, chat.postEphemeral (see tell.ts).
+    await tellPerson(client, { user, channel, respond }, sealed(message), logger);
   });
-}
-
-async function reply(respond: RespondFn, logger: Logger, message: RenderedMessage): Promise<void> {
-  try {
-    await respond(ephemeral(sealed(message)));
-  } catch (error) {
-    logger.warn({ err: error }, 'could not reply through response_url');
-  }
 }
