@@ -10,6 +10,7 @@ import { sealed, type RenderedMessage } from '../blocks/mrkdwn.js';
 import { buildReadAnswer, readFailureText } from '../blocks/read.js';
 import { withShareButton } from '../blocks/share.js';
 import { buildRulesList } from '../blocks/rule.js';
+import { withChannelProblems } from '../blocks/channels.js';
 import type { AppServices } from '../services.js';
 import { tellPerson, troubleSentence } from '../tell.js';
 import { GroupsUnavailable } from '../../domain/policy.js';
@@ -41,7 +42,10 @@ export async function answerRead(command: ParsedCommand, reader: Reader, service
   if (!isReadCommand(command)) return { message: plain('That is not a listing.'), outcome: 'invalid' };
   const result = await services.reads.answer(command, reader);
   if (!result.ok) return { message: plain(readFailureText(result)), outcome: FAILURE_OUTCOME[result.code] };
-  return ok(buildReadAnswer(result.answer, { readOnly: services.readOnly, queryHidden: services.queryText === 'none', ...(services.audit ? { audit: services.audit } : {}) }));
+  const message = buildReadAnswer(result.answer, { readOnly: services.readOnly, queryHidden: services.queryText === 'none', ...(services.audit ? { audit: services.audit } : {}) });
+  // `status` also says which channels refuse posts, asked of Slack now.
+  if (command.kind === 'status' && services.channels) return ok(withChannelProblems(message, await services.channels.check()));
+  return ok(message);
 }
 
 async function answerRules(command: Extract<ParsedCommand, { kind: 'allow' | 'rules' }>, reader: Reader, services: AppServices): Promise<Answer> {
