@@ -12,7 +12,7 @@ import { asShared } from '../blocks/share.js';
 import { sealed, verbatim } from '../blocks/mrkdwn.js';
 import { answerRead, SHAREABLE } from './commands.js';
 import { readFailureText } from '../blocks/read.js';
-import { ACTION, decodeTarget, type ButtonTarget } from '../ids.js';
+import { ACTION, decodeTarget, SNOOZE_ACTION, type ButtonTarget } from '../ids.js';
 import { tellPerson, troubleSentence } from '../tell.js';
 import { GroupsUnavailable } from '../../domain/policy.js';
 import type { AppServices } from '../services.js';
@@ -149,7 +149,7 @@ export function registerActions(app: App, services: AppServices, logger: Logger)
   const ours = new Set<string>(Object.values(ACTION));
   app.action(/.*/, async ({ ack, action }) => {
     const actionId = 'action_id' in action ? action.action_id : undefined;
-    if (actionId !== undefined && ours.has(actionId)) return;
+    if (actionId !== undefined && (ours.has(actionId) || SNOOZE_ACTION.test(actionId))) return;
     await ack();
     logger.warn({ actionId }, 'a click on an action pgsessions does not know: acknowledged, nothing done');
   });

@@ -6,12 +6,12 @@ import type { Logger } from '../../logger.js';
 import { buildStormModal } from '../blocks/request.js';
 import { verbatim } from '../blocks/mrkdwn.js';
 import { readFailureText } from '../blocks/read.js';
-import { ACTION, decodeSnooze, decodeStorm } from '../ids.js';
+import { ACTION, decodeSnooze, decodeStorm, SNOOZE_ACTION } from '../ids.js';
 import type { AppServices } from '../services.js';
 import { tellPerson, troubleSentence } from '../tell.js';
 
 export function registerWatchActions(app: App, services: AppServices, logger: Logger): void {
-  app.action<BlockAction<ButtonAction>>(ACTION.watchSnooze, async ({ ack, body, action, client, respond }) => {
+  app.action<BlockAction<ButtonAction>>(SNOOZE_ACTION, async ({ ack, body, action, client, respond }) => {
     await ack();
     const tell = (text: string) => tellPerson(client, { user: body.user.id, channel: body.channel?.id ?? null, respond }, { text }, logger);
     const snooze = decodeSnooze(action.value ?? '');
