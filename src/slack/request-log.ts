@@ -22,6 +22,7 @@ export function clipLine(line: string, max: number): string {
 }
 
 type Level = 'debug' | 'info' | 'warn' | 'error';
+const ORDER: Record<string, number> = { debug: 0, info: 1, warn: 2, error: 3 };
 
 /**
  * A Bolt logger for request handling: lines clipped and rate-limited. `now` and `setTimer` are injected so
@@ -49,6 +50,8 @@ export function limitRequestLog(
   };
 
   const write = (level: Level) => (...msg: unknown[]) => {
+    // A line the logger would drop anyway costs nothing and must not use up the window.
+    if ((ORDER[level] ?? 0) < (ORDER[inner.getLevel()] ?? 0)) return;
     const t = clock.now();
     if (t - windowStart >= windowMs) {
       summarise();

@@ -172,3 +172,11 @@ test('renderers fed 1000 hostile sessions never produce a payload Slack would re
     { numRuns: RUNS, includeErrorInReport: true },
   );
 });
+
+test('the Share button of a bare `/pgsessions` carries a value Slack accepts (an empty value is refused)', () => {
+  const listing = buildListing({ cluster: 'main', rows: [], totalMatched: 0, filters: { limit: 20 }, killable: () => true });
+  const shared = withShareButton(listing, '');
+  assertMessage('a bare listing with Share', shared);
+  const share = shared.blocks.at(-1) as { elements: Array<{ value: string }> };
+  assert.equal(share.elements[0]!.value, 'top');
+});

@@ -47,22 +47,22 @@ export function registerActions(app: App, services: AppServices, logger: Logger)
   for (const actionId of [ACTION.cancel, ACTION.terminate, ACTION.terminateWalsender]) {
     app.action<BlockAction<ButtonAction>>(actionId, async ({ ack, body, action, client, respond }) => {
       await ack();
-      const tellClicker = (_: unknown, text: string) => clicker(body, client, respond)(text);
+      const tell = clicker(body, client, respond);
       const target = decodeTarget(action.value ?? '');
       const channel = channelOf(body);
       if (!target || !channel) {
-        await tellClicker(respond, 'That button is not one pgsessions made (or it is damaged): nothing was done.');
+        await tell('That button is not one pgsessions made (or it is damaged): nothing was done.');
         return;
       }
       if (services.readOnly) {
-        await tellClicker(respond, 'pgsessions is in read-only mode (PGSESSIONS_READ_ONLY): nothing can be cancelled or terminated.');
+        await tell('pgsessions is in read-only mode (PGSESSIONS_READ_ONLY): nothing can be cancelled or terminated.');
         return;
       }
       const reader = { user: body.user.id, channel };
       // The form shows the session (its query, as PGSESSIONS_QUERY_TEXT allows): only for those who may look.
       const chosen = await services.reads.visible(target.cluster, reader);
       if (!chosen.ok) {
-        await tellClicker(respond, readFailureText(chosen));
+        await tell(readFailureText(chosen));
         return;
       }
       let opened: Awaited<ReturnType<typeof client.views.open>>;
@@ -74,7 +74,7 @@ export function registerActions(app: App, services: AppServices, logger: Logger)
       } catch (error) {
         // expired_trigger_id above all: the click came more than 3 s before the form; nothing was created.
         logger.warn({ err: error, cluster: target.cluster }, 'could not open the request form');
-        await tellClicker(respond, troubleSentence(error, 'Slack would not open the form: nothing was requested. Press the button again.'));
+        await tell(troubleSentence(error, 'Slack would not open the form: nothing was requested. Press the button again.'));
         return;
       }
       // Now, with the modal on screen, show the session as the database sees it.
@@ -98,23 +98,23 @@ export function registerActions(app: App, services: AppServices, logger: Logger)
   // Share a listing in the channel: run the same command again (a fresh view), say who shared it.
   app.action<BlockAction<ButtonAction>>(ACTION.share, async ({ ack, body, action, client, respond }) => {
     await ack();
-    const tellClicker = (_: unknown, text: string) => clicker(body, client, respond)(text);
+    const tell = clicker(body, client, respond);
     try {
       const command = parseCommand(action.value ?? '');
       const channel = channelOf(body);
       if (!SHAREABLE.has(command.kind) || !channel) {
-        await tellClicker(respond, 'That button is not one pgsessions made (or it is damaged): nothing was shared.');
+        await tell('That button is not one pgsessions made (or it is damaged): nothing was shared.');
         return;
       }
       const result = await answerRead(command, { user: body.user.id, channel }, services);
       if (result.outcome !== 'ok') {
-        await tellClicker(respond, result.message.text);
+        await tell(result.message.text);
         return;
       }
       await respond({ response_type: 'in_channel', replace_original: false, ...sealed(asShared(result.message, body.user.id)) });
     } catch (error) {
       logger.error({ err: error }, 'share failed');
-      await tellClicker(respond, 'Something went wrong on our side; nothing was shared.');
+      await tell('Something went wrong on our side; nothing was shared.');
     }
   });
 
@@ -126,19 +126,19 @@ export function registerActions(app: App, services: AppServices, logger: Logger)
   for (const [actionId, decide] of decisions) {
     app.action<BlockAction<ButtonAction>>(actionId, async ({ ack, body, action, client, respond }) => {
       await ack();
-      const tellClicker = (_: unknown, text: string) => clicker(body, client, respond)(text);
+      const tell = clicker(body, client, respond);
       const id = requestId.safeParse(action.value);
       if (!id.success) {
-        await tellClicker(respond, 'That button is not one pgsessions made (or it is damaged): nothing was done.');
+        await tell('That button is not one pgsessions made (or it is damaged): nothing was done.');
         return;
       }
       try {
         const result = await decide(id.data, body.user.id);
-        if (!result.ok) await tellClicker(respond, result.message);
+        if (!result.ok) await tell(result.message);
       } catch (error) {
         if (error instanceof GroupsUnavailable) logger.warn({ requestId: id.data, action: actionId, retryAfterSeconds: error.retryAfterSeconds }, 'decision put off: user groups rate limited');
         else logger.error({ err: error, requestId: id.data, action: actionId }, 'decision failed');
-        await tellClicker(respond, troubleSentence(error, 'pgsessions could not record that decision (its state database may be unreachable): nothing was executed. Try again in a moment.'));
+        await tell(troubleSentence(error, 'pgsessions could not record that decision (its state database may be unreachable): nothing was executed. Try again in a moment.'));
       }
     });
   }
