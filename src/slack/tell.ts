@@ -4,6 +4,7 @@
 import type { WebClient } from '@slack/web-api';
 import { GroupsUnavailable } from '../domain/policy.js';
 import type { Logger } from '../logger.js';
+import { rateLimitRetryAfter } from '../audit/outbox-worker.js';
 
 export interface Person {
   user: string;
@@ -47,6 +48,8 @@ export function slackErrorCode(error: unknown): string | undefined {
 /** What to tell a person when a step failed for a reason they can act on; `otherwise` for the rest. */
 export function troubleSentence(error: unknown, otherwise: string): string {
   if (error instanceof GroupsUnavailable) return error.message;
+  const retryAfter = rateLimitRetryAfter(error);
+  if (retryAfter !== undefined) return `Slack is rate-limiting pgsessions right now: nothing was done. Try again in ${Math.max(1, Math.ceil(retryAfter))} s.`;
   if (slackErrorCode(error) === 'expired_trigger_id') {
     return 'The form could not open: Slack allows 3 seconds between your click and the form, and that time ran out (Slack or pgsessions was slow). Nothing was requested. Press the button again.';
   }

@@ -129,3 +129,17 @@ test('expired_trigger_id: the person is told to press the button again, and no r
   assert.equal(slack.callsTo('views.update').filter((c) => !c.fault).length, 0, 'no form was filled in');
   assert.ok(!app.logs.some((l) => /unhandled error in a Slack listener/.test(l)), 'no bug path');
 });
+
+test('a rate-limited views.open says "try again in N s", and no request is created', async () => {
+  const channel = fresh('C');
+  const victim = track(await sleepSession(db.url, { seconds: 120, application: 'ratelimited-form' }));
+  const listing = await command(slack, app.port, 'top', as(REQUESTER, channel));
+  const cancel = buttonsIn(listing.body.blocks).find((b) => b.action_id === ACTION.cancel && decodeTarget(b.value)?.pid === victim.pid);
+  assert.ok(cancel, 'the listing offers Cancel');
+  slack.failNext('views.open', 1, { status: 429, retryAfter: 12 });
+  const responseId = fresh('row');
+  await blockAction(app.port, SIGNING_SECRET, { userId: REQUESTER, channelId: channel, actionId: ACTION.cancel, value: cancel.value, responseUrl: slack.responseUrl(responseId), isEphemeral: true });
+  const reply = await slack.waitFor(() => slack.responsesTo(responseId)[0], { timeoutMs: 10_000, description: 'the answer to the click' });
+  assert.match(String((reply.body as { text?: unknown }).text), /rate-limiting pgsessions.*Try again in 12 s/);
+  assert.equal((await stateQuery<{ n: number }>(db.url, `SELECT count(*)::int AS n FROM pgsessions.requests WHERE targets::text LIKE '%' || $1 || '%'`, [String(victim.pid)]))[0]!.n, 0);
+});
