@@ -39,6 +39,49 @@ function channelOf(body: BlockAction): string | null {
   return body.channel?.id ?? (body.container as { channel_id?: string } | undefined)?.channel_id ?? null;
 }
 
+interface FormContext {
+  client: WebClient;
+  services: AppServices;
+  logger: Logger;
+  tell: (text: string) => Promise<void>;
+}
+
+/**
+ * Opens the request form at once (a trigger_id dies after 3 s), then fills in the session as the database
+ * sees it. A form Slack will not open (expired_trigger_id, rate limited) is said to the person; nothing is
+ * created either way until the form is sent.
+ */
+async function openRequestForm(ctx: FormContext, triggerId: string, target: ButtonTarget, reader: { user: string; channel: string }): Promise<void> {
+  const { client, services, logger, tell } = ctx;
+  const { channel } = reader;
+  let opened: Awaited<ReturnType<typeof client.views.open>>;
+  try {
+    opened = await client.views.open({
+      trigger_id: triggerId,
+      view: verbatim(buildRequestModal({ target, snapshot: seenSnapshot(target), channel })) as never,
+    });
+  } catch (error) {
+    logger.warn({ err: error, cluster: target.cluster }, 'could not open the request form');
+    await tell(troubleSentence(error, 'Slack would not open the form: nothing was requested. Press the button again.'));
+    return;
+  }
+  // Now, with the modal on screen, show the session as the database sees it.
+  try {
+    const found = await services.reads.session(target.cluster, target.pid, reader);
+    const row = found.ok ? found.row : null;
+    if (row && row.backendStart === target.backendStart && opened.view?.id) {
+      const snapshot: TargetSnapshot = { ...seenSnapshot(target), ...row, queryStart: target.queryStart };
+      await client.views.update({
+        view_id: opened.view.id,
+        ...(opened.view.hash ? { hash: opened.view.hash } : {}),
+        view: verbatim(buildRequestModal({ target, snapshot, channel })) as never,
+      });
+    }
+  } catch (error) {
+    logger.warn({ err: error, cluster: target.cluster }, 'could not fill in the request modal');
+  }
+}
+
 export function registerActions(app: App, services: AppServices, logger: Logger): void {
   // Through the response_url, or chat.postEphemeral when it is dead (see tell.ts).
   const clicker = (body: BlockAction, client: WebClient, respond: ((m: object) => Promise<unknown>) | undefined) =>
@@ -65,33 +108,7 @@ export function registerActions(app: App, services: AppServices, logger: Logger)
         await tell(readFailureText(chosen));
         return;
       }
-      let opened: Awaited<ReturnType<typeof client.views.open>>;
-      try {
-        opened = await client.views.open({
-          trigger_id: body.trigger_id,
-          view: verbatim(buildRequestModal({ target, snapshot: seenSnapshot(target), channel })) as never,
-        });
-      } catch (error) {
-        // expired_trigger_id above all: the click came more than 3 s before the form; nothing was created.
-        logger.warn({ err: error, cluster: target.cluster }, 'could not open the request form');
-        await tell(troubleSentence(error, 'Slack would not open the form: nothing was requested. Press the button again.'));
-        return;
-      }
-      // Now, with the modal on screen, show the session as the database sees it.
-      try {
-        const found = await services.reads.session(target.cluster, target.pid, reader);
-        const row = found.ok ? found.row : null;
-        if (row && row.backendStart === target.backendStart && opened.view?.id) {
-          const snapshot: TargetSnapshot = { ...seenSnapshot(target), ...row, queryStart: target.queryStart };
-          await client.views.update({
-            view_id: opened.view.id,
-            ...(opened.view.hash ? { hash: opened.view.hash } : {}),
-            view: verbatim(buildRequestModal({ target, snapshot, channel })) as never,
-          });
-        }
-      } catch (error) {
-        logger.warn({ err: error, cluster: target.cluster }, 'could not fill in the request modal');
-      }
+      await openRequestForm({ client, services, logger, tell }, body.trigger_id, target, reader);
     });
   }
 
