@@ -36,6 +36,7 @@ import { startWatcher, type WatchedCluster, type Watcher } from './watch/watcher
 import { createRuleService } from './domain/rules-service.js';
 import { createRuleStore } from './postgres/rule-store.js';
 import { createRuleMessages } from './slack/rule-messages.js';
+import { createChannelHealth } from './slack/channel-health.js';
 
 export interface StartOptions {
   /** A logger to use instead of one built from LOG_LEVEL (tests capture output through it). */
@@ -125,6 +126,15 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   const client = new WebClient(config.slack.botToken, clientOptions);
   const clientWithoutRetries = new WebClient(config.slack.botToken, { ...clientOptions, retryConfig: { retries: 0 } });
   const home = await checkSlackToken(client, log);
+  // Where pgsessions must be able to post; said at start-up and by `status` when it cannot.
+  const channels = createChannelHealth(
+    client,
+    [{ channel: config.auditChannel, role: 'audit' as const }, ...Object.values(config.watch).flatMap((w) => (w?.channel ? [{ channel: w.channel, role: 'watch' as const }] : []))],
+    logger.child({ module: 'channels' }),
+  );
+  if (home !== null) {
+    for (const p of await channels.check()) log.warn({ channel: p.channel, role: p.role, code: p.code }, `pgsessions cannot post in its ${p.role} channel (${p.code}): invite the bot, unarchive the channel or set another`);
+  }
   const groups = createGroups(client, logger.child({ module: 'groups' }));
   const rulesFor = (name: string) => {
     const c = config.clusters.find((x) => x.name === name);
@@ -207,6 +217,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
       }
     }),
     metrics,
+    channels,
   };
 
   const closePools = async () => {
@@ -317,7 +328,13 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     store: state,
     post: async (entry) => {
       const message = sealed(buildAuditMessage(entry, { queryText: config.queryText }));
-      await client.chat.postMessage({ channel: config.auditChannel, text: message.text, blocks: message.blocks });
+      try {
+        await client.chat.postMessage({ channel: config.auditChannel, text: message.text, blocks: message.blocks });
+      } catch (error) {
+        channels.postFailed(config.auditChannel, error);
+        throw error;
+      }
+      channels.posted(config.auditChannel);
     },
     logger: logger.child({ module: 'outbox' }),
     intervalMs: options.outboxIntervalMs ?? 1_000,

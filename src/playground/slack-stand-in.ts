@@ -6,6 +6,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { parse as parseQuery } from 'node:querystring';
 import { BOT_USER, createWorkspace, type ResponseContext, type SlackWorkspace } from './slack-workspace.js';
+import { refusalOf, type Refusal } from './slack-refusals.js';
 
 export type { ResponseContext, SlackWorkspace, StoredMessage, StoredView, WorkspaceEvent } from './slack-workspace.js';
 
@@ -17,22 +18,29 @@ export interface RecordedCall {
   at: number;
   /** The fault this call was answered with, when one was injected. */
   fault?: Fault;
+  /** Why the stand-in refused the call as Slack would (a payload over Slack's limits), when it did. */
+  refused?: Refusal;
 }
 
 export interface RecordedResponse {
   id: string;
   body: unknown;
   at: number;
+  /** Why the stand-in refused the post as Slack would, when it did. */
+  refused?: Refusal;
 }
 
 /**
  * What to answer instead of the default, for the next n calls of a method:
  * `{ status: 500 }` an HTTP error; `{ status: 429, retryAfter }` rate limited with a `Retry-After` header;
- * `{ error }` HTTP 200 with `ok: false`; `{ delayMs }` the normal answer, late.
+ * `{ error }` HTTP 200 with `ok: false` and any error Slack documents (`not_in_channel`, `expired_trigger_id`,
+ * `message_not_found`…); `{ status: 404, error }` an HTTP error with that body, as a dead `response_url`
+ * answers (`expired_url`, `used_url`); `{ delayMs }` the normal answer, late.
  */
 export type Fault =
   | { status: 500 | 502 | 503 }
   | { status: 429; retryAfter: number }
+  | { status: 400 | 403 | 404 | 410; error: string }
   | { error: string }
   | { delayMs: number };
 
@@ -91,6 +99,8 @@ export interface SlackApi {
   /** User id → user, answered by `users.info` (unknown ids get a plausible default user). */
   users: Record<string, SlackUser>;
   callsTo(method: string): RecordedCall[];
+  /** Calls and response_url posts refused as Slack would refuse them (invalid_blocks, invalid_arguments, msg_too_long). */
+  refusals(): Array<{ method: string; refused: Refusal }>;
   responsesTo(id: string): RecordedResponse[];
   /** Answer the next n calls of `method` with `fault`. Use method `response_url` for response URLs. */
   failNext(method: string, n: number, fault: Fault): void;
@@ -170,6 +180,10 @@ export async function startSlackApi(options: StandInOptions = {}): Promise<Slack
     usergroups: {},
     users: {},
     callsTo: (method) => calls.filter((c) => c.method === method),
+    refusals: () => [
+      ...calls.flatMap((c) => (c.refused ? [{ method: c.method, refused: c.refused }] : [])),
+      ...responses.flatMap((r) => (r.refused ? [{ method: RESPONSE_URL_METHOD, refused: r.refused }] : [])),
+    ],
     responsesTo: (id) => responses.filter((r) => r.id === id),
     failNext(method, n, fault) {
       const queue = faults.get(method) ?? [];
@@ -386,7 +400,7 @@ export async function startSlackApi(options: StandInOptions = {}): Promise<Slack
       timers.add(timer);
       return;
     }
-    if ('error' in fault) return send(res, 200, { ok: false, error: fault.error });
+    if ('error' in fault) return send(res, 'status' in fault ? fault.status : 200, { ok: false, error: fault.error });
     if (fault.status === 429) return send(res, 429, { ok: false, error: 'ratelimited' }, { 'retry-after': String(fault.retryAfter) });
     return send(res, fault.status, { ok: false, error: 'internal_error' });
   }
@@ -406,7 +420,12 @@ export async function startSlackApi(options: StandInOptions = {}): Promise<Slack
       } catch {
         // Slack accepts only JSON here; keep the raw text so a test can see what was wrong.
       }
-      responses.push({ id, body, at });
+      const refused = refusalOf(RESPONSE_URL_METHOD, typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {});
+      responses.push({ id, body, at, ...(refused ? { refused } : {}) });
+      if (refused) {
+        log(`slack stand-in: refused a response_url post as Slack would: ${refused.error}: ${refused.detail}`);
+        return send(res, 400, { ok: false, error: refused.error, response_metadata: { messages: [refused.detail] } });
+      }
       const fault = takeFault(RESPONSE_URL_METHOD);
       return answer(res, fault, () => {
         const context = responseContexts.get(id);
@@ -422,8 +441,13 @@ export async function startSlackApi(options: StandInOptions = {}): Promise<Slack
     const bearer = auth?.startsWith('Bearer ') ? auth.slice('Bearer '.length) : null;
     const token = bearer ?? (typeof params.token === 'string' ? params.token : null);
     const fault = takeFault(method);
-    const call: RecordedCall = { method, params, token, at, ...(fault ? { fault } : {}) };
+    const refused = fault ? undefined : refusalOf(method, params);
+    const call: RecordedCall = { method, params, token, at, ...(fault ? { fault } : {}), ...(refused ? { refused } : {}) };
     calls.push(call);
+    if (refused) {
+      log(`slack stand-in: refused ${method} as Slack would: ${refused.error}: ${refused.detail}`);
+      return send(res, 200, { ok: false, error: refused.error, response_metadata: { messages: [refused.detail] } });
+    }
     const handler = handlers.get(method);
     if (!handler && !KNOWN_METHODS.has(method)) log(`slack stand-in: the app called ${method}, which the stand-in does not implement: answered unknown_method`);
     answer(res, fault, () => {

@@ -12,6 +12,7 @@ import { registerCommands } from './listeners/commands.js';
 import { registerViews } from './listeners/views.js';
 import { limitBody } from './body-limit.js';
 import { readLimit } from './read-limit.js';
+import { limitRequestLog } from './request-log.js';
 import { probeHandlers } from '../probe-server.js';
 import { registerWatchActions } from './listeners/watch-actions.js';
 import { registerRelief } from './listeners/relief.js';
@@ -84,11 +85,13 @@ export function createSlackApp(config: Config, services: AppServices, logger: Lo
     receiver.client = client;
     app = new App({ token: config.slack.botToken, receiver, clientOptions, logger: boltLogger, logLevel: LogLevel.INFO, developerMode: false });
   } else {
+    // Lines about requests not yet authenticated (a bad signature, an unknown path): clipped, rate-limited.
+    const requestLogger = limitRequestLog(boltLogger);
     const receiver = new HTTPReceiver({
       signingSecret: config.slack.signingSecret ?? '',
       endpoints: '/slack/events',
       customRoutes,
-      logger: boltLogger,
+      logger: requestLogger,
       processBeforeResponse: false,
       signatureVerification: true,
     });
@@ -100,7 +103,7 @@ export function createSlackApp(config: Config, services: AppServices, logger: Lo
         boltListener(req, res);
       } catch (error) {
         // What Bolt's own server wrapper does with a synchronous throw (an unknown path → 404).
-        HTTPModuleFunctions.defaultDispatchErrorHandler({ error: error as Error & { code: string }, logger: boltLogger, request: req, response: res });
+        HTTPModuleFunctions.defaultDispatchErrorHandler({ error: error as Error & { code: string }, logger: requestLogger, request: req, response: res });
       }
     });
     app = new App({

@@ -155,6 +155,16 @@ export const SNOOZE_MINUTES = [30, 120] as const;
 
 const snoozeSchema = z.strictObject({ i: z.uuid(), m: z.union([z.literal(30), z.literal(120)]) });
 
+/**
+ * A Snooze button's action_id: one per length, because Slack refuses two equal action_ids in one actions
+ * block (invalid_blocks). The value still says how long; the listener takes any of them (and the plain id
+ * of alerts posted before).
+ */
+export function snoozeActionId(minutes: (typeof SNOOZE_MINUTES)[number]): string {
+  return `${ACTION.watchSnooze}_${minutes}`;
+}
+export const SNOOZE_ACTION = /^pgs_watch_snooze(_\d+)?$/;
+
 /** A Snooze button's value: which incident, for how long. */
 export function encodeSnooze(incidentId: string, minutes: (typeof SNOOZE_MINUTES)[number]): string {
   return JSON.stringify(snoozeSchema.parse({ i: incidentId, m: minutes }));

@@ -7,6 +7,7 @@ import { shapeQueryText, type QueryTextMode } from '../domain/policy.js';
 import type { KillRequest } from '../domain/types.js';
 import { buildApprovalMessage, describeResult } from './blocks/request.js';
 import { safeText, sealed, userMention } from './blocks/mrkdwn.js';
+import { slackErrorCode } from './tell.js';
 
 export function outcomeSentence(request: KillRequest): string {
   const who = request.decidedBy ? userMention(request.decidedBy) : 'nobody';
@@ -38,6 +39,11 @@ export function createRequestMessages(client: WebClient, once: WebClient, queryT
     ...request,
     targets: request.targets.map((t) => ({ ...t, query: shapeQueryText(t.query, queryText) })),
   });
+  // Requests whose message Slack no longer has (deleted: chat.update answers message_not_found) → the ts of
+  // the copy posted anew, which later updates and the outcome reply go to. Per process: after a restart a
+  // further update meets message_not_found again and posts once more, which is still better than silence.
+  const reposted = new Map<string, string>();
+  const tsOf = (request: KillRequest) => reposted.get(request.id) ?? request.messageTs;
   return {
     async post(request) {
       const message = sealed(buildApprovalMessage({ request: shaped(request), now: new Date() }));
@@ -46,14 +52,23 @@ export function createRequestMessages(client: WebClient, once: WebClient, queryT
       return posted.ts;
     },
     async update(request) {
-      if (!request.messageTs) return;
+      const ts = tsOf(request);
+      if (!ts) return;
       const message = sealed(buildApprovalMessage({ request: shaped(request), now: new Date() }));
-      await client.chat.update({ channel: request.channel, ts: request.messageTs, text: message.text, blocks: message.blocks });
+      try {
+        await client.chat.update({ channel: request.channel, ts, text: message.text, blocks: message.blocks });
+      } catch (error) {
+        // Someone deleted the approval message: the decision stands, so its state is posted anew.
+        if (slackErrorCode(error) !== 'message_not_found') throw error;
+        const posted = await once.chat.postMessage({ channel: request.channel, text: message.text, blocks: message.blocks });
+        if (posted.ts) reposted.set(request.id, posted.ts);
+      }
     },
     async notifyRequester(request) {
+      const ts = tsOf(request);
       await client.chat.postMessage({
         channel: request.channel,
-        ...(request.messageTs ? { thread_ts: request.messageTs } : {}),
+        ...(ts ? { thread_ts: ts } : {}),
         text: outcomeSentence(request),
       });
     },

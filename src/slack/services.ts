@@ -9,6 +9,7 @@ import type { RateLimiter } from '../domain/rate-limit.js';
 import type { AuditTrust } from './blocks/help.js';
 import type { Watcher } from '../watch/watcher.js';
 import type { RuleService } from '../domain/rules-service.js';
+import type { ChannelHealth } from './channel-health.js';
 
 export interface AppServices {
   readOnly: boolean;
@@ -29,4 +30,6 @@ export interface AppServices {
   watch?: Pick<Watcher, 'snooze' | 'storm' | 'relief'>;
   /** Standing approvals (`allow`, `rules`, their buttons). */
   rules?: Pick<RuleService, 'propose' | 'approve' | 'deny' | 'withdraw' | 'revoke' | 'list'>;
+  /** Whether the audit and watch channels take posts, for `status`. */
+  channels?: Pick<ChannelHealth, 'check'>;
 }

@@ -35,7 +35,7 @@ export function updatesOfMessage(slack: SlackApi, ts: string): RecordedCall[] {
 }
 
 export function snoozeButton(call: RecordedCall, minutes: 30 | 120) {
-  return buttonsIn(call.params.blocks).find((b) => b.action_id === ACTION.watchSnooze && b.value.includes(`"m":${minutes}`));
+  return buttonsIn(call.params.blocks).find((b) => b.action_id.startsWith(ACTION.watchSnooze) && b.value.includes(`"m":${minutes}`));
 }
 
 export interface IncidentRow {

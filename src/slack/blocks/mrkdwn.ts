@@ -24,6 +24,24 @@ export const LIMITS = {
   fallbackText: 3000,
   modalTitle: 24,
   privateMetadata: 3000,
+  // Checked by limits-check.ts (the stand-in and the property tests) though no renderer comes near them.
+  sectionFields: 10,
+  blockId: 255,
+  messageText: 40000,
+  markdownBlock: 12000,
+  inputLabel: 2000,
+  inputValue: 3000,
+  placeholder: 150,
+  optionText: 75,
+  optionValue: 150,
+  selectOptions: 100,
+  choiceOptions: 10,
+  overflowOptions: 5,
+  confirmTitle: 100,
+  confirmText: 300,
+  confirmButton: 30,
+  altText: 2000,
+  url: 3000,
 } as const;
 
 /** Escape the three characters Slack mrkdwn gives meaning to: `&`, `<`, `>`. */

@@ -7,10 +7,12 @@ import { LIMITS, userMention, type RenderedMessage } from './mrkdwn.js';
 
 /** Adds "Share in channel" carrying the command text, when it fits within Slack's limits. */
 export function withShareButton(message: RenderedMessage, commandText: string): RenderedMessage {
-  if (message.blocks.length >= LIMITS.blocksPerMessage || commandText.length > 2000) return message;
+  if (message.blocks.length >= LIMITS.blocksPerMessage || commandText.length > LIMITS.buttonValue) return message;
+  // Slack refuses an empty button value (invalid_blocks); a bare `/pgsessions` is `top`.
+  const value = commandText.length > 0 ? commandText : 'top';
   const share: KnownBlock = {
     type: 'actions',
-    elements: [{ type: 'button', action_id: ACTION.share, text: { type: 'plain_text', text: 'Share in channel' }, value: commandText }],
+    elements: [{ type: 'button', action_id: ACTION.share, text: { type: 'plain_text', text: 'Share in channel' }, value }],
   };
   return { ...message, blocks: [...message.blocks, share] };
 }

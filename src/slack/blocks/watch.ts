@@ -4,7 +4,7 @@
 import type { ActionsBlock, Button, KnownBlock } from '@slack/types';
 import { formatDuration } from '../../domain/duration.js';
 import { reliefOf, type ClearReason, type ConnectionGroup, type ConnectionUse, type Incident, type IncidentCause, type LiveIncident, type RootSession } from '../../domain/watch.js';
-import { ACTION, encodeSnooze, encodeStorm, encodeTarget, SNOOZE_MINUTES } from '../ids.js';
+import { ACTION, encodeSnooze, encodeStorm, encodeTarget, SNOOZE_MINUTES, snoozeActionId } from '../ids.js';
 import { LIMITS, codeSpan, inlineText, slackDate, truncate, userMention, type RenderedMessage } from './mrkdwn.js';
 
 const QUERY_CHARS = 300;
@@ -187,7 +187,7 @@ export function buildIncidentMessage(input: IncidentMessageInput): RenderedMessa
     blocks.push({ type: 'section', text: { type: 'mrkdwn', text: truncate(describeIncident(i), LIMITS.sectionText) } });
     const elements: Button[] = [...requestButtons(i, live.id)];
     if (!live.snoozed) {
-      for (const minutes of SNOOZE_MINUTES) elements.push(button(`Snooze ${minutes < 60 ? `${minutes} min` : `${minutes / 60} h`}`, ACTION.watchSnooze, encodeSnooze(live.id, minutes)));
+      for (const minutes of SNOOZE_MINUTES) elements.push(button(`Snooze ${minutes < 60 ? `${minutes} min` : `${minutes / 60} h`}`, snoozeActionId(minutes), encodeSnooze(live.id, minutes)));
     }
     if (elements.length > 0) blocks.push({ type: 'actions', elements: elements.slice(0, LIMITS.actionsElements) } satisfies ActionsBlock);
   }

@@ -2,6 +2,7 @@
 // session as the database sees it. Approve / Deny / Withdraw carry only a request id; everything else is
 // read from the state store at click time.
 import type { App, BlockAction, ButtonAction } from '@slack/bolt';
+import type { WebClient } from '@slack/web-api';
 import { z } from 'zod';
 import type { TargetSnapshot } from '../../domain/types.js';
 import type { Logger } from '../../logger.js';
@@ -12,7 +13,9 @@ import { asShared } from '../blocks/share.js';
 import { sealed, verbatim } from '../blocks/mrkdwn.js';
 import { answerRead, SHAREABLE } from './commands.js';
 import { readFailureText } from '../blocks/read.js';
-import { ACTION, decodeTarget, type ButtonTarget } from '../ids.js';
+import { ACTION, decodeTarget, SNOOZE_ACTION, type ButtonTarget } from '../ids.js';
+import { tellPerson, troubleSentence } from '../tell.js';
+import { GroupsUnavailable } from '../../domain/policy.js';
 import type { AppServices } from '../services.js';
 
 const requestId = z.uuid();
@@ -37,79 +40,99 @@ function channelOf(body: BlockAction): string | null {
   return body.channel?.id ?? (body.container as { channel_id?: string } | undefined)?.channel_id ?? null;
 }
 
-export function registerActions(app: App, services: AppServices, logger: Logger): void {
-  // A button in a modal, or a payload not from Slack, has no response_url: Bolt then gives no respond().
-  const tellClicker = async (respond: ((m: object) => Promise<unknown>) | undefined, text: string) => {
-    if (typeof respond !== 'function') {
-      logger.warn('a button click without a response_url: nobody to answer');
-      return;
+interface FormContext {
+  client: WebClient;
+  services: AppServices;
+  logger: Logger;
+  tell: (text: string) => Promise<void>;
+}
+
+/**
+ * Opens the request form at once (a trigger_id dies after 3 s), then fills in the session as the database
+ * sees it. A form Slack will not open (expired_trigger_id, rate limited) is said to the person; nothing is
+ * created either way until the form is sent.
+ */
+async function openRequestForm(ctx: FormContext, triggerId: string, target: ButtonTarget, reader: { user: string; channel: string }): Promise<void> {
+  const { client, services, logger, tell } = ctx;
+  const { channel } = reader;
+  let opened: Awaited<ReturnType<typeof client.views.open>>;
+  try {
+    opened = await client.views.open({
+      trigger_id: triggerId,
+      view: verbatim(buildRequestModal({ target, snapshot: seenSnapshot(target), channel })) as never,
+    });
+  } catch (error) {
+    logger.warn({ err: error, cluster: target.cluster }, 'could not open the request form');
+    await tell(troubleSentence(error, 'Slack would not open the form: nothing was requested. Press the button again.'));
+    return;
+  }
+  // Now, with the modal on screen, show the session as the database sees it.
+  try {
+    const found = await services.reads.session(target.cluster, target.pid, reader);
+    const row = found.ok ? found.row : null;
+    if (row && row.backendStart === target.backendStart && opened.view?.id) {
+      const snapshot: TargetSnapshot = { ...seenSnapshot(target), ...row, queryStart: target.queryStart };
+      await client.views.update({
+        view_id: opened.view.id,
+        ...(opened.view.hash ? { hash: opened.view.hash } : {}),
+        view: verbatim(buildRequestModal({ target, snapshot, channel })) as never,
+      });
     }
-    await respond({ response_type: 'ephemeral', replace_original: false, text }).catch((error: unknown) =>
-      logger.warn({ err: error }, 'could not answer the clicker'),
-    );
-  };
+  } catch (error) {
+    logger.warn({ err: error, cluster: target.cluster }, 'could not fill in the request modal');
+  }
+}
+
+export function registerActions(app: App, services: AppServices, logger: Logger): void {
+  // Through the response_url, or chat.postEphemeral when it is dead (see tell.ts).
+  const clicker = (body: BlockAction, client: WebClient, respond: ((m: object) => Promise<unknown>) | undefined) =>
+    (text: string) => tellPerson(client, { user: body.user.id, channel: channelOf(body), respond }, { text }, logger);
 
   for (const actionId of [ACTION.cancel, ACTION.terminate, ACTION.terminateWalsender]) {
     app.action<BlockAction<ButtonAction>>(actionId, async ({ ack, body, action, client, respond }) => {
       await ack();
+      const tell = clicker(body, client, respond);
       const target = decodeTarget(action.value ?? '');
       const channel = channelOf(body);
       if (!target || !channel) {
-        await tellClicker(respond, 'That button is not one pgsessions made (or it is damaged): nothing was done.');
+        await tell('That button is not one pgsessions made (or it is damaged): nothing was done.');
         return;
       }
       if (services.readOnly) {
-        await tellClicker(respond, 'pgsessions is in read-only mode (PGSESSIONS_READ_ONLY): nothing can be cancelled or terminated.');
+        await tell('pgsessions is in read-only mode (PGSESSIONS_READ_ONLY): nothing can be cancelled or terminated.');
         return;
       }
       const reader = { user: body.user.id, channel };
       // The form shows the session (its query, as PGSESSIONS_QUERY_TEXT allows): only for those who may look.
       const chosen = await services.reads.visible(target.cluster, reader);
       if (!chosen.ok) {
-        await tellClicker(respond, readFailureText(chosen));
+        await tell(readFailureText(chosen));
         return;
       }
-      const opened = await client.views.open({
-        trigger_id: body.trigger_id,
-        view: verbatim(buildRequestModal({ target, snapshot: seenSnapshot(target), channel })) as never,
-      });
-      // Now, with the modal on screen, show the session as the database sees it.
-      try {
-        const found = await services.reads.session(target.cluster, target.pid, reader);
-        const row = found.ok ? found.row : null;
-        if (row && row.backendStart === target.backendStart && opened.view?.id) {
-          const snapshot: TargetSnapshot = { ...seenSnapshot(target), ...row, queryStart: target.queryStart };
-          await client.views.update({
-            view_id: opened.view.id,
-            ...(opened.view.hash ? { hash: opened.view.hash } : {}),
-            view: verbatim(buildRequestModal({ target, snapshot, channel })) as never,
-          });
-        }
-      } catch (error) {
-        logger.warn({ err: error, cluster: target.cluster }, 'could not fill in the request modal');
-      }
+      await openRequestForm({ client, services, logger, tell }, body.trigger_id, target, reader);
     });
   }
 
   // Share a listing in the channel: run the same command again (a fresh view), say who shared it.
-  app.action<BlockAction<ButtonAction>>(ACTION.share, async ({ ack, body, action, respond }) => {
+  app.action<BlockAction<ButtonAction>>(ACTION.share, async ({ ack, body, action, client, respond }) => {
     await ack();
+    const tell = clicker(body, client, respond);
     try {
       const command = parseCommand(action.value ?? '');
       const channel = channelOf(body);
       if (!SHAREABLE.has(command.kind) || !channel) {
-        await tellClicker(respond, 'That button is not one pgsessions made (or it is damaged): nothing was shared.');
+        await tell('That button is not one pgsessions made (or it is damaged): nothing was shared.');
         return;
       }
       const result = await answerRead(command, { user: body.user.id, channel }, services);
       if (result.outcome !== 'ok') {
-        await tellClicker(respond, result.message.text);
+        await tell(result.message.text);
         return;
       }
       await respond({ response_type: 'in_channel', replace_original: false, ...sealed(asShared(result.message, body.user.id)) });
     } catch (error) {
       logger.error({ err: error }, 'share failed');
-      await tellClicker(respond, 'Something went wrong on our side; nothing was shared.');
+      await tell('Something went wrong on our side; nothing was shared.');
     }
   });
 
@@ -119,19 +142,22 @@ export function registerActions(app: App, services: AppServices, logger: Logger)
     [ACTION.withdraw, (id: string, user: string) => services.requests.withdraw(id, user)],
   ] as const;
   for (const [actionId, decide] of decisions) {
-    app.action<BlockAction<ButtonAction>>(actionId, async ({ ack, body, action, respond }) => {
+    app.action<BlockAction<ButtonAction>>(actionId, async ({ ack, body, action, client, respond }) => {
       await ack();
+      const tell = clicker(body, client, respond);
       const id = requestId.safeParse(action.value);
       if (!id.success) {
-        await tellClicker(respond, 'That button is not one pgsessions made (or it is damaged): nothing was done.');
+        await tell('That button is not one pgsessions made (or it is damaged): nothing was done.');
         return;
       }
       try {
         const result = await decide(id.data, body.user.id);
-        if (!result.ok) await tellClicker(respond, result.message);
+        if (!result.ok) await tell(result.message);
       } catch (error) {
-        logger.error({ err: error, requestId: id.data, action: actionId }, 'decision failed');
-        await tellClicker(respond, stateTroubleText(error) ?? 'pgsessions could not record that decision (its state database may be unreachable): nothing was executed. Try again in a moment.');
+        if (error instanceof GroupsUnavailable) logger.warn({ requestId: id.data, action: actionId, retryAfterSeconds: error.retryAfterSeconds }, 'decision put off: user groups rate limited');
+        else if (stateTroubleText(error)) logger.warn({ requestId: id.data, action: actionId }, 'decision refused: the state database is read-only');
+        else logger.error({ err: error, requestId: id.data, action: actionId }, 'decision failed');
+        await tell(troubleSentence(error, 'pgsessions could not record that decision (its state database may be unreachable): nothing was executed. Try again in a moment.'));
       }
     });
   }
@@ -142,7 +168,7 @@ export function registerActions(app: App, services: AppServices, logger: Logger)
   const ours = new Set<string>(Object.values(ACTION));
   app.action(/.*/, async ({ ack, action }) => {
     const actionId = 'action_id' in action ? action.action_id : undefined;
-    if (actionId !== undefined && ours.has(actionId)) return;
+    if (actionId !== undefined && (ours.has(actionId) || SNOOZE_ACTION.test(actionId))) return;
     await ack();
     logger.warn({ actionId }, 'a click on an action pgsessions does not know: acknowledged, nothing done');
   });

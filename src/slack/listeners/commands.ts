@@ -1,6 +1,6 @@
 // `/pgsessions`: acknowledge at once (never waiting on a database), parse, call one use case, reply to the
 // person who asked through response_url (ephemeral), or post the approval request in the channel.
-import type { App, RespondFn } from '@slack/bolt';
+import type { App } from '@slack/bolt';
 import { z } from 'zod';
 import { parseCommand, type ParsedCommand } from '../../domain/command.js';
 import { isReadCommand, type Reader } from '../../domain/reads.js';
@@ -11,7 +11,10 @@ import { sealed, type RenderedMessage } from '../blocks/mrkdwn.js';
 import { buildReadAnswer, readFailureText } from '../blocks/read.js';
 import { withShareButton } from '../blocks/share.js';
 import { buildRulesList } from '../blocks/rule.js';
+import { withChannelProblems } from '../blocks/channels.js';
 import type { AppServices } from '../services.js';
+import { tellPerson, troubleSentence } from '../tell.js';
+import { GroupsUnavailable } from '../../domain/policy.js';
 
 const commandFields = z.object({
   user_id: z.string().min(1),
@@ -20,7 +23,6 @@ const commandFields = z.object({
   text: z.string().default(''),
 });
 
-const ephemeral = (message: RenderedMessage) => ({ response_type: 'ephemeral' as const, replace_original: false, ...message });
 export const plain = (text: string): RenderedMessage => ({ text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }] });
 
 type Outcome = 'ok' | 'invalid' | 'refused' | 'unreachable' | 'error';
@@ -43,7 +45,10 @@ export async function answerRead(command: ParsedCommand, reader: Reader, service
   if (!isReadCommand(command)) return { message: plain('That is not a listing.'), outcome: 'invalid' };
   const result = await services.reads.answer(command, reader);
   if (!result.ok) return { message: plain(readFailureText(result)), outcome: FAILURE_OUTCOME[result.code] };
-  return ok(buildReadAnswer(result.answer, { readOnly: services.readOnly, queryHidden: services.queryText === 'none', ...(services.audit ? { audit: services.audit } : {}) }));
+  const message = buildReadAnswer(result.answer, { readOnly: services.readOnly, queryHidden: services.queryText === 'none', ...(services.audit ? { audit: services.audit } : {}) });
+  // `status` also says which channels refuse posts, asked of Slack now.
+  if (command.kind === 'status' && services.channels) return ok(withChannelProblems(message, await services.channels.check()));
+  return ok(message);
 }
 
 async function answerRules(command: Extract<ParsedCommand, { kind: 'allow' | 'rules' }>, reader: Reader, services: AppServices): Promise<Answer> {
@@ -100,7 +105,7 @@ async function answer(command: ParsedCommand, reader: Reader, services: AppServi
 }
 
 export function registerCommands(app: App, services: AppServices, logger: Logger): void {
-  app.command('/pgsessions', async ({ ack, command, respond }) => {
+  app.command('/pgsessions', async ({ ack, command, respond, client }) => {
     await ack();
     // Slack always sends these; a payload without them is not Slack's, and nobody could be answered anyway.
     const fields = commandFields.safeParse(command);
@@ -117,23 +122,16 @@ export function registerCommands(app: App, services: AppServices, logger: Logger
       result = await answer(parsed, { user, channel }, services);
     } catch (error) {
       // A bug becomes a short apology to the user and a logged error, never a stack trace; a read-only state
-      // database is said as it is.
-      const trouble = stateTroubleText(error);
-      if (trouble) logger.warn({ code: (error as { code?: unknown }).code }, 'command refused: the state database is read-only');
+      // database or rate-limited group read is said as it is.
+      if (error instanceof GroupsUnavailable) logger.warn({ retryAfterSeconds: error.retryAfterSeconds }, 'command put off: user groups rate limited');
+      else if (stateTroubleText(error)) logger.warn({ code: (error as { code?: unknown }).code }, 'command refused: the state database is read-only');
       else logger.error({ err: error }, 'command failed');
-      result = { message: plain(trouble ?? 'Something went wrong on our side; nothing was changed. The error is in the app log.'), outcome: 'error' };
+      result = { message: plain(troubleSentence(error, 'Something went wrong on our side; nothing was changed. The error is in the app log.')), outcome: 'error' };
     }
     // A parser bug leaves no kind: counted as an error of an unknown command.
     services.metrics.command(parsed?.kind ?? 'unparsed', result.outcome);
     const message = result.outcome === 'ok' && parsed && SHAREABLE.has(parsed.kind) ? withShareButton(result.message, fields.data.text.trim()) : result.message;
-    await reply(respond, logger, message);
+    // Through response_url; when Slack refuses it, chat.postEphemeral (see tell.ts).
+    await tellPerson(client, { user, channel, respond }, sealed(message), logger);
   });
-}
-
-async function reply(respond: RespondFn, logger: Logger, message: RenderedMessage): Promise<void> {
-  try {
-    await respond(ephemeral(sealed(message)));
-  } catch (error) {
-    logger.warn({ err: error }, 'could not reply through response_url');
-  }
 }

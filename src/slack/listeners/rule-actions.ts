@@ -7,6 +7,8 @@ import { stateTroubleText } from '../../domain/state-trouble.js';
 import { revokedReply } from '../blocks/rule.js';
 import { ACTION } from '../ids.js';
 import type { AppServices } from '../services.js';
+import { tellPerson, troubleSentence } from '../tell.js';
+import { GroupsUnavailable } from '../../domain/policy.js';
 
 const ruleId = z.uuid();
 
@@ -18,12 +20,9 @@ const DONE = {
 
 export function registerRuleActions(app: App, services: AppServices, logger: Logger): void {
   for (const key of ['ruleApprove', 'ruleDeny', 'ruleWithdraw', 'ruleRevoke'] as const) {
-    app.action<BlockAction<ButtonAction>>(ACTION[key], async ({ ack, body, action, respond }) => {
+    app.action<BlockAction<ButtonAction>>(ACTION[key], async ({ ack, body, action, client, respond }) => {
       await ack();
-      const tell = async (text: string) => {
-        if (typeof respond !== 'function') return;
-        await respond({ response_type: 'ephemeral', replace_original: false, text }).catch((error: unknown) => logger.warn({ err: error }, 'could not answer the clicker'));
-      };
+      const tell = (text: string) => tellPerson(client, { user: body.user.id, channel: body.channel?.id ?? null, respond }, { text }, logger);
       const id = ruleId.safeParse(action.value);
       if (!id.success || !services.rules) {
         await tell('That button is not one pgsessions made (or it is damaged): nothing was done.');
@@ -44,8 +43,10 @@ export function registerRuleActions(app: App, services: AppServices, logger: Log
         logger.info({ action: key, rule: id.data, user, ok: result.ok, code: result.ok ? undefined : result.code }, 'rule decision');
         await tell(result.ok ? DONE[key] : result.message);
       } catch (error) {
-        logger.error({ err: error }, 'rule decision failed');
-        await tell(stateTroubleText(error) ?? 'Something went wrong on our side; nothing was changed. The error is in the app log.');
+        if (error instanceof GroupsUnavailable) logger.warn({ retryAfterSeconds: error.retryAfterSeconds }, 'rule decision put off: user groups rate limited');
+        else if (stateTroubleText(error)) logger.warn({ rule: id.data }, 'rule decision refused: the state database is read-only');
+        else logger.error({ err: error }, 'rule decision failed');
+        await tell(troubleSentence(error, 'Something went wrong on our side; nothing was changed. The error is in the app log.'));
       }
     });
   }

@@ -6,16 +6,14 @@ import type { Logger } from '../../logger.js';
 import { buildStormModal } from '../blocks/request.js';
 import { verbatim } from '../blocks/mrkdwn.js';
 import { readFailureText } from '../blocks/read.js';
-import { ACTION, decodeSnooze, decodeStorm } from '../ids.js';
+import { ACTION, decodeSnooze, decodeStorm, SNOOZE_ACTION } from '../ids.js';
 import type { AppServices } from '../services.js';
+import { tellPerson, troubleSentence } from '../tell.js';
 
 export function registerWatchActions(app: App, services: AppServices, logger: Logger): void {
-  app.action<BlockAction<ButtonAction>>(ACTION.watchSnooze, async ({ ack, body, action, respond }) => {
+  app.action<BlockAction<ButtonAction>>(SNOOZE_ACTION, async ({ ack, body, action, client, respond }) => {
     await ack();
-    const tell = async (text: string) => {
-      if (typeof respond !== 'function') return;
-      await respond({ response_type: 'ephemeral', replace_original: false, text }).catch((error: unknown) => logger.warn({ err: error }, 'could not answer the clicker'));
-    };
+    const tell = (text: string) => tellPerson(client, { user: body.user.id, channel: body.channel?.id ?? null, respond }, { text }, logger);
     const snooze = decodeSnooze(action.value ?? '');
     if (!snooze || !services.watch) {
       await tell('That button is not one pgsessions made (or it is damaged): nothing was snoozed.');
@@ -32,10 +30,7 @@ export function registerWatchActions(app: App, services: AppServices, logger: Lo
 
   app.action<BlockAction<ButtonAction>>(ACTION.watchCancelStorm, async ({ ack, body, action, client, respond }) => {
     await ack();
-    const tell = async (text: string) => {
-      if (typeof respond !== 'function') return;
-      await respond({ response_type: 'ephemeral', replace_original: false, text }).catch((error: unknown) => logger.warn({ err: error }, 'could not answer the clicker'));
-    };
+    const tell = (text: string) => tellPerson(client, { user: body.user.id, channel: body.channel?.id ?? null, respond }, { text }, logger);
     const ref = decodeStorm(action.value ?? '');
     if (!ref || !services.watch) {
       await tell('That button is not one pgsessions made (or it is damaged): nothing was done.');
@@ -73,7 +68,7 @@ export function registerWatchActions(app: App, services: AppServices, logger: Lo
       });
     } catch (error) {
       logger.error({ err: error }, 'could not open the storm request form');
-      await tell('pgsessions could not read that alert (its state database may be unreachable): nothing was done. Try again in a moment.');
+      await tell(troubleSentence(error, 'pgsessions could not read that alert (its state database may be unreachable): nothing was done. Try again in a moment.'));
     }
   });
 }
