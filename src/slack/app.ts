@@ -10,7 +10,7 @@ import { slackLogger, type Logger } from '../logger.js';
 import { registerActions } from './listeners/actions.js';
 import { registerCommands } from './listeners/commands.js';
 import { registerViews } from './listeners/views.js';
-import { limitBody } from './body-limit.js';
+import { limitBody, SERVER_TIMEOUTS } from './body-limit.js';
 import { readLimit } from './read-limit.js';
 import { probeHandlers } from '../probe-server.js';
 import { registerWatchActions } from './listeners/watch-actions.js';
@@ -144,7 +144,8 @@ export function createSlackApp(config: Config, services: AppServices, logger: Lo
           throw failure;
         }
       } else {
-        server = (await app.start(config.port)) as unknown as Server;
+        // Node's defaults wait 60 s for headers and 300 s for a request: a slow client held its memory that long.
+        server = (await app.start(config.port, { ...SERVER_TIMEOUTS })) as unknown as Server;
       }
       const address = server?.address();
       return typeof address === 'object' && address ? address.port : config.port;
