@@ -407,6 +407,13 @@ export function loadConfig(source: NodeJS.ProcessEnv): Config {
     problems.push('STATE_DATABASE_URL is required when DATABASE_URL is not set');
   }
 
+  // The audit channel carries audit entries and nothing else: an alert there could pass for one.
+  for (const [name, settings] of Object.entries(watchBy)) {
+    if (settings.channel !== null && settings.channel === values.PGSESSIONS_AUDIT_CHANNEL) {
+      problems.push(`PGSESSIONS_WATCH_CHANNEL${values.PGSESSIONS_CLUSTERS ? ` (cluster ${name})` : ''} must differ from PGSESSIONS_AUDIT_CHANNEL: the audit channel carries audit entries only`);
+    }
+  }
+
   const metricsPort = Number(values.METRICS_PORT);
   if (values.METRICS_PORT !== undefined && metricsPort !== 0 && metricsPort === Number(values.PORT ?? 3000)) {
     problems.push('METRICS_PORT must differ from PORT (leave it unset to serve /metrics on PORT)');

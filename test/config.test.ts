@@ -37,6 +37,12 @@ function assertNoSecrets(text: string, ...secrets: string[]): void {
 }
 
 describe('loadConfig', () => {
+  test('PGSESSIONS_WATCH_CHANNEL equal to PGSESSIONS_AUDIT_CHANNEL is refused: the audit channel carries audit entries only', () => {
+    const error = configError({ ...good(), PGSESSIONS_WATCH_CHANNEL: 'CAUDIT01' });
+    assert.ok(error.problems.some((p) => /PGSESSIONS_WATCH_CHANNEL must differ from PGSESSIONS_AUDIT_CHANNEL/.test(p)), error.message);
+    assert.equal(loadConfig({ ...good(), PGSESSIONS_WATCH_CHANNEL: 'CWATCH01' }).watch.default!.channel, 'CWATCH01');
+  });
+
   test('PGSESSIONS_AUDIT_KEY: at least 32 bytes, kept when good, never echoed when too short', () => {
     const key = 'k'.repeat(31);
     const error = configError({ ...good(), PGSESSIONS_AUDIT_KEY: key });

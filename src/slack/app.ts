@@ -17,6 +17,7 @@ import { registerWatchActions } from './listeners/watch-actions.js';
 import { registerRuleActions } from './listeners/rule-actions.js';
 import type { AppServices } from './services.js';
 import { workspaceGuard } from './workspace-guard.js';
+import { auditChannelGuard } from './audit-channel-guard.js';
 
 const { App, HTTPReceiver, SocketModeReceiver, LogLevel, HTTPModuleFunctions } = bolt;
 
@@ -119,6 +120,7 @@ export function createSlackApp(config: Config, services: AppServices, logger: Lo
 
   // Before every listener: nobody from another workspace, and no guest, reaches a use case.
   app.use(workspaceGuard(services.people, config.allowedTeams, logger.child({ module: 'workspace-guard' }), (code) => services.metrics.guardRefused(code)));
+  app.use(auditChannelGuard(config.auditChannel, logger.child({ module: 'audit-channel-guard' }), () => services.metrics.guardRefused('audit_channel')));
   app.use(
     readLimit(services.readLimiter, logger.child({ module: 'rate-limit' }), (kind) => {
       if (kind !== null) services.metrics.command(kind, 'rate_limited');
