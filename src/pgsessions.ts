@@ -4,7 +4,7 @@ import type { Config } from './config.js';
 import { loadConfig } from './config.js';
 import { createLogger, type Logger } from './logger.js';
 import { describeRole } from './domain/capabilities.js';
-import { createRequestService } from './domain/requests.js';
+import { createRequestService, FAILURE_MESSAGES } from './domain/requests.js';
 import { deliveryFailureKind, startOutboxWorker } from './audit/outbox-worker.js';
 import { migrate } from './postgres/migrate.js';
 import { ClusterBusyError, createPool, describeConnectionError, describeReadFailure, isConnectionError } from './postgres/pools.js';
@@ -206,7 +206,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   const ruleService = createRuleService({
     store: createRuleStore(statePool, state.appendIn),
     cluster: (name) => clusters.get(name),
-    messages: createRuleMessages(client, clientWithoutRetries, logger.child({ module: 'rules' })),
+    messages: createRuleMessages(client, clientWithoutRetries, logger.child({ module: 'rules' }), config.queryText),
     groups,
     settings: {
       readOnly: config.readOnly,
@@ -253,7 +253,12 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   };
   if (watched.length > 0) {
     services.watch = {
-      snooze: (id, minutes, user) => (watcher ? watcher.snooze(id, minutes, user) : Promise.resolve({ ok: false, message: 'Watching has not started yet.' })),
+      // A snooze is audited and posted like a request: it costs a token of the same per-user bucket.
+      snooze: (id, minutes, user, mayView) => {
+        if (!watcher) return Promise.resolve({ ok: false, message: 'Watching has not started yet.' });
+        if (!requestLimiter.take(user)) return Promise.resolve({ ok: false, message: FAILURE_MESSAGES.rate_limited });
+        return watcher.snooze(id, minutes, user, mayView);
+      },
       storm: (id) => (watcher ? watcher.storm(id) : Promise.resolve({ ok: false, message: 'Watching has not started yet.' })),
     };
   }
