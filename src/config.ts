@@ -63,6 +63,8 @@ export interface Config {
   };
   /** Serve /metrics (and /healthz) on this port instead of PORT; null = on PORT. */
   metricsPort: number | null;
+  /** PGSESSIONS_RETENTION: incidents and rule executions older than this are pruned. */
+  retentionSeconds: number;
   /** Watching, by cluster name: the global PGSESSIONS_WATCH_* settings with the cluster's own `watch:` on top. */
   watch: Record<string, WatchSettings>;
 }
@@ -267,6 +269,19 @@ const env = z.object({
   PGSESSIONS_LISTING_RATE: rate('30/1m'),
   PGSESSIONS_LISTING_BURST: z.coerce.number({ message: 'must be a whole number from 1 to 10000' }).int('must be a whole number from 1 to 10000').min(1, 'must be a whole number from 1 to 10000').max(10_000, 'must be a whole number from 1 to 10000').default(10),
   PGSESSIONS_REQUEST_RATE: rate('20/1m'),
+  // Days: incidents and rule executions older than this are pruned (audit entries never are).
+  PGSESSIONS_RETENTION: z
+    .string()
+    .default('30d')
+    .transform((value, ctx) => {
+      const m = /^(\d{1,4})\s*d$/i.exec(value.trim());
+      const days = m ? Number(m[1]) : NaN;
+      if (!(days >= 2 && days <= 3650)) {
+        ctx.addIssue({ code: 'custom', message: 'must be a number of days such as 30d (2d to 3650d)' });
+        return z.NEVER;
+      }
+      return days * 86_400;
+    }),
   METRICS_PORT: z.coerce.number({ message: 'must be a port number' }).int().min(0).max(65535).optional(),
 });
 
@@ -449,6 +464,7 @@ export function loadConfig(source: NodeJS.ProcessEnv): Config {
       request: data.PGSESSIONS_REQUEST_RATE ? { burst: data.PGSESSIONS_REQUEST_RATE.count, perSecond: data.PGSESSIONS_REQUEST_RATE.perSecond } : null,
     },
     metricsPort: data.METRICS_PORT ?? null,
+    retentionSeconds: data.PGSESSIONS_RETENTION,
     watch: watchBy,
   };
 }

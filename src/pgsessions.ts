@@ -26,6 +26,7 @@ import { createRateLimiter, limitRequests } from './domain/rate-limit.js';
 import { createMetrics, instrumentCluster, instrumentRequests, instrumentRules } from './metrics.js';
 import { cachedFor, startProbeServer, type ProbeServer } from './probe-server.js';
 import { createIncidentStore } from './postgres/incident-store.js';
+import { createRetentionStore } from './postgres/retention-store.js';
 import { createWatchReader } from './postgres/watch-reader.js';
 import { createWatchMessages } from './slack/watch-messages.js';
 import { createLeadership } from './watch/leadership.js';
@@ -39,6 +40,8 @@ export interface StartOptions {
   logger?: Logger;
   /** How often to expire due requests and reconcile interrupted ones. */
   sweepIntervalMs?: number;
+  /** How often PGSESSIONS_RETENTION prunes (default hourly). */
+  pruneIntervalMs?: number;
   /** An approved request (or a claimed rule execution) with no outcome after this long is treated as interrupted by a crash. */
   interruptedAfterSeconds?: number;
   outboxIntervalMs?: number;
@@ -317,6 +320,15 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   });
 
   const interruptedAfter = options.interruptedAfterSeconds ?? 60;
+  // PGSESSIONS_RETENTION: at start-up, then once an hour (every replica may; a DELETE of what is gone is a no-op).
+  const retention = createRetentionStore(statePool);
+  let prunedAt = 0;
+  const prune = async () => {
+    if (Date.now() - prunedAt < (options.pruneIntervalMs ?? 3_600_000)) return;
+    prunedAt = Date.now();
+    const pruned = await retention.prune(config.retentionSeconds);
+    if (pruned.incidents + pruned.ruleExecutions > 0) log.info(pruned, 'pruned incidents and rule executions past PGSESSIONS_RETENTION');
+  };
   let sweeping: Promise<void> = Promise.resolve();
   const sweep = () => {
     sweeping = (async () => {
@@ -326,6 +338,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
         await rules.expireDue();
         // Rule executions claimed by a replica that died before their outcome: reconciled, never re-run.
         await rules.reconcile(interruptedAfter);
+        await prune();
       } catch (error) {
         log.warn({ err: error }, 'sweep failed; will try again');
       }

@@ -23,10 +23,10 @@ export const RUNTIME_GRANTS: readonly StateGrant[] = [
     privileges: 'SELECT, INSERT, UPDATE (attempts, next_attempt_at, delivered_at, last_error)',
     why: 'queue audit entries and record their delivery',
   },
-  { on: 'TABLE pgsessions.incidents', privileges: 'SELECT, INSERT, UPDATE', why: 'watch alerts: one row per incident, updated in place' },
+  { on: 'TABLE pgsessions.incidents', privileges: 'SELECT, INSERT, UPDATE, DELETE', why: 'watch alerts: one row per incident, updated in place, pruned after PGSESSIONS_RETENTION' },
   { on: 'TABLE pgsessions.watch_summaries', privileges: 'SELECT, INSERT, UPDATE', why: 'the one summary message per cluster beyond the open-alert cap' },
   { on: 'TABLE pgsessions.rules', privileges: 'SELECT, INSERT, UPDATE', why: 'standing approvals and their decisions (never deleted)' },
-  { on: 'TABLE pgsessions.rule_executions', privileges: 'SELECT, INSERT, UPDATE (outcome, finished_at)', why: 'claim each rule execution before its signal, record its outcome' },
+  { on: 'TABLE pgsessions.rule_executions', privileges: 'SELECT, INSERT, UPDATE (outcome, finished_at), DELETE', why: 'claim each rule execution before its signal, record its outcome; pruned after PGSESSIONS_RETENTION' },
 ];
 
 const SQL_REVOKE_ALL = (role: string) => [
