@@ -19,7 +19,7 @@ import type { WatchSettings } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { IncidentStore } from '../postgres/incident-store.js';
 import type { WatchReader } from '../postgres/watch-reader.js';
-import { describeConnectionError } from '../postgres/pools.js';
+import { describeConnectionError, describeReadFailure } from '../postgres/pools.js';
 import type { WatchMessagesPort } from '../slack/watch-messages.js';
 import type { Leadership } from './leadership.js';
 import type { RuleExecution } from '../domain/rules-service.js';
@@ -104,8 +104,9 @@ export function startWatcher(deps: WatcherDeps): Watcher {
       deps.onLook?.(c.name, c.reader.lastReadMs());
     } catch (e) {
       failures.set(c.name, (failures.get(c.name) ?? 0) + 1);
-      error = describeConnectionError(e);
-      logger.warn({ cluster: c.name, err: { message: error } }, 'could not look at the cluster');
+      // The alert says what kind of failure, never the error's text: it names the host and port.
+      error = describeReadFailure(e);
+      logger.warn({ cluster: c.name, err: { message: describeConnectionError(e) } }, 'could not look at the cluster');
     }
     const live = await store.live(c.name, deps.updateGapSeconds);
     const open = live.filter((r) => r.status === 'open');

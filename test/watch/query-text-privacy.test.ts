@@ -65,6 +65,17 @@ function everything(): string {
 const alertPayloads = () =>
   slack.calls.filter((c) => (c.method === 'chat.postMessage' || c.method === 'chat.update') && c.params.channel === WATCH_CHANNEL && !c.fault);
 
+/** Every mrkdwn text object in a payload. */
+function mrkdwnObjects(value: unknown, out: Array<Record<string, unknown>> = []): Array<Record<string, unknown>> {
+  if (Array.isArray(value)) for (const item of value) mrkdwnObjects(item, out);
+  else if (value && typeof value === 'object') {
+    const o = value as Record<string, unknown>;
+    if (o.type === 'mrkdwn' && typeof o.text === 'string') out.push(o);
+    for (const item of Object.values(o)) mrkdwnObjects(item, out);
+  }
+  return out;
+}
+
 async function watching(mode: 'none' | 'truncated'): Promise<TestApp> {
   return startTestApp(baseEnv(db.url, slack, watchEnv({ PGSESSIONS_QUERY_TEXT: mode, PGSESSIONS_WATCH_ACTIVE: '1s' })), {
     watchUpdateGapSeconds: 1,
@@ -88,6 +99,10 @@ test('QUERY_TEXT=none: storm and long-query alerts, the snooze audit entry, the 
   await sleep(1_500); // a few more looks: updates of the alerts
 
   assert.ok(alertPayloads().length >= 2, 'alerts were posted');
+  // Names (application, user, database) appear in alerts: no link, #channel or @here in them may turn live.
+  for (const call of alertPayloads()) {
+    for (const object of mrkdwnObjects(call.params.blocks)) assert.equal(object.verbatim, true, `an alert's mrkdwn is not verbatim: ${String(object.text).slice(0, 120)}`);
+  }
   for (const secret of ['secret_column_q7', 'jane.q7', 'pg_sleep', 'customer']) {
     assert.ok(!everything().includes(secret), `${secret} reached Slack`);
     assert.ok(!app.logs.join('').includes(secret), `${secret} reached the logs`);
