@@ -40,6 +40,8 @@ export interface StartOptions {
   logger?: Logger;
   /** How often to expire due requests and reconcile interrupted ones. */
   sweepIntervalMs?: number;
+  /** Listen on this address only (the playground: 127.0.0.1); default every address. */
+  host?: string;
   /** How often PGSESSIONS_RETENTION prunes (default hourly). */
   pruneIntervalMs?: number;
   /** An approved request (or a claimed rule execution) with no outcome after this long is treated as interrupted by a crash. */
@@ -266,7 +268,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     };
   }
 
-  const slack = createSlackApp(config, services, logger);
+  const slack = createSlackApp(config, services, logger, options.host);
   let port: number;
   try {
     port = await slack.start();

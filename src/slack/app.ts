@@ -56,7 +56,8 @@ export function webClientOptions(config: Config, logger: Logger): WebClientOptio
   };
 }
 
-export function createSlackApp(config: Config, services: AppServices, logger: Logger): SlackApp {
+/** host: listen on this address only (HTTP mode); default every address. */
+export function createSlackApp(config: Config, services: AppServices, logger: Logger, host?: string): SlackApp {
   const probes = probeHandlers(services);
   const healthRoute = { path: '/healthz', method: ['GET'], handler: probes.health };
   const metricsRoute = { path: '/metrics', method: ['GET'], handler: probes.metrics };
@@ -147,7 +148,7 @@ export function createSlackApp(config: Config, services: AppServices, logger: Lo
         }
       } else {
         // Node's defaults wait 60 s for headers and 300 s for a request: a slow client held its memory that long.
-        server = (await app.start(config.port, { ...SERVER_TIMEOUTS })) as unknown as Server;
+        server = (await app.start(host ? { port: config.port, host } : config.port, { ...SERVER_TIMEOUTS })) as unknown as Server;
       }
       const address = server?.address();
       return typeof address === 'object' && address ? address.port : config.port;
