@@ -385,7 +385,9 @@ async function checkAuditTrail(state: StateStore, key: Buffer | null, log: Logge
   let runtime: AuditTrust['runtime'];
   if (powers.owns || powers.superuser) {
     runtime = 'owns';
-    log.warn(
+    // Loud, not fatal: the one-role set-up is how many start, and refusing it would stop every such
+    // deployment on upgrade. The keyed chain and the audit channel still catch a rewrite; `status` says it too.
+    log.error(
       { role: powers.role, superuser: powers.superuser },
       'the runtime role owns the audit table: it could rewrite it (disable its triggers, update, delete). Run the migrations as an owner role and the app as a runtime role: `npm run migrate`, see the README',
     );
