@@ -132,7 +132,7 @@ function slowClient(port: number, declared: number, sent: number): Promise<numbe
   });
 }
 
-test('200 slow clients each sending part of a large body hold at most 16 MiB between them, get 408/413 or are closed, and a signed request is still served', async () => {
+test('200 slow clients each sending part of a large body hold at most 16 MiB between them, get 408/413 or are closed, and a signed request is still served', async (t) => {
   processBodyBudget.peakBytes = processBodyBudget.bytes;
   // 200 × 400 KiB = 78 MiB if every partial body were kept (before the shared budget, each was, for 300 s).
   const clients = Array.from({ length: 200 }, () => slowClient(app.port, MAX_BODY_BYTES, 400 * 1024));
@@ -150,4 +150,6 @@ test('200 slow clients each sending part of a large body hold at most 16 MiB bet
   // Timed out in seconds, not Node's 300 s (generous for a loaded machine).
   assert.ok(waited < BODY_TIMEOUT_MS + 30_000, `slow clients were held ${waited} ms`);
   assert.equal(processBodyBudget.bytes, 0, 'every byte was let go');
+  const count = (n: number) => statuses.filter((s) => s === n).length;
+  t.diagnostic(`peak buffered ${(processBodyBudget.peakBytes / MB).toFixed(2)} MiB; 408: ${count(408)}, 413: ${count(413)}, closed: ${count(0)}; all done ${waited} ms after the signed reply`);
 });
