@@ -26,7 +26,7 @@ import { createRateLimiter, limitRequests } from './domain/rate-limit.js';
 import { createMetrics, instrumentCluster, instrumentRequests, instrumentRules } from './metrics.js';
 import { cachedFor, startProbeServer, type ProbeServer } from './probe-server.js';
 import { createIncidentStore } from './postgres/incident-store.js';
-import { createRetentionStore } from './postgres/retention-store.js';
+import { createRetentionStore, everyInterval } from './postgres/retention-store.js';
 import { createWatchReader } from './postgres/watch-reader.js';
 import { createWatchMessages } from './slack/watch-messages.js';
 import { createLeadership } from './watch/leadership.js';
@@ -322,15 +322,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   });
 
   const interruptedAfter = options.interruptedAfterSeconds ?? 60;
-  // PGSESSIONS_RETENTION: at start-up, then once an hour (every replica may; a DELETE of what is gone is a no-op).
-  const retention = createRetentionStore(statePool);
-  let prunedAt = 0;
-  const prune = async () => {
-    if (Date.now() - prunedAt < (options.pruneIntervalMs ?? 3_600_000)) return;
-    prunedAt = Date.now();
-    const pruned = await retention.prune(config.retentionSeconds);
-    if (pruned.incidents + pruned.ruleExecutions > 0) log.info(pruned, 'pruned incidents and rule executions past PGSESSIONS_RETENTION');
-  };
+  const prune = everyInterval(createRetentionStore(statePool), config.retentionSeconds, options.pruneIntervalMs ?? 3_600_000, log);
   let sweeping: Promise<void> = Promise.resolve();
   const sweep = () => {
     sweeping = (async () => {

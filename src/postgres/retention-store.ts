@@ -1,5 +1,6 @@
 // Pruning after PGSESSIONS_RETENTION: batch after batch until nothing old is left.
 import type pg from 'pg';
+import type { Logger } from '../logger.js';
 import { SQL_PRUNE_INCIDENTS, SQL_PRUNE_RULE_EXECUTIONS } from './retention-sql.js';
 
 export interface Pruned {
@@ -29,5 +30,19 @@ export function createRetentionStore(pool: pg.Pool): RetentionStore {
       const ruleExecutions = await drain(pool, SQL_PRUNE_RULE_EXECUTIONS, retentionSeconds);
       return { incidents, ruleExecutions };
     },
+  };
+}
+
+/**
+ * The sweep's step: prunes at start-up, then at most once per interval (every replica may; a DELETE of what
+ * is gone already is a no-op).
+ */
+export function everyInterval(store: RetentionStore, retentionSeconds: number, intervalMs: number, log: Logger): () => Promise<void> {
+  let prunedAt = 0;
+  return async () => {
+    if (prunedAt !== 0 && Date.now() - prunedAt < intervalMs) return;
+    prunedAt = Date.now();
+    const pruned = await store.prune(retentionSeconds);
+    if (pruned.incidents + pruned.ruleExecutions > 0) log.info(pruned, 'pruned incidents and rule executions past PGSESSIONS_RETENTION');
   };
 }
