@@ -114,4 +114,7 @@ test('a command or a Share click in the audit channel is refused with one senten
   // In any other channel the same member is served.
   assert.match((await command(slack, app.port, 'help', as(REQUESTER, fresh('C')))).text, /pgsessions/i);
   assert.equal(slack.callsTo('chat.postMessage').filter((c) => c.params.channel === channel).length, before, 'nothing was posted in the audit channel');
+  // Each refusal is counted with the workspace guard's.
+  const metrics = await (await fetch(`http://127.0.0.1:${app.port}/metrics`)).text();
+  assert.match(metrics, /pgsessions_guard_refusals_total\{reason="audit_channel"\} 3/);
 });
