@@ -94,3 +94,20 @@ test('the app prunes at start-up with PGSESSIONS_RETENTION', async () => {
     await app.stop();
   }
 });
+
+test('the clear-reason lookups can use their indexes (migration 008) instead of scanning every request and execution', async () => {
+  const { SQL_EXECUTED_ON, SQL_RULE_EXECUTED_ON, SQL_STORM_REQUEST } = await import('../../src/postgres/incident-sql.js');
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query('SET LOCAL enable_seqscan = off'); // tiny tables: ask whether an index fits at all
+    const plan = async (sql: string, params: unknown[]) => (await client.query(`EXPLAIN ${sql}`, params)).rows.map((r: { 'QUERY PLAN': string }) => r['QUERY PLAN']).join('\n');
+    const at = '2026-01-01T00:00:00Z';
+    assert.match(await plan(SQL_EXECUTED_ON, ['c', 1, at]), /requests_cluster_decided_idx/);
+    assert.match(await plan(SQL_STORM_REQUEST, ['c', '[]']), /requests_cluster_decided_idx/);
+    assert.match(await plan(SQL_RULE_EXECUTED_ON, ['c', 1, at, at]), /rule_executions_session_idx/);
+  } finally {
+    await client.query('ROLLBACK');
+    client.release();
+  }
+});
