@@ -63,6 +63,8 @@ export interface Config {
   };
   /** Serve /metrics (and /healthz) on this port instead of PORT; null = on PORT. */
   metricsPort: number | null;
+  /** PGSESSIONS_RETENTION: incidents and rule executions older than this are pruned. */
+  retentionSeconds: number;
   /** Watching, by cluster name: the global PGSESSIONS_WATCH_* settings with the cluster's own `watch:` on top. */
   watch: Record<string, WatchSettings>;
 }
@@ -267,6 +269,19 @@ const env = z.object({
   PGSESSIONS_LISTING_RATE: rate('30/1m'),
   PGSESSIONS_LISTING_BURST: z.coerce.number({ message: 'must be a whole number from 1 to 10000' }).int('must be a whole number from 1 to 10000').min(1, 'must be a whole number from 1 to 10000').max(10_000, 'must be a whole number from 1 to 10000').default(10),
   PGSESSIONS_REQUEST_RATE: rate('20/1m'),
+  // Days: incidents and rule executions older than this are pruned (audit entries never are).
+  PGSESSIONS_RETENTION: z
+    .string()
+    .default('30d')
+    .transform((value, ctx) => {
+      const m = /^(\d{1,4})\s*d$/i.exec(value.trim());
+      const days = m ? Number(m[1]) : NaN;
+      if (!(days >= 2 && days <= 3650)) {
+        ctx.addIssue({ code: 'custom', message: 'must be a number of days such as 30d (2d to 3650d)' });
+        return z.NEVER;
+      }
+      return days * 86_400;
+    }),
   METRICS_PORT: z.coerce.number({ message: 'must be a port number' }).int().min(0).max(65535).optional(),
 });
 
@@ -407,6 +422,13 @@ export function loadConfig(source: NodeJS.ProcessEnv): Config {
     problems.push('STATE_DATABASE_URL is required when DATABASE_URL is not set');
   }
 
+  // The audit channel carries audit entries and nothing else: an alert there could pass for one.
+  for (const [name, settings] of Object.entries(watchBy)) {
+    if (settings.channel !== null && settings.channel === values.PGSESSIONS_AUDIT_CHANNEL) {
+      problems.push(`PGSESSIONS_WATCH_CHANNEL${values.PGSESSIONS_CLUSTERS ? ` (cluster ${name})` : ''} must differ from PGSESSIONS_AUDIT_CHANNEL: the audit channel carries audit entries only`);
+    }
+  }
+
   const metricsPort = Number(values.METRICS_PORT);
   if (values.METRICS_PORT !== undefined && metricsPort !== 0 && metricsPort === Number(values.PORT ?? 3000)) {
     problems.push('METRICS_PORT must differ from PORT (leave it unset to serve /metrics on PORT)');
@@ -442,6 +464,7 @@ export function loadConfig(source: NodeJS.ProcessEnv): Config {
       request: data.PGSESSIONS_REQUEST_RATE ? { burst: data.PGSESSIONS_REQUEST_RATE.count, perSecond: data.PGSESSIONS_REQUEST_RATE.perSecond } : null,
     },
     metricsPort: data.METRICS_PORT ?? null,
+    retentionSeconds: data.PGSESSIONS_RETENTION,
     watch: watchBy,
   };
 }
@@ -453,7 +476,6 @@ export interface PlaygroundConfig {
   port: number;
   /** An existing server to watch instead of the demo incident. */
   databaseUrl: string | null;
-  stateDatabaseUrl: string | null;
   /** Against an existing server, read-only unless PGSESSIONS_READ_ONLY=false says otherwise. */
   readOnly: boolean;
 }
@@ -461,21 +483,22 @@ export interface PlaygroundConfig {
 const playgroundEnv = z.object({
   PLAYGROUND_PORT: z.coerce.number({ message: 'must be a port number' }).int().min(0).max(65535).default(3030),
   DATABASE_URL: postgresUrl.optional(),
-  STATE_DATABASE_URL: postgresUrl.optional(),
   PGSESSIONS_READ_ONLY: z.enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' }).optional(),
 });
 
-/** The playground's own settings; the app inside it still reads everything else through loadConfig. */
+/**
+ * The playground's own settings; the app inside it still reads everything else through loadConfig.
+ * STATE_DATABASE_URL and PGSESSIONS_AUDIT_KEY are never read: its state lives in its own embedded server.
+ */
 export function loadPlaygroundConfig(source: NodeJS.ProcessEnv): PlaygroundConfig {
   const parsed = playgroundEnv.safeParse(present(source));
   if (!parsed.success) throw new ConfigError(describe(parsed.error.issues));
-  const { PLAYGROUND_PORT: port, DATABASE_URL: databaseUrl, STATE_DATABASE_URL: stateDatabaseUrl, PGSESSIONS_READ_ONLY: readOnly } = parsed.data;
+  const { PLAYGROUND_PORT: port, DATABASE_URL: databaseUrl, PGSESSIONS_READ_ONLY: readOnly } = parsed.data;
   const explicitlyWritable = readOnly === 'false' || readOnly === '0' || readOnly === 'no';
   const explicitlyReadOnly = readOnly === 'true' || readOnly === '1' || readOnly === 'yes';
   return {
     port,
     databaseUrl: databaseUrl ?? null,
-    stateDatabaseUrl: stateDatabaseUrl ?? null,
     readOnly: databaseUrl ? !explicitlyWritable : explicitlyReadOnly,
   };
 }

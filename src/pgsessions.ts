@@ -4,7 +4,7 @@ import type { Config } from './config.js';
 import { loadConfig } from './config.js';
 import { createLogger, type Logger } from './logger.js';
 import { describeRole } from './domain/capabilities.js';
-import { createRequestService } from './domain/requests.js';
+import { createRequestService, FAILURE_MESSAGES } from './domain/requests.js';
 import { deliveryFailureKind, startOutboxWorker } from './audit/outbox-worker.js';
 import { migrate } from './postgres/migrate.js';
 import { createLifeline, type Lifeline } from './postgres/lifeline.js';
@@ -28,6 +28,7 @@ import { createRateLimiter, limitRequests } from './domain/rate-limit.js';
 import { createMetrics, instrumentCluster, instrumentRequests, instrumentRules } from './metrics.js';
 import { cachedFor, startProbeServer, type ProbeServer } from './probe-server.js';
 import { createIncidentStore } from './postgres/incident-store.js';
+import { createRetentionStore, everyInterval } from './postgres/retention-store.js';
 import { createWatchReader } from './postgres/watch-reader.js';
 import { createWatchMessages } from './slack/watch-messages.js';
 import { createLeadership } from './watch/leadership.js';
@@ -43,6 +44,10 @@ export interface StartOptions {
   logger?: Logger;
   /** How often to expire due requests and reconcile interrupted ones. */
   sweepIntervalMs?: number;
+  /** Listen on this address only (the playground: 127.0.0.1); default every address. */
+  host?: string;
+  /** How often PGSESSIONS_RETENTION prunes (default hourly). */
+  pruneIntervalMs?: number;
   /** An approved request (or a claimed rule execution) with no outcome after this long is treated as interrupted by a crash. */
   interruptedAfterSeconds?: number;
   outboxIntervalMs?: number;
@@ -244,7 +249,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   const ruleService = createRuleService({
     store: createRuleStore(statePool, state.appendIn, state.binder),
     cluster: (name) => clusters.get(name),
-    messages: createRuleMessages(client, clientWithoutRetries, logger.child({ module: 'rules' })),
+    messages: createRuleMessages(client, clientWithoutRetries, logger.child({ module: 'rules' }), config.queryText),
     groups,
     settings: {
       readOnly: config.readOnly,
@@ -292,13 +297,18 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   };
   if (watched.length > 0) {
     services.watch = {
-      snooze: (id, minutes, user) => (watcher ? watcher.snooze(id, minutes, user) : Promise.resolve({ ok: false, message: 'Watching has not started yet.' })),
+      // A snooze is audited and posted like a request: it costs a token of the same per-user bucket.
+      snooze: (id, minutes, user, mayView) => {
+        if (!watcher) return Promise.resolve({ ok: false, message: 'Watching has not started yet.' });
+        if (!requestLimiter.take(user)) return Promise.resolve({ ok: false, message: FAILURE_MESSAGES.rate_limited });
+        return watcher.snooze(id, minutes, user, mayView);
+      },
       storm: (id) => (watcher ? watcher.storm(id) : Promise.resolve({ ok: false, message: 'Watching has not started yet.' })),
       relief: (id) => (watcher ? watcher.relief(id) : Promise.resolve({ ok: false, message: 'Watching has not started yet.' })),
     };
   }
 
-  const slack = createSlackApp(config, services, logger);
+  const slack = createSlackApp(config, services, logger, options.host);
   let port: number;
   try {
     port = await slack.start();
@@ -360,6 +370,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   });
 
   const interruptedAfter = options.interruptedAfterSeconds ?? 60;
+  const prune = everyInterval(createRetentionStore(statePool), config.retentionSeconds, options.pruneIntervalMs ?? 3_600_000, log);
   let sweeping: Promise<void> = Promise.resolve();
   const sweepTrouble = spellLog(log, 'sweep failed; will try again', 'sweeps work again');
   const sweep = () => {
@@ -370,6 +381,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
         await rules.expireDue();
         // Rule executions claimed by a replica that died before their outcome: reconciled, never re-run.
         await rules.reconcile(interruptedAfter);
+        await prune();
         sweepTrouble.succeeded();
       } catch (error) {
         sweepTrouble.failed(error);
@@ -416,7 +428,9 @@ async function checkAuditTrail(state: StateStore, key: Buffer | null, log: Logge
   let runtime: AuditTrust['runtime'];
   if (powers.owns || powers.superuser) {
     runtime = 'owns';
-    log.warn(
+    // Loud, not fatal: the one-role set-up is how many start, and refusing it would stop every such
+    // deployment on upgrade. The keyed chain and the audit channel still catch a rewrite; `status` says it too.
+    log.error(
       { role: powers.role, superuser: powers.superuser },
       'the runtime role owns the audit table: it could rewrite it (disable its triggers, update, delete). Run the migrations as an owner role and the app as a runtime role: `npm run migrate`, see the README',
     );

@@ -37,6 +37,21 @@ function assertNoSecrets(text: string, ...secrets: string[]): void {
 }
 
 describe('loadConfig', () => {
+  test('PGSESSIONS_RETENTION: days from 2d to 3650d, 30d by default', () => {
+    assert.equal(loadConfig(good()).retentionSeconds, 30 * 86_400);
+    assert.equal(loadConfig({ ...good(), PGSESSIONS_RETENTION: '90d' }).retentionSeconds, 90 * 86_400);
+    for (const bad of ['1d', '12h', 'forever', '0d', '4000d']) {
+      const error = configError({ ...good(), PGSESSIONS_RETENTION: bad });
+      assert.ok(error.problems.some((p) => /PGSESSIONS_RETENTION must be a number of days/.test(p)), `${bad}: ${error.message}`);
+    }
+  });
+
+  test('PGSESSIONS_WATCH_CHANNEL equal to PGSESSIONS_AUDIT_CHANNEL is refused: the audit channel carries audit entries only', () => {
+    const error = configError({ ...good(), PGSESSIONS_WATCH_CHANNEL: 'CAUDIT01' });
+    assert.ok(error.problems.some((p) => /PGSESSIONS_WATCH_CHANNEL must differ from PGSESSIONS_AUDIT_CHANNEL/.test(p)), error.message);
+    assert.equal(loadConfig({ ...good(), PGSESSIONS_WATCH_CHANNEL: 'CWATCH01' }).watch.default!.channel, 'CWATCH01');
+  });
+
   test('PGSESSIONS_AUDIT_KEY: at least 32 bytes, kept when good, never echoed when too short', () => {
     const key = 'k'.repeat(31);
     const error = configError({ ...good(), PGSESSIONS_AUDIT_KEY: key });

@@ -12,21 +12,58 @@ export interface Witness {
   short: boolean;
 }
 
+/** The block_id of the context block that carries the witness: the verifier reads this block and no other. */
+export const WITNESS_BLOCK_ID = 'audit_witness';
+
 export function witnessText(entry: { seq: number; hashAlg: HashAlg; hash: string }): string {
   return `audit #${entry.seq} · ${entry.hashAlg}:${entry.hash}`;
 }
 
-const FULL = /audit #(\d+)\b[^\n]*?(?:^|[\s`(])(hmac-sha256|sha256):([0-9a-f]{64})(?![0-9a-f])/m;
-// The context line before full hashes: `audit #12 · <at> · request … · hash \`0123456789abcdef\``.
-const SHORT = /audit #(\d+)\b[^\n]*?\bhash `([0-9a-f]{16})`/;
+// The whole element, anchored: `audit #41 · hmac-sha256:<64 hex>` then optionally ` · <at> · request <id>`.
+// Text a user or a database user chose (a reason, a query, an application_name) is never read.
+const FULL = /^audit #(\d{1,15}) · (hmac-sha256|sha256):([0-9a-f]{64})(?: · [0-9TZ:.+-]{10,40} · request (?:[0-9a-f-]{36}|—))?$/;
+// Messages posted before the full hash: `audit #12 · <at> · request … · hash \`0123456789abcdef\``.
+const SHORT = /^audit #(\d{1,15}) · [0-9TZ:.+-]{10,40} · request (?:[0-9a-f-]{36}|—) · hash `([0-9a-f]{16})`$/;
 
-/** Reads the witness back from a message's text (its context line or fallback text); null when it carries none. */
+/** Reads the witness back from the whole text of its element; null when that text is anything else. */
 export function parseWitness(text: string): Witness | null {
   const full = FULL.exec(text);
   if (full) return { seq: Number(full[1]), alg: full[2] as HashAlg, hash: full[3]!, short: false };
   const short = SHORT.exec(text);
   if (short) return { seq: Number(short[1]), alg: null, hash: short[2]!, short: true };
   return null;
+}
+
+interface WireBlock {
+  type?: unknown;
+  block_id?: unknown;
+  elements?: unknown;
+}
+
+/** The one mrkdwn element of a context block, or null. */
+function soleText(block: WireBlock): string | null {
+  if (block.type !== 'context' || !Array.isArray(block.elements) || block.elements.length !== 1) return null;
+  const element = block.elements[0] as { type?: unknown; text?: unknown } | null;
+  return element && element.type === 'mrkdwn' && typeof element.text === 'string' ? element.text : null;
+}
+
+/**
+ * The witness of a message the bot posted, from its blocks as Slack returns them: the context block with
+ * block_id WITNESS_BLOCK_ID, whose one element is the whole witness line. Messages posted before the
+ * block_id (Slack gave them a random one) are read only in the audit message's own shape: a section then
+ * that context block, nothing else. The section (reason, query text) and the fallback text are never read.
+ */
+export function witnessOfMessage(blocks: unknown): Witness | null {
+  if (!Array.isArray(blocks)) return null;
+  const list = blocks as WireBlock[];
+  const anchored = list.filter((b) => b && b.block_id === WITNESS_BLOCK_ID);
+  if (anchored.length > 0) {
+    const text = anchored.length === 1 ? soleText(anchored[0]!) : null;
+    return text === null ? null : parseWitness(text);
+  }
+  if (list.length !== 2 || list[0]?.type !== 'section') return null;
+  const text = soleText(list[1]!);
+  return text === null ? null : parseWitness(text);
 }
 
 /** An entry of the table as the comparison needs it. */

@@ -77,6 +77,7 @@ export interface AuditDetailsByEvent {
   refused: { why: string };
   chain_keyed: { keyId: string; alg: 'hmac-sha256' };
   /** A watch alert's cause silenced for everyone: the incident's key and cause, for how long. */
+  /** incident: the incident's id (entries before it was hashed carried its key). */
   snoozed: { incident: string; cause: string; minutes: number };
   rule_proposed: RuleSummary;
   rule_approved: RuleSummary & { approver: string; expiresAt: string; binding?: string };

@@ -457,11 +457,12 @@ export function createRequestService(deps: RequestDeps) {
   async function approve(id: string, user: string): Promise<Result<KillRequest>> {
     const request = await state.get(id);
     if (!request) return fail('not_found');
+    // The approver first: a non-approver's click writes nothing, not even a refusal in the audit log.
+    if (!(await mayApprove(user, settings.rules(request.cluster), groups))) return fail('not_approver');
     if (settings.readOnly) {
       await state.appendAudit({ requestId: id, event: 'refused', actor: user, cluster: request.cluster, details: { why: 'read_only' } });
       return fail('read_only');
     }
-    if (!(await mayApprove(user, settings.rules(request.cluster), groups))) return fail('not_approver');
     const decided = await state.approve(id, user);
     if (!decided.ok) return fail(decided.code);
     // Show "approved" without making the kill wait on Slack: a slow or failing Web API must not delay it.

@@ -1,6 +1,7 @@
 // Watching: from one look at a cluster (its sessions, their lock waits, connection use, walsenders) to the
 // incidents worth an alert. Pure: no Slack, no pg. Incidents are plain data so that standing approvals can
 // later evaluate their own thresholds against the same objects (cause, root session, counts and ages).
+import { createHash } from 'node:crypto';
 import { shapeQueryText, type QueryTextMode } from './policy.js';
 
 /** Why an alert exists. Rules (standing approvals) match on these words. */
@@ -122,7 +123,7 @@ export interface Incident {
   key: string;
   cluster: string;
   cause: IncidentCause;
-  /** pid:backend_start for session incidents; the query id or text fingerprint for storms; '-' otherwise. */
+  /** pid:backend_start for session incidents; the query id or a hash of the text's fingerprint for storms; '-' otherwise. */
   subject: string;
   root: RootSession | null;
   /** Sessions waiting on the root, directly or through others. */
@@ -213,6 +214,11 @@ export const isExclusiveWant = (lock: LockInfo | null): boolean => lock?.mode ==
  * Query text without its literals, for grouping sessions when the server has no query_id: numbers and
  * quoted strings become `?`, whitespace collapses, case folds.
  */
+/** A storm's subject when it has no query id: 32 hex digits of SHA-256 over the fingerprint. */
+export function fingerprintHash(query: string): string {
+  return createHash('sha256').update(fingerprint(query)).digest('hex').slice(0, 32);
+}
+
 export function fingerprint(query: string): string {
   return query
     .replace(/'(?:[^']|'')*'/g, '?')
@@ -343,7 +349,8 @@ export function detectIncidents(snapshot: WatchSnapshot, t: WatchThresholds): In
   for (const s of sessions) {
     if (covered.has(s.pid) || s.state !== 'active' || s.query === null) continue;
     if ((s.queryAgeSeconds ?? 0) < t.stormSeconds) continue;
-    const subject = s.queryId && s.queryId !== '0' ? `q${s.queryId}` : `t${fingerprint(s.query)}`;
+    // The key reaches logs and the state database: a hash of the fingerprint, never its identifiers or comments.
+    const subject = s.queryId && s.queryId !== '0' ? `q${s.queryId}` : `t${fingerprintHash(s.query)}`;
     if (!groups.has(subject)) groups.set(subject, []);
     groups.get(subject)!.push(s);
   }

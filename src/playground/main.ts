@@ -12,7 +12,7 @@ try {
     `\npgsessions playground ready in ${seconds} s: open ${playground.url}\n` +
       (playground.incident
         ? '  A live incident is running on an embedded PostgreSQL. Type /pgsessions in #incidents.\n'
-        : `  Watching ${new URL(playground.clusterUrl).host}${playground.readOnly ? ' read-only (PGSESSIONS_READ_ONLY=false to allow kills)' : ' — NOT read-only'}.\n`) +
+        : `  Watching ${new URL(playground.clusterUrl).host}${playground.readOnly ? ' read-only (PGSESSIONS_READ_ONLY=false to allow kills)' : ' — NOT read-only: kills are real, and anyone who reaches the page can play both the requester and the approver'}.\n`) +
       '  Ctrl-C stops everything.\n',
   );
   let stopping = false;

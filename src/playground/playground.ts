@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { loadPlaygroundConfig } from '../config.js';
 import type { RunningApp } from '../pgsessions.js';
-import { startEmbeddedPostgres, type EmbeddedServer } from './embedded-postgres.js';
+import { startEmbeddedPostgres } from './embedded-postgres.js';
 import { createDemoDatabase, startIncident, type Incident } from './incident.js';
 import { startPageServer, type PageServer } from './page-server.js';
 import { CHANNELS, PEOPLE } from './people.js';
@@ -31,7 +31,18 @@ export interface PlaygroundOptions {
 
 /** Settings of the app inside that a person may pass through (query text, protected roles, TTL…). */
 const PASS_THROUGH = /^(PGSESSIONS_|LOG_LEVEL$)/;
-const FORCED = new Set(['PGSESSIONS_AUDIT_CHANNEL', 'PGSESSIONS_APPROVERS', 'PGSESSIONS_READ_ONLY', 'PGSESSIONS_CLUSTERS']);
+// Never from the shell: the playground's requests and audit entries live in its own embedded server, under no
+// key. A production PGSESSIONS_AUDIT_KEY or state database in the shell would put play entries in the real
+// audit log, signed as real ones.
+const FORCED = new Set([
+  'PGSESSIONS_AUDIT_CHANNEL',
+  'PGSESSIONS_APPROVERS',
+  'PGSESSIONS_READ_ONLY',
+  'PGSESSIONS_CLUSTERS',
+  'PGSESSIONS_AUDIT_KEY',
+  'PGSESSIONS_MIGRATE_DATABASE_URL',
+  'PGSESSIONS_RUNTIME_ROLE',
+]);
 
 function withoutPassword(url: string): string {
   const u = new URL(url);
@@ -50,13 +61,13 @@ export async function startPlayground(env: NodeJS.ProcessEnv, options: Playgroun
     for (const end of cleanups.splice(0).reverse()) await end().catch(() => undefined);
   };
   try {
-    const needServer = !settings.databaseUrl || !settings.stateDatabaseUrl;
     const [slack, server] = await Promise.all([
-      startSlackApi({ log, strict: true }),
-      needServer ? startEmbeddedPostgres({ maxConnections: 100, password: randomBytes(12).toString('hex'), reuseInitdb: true }) : Promise.resolve(null),
+      // Only the app inside, which is given the token, can reach the stand-in.
+      startSlackApi({ log, strict: true, token: randomBytes(16).toString('hex') }),
+      startEmbeddedPostgres({ maxConnections: 100, password: randomBytes(12).toString('hex'), reuseInitdb: true }),
     ]);
     cleanups.push(() => slack.close());
-    if (server) cleanups.push(() => (server as EmbeddedServer).stop());
+    cleanups.push(() => server.stop());
 
     let clusterUrl: string;
     let stateUrl: string;
@@ -64,11 +75,11 @@ export async function startPlayground(env: NodeJS.ProcessEnv, options: Playgroun
     if (settings.databaseUrl) {
       clusterUrl = settings.databaseUrl;
       // The state (requests, audit) stays in the playground's own server: nothing is written to yours.
-      stateUrl = settings.stateDatabaseUrl ?? server!.url;
+      stateUrl = server.url;
     } else {
-      const demo = await createDemoDatabase(server!.url);
+      const demo = await createDemoDatabase(server.url);
       clusterUrl = demo.clusterUrl;
-      stateUrl = settings.stateDatabaseUrl ?? demo.stateUrl;
+      stateUrl = demo.stateUrl;
       incident = startIncident(demo);
     }
 
@@ -91,7 +102,8 @@ export async function startPlayground(env: NodeJS.ProcessEnv, options: Playgroun
       PGSESSIONS_WATCH_LOCK_WAIT: env.PGSESSIONS_WATCH_LOCK_WAIT ?? '5s',
     };
     const { startPgsessions } = await loadingApp;
-    const [app, ready] = await Promise.all([startPgsessions(appEnv), incident]);
+    // The app's HTTP port is for the page server next to it: 127.0.0.1 only.
+    const [app, ready] = await Promise.all([startPgsessions(appEnv, { host: '127.0.0.1' }), incident]);
     cleanups.push(() => app.stop());
     if (ready) cleanups.push(() => ready.stop());
 
@@ -112,7 +124,7 @@ export async function startPlayground(env: NodeJS.ProcessEnv, options: Playgroun
     return {
       url: page.url,
       incident: ready,
-      adminUrl: server?.url ?? null,
+      adminUrl: server.url,
       clusterUrl,
       slack,
       app,

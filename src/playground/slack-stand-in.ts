@@ -158,10 +158,16 @@ export interface StandInOptions {
    * (the playground). Off by default: tests may update a message they never posted and expect `ok`.
    */
   strict?: boolean;
+  /**
+   * A per-run secret (the playground): every request must carry it as the first path segment, and name the
+   * stand-in's own address as its Host, or it gets 403. A web page or another local user cannot reach it.
+   */
+  token?: string;
 }
 
 export async function startSlackApi(options: StandInOptions = {}): Promise<SlackApi> {
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const tokenPath = options.token ? `/${encodeURIComponent(options.token)}` : '';
   const workspace = createWorkspace();
   const responseContexts = new Map<string, ResponseContext>();
   const calls: RecordedCall[] = [];
@@ -198,7 +204,7 @@ export async function startSlackApi(options: StandInOptions = {}): Promise<Slack
     responseUrl(id, context) {
       const name = id ?? `r${++responseCounter}`;
       if (context) responseContexts.set(name, context);
-      return `${api.origin}${RESPONSE_PREFIX}${encodeURIComponent(name)}`;
+      return `${api.origin}${tokenPath}${RESPONSE_PREFIX}${encodeURIComponent(name)}`;
     },
     async waitFor(fn, options = {}) {
       const { timeoutMs = 5000, intervalMs = 10, description } = options;
@@ -406,10 +412,14 @@ export async function startSlackApi(options: StandInOptions = {}): Promise<Slack
   }
 
   async function onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // DNS rebinding: only our own address as Host. With a token, only requests that carry it.
+    const port = new URL(api.origin).port;
+    if (![`127.0.0.1:${port}`, `localhost:${port}`].includes(req.headers.host ?? '')) return send(res, 403, { ok: false, error: 'unexpected_host' });
+    if (tokenPath && !(req.url ?? '').startsWith(`${tokenPath}/`)) return send(res, 403, { ok: false, error: 'not_authed' });
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const raw = Buffer.concat(chunks).toString('utf8');
-    const url = new URL(req.url ?? '/', api.origin);
+    const url = new URL((req.url ?? '/').slice(tokenPath.length), api.origin);
     const at = Date.now();
 
     if (url.pathname.startsWith(RESPONSE_PREFIX)) {
@@ -467,7 +477,7 @@ export async function startSlackApi(options: StandInOptions = {}): Promise<Slack
   });
   const { port } = server.address() as AddressInfo;
   api.origin = `http://127.0.0.1:${port}`;
-  api.url = `${api.origin}${API_PREFIX}`;
+  api.url = `${api.origin}${tokenPath}${API_PREFIX}`;
   return api;
 }
 

@@ -31,7 +31,7 @@ export const RUNTIME_GRANTS: readonly StateGrant[] = [
     privileges: 'SELECT, INSERT, UPDATE (attempts, next_attempt_at, delivered_at, last_error)',
     why: 'queue audit entries and record their delivery',
   },
-  { on: 'TABLE pgsessions.incidents', privileges: 'SELECT, INSERT, UPDATE', why: 'watch alerts: one row per incident, updated in place' },
+  { on: 'TABLE pgsessions.incidents', privileges: 'SELECT, INSERT, UPDATE, DELETE', why: 'watch alerts: one row per incident, updated in place, pruned after PGSESSIONS_RETENTION' },
   { on: 'TABLE pgsessions.watch_summaries', privileges: 'SELECT, INSERT, UPDATE', why: 'the one summary message per cluster beyond the open-alert cap' },
   {
     on: 'TABLE pgsessions.rules',
@@ -41,7 +41,7 @@ export const RUNTIME_GRANTS: readonly StateGrant[] = [
     why: 'standing approvals and their decisions (never deleted); a rule’s definition cannot be changed afterwards',
   },
   { on: 'TABLE pgsessions.watch_leases', privileges: 'SELECT, INSERT, UPDATE (holder, token, expires_at, acquired_at, renewed_at)', why: 'watcher leadership: take, renew and give back a lease per cluster' },
-  { on: 'TABLE pgsessions.rule_executions', privileges: 'SELECT, INSERT, UPDATE (outcome, finished_at)', why: 'claim each rule execution before its signal, record its outcome' },
+  { on: 'TABLE pgsessions.rule_executions', privileges: 'SELECT, INSERT, UPDATE (outcome, finished_at), DELETE', why: 'claim each rule execution before its signal, record its outcome; pruned after PGSESSIONS_RETENTION' },
 ];
 
 const SQL_REVOKE_ALL = (role: string) => [

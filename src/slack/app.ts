@@ -10,7 +10,7 @@ import { slackLogger, type Logger } from '../logger.js';
 import { registerActions } from './listeners/actions.js';
 import { registerCommands } from './listeners/commands.js';
 import { registerViews } from './listeners/views.js';
-import { limitBody } from './body-limit.js';
+import { limitBody, SERVER_TIMEOUTS } from './body-limit.js';
 import { readLimit } from './read-limit.js';
 import { limitRequestLog } from './request-log.js';
 import { probeHandlers } from '../probe-server.js';
@@ -19,6 +19,7 @@ import { registerRelief } from './listeners/relief.js';
 import { registerRuleActions } from './listeners/rule-actions.js';
 import type { AppServices } from './services.js';
 import { workspaceGuard } from './workspace-guard.js';
+import { auditChannelGuard } from './audit-channel-guard.js';
 
 const { App, HTTPReceiver, SocketModeReceiver, LogLevel, HTTPModuleFunctions } = bolt;
 
@@ -57,7 +58,8 @@ export function webClientOptions(config: Config, logger: Logger): WebClientOptio
   };
 }
 
-export function createSlackApp(config: Config, services: AppServices, logger: Logger): SlackApp {
+/** host: listen on this address only (HTTP mode); default every address. */
+export function createSlackApp(config: Config, services: AppServices, logger: Logger, host?: string): SlackApp {
   const probes = probeHandlers(services);
   const healthRoute = { path: '/healthz', method: ['GET'], handler: probes.health };
   const metricsRoute = { path: '/metrics', method: ['GET'], handler: probes.metrics };
@@ -123,6 +125,7 @@ export function createSlackApp(config: Config, services: AppServices, logger: Lo
 
   // Before every listener: nobody from another workspace, and no guest, reaches a use case.
   app.use(workspaceGuard(services.people, config.allowedTeams, logger.child({ module: 'workspace-guard' }), (code) => services.metrics.guardRefused(code)));
+  app.use(auditChannelGuard(config.auditChannel, logger.child({ module: 'audit-channel-guard' }), () => services.metrics.guardRefused('audit_channel')));
   app.use(
     readLimit(services.readLimiter, logger.child({ module: 'rate-limit' }), (kind) => {
       if (kind !== null) services.metrics.command(kind, 'rate_limited');
@@ -149,7 +152,8 @@ export function createSlackApp(config: Config, services: AppServices, logger: Lo
           throw failure;
         }
       } else {
-        server = (await app.start(config.port)) as unknown as Server;
+        // Node's defaults wait 60 s for headers and 300 s for a request: a slow client held its memory that long.
+        server = (await app.start(host ? { port: config.port, host } : config.port, { ...SERVER_TIMEOUTS })) as unknown as Server;
       }
       const address = server?.address();
       return typeof address === 'object' && address ? address.port : config.port;

@@ -2,7 +2,7 @@
 // posted there (conversations.history, page by page), with the witness each one carries. Messages from
 // anyone else are ignored: a member cannot vouch for an entry by posting a look-alike.
 import type { WebClient } from '@slack/web-api';
-import { parseWitness, type Witness } from '../domain/audit-witness.js';
+import { witnessOfMessage, type Witness } from '../domain/audit-witness.js';
 
 export interface ChannelWitnesses {
   witnesses: Witness[];
@@ -10,19 +10,6 @@ export interface ChannelWitnesses {
   withoutWitness: number;
   /** Messages from other users or apps, not trusted. */
   ignored: number;
-}
-
-/** Every `text` string in a message's blocks (section text, context elements, fields …). */
-function blockTexts(value: unknown, out: string[] = []): string[] {
-  if (Array.isArray(value)) {
-    for (const item of value) blockTexts(item, out);
-  } else if (value && typeof value === 'object') {
-    for (const [key, item] of Object.entries(value)) {
-      if (key === 'text' && typeof item === 'string') out.push(item);
-      else blockTexts(item, out);
-    }
-  }
-  return out;
 }
 
 export async function readChannelWitnesses(client: WebClient, channel: string): Promise<ChannelWitnesses> {
@@ -40,8 +27,7 @@ export async function readChannelWitnesses(client: WebClient, channel: string): 
         result.ignored += 1;
         continue;
       }
-      const texts = [...blockTexts(message.blocks), message.text ?? ''];
-      const witness = texts.map(parseWitness).find((w) => w !== null);
+      const witness = witnessOfMessage(message.blocks);
       if (witness) result.witnesses.push(witness);
       else result.withoutWitness += 1;
     }

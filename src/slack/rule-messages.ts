@@ -4,6 +4,7 @@
 import type { WebClient } from '@slack/web-api';
 import type { Logger } from '../logger.js';
 import type { RuleMessagesPort } from '../domain/rules-service.js';
+import type { QueryTextMode } from '../domain/policy.js';
 import { buildRuleMessage, ruleNotice } from './blocks/rule.js';
 import { sealed } from './blocks/mrkdwn.js';
 
@@ -11,17 +12,17 @@ import { sealed } from './blocks/mrkdwn.js';
  * `once` posts without retries: a retried post could leave a second copy with live buttons. How often the
  * message is updated is the rule service's to decide (it coalesces executions); this only sends.
  */
-export function createRuleMessages(client: WebClient, once: WebClient, logger?: Logger): RuleMessagesPort {
+export function createRuleMessages(client: WebClient, once: WebClient, logger?: Logger, queryText: QueryTextMode = 'full'): RuleMessagesPort {
   return {
     async post(rule, preview) {
-      const message = sealed(buildRuleMessage(rule, { preview }));
+      const message = sealed(buildRuleMessage(rule, { preview, queryText }));
       const posted = await once.chat.postMessage({ channel: rule.channel, text: message.text, blocks: message.blocks });
       if (!posted.ts) throw new Error('chat.postMessage returned no ts');
       return posted.ts;
     },
     async update(rule) {
       if (!rule.messageTs) return;
-      const message = sealed(buildRuleMessage(rule));
+      const message = sealed(buildRuleMessage(rule, { queryText }));
       await client.chat.update({ channel: rule.channel, ts: rule.messageTs, text: message.text, blocks: message.blocks });
     },
     async notify(rule) {

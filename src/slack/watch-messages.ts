@@ -4,6 +4,7 @@
 import type { WebClient } from '@slack/web-api';
 import type { LiveIncident } from '../domain/watch.js';
 import { buildIncidentMessage, buildWatchSummary } from './blocks/watch.js';
+import { sealed } from './blocks/mrkdwn.js';
 
 export type Delivered = { ok: true; ts: string } | { ok: false; retryAfterSeconds: number | null; error: string };
 
@@ -24,7 +25,7 @@ function failure(error: unknown): Delivered {
 export function createWatchMessages(once: WebClient): WatchMessagesPort {
   return {
     async post(incident) {
-      const message = buildIncidentMessage({ incident, now: new Date() });
+      const message = sealed(buildIncidentMessage({ incident, now: new Date() }));
       try {
         const posted = await once.chat.postMessage({ channel: incident.channel, text: message.text, blocks: message.blocks });
         return posted.ts ? { ok: true, ts: posted.ts } : { ok: false, retryAfterSeconds: null, error: 'no ts' };
@@ -34,7 +35,7 @@ export function createWatchMessages(once: WebClient): WatchMessagesPort {
     },
     async update(incident) {
       if (!incident.messageTs) return { ok: false, retryAfterSeconds: null, error: 'not posted' };
-      const message = buildIncidentMessage({ incident, now: new Date() });
+      const message = sealed(buildIncidentMessage({ incident, now: new Date() }));
       try {
         await once.chat.update({ channel: incident.channel, ts: incident.messageTs, text: message.text, blocks: message.blocks });
         return { ok: true, ts: incident.messageTs };
@@ -43,7 +44,7 @@ export function createWatchMessages(once: WebClient): WatchMessagesPort {
       }
     },
     async summary(cluster, channel, ts, rest) {
-      const message = buildWatchSummary(cluster, rest);
+      const message = sealed(buildWatchSummary(cluster, rest));
       try {
         if (ts) {
           await once.chat.update({ channel, ts, text: message.text, blocks: message.blocks });

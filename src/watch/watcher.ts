@@ -21,7 +21,7 @@ import type { WatchSettings } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { IncidentStore } from '../postgres/incident-store.js';
 import type { WatchReader } from '../postgres/watch-reader.js';
-import { describeConnectionError } from '../postgres/pools.js';
+import { describeConnectionError, describeReadFailure } from '../postgres/pools.js';
 import type { WatchMessagesPort } from '../slack/watch-messages.js';
 import type { Leadership } from './leadership.js';
 import type { Fence } from '../domain/lease.js';
@@ -78,7 +78,8 @@ export type StormResult =
 export type ReliefResult = { ok: true; cluster: string; channel: string; relief: ConnectionRelief } | { ok: false; message: string };
 
 export interface Watcher {
-  snooze(incidentId: string, minutes: number, user: string): Promise<SnoozeResult>;
+  /** mayView: the sentence refusing this user the incident's cluster (PGSESSIONS_VIEWERS), or null when they may look. */
+  snooze(incidentId: string, minutes: number, user: string, mayView?: (cluster: string) => Promise<string | null>): Promise<SnoozeResult>;
   /** The sessions of an open query-storm incident, read from the incident store (never from a payload). */
   storm(incidentId: string): Promise<StormResult>;
   /** The application a connections alert offers to relieve, read from the incident store (never from a payload). */
@@ -113,8 +114,9 @@ export function startWatcher(deps: WatcherDeps): Watcher {
       deps.onLook?.(c.name, c.reader.lastReadMs());
     } catch (e) {
       failures.set(c.name, (failures.get(c.name) ?? 0) + 1);
-      error = describeConnectionError(e);
-      logger.warn({ cluster: c.name, err: { message: error } }, 'could not look at the cluster');
+      // The alert says what kind of failure, never the error's text: it names the host and port.
+      error = describeReadFailure(e);
+      logger.warn({ cluster: c.name, err: { message: describeConnectionError(e) } }, 'could not look at the cluster');
     }
     const live = await store.live(c.name, deps.updateGapSeconds);
     const open = live.filter((r) => r.status === 'open');
@@ -197,7 +199,7 @@ export function startWatcher(deps: WatcherDeps): Watcher {
           continue;
         }
         await store.postFailed(r.id, sent.retryAfterSeconds ?? c.settings.intervalSeconds);
-        logger.warn({ cluster: c.name, incident: r.key, error: sent.error }, 'alert not posted; will try again');
+        logger.warn({ cluster: c.name, incident: r.id, error: sent.error }, 'alert not posted; will try again');
         if (sent.retryAfterSeconds !== null) return; // rate limited: nothing more to Slack this look
         continue;
       }
@@ -207,7 +209,7 @@ export function startWatcher(deps: WatcherDeps): Watcher {
         continue;
       }
       await store.updateFailed(r.id, sent.retryAfterSeconds ?? c.settings.intervalSeconds);
-      logger.warn({ cluster: c.name, incident: r.key, error: sent.error }, 'alert not updated; will try again');
+      logger.warn({ cluster: c.name, incident: r.id, error: sent.error }, 'alert not updated; will try again');
       if (sent.retryAfterSeconds !== null) return;
     }
     const body = messages.summaryBody(c.name, summarised);
@@ -262,11 +264,14 @@ export function startWatcher(deps: WatcherDeps): Watcher {
   });
 
   return {
-    async snooze(incidentId, minutes, user) {
+    async snooze(incidentId, minutes, user, mayView) {
       // Audited before it takes effect: a snooze the audit log cannot record does not happen.
       const known = await store.get(incidentId);
       if (!known) return { ok: false, message: 'That alert is not one pgsessions knows: nothing was snoozed.' };
-      await deps.audit({ event: 'snoozed', actor: user, cluster: known.cluster, details: { incident: known.key, cause: known.cause, minutes } });
+      // Silencing an alert for everyone takes the right to look at its cluster: checked before anything is audited.
+      const refused = mayView ? await mayView(known.cluster) : null;
+      if (refused !== null) return { ok: false, message: refused };
+      await deps.audit({ event: 'snoozed', actor: user, cluster: known.cluster, details: { incident: known.id, cause: known.cause, minutes } });
       const incident = await store.snooze(incidentId, minutes, user);
       if (!incident) return { ok: false, message: 'That alert is not one pgsessions knows: nothing was snoozed.' };
       if (incident.messageTs) {

@@ -328,6 +328,11 @@ describe('approval rules', () => {
       settings: { readOnly: true, ttlSeconds: 900, queryText: 'none', bulkCap: 1, terminateTimeoutMs: 1, protectedRoles: [], protectedApps: [], rules: () => ({ requesters: null, approvers: ['UAPP'] }) },
       isUnreachable: () => false,
     });
+    // A workspace member who is no approver clicks Approve: refused as such, and nothing is audited.
+    const auditBefore = normal.state.audit.length;
+    const stranger = await shared.approve(asked.value.id, 'USTRANGER');
+    assert.equal(!stranger.ok && stranger.code, 'not_approver');
+    assert.equal(normal.state.audit.length, auditBefore, 'a non-approver made an audit entry');
     const refused = await shared.approve(asked.value.id, 'UAPP');
     assert.equal(!refused.ok && refused.code, 'read_only');
     assert.equal(normal.cluster.signals.length, 0);

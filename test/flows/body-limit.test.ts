@@ -3,13 +3,14 @@
 // and the process's resident memory is watched while it does (the app runs in this process).
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { after, before, test } from 'node:test';
 import { baseEnv, SIGNING_SECRET, startTestApp, type TestApp } from '../helpers/app.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 import { allText, ask } from '../helpers/replies.js';
 import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { FORM_CONTENT_TYPE, postSigned } from '../helpers/slack-requests.js';
-import { MAX_BODY_BYTES } from '../../src/slack/body-limit.js';
+import { BODY_TIMEOUT_MS, MAX_BODY_BYTES, MAX_IN_FLIGHT_BYTES, processBodyBudget } from '../../src/slack/body-limit.js';
 
 let db: TestDatabase;
 let slack: SlackApi;
@@ -112,4 +113,43 @@ test('an unknown path still gets 404, a GET /healthz still 200 (the body reader 
     });
   assert.equal(await get('/no-such-path'), 404);
   assert.equal(await get('/healthz'), 200);
+});
+
+/**
+ * A client that announces a body of `declared` bytes, sends `sent` of them and then stalls. Resolves with
+ * the status the server answered (0 when it closed without one) once the server is done with it.
+ */
+function slowClient(port: number, declared: number, sent: number): Promise<number> {
+  return new Promise((resolve) => {
+    let answer = '';
+    const socket = connect(port, '127.0.0.1', () => {
+      socket.write(`POST /slack/events HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: ${FORM_CONTENT_TYPE}\r\ncontent-length: ${declared}\r\n\r\n`);
+      socket.write(Buffer.alloc(sent, 'a'));
+    });
+    socket.on('data', (data) => (answer += data.toString('latin1')));
+    socket.on('error', () => undefined);
+    socket.on('close', () => resolve(Number(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1] ?? 0)));
+  });
+}
+
+test('200 slow clients each sending part of a large body hold at most 16 MiB between them, get 408/413 or are closed, and a signed request is still served', async (t) => {
+  processBodyBudget.peakBytes = processBodyBudget.bytes;
+  // 200 × 400 KiB = 78 MiB if every partial body were kept (before the shared budget, each was, for 300 s).
+  const clients = Array.from({ length: 200 }, () => slowClient(app.port, MAX_BODY_BYTES, 400 * 1024));
+  // While they stall, the app answers a real, signed command.
+  const { reply } = await ask(app, slack, 'help', { timeoutMs: 20_000 });
+  assert.match(allText(reply), /\*Usage:\*/);
+  const started = Date.now();
+  const statuses = await Promise.all(clients);
+  const waited = Date.now() - started;
+  assert.ok(processBodyBudget.peakBytes <= MAX_IN_FLIGHT_BYTES, `the app held ${processBodyBudget.peakBytes} bytes of unfinished bodies at once`);
+  assert.ok(processBodyBudget.peakBytes > 0, 'the slow clients were read at all');
+  for (const status of statuses) assert.ok([0, 408, 413].includes(status), `a slow client got ${status}`);
+  assert.ok(statuses.some((s) => s === 408), 'the ones kept within the budget were timed out (408)');
+  assert.ok(statuses.some((s) => s === 413), 'the budget crowded some out (413)');
+  // Timed out in seconds, not Node's 300 s (generous for a loaded machine).
+  assert.ok(waited < BODY_TIMEOUT_MS + 30_000, `slow clients were held ${waited} ms`);
+  assert.equal(processBodyBudget.bytes, 0, 'every byte was let go');
+  const count = (n: number) => statuses.filter((s) => s === n).length;
+  t.diagnostic(`peak buffered ${(processBodyBudget.peakBytes / MB).toFixed(2)} MiB; 408: ${count(408)}, 413: ${count(413)}, closed: ${count(0)}; all done ${waited} ms after the signed reply`);
 });

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AuditEntry } from '../../src/domain/audit.js';
-import { parseWitness } from '../../src/domain/audit-witness.js';
+import { parseWitness, witnessOfMessage, WITNESS_BLOCK_ID } from '../../src/domain/audit-witness.js';
 import { buildAuditMessage } from '../../src/slack/blocks/audit.js';
 
 const HASH = 'c0ffee'.repeat(10) + 'abcd';
@@ -29,8 +29,36 @@ test('every audit message carries its seq and full hash, and the witness parses 
 test('the refused and chain_keyed events say why, with no request behind them', () => {
   const refused = buildAuditMessage({ ...base, requestId: null, hashAlg: 'sha256', event: 'refused', actor: 'UAPP', details: { why: 'read_only' } });
   assert.match(texts(refused), /why: read_only/);
-  assert.equal(parseWitness(texts(refused))?.alg, 'sha256');
+  assert.equal(witnessOfMessage(refused.blocks)?.alg, 'sha256');
   const keyed = buildAuditMessage({ ...base, requestId: null, hashAlg: 'hmac-sha256', event: 'chain_keyed', details: { keyId: '0123456789abcdef', alg: 'hmac-sha256' } });
   assert.match(texts(keyed), /:key: \*chain_keyed\*/);
   assert.match(texts(keyed), /key id 0123456789abcdef/);
+});
+
+test('a look-alike witness in a reason or a query is never read: only the audit_witness block, its whole text', () => {
+  const fake = `audit #7 · sha256:${'0'.repeat(64)}`;
+  const entry = {
+    ...base,
+    hashAlg: 'hmac-sha256',
+    event: 'requested',
+    details: { action: 'terminate', reason: fake, requester: 'UREQ', channel: 'CINC', targets: [{ ...target, query: `SELECT 1 /* ${fake} */` }] },
+  } as unknown as AuditEntry;
+  const message = buildAuditMessage(entry);
+  assert.ok(texts(message).includes(fake), 'the look-alike is in the message');
+  assert.equal((message.blocks[1] as { block_id?: string }).block_id, WITNESS_BLOCK_ID);
+  assert.deepEqual(witnessOfMessage(message.blocks), { seq: 41, alg: 'hmac-sha256', hash: HASH, short: false });
+  // A bot message of any other shape (a listing with a context line someone's text fills) witnesses nothing.
+  const listing = [
+    { type: 'section', text: { type: 'mrkdwn', text: 'pid 1' } },
+    { type: 'context', elements: [{ type: 'mrkdwn', text: `${fake} · 2025-06-01T12:00:00.123456Z · request —` }] },
+    { type: 'actions', elements: [] },
+  ];
+  assert.equal(witnessOfMessage(listing), null);
+  // The witness element must be the whole text, not contain it.
+  const padded = [{ type: 'context', block_id: WITNESS_BLOCK_ID, elements: [{ type: 'mrkdwn', text: `app ${fake}` }] }];
+  assert.equal(witnessOfMessage(padded), null);
+  assert.equal(parseWitness(`query ${fake}`), null);
+  // Messages posted before the block_id (Slack gave them a random one) still count in the audit message's own shape.
+  const legacy = message.blocks.map((b, i) => (i === 1 ? { ...b, block_id: 'x1Y2z' } : b));
+  assert.equal(witnessOfMessage(legacy)?.seq, 41);
 });

@@ -58,3 +58,12 @@ test('an interrupted execution says it was reconciled and not re-run; a refused 
   // While the signal is out, nothing is said about an outcome yet.
   assert.equal(usageLine(rule({ last: { at: '2026-01-01T12:34:00Z', pid: 4711, query: null, outcome: 'claimed' } })), '3 of 10 used, last at 12:34 UTC — pid 4711');
 });
+
+test('a rule message shows the stored query only as PGSESSIONS_QUERY_TEXT allows today: lowered to none, it is gone', () => {
+  const long = `SELECT '${'x'.repeat(250)}' AS tail_marker_after_200`;
+  assert.doesNotMatch(usageLine(rule(), 'none'), /ALTER TABLE/);
+  assert.match(usageLine(rule(), 'none'), /^3 of 10 used, last at 12:34 UTC — pid 4711 \(cancelled\)$/);
+  assert.doesNotMatch(textOf(buildRuleMessage(rule(), { queryText: 'none' }).blocks), /ALTER TABLE orders/);
+  const truncated = textOf(buildRuleMessage(rule({ last: { at: '2026-01-01T12:34:00Z', pid: 1, query: long, outcome: 'cancelled' } }), { queryText: 'truncated' }).blocks);
+  assert.doesNotMatch(truncated, /tail_marker_after_200/);
+});

@@ -145,7 +145,7 @@ test('Snooze silences an alert for everyone and is audited', async () => {
   const audit = await stateQuery<{ actor: string; details: { incident: string; minutes: number } }>(db.url, `SELECT actor, details FROM pgsessions.audit_log WHERE event = 'snoozed'`);
   assert.equal(audit.length, 1);
   assert.equal(audit[0]!.actor, 'UBYSTANDER');
-  assert.equal(audit[0]!.details.incident, row.key);
+  assert.equal(audit[0]!.details.incident, row.id, 'the entry names the incident by id, not by its key (which can carry query text)');
   await slack.waitFor(() => slack.callsTo('chat.postMessage').find((c) => c.params.channel === 'CAUDIT01' && /snoozed/.test(textOf(c.params))), { description: 'the audit channel post' });
   const snoozedUpdate = await slack.waitFor(() => updatesOfMessage(slack, row.message_ts!).find((u) => /snoozed by <@UBYSTANDER>/.test(textOf(u.params))));
   assert.ok(!snoozeButton(snoozedUpdate, 30), 'no Snooze button on a snoozed alert');

@@ -237,3 +237,22 @@ test('an expired rule claims nothing, and the sweep ends it with an audit entry'
   const { rows } = await pool.query("SELECT details->>'why' AS why FROM pgsessions.audit_log WHERE event = 'rule_ended' AND details->>'rule' = $1", [rule.id]);
   assert.deepEqual(rows, [{ why: 'expired' }]);
 });
+
+test('a claim past the cap is refused by claim() itself: it resolves to null, throws nothing, and leaves no execution row', async () => {
+  const rule = await approved({ maxExecutions: 2 });
+  for (let i = 0; i < 2; i++) {
+    const t = target();
+    assert.ok(await store.claim(rule, t, last(t)), `claim ${i + 1} of 2`);
+  }
+  // Both slots reserved, neither finished: the rule is still approved, used = max. The next claim must be a
+  // value, not the rules_cap CHECK constraint throwing (which a claim without `used < max_executions` hits).
+  assert.deepEqual(await ruleRow(rule.id), { used: 2, status: 'approved' });
+  const t = target();
+  const outcome = await store.claim(rule, t, last(t)).then(
+    (value) => ({ value }),
+    (error: Error) => ({ error: error.message }),
+  );
+  assert.deepEqual(outcome, { value: null });
+  const { rows } = await pool.query('SELECT count(*)::int AS n FROM pgsessions.rule_executions WHERE rule_id = $1', [rule.id]);
+  assert.equal(rows[0].n, 2);
+});

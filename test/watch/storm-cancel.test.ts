@@ -204,3 +204,32 @@ test('a forged storm button or form changes nothing', async () => {
   assert.equal(await requestCount(), before, 'no request was created');
   assert.equal(approvalPosts(slack, WATCH_CHANNEL).length, 0);
 });
+
+test('a member that moved to a new query between the alert and the form submission is left out of the request', async () => {
+  const storm: StormSession[] = [];
+  for (let n = 0; n < 5; n++) storm.push(await stormSession());
+  const shown = await slack.waitFor(() => stormMessages().find((c) => /these 5…/.test(textOf(c.params))), { timeoutMs: 15_000, description: 'the alert with all 5' });
+  const button = buttonsIn(shown.params.blocks).find((b) => b.action_id === ACTION.watchCancelStorm)!;
+  const trigger = triggerId();
+  await blockAction(app.port, SIGNING_SECRET, { userId: REQUESTER, channelId: WATCH_CHANNEL, actionId: ACTION.watchCancelStorm, value: button.value, responseUrl: slack.responseUrl(fresh('s')), triggerId: trigger });
+  const opened = await slack.waitFor(() => slack.callsTo('views.open').find((c) => c.params.trigger_id === trigger), { description: 'the storm form' });
+  const modal = opened.params.view as { private_metadata: string };
+
+  // While the form is open, one member's query ends and it starts the same statement again: a new query_start.
+  const movedOn = storm[0]!;
+  await stateQuery(db.url, 'SELECT pg_cancel_backend($1)', [movedOn.pid]);
+  await movedOn.finished;
+  await movedOn.run();
+
+  await viewSubmission(app.port, SIGNING_SECRET, {
+    userId: REQUESTER,
+    callbackId: VIEW.stormRequest,
+    privateMetadata: modal.private_metadata,
+    values: { [INPUT.reasonBlock]: { [INPUT.reasonAction]: { type: 'plain_text_input', value: 'storm again' } } },
+  });
+  const approval = await slack.waitFor(() => approvalPosts(slack, WATCH_CHANNEL)[0], { description: 'the approval request' });
+  const [stored] = await stateQuery<{ targets: Array<{ pid: number }> }>(db.url, 'SELECT targets FROM pgsessions.requests WHERE id = $1', [requestIdOf(approval)]);
+  const pids = stored!.targets.map((t) => t.pid);
+  assert.ok(!pids.includes(movedOn.pid), `the request froze pid ${movedOn.pid}, whose query changed after the alert`);
+  assert.deepEqual(pids.sort(), storm.slice(1).map((s) => s.pid).sort());
+});

@@ -62,8 +62,10 @@ function render(state) {
   const b = state.banner;
   banner.textContent = b.mode === 'demo'
     ? `Demo incident on an embedded PostgreSQL${b.readOnly ? ' · read-only' : ''}`
-    : `Watching ${b.target} · ${b.readOnly ? 'read-only: listings only, every cancel and terminate is refused (PGSESSIONS_READ_ONLY=false to allow)' : 'NOT read-only: approved kills are real'}`;
+    : `Watching ${b.target} · ${b.readOnly ? 'read-only: listings only, every cancel and terminate is refused (PGSESSIONS_READ_ONLY=false to allow)' : 'NOT read-only: approved kills are real, and anyone who reaches this page can play both the requester and the approver'}`;
   banner.classList.toggle('read-only', b.readOnly);
+  // Against a real server with kills allowed, the two-person rule is one person with a menu: say so in red.
+  banner.classList.toggle('danger', b.mode !== 'demo' && !b.readOnly);
   $('reset').hidden = !state.canReset;
 
   const list = $('channels');

@@ -2,7 +2,7 @@
 // reason and outcome, in one readable line, plus a context line with the entry's sequence number and full
 // hash — the outside witness that `npm run audit:verify -- --against-slack` reads back.
 import type { AuditEntry, AuditEvent, BriefTarget } from '../../domain/audit.js';
-import { witnessText } from '../../domain/audit-witness.js';
+import { WITNESS_BLOCK_ID, witnessText } from '../../domain/audit-witness.js';
 import { shapeQueryText, type QueryTextMode } from '../../domain/policy.js';
 import type { Action, ExecutionResult, TargetSnapshot } from '../../domain/types.js';
 import { describeResult } from './request.js';
@@ -124,7 +124,8 @@ export function buildAuditMessage(entry: AuditEntry, opts: { queryText?: QueryTe
       { type: 'section', text: { type: 'mrkdwn', text } },
       {
         type: 'context',
-        // The witness (`audit #N · alg:hash`) comes first and whole: the verifier parses it back.
+        block_id: WITNESS_BLOCK_ID,
+        // The witness (`audit #N · alg:hash`) is this element's whole text: the verifier parses it back from here only.
         elements: [{ type: 'mrkdwn', text: `${witnessText(entry)} · ${entry.at} · request ${entry.requestId ?? '—'}` }],
       },
     ],

@@ -4,6 +4,7 @@ import type { KnownBlock } from '@slack/types';
 import { clock, describeRule, ruleText, type Rule } from '../../domain/rules.js';
 import type { RulePreview, Revoked } from '../../domain/rules-service.js';
 import type { Incident } from '../../domain/watch.js';
+import { shapeQueryText, type QueryTextMode } from '../../domain/policy.js';
 import { ACTION } from '../ids.js';
 import { LIMITS, codeSpan, inlineText, safeText, truncate, userMention, type RenderedMessage } from './mrkdwn.js';
 
@@ -33,11 +34,13 @@ const OUTCOME_WORDS: Record<string, string> = {
  * "3 of 10 used, last at 13:02 UTC — pid 4711, `ALTER TABLE orders …` (cancelled)"; a dry run counts what it
  * would have used ("would have used 3 of 10").
  */
-export function usageLine(rule: Rule): string {
+export function usageLine(rule: Rule, queryText: QueryTextMode = 'full'): string {
   const of = `${rule.used} of ${rule.spec.maxExecutions}`;
   const used = rule.spec.dryRun ? `would have used ${of}` : `${of} used`;
   if (!rule.last) return used;
-  const query = rule.last.query ? `, ${codeSpan(rule.last.query, 120)}` : '';
+  // Stored as shaped when it ran; shown as PGSESSIONS_QUERY_TEXT allows today (lowered since: less is shown).
+  const shown = rule.last.query === null ? null : shapeQueryText(rule.last.query, queryText);
+  const query = shown ? `, ${codeSpan(shown, 120)}` : '';
   const words = OUTCOME_WORDS[rule.last.outcome] ?? rule.last.outcome.replace(/_/g, ' ');
   const outcome = words === '' ? '' : ` (${inlineText(words, 60)})`;
   return `${used}, last at ${clock(rule.last.at)} — pid ${rule.last.pid}${query}${outcome}`;
@@ -60,7 +63,7 @@ export function previewLines(preview: RulePreview): string {
   return truncate(`*Would match right now (${matches.length}):*\n${lines.join('\n')}`, LIMITS.sectionText);
 }
 
-export function buildRuleMessage(rule: Rule, opts: { preview?: RulePreview } = {}): RenderedMessage {
+export function buildRuleMessage(rule: Rule, opts: { preview?: RulePreview; queryText?: QueryTextMode } = {}): RenderedMessage {
   const words = describeRule(rule.spec, rule.expiresAt);
   const head = [
     `${STATUS_LINE[rule.status]} on \`${inlineText(rule.cluster, 63)}\`${rule.spec.dryRun ? ' · *dry run*' : ''}`,
@@ -71,7 +74,7 @@ export function buildRuleMessage(rule: Rule, opts: { preview?: RulePreview } = {
   if (rule.approver) head.push(`approved by ${userMention(rule.approver)}`);
   if (rule.endedBy && rule.status !== 'approved') head.push(`${rule.status} by ${userMention(rule.endedBy)}`);
   if (rule.status === 'proposed') head.push(`the proposal expires at ${clock(rule.proposalExpiresAt)} if nobody decides`);
-  if (rule.status !== 'proposed' && rule.status !== 'denied' && rule.status !== 'withdrawn') head.push(usageLine(rule));
+  if (rule.status !== 'proposed' && rule.status !== 'denied' && rule.status !== 'withdrawn') head.push(usageLine(rule, opts.queryText));
   const blocks: KnownBlock[] = [{ type: 'section', text: { type: 'mrkdwn', text: truncate(head.join('\n'), LIMITS.sectionText) } }];
   if (opts.preview) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: previewLines(opts.preview) } });
   const buttons = [];

@@ -20,7 +20,12 @@ export function registerWatchActions(app: App, services: AppServices, logger: Lo
       return;
     }
     try {
-      const result = await services.watch.snooze(snooze.incidentId, snooze.minutes, body.user.id);
+      const reader = { user: body.user.id, channel: body.channel?.id ?? '' };
+      const mayView = async (cluster: string) => {
+        const allowed = await services.reads.visible(cluster, reader);
+        return allowed.ok ? null : readFailureText(allowed);
+      };
+      const result = await services.watch.snooze(snooze.incidentId, snooze.minutes, body.user.id, mayView);
       await tell(result.ok ? `Snoozed for everyone for ${snooze.minutes < 60 ? `${snooze.minutes} min` : `${snooze.minutes / 60} h`} (audited).` : result.message);
     } catch (error) {
       logger.error({ err: error }, 'snooze failed');
