@@ -117,7 +117,10 @@ function keepFull(url: string): { full: Promise<void>; refusal(): string; stop()
       }
     }
   })();
-  return { full, refusal: () => refusal, stop: async () => ((stopped = true), await loop) };
+  return { full, refusal: () => refusal, stop: async () => {
+    stopped = true;
+    await loop;
+  } };
 }
 
 const failures = (f: Record<string, number>) => (Object.keys(f).length === 0 ? 'none' : Object.entries(f).map(([k, v]) => `${v}× ${k}`).join(', '));

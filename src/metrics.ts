@@ -6,7 +6,6 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { RequestService, Result } from './domain/requests.js';
 import type { KillRequest } from './domain/types.js';
 import type { RuleResult, RuleService } from './domain/rules-service.js';
-import type { Rule } from './domain/rules.js';
 import type { Cluster } from './postgres/session-store.js';
 
 export interface MetricsSources {

@@ -51,7 +51,7 @@ describe('scrubSecrets', () => {
     assert.equal(scrubSecrets('("postgres://u:pw1@h1/d", postgres://v:pw2@h2/e)'), '("postgres://u:[redacted]@h1/d", postgres://v:[redacted]@h2/e)');
     assert.equal(scrubSecrets('a://x:y@z\nb://p:q@r'), 'a://x:[redacted]@z\nb://p:[redacted]@r');
     // No userinfo: nothing changes, however long.
-    for (const plain of ['https://host:8080/path', 'https://host/a@b', 'postgres://bot@db/app', ':// no scheme', '/' + 'a'.repeat(16_000), 'a'.repeat(5_000) + '://' + 'b'.repeat(5_000)]) {
+    for (const plain of ['https://host:8080/path', 'https://host/a@b', 'postgres://bot@db/app', ':// no scheme', `/${'a'.repeat(16_000)}`, `${'a'.repeat(5_000)}://${'b'.repeat(5_000)}`]) {
       assert.equal(scrubSecrets(plain), plain);
     }
     // An @ further on in the same word widens the redaction (never narrows it): no part of the password remains.

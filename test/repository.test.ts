@@ -37,7 +37,7 @@ test('every relative link in the README and docs/ leads to a file in the reposit
     for (const [, target] of readFileSync(doc, 'utf8').matchAll(/\]\(([^)\s]+)\)/g)) {
       if (/^[a-z]+:/i.test(target!) || target!.startsWith('#')) continue;
       const path = resolve(dirname(doc), target!.split('#')[0]!);
-      if (!path.startsWith(ROOT + '/') || !existsSync(path)) dead.push(`${relative(ROOT, doc)} → ${target}`);
+      if (!path.startsWith(`${ROOT}/`) || !existsSync(path)) dead.push(`${relative(ROOT, doc)} → ${target}`);
     }
   }
   assert.deepEqual(dead, []);

@@ -3,7 +3,7 @@
 // (PGSESSIONS_RUNTIME_ROLE, else the user of STATE_DATABASE_URL when that is another role) exactly what it
 // needs (src/postgres/state-grants.ts). Exit 0 done, 1 a problem to fix, 2 could not run.
 import pg from 'pg';
-import { ConfigError, loadStateSettings } from '../config.js';
+import { ConfigError, loadStateSettings, type StateSettings } from '../config.js';
 import { scrubSecrets } from '../logger.js';
 import { migrate } from '../postgres/migrate.js';
 import { grantRuntimeRole, RUNTIME_GRANTS } from '../postgres/state-grants.js';
@@ -17,7 +17,7 @@ function userOf(url: string | null): string | null {
   }
 }
 
-let settings;
+let settings: StateSettings;
 try {
   settings = loadStateSettings(process.env);
 } catch (error) {

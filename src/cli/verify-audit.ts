@@ -4,7 +4,7 @@
 // Reads the app's own settings. One line per problem. Exit 0 all good, 1 a problem found, 2 could not check.
 import { LogLevel, WebClient } from '@slack/web-api';
 import pg from 'pg';
-import { ConfigError, loadStateSettings } from '../config.js';
+import { ConfigError, loadStateSettings, type StateSettings } from '../config.js';
 import type { AuditEntry } from '../domain/audit.js';
 import { compareWithWitnesses } from '../domain/audit-witness.js';
 import { scrubSecrets } from '../logger.js';
@@ -18,7 +18,7 @@ function fail(message: string): never {
   process.exit(2);
 }
 
-let settings;
+let settings: StateSettings;
 try {
   settings = loadStateSettings(process.env);
 } catch (error) {

@@ -159,6 +159,7 @@ function quoteWord(word: string): string {
   const chars = Array.from(word);
   const shown = chars.length > 60 ? `${chars.slice(0, 59).join('')}…` : word;
   // Control characters would garble the message; show them as the replacement glyph.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what is replaced
   return `“${shown.replace(/[\u0000-\u001f\u007f-\u009f]/g, '\uFFFD')}”`;
 }
 
@@ -173,6 +174,7 @@ function parseName(key: string, value: string): string {
   if (Array.from(value).length > MAX_NAME_LENGTH) {
     fail(`${key}: must be at most ${MAX_NAME_LENGTH} characters, got ${quoteWord(value)}.`);
   }
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what is refused
   if (/[\u0000-\u001f\u007f-\u009f]/.test(value)) fail(`${key}: must not contain control characters.`);
   return value;
 }

@@ -372,7 +372,7 @@ export function createRequestService(deps: RequestDeps) {
         if (cancelled.outcome !== 'still_running') return cancelled;
         while (Date.now() < deadline) {
           const now = await port.stillThere(withQuery);
-          if (!now || now.state !== 'active') return { pid: target.pid, outcome: 'cancelled' };
+          if (now?.state !== 'active') return { pid: target.pid, outcome: 'cancelled' };
           await sleep(200);
         }
         // Still the same query after the grace period: terminate — only that query's session, still the same.

@@ -157,7 +157,7 @@ export async function startPageServer(options: PageServerOptions): Promise<PageS
       triggerId: trigger,
     });
     const res = await sendSigned(body);
-    if (!res || res.status !== 200) {
+    if (res?.status !== 200) {
       // What Slack tells the person when the app did not acknowledge in time or answered an error.
       say(channel, as, `/pgsessions failed with the error "${res ? 'dispatch_failed' : 'operation_timeout'}"`);
       return { ok: false, status: res?.status ?? null };
@@ -195,7 +195,7 @@ export async function startPageServer(options: PageServerOptions): Promise<PageS
       ...(ephemeral ? {} : { message: { type: 'message', subtype: 'bot_message', text: message.text, user: message.user, bot_id: 'BBOT', app_id: 'A1', blocks: message.blocks } }),
     });
     const res = await sendSigned(formPayload(payload));
-    if (!res || res.status !== 200) return { ok: false, status: res?.status ?? null };
+    if (res?.status !== 200) return { ok: false, status: res?.status ?? null };
     return { ok: true };
   }
 
@@ -218,7 +218,7 @@ export async function startPageServer(options: PageServerOptions): Promise<PageS
       blocks: Array.isArray(v.blocks) ? v.blocks : [],
     });
     const res = await sendSigned(formPayload(payload));
-    if (!res || res.status !== 200) return { ok: false, status: res?.status ?? null };
+    if (res?.status !== 200) return { ok: false, status: res?.status ?? null };
     const answer = (res.json && typeof res.json === 'object' ? res.json : {}) as Record<string, unknown>;
     switch (answer.response_action) {
       case 'errors':

@@ -290,7 +290,7 @@ export function createRuleStore(pool: pg.Pool, appendAuditIn: AppendAuditIn, bin
    */
   async function approveIn(id: string, approver: string): Promise<{ approved?: Rule; tampered?: Rule } | null> {
     const current = await get(id);
-    if (!current || current.status !== 'proposed') return null;
+    if (current?.status !== 'proposed') return null;
     return inTransaction(pool, async (client) => {
       const { rows } = await client.query(SQL_LOCK_RULE, [id, current.spec.lifetimeSeconds]);
       const row = rows[0] as Record<string, unknown> | undefined;

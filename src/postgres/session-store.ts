@@ -246,7 +246,7 @@ export function createCluster(name: string, pool: pg.Pool, logger: Logger, pools
         // A cancel worked when this query is no longer running: it was interrupted, so it's no longer active.
         const stopped = await waitUntil(async () => {
           const now = await this.stillThere(target);
-          return !now || now.state !== 'active';
+          return now?.state !== 'active';
         }, guard.cancelWaitMs ?? 3_000);
         return stopped ? { pid: target.pid, outcome: 'cancelled' } : { pid: target.pid, outcome: 'still_running', message: 'cancel sent, the query is still running' };
       } catch (error) {

@@ -56,7 +56,7 @@ export function createWatchMessages(once: WebClient): WatchMessagesPort {
         return failure(error);
       }
     },
-    summaryBody(cluster, rest) {
+    summaryBody(_cluster, rest) {
       return rest.length === 0 ? '' : rest.map((r) => r.key).join('\n');
     },
   };

@@ -282,7 +282,7 @@ export function startWatcher(deps: WatcherDeps): Watcher {
     },
     async storm(incidentId) {
       const known = await store.get(incidentId);
-      if (!known || known.cause !== 'query-storm') return { ok: false, message: 'That alert is not a query storm pgsessions knows: nothing was requested.' };
+      if (known?.cause !== 'query-storm') return { ok: false, message: 'That alert is not a query storm pgsessions knows: nothing was requested.' };
       if (known.status !== 'open' || known.incident.members.length === 0) return { ok: false, message: 'That query storm is over: nothing to cancel.' };
       const root = known.incident.root;
       return {
@@ -297,7 +297,7 @@ export function startWatcher(deps: WatcherDeps): Watcher {
     },
     async relief(incidentId) {
       const known = await store.get(incidentId);
-      if (!known || known.cause !== 'connections') return { ok: false, message: 'That alert is not a connections alert pgsessions knows: nothing was requested.' };
+      if (known?.cause !== 'connections') return { ok: false, message: 'That alert is not a connections alert pgsessions knows: nothing was requested.' };
       const relief = known.status === 'open' ? reliefOf(known.incident) : null;
       if (!relief) return { ok: false, message: 'That connections alert is over, or no application has idle sessions any more: nothing to terminate.' };
       return { ok: true, cluster: known.cluster, channel: known.channel, relief };

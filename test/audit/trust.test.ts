@@ -266,7 +266,7 @@ test('without a key the app runs, warns at start-up, and status says the chain i
   await app.stop();
   app = undefined;
   // A member posts a look-alike witness: it is not the bot's, so it vouches for nothing.
-  slack.addMessage(channel, { text: 'audit #99 · sha256:' + 'ab'.repeat(32), user: 'UMEMBER' });
+  slack.addMessage(channel, { text: `audit #99 · sha256:${'ab'.repeat(32)}`, user: 'UMEMBER' });
   // Enough pages to need the cursor (the recorder pages by the CLI's limit of 200: add bot messages without witness).
   for (let i = 0; i < 250; i++) slack.addMessage(channel, { text: `chatter ${i}`, user: 'UBOT', bot_id: 'BBOT' });
   slack.failNext('conversations.history', 1, { status: 429, retryAfter: 1 });

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { createTestDatabase, serverUrl, type TestDatabase } from '../helpers/pg.js';
 import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { sessionAlive, sleepSession } from '../helpers/sessions.js';
-import { APPROVER, baseEnv, REQUESTER, startTestApp, type TestApp } from '../helpers/app.js';
+import { APPROVER, baseEnv, REQUESTER, startTestApp} from '../helpers/app.js';
 import { approvalPosts, as, click, command, fresh, requestRow, sessionTracker, stateQuery, typedRequest, waitForStatus } from '../helpers/approval-flow.js';
 import { ACTION } from '../../src/slack/ids.js';
 

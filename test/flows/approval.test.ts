@@ -11,7 +11,7 @@ import { APPROVER, baseEnv, OUTSIDER, REQUESTER, SIGNING_SECRET, startTestApp, t
 import { approvalPosts, as, auditEvents, buttonsIn, click, command, fresh, requestRow, sessionTracker, stateQuery, textOf, typedRequest, updatesOf, waitForStatus, waitForUpdate } from '../helpers/approval-flow.js';
 import { resealRequest } from '../helpers/binding.js';
 import { createStateStore } from '../../src/postgres/state-store.js';
-import { ACTION, decodeTarget, encodeModalMetadata, ESCALATE_CHOICE, INPUT, VIEW } from '../../src/slack/ids.js';
+import { ACTION, decodeTarget, encodeModalMetadata, INPUT, VIEW } from '../../src/slack/ids.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const PROTECTED_APP = 'prot-app';

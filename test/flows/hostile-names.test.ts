@@ -39,11 +39,11 @@ after(async () => {
 
 /** Every mrkdwn text object anywhere in a payload. */
 function mrkdwnObjects(node: unknown, out: Array<{ text: string; verbatim?: unknown }> = []): Array<{ text: string; verbatim?: unknown }> {
-  if (Array.isArray(node)) node.forEach((n) => mrkdwnObjects(n, out));
+  if (Array.isArray(node)) for (const n of node) mrkdwnObjects(n, out);
   else if (typeof node === 'object' && node !== null) {
     const o = node as Record<string, unknown>;
     if (o.type === 'mrkdwn' && typeof o.text === 'string') out.push(o as { text: string; verbatim?: unknown });
-    Object.values(o).forEach((v) => mrkdwnObjects(v, out));
+    for (const v of Object.values(o)) mrkdwnObjects(v, out);
   }
   return out;
 }
@@ -62,7 +62,7 @@ test('hostile application names are inert on every surface, from the listing to 
   const a = sessions.track(await sleepSession(db.url, { seconds: 120, application: MENTIONS }));
   const b = sessions.track(await sleepSession(db.url, { seconds: 120, application: FORMATTING }));
 
-  const listing = await command(slack, app.port, 'app:"' + MENTIONS + '"', as(REQUESTER, channel));
+  const listing = await command(slack, app.port, `app:"${MENTIONS}"`, as(REQUESTER, channel));
   assertInert('listing', listing.body, '&lt;!channel&gt; &lt;@UEVIL&gt; &lt;http://evil.example|Approve&gt;');
   const listingB = await command(slack, app.port, '', as(REQUESTER, channel));
   assert.match(textOf(listingB.body), new RegExp(`pid ${b.pid}`));

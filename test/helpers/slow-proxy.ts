@@ -29,7 +29,7 @@ export async function startSlowProxy(targetPort: number, delayMs: number, listen
   const pipeDelayed = (from: Socket, to: Socket, toServer: boolean) => {
     let lastRelease = 0;
     from.on('data', (chunk: Buffer) => {
-      const hold = toServer && proxy.hold && proxy.hold.pattern.test(chunk.toString('latin1')) ? proxy.hold.ms : 0;
+      const hold = toServer && proxy.hold?.pattern.test(chunk.toString('latin1')) ? proxy.hold.ms : 0;
       if (hold > 0) proxy.held++;
       const release = Math.max(Date.now() + proxy.delayMs + hold, lastRelease);
       lastRelease = release;

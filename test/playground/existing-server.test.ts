@@ -63,9 +63,15 @@ test('against an existing server the page says read-only, and a terminate is ref
 function reachable(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect({ host, port, timeout: 2_000 });
-    socket.once('connect', () => (socket.destroy(), resolve(true)));
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
     socket.once('error', () => resolve(false));
-    socket.once('timeout', () => (socket.destroy(), resolve(false)));
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve(false);
+    });
   });
 }
 
@@ -94,7 +100,10 @@ test('the playground never uses STATE_DATABASE_URL or PGSESSIONS_AUDIT_KEY from 
     assert.equal((await fetch(`${origin}/api/auth.test`, { method: 'POST' })).status, 403);
     const rebinding = await new Promise<number>((resolve, reject) => {
       const u = new URL(playground!.slack.url);
-      const req = request({ host: '127.0.0.1', port: Number(u.port), path: `${u.pathname}auth.test`, method: 'POST', headers: { host: `evil.example:${u.port}` } }, (res) => (res.resume(), resolve(res.statusCode ?? 0)));
+      const req = request({ host: '127.0.0.1', port: Number(u.port), path: `${u.pathname}auth.test`, method: 'POST', headers: { host: `evil.example:${u.port}` } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
       req.on('error', reject);
       req.end();
     });

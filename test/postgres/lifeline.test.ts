@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { createLogger } from '../../src/logger.js';
-import { createLifeline, type Lifeline } from '../../src/postgres/lifeline.js';
+import { createLifeline} from '../../src/postgres/lifeline.js';
 import { acquire, createPool, queryRouted, troubleOf } from '../../src/postgres/pools.js';
 import { beginSql } from '../../src/postgres/statement.js';
 import { inTransaction } from '../../src/postgres/transaction.js';

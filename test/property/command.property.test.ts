@@ -51,6 +51,7 @@ test('listing filters that parse are always within their bounds', () => {
       if (f.state !== undefined) assert.ok((SESSION_STATES as readonly string[]).includes(f.state));
       if (f.minSeconds !== undefined) assert.ok(f.minSeconds >= 0);
       for (const name of [f.database, f.user, f.application, parsed.cluster]) {
+        // biome-ignore lint/suspicious/noControlCharactersInRegex: a name must carry no control character
         if (name !== undefined) assert.ok(name.length >= 1 && name.length <= 63 && !/[\u0000-\u001f\u007f]/.test(name));
       }
     }),

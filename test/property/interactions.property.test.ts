@@ -320,7 +320,7 @@ test('signed events no listener knows (random action_id, callback_id, junk bodie
   await check(
     fc.asyncProperty(fc.array(junk, { minLength: 1, maxLength: 25 }), async (bodies) => {
       const answers = await Promise.all(bodies.map((b) => send(b)));
-      answers.forEach((res, i) => assertAnswered(res, bodies[i]!));
+      for (const [i, res] of answers.entries()) assertAnswered(res, bodies[i]!);
     }),
     // Batches, sent concurrently: an unacknowledged event costs Bolt's 3 s each time.
     { numRuns: Math.max(4, Math.round(RUNS / 40)), endOnFailure: true },

@@ -6,7 +6,7 @@ import type { AuditEntry } from '../../src/domain/audit.js';
 import { parseWitness, witnessOfMessage, WITNESS_BLOCK_ID } from '../../src/domain/audit-witness.js';
 import { buildAuditMessage } from '../../src/slack/blocks/audit.js';
 
-const HASH = 'c0ffee'.repeat(10) + 'abcd';
+const HASH = `${'c0ffee'.repeat(10)}abcd`;
 const base = { seq: 41, at: '2025-06-01T12:00:00.123456Z', requestId: '6d3f1c1e-8a7b-4f51-9a0e-0c6d1f2b3a4c', actor: null, cluster: 'prod', prevHash: '0'.repeat(64), hash: HASH };
 const target = { pid: 4242, user: 'app', database: 'shop', application: 'api', backendType: 'client backend', backendStart: '2025-06-01T11:00:00Z', queryStart: null };
 const texts = (m: ReturnType<typeof buildAuditMessage>) => JSON.stringify(m.blocks);

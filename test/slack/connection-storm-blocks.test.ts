@@ -56,7 +56,7 @@ test('the connections alert names the largest holders by state and offers to ter
 });
 
 test('hostile application names stay inert in the alert, the button and the form, within Slack limits', () => {
-  const hostile = '<!channel> `x` *y* <@U123>' + 'z'.repeat(300);
+  const hostile = `<!channel> \`x\` *y* <@U123>${'z'.repeat(300)}`;
   const i = connections([group(hostile, 30, 1)]);
   const text = connectionHolders(i.connections!).join('\n');
   assert.doesNotMatch(text, /<!channel>|<@U123>/);

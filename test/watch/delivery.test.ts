@@ -95,7 +95,7 @@ test('the lock-queue alert names the DDL, what it waits behind and the queue, an
   assert.match(text, /38 sessions wait behind it/);
   const buttons = requestButtons(incident());
   assert.equal(buttons[0]?.action_id, ACTION.cancel);
-  assert.equal((buttons[0]?.text as { text: string }).text, 'Request cancel of the waiting DDL…');
+  assert.equal((buttons[0]?.text as { text: string } | undefined)?.text, 'Request cancel of the waiting DDL…');
   assert.deepEqual(decodeTarget(buttons[0]!.value!), { cluster: 'main', pid: 4711, backendStart: root.backendStart, queryStart: root.queryStart, kind: 'cancel' });
   assert.equal(decodeTarget(buttons[1]!.value!)?.pid, 42);
   const snoozes = message.blocks.flatMap((b) => (b.type === 'actions' ? b.elements : [])).filter((e) => 'action_id' in e && e.action_id?.startsWith(ACTION.watchSnooze) === true);

@@ -84,7 +84,7 @@ async function advisoryQueue(n: number): Promise<AdvisoryQueue> {
   sessions.track({
     end: async () => {
       const pids = [queue.victim.pid];
-      for (const c of waiters) pids.push(...(await stateQuery<{ pid: number }>(db.url, "SELECT pid FROM pg_stat_activity WHERE application_name = 'queue-maker'")).map((r) => r.pid));
+      pids.push(...(await stateQuery<{ pid: number }>(db.url, "SELECT pid FROM pg_stat_activity WHERE application_name = 'queue-maker'")).map((r) => r.pid));
       await stateQuery(db.url, 'SELECT pg_terminate_backend(p) FROM unnest($1::int[]) AS p', [[...new Set(pids)]]).catch(() => undefined);
       await Promise.all([victim, ...waiters].map((c) => c.end().catch(() => undefined)));
     },

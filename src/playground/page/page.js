@@ -1,6 +1,6 @@
 // The playground page: asks the server what the chosen person sees, shows it, and sends what they do. All
 // HTML comes from the server, already escaped; this file only places it and wires the controls.
-'use strict';
+
 
 const $ = (id) => document.getElementById(id);
 const view = {
@@ -108,7 +108,7 @@ function renderModal(modal) {
   const root = $('modal-root');
   const key = modal ? `${modal.id}:${modal.hash}:${modal.html.length}` : null;
   if (key === view.modalKey) return;
-  const kept = modal && view.modalKey && view.modalKey.startsWith(`${modal.id}:`) ? readValues() : {};
+  const kept = modal && view.modalKey?.startsWith(`${modal.id}:`) ? readValues() : {};
   view.modalKey = key;
   root.innerHTML = modal ? modal.html : '';
   if (!modal) return;

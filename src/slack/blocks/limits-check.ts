@@ -49,12 +49,15 @@ function checkOptions(value: unknown, path: string, max: number, report: Report,
   if (!Array.isArray(value)) return report(path, 'must be an array');
   if (value.length < 1) report(path, 'must hold at least one option');
   if (value.length > max) report(path, `holds ${value.length} options, over ${max}`);
-  value.forEach((option, i) => {
-    if (!isNode(option)) return report(`${path}[${i}]`, 'must be an option object');
+  for (const [i, option] of value.entries()) {
+    if (!isNode(option)) {
+      report(`${path}[${i}]`, 'must be an option object');
+      continue;
+    }
     checkText(option.text, `${path}[${i}].text`, LIMITS.optionText, report, plainOnly);
     checkString(option.value, `${path}[${i}].value`, LIMITS.optionValue, report, 1);
     checkText(option.description, `${path}[${i}].description`, LIMITS.optionText, report, true, false);
-  });
+  }
 }
 
 /** An interactive element (in an actions block, an accessory or an input). */
@@ -107,7 +110,7 @@ function checkList(value: unknown, path: string, max: number, report: Report, ea
   if (!Array.isArray(value)) return report(path, 'must be an array');
   if (value.length < 1) report(path, 'must not be empty');
   if (value.length > max) report(path, `holds ${value.length} elements, over ${max}`);
-  value.forEach((item, i) => each(item, `${path}[${i}]`));
+  for (const [i, item] of value.entries()) each(item, `${path}[${i}]`);
 }
 
 function checkBlock(block: unknown, path: string, report: Report, blockIds: Set<string>, surface: 'message' | 'modal'): void {
@@ -158,7 +161,7 @@ function checkBlocks(blocks: unknown, path: string, max: number, surface: 'messa
   if (!Array.isArray(blocks)) return report(path, 'must be an array');
   if (blocks.length > max) report(path, `holds ${blocks.length} blocks, over ${max}`);
   const blockIds = new Set<string>();
-  blocks.forEach((block, i) => checkBlock(block, `${path}[${i}]`, report, blockIds, surface));
+  for (const [i, block] of blocks.entries()) checkBlock(block, `${path}[${i}]`, report, blockIds, surface);
 }
 
 function collect(run: (report: Report) => void): LimitProblem[] {

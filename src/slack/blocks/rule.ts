@@ -3,7 +3,6 @@
 import type { KnownBlock } from '@slack/types';
 import { clock, describeRule, ruleText, type Rule } from '../../domain/rules.js';
 import type { RulePreview, Revoked } from '../../domain/rules-service.js';
-import type { Incident } from '../../domain/watch.js';
 import { shapeQueryText, type QueryTextMode } from '../../domain/policy.js';
 import { ACTION } from '../ids.js';
 import { LIMITS, codeSpan, inlineText, safeText, truncate, userMention, type RenderedMessage } from './mrkdwn.js';
