@@ -78,7 +78,7 @@ test('a member of pg_use_reserved_connections on a server with reserved_connecti
 test('without the grant: start-up and status say it cannot use the reserved connections', async () => {
   const { said, status } = await startupAndStatus(await roleOn(reserved, false));
   assert.ok(said.some((m) => /the bot role cannot use the connections kept by reserved_connections when the cluster is full: not a member of pg_use_reserved_connections \(reserved_connections = 2\)/.test(m)), said.join(' | '));
-  assert.match(status, /:x: Cannot use the connections kept by reserved_connections when the cluster is full: not a member of `pg_use_reserved_connections`/);
+  assert.match(status, /:information_source: Cannot use the connections kept by reserved_connections when the cluster is full: not a member of `pg_use_reserved_connections`/);
 });
 
 test('a member on a server keeping none (reserved_connections = 0, the suite’s PG 18): said so', async () => {
@@ -88,7 +88,7 @@ test('a member on a server keeping none (reserved_connections = 0, the suite’s
   try {
     const { said, status } = await startupAndStatus(bot.url(db.url));
     assert.ok(said.some((m) => /cannot get a connection when the cluster is full: it is a member of pg_use_reserved_connections, but reserved_connections = 0 keeps none/.test(m)), said.join(' | '));
-    assert.match(status, /:x: Cannot get a connection when the cluster is full/);
+    assert.match(status, /:information_source: Cannot get a connection when the cluster is full/);
   } finally {
     await db.drop();
   }

@@ -67,7 +67,9 @@ export function describeCapabilities(c: RoleCapabilities): string[] {
       : ':x: No `pg_signal_backend`: cannot cancel or terminate sessions of other roles.',
   );
   const reserved = reservedConnectionsLine(c);
-  if (reserved) lines.push(`${reserved.can ? ':white_check_mark: Can' : ':x: Cannot'} ${reserved.text.replace(/pg_use_reserved_connections|reserved_connections = \d+/g, (m) => `\`${m}\``)}.`);
+  // Advice, not a failure: pgsessions keeps a connection of its own open (the lifeline) for a full cluster;
+  // reserved connections are what lets it in when that one is lost too.
+  if (reserved) lines.push(`${reserved.can ? ':white_check_mark: Can' : ':information_source: Cannot'} ${reserved.text.replace(/pg_use_reserved_connections|reserved_connections = \d+/g, (m) => `\`${m}\``)}.`);
   return lines;
 }
 
