@@ -1,6 +1,6 @@
 // Builders of what the watcher's domain logic reads (WatchedSession, WatchSnapshot), for the pure tests:
 // every field a plausible default, each test overriding only what it is about.
-import type { WatchedSession, WatchSnapshot } from '../../src/domain/watch.js';
+import type { Incident, LiveIncident, WatchedSession, WatchSnapshot } from '../../src/domain/watch.js';
 
 /** A relation lock on public.orders in `mode`, as held or waited for. */
 export const relLock = (mode: string) => ({ locktype: 'relation', mode, relation: 'public.orders', relationOid: 16384, transactionId: null });
@@ -44,5 +44,31 @@ export function sessionBuilder(firstPid: number): (over?: Partial<WatchedSession
       holding: [],
       ...over,
     };
+  };
+}
+
+/** An open incident as the store hands it to the renderer: not yet posted, due for its first post. */
+export function liveIncident(incident: Incident, over: Partial<LiveIncident> = {}): LiveIncident {
+  return {
+    id: '00000000-0000-4000-8000-000000000001',
+    key: incident.key,
+    cluster: incident.cluster,
+    cause: incident.cause,
+    status: 'open',
+    incident,
+    openedAt: '2026-01-01T00:00:00.000000Z',
+    clearedAt: null,
+    clearReason: null,
+    messageTs: null,
+    snoozedUntil: null,
+    channel: 'CWATCH',
+    version: 1,
+    shownVersion: 0,
+    shownStatus: null,
+    snoozedBy: null,
+    snoozed: false,
+    postDue: true,
+    updateDue: true,
+    ...over,
   };
 }

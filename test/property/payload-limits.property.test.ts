@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { liveIncident } from '../helpers/watched.js';
 import type { BlockingRow, KillRequest, SessionRow } from '../../src/domain/types.js';
 import type { Incident, LiveIncident } from '../../src/domain/watch.js';
 import type { AuditEntry } from '../../src/domain/audit.js';
@@ -96,42 +97,23 @@ function request(rows: SessionRow[], reason: string, status: KillRequest['status
 function incident(rows: SessionRow[], cause: Incident['cause'], i: number): LiveIncident {
   const s = rows[i % rows.length]!;
   const root = { ...s, waitSeconds: 40 };
-  return {
-    id: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+  const shaped = {
     key: `main|${cause}|${s.pid}`,
     cluster: 'main',
     cause,
-    status: 'open',
-    incident: {
-      key: `main|${cause}|${s.pid}`,
-      cluster: 'main',
-      cause,
-      subject: `${s.pid}:${s.backendStart}`,
-      root,
-      waiting: rows.length,
-      oldestWaitSeconds: 35,
-      applications: rows.map((r) => r.application ?? ''),
-      lock: { locktype: 'relation', mode: 'AccessExclusiveLock', relation: s.application, relationOid: 1, transactionId: null },
-      behind: { ...root, pid: s.pid + 1 },
-      members: rows.map((r) => ({ pid: r.pid, backendStart: r.backendStart, queryStart: r.queryStart })),
-      connections: null,
-      lagBytes: cause === 'replication-lag' ? 1e12 : null,
-      error: cause === 'cluster-down' ? s.query : null,
-    } as Incident,
-    openedAt: '2026-01-01T00:00:00.000000Z',
-    clearedAt: null,
-    clearReason: null,
-    messageTs: null,
-    snoozedUntil: null,
-    channel: 'CWATCH',
-    version: 1,
-    shownVersion: 0,
-    shownStatus: null,
-    snoozedBy: null,
-    snoozed: false,
-    postDue: true,
-    updateDue: true,
-  } as LiveIncident;
+    subject: `${s.pid}:${s.backendStart}`,
+    root,
+    waiting: rows.length,
+    oldestWaitSeconds: 35,
+    applications: rows.map((r) => r.application ?? ''),
+    lock: { locktype: 'relation', mode: 'AccessExclusiveLock', relation: s.application, relationOid: 1, transactionId: null },
+    behind: { ...root, pid: s.pid + 1 },
+    members: rows.map((r) => ({ pid: r.pid, backendStart: r.backendStart, queryStart: r.queryStart })),
+    connections: null,
+    lagBytes: cause === 'replication-lag' ? 1e12 : null,
+    error: cause === 'cluster-down' ? s.query : null,
+  } as Incident;
+  return liveIncident(shaped, { id: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}` });
 }
 
 test('renderers fed 1000 hostile sessions never produce a payload Slack would refuse', () => {

@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { clusterDownIncident, type LiveIncident } from '../../src/domain/watch.js';
 import { buildIncidentMessage, incidentTitle } from '../../src/slack/blocks/watch.js';
+import { liveIncident } from '../helpers/watched.js';
 import { buildListing } from '../../src/slack/blocks/listing.js';
 import { readFailureText } from '../../src/slack/blocks/read.js';
 import { describeResult } from '../../src/slack/blocks/request.js';
@@ -41,27 +42,7 @@ test('a listing that came through the reserved connection says why, once, under 
 });
 
 test('a watched cluster that refuses connections is alerted as full, one that does not answer as down', () => {
-  const live = (error: string): LiveIncident => ({
-    id: '00000000-0000-4000-8000-000000000001',
-    key: 'k',
-    cluster: 'main',
-    cause: 'cluster-down',
-    status: 'open',
-    incident: clusterDownIncident('main', error),
-    openedAt: '2026-01-01T00:00:00.000000Z',
-    clearedAt: null,
-    clearReason: null,
-    messageTs: null,
-    snoozedUntil: null,
-    channel: 'CWATCH',
-    version: 1,
-    shownVersion: 0,
-    shownStatus: null,
-    snoozedBy: null,
-    snoozed: false,
-    postDue: true,
-    updateDue: true,
-  });
+  const live = (error: string): LiveIncident => liveIncident(clusterDownIncident('main', error), { key: 'k' });
   const full = JSON.stringify(buildIncidentMessage({ incident: live('sorry, too many clients already (53300)'), now: new Date() }));
   assert.match(full, /The cluster is full \(max_connections reached\)/);
   assert.doesNotMatch(full, /does not answer/);

@@ -5,6 +5,7 @@ import { planDelivery, type Incident, type LiveIncident } from '../../src/domain
 import { buildIncidentMessage, buildWatchSummary, connectionUse, requestButtons } from '../../src/slack/blocks/watch.js';
 import { ACTION, decodeSnooze, decodeTarget } from '../../src/slack/ids.js';
 import { LIMITS } from '../../src/slack/blocks/mrkdwn.js';
+import { liveIncident } from '../helpers/watched.js';
 
 const root = {
   pid: 4711,
@@ -44,28 +45,13 @@ function incident(over: Partial<Incident> = {}): Incident {
 let n = 0;
 function live(over: Partial<LiveIncident> = {}): LiveIncident {
   n += 1;
-  return {
+  return liveIncident(incident(), {
     id: `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`,
     key: `k${n}`,
     cluster: 'main',
     cause: 'lock-queue-head',
-    status: 'open',
-    incident: incident(),
-    openedAt: '2026-01-01T00:00:00.000000Z',
-    clearedAt: null,
-    clearReason: null,
-    messageTs: null,
-    snoozedUntil: null,
-    channel: 'CWATCH',
-    version: 1,
-    shownVersion: 0,
-    shownStatus: null,
-    snoozedBy: null,
-    snoozed: false,
-    postDue: true,
-    updateDue: true,
     ...over,
-  };
+  });
 }
 
 test('beyond the cap of open messages, the rest go into the summary', () => {
