@@ -54,8 +54,8 @@ async function incident(name: string, status: 'cleared' | 'open', ageDays: numbe
 async function execution(status: 'expired' | 'approved', ageDays: number): Promise<string> {
   const { rows } = await pool.query<{ id: string }>(
     `WITH r AS (
-       INSERT INTO pgsessions.rules (cluster, spec, action, cause, reason, status, proposer, approver, channel, proposal_expires_at, lifetime_seconds, expires_at, max_executions)
-       VALUES ('c', '{}', 'cancel', 'active', 'r', $1, 'UA', 'UB', 'C1', now(), 3600, now() + interval '1 hour', 5) RETURNING id)
+       INSERT INTO pgsessions.rules (cluster, spec, action, cause, reason, status, proposer, approver, channel, proposal_expires_at, lifetime_seconds, approved_at, expires_at, max_executions)
+       VALUES ('c', '{}', 'cancel', 'active', 'r', $1, 'UA', 'UB', 'C1', now(), 3600, now(), now() + interval '1 hour', 5) RETURNING id)
      INSERT INTO pgsessions.rule_executions (rule_id, pid, backend_start, query_start, dry_run, target, outcome, claimed_at, finished_at)
      SELECT id, 1, now(), now(), false, '{}', 'cancelled', now() - make_interval(days => $2), now() - make_interval(days => $2) FROM r
      RETURNING id::text`,
