@@ -119,8 +119,8 @@ export const SQL_FINISH_EXECUTION = `
   WHERE id = $1::uuid AND outcome IS NULL
   RETURNING rule_id::text AS rule_id`;
 
-/** $1 execution id: the rule it was claimed under, and its outcome. */
-export const SQL_EXECUTION_RULE = `SELECT rule_id::text AS rule_id, outcome FROM pgsessions.rule_executions WHERE id = $1::uuid`;
+/** $1 execution id: the rule it was claimed under, its outcome and the outcome's MAC. */
+export const SQL_EXECUTION_RULE = `SELECT rule_id::text AS rule_id, outcome, outcome_binding FROM pgsessions.rule_executions WHERE id = $1::uuid`;
 
 /**
  * $1 rule, $2 last execution (with its outcome), $3 the count of its executions, read under the row lock

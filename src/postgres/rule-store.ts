@@ -260,12 +260,18 @@ export function createRuleStore(pool: pg.Pool, appendAuditIn: AppendAuditIn, bin
         const { rows } = await client.query<{ rule_id: string }>(SQL_FINISH_EXECUTION, [executionId, outcome, binder.outcome({ executionId, outcome })]);
         const ruleId = rows[0]?.rule_id;
         if (!ruleId) {
-          const { rows: known } = await client.query<{ rule_id: string; outcome: string | null }>(SQL_EXECUTION_RULE, [executionId]);
+          const { rows: known } = await client.query<{ rule_id: string; outcome: string | null; outcome_binding: string | null }>(SQL_EXECUTION_RULE, [executionId]);
           const rule = known[0] ? await getIn(client, known[0].rule_id) : null;
           if (!rule) throw new Error(`rule execution ${executionId} does not exist`);
           // Reconciled as interrupted while its signal was still out (a stall longer than interruptedAfter):
           // the cap was settled then, and stays so; what really happened is still added to the audit trail.
           if (known[0]?.outcome === 'interrupted') await appendAuditIn(client, audit(rule));
+          // No MAC: someone else wrote it while the signal was out (a forged give-back still counts, rule-count.ts):
+          // said, and what really happened audited. With the MAC it is a late replica's second finish.
+          else if (known[0]?.outcome && !sameBinding(known[0].outcome_binding, binder.outcome({ executionId, outcome: known[0].outcome }))) {
+            await appendAuditIn(client, ruleTampering(rule, 'rule_claim', `execution ${executionId} had an outcome before pgsessions recorded ${outcome}: written without the app`));
+            await appendAuditIn(client, audit(rule));
+          }
           return rule;
         }
         return settle(client, ruleId, last, audit);

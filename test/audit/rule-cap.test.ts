@@ -178,6 +178,12 @@ test('max:1 with its execution in flight: resetting used, deleting or rewriting 
   const second = target();
   assert.equal(await store.claim(rule, second, last(second)), null, 'no second claim: the forged give-back counts');
   assert.equal((await stateQuery(db.url, 'SELECT 1 FROM pgsessions.rule_executions WHERE rule_id = $1', [rule.id])).length, 1);
+  // The app's own outcome arrives (the signal went out): the forged one stays, and is reported.
+  await store.finish(claimed.executionId, 'cancelled', { ...last(first), outcome: 'cancelled' }, executed);
+  const reported = await stateQuery<{ reason: string }>(db.url, "SELECT details->>'reason' AS reason FROM pgsessions.audit_log WHERE event = 'tampering_detected' AND details->>'id' = $1", [rule.id]);
+  assert.deepEqual(reported.map((r) => r.reason), [`execution ${claimed.executionId} had an outcome before pgsessions recorded cancelled: written without the app`]);
+  const second2 = target();
+  assert.equal(await store.claim(rule, second2, last(second2)), null, 'still no second claim');
   assert.deepEqual(tried, {
     reset: 'done',
     giveBack: 'done',
