@@ -52,6 +52,17 @@ export interface Binder {
   keyed: boolean;
   request(r: RequestBound, approval: Approval | null): string;
   rule(r: RuleBound, approval: Approval | null): string;
+  /**
+   * A rule execution's outcome as the app recorded it. Only an outcome carrying this counts as a slot given
+   * back (migration 009): the database role can write an outcome, not this MAC.
+   */
+  outcome(o: OutcomeBound): string;
+}
+
+/** A rule execution's outcome: which claim (its id is its rule's: the role cannot update rule_id) ended how. */
+export interface OutcomeBound {
+  executionId: string;
+  outcome: string;
 }
 
 function requestBody(r: RequestBound, approval: Approval | null): string {
@@ -99,6 +110,7 @@ export function createBinder(key: Uint8Array | null): Binder {
     keyed: key !== null,
     request: (r, approval) => mac(requestBody(r, approval)),
     rule: (r, approval) => mac(ruleBody(r, approval)),
+    outcome: (o) => mac(canonicalJson({ kind: 'rule_execution_outcome', executionId: o.executionId, outcome: o.outcome })),
   };
 }
 

@@ -88,40 +88,57 @@ export const SQL_CLAIM_EXECUTION = `
   RETURNING id::text AS id`;
 
 /**
- * $1 rule, $2 last execution: a slot reserved against the cap only while the rule still holds (approved,
- * unexpired, under max) — a revoke, expiry or the last free slot taken first makes this return nothing. The
- * rule does not end here: a slot given back by finish (nothing was signalled) may be used again.
+ * $1 rule: its row locked, before a claim or a settlement counts its executions. Every claim and outcome of one
+ * rule is serialised here, and the count that follows (a statement of its own, so a snapshot taken after the
+ * lock) sees every other one committed.
+ */
+export const SQL_LOCK_RULE_ROW = 'SELECT id FROM pgsessions.rules WHERE id = $1 FOR UPDATE';
+
+/**
+ * $1 rule: each of its executions with its outcome and the outcome's MAC. The cap counts these rows (claims,
+ * less slots given back with a MAC), never rules.used: the runtime role may write that column (migration 009).
+ */
+export const SQL_RULE_EXECUTION_OUTCOMES = `
+  SELECT id::text AS id, outcome, outcome_binding FROM pgsessions.rule_executions WHERE rule_id = $1`;
+
+/**
+ * $1 rule, $2 last execution, $3 the count with this claim: a slot reserved against the cap only while the
+ * rule still holds (approved, unexpired, the count within max) — a revoke, expiry or the last free slot taken
+ * first makes this return nothing. used is written for display. The rule does not end here: a slot given back
+ * by finish (nothing was signalled) may be used again.
  */
 export const SQL_RESERVE_EXECUTION = `
   UPDATE pgsessions.rules
-  SET used = used + 1, last_execution = $2::jsonb
-  WHERE id = $1 AND status = 'approved' AND used < max_executions AND expires_at > now()
+  SET used = $3, last_execution = $2::jsonb
+  WHERE id = $1 AND status = 'approved' AND $3 <= max_executions AND expires_at > now()
   RETURNING ${RULE_COLUMNS}`;
 
-/** $1 execution id, $2 outcome: only an execution nobody finished or reconciled yet; its rule back. */
+/** $1 execution id, $2 outcome, $3 its MAC: only an execution nobody finished or reconciled yet; its rule back. */
 export const SQL_FINISH_EXECUTION = `
-  UPDATE pgsessions.rule_executions SET outcome = $2, finished_at = now()
+  UPDATE pgsessions.rule_executions SET outcome = $2, outcome_binding = $3, finished_at = now()
   WHERE id = $1::uuid AND outcome IS NULL
   RETURNING rule_id::text AS rule_id`;
 
-/** $1 execution id: the rule it was claimed under, and its outcome. */
-export const SQL_EXECUTION_RULE = `SELECT rule_id::text AS rule_id, outcome FROM pgsessions.rule_executions WHERE id = $1::uuid`;
+/** $1 execution id: the rule it was claimed under, its outcome and the outcome's MAC. */
+export const SQL_EXECUTION_RULE = `SELECT rule_id::text AS rule_id, outcome, outcome_binding FROM pgsessions.rule_executions WHERE id = $1::uuid`;
 
 /**
- * $1 rule, $2 last execution (with its outcome), $3 give the slot back (nothing was signalled). Taking the
- * rule's row lock here serialises every finish and reconciliation of one rule, so the exhaustion check that
- * follows sees the others committed.
+ * $1 rule, $2 last execution (with its outcome), $3 the count of its executions, read under the row lock
+ * (SQL_LOCK_RULE_ROW): a slot given back shows as a lower count.
  */
 export const SQL_SETTLE_EXECUTION = `
   UPDATE pgsessions.rules
-  SET last_execution = $2::jsonb, used = CASE WHEN $3::boolean AND used > 0 THEN used - 1 ELSE used END
+  SET last_execution = $2::jsonb, used = LEAST($3::integer, max_executions)
   WHERE id = $1
   RETURNING ${RULE_COLUMNS}`;
 
-/** $1 rule: ends it at its cap once nothing of it is still in flight; nothing back when it goes on (or already ended). */
+/**
+ * $1 rule, $2 the count of its executions: ends it at its cap once nothing of it is still in flight; nothing
+ * back when it goes on (or already ended).
+ */
 export const SQL_EXHAUST_RULE = `
   UPDATE pgsessions.rules r SET status = 'exhausted', ended_at = now()
-  WHERE r.id = $1 AND r.status = 'approved' AND r.used >= r.max_executions
+  WHERE r.id = $1 AND r.status = 'approved' AND $2::integer >= r.max_executions
     AND NOT EXISTS (SELECT 1 FROM pgsessions.rule_executions e WHERE e.rule_id = r.id AND e.outcome IS NULL)
   RETURNING ${RULE_COLUMNS}`;
 

@@ -4,7 +4,7 @@ import type pg from 'pg';
 import { z } from 'zod';
 import type { AuditEntryInput } from '../domain/audit.js';
 import { createBinder, mismatchReason, ruleTampering, sameBinding, type Binder } from '../domain/binding.js';
-import { givesSlotBack, ruleSummary, RULE_STATUSES, type Rule, type RuleLastExecution, type RuleSpec } from '../domain/rules.js';
+import { ruleSummary, RULE_STATUSES, type Rule, type RuleLastExecution, type RuleSpec } from '../domain/rules.js';
 import type { RuleDecision, RuleStorePort, StaleExecution } from '../domain/rules-service.js';
 import type { AppendAuditIn } from './request-store.js';
 import {
@@ -23,6 +23,7 @@ import {
   SQL_INTERRUPT_EXECUTION,
   SQL_LIVE_RULES,
   SQL_LOCK_RULE,
+  SQL_LOCK_RULE_ROW,
   SQL_RESERVE_EXECUTION,
   SQL_REVOKE_RULE,
   SQL_SEAL_RULE,
@@ -30,6 +31,7 @@ import {
   SQL_SETTLE_EXECUTION,
   SQL_STALE_EXECUTIONS,
 } from './rule-sql.js';
+import { countedIn } from './rule-count.js';
 import { inTransaction } from './transaction.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -225,6 +227,7 @@ export function createRuleStore(pool: pg.Pool, appendAuditIn: AppendAuditIn, bin
     async claim(rule, target, last, incident = '', fence) {
       if (fence && fence.cluster !== rule.cluster) return null;
       return inTransaction(pool, async (client) => {
+        await client.query(SQL_LOCK_RULE_ROW, [rule.id]);
         const claimed = await client.query<{ id: string }>(SQL_CLAIM_EXECUTION, [
           rule.id,
           target.pid,
@@ -238,7 +241,7 @@ export function createRuleStore(pool: pg.Pool, appendAuditIn: AppendAuditIn, bin
         ]);
         const executionId = claimed.rows[0]?.id;
         if (!executionId) return null;
-        const reserved = await client.query(SQL_RESERVE_EXECUTION, [rule.id, JSON.stringify(last)]);
+        const reserved = await client.query(SQL_RESERVE_EXECUTION, [rule.id, JSON.stringify(last), await countedIn(client, binder, rule.id)]);
         // Revoked, expired or every slot taken since it was read: nothing is claimed (the INSERT rolls back too).
         if (reserved.rows.length === 0) throw new NotReserved();
         // The row the slot was taken on must still be the rule that was approved (and matched), else no claim.
@@ -254,18 +257,24 @@ export function createRuleStore(pool: pg.Pool, appendAuditIn: AppendAuditIn, bin
     },
     async finish(executionId, outcome, last, audit) {
       return inTransaction(pool, async (client) => {
-        const { rows } = await client.query<{ rule_id: string }>(SQL_FINISH_EXECUTION, [executionId, outcome]);
+        const { rows } = await client.query<{ rule_id: string }>(SQL_FINISH_EXECUTION, [executionId, outcome, binder.outcome({ executionId, outcome })]);
         const ruleId = rows[0]?.rule_id;
         if (!ruleId) {
-          const { rows: known } = await client.query<{ rule_id: string; outcome: string | null }>(SQL_EXECUTION_RULE, [executionId]);
+          const { rows: known } = await client.query<{ rule_id: string; outcome: string | null; outcome_binding: string | null }>(SQL_EXECUTION_RULE, [executionId]);
           const rule = known[0] ? await getIn(client, known[0].rule_id) : null;
           if (!rule) throw new Error(`rule execution ${executionId} does not exist`);
           // Reconciled as interrupted while its signal was still out (a stall longer than interruptedAfter):
           // the cap was settled then, and stays so; what really happened is still added to the audit trail.
           if (known[0]?.outcome === 'interrupted') await appendAuditIn(client, audit(rule));
+          // No MAC: someone else wrote it while the signal was out (a forged give-back still counts, rule-count.ts):
+          // said, and what really happened audited. With the MAC it is a late replica's second finish.
+          else if (known[0]?.outcome && !sameBinding(known[0].outcome_binding, binder.outcome({ executionId, outcome: known[0].outcome }))) {
+            await appendAuditIn(client, ruleTampering(rule, 'rule_claim', `execution ${executionId} had an outcome before pgsessions recorded ${outcome}: written without the app`));
+            await appendAuditIn(client, audit(rule));
+          }
           return rule;
         }
-        return settle(client, ruleId, last, givesSlotBack(outcome), audit);
+        return settle(client, ruleId, last, audit);
       });
     },
     async stale(olderThanSeconds) {
@@ -278,7 +287,7 @@ export function createRuleStore(pool: pg.Pool, appendAuditIn: AppendAuditIn, bin
         const ruleId = rows[0]?.rule_id;
         // Another replica reconciled it first, or its replica finished it after all.
         if (!ruleId) return null;
-        return settle(client, ruleId, last, false, audit);
+        return settle(client, ruleId, last, audit);
       });
     },
   };
@@ -318,15 +327,17 @@ export function createRuleStore(pool: pg.Pool, appendAuditIn: AppendAuditIn, bin
   }
 
   /**
-   * An execution's outcome settles its rule: the last execution shown, the slot given back when nothing was
-   * signalled, the execution audited, and the rule ended at its cap once nothing of it is in flight — its
-   * row lock taken first, so two replicas finishing at once cannot both miss the end.
+   * An execution's outcome settles its rule: the last execution shown, its count read again (a slot given
+   * back when nothing was signalled), the execution audited, and the rule ended at its cap once nothing of it
+   * is in flight — its row lock taken first, so two replicas finishing at once cannot both miss the end.
    */
-  async function settle(client: pg.PoolClient, ruleId: string, last: RuleLastExecution, giveBack: boolean, audit: (rule: Rule) => AuditEntryInput): Promise<Rule> {
-    const { rows } = await client.query(SQL_SETTLE_EXECUTION, [ruleId, JSON.stringify(last), giveBack]);
+  async function settle(client: pg.PoolClient, ruleId: string, last: RuleLastExecution, audit: (rule: Rule) => AuditEntryInput): Promise<Rule> {
+    await client.query(SQL_LOCK_RULE_ROW, [ruleId]);
+    const counted = await countedIn(client, binder, ruleId);
+    const { rows } = await client.query(SQL_SETTLE_EXECUTION, [ruleId, JSON.stringify(last), counted]);
     const settled = toRule(rows[0]);
     await appendAuditIn(client, audit(settled));
-    const { rows: ended } = await client.query(SQL_EXHAUST_RULE, [ruleId]);
+    const { rows: ended } = await client.query(SQL_EXHAUST_RULE, [ruleId, counted]);
     if (ended.length === 0) return settled;
     const rule = toRule(ended[0]);
     await appendAuditIn(client, { event: 'rule_ended', cluster: rule.cluster, details: { ...ruleSummary(rule), why: 'exhausted' } });

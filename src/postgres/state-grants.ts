@@ -41,7 +41,7 @@ export const RUNTIME_GRANTS: readonly StateGrant[] = [
     why: 'standing approvals and their decisions (never deleted); a rule’s definition cannot be changed afterwards',
   },
   { on: 'TABLE pgsessions.watch_leases', privileges: 'SELECT, INSERT, UPDATE (holder, token, expires_at, acquired_at, renewed_at)', why: 'watcher leadership: take, renew and give back a lease per cluster' },
-  { on: 'TABLE pgsessions.rule_executions', privileges: 'SELECT, INSERT, UPDATE (outcome, finished_at), DELETE', why: 'claim each rule execution before its signal, record its outcome; pruned after PGSESSIONS_RETENTION' },
+  { on: 'TABLE pgsessions.rule_executions', privileges: 'SELECT, INSERT, UPDATE (outcome, finished_at, outcome_binding), DELETE', why: 'claim each rule execution before its signal, record its outcome once (migration 009); an ended rule’s executions pruned after PGSESSIONS_RETENTION' },
 ];
 
 const SQL_REVOKE_ALL = (role: string) => [
