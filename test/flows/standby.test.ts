@@ -114,3 +114,24 @@ test('a standby’s listing says “standby” in its header with how far replay
   const texts = textsOf(blocksOf(caughtUp.body));
   assert.ok(texts.some((t) => /standby · replaying, caught up with the WAL received \(last replayed commit [^)]+ ago\)/.test(t)), texts.join('\n'));
 });
+
+test('a bot role with no grants at all still gets the standby header, and is told nothing false about the WAL receiver it may not see', async () => {
+  const role = `sb_plain_${Date.now().toString(36)}`;
+  await stateQuery(standby.primaryUrl, `CREATE ROLE ${role} LOGIN PASSWORD 'plain-pw'`);
+  await waitUntil('the role replayed on the standby', async () => (await stateQuery(standby.url, `SELECT 1 FROM pg_roles WHERE rolname = '${role}'`)).length === 1);
+  const url = new URL(standby.url);
+  url.username = role;
+  url.password = 'plain-pw';
+  const plain = await startTestApp(baseEnv(url.toString(), slack, { STATE_DATABASE_URL: stateDb.url }));
+  try {
+    const listing = await command(slack, plain.port, '', as(REQUESTER, fresh('C')));
+    const texts = textsOf(blocksOf(listing.body));
+    assert.match(texts[0]!, /\(standby\)/);
+    assert.ok(texts.some((t) => /standby · replaying, /.test(t)), texts.join('\n'));
+    assert.doesNotMatch(texts.join('\n'), /no WAL receiver/, 'the receiver is there, only hidden from this role');
+    assert.deepEqual(buttonsIn(blocksOf(listing.body)).filter((b) => decodeTarget(b.value)), [], 'no kill button');
+  } finally {
+    await plain.stop();
+    await stateQuery(standby.primaryUrl, `DROP ROLE ${role}`);
+  }
+});
