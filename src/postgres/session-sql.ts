@@ -112,11 +112,12 @@ function fromActivity(versionNum: number): string {
 }
 
 /**
- * On a standby (in recovery) only: replay pause, the WAL received but not yet replayed, how old the last
- * replayed transaction is, the WAL receiver's status (NULL: none), and the startup and walreceiver processes
- * from the same read of pg_stat_activity. NULL on a primary, where pg_is_in_recovery() is all it costs.
+ * A standby's recovery, asked only when the listing's header row says pg_is_in_recovery() (all it costs a
+ * primary): replay pause, the WAL received but not yet replayed, how old the last replayed transaction is,
+ * the WAL receiver's status (NULL: none; 'unknown': the role may not read it), and the startup and
+ * walreceiver processes.
  */
-const RECOVERY = `CASE WHEN pg_is_in_recovery() THEN json_build_object(
+export const RECOVERY_SQL = `SELECT json_build_object(
       'paused', pg_is_wal_replay_paused(),
       'bytesBehind', pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::float8,
       'lastReplaySeconds', extract(epoch FROM (now() - pg_last_xact_replay_timestamp()))::float8,
@@ -124,14 +125,15 @@ const RECOVERY = `CASE WHEN pg_is_in_recovery() THEN json_build_object(
       'processes', (SELECT coalesce(json_agg(json_build_object('pid', p.pid, 'backendType', p.backend_type,
             'ageSeconds', extract(epoch FROM (now() - p.backend_start))::float8,
             'waitEventType', p.wait_event_type, 'waitEvent', p.wait_event) ORDER BY p.backend_type, p.pid), '[]')
-          FROM act p WHERE p.backend_type IN ('startup', 'walreceiver')))
-    END`;
+          FROM pg_stat_activity p WHERE p.backend_type IN ('startup', 'walreceiver'))
+    ) AS recovery
+  WHERE pg_is_in_recovery()`;
 
 /**
  * The listing: client backends (never background processes, never parallel workers — they are folded
  * into their leader), not idle unless asked, never the bot's own; sessions that block others first (most
- * blocked first), then longest first. The cluster's connection use and, on a standby, its recovery come
- * once, in a header row that is there even when no session matches (its pid is NULL then).
+ * blocked first), then longest first. The cluster's connection use and whether it is a standby come once,
+ * in a header row that is there even when no session matches (its pid is NULL then).
  */
 export function listSessionsQuery(versionNum: number, filters: ListFilters): SqlQuery {
   const text = `${activity(versionNum)},
@@ -149,8 +151,8 @@ export function listSessionsQuery(versionNum: number, filters: ListFilters): Sql
     ORDER BY blocking DESC, age_seconds DESC NULLS LAST, a.pid
     LIMIT $6
   )
-  SELECT l.*, h.connection_use, h.recovery
-  FROM (SELECT ${CONNECTION_USE} AS connection_use, ${RECOVERY} AS recovery) h
+  SELECT l.*, h.connection_use, h.in_recovery
+  FROM (SELECT ${CONNECTION_USE} AS connection_use, pg_is_in_recovery() AS in_recovery) h
   LEFT JOIN listed l ON true
   ORDER BY l.blocking DESC, l.age_seconds DESC NULLS LAST, l.pid`;
   return {

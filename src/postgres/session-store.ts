@@ -23,6 +23,7 @@ import type { Logger } from '../logger.js';
 import { queryRouted, queryRows } from './pools.js';
 import {
   HIDDEN_SESSIONS_SQL,
+  RECOVERY_SQL,
   ROLE_CAPABILITIES_SQL,
   SERVER_VERSION_SQL,
   blockingQuery,
@@ -104,7 +105,7 @@ function toRecoveryProcess(value: unknown): RecoveryProcess | null {
   return { pid, backendType: v.backendType as RecoveryProcess['backendType'], ageSeconds: num(v.ageSeconds), waitEventType: str(v.waitEventType), waitEvent: str(v.waitEvent) };
 }
 
-/** The header row's `recovery` (NULL on a primary), checked here like any row. */
+/** RECOVERY_SQL's `recovery`, checked here like any row. */
 function toRecoveryState(value: unknown): RecoveryState | null {
   if (typeof value !== 'object' || value === null) return null;
   const v = value as Record<string, unknown>;
@@ -215,7 +216,8 @@ export function createCluster(name: string, pool: pg.Pool, logger: Logger, pools
         hidden,
         connections: header ? toConnectionUse(header.connection_use) : null,
         refused,
-        recovery: header ? toRecoveryState(header.recovery) : null,
+        // Only a standby is asked about its recovery: a primary's listing stays one statement.
+        recovery: header?.in_recovery === true ? toRecoveryState((await run({ text: RECOVERY_SQL, values: [] }))[0]?.recovery) : null,
       };
     },
     async blocking() {
