@@ -1,7 +1,7 @@
 // The read path as use cases, the way requests.ts holds the write path: listings, the lock-wait tree,
 // walsenders, status and open requests. Listeners call these and render the value; they never hold a
 // cluster or a pool. Expected outcomes (unknown cluster, unreachable, slow) are values, not throws.
-import type { ListFilters, BlockingRow, KillRequest, ReplicationRow, RoleCapabilities, SessionRow } from './types.js';
+import type { ListFilters, BlockingRow, KillRequest, RecoveryState, ReplicationRow, RoleCapabilities, SessionRow } from './types.js';
 import { isListed, isProtected, shapeQueryText, type GroupsPort, type Protection, type QueryTextMode } from './policy.js';
 import type { ConnectionUse } from './watch.js';
 import type { Refusal } from './trouble.js';
@@ -13,7 +13,8 @@ export interface ReadClusterPort {
   name: string;
   capabilities(): Promise<RoleCapabilities>;
   /** refused: the rows came through pgsessions' reserved connection, because a new one was refused (full). */
-  list(filters: ListFilters): Promise<{ rows: SessionRow[]; totalMatched: number; hidden: number; connections?: ConnectionUse | null; refused?: Refusal | null }>;
+  /** recovery: the cluster is a standby (its replay, its startup and walreceiver processes); null on a primary. */
+  list(filters: ListFilters): Promise<{ rows: SessionRow[]; totalMatched: number; hidden: number; connections?: ConnectionUse | null; refused?: Refusal | null; recovery?: RecoveryState | null }>;
   blocking(): Promise<BlockingRow[]>;
   replication(): Promise<ReplicationRow[]>;
   byPid(pid: number): Promise<SessionRow | null>;
@@ -66,7 +67,7 @@ export type ReadResult<T> = ({ ok: true } & T) | ({ ok: false } & ReadFailure);
 type Killable<R> = (row: R) => boolean;
 
 export type ReadAnswer =
-  | { kind: 'top'; cluster: string; rows: SessionRow[]; totalMatched: number; hidden: number; connections: ConnectionUse | null; refused: Refusal | null; filters: ListFilters; killable: Killable<SessionRow> }
+  | { kind: 'top'; cluster: string; rows: SessionRow[]; totalMatched: number; hidden: number; connections: ConnectionUse | null; refused: Refusal | null; recovery: RecoveryState | null; filters: ListFilters; killable: Killable<SessionRow> }
   | { kind: 'blocking'; cluster: string; rows: BlockingRow[]; killable: Killable<SessionRow> }
   | { kind: 'replication'; cluster: string; rows: ReplicationRow[]; killable: Killable<ReplicationRow> }
   | { kind: 'status'; clusters: ClusterStatus[] }
@@ -205,8 +206,9 @@ export function createReadService(deps: ReadDeps) {
         const { totalMatched, hidden } = listed.value;
         const connections = listed.value.connections ?? null;
         const refused = listed.value.refused ?? null;
+        const recovery = listed.value.recovery ?? null;
         const rows = listed.value.rows.map(shaped);
-        return { ok: true, answer: { kind: 'top', cluster: cluster.name, rows, totalMatched, hidden, connections, refused, filters: command.filters, killable } };
+        return { ok: true, answer: { kind: 'top', cluster: cluster.name, rows, totalMatched, hidden, connections, refused, recovery, filters: command.filters, killable } };
       }
       case 'blocking': {
         const tree = await guarded(cluster.name, () => cluster.blocking());

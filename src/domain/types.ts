@@ -58,6 +58,29 @@ export interface SessionRow {
   wantedLock?: string | null;
 }
 
+/** A process a standby depends on (backend_type 'startup': WAL replay, or 'walreceiver'): shown, never signalled. */
+export interface RecoveryProcess {
+  pid: number;
+  backendType: 'startup' | 'walreceiver';
+  /** Seconds since the process started. */
+  ageSeconds: number | null;
+  waitEventType: string | null;
+  waitEvent: string | null;
+}
+
+/** A watched cluster in recovery (a standby), as its listing header tells it. */
+export interface RecoveryState {
+  /** pg_is_wal_replay_paused(). */
+  paused: boolean;
+  /** WAL received but not yet replayed, in bytes; null when nothing is received (no streaming). */
+  bytesBehind: number | null;
+  /** Seconds since the last replayed transaction committed on the primary; null when none was replayed yet. */
+  lastReplaySeconds: number | null;
+  /** The WAL receiver's status ('streaming', …; 'unknown' when the role may not read it); null: no WAL receiver. */
+  receiver: string | null;
+  processes: RecoveryProcess[];
+}
+
 /**
  * Why PostgreSQL would refuse the bot's signal to a backend whatever anyone approves: a superuser's backend
  * (the bot is not one), a process without a role, an autovacuum worker (without pg_signal_autovacuum_worker),

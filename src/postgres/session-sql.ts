@@ -112,25 +112,49 @@ function fromActivity(versionNum: number): string {
 }
 
 /**
+ * A standby's recovery, asked only when the listing's header row says pg_is_in_recovery() (all it costs a
+ * primary): replay pause, the WAL received but not yet replayed, how old the last replayed transaction is,
+ * the WAL receiver's status (NULL: none; 'unknown': the role may not read it), and the startup and
+ * walreceiver processes.
+ */
+export const RECOVERY_SQL = `SELECT json_build_object(
+      'paused', pg_is_wal_replay_paused(),
+      'bytesBehind', pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::float8,
+      'lastReplaySeconds', extract(epoch FROM (now() - pg_last_xact_replay_timestamp()))::float8,
+      'receiver', (SELECT coalesce(r.status, 'unknown') FROM pg_stat_wal_receiver r LIMIT 1),
+      'processes', (SELECT coalesce(json_agg(json_build_object('pid', p.pid, 'backendType', p.backend_type,
+            'ageSeconds', extract(epoch FROM (now() - p.backend_start))::float8,
+            'waitEventType', p.wait_event_type, 'waitEvent', p.wait_event) ORDER BY p.backend_type, p.pid), '[]')
+          FROM pg_stat_activity p WHERE p.backend_type IN ('startup', 'walreceiver'))
+    ) AS recovery
+  WHERE pg_is_in_recovery()`;
+
+/**
  * The listing: client backends (never background processes, never parallel workers — they are folded
  * into their leader), not idle unless asked, never the bot's own; sessions that block others first (most
- * blocked first), then longest first. Each row also carries the cluster's connection use for the header.
+ * blocked first), then longest first. The cluster's connection use and whether it is a standby come once,
+ * in a header row that is there even when no session matches (its pid is NULL then).
  */
 export function listSessionsQuery(versionNum: number, filters: ListFilters): SqlQuery {
-  const text = `${activity(versionNum)}
-  SELECT ${sessionColumns(versionNum)},
-    count(*) OVER () AS total_matched,
-    ${CONNECTION_USE} AS connection_use
-  ${fromActivity(versionNum)}
-  WHERE a.backend_type = 'client backend'
-    AND ${NOT_THE_BOT}
-    AND (CASE WHEN $4::text IS NULL THEN a.state IS DISTINCT FROM 'idle' ELSE a.state = $4 END)
-    AND ($1::text IS NULL OR a.datname = $1)
-    AND ($2::text IS NULL OR a.usename = $2)
-    AND ($3::text IS NULL OR a.application_name = $3)
-    AND ($5::float8 IS NULL OR ${AGE} >= $5)
-  ORDER BY blocking DESC, age_seconds DESC NULLS LAST, a.pid
-  LIMIT $6`;
+  const text = `${activity(versionNum)},
+  listed AS (
+    SELECT ${sessionColumns(versionNum)},
+      count(*) OVER () AS total_matched
+    ${fromActivity(versionNum)}
+    WHERE a.backend_type = 'client backend'
+      AND ${NOT_THE_BOT}
+      AND (CASE WHEN $4::text IS NULL THEN a.state IS DISTINCT FROM 'idle' ELSE a.state = $4 END)
+      AND ($1::text IS NULL OR a.datname = $1)
+      AND ($2::text IS NULL OR a.usename = $2)
+      AND ($3::text IS NULL OR a.application_name = $3)
+      AND ($5::float8 IS NULL OR ${AGE} >= $5)
+    ORDER BY blocking DESC, age_seconds DESC NULLS LAST, a.pid
+    LIMIT $6
+  )
+  SELECT l.*, h.connection_use, h.in_recovery
+  FROM (SELECT ${CONNECTION_USE} AS connection_use, pg_is_in_recovery() AS in_recovery) h
+  LEFT JOIN listed l ON true
+  ORDER BY l.blocking DESC, l.age_seconds DESC NULLS LAST, l.pid`;
   return {
     text,
     values: [

@@ -14,6 +14,8 @@ import type {
   TargetOutcome,
   BulkScope,
   ReliefScope,
+  RecoveryProcess,
+  RecoveryState,
 } from '../domain/types.js';
 import type { ConnectionUse } from '../domain/watch.js';
 import type { Refusal } from '../domain/trouble.js';
@@ -21,6 +23,7 @@ import type { Logger } from '../logger.js';
 import { queryRouted, queryRows } from './pools.js';
 import {
   HIDDEN_SESSIONS_SQL,
+  RECOVERY_SQL,
   ROLE_CAPABILITIES_SQL,
   SERVER_VERSION_SQL,
   blockingQuery,
@@ -92,6 +95,24 @@ function toConnectionUse(value: unknown): ConnectionUse | null {
   return { total, idle, active, idleInTransaction, available };
 }
 
+const RECOVERY_TYPES: readonly string[] = ['startup', 'walreceiver'];
+
+function toRecoveryProcess(value: unknown): RecoveryProcess | null {
+  if (typeof value !== 'object' || value === null) return null;
+  const v = value as Record<string, unknown>;
+  const pid = Number(v.pid);
+  if (!Number.isInteger(pid) || !RECOVERY_TYPES.includes(String(v.backendType))) return null;
+  return { pid, backendType: v.backendType as RecoveryProcess['backendType'], ageSeconds: num(v.ageSeconds), waitEventType: str(v.waitEventType), waitEvent: str(v.waitEvent) };
+}
+
+/** RECOVERY_SQL's `recovery`, checked here like any row. */
+function toRecoveryState(value: unknown): RecoveryState | null {
+  if (typeof value !== 'object' || value === null) return null;
+  const v = value as Record<string, unknown>;
+  const processes = Array.isArray(v.processes) ? v.processes.map(toRecoveryProcess).filter((p): p is RecoveryProcess => p !== null) : [];
+  return { paused: v.paused === true, bytesBehind: num(v.bytesBehind), lastReplaySeconds: num(v.lastReplaySeconds), receiver: str(v.receiver), processes };
+}
+
 function toReplicationRow(row: Record<string, unknown>): ReplicationRow {
   return {
     pid: Number(row.pid),
@@ -116,9 +137,10 @@ export interface Cluster {
   versionNum(): Promise<number>;
   capabilities(): Promise<RoleCapabilities>;
   /** hidden: sessions of other roles the bot's role is not allowed to see (no pg_read_all_stats). */
-  /** connections: the cluster's connection use, when any row came back. */
+  /** connections: the cluster's connection use (null only when the header row did not come back). */
   /** refused: the server (or its pooler) refused a new connection, so the listing came through the lifeline. */
-  list(filters: ListFilters): Promise<{ rows: SessionRow[]; totalMatched: number; hidden: number; connections: ConnectionUse | null; refused: Refusal | null }>;
+  /** recovery: the cluster is a standby, with its replay and the processes it depends on; null on a primary. */
+  list(filters: ListFilters): Promise<{ rows: SessionRow[]; totalMatched: number; hidden: number; connections: ConnectionUse | null; refused: Refusal | null; recovery: RecoveryState | null }>;
   blocking(): Promise<BlockingRow[]>;
   replication(): Promise<ReplicationRow[]>;
   byPid(pid: number): Promise<SessionRow | null>;
@@ -182,15 +204,20 @@ export function createCluster(name: string, pool: pg.Pool, logger: Logger, pools
       };
     },
     async list(filters) {
-      const { rows, refused } = await queryRouted(pool, ...listArgs(listSessionsQuery(await versionNum(), filters)));
+      const { rows: all, refused } = await queryRouted(pool, ...listArgs(listSessionsQuery(await versionNum(), filters)));
+      // The first row always carries the header (connection use, recovery); its pid is NULL when nothing matched.
+      const header = all[0];
+      const rows = all.filter((row) => row.pid !== null);
       // Only a role without pg_read_all_stats has sessions it cannot see: count them only then.
       const hidden = (await seesEverything()) ? 0 : Number((await run({ text: HIDDEN_SESSIONS_SQL, values: [] }))[0]?.hidden ?? 0);
       return {
         rows: rows.map(toSessionRow),
         totalMatched: rows.length > 0 ? Number(rows[0]!.total_matched) : 0,
         hidden,
-        connections: rows.length > 0 ? toConnectionUse(rows[0]!.connection_use) : null,
+        connections: header ? toConnectionUse(header.connection_use) : null,
         refused,
+        // Only a standby is asked about its recovery: a primary's listing stays one statement.
+        recovery: header?.in_recovery === true ? toRecoveryState((await run({ text: RECOVERY_SQL, values: [] }))[0]?.recovery) : null,
       };
     },
     async blocking() {

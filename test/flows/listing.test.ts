@@ -185,6 +185,22 @@ describe('/pgsessions with no arguments', () => {
       },
     );
   });
+  test('a primary’s listing says nothing of recovery, and an empty listing still says the connection use', async () => {
+    await withSessions(
+      async () => [await sleepSession(db.url, { seconds: 120, application: 'lst-primary' })] as const,
+      async ([sleeper]) => {
+        for (const text of ['', `app:lst-nobody-${suffix}`]) {
+          const { reply } = await ask(app, slack, text);
+          const all = allText(reply);
+          assert.match(reply.blocks[0]!.text!.text, /^Sessions on \S+ — \d+ match(es)?$/, all);
+          assert.doesNotMatch(`${reply.text}\n${all}`, /standby|recovery|WAL replay|walreceiver/i, text);
+          assert.match(all, /Connections \d+ of \d+/, `${text}: ${all}`);
+        }
+        assert.ok(pidsOf((await ask(app, slack, '')).reply).includes(sleeper.pid));
+      },
+    );
+  });
+
   test('folds parallel workers into their leader', async () => {
     await admin(db.url, (c) => c.query('CREATE TABLE big AS SELECT g FROM generate_series(1, 20000) g; ANALYZE big'));
     const leader = new pg.Client({ connectionString: db.url, application_name: 'lst-parallel' });

@@ -4,10 +4,11 @@
 import type { ActionsBlock, Button, ContextBlock, KnownBlock } from '@slack/types';
 import { formatDuration } from '../../domain/duration.js';
 import { runsAQuery, SIGNAL_BLOCKER_REASONS } from '../../domain/policy.js';
-import type { ListFilters, SessionRow } from '../../domain/types.js';
+import type { ListFilters, RecoveryState, SessionRow } from '../../domain/types.js';
 import type { ConnectionUse } from '../../domain/watch.js';
 import { reservedNote, type Refusal } from '../../domain/trouble.js';
 import { connectionUse } from './watch.js';
+import { recoveryBlocks, recoveryHeadline } from './recovery.js';
 import { ACTION, encodeTarget } from '../ids.js';
 import { LIMITS, codeSpan, escapeTruncate, inlineText, safeText, truncate, type RenderedMessage } from './mrkdwn.js';
 
@@ -118,6 +119,8 @@ export interface ListingInput {
   connections?: ConnectionUse | null;
   /** The rows came through pgsessions' reserved connection: the server (or its pooler) refused a new one. */
   refused?: Refusal | null;
+  /** The cluster is a standby: the header says so, with its replay, and shows the processes it depends on. */
+  recovery?: RecoveryState | null;
 }
 
 /** Said once when PGSESSIONS_QUERY_TEXT=none, so that a missing query is not taken for a missing grant. */
@@ -128,17 +131,24 @@ export function invisibleNote(count: number): string {
   return `:warning: ${count} ${count === 1 ? 'session' : 'sessions'} of other roles cannot be seen: grant \`pg_monitor\` (or \`pg_read_all_stats\`) to the bot's role.`;
 }
 
+/** The fallback text's word on a standby (notifications and screen readers see no blocks). */
+function standbyText(recovery: RecoveryState | null): string {
+  return recovery ? ` ${recoveryHeadline(recovery)}.` : '';
+}
+
 export function buildListing(input: ListingInput): RenderedMessage {
   const { cluster, rows, filters } = input;
   const total = Math.max(input.totalMatched, rows.length);
   const words = filterWords(filters);
   const blocks: KnownBlock[] = [];
+  const recovery = input.recovery ?? null;
+  const title = `Sessions on ${cluster}${recovery ? ' (standby)' : ''}`;
 
   blocks.push({
     type: 'header',
     text: {
       type: 'plain_text',
-      text: truncate(`Sessions on ${cluster} — ${total} ${total === 1 ? 'match' : 'matches'}`, LIMITS.headerText),
+      text: truncate(`${title} — ${total} ${total === 1 ? 'match' : 'matches'}`, LIMITS.headerText),
     },
   });
   blocks.push({
@@ -154,6 +164,7 @@ export function buildListing(input: ListingInput): RenderedMessage {
     ],
   });
 
+  if (recovery) blocks.push(...recoveryBlocks(recovery));
   if (input.refused) {
     blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `:warning: Cluster \`${inlineText(cluster, 63)}\` ${reservedNote(input.refused)}` }] });
   }
@@ -168,7 +179,7 @@ export function buildListing(input: ListingInput): RenderedMessage {
         ? `No sessions match ${safeText(words.join(' '), 1000)}. Try wider filters.`
         : 'No active sessions match. All quiet.';
     blocks.push({ type: 'section', text: { type: 'mrkdwn', text: empty } });
-    return { text: truncate(`Sessions on ${cluster}: none match.`, LIMITS.fallbackText), blocks };
+    return { text: truncate(`${title}: none match.${standbyText(recovery)}`, LIMITS.fallbackText), blocks };
   }
 
   // Keep one block in reserve for the "N more not shown" footer.
@@ -196,6 +207,6 @@ export function buildListing(input: ListingInput): RenderedMessage {
   const lines = rows
     .slice(0, 10)
     .map((r) => `pid ${r.pid} ${r.user ?? '?'}@${r.database ?? '?'} ${r.state ?? '?'} ${formatDuration(r.ageSeconds)}`);
-  const text = escapeTruncate(`Sessions on ${cluster}: showing ${shown} of ${total}.\n${lines.join('\n')}`, LIMITS.fallbackText);
+  const text = escapeTruncate(`${title}: showing ${shown} of ${total}.${standbyText(recovery)}\n${lines.join('\n')}`, LIMITS.fallbackText);
   return { text, blocks };
 }

@@ -27,6 +27,7 @@ export function buildReadAnswer(answer: ReadAnswer, view: ReadView): RenderedMes
         invisible: answer.hidden,
         connections: answer.connections,
         refused: answer.refused,
+        recovery: answer.recovery,
         queryHidden: view.queryHidden,
       });
     case 'blocking':
