@@ -15,7 +15,8 @@ import { createStateStore } from '../../src/postgres/state-store.js';
 import { ACTION } from '../../src/slack/ids.js';
 import { APPROVER, BOT_TOKEN, REQUESTER, baseEnv, startTestApp, type TestApp } from '../helpers/app.js';
 import { as, click, command, fresh, sessionTracker, sleep, stateQuery, typedRequest } from '../helpers/approval-flow.js';
-import { createTestDatabase, serverUrl, type TestDatabase } from '../helpers/pg.js';
+import { createTestDatabase, type TestDatabase, withRole } from '../helpers/pg.js';
+import { asSuperuser } from '../helpers/roles.js';
 import { ruleDriver, waitUntil } from '../helpers/rules.js';
 import { idleInTransactionLockHolder, sessionAlive, sleepSession, waitUntilGone } from '../helpers/sessions.js';
 import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
@@ -39,22 +40,8 @@ let ownerUrl: string;
 let runtimeUrl: string;
 const sessions = sessionTracker();
 
-async function superuser(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: serverUrl() });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
 
-function urlAs(url: string, role: string): string {
-  const u = new URL(url);
-  u.username = role;
-  u.password = PASSWORD;
-  return u.toString();
-}
+const urlAs = (url: string, role: string): string => withRole(url, role, PASSWORD);
 
 /** One statement (or a few) on a connection of its own: the attacker's. */
 async function as_(url: string, work: (c: pg.Client) => Promise<void>): Promise<void> {
@@ -77,10 +64,10 @@ function postedToAudit(pattern: RegExp): boolean {
 
 before(async () => {
   slack = await startSlackApi();
-  await superuser(`CREATE ROLE ${OWNER} LOGIN PASSWORD '${PASSWORD}'`);
-  await superuser(`CREATE ROLE ${RUNTIME} LOGIN PASSWORD '${PASSWORD}'`);
+  await asSuperuser(`CREATE ROLE ${OWNER} LOGIN PASSWORD '${PASSWORD}'`);
+  await asSuperuser(`CREATE ROLE ${RUNTIME} LOGIN PASSWORD '${PASSWORD}'`);
   db = await createTestDatabase('binding');
-  await superuser(`GRANT CREATE ON DATABASE ${db.name} TO ${OWNER}`);
+  await asSuperuser(`GRANT CREATE ON DATABASE ${db.name} TO ${OWNER}`);
   ownerUrl = urlAs(db.url, OWNER);
   runtimeUrl = urlAs(db.url, RUNTIME);
   await as_(db.url, (c) => c.query('CREATE TABLE orders (id int PRIMARY KEY)').then(() => undefined));
@@ -111,8 +98,8 @@ after(async () => {
   await app?.stop();
   await slack?.close();
   await db?.drop();
-  await superuser(`DROP ROLE IF EXISTS ${RUNTIME}`);
-  await superuser(`DROP ROLE IF EXISTS ${OWNER}`);
+  await asSuperuser(`DROP ROLE IF EXISTS ${RUNTIME}`);
+  await asSuperuser(`DROP ROLE IF EXISTS ${OWNER}`);
 });
 
 test('(a) a rule the runtime role writes as approved, with an invented proposer and approver, signals nothing: tampering_detected is audited and posted', async () => {

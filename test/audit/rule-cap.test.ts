@@ -17,7 +17,8 @@ import { grantRuntimeRole } from '../../src/postgres/state-grants.js';
 import { createStateStore } from '../../src/postgres/state-store.js';
 import { APPROVER, REQUESTER, baseEnv, startTestApp, type TestApp } from '../helpers/app.js';
 import { sessionTracker, sleep, stateQuery } from '../helpers/approval-flow.js';
-import { createTestDatabase, serverUrl, type TestDatabase } from '../helpers/pg.js';
+import { createTestDatabase, type TestDatabase, withRole } from '../helpers/pg.js';
+import { asSuperuser } from '../helpers/roles.js';
 import { ruleDriver, waitUntil } from '../helpers/rules.js';
 import { idleInTransactionLockHolder, sessionAlive, waitUntilGone } from '../helpers/sessions.js';
 import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
@@ -39,22 +40,8 @@ let runtimePool: pg.Pool;
 let store: RuleStorePort;
 const sessions = sessionTracker();
 
-async function superuser(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: serverUrl() });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
 
-function urlAs(url: string, role: string): string {
-  const u = new URL(url);
-  u.username = role;
-  u.password = PASSWORD;
-  return u.toString();
-}
+const urlAs = (url: string, role: string): string => withRole(url, role, PASSWORD);
 
 /** Statements on a connection of its own, as the runtime role: the attacker's. */
 async function attacker<T>(work: (c: pg.Client) => Promise<T>): Promise<T> {
@@ -69,10 +56,10 @@ async function attacker<T>(work: (c: pg.Client) => Promise<T>): Promise<T> {
 
 before(async () => {
   slack = await startSlackApi();
-  await superuser(`CREATE ROLE ${OWNER} LOGIN PASSWORD '${PASSWORD}'`);
-  await superuser(`CREATE ROLE ${RUNTIME} LOGIN PASSWORD '${PASSWORD}'`);
+  await asSuperuser(`CREATE ROLE ${OWNER} LOGIN PASSWORD '${PASSWORD}'`);
+  await asSuperuser(`CREATE ROLE ${RUNTIME} LOGIN PASSWORD '${PASSWORD}'`);
   db = await createTestDatabase('rulecapatk');
-  await superuser(`GRANT CREATE ON DATABASE ${db.name} TO ${OWNER}`);
+  await asSuperuser(`GRANT CREATE ON DATABASE ${db.name} TO ${OWNER}`);
   runtimeUrl = urlAs(db.url, RUNTIME);
   await stateQuery(db.url, 'CREATE TABLE orders (id int PRIMARY KEY)');
   // `npm run migrate`, in-process: the owner applies the migrations and grants the runtime role.
@@ -106,8 +93,8 @@ after(async () => {
   await runtimePool?.end();
   await slack?.close();
   await db?.drop();
-  await superuser(`DROP ROLE IF EXISTS ${RUNTIME}`);
-  await superuser(`DROP ROLE IF EXISTS ${OWNER}`);
+  await asSuperuser(`DROP ROLE IF EXISTS ${RUNTIME}`);
+  await asSuperuser(`DROP ROLE IF EXISTS ${OWNER}`);
 });
 
 const spec = (over: Partial<RuleSpec> = {}): RuleSpec => ({

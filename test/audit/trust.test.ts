@@ -12,7 +12,8 @@ import { createStateStore } from '../../src/postgres/state-store.js';
 import { ACTION } from '../../src/slack/ids.js';
 import { APPROVER, BOT_TOKEN, REQUESTER, baseEnv, startTestApp, type TestApp } from '../helpers/app.js';
 import { as, click, command, fresh, sessionTracker, stateQuery, typedRequest, waitForStatus } from '../helpers/approval-flow.js';
-import { createTestDatabase, serverUrl, type TestDatabase } from '../helpers/pg.js';
+import { createTestDatabase, type TestDatabase, withRole } from '../helpers/pg.js';
+import { asSuperuser } from '../helpers/roles.js';
 import { sleepSession } from '../helpers/sessions.js';
 import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 
@@ -28,27 +29,13 @@ const databases: TestDatabase[] = [];
 let app: TestApp | undefined;
 const sessions = sessionTracker();
 
-async function superuser(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: serverUrl() });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
 
-function urlAs(url: string, role: string): string {
-  const u = new URL(url);
-  u.username = role;
-  u.password = PASSWORD;
-  return u.toString();
-}
+const urlAs = (url: string, role: string): string => withRole(url, role, PASSWORD);
 
 async function newDatabase(): Promise<TestDatabase> {
   const db = await createTestDatabase('trust');
   databases.push(db);
-  await superuser(`GRANT CREATE ON DATABASE ${db.name} TO ${OWNER}`);
+  await asSuperuser(`GRANT CREATE ON DATABASE ${db.name} TO ${OWNER}`);
   return db;
 }
 
@@ -103,8 +90,8 @@ async function terminateFlow(db: TestDatabase, channel: string): Promise<string>
 
 before(async () => {
   slack = await startSlackApi();
-  await superuser(`CREATE ROLE ${OWNER} LOGIN PASSWORD '${PASSWORD}'`);
-  await superuser(`CREATE ROLE ${RUNTIME} LOGIN PASSWORD '${PASSWORD}'`);
+  await asSuperuser(`CREATE ROLE ${OWNER} LOGIN PASSWORD '${PASSWORD}'`);
+  await asSuperuser(`CREATE ROLE ${RUNTIME} LOGIN PASSWORD '${PASSWORD}'`);
 });
 afterEach(async () => {
   await app?.stop();
@@ -114,8 +101,8 @@ afterEach(async () => {
 after(async () => {
   await slack?.close();
   for (const db of databases) await db.drop();
-  await superuser(`DROP ROLE IF EXISTS ${RUNTIME}`);
-  await superuser(`DROP ROLE IF EXISTS ${OWNER}`);
+  await asSuperuser(`DROP ROLE IF EXISTS ${RUNTIME}`);
+  await asSuperuser(`DROP ROLE IF EXISTS ${OWNER}`);
 });
 
 test('least privilege: npm run migrate grants the runtime role only append and read on the audit log, and that role cannot alter it', async () => {

@@ -14,6 +14,14 @@ export function withDatabase(url: string, database: string): string {
   return u.toString();
 }
 
+/** `url` logged in as `role` with `password` instead. */
+export function withRole(url: string, role: string, password: string): string {
+  const u = new URL(url);
+  u.username = role;
+  u.password = password;
+  return u.toString();
+}
+
 export interface TestDatabase {
   name: string;
   url: string;
