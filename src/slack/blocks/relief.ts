@@ -3,9 +3,9 @@
 // sessions running a statement. The sessions themselves are read by the server when it is submitted.
 import type { KnownBlock, ModalView } from '@slack/types';
 import type { ConnectionRelief } from '../../domain/watch.js';
-import { encodeStormMetadata, INPUT, VIEW } from '../ids.js';
+import { INPUT, VIEW } from '../ids.js';
 import { inlineText, LIMITS, truncate } from './mrkdwn.js';
-import { reasonInput } from './request.js';
+import { incidentRequestModal } from './request.js';
 
 /** The one option of the widening checkbox. */
 export const INCLUDE_ACTIVE = 'include_active';
@@ -44,24 +44,15 @@ export function buildReliefModal(input: ReliefModalInput): ModalView {
         options: [{ text: { type: 'plain_text', text: truncate(`Also its ${sessions(relief.active)} running a statement`, 75) }, value: INCLUDE_ACTIVE }],
       },
     },
-    reasonInput('What is it doing to us, and why end these?'),
-    {
-      type: 'context',
-      elements: [
-        {
-          type: 'mrkdwn',
-          text: 'The request freezes the sessions that were connected when the watcher last looked and are idle now (each by pid and start time); approval ends exactly those, never a session that connected later. Protected roles and applications and pgsessions itself are never included.',
-        },
-      ],
-    },
   ];
-  return {
-    type: 'modal',
-    callback_id: VIEW.reliefRequest,
-    title: { type: 'plain_text', text: truncate('Relieve connections', LIMITS.modalTitle) },
-    submit: { type: 'plain_text', text: 'Request approval' },
-    close: { type: 'plain_text', text: 'Close' },
-    private_metadata: encodeStormMetadata({ incidentId: input.incidentId, channel: input.channel }),
+  return incidentRequestModal({
+    callbackId: VIEW.reliefRequest,
+    title: 'Relieve connections',
     blocks,
-  };
+    reasonPrompt: 'What is it doing to us, and why end these?',
+    freezes:
+      'The request freezes the sessions that were connected when the watcher last looked and are idle now (each by pid and start time); approval ends exactly those, never a session that connected later. Protected roles and applications and pgsessions itself are never included.',
+    incidentId: input.incidentId,
+    channel: input.channel,
+  });
 }

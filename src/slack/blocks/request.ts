@@ -168,25 +168,40 @@ export function buildStormModal(input: StormModalInput): ModalView {
         text: truncate(`*${n}* · apps: ${apps} · oldest for ${Math.round(input.oldestSeconds)} s\n${input.query === null ? '_query text not shown_' : codeSpan(input.query, MODAL_QUERY_CHARS + 2)}`, LIMITS.sectionText),
       },
     },
-    reasonInput('What is it doing to us, and why cancel these?'),
-    {
-      type: 'context',
-      elements: [
-        {
-          type: 'mrkdwn',
-          text: 'The request freezes these sessions (each with the query it runs now); approval cancels exactly those, never a session that arrived later or a query started since.',
-        },
-      ],
-    },
   ];
+  return incidentRequestModal({
+    callbackId: VIEW.stormRequest,
+    title: 'Cancel query storm',
+    blocks,
+    reasonPrompt: 'What is it doing to us, and why cancel these?',
+    freezes: 'The request freezes these sessions (each with the query it runs now); approval cancels exactly those, never a session that arrived later or a query started since.',
+    incidentId: input.incidentId,
+    channel: input.channel,
+  });
+}
+
+/**
+ * The form of a bulk request an alert offers (a storm's cancel, a connections relief): what it will do, a
+ * reason, and what the request freezes. It carries only the incident and the channel: the sessions are read
+ * by the server when the form is submitted.
+ */
+export function incidentRequestModal(form: {
+  callbackId: string;
+  title: string;
+  blocks: KnownBlock[];
+  reasonPrompt: string;
+  freezes: string;
+  incidentId: string;
+  channel: string;
+}): ModalView {
   return {
     type: 'modal',
-    callback_id: VIEW.stormRequest,
-    title: { type: 'plain_text', text: truncate('Cancel query storm', LIMITS.modalTitle) },
+    callback_id: form.callbackId,
+    title: { type: 'plain_text', text: truncate(form.title, LIMITS.modalTitle) },
     submit: { type: 'plain_text', text: 'Request approval' },
     close: { type: 'plain_text', text: 'Close' },
-    private_metadata: encodeStormMetadata({ incidentId: input.incidentId, channel: input.channel }),
-    blocks,
+    private_metadata: encodeStormMetadata({ incidentId: form.incidentId, channel: form.channel }),
+    blocks: [...form.blocks, reasonInput(form.reasonPrompt), { type: 'context', elements: [{ type: 'mrkdwn', text: form.freezes }] }],
   };
 }
 
@@ -486,7 +501,7 @@ export function buildPendingList(requests: KillRequest[], opts: { elsewhere?: nu
 }
 
 /** The request forms' required reason field (checked again by the app when submitted). */
-export function reasonInput(placeholder: string): KnownBlock {
+function reasonInput(placeholder: string): KnownBlock {
   return {
     type: 'input',
     block_id: INPUT.reasonBlock,
