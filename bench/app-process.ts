@@ -16,10 +16,13 @@ export interface AppProcess {
 
 function healthz(port: number): Promise<number> {
   return new Promise((resolve) => {
-    const req = request({ host: '127.0.0.1', port, path: '/healthz', method: 'GET', agent: false, timeout: 1000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
+    const req = request(
+      { host: '127.0.0.1', port, path: '/healthz', method: 'GET', agent: false, timeout: 1000 },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      },
+    );
     req.on('error', () => resolve(0));
     req.on('timeout', () => {
       req.destroy();
@@ -35,7 +38,14 @@ export async function readMemory(pid: number): Promise<{ rss: number; hwm: numbe
   return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
 }
 
-export async function startAppProcess(options: { cwd: string; env: NodeJS.ProcessEnv; port: number; logFile: string; args?: string[]; onSpawn?: (stop: () => Promise<void>) => void }): Promise<AppProcess> {
+export async function startAppProcess(options: {
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  port: number;
+  logFile: string;
+  args?: string[];
+  onSpawn?: (stop: () => Promise<void>) => void;
+}): Promise<AppProcess> {
   const fd = openSync(options.logFile, 'a');
   const child: ChildProcess = spawn(process.execPath, options.args ?? ['--import', 'tsx', 'src/main.ts'], {
     cwd: options.cwd,
@@ -44,10 +54,12 @@ export async function startAppProcess(options: { cwd: string; env: NodeJS.Proces
   });
   closeSync(fd);
   let exited: number | null | undefined;
-  const exit = new Promise<void>((resolve) => child.once('exit', (code) => {
-    exited = code;
-    resolve();
-  }));
+  const exit = new Promise<void>((resolve) =>
+    child.once('exit', (code) => {
+      exited = code;
+      resolve();
+    }),
+  );
 
   const stop = async () => {
     if (exited !== undefined) return;
@@ -61,7 +73,8 @@ export async function startAppProcess(options: { cwd: string; env: NodeJS.Proces
   options.onSpawn?.(stop);
   const deadline = Date.now() + 60_000;
   for (;;) {
-    if (exited !== undefined) throw new Error(`pgsessions exited with ${exited} during start-up; see ${options.logFile}`);
+    if (exited !== undefined)
+      throw new Error(`pgsessions exited with ${exited} during start-up; see ${options.logFile}`);
     if ((await healthz(options.port)) === 200) break;
     if (Date.now() > deadline) {
       await stop();

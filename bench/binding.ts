@@ -83,8 +83,19 @@ try {
   const many = summarize(await timed(Math.min(SAMPLES, 100), life(200)));
 
   const binder = createBinder(key);
-  const bulk = { id: 'x', cluster: 'main', action: 'terminate_all' as const, requester: 'U', targets: Array.from({ length: 200 }, (_, t) => target(t)), escalateAfterSeconds: null, createdAt: 'a', expiresAt: 'b' };
-  const mac = summarize(await timed(2_000, async () => binder.request(bulk, { approver: 'U2', approvedAt: 'c', expiresAt: null })));
+  const bulk = {
+    id: 'x',
+    cluster: 'main',
+    action: 'terminate_all' as const,
+    requester: 'U',
+    targets: Array.from({ length: 200 }, (_, t) => target(t)),
+    escalateAfterSeconds: null,
+    createdAt: 'a',
+    expiresAt: 'b',
+  };
+  const mac = summarize(
+    await timed(2_000, async () => binder.request(bulk, { approver: 'U2', approvedAt: 'c', expiresAt: null })),
+  );
 
   const row = (name: string, s: ReturnType<typeof summarize>) => [name, String(s.n), ms(s.p50), ms(s.p99), ms(s.max)];
   console.log(

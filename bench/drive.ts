@@ -16,7 +16,10 @@ export interface CommandResult {
 
 export interface Driver {
   /** Send `/pgsessions text`; resolve after the ack, and (unless `ackOnly`) after the answer too. */
-  command(text: string, options?: { ackOnly?: boolean; timeoutMs?: number; userId?: string }): Promise<CommandResult & { answer: Promise<CommandResult> }>;
+  command(
+    text: string,
+    options?: { ackOnly?: boolean; timeoutMs?: number; userId?: string },
+  ): Promise<CommandResult & { answer: Promise<CommandResult> }>;
   close(): void;
 }
 
@@ -59,7 +62,12 @@ export function createDriver(slack: SlackApi, port: number): Driver {
         }, timeoutMs);
       });
       const sentAt = Date.now();
-      const ack = await slashCommand(port, SIGNING_SECRET, { text, userId: options.userId ?? REQUESTER, channelId: 'CINC', responseUrl: slack.responseUrl(id) });
+      const ack = await slashCommand(port, SIGNING_SECRET, {
+        text,
+        userId: options.userId ?? REQUESTER,
+        channelId: 'CINC',
+        responseUrl: slack.responseUrl(id),
+      });
       // A refused read is answered in the acknowledgement itself (nothing comes to the response_url):
       // count it at once instead of waiting out the timeout, so a refused user asks again straight away.
       if (ack.body.length > 0 && classify(ack.json ?? ack.body) === 'rate_limited') {

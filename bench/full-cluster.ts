@@ -47,7 +47,9 @@ async function role(server: EmbeddedServer, grants: string[]): Promise<string> {
   const password = `pw-${randomBytes(6).toString('hex')}`;
   const c = new pg.Client({ connectionString: server.url });
   await c.connect();
-  await c.query(`CREATE ROLE ${name} LOGIN PASSWORD '${password}'${grants.length > 0 ? ` IN ROLE ${grants.join(', ')}` : ''}`);
+  await c.query(
+    `CREATE ROLE ${name} LOGIN PASSWORD '${password}'${grants.length > 0 ? ` IN ROLE ${grants.join(', ')}` : ''}`,
+  );
   await c.end();
   const u = new URL(server.url);
   u.username = name;
@@ -71,21 +73,37 @@ async function listings(driver: Driver, phase: Phase): Promise<void> {
 async function approveToGone(slack: SlackApi, port: number, victim: SleepSession, phase: Phase): Promise<void> {
   const before = approvalPosts(slack, CHANNEL).length;
   const id = `full${randomBytes(4).toString('hex')}`;
-  const res = await slashCommand(port, SIGNING_SECRET, { text: `terminate ${victim.pid} bench`, userId: REQUESTER, channelId: CHANNEL, responseUrl: slack.responseUrl(id) });
+  const res = await slashCommand(port, SIGNING_SECRET, {
+    text: `terminate ${victim.pid} bench`,
+    userId: REQUESTER,
+    channelId: CHANNEL,
+    responseUrl: slack.responseUrl(id),
+  });
   if (res.status !== 200) return void count(phase.goneFailures, `command answered ${res.status}`);
-  const post = await slack.waitFor(() => approvalPosts(slack, CHANNEL)[before], { timeoutMs: ANSWER_TIMEOUT_MS, description: 'approval' }).catch(() => null);
+  const post = await slack
+    .waitFor(() => approvalPosts(slack, CHANNEL)[before], { timeoutMs: ANSWER_TIMEOUT_MS, description: 'approval' })
+    .catch(() => null);
   if (!post) return void count(phase.goneFailures, 'request refused or not posted');
   let endedAt = 0;
   const ended = victim.finished.then(() => (endedAt = Date.now()));
   const clickedAt = Date.now();
   const clicked = await click(slack, port, ACTION.approve, requestIdOf(post), { user: APPROVER, channel: CHANNEL });
   if (clicked.status !== 200) return void count(phase.goneFailures, `approve answered ${clicked.status}`);
-  const outcome = await Promise.race([ended.then(() => 'gone' as const), sleep(ANSWER_TIMEOUT_MS).then(() => 'timeout' as const)]);
+  const outcome = await Promise.race([
+    ended.then(() => 'gone' as const),
+    sleep(ANSWER_TIMEOUT_MS).then(() => 'timeout' as const),
+  ]);
   if (outcome === 'gone') phase.gone.push(endedAt - clickedAt);
   else count(phase.goneFailures, 'still there 10 s after Approve');
 }
 
-async function measure(name: string, slack: SlackApi, port: number, driver: Driver, victims: SleepSession[]): Promise<Phase> {
+async function measure(
+  name: string,
+  slack: SlackApi,
+  port: number,
+  driver: Driver,
+  victims: SleepSession[],
+): Promise<Phase> {
   const phase: Phase = { name, listings: [], listingFailures: {}, gone: [], goneFailures: {} };
   log(`${name}: ${SAMPLES} listings`);
   await listings(driver, phase);
@@ -117,21 +135,38 @@ function keepFull(url: string): { full: Promise<void>; refusal(): string; stop()
       }
     }
   })();
-  return { full, refusal: () => refusal, stop: async () => {
-    stopped = true;
-    await loop;
-  } };
+  return {
+    full,
+    refusal: () => refusal,
+    stop: async () => {
+      stopped = true;
+      await loop;
+    },
+  };
 }
 
-const failures = (f: Record<string, number>) => (Object.keys(f).length === 0 ? 'none' : Object.entries(f).map(([k, v]) => `${v}× ${k}`).join(', '));
+const failures = (f: Record<string, number>) =>
+  Object.keys(f).length === 0
+    ? 'none'
+    : Object.entries(f)
+        .map(([k, v]) => `${v}× ${k}`)
+        .join(', ');
 
-const cluster = await startEmbeddedPostgres({ maxConnections: MAX_CONNECTIONS, reuseInitdb: true, ...(RESERVED ? { settings: { reserved_connections: '3' } } : {}) });
+const cluster = await startEmbeddedPostgres({
+  maxConnections: MAX_CONNECTIONS,
+  reuseInitdb: true,
+  ...(RESERVED ? { settings: { reserved_connections: '3' } } : {}),
+});
 const stateServer = await startEmbeddedPostgres({ reuseInitdb: true });
 const slack = await startSlackApi();
 const held: pg.Client[] = [];
 const victims: SleepSession[] = [];
 try {
-  const botUrl = await role(cluster, ['pg_monitor', 'pg_signal_backend', ...(RESERVED ? ['pg_use_reserved_connections'] : [])]);
+  const botUrl = await role(cluster, [
+    'pg_monitor',
+    'pg_signal_backend',
+    ...(RESERVED ? ['pg_use_reserved_connections'] : []),
+  ]);
   const stormUrl = await role(cluster, []);
   const app = await startPgsessions(
     baseEnv(botUrl, slack, {
@@ -150,15 +185,19 @@ try {
     held.push(c);
   }
   const healthyVictims: SleepSession[] = [];
-  for (let n = 0; n < APPROVALS; n++) healthyVictims.push(await sleepSession(stormUrl, { seconds: 600, application: 'victim' }));
+  for (let n = 0; n < APPROVALS; n++)
+    healthyVictims.push(await sleepSession(stormUrl, { seconds: 600, application: 'victim' }));
   const healthy = await measure('healthy', slack, app.port, driver, healthyVictims);
 
   // The storm: victims first (they hold connections too), then every slot a non-superuser may have — and,
   // like clients that retry, every slot that frees up later (the app's pooled connections timing out).
-  for (let n = 0; n < APPROVALS; n++) victims.push(await sleepSession(stormUrl, { seconds: 600, application: 'victim' }));
+  for (let n = 0; n < APPROVALS; n++)
+    victims.push(await sleepSession(stormUrl, { seconds: 600, application: 'victim' }));
   const storm = keepFull(stormUrl);
   await storm.full;
-  log(`cluster full at ${held.length + victims.length} storm sessions (${storm.refusal()}); waiting 35 s for the app's idle pooled connections to time out`);
+  log(
+    `cluster full at ${held.length + victims.length} storm sessions (${storm.refusal()}); waiting 35 s for the app's idle pooled connections to time out`,
+  );
   await sleep(35_000);
   log(`still full: ${held.length + victims.length} storm sessions`);
   const full = await measure('full', slack, app.port, driver, victims);
@@ -166,14 +205,36 @@ try {
   driver.close();
   await app.stop();
 
-  console.log(`load average at the end: ${loadavg().map((l) => l.toFixed(1)).join(' ')} on ${cpus().length} cores`);
-  console.log(`\nA full cluster: max_connections ${MAX_CONNECTIONS}, bot role ${RESERVED ? 'in pg_use_reserved_connections, reserved_connections = 3' : 'without reserved connections'}; ${SAMPLES} listings and ${APPROVALS} approvals per phase\n`);
+  console.log(
+    `load average at the end: ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')} on ${cpus().length} cores`,
+  );
+  console.log(
+    `\nA full cluster: max_connections ${MAX_CONNECTIONS}, bot role ${RESERVED ? 'in pg_use_reserved_connections, reserved_connections = 3' : 'without reserved connections'}; ${SAMPLES} listings and ${APPROVALS} approvals per phase\n`,
+  );
   const rows = [['phase', 'figure', 'p50 / p95 / max', 'samples ok', 'failures', 'goal', 'verdict']];
   for (const p of [healthy, full]) {
     const l95 = percentile(p.listings, 95);
     const g95 = percentile(p.gone, 95);
-    rows.push([p.name, 'listing', `${ms(percentile(p.listings, 50))} / ${ms(l95)} / ${ms(Math.max(...p.listings))}`, `${p.listings.length}/${SAMPLES}`, failures(p.listingFailures), '< 1 s p95, no failure', verdict(p.listings.length === SAMPLES && l95 < GOAL_MS)]);
-    rows.push([p.name, 'approve→gone', `${ms(percentile(p.gone, 50))} / ${ms(g95)} / ${ms(Math.max(...p.gone))}`, `${p.gone.length}/${APPROVALS}`, failures(p.goneFailures), '< 1 s p95, no failure', verdict(p.gone.length === APPROVALS && g95 < GOAL_MS)]);
+    rows.push([
+      p.name,
+      'listing',
+      `${ms(percentile(p.listings, 50))} / ${ms(l95)} / ${ms(Math.max(...p.listings))}`,
+      `${p.listings.length}/${SAMPLES}`,
+      failures(p.listingFailures),
+      '< 1 s p95, no failure',
+      verdict(p.listings.length === SAMPLES && l95 < GOAL_MS),
+    ]);
+    rows.push([
+      p.name,
+      'approve→gone',
+      `${ms(percentile(p.gone, 50))} / ${ms(g95)} / ${ms(Math.max(...p.gone))}`,
+      `${p.gone.length}/${APPROVALS}`,
+      failures(p.goneFailures),
+      '< 1 s p95, no failure',
+      verdict(p.gone.length === APPROVALS && g95 < GOAL_MS),
+    ]);
   }
   console.log(table(rows));
 } finally {

@@ -36,7 +36,10 @@ for (let i = 0; i < snap.nodes.length; i += width) {
   total += size;
   add(byType, type, size);
   // Objects are named by constructor; strings, code and arrays by their type (their "name" is their content).
-  const name = type === 'object' || type === 'closure' || type === 'native' ? `${snap.strings[snap.nodes[i + at.name]!]} (${type})` : `(${type})`;
+  const name =
+    type === 'object' || type === 'closure' || type === 'native'
+      ? `${snap.strings[snap.nodes[i + at.name]!]} (${type})`
+      : `(${type})`;
   add(byName, name, size);
 }
 

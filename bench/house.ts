@@ -21,7 +21,11 @@ const LAYERS: { name: string; floor: number; match: (path: string) => boolean }[
   { name: 'watch', floor: 3, match: (p) => p.startsWith('src/watch/') },
   { name: 'slack', floor: 3, match: (p) => p.startsWith('src/slack/') },
   { name: 'audit', floor: 4, match: (p) => p.startsWith('src/audit/') },
-  { name: 'root', floor: 5, match: (p) => p.startsWith('src/cli/') || ['src/pgsessions.ts', 'src/main.ts', 'src/probe-server.ts'].includes(p) },
+  {
+    name: 'root',
+    floor: 5,
+    match: (p) => p.startsWith('src/cli/') || ['src/pgsessions.ts', 'src/main.ts', 'src/probe-server.ts'].includes(p),
+  },
   { name: 'playground', floor: 6, match: (p) => p.startsWith('src/playground/') },
 ];
 
@@ -65,10 +69,18 @@ export function inspect(root: string, file: string): Finding[] {
       const start = source.getLineAndCharacterOfPosition(node.getStart(source)).line;
       const end = source.getLineAndCharacterOfPosition(node.end).line;
       if (end - start + 1 > MAX_FUNCTION_LINES) {
-        findings.push({ kind: 'function', where: `${path}:${start + 1}`, what: `${functionName(node)}: ${end - start + 1} lines` });
+        findings.push({
+          kind: 'function',
+          where: `${path}:${start + 1}`,
+          what: `${functionName(node)}: ${end - start + 1} lines`,
+        });
       }
     }
-    if (ts.isImportDeclaration(node) && ts.isStringLiteral(node.moduleSpecifier) && node.moduleSpecifier.text.startsWith('.')) {
+    if (
+      ts.isImportDeclaration(node) &&
+      ts.isStringLiteral(node.moduleSpecifier) &&
+      node.moduleSpecifier.text.startsWith('.')
+    ) {
       const target = relative(root, resolve(dirname(file), node.moduleSpecifier.text.replace(/\.js$/, '.ts')));
       const to = layerOf(target);
       if (layer && to && to.name !== layer.name && to.floor >= layer.floor) {
@@ -90,7 +102,11 @@ if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith
   const findings = inspectTree(resolve('.'));
   for (const kind of ['file', 'function', 'import'] as const) {
     const some = findings.filter((f) => f.kind === kind);
-    const title = { file: `files over ${MAX_FILE_LINES} lines`, function: `functions over ${MAX_FUNCTION_LINES} lines`, import: 'imports up or across a layer' }[kind];
+    const title = {
+      file: `files over ${MAX_FILE_LINES} lines`,
+      function: `functions over ${MAX_FUNCTION_LINES} lines`,
+      import: 'imports up or across a layer',
+    }[kind];
     console.log(`${title}: ${some.length}`);
     for (const f of some) console.log(`  ${f.where}  ${f.what}`);
   }

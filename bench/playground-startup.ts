@@ -50,7 +50,11 @@ const tmp = await mkdtemp(join(tmpdir(), 'pgsessions-bench-playground-'));
 // As root the server runs as `postgres`, which must reach the binaries copied under TMPDIR.
 await chmod(tmp, 0o755);
 try {
-  console.log(`# playground start-up: ${cpus().length} CPUs, load ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  console.log(
+    `# playground start-up: ${cpus().length} CPUs, load ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}`,
+  );
   const cold = await once(tmp);
   console.log(`cold  ${(cold / 1000).toFixed(1)} s  ${cold < GOAL_MS ? 'PASS' : 'MISS'} (goal < ${GOAL_MS / 1000} s)`);
   const warm: number[] = [];
@@ -60,7 +64,10 @@ try {
     console.log(`warm  ${(ms / 1000).toFixed(1)} s  ${ms < GOAL_MS ? 'PASS' : 'MISS'}`);
   }
   const sorted = [...warm].sort((a, b) => a - b);
-  if (sorted.length > 0) console.log(`warm median ${(sorted[Math.floor(sorted.length / 2)]! / 1000).toFixed(1)} s, best ${(sorted[0]! / 1000).toFixed(1)} s`);
+  if (sorted.length > 0)
+    console.log(
+      `warm median ${(sorted[Math.floor(sorted.length / 2)]! / 1000).toFixed(1)} s, best ${(sorted[0]! / 1000).toFixed(1)} s`,
+    );
 } finally {
   await rm(tmp, { recursive: true, force: true });
 }

@@ -69,7 +69,10 @@ try {
   let setupFailed = 0;
   for (let i = 0; i < SAMPLES; i++) {
     const read = await longRead(server.url, 'probe', { seconds: 60, application: 'reporting' });
-    const ddl = await blockedQuery(server.url, 'probe', { statement: 'ALTER TABLE probe ADD COLUMN IF NOT EXISTS x int', application: 'rails-migrate' });
+    const ddl = await blockedQuery(server.url, 'probe', {
+      statement: 'ALTER TABLE probe ADD COLUMN IF NOT EXISTS x int',
+      application: 'rails-migrate',
+    });
     const ddlWaiting = Date.now(); // blockedQuery returns once pg_blocking_pids shows the wait
     let cancelledAt = 0;
     const cancelled = ddl.finished.then((e) => {
@@ -100,13 +103,29 @@ try {
   await app.stop();
   await pool.end();
   const p95 = percentile(latencies, 95);
-  console.log(`load average at the end: ${loadavg().map((l) => l.toFixed(1)).join(' ')} on ${cpus().length} cores`);
-  console.log(`\nStanding approvals at ${SESSIONS} sessions, watch interval 2 s (mix ${JSON.stringify(mix.counts())})\n`);
+  console.log(
+    `load average at the end: ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')} on ${cpus().length} cores`,
+  );
+  console.log(
+    `\nStanding approvals at ${SESSIONS} sessions, watch interval 2 s (mix ${JSON.stringify(mix.counts())})\n`,
+  );
   console.log(
     table([
       ['figure', 'value', 'goal', 'verdict'],
-      ['thresholds met → DDL cancelled, p50 / p95 / max', `${ms(percentile(latencies, 50))} / ${ms(p95)} / ${ms(Math.max(...latencies))}`, '≤ 2.5 s p95', verdict(p95 <= 2_500)],
-      ['samples cancelled / missed / not set up (load)', `${latencies.length} / ${missed} / ${setupFailed}`, 'no miss', verdict(missed === 0)],
+      [
+        'thresholds met → DDL cancelled, p50 / p95 / max',
+        `${ms(percentile(latencies, 50))} / ${ms(p95)} / ${ms(Math.max(...latencies))}`,
+        '≤ 2.5 s p95',
+        verdict(p95 <= 2_500),
+      ],
+      [
+        'samples cancelled / missed / not set up (load)',
+        `${latencies.length} / ${missed} / ${setupFailed}`,
+        'no miss',
+        verdict(missed === 0),
+      ],
     ]),
   );
 } finally {

@@ -42,12 +42,20 @@ const SLOW_CONCURRENCY = 5;
 const ACK_LIMIT_MS = 3_000;
 const APP_MODE = process.env.BENCH_APP === 'tsx' ? 'tsx' : 'compiled';
 // BENCH_ONLY=kills,memory,scrubber runs only those sections ("main" = the listing, slow and ramp figures).
-const ONLY = new Set((process.env.BENCH_ONLY ?? '').split(',').map((x) => x.trim()).filter(Boolean));
+const ONLY = new Set(
+  (process.env.BENCH_ONLY ?? '')
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean),
+);
 const section = (name: 'main' | 'kills' | 'memory' | 'scrubber') => ONLY.size === 0 || ONLY.has(name);
 const KILL_LOAD_USERS = 50;
 const KILL_LOAD_SAMPLES = QUICK ? 5 : 10;
 // BENCH_KILL_LIMITS=off,default (both by default): the listing rate limits the kills-under-load app runs with.
-const KILL_LIMITS = (process.env.BENCH_KILL_LIMITS ?? 'off,default').split(',').map((x) => x.trim()).filter((x): x is 'off' | 'default' => x === 'off' || x === 'default');
+const KILL_LIMITS = (process.env.BENCH_KILL_LIMITS ?? 'off,default')
+  .split(',')
+  .map((x) => x.trim())
+  .filter((x): x is 'off' | 'default' => x === 'off' || x === 'default');
 const MEMORY_COMMANDS = Number(process.env.BENCH_MEMORY_COMMANDS ?? (QUICK ? 1_000 : 10_000));
 const MEMORY_CONCURRENCY = 10;
 // BENCH_HEAP_SNAPSHOT=DIR: after the idle reading, the memory run asks the app for a heap snapshot (SIGUSR2,
@@ -58,12 +66,26 @@ const HEAP_SNAPSHOT_DIR = process.env.BENCH_HEAP_SNAPSHOT;
 // refuses most V8 flags).
 // By default the flags of package.json's `start` script (node FLAGS dist/main.js), as production runs it;
 // BENCH_APP_NODE_ARGS=none runs without any.
-const START_FLAGS = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start.split(' ').filter((w) => w.startsWith('--'));
-const APP_NODE_ARGS = process.env.BENCH_APP_NODE_ARGS === undefined ? START_FLAGS : process.env.BENCH_APP_NODE_ARGS.split(' ').filter((w) => w !== '' && w !== 'none');
+const START_FLAGS = (
+  JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }
+).scripts.start
+  .split(' ')
+  .filter((w) => w.startsWith('--'));
+const APP_NODE_ARGS =
+  process.env.BENCH_APP_NODE_ARGS === undefined
+    ? START_FLAGS
+    : process.env.BENCH_APP_NODE_ARGS.split(' ').filter((w) => w !== '' && w !== 'none');
 // Whole-run guard: the benchmark never outlives this, whatever hangs.
 const RUN_DEADLINE_MS = QUICK ? 5 * 60_000 : 15 * 60_000;
 
-const GOAL = { ackP99Ms: 100, listingFactor: 1.5, listingSlackMs: 50, approvalP50Ms: 500, idleRssBytes: 120 * 1024 * 1024, killUnderLoadP99Ms: 1_000 } as const;
+const GOAL = {
+  ackP99Ms: 100,
+  listingFactor: 1.5,
+  listingSlackMs: 50,
+  approvalP50Ms: 500,
+  idleRssBytes: 120 * 1024 * 1024,
+  killUnderLoadP99Ms: 1_000,
+} as const;
 
 interface SizeResult {
   sessions: number;
@@ -111,7 +133,19 @@ async function compileApp(work: string): Promise<string[]> {
   const dir = join(work, 'app');
   await mkdir(dir, { recursive: true });
   const code = await new Promise<number | null>((done) => {
-    const tsc = spawn(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--outDir', join(dir, 'dist'), '--sourceMap', 'false'], { cwd: ROOT, stdio: 'ignore' });
+    const tsc = spawn(
+      process.execPath,
+      [
+        join(ROOT, 'node_modules/typescript/bin/tsc'),
+        '-p',
+        'tsconfig.build.json',
+        '--outDir',
+        join(dir, 'dist'),
+        '--sourceMap',
+        'false',
+      ],
+      { cwd: ROOT, stdio: 'ignore' },
+    );
     const timer = setTimeout(() => tsc.kill('SIGKILL'), 120_000);
     tsc.once('exit', (c) => {
       clearTimeout(timer);
@@ -130,7 +164,10 @@ async function compileApp(work: string): Promise<string[]> {
   return [main];
 }
 
-async function measureRaw(pool: pg.Pool, versionNum: number): Promise<{ raw: Summary; serverExecP50: number; matched: number }> {
+async function measureRaw(
+  pool: pg.Pool,
+  versionNum: number,
+): Promise<{ raw: Summary; serverExecP50: number; matched: number }> {
   const query = listSessionsQuery(versionNum, { limit: 20 });
   for (let i = 0; i < 3; i++) await pool.query(query.text, query.values);
   const samples: number[] = [];
@@ -150,7 +187,9 @@ async function measureRaw(pool: pg.Pool, versionNum: number): Promise<{ raw: Sum
   return { raw: summarize(samples), serverExecP50: percentile(exec, 50), matched };
 }
 
-async function measureCommands(driver: Driver): Promise<{ ack: Summary; listing: Summary; listingOutcomes: Record<string, number> }> {
+async function measureCommands(
+  driver: Driver,
+): Promise<{ ack: Summary; listing: Summary; listingOutcomes: Record<string, number> }> {
   for (let i = 0; i < 3; i++) await driver.command('');
   const results: CommandResult[] = [];
   for (let i = 0; i < COMMAND_RUNS; i++) results.push(await driver.command(''));
@@ -181,17 +220,36 @@ async function measureApprovals(
       const before = slack.calls.length;
       await driver.command(`terminate ${pid} bench approval ${i}`);
       const post = await slack.waitFor(
-        () => slack.calls.slice(before).find((c) => c.method === 'chat.postMessage' && c.params.channel === 'CINC' && JSON.stringify(c.params.blocks ?? '').includes(`${pid}`)),
+        () =>
+          slack.calls
+            .slice(before)
+            .find(
+              (c) =>
+                c.method === 'chat.postMessage' &&
+                c.params.channel === 'CINC' &&
+                JSON.stringify(c.params.blocks ?? '').includes(`${pid}`),
+            ),
         { timeoutMs: 10_000, intervalMs: 5, description: `approval request for pid ${pid}` },
       );
-      const blocks = post.params.blocks as Array<{ type: string; elements?: Array<{ action_id?: string; value?: string }> }>;
-      const approve = blocks.flatMap((b) => (b.type === 'actions' ? (b.elements ?? []) : [])).find((e) => e.action_id === ACTION.approve);
+      const blocks = post.params.blocks as Array<{
+        type: string;
+        elements?: Array<{ action_id?: string; value?: string }>;
+      }>;
+      const approve = blocks
+        .flatMap((b) => (b.type === 'actions' ? (b.elements ?? []) : []))
+        .find((e) => e.action_id === ACTION.approve);
       if (!approve?.value) throw new Error('the approval request has no Approve button');
 
       // The first chat.update after a click is the "approved, executing" message: make Slack slow to answer it.
       if (options.updateDelayMs) slack.failNext('chat.update', 1, { delayMs: options.updateDelayMs });
       const started = performance.now();
-      const click = blockAction(app.port, SIGNING_SECRET, { userId: APPROVER, channelId: 'CINC', actionId: ACTION.approve, value: approve.value, responseUrl: slack.responseUrl(`approve${i}`) });
+      const click = blockAction(app.port, SIGNING_SECRET, {
+        userId: APPROVER,
+        channelId: 'CINC',
+        actionId: ACTION.approve,
+        value: approve.value,
+        responseUrl: slack.responseUrl(`approve${i}`),
+      });
       let goneAt = Number.NaN;
       const deadline = Date.now() + 15_000;
       while (Date.now() < deadline) {
@@ -217,7 +275,10 @@ async function measureRamp(driver: Driver, app: AppProcess): Promise<{ levels: R
   const levels: RampLevel[] = [];
   let peakRss = 0;
   const sampler = setInterval(() => {
-    app.memory().then((m) => (peakRss = Math.max(peakRss, m.rss)), () => undefined);
+    app.memory().then(
+      (m) => (peakRss = Math.max(peakRss, m.rss)),
+      () => undefined,
+    );
   }, 100);
   try {
     for (const concurrency of RAMP_LEVELS) {
@@ -249,11 +310,15 @@ async function measureRamp(driver: Driver, app: AppProcess): Promise<{ levels: R
   return { levels, peakRss };
 }
 
-async function measureSlow(driver: Driver, proxy: SlowProxy): Promise<{ ack: Summary; answer: Summary; outcomes: Record<string, number>; warm: Record<string, number> }> {
+async function measureSlow(
+  driver: Driver,
+  proxy: SlowProxy,
+): Promise<{ ack: Summary; answer: Summary; outcomes: Record<string, number>; warm: Record<string, number> }> {
   // Warm the slow cluster's pool while the proxy is fast, so its connections exist; then slow it down.
   proxy.delayMs = 0;
   const warm: CommandResult[] = [];
-  for (let round = 0; round < 2; round++) warm.push(...(await Promise.all(Array.from({ length: 4 }, () => driver.command('cluster:slow')))));
+  for (let round = 0; round < 2; round++)
+    warm.push(...(await Promise.all(Array.from({ length: 4 }, () => driver.command('cluster:slow')))));
   proxy.delayMs = SLOW_DELAY_MS;
   const results: CommandResult[] = [];
   const answers: Promise<CommandResult>[] = [];
@@ -294,7 +359,13 @@ interface KillsUnderLoad {
  * the same cluster, closed loop, for as long as the approvals take. Signals have their own pool; this
  * measures whether that holds under a saturated listing pool.
  */
-async function measureKillsUnderLoad(slack: SlackApi, app: AppProcess, mix: SessionMix, driver: Driver, url: string): Promise<KillsUnderLoad> {
+async function measureKillsUnderLoad(
+  slack: SlackApi,
+  app: AppProcess,
+  mix: SessionMix,
+  driver: Driver,
+  url: string,
+): Promise<KillsUnderLoad> {
   // The same approvals without the listing load, on the same machine a moment before: the yardstick.
   const baseline = await measureApprovals(slack, app, mix, driver, url, { samples: 5 });
   let stop = false;
@@ -340,18 +411,40 @@ interface MemoryRun {
 }
 
 /** A fresh app process: RSS idle after MEMORY_COMMANDS default listings sent MEMORY_CONCURRENCY at a time. */
-async function measureMemoryAfterCommands(slack: SlackApi, env: NodeJS.ProcessEnv, args: string[], logFile: string, cleanups: Array<() => Promise<unknown>>): Promise<MemoryRun> {
+async function measureMemoryAfterCommands(
+  slack: SlackApi,
+  env: NodeJS.ProcessEnv,
+  args: string[],
+  logFile: string,
+  cleanups: Array<() => Promise<unknown>>,
+): Promise<MemoryRun> {
   const port = await freePort();
   // SIGUSR2 forces a full GC (bench/gc-signal.cjs); SIGTTIN writes a heap snapshot (it runs a full GC too).
   const probeArgs = ['--expose-gc', '--require', join(ROOT, 'bench/gc-signal.cjs')];
-  const snapshotArgs = HEAP_SNAPSHOT_DIR ? ['--heapsnapshot-signal=SIGTTIN', `--diagnostic-dir=${resolve(HEAP_SNAPSHOT_DIR)}`] : [];
-  const app = await startAppProcess({ cwd: ROOT, env: { ...env, PORT: String(port) }, port, logFile, args: [...probeArgs, ...snapshotArgs, ...args], onSpawn: (stop) => cleanups.push(stop) });
+  const snapshotArgs = HEAP_SNAPSHOT_DIR
+    ? ['--heapsnapshot-signal=SIGTTIN', `--diagnostic-dir=${resolve(HEAP_SNAPSHOT_DIR)}`]
+    : [];
+  const app = await startAppProcess({
+    cwd: ROOT,
+    env: { ...env, PORT: String(port) },
+    port,
+    logFile,
+    args: [...probeArgs, ...snapshotArgs, ...args],
+    onSpawn: (stop) => cleanups.push(stop),
+  });
   const driver = createDriver(slack, port);
   try {
     await sleep(1_000);
     const afterStart = (await app.memory()).rss;
     let peak = afterStart;
-    const sampler = setInterval(() => app.memory().then((m) => (peak = Math.max(peak, m.rss)), () => undefined), 100);
+    const sampler = setInterval(
+      () =>
+        app.memory().then(
+          (m) => (peak = Math.max(peak, m.rss)),
+          () => undefined,
+        ),
+      100,
+    );
     const counts: Record<string, number> = {};
     let left = MEMORY_COMMANDS;
     const started = performance.now();
@@ -406,10 +499,26 @@ async function measureMemoryAfterCommands(slack: SlackApi, env: NodeJS.ProcessEn
         }
         await sleep(3_000);
         const after = await readHeap();
-        snapshot = { file: join(dir, file), rss: (await app.memory()).rss, heapUsed: after.used, heapTotal: after.total };
+        snapshot = {
+          file: join(dir, file),
+          rss: (await app.memory()).rss,
+          heapUsed: after.used,
+          heapTotal: after.total,
+        };
       }
     }
-    return { commands: MEMORY_COMMANDS, seconds, outcomes: counts, afterStart, peak, idleAfter: idle.rss, hwm: idle.hwm, heap, afterGc, ...(snapshot ? { snapshot } : {}) };
+    return {
+      commands: MEMORY_COMMANDS,
+      seconds,
+      outcomes: counts,
+      afterStart,
+      peak,
+      idleAfter: idle.rss,
+      hwm: idle.hwm,
+      heap,
+      afterGc,
+      ...(snapshot ? { snapshot } : {}),
+    };
   } finally {
     driver.close();
     await app.stop();
@@ -436,7 +545,9 @@ async function main(): Promise<void> {
   guard.unref();
 
   const started = Date.now();
-  const loadAtStart = loadavg().map((l) => l.toFixed(2)).join(' ');
+  const loadAtStart = loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
   if (section('scrubber')) console.log(`${scrubberReport()}\n`);
   if (ONLY.size > 0 && [...ONLY].every((x) => x === 'scrubber')) return;
   try {
@@ -445,7 +556,9 @@ async function main(): Promise<void> {
     const idleTsxRss = await rssOfIdleProcess(['--import', 'tsx', '-e', 'setTimeout(() => {}, 60000)']);
 
     log('starting embedded PostgreSQL');
-    const server: EmbeddedServer = await startEmbeddedPostgres({ maxConnections: Math.max(300, maxSize + APPROVAL_SAMPLES + 250) });
+    const server: EmbeddedServer = await startEmbeddedPostgres({
+      maxConnections: Math.max(300, maxSize + APPROVAL_SAMPLES + 250),
+    });
     cleanups.push(() => server.stop());
     const slack = await startSlackApi();
     cleanups.push(() => slack.close());
@@ -457,7 +570,15 @@ async function main(): Promise<void> {
     const work = await mkdtemp(join(tmpdir(), 'pgsessions-bench-'));
     cleanups.push(() => rm(work, { recursive: true, force: true }));
     const clustersFile = join(work, 'clusters.json');
-    await writeFile(clustersFile, JSON.stringify({ clusters: [{ name: 'default', url: server.url }, { name: 'slow', url: slowUrl.toString() }] }));
+    await writeFile(
+      clustersFile,
+      JSON.stringify({
+        clusters: [
+          { name: 'default', url: server.url },
+          { name: 'slow', url: slowUrl.toString() },
+        ],
+      }),
+    );
     const port = await freePort();
     const env: NodeJS.ProcessEnv = {
       PATH: process.env.PATH,
@@ -465,13 +586,22 @@ async function main(): Promise<void> {
       // For memory experiments: glibc's arena count, and node flags for the app only.
       ...(process.env.MALLOC_ARENA_MAX ? { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX } : {}),
       ...(process.env.BENCH_APP_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_APP_NODE_OPTIONS } : {}),
-      ...baseEnv(server.url, slack, { PORT: String(port), PGSESSIONS_CLUSTERS: clustersFile, STATE_DATABASE_URL: server.url, LOG_LEVEL: 'info' }),
+      ...baseEnv(server.url, slack, {
+        PORT: String(port),
+        PGSESSIONS_CLUSTERS: clustersFile,
+        STATE_DATABASE_URL: server.url,
+        LOG_LEVEL: 'info',
+      }),
     };
     delete env.DATABASE_URL;
 
     const pool = createPool(server.url, createLogger('silent'), { max: 1 });
     cleanups.push(() => pool.end());
-    const versions = (await pool.query<{ num: string; version: string }>(`SELECT current_setting('server_version_num') AS num, current_setting('server_version') AS version`)).rows[0]!;
+    const versions = (
+      await pool.query<{ num: string; version: string }>(
+        `SELECT current_setting('server_version_num') AS num, current_setting('server_version') AS version`,
+      )
+    ).rows[0]!;
     const versionNum = Number(versions.num);
     const serverVersion = versions.version;
 
@@ -487,10 +617,19 @@ async function main(): Promise<void> {
     }
     const tsxArgs = ['--import', 'tsx', 'src/main.ts'];
     const appArgs = [...APP_NODE_ARGS, ...(compiled ?? tsxArgs)];
-    const appCommand = compiled ? 'node dist/main.js (compiled by tsc -p tsconfig.build.json into a scratch dir)' : 'node --import tsx src/main.ts';
+    const appCommand = compiled
+      ? 'node dist/main.js (compiled by tsc -p tsconfig.build.json into a scratch dir)'
+      : 'node --import tsx src/main.ts';
     log(`starting pgsessions as a child process: ${appCommand}`);
     const logFile = join(tmpdir(), `pgsessions-bench-app-${process.pid}.log`);
-    const app = await startAppProcess({ cwd: ROOT, env, port, logFile, args: appArgs, onSpawn: (stop) => cleanups.push(stop) });
+    const app = await startAppProcess({
+      cwd: ROOT,
+      env,
+      port,
+      logFile,
+      args: appArgs,
+      onSpawn: (stop) => cleanups.push(stop),
+    });
     const driver = createDriver(slack, port);
     cleanups.push(async () => driver.close());
 
@@ -505,7 +644,14 @@ async function main(): Promise<void> {
       let otherIdle: { how: string; rss: number } | null = null;
       if (compiled) {
         const otherPort = await freePort();
-        const other = await startAppProcess({ cwd: ROOT, env: { ...env, PORT: String(otherPort) }, port: otherPort, logFile: `${logFile}.tsx`, args: tsxArgs, onSpawn: (stop) => cleanups.push(stop) });
+        const other = await startAppProcess({
+          cwd: ROOT,
+          env: { ...env, PORT: String(otherPort) },
+          port: otherPort,
+          logFile: `${logFile}.tsx`,
+          args: tsxArgs,
+          onSpawn: (stop) => cleanups.push(stop),
+        });
         try {
           const otherDriver = createDriver(slack, otherPort);
           for (let i = 0; i < 5; i++) await otherDriver.command('');
@@ -524,22 +670,35 @@ async function main(): Promise<void> {
         log(`opening sessions: ${size}`);
         const t = Date.now();
         await mix.growTo(size);
-        log(`  ${mix.size()} sessions open in ${((Date.now() - t) / 1000).toFixed(1)} s (${JSON.stringify(mix.counts())})`);
+        log(
+          `  ${mix.size()} sessions open in ${((Date.now() - t) / 1000).toFixed(1)} s (${JSON.stringify(mix.counts())})`,
+        );
         const raw = await measureRaw(pool, versionNum);
         const commands = await measureCommands(driver);
-        sizes.push({ sessions: mix.size(), matched: raw.matched, raw: raw.raw, rawServerExecP50: raw.serverExecP50, ...commands });
+        sizes.push({
+          sessions: mix.size(),
+          matched: raw.matched,
+          raw: raw.raw,
+          rawServerExecP50: raw.serverExecP50,
+          ...commands,
+        });
         log(`  raw p50 ${ms(raw.raw.p50)}, ack p50 ${ms(commands.ack.p50)}, listing p50 ${ms(commands.listing.p50)}`);
         if (!approvals) {
           log(`  approvals: ${APPROVAL_SAMPLES} samples`);
           approvals = await measureApprovals(slack, app, mix, driver, server.url, { samples: APPROVAL_SAMPLES });
           log(`  approvals while Slack takes ${SLOW_SLACK_MS} ms to answer chat.update: ${SLOW_SLACK_SAMPLES} samples`);
-          approvalsSlowSlack = await measureApprovals(slack, app, mix, driver, server.url, { samples: SLOW_SLACK_SAMPLES, updateDelayMs: SLOW_SLACK_MS });
+          approvalsSlowSlack = await measureApprovals(slack, app, mix, driver, server.url, {
+            samples: SLOW_SLACK_SAMPLES,
+            updateDelayMs: SLOW_SLACK_MS,
+          });
         }
       }
 
       log(`ramp at ${mix.size()} sessions: concurrency ${RAMP_LEVELS.join(', ')} for ${RAMP_SECONDS} s each`);
       const ramp = await measureRamp(driver, app);
-      log(`slow cluster: every byte delayed ${SLOW_DELAY_MS} ms each way; ${SLOW_COMMANDS} commands, ${SLOW_CONCURRENCY} at a time`);
+      log(
+        `slow cluster: every byte delayed ${SLOW_DELAY_MS} ms each way; ${SLOW_COMMANDS} commands, ${SLOW_CONCURRENCY} at a time`,
+      );
       const slow = await measureSlow(driver, proxy);
       await sleep(3_000);
       const idleAfterLoad = await app.memory();
@@ -547,15 +706,39 @@ async function main(): Promise<void> {
       // ---- the report --------------------------------------------------------------------------------
       const out: string[] = [];
       const p = (line = '') => out.push(line);
-      p(`pgsessions benchmark — ${new Date().toISOString()}${QUICK ? ' (BENCH_QUICK: fewer samples, shorter levels)' : ''}`);
-      p(`PostgreSQL ${serverVersion} (embedded), Node ${process.version}; app: child process \`${appCommand}\` (LOG_LEVEL=info, logs to a file); load average at start ${loadAtStart}, at end ${loadavg().map((l) => l.toFixed(2)).join(' ')} (${cpus().length} CPUs)`);
-      p(`sessions mix: 25% active pg_sleep, 45% idle, 20% idle in transaction (incl. lock holders), 10% blocked on a lock`);
+      p(
+        `pgsessions benchmark — ${new Date().toISOString()}${QUICK ? ' (BENCH_QUICK: fewer samples, shorter levels)' : ''}`,
+      );
+      p(
+        `PostgreSQL ${serverVersion} (embedded), Node ${process.version}; app: child process \`${appCommand}\` (LOG_LEVEL=info, logs to a file); load average at start ${loadAtStart}, at end ${loadavg()
+          .map((l) => l.toFixed(2))
+          .join(' ')} (${cpus().length} CPUs)`,
+      );
+      p(
+        `sessions mix: 25% active pg_sleep, 45% idle, 20% idle in transaction (incl. lock holders), 10% blocked on a lock`,
+      );
       p();
-      p('Listing (default `/pgsessions`, limit 20) by number of sessions; raw = the listing SQL run directly with pg, same session settings');
+      p(
+        'Listing (default `/pgsessions`, limit 20) by number of sessions; raw = the listing SQL run directly with pg, same session settings',
+      );
       const largest = sizes[sizes.length - 1];
       p(
         table([
-          ['sessions', 'matched', 'raw p50', 'raw p99', 'server exec p50', 'ack p50', 'ack p99', 'listing p50', 'listing p99', 'listing/raw p50', 'listing/raw p99', 'ack<100ms', 'listing≤1.5×raw+50'],
+          [
+            'sessions',
+            'matched',
+            'raw p50',
+            'raw p99',
+            'server exec p50',
+            'ack p50',
+            'ack p99',
+            'listing p50',
+            'listing p99',
+            'listing/raw p50',
+            'listing/raw p99',
+            'ack<100ms',
+            'listing≤1.5×raw+50',
+          ],
           ...sizes.map((s) => {
             const within = s.listing.p50 <= GOAL.listingFactor * s.raw.p50 + GOAL.listingSlackMs;
             return [
@@ -577,40 +760,108 @@ async function main(): Promise<void> {
         ]),
       );
       for (const s of sizes) {
-        if ((s.listingOutcomes.listing ?? 0) !== s.listing.n || Object.keys(s.listingOutcomes).length > 1) p(`  note: at ${s.sessions} sessions the answers were ${JSON.stringify(s.listingOutcomes)}`);
+        if ((s.listingOutcomes.listing ?? 0) !== s.listing.n || Object.keys(s.listingOutcomes).length > 1)
+          p(`  note: at ${s.sessions} sessions the answers were ${JSON.stringify(s.listingOutcomes)}`);
       }
-      p(`  samples: raw ${RAW_RUNS} (after 3 warm-up), commands ${COMMAND_RUNS} sequential (after 3 warm-up); with ${COMMAND_RUNS} samples p99 is the worst sample`);
+      p(
+        `  samples: raw ${RAW_RUNS} (after 3 warm-up), commands ${COMMAND_RUNS} sequential (after 3 warm-up); with ${COMMAND_RUNS} samples p99 is the worst sample`,
+      );
       p();
-      p(`Acknowledgement while the database is slow (cluster:slow through a proxy delaying every chunk ${SLOW_DELAY_MS} ms each way)`);
+      p(
+        `Acknowledgement while the database is slow (cluster:slow through a proxy delaying every chunk ${SLOW_DELAY_MS} ms each way)`,
+      );
       p(
         table([
           ['commands', 'ack p50', 'ack p99', 'ack max', 'answer p50', 'answer p99', 'answers', 'goal ack p99<100ms'],
-          [String(slow.ack.n), ms(slow.ack.p50), ms(slow.ack.p99), ms(slow.ack.max), ms(slow.answer.p50), ms(slow.answer.p99), JSON.stringify(slow.outcomes), verdict(slow.ack.p99 < GOAL.ackP99Ms)],
+          [
+            String(slow.ack.n),
+            ms(slow.ack.p50),
+            ms(slow.ack.p99),
+            ms(slow.ack.max),
+            ms(slow.answer.p50),
+            ms(slow.answer.p99),
+            JSON.stringify(slow.outcomes),
+            verdict(slow.ack.p99 < GOAL.ackP99Ms),
+          ],
         ]),
       );
       p();
       if (approvals) {
-        p(`Approval click → session gone from pg_stat_activity (typed \`terminate PID\`, Approve clicked, polled every 5 ms) at ${SIZES[0]} sessions`);
+        p(
+          `Approval click → session gone from pg_stat_activity (typed \`terminate PID\`, Approve clicked, polled every 5 ms) at ${SIZES[0]} sessions`,
+        );
         p(
           table([
-            ['samples', 'click ack p50', 'click ack p99', 'gone p50', 'gone p99', 'not gone in 15 s', 'goal gone p50<500ms'],
-            [String(approvals.gone.n), ms(approvals.clickAck.p50), ms(approvals.clickAck.p99), ms(approvals.gone.p50), ms(approvals.gone.p99), String(approvals.failures), verdict(approvals.gone.p50 < GOAL.approvalP50Ms)],
+            [
+              'samples',
+              'click ack p50',
+              'click ack p99',
+              'gone p50',
+              'gone p99',
+              'not gone in 15 s',
+              'goal gone p50<500ms',
+            ],
+            [
+              String(approvals.gone.n),
+              ms(approvals.clickAck.p50),
+              ms(approvals.clickAck.p99),
+              ms(approvals.gone.p50),
+              ms(approvals.gone.p99),
+              String(approvals.failures),
+              verdict(approvals.gone.p50 < GOAL.approvalP50Ms),
+            ],
             ...(approvalsSlowSlack
-              ? [[`${approvalsSlowSlack.gone.n} (Slack answers chat.update after ${SLOW_SLACK_MS} ms)`, ms(approvalsSlowSlack.clickAck.p50), ms(approvalsSlowSlack.clickAck.p99), ms(approvalsSlowSlack.gone.p50), ms(approvalsSlowSlack.gone.p99), String(approvalsSlowSlack.failures), verdict(approvalsSlowSlack.gone.p50 < GOAL.approvalP50Ms)]]
+              ? [
+                  [
+                    `${approvalsSlowSlack.gone.n} (Slack answers chat.update after ${SLOW_SLACK_MS} ms)`,
+                    ms(approvalsSlowSlack.clickAck.p50),
+                    ms(approvalsSlowSlack.clickAck.p99),
+                    ms(approvalsSlowSlack.gone.p50),
+                    ms(approvalsSlowSlack.gone.p99),
+                    String(approvalsSlowSlack.failures),
+                    verdict(approvalsSlowSlack.gone.p50 < GOAL.approvalP50Ms),
+                  ],
+                ]
               : []),
           ]),
         );
         p();
       }
-      p(`Concurrent slash commands at ${mix.size()} sessions (closed loop: each user waits for ack and listing, then sends again; ${RAMP_SECONDS} s per level)`);
+      p(
+        `Concurrent slash commands at ${mix.size()} sessions (closed loop: each user waits for ack and listing, then sends again; ${RAMP_SECONDS} s per level)`,
+      );
       p(
         table([
-          ['concurrency', 'commands', 'commands/s', 'ack p50', 'ack p99', 'ack max', 'listing p50', 'listing p99', 'acks ≥3s or non-200', 'not listed'],
-          ...ramp.levels.map((l) => [String(l.concurrency), String(l.commands), l.perSecond.toFixed(1), ms(l.ack.p50), ms(l.ack.p99), ms(l.ack.max), ms(l.listing.p50), ms(l.listing.p99), String(l.failedAcks), String(l.notListed)]),
+          [
+            'concurrency',
+            'commands',
+            'commands/s',
+            'ack p50',
+            'ack p99',
+            'ack max',
+            'listing p50',
+            'listing p99',
+            'acks ≥3s or non-200',
+            'not listed',
+          ],
+          ...ramp.levels.map((l) => [
+            String(l.concurrency),
+            String(l.commands),
+            l.perSecond.toFixed(1),
+            ms(l.ack.p50),
+            ms(l.ack.p99),
+            ms(l.ack.max),
+            ms(l.listing.p50),
+            ms(l.listing.p99),
+            String(l.failedAcks),
+            String(l.notListed),
+          ]),
         ]),
       );
       const sustained = ramp.levels.filter((l) => l.failedAcks === 0).map((l) => l.concurrency);
-      p(`  highest level with every ack < 3 s: ${sustained.length ? Math.max(...sustained) : 'none'} (of ${RAMP_LEVELS.join(', ')})`);
+      p(
+        `  highest level with every ack < 3 s: ${sustained.length ? Math.max(...sustained) : 'none'} (of ${RAMP_LEVELS.join(', ')})`,
+      );
       p();
       p('Resident memory of the app process (VmRSS from /proc/PID/status)');
       p(
@@ -629,19 +880,49 @@ async function main(): Promise<void> {
       p();
       p('Goals');
       const worstAck = Math.max(...sizes.map((s) => s.ack.p99), slow.ack.p99);
-      p(`  ack p99 < 100 ms even while the database is slow: ${verdict(worstAck < GOAL.ackP99Ms)} (worst p99 ${ms(worstAck)}; slow cluster p99 ${ms(slow.ack.p99)})`);
+      p(
+        `  ack p99 < 100 ms even while the database is slow: ${verdict(worstAck < GOAL.ackP99Ms)} (worst p99 ${ms(worstAck)}; slow cluster p99 ${ms(slow.ack.p99)})`,
+      );
       if (largest) {
         const bound = GOAL.listingFactor * largest.raw.p50 + GOAL.listingSlackMs;
-        p(`  listing ≤ 1.5 × raw + 50 ms at ${largest.sessions} sessions: ${verdict(largest.listing.p50 <= bound)} (p50 ${ms(largest.listing.p50)} vs ${ms(bound)}; p99 ${ms(largest.listing.p99)} vs ${ms(GOAL.listingFactor * largest.raw.p99 + GOAL.listingSlackMs)})`);
+        p(
+          `  listing ≤ 1.5 × raw + 50 ms at ${largest.sessions} sessions: ${verdict(largest.listing.p50 <= bound)} (p50 ${ms(largest.listing.p50)} vs ${ms(bound)}; p99 ${ms(largest.listing.p99)} vs ${ms(GOAL.listingFactor * largest.raw.p99 + GOAL.listingSlackMs)})`,
+        );
       }
-      if (approvals) p(`  approval → gone p50 < 500 ms: ${verdict(approvals.gone.p50 < GOAL.approvalP50Ms)} (p50 ${ms(approvals.gone.p50)})`);
-      p(`  idle memory < 120 MB: ${verdict(idleAfterWarmup.rss < GOAL.idleRssBytes)} (${mb(idleAfterWarmup.rss)} after warm-up, ${mb(idleAfterLoad.rss)} after load)`);
+      if (approvals)
+        p(
+          `  approval → gone p50 < 500 ms: ${verdict(approvals.gone.p50 < GOAL.approvalP50Ms)} (p50 ${ms(approvals.gone.p50)})`,
+        );
+      p(
+        `  idle memory < 120 MB: ${verdict(idleAfterWarmup.rss < GOAL.idleRssBytes)} (${mb(idleAfterWarmup.rss)} after warm-up, ${mb(idleAfterLoad.rss)} after load)`,
+      );
       p();
-      p(`slow-cluster pool warm-up answers: ${JSON.stringify(slow.warm)}; whole run ${((Date.now() - started) / 1000).toFixed(0)} s; app log: ${app.logFile}`);
+      p(
+        `slow-cluster pool warm-up answers: ${JSON.stringify(slow.warm)}; whole run ${((Date.now() - started) / 1000).toFixed(0)} s; app log: ${app.logFile}`,
+      );
       console.log(out.join('\n'));
 
       const json = join(tmpdir(), `pgsessions-bench-${Date.now()}.json`);
-      await writeFile(json, JSON.stringify({ quick: QUICK, app: appCommand, otherIdle, serverVersion, node: process.version, sizes, slow, approvals, approvalsSlowSlack, ramp, memory: { afterStart, idleAfterWarmup, idleAfterLoad, idleNodeRss, idleTsxRss } }, null, 2));
+      await writeFile(
+        json,
+        JSON.stringify(
+          {
+            quick: QUICK,
+            app: appCommand,
+            otherIdle,
+            serverVersion,
+            node: process.version,
+            sizes,
+            slow,
+            approvals,
+            approvalsSlowSlack,
+            ramp,
+            memory: { afterStart, idleAfterWarmup, idleAfterLoad, idleNodeRss, idleTsxRss },
+          },
+          null,
+          2,
+        ),
+      );
       log(`figures as JSON: ${json}`);
     } else {
       await mix.growTo(SIZES[0] ?? 100);
@@ -659,7 +940,14 @@ async function main(): Promise<void> {
           const limitedEnv: NodeJS.ProcessEnv = { ...env, PORT: String(limitedPort) };
           delete limitedEnv.PGSESSIONS_LISTING_RATE;
           delete limitedEnv.PGSESSIONS_REQUEST_RATE;
-          target = await startAppProcess({ cwd: ROOT, env: limitedEnv, port: limitedPort, logFile: `${logFile}.kills-limited`, args: appArgs, onSpawn: (stop) => cleanups.push(stop) });
+          target = await startAppProcess({
+            cwd: ROOT,
+            env: limitedEnv,
+            port: limitedPort,
+            logFile: `${logFile}.kills-limited`,
+            args: appArgs,
+            onSpawn: (stop) => cleanups.push(stop),
+          });
           targetDriver = createDriver(slack, limitedPort);
           stopTarget = async () => {
             targetDriver.close();
@@ -668,16 +956,53 @@ async function main(): Promise<void> {
         }
         try {
           const loadBefore = loadavg()[0]!.toFixed(1);
-          log(`kills under load (rate limits ${limits}): ${KILL_LOAD_USERS} users repeating \`/pgsessions blocking\`, ${KILL_LOAD_SAMPLES} approvals, at ${mix.size()} sessions`);
+          log(
+            `kills under load (rate limits ${limits}): ${KILL_LOAD_USERS} users repeating \`/pgsessions blocking\`, ${KILL_LOAD_SAMPLES} approvals, at ${mix.size()} sessions`,
+          );
           const k = await measureKillsUnderLoad(slack, target, mix, targetDriver, server.url);
           extra.push(
             `Approval click → session gone while ${KILL_LOAD_USERS} users repeat \`/pgsessions blocking\` on the same cluster (closed loop, each its own user; ${limits === 'off' ? 'rate limits off, so the listing pool stays saturated' : 'default rate limits: burst 10, 30 a minute per user'}) at ${mix.size()} sessions`,
             table([
-              ['samples', 'click ack p50', 'click ack p99', 'gone p50', 'gone p99', 'not gone in 15 s', 'answers meanwhile', 'answers/s', 'listing answer p50 / p99', 'goal gone p99<1s'],
-              [`${k.approvals.gone.n} under load`, ms(k.approvals.clickAck.p50), ms(k.approvals.clickAck.p99), ms(k.approvals.gone.p50), ms(k.approvals.gone.p99), String(k.approvals.failures), JSON.stringify(k.listings), k.perSecond.toFixed(1), `${ms(k.answer.p50)} / ${ms(k.answer.p99)}`, verdict(k.approvals.gone.p99 < GOAL.killUnderLoadP99Ms && k.approvals.failures === 0)],
-              [`${k.baseline.gone.n} without load (just before)`, ms(k.baseline.clickAck.p50), ms(k.baseline.clickAck.p99), ms(k.baseline.gone.p50), ms(k.baseline.gone.p99), String(k.baseline.failures), '—', '—', '—', ''],
+              [
+                'samples',
+                'click ack p50',
+                'click ack p99',
+                'gone p50',
+                'gone p99',
+                'not gone in 15 s',
+                'answers meanwhile',
+                'answers/s',
+                'listing answer p50 / p99',
+                'goal gone p99<1s',
+              ],
+              [
+                `${k.approvals.gone.n} under load`,
+                ms(k.approvals.clickAck.p50),
+                ms(k.approvals.clickAck.p99),
+                ms(k.approvals.gone.p50),
+                ms(k.approvals.gone.p99),
+                String(k.approvals.failures),
+                JSON.stringify(k.listings),
+                k.perSecond.toFixed(1),
+                `${ms(k.answer.p50)} / ${ms(k.answer.p99)}`,
+                verdict(k.approvals.gone.p99 < GOAL.killUnderLoadP99Ms && k.approvals.failures === 0),
+              ],
+              [
+                `${k.baseline.gone.n} without load (just before)`,
+                ms(k.baseline.clickAck.p50),
+                ms(k.baseline.clickAck.p99),
+                ms(k.baseline.gone.p50),
+                ms(k.baseline.gone.p99),
+                String(k.baseline.failures),
+                '—',
+                '—',
+                '—',
+                '',
+              ],
             ]),
-            `  the app's event-loop lag p99 at the end of the load (its own metric): ${ms(k.eventLoopLagP99Ms)}; load average ${loadBefore} before, ${loadavg().map((l) => l.toFixed(1)).join(' ')} after, on ${cpus().length} CPUs`,
+            `  the app's event-loop lag p99 at the end of the load (its own metric): ${ms(k.eventLoopLagP99Ms)}; load average ${loadBefore} before, ${loadavg()
+              .map((l) => l.toFixed(1))
+              .join(' ')} after, on ${cpus().length} CPUs`,
             `  with ${KILL_LOAD_SAMPLES} samples p99 is the worst sample; load ran ${k.seconds.toFixed(1)} s`,
             '',
           );
@@ -687,7 +1012,9 @@ async function main(): Promise<void> {
       }
     }
     if (section('memory')) {
-      log(`memory: a fresh app process, ${MEMORY_COMMANDS} listings (limit:5), ${MEMORY_CONCURRENCY} at a time, at ${mix.size()} sessions`);
+      log(
+        `memory: a fresh app process, ${MEMORY_COMMANDS} listings (limit:5), ${MEMORY_CONCURRENCY} at a time, at ${mix.size()} sessions`,
+      );
       const m = await measureMemoryAfterCommands(slack, env, appArgs, `${logFile}.memory`, cleanups);
       extra.push(
         `Resident memory of a fresh app process around ${m.commands} commands (\`/pgsessions limit:5\`, ${MEMORY_CONCURRENCY} at a time, ${(m.commands / m.seconds).toFixed(0)}/s, ${mix.size()} sessions)`,
@@ -701,8 +1028,14 @@ async function main(): Promise<void> {
         `  answers: ${JSON.stringify(m.outcomes)}`,
         `  idle, from the app's own metrics: V8 heap used ${mb(m.heap.used)} of ${mb(m.heap.total)} committed (new space ${mb(m.heap.newSpace)}, old space ${mb(m.heap.oldSpace)}), external ${mb(m.heap.external)}; the rest of RSS is code, native (malloc) and stacks`,
         `  3 s after a forced full GC: RSS ${mb(m.afterGc.rss)}, V8 heap used ${mb(m.afterGc.heapUsed)} of ${mb(m.afterGc.heapTotal)} committed`,
-        ...(m.snapshot ? [`  after a heap snapshot (a full GC) + 3 s: RSS ${mb(m.snapshot.rss)}, V8 heap used ${mb(m.snapshot.heapUsed)} of ${mb(m.snapshot.heapTotal)} committed; snapshot ${m.snapshot.file}`] : []),
-        `  app environment: MALLOC_ARENA_MAX=${env.MALLOC_ARENA_MAX ?? '(unset)'}, NODE_OPTIONS=${env.NODE_OPTIONS ?? '(unset)'}, node flags: ${APP_NODE_ARGS.join(' ') || '(none)'}; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`,
+        ...(m.snapshot
+          ? [
+              `  after a heap snapshot (a full GC) + 3 s: RSS ${mb(m.snapshot.rss)}, V8 heap used ${mb(m.snapshot.heapUsed)} of ${mb(m.snapshot.heapTotal)} committed; snapshot ${m.snapshot.file}`,
+            ]
+          : []),
+        `  app environment: MALLOC_ARENA_MAX=${env.MALLOC_ARENA_MAX ?? '(unset)'}, NODE_OPTIONS=${env.NODE_OPTIONS ?? '(unset)'}, node flags: ${APP_NODE_ARGS.join(' ') || '(none)'}; load average ${loadavg()
+          .map((l) => l.toFixed(1))
+          .join(' ')}`,
         '',
       );
     }

@@ -28,7 +28,9 @@ function cpuMsPerCall(text: string): number {
 }
 
 export function measureScrubber(): { rows: string[][]; worstUsPerChar: number; worst16kMs: number } {
-  const rows: string[][] = [['input', ...LENGTHS.map((n) => `${n} chars`), `µs/char at ${LENGTHS[0]} → ${LENGTHS.at(-1)}`]];
+  const rows: string[][] = [
+    ['input', ...LENGTHS.map((n) => `${n} chars`), `µs/char at ${LENGTHS[0]} → ${LENGTHS.at(-1)}`],
+  ];
   let worstUsPerChar = 0;
   let worst16kMs = 0;
   for (const [name, make] of SHAPES) {

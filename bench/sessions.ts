@@ -125,22 +125,40 @@ export function createSessionMix(url: string): SessionMix {
         counts.idle += 1;
       });
       // Everything is as described before anything is measured.
-      await waitFor('blocked sessions', `SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'`, [`${BENCH_APP_PREFIX}blocked`], counts.blocked);
-      await waitFor('active sleepers', `SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1 AND state = 'active'`, [`${BENCH_APP_PREFIX}active`], counts.active);
+      await waitFor(
+        'blocked sessions',
+        `SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'`,
+        [`${BENCH_APP_PREFIX}blocked`],
+        counts.blocked,
+      );
+      await waitFor(
+        'active sleepers',
+        `SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1 AND state = 'active'`,
+        [`${BENCH_APP_PREFIX}active`],
+        counts.active,
+      );
     },
     async sleeper() {
       const client = await open('target');
       const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
       const pid = rows[0]!.pid;
       client.query(`SELECT pg_sleep(${SLEEP_SECONDS})`).catch(() => undefined);
-      await waitFor('the target to be active', `SELECT count(*) AS n FROM pg_stat_activity WHERE pid = $1 AND state = 'active'`, [pid], 1);
+      await waitFor(
+        'the target to be active',
+        `SELECT count(*) AS n FROM pg_stat_activity WHERE pid = $1 AND state = 'active'`,
+        [pid],
+        1,
+      );
       return pid;
     },
     async end() {
       // Terminate from the server side first: a client stuck in pg_sleep or a lock wait cannot end itself.
       try {
         const c = await adminClient();
-        await c.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE $1 AND pid <> pg_backend_pid()`, [`${BENCH_APP_PREFIX}%`]);
+        await c.query(
+          `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE $1 AND pid <> pg_backend_pid()`,
+          [`${BENCH_APP_PREFIX}%`],
+        );
       } catch {
         // the server may already be gone; ending the clients below is still right
       }

@@ -60,14 +60,24 @@ async function sample(client: pg.Client, ways: Record<string, SqlQuery>): Promis
   return Object.entries(out).map(([name, s]) => [name, s.rtt, s.exec]);
 }
 
-const row = (label: string, rtt: number[], exec: number[]) => [label, String(rtt.length), ms(percentile(rtt, 50)), ms(percentile(rtt, 99)), String(exec.length), ms(percentile(exec, 50))];
+const row = (label: string, rtt: number[], exec: number[]) => [
+  label,
+  String(rtt.length),
+  ms(percentile(rtt, 50)),
+  ms(percentile(rtt, 99)),
+  String(exec.length),
+  ms(percentile(exec, 50)),
+];
 
 async function main(): Promise<void> {
   const standby = await startStandby();
   const base = await baseListing();
   const held: pg.Client[] = [];
   try {
-    held.push(...(await sessions(standby.primaryUrl, SESSIONS)), ...(await sessions(standby.url, Math.floor(SESSIONS / 2))));
+    held.push(
+      ...(await sessions(standby.primaryUrl, SESSIONS)),
+      ...(await sessions(standby.url, Math.floor(SESSIONS / 2))),
+    );
     const filters = { limit: 20 };
     const rows: string[][] = [];
     const primary = new pg.Client({ connectionString: standby.primaryUrl });
@@ -75,13 +85,22 @@ async function main(): Promise<void> {
     await Promise.all([primary.connect(), replica.connect()]);
     const versionNum = Number((await primary.query('SHOW server_version_num')).rows[0].server_version_num);
     try {
-      for (const [name, rtt, exec] of await sample(primary, { [`primary, before (${BASE})`]: base.build(versionNum, filters), 'primary, now': listSessionsQuery(versionNum, filters) })) rows.push(row(name, rtt, exec));
-      for (const [name, rtt, exec] of await sample(replica, { 'standby, now': listSessionsQuery(versionNum, filters) })) rows.push(row(name, rtt, exec));
+      for (const [name, rtt, exec] of await sample(primary, {
+        [`primary, before (${BASE})`]: base.build(versionNum, filters),
+        'primary, now': listSessionsQuery(versionNum, filters),
+      }))
+        rows.push(row(name, rtt, exec));
+      for (const [name, rtt, exec] of await sample(replica, { 'standby, now': listSessionsQuery(versionNum, filters) }))
+        rows.push(row(name, rtt, exec));
     } finally {
       await Promise.all([primary.end(), replica.end()]);
     }
-    console.log(`PostgreSQL ${versionNum}; ${SESSIONS} sessions on the primary, ${Math.floor(SESSIONS / 2)} on the standby (half running pg_sleep)`);
-    console.log(table([['statement', 'samples', 'round trip p50', 'p99', 'EXPLAIN samples', 'server exec p50'], ...rows]));
+    console.log(
+      `PostgreSQL ${versionNum}; ${SESSIONS} sessions on the primary, ${Math.floor(SESSIONS / 2)} on the standby (half running pg_sleep)`,
+    );
+    console.log(
+      table([['statement', 'samples', 'round trip p50', 'p99', 'EXPLAIN samples', 'server exec p50'], ...rows]),
+    );
   } finally {
     await Promise.all(held.map((c) => c.end().catch(() => undefined)));
     await base.cleanup();

@@ -89,10 +89,12 @@ try {
     for (let n = 0; n < INCIDENTS_PER_DAY; n++) {
       await incidents.open(incident(cluster, n, 0), 'CWATCH', fence);
       const id = (await incidents.live(cluster, 30)).find((r) => r.key === incident(cluster, n, 0).key)!.id;
-      if ((await incidents.claimPost(id, fence)) !== null) await incidents.posted(id, `${1_700_000_000 + n}.000100`, 1, 'open');
+      if ((await incidents.claimPost(id, fence)) !== null)
+        await incidents.posted(id, `${1_700_000_000 + n}.000100`, 1, 'open');
       for (let look = 1; look < LOOKS_PER_INCIDENT; look++) {
         await incidents.refresh(id, incident(cluster, n, look), fence);
-        if (look % Math.ceil(LOOKS_PER_INCIDENT / UPDATES_PER_INCIDENT) === 0) await incidents.shown(id, look + 1, 'open');
+        if (look % Math.ceil(LOOKS_PER_INCIDENT / UPDATES_PER_INCIDENT) === 0)
+          await incidents.shown(id, look + 1, 'open');
       }
       await incidents.clear(id, { kind: 'resolved' }, fence);
       await incidents.shown(id, LOOKS_PER_INCIDENT + 1, 'cleared');
@@ -100,25 +102,67 @@ try {
     const { rows } = await pool.query<{ id: string }>(
       `INSERT INTO pgsessions.rules (cluster, spec, action, cause, reason, status, proposer, approver, channel, proposal_expires_at, lifetime_seconds, approved_at, expires_at, max_executions)
        VALUES ($1, $2, 'cancel', 'root-blocker', 'deploy window', 'approved', 'UA', 'UB', 'C1', now(), 86400, now(), now() + interval '1 day', 1000) RETURNING id::text`,
-      [cluster, JSON.stringify({ action: 'cancel', cause: 'root-blocker', filters: { application: 'checkout-web' }, thresholds: {}, lifetimeSeconds: 86_400, maxExecutions: 1000, dryRun: false, reason: 'deploy window' })],
+      [
+        cluster,
+        JSON.stringify({
+          action: 'cancel',
+          cause: 'root-blocker',
+          filters: { application: 'checkout-web' },
+          thresholds: {},
+          lifetimeSeconds: 86_400,
+          maxExecutions: 1000,
+          dryRun: false,
+          reason: 'deploy window',
+        }),
+      ],
     );
     const rule = (await rules.get(rows[0]!.id))!;
     for (let e = 0; e < EXECUTIONS_PER_DAY; e++) {
       const target = { ...incident(cluster, e, 0).root!, pid: 20_000 + e, backendType: 'client backend' };
-      const claimed = await rules.claim(rule, target as never, { at: new Date().toISOString(), pid: target.pid, query: QUERY, outcome: 'claimed' }, `${cluster}|root-blocker|x`);
+      const claimed = await rules.claim(
+        rule,
+        target as never,
+        { at: new Date().toISOString(), pid: target.pid, query: QUERY, outcome: 'claimed' },
+        `${cluster}|root-blocker|x`,
+      );
       if (!claimed) continue;
       const last = { at: new Date().toISOString(), pid: target.pid, query: QUERY, outcome: 'cancelled' };
-      await rules.finish(claimed.executionId, 'cancelled', last, (r) => ({
-        event: 'rule_executed',
-        actor: null,
-        cluster,
-        details: { rule: r.id, text: 'cancel app:checkout-web', words: 'cancel checkout-web', reason: 'deploy window', proposer: 'UA', approver: 'UB', dryRun: false, used: r.used, target, incident: 'x', result: { outcomes: [{ pid: target.pid, outcome: 'cancelled' }] } },
-      }) as unknown as AuditEntryInput);
+      await rules.finish(
+        claimed.executionId,
+        'cancelled',
+        last,
+        (r) =>
+          ({
+            event: 'rule_executed',
+            actor: null,
+            cluster,
+            details: {
+              rule: r.id,
+              text: 'cancel app:checkout-web',
+              words: 'cancel checkout-web',
+              reason: 'deploy window',
+              proposer: 'UA',
+              approver: 'UB',
+              dryRun: false,
+              used: r.used,
+              target,
+              incident: 'x',
+              result: { outcomes: [{ pid: target.pid, outcome: 'cancelled' }] },
+            },
+          }) as unknown as AuditEntryInput,
+      );
     }
     for (let s = 0; s < SNOOZES_PER_DAY; s++) {
-      await state.appendAudit({ event: 'snoozed', actor: 'UONCALL', cluster, details: { incident: '5f0c3e2a-0000-4000-8000-000000000000', cause: 'root-blocker', minutes: 30 } } as AuditEntryInput);
+      await state.appendAudit({
+        event: 'snoozed',
+        actor: 'UONCALL',
+        cluster,
+        details: { incident: '5f0c3e2a-0000-4000-8000-000000000000', cause: 'root-blocker', minutes: 30 },
+      } as AuditEntryInput);
     }
-    log(`${cluster}: ${INCIDENTS_PER_DAY} incidents × ${LOOKS_PER_INCIDENT} looks, ${EXECUTIONS_PER_DAY} rule executions, ${SNOOZES_PER_DAY} snoozes`);
+    log(
+      `${cluster}: ${INCIDENTS_PER_DAY} incidents × ${LOOKS_PER_INCIDENT} looks, ${EXECUTIONS_PER_DAY} rule executions, ${SNOOZES_PER_DAY} snoozes`,
+    );
   }
   const writeSeconds = (Date.now() - started) / 1000;
   await pool.query('ANALYZE');
@@ -135,15 +179,25 @@ try {
 
   const by = (list: typeof before) => new Map(list.map((r) => [r.table, r]));
   const [v, a] = [by(vacuumed), by(after)];
-  console.log(`\nState database after 24 h of watching ${CLUSTERS} clusters at 10 s (written in ${writeSeconds.toFixed(1)} s)\n`);
+  console.log(
+    `\nState database after 24 h of watching ${CLUSTERS} clusters at 10 s (written in ${writeSeconds.toFixed(1)} s)\n`,
+  );
   console.log(
     table([
       ['table', 'rows', 'size (as written)', 'size (after VACUUM)', 'after a 30d prune'],
-      ...before.map((r) => [r.table, String(v.get(r.table)?.rows ?? r.rows), kb(r.bytes), kb(v.get(r.table)?.bytes ?? 0), kb(a.get(r.table)?.bytes ?? 0)]),
+      ...before.map((r) => [
+        r.table,
+        String(v.get(r.table)?.rows ?? r.rows),
+        kb(r.bytes),
+        kb(v.get(r.table)?.bytes ?? 0),
+        kb(a.get(r.table)?.bytes ?? 0),
+      ]),
     ]),
   );
   const total = (list: typeof before) => list.reduce((sum, r) => sum + r.bytes, 0);
-  console.log(`\ntotal: ${kb(total(before))} as written, ${kb(total(vacuumed))} after VACUUM; the prune removed ${pruned.incidents} incidents and ${pruned.ruleExecutions} rule executions (${kb(total(after))} left: audit entries are never pruned)`);
+  console.log(
+    `\ntotal: ${kb(total(before))} as written, ${kb(total(vacuumed))} after VACUUM; the prune removed ${pruned.incidents} incidents and ${pruned.ruleExecutions} rule executions (${kb(total(after))} left: audit entries are never pruned)`,
+  );
 } finally {
   await leadership.close();
   await pool.end();

@@ -21,14 +21,22 @@ async function connect(url: string, startupTimeouts: boolean): Promise<pg.Client
     connectionString: url,
     application_name: 'pgsessions',
     ...(startupTimeouts
-      ? { statement_timeout: 10_000, lock_timeout: 2_000, idle_in_transaction_session_timeout: 60_000, options: '-c TimeZone=UTC -c DateStyle=ISO,YMD -c IntervalStyle=postgres' }
+      ? {
+          statement_timeout: 10_000,
+          lock_timeout: 2_000,
+          idle_in_transaction_session_timeout: 60_000,
+          options: '-c TimeZone=UTC -c DateStyle=ISO,YMD -c IntervalStyle=postgres',
+        }
       : {}),
   });
   await client.connect();
   return client;
 }
 
-const single = (client: pg.Client): Way => (text, values) => client.query(text, values);
+const single =
+  (client: pg.Client): Way =>
+  (text, values) =>
+    client.query(text, values);
 const local = (client: pg.Client): Way => {
   const lease: Lease = { client, via: 'pool', release: () => undefined };
   return (text, values) => runStatement(lease, DEFAULT_LIMITS, text, values);
@@ -49,13 +57,21 @@ async function measure(ways: Record<string, Way>, text: string, values: unknown[
   return samples;
 }
 
-const row = (label: string, s: number[]) => [label, String(s.length), ms(percentile(s, 50)), ms(percentile(s, 95)), ms(percentile(s, 99))];
+const row = (label: string, s: number[]) => [
+  label,
+  String(s.length),
+  ms(percentile(s, 50)),
+  ms(percentile(s, 95)),
+  ms(percentile(s, 99)),
+];
 
 const server = await startEmbeddedPostgres({ reuseInitdb: true });
 let bouncer: PgBouncer | null = null;
 const clients: pg.Client[] = [];
 try {
-  console.log(`# statement cost, ${SAMPLES} samples per way, ${cpus().length} cores, load average ${loadavg()[0]!.toFixed(1)} at start`);
+  console.log(
+    `# statement cost, ${SAMPLES} samples per way, ${cpus().length} cores, load average ${loadavg()[0]!.toFixed(1)} at start`,
+  );
   const listing = listSessionsQuery(180_000, { limit: 20 });
   const statements: Array<[string, string, unknown[]]> = [
     ['SELECT 1', 'SELECT 1', []],
@@ -67,7 +83,10 @@ try {
   clients.push(old, now);
   for (const [label, text, values] of statements) {
     const s = await measure({ old: single(old), now: local(now) }, text, values);
-    rows.push(row(`direct, start-up parameters (before): ${label}`, s.old!), row(`direct, BEGIN+SET LOCAL; statement; COMMIT: ${label}`, s.now!));
+    rows.push(
+      row(`direct, start-up parameters (before): ${label}`, s.old!),
+      row(`direct, BEGIN+SET LOCAL; statement; COMMIT: ${label}`, s.now!),
+    );
     rows.push([`  extra per statement (p50)`, '', ms(percentile(s.now!, 50) - percentile(s.old!, 50)), '', '']);
   }
   if (pgbouncerBinary()) {
@@ -77,7 +96,10 @@ try {
     clients.push(plain, viaBouncer);
     for (const [label, text, values] of statements) {
       const s = await measure({ plain: single(plain), now: local(viaBouncer) }, text, values);
-      rows.push(row(`PgBouncer, no timeouts at all: ${label}`, s.plain!), row(`PgBouncer, BEGIN+SET LOCAL; statement; COMMIT: ${label}`, s.now!));
+      rows.push(
+        row(`PgBouncer, no timeouts at all: ${label}`, s.plain!),
+        row(`PgBouncer, BEGIN+SET LOCAL; statement; COMMIT: ${label}`, s.now!),
+      );
     }
   } else {
     console.log('# PgBouncer is not installed: the pooled figures are skipped');

@@ -40,7 +40,10 @@ try {
   await mix.growTo(SESSIONS);
 
   // The watcher's own read, measured alone: wall time of the one statement (an upper bound of its DB time).
-  const reader = createWatchReader('bench', createPool(server.url, createLogger('silent'), { max: 1, statementTimeoutMs: 5_000 }));
+  const reader = createWatchReader(
+    'bench',
+    createPool(server.url, createLogger('silent'), { max: 1, statementTimeoutMs: 5_000 }),
+  );
   const reads: number[] = [];
   let rows = 0;
   for (let i = 0; i < 30; i++) {
@@ -68,7 +71,9 @@ try {
   }
   await probe.end();
 
-  const results: string[][] = [['interval', 'samples', 'latency p50', 'latency p95', 'goal (≤ interval + 1 s)', 'verdict']];
+  const results: string[][] = [
+    ['interval', 'samples', 'latency p50', 'latency p95', 'goal (≤ interval + 1 s)', 'verdict'],
+  ];
   for (const interval of [1, 2]) {
     const app: RunningApp = await startPgsessions(
       baseEnv(server.url, slack, {
@@ -84,12 +89,17 @@ try {
     await sleep(interval * 2_000); // let the background incidents of the mix be posted first
     const latencies: number[] = [];
     for (let i = 0; i < SAMPLES; i++) {
-      const holder = await idleInTransactionLockHolder(server.url, 'probe', { application: `probe-holder-${interval}-${i}` });
+      const holder = await idleInTransactionLockHolder(server.url, 'probe', {
+        application: `probe-holder-${interval}-${i}`,
+      });
       const waiter = await blockedQuery(server.url, 'probe');
       // blockedQuery returns once pg_blocking_pids shows the wait: the wait began at most a moment before.
       const crossedAt = Date.now() + 1_000;
       const posted = await slack.waitFor(
-        () => slack.callsTo('chat.postMessage').find((c) => c.params.channel === WATCH && JSON.stringify(c.params).includes(`pid ${holder.pid}*`)),
+        () =>
+          slack
+            .callsTo('chat.postMessage')
+            .find((c) => c.params.channel === WATCH && JSON.stringify(c.params).includes(`pid ${holder.pid}*`)),
         { timeoutMs: 20_000, intervalMs: 5 },
       );
       latencies.push(posted.at - crossedAt);
@@ -99,15 +109,34 @@ try {
     }
     await app.stop();
     const p95 = percentile(latencies, 95);
-    results.push([`${interval} s`, String(latencies.length), ms(percentile(latencies, 50)), ms(p95), ms(interval * 1000 + 1000), verdict(p95 <= interval * 1000 + 1000)]);
+    results.push([
+      `${interval} s`,
+      String(latencies.length),
+      ms(percentile(latencies, 50)),
+      ms(p95),
+      ms(interval * 1000 + 1000),
+      verdict(p95 <= interval * 1000 + 1000),
+    ]);
   }
 
   // 20 clusters (20 names for the same server) at a 2 s interval: the app's own CPU.
   const dir = await mkdtemp(join(tmpdir(), 'pgsessions-bench-watch-'));
   const file = join(dir, 'clusters.yml');
-  await writeFile(file, `clusters:\n${Array.from({ length: 20 }, (_, i) => `  - name: c${i}\n    url: ${server.url}\n`).join('')}`);
+  await writeFile(
+    file,
+    `clusters:\n${Array.from({ length: 20 }, (_, i) => `  - name: c${i}\n    url: ${server.url}\n`).join('')}`,
+  );
   const many = await startPgsessions(
-    { ...baseEnv(server.url, slack, { LOG_LEVEL: 'silent', PGSESSIONS_CLUSTERS: file, STATE_DATABASE_URL: server.url, PGSESSIONS_WATCH_CHANNEL: WATCH, PGSESSIONS_WATCH_INTERVAL: '2s' }), DATABASE_URL: undefined },
+    {
+      ...baseEnv(server.url, slack, {
+        LOG_LEVEL: 'silent',
+        PGSESSIONS_CLUSTERS: file,
+        STATE_DATABASE_URL: server.url,
+        PGSESSIONS_WATCH_CHANNEL: WATCH,
+        PGSESSIONS_WATCH_INTERVAL: '2s',
+      }),
+      DATABASE_URL: undefined,
+    },
     { logger: createLogger('silent'), watchUpdateGapSeconds: 30 },
   );
   await sleep(4_000);
@@ -120,17 +149,33 @@ try {
 
   const p50 = percentile(reads, 50);
   const db50 = percentile(exec, 50);
-  console.log(`load average at the end: ${loadavg().map((l) => l.toFixed(1)).join(' ')} on ${cpus().length} cores`);
-  console.log(`\nWatcher at ${SESSIONS} sessions (${rows} client sessions read per look; mix ${JSON.stringify(mix.counts())})\n`);
+  console.log(
+    `load average at the end: ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')} on ${cpus().length} cores`,
+  );
+  console.log(
+    `\nWatcher at ${SESSIONS} sessions (${rows} client sessions read per look; mix ${JSON.stringify(mix.counts())})\n`,
+  );
   console.log(table(results));
   console.log('');
   console.log(
     table([
       ['figure', 'value', 'goal', 'verdict'],
-      ['one look, wall incl. transfer and parsing (p50 / p95 of 30)', `${ms(p50)} / ${ms(percentile(reads, 95))}`, '—', ''],
+      [
+        'one look, wall incl. transfer and parsing (p50 / p95 of 30)',
+        `${ms(p50)} / ${ms(percentile(reads, 95))}`,
+        '—',
+        '',
+      ],
       ['one look, server execution (EXPLAIN ANALYZE p50 of 15)', ms(db50), '—', ''],
       ['the listing query, wall (p50 of 15), for scale', ms(percentile(listing, 50)), '—', ''],
-      ['DB time share of a 10 s interval (p50)', `${((db50 / 10_000) * 100).toFixed(2)} %`, '< 1 % of one core', verdict(db50 / 10_000 < 0.01)],
+      [
+        'DB time share of a 10 s interval (p50)',
+        `${((db50 / 10_000) * 100).toFixed(2)} %`,
+        '< 1 % of one core',
+        verdict(db50 / 10_000 < 0.01),
+      ],
       ['DB time share of a 2 s interval (p50)', `${((db50 / 2_000) * 100).toFixed(2)} %`, '—', ''],
       ['DB time share of a 1 s interval (p50)', `${((db50 / 1_000) * 100).toFixed(2)} %`, '—', ''],
       ['app CPU, 20 clusters × 2 s interval', `${(cpuShare * 100).toFixed(1)} % of one core`, '—', ''],

@@ -8,7 +8,6 @@ import { parseDuration } from './domain/duration.js';
 import { QUERY_TEXT_MODES, withProviderRoles, type QueryTextMode } from './domain/policy.js';
 import { DEFAULT_STORM_SECONDS, DEFAULT_STORM_SESSIONS, type WatchThresholds } from './domain/watch.js';
 
-
 export interface ClusterConfig {
   name: string;
   url: string;
@@ -99,7 +98,9 @@ const list = z
   );
 
 const principals = () =>
-  z.array(z.string().regex(SLACK_PRINCIPAL, `must list Slack user IDs (U…/W…) or user-group IDs (S…), such as U024BE7LH`));
+  z.array(
+    z.string().regex(SLACK_PRINCIPAL, `must list Slack user IDs (U…/W…) or user-group IDs (S…), such as U024BE7LH`),
+  );
 
 const postgresUrl = z
   .string()
@@ -153,7 +154,10 @@ const rate = (fallback: string) =>
       const count = match ? Number(match[1]) : NaN;
       const seconds = match ? parseDuration(match[2]!) : null;
       if (!match || !(count >= 1 && count <= 10_000) || seconds === null || seconds < 1 || seconds > 3_600) {
-        ctx.addIssue({ code: 'custom', message: `must be a count per duration such as ${fallback} (1-10000 per 1s-1h), or off` });
+        ctx.addIssue({
+          code: 'custom',
+          message: `must be a count per duration such as ${fallback} (1-10000 per 1s-1h), or off`,
+        });
         return z.NEVER;
       }
       return { count, perSecond: count / seconds };
@@ -163,7 +167,15 @@ const OFF = /^off$/i;
 const CHANNEL_ID = /^[CGD][A-Z0-9]{2,}$/;
 
 /** A watch setting's raw text (the clusters file may hold numbers): parsed below, one message per bad one. */
-type WatchRaw = { channel?: string; interval?: string; lockWait?: string; idleInTransaction?: string; active?: string; connections?: string; replicationLag?: string };
+type WatchRaw = {
+  channel?: string;
+  interval?: string;
+  lockWait?: string;
+  idleInTransaction?: string;
+  active?: string;
+  connections?: string;
+  replicationLag?: string;
+};
 
 const BYTE_UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3, tb: 1024 ** 4 };
 
@@ -176,7 +188,11 @@ export function parseBytes(text: string): number | null {
 }
 
 function watchSettings(raw: WatchRaw, base: WatchSettings, where: string, problems: string[]): WatchSettings {
-  const out: WatchSettings = { channel: base.channel, intervalSeconds: base.intervalSeconds, thresholds: { ...base.thresholds } };
+  const out: WatchSettings = {
+    channel: base.channel,
+    intervalSeconds: base.intervalSeconds,
+    thresholds: { ...base.thresholds },
+  };
   const bad = (name: string, message: string) => problems.push(`${where}${name} ${message}`);
   if (raw.channel !== undefined) {
     if (OFF.test(raw.channel)) out.channel = null;
@@ -185,7 +201,8 @@ function watchSettings(raw: WatchRaw, base: WatchSettings, where: string, proble
   }
   if (raw.interval !== undefined) {
     const seconds = parseDuration(raw.interval);
-    if (seconds === null || seconds < 1 || seconds > 300) bad('PGSESSIONS_WATCH_INTERVAL', 'must be a duration between 1s and 5m, such as 10s');
+    if (seconds === null || seconds < 1 || seconds > 300)
+      bad('PGSESSIONS_WATCH_INTERVAL', 'must be a duration between 1s and 5m, such as 10s');
     else out.intervalSeconds = seconds;
   }
   const duration = (value: string | undefined, name: string, set: (v: number | null) => void) => {
@@ -196,7 +213,11 @@ function watchSettings(raw: WatchRaw, base: WatchSettings, where: string, proble
     else set(seconds);
   };
   duration(raw.lockWait, 'PGSESSIONS_WATCH_LOCK_WAIT', (v) => (out.thresholds.lockWaitSeconds = v));
-  duration(raw.idleInTransaction, 'PGSESSIONS_WATCH_IDLE_IN_TRANSACTION', (v) => (out.thresholds.idleInTransactionSeconds = v));
+  duration(
+    raw.idleInTransaction,
+    'PGSESSIONS_WATCH_IDLE_IN_TRANSACTION',
+    (v) => (out.thresholds.idleInTransactionSeconds = v),
+  );
   duration(raw.active, 'PGSESSIONS_WATCH_ACTIVE', (v) => (out.thresholds.activeSeconds = v));
   if (raw.connections !== undefined) {
     const m = /^(\d{1,3})\s*%$/.exec(raw.connections.trim());
@@ -206,7 +227,8 @@ function watchSettings(raw: WatchRaw, base: WatchSettings, where: string, proble
   }
   if (raw.replicationLag !== undefined) {
     const bytes = OFF.test(raw.replicationLag) ? null : parseBytes(raw.replicationLag);
-    if (bytes === null && !OFF.test(raw.replicationLag)) bad('PGSESSIONS_WATCH_REPLICATION_LAG', 'must be a size in bytes such as 1GB, 512MB or 1048576, or off');
+    if (bytes === null && !OFF.test(raw.replicationLag))
+      bad('PGSESSIONS_WATCH_REPLICATION_LAG', 'must be a size in bytes such as 1GB, 512MB or 1048576, or off');
     else out.thresholds.replicationLagBytes = bytes;
   }
   return out;
@@ -227,9 +249,14 @@ export const DEFAULT_WATCH: WatchSettings = {
 };
 
 const env = z.object({
-  SLACK_BOT_TOKEN: z.string({ message: 'is required (the bot token, xoxb-…)' }).regex(/^xoxb-\S+$/, 'must be a bot token starting with xoxb-'),
+  SLACK_BOT_TOKEN: z
+    .string({ message: 'is required (the bot token, xoxb-…)' })
+    .regex(/^xoxb-\S+$/, 'must be a bot token starting with xoxb-'),
   SLACK_SIGNING_SECRET: z.string().trim().optional(),
-  SLACK_APP_TOKEN: z.string().regex(/^xapp-\S+$/, 'must be an app-level token starting with xapp-').optional(),
+  SLACK_APP_TOKEN: z
+    .string()
+    .regex(/^xapp-\S+$/, 'must be an app-level token starting with xapp-')
+    .optional(),
   SLACK_API_URL: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).optional(),
   PORT: z.coerce.number({ message: 'must be a port number' }).int().min(0).max(65535).default(3000),
   DATABASE_URL: postgresUrl.optional(),
@@ -241,7 +268,9 @@ const env = z.object({
   PGSESSIONS_APPROVERS: list.pipe(principals().min(1, 'is required: at least one approver (U…) or user group (S…)')),
   PGSESSIONS_REQUESTERS: list.pipe(principals()),
   PGSESSIONS_VIEWERS: list.pipe(principals()),
-  PGSESSIONS_ALLOWED_TEAMS: list.pipe(z.array(z.string().regex(/^[TE][A-Z0-9]{2,}$/, 'must list Slack team IDs (T…) or Enterprise Grid org IDs (E…)'))),
+  PGSESSIONS_ALLOWED_TEAMS: list.pipe(
+    z.array(z.string().regex(/^[TE][A-Z0-9]{2,}$/, 'must list Slack team IDs (T…) or Enterprise Grid org IDs (E…)')),
+  ),
   PGSESSIONS_APPROVAL_TTL: z
     .string()
     .optional()
@@ -257,17 +286,30 @@ const env = z.object({
   PGSESSIONS_PROTECTED_APPS: list,
   PGSESSIONS_QUERY_TEXT: z.enum(QUERY_TEXT_MODES, { message: 'must be full, truncated or none' }).default('truncated'),
   PGSESSIONS_READ_ONLY: boolean,
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { message: 'must be a pino level' }).default('info'),
+  LOG_LEVEL: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { message: 'must be a pino level' })
+    .default('info'),
   // A secret: the message never shows it, only what is wrong with it.
   PGSESSIONS_AUDIT_KEY: z
     .string()
-    .refine((value) => Buffer.byteLength(value, 'utf8') >= AUDIT_KEY_MIN_BYTES, `must be at least ${AUDIT_KEY_MIN_BYTES} bytes (for example the output of \`openssl rand -base64 48\`)`)
+    .refine(
+      (value) => Buffer.byteLength(value, 'utf8') >= AUDIT_KEY_MIN_BYTES,
+      `must be at least ${AUDIT_KEY_MIN_BYTES} bytes (for example the output of \`openssl rand -base64 48\`)`,
+    )
     .optional(),
   // Used by `npm run migrate` only: the owner connection that applies migrations and grants the runtime role.
   PGSESSIONS_MIGRATE_DATABASE_URL: postgresUrl.optional(),
-  PGSESSIONS_RUNTIME_ROLE: z.string().regex(ROLE_NAME, 'must be a role name (letters, digits, _ and $; up to 63 characters)').optional(),
+  PGSESSIONS_RUNTIME_ROLE: z
+    .string()
+    .regex(ROLE_NAME, 'must be a role name (letters, digits, _ and $; up to 63 characters)')
+    .optional(),
   PGSESSIONS_LISTING_RATE: rate('30/1m'),
-  PGSESSIONS_LISTING_BURST: z.coerce.number({ message: 'must be a whole number from 1 to 10000' }).int('must be a whole number from 1 to 10000').min(1, 'must be a whole number from 1 to 10000').max(10_000, 'must be a whole number from 1 to 10000').default(10),
+  PGSESSIONS_LISTING_BURST: z.coerce
+    .number({ message: 'must be a whole number from 1 to 10000' })
+    .int('must be a whole number from 1 to 10000')
+    .min(1, 'must be a whole number from 1 to 10000')
+    .max(10_000, 'must be a whole number from 1 to 10000')
+    .default(10),
   PGSESSIONS_REQUEST_RATE: rate('20/1m'),
   // Days: incidents and rule executions older than this are pruned (audit entries never are).
   PGSESSIONS_RETENTION: z
@@ -340,12 +382,23 @@ function present(source: NodeJS.ProcessEnv): Record<string, string> {
 function describe(issues: z.core.$ZodIssue[], prefix = ''): string[] {
   return issues.map((issue) => {
     const [key, ...rest] = issue.path.map(String);
-    const where = rest.length > 0 && /^\d+$/.test(rest[0]!) ? ` (entry ${Number(rest[0]) + 1}${rest.length > 1 ? `, ${rest.slice(1).join('.')}` : ''})` : rest.length > 0 ? `.${rest.join('.')}` : '';
+    const where =
+      rest.length > 0 && /^\d+$/.test(rest[0]!)
+        ? ` (entry ${Number(rest[0]) + 1}${rest.length > 1 ? `, ${rest.slice(1).join('.')}` : ''})`
+        : rest.length > 0
+          ? `.${rest.join('.')}`
+          : '';
     return `${prefix}${key ?? '(settings)'}${where} ${issue.message}`;
   });
 }
 
-function loadClusters(path: string, source: Record<string, string>, problems: string[], watch: WatchSettings, watchBy: Record<string, WatchSettings>): ClusterConfig[] {
+function loadClusters(
+  path: string,
+  source: Record<string, string>,
+  problems: string[],
+  watch: WatchSettings,
+  watchBy: Record<string, WatchSettings>,
+): ClusterConfig[] {
   let raw: unknown;
   try {
     const text = readFileSync(path, 'utf8');
@@ -367,16 +420,26 @@ function loadClusters(path: string, source: Record<string, string>, problems: st
     seen.add(entry.name);
     const url = entry.url ?? (entry.urlEnv ? source[entry.urlEnv] : undefined);
     if (!url) {
-      problems.push(`PGSESSIONS_CLUSTERS: cluster ${entry.name} needs url, or urlEnv naming a set environment variable`);
+      problems.push(
+        `PGSESSIONS_CLUSTERS: cluster ${entry.name} needs url, or urlEnv naming a set environment variable`,
+      );
       continue;
     }
     if (!postgresUrl.safeParse(url).success) {
       problems.push(`PGSESSIONS_CLUSTERS: cluster ${entry.name} connection must be a postgres:// connection string`);
       continue;
     }
-    const own = entry.watch ? watchSettings(entry.watch, watch, `PGSESSIONS_CLUSTERS: cluster ${entry.name} watch: `, problems) : watch;
+    const own = entry.watch
+      ? watchSettings(entry.watch, watch, `PGSESSIONS_CLUSTERS: cluster ${entry.name} watch: `, problems)
+      : watch;
     watchBy[entry.name] = own;
-    clusters.push({ name: entry.name, url, requesters: entry.requesters ?? null, approvers: entry.approvers ?? null, viewers: entry.viewers ?? null });
+    clusters.push({
+      name: entry.name,
+      url,
+      requesters: entry.requesters ?? null,
+      approvers: entry.approvers ?? null,
+      viewers: entry.viewers ?? null,
+    });
   }
   return clusters;
 }
@@ -425,7 +488,9 @@ export function loadConfig(source: NodeJS.ProcessEnv): Config {
   // The audit channel carries audit entries and nothing else: an alert there could pass for one.
   for (const [name, settings] of Object.entries(watchBy)) {
     if (settings.channel !== null && settings.channel === values.PGSESSIONS_AUDIT_CHANNEL) {
-      problems.push(`PGSESSIONS_WATCH_CHANNEL${values.PGSESSIONS_CLUSTERS ? ` (cluster ${name})` : ''} must differ from PGSESSIONS_AUDIT_CHANNEL: the audit channel carries audit entries only`);
+      problems.push(
+        `PGSESSIONS_WATCH_CHANNEL${values.PGSESSIONS_CLUSTERS ? ` (cluster ${name})` : ''} must differ from PGSESSIONS_AUDIT_CHANNEL: the audit channel carries audit entries only`,
+      );
     }
   }
 
@@ -441,7 +506,11 @@ export function loadConfig(source: NodeJS.ProcessEnv): Config {
       botToken: data.SLACK_BOT_TOKEN,
       signingSecret: data.SLACK_SIGNING_SECRET ?? null,
       appToken: data.SLACK_APP_TOKEN ?? null,
-      apiUrl: data.SLACK_API_URL ? (data.SLACK_API_URL.endsWith('/') ? data.SLACK_API_URL : `${data.SLACK_API_URL}/`) : null,
+      apiUrl: data.SLACK_API_URL
+        ? data.SLACK_API_URL.endsWith('/')
+          ? data.SLACK_API_URL
+          : `${data.SLACK_API_URL}/`
+        : null,
     },
     port: data.PORT,
     clusters,
@@ -460,8 +529,12 @@ export function loadConfig(source: NodeJS.ProcessEnv): Config {
     auditKey: data.PGSESSIONS_AUDIT_KEY ?? null,
     logLevel: data.LOG_LEVEL,
     rateLimits: {
-      listing: data.PGSESSIONS_LISTING_RATE ? { burst: data.PGSESSIONS_LISTING_BURST, perSecond: data.PGSESSIONS_LISTING_RATE.perSecond } : null,
-      request: data.PGSESSIONS_REQUEST_RATE ? { burst: data.PGSESSIONS_REQUEST_RATE.count, perSecond: data.PGSESSIONS_REQUEST_RATE.perSecond } : null,
+      listing: data.PGSESSIONS_LISTING_RATE
+        ? { burst: data.PGSESSIONS_LISTING_BURST, perSecond: data.PGSESSIONS_LISTING_RATE.perSecond }
+        : null,
+      request: data.PGSESSIONS_REQUEST_RATE
+        ? { burst: data.PGSESSIONS_REQUEST_RATE.count, perSecond: data.PGSESSIONS_REQUEST_RATE.perSecond }
+        : null,
     },
     metricsPort: data.METRICS_PORT ?? null,
     retentionSeconds: data.PGSESSIONS_RETENTION,
@@ -483,7 +556,9 @@ export interface PlaygroundConfig {
 const playgroundEnv = z.object({
   PLAYGROUND_PORT: z.coerce.number({ message: 'must be a port number' }).int().min(0).max(65535).default(3030),
   DATABASE_URL: postgresUrl.optional(),
-  PGSESSIONS_READ_ONLY: z.enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' }).optional(),
+  PGSESSIONS_READ_ONLY: z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
+    .optional(),
 });
 
 /**

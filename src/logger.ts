@@ -6,11 +6,33 @@ import { LogLevel, type Logger as SlackLogger } from '@slack/logger';
 export type { Logger };
 
 const REDACT_PATHS = [
-  'token', '*.token', 'botToken', '*.botToken', 'appToken', '*.appToken',
-  'signingSecret', '*.signingSecret', 'password', '*.password', 'secret', '*.secret',
-  'authorization', '*.authorization', 'headers.authorization', '*.headers.authorization', 'headers.Authorization',
-  'connectionString', '*.connectionString', 'url', '*.url', 'databaseUrl', '*.databaseUrl',
-  'auditKey', '*.auditKey', 'PGSESSIONS_AUDIT_KEY', '*.PGSESSIONS_AUDIT_KEY',
+  'token',
+  '*.token',
+  'botToken',
+  '*.botToken',
+  'appToken',
+  '*.appToken',
+  'signingSecret',
+  '*.signingSecret',
+  'password',
+  '*.password',
+  'secret',
+  '*.secret',
+  'authorization',
+  '*.authorization',
+  'headers.authorization',
+  '*.headers.authorization',
+  'headers.Authorization',
+  'connectionString',
+  '*.connectionString',
+  'url',
+  '*.url',
+  'databaseUrl',
+  '*.databaseUrl',
+  'auditKey',
+  '*.auditKey',
+  'PGSESSIONS_AUDIT_KEY',
+  '*.PGSESSIONS_AUDIT_KEY',
 ];
 
 // Each pattern matches in time linear in the text: a fixed prefix, then one run of a character class that
@@ -29,7 +51,8 @@ export function scrubSecrets(text: string): string {
   return out;
 }
 
-const isSchemeChar = (c: number) => (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 43 || c === 45 || c === 46;
+const isSchemeChar = (c: number) =>
+  (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 43 || c === 45 || c === 46;
 const isLetter = (c: number) => (c >= 97 && c <= 122) || (c >= 65 && c <= 90);
 const isSpace = (c: number) => c === 32 || (c >= 9 && c <= 13) || c === 0xa0 || c === 0x2028 || c === 0x2029;
 
@@ -73,27 +96,38 @@ export function scrubUrlPasswords(text: string): string {
 }
 
 // Fields that hold a secret at any depth: pino's redact paths reach only the first two levels.
-const SECRET_KEYS = /^(token|bottoken|apptoken|signingsecret|secret|password|authorization|connectionstring|auditkey|pgsessions_audit_key)$/i;
+const SECRET_KEYS =
+  /^(token|bottoken|apptoken|signingsecret|secret|password|authorization|connectionstring|auditkey|pgsessions_audit_key)$/i;
 
 function scrubValue(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return scrubSecrets(value);
   if (value === null || typeof value !== 'object') return value;
   if (value instanceof Error) {
-    return { type: value.name, message: scrubSecrets(value.message), code: (value as { code?: unknown }).code, stack: value.stack ? scrubSecrets(value.stack) : undefined };
+    return {
+      type: value.name,
+      message: scrubSecrets(value.message),
+      code: (value as { code?: unknown }).code,
+      stack: value.stack ? scrubSecrets(value.stack) : undefined,
+    };
   }
   // Too deep to walk: keep it as scrubbed text rather than pass its strings through untouched.
   if (depth > 4) return scrubSecrets(jsonOrPlaceholder(value));
   if (Array.isArray(value)) return value.map((item) => scrubValue(item, depth + 1));
   const out: Record<string, unknown> = {};
   for (const [key, item] of Object.entries(value)) {
-    out[key] = SECRET_KEYS.test(key) && item !== null && item !== undefined ? '[redacted]' : scrubValue(item, depth + 1);
+    out[key] =
+      SECRET_KEYS.test(key) && item !== null && item !== undefined ? '[redacted]' : scrubValue(item, depth + 1);
   }
   return out;
 }
 
 function jsonOrPlaceholder(value: object): string {
   try {
-    return JSON.stringify(value, (key, item: unknown) => (SECRET_KEYS.test(key) && item !== null && item !== undefined ? '[redacted]' : item)) ?? '[unserializable]';
+    return (
+      JSON.stringify(value, (key, item: unknown) =>
+        SECRET_KEYS.test(key) && item !== null && item !== undefined ? '[redacted]' : item,
+      ) ?? '[unserializable]'
+    );
   } catch {
     return '[unserializable]';
   }
@@ -129,7 +163,8 @@ const TO_PINO: Record<LogLevel, pino.Level> = {
 export function slackLogger(logger: Logger): SlackLogger {
   let name = 'slack';
   let child = logger.child({ component: name });
-  const join = (msg: unknown[]) => msg.map((m) => (typeof m === 'string' ? m : JSON.stringify(scrubValue(m)))).join(' ');
+  const join = (msg: unknown[]) =>
+    msg.map((m) => (typeof m === 'string' ? m : JSON.stringify(scrubValue(m)))).join(' ');
   return {
     debug: (...msg) => child.debug(join(msg)),
     info: (...msg) => child.info(join(msg)),

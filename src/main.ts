@@ -18,7 +18,9 @@ try {
   };
   // A safety net, not a plan: a promise some library rejects without a handler must not take down the bot
   // that an incident depends on. It is logged, as an error, so it gets fixed.
-  process.on('unhandledRejection', (reason) => app.logger.error({ err: reason }, 'unhandled promise rejection (kept running)'));
+  process.on('unhandledRejection', (reason) =>
+    app.logger.error({ err: reason }, 'unhandled promise rejection (kept running)'),
+  );
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
 } catch (error) {

@@ -171,14 +171,24 @@ export type Metrics = ReturnType<typeof createMetrics>;
 
 // ---- instrumentation: decorators that count without touching the code they wrap ----------------------
 
-
-const TIMED_CLUSTER_METHODS = ['capabilities', 'list', 'blocking', 'replication', 'byPid', 'bulkTargets', 'reliefTargets', 'signal', 'stillThere'] as const;
+const TIMED_CLUSTER_METHODS = [
+  'capabilities',
+  'list',
+  'blocking',
+  'replication',
+  'byPid',
+  'bulkTargets',
+  'reliefTargets',
+  'signal',
+  'stillThere',
+] as const;
 
 export function instrumentCluster(cluster: Cluster, metrics: Metrics): Cluster {
   const timed = { ...cluster };
   for (const method of TIMED_CLUSTER_METHODS) {
     const inner = cluster[method].bind(cluster) as (...args: unknown[]) => Promise<unknown>;
-    (timed as Record<string, unknown>)[method] = (...args: unknown[]) => metrics.timeQuery(cluster.name, method, () => inner(...args));
+    (timed as Record<string, unknown>)[method] = (...args: unknown[]) =>
+      metrics.timeQuery(cluster.name, method, () => inner(...args));
   }
   return timed;
 }

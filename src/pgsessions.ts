@@ -8,7 +8,14 @@ import { createRequestService, FAILURE_MESSAGES } from './domain/requests.js';
 import { deliveryFailureKind, startOutboxWorker } from './audit/outbox-worker.js';
 import { migrate } from './postgres/migrate.js';
 import { createLifeline, type Lifeline } from './postgres/lifeline.js';
-import { APPLICATION_NAME, createPool, describeConnectionError, describeReadFailure, isConnectionError, troubleOf } from './postgres/pools.js';
+import {
+  APPLICATION_NAME,
+  createPool,
+  describeConnectionError,
+  describeReadFailure,
+  isConnectionError,
+  troubleOf,
+} from './postgres/pools.js';
 import { createCluster, type Cluster } from './postgres/session-store.js';
 import { createStateStore, type StateStore } from './postgres/state-store.js';
 import { auditKeyId } from './domain/audit.js';
@@ -96,14 +103,21 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   // and sessions listed and signalled, while that server refuses new connections (postgres/lifeline.ts).
   const lifelines: Lifeline[] = [];
   const lifelineTo = (url: string, bindings: Record<string, string>) => {
-    const lifeline = createLifeline(url, logger.child({ module: 'lifeline', ...bindings }), { applicationName: APPLICATION_NAME, healthIntervalMs: options.lifelineHealthIntervalMs });
+    const lifeline = createLifeline(url, logger.child({ module: 'lifeline', ...bindings }), {
+      applicationName: APPLICATION_NAME,
+      healthIntervalMs: options.lifelineHealthIntervalMs,
+    });
     lifelines.push(lifeline);
     return lifeline;
   };
   const idleTimeoutMs = options.poolIdleTimeoutMs;
   const stateLifeline = lifelineTo(config.stateDatabaseUrl, { db: 'state' });
   const clusterLifelines = new Map(config.clusters.map((c) => [c.name, lifelineTo(c.url, { cluster: c.name })]));
-  const statePool = createPool(config.stateDatabaseUrl, logger.child({ module: 'state-db' }), { max: 6, lifeline: stateLifeline, idleTimeoutMs });
+  const statePool = createPool(config.stateDatabaseUrl, logger.child({ module: 'state-db' }), {
+    max: 6,
+    lifeline: stateLifeline,
+    idleTimeoutMs,
+  });
   const applied = await migrate(statePool);
   log.info({ applied }, applied.length > 0 ? 'state schema migrated' : 'state schema is current');
   const auditKey = config.auditKey ? Buffer.from(config.auditKey, 'utf8') : null;
@@ -116,9 +130,16 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   const signalPools: pg.Pool[] = [];
   for (const c of config.clusters) {
     const lifeline = clusterLifelines.get(c.name);
-    const pool = createPool(c.url, logger.child({ module: 'cluster-db', cluster: c.name }), { lifeline, idleTimeoutMs });
+    const pool = createPool(c.url, logger.child({ module: 'cluster-db', cluster: c.name }), {
+      lifeline,
+      idleTimeoutMs,
+    });
     // Approved kills get their own connections: listings, however many, can never take them.
-    const signalPool = createPool(c.url, logger.child({ module: 'cluster-db', cluster: c.name, pool: 'signal' }), { max: SIGNAL_POOL_SIZE, lifeline, idleTimeoutMs });
+    const signalPool = createPool(c.url, logger.child({ module: 'cluster-db', cluster: c.name, pool: 'signal' }), {
+      max: SIGNAL_POOL_SIZE,
+      lifeline,
+      idleTimeoutMs,
+    });
     signalPools.push(signalPool);
     const cluster = createCluster(c.name, pool, logger.child({ module: 'sessions', cluster: c.name }), { signalPool });
     clusters.set(c.name, instrumentCluster(cluster, metrics));
@@ -134,11 +155,20 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   // Where pgsessions must be able to post; said at start-up and by `status` when it cannot.
   const channels = createChannelHealth(
     client,
-    [{ channel: config.auditChannel, role: 'audit' as const }, ...Object.values(config.watch).flatMap((w) => (w?.channel ? [{ channel: w.channel, role: 'watch' as const }] : []))],
+    [
+      { channel: config.auditChannel, role: 'audit' as const },
+      ...Object.values(config.watch).flatMap((w) =>
+        w?.channel ? [{ channel: w.channel, role: 'watch' as const }] : [],
+      ),
+    ],
     logger.child({ module: 'channels' }),
   );
   if (home !== null) {
-    for (const p of await channels.check()) log.warn({ channel: p.channel, role: p.role, code: p.code }, `pgsessions cannot post in its ${p.role} channel (${p.code}): invite the bot, unarchive the channel or set another`);
+    for (const p of await channels.check())
+      log.warn(
+        { channel: p.channel, role: p.role, code: p.code },
+        `pgsessions cannot post in its ${p.role} channel (${p.code}): invite the bot, unarchive the channel or set another`,
+      );
   }
   const groups = createGroups(client, logger.child({ module: 'groups' }));
   const rulesFor = (name: string) => {
@@ -184,7 +214,8 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
       return trouble === 'busy' ? 'slow' : trouble;
     },
     // Users are told "unreachable"; the log keeps what happened (scrubbed of passwords).
-    onTrouble: (cluster, error) => log.warn({ cluster, error: describeConnectionError(error) }, 'cluster unreachable or slow'),
+    onTrouble: (cluster, error) =>
+      log.warn({ cluster, error: describeConnectionError(error) }, 'cluster unreachable or slow'),
   });
 
   // Say at start-up what each cluster's role can and cannot do; a cluster that is down does not stop us.
@@ -194,11 +225,34 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
       continue;
     }
     const c = s.capabilities;
-    log.info({ cluster: s.name, role: c.role, superuser: c.superuser, readAllStats: c.readAllStats, signalBackend: c.signalBackend, server: c.serverVersion }, 'cluster role checked');
-    if (c.superuser) log.warn({ cluster: s.name }, 'the bot role is a superuser: grant pg_monitor and pg_signal_backend to a plain role instead');
-    if (!c.readAllStats) log.warn({ cluster: s.name }, 'no pg_read_all_stats/pg_monitor: other roles\u2019 sessions cannot be seen at all (listings say how many)');
-    if (!c.signalBackend) log.warn({ cluster: s.name }, 'no pg_signal_backend: only sessions of the bot\u2019s own role can be signalled');
-    if (c.reservedConnections === null && !c.superuser) log.info({ cluster: s.name }, 'reserved connections for the bot (pg_use_reserved_connections) are not available before PostgreSQL 16');
+    log.info(
+      {
+        cluster: s.name,
+        role: c.role,
+        superuser: c.superuser,
+        readAllStats: c.readAllStats,
+        signalBackend: c.signalBackend,
+        server: c.serverVersion,
+      },
+      'cluster role checked',
+    );
+    if (c.superuser)
+      log.warn(
+        { cluster: s.name },
+        'the bot role is a superuser: grant pg_monitor and pg_signal_backend to a plain role instead',
+      );
+    if (!c.readAllStats)
+      log.warn(
+        { cluster: s.name },
+        'no pg_read_all_stats/pg_monitor: other roles\u2019 sessions cannot be seen at all (listings say how many)',
+      );
+    if (!c.signalBackend)
+      log.warn({ cluster: s.name }, 'no pg_signal_backend: only sessions of the bot\u2019s own role can be signalled');
+    if (c.reservedConnections === null && !c.superuser)
+      log.info(
+        { cluster: s.name },
+        'reserved connections for the bot (pg_use_reserved_connections) are not available before PostgreSQL 16',
+      );
     const { can, cannot } = describeRole(c);
     for (const what of can) log.info({ cluster: s.name, role: c.role }, `the bot role can ${what}`);
     for (const what of cannot) log.info({ cluster: s.name, role: c.role }, `the bot role cannot ${what}`);
@@ -227,7 +281,9 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
 
   const closePools = async () => {
     await Promise.all(watched.map((c) => c.reader.close()));
-    await Promise.all([...[...clusters.values()].map((c) => c.pool), ...signalPools].map((pool) => pool.end().catch(() => undefined)));
+    await Promise.all(
+      [...[...clusters.values()].map((c) => c.pool), ...signalPools].map((pool) => pool.end().catch(() => undefined)),
+    );
     await statePool.end().catch(() => undefined);
     await Promise.all(lifelines.map((l) => l.close()));
   };
@@ -239,10 +295,24 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     // Under the interval where it can be, never so short that a busy moment reads as "down" (a look that
     // runs over simply starts the next one late).
     const statementTimeoutMs = Math.min(5_000, Math.max(2_000, settings.intervalSeconds * 800));
-    const pool = createPool(c.url, logger.child({ module: 'watch-db', cluster: c.name }), { max: 1, statementTimeoutMs, connectTimeoutMs: 5_000, lifeline: clusterLifelines.get(c.name), idleTimeoutMs });
+    const pool = createPool(c.url, logger.child({ module: 'watch-db', cluster: c.name }), {
+      max: 1,
+      statementTimeoutMs,
+      connectTimeoutMs: 5_000,
+      lifeline: clusterLifelines.get(c.name),
+      idleTimeoutMs,
+    });
     const storm = options.watchStorm;
-    const thresholds = storm ? { ...settings.thresholds, stormSessions: storm.sessions, stormSeconds: storm.seconds } : settings.thresholds;
-    return [{ name: c.name, reader: createWatchReader(c.name, pool), settings: { ...settings, thresholds, channel: settings.channel } }];
+    const thresholds = storm
+      ? { ...settings.thresholds, stormSessions: storm.sessions, stormSeconds: storm.seconds }
+      : settings.thresholds;
+    return [
+      {
+        name: c.name,
+        reader: createWatchReader(c.name, pool),
+        settings: { ...settings, thresholds, channel: settings.channel },
+      },
+    ];
   });
   // Standing approvals: proposed and decided like requests, applied by the watcher of their cluster.
   const incidentStore = createIncidentStore(statePool);
@@ -286,7 +356,9 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
       store: incidentStore,
       messages: createWatchMessages(clientWithoutRetries),
       rules,
-      leadership: createLeadership(config.stateDatabaseUrl, logger.child({ module: 'watch-leader' }), { leaseSeconds: options.watchLeaseSeconds }),
+      leadership: createLeadership(config.stateDatabaseUrl, logger.child({ module: 'watch-leader' }), {
+        leaseSeconds: options.watchLeaseSeconds,
+      }),
       audit: (entry) => state.appendAudit(entry),
       queryText: config.queryText,
       logger: logger.child({ module: 'watch' }),
@@ -303,8 +375,10 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
         if (!requestLimiter.take(user)) return Promise.resolve({ ok: false, message: FAILURE_MESSAGES.rate_limited });
         return watcher.snooze(id, minutes, user, mayView);
       },
-      storm: (id) => (watcher ? watcher.storm(id) : Promise.resolve({ ok: false, message: 'Watching has not started yet.' })),
-      relief: (id) => (watcher ? watcher.relief(id) : Promise.resolve({ ok: false, message: 'Watching has not started yet.' })),
+      storm: (id) =>
+        watcher ? watcher.storm(id) : Promise.resolve({ ok: false, message: 'Watching has not started yet.' }),
+      relief: (id) =>
+        watcher ? watcher.relief(id) : Promise.resolve({ ok: false, message: 'Watching has not started yet.' }),
     };
   }
 
@@ -330,7 +404,16 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
       throw new Error(`METRICS_PORT ${config.metricsPort}: cannot listen (${(error as Error).message})`);
     }
   }
-  log.info({ port, metricsPort: probeServer?.port ?? null, mode: config.slack.appToken ? 'socket' : 'http', clusters: [...clusters.keys()], readOnly: config.readOnly }, 'pgsessions is listening');
+  log.info(
+    {
+      port,
+      metricsPort: probeServer?.port ?? null,
+      mode: config.slack.appToken ? 'socket' : 'http',
+      clusters: [...clusters.keys()],
+      readOnly: config.readOnly,
+    },
+    'pgsessions is listening',
+  );
   startWatching();
   if (watched.length > 0) log.info({ clusters: watched.map((c) => c.name) }, 'watching');
 
@@ -370,7 +453,12 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   });
 
   const interruptedAfter = options.interruptedAfterSeconds ?? 60;
-  const prune = everyInterval(createRetentionStore(statePool), config.retentionSeconds, options.pruneIntervalMs ?? 3_600_000, log);
+  const prune = everyInterval(
+    createRetentionStore(statePool),
+    config.retentionSeconds,
+    options.pruneIntervalMs ?? 3_600_000,
+    log,
+  );
   let sweeping: Promise<void> = Promise.resolve();
   const sweepTrouble = spellLog(log, 'sweep failed; will try again', 'sweeps work again');
   const sweep = () => {
@@ -419,9 +507,13 @@ async function checkAuditTrail(state: StateStore, key: Buffer | null, log: Logge
   if (key) {
     log.info({ keyId: auditKeyId(key) }, 'the audit chain is keyed (HMAC-SHA256 with PGSESSIONS_AUDIT_KEY)');
   } else if (chain.lastAlg === 'hmac-sha256') {
-    log.error('PGSESSIONS_AUDIT_KEY is not set but the audit chain was keyed: new entries are unkeyed and `npm run audit:verify` will report them as a downgrade; set the key again');
+    log.error(
+      'PGSESSIONS_AUDIT_KEY is not set but the audit chain was keyed: new entries are unkeyed and `npm run audit:verify` will report them as a downgrade; set the key again',
+    );
   } else {
-    log.warn('PGSESSIONS_AUDIT_KEY is not set: the audit chain is unkeyed, so whoever can write the state database can rewrite it and recompute every hash');
+    log.warn(
+      'PGSESSIONS_AUDIT_KEY is not set: the audit chain is unkeyed, so whoever can write the state database can rewrite it and recompute every hash',
+    );
   }
   if (!key) log.warn(BINDING_OFF);
   const powers = await state.powers();
@@ -436,7 +528,10 @@ async function checkAuditTrail(state: StateStore, key: Buffer | null, log: Logge
     );
   } else if (powers.mayModify) {
     runtime = 'may_modify';
-    log.warn({ role: powers.role }, 'the runtime role has UPDATE, DELETE or TRUNCATE on the audit table: only its trigger stands in the way; `npm run migrate` grants exactly what is needed');
+    log.warn(
+      { role: powers.role },
+      'the runtime role has UPDATE, DELETE or TRUNCATE on the audit table: only its trigger stands in the way; `npm run migrate` grants exactly what is needed',
+    );
   } else {
     runtime = 'append_only';
     log.info({ role: powers.role }, 'the runtime role cannot alter the audit log (INSERT and SELECT only)');

@@ -15,7 +15,10 @@ export function spellLog(logger: Logger, failing: string, recovered: string): Sp
   return {
     failed(error) {
       const e = error as { code?: unknown; message?: unknown };
-      const err = { ...(typeof e?.code === 'string' ? { code: e.code } : {}), message: scrubSecrets(String(e?.message ?? error)) };
+      const err = {
+        ...(typeof e?.code === 'string' ? { code: e.code } : {}),
+        message: scrubSecrets(String(e?.message ?? error)),
+      };
       if (inSpell) logger.debug({ err }, failing);
       else logger.warn({ err }, failing);
       inSpell = true;

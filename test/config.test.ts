@@ -33,7 +33,8 @@ function configError(env: NodeJS.ProcessEnv): ConfigError {
 }
 
 function assertNoSecrets(text: string, ...secrets: string[]): void {
-  for (const secret of [TOKEN, SECRET, DB_PASSWORD, ...secrets]) assert.ok(!text.includes(secret), `leaked ${secret} in:\n${text}`);
+  for (const secret of [TOKEN, SECRET, DB_PASSWORD, ...secrets])
+    assert.ok(!text.includes(secret), `leaked ${secret} in:\n${text}`);
 }
 
 describe('loadConfig', () => {
@@ -42,13 +43,19 @@ describe('loadConfig', () => {
     assert.equal(loadConfig({ ...good(), PGSESSIONS_RETENTION: '90d' }).retentionSeconds, 90 * 86_400);
     for (const bad of ['1d', '12h', 'forever', '0d', '4000d']) {
       const error = configError({ ...good(), PGSESSIONS_RETENTION: bad });
-      assert.ok(error.problems.some((p) => /PGSESSIONS_RETENTION must be a number of days/.test(p)), `${bad}: ${error.message}`);
+      assert.ok(
+        error.problems.some((p) => /PGSESSIONS_RETENTION must be a number of days/.test(p)),
+        `${bad}: ${error.message}`,
+      );
     }
   });
 
   test('PGSESSIONS_WATCH_CHANNEL equal to PGSESSIONS_AUDIT_CHANNEL is refused: the audit channel carries audit entries only', () => {
     const error = configError({ ...good(), PGSESSIONS_WATCH_CHANNEL: 'CAUDIT01' });
-    assert.ok(error.problems.some((p) => /PGSESSIONS_WATCH_CHANNEL must differ from PGSESSIONS_AUDIT_CHANNEL/.test(p)), error.message);
+    assert.ok(
+      error.problems.some((p) => /PGSESSIONS_WATCH_CHANNEL must differ from PGSESSIONS_AUDIT_CHANNEL/.test(p)),
+      error.message,
+    );
     assert.equal(loadConfig({ ...good(), PGSESSIONS_WATCH_CHANNEL: 'CWATCH01' }).watch.default!.channel, 'CWATCH01');
   });
 
@@ -69,7 +76,9 @@ describe('loadConfig', () => {
     assert.equal(config.slack.signingSecret, SECRET);
     assert.equal(config.slack.appToken, null);
     assert.equal(config.port, 3000);
-    assert.deepEqual(config.clusters, [{ name: 'default', url: DB_URL, requesters: null, approvers: null, viewers: null }]);
+    assert.deepEqual(config.clusters, [
+      { name: 'default', url: DB_URL, requesters: null, approvers: null, viewers: null },
+    ]);
     assert.equal(config.viewers, null, 'everyone may look by default');
     assert.deepEqual(config.allowedTeams, [], 'only the installing workspace by default');
     assert.equal(config.stateDatabaseUrl, DB_URL);
@@ -83,8 +92,17 @@ describe('loadConfig', () => {
 
   test('names each missing setting in one error', () => {
     const error = configError({});
-    for (const name of ['SLACK_BOT_TOKEN', 'SLACK_SIGNING_SECRET', 'DATABASE_URL', 'PGSESSIONS_AUDIT_CHANNEL', 'PGSESSIONS_APPROVERS']) {
-      assert.ok(error.problems.some((p) => p.startsWith(name)), `${name} not named in:\n${error.message}`);
+    for (const name of [
+      'SLACK_BOT_TOKEN',
+      'SLACK_SIGNING_SECRET',
+      'DATABASE_URL',
+      'PGSESSIONS_AUDIT_CHANNEL',
+      'PGSESSIONS_APPROVERS',
+    ]) {
+      assert.ok(
+        error.problems.some((p) => p.startsWith(name)),
+        `${name} not named in:\n${error.message}`,
+      );
     }
     assert.match(error.message, /^pgsessions cannot start:\n {2}- /);
   });
@@ -122,16 +140,26 @@ describe('loadConfig', () => {
       'LOG_LEVEL',
     ];
     for (const name of expected) {
-      assert.ok(error.problems.some((p) => p.startsWith(`${name} `) || p.startsWith(`${name}(`) || p.startsWith(`${name}.`)), `${name} not named in:\n${error.message}`);
+      assert.ok(
+        error.problems.some((p) => p.startsWith(`${name} `) || p.startsWith(`${name}(`) || p.startsWith(`${name}.`)),
+        `${name} not named in:\n${error.message}`,
+      );
     }
     assertNoSecrets(error.message, 'xoxp-user-token-secret-4411', 'xoxb-not-an-app-token-2299', 'alice', 'bob');
   });
 
   test('SLACK_API_URL must be http or https, as it says', () => {
     for (const url of ['ftp://files.example.com/api/', 'file:///etc/passwd', 'javascript:alert(1)']) {
-      assert.deepEqual(configError({ ...good(), SLACK_API_URL: url }).problems, ['SLACK_API_URL must be an http(s) URL'], url);
+      assert.deepEqual(
+        configError({ ...good(), SLACK_API_URL: url }).problems,
+        ['SLACK_API_URL must be an http(s) URL'],
+        url,
+      );
     }
-    assert.equal(loadConfig({ ...good(), SLACK_API_URL: 'https://slack-gov.com/api' }).slack.apiUrl, 'https://slack-gov.com/api/');
+    assert.equal(
+      loadConfig({ ...good(), SLACK_API_URL: 'https://slack-gov.com/api' }).slack.apiUrl,
+      'https://slack-gov.com/api/',
+    );
   });
 
   test('refuses an empty or blank signing secret in HTTP mode', () => {
@@ -165,7 +193,11 @@ describe('loadConfig', () => {
     });
     assert.equal(config.port, 0);
     assert.equal(config.stateDatabaseUrl, 'postgresql://state@h/s');
-    assert.deepEqual(config.protectedRoles, [...PROVIDER_ROLES, 'replicator', 'postgres'], 'the providers\u2019 roles, then the setting\u2019s');
+    assert.deepEqual(
+      config.protectedRoles,
+      [...PROVIDER_ROLES, 'replicator', 'postgres'],
+      'the providers\u2019 roles, then the setting\u2019s',
+    );
     assert.deepEqual(config.protectedApps, ['pg_dump']);
     assert.deepEqual(config.requesters, ['U1AB', 'SGROUP']);
     assert.equal(config.readOnly, true);
@@ -173,12 +205,22 @@ describe('loadConfig', () => {
   });
 
   test('PGSESSIONS_VIEWERS and PGSESSIONS_ALLOWED_TEAMS are read, and bad entries named', () => {
-    const config = loadConfig({ ...good(), PGSESSIONS_VIEWERS: 'U1AB, SVIEW', PGSESSIONS_ALLOWED_TEAMS: 'T0PARTNER,E0ORG' });
+    const config = loadConfig({
+      ...good(),
+      PGSESSIONS_VIEWERS: 'U1AB, SVIEW',
+      PGSESSIONS_ALLOWED_TEAMS: 'T0PARTNER,E0ORG',
+    });
     assert.deepEqual(config.viewers, ['U1AB', 'SVIEW']);
     assert.deepEqual(config.allowedTeams, ['T0PARTNER', 'E0ORG']);
     const error = configError({ ...good(), PGSESSIONS_VIEWERS: '#oncall', PGSESSIONS_ALLOWED_TEAMS: 'acme.slack.com' });
-    assert.ok(error.problems.some((p) => p.startsWith('PGSESSIONS_VIEWERS')), error.message);
-    assert.ok(error.problems.some((p) => p.startsWith('PGSESSIONS_ALLOWED_TEAMS') && p.includes('team IDs')), error.message);
+    assert.ok(
+      error.problems.some((p) => p.startsWith('PGSESSIONS_VIEWERS')),
+      error.message,
+    );
+    assert.ok(
+      error.problems.some((p) => p.startsWith('PGSESSIONS_ALLOWED_TEAMS') && p.includes('team IDs')),
+      error.message,
+    );
   });
 
   describe('a clusters file', () => {
@@ -203,48 +245,118 @@ describe('loadConfig', () => {
     test('is read, with urlEnv keeping passwords in the environment', async () => {
       const path = await write(
         'ok.yml',
-        ['clusters:', '  - name: main', `    url: ${DB_URL}`, '  - name: reports', '    urlEnv: REPORTS_DB', '    approvers: [U0DBA]', '    viewers: [U0DBA, SONCALL]', ''].join('\n'),
+        [
+          'clusters:',
+          '  - name: main',
+          `    url: ${DB_URL}`,
+          '  - name: reports',
+          '    urlEnv: REPORTS_DB',
+          '    approvers: [U0DBA]',
+          '    viewers: [U0DBA, SONCALL]',
+          '',
+        ].join('\n'),
       );
-      const config = loadConfig({ ...withoutDb(), PGSESSIONS_CLUSTERS: path, STATE_DATABASE_URL: DB_URL, REPORTS_DB: 'postgres://r:pw@reports/db' });
+      const config = loadConfig({
+        ...withoutDb(),
+        PGSESSIONS_CLUSTERS: path,
+        STATE_DATABASE_URL: DB_URL,
+        REPORTS_DB: 'postgres://r:pw@reports/db',
+      });
       assert.deepEqual(config.clusters, [
         { name: 'main', url: DB_URL, requesters: null, approvers: null, viewers: null },
-        { name: 'reports', url: 'postgres://r:pw@reports/db', requesters: null, approvers: ['U0DBA'], viewers: ['U0DBA', 'SONCALL'] },
+        {
+          name: 'reports',
+          url: 'postgres://r:pw@reports/db',
+          requesters: null,
+          approvers: ['U0DBA'],
+          viewers: ['U0DBA', 'SONCALL'],
+        },
       ]);
     });
 
     test('problems in it are named with the other settings’ problems, without its passwords', async () => {
       const path = await write(
         'bad.yml',
-        ['clusters:', '  - name: main', `    url: ${DB_URL}`, '  - name: main', `    url: ${DB_URL}`, '  - name: nowhere', '    urlEnv: UNSET_VAR', ''].join('\n'),
+        [
+          'clusters:',
+          '  - name: main',
+          `    url: ${DB_URL}`,
+          '  - name: main',
+          `    url: ${DB_URL}`,
+          '  - name: nowhere',
+          '    urlEnv: UNSET_VAR',
+          '',
+        ].join('\n'),
       );
       const error = configError({ ...withoutDb(), PGSESSIONS_CLUSTERS: path, PGSESSIONS_AUDIT_CHANNEL: 'nope' });
-      assert.ok(error.problems.some((p) => p.includes('cluster main is named twice')), error.message);
-      assert.ok(error.problems.some((p) => p.includes('cluster nowhere needs url')), error.message);
-      assert.ok(error.problems.some((p) => p.startsWith('STATE_DATABASE_URL')), error.message);
-      assert.ok(error.problems.some((p) => p.startsWith('PGSESSIONS_AUDIT_CHANNEL')), error.message);
+      assert.ok(
+        error.problems.some((p) => p.includes('cluster main is named twice')),
+        error.message,
+      );
+      assert.ok(
+        error.problems.some((p) => p.includes('cluster nowhere needs url')),
+        error.message,
+      );
+      assert.ok(
+        error.problems.some((p) => p.startsWith('STATE_DATABASE_URL')),
+        error.message,
+      );
+      assert.ok(
+        error.problems.some((p) => p.startsWith('PGSESSIONS_AUDIT_CHANNEL')),
+        error.message,
+      );
       assertNoSecrets(error.message);
     });
 
     test('a missing or unparsable file is named, not thrown raw', async () => {
       const missing = configError({ ...good(), PGSESSIONS_CLUSTERS: join(dir, 'absent.yml') });
-      assert.ok(missing.problems.some((p) => p.startsWith('PGSESSIONS_CLUSTERS cannot read')), missing.message);
+      assert.ok(
+        missing.problems.some((p) => p.startsWith('PGSESSIONS_CLUSTERS cannot read')),
+        missing.message,
+      );
       const path = await write('broken.yml', `clusters:\n  - name: [unclosed\n    url: ${DB_URL}\n`);
       const broken = configError({ ...good(), PGSESSIONS_CLUSTERS: path });
-      assert.ok(broken.problems.some((p) => p.startsWith('PGSESSIONS_CLUSTERS')), broken.message);
+      assert.ok(
+        broken.problems.some((p) => p.startsWith('PGSESSIONS_CLUSTERS')),
+        broken.message,
+      );
       assertNoSecrets(broken.message);
     });
   });
 
   test('rate limits and METRICS_PORT: defaults, values, off, and bad values named', () => {
     const defaults = loadConfig(good());
-    assert.deepEqual(defaults.rateLimits, { listing: { burst: 10, perSecond: 0.5 }, request: { burst: 20, perSecond: 20 / 60 } });
+    assert.deepEqual(defaults.rateLimits, {
+      listing: { burst: 10, perSecond: 0.5 },
+      request: { burst: 20, perSecond: 20 / 60 },
+    });
     assert.equal(defaults.metricsPort, null);
-    const set = loadConfig({ ...good(), PGSESSIONS_LISTING_RATE: '60/1m', PGSESSIONS_LISTING_BURST: '5', PGSESSIONS_REQUEST_RATE: 'off', METRICS_PORT: '9090' });
+    const set = loadConfig({
+      ...good(),
+      PGSESSIONS_LISTING_RATE: '60/1m',
+      PGSESSIONS_LISTING_BURST: '5',
+      PGSESSIONS_REQUEST_RATE: 'off',
+      METRICS_PORT: '9090',
+    });
     assert.deepEqual(set.rateLimits, { listing: { burst: 5, perSecond: 1 }, request: null });
     assert.equal(set.metricsPort, 9090);
-    const error = configError({ ...good(), PGSESSIONS_LISTING_RATE: '30 per minute', PGSESSIONS_LISTING_BURST: '0', PGSESSIONS_REQUEST_RATE: '0/1m', METRICS_PORT: '3000' });
-    for (const name of ['PGSESSIONS_LISTING_RATE', 'PGSESSIONS_LISTING_BURST', 'PGSESSIONS_REQUEST_RATE', 'METRICS_PORT']) {
-      assert.ok(error.problems.some((p) => p.startsWith(name)), `${name} not named in:\n${error.message}`);
+    const error = configError({
+      ...good(),
+      PGSESSIONS_LISTING_RATE: '30 per minute',
+      PGSESSIONS_LISTING_BURST: '0',
+      PGSESSIONS_REQUEST_RATE: '0/1m',
+      METRICS_PORT: '3000',
+    });
+    for (const name of [
+      'PGSESSIONS_LISTING_RATE',
+      'PGSESSIONS_LISTING_BURST',
+      'PGSESSIONS_REQUEST_RATE',
+      'METRICS_PORT',
+    ]) {
+      assert.ok(
+        error.problems.some((p) => p.startsWith(name)),
+        `${name} not named in:\n${error.message}`,
+      );
     }
   });
 });
@@ -281,7 +393,8 @@ describe('starting the process with a bad environment', { concurrency: true }, (
     assert.equal(code, 1);
     assert.equal(stdout, '');
     assert.match(stderr, /^pgsessions cannot start:\n/);
-    for (const name of ['DATABASE_URL', 'PGSESSIONS_AUDIT_CHANNEL', 'PGSESSIONS_APPROVERS']) assert.match(stderr, new RegExp(`- ${name}`));
+    for (const name of ['DATABASE_URL', 'PGSESSIONS_AUDIT_CHANNEL', 'PGSESSIONS_APPROVERS'])
+      assert.match(stderr, new RegExp(`- ${name}`));
     assert.doesNotMatch(stderr, /\n\s+at .+:\d+/, 'no stack trace');
     assertNoSecrets(stderr);
   });

@@ -17,13 +17,20 @@ function walk(dir: string, keep: (name: string) => boolean): string[] {
 
 const docs = [resolve('README.md'), resolve('BENCHMARKS.md'), ...walk(resolve('docs'), (n) => n.endsWith('.md'))];
 /** Settings are environment variables: the product's own prefixes, and the few plain names it reads. */
-const SETTING = /\b(?:PGSESSIONS|SLACK|PLAYGROUND|BENCH|TEST|PG)_[A-Z0-9_]*[A-Z0-9]\b(?:_\*)?|\b(?:DATABASE_URL|METRICS_PORT|LOG_LEVEL|CHROMIUM_PATH)\b/g;
-const code = [...walk(resolve('src'), (n) => n.endsWith('.ts')), ...walk(resolve('bench'), (n) => n.endsWith('.ts')), ...walk(resolve('test'), (n) => n.endsWith('.ts') && n !== 'docs.test.ts')]
+const SETTING =
+  /\b(?:PGSESSIONS|SLACK|PLAYGROUND|BENCH|TEST|PG)_[A-Z0-9_]*[A-Z0-9]\b(?:_\*)?|\b(?:DATABASE_URL|METRICS_PORT|LOG_LEVEL|CHROMIUM_PATH)\b/g;
+const code = [
+  ...walk(resolve('src'), (n) => n.endsWith('.ts')),
+  ...walk(resolve('bench'), (n) => n.endsWith('.ts')),
+  ...walk(resolve('test'), (n) => n.endsWith('.ts') && n !== 'docs.test.ts'),
+]
   .map((file) => readFileSync(file, 'utf8'))
   .join('\n');
 
 test('every `npm run …` in the README and docs/ is a script of package.json', () => {
-  const scripts = Object.keys((JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: Record<string, string> }).scripts);
+  const scripts = Object.keys(
+    (JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: Record<string, string> }).scripts,
+  );
   const missing: string[] = [];
   for (const doc of docs) {
     for (const [, name] of readFileSync(doc, 'utf8').matchAll(/npm run ([a-z][\w:-]*)/g)) {

@@ -17,8 +17,14 @@ test('the house check flags a long file, a long function and an import up a laye
     assert.deepEqual(inspectTree(root), []);
 
     const body = Array.from({ length: 81 }, (_, i) => `  const v${i} = ${i};`).join('\n');
-    writeFileSync(join(root, 'src/domain/long.ts'), `export const long = () => {\n${body}\n};\n${'// filler\n'.repeat(330)}`);
-    writeFileSync(join(root, 'src/watch/upward.ts'), "import type { Port } from '../slack/port.js';\nexport type P = Port;\n");
+    writeFileSync(
+      join(root, 'src/domain/long.ts'),
+      `export const long = () => {\n${body}\n};\n${'// filler\n'.repeat(330)}`,
+    );
+    writeFileSync(
+      join(root, 'src/watch/upward.ts'),
+      "import type { Port } from '../slack/port.js';\nexport type P = Port;\n",
+    );
     const found = inspectTree(root).map((f) => `${f.kind} ${f.where} ${f.what}`);
     assert.deepEqual(found.sort(), [
       'file src/domain/long.ts 414 lines',

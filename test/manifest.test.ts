@@ -22,20 +22,31 @@ const manifest = parse(readFileSync('manifest.yml', 'utf8')) as {
   oauth_config: { scopes: { bot: string[] } };
   settings: { interactivity: { is_enabled: boolean; request_url: string } };
 };
-const methods = (JSON.parse(readFileSync(join('test', 'fixtures', 'slack-methods.json'), 'utf8')) as { methods: Record<string, MethodInfo> }).methods;
+const methods = (
+  JSON.parse(readFileSync(join('test', 'fixtures', 'slack-methods.json'), 'utf8')) as {
+    methods: Record<string, MethodInfo>;
+  }
+).methods;
 
 test('every Web API method the app calls is granted by a bot scope in manifest.yml', () => {
   const called = new Set<string>();
   for (const file of sourceFiles('src')) {
-    for (const match of readFileSync(file, 'utf8').matchAll(/client\.((?:[a-z]+\.)+[a-zA-Z]+)\(/g)) called.add(match[1]!);
+    for (const match of readFileSync(file, 'utf8').matchAll(/client\.((?:[a-z]+\.)+[a-zA-Z]+)\(/g))
+      called.add(match[1]!);
   }
-  assert.ok(called.has('chat.postMessage') && called.has('usergroups.users.list'), `found calls: ${[...called].join(', ')}`);
+  assert.ok(
+    called.has('chat.postMessage') && called.has('usergroups.users.list'),
+    `found calls: ${[...called].join(', ')}`,
+  );
   const granted = new Set(manifest.oauth_config.scopes.bot);
   for (const method of called) {
     const info = methods[method];
     assert.ok(info, `${method} is not a known Web API method`);
     if (info.bot.length > 0) {
-      assert.ok(info.bot.some((scope) => granted.has(scope)), `${method} needs one of ${info.bot.join(', ')}; manifest grants ${[...granted].join(', ')}`);
+      assert.ok(
+        info.bot.some((scope) => granted.has(scope)),
+        `${method} needs one of ${info.bot.join(', ')}; manifest grants ${[...granted].join(', ')}`,
+      );
     }
   }
 });

@@ -99,7 +99,9 @@ export function startOutboxWorker(options: OutboxWorkerOptions): OutboxWorker {
   const intervalMs = options.intervalMs ?? 1000;
   const postTimeoutMs = options.postTimeoutMs ?? 30_000;
   const backoff: Backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
-  const deliverOptions = { retryDelaySeconds: (error: unknown, attempts: number) => retryDelaySeconds(error, attempts, backoff) };
+  const deliverOptions = {
+    retryDelaySeconds: (error: unknown, attempts: number) => retryDelaySeconds(error, attempts, backoff),
+  };
   const timedPost = (entry: AuditEntry) => withTimeout(post(entry), postTimeoutMs);
 
   let stopped = false;
@@ -119,7 +121,12 @@ export function startOutboxWorker(options: OutboxWorkerOptions): OutboxWorker {
     } else if (result.status === 'failed') {
       const rateLimited = rateLimitRetryAfter(result.error) !== undefined;
       logger.warn(
-        { seq: result.seq, attempts: result.attempts, retryAfterSeconds: result.retryAfterSeconds, err: errorForLog(result.error) },
+        {
+          seq: result.seq,
+          attempts: result.attempts,
+          retryAfterSeconds: result.retryAfterSeconds,
+          err: errorForLog(result.error),
+        },
         rateLimited ? 'audit channel rate limited: retrying later' : 'audit entry not delivered: retrying later',
       );
     }
@@ -149,11 +156,17 @@ export function startOutboxWorker(options: OutboxWorkerOptions): OutboxWorker {
   const trouble = spellLog(logger, 'audit outbox pass failed: retrying later', 'audit outbox passes work again');
   function schedule(): void {
     if (stopped) return;
-    timer = setTimeout(() => {
-      void exclusive(() => pass(false))
-        .then(() => trouble.succeeded(), (error: unknown) => trouble.failed(error))
-        .finally(schedule);
-    }, trouble.failing() ? Math.max(intervalMs, TROUBLE_INTERVAL_MS) : intervalMs);
+    timer = setTimeout(
+      () => {
+        void exclusive(() => pass(false))
+          .then(
+            () => trouble.succeeded(),
+            (error: unknown) => trouble.failed(error),
+          )
+          .finally(schedule);
+      },
+      trouble.failing() ? Math.max(intervalMs, TROUBLE_INTERVAL_MS) : intervalMs,
+    );
     timer.unref();
   }
 

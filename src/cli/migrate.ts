@@ -29,7 +29,11 @@ if (!settings.migrateDatabaseUrl) {
   process.exit(2);
 }
 
-const pool = new pg.Pool({ connectionString: settings.migrateDatabaseUrl, application_name: 'pgsessions-migrate', max: 1 });
+const pool = new pg.Pool({
+  connectionString: settings.migrateDatabaseUrl,
+  application_name: 'pgsessions-migrate',
+  max: 1,
+});
 pool.on('error', () => undefined);
 try {
   const applied = await migrate(pool);
@@ -39,14 +43,18 @@ try {
     const owner = (await client.query<{ role: string }>('SELECT current_user AS role')).rows[0]!.role;
     const runtime = settings.runtimeRole ?? userOf(settings.stateDatabaseUrl);
     if (!runtime || runtime === owner) {
-      console.log(`no separate runtime role: the app connects as the owner ${owner}, which could rewrite the audit log (set PGSESSIONS_RUNTIME_ROLE)`);
+      console.log(
+        `no separate runtime role: the app connects as the owner ${owner}, which could rewrite the audit log (set PGSESSIONS_RUNTIME_ROLE)`,
+      );
     } else {
       const granted = await grantRuntimeRole(client, runtime);
       if (!granted.ok) {
         console.log(granted.message);
         process.exitCode = 1;
       } else {
-        console.log(`granted the runtime role ${runtime} only: ${RUNTIME_GRANTS.map((g) => `${g.privileges} on ${g.on.replace(/^\w+ /, '')}`).join('; ')}`);
+        console.log(
+          `granted the runtime role ${runtime} only: ${RUNTIME_GRANTS.map((g) => `${g.privileges} on ${g.on.replace(/^\w+ /, '')}`).join('; ')}`,
+        );
       }
     }
   } finally {

@@ -24,13 +24,20 @@ try {
 } catch (error) {
   fail(error instanceof ConfigError ? error.message : String(error));
 }
-if (!settings.stateDatabaseUrl) fail('Set STATE_DATABASE_URL (or DATABASE_URL) to the database that holds the pgsessions schema.');
+if (!settings.stateDatabaseUrl)
+  fail('Set STATE_DATABASE_URL (or DATABASE_URL) to the database that holds the pgsessions schema.');
 if (againstSlack && (!settings.slackBotToken || !settings.auditChannel)) {
-  fail('--against-slack reads the audit channel: set SLACK_BOT_TOKEN and PGSESSIONS_AUDIT_CHANNEL (and SLACK_API_URL if the app uses one).');
+  fail(
+    '--against-slack reads the audit channel: set SLACK_BOT_TOKEN and PGSESSIONS_AUDIT_CHANNEL (and SLACK_API_URL if the app uses one).',
+  );
 }
 
 const key = settings.auditKey ? Buffer.from(settings.auditKey, 'utf8') : null;
-const pool = new pg.Pool({ connectionString: settings.stateDatabaseUrl, application_name: 'pgsessions-verify', max: 1 });
+const pool = new pg.Pool({
+  connectionString: settings.stateDatabaseUrl,
+  application_name: 'pgsessions-verify',
+  max: 1,
+});
 pool.on('error', () => undefined);
 const store = createStateStore(pool, { key });
 let problems = 0;
@@ -44,15 +51,24 @@ try {
     problems += verdict.breaks.length;
   } else if (verdict.uncheckedKeyed > 0) {
     problems += 1;
-    console.log(`audit log NOT CHECKED: ${verdict.uncheckedKeyed} entries from #${verdict.keyedFromSeq} are keyed; set PGSESSIONS_AUDIT_KEY to check them`);
+    console.log(
+      `audit log NOT CHECKED: ${verdict.uncheckedKeyed} entries from #${verdict.keyedFromSeq} are keyed; set PGSESSIONS_AUDIT_KEY to check them`,
+    );
   } else {
-    const keyed = verdict.keyedFromSeq === null ? 'unkeyed (SHA-256): anyone who can write the table could have recomputed it' : `keyed (HMAC-SHA256) from entry #${verdict.keyedFromSeq}`;
+    const keyed =
+      verdict.keyedFromSeq === null
+        ? 'unkeyed (SHA-256): anyone who can write the table could have recomputed it'
+        : `keyed (HMAC-SHA256) from entry #${verdict.keyedFromSeq}`;
     console.log(`audit log intact: ${verdict.count} entries, hash chain verified; ${keyed}`);
   }
 
   if (againstSlack) {
     const table: AuditEntry[] = [];
-    for (let page = await store.readAudit(0, 1000); page.length > 0; page = await store.readAudit(page[page.length - 1]!.seq, 1000)) {
+    for (
+      let page = await store.readAudit(0, 1000);
+      page.length > 0;
+      page = await store.readAudit(page[page.length - 1]!.seq, 1000)
+    ) {
       table.push(...page);
     }
     const last = table.length > 0 ? table[table.length - 1]!.seq : 0;

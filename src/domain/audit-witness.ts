@@ -21,7 +21,8 @@ export function witnessText(entry: { seq: number; hashAlg: HashAlg; hash: string
 
 // The whole element, anchored: `audit #41 · hmac-sha256:<64 hex>` then optionally ` · <at> · request <id>`.
 // Text a user or a database user chose (a reason, a query, an application_name) is never read.
-const FULL = /^audit #(\d{1,15}) · (hmac-sha256|sha256):([0-9a-f]{64})(?: · [0-9TZ:.+-]{10,40} · request (?:[0-9a-f-]{36}|—))?$/;
+const FULL =
+  /^audit #(\d{1,15}) · (hmac-sha256|sha256):([0-9a-f]{64})(?: · [0-9TZ:.+-]{10,40} · request (?:[0-9a-f-]{36}|—))?$/;
 // Messages posted before the full hash: `audit #12 · <at> · request … · hash \`0123456789abcdef\``.
 const SHORT = /^audit #(\d{1,15}) · [0-9TZ:.+-]{10,40} · request (?:[0-9a-f-]{36}|—) · hash `([0-9a-f]{16})`$/;
 
@@ -108,10 +109,15 @@ export function compareWithWitnesses(
     tableSeqs.add(entry.seq);
     const seen = bySeq.get(entry.seq);
     if (seen) {
-      const differs = seen.find((w) => (w.short ? !entry.hash.startsWith(w.hash) : w.hash !== entry.hash || w.alg !== entry.hashAlg));
+      const differs = seen.find((w) =>
+        w.short ? !entry.hash.startsWith(w.hash) : w.hash !== entry.hash || w.alg !== entry.hashAlg,
+      );
       if (differs) {
         const shown = differs.short ? `hash ${differs.hash}…` : `${differs.alg}:${shortHash(differs.hash)}`;
-        found.push([entry.seq, `#${entry.seq} rewritten: the audit channel shows ${shown}, the table has ${entry.hashAlg}:${shortHash(entry.hash)}`]);
+        found.push([
+          entry.seq,
+          `#${entry.seq} rewritten: the audit channel shows ${shown}, the table has ${entry.hashAlg}:${shortHash(entry.hash)}`,
+        ]);
       } else {
         matches += 1;
       }
@@ -119,12 +125,21 @@ export function compareWithWitnesses(
     }
     const delivery = deliveries.get(entry.seq);
     if (!delivery) {
-      found.push([entry.seq, `#${entry.seq} never delivered: in the table, not in the audit channel, and it has no outbox row`]);
+      found.push([
+        entry.seq,
+        `#${entry.seq} never delivered: in the table, not in the audit channel, and it has no outbox row`,
+      ]);
     } else if (delivery.deliveredAt) {
-      found.push([entry.seq, `#${entry.seq} never delivered: the outbox says delivered at ${delivery.deliveredAt}, but the audit channel does not have it`]);
+      found.push([
+        entry.seq,
+        `#${entry.seq} never delivered: the outbox says delivered at ${delivery.deliveredAt}, but the audit channel does not have it`,
+      ]);
     } else {
       const why = delivery.lastError ? `; last error: ${delivery.lastError.slice(0, 200)}` : '';
-      found.push([entry.seq, `#${entry.seq} not delivered yet: still in the outbox (${delivery.attempts} attempts${why})`]);
+      found.push([
+        entry.seq,
+        `#${entry.seq} not delivered yet: still in the outbox (${delivery.attempts} attempts${why})`,
+      ]);
     }
   }
   const last = table.length > 0 ? table[table.length - 1]!.seq : 0;

@@ -41,7 +41,10 @@ export type HashAlg = (typeof HASH_ALGS)[number];
 export const GENESIS_HASH = '0'.repeat(64);
 
 /** The session as the audit names it after the request: enough to identify it, without the query text. */
-export type BriefTarget = Pick<TargetSnapshot, 'pid' | 'user' | 'database' | 'application' | 'backendType' | 'backendStart' | 'queryStart'>;
+export type BriefTarget = Pick<
+  TargetSnapshot,
+  'pid' | 'user' | 'database' | 'application' | 'backendType' | 'backendStart' | 'queryStart'
+>;
 
 /** What every decision entry repeats about its request, so each entry reads on its own. */
 export interface RequestSummary {
@@ -140,7 +143,9 @@ interface HashedBase {
 }
 
 /** The fields a hash covers. */
-export type AuditHashedFields = { [E in AuditEvent]: HashedBase & { event: E; details: AuditDetailsByEvent[E] } }[AuditEvent];
+export type AuditHashedFields = {
+  [E in AuditEvent]: HashedBase & { event: E; details: AuditDetailsByEvent[E] };
+}[AuditEvent];
 
 /** One stored entry of the audit log. */
 export type AuditEntry = AuditHashedFields & {
@@ -249,17 +254,31 @@ export interface ChainCursor {
   breaks: ChainBreak[];
 }
 
-export const CHAIN_START: ChainCursor = { prevHash: GENESIS_HASH, lastSeq: -Infinity, keyedFromSeq: null, uncheckedKeyed: 0, count: 0, breaks: [] };
+export const CHAIN_START: ChainCursor = {
+  prevHash: GENESIS_HASH,
+  lastSeq: -Infinity,
+  keyedFromSeq: null,
+  uncheckedKeyed: 0,
+  count: 0,
+  breaks: [],
+};
 
 export type ChainStep = { ok: true; cursor: ChainCursor };
 
 /** Why this entry's own hash does not hold (null when it does, or cannot be checked without the key). */
-function ownHashProblem(entry: AuditEntry, keyedFromSeq: number | null, key: Uint8Array | null | undefined, keyId: string | null): string | null {
+function ownHashProblem(
+  entry: AuditEntry,
+  keyedFromSeq: number | null,
+  key: Uint8Array | null | undefined,
+  keyId: string | null,
+): string | null {
   if (entry.hashAlg === 'sha256') {
     if (keyedFromSeq !== null) {
       return `an unkeyed entry after keyed hashing began at #${keyedFromSeq}: rewritten without the key (a downgrade), inserted by someone without the key, or written by an instance started without PGSESSIONS_AUDIT_KEY`;
     }
-    return chainHash(entry.prevHash, entry) === entry.hash ? null : 'hash does not match the entry: the entry was changed';
+    return chainHash(entry.prevHash, entry) === entry.hash
+      ? null
+      : 'hash does not match the entry: the entry was changed';
   }
   if (!key) return null;
   if (entry.event === 'chain_keyed' && entry.details.keyId !== keyId) {
@@ -279,7 +298,11 @@ function ownHashProblem(entry: AuditEntry, keyedFromSeq: number | null, key: Uin
  * but does not link is reported and the chain goes on from it. Once keyed, never unkeyed again: an unkeyed
  * entry after the first keyed one is a downgrade.
  */
-export function verifyChainStep(entries: readonly AuditEntry[], cursor: ChainCursor, key?: Uint8Array | null): ChainStep {
+export function verifyChainStep(
+  entries: readonly AuditEntry[],
+  cursor: ChainCursor,
+  key?: Uint8Array | null,
+): ChainStep {
   let { prevHash, lastSeq, keyedFromSeq, uncheckedKeyed, count } = cursor;
   const breaks = [...cursor.breaks];
   const keyId = key ? auditKeyId(key) : null;
@@ -294,7 +317,8 @@ export function verifyChainStep(entries: readonly AuditEntry[], cursor: ChainCur
       breaks.push({ seq: entry.seq, reason: problem });
       continue;
     }
-    if (entry.prevHash !== prevHash) breaks.push({ seq: entry.seq, reason: 'prev_hash does not match the hash of the entry before it' });
+    if (entry.prevHash !== prevHash)
+      breaks.push({ seq: entry.seq, reason: 'prev_hash does not match the hash of the entry before it' });
     if (entry.hashAlg === 'hmac-sha256') {
       keyedFromSeq ??= entry.seq;
       if (!key) uncheckedKeyed += 1;
@@ -324,7 +348,11 @@ export function finishVerification(cursor: ChainCursor, key?: Uint8Array | null)
 }
 
 /** Checks a whole log given in seq order (or, with `prevHash`, the continuation of one). */
-export function verifyChain(entries: readonly AuditEntry[], prevHash: string = GENESIS_HASH, key?: Uint8Array | null): ChainVerification {
+export function verifyChain(
+  entries: readonly AuditEntry[],
+  prevHash: string = GENESIS_HASH,
+  key?: Uint8Array | null,
+): ChainVerification {
   return finishVerification(verifyChainStep(entries, { ...CHAIN_START, prevHash }, key).cursor, key);
 }
 

@@ -72,7 +72,12 @@ function requestBody(r: RequestBound, approval: Approval | null): string {
     cluster: r.cluster,
     action: r.action,
     requester: r.requester,
-    targets: r.targets.map((t) => ({ pid: t.pid, backendStart: t.backendStart, queryStart: t.queryStart, backendType: t.backendType })),
+    targets: r.targets.map((t) => ({
+      pid: t.pid,
+      backendStart: t.backendStart,
+      queryStart: t.queryStart,
+      backendType: t.backendType,
+    })),
     escalateAfterSeconds: r.escalateAfterSeconds,
     createdAt: r.createdAt,
     expiresAt: r.expiresAt,
@@ -105,12 +110,18 @@ function ruleBody(r: RuleBound, approval: Approval | null): string {
 export function createBinder(key: Uint8Array | null): Binder {
   const macKey = key ? createHmac('sha256', key).update('pgsessions binding key v1').digest() : null;
   const prefix = key ? `hmac-sha256:${auditKeyId(key)}:` : 'sha256:';
-  const mac = (body: string) => prefix + (macKey ? createHmac('sha256', macKey) : createHash('sha256')).update('pgsessions binding v1\n').update(body).digest('hex');
+  const mac = (body: string) =>
+    prefix +
+    (macKey ? createHmac('sha256', macKey) : createHash('sha256'))
+      .update('pgsessions binding v1\n')
+      .update(body)
+      .digest('hex');
   return {
     keyed: key !== null,
     request: (r, approval) => mac(requestBody(r, approval)),
     rule: (r, approval) => mac(ruleBody(r, approval)),
-    outcome: (o) => mac(canonicalJson({ kind: 'rule_execution_outcome', executionId: o.executionId, outcome: o.outcome })),
+    outcome: (o) =>
+      mac(canonicalJson({ kind: 'rule_execution_outcome', executionId: o.executionId, outcome: o.outcome })),
   };
 }
 
@@ -124,8 +135,10 @@ export function sameBinding(stored: string | null | undefined, expected: string)
 
 /** Why a stored binding did not match, in words for the audit (the stored text is the attacker's: not echoed). */
 export function mismatchReason(stored: string | null | undefined, binder: Binder): string {
-  if (typeof stored !== 'string' || stored.length === 0) return 'no binding is stored: the row was not written by pgsessions';
-  if (binder.keyed && stored.startsWith('sha256:')) return 'the stored binding is unkeyed although PGSESSIONS_AUDIT_KEY is set: written without the key';
+  if (typeof stored !== 'string' || stored.length === 0)
+    return 'no binding is stored: the row was not written by pgsessions';
+  if (binder.keyed && stored.startsWith('sha256:'))
+    return 'the stored binding is unkeyed although PGSESSIONS_AUDIT_KEY is set: written without the key';
   return 'the stored binding does not match what the row says now: the row was written or changed without the key';
 }
 
@@ -154,6 +167,12 @@ export function ruleTampering(r: Rule, stage: Stage, reason: string): AuditEntry
     event: 'tampering_detected',
     actor: null,
     cluster: r.cluster,
-    details: { subject: 'rule', id: r.id, stage, reason, claims: { requester: r.proposer, approver: r.approver, targets: [], what: ruleText(r.spec) } },
+    details: {
+      subject: 'rule',
+      id: r.id,
+      stage,
+      reason,
+      claims: { requester: r.proposer, approver: r.approver, targets: [], what: ruleText(r.spec) },
+    },
   };
 }

@@ -32,7 +32,8 @@ export function buildBlockingTree(rows: SessionRow[]): BlockingRow[] {
   // A root blocks others and waits on nobody we can see. A deadlock cycle has no such root: then every
   // member of the cycle is shown as a root so nothing disappears.
   let roots = rows.filter((row) => !isBlocked(row) && (waiters.get(row.pid)?.length ?? 0) > 0);
-  const byImpact = (a: SessionRow, b: SessionRow) => countBlocked(b.pid) - countBlocked(a.pid) || b.ageSeconds - a.ageSeconds || a.pid - b.pid;
+  const byImpact = (a: SessionRow, b: SessionRow) =>
+    countBlocked(b.pid) - countBlocked(a.pid) || b.ageSeconds - a.ageSeconds || a.pid - b.pid;
 
   const out: BlockingRow[] = [];
   const placed = new Set<number>();
@@ -40,7 +41,9 @@ export function buildBlockingTree(rows: SessionRow[]): BlockingRow[] {
     if (placed.has(row.pid)) return;
     placed.add(row.pid);
     out.push({ ...row, blocksCount: countBlocked(row.pid), depth });
-    const children = (waiters.get(row.pid) ?? []).map((pid) => byPid.get(pid)).filter((r): r is SessionRow => r !== undefined);
+    const children = (waiters.get(row.pid) ?? [])
+      .map((pid) => byPid.get(pid))
+      .filter((r): r is SessionRow => r !== undefined);
     for (const child of children.sort(byImpact)) visit(child, depth + 1);
   };
   for (const root of roots.sort(byImpact)) visit(root, 0);

@@ -32,14 +32,19 @@ export interface Coalescer {
 }
 
 /** `run` learns whether the run was asked for `now` (an ending to show at once) or is a calm update. */
-export function createCoalescer(run: (key: string, asked: { now: boolean }) => Promise<void>, gapMs: number, scheduler: Scheduler = realScheduler): Coalescer {
+export function createCoalescer(
+  run: (key: string, asked: { now: boolean }) => Promise<void>,
+  gapMs: number,
+  scheduler: Scheduler = realScheduler,
+): Coalescer {
   const slots = new Map<string, Slot>();
 
   const slot = (key: string): Slot => {
     let s = slots.get(key);
     if (!s) {
       // Forget keys that are quiet (nothing pending, last run longer ago than the gap): memory stays flat.
-      if (slots.size >= 256) for (const [k, v] of slots) if (!v.cancel && scheduler.now() - v.lastStart >= gapMs) slots.delete(k);
+      if (slots.size >= 256)
+        for (const [k, v] of slots) if (!v.cancel && scheduler.now() - v.lastStart >= gapMs) slots.delete(k);
       s = { lastStart: Number.NEGATIVE_INFINITY, cancel: null, chain: Promise.resolve() };
       slots.set(key, s);
     }

@@ -239,7 +239,8 @@ function parseTop(tokens: Token[]): ParsedCommand {
   }
   if (m.limit !== undefined) {
     const n = /^\d{1,4}$/.test(m.limit) ? Number(m.limit) : NaN;
-    if (!(n >= 1 && n <= MAX_LIMIT)) fail(`limit: must be a whole number from 1 to ${MAX_LIMIT}, got ${quoteWord(m.limit)}.`);
+    if (!(n >= 1 && n <= MAX_LIMIT))
+      fail(`limit: must be a whole number from 1 to ${MAX_LIMIT}, got ${quoteWord(m.limit)}.`);
     filters.limit = n;
   }
   return withCluster({ kind: 'top' as const, filters }, m.cluster);
@@ -294,7 +295,9 @@ function parseAllow(tokens: Token[]): ParsedCommand {
   const { modifiers: m, words } = collect('allow', tokens, true);
   const [action, cause, ...rest] = words;
   if (action === undefined || cause === undefined) {
-    fail('allow needs an action and a cause, e.g. /pgsessions allow cancel lock-queue-head app:rails-migrate waiting:5s blocking:3 for:2h max:10 deploy window.');
+    fail(
+      'allow needs an action and a cause, e.g. /pgsessions allow cancel lock-queue-head app:rails-migrate waiting:5s blocking:3 for:2h max:10 deploy window.',
+    );
   }
   let dryRun = false;
   let advisoryLocks = false;
@@ -319,7 +322,8 @@ function parseAllow(tokens: Token[]): ParsedCommand {
   if (m.user !== undefined) draft.filters.user = parseName('user', m.user);
   if (m.db !== undefined) draft.filters.database = parseName('db', m.db);
   if (m.query_id !== undefined) {
-    if (!/^-?\d{1,20}$/.test(m.query_id)) fail(`query_id: must be a whole number (as pg_stat_activity shows it), got ${quoteWord(m.query_id)}.`);
+    if (!/^-?\d{1,20}$/.test(m.query_id))
+      fail(`query_id: must be a whole number (as pg_stat_activity shows it), got ${quoteWord(m.query_id)}.`);
     draft.filters.queryId = m.query_id;
   }
   if (m.waiting !== undefined) draft.thresholds.waitingSeconds = parseSeconds('waiting', m.waiting);

@@ -14,7 +14,9 @@ export interface GroupsPort {
 export class GroupsUnavailable extends Error {
   readonly code = 'groups_unavailable';
   constructor(readonly retryAfterSeconds: number) {
-    super(`Slack is rate-limiting pgsessions, so it could not check the approvers' and requesters' user groups: nothing was done. Try again in ${retryAfterSeconds} s.`);
+    super(
+      `Slack is rate-limiting pgsessions, so it could not check the approvers' and requesters' user groups: nothing was done. Try again in ${retryAfterSeconds} s.`,
+    );
     this.name = 'GroupsUnavailable';
   }
 }
@@ -79,7 +81,8 @@ export function withProviderRoles(configured: readonly string[]): string[] {
 export const SIGNAL_BLOCKER_REASONS: Record<SignalBlocker, string> = {
   superuser: 'superuser session: the bot\u2019s role cannot signal it (only a superuser can)',
   no_role: 'a process without a role: only a superuser can signal it',
-  autovacuum_worker: 'autovacuum worker: the bot\u2019s role cannot signal it (it needs pg_signal_autovacuum_worker, PostgreSQL 18+)',
+  autovacuum_worker:
+    'autovacuum worker: the bot\u2019s role cannot signal it (it needs pg_signal_autovacuum_worker, PostgreSQL 18+)',
   other_role: 'another role\u2019s session: the bot\u2019s role cannot signal it (it needs pg_signal_backend)',
 };
 
@@ -87,7 +90,8 @@ export const SIGNAL_BLOCKER_REASONS: Record<SignalBlocker, string> = {
 export const SIGNAL_BLOCKER_HINTS: Record<SignalBlocker, string> = {
   superuser: 'a superuser\u2019s session can only be signalled by a superuser: end it from psql as one',
   no_role: 'a process without a role can only be signalled by a superuser',
-  autovacuum_worker: 'grant pg_signal_autovacuum_worker to the bot\u2019s role (PostgreSQL 18+), or end it from psql as a superuser',
+  autovacuum_worker:
+    'grant pg_signal_autovacuum_worker to the bot\u2019s role (PostgreSQL 18+), or end it from psql as a superuser',
   other_role: 'grant pg_signal_backend to the bot\u2019s role (or make it a member of the session\u2019s role)',
 };
 
@@ -96,7 +100,10 @@ export function runsAQuery(session: { state: string | null; queryStart: string |
   return session.queryStart !== null && (session.state === 'active' || session.state === 'fastpath function call');
 }
 
-export function isProtected(session: { user: string | null; application: string | null }, protection: Protection): boolean {
+export function isProtected(
+  session: { user: string | null; application: string | null },
+  protection: Protection,
+): boolean {
   return (
     (session.user !== null && protection.protectedRoles.includes(session.user)) ||
     (session.application !== null && protection.protectedApps.includes(session.application))

@@ -27,7 +27,8 @@ export function createRateLimiter(settings: RateLimitSettings | null, now: () =>
   const buckets = new Map<string, { tokens: number; at: number }>();
   let sincePrune = 0;
 
-  const level = (bucket: { tokens: number; at: number }, t: number) => Math.min(burst, bucket.tokens + ((t - bucket.at) / 1000) * perSecond);
+  const level = (bucket: { tokens: number; at: number }, t: number) =>
+    Math.min(burst, bucket.tokens + ((t - bucket.at) / 1000) * perSecond);
 
   // A bucket that has filled up again is the same as none: forget it, so memory follows recent users only.
   const prune = (t: number) => {
@@ -64,7 +65,11 @@ export function createRateLimiter(settings: RateLimitSettings | null, now: () =>
  * that goes through costs nothing. Refused here, nothing reaches the store, the audit or Slack's channel.
  */
 export function limitRequests(service: RequestService, limiter: RateLimiter): RequestService {
-  const limited = (): Result<KillRequest> => ({ ok: false, code: 'rate_limited', message: FAILURE_MESSAGES.rate_limited });
+  const limited = (): Result<KillRequest> => ({
+    ok: false,
+    code: 'rate_limited',
+    message: FAILURE_MESSAGES.rate_limited,
+  });
   const decision =
     (decide: (id: string, user: string) => Promise<Result<KillRequest>>) =>
     async (id: string, user: string): Promise<Result<KillRequest>> => {

@@ -1,8 +1,23 @@
 // The read path as use cases, the way requests.ts holds the write path: listings, the lock-wait tree,
 // walsenders, status and open requests. Listeners call these and render the value; they never hold a
 // cluster or a pool. Expected outcomes (unknown cluster, unreachable, slow) are values, not throws.
-import type { ListFilters, BlockingRow, KillRequest, RecoveryState, ReplicationRow, RoleCapabilities, SessionRow } from './types.js';
-import { isListed, isProtected, shapeQueryText, type GroupsPort, type Protection, type QueryTextMode } from './policy.js';
+import type {
+  ListFilters,
+  BlockingRow,
+  KillRequest,
+  RecoveryState,
+  ReplicationRow,
+  RoleCapabilities,
+  SessionRow,
+} from './types.js';
+import {
+  isListed,
+  isProtected,
+  shapeQueryText,
+  type GroupsPort,
+  type Protection,
+  type QueryTextMode,
+} from './policy.js';
 import type { ConnectionUse } from './watch.js';
 import type { Refusal } from './trouble.js';
 
@@ -14,7 +29,14 @@ export interface ReadClusterPort {
   capabilities(): Promise<RoleCapabilities>;
   /** refused: the rows came through pgsessions' reserved connection, because a new one was refused (full). */
   /** recovery: the cluster is a standby (its replay, its startup and walreceiver processes); null on a primary. */
-  list(filters: ListFilters): Promise<{ rows: SessionRow[]; totalMatched: number; hidden: number; connections?: ConnectionUse | null; refused?: Refusal | null; recovery?: RecoveryState | null }>;
+  list(filters: ListFilters): Promise<{
+    rows: SessionRow[];
+    totalMatched: number;
+    hidden: number;
+    connections?: ConnectionUse | null;
+    refused?: Refusal | null;
+    recovery?: RecoveryState | null;
+  }>;
   blocking(): Promise<BlockingRow[]>;
   replication(): Promise<ReplicationRow[]>;
   byPid(pid: number): Promise<SessionRow | null>;
@@ -67,7 +89,18 @@ export type ReadResult<T> = ({ ok: true } & T) | ({ ok: false } & ReadFailure);
 type Killable<R> = (row: R) => boolean;
 
 export type ReadAnswer =
-  | { kind: 'top'; cluster: string; rows: SessionRow[]; totalMatched: number; hidden: number; connections: ConnectionUse | null; refused: Refusal | null; recovery: RecoveryState | null; filters: ListFilters; killable: Killable<SessionRow> }
+  | {
+      kind: 'top';
+      cluster: string;
+      rows: SessionRow[];
+      totalMatched: number;
+      hidden: number;
+      connections: ConnectionUse | null;
+      refused: Refusal | null;
+      recovery: RecoveryState | null;
+      filters: ListFilters;
+      killable: Killable<SessionRow>;
+    }
   | { kind: 'blocking'; cluster: string; rows: BlockingRow[]; killable: Killable<SessionRow> }
   | { kind: 'replication'; cluster: string; rows: ReplicationRow[]; killable: Killable<ReplicationRow> }
   | { kind: 'status'; clusters: ClusterStatus[] }
@@ -118,13 +151,18 @@ export function createReadService(deps: ReadDeps) {
       if (trouble === null) throw error;
       deps.onTrouble?.(cluster, error);
       if (trouble === 'slow') return { ok: false, code: 'slow', cluster, detail: (error as Error).message };
-      if (trouble === 'full' || trouble === 'pooler_full') return { ok: false, code: 'full', cluster, refusal: trouble === 'full' ? 'server' : 'pooler' };
+      if (trouble === 'full' || trouble === 'pooler_full')
+        return { ok: false, code: 'full', cluster, refusal: trouble === 'full' ? 'server' : 'pooler' };
       return { ok: false, code: 'unreachable', cluster };
     }
   }
 
-  const killable = (row: { user: string | null; application: string | null }) => !settings.readOnly && !isProtected(row, settings);
-  const shaped = <R extends { query: string | null }>(row: R): R => ({ ...row, query: shapeQueryText(row.query, settings.queryText) });
+  const killable = (row: { user: string | null; application: string | null }) =>
+    !settings.readOnly && !isProtected(row, settings);
+  const shaped = <R extends { query: string | null }>(row: R): R => ({
+    ...row,
+    query: shapeQueryText(row.query, settings.queryText),
+  });
 
   async function mayView(user: string, cluster: string): Promise<boolean> {
     const viewers = settings.viewers(cluster);
@@ -143,17 +181,26 @@ export function createReadService(deps: ReadDeps) {
           return { name: cluster.name, capabilities: await cluster.capabilities(), reachable: true };
         } catch (error) {
           const trouble = deps.classify(error);
-          return { name: cluster.name, capabilities: null, reachable: false, ...(trouble && trouble !== 'unreachable' ? { trouble } : {}) };
+          return {
+            name: cluster.name,
+            capabilities: null,
+            reachable: false,
+            ...(trouble && trouble !== 'unreachable' ? { trouble } : {}),
+          };
         }
       }),
     );
   }
 
   /** The cluster a command names (or the only/default one), when the reader may look at it. */
-  async function chooseViewable(name: string | undefined, reader: Reader): Promise<ReadResult<{ cluster: ReadClusterPort }>> {
+  async function chooseViewable(
+    name: string | undefined,
+    reader: Reader,
+  ): Promise<ReadResult<{ cluster: ReadClusterPort }>> {
     const chosen = choose(name);
     if (!chosen.ok) return chosen;
-    if (!(await mayView(reader.user, chosen.cluster.name))) return { ok: false, code: 'not_viewer', cluster: chosen.cluster.name };
+    if (!(await mayView(reader.user, chosen.cluster.name)))
+      return { ok: false, code: 'not_viewer', cluster: chosen.cluster.name };
     return chosen;
   }
 
@@ -179,7 +226,10 @@ export function createReadService(deps: ReadDeps) {
     switch (command.kind) {
       case 'help':
         // Everyone may read the usage; the clusters' status is for those who may look at them.
-        return { ok: true, answer: { kind: 'help', clusters: await statusOf(await viewable(reader.user, deps.clusters())) } };
+        return {
+          ok: true,
+          answer: { kind: 'help', clusters: await statusOf(await viewable(reader.user, deps.clusters())) },
+        };
       case 'status': {
         // `status cluster:NAME` is about that cluster only, and an unknown name is an error like everywhere else.
         if (command.cluster !== undefined) {
@@ -208,12 +258,29 @@ export function createReadService(deps: ReadDeps) {
         const refused = listed.value.refused ?? null;
         const recovery = listed.value.recovery ?? null;
         const rows = listed.value.rows.map(shaped);
-        return { ok: true, answer: { kind: 'top', cluster: cluster.name, rows, totalMatched, hidden, connections, refused, recovery, filters: command.filters, killable } };
+        return {
+          ok: true,
+          answer: {
+            kind: 'top',
+            cluster: cluster.name,
+            rows,
+            totalMatched,
+            hidden,
+            connections,
+            refused,
+            recovery,
+            filters: command.filters,
+            killable,
+          },
+        };
       }
       case 'blocking': {
         const tree = await guarded(cluster.name, () => cluster.blocking());
         if (!tree.ok) return tree;
-        return { ok: true, answer: { kind: 'blocking', cluster: cluster.name, rows: tree.value.map(shaped), killable } };
+        return {
+          ok: true,
+          answer: { kind: 'blocking', cluster: cluster.name, rows: tree.value.map(shaped), killable },
+        };
       }
       case 'replication': {
         const walsenders = await guarded(cluster.name, () => cluster.replication());
@@ -225,7 +292,11 @@ export function createReadService(deps: ReadDeps) {
   }
 
   /** One session by pid, for the request form; null when it is gone. */
-  async function session(clusterName: string, pid: number, reader: Reader): Promise<ReadResult<{ row: SessionRow | null }>> {
+  async function session(
+    clusterName: string,
+    pid: number,
+    reader: Reader,
+  ): Promise<ReadResult<{ row: SessionRow | null }>> {
     const chosen = await chooseViewable(clusterName, reader);
     if (!chosen.ok) return chosen;
     const found = await guarded(chosen.cluster.name, () => chosen.cluster.byPid(pid));

@@ -3,8 +3,28 @@
 // with a sentence for the user; only real bugs throw.
 import { TROUBLE_SENTENCE, type Trouble } from './trouble.js';
 import type { StatePort } from './state-ports.js';
-import type { Action, BulkScope, ExecutionResult, KillRequest, ReliefScope, SessionRow, TargetOutcome, TargetSnapshot } from './types.js';
-import { isProtected, mayApprove, mayRequest, runsAQuery, shapeQueryText, SIGNAL_BLOCKER_REASONS, type AccessRules, type GroupsPort, type Protection, type QueryTextMode } from './policy.js';
+import type {
+  Action,
+  BulkScope,
+  ExecutionResult,
+  KillRequest,
+  ReliefScope,
+  SessionRow,
+  TargetOutcome,
+  TargetSnapshot,
+} from './types.js';
+import {
+  isProtected,
+  mayApprove,
+  mayRequest,
+  runsAQuery,
+  shapeQueryText,
+  SIGNAL_BLOCKER_REASONS,
+  type AccessRules,
+  type GroupsPort,
+  type Protection,
+  type QueryTextMode,
+} from './policy.js';
 
 // ---- ports ---------------------------------------------------------------------------------------------
 
@@ -79,29 +99,40 @@ export const FAILURE_MESSAGES = {
   unknown_cluster: 'Unknown cluster.',
   session_gone: 'That session is no longer running: nothing to do.',
   session_changed: 'That pid now belongs to a different session (or the query changed): list again and pick it anew.',
-  protected: 'That session belongs to a protected role or application (PGSESSIONS_PROTECTED_ROLES / _APPS): it cannot be killed from here.',
-  not_client_backend: 'That pid is not a client session (background process, parallel worker or walsender): it cannot be killed from here.',
+  protected:
+    'That session belongs to a protected role or application (PGSESSIONS_PROTECTED_ROLES / _APPS): it cannot be killed from here.',
+  not_client_backend:
+    'That pid is not a client session (background process, parallel worker or walsender): it cannot be killed from here.',
   not_walsender: 'That pid is not a walsender.',
   standby_process:
     'That pid is this standby\u2019s WAL replay (startup process) or its WAL receiver: the standby depends on it, so pgsessions never signals it. Nothing was requested.',
-  cancel_useless: 'That session is not running a query (it is idle, or idle in a transaction): cancelling does nothing. Ask to terminate it instead.',
+  cancel_useless:
+    'That session is not running a query (it is idle, or idle in a transaction): cancelling does nothing. Ask to terminate it instead.',
   cannot_signal: 'The database would refuse this whatever anyone approves, so nothing was requested —',
   nothing_to_do: 'No sessions match: nothing to terminate.',
-  nothing_to_cancel: 'None of those sessions still runs the query that was seen (or each is one pgsessions may not cancel): nothing was requested.',
+  nothing_to_cancel:
+    'None of those sessions still runs the query that was seen (or each is one pgsessions may not cancel): nothing was requested.',
   too_many: 'That would end more sessions than one request may',
   unreachable: `${TROUBLE_SENTENCE.unreachable} Nothing was done.`,
   cluster_full: `${TROUBLE_SENTENCE.full} Nothing was done.`,
   pooler_full: `${TROUBLE_SENTENCE.pooler_full} Nothing was done.`,
   cluster_busy: `${TROUBLE_SENTENCE.busy} Nothing was done; try again in a moment.`,
-  post_failed: 'The approval request could not be posted in this channel (Slack refused or did not answer; in a private channel, invite the app first). Nothing was requested.',
-  rate_limited: 'You are sending requests faster than pgsessions accepts from one person: wait a minute and try again. Nothing was done.',
+  post_failed:
+    'The approval request could not be posted in this channel (Slack refused or did not answer; in a private channel, invite the app first). Nothing was requested.',
+  rate_limited:
+    'You are sending requests faster than pgsessions accepts from one person: wait a minute and try again. Nothing was done.',
   tampered:
     'This request was changed in the state database without pgsessions\u2019 key since it was made or approved (its binding does not match): nothing was signalled. The tampering is in the audit log.',
   not_visible:
     'pgsessions cannot see that session\u2019s details (its database role lacks pg_monitor / pg_read_all_stats), so it cannot say what would be killed. Nothing was requested.',
 } as const;
 
-const TROUBLE_FAILURE = { full: 'cluster_full', pooler_full: 'pooler_full', busy: 'cluster_busy', unreachable: 'unreachable' } as const satisfies Record<Trouble, FailureCode>;
+const TROUBLE_FAILURE = {
+  full: 'cluster_full',
+  pooler_full: 'pooler_full',
+  busy: 'cluster_busy',
+  unreachable: 'unreachable',
+} as const satisfies Record<Trouble, FailureCode>;
 
 /** The `code` of the error ClusterPort.byPid throws for a session that exists but whose details the bot's role may not see. */
 export const SESSION_NOT_VISIBLE = 'session_not_visible';
@@ -223,7 +254,10 @@ export function createRequestService(deps: RequestDeps) {
     if (ask.seen) {
       const changed =
         row.backendStart !== ask.seen.backendStart ||
-        (ask.action !== 'terminate' && ask.action !== 'terminate_walsender' && ask.seen.queryStart !== null && row.queryStart !== ask.seen.queryStart);
+        (ask.action !== 'terminate' &&
+          ask.action !== 'terminate_walsender' &&
+          ask.seen.queryStart !== null &&
+          row.queryStart !== ask.seen.queryStart);
       if (changed) return fail('session_changed');
     }
     if (isProtected(row, settings)) return fail('protected');
@@ -303,7 +337,8 @@ export function createRequestService(deps: RequestDeps) {
           throw error;
         }
         if (!row || row.backendStart !== member.backendStart || row.queryStart !== member.queryStart) continue;
-        if (row.backendType !== 'client backend' || row.signalBlocker || !runsAQuery(row) || isProtected(row, settings)) continue;
+        if (row.backendType !== 'client backend' || row.signalBlocker || !runsAQuery(row) || isProtected(row, settings))
+          continue;
         rows.push(row);
       }
     } catch (error) {
@@ -311,7 +346,8 @@ export function createRequestService(deps: RequestDeps) {
       throw error;
     }
     if (rows.length === 0) return fail('nothing_to_cancel');
-    if (rows.length > settings.bulkCap) return fail('too_many', `(${rows.length} sessions; the cap is ${settings.bulkCap}).`);
+    if (rows.length > settings.bulkCap)
+      return fail('too_many', `(${rows.length} sessions; the cap is ${settings.bulkCap}).`);
     const request = await state.createRequest({
       cluster: ask.cluster,
       action: 'cancel_all',
@@ -337,7 +373,9 @@ export function createRequestService(deps: RequestDeps) {
     if (!guarded.ok) return guarded;
     let rows: SessionRow[];
     try {
-      rows = (await guarded.value.reliefTargets(ask.scope)).filter((row) => !isProtected(row, settings) && !row.signalBlocker);
+      rows = (await guarded.value.reliefTargets(ask.scope)).filter(
+        (row) => !isProtected(row, settings) && !row.signalBlocker,
+      );
     } catch (error) {
       if (deps.isUnreachable(error)) return fail('unreachable');
       throw error;
@@ -357,18 +395,34 @@ export function createRequestService(deps: RequestDeps) {
     return publish(request);
   }
 
-  async function signalTarget(port: ClusterPort, action: Action, target: TargetSnapshot, escalateAfter: number | null): Promise<TargetOutcome> {
-    const guard = { protectedRoles: settings.protectedRoles, protectedApps: settings.protectedApps, terminateTimeoutMs: settings.terminateTimeoutMs };
+  async function signalTarget(
+    port: ClusterPort,
+    action: Action,
+    target: TargetSnapshot,
+    escalateAfter: number | null,
+  ): Promise<TargetOutcome> {
+    const guard = {
+      protectedRoles: settings.protectedRoles,
+      protectedApps: settings.protectedApps,
+      terminateTimeoutMs: settings.terminateTimeoutMs,
+    };
     const identity = { pid: target.pid, backendStart: target.backendStart };
     switch (action) {
       case 'cancel':
       case 'cancel_all':
-        return port.signal('cancel', { ...identity, queryStart: target.queryStart, backendType: 'client backend' }, guard);
+        return port.signal(
+          'cancel',
+          { ...identity, queryStart: target.queryStart, backendType: 'client backend' },
+          guard,
+        );
       case 'cancel_then_terminate': {
         const withQuery = { ...identity, queryStart: target.queryStart, backendType: 'client backend' as const };
         // The grace period runs from the cancel: "terminate if still running N s after the cancel".
         const deadline = Date.now() + (escalateAfter ?? 10) * 1000;
-        const cancelled = await port.signal('cancel', withQuery, { ...guard, cancelWaitMs: Math.min(3_000, deadline - Date.now()) });
+        const cancelled = await port.signal('cancel', withQuery, {
+          ...guard,
+          cancelWaitMs: Math.min(3_000, deadline - Date.now()),
+        });
         if (cancelled.outcome !== 'still_running') return cancelled;
         while (Date.now() < deadline) {
           const now = await port.stillThere(withQuery);
@@ -427,7 +481,12 @@ export function createRequestService(deps: RequestDeps) {
         if (!deps.isUnreachable(error)) throw error;
         outcomes.sort((a, b) => a.pid - b.pid);
         const trouble = troubleOf(error);
-        result = { outcomes, unreachable: true, ...(trouble === 'unreachable' ? {} : { trouble }), message: TROUBLE_SENTENCE[trouble] };
+        result = {
+          outcomes,
+          unreachable: true,
+          ...(trouble === 'unreachable' ? {} : { trouble }),
+          message: TROUBLE_SENTENCE[trouble],
+        };
         status = 'failed';
       }
     }
@@ -460,7 +519,13 @@ export function createRequestService(deps: RequestDeps) {
     // The approver first: a non-approver's click writes nothing, not even a refusal in the audit log.
     if (!(await mayApprove(user, settings.rules(request.cluster), groups))) return fail('not_approver');
     if (settings.readOnly) {
-      await state.appendAudit({ requestId: id, event: 'refused', actor: user, cluster: request.cluster, details: { why: 'read_only' } });
+      await state.appendAudit({
+        requestId: id,
+        event: 'refused',
+        actor: user,
+        cluster: request.cluster,
+        details: { why: 'read_only' },
+      });
       return fail('read_only');
     }
     const decided = await state.approve(id, user);
@@ -535,7 +600,18 @@ export function createRequestService(deps: RequestDeps) {
     return done;
   }
 
-  return { requestOne, requestAll, requestFrozenCancel, requestRelief, approve, deny, withdraw, expireDue, reconcile, listPending: (cluster?: string) => state.listPending(cluster) };
+  return {
+    requestOne,
+    requestAll,
+    requestFrozenCancel,
+    requestRelief,
+    approve,
+    deny,
+    withdraw,
+    expireDue,
+    reconcile,
+    listPending: (cluster?: string) => state.listPending(cluster),
+  };
 }
 
 export type RequestService = ReturnType<typeof createRequestService>;

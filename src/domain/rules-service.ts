@@ -6,9 +6,30 @@ import type { AuditEntryInput } from './audit.js';
 import { TROUBLE_SENTENCE, type Trouble } from './trouble.js';
 import type { Fence } from './lease.js';
 import { createCoalescer, realScheduler, type Scheduler } from './coalesce.js';
-import { isProtected, mayApprove, mayRequest, shapeQueryText, type AccessRules, type GroupsPort, type Protection, type QueryTextMode } from './policy.js';
+import {
+  isProtected,
+  mayApprove,
+  mayRequest,
+  shapeQueryText,
+  type AccessRules,
+  type GroupsPort,
+  type Protection,
+  type QueryTextMode,
+} from './policy.js';
 import { interruptedOutcome, type ClusterPort } from './requests.js';
-import { protectedFilter, ruleDetectionThresholds, ruleFloor, ruleMatches, ruleSummary, withAlertFloor, type Rule, type RuleAction, type RuleExecutionOutcome, type RuleLastExecution, type RuleSpec } from './rules.js';
+import {
+  protectedFilter,
+  ruleDetectionThresholds,
+  ruleFloor,
+  ruleMatches,
+  ruleSummary,
+  withAlertFloor,
+  type Rule,
+  type RuleAction,
+  type RuleExecutionOutcome,
+  type RuleLastExecution,
+  type RuleSpec,
+} from './rules.js';
 import type { ExecutionResult, SignalBlocker, TargetOutcome, TargetSnapshot } from './types.js';
 import { ruleCandidates, shapeIncident, type Incident, type WatchSnapshot, type WatchThresholds } from './watch.js';
 
@@ -19,7 +40,13 @@ export type RuleDecision = { ok: true; rule: Rule } | { ok: false; code: RuleFai
 /** src/postgres/rule-store.ts */
 export interface RuleStorePort {
   get(id: string): Promise<Rule | null>;
-  create(input: { cluster: string; spec: RuleSpec; proposer: string; channel: string; proposalTtlSeconds: number }): Promise<Rule>;
+  create(input: {
+    cluster: string;
+    spec: RuleSpec;
+    proposer: string;
+    channel: string;
+    proposalTtlSeconds: number;
+  }): Promise<Rule>;
   setMessageTs(id: string, ts: string): Promise<void>;
   approve(id: string, approver: string): Promise<RuleDecision>;
   deny(id: string, user: string): Promise<RuleDecision>;
@@ -36,16 +63,32 @@ export interface RuleStorePort {
    * the rule no longer holds (revoked, expired, every slot taken), or the watcher's lease (`fence`) was taken
    * over by another replica. The rule does not end here.
    */
-  claim(rule: Rule, target: TargetSnapshot, last: RuleLastExecution, incident?: string, fence?: Fence): Promise<{ executionId: string; rule: Rule } | null>;
+  claim(
+    rule: Rule,
+    target: TargetSnapshot,
+    last: RuleLastExecution,
+    incident?: string,
+    fence?: Fence,
+  ): Promise<{ executionId: string; rule: Rule } | null>;
   /**
    * Records the outcome once, gives the slot back when nothing was signalled (givesSlotBack), audits it, and
    * ends the rule at its cap when nothing of it is still in flight (audited rule_ended, once).
    */
-  finish(executionId: string, outcome: RuleExecutionOutcome, last: RuleLastExecution, audit: (rule: Rule) => AuditEntryInput): Promise<Rule>;
+  finish(
+    executionId: string,
+    outcome: RuleExecutionOutcome,
+    last: RuleLastExecution,
+    audit: (rule: Rule) => AuditEntryInput,
+  ): Promise<Rule>;
   /** Claims with no outcome after this long: their replica died between claim and outcome. */
   stale(olderThanSeconds: number): Promise<StaleExecution[]>;
   /** Records 'interrupted' (the slot kept) once across replicas, audited, with the same end-of-cap check; null when another did. */
-  interrupt(executionId: string, olderThanSeconds: number, last: RuleLastExecution, audit: (rule: Rule) => AuditEntryInput): Promise<Rule | null>;
+  interrupt(
+    executionId: string,
+    olderThanSeconds: number,
+    last: RuleLastExecution,
+    audit: (rule: Rule) => AuditEntryInput,
+  ): Promise<Rule | null>;
 }
 
 /** A claim left without an outcome, as the store keeps it. */
@@ -130,7 +173,8 @@ const PREVIEW_CHECKED = 10;
 
 export const RULE_FAILURES = {
   read_only: 'pgsessions is in read-only mode (PGSESSIONS_READ_ONLY): no rule can be proposed, approved or applied.',
-  not_requester: 'You are not allowed to request a cancel or terminate on this cluster, so you cannot propose a rule for it.',
+  not_requester:
+    'You are not allowed to request a cancel or terminate on this cluster, so you cannot propose a rule for it.',
   not_approver: 'Only an approver of this cluster can do that (PGSESSIONS_APPROVERS).',
   not_allowed: 'Only someone allowed to request or approve on this cluster can revoke its rules.',
   self_approval: 'You proposed this rule: a second person has to approve it.',
@@ -140,9 +184,12 @@ export const RULE_FAILURES = {
   not_the_proposer: 'Only the proposer can withdraw a proposal.',
   unknown_cluster: 'Unknown cluster.',
   never_acts: 'This rule would never act on this cluster: nothing was proposed.',
-  not_watched: 'Rules are applied by the watcher, and this cluster is not watched (set PGSESSIONS_WATCH_CHANNEL): nothing was proposed.',
-  post_failed: 'The proposal could not be posted in this channel (in a private channel, invite the app first). Nothing was proposed.',
-  rate_limited: 'You are sending requests faster than pgsessions accepts from one person: wait a minute and try again. Nothing was done.',
+  not_watched:
+    'Rules are applied by the watcher, and this cluster is not watched (set PGSESSIONS_WATCH_CHANNEL): nothing was proposed.',
+  post_failed:
+    'The proposal could not be posted in this channel (in a private channel, invite the app first). Nothing was proposed.',
+  rate_limited:
+    'You are sending requests faster than pgsessions accepts from one person: wait a minute and try again. Nothing was done.',
   tampered:
     'This proposal was changed in the state database without pgsessions\u2019 key since it was made (its seal does not match): it was not approved. The tampering is in the audit log.',
 } as const;
@@ -197,7 +244,15 @@ function executedEntry(
     event: 'rule_executed',
     actor: null,
     cluster,
-    details: { ...ruleSummary(rule), approver: rule.approver, dryRun: e.dryRun, used: settled.used, target: e.target, incident: e.incident, result: e.result },
+    details: {
+      ...ruleSummary(rule),
+      approver: rule.approver,
+      dryRun: e.dryRun,
+      used: settled.used,
+      target: e.target,
+      incident: e.incident,
+      result: e.result,
+    },
   });
 }
 
@@ -273,17 +328,36 @@ export function createRuleService(deps: RuleDeps) {
       const root = incident.root!;
       const shown = shapeIncident(incident, settings.queryText);
       if (isProtected(root, settings)) {
-        matches.push({ incident: shown, verdict: 'protected', why: 'a protected role or application (PGSESSIONS_PROTECTED_ROLES, PGSESSIONS_PROTECTED_APPS)' });
+        matches.push({
+          incident: shown,
+          verdict: 'protected',
+          why: 'a protected role or application (PGSESSIONS_PROTECTED_ROLES, PGSESSIONS_PROTECTED_APPS)',
+        });
         continue;
       }
       // Only the first few are shown: ask the server about those, not about hundreds.
-      const blocker = matches.length < PREVIEW_CHECKED && port ? await port.byPid(root.pid).then((s) => (s?.backendStart === root.backendStart ? (s.signalBlocker ?? null) : null), () => null) : null;
-      matches.push(blocker ? { incident: shown, verdict: 'protected', why: CANNOT_SIGNAL[blocker] } : { incident: shown, verdict: spec.action, why: null });
+      const blocker =
+        matches.length < PREVIEW_CHECKED && port
+          ? await port.byPid(root.pid).then(
+              (s) => (s?.backendStart === root.backendStart ? (s.signalBlocker ?? null) : null),
+              () => null,
+            )
+          : null;
+      matches.push(
+        blocker
+          ? { incident: shown, verdict: 'protected', why: CANNOT_SIGNAL[blocker] }
+          : { incident: shown, verdict: spec.action, why: null },
+      );
     }
     return { ok: true, matches };
   }
 
-  async function propose(ask: { cluster: string; spec: RuleSpec; proposer: string; channel: string }): Promise<RuleResult<Rule>> {
+  async function propose(ask: {
+    cluster: string;
+    spec: RuleSpec;
+    proposer: string;
+    channel: string;
+  }): Promise<RuleResult<Rule>> {
     if (settings.readOnly) return fail('read_only');
     if (!deps.cluster(ask.cluster)) return fail('unknown_cluster');
     const thresholds = settings.watchThresholds(ask.cluster);
@@ -371,7 +445,11 @@ export function createRuleService(deps: RuleDeps) {
    * detected. Read-only mode stops every rule. Protected roles and applications are skipped here and again
    * in the signal statement (with the bot itself and walsenders, which a rule's root never is).
    */
-  async function apply(cluster: string, candidates: (specs: readonly RuleSpec[]) => Incident[], fence?: Fence): Promise<RuleExecution[]> {
+  async function apply(
+    cluster: string,
+    candidates: (specs: readonly RuleSpec[]) => Incident[],
+    fence?: Fence,
+  ): Promise<RuleExecution[]> {
     if (settings.readOnly) return [];
     const port = deps.cluster(cluster);
     if (!port) return [];
@@ -389,26 +467,57 @@ export function createRuleService(deps: RuleDeps) {
         if (!target) continue;
         if (isProtected(target, settings)) continue;
         const at = new Date().toISOString();
-        const claimed = await store.claim(rule, target, { at, pid: target.pid, query: target.query, outcome: 'claimed' }, incident.key, fence);
+        const claimed = await store.claim(
+          rule,
+          target,
+          { at, pid: target.pid, query: target.query, outcome: 'claimed' },
+          incident.key,
+          fence,
+        );
         if (!claimed) continue; // already executed for this statement, or the rule ended since it was read
         let outcome: TargetOutcome;
         if (rule.spec.dryRun) {
-          outcome = { pid: target.pid, outcome: 'still_running', message: `dry run: would have ${rule.spec.action === 'cancel' ? 'cancelled' : 'terminated'} it; nothing was signalled` };
+          outcome = {
+            pid: target.pid,
+            outcome: 'still_running',
+            message: `dry run: would have ${rule.spec.action === 'cancel' ? 'cancelled' : 'terminated'} it; nothing was signalled`,
+          };
         } else {
           try {
             outcome = await port.signal(
               rule.spec.action,
-              { pid: target.pid, backendStart: target.backendStart, queryStart: rule.spec.action === 'cancel' ? target.queryStart : null, backendType: 'client backend' },
-              { protectedRoles: settings.protectedRoles, protectedApps: settings.protectedApps, terminateTimeoutMs: settings.terminateTimeoutMs, cancelWaitMs: 1_000 },
+              {
+                pid: target.pid,
+                backendStart: target.backendStart,
+                queryStart: rule.spec.action === 'cancel' ? target.queryStart : null,
+                backendType: 'client backend',
+              },
+              {
+                protectedRoles: settings.protectedRoles,
+                protectedApps: settings.protectedApps,
+                terminateTimeoutMs: settings.terminateTimeoutMs,
+                cancelWaitMs: 1_000,
+              },
             );
           } catch (error) {
-            outcome = { pid: target.pid, outcome: 'error', message: deps.isUnreachable(error) ? TROUBLE_SENTENCE[deps.troubleOf?.(error) ?? 'unreachable'] : (error as Error).message };
+            outcome = {
+              pid: target.pid,
+              outcome: 'error',
+              message: deps.isUnreachable(error)
+                ? TROUBLE_SENTENCE[deps.troubleOf?.(error) ?? 'unreachable']
+                : (error as Error).message,
+            };
           }
         }
         const shown: RuleExecutionOutcome = rule.spec.dryRun ? 'dry_run' : outcome.outcome;
         const last: RuleLastExecution = { at, pid: target.pid, query: target.query, outcome: shown };
         const result: ExecutionResult = { outcomes: [outcome] };
-        const updated = await store.finish(claimed.executionId, shown, last, executedEntry(rule, cluster, { dryRun: rule.spec.dryRun, target, incident: incident.key, result }));
+        const updated = await store.finish(
+          claimed.executionId,
+          shown,
+          last,
+          executedEntry(rule, cluster, { dryRun: rule.spec.dryRun, target, incident: incident.key, result }),
+        );
         await show(updated);
         if (updated.status === 'exhausted') await tell(updated); // the execution that ended the rule at its cap: the loop stops here
         done.push({ rule: updated, incident, target, outcome: shown });
@@ -437,7 +546,12 @@ export function createRuleService(deps: RuleDeps) {
         ...(outcome ? {} : { unreachable: true }),
         message: 'interrupted by a restart between claim and outcome: reconciled, not re-run',
       };
-      const updated = await store.interrupt(stale.executionId, olderThanSeconds, last, executedEntry(rule, stale.cluster, { dryRun: stale.dryRun, target: t, incident: stale.incident, result }));
+      const updated = await store.interrupt(
+        stale.executionId,
+        olderThanSeconds,
+        last,
+        executedEntry(rule, stale.cluster, { dryRun: stale.dryRun, target: t, incident: stale.incident, result }),
+      );
       if (!updated) continue;
       await show(updated);
       if (updated.status === 'exhausted' && rule.status !== 'exhausted') await tell(updated);
@@ -453,8 +567,14 @@ export function createRuleService(deps: RuleDeps) {
     const t = stale.target;
     const cancel = stale.action === 'cancel';
     try {
-      const there = await port.stillThere({ pid: t.pid, backendStart: t.backendStart, queryStart: cancel ? t.queryStart : null, backendType: 'client backend' });
-      const running = there !== null && (!cancel || there.state === 'active' || there.state === 'fastpath function call');
+      const there = await port.stillThere({
+        pid: t.pid,
+        backendStart: t.backendStart,
+        queryStart: cancel ? t.queryStart : null,
+        backendType: 'client backend',
+      });
+      const running =
+        there !== null && (!cancel || there.state === 'active' || there.state === 'fastpath function call');
       return interruptedOutcome(t.pid, running);
     } catch (error) {
       if (!deps.isUnreachable(error)) throw error;

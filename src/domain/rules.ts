@@ -7,7 +7,12 @@ import type { TargetOutcomeCode } from './types.js';
 import type { Incident, IncidentCause, WatchThresholds } from './watch.js';
 
 /** The watch causes a rule may act on: each has one root session to signal. */
-export const RULE_CAUSES = ['lock-queue-head', 'root-blocker', 'idle-in-transaction', 'active'] as const satisfies readonly IncidentCause[];
+export const RULE_CAUSES = [
+  'lock-queue-head',
+  'root-blocker',
+  'idle-in-transaction',
+  'active',
+] as const satisfies readonly IncidentCause[];
 export type RuleCause = (typeof RULE_CAUSES)[number];
 
 export const RULE_ACTIONS = ['cancel', 'terminate'] as const;
@@ -58,7 +63,15 @@ export interface RuleSpec {
 
 /** A rule as the state database keeps it. */
 export type RuleStatus = 'proposed' | 'approved' | 'denied' | 'withdrawn' | 'revoked' | 'expired' | 'exhausted';
-export const RULE_STATUSES: readonly RuleStatus[] = ['proposed', 'approved', 'denied', 'withdrawn', 'revoked', 'expired', 'exhausted'];
+export const RULE_STATUSES: readonly RuleStatus[] = [
+  'proposed',
+  'approved',
+  'denied',
+  'withdrawn',
+  'revoked',
+  'expired',
+  'exhausted',
+];
 
 export interface RuleLastExecution {
   at: string;
@@ -79,7 +92,11 @@ export type RuleExecutionOutcome = TargetOutcomeCode | 'dry_run' | 'interrupted'
  * other outcome keeps it: a signal went out (cancelled, terminated, still_running), may have gone out
  * (error, interrupted), or a dry run simulated one.
  */
-export const UNSIGNALLED_OUTCOMES = ['gone', 'refused', 'permission_denied'] as const satisfies readonly RuleExecutionOutcome[];
+export const UNSIGNALLED_OUTCOMES = [
+  'gone',
+  'refused',
+  'permission_denied',
+] as const satisfies readonly RuleExecutionOutcome[];
 
 export function givesSlotBack(outcome: RuleExecutionOutcome): boolean {
   return (UNSIGNALLED_OUTCOMES as readonly string[]).includes(outcome);
@@ -124,18 +141,24 @@ export interface RuleDraft {
 /** The safety checks: a rule that is unsafe or means nothing is refused with a sentence; nothing is stored. */
 export function checkRule(d: RuleDraft): RuleCheck {
   const no = (message: string): RuleCheck => ({ ok: false, message });
-  if (!(RULE_ACTIONS as readonly string[]).includes(d.action)) return no(`A rule's action is cancel or terminate, got “${d.action}”.`);
-  if (!(RULE_CAUSES as readonly string[]).includes(d.cause)) return no(`A rule's cause is one of ${RULE_CAUSES.join(', ')}; got “${d.cause}”.`);
+  if (!(RULE_ACTIONS as readonly string[]).includes(d.action))
+    return no(`A rule's action is cancel or terminate, got “${d.action}”.`);
+  if (!(RULE_CAUSES as readonly string[]).includes(d.cause))
+    return no(`A rule's cause is one of ${RULE_CAUSES.join(', ')}; got “${d.cause}”.`);
   const action = d.action as RuleAction;
   const cause = d.cause as RuleCause;
   const f = d.filters;
   if (f.application === undefined && f.user === undefined && f.database === undefined && f.queryId === undefined) {
-    return no('A rule needs at least one narrowing filter — app:, user:, db: or query_id: — so that it cannot match every session.');
+    return no(
+      'A rule needs at least one narrowing filter — app:, user:, db: or query_id: — so that it cannot match every session.',
+    );
   }
   if (d.lifetimeSeconds === null) return no('A rule needs a lifetime: for:2h (at most 24h).');
-  if (d.lifetimeSeconds <= 0 || d.lifetimeSeconds > MAX_RULE_LIFETIME_SECONDS) return no('for: must be more than 0 and at most 24h.');
+  if (d.lifetimeSeconds <= 0 || d.lifetimeSeconds > MAX_RULE_LIFETIME_SECONDS)
+    return no('for: must be more than 0 and at most 24h.');
   const max = d.maxExecutions ?? DEFAULT_RULE_MAX;
-  if (!Number.isInteger(max) || max < 1 || max > MAX_RULE_MAX) return no(`max: must be a whole number from 1 to ${MAX_RULE_MAX}.`);
+  if (!Number.isInteger(max) || max < 1 || max > MAX_RULE_MAX)
+    return no(`max: must be a whole number from 1 to ${MAX_RULE_MAX}.`);
   const t = d.thresholds;
   if (action === 'cancel' && cause === 'idle-in-transaction') {
     return no('An idle transaction runs no statement: cancelling does nothing. Use terminate for idle-in-transaction.');
@@ -143,15 +166,30 @@ export function checkRule(d: RuleDraft): RuleCheck {
   if (t.idleSeconds !== undefined && cause !== 'idle-in-transaction' && cause !== 'root-blocker') {
     return no(`idle: applies to idle-in-transaction (or root-blocker), not ${cause}.`);
   }
-  if (t.runningSeconds !== undefined && cause === 'idle-in-transaction') return no('running: does not apply to an idle transaction; use idle:.');
-  if ((t.waitingSeconds !== undefined || t.blocking !== undefined) && (cause === 'idle-in-transaction' || cause === 'active')) {
+  if (t.runningSeconds !== undefined && cause === 'idle-in-transaction')
+    return no('running: does not apply to an idle transaction; use idle:.');
+  if (
+    (t.waitingSeconds !== undefined || t.blocking !== undefined) &&
+    (cause === 'idle-in-transaction' || cause === 'active')
+  ) {
     return no(`waiting: and blocking: apply to lock-queue-head and root-blocker; ${cause} alerts have nobody waiting.`);
   }
   if (d.advisoryLocks && cause !== 'lock-queue-head' && cause !== 'root-blocker') {
-    return no(`advisory counts waits on advisory locks for lock-queue-head and root-blocker; ${cause} alerts have nobody waiting.`);
+    return no(
+      `advisory counts waits on advisory locks for lock-queue-head and root-blocker; ${cause} alerts have nobody waiting.`,
+    );
   }
   if (d.reason.trim().length === 0) return no('Give a reason: it goes into the audit trail.');
-  const spec: RuleSpec = { action, cause, filters: { ...f }, thresholds: { ...t }, lifetimeSeconds: d.lifetimeSeconds, maxExecutions: max, dryRun: d.dryRun, reason: d.reason.trim() };
+  const spec: RuleSpec = {
+    action,
+    cause,
+    filters: { ...f },
+    thresholds: { ...t },
+    lifetimeSeconds: d.lifetimeSeconds,
+    maxExecutions: max,
+    dryRun: d.dryRun,
+    reason: d.reason.trim(),
+  };
   if (d.advisoryLocks) spec.advisoryLocks = true;
   return { ok: true, spec };
 }
@@ -161,9 +199,24 @@ export function checkRule(d: RuleDraft): RuleCheck {
 /** The watch threshold that decides whether a rule's cause is detected at all. */
 type FloorKey = 'lockWaitSeconds' | 'idleInTransactionSeconds' | 'activeSeconds';
 const FLOOR: Record<RuleCause, { key: FloorKey; setting: string; rule: keyof RuleThresholds; word: string }> = {
-  'lock-queue-head': { key: 'lockWaitSeconds', setting: 'PGSESSIONS_WATCH_LOCK_WAIT', rule: 'waitingSeconds', word: 'waiting:' },
-  'root-blocker': { key: 'lockWaitSeconds', setting: 'PGSESSIONS_WATCH_LOCK_WAIT', rule: 'waitingSeconds', word: 'waiting:' },
-  'idle-in-transaction': { key: 'idleInTransactionSeconds', setting: 'PGSESSIONS_WATCH_IDLE_IN_TRANSACTION', rule: 'idleSeconds', word: 'idle:' },
+  'lock-queue-head': {
+    key: 'lockWaitSeconds',
+    setting: 'PGSESSIONS_WATCH_LOCK_WAIT',
+    rule: 'waitingSeconds',
+    word: 'waiting:',
+  },
+  'root-blocker': {
+    key: 'lockWaitSeconds',
+    setting: 'PGSESSIONS_WATCH_LOCK_WAIT',
+    rule: 'waitingSeconds',
+    word: 'waiting:',
+  },
+  'idle-in-transaction': {
+    key: 'idleInTransactionSeconds',
+    setting: 'PGSESSIONS_WATCH_IDLE_IN_TRANSACTION',
+    rule: 'idleSeconds',
+    word: 'idle:',
+  },
   active: { key: 'activeSeconds', setting: 'PGSESSIONS_WATCH_ACTIVE', rule: 'runningSeconds', word: 'running:' },
 };
 
@@ -173,7 +226,10 @@ const FLOOR: Record<RuleCause, { key: FloorKey; setting: string; rule: keyof Rul
  * threshold otherwise. Null when the cluster does not look for that cause and the rule gives no threshold:
  * such a rule would never act, so it is refused with a sentence saying what to add.
  */
-export function ruleFloor(spec: RuleSpec, alert: WatchThresholds): { ok: true; seconds: number } | { ok: false; message: string } {
+export function ruleFloor(
+  spec: RuleSpec,
+  alert: WatchThresholds,
+): { ok: true; seconds: number } | { ok: false; message: string } {
   const f = FLOOR[spec.cause];
   const own = spec.thresholds[f.rule] ?? spec.alertFloorSeconds;
   if (own !== undefined) return { ok: true, seconds: own };
@@ -257,7 +313,10 @@ export function matchesRule(spec: RuleSpec, incident: Incident): boolean {
   const t = spec.thresholds;
   const idle = (r.state ?? '').startsWith('idle in transaction');
   // Any database user can queue sessions on an advisory lock: they count only when the rule says so.
-  const waits = spec.advisoryLocks || !incident.lockWaits ? { waiting: incident.waiting, oldestWaitSeconds: incident.oldestWaitSeconds } : incident.lockWaits;
+  const waits =
+    spec.advisoryLocks || !incident.lockWaits
+      ? { waiting: incident.waiting, oldestWaitSeconds: incident.oldestWaitSeconds }
+      : incident.lockWaits;
   if (t.waitingSeconds !== undefined) {
     const waited = incident.cause === 'lock-queue-head' ? (r.waitSeconds ?? 0) : waits.oldestWaitSeconds;
     if (waited < t.waitingSeconds) return false;
@@ -324,27 +383,43 @@ export function clock(iso: string): string {
 export function describeRule(spec: RuleSpec, expiresAt: string | null): string {
   const f = FLOOR[spec.cause];
   const fromAlert = spec.thresholds[f.rule] === undefined;
-  const t: RuleThresholds = fromAlert && spec.alertFloorSeconds !== undefined ? { ...spec.thresholds, [f.rule]: spec.alertFloorSeconds } : spec.thresholds;
+  const t: RuleThresholds =
+    fromAlert && spec.alertFloorSeconds !== undefined
+      ? { ...spec.thresholds, [f.rule]: spec.alertFloorSeconds }
+      : spec.thresholds;
   // The threshold it acts at, said even when it is the alert's: "running for ≥ 30m (the alert threshold)".
-  const at = (key: keyof RuleThresholds, s: number): string => `${seconds(s)}${fromAlert && key === f.rule ? ' (the alert threshold)' : ''}`;
+  const at = (key: keyof RuleThresholds, s: number): string =>
+    `${seconds(s)}${fromAlert && key === f.rule ? ' (the alert threshold)' : ''}`;
   const conditions: string[] = [];
   switch (spec.cause) {
     case 'lock-queue-head':
-      conditions.push(t.waitingSeconds !== undefined ? `has waited ≥ ${at('waitingSeconds', t.waitingSeconds)} on a lock` : 'waits on a lock');
-      conditions.push(`at the head of a lock queue${t.blocking !== undefined ? ` while ≥ ${t.blocking} session${t.blocking === 1 ? '' : 's'} wait behind it` : ''}`);
+      conditions.push(
+        t.waitingSeconds !== undefined
+          ? `has waited ≥ ${at('waitingSeconds', t.waitingSeconds)} on a lock`
+          : 'waits on a lock',
+      );
+      conditions.push(
+        `at the head of a lock queue${t.blocking !== undefined ? ` while ≥ ${t.blocking} session${t.blocking === 1 ? '' : 's'} wait behind it` : ''}`,
+      );
       break;
     case 'root-blocker':
-      conditions.push(`blocks ${t.blocking !== undefined ? `≥ ${t.blocking} session${t.blocking === 1 ? '' : 's'}` : 'other sessions'}`);
-      if (t.waitingSeconds !== undefined) conditions.push(`one of them waiting ≥ ${at('waitingSeconds', t.waitingSeconds)}`);
+      conditions.push(
+        `blocks ${t.blocking !== undefined ? `≥ ${t.blocking} session${t.blocking === 1 ? '' : 's'}` : 'other sessions'}`,
+      );
+      if (t.waitingSeconds !== undefined)
+        conditions.push(`one of them waiting ≥ ${at('waitingSeconds', t.waitingSeconds)}`);
       break;
     case 'idle-in-transaction':
-      conditions.push(`is idle in a transaction${t.idleSeconds !== undefined ? ` for ≥ ${at('idleSeconds', t.idleSeconds)}` : ''}`);
+      conditions.push(
+        `is idle in a transaction${t.idleSeconds !== undefined ? ` for ≥ ${at('idleSeconds', t.idleSeconds)}` : ''}`,
+      );
       break;
     case 'active':
       conditions.push('runs a statement');
       break;
   }
-  if (t.idleSeconds !== undefined && spec.cause === 'root-blocker') conditions.push(`idle in a transaction for ≥ ${seconds(t.idleSeconds)}`);
+  if (t.idleSeconds !== undefined && spec.cause === 'root-blocker')
+    conditions.push(`idle in a transaction for ≥ ${seconds(t.idleSeconds)}`);
   if (t.runningSeconds !== undefined) conditions.push(`running for ≥ ${at('runningSeconds', t.runningSeconds)}`);
   if (fromAlert && spec.alertFloorSeconds === undefined) conditions.push(`at the cluster's ${f.setting} threshold`);
   // Without the word, waits on advisory locks are not counted (any database user can take those).
@@ -377,7 +452,13 @@ export function ruleText(spec: RuleSpec): string {
 
 /** How every audit entry of a rule names it. */
 export function ruleSummary(rule: Rule): RuleSummary {
-  return { rule: rule.id, text: ruleText(rule.spec), words: describeRule(rule.spec, rule.expiresAt), reason: rule.spec.reason, proposer: rule.proposer };
+  return {
+    rule: rule.id,
+    text: ruleText(rule.spec),
+    words: describeRule(rule.spec, rule.expiresAt),
+    reason: rule.spec.reason,
+    proposer: rule.proposer,
+  };
 }
 
 /** Rule statuses in which a rule can still act or be approved. */

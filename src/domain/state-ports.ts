@@ -9,7 +9,9 @@ export type CreateRequestInput = Omit<
 > & { ttlSeconds: number };
 
 /** A conditional state change: it applied, or why it did not (with the request as it is, when there is one). */
-export type Decision<Code extends string> = { ok: true; request: KillRequest } | { ok: false; code: Code; request?: KillRequest };
+export type Decision<Code extends string> =
+  | { ok: true; request: KillRequest }
+  | { ok: false; code: Code; request?: KillRequest };
 
 /** tampered: the request's seal does not match what its row says now (changed without the key); audited. */
 export type ApproveCode = 'not_found' | 'self_approval' | 'already_decided' | 'expired' | 'tampered';

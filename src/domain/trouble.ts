@@ -20,13 +20,17 @@ export const TROUBLE_HEADLINE: Record<Trouble, string> = {
  */
 export const TROUBLE_SENTENCE: Record<Trouble, string> = {
   full: 'The cluster is full: max_connections reached (53300), and pgsessions\u2019 reserved connection to it is lost (it is reopened as soon as a connection frees).',
-  pooler_full: 'The connection pooler in front of the cluster is full: no more connections allowed (max_client_conn), and pgsessions\u2019 reserved connection through it is lost.',
+  pooler_full:
+    'The connection pooler in front of the cluster is full: no more connections allowed (max_client_conn), and pgsessions\u2019 reserved connection through it is lost.',
   busy: 'The cluster is too busy to answer: every pgsessions connection to it is taken by earlier queries.',
   unreachable: 'The cluster cannot be reached right now.',
 };
 
 /** Said on an answer that came through the reserved connection because new connections were refused. */
 export function reservedNote(refusal: Refusal): string {
-  const why = refusal === 'server' ? 'is full: max_connections reached (53300)' : 'is full at its connection pooler: no more connections allowed (max_client_conn)';
+  const why =
+    refusal === 'server'
+      ? 'is full: max_connections reached (53300)'
+      : 'is full at its connection pooler: no more connections allowed (max_client_conn)';
   return `${why} — listed through pgsessions\u2019 reserved connection.`;
 }

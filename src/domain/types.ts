@@ -125,7 +125,14 @@ export interface ListFilters {
   limit: number;
 }
 
-export const ACTIONS = ['cancel', 'terminate', 'cancel_then_terminate', 'terminate_walsender', 'terminate_all', 'cancel_all'] as const;
+export const ACTIONS = [
+  'cancel',
+  'terminate',
+  'cancel_then_terminate',
+  'terminate_walsender',
+  'terminate_all',
+  'cancel_all',
+] as const;
 export type Action = (typeof ACTIONS)[number];
 
 /** What the server says about the bot's own role on one cluster, read at start-up. */
@@ -159,7 +166,15 @@ export interface TargetSnapshot {
   query: string | null;
 }
 
-export const REQUEST_STATUSES = ['pending', 'approved', 'executed', 'failed', 'denied', 'withdrawn', 'expired'] as const;
+export const REQUEST_STATUSES = [
+  'pending',
+  'approved',
+  'executed',
+  'failed',
+  'denied',
+  'withdrawn',
+  'expired',
+] as const;
 export type RequestStatus = (typeof REQUEST_STATUSES)[number];
 
 export const TARGET_OUTCOMES = [

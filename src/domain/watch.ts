@@ -204,7 +204,10 @@ function topApplications(sessions: WatchedSession[], max = 5): string[] {
     const app = s.application && s.application.length > 0 ? s.application : '(none)';
     counts.set(app, (counts.get(app) ?? 0) + 1);
   }
-  return [...counts.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).slice(0, max).map(([app]) => app);
+  return [...counts.entries()]
+    .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+    .slice(0, max)
+    .map(([app]) => app);
 }
 
 /** A DDL-strength lock: everything else on the relation queues behind it. */
@@ -232,7 +235,8 @@ export function fingerprint(query: string): string {
 
 /** An incident with its sessions' query text shaped per PGSESSIONS_QUERY_TEXT, before it is stored, posted or previewed. */
 export function shapeIncident(incident: Incident, mode: QueryTextMode): Incident {
-  const shape = (r: RootSession | null): RootSession | null => (r ? { ...r, query: shapeQueryText(r.query, mode) } : null);
+  const shape = (r: RootSession | null): RootSession | null =>
+    r ? { ...r, query: shapeQueryText(r.query, mode) } : null;
   return { ...incident, root: shape(incident.root), behind: shape(incident.behind) };
 }
 
@@ -300,7 +304,9 @@ export function detectIncidents(snapshot: WatchSnapshot, t: WatchThresholds): In
 
   // Lock trees. A root blocks others and waits on nobody we can see (a deadlock cycle resolves itself).
   if (t.lockWaitSeconds !== null) {
-    const roots = sessions.filter((s) => (waitersOf.get(s.pid)?.length ?? 0) > 0 && !s.blockedBy.some((b) => byPid.has(b)));
+    const roots = sessions.filter(
+      (s) => (waitersOf.get(s.pid)?.length ?? 0) > 0 && !s.blockedBy.some((b) => byPid.has(b)),
+    );
     for (const r of roots) {
       const waiters = allWaitersOf(r.pid);
       const oldest = oldestWait(waiters);
@@ -308,7 +314,10 @@ export function detectIncidents(snapshot: WatchSnapshot, t: WatchThresholds): In
       // The lock-queue head: a direct waiter wanting AccessExclusiveLock that others queue behind.
       const head = (waitersOf.get(r.pid) ?? [])
         .filter((w) => isExclusiveWant(w.waitingFor) && (waitersOf.get(w.pid)?.length ?? 0) > 0)
-        .sort((a, b) => allWaitersOf(b.pid).length - allWaitersOf(a.pid).length || (b.waitSeconds ?? 0) - (a.waitSeconds ?? 0))[0];
+        .sort(
+          (a, b) =>
+            allWaitersOf(b.pid).length - allWaitersOf(a.pid).length || (b.waitSeconds ?? 0) - (a.waitSeconds ?? 0),
+        )[0];
       const lockOf = (holder: WatchedSession, wanted: LockInfo | null): LockInfo | null =>
         holder.holding.find((l) => wanted !== null && l.relationOid !== null && l.relationOid === wanted.relationOid) ??
         holder.holding[0] ??
@@ -368,7 +377,11 @@ export function detectIncidents(snapshot: WatchSnapshot, t: WatchThresholds): In
   for (const s of sessions) {
     if (covered.has(s.pid)) continue;
     const state = s.state ?? '';
-    if (state.startsWith('idle in transaction') && t.idleInTransactionSeconds !== null && (s.xactAgeSeconds ?? 0) >= t.idleInTransactionSeconds) {
+    if (
+      state.startsWith('idle in transaction') &&
+      t.idleInTransactionSeconds !== null &&
+      (s.xactAgeSeconds ?? 0) >= t.idleInTransactionSeconds
+    ) {
       const incident = blank(cluster, 'idle-in-transaction', sessionSubject(s));
       incident.root = root(s);
       incidents.push(incident);
@@ -431,7 +444,9 @@ export interface ConnectionRelief {
 export function reliefOf(incident: Incident): ConnectionRelief | null {
   if (incident.cause !== 'connections' || !incident.seenAt) return null;
   const g = incident.connections?.top?.applications.find((a) => a.idle + a.idleInTransaction > 0);
-  return g ? { application: g.name, idle: g.idle + g.idleInTransaction, active: g.active, seenAt: incident.seenAt } : null;
+  return g
+    ? { application: g.name, idle: g.idle + g.idleInTransaction, active: g.active, seenAt: incident.seenAt }
+    : null;
 }
 
 /** The cluster could not be read: one incident, whatever the error, until it answers again. */
@@ -526,11 +541,21 @@ export function planIncidents(open: IncidentRecord[], detected: Incident[]): Wat
 export function clearReasonFor(
   record: IncidentRecord,
   snapshot: WatchSnapshot | null,
-  executed: { requestId: string; outcome: 'cancelled' | 'terminated'; approver: string | null; counts?: { done: number; of: number } } | null,
+  executed: {
+    requestId: string;
+    outcome: 'cancelled' | 'terminated';
+    approver: string | null;
+    counts?: { done: number; of: number };
+  } | null,
 ): ClearReason {
   if (record.cause === 'cluster-down') return { kind: 'back' };
   if (executed) {
-    const reason: ClearReason = { kind: 'request', requestId: executed.requestId, action: executed.outcome, approver: executed.approver };
+    const reason: ClearReason = {
+      kind: 'request',
+      requestId: executed.requestId,
+      action: executed.outcome,
+      approver: executed.approver,
+    };
     return executed.counts ? { ...reason, counts: executed.counts } : reason;
   }
   const r = record.incident.root;
@@ -538,7 +563,10 @@ export function clearReasonFor(
     // Still the same work: the same transaction for an idle one, the same query otherwise.
     const idle = (r.state ?? '').startsWith('idle in transaction');
     const still = snapshot.sessions.some(
-      (s) => s.pid === r.pid && s.backendStart === r.backendStart && (idle ? s.xactStart === r.xactStart : s.queryStart === r.queryStart),
+      (s) =>
+        s.pid === r.pid &&
+        s.backendStart === r.backendStart &&
+        (idle ? s.xactStart === r.xactStart : s.queryStart === r.queryStart),
     );
     return still ? { kind: 'resolved' } : { kind: 'ended' };
   }

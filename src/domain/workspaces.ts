@@ -36,17 +36,28 @@ export const ORIGIN_MESSAGES: Record<OriginRefusal, string> = {
 };
 
 /** A team is welcome when it is the home workspace, or named (by team ID, or by its Enterprise Grid org ID). */
-export function teamAllowed(team: string, home: string, allowed: readonly string[], enterprise: string | null): boolean {
+export function teamAllowed(
+  team: string,
+  home: string,
+  allowed: readonly string[],
+  enterprise: string | null,
+): boolean {
   return team === home || allowed.includes(team) || (enterprise !== null && allowed.includes(enterprise));
 }
 
-export async function checkOrigin(origin: Origin, people: PeoplePort, allowed: readonly string[]): Promise<OriginVerdict> {
+export async function checkOrigin(
+  origin: Origin,
+  people: PeoplePort,
+  allowed: readonly string[],
+): Promise<OriginVerdict> {
   const home = await people.home();
   if (home === null) return { ok: false, code: 'unverified' };
-  if (!origin.teams.every((team) => teamAllowed(team, home, allowed, origin.enterprise))) return { ok: false, code: 'foreign_workspace' };
+  if (!origin.teams.every((team) => teamAllowed(team, home, allowed, origin.enterprise)))
+    return { ok: false, code: 'foreign_workspace' };
   const account = await people.account(origin.user);
   if (account === null) return { ok: false, code: 'unverified' };
-  if (account.team !== null && !teamAllowed(account.team, home, allowed, origin.enterprise)) return { ok: false, code: 'foreign_workspace' };
+  if (account.team !== null && !teamAllowed(account.team, home, allowed, origin.enterprise))
+    return { ok: false, code: 'foreign_workspace' };
   if (account.guest) return { ok: false, code: 'guest' };
   return { ok: true };
 }

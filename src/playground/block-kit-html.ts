@@ -46,7 +46,9 @@ function button(el: Obj, where: string, ctx: RenderContext): string {
   if (typeof el.url === 'string' && /^https?:\/\//i.test(el.url)) {
     return `<a class="btn${style}" href="${attr(el.url)}" rel="noopener noreferrer" target="_blank" ${where}>${label}</a>`;
   }
-  const confirm = isObj(el.confirm) ? ` data-confirm="${attr(`${plainOf(el.confirm.title)}\n\n${plainOf(el.confirm.text)}`)}"` : '';
+  const confirm = isObj(el.confirm)
+    ? ` data-confirm="${attr(`${plainOf(el.confirm.title)}\n\n${plainOf(el.confirm.text)}`)}"`
+    : '';
   return `<button type="button" class="btn${style}" data-interactive="button" ${where}${confirm}>${label}</button>`;
 }
 
@@ -56,7 +58,14 @@ function option(o: unknown, ctx: RenderContext): { html: string; value: string }
 }
 
 /** An input element in a modal: the field the person fills in, named by block_id/action_id. */
-function inputElement(el: Obj, blockId: string, labelId: string, errorId: string | null, ctx: RenderContext, unsupported: string[]): string {
+function inputElement(
+  el: Obj,
+  blockId: string,
+  labelId: string,
+  errorId: string | null,
+  ctx: RenderContext,
+  unsupported: string[],
+): string {
   const actionId = String(el.action_id ?? '');
   const id = `${ctx.idPrefix}-${blockId}-${actionId}`.replace(/[^A-Za-z0-9_-]/g, '_');
   const data = `data-block-id="${attr(blockId)}" data-action-id="${attr(actionId)}"`;
@@ -67,7 +76,9 @@ function inputElement(el: Obj, blockId: string, labelId: string, errorId: string
       const max = typeof el.max_length === 'number' ? ` maxlength="${el.max_length}"` : '';
       const initial = typeof el.initial_value === 'string' ? el.initial_value : '';
       const common = `id="${id}" class="field" data-input="plain_text_input" ${data} aria-labelledby="${labelId}"${placeholder}${max}${invalid}`;
-      return el.multiline === true ? `<textarea ${common} rows="3">${escapeHtml(initial)}</textarea>` : `<input type="text" ${common} value="${attr(initial)}">`;
+      return el.multiline === true
+        ? `<textarea ${common} rows="3">${escapeHtml(initial)}</textarea>`
+        : `<input type="text" ${common} value="${attr(initial)}">`;
     }
     case 'radio_buttons': {
       const initial = isObj(el.initial_option) ? String(el.initial_option.value ?? '') : null;
@@ -106,9 +117,12 @@ function richText(block: Obj, ctx: RenderContext): string {
     const style = isObj(el.style) ? el.style : {};
     let html = '';
     if (el.type === 'text') html = plainTextToHtml(String(el.text ?? ''), false);
-    else if (el.type === 'link') html = `<a href="${attr(/^https?:\/\//i.test(String(el.url)) ? el.url : '#')}" rel="noopener noreferrer" target="_blank">${escapeHtml(String(el.text ?? el.url ?? ''))}</a>`;
-    else if (el.type === 'user') html = `<span class="mention">@${escapeHtml(ctx.names.userName(String(el.user_id)) ?? String(el.user_id))}</span>`;
-    else if (el.type === 'channel') html = `<span class="mention">#${escapeHtml(ctx.names.channelName(String(el.channel_id)) ?? String(el.channel_id))}</span>`;
+    else if (el.type === 'link')
+      html = `<a href="${attr(/^https?:\/\//i.test(String(el.url)) ? el.url : '#')}" rel="noopener noreferrer" target="_blank">${escapeHtml(String(el.text ?? el.url ?? ''))}</a>`;
+    else if (el.type === 'user')
+      html = `<span class="mention">@${escapeHtml(ctx.names.userName(String(el.user_id)) ?? String(el.user_id))}</span>`;
+    else if (el.type === 'channel')
+      html = `<span class="mention">#${escapeHtml(ctx.names.channelName(String(el.channel_id)) ?? String(el.channel_id))}</span>`;
     else if (el.type === 'emoji') html = mrkdwnToHtml(`:${String(el.name ?? '')}:`);
     if (style.code) html = `<code>${html}</code>`;
     if (style.bold) html = `<strong>${html}</strong>`;
@@ -124,7 +138,9 @@ function richText(block: Obj, ctx: RenderContext): string {
       if (part.type === 'rich_text_quote') return `<blockquote>${inner}</blockquote>`;
       if (part.type === 'rich_text_list') {
         const tag = part.style === 'ordered' ? 'ol' : 'ul';
-        return `<${tag}>${arr(part.elements).map((item) => `<li>${isObj(item) ? arr(item.elements).map(inline).join('') : ''}</li>`).join('')}</${tag}>`;
+        return `<${tag}>${arr(part.elements)
+          .map((item) => `<li>${isObj(item) ? arr(item.elements).map(inline).join('') : ''}</li>`)
+          .join('')}</${tag}>`;
       }
       return `<p>${inner}</p>`;
     })
@@ -145,17 +161,32 @@ export function renderBlocks(blocks: unknown, ctx: RenderContext): Rendered {
           return '<hr class="bk-divider">';
         case 'section': {
           const text = block.text === undefined ? '' : `<div class="bk-text">${textObject(block.text, ctx)}</div>`;
-          const fields = arr(block.fields).length > 0 ? `<div class="bk-fields">${arr(block.fields).map((f) => `<div>${textObject(f, ctx)}</div>`).join('')}</div>` : '';
-          const accessory = block.accessory === undefined ? '' : `<div class="bk-accessory">${element(block.accessory, at('accessory'), ctx, unsupported)}</div>`;
+          const fields =
+            arr(block.fields).length > 0
+              ? `<div class="bk-fields">${arr(block.fields)
+                  .map((f) => `<div>${textObject(f, ctx)}</div>`)
+                  .join('')}</div>`
+              : '';
+          const accessory =
+            block.accessory === undefined
+              ? ''
+              : `<div class="bk-accessory">${element(block.accessory, at('accessory'), ctx, unsupported)}</div>`;
           return `<div class="bk-section" id="${ctx.idPrefix}-b${i}"><div class="bk-section-body">${text}${fields}</div>${accessory}</div>`;
         }
         case 'context':
-          return `<div class="bk-context">${arr(block.elements).map((el, j) => element(el, at(j), ctx, unsupported)).join(' ')}</div>`;
+          return `<div class="bk-context">${arr(block.elements)
+            .map((el, j) => element(el, at(j), ctx, unsupported))
+            .join(' ')}</div>`;
         case 'actions': {
           // Buttons under a section act on what it shows (a session row): the group is named by it.
           const previous = arr(blocks)[i - 1];
-          const name = isObj(previous) && previous.type === 'section' ? `aria-labelledby="${ctx.idPrefix}-b${i - 1}"` : 'aria-label="Actions"';
-          return `<div class="bk-actions" role="group" ${name}>${arr(block.elements).map((el, j) => element(el, at(j), ctx, unsupported)).join('')}</div>`;
+          const name =
+            isObj(previous) && previous.type === 'section'
+              ? `aria-labelledby="${ctx.idPrefix}-b${i - 1}"`
+              : 'aria-label="Actions"';
+          return `<div class="bk-actions" role="group" ${name}>${arr(block.elements)
+            .map((el, j) => element(el, at(j), ctx, unsupported))
+            .join('')}</div>`;
         }
         case 'image':
           return `<figure class="bk-image"><img src="${attr(/^https?:\/\//i.test(String(block.image_url)) ? block.image_url : '')}" alt="${attr(block.alt_text)}">${block.title ? `<figcaption>${textObject(block.title, ctx)}</figcaption>` : ''}</figure>`;
@@ -169,9 +200,14 @@ export function renderBlocks(blocks: unknown, ctx: RenderContext): Rendered {
           const el = isObj(block.element) ? block.element : {};
           const optional = block.optional === true ? ' <span class="optional">(optional)</span>' : '';
           const hint = block.hint ? `<p class="hint">${textObject(block.hint, ctx)}</p>` : '';
-          const err = errorId ? `<p class="field-error" id="${errorId}" role="alert">${plainTextToHtml(error!)}</p>` : '';
+          const err = errorId
+            ? `<p class="field-error" id="${errorId}" role="alert">${plainTextToHtml(error!)}</p>`
+            : '';
           // A label element for text inputs (so the field is named by it), a plain heading for groups.
-          const forId = el.type === 'plain_text_input' ? ` for="${`${ctx.idPrefix}-${blockId}-${String(el.action_id ?? '')}`.replace(/[^A-Za-z0-9_-]/g, '_')}"` : '';
+          const forId =
+            el.type === 'plain_text_input'
+              ? ` for="${`${ctx.idPrefix}-${blockId}-${String(el.action_id ?? '')}`.replace(/[^A-Za-z0-9_-]/g, '_')}"`
+              : '';
           const label = `<label class="bk-label" id="${labelId}"${forId}>${textObject(block.label, ctx)}</label>${optional}`;
           return `<div class="bk-input" data-block-id="${attr(blockId)}">${label}${inputElement(el, blockId, labelId, errorId, ctx, unsupported)}${err}${hint}</div>`;
         }

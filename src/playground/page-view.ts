@@ -17,10 +17,17 @@ export interface Html {
 }
 
 function messageHtml(m: StoredMessage, input: ViewInput, options: { replies?: number; inThread: boolean }): Html {
-  const ctx: RenderContext = { names: input.names, idPrefix: `m${m.ts.replace('.', '_')}`, ...(input.now ? { now: input.now } : {}) };
+  const ctx: RenderContext = {
+    names: input.names,
+    idPrefix: `m${m.ts.replace('.', '_')}`,
+    ...(input.now ? { now: input.now } : {}),
+  };
   const author = input.names.userName(m.user) ?? m.user;
   const isBot = m.user === 'UBOT';
-  const rendered = m.blocks.length > 0 ? renderBlocks(m.blocks, ctx) : { html: `<div class="bk-text">${mrkdwnToHtml(m.text, ctx)}</div>`, unsupported: [] };
+  const rendered =
+    m.blocks.length > 0
+      ? renderBlocks(m.blocks, ctx)
+      : { html: `<div class="bk-text">${mrkdwnToHtml(m.text, ctx)}</div>`, unsupported: [] };
   const ephemeral = m.visibleTo !== undefined;
   const replies = options.replies ?? 0;
   const thread =
@@ -44,19 +51,31 @@ function join(parts: Html[]): Html {
 /** A channel's top-level messages, oldest first. */
 export function renderChannel(channel: string, input: ViewInput): Html {
   const messages = input.workspace.visible(channel, input.viewer);
-  if (messages.length === 0) return { html: '<p class="empty">No messages yet. Type <code>/pgsessions</code> below.</p>', unsupported: [] };
-  return join(messages.map((m) => messageHtml(m, input, { replies: input.workspace.replyCount(channel, m.ts, input.viewer), inThread: false })));
+  if (messages.length === 0)
+    return { html: '<p class="empty">No messages yet. Type <code>/pgsessions</code> below.</p>', unsupported: [] };
+  return join(
+    messages.map((m) =>
+      messageHtml(m, input, { replies: input.workspace.replyCount(channel, m.ts, input.viewer), inThread: false }),
+    ),
+  );
 }
 
 /** A thread: the parent, then its replies. */
 export function renderThread(channel: string, threadTs: string, input: ViewInput): Html {
-  return join(input.workspace.visible(channel, input.viewer, threadTs).map((m) => messageHtml(m, input, { inThread: true })));
+  return join(
+    input.workspace.visible(channel, input.viewer, threadTs).map((m) => messageHtml(m, input, { inThread: true })),
+  );
 }
 
 /** The top view of the person's modal stack, as a dialog named by its title. */
 export function renderModal(view: StoredView, input: ViewInput): Html {
   const v = view.view;
-  const ctx: RenderContext = { names: input.names, idPrefix: `v${view.id}`, errors: view.errors, ...(input.now ? { now: input.now } : {}) };
+  const ctx: RenderContext = {
+    names: input.names,
+    idPrefix: `v${view.id}`,
+    errors: view.errors,
+    ...(input.now ? { now: input.now } : {}),
+  };
   const body = renderBlocks(v.blocks, ctx);
   const titleId = `v${view.id}-title`;
   const submit = v.submit ? `<button type="submit" class="btn btn-primary">${textObject(v.submit, ctx)}</button>` : '';

@@ -93,7 +93,9 @@ export async function startPlayground(env: NodeJS.ProcessEnv, options: Playgroun
       DATABASE_URL: clusterUrl,
       STATE_DATABASE_URL: stateUrl,
       PGSESSIONS_AUDIT_CHANNEL: CHANNELS.audit.id,
-      PGSESSIONS_APPROVERS: PEOPLE.filter((p) => p.part === 'approver').map((p) => p.id).join(','),
+      PGSESSIONS_APPROVERS: PEOPLE.filter((p) => p.part === 'approver')
+        .map((p) => p.id)
+        .join(','),
       PGSESSIONS_READ_ONLY: String(settings.readOnly),
       // Unasked alerts (when the app watches) belong in #incidents like everything else of the incident.
       PGSESSIONS_WATCH_CHANNEL: env.PGSESSIONS_WATCH_CHANNEL ?? CHANNELS.incidents.id,
@@ -107,7 +109,10 @@ export async function startPlayground(env: NodeJS.ProcessEnv, options: Playgroun
     cleanups.push(() => app.stop());
     if (ready) cleanups.push(() => ready.stop());
 
-    const channels: Record<string, string> = { [CHANNELS.incidents.id]: CHANNELS.incidents.name, [CHANNELS.audit.id]: CHANNELS.audit.name };
+    const channels: Record<string, string> = {
+      [CHANNELS.incidents.id]: CHANNELS.incidents.name,
+      [CHANNELS.audit.id]: CHANNELS.audit.name,
+    };
     if (appEnv.PGSESSIONS_WATCH_CHANNEL) channels[appEnv.PGSESSIONS_WATCH_CHANNEL] ??= CHANNELS.incidents.name;
     const page: PageServer = await startPageServer({
       port: settings.port,

@@ -1,7 +1,13 @@
 // What Slack refuses of a call's payload, as Slack says it: blocks over Block Kit's limits → invalid_blocks,
 // a modal over them → invalid_arguments, a message text over 40,000 characters → msg_too_long. The Slack
 // stand-in asks this before answering, so every test that goes through the stand-in checks every payload.
-import { checkMessageBlocks, checkMessageText, checkView, describeProblems, type LimitProblem } from '../slack/blocks/limits-check.js';
+import {
+  checkMessageBlocks,
+  checkMessageText,
+  checkView,
+  describeProblems,
+  type LimitProblem,
+} from '../slack/blocks/limits-check.js';
 
 export interface Refusal {
   error: 'invalid_blocks' | 'invalid_arguments' | 'msg_too_long' | 'no_text';
@@ -12,7 +18,10 @@ export interface Refusal {
 const MESSAGE_METHODS = new Set(['chat.postMessage', 'chat.update', 'chat.postEphemeral', 'response_url']);
 const VIEW_METHODS = new Set(['views.open', 'views.push', 'views.update']);
 
-const refuse = (error: Refusal['error'], problems: LimitProblem[]): Refusal => ({ error, detail: describeProblems(problems) });
+const refuse = (error: Refusal['error'], problems: LimitProblem[]): Refusal => ({
+  error,
+  detail: describeProblems(problems),
+});
 
 /** Null when Slack would take the payload; else the error Slack answers with. */
 export function refusalOf(method: string, params: Record<string, unknown>): Refusal | null {

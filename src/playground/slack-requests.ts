@@ -48,8 +48,17 @@ export function sign(secret: string, body: string, timestamp: number = nowSecond
   return { 'X-Slack-Signature': `v0=${hash}`, 'X-Slack-Request-Timestamp': String(timestamp) };
 }
 
-export async function postSigned(port: number, secret: string, body: string, contentType: string, options: PostOptions = {}): Promise<PostResult> {
-  const headers: Record<string, string> = { 'Content-Type': contentType, 'Content-Length': String(Buffer.byteLength(body)) };
+export async function postSigned(
+  port: number,
+  secret: string,
+  body: string,
+  contentType: string,
+  options: PostOptions = {},
+): Promise<PostResult> {
+  const headers: Record<string, string> = {
+    'Content-Type': contentType,
+    'Content-Length': String(Buffer.byteLength(body)),
+  };
   if (!options.omitSignature) {
     const signed = sign(secret, body, options.timestamp ?? nowSeconds());
     headers['X-Slack-Signature'] = options.signature ?? signed['X-Slack-Signature'];
@@ -58,26 +67,36 @@ export async function postSigned(port: number, secret: string, body: string, con
   const started = performance.now();
   return new Promise<PostResult>((resolve, reject) => {
     // agent: false — one connection per request, so no keep-alive socket outlives the app under test.
-    const req = request({ host: '127.0.0.1', port, method: 'POST', path: options.path ?? '/slack/events', headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('error', reject);
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        const result: PostResult = { status: res.statusCode ?? 0, body: text, headers: res.headers, ms: performance.now() - started };
-        if (text.length > 0) {
-          try {
-            result.json = JSON.parse(text);
-          } catch {
-            // Not JSON (e.g. a plain-text ack): body has it.
+    const req = request(
+      { host: '127.0.0.1', port, method: 'POST', path: options.path ?? '/slack/events', headers, agent: false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('error', reject);
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          const result: PostResult = {
+            status: res.statusCode ?? 0,
+            body: text,
+            headers: res.headers,
+            ms: performance.now() - started,
+          };
+          if (text.length > 0) {
+            try {
+              result.json = JSON.parse(text);
+            } catch {
+              // Not JSON (e.g. a plain-text ack): body has it.
+            }
           }
-        }
-        resolve(result);
-      });
-    });
+          resolve(result);
+        });
+      },
+    );
     req.on('error', reject);
     // A request the app never answers fails the test instead of hanging it (Slack itself gives up after 3 s).
-    req.setTimeout(options.timeoutMs ?? 15_000, () => req.destroy(new Error(`no answer within ${options.timeoutMs ?? 15_000} ms`)));
+    req.setTimeout(options.timeoutMs ?? 15_000, () =>
+      req.destroy(new Error(`no answer within ${options.timeoutMs ?? 15_000} ms`)),
+    );
     req.end(body);
   });
 }
@@ -122,7 +141,12 @@ export function slashCommandBody(o: SlashCommandOptions): string {
   return new URLSearchParams(fields as unknown as Record<string, string>).toString();
 }
 
-export async function slashCommand(port: number, secret: string, options: SlashCommandOptions, post: PostOptions = {}): Promise<PostResult> {
+export async function slashCommand(
+  port: number,
+  secret: string,
+  options: SlashCommandOptions,
+  post: PostOptions = {},
+): Promise<PostResult> {
   return postSigned(port, secret, slashCommandBody(options), FORM_CONTENT_TYPE, post);
 }
 
@@ -176,12 +200,27 @@ export function blockActionPayload(o: BlockActionOptions): BlockAction<ButtonAct
   if (!isEphemeral) {
     payload.message = o.message
       ? { type: 'message', ts: messageTs, ...o.message }
-      : { type: 'message', subtype: 'bot_message', text: '', user: 'UBOT', bot_id: 'BBOT', app_id: TEST_APP_ID, team: TEST_TEAM.id, ts: messageTs, blocks: [] };
+      : {
+          type: 'message',
+          subtype: 'bot_message',
+          text: '',
+          user: 'UBOT',
+          bot_id: 'BBOT',
+          app_id: TEST_APP_ID,
+          team: TEST_TEAM.id,
+          ts: messageTs,
+          blocks: [],
+        };
   }
   return payload;
 }
 
-export async function blockAction(port: number, secret: string, options: BlockActionOptions, post: PostOptions = {}): Promise<PostResult> {
+export async function blockAction(
+  port: number,
+  secret: string,
+  options: BlockActionOptions,
+  post: PostOptions = {},
+): Promise<PostResult> {
   return postSigned(port, secret, formPayload(blockActionPayload(options)), FORM_CONTENT_TYPE, post);
 }
 
@@ -235,7 +274,12 @@ export function viewSubmissionPayload(o: ViewSubmissionOptions): ViewSubmitActio
   };
 }
 
-export async function viewSubmission(port: number, secret: string, options: ViewSubmissionOptions, post: PostOptions = {}): Promise<PostResult> {
+export async function viewSubmission(
+  port: number,
+  secret: string,
+  options: ViewSubmissionOptions,
+  post: PostOptions = {},
+): Promise<PostResult> {
   return postSigned(port, secret, formPayload(viewSubmissionPayload(options)), FORM_CONTENT_TYPE, post);
 }
 

@@ -239,7 +239,14 @@ export async function startSlackApi(options: StandInOptions = {}): Promise<Slack
     },
     addMessage(channel, message) {
       const ts = message.ts ?? nextTs();
-      workspace.post({ channel, ts, text: message.text, blocks: Array.isArray(message.blocks) ? message.blocks : [], user: message.user ?? 'UMEMBER', ...(message.thread_ts ? { threadTs: message.thread_ts } : {}) });
+      workspace.post({
+        channel,
+        ts,
+        text: message.text,
+        blocks: Array.isArray(message.blocks) ? message.blocks : [],
+        user: message.user ?? 'UMEMBER',
+        ...(message.thread_ts ? { threadTs: message.thread_ts } : {}),
+      });
       return ts;
     },
     reset() {
@@ -275,38 +282,90 @@ export async function startSlackApi(options: StandInOptions = {}): Promise<Slack
   }
 
   function defaultAnswer(method: string, p: Record<string, unknown>): Record<string, unknown> {
-    const str = (v: unknown, fallback = ''): string => (typeof v === 'string' ? v : v === undefined ? fallback : String(v));
+    const str = (v: unknown, fallback = ''): string =>
+      typeof v === 'string' ? v : v === undefined ? fallback : String(v);
     switch (method) {
       case 'auth.test':
-        return { ok: true, url: 'https://test.slack.com/', team: 'Test', user: 'pgsessions', team_id: 'T1', user_id: 'UBOT', bot_id: 'BBOT', is_enterprise_install: false };
+        return {
+          ok: true,
+          url: 'https://test.slack.com/',
+          team: 'Test',
+          user: 'pgsessions',
+          team_id: 'T1',
+          user_id: 'UBOT',
+          bot_id: 'BBOT',
+          is_enterprise_install: false,
+        };
       case 'chat.postMessage': {
         const ts = nextTs();
         const channel = str(p.channel);
         const threadTs = typeof p.thread_ts === 'string' && p.thread_ts !== '' ? p.thread_ts : undefined;
-        workspace.post({ channel, ts, text: str(p.text), blocks: Array.isArray(p.blocks) ? p.blocks : [], user: BOT_USER, ...(threadTs ? { threadTs } : {}) });
+        workspace.post({
+          channel,
+          ts,
+          text: str(p.text),
+          blocks: Array.isArray(p.blocks) ? p.blocks : [],
+          user: BOT_USER,
+          ...(threadTs ? { threadTs } : {}),
+        });
         return {
           ok: true,
           channel,
           ts,
-          message: { type: 'message', subtype: 'bot_message', text: str(p.text), user: 'UBOT', bot_id: 'BBOT', app_id: 'A1', team: 'T1', ts, blocks: p.blocks ?? [], ...(p.thread_ts ? { thread_ts: p.thread_ts } : {}) },
+          message: {
+            type: 'message',
+            subtype: 'bot_message',
+            text: str(p.text),
+            user: 'UBOT',
+            bot_id: 'BBOT',
+            app_id: 'A1',
+            team: 'T1',
+            ts,
+            blocks: p.blocks ?? [],
+            ...(p.thread_ts ? { thread_ts: p.thread_ts } : {}),
+          },
         };
       }
       case 'chat.update': {
         const channel = str(p.channel);
         const ts = str(p.ts);
-        if (!workspace.update(channel, ts, { text: p.text, blocks: p.blocks }) && options.strict) return { ok: false, error: 'message_not_found' };
-        return { ok: true, channel, ts, text: str(p.text), message: { type: 'message', text: str(p.text), user: 'UBOT', bot_id: 'BBOT', team: 'T1', blocks: p.blocks ?? [] } };
+        if (!workspace.update(channel, ts, { text: p.text, blocks: p.blocks }) && options.strict)
+          return { ok: false, error: 'message_not_found' };
+        return {
+          ok: true,
+          channel,
+          ts,
+          text: str(p.text),
+          message: {
+            type: 'message',
+            text: str(p.text),
+            user: 'UBOT',
+            bot_id: 'BBOT',
+            team: 'T1',
+            blocks: p.blocks ?? [],
+          },
+        };
       }
       case 'chat.postEphemeral': {
         const ts = nextTs();
         const threadTs = typeof p.thread_ts === 'string' && p.thread_ts !== '' ? p.thread_ts : undefined;
-        workspace.post({ channel: str(p.channel), ts, text: str(p.text), blocks: Array.isArray(p.blocks) ? p.blocks : [], user: BOT_USER, visibleTo: str(p.user), ...(threadTs ? { threadTs } : {}) });
+        workspace.post({
+          channel: str(p.channel),
+          ts,
+          text: str(p.text),
+          blocks: Array.isArray(p.blocks) ? p.blocks : [],
+          user: BOT_USER,
+          visibleTo: str(p.user),
+          ...(threadTs ? { threadTs } : {}),
+        });
         return { ok: true, message_ts: ts };
       }
       case 'chat.delete': {
         const channel = str(p.channel);
         const ts = str(p.ts);
-        return workspace.remove(channel, ts) || !options.strict ? { ok: true, channel, ts } : { ok: false, error: 'message_not_found' };
+        return workspace.remove(channel, ts) || !options.strict
+          ? { ok: true, channel, ts }
+          : { ok: false, error: 'message_not_found' };
       }
       case 'conversations.history':
         return workspace.history(str(p.channel), p);
@@ -314,7 +373,10 @@ export async function startSlackApi(options: StandInOptions = {}): Promise<Slack
       case 'views.push':
       case 'views.update': {
         const given = (typeof p.view === 'object' && p.view !== null ? p.view : {}) as Record<string, unknown>;
-        const id = method === 'views.update' && typeof p.view_id === 'string' ? p.view_id : `V${String(++viewCounter).padStart(6, '0')}`;
+        const id =
+          method === 'views.update' && typeof p.view_id === 'string'
+            ? p.view_id
+            : `V${String(++viewCounter).padStart(6, '0')}`;
         const view = {
           id,
           team_id: 'T1',
@@ -337,7 +399,10 @@ export async function startSlackApi(options: StandInOptions = {}): Promise<Slack
         // A trigger the playground handed out names the person the modal opens for; other views are only recorded.
         const user = workspace.userOfTrigger(p.trigger_id);
         if (method === 'views.update') {
-          const updated = workspace.updateView(p.view_id, p.external_id, p.hash, { ...view, hash: `${Date.now()}.hash${++viewCounter}` });
+          const updated = workspace.updateView(p.view_id, p.external_id, p.hash, {
+            ...view,
+            hash: `${Date.now()}.hash${++viewCounter}`,
+          });
           if (updated && !updated.ok) return { ok: false, error: updated.error };
           if (updated) return { ok: true, view: updated.stored.view };
         } else if (user) {
@@ -375,7 +440,15 @@ export async function startSlackApi(options: StandInOptions = {}): Promise<Slack
         const id = str(p.channel);
         return {
           ok: true,
-          channel: { id, name: id.toLowerCase(), is_channel: true, is_private: false, is_archived: false, is_member: true, created: 1700000000 },
+          channel: {
+            id,
+            name: id.toLowerCase(),
+            is_channel: true,
+            is_private: false,
+            is_archived: false,
+            is_member: true,
+            created: 1700000000,
+          },
         };
       }
       default:
@@ -393,7 +466,10 @@ export async function startSlackApi(options: StandInOptions = {}): Promise<Slack
     if (!fault) {
       const body = ok();
       if (body instanceof Promise) {
-        body.then((b) => send(res, 200, b), (error: unknown) => send(res, 500, { ok: false, error: String(error) }));
+        body.then(
+          (b) => send(res, 200, b),
+          (error: unknown) => send(res, 500, { ok: false, error: String(error) }),
+        );
         return;
       }
       return send(res, 200, body);
@@ -407,15 +483,18 @@ export async function startSlackApi(options: StandInOptions = {}): Promise<Slack
       return;
     }
     if ('error' in fault) return send(res, 'status' in fault ? fault.status : 200, { ok: false, error: fault.error });
-    if (fault.status === 429) return send(res, 429, { ok: false, error: 'ratelimited' }, { 'retry-after': String(fault.retryAfter) });
+    if (fault.status === 429)
+      return send(res, 429, { ok: false, error: 'ratelimited' }, { 'retry-after': String(fault.retryAfter) });
     return send(res, fault.status, { ok: false, error: 'internal_error' });
   }
 
   async function onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     // DNS rebinding: only our own address as Host. With a token, only requests that carry it.
     const port = new URL(api.origin).port;
-    if (![`127.0.0.1:${port}`, `localhost:${port}`].includes(req.headers.host ?? '')) return send(res, 403, { ok: false, error: 'unexpected_host' });
-    if (tokenPath && !(req.url ?? '').startsWith(`${tokenPath}/`)) return send(res, 403, { ok: false, error: 'not_authed' });
+    if (![`127.0.0.1:${port}`, `localhost:${port}`].includes(req.headers.host ?? ''))
+      return send(res, 403, { ok: false, error: 'unexpected_host' });
+    if (tokenPath && !(req.url ?? '').startsWith(`${tokenPath}/`))
+      return send(res, 403, { ok: false, error: 'not_authed' });
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const raw = Buffer.concat(chunks).toString('utf8');
@@ -430,7 +509,10 @@ export async function startSlackApi(options: StandInOptions = {}): Promise<Slack
       } catch {
         // Slack accepts only JSON here; keep the raw text so a test can see what was wrong.
       }
-      const refused = refusalOf(RESPONSE_URL_METHOD, typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {});
+      const refused = refusalOf(
+        RESPONSE_URL_METHOD,
+        typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {},
+      );
       responses.push({ id, body, at, ...(refused ? { refused } : {}) });
       if (refused) {
         log(`slack stand-in: refused a response_url post as Slack would: ${refused.error}: ${refused.detail}`);
@@ -452,14 +534,22 @@ export async function startSlackApi(options: StandInOptions = {}): Promise<Slack
     const token = bearer ?? (typeof params.token === 'string' ? params.token : null);
     const fault = takeFault(method);
     const refused = fault ? undefined : refusalOf(method, params);
-    const call: RecordedCall = { method, params, token, at, ...(fault ? { fault } : {}), ...(refused ? { refused } : {}) };
+    const call: RecordedCall = {
+      method,
+      params,
+      token,
+      at,
+      ...(fault ? { fault } : {}),
+      ...(refused ? { refused } : {}),
+    };
     calls.push(call);
     if (refused) {
       log(`slack stand-in: refused ${method} as Slack would: ${refused.error}: ${refused.detail}`);
       return send(res, 200, { ok: false, error: refused.error, response_metadata: { messages: [refused.detail] } });
     }
     const handler = handlers.get(method);
-    if (!handler && !KNOWN_METHODS.has(method)) log(`slack stand-in: the app called ${method}, which the stand-in does not implement: answered unknown_method`);
+    if (!handler && !KNOWN_METHODS.has(method))
+      log(`slack stand-in: the app called ${method}, which the stand-in does not implement: answered unknown_method`);
     answer(res, fault, () => {
       if (!handler) return defaultAnswer(method, params);
       const custom = handler(params, call);

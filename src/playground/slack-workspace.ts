@@ -33,9 +33,7 @@ export interface StoredView {
   errors: Record<string, string>;
 }
 
-export type WorkspaceEvent =
-  | { type: 'message'; channel: string; ts: string }
-  | { type: 'view'; user: string };
+export type WorkspaceEvent = { type: 'message'; channel: string; ts: string } | { type: 'view'; user: string };
 
 export interface HistoryOptions {
   limit?: unknown;
@@ -72,7 +70,12 @@ export interface SlackWorkspace {
   openView(user: string, view: Record<string, unknown>): StoredView;
   pushView(user: string, view: Record<string, unknown>): StoredView;
   /** views.update: the stored view, or an error code as Slack gives it. */
-  updateView(viewId: unknown, externalId: unknown, hash: unknown, view: Record<string, unknown>): { ok: true; stored: StoredView } | { ok: false; error: string } | null;
+  updateView(
+    viewId: unknown,
+    externalId: unknown,
+    hash: unknown,
+    view: Record<string, unknown>,
+  ): { ok: true; stored: StoredView } | { ok: false; error: string } | null;
   /** Closes `viewId` and what was pushed above it; `all` closes the whole stack. */
   closeView(user: string, viewId: string, options?: { all?: boolean }): void;
   setViewErrors(viewId: string, errors: Record<string, string>): void;
@@ -150,18 +153,29 @@ export function createWorkspace(): SlackWorkspace {
     visible(channel, viewer, threadTs) {
       return messages
         .filter((m) => m.channel === channel && (m.visibleTo === undefined || m.visibleTo === viewer))
-        .filter((m) => (threadTs === undefined ? m.threadTs === undefined || m.threadTs === m.ts : m.ts === threadTs || m.threadTs === threadTs))
+        .filter((m) =>
+          threadTs === undefined
+            ? m.threadTs === undefined || m.threadTs === m.ts
+            : m.ts === threadTs || m.threadTs === threadTs,
+        )
         .sort((a, b) => tsNumber(a.ts) - tsNumber(b.ts));
     },
     replyCount(channel, ts, viewer) {
-      return messages.filter((m) => m.channel === channel && m.threadTs === ts && m.ts !== ts && (m.visibleTo === undefined || m.visibleTo === viewer)).length;
+      return messages.filter(
+        (m) =>
+          m.channel === channel &&
+          m.threadTs === ts &&
+          m.ts !== ts &&
+          (m.visibleTo === undefined || m.visibleTo === viewer),
+      ).length;
     },
     channels() {
       return [...new Set(messages.map((m) => m.channel))];
     },
     history(channel, options) {
       const requested = Number(options.limit ?? HISTORY_DEFAULT_LIMIT);
-      const limit = Number.isInteger(requested) && requested > 0 ? Math.min(requested, HISTORY_MAX_LIMIT) : HISTORY_DEFAULT_LIMIT;
+      const limit =
+        Number.isInteger(requested) && requested > 0 ? Math.min(requested, HISTORY_MAX_LIMIT) : HISTORY_DEFAULT_LIMIT;
       let offset = 0;
       if (options.cursor !== undefined && options.cursor !== '') {
         const decoded = /^offset:(\d+)$/.exec(Buffer.from(String(options.cursor), 'base64').toString('utf8'));
@@ -172,9 +186,16 @@ export function createWorkspace(): SlackWorkspace {
       const oldest = options.oldest === undefined ? null : Number(options.oldest);
       const latest = options.latest === undefined ? null : Number(options.latest);
       const inRange = (ts: number) =>
-        (oldest === null || (inclusive ? ts >= oldest : ts > oldest)) && (latest === null || (inclusive ? ts <= latest : ts < latest));
+        (oldest === null || (inclusive ? ts >= oldest : ts > oldest)) &&
+        (latest === null || (inclusive ? ts <= latest : ts < latest));
       const all = messages
-        .filter((m) => m.channel === channel && m.visibleTo === undefined && (m.threadTs === undefined || m.threadTs === m.ts) && inRange(tsNumber(m.ts)))
+        .filter(
+          (m) =>
+            m.channel === channel &&
+            m.visibleTo === undefined &&
+            (m.threadTs === undefined || m.threadTs === m.ts) &&
+            inRange(tsNumber(m.ts)),
+        )
         .sort((a, b) => tsNumber(b.ts) - tsNumber(a.ts));
       const page = all.slice(offset, offset + limit);
       const hasMore = offset + limit < all.length;
@@ -215,9 +236,14 @@ export function createWorkspace(): SlackWorkspace {
       return stored;
     },
     updateView(viewId, externalId, hash, view) {
-      const stored = allViews().find((v) => (typeof viewId === 'string' && v.id === viewId) || (typeof externalId === 'string' && externalId !== '' && v.view.external_id === externalId));
+      const stored = allViews().find(
+        (v) =>
+          (typeof viewId === 'string' && v.id === viewId) ||
+          (typeof externalId === 'string' && externalId !== '' && v.view.external_id === externalId),
+      );
       if (!stored) return null;
-      if (typeof hash === 'string' && hash !== '' && hash !== stored.view.hash) return { ok: false, error: 'hash_conflict' };
+      if (typeof hash === 'string' && hash !== '' && hash !== stored.view.hash)
+        return { ok: false, error: 'hash_conflict' };
       stored.view = { ...view, id: stored.id };
       stored.errors = {};
       emit({ type: 'view', user: stored.user });

@@ -17,7 +17,17 @@ import {
   type HashAlg,
 } from '../domain/audit.js';
 import type { AuditLogPort } from '../domain/state-ports.js';
-import { AUDIT_LOCK_KEY, SQL_AUDIT_INSERT, SQL_AUDIT_DRAW, SQL_AUDIT_LOCK, SQL_AUDIT_NEWEST, SQL_AUDIT_NEXT, SQL_AUDIT_POWERS, SQL_LAST_AUDIT_ALG, SQL_READ_AUDIT } from './audit-sql.js';
+import {
+  AUDIT_LOCK_KEY,
+  SQL_AUDIT_INSERT,
+  SQL_AUDIT_DRAW,
+  SQL_AUDIT_LOCK,
+  SQL_AUDIT_NEWEST,
+  SQL_AUDIT_NEXT,
+  SQL_AUDIT_POWERS,
+  SQL_LAST_AUDIT_ALG,
+  SQL_READ_AUDIT,
+} from './audit-sql.js';
 import { toAuditEntry } from './state-rows.js';
 import { inTransaction } from './transaction.js';
 
@@ -56,14 +66,17 @@ export function createAuditStore(pool: pg.Pool, options: AuditStoreOptions = {})
   const alg: HashAlg = key ? 'hmac-sha256' : 'sha256';
 
   /** The newest entry can be chained on as it is (the usual case): it holds, as far as this instance can tell. */
-  const headAsIs = (e: AuditEntry) => (e.hashAlg === 'hmac-sha256' ? !key || entryHolds(e, key) : !key && entryHolds(e));
+  const headAsIs = (e: AuditEntry) =>
+    e.hashAlg === 'hmac-sha256' ? !key || entryHolds(e, key) : !key && entryHolds(e);
 
   /**
    * A seq for the next entry and the entry it chains on: the newest that holds (chainHead), not simply the
    * highest seq — a row someone inserted without the key must not become every later entry's predecessor.
    */
   async function drawIn(client: pg.PoolClient): Promise<{ drawn: Drawn; head: AuditEntry | null }> {
-    const row = (await client.query(SQL_AUDIT_DRAW)).rows[0] as (Record<string, unknown> & { next_seq: string; next_at: string }) | undefined;
+    const row = (await client.query(SQL_AUDIT_DRAW)).rows[0] as
+      | (Record<string, unknown> & { next_seq: string; next_at: string })
+      | undefined;
     if (!row) throw new Error('pgsessions.audit_log: could not allocate a sequence value');
     const drawn = { seq: row.next_seq, at: row.next_at };
     return { drawn, head: await headFrom(client, row.seq === null ? null : toAuditEntry(row)) };
@@ -81,9 +94,17 @@ export function createAuditStore(pool: pg.Pool, options: AuditStoreOptions = {})
     return next;
   }
 
-  const chainKeyed = (k: Uint8Array): AuditEntryInput => ({ event: 'chain_keyed', details: { keyId: auditKeyId(k), alg: 'hmac-sha256' } });
+  const chainKeyed = (k: Uint8Array): AuditEntryInput => ({
+    event: 'chain_keyed',
+    details: { keyId: auditKeyId(k), alg: 'hmac-sha256' },
+  });
 
-  async function insert(client: pg.PoolClient, input: AuditEntryInput, drawn: Drawn, head: AuditEntry | null): Promise<AuditEntry> {
+  async function insert(
+    client: pg.PoolClient,
+    input: AuditEntryInput,
+    drawn: Drawn,
+    head: AuditEntry | null,
+  ): Promise<AuditEntry> {
     const prevHash = head?.hash ?? GENESIS_HASH;
     // Normalise to what jsonb will give back, so the hash computed now is the hash verification recomputes.
     const details = JSON.parse(JSON.stringify(input.details ?? {})) as AuditEntryInput['details'];
@@ -97,7 +118,18 @@ export function createAuditStore(pool: pg.Pool, options: AuditStoreOptions = {})
       details,
     } as AuditHashedFields;
     const hash = chainHash(prevHash, fields, key);
-    await client.query(SQL_AUDIT_INSERT, [drawn.seq, fields.at, fields.requestId, fields.event, fields.actor, fields.cluster, JSON.stringify(details), prevHash, hash, alg]);
+    await client.query(SQL_AUDIT_INSERT, [
+      drawn.seq,
+      fields.at,
+      fields.requestId,
+      fields.event,
+      fields.actor,
+      fields.cluster,
+      JSON.stringify(details),
+      prevHash,
+      hash,
+      alg,
+    ]);
     return { ...fields, prevHash, hash, hashAlg: alg } as AuditEntry;
   }
 
@@ -149,7 +181,10 @@ export function createAuditStore(pool: pg.Pool, options: AuditStoreOptions = {})
       if (key) {
         await inTransaction(pool, async (client) => {
           await client.query(SQL_AUDIT_LOCK, [AUDIT_LOCK_KEY]);
-          const head = await headFrom(client, (await client.query(SQL_AUDIT_NEWEST, [1])).rows.map(toAuditEntry)[0] ?? null);
+          const head = await headFrom(
+            client,
+            (await client.query(SQL_AUDIT_NEWEST, [1])).rows.map(toAuditEntry)[0] ?? null,
+          );
           if (head?.hashAlg !== 'hmac-sha256') await insert(client, chainKeyed(key), await drawNext(client), head);
         });
       }
@@ -157,10 +192,22 @@ export function createAuditStore(pool: pg.Pool, options: AuditStoreOptions = {})
       return { keyed: key !== null, lastAlg: rows[0]?.hash_alg ?? null };
     },
     async powers(): Promise<AuditPowers> {
-      const { rows } = await pool.query<{ owns: boolean; superuser: boolean; can_update: boolean; can_delete: boolean; can_truncate: boolean; role: string }>(SQL_AUDIT_POWERS);
+      const { rows } = await pool.query<{
+        owns: boolean;
+        superuser: boolean;
+        can_update: boolean;
+        can_delete: boolean;
+        can_truncate: boolean;
+        role: string;
+      }>(SQL_AUDIT_POWERS);
       const r = rows[0];
       if (!r) throw new Error('pgsessions.audit_log not found');
-      return { role: r.role, owns: r.owns, superuser: r.superuser, mayModify: r.can_update || r.can_delete || r.can_truncate };
+      return {
+        role: r.role,
+        owns: r.owns,
+        superuser: r.superuser,
+        mayModify: r.can_update || r.can_delete || r.can_truncate,
+      };
     },
   };
 }

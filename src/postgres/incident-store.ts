@@ -4,7 +4,13 @@
 import type pg from 'pg';
 import { z } from 'zod';
 import type { Fence } from '../domain/lease.js';
-import { INCIDENT_CAUSES, REOPEN_WITHIN_SECONDS, type ClearReason, type Incident, type LiveIncident } from '../domain/watch.js';
+import {
+  INCIDENT_CAUSES,
+  REOPEN_WITHIN_SECONDS,
+  type ClearReason,
+  type Incident,
+  type LiveIncident,
+} from '../domain/watch.js';
 import {
   SQL_CLAIM_POST,
   SQL_CLEAR,
@@ -122,7 +128,12 @@ export interface IncidentStore {
   snooze(id: string, minutes: number, user: string): Promise<LiveIncident | null>;
   executedOn(cluster: string, pid: number, backendStart: string): Promise<ExecutedOn | null>;
   /** The rule execution that terminated this session, or cancelled this statement (queryStart); null if none. */
-  ruleExecutedOn(cluster: string, pid: number, backendStart: string, queryStart: string | null): Promise<RuleExecutedOn | null>;
+  ruleExecutedOn(
+    cluster: string,
+    pid: number,
+    backendStart: string,
+    queryStart: string | null,
+  ): Promise<RuleExecutedOn | null>;
   /** The bulk cancel that froze any of these storm sessions (same query), if one was approved. */
   stormRequestOn(cluster: string, members: Incident['members']): Promise<StormRequest | null>;
   summary(cluster: string, updateGapSeconds: number): Promise<WatchSummaryRow | null>;
@@ -133,7 +144,8 @@ export interface IncidentStore {
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export function createIncidentStore(pool: pg.Pool): IncidentStore {
-  const run = async (text: string, values: unknown[]) => (await pool.query(text, values)).rows as Record<string, unknown>[];
+  const run = async (text: string, values: unknown[]) =>
+    (await pool.query(text, values)).rows as Record<string, unknown>[];
   return {
     async live(cluster, gap) {
       return (await run(SQL_LIVE, [cluster, gap])).map(toLive);
@@ -145,7 +157,15 @@ export function createIncidentStore(pool: pg.Pool): IncidentStore {
     },
     async open(incident, channel, fence) {
       if (incident.cluster !== fence.cluster) return;
-      await run(SQL_OPEN, [incident.key, incident.cluster, incident.cause, JSON.stringify(incident), channel, REOPEN_WITHIN_SECONDS, fence.token]);
+      await run(SQL_OPEN, [
+        incident.key,
+        incident.cluster,
+        incident.cause,
+        JSON.stringify(incident),
+        channel,
+        REOPEN_WITHIN_SECONDS,
+        fence.token,
+      ]);
     },
     async refresh(id, incident, fence) {
       await run(SQL_REFRESH, [id, JSON.stringify(incident), fence.cluster, fence.token]);
@@ -187,7 +207,12 @@ export function createIncidentStore(pool: pg.Pool): IncidentStore {
           : result?.outcomes?.find((o) => o.pid === pid)?.outcome;
       if (outcome !== 'cancelled' && outcome !== 'terminated') return null;
       const target = (row.targets as Array<{ pid: number; queryStart?: string | null }>).find((t) => t.pid === pid);
-      return { requestId: String(row.id), approver: (row.decided_by as string | null) ?? null, outcome, queryStart: target?.queryStart ?? null };
+      return {
+        requestId: String(row.id),
+        approver: (row.decided_by as string | null) ?? null,
+        outcome,
+        queryStart: target?.queryStart ?? null,
+      };
     },
     async ruleExecutedOn(cluster, pid, backendStart, queryStart) {
       const [row] = await run(SQL_RULE_EXECUTED_ON, [cluster, pid, backendStart, queryStart]);
@@ -197,7 +222,10 @@ export function createIncidentStore(pool: pg.Pool): IncidentStore {
     },
     async stormRequestOn(cluster, members) {
       if (members.length === 0) return null;
-      const [row] = await run(SQL_STORM_REQUEST, [cluster, JSON.stringify(members.map((m) => ({ pid: m.pid, backendStart: m.backendStart, queryStart: m.queryStart })))]);
+      const [row] = await run(SQL_STORM_REQUEST, [
+        cluster,
+        JSON.stringify(members.map((m) => ({ pid: m.pid, backendStart: m.backendStart, queryStart: m.queryStart }))),
+      ]);
       if (!row) return null;
       if (row.status === 'approved') return { executing: true, requestId: String(row.id) };
       const result = row.result as { outcomes?: Array<{ outcome: string }> } | null;
@@ -212,7 +240,12 @@ export function createIncidentStore(pool: pg.Pool): IncidentStore {
     async summary(cluster, gap) {
       const [row] = await run(SQL_SUMMARY, [cluster, gap]);
       if (!row) return null;
-      return { messageTs: (row.message_ts as string | null) ?? null, body: String(row.body ?? ''), postDue: row.post_due === true, updateDue: row.update_due === true };
+      return {
+        messageTs: (row.message_ts as string | null) ?? null,
+        body: String(row.body ?? ''),
+        postDue: row.post_due === true,
+        updateDue: row.update_due === true,
+      };
     },
     async summaryShown(cluster, channel, ts, body) {
       await run(SQL_SUMMARY_SHOWN, [cluster, channel, ts, body]);

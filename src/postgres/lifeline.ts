@@ -157,7 +157,10 @@ export function createLifeline(url: string, logger: Logger, options: LifelineOpt
       held.release();
     } catch (error) {
       held?.release(error as Error);
-      logger.debug({ err: { message: scrubSecrets((error as Error).message ?? ''), code: (error as { code?: string }).code } }, 'reserved connection check failed');
+      logger.debug(
+        { err: { message: scrubSecrets((error as Error).message ?? ''), code: (error as { code?: string }).code } },
+        'reserved connection check failed',
+      );
     }
   };
 
@@ -169,7 +172,10 @@ export function createLifeline(url: string, logger: Logger, options: LifelineOpt
         await keeper.connect();
         return true;
       } catch (error) {
-        logger.warn({ err: { message: scrubSecrets((error as Error).message ?? ''), code: (error as { code?: string }).code } }, 'could not open the reserved connection: will try again');
+        logger.warn(
+          { err: { message: scrubSecrets((error as Error).message ?? ''), code: (error as { code?: string }).code } },
+          'could not open the reserved connection: will try again',
+        );
         return false;
       }
     },

@@ -47,7 +47,10 @@ export async function migrate(pool: pg.Pool, dir: string = DEFAULT_MIGRATIONS_DI
     await client.query(SQL_LOCK, [MIGRATION_LOCK_KEY]);
     await client.query(SQL_BOOTSTRAP).catch((error: unknown) => {
       if ((error as { code?: unknown }).code !== '42501') throw error;
-      throw new Error(`the state schema needs migrations and this role may not create them: run \`npm run migrate\` with the owner connection (PGSESSIONS_MIGRATE_DATABASE_URL)`, { cause: error });
+      throw new Error(
+        `the state schema needs migrations and this role may not create them: run \`npm run migrate\` with the owner connection (PGSESSIONS_MIGRATE_DATABASE_URL)`,
+        { cause: error },
+      );
     });
   });
   const done: string[] = [];
@@ -61,8 +64,12 @@ export async function migrate(pool: pg.Pool, dir: string = DEFAULT_MIGRATIONS_DI
       return true;
     }).catch((error: unknown) => {
       const denied = (error as { code?: unknown }).code === '42501';
-      const hint = denied ? ' — this role may not change the state schema: run `npm run migrate` with the owner connection (PGSESSIONS_MIGRATE_DATABASE_URL)' : '';
-      throw new Error(`migration ${file} failed: ${error instanceof Error ? error.message : String(error)}${hint}`, { cause: error });
+      const hint = denied
+        ? ' — this role may not change the state schema: run `npm run migrate` with the owner connection (PGSESSIONS_MIGRATE_DATABASE_URL)'
+        : '';
+      throw new Error(`migration ${file} failed: ${error instanceof Error ? error.message : String(error)}${hint}`, {
+        cause: error,
+      });
     });
     if (applied) done.push(file);
   }

@@ -40,26 +40,31 @@ export function createOutboxStore(pool: pg.Pool) {
   const port = {
     async deliverNext(post, options = {}) {
       const retryDelaySeconds = options.retryDelaySeconds ?? defaultRetryDelaySeconds;
-      return inTransaction(pool, async (client): Promise<DeliverResult> => {
-        const lock = await client.query<{ locked: boolean }>(SQL_OUTBOX_TRY_LOCK, [OUTBOX_LOCK_KEY]);
-        if (lock.rows[0]?.locked !== true) return { status: 'busy' };
-        const { rows } = await client.query(SQL_OUTBOX_HEAD);
-        const row = rows[0] as Record<string, unknown> | undefined;
-        if (!row) return { status: 'idle' };
-        const entry = toAuditEntry(row);
-        if (row.due !== true) return { status: 'waiting', seq: entry.seq, nextAttemptAt: String(row.next_attempt_at) };
-        try {
-          await post(entry);
-        } catch (error) {
-          const attempts = Number(row.attempts) + 1;
-          const retryAfterSeconds = Math.max(0, retryDelaySeconds(error, attempts));
-          await client.query(SQL_OUTBOX_FAILED, [entry.seq, describeError(error), retryAfterSeconds]);
-          return { status: 'failed', seq: entry.seq, attempts, error, retryAfterSeconds };
-        }
-        const done = await client.query<{ attempts: number }>(SQL_OUTBOX_DELIVERED, [entry.seq]);
-        return { status: 'delivered', seq: entry.seq, attempts: done.rows[0]?.attempts ?? Number(row.attempts) + 1 };
-        // The post to Slack happens inside: never on the reserved connection (delivery can wait; requests cannot).
-      }, { lifeline: false });
+      return inTransaction(
+        pool,
+        async (client): Promise<DeliverResult> => {
+          const lock = await client.query<{ locked: boolean }>(SQL_OUTBOX_TRY_LOCK, [OUTBOX_LOCK_KEY]);
+          if (lock.rows[0]?.locked !== true) return { status: 'busy' };
+          const { rows } = await client.query(SQL_OUTBOX_HEAD);
+          const row = rows[0] as Record<string, unknown> | undefined;
+          if (!row) return { status: 'idle' };
+          const entry = toAuditEntry(row);
+          if (row.due !== true)
+            return { status: 'waiting', seq: entry.seq, nextAttemptAt: String(row.next_attempt_at) };
+          try {
+            await post(entry);
+          } catch (error) {
+            const attempts = Number(row.attempts) + 1;
+            const retryAfterSeconds = Math.max(0, retryDelaySeconds(error, attempts));
+            await client.query(SQL_OUTBOX_FAILED, [entry.seq, describeError(error), retryAfterSeconds]);
+            return { status: 'failed', seq: entry.seq, attempts, error, retryAfterSeconds };
+          }
+          const done = await client.query<{ attempts: number }>(SQL_OUTBOX_DELIVERED, [entry.seq]);
+          return { status: 'delivered', seq: entry.seq, attempts: done.rows[0]?.attempts ?? Number(row.attempts) + 1 };
+          // The post to Slack happens inside: never on the reserved connection (delivery can wait; requests cannot).
+        },
+        { lifeline: false },
+      );
     },
 
     async outboxBacklog() {
@@ -72,8 +77,18 @@ export function createOutboxStore(pool: pg.Pool) {
     ...port,
     /** Delivery state of the entries with afterSeq < seq <= upToSeq. */
     async deliveryStatus(afterSeq: number, upToSeq: number): Promise<Map<number, DeliveryStatus>> {
-      const { rows } = await pool.query<{ seq: string; delivered_at: string | null; attempts: number; last_error: string | null }>(SQL_OUTBOX_STATUS, [afterSeq, upToSeq]);
-      return new Map(rows.map((r) => [Number(r.seq), { seq: Number(r.seq), deliveredAt: r.delivered_at, attempts: r.attempts, lastError: r.last_error }]));
+      const { rows } = await pool.query<{
+        seq: string;
+        delivered_at: string | null;
+        attempts: number;
+        last_error: string | null;
+      }>(SQL_OUTBOX_STATUS, [afterSeq, upToSeq]);
+      return new Map(
+        rows.map((r) => [
+          Number(r.seq),
+          { seq: Number(r.seq), deliveredAt: r.delivered_at, attempts: r.attempts, lastError: r.last_error },
+        ]),
+      );
     },
   };
 }

@@ -43,13 +43,17 @@ export function createPool(url: string, logger: Logger, options: PoolOptions = {
   });
   // A dropped connection, or the bot's own backend terminated by someone, must not crash the process.
   pool.on('error', (error) => {
-    logger.warn({ err: { message: scrubSecrets(error.message), code: (error as { code?: string }).code } }, 'idle PostgreSQL connection failed');
+    logger.warn(
+      { err: { message: scrubSecrets(error.message), code: (error as { code?: string }).code } },
+      'idle PostgreSQL connection failed',
+    );
   });
   const limits = { ...DEFAULT_LIMITS, statementTimeoutMs: statementTimeout };
   extras.set(pool, { limits, lifeline: options.lifeline ?? null, connect: pool.connect.bind(pool) });
   // The stores call pool.query directly: here is where every one of those statements gets its transaction
   // and its limits. Only the (text, values) form is used in this code base.
-  pool.query = (async (text: string, values?: unknown[]) => runStatement(await acquire(pool), limits, text, values ?? [])) as unknown as pg.Pool['query'];
+  pool.query = (async (text: string, values?: unknown[]) =>
+    runStatement(await acquire(pool), limits, text, values ?? [])) as unknown as pg.Pool['query'];
   return pool;
 }
 
@@ -75,13 +79,13 @@ export async function acquire(pool: pg.Pool, options: { lifeline?: boolean } = {
   return { client, via: 'pool', release: (broken) => client.release(broken) };
 }
 
-
 /** Which refusal: the server's max_connections (or a role's or database's limit), or a pooler's own. */
 export function refusalOf(error: unknown): Refusal | null {
   const e = error as { code?: unknown; message?: unknown };
   if (e?.code === '53300') return 'server';
   // PgBouncer at max_client_conn (08P01 there, with this text in every version).
-  if (typeof e?.message === 'string' && /no more connections allowed \(max_client_conn\)/i.test(e.message)) return 'pooler';
+  if (typeof e?.message === 'string' && /no more connections allowed \(max_client_conn\)/i.test(e.message))
+    return 'pooler';
   return null;
 }
 
@@ -92,7 +96,9 @@ export function refusalOf(error: unknown): Refusal | null {
 export class ClusterBusyError extends Error {
   readonly code = 'PGSESSIONS_CLUSTER_BUSY';
   constructor(readonly connections: number) {
-    super(`all ${connections} of pgsessions' connections to it are busy with earlier queries (each is cut off after 10 s)`);
+    super(
+      `all ${connections} of pgsessions' connections to it are busy with earlier queries (each is cut off after 10 s)`,
+    );
     this.name = 'ClusterBusyError';
   }
 }
@@ -100,12 +106,20 @@ export class ClusterBusyError extends Error {
 const POOL_WAIT_TIMEOUT = /timeout exceeded when trying to connect/i;
 
 /** Runs a query; a timed-out wait for a pool slot while every connection is in use becomes ClusterBusyError. */
-export async function queryRows(pool: pg.Pool, text: string, values: unknown[] = []): Promise<Record<string, unknown>[]> {
+export async function queryRows(
+  pool: pg.Pool,
+  text: string,
+  values: unknown[] = [],
+): Promise<Record<string, unknown>[]> {
   return (await queryRouted(pool, text, values)).rows;
 }
 
 /** queryRows, also saying whether the rows came through the lifeline because a new connection was refused. */
-export async function queryRouted(pool: pg.Pool, text: string, values: unknown[] = []): Promise<{ rows: Record<string, unknown>[]; refused: Refusal | null }> {
+export async function queryRouted(
+  pool: pg.Pool,
+  text: string,
+  values: unknown[] = [],
+): Promise<{ rows: Record<string, unknown>[]; refused: Refusal | null }> {
   try {
     const lease = await acquire(pool);
     const result = await runStatement(lease, limitsOf(pool), text, values);
@@ -155,9 +169,13 @@ export function isConnectionError(error: unknown): boolean {
   if (error instanceof ClusterBusyError) return true;
   const e = error as { code?: string; message?: string };
   if (typeof e.code === 'string') {
-    if (['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'ETIMEDOUT', 'EHOSTUNREACH', 'EPIPE', 'EAI_AGAIN'].includes(e.code)) return true;
-    if (e.code.startsWith('08') || e.code === '57P01' || e.code === '57P02' || e.code === '57P03' || e.code === '53300') return true;
+    if (['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'ETIMEDOUT', 'EHOSTUNREACH', 'EPIPE', 'EAI_AGAIN'].includes(e.code))
+      return true;
+    if (e.code.startsWith('08') || e.code === '57P01' || e.code === '57P02' || e.code === '57P03' || e.code === '53300')
+      return true;
   }
   const message = e.message ?? '';
-  return /timeout exceeded when trying to connect|Connection terminated|connection timeout|Query read timeout/i.test(message);
+  return /timeout exceeded when trying to connect|Connection terminated|connection timeout|Query read timeout/i.test(
+    message,
+  );
 }

@@ -47,10 +47,15 @@ function requestSummary(r: KillRequest): RequestSummary {
 }
 
 /** The binding as stored with the row (null when there is none). */
-const storedBinding = (row: Record<string, unknown>): string | null => (typeof row.binding === 'string' ? row.binding : null);
+const storedBinding = (row: Record<string, unknown>): string | null =>
+  typeof row.binding === 'string' ? row.binding : null;
 
 /** The approval a request's row claims: who and when (its decision). */
-const approvalOf = (r: KillRequest) => ({ approver: r.decidedBy ?? '', approvedAt: r.decidedAt ?? '', expiresAt: null });
+const approvalOf = (r: KillRequest) => ({
+  approver: r.decidedBy ?? '',
+  approvedAt: r.decidedAt ?? '',
+  expiresAt: null,
+});
 
 /**
  * binder: computes the seal at creation and the binding at approval, and checks the seal before approving and
@@ -66,7 +71,11 @@ export function createRequestStore(pool: pg.Pool, appendAuditIn: AppendAuditIn, 
   }
 
   /** One conditional UPDATE and, when it changed the row, its audit entry: both or neither. */
-  async function decide(sql: string, params: unknown[], audit: (request: KillRequest) => AuditEntryInput): Promise<KillRequest | null> {
+  async function decide(
+    sql: string,
+    params: unknown[],
+    audit: (request: KillRequest) => AuditEntryInput,
+  ): Promise<KillRequest | null> {
     return inTransaction(pool, async (client) => {
       const { rows } = await client.query(sql, params);
       if (rows.length === 0) return null;
@@ -80,7 +89,10 @@ export function createRequestStore(pool: pg.Pool, appendAuditIn: AppendAuditIn, 
    * The approval, in one transaction: the row locked, its seal checked against what it says now (what was
    * asked, by whom, until when), then the conditional UPDATE that writes the binding of the approval.
    */
-  async function approveIn(id: string, approver: string): Promise<{ approved?: KillRequest; tampered?: KillRequest } | null> {
+  async function approveIn(
+    id: string,
+    approver: string,
+  ): Promise<{ approved?: KillRequest; tampered?: KillRequest } | null> {
     return inTransaction(pool, async (client) => {
       const { rows } = await client.query(SQL_LOCK_REQUEST, [id]);
       const row = rows[0] as Record<string, unknown> | undefined;
@@ -96,7 +108,13 @@ export function createRequestStore(pool: pg.Pool, appendAuditIn: AppendAuditIn, 
       const updated = await client.query(SQL_APPROVE, [id, approver, binding]);
       if (updated.rows.length === 0) return null;
       const r = toRequest(updated.rows[0]);
-      await appendAuditIn(client, { requestId: r.id, event: 'approved', actor: approver, cluster: r.cluster, details: { ...requestSummary(r), approver, binding } });
+      await appendAuditIn(client, {
+        requestId: r.id,
+        event: 'approved',
+        actor: approver,
+        cluster: r.cluster,
+        details: { ...requestSummary(r), approver, binding },
+      });
       return { approved: r };
     });
   }
@@ -115,7 +133,13 @@ export function createRequestStore(pool: pg.Pool, appendAuditIn: AppendAuditIn, 
         await appendAuditIn(client, requestTampering(r, 'execution', mismatchReason(storedBinding(row), binder)));
         return { tampered: r };
       }
-      await appendAuditIn(client, { requestId: r.id, event: 'executing', actor: null, cluster: r.cluster, details: { ...requestSummary(r), approver: r.decidedBy } });
+      await appendAuditIn(client, {
+        requestId: r.id,
+        event: 'executing',
+        actor: null,
+        cluster: r.cluster,
+        details: { ...requestSummary(r), approver: r.decidedBy },
+      });
       return { executing: r };
     });
   }
@@ -266,7 +290,9 @@ export function createRequestStore(pool: pg.Pool, appendAuditIn: AppendAuditIn, 
     async expireDue() {
       return inTransaction(pool, async (client) => {
         const { rows } = await client.query(SQL_EXPIRE_DUE);
-        const expired = rows.map(toRequest).sort((a, b) => a.expiresAt.localeCompare(b.expiresAt) || a.id.localeCompare(b.id));
+        const expired = rows
+          .map(toRequest)
+          .sort((a, b) => a.expiresAt.localeCompare(b.expiresAt) || a.id.localeCompare(b.id));
         for (const r of expired) {
           await appendAuditIn(client, {
             requestId: r.id,

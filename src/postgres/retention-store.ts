@@ -37,12 +37,18 @@ export function createRetentionStore(pool: pg.Pool): RetentionStore {
  * The sweep's step: prunes at start-up, then at most once per interval (every replica may; a DELETE of what
  * is gone already is a no-op).
  */
-export function everyInterval(store: RetentionStore, retentionSeconds: number, intervalMs: number, log: Logger): () => Promise<void> {
+export function everyInterval(
+  store: RetentionStore,
+  retentionSeconds: number,
+  intervalMs: number,
+  log: Logger,
+): () => Promise<void> {
   let prunedAt = 0;
   return async () => {
     if (prunedAt !== 0 && Date.now() - prunedAt < intervalMs) return;
     prunedAt = Date.now();
     const pruned = await store.prune(retentionSeconds);
-    if (pruned.incidents + pruned.ruleExecutions > 0) log.info(pruned, 'pruned incidents and rule executions past PGSESSIONS_RETENTION');
+    if (pruned.incidents + pruned.ruleExecutions > 0)
+      log.info(pruned, 'pruned incidents and rule executions past PGSESSIONS_RETENTION');
   };
 }

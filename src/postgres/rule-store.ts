@@ -39,7 +39,12 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const specSchema = z.object({
   action: z.enum(['cancel', 'terminate']),
   cause: z.enum(['lock-queue-head', 'root-blocker', 'idle-in-transaction', 'active']),
-  filters: z.object({ application: z.string().optional(), user: z.string().optional(), database: z.string().optional(), queryId: z.string().optional() }),
+  filters: z.object({
+    application: z.string().optional(),
+    user: z.string().optional(),
+    database: z.string().optional(),
+    queryId: z.string().optional(),
+  }),
   thresholds: z.object({
     waitingSeconds: z.number().optional(),
     blocking: z.number().optional(),
@@ -54,7 +59,9 @@ const specSchema = z.object({
   advisoryLocks: z.boolean().optional(),
 });
 const inFlightSchema = z.object({ id: z.string(), pid: z.number(), outcome: z.string().nullable() });
-const lastSchema = z.object({ at: z.string(), pid: z.number(), query: z.string().nullable(), outcome: z.string() }).nullable();
+const lastSchema = z
+  .object({ at: z.string(), pid: z.number(), query: z.string().nullable(), outcome: z.string() })
+  .nullable();
 const rowSchema = z.object({
   id: z.string(),
   cluster: z.string(),
@@ -92,7 +99,6 @@ export function toRule(row: unknown): Rule {
   };
 }
 
-
 /** The binding and approval time as stored with the row (src/domain/binding.ts). */
 const boundOf = (row: Record<string, unknown>) => ({
   binding: typeof row.binding === 'string' ? row.binding : null,
@@ -102,9 +108,14 @@ const boundOf = (row: Record<string, unknown>) => ({
 /** Why an approved rule's row may not act: its binding does not match, or its count is past its sealed cap. Null when it may. */
 function whyNotBound(binder: Binder, rule: Rule, row: Record<string, unknown>): string | null {
   const { binding, approvedAt } = boundOf(row);
-  const expected = binder.rule(rule, { approver: rule.approver ?? '', approvedAt: approvedAt ?? '', expiresAt: rule.expiresAt });
+  const expected = binder.rule(rule, {
+    approver: rule.approver ?? '',
+    approvedAt: approvedAt ?? '',
+    expiresAt: rule.expiresAt,
+  });
   if (!sameBinding(binding, expected)) return mismatchReason(binding, binder);
-  if (rule.used > rule.spec.maxExecutions) return `used ${rule.used} is past the approved max:${rule.spec.maxExecutions}: the count was changed without the key`;
+  if (rule.used > rule.spec.maxExecutions)
+    return `used ${rule.used} is past the approved max:${rule.spec.maxExecutions}: the count was changed without the key`;
   return null;
 }
 
@@ -113,9 +124,18 @@ function whyNotBound(binder: Binder, rule: Rule, row: Record<string, unknown>): 
  * to act under (active) and of the row every claim reserves a slot on (claim). A rule that does not match is
  * never acted on, and audited as `tampering_detected` (once per row content and process: every look sees it).
  */
-export function createRuleStore(pool: pg.Pool, appendAuditIn: AppendAuditIn, binder: Binder = createBinder(null)): RuleStorePort {
+export function createRuleStore(
+  pool: pg.Pool,
+  appendAuditIn: AppendAuditIn,
+  binder: Binder = createBinder(null),
+): RuleStorePort {
   const reported = new Set<string>();
-  async function reportTampering(rule: Rule, stage: 'approval' | 'rule_claim', reason: string, row: Record<string, unknown>): Promise<void> {
+  async function reportTampering(
+    rule: Rule,
+    stage: 'approval' | 'rule_claim',
+    reason: string,
+    row: Record<string, unknown>,
+  ): Promise<void> {
     const seen = `${rule.id}|${stage}|${JSON.stringify(row)}`;
     if (reported.has(seen)) return;
     await inTransaction(pool, (client) => appendAuditIn(client, ruleTampering(rule, stage, reason)));
@@ -141,12 +161,14 @@ export function createRuleStore(pool: pg.Pool, appendAuditIn: AppendAuditIn, bin
   async function whyNot(id: string, user: string): Promise<RuleDecision> {
     const rule = await get(id);
     if (!rule) return { ok: false, code: 'not_found' };
-    if (rule.status === 'expired' || (rule.status === 'proposed' && Date.parse(rule.proposalExpiresAt) <= Date.now())) return { ok: false, code: 'expired', rule };
+    if (rule.status === 'expired' || (rule.status === 'proposed' && Date.parse(rule.proposalExpiresAt) <= Date.now()))
+      return { ok: false, code: 'expired', rule };
     if (rule.status === 'proposed' && rule.proposer === user) return { ok: false, code: 'self_approval', rule };
     return { ok: false, code: 'already_decided', rule };
   }
 
-  const ended = (rule: Rule | null): RuleDecision => (rule ? { ok: true, rule } : { ok: false, code: 'already_decided' });
+  const ended = (rule: Rule | null): RuleDecision =>
+    rule ? { ok: true, rule } : { ok: false, code: 'already_decided' };
 
   return {
     get,
@@ -168,7 +190,12 @@ export function createRuleStore(pool: pg.Pool, appendAuditIn: AppendAuditIn, bin
         ]);
         const rule = toRule(rows[0]);
         await client.query(SQL_SEAL_RULE, [rule.id, binder.rule(rule, null)]);
-        await appendAuditIn(client, { event: 'rule_proposed', actor: rule.proposer, cluster: rule.cluster, details: ruleSummary(rule) });
+        await appendAuditIn(client, {
+          event: 'rule_proposed',
+          actor: rule.proposer,
+          cluster: rule.cluster,
+          details: ruleSummary(rule),
+        });
         return rule;
       });
     },
@@ -181,22 +208,46 @@ export function createRuleStore(pool: pg.Pool, appendAuditIn: AppendAuditIn, bin
       return decided?.approved ? { ok: true, rule: decided.approved } : whyNot(id, approver);
     },
     async deny(id, user) {
-      const rule = await decide(SQL_END_PROPOSAL, [id, user, 'denied'], (r) => ({ event: 'rule_denied', actor: user, cluster: r.cluster, details: { ...ruleSummary(r), deniedBy: user } }));
+      const rule = await decide(SQL_END_PROPOSAL, [id, user, 'denied'], (r) => ({
+        event: 'rule_denied',
+        actor: user,
+        cluster: r.cluster,
+        details: { ...ruleSummary(r), deniedBy: user },
+      }));
       return rule ? { ok: true, rule } : whyNot(id, '');
     },
     async withdraw(id, user) {
-      const rule = await decide(SQL_END_PROPOSAL, [id, user, 'withdrawn'], (r) => ({ event: 'rule_withdrawn', actor: user, cluster: r.cluster, details: { ...ruleSummary(r), withdrawnBy: user } }));
+      const rule = await decide(SQL_END_PROPOSAL, [id, user, 'withdrawn'], (r) => ({
+        event: 'rule_withdrawn',
+        actor: user,
+        cluster: r.cluster,
+        details: { ...ruleSummary(r), withdrawnBy: user },
+      }));
       return ended(rule);
     },
     async revoke(id, user) {
-      const rule = await decide(SQL_REVOKE_RULE, [id, user], (r) => ({ event: 'rule_revoked', actor: user, cluster: r.cluster, details: { ...ruleSummary(r), revokedBy: user } }));
-      return rule ? { ok: true, rule } : (await get(id)) ? { ok: false, code: 'already_decided' } : { ok: false, code: 'not_found' };
+      const rule = await decide(SQL_REVOKE_RULE, [id, user], (r) => ({
+        event: 'rule_revoked',
+        actor: user,
+        cluster: r.cluster,
+        details: { ...ruleSummary(r), revokedBy: user },
+      }));
+      return rule
+        ? { ok: true, rule }
+        : (await get(id))
+          ? { ok: false, code: 'already_decided' }
+          : { ok: false, code: 'not_found' };
     },
     async expireDue() {
       return inTransaction(pool, async (client) => {
         const { rows } = await client.query(SQL_EXPIRE_RULES);
         const rules = rows.map(toRule);
-        for (const r of rules) await appendAuditIn(client, { event: 'rule_ended', cluster: r.cluster, details: { ...ruleSummary(r), why: 'expired' } });
+        for (const r of rules)
+          await appendAuditIn(client, {
+            event: 'rule_ended',
+            cluster: r.cluster,
+            details: { ...ruleSummary(r), why: 'expired' },
+          });
         return rules;
       });
     },
@@ -241,26 +292,41 @@ export function createRuleStore(pool: pg.Pool, appendAuditIn: AppendAuditIn, bin
         ]);
         const executionId = claimed.rows[0]?.id;
         if (!executionId) return null;
-        const reserved = await client.query(SQL_RESERVE_EXECUTION, [rule.id, JSON.stringify(last), await countedIn(client, binder, rule.id)]);
+        const reserved = await client.query(SQL_RESERVE_EXECUTION, [
+          rule.id,
+          JSON.stringify(last),
+          await countedIn(client, binder, rule.id),
+        ]);
         // Revoked, expired or every slot taken since it was read: nothing is claimed (the INSERT rolls back too).
         if (reserved.rows.length === 0) throw new NotReserved();
         // The row the slot was taken on must still be the rule that was approved (and matched), else no claim.
         const now = toRule(reserved.rows[0]);
-        const why = whyNotBound(binder, now, reserved.rows[0]) ?? (sameDefinition(now, rule) ? null : 'the rule changed between its read and its claim');
+        const why =
+          whyNotBound(binder, now, reserved.rows[0]) ??
+          (sameDefinition(now, rule) ? null : 'the rule changed between its read and its claim');
         if (why !== null) throw new NotReserved({ rule: now, why, row: reserved.rows[0] });
         return { executionId, rule: now };
       }).catch(async (error: unknown) => {
         if (!(error instanceof NotReserved)) throw error;
-        if (error.tampered) await reportTampering(error.tampered.rule, 'rule_claim', error.tampered.why, error.tampered.row);
+        if (error.tampered)
+          await reportTampering(error.tampered.rule, 'rule_claim', error.tampered.why, error.tampered.row);
         return null;
       });
     },
     async finish(executionId, outcome, last, audit) {
       return inTransaction(pool, async (client) => {
-        const { rows } = await client.query<{ rule_id: string }>(SQL_FINISH_EXECUTION, [executionId, outcome, binder.outcome({ executionId, outcome })]);
+        const { rows } = await client.query<{ rule_id: string }>(SQL_FINISH_EXECUTION, [
+          executionId,
+          outcome,
+          binder.outcome({ executionId, outcome }),
+        ]);
         const ruleId = rows[0]?.rule_id;
         if (!ruleId) {
-          const { rows: known } = await client.query<{ rule_id: string; outcome: string | null; outcome_binding: string | null }>(SQL_EXECUTION_RULE, [executionId]);
+          const { rows: known } = await client.query<{
+            rule_id: string;
+            outcome: string | null;
+            outcome_binding: string | null;
+          }>(SQL_EXECUTION_RULE, [executionId]);
           const rule = known[0] ? await getIn(client, known[0].rule_id) : null;
           if (!rule) throw new Error(`rule execution ${executionId} does not exist`);
           // Reconciled as interrupted while its signal was still out (a stall longer than interruptedAfter):
@@ -268,8 +334,18 @@ export function createRuleStore(pool: pg.Pool, appendAuditIn: AppendAuditIn, bin
           if (known[0]?.outcome === 'interrupted') await appendAuditIn(client, audit(rule));
           // No MAC: someone else wrote it while the signal was out (a forged give-back still counts, rule-count.ts):
           // said, and what really happened audited. With the MAC it is a late replica's second finish.
-          else if (known[0]?.outcome && !sameBinding(known[0].outcome_binding, binder.outcome({ executionId, outcome: known[0].outcome }))) {
-            await appendAuditIn(client, ruleTampering(rule, 'rule_claim', `execution ${executionId} had an outcome before pgsessions recorded ${outcome}: written without the app`));
+          else if (
+            known[0]?.outcome &&
+            !sameBinding(known[0].outcome_binding, binder.outcome({ executionId, outcome: known[0].outcome }))
+          ) {
+            await appendAuditIn(
+              client,
+              ruleTampering(
+                rule,
+                'rule_claim',
+                `execution ${executionId} had an outcome before pgsessions recorded ${outcome}: written without the app`,
+              ),
+            );
             await appendAuditIn(client, audit(rule));
           }
           return rule;
@@ -283,7 +359,10 @@ export function createRuleStore(pool: pg.Pool, appendAuditIn: AppendAuditIn, bin
     },
     async interrupt(executionId, olderThanSeconds, last, audit) {
       return inTransaction(pool, async (client) => {
-        const { rows } = await client.query<{ rule_id: string }>(SQL_INTERRUPT_EXECUTION, [executionId, olderThanSeconds]);
+        const { rows } = await client.query<{ rule_id: string }>(SQL_INTERRUPT_EXECUTION, [
+          executionId,
+          olderThanSeconds,
+        ]);
         const ruleId = rows[0]?.rule_id;
         // Another replica reconciled it first, or its replica finished it after all.
         if (!ruleId) return null;
@@ -306,16 +385,33 @@ export function createRuleStore(pool: pg.Pool, appendAuditIn: AppendAuditIn, bin
       if (!row) return null;
       const asked = toRule(row);
       // Not approvable anyway (decided, expired, self-approval): whyNot says why; only an approval is checked.
-      if (asked.status !== 'proposed' || Date.parse(asked.proposalExpiresAt) <= Date.now() || asked.proposer === approver) return null;
-      if (!sameBinding(boundOf(row).binding, binder.rule(asked, null)) || JSON.stringify(asked.spec) !== JSON.stringify(current.spec)) {
+      if (
+        asked.status !== 'proposed' ||
+        Date.parse(asked.proposalExpiresAt) <= Date.now() ||
+        asked.proposer === approver
+      )
+        return null;
+      if (
+        !sameBinding(boundOf(row).binding, binder.rule(asked, null)) ||
+        JSON.stringify(asked.spec) !== JSON.stringify(current.spec)
+      ) {
         await appendAuditIn(client, ruleTampering(asked, 'approval', mismatchReason(boundOf(row).binding, binder)));
         return { tampered: asked };
       }
-      const binding = binder.rule(asked, { approver, approvedAt: String(row.now_at), expiresAt: String(row.expires_if_approved) });
+      const binding = binder.rule(asked, {
+        approver,
+        approvedAt: String(row.now_at),
+        expiresAt: String(row.expires_if_approved),
+      });
       const updated = await client.query(SQL_APPROVE_RULE, [id, approver, asked.spec.lifetimeSeconds, binding]);
       if (updated.rows.length === 0) return null;
       const r = toRule(updated.rows[0]);
-      await appendAuditIn(client, { event: 'rule_approved', actor: approver, cluster: r.cluster, details: { ...ruleSummary(r), approver, expiresAt: r.expiresAt ?? '', binding } });
+      await appendAuditIn(client, {
+        event: 'rule_approved',
+        actor: approver,
+        cluster: r.cluster,
+        details: { ...ruleSummary(r), approver, expiresAt: r.expiresAt ?? '', binding },
+      });
       return { approved: r };
     });
   }
@@ -331,7 +427,12 @@ export function createRuleStore(pool: pg.Pool, appendAuditIn: AppendAuditIn, bin
    * back when nothing was signalled), the execution audited, and the rule ended at its cap once nothing of it
    * is in flight — its row lock taken first, so two replicas finishing at once cannot both miss the end.
    */
-  async function settle(client: pg.PoolClient, ruleId: string, last: RuleLastExecution, audit: (rule: Rule) => AuditEntryInput): Promise<Rule> {
+  async function settle(
+    client: pg.PoolClient,
+    ruleId: string,
+    last: RuleLastExecution,
+    audit: (rule: Rule) => AuditEntryInput,
+  ): Promise<Rule> {
     await client.query(SQL_LOCK_RULE_ROW, [ruleId]);
     const counted = await countedIn(client, binder, ruleId);
     const { rows } = await client.query(SQL_SETTLE_EXECUTION, [ruleId, JSON.stringify(last), counted]);
@@ -340,7 +441,11 @@ export function createRuleStore(pool: pg.Pool, appendAuditIn: AppendAuditIn, bin
     const { rows: ended } = await client.query(SQL_EXHAUST_RULE, [ruleId, counted]);
     if (ended.length === 0) return settled;
     const rule = toRule(ended[0]);
-    await appendAuditIn(client, { event: 'rule_ended', cluster: rule.cluster, details: { ...ruleSummary(rule), why: 'exhausted' } });
+    await appendAuditIn(client, {
+      event: 'rule_ended',
+      cluster: rule.cluster,
+      details: { ...ruleSummary(rule), why: 'exhausted' },
+    });
     return rule;
   }
 }
@@ -370,7 +475,16 @@ const described = z
     query: z.string().nullable().catch(null),
     incident: z.string().catch(''),
   })
-  .catch({ xactStart: null, user: null, database: null, application: null, client: null, state: null, query: null, incident: '' });
+  .catch({
+    xactStart: null,
+    user: null,
+    database: null,
+    application: null,
+    client: null,
+    state: null,
+    query: null,
+    incident: '',
+  });
 
 function toStale(row: unknown): StaleExecution {
   const r = staleRow.parse(row);
@@ -383,7 +497,13 @@ function toStale(row: unknown): StaleExecution {
     dryRun: r.dry_run,
     claimedAt: r.claimed_at,
     // The identity from the typed columns the claim's unique key is made of, never from the jsonb.
-    target: { pid: r.pid, backendStart: r.backend_start, queryStart: r.query_start, backendType: 'client backend', ...about },
+    target: {
+      pid: r.pid,
+      backendStart: r.backend_start,
+      queryStart: r.query_start,
+      backendType: 'client backend',
+      ...about,
+    },
     incident,
   };
 }
@@ -396,5 +516,12 @@ class NotReserved extends Error {
 
 /** The same rule, as approved: its definition, cluster, proposer, approver and expiry. */
 function sameDefinition(a: Rule, b: Rule): boolean {
-  return a.id === b.id && a.cluster === b.cluster && a.proposer === b.proposer && a.approver === b.approver && a.expiresAt === b.expiresAt && JSON.stringify(a.spec) === JSON.stringify(b.spec);
+  return (
+    a.id === b.id &&
+    a.cluster === b.cluster &&
+    a.proposer === b.proposer &&
+    a.approver === b.approver &&
+    a.expiresAt === b.expiresAt &&
+    JSON.stringify(a.spec) === JSON.stringify(b.spec)
+  );
 }

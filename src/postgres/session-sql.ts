@@ -295,14 +295,24 @@ export function signalQuery(
     AND ${NOT_THE_BOT}
     AND NOT (coalesce(a.usename::text, '') = ANY ($5::text[]))
     AND NOT (coalesce(a.application_name, '') = ANY ($6::text[]))`;
-  const values: unknown[] = [target.pid, target.backendStart, target.queryStart, target.backendType, guard.protectedRoles, guard.protectedApps];
+  const values: unknown[] = [
+    target.pid,
+    target.backendStart,
+    target.queryStart,
+    target.backendType,
+    guard.protectedRoles,
+    guard.protectedApps,
+  ];
   if (call.includes('$7')) values.push(guard.terminateTimeoutMs);
   return { text, values };
 }
 
 /** Why the bot's role cannot signal one backend (NULL when it can): asked after a refusal to say what would help. */
 export function signalBlockerQuery(versionNum: number, pid: number): SqlQuery {
-  return { text: `SELECT ${signalBlocker(versionNum)} AS signal_blocker FROM pg_stat_activity a WHERE a.pid = $1`, values: [pid] };
+  return {
+    text: `SELECT ${signalBlocker(versionNum)} AS signal_blocker FROM pg_stat_activity a WHERE a.pid = $1`,
+    values: [pid],
+  };
 }
 
 /** Is this exact session (and, when given, this exact query) still there, and is it running? */

@@ -90,7 +90,13 @@ function toConnectionUse(value: unknown): ConnectionUse | null {
   if (typeof value !== 'object' || value === null) return null;
   const v = value as Record<string, unknown>;
   const n = (key: string) => (typeof v[key] === 'number' ? (v[key] as number) : null);
-  const [total, idle, active, idleInTransaction, available] = ['total', 'idle', 'active', 'idleInTransaction', 'available'].map(n);
+  const [total, idle, active, idleInTransaction, available] = [
+    'total',
+    'idle',
+    'active',
+    'idleInTransaction',
+    'available',
+  ].map(n);
   if (total == null || idle == null || active == null || idleInTransaction == null || available == null) return null;
   return { total, idle, active, idleInTransaction, available };
 }
@@ -102,15 +108,29 @@ function toRecoveryProcess(value: unknown): RecoveryProcess | null {
   const v = value as Record<string, unknown>;
   const pid = Number(v.pid);
   if (!Number.isInteger(pid) || !RECOVERY_TYPES.includes(String(v.backendType))) return null;
-  return { pid, backendType: v.backendType as RecoveryProcess['backendType'], ageSeconds: num(v.ageSeconds), waitEventType: str(v.waitEventType), waitEvent: str(v.waitEvent) };
+  return {
+    pid,
+    backendType: v.backendType as RecoveryProcess['backendType'],
+    ageSeconds: num(v.ageSeconds),
+    waitEventType: str(v.waitEventType),
+    waitEvent: str(v.waitEvent),
+  };
 }
 
 /** RECOVERY_SQL's `recovery`, checked here like any row. */
 function toRecoveryState(value: unknown): RecoveryState | null {
   if (typeof value !== 'object' || value === null) return null;
   const v = value as Record<string, unknown>;
-  const processes = Array.isArray(v.processes) ? v.processes.map(toRecoveryProcess).filter((p): p is RecoveryProcess => p !== null) : [];
-  return { paused: v.paused === true, bytesBehind: num(v.bytesBehind), lastReplaySeconds: num(v.lastReplaySeconds), receiver: str(v.receiver), processes };
+  const processes = Array.isArray(v.processes)
+    ? v.processes.map(toRecoveryProcess).filter((p): p is RecoveryProcess => p !== null)
+    : [];
+  return {
+    paused: v.paused === true,
+    bytesBehind: num(v.bytesBehind),
+    lastReplaySeconds: num(v.lastReplaySeconds),
+    receiver: str(v.receiver),
+    processes,
+  };
 }
 
 function toReplicationRow(row: Record<string, unknown>): ReplicationRow {
@@ -140,7 +160,14 @@ export interface Cluster {
   /** connections: the cluster's connection use (null only when the header row did not come back). */
   /** refused: the server (or its pooler) refused a new connection, so the listing came through the lifeline. */
   /** recovery: the cluster is a standby, with its replay and the processes it depends on; null on a primary. */
-  list(filters: ListFilters): Promise<{ rows: SessionRow[]; totalMatched: number; hidden: number; connections: ConnectionUse | null; refused: Refusal | null; recovery: RecoveryState | null }>;
+  list(filters: ListFilters): Promise<{
+    rows: SessionRow[];
+    totalMatched: number;
+    hidden: number;
+    connections: ConnectionUse | null;
+    refused: Refusal | null;
+    recovery: RecoveryState | null;
+  }>;
   blocking(): Promise<BlockingRow[]>;
   replication(): Promise<ReplicationRow[]>;
   byPid(pid: number): Promise<SessionRow | null>;
@@ -181,7 +208,8 @@ export function createCluster(name: string, pool: pg.Pool, logger: Logger, pools
   // The role's grants rarely change: remembered for a few minutes so a listing costs one query.
   let seen: { at: number; readAllStats: boolean } | null = null;
   const seesEverything = async (): Promise<boolean> => {
-    if (!seen || Date.now() - seen.at > 300_000) seen = { at: Date.now(), readAllStats: (await cluster.capabilities()).readAllStats };
+    if (!seen || Date.now() - seen.at > 300_000)
+      seen = { at: Date.now(), readAllStats: (await cluster.capabilities()).readAllStats };
     return seen.readAllStats;
   };
 
@@ -198,18 +226,26 @@ export function createCluster(name: string, pool: pg.Pool, logger: Logger, pools
         superuser: row.superuser === true,
         readAllStats: row.read_all_stats === true,
         signalBackend: row.signal_backend === true,
-        reservedConnections: Number(row.server_version_num) >= 160_000 ? { member: row.use_reserved === true, reserved: Number(row.reserved_connections ?? 0) } : null,
+        reservedConnections:
+          Number(row.server_version_num) >= 160_000
+            ? { member: row.use_reserved === true, reserved: Number(row.reserved_connections ?? 0) }
+            : null,
         serverVersion: String(row.server_version),
         serverVersionNum: Number(row.server_version_num),
       };
     },
     async list(filters) {
-      const { rows: all, refused } = await queryRouted(pool, ...listArgs(listSessionsQuery(await versionNum(), filters)));
+      const { rows: all, refused } = await queryRouted(
+        pool,
+        ...listArgs(listSessionsQuery(await versionNum(), filters)),
+      );
       // The first row always carries the header (connection use, recovery); its pid is NULL when nothing matched.
       const header = all[0];
       const rows = all.filter((row) => row.pid !== null);
       // Only a role without pg_read_all_stats has sessions it cannot see: count them only then.
-      const hidden = (await seesEverything()) ? 0 : Number((await run({ text: HIDDEN_SESSIONS_SQL, values: [] }))[0]?.hidden ?? 0);
+      const hidden = (await seesEverything())
+        ? 0
+        : Number((await run({ text: HIDDEN_SESSIONS_SQL, values: [] }))[0]?.hidden ?? 0);
       return {
         rows: rows.map(toSessionRow),
         totalMatched: rows.length > 0 ? Number(rows[0]!.total_matched) : 0,
@@ -217,7 +253,10 @@ export function createCluster(name: string, pool: pg.Pool, logger: Logger, pools
         connections: header ? toConnectionUse(header.connection_use) : null,
         refused,
         // Only a standby is asked about its recovery: a primary's listing stays one statement.
-        recovery: header?.in_recovery === true ? toRecoveryState((await run({ text: RECOVERY_SQL, values: [] }))[0]?.recovery) : null,
+        recovery:
+          header?.in_recovery === true
+            ? toRecoveryState((await run({ text: RECOVERY_SQL, values: [] }))[0]?.recovery)
+            : null,
       };
     },
     async blocking() {
@@ -232,7 +271,9 @@ export function createCluster(name: string, pool: pg.Pool, logger: Logger, pools
       // Without pg_read_all_stats another role's session shows its pid but no backend_start: there is no
       // identity to freeze into a request. An expected refusal, not a malformed row.
       if (row.backend_start === null) {
-        throw Object.assign(new Error(`the details of pid ${pid} are hidden from the bot's role`), { code: SESSION_NOT_VISIBLE });
+        throw Object.assign(new Error(`the details of pid ${pid} are hidden from the bot's role`), {
+          code: SESSION_NOT_VISIBLE,
+        });
       }
       return toSessionRow(row);
     },
@@ -254,9 +295,17 @@ export function createCluster(name: string, pool: pg.Pool, logger: Logger, pools
           if (!there) return { pid: target.pid, outcome: 'gone' };
           // A cancel's query that already ended on its own: nothing was running to cancel.
           if (kind === 'cancel' && there.state !== 'active' && there.state !== 'fastpath function call') {
-            return { pid: target.pid, outcome: 'gone', message: 'the query had already finished: nothing was cancelled' };
+            return {
+              pid: target.pid,
+              outcome: 'gone',
+              message: 'the query had already finished: nothing was cancelled',
+            };
           }
-          return { pid: target.pid, outcome: 'refused', message: 'it now runs as a protected role or application (or as the bot itself)' };
+          return {
+            pid: target.pid,
+            outcome: 'refused',
+            message: 'it now runs as a protected role or application (or as the bot itself)',
+          };
         }
         if (row.signalled !== true) {
           // terminate with a timeout returns false when the backend outlived it; a signal to a pid that
@@ -275,7 +324,9 @@ export function createCluster(name: string, pool: pg.Pool, logger: Logger, pools
           const now = await this.stillThere(target);
           return now?.state !== 'active';
         }, guard.cancelWaitMs ?? 3_000);
-        return stopped ? { pid: target.pid, outcome: 'cancelled' } : { pid: target.pid, outcome: 'still_running', message: 'cancel sent, the query is still running' };
+        return stopped
+          ? { pid: target.pid, outcome: 'cancelled' }
+          : { pid: target.pid, outcome: 'still_running', message: 'cancel sent, the query is still running' };
       } catch (error) {
         const e = error as { code?: string; message?: string; detail?: string };
         // Decided on the SQLSTATE alone: the wording differs between versions and managed services. What
@@ -285,8 +336,14 @@ export function createCluster(name: string, pool: pg.Pool, logger: Logger, pools
             (rows) => blocker(rows[0]?.signal_blocker),
             () => null,
           );
-          const hint = why ? SIGNAL_BLOCKER_HINTS[why] : 'the server refused the bot\u2019s role the right to signal it';
-          return { pid: target.pid, outcome: 'permission_denied', message: [e.message, e.detail, hint].filter(Boolean).join(' — ') };
+          const hint = why
+            ? SIGNAL_BLOCKER_HINTS[why]
+            : 'the server refused the bot\u2019s role the right to signal it';
+          return {
+            pid: target.pid,
+            outcome: 'permission_denied',
+            message: [e.message, e.detail, hint].filter(Boolean).join(' — '),
+          };
         }
         logger.warn({ err: { message: e.message, code: e.code }, cluster: name, pid: target.pid }, 'signal failed');
         throw error;

@@ -16,7 +16,11 @@ export interface StateGrant {
 
 export const RUNTIME_GRANTS: readonly StateGrant[] = [
   { on: 'SCHEMA pgsessions', privileges: 'USAGE', why: 'reach the tables' },
-  { on: 'TABLE pgsessions.schema_migrations', privileges: 'SELECT', why: 'check at start-up that the schema is current' },
+  {
+    on: 'TABLE pgsessions.schema_migrations',
+    privileges: 'SELECT',
+    why: 'check at start-up that the schema is current',
+  },
   {
     on: 'TABLE pgsessions.requests',
     privileges:
@@ -31,8 +35,16 @@ export const RUNTIME_GRANTS: readonly StateGrant[] = [
     privileges: 'SELECT, INSERT, UPDATE (attempts, next_attempt_at, delivered_at, last_error)',
     why: 'queue audit entries and record their delivery',
   },
-  { on: 'TABLE pgsessions.incidents', privileges: 'SELECT, INSERT, UPDATE, DELETE', why: 'watch alerts: one row per incident, updated in place, pruned after PGSESSIONS_RETENTION' },
-  { on: 'TABLE pgsessions.watch_summaries', privileges: 'SELECT, INSERT, UPDATE', why: 'the one summary message per cluster beyond the open-alert cap' },
+  {
+    on: 'TABLE pgsessions.incidents',
+    privileges: 'SELECT, INSERT, UPDATE, DELETE',
+    why: 'watch alerts: one row per incident, updated in place, pruned after PGSESSIONS_RETENTION',
+  },
+  {
+    on: 'TABLE pgsessions.watch_summaries',
+    privileges: 'SELECT, INSERT, UPDATE',
+    why: 'the one summary message per cluster beyond the open-alert cap',
+  },
   {
     on: 'TABLE pgsessions.rules',
     privileges:
@@ -40,8 +52,16 @@ export const RUNTIME_GRANTS: readonly StateGrant[] = [
       'UPDATE (status, approver, approved_at, expires_at, ended_by, ended_at, message_ts, used, last_execution, binding)',
     why: 'standing approvals and their decisions (never deleted); a rule’s definition cannot be changed afterwards',
   },
-  { on: 'TABLE pgsessions.watch_leases', privileges: 'SELECT, INSERT, UPDATE (holder, token, expires_at, acquired_at, renewed_at)', why: 'watcher leadership: take, renew and give back a lease per cluster' },
-  { on: 'TABLE pgsessions.rule_executions', privileges: 'SELECT, INSERT, UPDATE (outcome, finished_at, outcome_binding), DELETE', why: 'claim each rule execution before its signal, record its outcome once (migration 009); an ended rule’s executions pruned after PGSESSIONS_RETENTION' },
+  {
+    on: 'TABLE pgsessions.watch_leases',
+    privileges: 'SELECT, INSERT, UPDATE (holder, token, expires_at, acquired_at, renewed_at)',
+    why: 'watcher leadership: take, renew and give back a lease per cluster',
+  },
+  {
+    on: 'TABLE pgsessions.rule_executions',
+    privileges: 'SELECT, INSERT, UPDATE (outcome, finished_at, outcome_binding), DELETE',
+    why: 'claim each rule execution before its signal, record its outcome once (migration 009); an ended rule’s executions pruned after PGSESSIONS_RETENTION',
+  },
 ];
 
 const SQL_REVOKE_ALL = (role: string) => [
@@ -72,7 +92,11 @@ export type GrantResult =
  */
 export async function grantRuntimeRole(client: pg.ClientBase, role: string): Promise<GrantResult> {
   if ((await client.query(SQL_ROLE_EXISTS, [role])).rowCount === 0) {
-    return { ok: false, code: 'no_such_role', message: `role ${role} does not exist: CREATE ROLE ${role} LOGIN PASSWORD '…' first` };
+    return {
+      ok: false,
+      code: 'no_such_role',
+      message: `role ${role} does not exist: CREATE ROLE ${role} LOGIN PASSWORD '…' first`,
+    };
   }
   const owned = (await client.query<{ name: string }>(SQL_OWNED_BY, [role])).rows.map((r) => r.name);
   if (owned.length > 0) {
@@ -83,7 +107,10 @@ export async function grantRuntimeRole(client: pg.ClientBase, role: string): Pro
     };
   }
   const quoted = client.escapeIdentifier(role);
-  const statements = [...SQL_REVOKE_ALL(quoted), ...RUNTIME_GRANTS.map((g) => `GRANT ${g.privileges} ON ${g.on} TO ${quoted}`)];
+  const statements = [
+    ...SQL_REVOKE_ALL(quoted),
+    ...RUNTIME_GRANTS.map((g) => `GRANT ${g.privileges} ON ${g.on} TO ${quoted}`),
+  ];
   await client.query('BEGIN');
   try {
     for (const sql of statements) await client.query(sql);

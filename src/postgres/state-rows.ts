@@ -21,7 +21,9 @@ const TargetSnapshotSchema = z.object({
 });
 
 const ExecutionResultSchema = z.object({
-  outcomes: z.array(z.object({ pid: z.number().int(), outcome: z.enum(TARGET_OUTCOMES), message: z.string().optional() })),
+  outcomes: z.array(
+    z.object({ pid: z.number().int(), outcome: z.enum(TARGET_OUTCOMES), message: z.string().optional() }),
+  ),
   unreachable: z.boolean().optional(),
   trouble: z.enum(TROUBLES).optional(),
   interrupted: z.boolean().optional(),

@@ -15,10 +15,15 @@ export interface StatementLimits {
   idleInTransactionTimeoutMs: number;
 }
 
-export const DEFAULT_LIMITS: StatementLimits = { statementTimeoutMs: 10_000, lockTimeoutMs: 2_000, idleInTransactionTimeoutMs: 60_000 };
+export const DEFAULT_LIMITS: StatementLimits = {
+  statementTimeoutMs: 10_000,
+  lockTimeoutMs: 2_000,
+  idleInTransactionTimeoutMs: 60_000,
+};
 
 const whole = (name: string, value: number): number => {
-  if (!Number.isSafeInteger(value) || value < 0) throw new Error(`${name} must be a whole number of milliseconds, not ${value}`);
+  if (!Number.isSafeInteger(value) || value < 0)
+    throw new Error(`${name} must be a whole number of milliseconds, not ${value}`);
   return value;
 };
 
@@ -50,7 +55,11 @@ export interface Lease {
 }
 
 /** BEGIN with the limits, `work`, COMMIT; ROLLBACK and rethrow on failure. Reports a connection to drop. */
-export async function transact<T>(lease: Lease, limits: StatementLimits, work: (client: pg.ClientBase) => Promise<T>): Promise<T> {
+export async function transact<T>(
+  lease: Lease,
+  limits: StatementLimits,
+  work: (client: pg.ClientBase) => Promise<T>,
+): Promise<T> {
   let broken: Error | undefined;
   // A leased client has no pool error listener: a connection lost while idle in the transaction must not
   // be an uncaught 'error' event; the failure surfaces as the rejection of the next query.

@@ -8,7 +8,11 @@ import { transact } from './statement.js';
 
 const SQL_READ_ONLY = `SELECT current_setting('transaction_read_only') = 'on' AS read_only`;
 
-export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>, options: { lifeline?: boolean } = {}): Promise<T> {
+export async function inTransaction<T>(
+  pool: pg.Pool,
+  work: (client: pg.PoolClient) => Promise<T>,
+  options: { lifeline?: boolean } = {},
+): Promise<T> {
   try {
     return await once(pool, work, options);
   } catch (error) {
@@ -22,7 +26,11 @@ export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClie
   }
 }
 
-async function once<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>, options: { lifeline?: boolean }): Promise<T> {
+async function once<T>(
+  pool: pg.Pool,
+  work: (client: pg.PoolClient) => Promise<T>,
+  options: { lifeline?: boolean },
+): Promise<T> {
   // Typed as a pool client for the stores, which only query it: releasing is the lease's job, not theirs.
   return transact(await acquire(pool, options), limitsOf(pool), (client) => work(client as pg.PoolClient));
 }
@@ -33,7 +41,10 @@ async function closeReadOnlyIdle(pool: pg.Pool): Promise<void> {
   await Promise.all(
     clients.map(async (client) => {
       if (!client) return;
-      const readOnly = await client.query<{ read_only: boolean }>(SQL_READ_ONLY).then((r) => r.rows[0]?.read_only !== false, () => true);
+      const readOnly = await client.query<{ read_only: boolean }>(SQL_READ_ONLY).then(
+        (r) => r.rows[0]?.read_only !== false,
+        () => true,
+      );
       client.release(readOnly ? new Error('read-only connection closed') : undefined);
     }),
   );

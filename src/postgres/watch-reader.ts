@@ -15,7 +15,13 @@ const lock = z.object({
   transactionId: z.string().nullable(),
 });
 
-const group = z.object({ name: z.string().nullable(), total: z.number().int(), idle: z.number().int(), idleInTransaction: z.number().int(), active: z.number().int() });
+const group = z.object({
+  name: z.string().nullable(),
+  total: z.number().int(),
+  idle: z.number().int(),
+  idleInTransaction: z.number().int(),
+  active: z.number().int(),
+});
 const top = z.object({ applications: z.array(group), users: z.array(group), clients: z.array(group) }).nullable();
 
 const num = z.union([z.number(), z.null()]);
@@ -30,7 +36,14 @@ const row = z.object({
   active: z.number().int(),
   idle_in_transaction: z.number().int(),
   top,
-  walsenders: z.array(z.object({ pid: z.number().int(), backendStart: z.string(), application: z.string().nullable(), lagBytes: z.number().nullable() })),
+  walsenders: z.array(
+    z.object({
+      pid: z.number().int(),
+      backendStart: z.string(),
+      application: z.string().nullable(),
+      lagBytes: z.number().nullable(),
+    }),
+  ),
   pid: num,
   backend_start: text,
   query_start: text,
@@ -73,7 +86,13 @@ function toSession(r: z.infer<typeof row>): WatchedSession | null {
     blockedBy: r.blocked_by ?? [],
     waitingFor:
       r.want_mode !== null && r.want_locktype !== null
-        ? { locktype: r.want_locktype, mode: r.want_mode, relation: r.want_relation, relationOid: r.want_relation_oid === null ? null : Number(r.want_relation_oid), transactionId: r.want_xid }
+        ? {
+            locktype: r.want_locktype,
+            mode: r.want_mode,
+            relation: r.want_relation,
+            relationOid: r.want_relation_oid === null ? null : Number(r.want_relation_oid),
+            transactionId: r.want_xid,
+          }
         : null,
     waitSeconds: r.wait_seconds,
     holding: r.holding ?? [],
@@ -114,7 +133,15 @@ export function createWatchReader(cluster: string, pool: pg.Pool): WatchReader {
           idle: meta.idle,
           active: meta.active,
           idleInTransaction: meta.idle_in_transaction,
-          ...(meta.top ? { top: { applications: meta.top.applications.map(named), users: meta.top.users.map(named), clients: meta.top.clients.map(named) } } : {}),
+          ...(meta.top
+            ? {
+                top: {
+                  applications: meta.top.applications.map(named),
+                  users: meta.top.users.map(named),
+                  clients: meta.top.clients.map(named),
+                },
+              }
+            : {}),
         },
         walsenders: meta.walsenders,
       };

@@ -33,7 +33,11 @@ const GROUPS = (key: string) => `(SELECT coalesce(json_agg(g), '[]'::json) FROM 
  * meta with NULL session columns when there is none. Rows, not JSON: building JSON for thousands of
  * sessions cost more than the read itself.
  */
-export function watchQuery(versionNum: number, withWalsenders: boolean, connectionsShare: number | null = null): SqlQuery {
+export function watchQuery(
+  versionNum: number,
+  withWalsenders: boolean,
+  connectionsShare: number | null = null,
+): SqlQuery {
   const f = features(versionNum);
   const text = `WITH act AS MATERIALIZED (
     SELECT a.pid, a.usename::text AS usename, a.datname::text AS datname, a.application_name, a.state,

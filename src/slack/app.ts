@@ -85,7 +85,14 @@ export function createSlackApp(config: Config, services: AppServices, logger: Lo
       client.on('slack_event', listener as (...args: unknown[]) => void);
     }
     receiver.client = client;
-    app = new App({ token: config.slack.botToken, receiver, clientOptions, logger: boltLogger, logLevel: LogLevel.INFO, developerMode: false });
+    app = new App({
+      token: config.slack.botToken,
+      receiver,
+      clientOptions,
+      logger: boltLogger,
+      logLevel: LogLevel.INFO,
+      developerMode: false,
+    });
   } else {
     // Lines about requests not yet authenticated (a bad signature, an unknown path): clipped, rate-limited.
     const requestLogger = limitRequestLog(boltLogger);
@@ -105,7 +112,12 @@ export function createSlackApp(config: Config, services: AppServices, logger: Lo
         boltListener(req, res);
       } catch (error) {
         // What Bolt's own server wrapper does with a synchronous throw (an unknown path → 404).
-        HTTPModuleFunctions.defaultDispatchErrorHandler({ error: error as Error & { code: string }, logger: requestLogger, request: req, response: res });
+        HTTPModuleFunctions.defaultDispatchErrorHandler({
+          error: error as Error & { code: string },
+          logger: requestLogger,
+          request: req,
+          response: res,
+        });
       }
     });
     app = new App({
@@ -124,8 +136,16 @@ export function createSlackApp(config: Config, services: AppServices, logger: Lo
   });
 
   // Before every listener: nobody from another workspace, and no guest, reaches a use case.
-  app.use(workspaceGuard(services.people, config.allowedTeams, logger.child({ module: 'workspace-guard' }), (code) => services.metrics.guardRefused(code)));
-  app.use(auditChannelGuard(config.auditChannel, logger.child({ module: 'audit-channel-guard' }), () => services.metrics.guardRefused('audit_channel')));
+  app.use(
+    workspaceGuard(services.people, config.allowedTeams, logger.child({ module: 'workspace-guard' }), (code) =>
+      services.metrics.guardRefused(code),
+    ),
+  );
+  app.use(
+    auditChannelGuard(config.auditChannel, logger.child({ module: 'audit-channel-guard' }), () =>
+      services.metrics.guardRefused('audit_channel'),
+    ),
+  );
   app.use(
     readLimit(services.readLimiter, logger.child({ module: 'rate-limit' }), (kind) => {
       if (kind !== null) services.metrics.command(kind, 'rate_limited');
@@ -153,7 +173,9 @@ export function createSlackApp(config: Config, services: AppServices, logger: Lo
         }
       } else {
         // Node's defaults wait 60 s for headers and 300 s for a request: a slow client held its memory that long.
-        server = (await app.start(host ? { port: config.port, host } : config.port, { ...SERVER_TIMEOUTS })) as unknown as Server;
+        server = (await app.start(host ? { port: config.port, host } : config.port, {
+          ...SERVER_TIMEOUTS,
+        })) as unknown as Server;
       }
       const address = server?.address();
       return typeof address === 'object' && address ? address.port : config.port;

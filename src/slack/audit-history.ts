@@ -22,7 +22,8 @@ export async function readChannelWitnesses(client: WebClient, channel: string): 
     // The Web API client waits out a 429 for as long as Retry-After says, then retries.
     const page = await client.conversations.history({ channel, limit: 200, ...(cursor ? { cursor } : {}) });
     for (const message of page.messages ?? []) {
-      const fromBot = (botId !== undefined && message.bot_id === botId) || (botUser !== undefined && message.user === botUser);
+      const fromBot =
+        (botId !== undefined && message.bot_id === botId) || (botUser !== undefined && message.user === botUser);
       if (!fromBot) {
         result.ignored += 1;
         continue;

@@ -12,7 +12,11 @@ export const MAX_IN_FLIGHT_BYTES = 16 * 1024 * 1024;
 export const BODY_TIMEOUT_MS = 10_000;
 
 /** Node's own clocks for the same server (http.createServer options): headers and the whole request, in seconds not minutes. */
-export const SERVER_TIMEOUTS = { headersTimeout: 5_000, requestTimeout: 15_000, connectionsCheckingInterval: 1_000 } as const;
+export const SERVER_TIMEOUTS = {
+  headersTimeout: 5_000,
+  requestTimeout: 15_000,
+  connectionsCheckingInterval: 1_000,
+} as const;
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 

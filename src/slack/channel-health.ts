@@ -27,7 +27,11 @@ export interface ChannelHealth {
   posted(channel: string): void;
 }
 
-export function createChannelHealth(client: WebClient, channels: Array<{ channel: string; role: ChannelRole }>, logger: Logger): ChannelHealth {
+export function createChannelHealth(
+  client: WebClient,
+  channels: Array<{ channel: string; role: ChannelRole }>,
+  logger: Logger,
+): ChannelHealth {
   const refused = new Map<string, string>();
   // Several watched clusters may share one channel: look at each channel once per role.
   const watched = [...new Map(channels.map((c) => [`${c.role}:${c.channel}`, c])).values()];

@@ -36,7 +36,10 @@ export function createGroups(client: WebClient, logger: Logger, options: GroupsO
           }
           const wait = Math.max(1, retryAfter);
           if (waited + wait > maxWait) {
-            logger.warn({ group: groupId, retryAfterSeconds: wait }, 'user group read rate limited by Slack: asking the person to try again');
+            logger.warn(
+              { group: groupId, retryAfterSeconds: wait },
+              'user group read rate limited by Slack: asking the person to try again',
+            );
             throw new GroupsUnavailable(wait);
           }
           waited += wait;

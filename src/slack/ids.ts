@@ -97,7 +97,13 @@ const wireSchema = z.strictObject({
 /** Compact JSON for a button value. Throws only on a programming error (a target no decoder would accept). */
 export function encodeTarget(t: ButtonTarget): string {
   const checked = buttonTargetSchema.parse(t);
-  const value = JSON.stringify({ c: checked.cluster, p: checked.pid, b: checked.backendStart, q: checked.queryStart, k: checked.kind });
+  const value = JSON.stringify({
+    c: checked.cluster,
+    p: checked.pid,
+    b: checked.backendStart,
+    q: checked.queryStart,
+    k: checked.kind,
+  });
   if (value.length > MAX_BUTTON_VALUE) throw new Error(`button value too long (${value.length} characters)`);
   return value;
 }

@@ -37,7 +37,10 @@ export function createPeople(client: WebClient, logger: Logger, knownHome: strin
       try {
         const found = (await within(DEADLINE_MS, client.users.info({ user }))).user;
         if (!found) return null;
-        const account: Account = { guest: found.is_restricted === true || found.is_ultra_restricted === true, team: found.team_id ?? null };
+        const account: Account = {
+          guest: found.is_restricted === true || found.is_ultra_restricted === true,
+          team: found.team_id ?? null,
+        };
         // Bounded: the oldest entry goes first (a Map keeps insertion order), so memory stays flat.
         accounts.delete(user);
         if (accounts.size >= MAX_ACCOUNTS) accounts.delete(accounts.keys().next().value as string);

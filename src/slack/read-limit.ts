@@ -8,10 +8,23 @@ import type { RateLimiter } from '../domain/rate-limit.js';
 import type { Logger } from '../logger.js';
 import { ACTION } from './ids.js';
 
-export const READ_LIMITED_MESSAGE = 'You are asking for listings faster than pgsessions answers one person (PGSESSIONS_LISTING_RATE): wait a little and try again.';
+export const READ_LIMITED_MESSAGE =
+  'You are asking for listings faster than pgsessions answers one person (PGSESSIONS_LISTING_RATE): wait a little and try again.';
 
-const READ_KINDS: ReadonlySet<ParsedCommand['kind']> = new Set(['top', 'blocking', 'replication', 'status', 'help', 'pending']);
-const READ_ACTIONS: ReadonlySet<string> = new Set([ACTION.share, ACTION.cancel, ACTION.terminate, ACTION.terminateWalsender]);
+const READ_KINDS: ReadonlySet<ParsedCommand['kind']> = new Set([
+  'top',
+  'blocking',
+  'replication',
+  'status',
+  'help',
+  'pending',
+]);
+const READ_ACTIONS: ReadonlySet<string> = new Set([
+  ACTION.share,
+  ACTION.cancel,
+  ACTION.terminate,
+  ACTION.terminateWalsender,
+]);
 
 interface Read {
   user: string;
@@ -30,12 +43,20 @@ function readOf(body: unknown): Read | null {
   if (b.type === 'block_actions') {
     const user = (b.user as { id?: unknown } | undefined)?.id;
     const actions = Array.isArray(b.actions) ? (b.actions as Array<{ action_id?: unknown }>) : [];
-    if (typeof user === 'string' && actions.some((a) => typeof a?.action_id === 'string' && READ_ACTIONS.has(a.action_id))) return { user, kind: null };
+    if (
+      typeof user === 'string' &&
+      actions.some((a) => typeof a?.action_id === 'string' && READ_ACTIONS.has(a.action_id))
+    )
+      return { user, kind: null };
   }
   return null;
 }
 
-export function readLimit(limiter: RateLimiter, logger: Logger, onRefused: (kind: ParsedCommand['kind'] | null) => void): Middleware<AnyMiddlewareArgs> {
+export function readLimit(
+  limiter: RateLimiter,
+  logger: Logger,
+  onRefused: (kind: ParsedCommand['kind'] | null) => void,
+): Middleware<AnyMiddlewareArgs> {
   return async (args) => {
     const read = readOf(args.body);
     if (!read || limiter.take(read.user)) {
@@ -54,8 +75,10 @@ export function readLimit(limiter: RateLimiter, logger: Logger, onRefused: (kind
       return;
     }
     await ack?.();
-    await respond?.({ response_type: 'ephemeral', replace_original: false, text: READ_LIMITED_MESSAGE }).catch((error: unknown) => {
-      logger.warn({ err: error }, 'could not tell the clicker about the rate limit');
-    });
+    await respond?.({ response_type: 'ephemeral', replace_original: false, text: READ_LIMITED_MESSAGE }).catch(
+      (error: unknown) => {
+        logger.warn({ err: error }, 'could not tell the clicker about the rate limit');
+      },
+    );
   };
 }

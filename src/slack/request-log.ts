@@ -45,31 +45,37 @@ export function limitRequestLog(
   const summarise = () => {
     summaryDue = false;
     if (suppressed === 0) return;
-    inner.warn(`suppressed ${suppressed} request log lines in ${windowMs / 1000} s (too many unauthenticated or malformed requests)`);
+    inner.warn(
+      `suppressed ${suppressed} request log lines in ${windowMs / 1000} s (too many unauthenticated or malformed requests)`,
+    );
     suppressed = 0;
   };
 
-  const write = (level: Level) => (...msg: unknown[]) => {
-    // A line the logger would drop anyway costs nothing and must not use up the window.
-    if ((ORDER[level] ?? 0) < (ORDER[inner.getLevel()] ?? 0)) return;
-    const t = clock.now();
-    if (t - windowStart >= windowMs) {
-      summarise();
-      windowStart = t;
-      written = 0;
-    }
-    if (written >= perWindow) {
-      suppressed += 1;
-      if (!summaryDue) {
-        summaryDue = true;
-        clock.later(summarise, Math.max(0, windowStart + windowMs - t));
+  const write =
+    (level: Level) =>
+    (...msg: unknown[]) => {
+      // A line the logger would drop anyway costs nothing and must not use up the window.
+      if ((ORDER[level] ?? 0) < (ORDER[inner.getLevel()] ?? 0)) return;
+      const t = clock.now();
+      if (t - windowStart >= windowMs) {
+        summarise();
+        windowStart = t;
+        written = 0;
       }
-      return;
-    }
-    written += 1;
-    const text = msg.map((m) => (typeof m === 'string' ? m : m instanceof Error ? m.message : JSON.stringify(m) ?? String(m))).join(' ');
-    inner[level](clipLine(text, maxChars));
-  };
+      if (written >= perWindow) {
+        suppressed += 1;
+        if (!summaryDue) {
+          summaryDue = true;
+          clock.later(summarise, Math.max(0, windowStart + windowMs - t));
+        }
+        return;
+      }
+      written += 1;
+      const text = msg
+        .map((m) => (typeof m === 'string' ? m : m instanceof Error ? m.message : (JSON.stringify(m) ?? String(m))))
+        .join(' ');
+      inner[level](clipLine(text, maxChars));
+    };
 
   return {
     debug: write('debug'),

@@ -32,7 +32,11 @@ export function outcomeSentence(request: KillRequest): string {
  * retry would put a second copy with live buttons in the channel that is never updated. One failed try
  * withdraws the request and the requester asks again.
  */
-export function createRequestMessages(client: WebClient, once: WebClient, queryText: QueryTextMode = 'full'): RequestMessagesPort {
+export function createRequestMessages(
+  client: WebClient,
+  once: WebClient,
+  queryText: QueryTextMode = 'full',
+): RequestMessagesPort {
   // A request stores its query text shaped by the setting of its day; shape again with today's, so that
   // lowering PGSESSIONS_QUERY_TEXT also governs the messages of requests made before.
   const shaped = (request: KillRequest): KillRequest => ({
@@ -47,7 +51,11 @@ export function createRequestMessages(client: WebClient, once: WebClient, queryT
   return {
     async post(request) {
       const message = sealed(buildApprovalMessage({ request: shaped(request), now: new Date() }));
-      const posted = await once.chat.postMessage({ channel: request.channel, text: message.text, blocks: message.blocks });
+      const posted = await once.chat.postMessage({
+        channel: request.channel,
+        text: message.text,
+        blocks: message.blocks,
+      });
       if (!posted.ts) throw new Error('chat.postMessage returned no ts');
       return posted.ts;
     },
@@ -60,7 +68,11 @@ export function createRequestMessages(client: WebClient, once: WebClient, queryT
       } catch (error) {
         // Someone deleted the approval message: the decision stands, so its state is posted anew.
         if (slackErrorCode(error) !== 'message_not_found') throw error;
-        const posted = await once.chat.postMessage({ channel: request.channel, text: message.text, blocks: message.blocks });
+        const posted = await once.chat.postMessage({
+          channel: request.channel,
+          text: message.text,
+          blocks: message.blocks,
+        });
         if (posted.ts) reposted.set(request.id, posted.ts);
       }
     },

@@ -12,7 +12,12 @@ import { sealed } from './blocks/mrkdwn.js';
  * `once` posts without retries: a retried post could leave a second copy with live buttons. How often the
  * message is updated is the rule service's to decide (it coalesces executions); this only sends.
  */
-export function createRuleMessages(client: WebClient, once: WebClient, logger?: Logger, queryText: QueryTextMode = 'full'): RuleMessagesPort {
+export function createRuleMessages(
+  client: WebClient,
+  once: WebClient,
+  logger?: Logger,
+  queryText: QueryTextMode = 'full',
+): RuleMessagesPort {
   return {
     async post(rule, preview) {
       const message = sealed(buildRuleMessage(rule, { preview, queryText }));
@@ -23,7 +28,12 @@ export function createRuleMessages(client: WebClient, once: WebClient, logger?: 
     async update(rule) {
       if (!rule.messageTs) return;
       const message = sealed(buildRuleMessage(rule, { queryText }));
-      await client.chat.update({ channel: rule.channel, ts: rule.messageTs, text: message.text, blocks: message.blocks });
+      await client.chat.update({
+        channel: rule.channel,
+        ts: rule.messageTs,
+        text: message.text,
+        blocks: message.blocks,
+      });
     },
     async notify(rule) {
       const text = ruleNotice(rule);

@@ -26,7 +26,15 @@ export async function tellPerson(client: WebClient, person: Person, message: Sai
       await person.respond({ response_type: 'ephemeral', replace_original: false, ...message });
       return;
     } catch (error) {
-      logger.warn({ err: { message: (error as Error).message, status: (error as { response?: { status?: number } }).response?.status } }, 'response_url refused (expired or used up): answering with chat.postEphemeral');
+      logger.warn(
+        {
+          err: {
+            message: (error as Error).message,
+            status: (error as { response?: { status?: number } }).response?.status,
+          },
+        },
+        'response_url refused (expired or used up): answering with chat.postEphemeral',
+      );
     }
   }
   if (!person.channel) {
@@ -34,7 +42,12 @@ export async function tellPerson(client: WebClient, person: Person, message: Sai
     return;
   }
   try {
-    await client.chat.postEphemeral({ channel: person.channel, user: person.user, text: message.text, ...(message.blocks ? { blocks: message.blocks as never } : {}) });
+    await client.chat.postEphemeral({
+      channel: person.channel,
+      user: person.user,
+      text: message.text,
+      ...(message.blocks ? { blocks: message.blocks as never } : {}),
+    });
   } catch (error) {
     logger.warn({ err: error }, 'could not answer the person');
   }
@@ -52,7 +65,8 @@ export function troubleSentence(error: unknown, otherwise: string): string {
   const stateTrouble = stateTroubleText(error);
   if (stateTrouble) return stateTrouble;
   const retryAfter = rateLimitRetryAfter(error);
-  if (retryAfter !== undefined) return `Slack is rate-limiting pgsessions right now: nothing was done. Try again in ${Math.max(1, Math.ceil(retryAfter))} s.`;
+  if (retryAfter !== undefined)
+    return `Slack is rate-limiting pgsessions right now: nothing was done. Try again in ${Math.max(1, Math.ceil(retryAfter))} s.`;
   if (slackErrorCode(error) === 'expired_trigger_id') {
     return 'The form could not open: Slack allows 3 seconds between your click and the form, and that time ran out (Slack or pgsessions was slow). Nothing was requested. Press the button again.';
   }

@@ -18,7 +18,8 @@ export interface WatchMessagesPort {
 
 function failure(error: unknown): Delivered {
   const e = error as { code?: string; retryAfter?: number; data?: { error?: string }; message?: string };
-  if (e.code === 'slack_webapi_rate_limited_error') return { ok: false, retryAfterSeconds: Math.max(1, Number(e.retryAfter ?? 1)), error: 'ratelimited' };
+  if (e.code === 'slack_webapi_rate_limited_error')
+    return { ok: false, retryAfterSeconds: Math.max(1, Number(e.retryAfter ?? 1)), error: 'ratelimited' };
   return { ok: false, retryAfterSeconds: null, error: e.data?.error ?? e.code ?? 'error' };
 }
 
@@ -27,7 +28,11 @@ export function createWatchMessages(once: WebClient): WatchMessagesPort {
     async post(incident) {
       const message = sealed(buildIncidentMessage({ incident, now: new Date() }));
       try {
-        const posted = await once.chat.postMessage({ channel: incident.channel, text: message.text, blocks: message.blocks });
+        const posted = await once.chat.postMessage({
+          channel: incident.channel,
+          text: message.text,
+          blocks: message.blocks,
+        });
         return posted.ts ? { ok: true, ts: posted.ts } : { ok: false, retryAfterSeconds: null, error: 'no ts' };
       } catch (error) {
         return failure(error);
@@ -37,7 +42,12 @@ export function createWatchMessages(once: WebClient): WatchMessagesPort {
       if (!incident.messageTs) return { ok: false, retryAfterSeconds: null, error: 'not posted' };
       const message = sealed(buildIncidentMessage({ incident, now: new Date() }));
       try {
-        await once.chat.update({ channel: incident.channel, ts: incident.messageTs, text: message.text, blocks: message.blocks });
+        await once.chat.update({
+          channel: incident.channel,
+          ts: incident.messageTs,
+          text: message.text,
+          blocks: message.blocks,
+        });
         return { ok: true, ts: incident.messageTs };
       } catch (error) {
         return failure(error);

@@ -2,13 +2,20 @@
 // view_submission) from another workspace (Slack Connect) or from a guest account are answered with one
 // sentence and go no further. It runs before a listener acknowledges, so it acknowledges what it refuses.
 import type { AnyMiddlewareArgs, Middleware } from '@slack/bolt';
-import { checkOrigin, ORIGIN_MESSAGES, type Origin, type OriginRefusal, type PeoplePort } from '../domain/workspaces.js';
+import {
+  checkOrigin,
+  ORIGIN_MESSAGES,
+  type Origin,
+  type OriginRefusal,
+  type PeoplePort,
+} from '../domain/workspaces.js';
 import type { Logger } from '../logger.js';
 import { INPUT } from './ids.js';
 
 type Body = Record<string, unknown>;
 const text = (value: unknown): string | null => (typeof value === 'string' && value !== '' ? value : null);
-const field = (value: unknown, key: string): unknown => (typeof value === 'object' && value !== null ? (value as Body)[key] : undefined);
+const field = (value: unknown, key: string): unknown =>
+  typeof value === 'object' && value !== null ? (value as Body)[key] : undefined;
 
 /** Who and where, from a slash command or an interactivity payload; null for anything else (not ours to judge). */
 export function originOf(body: Body): Origin | null {
@@ -21,7 +28,9 @@ export function originOf(body: Body): Origin | null {
   if (body.type === 'block_actions' || body.type === 'view_submission') {
     const user = text(field(body.user, 'id'));
     if (!user) return null;
-    const teams = [text(field(body.user, 'team_id')), text(field(body.team, 'id'))].filter((t): t is string => t !== null);
+    const teams = [text(field(body.user, 'team_id')), text(field(body.team, 'id'))].filter(
+      (t): t is string => t !== null,
+    );
     return { user, teams, enterprise: text(field(body.enterprise, 'id')) };
   }
   return null;
@@ -40,10 +49,16 @@ export function workspaceGuard(
     if (origin === null) return next();
     const verdict = await checkOrigin(origin, people, allowedTeams);
     if (verdict.ok) return next();
-    logger.warn({ user: origin.user, teams: origin.teams, enterprise: origin.enterprise, refused: verdict.code }, 'refused a command or click from outside the workspace');
+    logger.warn(
+      { user: origin.user, teams: origin.teams, enterprise: origin.enterprise, refused: verdict.code },
+      'refused a command or click from outside the workspace',
+    );
     onRefused(verdict.code);
     const message = ORIGIN_MESSAGES[verdict.code];
-    const { ack, respond } = args as { ack?: (response?: unknown) => Promise<void>; respond?: (message: object) => Promise<unknown> };
+    const { ack, respond } = args as {
+      ack?: (response?: unknown) => Promise<void>;
+      respond?: (message: object) => Promise<unknown>;
+    };
     const kind = (body as unknown as Body).type;
     if (kind === 'view_submission') {
       await ack?.({ response_action: 'errors', errors: { [INPUT.reasonBlock]: message } });

@@ -69,7 +69,11 @@ export function createLeadership(url: string, logger: Logger, options: Leadershi
       return fence;
     } catch (error) {
       // Said once per spell of trouble (a read-only or unreachable state database), not once per try.
-      if (!troubled) logger.warn({ cluster, error: describeConnectionError(error) }, 'cannot take or renew the watch lease: not watching until the state database answers (will keep trying)');
+      if (!troubled)
+        logger.warn(
+          { cluster, error: describeConnectionError(error) },
+          'cannot take or renew the watch lease: not watching until the state database answers (will keep trying)',
+        );
       troubled = true;
       held.delete(cluster);
       return null;

@@ -51,7 +51,11 @@ export interface WatcherDeps {
   /** Standing approvals: applied to what each look detects, before anything is stored or posted. */
   rules?: {
     /** `candidates` detects again on the same snapshot with the thresholds the active rules need. */
-    apply(cluster: string, candidates: (specs: readonly RuleSpec[]) => Incident[], fence: Fence): Promise<RuleExecution[]>;
+    apply(
+      cluster: string,
+      candidates: (specs: readonly RuleSpec[]) => Incident[],
+      fence: Fence,
+    ): Promise<RuleExecution[]>;
     anyActive(cluster: string): Promise<boolean>;
   };
   /** Called after each look of a cluster this replica leads (metrics, benchmarks). */
@@ -75,18 +79,24 @@ export type StormResult =
   | { ok: false; message: string };
 
 /** An open connections incident as the store has it now: the application to relieve it from, and where. */
-export type ReliefResult = { ok: true; cluster: string; channel: string; relief: ConnectionRelief } | { ok: false; message: string };
+export type ReliefResult =
+  | { ok: true; cluster: string; channel: string; relief: ConnectionRelief }
+  | { ok: false; message: string };
 
 export interface Watcher {
   /** mayView: the sentence refusing this user the incident's cluster (PGSESSIONS_VIEWERS), or null when they may look. */
-  snooze(incidentId: string, minutes: number, user: string, mayView?: (cluster: string) => Promise<string | null>): Promise<SnoozeResult>;
+  snooze(
+    incidentId: string,
+    minutes: number,
+    user: string,
+    mayView?: (cluster: string) => Promise<string | null>,
+  ): Promise<SnoozeResult>;
   /** The sessions of an open query-storm incident, read from the incident store (never from a payload). */
   storm(incidentId: string): Promise<StormResult>;
   /** The application a connections alert offers to relieve, read from the incident store (never from a payload). */
   relief(incidentId: string): Promise<ReliefResult>;
   stop(): Promise<void>;
 }
-
 
 /** While a rule is active on a cluster, it is looked at at least this often, whatever its interval. */
 export const RULE_LOOK_SECONDS = 2;
@@ -109,7 +119,10 @@ export function startWatcher(deps: WatcherDeps): Watcher {
     let snapshot: WatchSnapshot | null = null;
     let error: string | null = null;
     try {
-      snapshot = await c.reader.read({ walsenders: c.settings.thresholds.replicationLagBytes !== null, connectionsShare: c.settings.thresholds.connectionsShare });
+      snapshot = await c.reader.read({
+        walsenders: c.settings.thresholds.replicationLagBytes !== null,
+        connectionsShare: c.settings.thresholds.connectionsShare,
+      });
       failures.set(c.name, 0);
       deps.onLook?.(c.name, c.reader.lastReadMs());
     } catch (e) {
@@ -128,7 +141,10 @@ export function startWatcher(deps: WatcherDeps): Watcher {
       detected = raw.map(shape);
     } else if ((failures.get(c.name) ?? 0) >= deps.downAfterFailures) {
       // What was open stays open as it was: nothing is known about it while the cluster cannot be read.
-      detected = [...open.filter((r) => r.cause !== 'cluster-down').map((r) => r.incident), clusterDownIncident(c.name, error ?? 'unknown error')];
+      detected = [
+        ...open.filter((r) => r.cause !== 'cluster-down').map((r) => r.incident),
+        clusterDownIncident(c.name, error ?? 'unknown error'),
+      ];
     } else {
       detected = open.map((r) => r.incident);
     }
@@ -139,9 +155,20 @@ export function startWatcher(deps: WatcherDeps): Watcher {
       const root = record.incident.root;
       // Read from the state database, not remembered: the replica that executed the rule may not be the
       // one clearing the alert (a leader change, a restart).
-      const byRule = root && deps.rules ? await store.ruleExecutedOn(c.name, root.pid, root.backendStart, root.queryStart) : null;
+      const byRule =
+        root && deps.rules ? await store.ruleExecutedOn(c.name, root.pid, root.backendStart, root.queryStart) : null;
       if (byRule) {
-        await store.clear(record.id, { kind: 'rule', ruleId: byRule.ruleId, action: byRule.outcome, proposer: byRule.proposer, approver: byRule.approver }, fence);
+        await store.clear(
+          record.id,
+          {
+            kind: 'rule',
+            ruleId: byRule.ruleId,
+            action: byRule.outcome,
+            proposer: byRule.proposer,
+            approver: byRule.approver,
+          },
+          fence,
+        );
         continue;
       }
       if (record.cause === 'query-storm') {
@@ -149,14 +176,26 @@ export function startWatcher(deps: WatcherDeps): Watcher {
         const bulk = snapshot ? await store.stormRequestOn(c.name, record.incident.members) : null;
         // Still signalling: clear on a later look, when it can say how many were cancelled.
         if (bulk?.executing) continue;
-        const relievedBy = bulk && bulk.cancelled > 0 ? { requestId: bulk.requestId, outcome: 'cancelled' as const, approver: bulk.approver, counts: { done: bulk.cancelled, of: bulk.targets } } : null;
+        const relievedBy =
+          bulk && bulk.cancelled > 0
+            ? {
+                requestId: bulk.requestId,
+                outcome: 'cancelled' as const,
+                approver: bulk.approver,
+                counts: { done: bulk.cancelled, of: bulk.targets },
+              }
+            : null;
         await store.clear(record.id, clearReasonFor(record, snapshot, relievedBy), fence);
         continue;
       }
       let executed = root ? await store.executedOn(c.name, root.pid, root.backendStart) : null;
       // A cancel ended the incident only if it cancelled the query the incident was about.
       if (executed?.outcome === 'cancelled' && root && executed.queryStart !== root.queryStart) executed = null;
-      const reason = clearReasonFor(record, snapshot, executed ? { requestId: executed.requestId, outcome: executed.outcome, approver: executed.approver } : null);
+      const reason = clearReasonFor(
+        record,
+        snapshot,
+        executed ? { requestId: executed.requestId, outcome: executed.outcome, approver: executed.approver } : null,
+      );
       await store.clear(record.id, reason, fence);
     }
     await deliver(c, fence);
@@ -271,7 +310,12 @@ export function startWatcher(deps: WatcherDeps): Watcher {
       // Silencing an alert for everyone takes the right to look at its cluster: checked before anything is audited.
       const refused = mayView ? await mayView(known.cluster) : null;
       if (refused !== null) return { ok: false, message: refused };
-      await deps.audit({ event: 'snoozed', actor: user, cluster: known.cluster, details: { incident: known.id, cause: known.cause, minutes } });
+      await deps.audit({
+        event: 'snoozed',
+        actor: user,
+        cluster: known.cluster,
+        details: { incident: known.id, cause: known.cause, minutes },
+      });
       const incident = await store.snooze(incidentId, minutes, user);
       if (!incident) return { ok: false, message: 'That alert is not one pgsessions knows: nothing was snoozed.' };
       if (incident.messageTs) {
@@ -282,8 +326,10 @@ export function startWatcher(deps: WatcherDeps): Watcher {
     },
     async storm(incidentId) {
       const known = await store.get(incidentId);
-      if (known?.cause !== 'query-storm') return { ok: false, message: 'That alert is not a query storm pgsessions knows: nothing was requested.' };
-      if (known.status !== 'open' || known.incident.members.length === 0) return { ok: false, message: 'That query storm is over: nothing to cancel.' };
+      if (known?.cause !== 'query-storm')
+        return { ok: false, message: 'That alert is not a query storm pgsessions knows: nothing was requested.' };
+      if (known.status !== 'open' || known.incident.members.length === 0)
+        return { ok: false, message: 'That query storm is over: nothing to cancel.' };
       const root = known.incident.root;
       return {
         ok: true,
@@ -297,9 +343,15 @@ export function startWatcher(deps: WatcherDeps): Watcher {
     },
     async relief(incidentId) {
       const known = await store.get(incidentId);
-      if (known?.cause !== 'connections') return { ok: false, message: 'That alert is not a connections alert pgsessions knows: nothing was requested.' };
+      if (known?.cause !== 'connections')
+        return { ok: false, message: 'That alert is not a connections alert pgsessions knows: nothing was requested.' };
       const relief = known.status === 'open' ? reliefOf(known.incident) : null;
-      if (!relief) return { ok: false, message: 'That connections alert is over, or no application has idle sessions any more: nothing to terminate.' };
+      if (!relief)
+        return {
+          ok: false,
+          message:
+            'That connections alert is over, or no application has idle sessions any more: nothing to terminate.',
+        };
       return { ok: true, cluster: known.cluster, channel: known.channel, relief };
     },
     async stop() {

@@ -14,7 +14,16 @@ import { grantRuntimeRole } from '../../src/postgres/state-grants.js';
 import { createStateStore } from '../../src/postgres/state-store.js';
 import { ACTION } from '../../src/slack/ids.js';
 import { APPROVER, BOT_TOKEN, REQUESTER, baseEnv, startTestApp, type TestApp } from '../helpers/app.js';
-import { as, click, command, fresh, sessionTracker, sleep, stateQuery, typedRequest } from '../helpers/approval-flow.js';
+import {
+  as,
+  click,
+  command,
+  fresh,
+  sessionTracker,
+  sleep,
+  stateQuery,
+  typedRequest,
+} from '../helpers/approval-flow.js';
 import { createTestDatabase, type TestDatabase, withRole } from '../helpers/pg.js';
 import { asSuperuser } from '../helpers/roles.js';
 import { ruleDriver, waitUntil } from '../helpers/rules.js';
@@ -31,7 +40,16 @@ const PASSWORD = `pw-${randomBytes(6).toString('hex')}`;
 const AUDIT = 'CAUDBIND';
 const RULES = 'CRULESBIND';
 const SPEC = (app: string) =>
-  JSON.stringify({ action: 'terminate', cause: 'idle-in-transaction', filters: { application: app }, thresholds: { idleSeconds: 1 }, lifetimeSeconds: 3600, maxExecutions: 5, dryRun: false, reason: 'forged' });
+  JSON.stringify({
+    action: 'terminate',
+    cause: 'idle-in-transaction',
+    filters: { application: app },
+    thresholds: { idleSeconds: 1 },
+    lifetimeSeconds: 3600,
+    maxExecutions: 5,
+    dryRun: false,
+    reason: 'forged',
+  });
 
 let db: TestDatabase;
 let slack: SlackApi;
@@ -39,7 +57,6 @@ let app: TestApp;
 let ownerUrl: string;
 let runtimeUrl: string;
 const sessions = sessionTracker();
-
 
 const urlAs = (url: string, role: string): string => withRole(url, role, PASSWORD);
 
@@ -54,12 +71,20 @@ async function as_(url: string, work: (c: pg.Client) => Promise<void>): Promise<
   }
 }
 
-async function tamperings(id: string): Promise<Array<{ seq: number; details: { stage: string; reason: string; subject: string } }>> {
-  return stateQuery(db.url, "SELECT seq::int AS seq, details FROM pgsessions.audit_log WHERE event = 'tampering_detected' AND details->>'id' = $1 ORDER BY seq", [id]);
+async function tamperings(
+  id: string,
+): Promise<Array<{ seq: number; details: { stage: string; reason: string; subject: string } }>> {
+  return stateQuery(
+    db.url,
+    "SELECT seq::int AS seq, details FROM pgsessions.audit_log WHERE event = 'tampering_detected' AND details->>'id' = $1 ORDER BY seq",
+    [id],
+  );
 }
 
 function postedToAudit(pattern: RegExp): boolean {
-  return slack.callsTo('chat.postMessage').some((c) => c.params.channel === AUDIT && !c.fault && pattern.test(JSON.stringify(c.params)));
+  return slack
+    .callsTo('chat.postMessage')
+    .some((c) => c.params.channel === AUDIT && !c.fault && pattern.test(JSON.stringify(c.params)));
 }
 
 before(async () => {
@@ -86,12 +111,19 @@ before(async () => {
     await owner.end();
   }
   app = await startTestApp(
-    baseEnv(db.url, slack, watchEnv({ STATE_DATABASE_URL: runtimeUrl, PGSESSIONS_AUDIT_KEY: KEY, PGSESSIONS_AUDIT_CHANNEL: AUDIT })),
+    baseEnv(
+      db.url,
+      slack,
+      watchEnv({ STATE_DATABASE_URL: runtimeUrl, PGSESSIONS_AUDIT_KEY: KEY, PGSESSIONS_AUDIT_CHANNEL: AUDIT }),
+    ),
     { terminateTimeoutMs: 3_000, watchUpdateGapSeconds: 1 },
   );
 });
 afterEach(async () => {
-  await stateQuery(db.url, "UPDATE pgsessions.rules SET status = 'revoked', ended_at = now() WHERE status IN ('proposed', 'approved')");
+  await stateQuery(
+    db.url,
+    "UPDATE pgsessions.rules SET status = 'revoked', ended_at = now() WHERE status IN ('proposed', 'approved')",
+  );
   await sessions.endAll();
 });
 after(async () => {
@@ -103,7 +135,9 @@ after(async () => {
 });
 
 test('(a) a rule the runtime role writes as approved, with an invented proposer and approver, signals nothing: tampering_detected is audited and posted', async () => {
-  const victim = sessions.track(await idleInTransactionLockHolder(db.url, 'orders', { statement: 'SELECT 1', application: 'victim-a' }));
+  const victim = sessions.track(
+    await idleInTransactionLockHolder(db.url, 'orders', { statement: 'SELECT 1', application: 'victim-a' }),
+  );
   let id = '';
   await as_(runtimeUrl, async (c) => {
     // In one statement, as approved: the grants do not even let it name those columns.
@@ -132,36 +166,75 @@ test('(a) a rule the runtime role writes as approved, with an invented proposer 
   assert.equal(found.details.subject, 'rule');
   await sleep(3_000); // several more looks of the watcher
   assert.equal(await sessionAlive(db.url, victim.pid, victim.backendStart), true, 'the victim is alive');
-  assert.equal((await stateQuery(db.url, 'SELECT 1 FROM pgsessions.rule_executions WHERE rule_id = $1', [id])).length, 0, 'not even claimed');
+  assert.equal(
+    (await stateQuery(db.url, 'SELECT 1 FROM pgsessions.rule_executions WHERE rule_id = $1', [id])).length,
+    0,
+    'not even claimed',
+  );
   assert.equal((await tamperings(id)).length, 1, 'reported once, not on every look');
-  await slack.waitFor(() => postedToAudit(new RegExp(`tampering_detected[\\s\\S]*${id}`)), { description: 'the tampering in the audit channel' });
+  await slack.waitFor(() => postedToAudit(new RegExp(`tampering_detected[\\s\\S]*${id}`)), {
+    description: 'the tampering in the audit channel',
+  });
 });
 
 test('(b) a real rule acts; once revoked the runtime role cannot revive, widen or extend it, and an owner who does is caught by the binding', async () => {
-  const rules = ruleDriver(slack, () => app.port, () => db.url, RULES);
-  const { id } = await rules.propose('terminate idle-in-transaction app:victim-b idle:1s for:1h max:5 stale transactions', REQUESTER);
+  const rules = ruleDriver(
+    slack,
+    () => app.port,
+    () => db.url,
+    RULES,
+  );
+  const { id } = await rules.propose(
+    'terminate idle-in-transaction app:victim-b idle:1s for:1h max:5 stale transactions',
+    REQUESTER,
+  );
   const approved = await rules.approve(id, APPROVER);
   assert.match(approved, /Rule approved/, app.logs.filter((l) => /"level":50/.test(l)).join('\n'));
   // The normal path still signals, under the key and the runtime role.
-  const first = sessions.track(await idleInTransactionLockHolder(db.url, 'orders', { statement: 'SELECT 1', application: 'victim-b' }));
+  const first = sessions.track(
+    await idleInTransactionLockHolder(db.url, 'orders', { statement: 'SELECT 1', application: 'victim-b' }),
+  );
   await waitUntilGone(db.url, first.pid, 20_000);
 
   await as_(runtimeUrl, async (c) => {
-    await assert.rejects(c.query("UPDATE pgsessions.rules SET spec = jsonb_set(spec, '{filters}', '{\"database\": \"x\"}') WHERE id = $1", [id]), /permission denied/);
-    await assert.rejects(c.query('UPDATE pgsessions.rules SET max_executions = 1000 WHERE id = $1', [id]), /permission denied/);
-    await assert.rejects(c.query("UPDATE pgsessions.rules SET expires_at = now() + interval '10 years' WHERE id = $1", [id]), /approval is written once|rules_expiry_bounded/);
+    await assert.rejects(
+      c.query(
+        'UPDATE pgsessions.rules SET spec = jsonb_set(spec, \'{filters}\', \'{"database": "x"}\') WHERE id = $1',
+        [id],
+      ),
+      /permission denied/,
+    );
+    await assert.rejects(
+      c.query('UPDATE pgsessions.rules SET max_executions = 1000 WHERE id = $1', [id]),
+      /permission denied/,
+    );
+    await assert.rejects(
+      c.query("UPDATE pgsessions.rules SET expires_at = now() + interval '10 years' WHERE id = $1", [id]),
+      /approval is written once|rules_expiry_bounded/,
+    );
   });
   assert.match(await rules.press(ACTION.ruleRevoke, id, APPROVER), /revoked/i);
   await as_(runtimeUrl, async (c) => {
-    await assert.rejects(c.query("UPDATE pgsessions.rules SET status = 'approved', ended_at = NULL WHERE id = $1", [id]), /revoked -> approved refused/);
+    await assert.rejects(
+      c.query("UPDATE pgsessions.rules SET status = 'approved', ended_at = NULL WHERE id = $1", [id]),
+      /revoked -> approved refused/,
+    );
   });
 
   // The owner (or a single-role set-up) can get past grants and triggers: revive it and stretch its expiry.
   await as_(ownerUrl, async (c) => {
-    await c.query("UPDATE pgsessions.rules SET status = 'approved', ended_at = NULL, ended_by = NULL, expires_at = expires_at + interval '1 hour' WHERE id = $1", [id]);
-    await assert.rejects(c.query("UPDATE pgsessions.rules SET expires_at = now() + interval '10 years' WHERE id = $1", [id]), /rules_expiry_bounded/);
+    await c.query(
+      "UPDATE pgsessions.rules SET status = 'approved', ended_at = NULL, ended_by = NULL, expires_at = expires_at + interval '1 hour' WHERE id = $1",
+      [id],
+    );
+    await assert.rejects(
+      c.query("UPDATE pgsessions.rules SET expires_at = now() + interval '10 years' WHERE id = $1", [id]),
+      /rules_expiry_bounded/,
+    );
   });
-  const second = sessions.track(await idleInTransactionLockHolder(db.url, 'orders', { statement: 'SELECT 1', application: 'victim-b' }));
+  const second = sessions.track(
+    await idleInTransactionLockHolder(db.url, 'orders', { statement: 'SELECT 1', application: 'victim-b' }),
+  );
   await waitUntil('the stretched rule is reported', async () => (await tamperings(id)).length > 0, 20_000);
   await sleep(3_000);
   assert.equal(await sessionAlive(db.url, second.pid, second.backendStart), true, 'the revived rule touched nobody');
@@ -186,10 +259,17 @@ test('(c) targets rewritten while pending: the approver’s click kills nothing;
   await sleep(1_000);
   assert.equal(await sessionAlive(db.url, victim.pid, victim.backendStart), true, 'the victim is alive');
   assert.equal(await sessionAlive(db.url, asked.pid, asked.backendStart), true);
-  const [row] = await stateQuery<{ status: string }>(db.url, 'SELECT status FROM pgsessions.requests WHERE id = $1', [id]);
+  const [row] = await stateQuery<{ status: string }>(db.url, 'SELECT status FROM pgsessions.requests WHERE id = $1', [
+    id,
+  ]);
   assert.equal(row!.status, 'pending', 'not approved');
-  assert.deepEqual((await tamperings(id)).map((t) => t.details.stage), ['approval']);
-  await slack.waitFor(() => postedToAudit(new RegExp(`tampering_detected[\\s\\S]*${id}`)), { description: 'the tampering in the audit channel' });
+  assert.deepEqual(
+    (await tamperings(id)).map((t) => t.details.stage),
+    ['approval'],
+  );
+  await slack.waitFor(() => postedToAudit(new RegExp(`tampering_detected[\\s\\S]*${id}`)), {
+    description: 'the tampering in the audit channel',
+  });
 
   // Between approval and execution (store level: the executor's own check, on the row it would signal).
   const pool = new pg.Pool({ connectionString: runtimeUrl, max: 2 });
@@ -198,7 +278,21 @@ test('(c) targets rewritten while pending: the approver’s click kills nothing;
     const request = await store.createRequest({
       cluster: 'default',
       action: 'terminate',
-      targets: [{ pid: asked.pid, backendStart: asked.backendStart, queryStart: null, xactStart: null, backendType: 'client backend', user: null, database: null, application: 'asked-c', client: null, state: 'active', query: null }],
+      targets: [
+        {
+          pid: asked.pid,
+          backendStart: asked.backendStart,
+          queryStart: null,
+          xactStart: null,
+          backendType: 'client backend',
+          user: null,
+          database: null,
+          application: 'asked-c',
+          client: null,
+          state: 'active',
+          query: null,
+        },
+      ],
       reason: 'between approval and execution',
       requester: REQUESTER,
       channel,
@@ -210,7 +304,10 @@ test('(c) targets rewritten while pending: the approver’s click kills nothing;
     await as_(ownerUrl, (c) => c.query(rewrite, [request.id, victim.pid, victim.backendStart]).then(() => undefined));
     const intent = await store.markExecuting(request.id);
     assert.equal(!intent.ok && intent.code, 'tampered');
-    assert.deepEqual((await tamperings(request.id)).map((t) => t.details.stage), ['execution']);
+    assert.deepEqual(
+      (await tamperings(request.id)).map((t) => t.details.stage),
+      ['execution'],
+    );
   } finally {
     await pool.end();
   }
@@ -236,9 +333,17 @@ test('(d) a junk audit row: at a seq of its choosing it is refused; at a drawn s
   const s = sessions.track(await sleepSession(db.url, { seconds: 120, application: 'after-junk' }));
   const { id } = await typedRequest(slack, app.port, `terminate ${s.pid} after the junk`, as(REQUESTER, channel));
   await click(slack, app.port, ACTION.deny, id, as(APPROVER, channel));
-  await waitUntil('the denial', async () => (await stateQuery(db.url, "SELECT 1 FROM pgsessions.audit_log WHERE request_id = $1 AND event = 'denied'", [id])).length > 0);
+  await waitUntil(
+    'the denial',
+    async () =>
+      (await stateQuery(db.url, "SELECT 1 FROM pgsessions.audit_log WHERE request_id = $1 AND event = 'denied'", [id]))
+        .length > 0,
+  );
 
-  const verified = await cli(['src/cli/verify-audit.ts'], { STATE_DATABASE_URL: runtimeUrl, PGSESSIONS_AUDIT_KEY: KEY });
+  const verified = await cli(['src/cli/verify-audit.ts'], {
+    STATE_DATABASE_URL: runtimeUrl,
+    PGSESSIONS_AUDIT_KEY: KEY,
+  });
   assert.equal(verified.code, 1, verified.stdout + verified.stderr);
   const broken = verified.stdout.split('\n').filter((l) => l.startsWith('audit log BROKEN'));
   assert.deepEqual(
@@ -253,9 +358,15 @@ test('(e) without PGSESSIONS_AUDIT_KEY, start-up and status say the protection i
   const other = await startSlackApi();
   const unkeyed = await startTestApp(baseEnv(plain.url, other), { terminateTimeoutMs: 3_000 });
   try {
-    assert.match(unkeyed.logs.join(''), /PGSESSIONS_AUDIT_KEY is not set: whoever holds the state database.s password can approve a kill or a standing rule/);
+    assert.match(
+      unkeyed.logs.join(''),
+      /PGSESSIONS_AUDIT_KEY is not set: whoever holds the state database.s password can approve a kill or a standing rule/,
+    );
     const status = await command(other, unkeyed.port, 'status', as(REQUESTER, fresh('C')));
-    assert.match(JSON.stringify(status.body), /PGSESSIONS_AUDIT_KEY is not set: whoever holds the state database.s password can approve a kill/);
+    assert.match(
+      JSON.stringify(status.body),
+      /PGSESSIONS_AUDIT_KEY is not set: whoever holds the state database.s password can approve a kill/,
+    );
     const keyed = await command(slack, app.port, 'status', as(REQUESTER, fresh('C')));
     assert.match(JSON.stringify(keyed.body), /Every approval is \*bound\* to the key/);
   } finally {
@@ -265,7 +376,10 @@ test('(e) without PGSESSIONS_AUDIT_KEY, start-up and status say the protection i
   }
 });
 
-async function cli(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+async function cli(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
     const { stdout, stderr } = await execFileAsync(process.execPath, ['--import', 'tsx', ...args], {
       env: { PATH: process.env.PATH ?? '', DATABASE_URL: '', SLACK_BOT_TOKEN: BOT_TOKEN, ...env },

@@ -2,7 +2,13 @@ import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { pino } from 'pino';
-import { deliveryFailureKind, retryDelaySeconds, SLACK_RATE_LIMITED_CODE, startOutboxWorker, type OutboxWorker } from '../../src/audit/outbox-worker.js';
+import {
+  deliveryFailureKind,
+  retryDelaySeconds,
+  SLACK_RATE_LIMITED_CODE,
+  startOutboxWorker,
+  type OutboxWorker,
+} from '../../src/audit/outbox-worker.js';
 import type { AuditEntry } from '../../src/domain/audit.js';
 import { migrate } from '../../src/postgres/migrate.js';
 import { createStateStore, type StateStore } from '../../src/postgres/state-store.js';
@@ -44,7 +50,8 @@ function track(worker: OutboxWorker): OutboxWorker {
 
 async function appendEntries(store: StateStore, n: number): Promise<number[]> {
   const seqs: number[] = [];
-  for (let i = 0; i < n; i++) seqs.push((await store.appendAudit({ event: 'refused', actor: 'U1', details: { why: `entry ${i}` } })).seq);
+  for (let i = 0; i < n; i++)
+    seqs.push((await store.appendAudit({ event: 'refused', actor: 'U1', details: { why: `entry ${i}` } })).seq);
   return seqs;
 }
 
@@ -56,10 +63,17 @@ async function until(condition: () => Promise<boolean>, timeoutMs = 10_000): Pro
   }
 }
 
-const http500 = () => Object.assign(new Error('An HTTP protocol error occurred: statusCode = 500'), { code: 'slack_webapi_http_error', statusCode: 500 });
+const http500 = () =>
+  Object.assign(new Error('An HTTP protocol error occurred: statusCode = 500'), {
+    code: 'slack_webapi_http_error',
+    statusCode: 500,
+  });
 
 test('retry delays double from one second up to five minutes, and a rate limit says its own delay', () => {
-  assert.deepEqual([1, 2, 3, 4, 9, 10, 20].map((n) => retryDelaySeconds(http500(), n)), [1, 2, 4, 8, 256, 300, 300]);
+  assert.deepEqual(
+    [1, 2, 3, 4, 9, 10, 20].map((n) => retryDelaySeconds(http500(), n)),
+    [1, 2, 4, 8, 256, 300, 300],
+  );
   const limited = Object.assign(new Error('rate limited'), { code: 'slack_webapi_rate_limited_error', retryAfter: 42 });
   assert.equal(retryDelaySeconds(limited, 7), 42);
 });
@@ -115,7 +129,10 @@ test('a rate-limited post is retried only after the retryAfter Slack gave', asyn
       post: async (entry) => {
         if (!limited) {
           limited = true;
-          throw Object.assign(new Error('A rate limit was exceeded'), { code: 'slack_webapi_rate_limited_error', retryAfter: 1 });
+          throw Object.assign(new Error('A rate limit was exceeded'), {
+            code: 'slack_webapi_rate_limited_error',
+            retryAfter: 1,
+          });
         }
         posted.push({ seq: entry.seq, at: Date.now() });
       },
@@ -170,7 +187,12 @@ test('after a restart mid-failure a new worker delivers the rest: nothing lost, 
   cleanups.unshift(() => pool2.end());
   const store2 = createStateStore(pool2);
   const second = track(
-    startOutboxWorker({ store: store2, logger, intervalMs: 60_000, post: async (entry) => void delivered.push(entry.seq) }),
+    startOutboxWorker({
+      store: store2,
+      logger,
+      intervalMs: 60_000,
+      post: async (entry) => void delivered.push(entry.seq),
+    }),
   );
   await until(async () => {
     await second.drain();
@@ -249,7 +271,10 @@ test('a state connection lost while posting neither crashes the process nor lose
           killed = true;
           const admin = new pg.Client({ connectionString: db.url });
           await admin.connect();
-          await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [db.name]);
+          await admin.query(
+            'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
+            [db.name],
+          );
           await admin.end();
           await sleep(50);
         }
@@ -267,7 +292,10 @@ test('a state connection lost while posting neither crashes the process nor lose
 test('a failed post is named for the metric by what Slack said', () => {
   assert.equal(deliveryFailureKind({ code: SLACK_RATE_LIMITED_CODE, retryAfter: 3 }), 'rate_limited');
   assert.equal(deliveryFailureKind({ code: 'slack_webapi_http_error', statusCode: 503 }), 'http_503');
-  assert.equal(deliveryFailureKind({ code: 'slack_webapi_platform_error', data: { error: 'channel_not_found' } }), 'channel_not_found');
+  assert.equal(
+    deliveryFailureKind({ code: 'slack_webapi_platform_error', data: { error: 'channel_not_found' } }),
+    'channel_not_found',
+  );
   assert.equal(deliveryFailureKind({ code: 'slack_webapi_request_error' }), 'network');
   assert.equal(deliveryFailureKind(new Error('boom')), 'other');
 });

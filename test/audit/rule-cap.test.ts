@@ -40,7 +40,6 @@ let runtimePool: pg.Pool;
 let store: RuleStorePort;
 const sessions = sessionTracker();
 
-
 const urlAs = (url: string, role: string): string => withRole(url, role, PASSWORD);
 
 /** Statements on a connection of its own, as the runtime role: the attacker's. */
@@ -79,13 +78,19 @@ before(async () => {
   runtimePool = new pg.Pool({ connectionString: runtimeUrl, max: 3 });
   const state = createStateStore(runtimePool, { key: Buffer.from(KEY, 'utf8') });
   store = createRuleStore(runtimePool, state.appendIn, state.binder);
-  app = await startTestApp(baseEnv(db.url, slack, watchEnv({ STATE_DATABASE_URL: runtimeUrl, PGSESSIONS_AUDIT_KEY: KEY })), {
-    terminateTimeoutMs: 3_000,
-    watchUpdateGapSeconds: 1,
-  });
+  app = await startTestApp(
+    baseEnv(db.url, slack, watchEnv({ STATE_DATABASE_URL: runtimeUrl, PGSESSIONS_AUDIT_KEY: KEY })),
+    {
+      terminateTimeoutMs: 3_000,
+      watchUpdateGapSeconds: 1,
+    },
+  );
 });
 afterEach(async () => {
-  await stateQuery(db.url, "UPDATE pgsessions.rules SET status = 'revoked', ended_at = now() WHERE status IN ('proposed', 'approved')");
+  await stateQuery(
+    db.url,
+    "UPDATE pgsessions.rules SET status = 'revoked', ended_at = now() WHERE status IN ('proposed', 'approved')",
+  );
   await sessions.endAll();
 });
 after(async () => {
@@ -110,7 +115,13 @@ const spec = (over: Partial<RuleSpec> = {}): RuleSpec => ({
 });
 
 async function approved(over: Partial<RuleSpec> = {}): Promise<Rule> {
-  const rule = await store.create({ cluster: 'default', spec: spec(over), proposer: 'UCAPA', channel: 'C1', proposalTtlSeconds: 600 });
+  const rule = await store.create({
+    cluster: 'default',
+    spec: spec(over),
+    proposer: 'UCAPA',
+    channel: 'C1',
+    proposalTtlSeconds: 600,
+  });
   const decided = await store.approve(rule.id, 'UCAPB');
   assert.ok(decided.ok);
   return decided.rule;
@@ -135,7 +146,15 @@ const executed = (rule: Rule): AuditEntryInput => ({
   event: 'rule_executed',
   actor: null,
   cluster: rule.cluster,
-  details: { ...ruleSummary(rule), approver: rule.approver, dryRun: false, used: rule.used, target: target(), incident: 'k', result: { outcomes: [] } },
+  details: {
+    ...ruleSummary(rule),
+    approver: rule.approver,
+    dryRun: false,
+    used: rule.used,
+    target: target(),
+    incident: 'k',
+    result: { outcomes: [] },
+  },
 });
 /** 'done', or the database's refusal. */
 async function attempt(c: pg.Client, sql: string, params: unknown[]): Promise<string> {
@@ -144,7 +163,14 @@ async function attempt(c: pg.Client, sql: string, params: unknown[]): Promise<st
     (error: Error) => error.message,
   );
 }
-const ruleRow = async (id: string) => (await stateQuery<{ used: number; status: string }>(db.url, 'SELECT used, status FROM pgsessions.rules WHERE id = $1', [id]))[0]!;
+const ruleRow = async (id: string) =>
+  (
+    await stateQuery<{ used: number; status: string }>(
+      db.url,
+      'SELECT used, status FROM pgsessions.rules WHERE id = $1',
+      [id],
+    )
+  )[0]!;
 
 test('max:1 with its execution in flight: resetting used, deleting or rewriting the execution row buys no second claim', async () => {
   const rule = await approved();
@@ -156,19 +182,41 @@ test('max:1 with its execution in flight: resetting used, deleting or rewriting 
   const tried = await attacker(async (c) => ({
     reset: await attempt(c, 'UPDATE pgsessions.rules SET used = 0 WHERE id = $1', [rule.id]),
     // An outcome that gives the slot back, without the app's MAC (the role does not hold the key).
-    giveBack: await attempt(c, "UPDATE pgsessions.rule_executions SET outcome = 'gone', finished_at = now(), outcome_binding = 'sha256:' || repeat('0', 64) WHERE id = $1", [claimed.executionId]),
-    unfinish: await attempt(c, 'UPDATE pgsessions.rule_executions SET outcome = NULL, finished_at = NULL WHERE id = $1', [claimed.executionId]),
-    insertFinished: await attempt(c, "INSERT INTO pgsessions.rule_executions (rule_id, pid, backend_start, query_start, dry_run, target, outcome) VALUES ($1, 1, now(), now(), false, '{}', 'gone')", [rule.id]),
+    giveBack: await attempt(
+      c,
+      "UPDATE pgsessions.rule_executions SET outcome = 'gone', finished_at = now(), outcome_binding = 'sha256:' || repeat('0', 64) WHERE id = $1",
+      [claimed.executionId],
+    ),
+    unfinish: await attempt(
+      c,
+      'UPDATE pgsessions.rule_executions SET outcome = NULL, finished_at = NULL WHERE id = $1',
+      [claimed.executionId],
+    ),
+    insertFinished: await attempt(
+      c,
+      "INSERT INTO pgsessions.rule_executions (rule_id, pid, backend_start, query_start, dry_run, target, outcome) VALUES ($1, 1, now(), now(), false, '{}', 'gone')",
+      [rule.id],
+    ),
     delete: await attempt(c, 'DELETE FROM pgsessions.rule_executions WHERE rule_id = $1', [rule.id]),
   }));
   assert.equal((await ruleRow(rule.id)).used, 0, 'the attacker did reset used');
   const second = target();
   assert.equal(await store.claim(rule, second, last(second)), null, 'no second claim: the forged give-back counts');
-  assert.equal((await stateQuery(db.url, 'SELECT 1 FROM pgsessions.rule_executions WHERE rule_id = $1', [rule.id])).length, 1);
+  assert.equal(
+    (await stateQuery(db.url, 'SELECT 1 FROM pgsessions.rule_executions WHERE rule_id = $1', [rule.id])).length,
+    1,
+  );
   // The app's own outcome arrives (the signal went out): the forged one stays, and is reported.
   await store.finish(claimed.executionId, 'cancelled', { ...last(first), outcome: 'cancelled' }, executed);
-  const reported = await stateQuery<{ reason: string }>(db.url, "SELECT details->>'reason' AS reason FROM pgsessions.audit_log WHERE event = 'tampering_detected' AND details->>'id' = $1", [rule.id]);
-  assert.deepEqual(reported.map((r) => r.reason), [`execution ${claimed.executionId} had an outcome before pgsessions recorded cancelled: written without the app`]);
+  const reported = await stateQuery<{ reason: string }>(
+    db.url,
+    "SELECT details->>'reason' AS reason FROM pgsessions.audit_log WHERE event = 'tampering_detected' AND details->>'id' = $1",
+    [rule.id],
+  );
+  assert.deepEqual(
+    reported.map((r) => r.reason),
+    [`execution ${claimed.executionId} had an outcome before pgsessions recorded cancelled: written without the app`],
+  );
   const second2 = target();
   assert.equal(await store.claim(rule, second2, last(second2)), null, 'still no second claim');
   assert.deepEqual(tried, {
@@ -211,22 +259,45 @@ test('retention still prunes an ended rule’s executions as the runtime role, a
   assert.equal((await store.revoke(ended.id, 'UCAPB')).ok, true);
   const deleted = await attacker((c) => c.query(SQL_PRUNE_RULE_EXECUTIONS, [0, 100]));
   assert.ok((deleted.rowCount ?? 0) >= 1);
-  assert.equal((await stateQuery(db.url, 'SELECT 1 FROM pgsessions.rule_executions WHERE rule_id = $1', [ended.id])).length, 0, 'the ended rule’s pruned');
-  assert.equal((await stateQuery(db.url, 'SELECT 1 FROM pgsessions.rule_executions WHERE rule_id = $1', [live.id])).length, 1, 'the live rule’s kept');
+  assert.equal(
+    (await stateQuery(db.url, 'SELECT 1 FROM pgsessions.rule_executions WHERE rule_id = $1', [ended.id])).length,
+    0,
+    'the ended rule’s pruned',
+  );
+  assert.equal(
+    (await stateQuery(db.url, 'SELECT 1 FROM pgsessions.rule_executions WHERE rule_id = $1', [live.id])).length,
+    1,
+    'the live rule’s kept',
+  );
 });
 
 test('through the app: a max:2 rule whose used the attacker resets to 0 after each execution does not signal a third match', async () => {
-  const rules = ruleDriver(slack, () => app.port, () => db.url, RULES);
-  const { id } = await rules.propose('terminate idle-in-transaction app:victim-cap idle:1s for:1h max:2 stale transactions', REQUESTER);
+  const rules = ruleDriver(
+    slack,
+    () => app.port,
+    () => db.url,
+    RULES,
+  );
+  const { id } = await rules.propose(
+    'terminate idle-in-transaction app:victim-cap idle:1s for:1h max:2 stale transactions',
+    REQUESTER,
+  );
   assert.match(await rules.approve(id, APPROVER), /Rule approved/);
   const reset = () => attacker((c) => c.query('UPDATE pgsessions.rules SET used = 0 WHERE id = $1', [id]));
   for (const n of [1, 2]) {
-    const victim = sessions.track(await idleInTransactionLockHolder(db.url, 'orders', { statement: 'SELECT 1', application: 'victim-cap' }));
+    const victim = sessions.track(
+      await idleInTransactionLockHolder(db.url, 'orders', { statement: 'SELECT 1', application: 'victim-cap' }),
+    );
     await waitUntilGone(db.url, victim.pid, 20_000);
-    await waitUntil(`execution ${n} settled`, async () => (await rules.executions(id)).filter((e) => e.outcome === 'terminated').length === n);
+    await waitUntil(
+      `execution ${n} settled`,
+      async () => (await rules.executions(id)).filter((e) => e.outcome === 'terminated').length === n,
+    );
     await reset();
   }
-  const third = sessions.track(await idleInTransactionLockHolder(db.url, 'orders', { statement: 'SELECT 1', application: 'victim-cap' }));
+  const third = sessions.track(
+    await idleInTransactionLockHolder(db.url, 'orders', { statement: 'SELECT 1', application: 'victim-cap' }),
+  );
   await sleep(4_000); // several looks of the watcher
   assert.equal(await sessionAlive(db.url, third.pid, third.backendStart), true, 'the third victim is still there');
   assert.equal((await ruleRow(id)).status, 'exhausted');

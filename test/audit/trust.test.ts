@@ -11,7 +11,16 @@ import { chainHash } from '../../src/domain/audit.js';
 import { createStateStore } from '../../src/postgres/state-store.js';
 import { ACTION } from '../../src/slack/ids.js';
 import { APPROVER, BOT_TOKEN, REQUESTER, baseEnv, startTestApp, type TestApp } from '../helpers/app.js';
-import { as, click, command, fresh, sessionTracker, stateQuery, typedRequest, waitForStatus } from '../helpers/approval-flow.js';
+import {
+  as,
+  click,
+  command,
+  fresh,
+  sessionTracker,
+  stateQuery,
+  typedRequest,
+  waitForStatus,
+} from '../helpers/approval-flow.js';
 import { createTestDatabase, type TestDatabase, withRole } from '../helpers/pg.js';
 import { asSuperuser } from '../helpers/roles.js';
 import { sleepSession } from '../helpers/sessions.js';
@@ -29,7 +38,6 @@ const databases: TestDatabase[] = [];
 let app: TestApp | undefined;
 const sessions = sessionTracker();
 
-
 const urlAs = (url: string, role: string): string => withRole(url, role, PASSWORD);
 
 async function newDatabase(): Promise<TestDatabase> {
@@ -40,7 +48,11 @@ async function newDatabase(): Promise<TestDatabase> {
 }
 
 /** Runs a CLI as its own process; resolves with its exit code and output, whatever the code. */
-async function cli(script: string, args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+async function cli(
+  script: string,
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
     const { stdout, stderr } = await execFileAsync(process.execPath, ['--import', 'tsx', script, ...args], {
       env: { PATH: process.env.PATH ?? '', DATABASE_URL: '', ...env },
@@ -64,7 +76,9 @@ function verifyEnv(stateUrl: string, channel: string, key: string | null = KEY):
 }
 
 async function backlog(url: string): Promise<number> {
-  return (await stateQuery<{ n: number }>(url, 'SELECT count(*)::int AS n FROM pgsessions.outbox WHERE delivered_at IS NULL'))[0]!.n;
+  return (
+    await stateQuery<{ n: number }>(url, 'SELECT count(*)::int AS n FROM pgsessions.outbox WHERE delivered_at IS NULL')
+  )[0]!.n;
 }
 
 async function drained(url: string): Promise<void> {
@@ -76,7 +90,10 @@ async function drained(url: string): Promise<void> {
 }
 
 async function auditRows(url: string): Promise<Array<{ seq: number; event: string; request_id: string | null }>> {
-  return stateQuery(url, 'SELECT seq::int AS seq, event, request_id::text AS request_id FROM pgsessions.audit_log ORDER BY seq');
+  return stateQuery(
+    url,
+    'SELECT seq::int AS seq, event, request_id::text AS request_id FROM pgsessions.audit_log ORDER BY seq',
+  );
 }
 
 /** A terminate requested, approved and executed through the real app. */
@@ -109,16 +126,29 @@ test('least privilege: npm run migrate grants the runtime role only append and r
   const db = await newDatabase();
   const ownerUrl = urlAs(db.url, OWNER);
   const runtimeUrl = urlAs(db.url, RUNTIME);
-  const migrated = await cli('src/cli/migrate.ts', [], { PGSESSIONS_MIGRATE_DATABASE_URL: ownerUrl, STATE_DATABASE_URL: runtimeUrl });
+  const migrated = await cli('src/cli/migrate.ts', [], {
+    PGSESSIONS_MIGRATE_DATABASE_URL: ownerUrl,
+    STATE_DATABASE_URL: runtimeUrl,
+  });
   assert.equal(migrated.code, 0, migrated.stdout + migrated.stderr);
   assert.match(migrated.stdout, /applied 001_init\.sql, 002_audit_keyed_chain\.sql/);
-  assert.match(migrated.stdout, new RegExp(`granted the runtime role ${RUNTIME} only: .*SELECT, INSERT on pgsessions\\.audit_log`));
+  assert.match(
+    migrated.stdout,
+    new RegExp(`granted the runtime role ${RUNTIME} only: .*SELECT, INSERT on pgsessions\\.audit_log`),
+  );
   assert.ok(!migrated.stdout.includes(PASSWORD) && !migrated.stderr.includes(PASSWORD), 'no password in the output');
 
   const channel = fresh('CAUD');
-  app = await startTestApp(baseEnv(db.url, slack, { STATE_DATABASE_URL: runtimeUrl, PGSESSIONS_AUDIT_CHANNEL: channel, PGSESSIONS_AUDIT_KEY: KEY }), {
-    terminateTimeoutMs: 3_000,
-  });
+  app = await startTestApp(
+    baseEnv(db.url, slack, {
+      STATE_DATABASE_URL: runtimeUrl,
+      PGSESSIONS_AUDIT_CHANNEL: channel,
+      PGSESSIONS_AUDIT_KEY: KEY,
+    }),
+    {
+      terminateTimeoutMs: 3_000,
+    },
+  );
   const logs = app.logs.join('');
   assert.match(logs, /state schema is current/, 'the runtime role does not migrate: the schema was current');
   assert.match(logs, /the runtime role cannot alter the audit log/);
@@ -138,7 +168,10 @@ test('least privilege: npm run migrate grants the runtime role only append and r
   await attacker.connect();
   try {
     await assert.rejects(attacker.query('ALTER TABLE pgsessions.audit_log DISABLE TRIGGER ALL'), /must be owner/);
-    await assert.rejects(attacker.query('DROP TRIGGER audit_log_no_update_delete ON pgsessions.audit_log'), /must be owner/);
+    await assert.rejects(
+      attacker.query('DROP TRIGGER audit_log_no_update_delete ON pgsessions.audit_log'),
+      /must be owner/,
+    );
     await assert.rejects(attacker.query(`UPDATE pgsessions.audit_log SET actor = 'UEVIL'`), /permission denied/);
     await assert.rejects(attacker.query('DELETE FROM pgsessions.audit_log'), /permission denied/);
     await assert.rejects(attacker.query('TRUNCATE pgsessions.audit_log CASCADE'), /permission denied/);
@@ -149,11 +182,17 @@ test('least privilege: npm run migrate grants the runtime role only append and r
     await attacker.end();
   }
   const rows = await auditRows(db.url);
-  assert.deepEqual(rows.map((r) => r.event), ['chain_keyed', 'requested', 'approved', 'executing', 'executed']);
+  assert.deepEqual(
+    rows.map((r) => r.event),
+    ['chain_keyed', 'requested', 'approved', 'executing', 'executed'],
+  );
 
   const verified = await cli('src/cli/verify-audit.ts', ['--against-slack'], verifyEnv(runtimeUrl, channel));
   assert.equal(verified.code, 0, verified.stdout + verified.stderr);
-  assert.match(verified.stdout, /audit log intact: 5 entries, hash chain verified; keyed \(HMAC-SHA256\) from entry #1/);
+  assert.match(
+    verified.stdout,
+    /audit log intact: 5 entries, hash chain verified; keyed \(HMAC-SHA256\) from entry #1/,
+  );
   assert.match(verified.stdout, /5 of 5 entries match/);
 });
 
@@ -162,9 +201,16 @@ test('owner setup: an attacker rewrites an approver, fakes a delivery, deletes t
   const ownerUrl = urlAs(db.url, OWNER);
   const channel = fresh('CAUD');
   // Today's setup: one role owns the state schema and runs the app.
-  app = await startTestApp(baseEnv(db.url, slack, { STATE_DATABASE_URL: ownerUrl, PGSESSIONS_AUDIT_CHANNEL: channel, PGSESSIONS_AUDIT_KEY: KEY }), {
-    terminateTimeoutMs: 3_000,
-  });
+  app = await startTestApp(
+    baseEnv(db.url, slack, {
+      STATE_DATABASE_URL: ownerUrl,
+      PGSESSIONS_AUDIT_CHANNEL: channel,
+      PGSESSIONS_AUDIT_KEY: KEY,
+    }),
+    {
+      terminateTimeoutMs: 3_000,
+    },
+  );
   const owns = app.logs.find((l) => /the runtime role owns the audit table: it could rewrite it/.test(l));
   assert.ok(owns, 'start-up says the runtime role owns the audit table');
   assert.equal(JSON.parse(owns).level, 50, 'said at error level, on every start: loud, though the app runs');
@@ -174,13 +220,30 @@ test('owner setup: an attacker rewrites an approver, fakes a delivery, deletes t
   await drained(db.url);
 
   // Slack refuses the audit channel for a while: the next entry stays in the outbox…
-  slack.handle('chat.postMessage', (params) => (params.channel === channel ? { ok: false, error: 'channel_not_found' } : undefined));
+  slack.handle('chat.postMessage', (params) =>
+    params.channel === channel ? { ok: false, error: 'channel_not_found' } : undefined,
+  );
   const other = sessions.track(await sleepSession(db.url, { seconds: 120, application: 'trust-other' }));
-  const pending = await typedRequest(slack, app.port, `terminate ${other.pid} never delivered`, as(REQUESTER, incident));
-  const undelivered = (await auditRows(db.url)).find((r) => r.request_id === pending.id && r.event === 'requested')!.seq;
-  await slack.waitFor(() => slack.callsTo('chat.postMessage').some((c) => c.params.channel === channel && JSON.stringify(c.params.blocks).includes(`audit #${undelivered} `)), {
-    description: 'a refused delivery attempt',
-  });
+  const pending = await typedRequest(
+    slack,
+    app.port,
+    `terminate ${other.pid} never delivered`,
+    as(REQUESTER, incident),
+  );
+  const undelivered = (await auditRows(db.url)).find(
+    (r) => r.request_id === pending.id && r.event === 'requested',
+  )!.seq;
+  await slack.waitFor(
+    () =>
+      slack
+        .callsTo('chat.postMessage')
+        .some(
+          (c) => c.params.channel === channel && JSON.stringify(c.params.blocks).includes(`audit #${undelivered} `),
+        ),
+    {
+      description: 'a refused delivery attempt',
+    },
+  );
   // …and the attacker marks it delivered, so it never will be.
   const owner = new pg.Client({ connectionString: ownerUrl });
   await owner.connect();
@@ -214,25 +277,46 @@ test('owner setup: an attacker rewrites an approver, fakes a delivery, deletes t
     let prevHash = entries.find((e) => e.seq === approved - 1)?.hash ?? entries[0]!.prevHash;
     for (const entry of entries.filter((e) => e.seq >= approved)) {
       const hash = chainHash(prevHash, entry);
-      await owner.query(`UPDATE pgsessions.audit_log SET prev_hash = $2, hash = $3, hash_alg = 'sha256' WHERE seq = $1`, [entry.seq, prevHash, hash]);
+      await owner.query(
+        `UPDATE pgsessions.audit_log SET prev_hash = $2, hash = $3, hash_alg = 'sha256' WHERE seq = $1`,
+        [entry.seq, prevHash, hash],
+      );
       prevHash = hash;
     }
     await owner.query('ALTER TABLE pgsessions.audit_log ENABLE TRIGGER audit_log_no_update_delete');
-    const rewritten = await stateQuery<{ actor: string }>(db.url, 'SELECT actor FROM pgsessions.audit_log WHERE seq = $1', [approved]);
+    const rewritten = await stateQuery<{ actor: string }>(
+      db.url,
+      'SELECT actor FROM pgsessions.audit_log WHERE seq = $1',
+      [approved],
+    );
     assert.equal(rewritten[0]!.actor, 'UEVIL', 'the owner role did rewrite the approver');
 
     // The keyed chain alone catches the recomputation.
     const keyed = await cli('src/cli/verify-audit.ts', [], verifyEnv(ownerUrl, channel));
     assert.equal(keyed.code, 1, keyed.stdout + keyed.stderr);
-    assert.match(keyed.stdout, new RegExp(`audit log BROKEN at entry #${approved}: an unkeyed entry after keyed hashing began at #1`));
+    assert.match(
+      keyed.stdout,
+      new RegExp(`audit log BROKEN at entry #${approved}: an unkeyed entry after keyed hashing began at #1`),
+    );
 
     // The audit channel catches each change, one line each.
     const witnessed = await cli('src/cli/verify-audit.ts', ['--against-slack'], verifyEnv(ownerUrl, channel));
     assert.equal(witnessed.code, 1, witnessed.stdout + witnessed.stderr);
     const lines = witnessed.stdout.split('\n');
-    assert.ok(lines.some((l) => l.startsWith(`#${approved} rewritten: the audit channel shows hmac-sha256:`)), witnessed.stdout);
-    assert.ok(lines.some((l) => l.startsWith(`#${undelivered} never delivered: the outbox says delivered at `)), witnessed.stdout);
-    assert.ok(lines.some((l) => l === `#${newest} missing from the database: the audit channel has it, the table ends at #${newest - 1}`), witnessed.stdout);
+    assert.ok(
+      lines.some((l) => l.startsWith(`#${approved} rewritten: the audit channel shows hmac-sha256:`)),
+      witnessed.stdout,
+    );
+    assert.ok(
+      lines.some((l) => l.startsWith(`#${undelivered} never delivered: the outbox says delivered at `)),
+      witnessed.stdout,
+    );
+    assert.ok(
+      lines.some(
+        (l) => l === `#${newest} missing from the database: the audit channel has it, the table ends at #${newest - 1}`,
+      ),
+      witnessed.stdout,
+    );
     assert.ok(!lines.some((l) => l.startsWith(`#${requested} `)), 'entries before the rewrite still match');
     assert.ok(!witnessed.stdout.includes(KEY) && !witnessed.stdout.includes(PASSWORD), 'no secret in the output');
   } finally {
@@ -243,7 +327,10 @@ test('owner setup: an attacker rewrites an approver, fakes a delivery, deletes t
 test('without a key the app runs, warns at start-up, and status says the chain is unkeyed; the history is read page by page through a 429', async () => {
   const db = await newDatabase();
   const channel = fresh('CAUD');
-  app = await startTestApp(baseEnv(db.url, slack, { STATE_DATABASE_URL: urlAs(db.url, OWNER), PGSESSIONS_AUDIT_CHANNEL: channel }), { terminateTimeoutMs: 3_000 });
+  app = await startTestApp(
+    baseEnv(db.url, slack, { STATE_DATABASE_URL: urlAs(db.url, OWNER), PGSESSIONS_AUDIT_CHANNEL: channel }),
+    { terminateTimeoutMs: 3_000 },
+  );
   assert.match(app.logs.join(''), /PGSESSIONS_AUDIT_KEY is not set: the audit chain is unkeyed/);
   const status = await command(slack, app.port, 'status', as(REQUESTER, fresh('C')));
   assert.match(JSON.stringify(status.body), /audit chain is \*unkeyed\*/);
@@ -265,7 +352,13 @@ test('without a key the app runs, warns at start-up, and status says the chain i
   assert.ok(slack.callsTo('conversations.history').length >= 3, 'retried after the 429 and followed the cursor');
 
   // Moving this setup to least privilege: migrate refuses to grant a runtime role that still owns the schema.
-  const refused = await cli('src/cli/migrate.ts', [], { PGSESSIONS_MIGRATE_DATABASE_URL: db.url, STATE_DATABASE_URL: urlAs(db.url, OWNER) });
+  const refused = await cli('src/cli/migrate.ts', [], {
+    PGSESSIONS_MIGRATE_DATABASE_URL: db.url,
+    STATE_DATABASE_URL: urlAs(db.url, OWNER),
+  });
   assert.equal(refused.code, 1, refused.stdout + refused.stderr);
-  assert.match(refused.stdout, new RegExp(`the runtime role ${OWNER} owns .*audit_log.*Transfer ownership to the owner role first`));
+  assert.match(
+    refused.stdout,
+    new RegExp(`the runtime role ${OWNER} owns .*audit_log.*Transfer ownership to the owner role first`),
+  );
 });

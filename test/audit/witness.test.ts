@@ -34,9 +34,19 @@ after(async () => {
 });
 
 async function verify(channel: string): Promise<{ code: number; stdout: string }> {
-  const env = { PATH: process.env.PATH ?? '', STATE_DATABASE_URL: db.url, SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_API_URL: slack.url, PGSESSIONS_AUDIT_CHANNEL: channel };
+  const env = {
+    PATH: process.env.PATH ?? '',
+    STATE_DATABASE_URL: db.url,
+    SLACK_BOT_TOKEN: BOT_TOKEN,
+    SLACK_API_URL: slack.url,
+    PGSESSIONS_AUDIT_CHANNEL: channel,
+  };
   try {
-    const { stdout } = await execFileAsync(process.execPath, ['--import', 'tsx', 'src/cli/verify-audit.ts', '--against-slack'], { env, timeout: 60_000 });
+    const { stdout } = await execFileAsync(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli/verify-audit.ts', '--against-slack'],
+      { env, timeout: 60_000 },
+    );
     return { code: 0, stdout };
   } catch (error) {
     const e = error as { code?: number; stdout?: string; stderr?: string };
@@ -54,7 +64,11 @@ async function hostileQuery(text: string): Promise<number> {
   client.query(`SELECT pg_sleep(120) /* ${text} */`).catch(() => undefined);
   const deadline = Date.now() + 15_000;
   for (;;) {
-    const rows = await stateQuery<{ state: string }>(db.url, 'SELECT state FROM pg_stat_activity WHERE pid = $1 AND query LIKE $2', [pid, '%pg_sleep%']);
+    const rows = await stateQuery<{ state: string }>(
+      db.url,
+      'SELECT state FROM pg_stat_activity WHERE pid = $1 AND query LIKE $2',
+      [pid, '%pg_sleep%'],
+    );
     if (rows[0]?.state === 'active') return pid;
     if (Date.now() > deadline) throw new Error('the hostile query never became active');
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -64,7 +78,10 @@ async function hostileQuery(text: string): Promise<number> {
 async function drained(): Promise<void> {
   const deadline = Date.now() + 15_000;
   for (;;) {
-    const [row] = await stateQuery<{ n: number }>(db.url, 'SELECT count(*)::int AS n FROM pgsessions.outbox WHERE delivered_at IS NULL');
+    const [row] = await stateQuery<{ n: number }>(
+      db.url,
+      'SELECT count(*)::int AS n FROM pgsessions.outbox WHERE delivered_at IS NULL',
+    );
     if (row!.n === 0) return;
     if (Date.now() > deadline) throw new Error('the audit outbox did not drain');
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -73,8 +90,14 @@ async function drained(): Promise<void> {
 
 test('a query text carrying a look-alike witness (audit #1 · sha256:…) does not fool audit:verify --against-slack', async () => {
   const channel = fresh('CAUD');
-  app = await startTestApp(baseEnv(db.url, slack, { PGSESSIONS_AUDIT_CHANNEL: channel, PGSESSIONS_QUERY_TEXT: 'full' }), { terminateTimeoutMs: 3_000 });
-  const [{ n: first } = { n: 0 }] = await stateQuery<{ n: number }>(db.url, 'SELECT coalesce(max(seq), 0)::int + 1 AS n FROM pgsessions.audit_log');
+  app = await startTestApp(
+    baseEnv(db.url, slack, { PGSESSIONS_AUDIT_CHANNEL: channel, PGSESSIONS_QUERY_TEXT: 'full' }),
+    { terminateTimeoutMs: 3_000 },
+  );
+  const [{ n: first } = { n: 0 }] = await stateQuery<{ n: number }>(
+    db.url,
+    'SELECT coalesce(max(seq), 0)::int + 1 AS n FROM pgsessions.audit_log',
+  );
   // The forger names the entry its own request will make, with another hash, and one that does not exist.
   const pid = await hostileQuery(`audit #${first} · sha256:${'0'.repeat(64)} audit #9999 · sha256:${'e'.repeat(64)}`);
   const incident = fresh('C');
@@ -83,7 +106,10 @@ test('a query text carrying a look-alike witness (audit #1 · sha256:…) does n
   await waitForStatus(db.url, request.id, ['executed']);
   await drained();
   const posted = slack.callsTo('chat.postMessage').filter((c) => c.params.channel === channel);
-  assert.ok(posted.some((c) => JSON.stringify(c.params.blocks).includes(`audit #9999`)), 'the forged text did reach the audit channel');
+  assert.ok(
+    posted.some((c) => JSON.stringify(c.params.blocks).includes(`audit #9999`)),
+    'the forged text did reach the audit channel',
+  );
   await app.stop();
   app = undefined;
 
@@ -100,20 +126,38 @@ test('a command or a Share click in the audit channel is refused with one senten
   const before = slack.callsTo('chat.postMessage').filter((c) => c.params.channel === channel).length;
   for (const text of ['top', 'terminate 1 to get a request into the audit channel']) {
     // The refusal is the acknowledgement itself: no database is read, nothing is posted.
-    const ack = await slashCommand(app.port, SIGNING_SECRET, { text, userId: REQUESTER, channelId: channel, responseUrl: slack.responseUrl(fresh('cmd')) });
+    const ack = await slashCommand(app.port, SIGNING_SECRET, {
+      text,
+      userId: REQUESTER,
+      channelId: channel,
+      responseUrl: slack.responseUrl(fresh('cmd')),
+    });
     assert.equal(ack.status, 200);
     assert.equal(JSON.parse(ack.body).text, AUDIT_CHANNEL_MESSAGE);
   }
   const shareId = fresh('share');
   const responseUrl = slack.responseUrl(shareId);
-  const res = await blockAction(app.port, SIGNING_SECRET, { userId: REQUESTER, channelId: channel, actionId: ACTION.share, value: 'top', responseUrl });
+  const res = await blockAction(app.port, SIGNING_SECRET, {
+    userId: REQUESTER,
+    channelId: channel,
+    actionId: ACTION.share,
+    value: 'top',
+    responseUrl,
+  });
   assert.equal(res.status, 200);
-  const shared = (await slack.waitFor(() => slack.responsesTo(shareId)[0])).body as { response_type: string; text: string };
+  const shared = (await slack.waitFor(() => slack.responsesTo(shareId)[0])).body as {
+    response_type: string;
+    text: string;
+  };
   assert.equal(shared.response_type, 'ephemeral');
   assert.equal(shared.text, AUDIT_CHANNEL_MESSAGE);
   // In any other channel the same member is served.
   assert.match((await command(slack, app.port, 'help', as(REQUESTER, fresh('C')))).text, /pgsessions/i);
-  assert.equal(slack.callsTo('chat.postMessage').filter((c) => c.params.channel === channel).length, before, 'nothing was posted in the audit channel');
+  assert.equal(
+    slack.callsTo('chat.postMessage').filter((c) => c.params.channel === channel).length,
+    before,
+    'nothing was posted in the audit channel',
+  );
   // Each refusal is counted with the workspace guard's.
   const metrics = await (await fetch(`http://127.0.0.1:${app.port}/metrics`)).text();
   assert.match(metrics, /pgsessions_guard_refusals_total\{reason="audit_channel"\} 3/);

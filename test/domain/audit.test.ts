@@ -117,7 +117,12 @@ test('verifyChain reports reordered entries', () => {
 
 test('verifyChain continues a chain page by page from a given previous hash', () => {
   const entries = buildChain([sample(1), sample(2), sample(3)]);
-  assert.deepEqual(verifyChain(entries.slice(1), entries[0]!.hash), { ok: true, count: 2, keyedFromSeq: null, uncheckedKeyed: 0 });
+  assert.deepEqual(verifyChain(entries.slice(1), entries[0]!.hash), {
+    ok: true,
+    count: 2,
+    keyedFromSeq: null,
+    uncheckedKeyed: 0,
+  });
   assert.equal(verifyChain(entries.slice(1)).ok, false);
 });
 
@@ -179,7 +184,12 @@ test('the witness line carries seq and full hash and parses back; older short wi
   const hash = 'ab'.repeat(32);
   const line = `${witnessText({ seq: 41, hashAlg: 'hmac-sha256', hash })} · 2025-01-02T03:04:05.000000Z · request —`;
   assert.deepEqual(parseWitness(line), { seq: 41, alg: 'hmac-sha256', hash, short: false });
-  assert.deepEqual(parseWitness(witnessText({ seq: 7, hashAlg: 'sha256', hash })), { seq: 7, alg: 'sha256', hash, short: false });
+  assert.deepEqual(parseWitness(witnessText({ seq: 7, hashAlg: 'sha256', hash })), {
+    seq: 7,
+    alg: 'sha256',
+    hash,
+    short: false,
+  });
   assert.deepEqual(parseWitness('audit #12 · 2025-01-02T03:04:05Z · request — · hash `0123456789abcdef`'), {
     seq: 12,
     alg: null,

@@ -5,7 +5,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createBinder, sameBinding, type RequestBound, type RuleBound } from '../../src/domain/binding.js';
-import { chainHash, chainHead, GENESIS_HASH, verifyChain, type AuditEntry, type AuditHashedFields } from '../../src/domain/audit.js';
+import {
+  chainHash,
+  chainHead,
+  GENESIS_HASH,
+  verifyChain,
+  type AuditEntry,
+  type AuditHashedFields,
+} from '../../src/domain/audit.js';
 import type { RuleSpec } from '../../src/domain/rules.js';
 
 const KEY = randomBytes(32);
@@ -19,10 +26,29 @@ const request: RequestBound = {
   createdAt: '2026-01-01T00:00:00.000000Z',
   expiresAt: '2026-01-01T00:15:00.000000Z',
 };
-const spec: RuleSpec = { action: 'cancel', cause: 'active', filters: { application: 'report' }, thresholds: { runningSeconds: 5 }, lifetimeSeconds: 3600, maxExecutions: 5, dryRun: false, reason: 'runaway' };
-const rule: RuleBound = { id: '00000000-0000-4000-8000-000000000002', cluster: 'main', spec, proposer: 'UPRO', createdAt: '2026-01-01T00:00:00.000000Z' };
+const spec: RuleSpec = {
+  action: 'cancel',
+  cause: 'active',
+  filters: { application: 'report' },
+  thresholds: { runningSeconds: 5 },
+  lifetimeSeconds: 3600,
+  maxExecutions: 5,
+  dryRun: false,
+  reason: 'runaway',
+};
+const rule: RuleBound = {
+  id: '00000000-0000-4000-8000-000000000002',
+  cluster: 'main',
+  spec,
+  proposer: 'UPRO',
+  createdAt: '2026-01-01T00:00:00.000000Z',
+};
 const approval = { approver: 'UAPP', approvedAt: '2026-01-01T00:01:00.000000Z', expiresAt: null };
-const ruleApproval = { approver: 'UAPP', approvedAt: '2026-01-01T00:01:00.000000Z', expiresAt: '2026-01-01T01:01:00.000000Z' };
+const ruleApproval = {
+  approver: 'UAPP',
+  approvedAt: '2026-01-01T00:01:00.000000Z',
+  expiresAt: '2026-01-01T01:01:00.000000Z',
+};
 
 test('a request binding changes with every field it authorises, and the seal differs from the approval', () => {
   const b = createBinder(KEY);
@@ -31,7 +57,10 @@ test('a request binding changes with every field it authorises, and the seal dif
   const variants: RequestBound[] = [
     { ...request, targets: [{ ...request.targets[0]!, pid: 43 }] },
     { ...request, targets: [{ ...request.targets[0]!, backendStart: '2026-01-01T00:00:00.000002Z' }] },
-    { ...request, targets: [...request.targets, { pid: 7, backendStart: 'x', queryStart: null, backendType: 'client backend' }] },
+    {
+      ...request,
+      targets: [...request.targets, { pid: 7, backendStart: 'x', queryStart: null, backendType: 'client backend' }],
+    },
     { ...request, action: 'terminate_all' },
     { ...request, cluster: 'other' },
     { ...request, requester: 'UOTHER' },
@@ -66,9 +95,27 @@ test('without the key the binding cannot be made: unkeyed, or under another key,
   assert.equal(createBinder(null).keyed, false);
 });
 
-function entry(seq: number, prevHash: string, key: Uint8Array | null, event: AuditHashedFields['event'] = 'refused'): AuditEntry {
-  const fields = { seq, at: '2026-01-01T00:00:00.000000Z', requestId: null, event, actor: null, cluster: null, details: { why: `e${seq}` } } as AuditHashedFields;
-  return { ...fields, prevHash, hash: chainHash(prevHash, fields, key), hashAlg: key ? 'hmac-sha256' : 'sha256' } as AuditEntry;
+function entry(
+  seq: number,
+  prevHash: string,
+  key: Uint8Array | null,
+  event: AuditHashedFields['event'] = 'refused',
+): AuditEntry {
+  const fields = {
+    seq,
+    at: '2026-01-01T00:00:00.000000Z',
+    requestId: null,
+    event,
+    actor: null,
+    cluster: null,
+    details: { why: `e${seq}` },
+  } as AuditHashedFields;
+  return {
+    ...fields,
+    prevHash,
+    hash: chainHash(prevHash, fields, key),
+    hashAlg: key ? 'hmac-sha256' : 'sha256',
+  } as AuditEntry;
 }
 
 test('a junk row never becomes the head of the chain; verification reports it, goes on, and finds the chain linked after it', () => {
@@ -76,7 +123,11 @@ test('a junk row never becomes the head of the chain; verification reports it, g
   const b = entry(2, a.hash, KEY);
   const junk = { ...entry(3, b.hash, KEY), hash: 'ab'.repeat(32) };
   const unkeyedJunk = entry(4, b.hash, null);
-  assert.equal(chainHead([unkeyedJunk, junk, b, a], KEY), b, 'skips both: the head is the newest entry that holds under the key');
+  assert.equal(
+    chainHead([unkeyedJunk, junk, b, a], KEY),
+    b,
+    'skips both: the head is the newest entry that holds under the key',
+  );
   const c = entry(5, b.hash, KEY);
   const d = entry(6, c.hash, KEY);
   const late = { ...entry(9_000_000_000_000_000_000, d.hash, KEY), hash: 'cd'.repeat(32) };
@@ -89,5 +140,7 @@ test('a junk row never becomes the head of the chain; verification reports it, g
   );
   // An entry that holds but does not link (one deleted before it) is reported, and the check goes on from it.
   const gap = verifyChain([a, c, d], GENESIS_HASH, KEY);
-  assert.deepEqual(!gap.ok && gap.breaks.map((x) => [x.seq, x.reason]), [[5, 'prev_hash does not match the hash of the entry before it']]);
+  assert.deepEqual(!gap.ok && gap.breaks.map((x) => [x.seq, x.reason]), [
+    [5, 'prev_hash does not match the hash of the entry before it'],
+  ]);
 });

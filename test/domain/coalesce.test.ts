@@ -44,7 +44,11 @@ test('a burst of twenty requests within the gap runs twice: at once, and once at
   await clock.advance(999);
   assert.equal(runs.length, 1, 'not before the gap is over');
   await clock.advance(1);
-  assert.deepEqual(runs.map((r) => r.at), [0, 2_000], 'one trailing run at the gap, for all nineteen');
+  assert.deepEqual(
+    runs.map((r) => r.at),
+    [0, 2_000],
+    'one trailing run at the gap, for all nineteen',
+  );
   await clock.advance(10_000);
   assert.equal(runs.length, 2, 'nothing more once quiet');
   await c.request('r1');

@@ -142,7 +142,10 @@ test('terminate reads the PID and keeps unrecognised key:value words in the reas
 
 test('a PID that is not a positive whole number up to 2147483647 is invalid and named', () => {
   for (const bad of ['0', '-3', 'abc', '12.5', '2147483648', '99999999999', '1e3', '0x10']) {
-    assert.match(invalid(`terminate ${bad}`), new RegExp(`PID must be a positive whole number, got .*${bad.replace('.', '\\.')}`));
+    assert.match(
+      invalid(`terminate ${bad}`),
+      new RegExp(`PID must be a positive whole number, got .*${bad.replace('.', '\\.')}`),
+    );
   }
   assert.equal(parseCommand('terminate 2147483647').kind, 'terminate');
   assert.match(invalid('cancel'), /PID/);
@@ -206,7 +209,17 @@ test('an error message quotes a very long bad word only in part', () => {
 });
 
 test('USAGE documents every subcommand and modifier', () => {
-  for (const word of ['top', 'blocking', 'replication', 'status', 'cancel PID', 'terminate PID', 'terminate-all db:NAME', 'pending', 'help']) {
+  for (const word of [
+    'top',
+    'blocking',
+    'replication',
+    'status',
+    'cancel PID',
+    'terminate PID',
+    'terminate-all db:NAME',
+    'pending',
+    'help',
+  ]) {
     assert.ok(USAGE.includes(word), word);
   }
   for (const mod of ['cluster:', 'db:', 'user:', 'app:', 'state:', 'min:', 'limit:', 'escalate:']) {

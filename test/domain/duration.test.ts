@@ -23,7 +23,25 @@ test('parseDuration accepts exactly 30 days and refuses anything longer', () => 
 });
 
 test('parseDuration returns null for negative, empty, fractional, misordered and junk input', () => {
-  for (const bad of ['', '   ', '-5s', '-5', '1.5h', 'm', 'h1', '5x', '5 m', '30s5m', '1m1m', 'abc', 'Infinity', 'NaN', '1e3', '0x10', '5mins']) {
+  for (const bad of [
+    '',
+    '   ',
+    '-5s',
+    '-5',
+    '1.5h',
+    'm',
+    'h1',
+    '5x',
+    '5 m',
+    '30s5m',
+    '1m1m',
+    'abc',
+    'Infinity',
+    'NaN',
+    '1e3',
+    '0x10',
+    '5mins',
+  ]) {
     assert.equal(parseDuration(bad), null, `expected null for ${JSON.stringify(bad)}`);
   }
 });

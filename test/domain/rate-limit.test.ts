@@ -100,15 +100,33 @@ describe('limitRequests', () => {
     } as unknown as RequestService;
     return { service, calls };
   }
-  const ask = (requester: string) => ({ cluster: 'default', action: 'terminate' as const, pid: 1, reason: 'r', requester, channel: 'C1' });
+  const ask = (requester: string) => ({
+    cluster: 'default',
+    action: 'terminate' as const,
+    pid: 1,
+    reason: 'r',
+    requester,
+    channel: 'C1',
+  });
 
   test('each request costs a token; past the limit the service is not called and the answer is rate_limited', async () => {
     const { service, calls } = fakeService({ ok: true, value: request });
     const limited = limitRequests(service, createRateLimiter({ burst: 3, perSecond: 0.0001 }));
     const results = [];
     for (let i = 0; i < 5; i++) results.push(await limited.requestOne(ask('UA')));
-    results.push(await limited.requestAll({ cluster: 'default', scope: { database: 'shop' }, reason: 'r', requester: 'UA', channel: 'C1' }));
-    assert.deepEqual(results.map((r) => r.ok), [true, true, true, false, false, false]);
+    results.push(
+      await limited.requestAll({
+        cluster: 'default',
+        scope: { database: 'shop' },
+        reason: 'r',
+        requester: 'UA',
+        channel: 'C1',
+      }),
+    );
+    assert.deepEqual(
+      results.map((r) => r.ok),
+      [true, true, true, false, false, false],
+    );
     assert.deepEqual(results[3], { ok: false, code: 'rate_limited', message: FAILURE_MESSAGES.rate_limited });
     assert.equal(calls.length, 3, 'the refused ones never reached the service (no store, no audit, no post)');
     assert.equal((await limited.requestOne(ask('UB'))).ok, true, 'another user is served');

@@ -10,20 +10,59 @@ const LONG = `SELECT 1 /* ${'x'.repeat(250)} TAIL */`;
 
 function row(pid: number, over: Partial<SessionRow> = {}): SessionRow {
   return {
-    pid, user: 'app', database: 'shop', application: 'web', client: null, state: 'active', backendType: 'client backend',
-    backendStart: 'b', xactStart: null, queryStart: 'q', ageSeconds: 1, queryAgeSeconds: 1, xactAgeSeconds: null,
-    waitEventType: null, waitEvent: null, blockedBy: [], blocking: 0, parallelWorkers: 0, queryId: null, query: LONG, ...over,
+    pid,
+    user: 'app',
+    database: 'shop',
+    application: 'web',
+    client: null,
+    state: 'active',
+    backendType: 'client backend',
+    backendStart: 'b',
+    xactStart: null,
+    queryStart: 'q',
+    ageSeconds: 1,
+    queryAgeSeconds: 1,
+    xactAgeSeconds: null,
+    waitEventType: null,
+    waitEvent: null,
+    blockedBy: [],
+    blocking: 0,
+    parallelWorkers: 0,
+    queryId: null,
+    query: LONG,
+    ...over,
   };
 }
 
 function walsender(pid: number, application: string): ReplicationRow {
-  return { pid, user: 'repl', application, client: null, state: 'streaming', backendStart: 'b', sentLsn: null, replayLsn: null, lagBytes: 0, replayLagSeconds: null, syncState: 'async', slotName: null };
+  return {
+    pid,
+    user: 'repl',
+    application,
+    client: null,
+    state: 'streaming',
+    backendStart: 'b',
+    sentLsn: null,
+    replayLsn: null,
+    lagBytes: 0,
+    replayLagSeconds: null,
+    syncState: 'async',
+    slotName: null,
+  };
 }
 
 function cluster(name: string, over: Partial<ReadClusterPort> = {}): ReadClusterPort {
   return {
     name,
-    capabilities: async () => ({ role: 'bot', superuser: false, readAllStats: true, signalBackend: true, reservedConnections: null, serverVersion: '18', serverVersionNum: 180000 }),
+    capabilities: async () => ({
+      role: 'bot',
+      superuser: false,
+      readAllStats: true,
+      signalBackend: true,
+      reservedConnections: null,
+      serverVersion: '18',
+      serverVersionNum: 180000,
+    }),
     list: async () => ({ rows: [row(1)], totalMatched: 1, hidden: 0 }),
     blocking: async () => [{ ...row(2), blocksCount: 1, depth: 0 }],
     replication: async () => [walsender(3, 'standby'), walsender(4, 'guarded')],
@@ -34,8 +73,22 @@ function cluster(name: string, over: Partial<ReadClusterPort> = {}): ReadCluster
 
 function request(id: string, channel: string, clusterName = 'alpha'): KillRequest {
   return {
-    id, cluster: clusterName, action: 'terminate', targets: [{ ...row(9), query: LONG }], reason: 'r', requester: 'UREQ', channel, messageTs: null,
-    status: 'pending', decidedBy: null, decidedAt: null, createdAt: 'c', expiresAt: 'e', escalateAfterSeconds: null, scope: null, result: null,
+    id,
+    cluster: clusterName,
+    action: 'terminate',
+    targets: [{ ...row(9), query: LONG }],
+    reason: 'r',
+    requester: 'UREQ',
+    channel,
+    messageTs: null,
+    status: 'pending',
+    decidedBy: null,
+    decidedAt: null,
+    createdAt: 'c',
+    expiresAt: 'e',
+    escalateAfterSeconds: null,
+    scope: null,
+    result: null,
   };
 }
 
@@ -74,22 +127,41 @@ test('viewers by id or group look; others are refused on every read, per cluster
   }
   assert.deepEqual(await reads.answer({ kind: 'status' }, at('USTRANGER')), { ok: false, code: 'not_viewer' });
   assert.deepEqual(await reads.answer({ kind: 'pending' }, at('USTRANGER')), { ok: false, code: 'not_viewer' });
-  assert.deepEqual(await reads.answer({ kind: 'top', cluster: 'beta', filters: { limit: 20 } }, at('UVIEW')), { ok: false, code: 'not_viewer', cluster: 'beta' });
+  assert.deepEqual(await reads.answer({ kind: 'top', cluster: 'beta', filters: { limit: 20 } }, at('UVIEW')), {
+    ok: false,
+    code: 'not_viewer',
+    cluster: 'beta',
+  });
   const help = await reads.answer({ kind: 'help' }, at('UBETA'));
   assert.ok(help.ok && help.answer.kind === 'help');
-  assert.deepEqual(help.answer.clusters.map((c) => c.name), ['beta'], 'help names only the clusters one may look at');
-  assert.deepEqual(await reads.session('alpha', 7, at('USTRANGER')), { ok: false, code: 'not_viewer', cluster: 'alpha' });
+  assert.deepEqual(
+    help.answer.clusters.map((c) => c.name),
+    ['beta'],
+    'help names only the clusters one may look at',
+  );
+  assert.deepEqual(await reads.session('alpha', 7, at('USTRANGER')), {
+    ok: false,
+    code: 'not_viewer',
+    cluster: 'alpha',
+  });
 });
 
 test('pending shows the requests made in this conversation, on clusters one may look at; the rest are only counted', async () => {
   const { reads } = service();
   const here = await reads.answer({ kind: 'pending' }, at('UVIEW', 'CINC'));
   assert.ok(here.ok && here.answer.kind === 'pending');
-  assert.deepEqual(here.answer.requests.map((r) => r.id), ['2'], 'beta is not UVIEW’s; the private one is elsewhere');
+  assert.deepEqual(
+    here.answer.requests.map((r) => r.id),
+    ['2'],
+    'beta is not UVIEW’s; the private one is elsewhere',
+  );
   assert.equal(here.answer.elsewhere, 1);
   const inside = await reads.answer({ kind: 'pending' }, at('UVIEW', 'GPRIVATE'));
   assert.ok(inside.ok && inside.answer.kind === 'pending');
-  assert.deepEqual(inside.answer.requests.map((r) => r.id), ['1']);
+  assert.deepEqual(
+    inside.answer.requests.map((r) => r.id),
+    ['1'],
+  );
 });
 
 test('query text is shaped by PGSESSIONS_QUERY_TEXT in listings, the tree, one session and pending', async () => {
@@ -103,8 +175,21 @@ test('query text is shaped by PGSESSIONS_QUERY_TEXT in listings, the tree, one s
     const tree = await reads.answer({ kind: 'blocking', cluster: 'alpha' }, at('UVIEW'));
     const one = await reads.session('alpha', 5, at('UVIEW'));
     const pending = await reads.answer({ kind: 'pending' }, at('UVIEW'));
-    assert.ok(top.ok && top.answer.kind === 'top' && tree.ok && tree.answer.kind === 'blocking' && one.ok && pending.ok && pending.answer.kind === 'pending');
-    for (const q of [top.answer.rows[0]!.query, tree.answer.rows[0]!.query, one.row!.query, pending.answer.requests[0]!.targets[0]!.query]) {
+    assert.ok(
+      top.ok &&
+        top.answer.kind === 'top' &&
+        tree.ok &&
+        tree.answer.kind === 'blocking' &&
+        one.ok &&
+        pending.ok &&
+        pending.answer.kind === 'pending',
+    );
+    for (const q of [
+      top.answer.rows[0]!.query,
+      tree.answer.rows[0]!.query,
+      one.row!.query,
+      pending.answer.requests[0]!.targets[0]!.query,
+    ]) {
       assert.ok(check(q), `${mode}: ${String(q).slice(0, 40)}`);
     }
   }
@@ -117,16 +202,26 @@ test('walsenders of protected applications, and everything when read-only, get n
     const { rows, killable } = result.answer;
     return rows.map((r) => [r.application, killable(r)]);
   };
-  assert.deepEqual(await replication(false), [['standby', true], ['guarded', false]]);
-  assert.deepEqual(await replication(true), [['standby', false], ['guarded', false]]);
+  assert.deepEqual(await replication(false), [
+    ['standby', true],
+    ['guarded', false],
+  ]);
+  assert.deepEqual(await replication(true), [
+    ['standby', false],
+    ['guarded', false],
+  ]);
 });
 
 test('a cluster that is down is a value without its address; the address goes to the log hook; a bug is thrown', async () => {
   const down = Object.assign(new Error('connect ECONNREFUSED 10.0.3.7:5432'), { code: 'ECONNREFUSED' });
-  const { reads, troubles } = service({ clusters: () => [cluster('alpha', { list: async () => Promise.reject(down) })] });
+  const { reads, troubles } = service({
+    clusters: () => [cluster('alpha', { list: async () => Promise.reject(down) })],
+  });
   const result = await reads.answer({ kind: 'top', filters: { limit: 20 } }, at('UVIEW'));
   assert.deepEqual(result, { ok: false, code: 'unreachable', cluster: 'alpha' });
   assert.deepEqual(troubles, ['alpha: connect ECONNREFUSED 10.0.3.7:5432']);
-  const bug = service({ clusters: () => [cluster('alpha', { blocking: async () => Promise.reject(new TypeError('oops')) })] });
+  const bug = service({
+    clusters: () => [cluster('alpha', { blocking: async () => Promise.reject(new TypeError('oops')) })],
+  });
   await assert.rejects(bug.reads.answer({ kind: 'blocking' }, at('UVIEW')), TypeError);
 });

@@ -3,7 +3,13 @@
 // rules run end to end against PostgreSQL and Slack in test/flows/.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRequestService, type ClusterPort, type RequestMessagesPort, type RequestSettings, type SignalTargetPort } from '../../src/domain/requests.js';
+import {
+  createRequestService,
+  type ClusterPort,
+  type RequestMessagesPort,
+  type RequestSettings,
+  type SignalTargetPort,
+} from '../../src/domain/requests.js';
 import type { AuditEntry, AuditEntryInput } from '../../src/domain/audit.js';
 import type { StatePort } from '../../src/domain/state-ports.js';
 import type { KillRequest, SessionRow, TargetOutcome } from '../../src/domain/types.js';
@@ -23,11 +29,20 @@ function fakeState() {
     action: r.action,
     reason: r.reason,
     requester: r.requester,
-    targets: r.targets.map(({ pid, user, database, application, backendType, backendStart, queryStart }) => ({ pid, user, database, application, backendType, backendStart, queryStart })),
+    targets: r.targets.map(({ pid, user, database, application, backendType, backendStart, queryStart }) => ({
+      pid,
+      user,
+      database,
+      application,
+      backendType,
+      backendStart,
+      queryStart,
+    })),
   });
   const pendingCheck = (r: (KillRequest & { executing: boolean }) | undefined) => {
     if (!r) return { ok: false as const, code: 'not_found' as const };
-    if (r.status === 'expired' || (r.status === 'pending' && Date.parse(r.expiresAt) <= now)) return { ok: false as const, code: 'expired' as const, request: plain(r) };
+    if (r.status === 'expired' || (r.status === 'pending' && Date.parse(r.expiresAt) <= now))
+      return { ok: false as const, code: 'expired' as const, request: plain(r) };
     if (r.status !== 'pending') return { ok: false as const, code: 'already_decided' as const, request: plain(r) };
     return null;
   };
@@ -35,9 +50,33 @@ function fakeState() {
     async createRequest(input) {
       const { ttlSeconds, ...rest } = input;
       const id = `00000000-0000-4000-8000-${String(++ids).padStart(12, '0')}`;
-      const r = { ...rest, id, status: 'pending' as const, decidedBy: null, decidedAt: null, createdAt: iso(now), expiresAt: iso(now + ttlSeconds * 1000), messageTs: null, result: null, executing: false };
+      const r = {
+        ...rest,
+        id,
+        status: 'pending' as const,
+        decidedBy: null,
+        decidedAt: null,
+        createdAt: iso(now),
+        expiresAt: iso(now + ttlSeconds * 1000),
+        messageTs: null,
+        result: null,
+        executing: false,
+      };
       requests.set(id, r);
-      audit.push({ requestId: id, event: 'requested', actor: r.requester, cluster: r.cluster, details: { ...summary(r), channel: r.channel, expiresAt: r.expiresAt, escalateAfterSeconds: r.escalateAfterSeconds, scope: r.scope, targets: r.targets } });
+      audit.push({
+        requestId: id,
+        event: 'requested',
+        actor: r.requester,
+        cluster: r.cluster,
+        details: {
+          ...summary(r),
+          channel: r.channel,
+          expiresAt: r.expiresAt,
+          escalateAfterSeconds: r.escalateAfterSeconds,
+          scope: r.scope,
+          targets: r.targets,
+        },
+      });
       return plain(r);
     },
     async setMessageTs(id, ts) {
@@ -58,7 +97,13 @@ function fakeState() {
       if (no) return no;
       if (r!.requester === approver) return { ok: false, code: 'self_approval', request: plain(r!) };
       Object.assign(r!, { status: 'approved', decidedBy: approver, decidedAt: iso(now) });
-      audit.push({ requestId: id, event: 'approved', actor: approver, cluster: r!.cluster, details: { ...summary(r!), approver } });
+      audit.push({
+        requestId: id,
+        event: 'approved',
+        actor: approver,
+        cluster: r!.cluster,
+        details: { ...summary(r!), approver },
+      });
       return { ok: true, request: plain(r!) };
     },
     async deny(id, actor) {
@@ -66,7 +111,13 @@ function fakeState() {
       const no = pendingCheck(r);
       if (no) return no;
       Object.assign(r!, { status: 'denied', decidedBy: actor, decidedAt: iso(now) });
-      audit.push({ requestId: id, event: 'denied', actor, cluster: r!.cluster, details: { ...summary(r!), deniedBy: actor } });
+      audit.push({
+        requestId: id,
+        event: 'denied',
+        actor,
+        cluster: r!.cluster,
+        details: { ...summary(r!), deniedBy: actor },
+      });
       return { ok: true, request: plain(r!) };
     },
     async withdraw(id, actor) {
@@ -75,7 +126,13 @@ function fakeState() {
       if (no) return no;
       if (r!.requester !== actor) return { ok: false, code: 'not_requester', request: plain(r!) };
       Object.assign(r!, { status: 'withdrawn', decidedBy: actor, decidedAt: iso(now) });
-      audit.push({ requestId: id, event: 'withdrawn', actor, cluster: r!.cluster, details: { ...summary(r!), withdrawnBy: actor } });
+      audit.push({
+        requestId: id,
+        event: 'withdrawn',
+        actor,
+        cluster: r!.cluster,
+        details: { ...summary(r!), withdrawnBy: actor },
+      });
       return { ok: true, request: plain(r!) };
     },
     async markExecuting(id) {
@@ -84,7 +141,12 @@ function fakeState() {
       if (r.status !== 'approved') return { ok: false, code: 'not_approved', request: plain(r) };
       if (r.executing) return { ok: false, code: 'already_executing', request: plain(r) };
       r.executing = true;
-      audit.push({ requestId: id, event: 'executing', cluster: r.cluster, details: { ...summary(r), approver: r.decidedBy } });
+      audit.push({
+        requestId: id,
+        event: 'executing',
+        cluster: r.cluster,
+        details: { ...summary(r), approver: r.decidedBy },
+      });
       return { ok: true, request: plain(r) };
     },
     async finish(id, status, result) {
@@ -92,14 +154,24 @@ function fakeState() {
       if (!r) return { ok: false, code: 'not_found' };
       if (r.status !== 'approved') return { ok: false, code: 'not_approved', request: plain(r) };
       Object.assign(r, { status, result });
-      audit.push({ requestId: id, event: status, cluster: r.cluster, details: { ...summary(r), approver: r.decidedBy, result } });
+      audit.push({
+        requestId: id,
+        event: status,
+        cluster: r.cluster,
+        details: { ...summary(r), approver: r.decidedBy, result },
+      });
       return { ok: true, request: plain(r) };
     },
     async expireDue() {
       const due = [...requests.values()].filter((r) => r.status === 'pending' && Date.parse(r.expiresAt) <= now);
       for (const r of due) {
         r.status = 'expired';
-        audit.push({ requestId: r.id, event: 'expired', cluster: r.cluster, details: { ...summary(r), expiresAt: r.expiresAt } });
+        audit.push({
+          requestId: r.id,
+          event: 'expired',
+          cluster: r.cluster,
+          details: { ...summary(r), expiresAt: r.expiresAt },
+        });
       }
       return due.map(plain);
     },
@@ -113,7 +185,17 @@ function fakeState() {
     },
     async appendAudit(entry) {
       audit.push(entry);
-      return { ...entry, seq: audit.length, at: iso(now), requestId: entry.requestId ?? null, actor: entry.actor ?? null, cluster: entry.cluster ?? null, prevHash: '', hash: '', hashAlg: 'sha256' } as AuditEntry;
+      return {
+        ...entry,
+        seq: audit.length,
+        at: iso(now),
+        requestId: entry.requestId ?? null,
+        actor: entry.actor ?? null,
+        cluster: entry.cluster ?? null,
+        prevHash: '',
+        hash: '',
+        hashAlg: 'sha256',
+      } as AuditEntry;
     },
   };
   return {
@@ -125,7 +207,12 @@ function fakeState() {
     },
     /** An approval that never reached its outcome (a crash between approval and signal). */
     approveWithoutOutcome(id: string, approver: string) {
-      Object.assign(requests.get(id)!, { status: 'approved', decidedBy: approver, decidedAt: iso(now), executing: true });
+      Object.assign(requests.get(id)!, {
+        status: 'approved',
+        decidedBy: approver,
+        decidedAt: iso(now),
+        executing: true,
+      });
     },
   };
 }
@@ -174,7 +261,10 @@ function fakeCluster(rows: SessionRow[]) {
     async signal(kind, target) {
       signals.push({ kind, target });
       const next = outcomes.shift();
-      return { pid: target.pid, outcome: next ? next(kind, target.pid) : kind === 'cancel' ? 'cancelled' : 'terminated' };
+      return {
+        pid: target.pid,
+        outcome: next ? next(kind, target.pid) : kind === 'cancel' ? 'cancelled' : 'terminated',
+      };
     },
     async stillThere(target) {
       return sessions.has(target.pid) ? { state: stillActive ? 'active' : 'idle' } : null;
@@ -217,7 +307,9 @@ function fakeMessages() {
   return { port, posted, updated, told, failPosts: () => (failPost = true) };
 }
 
-function setup(options: { settings?: Partial<RequestSettings>; sessions?: SessionRow[]; groups?: Record<string, string[]> } = {}) {
+function setup(
+  options: { settings?: Partial<RequestSettings>; sessions?: SessionRow[]; groups?: Record<string, string[]> } = {},
+) {
   const state = fakeState();
   const cluster = fakeCluster(options.sessions ?? [session(4242)]);
   const messages = fakeMessages();
@@ -267,7 +359,10 @@ describe('approval rules', () => {
     const approved = await service.approve(asked.value.id, 'UAPP');
     assert.ok(approved.ok);
     assert.equal(approved.value.status, 'executed');
-    assert.deepEqual(cluster.signals.map((s) => [s.kind, s.target.pid]), [['terminate', 4242]]);
+    assert.deepEqual(
+      cluster.signals.map((s) => [s.kind, s.target.pid]),
+      [['terminate', 4242]],
+    );
     assert.deepEqual(state.events(asked.value.id), ['requested', 'approved', 'executing', 'executed']);
     assert.equal(messages.told.at(-1)?.status, 'executed');
     // A second click finds it decided: nothing is signalled again.
@@ -325,7 +420,16 @@ describe('approval rules', () => {
       cluster: () => normal.cluster.port,
       messages: normal.messages.port,
       groups: { members: async () => [] },
-      settings: { readOnly: true, ttlSeconds: 900, queryText: 'none', bulkCap: 1, terminateTimeoutMs: 1, protectedRoles: [], protectedApps: [], rules: () => ({ requesters: null, approvers: ['UAPP'] }) },
+      settings: {
+        readOnly: true,
+        ttlSeconds: 900,
+        queryText: 'none',
+        bulkCap: 1,
+        terminateTimeoutMs: 1,
+        protectedRoles: [],
+        protectedApps: [],
+        rules: () => ({ requesters: null, approvers: ['UAPP'] }),
+      },
       isUnreachable: () => false,
     });
     // A workspace member who is no approver clicks Approve: refused as such, and nothing is audited.
@@ -363,7 +467,10 @@ describe('expiry', () => {
     assert.equal(!late.ok && late.code, 'expired');
     assert.equal(cluster.signals.length, 0);
     const expired = await service.expireDue();
-    assert.deepEqual(expired.map((r) => r.id), [asked.value.id]);
+    assert.deepEqual(
+      expired.map((r) => r.id),
+      [asked.value.id],
+    );
     assert.equal(messages.updated.at(-1)?.status, 'expired');
     assert.deepEqual(state.events(asked.value.id), ['requested', 'expired']);
     assert.deepEqual(await service.expireDue(), [], 'expired once');
@@ -389,12 +496,22 @@ describe('escalation', () => {
     assert.equal(asked.value.escalateAfterSeconds, 0);
     const approved = await service.approve(asked.value.id, 'UAPP');
     assert.ok(approved.ok);
-    assert.deepEqual(cluster.signals.map((s) => s.kind), ['cancel', 'terminate']);
+    assert.deepEqual(
+      cluster.signals.map((s) => s.kind),
+      ['cancel', 'terminate'],
+    );
     const terminate = cluster.signals[1]!.target;
     assert.equal(terminate.pid, 4242);
     assert.equal(terminate.backendStart, '2025-06-01T11:00:00.000000Z');
-    assert.equal(terminate.queryStart, '2025-06-01T11:59:00.000000Z', 'only while it still runs the query that was asked about');
-    assert.deepEqual(approved.value.result?.outcomes.map((o) => o.outcome), ['terminated']);
+    assert.equal(
+      terminate.queryStart,
+      '2025-06-01T11:59:00.000000Z',
+      'only while it still runs the query that was asked about',
+    );
+    assert.deepEqual(
+      approved.value.result?.outcomes.map((o) => o.outcome),
+      ['terminated'],
+    );
   });
 
   test('cancel, then terminate: a cancel that worked is not followed by a terminate', async () => {
@@ -404,8 +521,14 @@ describe('escalation', () => {
     assert.equal(asked.value.escalateAfterSeconds, 10, 'the default grace period');
     const approved = await service.approve(asked.value.id, 'UAPP');
     assert.ok(approved.ok);
-    assert.deepEqual(cluster.signals.map((s) => s.kind), ['cancel']);
-    assert.deepEqual(approved.value.result?.outcomes.map((o) => o.outcome), ['cancelled']);
+    assert.deepEqual(
+      cluster.signals.map((s) => s.kind),
+      ['cancel'],
+    );
+    assert.deepEqual(
+      approved.value.result?.outcomes.map((o) => o.outcome),
+      ['cancelled'],
+    );
   });
 
   test('cancel, then terminate: a query that stops during the grace period counts as cancelled, nothing terminated', async () => {
@@ -416,8 +539,14 @@ describe('escalation', () => {
     assert.ok(asked.ok);
     const approved = await service.approve(asked.value.id, 'UAPP');
     assert.ok(approved.ok);
-    assert.deepEqual(cluster.signals.map((s) => s.kind), ['cancel']);
-    assert.deepEqual(approved.value.result?.outcomes.map((o) => o.outcome), ['cancelled']);
+    assert.deepEqual(
+      cluster.signals.map((s) => s.kind),
+      ['cancel'],
+    );
+    assert.deepEqual(
+      approved.value.result?.outcomes.map((o) => o.outcome),
+      ['cancelled'],
+    );
     assert.deepEqual(slept, []);
   });
 });
@@ -430,12 +559,22 @@ describe('reconciliation', () => {
     state.approveWithoutOutcome(asked.value.id, 'UAPP');
     cluster.end(4242);
     const done = await service.reconcile(60);
-    assert.deepEqual(done.map((r) => r.id), [asked.value.id]);
+    assert.deepEqual(
+      done.map((r) => r.id),
+      [asked.value.id],
+    );
     assert.equal(done[0]!.status, 'failed');
     assert.equal(done[0]!.result?.interrupted, true);
-    assert.deepEqual(done[0]!.result?.outcomes.map((o) => o.outcome), ['gone']);
+    assert.deepEqual(
+      done[0]!.result?.outcomes.map((o) => o.outcome),
+      ['gone'],
+    );
     assert.equal(cluster.signals.length, 0);
-    assert.equal(state.audit.at(-1)?.event, 'failed', 'audited as failed with result.interrupted (there is no separate reconciled event)');
+    assert.equal(
+      state.audit.at(-1)?.event,
+      'failed',
+      'audited as failed with result.interrupted (there is no separate reconciled event)',
+    );
     assert.equal(messages.told.at(-1)?.id, asked.value.id);
   });
 });
@@ -451,7 +590,9 @@ describe('connection storm relief', () => {
 
   test('freezes the sessions the server returns, without protected ones or those the bot may not signal, at most the bulk cap', async () => {
     const sessions = [
-      ...[1, 2, 3, 4].map((pid) => session(pid, { application: 'storm', state: 'idle', backendStart: `2025-06-01T11:00:0${pid}.000000Z` })),
+      ...[1, 2, 3, 4].map((pid) =>
+        session(pid, { application: 'storm', state: 'idle', backendStart: `2025-06-01T11:00:0${pid}.000000Z` }),
+      ),
       session(5, { application: 'storm', state: 'idle', user: 'postgres' }),
       session(6, { application: 'storm', state: 'idle', signalBlocker: 'superuser' }),
     ];
@@ -460,10 +601,21 @@ describe('connection storm relief', () => {
     assert.ok(asked.ok);
     assert.equal(asked.value.action, 'terminate_all');
     assert.deepEqual(asked.value.scope, { application: 'storm' });
-    assert.deepEqual(asked.value.targets.map((t) => t.pid), [1, 2, 3], 'the protected role, the superuser and the fourth beyond the cap are left out');
+    assert.deepEqual(
+      asked.value.targets.map((t) => t.pid),
+      [1, 2, 3],
+      'the protected role, the superuser and the fourth beyond the cap are left out',
+    );
     const approved = await service.approve(asked.value.id, 'UAPP');
     assert.ok(approved.ok);
-    assert.deepEqual(cluster.signals.map((s) => [s.kind, s.target.pid, s.target.queryStart]), [['terminate', 1, null], ['terminate', 2, null], ['terminate', 3, null]]);
+    assert.deepEqual(
+      cluster.signals.map((s) => [s.kind, s.target.pid, s.target.queryStart]),
+      [
+        ['terminate', 1, null],
+        ['terminate', 2, null],
+        ['terminate', 3, null],
+      ],
+    );
     assert.deepEqual(state.events(asked.value.id), ['requested', 'approved', 'executing', 'executed']);
   });
 
@@ -474,7 +626,10 @@ describe('connection storm relief', () => {
     const readOnly = setup({ sessions: [session(1, { application: 'storm' })], settings: { readOnly: true } });
     const refused = await readOnly.service.requestRelief(relief());
     assert.equal(!refused.ok && refused.code, 'read_only');
-    const closed = setup({ sessions: [session(1, { application: 'storm' })], settings: { rules: () => ({ requesters: ['USOMEONE'], approvers: ['UAPP'] }) } });
+    const closed = setup({
+      sessions: [session(1, { application: 'storm' })],
+      settings: { rules: () => ({ requesters: ['USOMEONE'], approvers: ['UAPP'] }) },
+    });
     const outsider = await closed.service.requestRelief(relief());
     assert.equal(!outsider.ok && outsider.code, 'not_requester');
     for (const s of [none, readOnly, closed]) assert.equal(s.messages.posted.length, 0);

@@ -3,13 +3,27 @@
 // answer. The state database side of the same race is in test/watch/rules-races.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRuleService, type RuleInFlight, type RuleMessagesPort, type RuleStorePort } from '../../src/domain/rules-service.js';
+import {
+  createRuleService,
+  type RuleInFlight,
+  type RuleMessagesPort,
+  type RuleStorePort,
+} from '../../src/domain/rules-service.js';
 import type { Rule } from '../../src/domain/rules.js';
 
 const RULE: Rule = {
   id: '11111111-2222-4333-8444-555555555555',
   cluster: 'c1',
-  spec: { action: 'terminate', cause: 'idle-in-transaction', filters: { application: 'x' }, thresholds: {}, lifetimeSeconds: 3600, maxExecutions: 5, dryRun: false, reason: 'r' },
+  spec: {
+    action: 'terminate',
+    cause: 'idle-in-transaction',
+    filters: { application: 'x' },
+    thresholds: {},
+    lifetimeSeconds: 3600,
+    maxExecutions: 5,
+    dryRun: false,
+    reason: 'r',
+  },
   status: 'approved',
   proposer: 'UA',
   approver: 'UB',
@@ -48,7 +62,17 @@ function harness(inFlight: () => RuleInFlight[], revokeWaitMs = 2_000, requester
     messages,
     cluster: () => undefined,
     groups: { members: async () => [] },
-    settings: { readOnly: false, queryText: 'full', proposalTtlSeconds: 900, terminateTimeoutMs: 3_000, protectedRoles: [], protectedApps: [], rules: () => ({ requesters, approvers: ['UB'] }), watchThresholds: () => null, revokeWaitMs },
+    settings: {
+      readOnly: false,
+      queryText: 'full',
+      proposalTtlSeconds: 900,
+      terminateTimeoutMs: 3_000,
+      protectedRoles: [],
+      protectedApps: [],
+      rules: () => ({ requesters, approvers: ['UB'] }),
+      watchThresholds: () => null,
+      revokeWaitMs,
+    },
     readNow: async () => ({ ok: false as const, reason: 'not read in this test' }),
     isUnreachable: () => false,
   });

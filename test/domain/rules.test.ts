@@ -4,7 +4,15 @@ import { parseCommand } from '../../src/domain/command.js';
 import { describeRule, matchesRule, ruleMatches, ruleText, type RuleSpec } from '../../src/domain/rules.js';
 import type { Incident, RootSession, WatchThresholds } from '../../src/domain/watch.js';
 
-const ALERTS: WatchThresholds = { lockWaitSeconds: 30, idleInTransactionSeconds: 600, activeSeconds: 1800, connectionsShare: null, replicationLagBytes: null, stormSessions: 10, stormSeconds: 10 };
+const ALERTS: WatchThresholds = {
+  lockWaitSeconds: 30,
+  idleInTransactionSeconds: 600,
+  activeSeconds: 1800,
+  connectionsShare: null,
+  replicationLagBytes: null,
+  stormSessions: 10,
+  stormSeconds: 10,
+};
 
 function allow(text: string): RuleSpec {
   const parsed = parseCommand(`allow ${text}`);
@@ -18,7 +26,9 @@ function refused(text: string): string {
 }
 
 test('the issue\u2019s three rules parse, with reason, cap and lifetime', () => {
-  const a = allow('cancel lock-queue-head app:rails-migrate waiting:5s blocking:3 for:2h max:10 cluster:prod deploy window');
+  const a = allow(
+    'cancel lock-queue-head app:rails-migrate waiting:5s blocking:3 for:2h max:10 cluster:prod deploy window',
+  );
   assert.deepEqual(a, {
     action: 'cancel',
     cause: 'lock-queue-head',
@@ -29,8 +39,16 @@ test('the issue\u2019s three rules parse, with reason, cap and lifetime', () => 
     dryRun: false,
     reason: 'deploy window',
   });
-  assert.equal((parseCommand('allow cancel lock-queue-head app:x for:1h r cluster:prod') as { cluster?: string }).cluster, 'prod');
-  const b = allow('terminate idle-in-transaction user:reporting idle:15m blocking:1 for:8h max:20 reporting tool'.replace(' blocking:1', ''));
+  assert.equal(
+    (parseCommand('allow cancel lock-queue-head app:x for:1h r cluster:prod') as { cluster?: string }).cluster,
+    'prod',
+  );
+  const b = allow(
+    'terminate idle-in-transaction user:reporting idle:15m blocking:1 for:8h max:20 reporting tool'.replace(
+      ' blocking:1',
+      '',
+    ),
+  );
   assert.equal(b.thresholds.idleSeconds, 900);
   assert.equal(b.maxExecutions, 20);
   const c = allow('cancel active query_id:-412345678 running:10m for:1h runaway report');
@@ -109,14 +127,24 @@ test('a rule matches its cause, filters and every threshold, and nothing else', 
   assert.equal(matchesRule(spec, incident({ waiting: 2 })), false, 'fewer waiters');
   assert.equal(matchesRule(spec, incident({ root: root({ waitSeconds: 4 }) })), false, 'below the wait threshold');
   assert.equal(matchesRule(spec, incident({ cause: 'root-blocker' })), false, 'other cause');
-  assert.equal(matchesRule(spec, incident({ root: root({ state: 'idle in transaction' }) })), false, 'a cancel needs a running statement');
+  assert.equal(
+    matchesRule(spec, incident({ root: root({ state: 'idle in transaction' }) })),
+    false,
+    'a cancel needs a running statement',
+  );
   assert.equal(matchesRule(spec, incident({ root: null })), false);
   const idle = allow('terminate idle-in-transaction user:reporting idle:15m for:8h r');
   const idleRoot = root({ user: 'reporting', state: 'idle in transaction', ageSeconds: 901 });
   assert.equal(matchesRule(idle, incident({ cause: 'idle-in-transaction', root: idleRoot })), true);
-  assert.equal(matchesRule(idle, incident({ cause: 'idle-in-transaction', root: { ...idleRoot, ageSeconds: 899 } })), false);
+  assert.equal(
+    matchesRule(idle, incident({ cause: 'idle-in-transaction', root: { ...idleRoot, ageSeconds: 899 } })),
+    false,
+  );
   const q = allow('cancel active query_id:-412345678 running:10m for:1h r');
-  assert.equal(matchesRule(q, incident({ cause: 'active', root: root({ queryId: '-412345678', ageSeconds: 600 }) })), true);
+  assert.equal(
+    matchesRule(q, incident({ cause: 'active', root: root({ queryId: '-412345678', ageSeconds: 600 }) })),
+    true,
+  );
   assert.equal(matchesRule(q, incident({ cause: 'active', root: root({ queryId: '1', ageSeconds: 600 }) })), false);
   assert.equal(ruleMatches(spec, [incident(), incident({ key: 'k2' })], ALERTS).length, 1, 'one session, one match');
 });

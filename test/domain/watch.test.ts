@@ -24,10 +24,21 @@ const T: WatchThresholds = {
 const session = sessionBuilder(100);
 
 const waiter = (blocker: number, wait: number, over: Partial<WatchedSession> = {}) =>
-  session({ blockedBy: [blocker], waitEventType: 'Lock', waitingFor: relLock('AccessShareLock'), waitSeconds: wait, ...over });
+  session({
+    blockedBy: [blocker],
+    waitEventType: 'Lock',
+    waitingFor: relLock('AccessShareLock'),
+    waitSeconds: wait,
+    ...over,
+  });
 
 test('an idle-in-transaction lock holder with waiters past the lock-wait threshold is one root-blocker incident naming the lock', () => {
-  const holder = session({ state: 'idle in transaction', xactAgeSeconds: 840, queryAgeSeconds: 839, holding: [relLock('AccessExclusiveLock')] });
+  const holder = session({
+    state: 'idle in transaction',
+    xactAgeSeconds: 840,
+    queryAgeSeconds: 839,
+    holding: [relLock('AccessExclusiveLock')],
+  });
   const waiters = [waiter(holder.pid, 45, { application: 'puma' }), waiter(holder.pid, 12, { application: 'sidekiq' })];
   const found = detectIncidents(snapshot([holder, ...waiters]), T);
   assert.equal(found.length, 1, 'waiters are part of the holder incident, not incidents of their own');
@@ -73,7 +84,9 @@ test('a DDL waiting behind a long read with readers behind it is the lock-queue 
 });
 
 test('forty-two sessions of the same statement are one query storm, grouped by query_id', () => {
-  const storm = Array.from({ length: 42 }, (_, n) => session({ queryId: '-4123', query: `SELECT * FROM orders WHERE customer_id = ${n}`, queryAgeSeconds: 20 + n }));
+  const storm = Array.from({ length: 42 }, (_, n) =>
+    session({ queryId: '-4123', query: `SELECT * FROM orders WHERE customer_id = ${n}`, queryAgeSeconds: 20 + n }),
+  );
   const other = session({ queryId: '77', queryAgeSeconds: 2000, query: 'SELECT pg_sleep(3000)' });
   const found = detectIncidents(snapshot([...storm, other]), T);
   const s = found.find((i) => i.cause === 'query-storm');
@@ -86,8 +99,13 @@ test('forty-two sessions of the same statement are one query storm, grouped by q
 });
 
 test('without query_id a storm groups by text with the literals taken out', () => {
-  assert.equal(fingerprint("SELECT * FROM t WHERE a = 1 AND b = 'x''y'"), fingerprint('select *   from t where a = 22 and b = \'z\''));
-  const storm = Array.from({ length: 10 }, (_, n) => session({ query: `SELECT * FROM t WHERE a = ${n}`, queryAgeSeconds: 15 }));
+  assert.equal(
+    fingerprint("SELECT * FROM t WHERE a = 1 AND b = 'x''y'"),
+    fingerprint("select *   from t where a = 22 and b = 'z'"),
+  );
+  const storm = Array.from({ length: 10 }, (_, n) =>
+    session({ query: `SELECT * FROM t WHERE a = ${n}`, queryAgeSeconds: 15 }),
+  );
   assert.equal(detectIncidents(snapshot(storm), T).filter((i) => i.cause === 'query-storm').length, 1);
   assert.equal(detectIncidents(snapshot(storm.slice(0, 9)), T).length, 0, 'nine are not a storm');
 });
@@ -95,16 +113,32 @@ test('without query_id a storm groups by text with the literals taken out', () =
 test('long idle transactions and long queries are incidents; `off` switches each off', () => {
   const idle = session({ state: 'idle in transaction', xactAgeSeconds: 601 });
   const long = session({ queryAgeSeconds: 1801 });
-  assert.deepEqual(detectIncidents(snapshot([idle, long]), T).map((i) => i.cause).sort(), ['active', 'idle-in-transaction']);
-  assert.deepEqual(detectIncidents(snapshot([idle, long]), { ...T, idleInTransactionSeconds: null, activeSeconds: null }), []);
+  assert.deepEqual(
+    detectIncidents(snapshot([idle, long]), T)
+      .map((i) => i.cause)
+      .sort(),
+    ['active', 'idle-in-transaction'],
+  );
+  assert.deepEqual(
+    detectIncidents(snapshot([idle, long]), { ...T, idleInTransactionSeconds: null, activeSeconds: null }),
+    [],
+  );
 });
 
 test('connection use above the share of available connections is one incident', () => {
   const over = snapshot([], { connections: { total: 87, available: 97, idle: 77, active: 5, idleInTransaction: 5 } });
-  assert.deepEqual(detectIncidents(over, T).map((i) => i.cause), []);
-  const full = snapshot([], { connections: { total: 412, available: 450, idle: 300, active: 80, idleInTransaction: 32 } });
+  assert.deepEqual(
+    detectIncidents(over, T).map((i) => i.cause),
+    [],
+  );
+  const full = snapshot([], {
+    connections: { total: 412, available: 450, idle: 300, active: 80, idleInTransaction: 32 },
+  });
   const found = detectIncidents(full, T);
-  assert.deepEqual(found.map((i) => i.key), ['main|connections|-']);
+  assert.deepEqual(
+    found.map((i) => i.key),
+    ['main|connections|-'],
+  );
   assert.equal(found[0]!.connections?.total, 412);
   assert.deepEqual(detectIncidents(full, { ...T, connectionsShare: null }), []);
 });
@@ -118,7 +152,11 @@ test('replication lag counts only when its threshold is set', () => {
 });
 
 test('the plan opens new keys, refreshes seen ones and clears the rest', () => {
-  const holder = session({ state: 'idle in transaction', xactAgeSeconds: 100, holding: [relLock('AccessExclusiveLock')] });
+  const holder = session({
+    state: 'idle in transaction',
+    xactAgeSeconds: 100,
+    holding: [relLock('AccessExclusiveLock')],
+  });
   const [incident] = detectIncidents(snapshot([holder, waiter(holder.pid, 31)]), T);
   const record = (key: string): IncidentRecord => ({
     id: key,
@@ -136,13 +174,32 @@ test('the plan opens new keys, refreshes seen ones and clears the rest', () => {
   const plan = planIncidents([record(incident!.key), record('main|active|gone')], [incident!]);
   assert.equal(plan.open.length, 0);
   assert.equal(plan.refresh.length, 1);
-  assert.deepEqual(plan.clear.map((r) => r.key), ['main|active|gone']);
+  assert.deepEqual(
+    plan.clear.map((r) => r.key),
+    ['main|active|gone'],
+  );
 });
 
 test('a cleared incident says why: the request that ended it, the session that left, or the threshold', () => {
-  const holder = session({ state: 'idle in transaction', xactAgeSeconds: 100, holding: [relLock('AccessExclusiveLock')] });
+  const holder = session({
+    state: 'idle in transaction',
+    xactAgeSeconds: 100,
+    holding: [relLock('AccessExclusiveLock')],
+  });
   const [incident] = detectIncidents(snapshot([holder, waiter(holder.pid, 31)]), T);
-  const record: IncidentRecord = { id: '1', key: incident!.key, cluster: 'main', cause: 'root-blocker', status: 'open', incident: incident!, openedAt: 'x', clearedAt: null, clearReason: null, messageTs: null, snoozedUntil: null };
+  const record: IncidentRecord = {
+    id: '1',
+    key: incident!.key,
+    cluster: 'main',
+    cause: 'root-blocker',
+    status: 'open',
+    incident: incident!,
+    openedAt: 'x',
+    clearedAt: null,
+    clearReason: null,
+    messageTs: null,
+    snoozedUntil: null,
+  };
   assert.deepEqual(clearReasonFor(record, snapshot([]), { requestId: 'R', outcome: 'terminated', approver: 'UAPP' }), {
     kind: 'request',
     requestId: 'R',
@@ -151,14 +208,26 @@ test('a cleared incident says why: the request that ended it, the session that l
   });
   assert.deepEqual(clearReasonFor(record, snapshot([]), null), { kind: 'ended' });
   assert.deepEqual(clearReasonFor(record, snapshot([holder]), null), { kind: 'resolved' });
-  assert.deepEqual(clearReasonFor(record, snapshot([{ ...holder, xactStart: 'later' }]), null), { kind: 'ended' }, 'a new transaction means the old one ended');
+  assert.deepEqual(
+    clearReasonFor(record, snapshot([{ ...holder, xactStart: 'later' }]), null),
+    { kind: 'ended' },
+    'a new transaction means the old one ended',
+  );
   assert.deepEqual(clearReasonFor({ ...record, cause: 'cluster-down' }, null, null), { kind: 'back' });
   // A storm relieved by a bulk cancel keeps how many of its sessions were cancelled.
-  assert.deepEqual(clearReasonFor({ ...record, cause: 'query-storm' }, snapshot([]), { requestId: 'R', outcome: 'cancelled', approver: 'UAPP', counts: { done: 4, of: 5 } }), {
-    kind: 'request',
-    requestId: 'R',
-    action: 'cancelled',
-    approver: 'UAPP',
-    counts: { done: 4, of: 5 },
-  });
+  assert.deepEqual(
+    clearReasonFor({ ...record, cause: 'query-storm' }, snapshot([]), {
+      requestId: 'R',
+      outcome: 'cancelled',
+      approver: 'UAPP',
+      counts: { done: 4, of: 5 },
+    }),
+    {
+      kind: 'request',
+      requestId: 'R',
+      action: 'cancelled',
+      approver: 'UAPP',
+      counts: { done: 4, of: 5 },
+    },
+  );
 });

@@ -6,8 +6,19 @@ import { randomBytes } from 'node:crypto';
 import { createTestDatabase, serverUrl, type TestDatabase } from '../helpers/pg.js';
 import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { sessionAlive, sleepSession } from '../helpers/sessions.js';
-import { APPROVER, baseEnv, REQUESTER, startTestApp} from '../helpers/app.js';
-import { approvalPosts, as, click, command, fresh, requestRow, sessionTracker, stateQuery, typedRequest, waitForStatus } from '../helpers/approval-flow.js';
+import { APPROVER, baseEnv, REQUESTER, startTestApp } from '../helpers/app.js';
+import {
+  approvalPosts,
+  as,
+  click,
+  command,
+  fresh,
+  requestRow,
+  sessionTracker,
+  stateQuery,
+  typedRequest,
+  waitForStatus,
+} from '../helpers/approval-flow.js';
 import { ACTION } from '../../src/slack/ids.js';
 
 const BOT_ROLE = `pgsbot_${randomBytes(4).toString('hex')}`;
@@ -21,7 +32,10 @@ const track = sessions.track;
 before(async () => {
   db = await createTestDatabase('fail');
   slack = await startSlackApi();
-  await stateQuery(serverUrl(), `CREATE ROLE ${BOT_ROLE} LOGIN PASSWORD '${BOT_PASSWORD}' IN ROLE pg_monitor, pg_signal_backend`);
+  await stateQuery(
+    serverUrl(),
+    `CREATE ROLE ${BOT_ROLE} LOGIN PASSWORD '${BOT_PASSWORD}' IN ROLE pg_monitor, pg_signal_backend`,
+  );
 });
 afterEach(async () => {
   await sessions.endAll();
@@ -38,7 +52,9 @@ test("terminating a superuser's session as a non-superuser bot is refused before
   u.username = BOT_ROLE;
   u.password = BOT_PASSWORD;
   // The bot manages the cluster as a plain role; its state stays in a database it can write.
-  const app = await startTestApp(baseEnv(u.toString(), slack, { STATE_DATABASE_URL: db.url }), { terminateTimeoutMs: 3_000 });
+  const app = await startTestApp(baseEnv(u.toString(), slack, { STATE_DATABASE_URL: db.url }), {
+    terminateTimeoutMs: 3_000,
+  });
   sessions.defer(() => app.stop());
   const victim = track(await sleepSession(db.url, { seconds: 120 })); // as the superuser
   // The server would refuse the signal whatever anyone approves (only a superuser may signal a superuser's
@@ -72,7 +88,9 @@ test('a typed terminate of a session the bot role cannot see (no pg_monitor) is 
 test('with the state database unreachable an approval is refused plainly and nothing is executed', async () => {
   const channel = fresh('C');
   const state = await createTestDatabase('state');
-  const app = await startTestApp(baseEnv(db.url, slack, { STATE_DATABASE_URL: state.url }), { terminateTimeoutMs: 3_000 });
+  const app = await startTestApp(baseEnv(db.url, slack, { STATE_DATABASE_URL: state.url }), {
+    terminateTimeoutMs: 3_000,
+  });
   let down = false;
   const bringBack = async () => {
     if (down) await stateQuery(serverUrl(), `ALTER DATABASE ${state.name} ALLOW_CONNECTIONS true`);
@@ -80,11 +98,18 @@ test('with the state database unreachable an approval is refused plainly and not
   };
   try {
     const victim = track(await sleepSession(db.url, { seconds: 120 }));
-    const { id } = await typedRequest(slack, app.port, `terminate ${victim.pid} state goes away`, as(REQUESTER, channel));
+    const { id } = await typedRequest(
+      slack,
+      app.port,
+      `terminate ${victim.pid} state goes away`,
+      as(REQUESTER, channel),
+    );
 
     await stateQuery(serverUrl(), `ALTER DATABASE ${state.name} ALLOW_CONNECTIONS false`);
     down = true;
-    await stateQuery(serverUrl(), 'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1', [state.name]);
+    await stateQuery(serverUrl(), 'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1', [
+      state.name,
+    ]);
     const refused = await click(slack, app.port, ACTION.approve, id, as(APPROVER, channel));
     assert.match(await refused.reply(8_000), /could not record that decision.*nothing was executed/);
     assert.equal(await sessionAlive(db.url, victim.pid, victim.backendStart), true);

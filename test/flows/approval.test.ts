@@ -8,7 +8,23 @@ import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { blockAction, triggerId, viewSubmission } from '../helpers/slack-requests.js';
 import { activityRow, idleInTransactionLockHolder, sessionAlive, sleepSession } from '../helpers/sessions.js';
 import { APPROVER, baseEnv, OUTSIDER, REQUESTER, SIGNING_SECRET, startTestApp, type TestApp } from '../helpers/app.js';
-import { approvalPosts, as, auditEvents, buttonsIn, click, command, fresh, requestRow, sessionTracker, stateQuery, textOf, typedRequest, updatesOf, waitForStatus, waitForUpdate } from '../helpers/approval-flow.js';
+import {
+  approvalPosts,
+  as,
+  auditEvents,
+  buttonsIn,
+  click,
+  command,
+  fresh,
+  requestRow,
+  sessionTracker,
+  stateQuery,
+  textOf,
+  typedRequest,
+  updatesOf,
+  waitForStatus,
+  waitForUpdate,
+} from '../helpers/approval-flow.js';
 import { resealRequest } from '../helpers/binding.js';
 import { createStateStore } from '../../src/postgres/state-store.js';
 import { ACTION, decodeTarget, encodeModalMetadata, INPUT, VIEW } from '../../src/slack/ids.js';
@@ -38,7 +54,6 @@ after(async () => {
   await db?.drop();
 });
 
-
 // ---- the button flow ---------------------------------------------------------------------------------
 
 test('a Terminate button opens the modal, the reason posts an approval request, and an approver ends exactly that session', async () => {
@@ -47,7 +62,9 @@ test('a Terminate button opens the modal, the reason posts an approval request, 
   const bystander = track(await sleepSession(db.url, { seconds: 120, application: 'button-bystander' }));
 
   const listing = await command(slack, app.port, 'app:button-victim', as(REQUESTER, channel));
-  const terminate = buttonsIn(listing.body.blocks).find((b) => b.action_id === ACTION.terminate && decodeTarget(b.value)?.pid === victim.pid);
+  const terminate = buttonsIn(listing.body.blocks).find(
+    (b) => b.action_id === ACTION.terminate && decodeTarget(b.value)?.pid === victim.pid,
+  );
   assert.ok(terminate, 'the listing offers Terminate for the session');
 
   const trigger = triggerId();
@@ -66,7 +83,9 @@ test('a Terminate button opens the modal, the reason posts an approval request, 
   assert.equal(modal.callback_id, VIEW.request);
   // Then the session as the database sees it now: user, application, the query.
   const filled = await slack.waitFor(() =>
-    slack.callsTo('views.update').find((c) => (c.params.view as { private_metadata?: string }).private_metadata === modal.private_metadata),
+    slack
+      .callsTo('views.update')
+      .find((c) => (c.params.view as { private_metadata?: string }).private_metadata === modal.private_metadata),
   );
   assert.match(textOf(filled.params.view), /button-victim/);
   assert.match(textOf(filled.params.view), /pg_sleep\(120\)/);
@@ -76,17 +95,24 @@ test('a Terminate button opens the modal, the reason posts an approval request, 
     userId: REQUESTER,
     callbackId: VIEW.request,
     privateMetadata: modal.private_metadata,
-    values: { [INPUT.reasonBlock]: { [INPUT.reasonAction]: { type: 'plain_text_input', value: 'holds the orders lock' } } },
+    values: {
+      [INPUT.reasonBlock]: { [INPUT.reasonAction]: { type: 'plain_text_input', value: 'holds the orders lock' } },
+    },
   });
   assert.equal(submitted.status, 200);
   assert.equal(submitted.body, '', 'a valid submission closes the modal');
 
-  const post = await slack.waitFor(() => approvalPosts(slack, channel)[0], { description: 'approval message in the channel of the button' });
+  const post = await slack.waitFor(() => approvalPosts(slack, channel)[0], {
+    description: 'approval message in the channel of the button',
+  });
   const decision = buttonsIn(post.params.blocks);
   assert.deepEqual(decision.map((b) => b.action_id).sort(), [ACTION.approve, ACTION.deny, ACTION.withdraw].sort());
   const id = decision[0]!.value;
   assert.match(id, UUID);
-  assert.ok(decision.every((b) => b.value === id), 'decision buttons carry only the request id');
+  assert.ok(
+    decision.every((b) => b.value === id),
+    'decision buttons carry only the request id',
+  );
   const shown = textOf(post.params.blocks);
   for (const part of [`pid ${victim.pid}`, 'button-victim', db.name, 'holds the orders lock', '<@UREQ>', 'Expires']) {
     assert.ok(shown.includes(part), `the approval message shows ${part}`);
@@ -106,7 +132,9 @@ test('a Terminate button opens the modal, the reason posts an approval request, 
   assert.match(textOf(updated.params), /Approved by <@UAPP>/);
   assert.equal(buttonsIn(updated.params.blocks).length, 0, 'no buttons once decided');
   const told = await slack.waitFor(() =>
-    slack.callsTo('chat.postMessage').find((c) => c.params.channel === channel && c.params.thread_ts === row.message_ts),
+    slack
+      .callsTo('chat.postMessage')
+      .find((c) => c.params.channel === channel && c.params.thread_ts === row.message_ts),
   );
   assert.match(String(told.params.text), /<@UREQ>.*approved by <@UAPP>.*terminated/);
 });
@@ -115,7 +143,13 @@ test('a modal submitted without a reason is answered with an inline error and re
   const channel = fresh('C');
   const victim = track(await sleepSession(db.url, { seconds: 120 }));
   const privateMetadata = encodeModalMetadata({
-    target: { cluster: 'default', pid: victim.pid, backendStart: victim.backendStart, queryStart: victim.queryStart, kind: 'terminate' },
+    target: {
+      cluster: 'default',
+      pid: victim.pid,
+      backendStart: victim.backendStart,
+      queryStart: victim.queryStart,
+      kind: 'terminate',
+    },
     channel,
   });
   const submitted = await viewSubmission(app.port, SIGNING_SECRET, {
@@ -130,7 +164,9 @@ test('a modal submitted without a reason is answered with an inline error and re
   assert.match(body.errors?.[INPUT.reasonBlock] ?? '', /reason/i);
   await new Promise((resolve) => setTimeout(resolve, 300));
   assert.equal(approvalPosts(slack, channel).length, 0);
-  const rows = await stateQuery(db.url, `SELECT id FROM pgsessions.requests WHERE targets @> $1::jsonb`, [JSON.stringify([{ pid: victim.pid }])]);
+  const rows = await stateQuery(db.url, `SELECT id FROM pgsessions.requests WHERE targets @> $1::jsonb`, [
+    JSON.stringify([{ pid: victim.pid }]),
+  ]);
   assert.equal(rows.length, 0, 'no request was recorded');
 });
 
@@ -139,13 +175,22 @@ test('a modal submitted without a reason is answered with an inline error and re
 test('an approved cancel interrupts the running query and leaves the same backend connected', async () => {
   const channel = fresh('C');
   const victim = track(await sleepSession(db.url, { seconds: 120 }));
-  const { id, post } = await typedRequest(slack, app.port, `cancel ${victim.pid} runaway report`, as(REQUESTER, channel));
+  const { id, post } = await typedRequest(
+    slack,
+    app.port,
+    `cancel ${victim.pid} runaway report`,
+    as(REQUESTER, channel),
+  );
   assert.match(textOf(post.params.blocks), /Cancel request/);
   await click(slack, app.port, ACTION.approve, id, as(APPROVER, channel));
   const row = await waitForStatus(db.url, id, ['executed', 'failed']);
   assert.deepEqual(row.result?.outcomes, [{ pid: victim.pid, outcome: 'cancelled' }]);
   assert.match(String((await victim.finished)?.message), /cancel/i, 'the query was cancelled');
-  assert.equal(await sessionAlive(db.url, victim.pid, victim.backendStart), true, 'the same backend is still connected');
+  assert.equal(
+    await sessionAlive(db.url, victim.pid, victim.backendStart),
+    true,
+    'the same backend is still connected',
+  );
   assert.equal((await activityRow(db.url, victim.pid))?.state, 'idle');
   await waitForUpdate(slack, db.url, id, /cancelled/);
 });
@@ -162,13 +207,21 @@ test('a cancel of a session idle in transaction is refused with a hint to termin
 
   const listing = await command(slack, app.port, 'state:idle-in-transaction', as(REQUESTER, channel));
   const mine = buttonsIn(listing.body.blocks).filter((b) => decodeTarget(b.value)?.pid === holder.pid);
-  assert.deepEqual(mine.map((b) => b.action_id), [ACTION.terminate]);
+  assert.deepEqual(
+    mine.map((b) => b.action_id),
+    [ACTION.terminate],
+  );
 });
 
 test('cancel with escalate: whose cancel works ends as cancelled and the backend stays', async () => {
   const channel = fresh('C');
   const victim = track(await sleepSession(db.url, { seconds: 120 }));
-  const { id, post } = await typedRequest(slack, app.port, `cancel ${victim.pid} escalate:2s long report`, as(REQUESTER, channel));
+  const { id, post } = await typedRequest(
+    slack,
+    app.port,
+    `cancel ${victim.pid} escalate:2s long report`,
+    as(REQUESTER, channel),
+  );
   assert.match(textOf(post.params.blocks), /then terminate if still running after 2 s/);
   await click(slack, app.port, ACTION.approve, id, as(APPROVER, channel));
   const row = await waitForStatus(db.url, id, ['executed', 'failed']);
@@ -186,8 +239,13 @@ async function cancelProofQuery(url: string) {
   );
   const { pid, backend_start: backendStart } = rows[0]!;
   const finished = client
-    .query('DO $$ BEGIN LOOP BEGIN PERFORM pg_sleep(60); EXCEPTION WHEN query_canceled THEN NULL; END; END LOOP; END $$')
-    .then(() => null, (e: Error) => e);
+    .query(
+      'DO $$ BEGIN LOOP BEGIN PERFORM pg_sleep(60); EXCEPTION WHEN query_canceled THEN NULL; END; END LOOP; END $$',
+    )
+    .then(
+      () => null,
+      (e: Error) => e,
+    );
   const deadline = Date.now() + 10_000;
   while ((await activityRow(url, pid))?.wait_event !== 'PgSleep') {
     if (Date.now() > deadline) throw new Error('the cancel-proof query never started');
@@ -207,7 +265,12 @@ async function cancelProofQuery(url: string) {
 test('cancel with escalate: terminates a query that ignores the cancel once the grace period after the cancel is over', async () => {
   const channel = fresh('C');
   const writer = track(await cancelProofQuery(db.url));
-  const { id } = await typedRequest(slack, app.port, `cancel ${writer.pid} escalate:1s swallows cancels`, as(REQUESTER, channel));
+  const { id } = await typedRequest(
+    slack,
+    app.port,
+    `cancel ${writer.pid} escalate:1s swallows cancels`,
+    as(REQUESTER, channel),
+  );
   await click(slack, app.port, ACTION.approve, id, as(APPROVER, channel));
   const row = await waitForStatus(db.url, id, ['executed', 'failed'], 20_000);
   assert.deepEqual(row.result?.outcomes, [{ pid: writer.pid, outcome: 'terminated' }], JSON.stringify(row.result));
@@ -218,7 +281,10 @@ test('cancel with escalate: terminates a query that ignores the cancel once the 
     'SELECT extract(epoch FROM executed_at - executing_at)::float8 AS seconds FROM pgsessions.requests WHERE id = $1',
     [id],
   );
-  assert.ok(timing!.seconds >= 1 && timing!.seconds < 2.5, `terminated ${timing!.seconds.toFixed(2)} s after the cancel`);
+  assert.ok(
+    timing!.seconds >= 1 && timing!.seconds < 2.5,
+    `terminated ${timing!.seconds.toFixed(2)} s after the cancel`,
+  );
 });
 
 // ---- who may decide ------------------------------------------------------------------------------------
@@ -266,7 +332,11 @@ test('a denial kills nothing, shows who denied, tells the requester, and cannot 
   await click(slack, app.port, ACTION.deny, id, as(APPROVER, channel));
   const row = await waitForStatus(db.url, id, ['denied']);
   await waitForUpdate(slack, db.url, id, /Denied by <@UAPP>/);
-  await slack.waitFor(() => slack.callsTo('chat.postMessage').find((c) => c.params.thread_ts === row.message_ts && /denied/.test(String(c.params.text))));
+  await slack.waitFor(() =>
+    slack
+      .callsTo('chat.postMessage')
+      .find((c) => c.params.thread_ts === row.message_ts && /denied/.test(String(c.params.text))),
+  );
   const late = await click(slack, app.port, ACTION.approve, id, as(APPROVER, channel));
   assert.match(await late.reply(), /already decided/);
   assert.equal(await sessionAlive(db.url, victim.pid, victim.backendStart), true);
@@ -299,10 +369,15 @@ test('a double click on Approve executes once', async () => {
   const clicks = await Promise.all([1, 2].map(() => click(slack, app.port, ACTION.approve, id, as(APPROVER, channel))));
   await waitForStatus(db.url, id, ['executed', 'failed']);
   const answered = await slack.waitFor(() => {
-    const texts = clicks.flatMap((c) => slack.responsesTo(c.responseId)).map((r) => String((r.body as { text?: string }).text));
+    const texts = clicks
+      .flatMap((c) => slack.responsesTo(c.responseId))
+      .map((r) => String((r.body as { text?: string }).text));
     return texts.length >= 1 && texts;
   });
-  assert.deepEqual(answered.map((t) => /already decided/.test(t)), [true]);
+  assert.deepEqual(
+    answered.map((t) => /already decided/.test(t)),
+    [true],
+  );
   assert.deepEqual(await auditEvents(db.url, id), ['requested', 'approved', 'executing', 'executed']);
   assert.equal(await sessionAlive(db.url, victim.pid), false);
 });
@@ -320,12 +395,18 @@ test('a slow Slack does not hold back an approved kill: the session is gone befo
   const goneAt = Date.now();
   assert.equal(await sessionAlive(db.url, victim.pid), false);
   // Ordering, not speed: the kill finished while Slack was still sitting on the first message update.
-  assert.ok(goneAt < firstUpdate.at + delayMs, `gone ${goneAt - firstUpdate.at} ms after the delayed update was received`);
+  assert.ok(
+    goneAt < firstUpdate.at + delayMs,
+    `gone ${goneAt - firstUpdate.at} ms after the delayed update was received`,
+  );
   // And the message still ends showing the outcome, after the "approved" edit.
-  const updates = await slack.waitFor(() => {
-    const mine = slack.callsTo('chat.update').filter((c) => c.at >= clickedAt);
-    return mine.length >= 2 && mine;
-  }, { timeoutMs: delayMs + 5_000 });
+  const updates = await slack.waitFor(
+    () => {
+      const mine = slack.callsTo('chat.update').filter((c) => c.at >= clickedAt);
+      return mine.length >= 2 && mine;
+    },
+    { timeoutMs: delayMs + 5_000 },
+  );
   assert.match(textOf(updates[updates.length - 1]!.params), /terminated/);
 });
 
@@ -338,20 +419,36 @@ test('twenty approvals racing over two app instances on one state database execu
     const bystander = track(await sleepSession(db.url, { seconds: 120, application: 'race-bystander' }));
     const { id } = await typedRequest(slack, app.port, `terminate ${victim.pid} race`, as(REQUESTER, channel));
     const clicks = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => click(slack, i % 2 === 0 ? app.port : second.port, ACTION.approve, id, as(i % 3 === 0 ? 'UGROUPIE' : APPROVER, channel))),
+      Array.from({ length: 20 }, (_, i) =>
+        click(
+          slack,
+          i % 2 === 0 ? app.port : second.port,
+          ACTION.approve,
+          id,
+          as(i % 3 === 0 ? 'UGROUPIE' : APPROVER, channel),
+        ),
+      ),
     );
     assert.ok(clicks.every((c) => c.status === 200));
     const row = await waitForStatus(db.url, id, ['executed', 'failed']);
     assert.deepEqual(row.result?.outcomes, [{ pid: victim.pid, outcome: 'terminated' }]);
-    const answers = () => clicks.flatMap((c) => slack.responsesTo(c.responseId)).map((r) => String((r.body as { text?: string }).text));
+    const answers = () =>
+      clicks.flatMap((c) => slack.responsesTo(c.responseId)).map((r) => String((r.body as { text?: string }).text));
     await slack.waitFor(() => answers().length >= 19, { timeoutMs: 8_000, description: '19 refusals' });
     await new Promise((resolve) => setTimeout(resolve, 200));
     assert.equal(answers().length, 19, 'the winning click gets no refusal');
-    assert.ok(answers().every((t) => /already decided/.test(t)), 'every other click is told it was already decided');
+    assert.ok(
+      answers().every((t) => /already decided/.test(t)),
+      'every other click is told it was already decided',
+    );
     assert.deepEqual(await auditEvents(db.url, id), ['requested', 'approved', 'executing', 'executed']);
     assert.equal(await sessionAlive(db.url, victim.pid), false);
     assert.equal(await sessionAlive(db.url, bystander.pid, bystander.backendStart), true);
-    assert.equal((await updatesOf(slack, db.url, id)).filter((c) => /terminated/.test(textOf(c.params))).length, 1, 'one outcome shown');
+    assert.equal(
+      (await updatesOf(slack, db.url, id)).filter((c) => /terminated/.test(textOf(c.params))).length,
+      1,
+      'one outcome shown',
+    );
     const pool = new pg.Pool({ connectionString: db.url, max: 1 });
     try {
       assert.equal((await createStateStore(pool).verifyAudit()).ok, true, 'two writers, one unbroken audit chain');
@@ -383,19 +480,31 @@ test('a pid that now belongs to another backend (different backend_start) is not
   const victim = track(await sleepSession(db.url, { seconds: 120 }));
   const { id } = await typedRequest(slack, app.port, `terminate ${victim.pid} reused pid`, as(REQUESTER, channel));
   // As if the session had ended and its pid had been reused by the live one.
-  await stateQuery(db.url, `UPDATE pgsessions.requests SET targets = jsonb_set(targets, '{0,backendStart}', '"2001-02-03 04:05:06.123456+00"') WHERE id = $1`, [id]);
+  await stateQuery(
+    db.url,
+    `UPDATE pgsessions.requests SET targets = jsonb_set(targets, '{0,backendStart}', '"2001-02-03 04:05:06.123456+00"') WHERE id = $1`,
+    [id],
+  );
   await resealRequest(db.url, id); // as if asked so: this checks the signal statement, not the binding
   await click(slack, app.port, ACTION.approve, id, as(APPROVER, channel));
   const row = await waitForStatus(db.url, id, ['executed', 'failed']);
   assert.deepEqual(row.result?.outcomes, [{ pid: victim.pid, outcome: 'gone' }]);
-  assert.equal(await sessionAlive(db.url, victim.pid, victim.backendStart), true, 'the live session with that pid survives');
+  assert.equal(
+    await sessionAlive(db.url, victim.pid, victim.backendStart),
+    true,
+    'the live session with that pid survives',
+  );
 });
 
 test('a cancel whose query changed since the request (different query_start) is not sent', async () => {
   const channel = fresh('C');
   const victim = track(await sleepSession(db.url, { seconds: 120 }));
   const { id } = await typedRequest(slack, app.port, `cancel ${victim.pid} old query`, as(REQUESTER, channel));
-  await stateQuery(db.url, `UPDATE pgsessions.requests SET targets = jsonb_set(targets, '{0,queryStart}', '"2001-02-03 04:05:06.123456+00"') WHERE id = $1`, [id]);
+  await stateQuery(
+    db.url,
+    `UPDATE pgsessions.requests SET targets = jsonb_set(targets, '{0,queryStart}', '"2001-02-03 04:05:06.123456+00"') WHERE id = $1`,
+    [id],
+  );
   await resealRequest(db.url, id); // as if asked so: this checks the signal statement, not the binding
   await click(slack, app.port, ACTION.approve, id, as(APPROVER, channel));
   const row = await waitForStatus(db.url, id, ['executed', 'failed']);
@@ -416,7 +525,11 @@ test('a session that turned itself into a protected application after the reques
   // Said as a refusal — the session is still there — not as "no longer running".
   assert.equal(row.result?.outcomes[0]?.outcome, 'refused');
   assert.match(row.result?.outcomes[0]?.message ?? '', /protected role or application/);
-  assert.equal(await sessionAlive(db.url, holder.pid, holder.backendStart), true, 'the protection is checked again when signalling');
+  assert.equal(
+    await sessionAlive(db.url, holder.pid, holder.backendStart),
+    true,
+    'the protection is checked again when signalling',
+  );
 });
 
 // ---- refusals at request time ------------------------------------------------------------------------
@@ -429,7 +542,11 @@ test('a session of a protected application is refused at request time and surviv
   assert.equal(approvalPosts(slack, channel).length, 0);
   const listing = await command(slack, app.port, `app:${PROTECTED_APP}`, as(REQUESTER, channel));
   assert.match(textOf(listing.body), new RegExp(`pid ${victim.pid}`));
-  assert.deepEqual(buttonsIn(listing.body.blocks).filter((b) => b.action_id !== ACTION.share), [], 'no kill buttons on a protected session');
+  assert.deepEqual(
+    buttonsIn(listing.body.blocks).filter((b) => b.action_id !== ACTION.share),
+    [],
+    'no kill buttons on a protected session',
+  );
   assert.equal(await sessionAlive(db.url, victim.pid, victim.backendStart), true);
 });
 
@@ -442,7 +559,12 @@ test('in read-only mode requests and approvals are refused and nothing is killed
     assert.match(typed.text, /read-only/);
     assert.equal(approvalPosts(slack, channel).length, 0);
     // A request made before the switch, approved on the read-only instance.
-    const { id } = await typedRequest(slack, app.port, `terminate ${victim.pid} before the switch`, as(REQUESTER, channel));
+    const { id } = await typedRequest(
+      slack,
+      app.port,
+      `terminate ${victim.pid} before the switch`,
+      as(REQUESTER, channel),
+    );
     const refused = await click(slack, readOnly.port, ACTION.approve, id, as(APPROVER, channel));
     assert.match(await refused.reply(), /read-only/);
     assert.equal((await requestRow(db.url, id)).status, 'pending');
@@ -459,7 +581,9 @@ test('a request past its expiry is marked expired by the sweeper, shown as Expir
   const channel = fresh('C');
   const victim = track(await sleepSession(db.url, { seconds: 120 }));
   const { id } = await typedRequest(slack, app.port, `terminate ${victim.pid} will expire`, as(REQUESTER, channel));
-  await stateQuery(db.url, `UPDATE pgsessions.requests SET expires_at = now() - interval '1 second' WHERE id = $1`, [id]);
+  await stateQuery(db.url, `UPDATE pgsessions.requests SET expires_at = now() - interval '1 second' WHERE id = $1`, [
+    id,
+  ]);
   await waitForStatus(db.url, id, ['expired'], 5_000);
   const update = await waitForUpdate(slack, db.url, id, /Expired/);
   assert.equal(buttonsIn(update.params.blocks).length, 0);
@@ -495,7 +619,12 @@ test('/pgsessions pending lists the open requests and not the decided ones', asy
   const b = track(await sleepSession(db.url, { seconds: 120 }));
   await typedRequest(slack, app.port, `terminate ${a.pid} pending one`, as(REQUESTER, channel));
   await typedRequest(slack, app.port, `cancel ${b.pid} pending two`, as(REQUESTER, channel));
-  const { id: gone } = await typedRequest(slack, app.port, `terminate ${b.pid} withdrawn three`, as(REQUESTER, channel));
+  const { id: gone } = await typedRequest(
+    slack,
+    app.port,
+    `terminate ${b.pid} withdrawn three`,
+    as(REQUESTER, channel),
+  );
   await click(slack, app.port, ACTION.withdraw, gone, as(REQUESTER, channel));
   await waitForStatus(db.url, gone, ['withdrawn']);
   const { body } = await command(slack, app.port, 'pending', as(OUTSIDER, channel));

@@ -9,7 +9,16 @@ import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 import { startSlackApi, type RecordedCall, type SlackApi } from '../helpers/slack-api.js';
 import { sessionAlive, sleepSession } from '../helpers/sessions.js';
 import { APPROVER, AUDIT_CHANNEL, baseEnv, REQUESTER, startTestApp, type TestApp } from '../helpers/app.js';
-import { as, click, fresh, sessionTracker, stateQuery, textOf, typedRequest, waitForStatus } from '../helpers/approval-flow.js';
+import {
+  as,
+  click,
+  fresh,
+  sessionTracker,
+  stateQuery,
+  textOf,
+  typedRequest,
+  waitForStatus,
+} from '../helpers/approval-flow.js';
 import { ACTION } from '../../src/slack/ids.js';
 import { createStateStore } from '../../src/postgres/state-store.js';
 import { migrate } from '../../src/postgres/migrate.js';
@@ -45,14 +54,22 @@ function seqOf(call: RecordedCall): number {
 }
 
 /** Audit channel posts Slack accepted (no injected fault). */
-const delivered = (calls: RecordedCall[]) => calls.filter((c) => c.method === 'chat.postMessage' && c.params.channel === AUDIT_CHANNEL && !c.fault);
+const delivered = (calls: RecordedCall[]) =>
+  calls.filter((c) => c.method === 'chat.postMessage' && c.params.channel === AUDIT_CHANNEL && !c.fault);
 
 async function allSeqs(): Promise<number[]> {
-  return (await stateQuery<{ seq: number }>(db.url, 'SELECT seq::int AS seq FROM pgsessions.audit_log ORDER BY seq')).map((r) => r.seq);
+  return (
+    await stateQuery<{ seq: number }>(db.url, 'SELECT seq::int AS seq FROM pgsessions.audit_log ORDER BY seq')
+  ).map((r) => r.seq);
 }
 
 async function backlog(): Promise<number> {
-  return (await stateQuery<{ n: number }>(db.url, 'SELECT count(*)::int AS n FROM pgsessions.outbox WHERE delivered_at IS NULL'))[0]!.n;
+  return (
+    await stateQuery<{ n: number }>(
+      db.url,
+      'SELECT count(*)::int AS n FROM pgsessions.outbox WHERE delivered_at IS NULL',
+    )
+  )[0]!.n;
 }
 
 async function auditPostsOf(requestId: string, events: string[]): Promise<Map<string, string>> {
@@ -74,12 +91,25 @@ async function auditPostsOf(requestId: string, events: string[]): Promise<Map<st
 test('every step of a request is posted to the audit channel naming cluster, pid, user, database, requester, approver, reason and outcome', async () => {
   const channel = fresh('C');
   const victim = track(await sleepSession(db.url, { seconds: 120, application: 'audit-victim' }));
-  const executed = await typedRequest(slack, app!.port, `terminate ${victim.pid} audit trail check`, as(REQUESTER, channel));
+  const executed = await typedRequest(
+    slack,
+    app!.port,
+    `terminate ${victim.pid} audit trail check`,
+    as(REQUESTER, channel),
+  );
   await click(slack, app!.port, ACTION.approve, executed.id, as(APPROVER, channel));
   await waitForStatus(db.url, executed.id, ['executed']);
   const posts = await auditPostsOf(executed.id, ['requested', 'approved', 'executing', 'executed']);
   for (const [event, text] of posts) {
-    for (const part of ['`default`', `pid ${victim.pid}`, 'user postgres', `db ${db.name}`, 'audit-victim', '<@UREQ>', 'audit trail check']) {
+    for (const part of [
+      '`default`',
+      `pid ${victim.pid}`,
+      'user postgres',
+      `db ${db.name}`,
+      'audit-victim',
+      '<@UREQ>',
+      'audit trail check',
+    ]) {
       assert.ok(text.includes(part), `${event} names ${part}`);
     }
     if (event !== 'requested') assert.ok(text.includes('<@UAPP>'), `${event} names the approver`);
@@ -92,7 +122,9 @@ test('every step of a request is posted to the audit channel naming cluster, pid
   const withdrawn = await typedRequest(slack, app!.port, `cancel ${other.pid} to be withdrawn`, as(REQUESTER, channel));
   await click(slack, app!.port, ACTION.withdraw, withdrawn.id, as(REQUESTER, channel));
   const expired = await typedRequest(slack, app!.port, `terminate ${other.pid} to expire`, as(REQUESTER, channel));
-  await stateQuery(db.url, `UPDATE pgsessions.requests SET expires_at = now() - interval '1 second' WHERE id = $1`, [expired.id]);
+  await stateQuery(db.url, `UPDATE pgsessions.requests SET expires_at = now() - interval '1 second' WHERE id = $1`, [
+    expired.id,
+  ]);
 
   for (const [id, event, who, reason] of [
     [denied.id, 'denied', '<@UAPP>', 'to be denied'],
@@ -165,7 +197,8 @@ test('audit entries Slack refused (500, 500, 429) are delivered later, in order,
   const victim = track(await sleepSession(db.url, { seconds: 120 }));
   // Requests first, so that only audit posts meet the faults (a withdrawal updates its message and posts nothing else).
   const ids: string[] = [];
-  for (let i = 0; i < 3; i++) ids.push((await typedRequest(slack, app!.port, `terminate ${victim.pid} fault ${i}`, as(REQUESTER, channel))).id);
+  for (let i = 0; i < 3; i++)
+    ids.push((await typedRequest(slack, app!.port, `terminate ${victim.pid} fault ${i}`, as(REQUESTER, channel))).id);
   await until('the requests to be in the audit channel', async () => (await backlog()) === 0);
 
   slack.failNext('chat.postMessage', 2, { status: 500 });
@@ -187,14 +220,18 @@ test('audit entries still undelivered when the app stops are delivered by the ne
   const channel = fresh('C');
   const victim = track(await sleepSession(db.url, { seconds: 120 }));
   const ids: string[] = [];
-  for (let i = 0; i < 2; i++) ids.push((await typedRequest(slack, app!.port, `terminate ${victim.pid} outage ${i}`, as(REQUESTER, channel))).id);
+  for (let i = 0; i < 2; i++)
+    ids.push((await typedRequest(slack, app!.port, `terminate ${victim.pid} outage ${i}`, as(REQUESTER, channel))).id);
   await until('the requests to be in the audit channel', async () => (await backlog()) === 0);
 
   slack.failNext('chat.postMessage', 1000, { status: 503 });
   for (const id of ids) await click(slack, app!.port, ACTION.withdraw, id, as(REQUESTER, channel));
   for (const id of ids) await waitForStatus(db.url, id, ['withdrawn']);
   await until('a failed delivery to be recorded', async () => {
-    const rows = await stateQuery<{ attempts: number }>(db.url, 'SELECT attempts FROM pgsessions.outbox WHERE delivered_at IS NULL ORDER BY audit_seq LIMIT 1');
+    const rows = await stateQuery<{ attempts: number }>(
+      db.url,
+      'SELECT attempts FROM pgsessions.outbox WHERE delivered_at IS NULL ORDER BY audit_seq LIMIT 1',
+    );
     return (rows[0]?.attempts ?? 0) >= 1;
   });
   await app!.stop();

@@ -11,7 +11,18 @@ import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { sessionAlive, sleepSession, type SleepSession } from '../helpers/sessions.js';
 import { assertNoSecrets, baseEnv, secretsOf, startTestApp, type TestApp } from '../helpers/app.js';
-import { approvalPosts, as, auditEvents, click, command, fresh, requestRow, stateQuery, typedRequest, waitForStatus } from '../helpers/approval-flow.js';
+import {
+  approvalPosts,
+  as,
+  auditEvents,
+  click,
+  command,
+  fresh,
+  requestRow,
+  stateQuery,
+  typedRequest,
+  waitForStatus,
+} from '../helpers/approval-flow.js';
 import { FAILURE_MESSAGES } from '../../src/domain/requests.js';
 import { ACTION } from '../../src/slack/ids.js';
 
@@ -94,7 +105,11 @@ after(async () => {
 const stateUrl = () => dbs.alpha.url;
 
 async function requestsIn(channel: string): Promise<number> {
-  const rows = await stateQuery<{ n: number }>(stateUrl(), 'SELECT count(*)::int AS n FROM pgsessions.requests WHERE channel = $1', [channel]);
+  const rows = await stateQuery<{ n: number }>(
+    stateUrl(),
+    'SELECT count(*)::int AS n FROM pgsessions.requests WHERE channel = $1',
+    [channel],
+  );
   return rows[0]!.n;
 }
 
@@ -122,7 +137,12 @@ async function cell(cluster: ClusterName, user: string, act: Act, expected: Expe
 
   if (act === 'request') {
     const victim = standing[cluster];
-    const { text } = await command(slack, app.port, `terminate ${victim.pid} cluster:${cluster} authz check`, as(user, channel));
+    const { text } = await command(
+      slack,
+      app.port,
+      `terminate ${victim.pid} cluster:${cluster} authz check`,
+      as(user, channel),
+    );
     if (expected === 'allowed') {
       assert.match(text, /Request posted/);
       await slack.waitFor(() => approvalPosts(slack, channel)[0], { description: 'approval message' });
@@ -138,16 +158,28 @@ async function cell(cluster: ClusterName, user: string, act: Act, expected: Expe
 
   // A decision is taken on a fresh pending request by this cluster's requester; an approval that is allowed
   // kills, so it gets its own victim.
-  const victim = expected === 'allowed' && act === 'approve' ? await sleepSession(url, { seconds: 120, application: `authz-${cluster}-victim` }) : standing[cluster];
+  const victim =
+    expected === 'allowed' && act === 'approve'
+      ? await sleepSession(url, { seconds: 120, application: `authz-${cluster}-victim` })
+      : standing[cluster];
   if (victim !== standing[cluster]) extra.push(victim);
-  const { id } = await typedRequest(slack, app.port, `terminate ${victim.pid} cluster:${cluster} authz check`, as(requester, channel));
+  const { id } = await typedRequest(
+    slack,
+    app.port,
+    `terminate ${victim.pid} cluster:${cluster} authz check`,
+    as(requester, channel),
+  );
   const clicked = await click(slack, app.port, DECISION_BUTTON[act], id, as(user, channel));
   assert.equal(clicked.status, 200);
 
   if (expected === 'allowed') {
     const row = await waitForStatus(stateUrl(), id, [STATUS_AFTER[act]]);
     assert.equal(row.decided_by, user);
-    assert.equal(await sessionAlive(url, victim.pid, victim.backendStart), act !== 'approve', act === 'approve' ? 'the approved kill happened' : 'nothing was killed');
+    assert.equal(
+      await sessionAlive(url, victim.pid, victim.backendStart),
+      act !== 'approve',
+      act === 'approve' ? 'the approved kill happened' : 'nothing was killed',
+    );
     return;
   }
   assert.equal(await clicked.reply(), FAILURE_MESSAGES[expected]);

@@ -33,7 +33,11 @@ const MB = 1024 * 1024;
  * POSTs `total` bytes of junk, generated on the fly from one reused 64 KB chunk (the sender holds no
  * copy), until the server answers. Returns the status and the highest RSS seen while it ran.
  */
-async function flood(port: number, total: number, framing: 'content-length' | 'chunked'): Promise<{ status: number; sent: number; peakRss: number }> {
+async function flood(
+  port: number,
+  total: number,
+  framing: 'content-length' | 'chunked',
+): Promise<{ status: number; sent: number; peakRss: number }> {
   const chunk = Buffer.alloc(64 * 1024, 'a');
   let peakRss = process.memoryUsage().rss;
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 10);
@@ -123,7 +127,9 @@ function slowClient(port: number, declared: number, sent: number): Promise<numbe
   return new Promise((resolve) => {
     let answer = '';
     const socket = connect(port, '127.0.0.1', () => {
-      socket.write(`POST /slack/events HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: ${FORM_CONTENT_TYPE}\r\ncontent-length: ${declared}\r\n\r\n`);
+      socket.write(
+        `POST /slack/events HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: ${FORM_CONTENT_TYPE}\r\ncontent-length: ${declared}\r\n\r\n`,
+      );
       socket.write(Buffer.alloc(sent, 'a'));
     });
     socket.on('data', (data) => (answer += data.toString('latin1')));
@@ -142,14 +148,25 @@ test('200 slow clients each sending part of a large body hold at most 16 MiB bet
   const started = Date.now();
   const statuses = await Promise.all(clients);
   const waited = Date.now() - started;
-  assert.ok(processBodyBudget.peakBytes <= MAX_IN_FLIGHT_BYTES, `the app held ${processBodyBudget.peakBytes} bytes of unfinished bodies at once`);
+  assert.ok(
+    processBodyBudget.peakBytes <= MAX_IN_FLIGHT_BYTES,
+    `the app held ${processBodyBudget.peakBytes} bytes of unfinished bodies at once`,
+  );
   assert.ok(processBodyBudget.peakBytes > 0, 'the slow clients were read at all');
   for (const status of statuses) assert.ok([0, 408, 413].includes(status), `a slow client got ${status}`);
-  assert.ok(statuses.some((s) => s === 408), 'the ones kept within the budget were timed out (408)');
-  assert.ok(statuses.some((s) => s === 413), 'the budget crowded some out (413)');
+  assert.ok(
+    statuses.some((s) => s === 408),
+    'the ones kept within the budget were timed out (408)',
+  );
+  assert.ok(
+    statuses.some((s) => s === 413),
+    'the budget crowded some out (413)',
+  );
   // Timed out in seconds, not Node's 300 s (generous for a loaded machine).
   assert.ok(waited < BODY_TIMEOUT_MS + 30_000, `slow clients were held ${waited} ms`);
   assert.equal(processBodyBudget.bytes, 0, 'every byte was let go');
   const count = (n: number) => statuses.filter((s) => s === n).length;
-  t.diagnostic(`peak buffered ${(processBodyBudget.peakBytes / MB).toFixed(2)} MiB; 408: ${count(408)}, 413: ${count(413)}, closed: ${count(0)}; all done ${waited} ms after the signed reply`);
+  t.diagnostic(
+    `peak buffered ${(processBodyBudget.peakBytes / MB).toFixed(2)} MiB; 408: ${count(408)}, 413: ${count(413)}, closed: ${count(0)}; all done ${waited} ms after the signed reply`,
+  );
 });

@@ -7,7 +7,21 @@ import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { blockAction, triggerId, viewSubmission } from '../helpers/slack-requests.js';
 import { sessionAlive, sleepSession, walsender } from '../helpers/sessions.js';
 import { APPROVER, baseEnv, REQUESTER, SIGNING_SECRET, startTestApp, type TestApp } from '../helpers/app.js';
-import { approvalPosts, as, buttonsIn, click, command, fresh, requestRow, sessionTracker, stateQuery, textOf, typedRequest, waitForStatus, waitForUpdate } from '../helpers/approval-flow.js';
+import {
+  approvalPosts,
+  as,
+  buttonsIn,
+  click,
+  command,
+  fresh,
+  requestRow,
+  sessionTracker,
+  stateQuery,
+  textOf,
+  typedRequest,
+  waitForStatus,
+  waitForUpdate,
+} from '../helpers/approval-flow.js';
 import { ACTION, decodeTarget, INPUT, VIEW } from '../../src/slack/ids.js';
 import { WALSENDER_WARNING } from '../../src/slack/blocks/replication.js';
 
@@ -33,7 +47,9 @@ before(async () => {
   other = await createTestDatabase('bulko');
   await stateQuery(serverUrl(), `CREATE ROLE ${PROTECTED_ROLE} LOGIN PASSWORD '${PASSWORD}'`);
   slack = await startSlackApi();
-  app = await startTestApp(baseEnv(db.url, slack, { PGSESSIONS_PROTECTED_ROLES: PROTECTED_ROLE }), { terminateTimeoutMs: 3_000 });
+  app = await startTestApp(baseEnv(db.url, slack, { PGSESSIONS_PROTECTED_ROLES: PROTECTED_ROLE }), {
+    terminateTimeoutMs: 3_000,
+  });
 });
 afterEach(async () => {
   await sessions.endAll();
@@ -54,12 +70,23 @@ test('terminate-all ends exactly the sessions frozen in the request: not later a
     track(await sleepSession(db.url, { seconds: 120, application: 'bulk-c' })),
   ];
   const elsewhere = track(await sleepSession(other.url, { seconds: 120, application: 'bulk-elsewhere' }));
-  const protectedOne = track(await sleepSession(asRole(db.url, PROTECTED_ROLE, PASSWORD), { seconds: 120, application: 'bulk-protected' }));
+  const protectedOne = track(
+    await sleepSession(asRole(db.url, PROTECTED_ROLE, PASSWORD), { seconds: 120, application: 'bulk-protected' }),
+  );
   const sender = track(await walsender(db.url, { application: 'bulk-standby' }));
-  const bot = await stateQuery<{ pid: number }>(db.url, `SELECT pid FROM pg_stat_activity WHERE application_name = 'pgsessions' AND datname = $1`, [db.name]);
+  const bot = await stateQuery<{ pid: number }>(
+    db.url,
+    `SELECT pid FROM pg_stat_activity WHERE application_name = 'pgsessions' AND datname = $1`,
+    [db.name],
+  );
   assert.ok(bot.length > 0, 'the bot has its own connections on that database');
 
-  const { id, reply, post } = await typedRequest(slack, app.port, `terminate-all db:${db.name} nightly maintenance`, as(REQUESTER, channel));
+  const { id, reply, post } = await typedRequest(
+    slack,
+    app.port,
+    `terminate-all db:${db.name} nightly maintenance`,
+    as(REQUESTER, channel),
+  );
   assert.match(reply, /for 3 sessions/);
   const request = await requestRow(db.url, id);
   assert.deepEqual(request.targets.map((t) => t.pid).sort(), frozen.map((s) => s.pid).sort());
@@ -78,7 +105,11 @@ test('terminate-all ends exactly the sessions frozen in the request: not later a
   for (const s of frozen) assert.equal(await sessionAlive(db.url, s.pid), false, `frozen pid ${s.pid} is gone`);
   assert.equal(await sessionAlive(db.url, late.pid, late.backendStart), true, 'the late arrival survives');
   assert.equal(await sessionAlive(db.url, elsewhere.pid, elsewhere.backendStart), true, 'the other database survives');
-  assert.equal(await sessionAlive(db.url, protectedOne.pid, protectedOne.backendStart), true, 'the protected role survives');
+  assert.equal(
+    await sessionAlive(db.url, protectedOne.pid, protectedOne.backendStart),
+    true,
+    'the protected role survives',
+  );
   assert.equal(await sessionAlive(db.url, sender.pid, sender.backendStart), true, 'the walsender survives');
   for (const b of bot) assert.equal(await sessionAlive(db.url, b.pid), true, 'the bot kept its connections');
   await waitForUpdate(slack, db.url, id, /3 terminated/);
@@ -89,7 +120,12 @@ test('terminate-all over the cap is refused with the count and the cap, and requ
   const capped = await startTestApp(baseEnv(db.url, slack), { bulkCap: 2 });
   try {
     for (let i = 0; i < 3; i++) track(await sleepSession(other.url, { seconds: 120, application: `cap-${i}` }));
-    const { text } = await command(slack, capped.port, `terminate-all db:${other.name} too many`, as(REQUESTER, channel));
+    const { text } = await command(
+      slack,
+      capped.port,
+      `terminate-all db:${other.name} too many`,
+      as(REQUESTER, channel),
+    );
     assert.match(text, /more sessions than one request may/);
     assert.match(text, /the cap is 2/);
     assert.equal(approvalPosts(slack, channel).length, 0);
@@ -102,7 +138,9 @@ test('End walsender from the replication listing warns in the modal and, once ap
   const channel = fresh('C');
   const sender = track(await walsender(db.url, { application: 'standby-east' }));
   const listing = await command(slack, app.port, 'replication', as(REQUESTER, channel));
-  const end = buttonsIn(listing.body.blocks).find((b) => b.action_id === ACTION.terminateWalsender && decodeTarget(b.value)?.pid === sender.pid);
+  const end = buttonsIn(listing.body.blocks).find(
+    (b) => b.action_id === ACTION.terminateWalsender && decodeTarget(b.value)?.pid === sender.pid,
+  );
   assert.ok(end, 'the replication listing offers End walsender');
 
   const trigger = triggerId();
@@ -117,8 +155,15 @@ test('End walsender from the replication listing warns in the modal and, once ap
   });
   const opened = await slack.waitFor(() => slack.callsTo('views.open').find((c) => c.params.trigger_id === trigger));
   const modal = opened.params.view as { private_metadata: string };
-  assert.ok(textOf(modal).includes(JSON.stringify(WALSENDER_WARNING).slice(1, 40)), 'the modal carries the walsender warning');
-  await slack.waitFor(() => slack.callsTo('views.update').find((c) => (c.params.view as { private_metadata?: string }).private_metadata === modal.private_metadata));
+  assert.ok(
+    textOf(modal).includes(JSON.stringify(WALSENDER_WARNING).slice(1, 40)),
+    'the modal carries the walsender warning',
+  );
+  await slack.waitFor(() =>
+    slack
+      .callsTo('views.update')
+      .find((c) => (c.params.view as { private_metadata?: string }).private_metadata === modal.private_metadata),
+  );
 
   await viewSubmission(app.port, SIGNING_SECRET, {
     userId: REQUESTER,

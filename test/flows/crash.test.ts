@@ -8,8 +8,30 @@ import { childApps } from '../helpers/child-app.js';
 import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { startSlowProxy, type SlowProxy } from '../helpers/slow-proxy.js';
 import { sessionAlive, sleepSession } from '../helpers/sessions.js';
-import { APPROVER, assertNoSecrets, baseEnv, REQUESTER, secretsOf, SIGNING_SECRET, startTestApp, type TestApp } from '../helpers/app.js';
-import { as, auditEvents, auditOf, click, fresh, requestRow, sessionTracker, sleep, stateQuery, typedRequest, waitForStatus, waitForUpdate } from '../helpers/approval-flow.js';
+import {
+  APPROVER,
+  assertNoSecrets,
+  baseEnv,
+  REQUESTER,
+  secretsOf,
+  SIGNING_SECRET,
+  startTestApp,
+  type TestApp,
+} from '../helpers/app.js';
+import {
+  as,
+  auditEvents,
+  auditOf,
+  click,
+  fresh,
+  requestRow,
+  sessionTracker,
+  sleep,
+  stateQuery,
+  typedRequest,
+  waitForStatus,
+  waitForUpdate,
+} from '../helpers/approval-flow.js';
 import { ACTION } from '../../src/slack/ids.js';
 import { FORM_CONTENT_TYPE, postSigned } from '../helpers/slack-requests.js';
 
@@ -63,7 +85,8 @@ async function approveUntilIntent(port: number, id: string, channel: string): Pr
       assert.equal(status, 'approved', 'the intent is recorded while the request is approved, before any outcome');
       return;
     }
-    if (Date.now() > deadline) throw new Error(`no executing entry after 10 s; status ${status}, audit ${events.join(',')}`);
+    if (Date.now() > deadline)
+      throw new Error(`no executing entry after 10 s; status ${status}, audit ${events.join(',')}`);
     await sleep(10);
   }
 }
@@ -97,10 +120,18 @@ test('SIGKILL after the signal reached the server but before its outcome was rec
   assert.equal(row.status, 'failed');
   assert.equal(row.result?.interrupted, true);
   assert.deepEqual(row.result?.outcomes, [
-    { pid: victim.pid, outcome: 'gone', message: 'no longer running (the signal may have gone out before the interruption)' },
+    {
+      pid: victim.pid,
+      outcome: 'gone',
+      message: 'no longer running (the signal may have gone out before the interruption)',
+    },
   ]);
   const events = await auditEvents(db.url, id);
-  assert.deepEqual(events, ['requested', 'approved', 'executing', 'failed'], 'one intent, one outcome: it was not executed twice');
+  assert.deepEqual(
+    events,
+    ['requested', 'approved', 'executing', 'failed'],
+    'one intent, one outcome: it was not executed twice',
+  );
   const failed = (await auditOf(db.url, id)).at(-1)!;
   assert.equal((failed.details.result as { interrupted?: boolean }).interrupted, true);
   await waitForUpdate(slack, db.url, id, /interrupted by a restart/);
@@ -117,7 +148,12 @@ test('SIGKILL while the signal is still held in flight: it never reaches the ser
   const channel = fresh('C');
   const victim = track(await sleepSession(db.url, { seconds: 120, application: 'crash-survivor' }));
   const { port, env } = await children.start();
-  const { id } = await typedRequest(slack, port, `terminate ${victim.pid} crash before the signal`, as(REQUESTER, channel));
+  const { id } = await typedRequest(
+    slack,
+    port,
+    `terminate ${victim.pid} crash before the signal`,
+    as(REQUESTER, channel),
+  );
 
   proxy.delayMs = 30_000;
   await approveUntilIntent(port, id, channel);
@@ -134,9 +170,17 @@ test('SIGKILL while the signal is still held in flight: it never reaches the ser
   await waitForUpdate(slack, db.url, id, /interrupted by a restart/);
   // Give a stray re-execution every chance to show itself before looking at the session.
   await sleep(1_500);
-  assert.equal(await sessionAlive(db.url, victim.pid, victim.backendStart), true, 'the target session is alive, the same backend');
+  assert.equal(
+    await sessionAlive(db.url, victim.pid, victim.backendStart),
+    true,
+    'the target session is alive, the same backend',
+  );
   assert.equal((await requestRow(db.url, id)).status, 'failed');
-  const executing = await stateQuery<{ n: number }>(db.url, `SELECT count(*)::int AS n FROM pgsessions.audit_log WHERE request_id = $1 AND event = 'executing'`, [id]);
+  const executing = await stateQuery<{ n: number }>(
+    db.url,
+    `SELECT count(*)::int AS n FROM pgsessions.audit_log WHERE request_id = $1 AND event = 'executing'`,
+    [id],
+  );
   assert.equal(executing[0]!.n, 1);
   assertNoSecrets(childLogs, secretsOf(env));
 });
@@ -144,7 +188,9 @@ test('SIGKILL while the signal is still held in flight: it never reaches the ser
 test('a correctly signed body whose payload is not an object is refused with 400 and the process keeps serving', async () => {
   const { port } = await children.start();
   for (const payload of ['null', '42', '"text"', 'true']) {
-    const res = await postSigned(port, SIGNING_SECRET, `payload=${encodeURIComponent(payload)}`, FORM_CONTENT_TYPE, { timeoutMs: 5_000 });
+    const res = await postSigned(port, SIGNING_SECRET, `payload=${encodeURIComponent(payload)}`, FORM_CONTENT_TYPE, {
+      timeoutMs: 5_000,
+    });
     assert.equal(res.status, 400, `payload=${payload}`);
     assert.doesNotMatch(res.body, /at .+\.js:\d+/, 'no stack trace to the caller');
   }

@@ -9,8 +9,32 @@ import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { startSlowProxy, type SlowProxy } from '../helpers/slow-proxy.js';
 import { sessionAlive, sleepSession } from '../helpers/sessions.js';
-import { APPROVER, assertNoSecrets, baseEnv, REQUESTER, secretsOf, startTestApp, type TestApp } from '../helpers/app.js';
-import { approvalPosts, as, auditEvents, auditOf, click, command, fresh, requestIdOf, sessionTracker, sleep, stateQuery, textOf, typedRequest, waitForStatus, waitForUpdate } from '../helpers/approval-flow.js';
+import {
+  APPROVER,
+  assertNoSecrets,
+  baseEnv,
+  REQUESTER,
+  secretsOf,
+  startTestApp,
+  type TestApp,
+} from '../helpers/app.js';
+import {
+  approvalPosts,
+  as,
+  auditEvents,
+  auditOf,
+  click,
+  command,
+  fresh,
+  requestIdOf,
+  sessionTracker,
+  sleep,
+  stateQuery,
+  textOf,
+  typedRequest,
+  waitForStatus,
+  waitForUpdate,
+} from '../helpers/approval-flow.js';
 import { FAILURE_MESSAGES } from '../../src/domain/requests.js';
 import { ACTION } from '../../src/slack/ids.js';
 
@@ -48,13 +72,21 @@ function healthz(port: number): Promise<number> {
 
 /** Requests of a channel that are still waiting for a decision. */
 async function pendingIn(channel: string): Promise<number> {
-  const rows = await stateQuery<{ n: number }>(db.url, `SELECT count(*)::int AS n FROM pgsessions.requests WHERE channel = $1 AND status = 'pending'`, [channel]);
+  const rows = await stateQuery<{ n: number }>(
+    db.url,
+    `SELECT count(*)::int AS n FROM pgsessions.requests WHERE channel = $1 AND status = 'pending'`,
+    [channel],
+  );
   return rows[0]!.n;
 }
 
 /** The one request recorded for a channel. */
 async function onlyRequestIn(channel: string): Promise<{ id: string; status: string }> {
-  const rows = await stateQuery<{ id: string; status: string }>(db.url, 'SELECT id::text, status FROM pgsessions.requests WHERE channel = $1', [channel]);
+  const rows = await stateQuery<{ id: string; status: string }>(
+    db.url,
+    'SELECT id::text, status FROM pgsessions.requests WHERE channel = $1',
+    [channel],
+  );
   assert.equal(rows.length, 1, `exactly one request in ${channel}`);
   return rows[0]!;
 }
@@ -87,7 +119,12 @@ after(async () => {
 test('when the cluster goes down between request and approval, approving reports it unreachable, signals nothing, and a new request works once it is back', async () => {
   const channel = fresh('C');
   const victim = track(await sleepSession(db.url, { seconds: 120, application: 'fault-victim' }));
-  const { id } = await typedRequest(slack, app.port, `terminate ${victim.pid} cluster about to fail`, as(REQUESTER, channel));
+  const { id } = await typedRequest(
+    slack,
+    app.port,
+    `terminate ${victim.pid} cluster about to fail`,
+    as(REQUESTER, channel),
+  );
 
   await clusterDown();
   const approved = await click(slack, app.port, ACTION.approve, id, as(APPROVER, channel));
@@ -100,13 +137,23 @@ test('when the cluster goes down between request and approval, approving reports
 
   const update = await waitForUpdate(slack, db.url, id, /cluster unreachable — nothing was signalled/);
   assert.equal(textOf(update.params.blocks).includes(ACTION.approve), false, 'no Approve button on a decided request');
-  await slack.waitFor(() =>
-    slack.callsTo('chat.postMessage').find((c) => c.params.channel === channel && c.params.thread_ts && /nothing was signalled/.test(String(c.params.text))),
+  await slack.waitFor(
+    () =>
+      slack
+        .callsTo('chat.postMessage')
+        .find(
+          (c) =>
+            c.params.channel === channel && c.params.thread_ts && /nothing was signalled/.test(String(c.params.text)),
+        ),
     { description: 'the requester is told in the thread' },
   );
   assert.deepEqual(await auditEvents(db.url, id), ['requested', 'approved', 'executing', 'failed']);
   const failed = (await auditOf(db.url, id)).at(-1)!;
-  assert.equal((failed.details.result as { unreachable?: boolean }).unreachable, true, 'the audit entry says unreachable');
+  assert.equal(
+    (failed.details.result as { unreachable?: boolean }).unreachable,
+    true,
+    'the audit entry says unreachable',
+  );
 
   // The app keeps serving: health is about its own state database, commands say the cluster is unreachable.
   assert.equal(await healthz(app.port), 200);
@@ -123,7 +170,10 @@ test('when the cluster goes down between request and approval, approving reports
   assert.equal(done.status, 'executed');
   assert.deepEqual(done.result?.outcomes, [{ pid: victim.pid, outcome: 'terminated' }]);
   assert.equal(await sessionAlive(db.url, victim.pid), false);
-  assert.ok(!app.logs.some((l) => /unhandled error in a Slack listener|decision failed/.test(l)), 'an unreachable cluster is an outcome, not a bug');
+  assert.ok(
+    !app.logs.some((l) => /unhandled error in a Slack listener|decision failed/.test(l)),
+    'an unreachable cluster is an outcome, not a bug',
+  );
 });
 
 // ---- Slack answers late, or refuses --------------------------------------------------------------------
@@ -132,7 +182,9 @@ test('when Slack answers the approval post too late, the requester is told, the 
   const channel = fresh('C');
   const victim = track(await sleepSession(db.url, { seconds: 120, application: 'late-victim' }));
   // Only this channel's posts are late (well past the client timeout); the audit channel is answered at once.
-  slack.handle('chat.postMessage', (params) => (params.channel === channel ? sleep(SLACK_TIMEOUT_MS * 4).then(() => undefined) : undefined));
+  slack.handle('chat.postMessage', (params) =>
+    params.channel === channel ? sleep(SLACK_TIMEOUT_MS * 4).then(() => undefined) : undefined,
+  );
 
   const started = Date.now();
   const { text } = await command(slack, app.port, `terminate ${victim.pid} slack is slow`, as(REQUESTER, channel));
@@ -149,22 +201,36 @@ test('when Slack answers the approval post too late, the requester is told, the 
   assert.equal(requestIdOf(late), request.id);
   // Tried once: a retry after a timeout would leave a second copy with live buttons that is never updated.
   await sleep(SLACK_TIMEOUT_MS * 3);
-  assert.equal(slack.callsTo('chat.postMessage').filter((c) => c.params.channel === channel).length, 1, 'the approval post was not retried');
+  assert.equal(
+    slack.callsTo('chat.postMessage').filter((c) => c.params.channel === channel).length,
+    1,
+    'the approval post was not retried',
+  );
   const clicked = await click(slack, app.port, ACTION.approve, request.id, as(APPROVER, channel));
   assert.match(await clicked.reply(), /already decided/);
   await sleep(300);
   assert.equal(await sessionAlive(db.url, victim.pid, victim.backendStart), true);
   assert.deepEqual(await auditEvents(db.url, request.id), ['requested', 'withdrawn']);
   // The audit trail still reached its channel.
-  await slack.waitFor(() => slack.callsTo('chat.postMessage').filter((c) => c.params.channel === env.PGSESSIONS_AUDIT_CHANNEL && textOf(c.params).includes(String(victim.pid))).length >= 2, {
-    description: 'requested and withdrawn in the audit channel',
-  });
+  await slack.waitFor(
+    () =>
+      slack
+        .callsTo('chat.postMessage')
+        .filter(
+          (c) => c.params.channel === env.PGSESSIONS_AUDIT_CHANNEL && textOf(c.params).includes(String(victim.pid)),
+        ).length >= 2,
+    {
+      description: 'requested and withdrawn in the audit channel',
+    },
+  );
 });
 
 test('when the app is not in the channel (not_in_channel), the requester is told, the request is withdrawn, and other channels still get their posts', async () => {
   const channel = fresh('C');
   const victim = track(await sleepSession(db.url, { seconds: 120, application: 'notin-victim' }));
-  slack.handle('chat.postMessage', (params) => (params.channel === channel ? { ok: false, error: 'not_in_channel' } : undefined));
+  slack.handle('chat.postMessage', (params) =>
+    params.channel === channel ? { ok: false, error: 'not_in_channel' } : undefined,
+  );
 
   const { text } = await command(slack, app.port, `terminate ${victim.pid} wrong channel`, as(REQUESTER, channel));
   assert.equal(text, FAILURE_MESSAGES.post_failed);
@@ -172,7 +238,11 @@ test('when the app is not in the channel (not_in_channel), the requester is told
   const request = await onlyRequestIn(channel);
   assert.equal(request.status, 'withdrawn');
   assert.deepEqual(await auditEvents(db.url, request.id), ['requested', 'withdrawn']);
-  assert.equal(slack.callsTo('chat.postMessage').filter((c) => c.params.channel === channel).length, 1, 'a refusal is not retried');
+  assert.equal(
+    slack.callsTo('chat.postMessage').filter((c) => c.params.channel === channel).length,
+    1,
+    'a refusal is not retried',
+  );
   assert.equal(await sessionAlive(db.url, victim.pid, victim.backendStart), true);
 
   // The same request from a channel the app is in goes through.
@@ -184,5 +254,8 @@ test('when the app is not in the channel (not_in_channel), the requester is told
 test('no captured log line carries the bot token, the signing secret or a database password', () => {
   assert.ok(app.logs.length > 0);
   assertNoSecrets(app.logs, secretsOf(env));
-  assert.ok(secretsOf(env).includes('test-superuser-password'), 'the database password is among the secrets looked for');
+  assert.ok(
+    secretsOf(env).includes('test-superuser-password'),
+    'the database password is among the secrets looked for',
+  );
 });

@@ -11,7 +11,16 @@ import { withDatabase } from '../helpers/pg.js';
 import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { APPROVER, baseEnv, REQUESTER, startTestApp, type TestApp } from '../helpers/app.js';
 import { ACTION } from '../../src/slack/ids.js';
-import { as, auditEvents, click, command, fresh, stateQuery, typedRequest, waitForStatus } from '../helpers/approval-flow.js';
+import {
+  as,
+  auditEvents,
+  click,
+  command,
+  fresh,
+  stateQuery,
+  typedRequest,
+  waitForStatus,
+} from '../helpers/approval-flow.js';
 
 const MAX_CONNECTIONS = 16; // 3 of them reserved for superusers by default
 
@@ -25,7 +34,10 @@ let observerUrl: string;
 const storm: pg.Client[] = [];
 let victim: { client: pg.Client; pid: number; finished: Promise<unknown> } | null = null;
 
-async function admin<T extends pg.QueryResultRow = Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<T[]> {
+async function admin<T extends pg.QueryResultRow = Record<string, unknown>>(
+  sql: string,
+  params: unknown[] = [],
+): Promise<T[]> {
   return stateQuery<T>(server.url, sql, params);
 }
 
@@ -44,7 +56,11 @@ async function fillCluster(webUrl: string): Promise<number> {
       storm.push(await connectAs(webUrl, 'web-tier'));
       opened += 1;
     } catch (error) {
-      assert.equal((error as { code?: string }).code, '53300', `the storm stopped on something else: ${(error as Error).message}`);
+      assert.equal(
+        (error as { code?: string }).code,
+        '53300',
+        `the storm stopped on something else: ${(error as Error).message}`,
+      );
       return opened;
     }
     assert.ok(opened < MAX_CONNECTIONS, 'the cluster never filled up');
@@ -61,7 +77,8 @@ async function waitUntil<T>(what: string, check: () => Promise<T | undefined | f
   }
 }
 
-const botBackends = async () => (await admin<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = 'bot'`))[0]!.n;
+const botBackends = async () =>
+  (await admin<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = 'bot'`))[0]!.n;
 
 before(async () => {
   server = await startEmbeddedPostgres({ maxConnections: MAX_CONNECTIONS, reuseInitdb: true });
@@ -77,7 +94,12 @@ before(async () => {
   slack = await startSlackApi();
   // The state database on the watched cluster; pooled connections age out after 300 ms; the periodic
   // sweeps are slow so that the pools really go idle and every new connection is refused.
-  app = await startTestApp(baseEnv(botUrl, slack), { poolIdleTimeoutMs: 300, sweepIntervalMs: 600_000, outboxIntervalMs: 600_000, terminateTimeoutMs: 3_000 });
+  app = await startTestApp(baseEnv(botUrl, slack), {
+    poolIdleTimeoutMs: 300,
+    sweepIntervalMs: 600_000,
+    outboxIntervalMs: 600_000,
+    terminateTimeoutMs: 3_000,
+  });
   // Only the two reserved connections (cluster and state database) stay.
   await waitUntil('the pooled connections to age out', async () => (await botBackends()) === 2);
 
@@ -89,7 +111,10 @@ before(async () => {
   const pid = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
   const finished = client.query('SELECT pg_sleep(600)').catch((error: unknown) => error);
   victim = { client, pid, finished };
-  await waitUntil('the victim to be active', async () => (await admin(`SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND state = 'active'`, [pid])).length > 0);
+  await waitUntil(
+    'the victim to be active',
+    async () => (await admin(`SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND state = 'active'`, [pid])).length > 0,
+  );
   assert.ok((await fillCluster(webUrl)) > 0);
 });
 
@@ -104,11 +129,23 @@ after(async () => {
 test('on a full cluster, with the state database on it, listing, request, approval and terminate all work and are audited', async () => {
   const channel = fresh('C');
   const listing = await command(slack, app.port, 'app:web-victim', as(REQUESTER, channel));
-  assert.match(listing.text + JSON.stringify(listing.body.blocks), new RegExp(`${victim!.pid}`), 'the listing shows the victim');
-  assert.match(JSON.stringify(listing.body.blocks), /is full: max_connections reached \(53300\) — listed through pgsessions’ reserved connection/);
+  assert.match(
+    listing.text + JSON.stringify(listing.body.blocks),
+    new RegExp(`${victim!.pid}`),
+    'the listing shows the victim',
+  );
+  assert.match(
+    JSON.stringify(listing.body.blocks),
+    /is full: max_connections reached \(53300\) — listed through pgsessions’ reserved connection/,
+  );
   assert.doesNotMatch(JSON.stringify(listing.body), /cannot be reached|Cannot reach/i);
 
-  const { id } = await typedRequest(slack, app.port, `terminate ${victim!.pid} the web tier filled the cluster`, as(REQUESTER, channel));
+  const { id } = await typedRequest(
+    slack,
+    app.port,
+    `terminate ${victim!.pid} the web tier filled the cluster`,
+    as(REQUESTER, channel),
+  );
   const approved = await click(slack, app.port, ACTION.approve, id, as(APPROVER, channel));
   assert.equal(approved.status, 200);
   const row = await waitForStatus(observerUrl, id, ['executed', 'failed'], 30_000);
@@ -117,7 +154,8 @@ test('on a full cluster, with the state database on it, listing, request, approv
   assert.ok((await victim!.finished) instanceof Error, 'the victim session was ended');
   // Recorded and audited in the state database that sits on the full cluster.
   const events = await auditEvents(observerUrl, id);
-  for (const event of ['requested', 'approved', 'executed']) assert.ok(events.includes(event), `audit has ${event}: ${events.join(', ')}`);
+  for (const event of ['requested', 'approved', 'executed'])
+    assert.ok(events.includes(event), `audit has ${event}: ${events.join(', ')}`);
 });
 
 test('when even the reserved connections are gone, the answer says the cluster is full, not unreachable', async () => {
@@ -135,14 +173,20 @@ test('when even the reserved connections are gone, the answer says the cluster i
   const status = await command(slack, app.port, 'status', as(REQUESTER, fresh('C')));
   assert.match(JSON.stringify(status.body.blocks), /full: max_connections reached \(53300\)/);
   assert.doesNotMatch(JSON.stringify(status.body.blocks), /unreachable/i);
-  const stormPid = (await admin<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE application_name = 'web-tier' LIMIT 1`))[0]!.pid;
+  const stormPid = (
+    await admin<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE application_name = 'web-tier' LIMIT 1`)
+  )[0]!.pid;
   const refused = await command(slack, app.port, `terminate ${stormPid} the web tier again`, as(REQUESTER, fresh('C')));
   assert.match(refused.text, /The cluster is full: max_connections reached \(53300\).*Nothing was done/);
   // And once a connection frees, pgsessions gets its reserved connection back and lists again.
   await storm.pop()!.end();
   await storm.pop()!.end();
-  await waitUntil('a listing to work again', async () => {
-    const again = await command(slack, app.port, 'app:web-victim', as(REQUESTER, fresh('C')));
-    return /Sessions on default/.test(again.text + JSON.stringify(again.body.blocks));
-  }, 30_000);
+  await waitUntil(
+    'a listing to work again',
+    async () => {
+      const again = await command(slack, app.port, 'app:web-victim', as(REQUESTER, fresh('C')));
+      return /Sessions on default/.test(again.text + JSON.stringify(again.body.blocks));
+    },
+    30_000,
+  );
 });

@@ -9,8 +9,26 @@ import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { blockAction, triggerId } from '../helpers/slack-requests.js';
 import { sessionAlive, sleepSession } from '../helpers/sessions.js';
-import { APPROVER, AUDIT_CHANNEL, baseEnv, REQUESTER, SIGNING_SECRET, startTestApp, type TestApp } from '../helpers/app.js';
-import { as, buttonsIn, click, command, fresh, sessionTracker, textOf, typedRequest, waitForStatus } from '../helpers/approval-flow.js';
+import {
+  APPROVER,
+  AUDIT_CHANNEL,
+  baseEnv,
+  REQUESTER,
+  SIGNING_SECRET,
+  startTestApp,
+  type TestApp,
+} from '../helpers/app.js';
+import {
+  as,
+  buttonsIn,
+  click,
+  command,
+  fresh,
+  sessionTracker,
+  textOf,
+  typedRequest,
+  waitForStatus,
+} from '../helpers/approval-flow.js';
 import { ACTION, decodeTarget } from '../../src/slack/ids.js';
 
 // application_name keeps at most 63 bytes of printable ASCII.
@@ -38,7 +56,10 @@ after(async () => {
 });
 
 /** Every mrkdwn text object anywhere in a payload. */
-function mrkdwnObjects(node: unknown, out: Array<{ text: string; verbatim?: unknown }> = []): Array<{ text: string; verbatim?: unknown }> {
+function mrkdwnObjects(
+  node: unknown,
+  out: Array<{ text: string; verbatim?: unknown }> = [],
+): Array<{ text: string; verbatim?: unknown }> {
   if (Array.isArray(node)) for (const n of node) mrkdwnObjects(n, out);
   else if (typeof node === 'object' && node !== null) {
     const o = node as Record<string, unknown>;
@@ -51,9 +72,11 @@ function mrkdwnObjects(node: unknown, out: Array<{ text: string; verbatim?: unkn
 function assertInert(surface: string, payload: unknown, mustShow: string): void {
   const objects = mrkdwnObjects(payload);
   assert.ok(objects.length > 0, `${surface}: no mrkdwn at all`);
-  for (const o of objects) assert.equal(o.verbatim, true, `${surface}: a mrkdwn text is not verbatim: ${o.text.slice(0, 120)}`);
+  for (const o of objects)
+    assert.equal(o.verbatim, true, `${surface}: a mrkdwn text is not verbatim: ${o.text.slice(0, 120)}`);
   const texts = [...objects.map((o) => o.text), String((payload as { text?: unknown }).text ?? '')].join('\n');
-  for (const live of LIVE) assert.ok(!texts.includes(live), `${surface}: ${live} reached Slack live:\n${texts.slice(0, 1500)}`);
+  for (const live of LIVE)
+    assert.ok(!texts.includes(live), `${surface}: ${live} reached Slack live:\n${texts.slice(0, 1500)}`);
   assert.ok(texts.includes(mustShow), `${surface}: the name is not shown at all (${mustShow})`);
 }
 
@@ -69,19 +92,44 @@ test('hostile application names are inert on every surface, from the listing to 
   assertInert('listing', listingB.body, '\u2217Approved\u2217 \uFF3Fby\uFF3F \u223CUAPP\u223C');
 
   const shareId = fresh('share');
-  await blockAction(app.port, SIGNING_SECRET, { userId: REQUESTER, channelId: channel, actionId: ACTION.share, value: '', responseUrl: slack.responseUrl(shareId) });
+  await blockAction(app.port, SIGNING_SECRET, {
+    userId: REQUESTER,
+    channelId: channel,
+    actionId: ACTION.share,
+    value: '',
+    responseUrl: slack.responseUrl(shareId),
+  });
   assertInert('share in channel', (await slack.waitFor(() => slack.responsesTo(shareId)[0])).body, 'Approved');
 
-  const terminate = buttonsIn(listing.body.blocks).find((x) => x.action_id === ACTION.terminate && decodeTarget(x.value)?.pid === a.pid);
+  const terminate = buttonsIn(listing.body.blocks).find(
+    (x) => x.action_id === ACTION.terminate && decodeTarget(x.value)?.pid === a.pid,
+  );
   assert.ok(terminate);
   const trigger = triggerId();
-  await blockAction(app.port, SIGNING_SECRET, { userId: REQUESTER, channelId: channel, actionId: ACTION.terminate, value: terminate.value, responseUrl: slack.responseUrl(fresh('row')), isEphemeral: true, triggerId: trigger });
+  await blockAction(app.port, SIGNING_SECRET, {
+    userId: REQUESTER,
+    channelId: channel,
+    actionId: ACTION.terminate,
+    value: terminate.value,
+    responseUrl: slack.responseUrl(fresh('row')),
+    isEphemeral: true,
+    triggerId: trigger,
+  });
   const opened = await slack.waitFor(() => slack.callsTo('views.open').find((c) => c.params.trigger_id === trigger));
   const meta = (opened.params.view as { private_metadata: string }).private_metadata;
-  const filled = await slack.waitFor(() => slack.callsTo('views.update').find((c) => (c.params.view as { private_metadata?: string }).private_metadata === meta));
+  const filled = await slack.waitFor(() =>
+    slack
+      .callsTo('views.update')
+      .find((c) => (c.params.view as { private_metadata?: string }).private_metadata === meta),
+  );
   assertInert('request form', filled.params.view, '&lt;!channel&gt;');
 
-  const { id, post } = await typedRequest(slack, app.port, `terminate ${b.pid} *urgent* <!here> see http://evil.example`, as(REQUESTER, channel));
+  const { id, post } = await typedRequest(
+    slack,
+    app.port,
+    `terminate ${b.pid} *urgent* <!here> see http://evil.example`,
+    as(REQUESTER, channel),
+  );
   assertInert('approval message', post.params, 'urgent');
   assertInert('pending', (await command(slack, app.port, 'pending', as(APPROVER, channel))).body, 'urgent');
 
@@ -89,12 +137,18 @@ test('hostile application names are inert on every surface, from the listing to 
   const row = await waitForStatus(db.url, id, ['executed', 'failed']);
   assert.equal(row.status, 'executed');
   assert.equal(await sessionAlive(db.url, b.pid, b.backendStart), false);
-  const update = await slack.waitFor(() => slack.callsTo('chat.update').find((c) => c.params.ts === row.message_ts && /terminated/.test(textOf(c.params))));
+  const update = await slack.waitFor(() =>
+    slack.callsTo('chat.update').find((c) => c.params.ts === row.message_ts && /terminated/.test(textOf(c.params))),
+  );
   assertInert('updated approval message', update.params, 'Approved');
   const audit = await slack.waitFor(() => {
     const posts = slack.callsTo('chat.postMessage').filter((c) => c.params.channel === AUDIT_CHANNEL && !c.fault);
     return posts.some((p) => /executed/.test(String(p.params.text))) ? posts : undefined;
   });
   for (const p of audit) assertInert(`audit ${String(p.params.text)}`, p.params, 'audit #');
-  assertInert('audit requested', audit.find((p) => /requested/.test(String(p.params.text)))!.params, '\u2217Approved\u2217');
+  assertInert(
+    'audit requested',
+    audit.find((p) => /requested/.test(String(p.params.text)))!.params,
+    '\u2217Approved\u2217',
+  );
 });

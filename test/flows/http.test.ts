@@ -74,11 +74,16 @@ describe('request signing', () => {
       // A valid signature, but of another body (a replayed signature on a tampered request).
       await postSigned(app.port, SIGNING_SECRET, body(3), FORM_CONTENT_TYPE, {
         timestamp: ts,
-        signature: sign(SIGNING_SECRET, slashCommandBody({ text: 'help', responseUrl: slack.responseUrl(ids[3]) }), ts)['X-Slack-Signature'],
+        signature: sign(SIGNING_SECRET, slashCommandBody({ text: 'help', responseUrl: slack.responseUrl(ids[3]) }), ts)[
+          'X-Slack-Signature'
+        ],
       }),
       await postSigned(app.port, 'not-the-secret', body(4), FORM_CONTENT_TYPE),
     ];
-    assert.deepEqual(results.map((r) => r.status), [401, 401, 401, 401, 401]);
+    assert.deepEqual(
+      results.map((r) => r.status),
+      [401, 401, 401, 401, 401],
+    );
     for (const r of results) assert.doesNotMatch(r.body, STACK);
 
     await sleep(300);
@@ -90,9 +95,15 @@ describe('request signing', () => {
   test('a correctly signed request a little in the past is still accepted', async () => {
     const { ack } = await ask(app, slack, 'help');
     assert.equal(ack.status, 200);
-    const old = await postSigned(app.port, SIGNING_SECRET, slashCommandBody({ text: 'help', responseUrl: slack.responseUrl('recent') }), FORM_CONTENT_TYPE, {
-      timestamp: nowSeconds() - 60,
-    });
+    const old = await postSigned(
+      app.port,
+      SIGNING_SECRET,
+      slashCommandBody({ text: 'help', responseUrl: slack.responseUrl('recent') }),
+      FORM_CONTENT_TYPE,
+      {
+        timestamp: nowSeconds() - 60,
+      },
+    );
     assert.equal(old.status, 200);
     await slack.waitFor(() => slack.responsesTo('recent')[0]);
   });
@@ -113,7 +124,12 @@ test('GET /healthz answers 503 when the state database is gone', async () => {
     await admin(serverUrl(), (c) => c.query(`DROP DATABASE ${state.name} WITH (FORCE)`));
     // The last answer is reused for a few seconds (probes must not load the database): wait it out.
     let res = await get(other.port, '/healthz');
-    for (const deadline = Date.now() + 10_000; res.status === 200 && Date.now() < deadline; res = await get(other.port, '/healthz')) await sleep(200);
+    for (
+      const deadline = Date.now() + 10_000;
+      res.status === 200 && Date.now() < deadline;
+      res = await get(other.port, '/healthz')
+    )
+      await sleep(200);
     assert.equal(res.status, 503);
     assert.deepEqual(JSON.parse(res.body), { ok: false });
   } finally {

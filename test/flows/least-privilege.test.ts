@@ -55,7 +55,10 @@ test('the role really is the README’s: no superuser, pg_monitor and pg_signal_
     [bot.name],
   );
   assert.deepEqual(role, { rolsuper: false, monitor: true, signal: true });
-  const [schema] = await stateQuery<{ owner: string }>(db.url, `SELECT nspowner::regrole::text AS owner FROM pg_namespace WHERE nspname = 'pgsessions'`);
+  const [schema] = await stateQuery<{ owner: string }>(
+    db.url,
+    `SELECT nspowner::regrole::text AS owner FROM pg_namespace WHERE nspname = 'pgsessions'`,
+  );
   assert.equal(schema?.owner, bot.name);
 });
 
@@ -78,7 +81,10 @@ test('start-up says what the role can and cannot do', () => {
     assert.equal(entry.cluster, 'default');
   }
   // Nothing it has is reported missing.
-  assert.ok(!logs.some((l) => /^no pg_(read_all_stats|signal_backend)/.test(String(l.msg))), 'no warning about a grant it has');
+  assert.ok(
+    !logs.some((l) => /^no pg_(read_all_stats|signal_backend)/.test(String(l.msg))),
+    'no warning about a grant it has',
+  );
 });
 
 test('an approved terminate of another role’s session ends it', async () => {

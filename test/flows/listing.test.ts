@@ -58,7 +58,10 @@ async function idleSession(url: string, application: string): Promise<{ pid: num
 }
 
 /** Runs `fn` with sessions that are always ended afterwards, whatever the assertions did. */
-async function withSessions<T extends Array<{ end(): Promise<void> }>>(make: () => Promise<[...T]>, fn: (sessions: [...T]) => Promise<void>): Promise<void> {
+async function withSessions<T extends Array<{ end(): Promise<void> }>>(
+  make: () => Promise<[...T]>,
+  fn: (sessions: [...T]) => Promise<void>,
+): Promise<void> {
   const sessions = await make();
   try {
     await fn(sessions);
@@ -68,7 +71,11 @@ async function withSessions<T extends Array<{ end(): Promise<void> }>>(make: () 
 }
 
 before(async () => {
-  [db, db2, slack] = await Promise.all([createTestDatabase('listing'), createTestDatabase('listing2'), startSlackApi()]);
+  [db, db2, slack] = await Promise.all([
+    createTestDatabase('listing'),
+    createTestDatabase('listing2'),
+    startSlackApi(),
+  ]);
   await admin(serverUrl(), (c) => c.query(`CREATE ROLE ${otherRole} LOGIN PASSWORD '${otherPassword}'`));
   await admin(db.url, (c) => c.query('CREATE TABLE t1 (id int); CREATE TABLE t2 (id int); CREATE TABLE t3 (id int)'));
   app = await startTestApp(baseEnv(db.url, slack));
@@ -103,15 +110,26 @@ describe('/pgsessions with no arguments', () => {
       assert.deepEqual(ours, [holder.pid, sleeper.pid, blocked.pid], allText(reply));
 
       const h = rowFor(reply, holder.pid).text;
-      assert.match(h, new RegExp(`^\\*pid ${holder.pid}\\* · user postgres · db ${db.name} · app lst-holder · client 127\\.0\\.0\\.1:\\d+\\n`));
+      assert.match(
+        h,
+        new RegExp(
+          `^\\*pid ${holder.pid}\\* · user postgres · db ${db.name} · app lst-holder · client 127\\.0\\.0\\.1:\\d+\\n`,
+        ),
+      );
       // Aged from the transaction (≥ 2 s), its last statement just now.
       assert.match(h, /\*idle in transaction\* for ([2-9]|\d\d)s \(query \ds, transaction \d+s\)/);
       assert.match(h, /waiting on Client:ClientRead/);
       assert.match(h, /`SELECT 1`/);
 
       const s = rowFor(reply, sleeper.pid).text;
-      const port = (sleeper.client as unknown as { connection: { stream: { localPort: number } } }).connection.stream.localPort;
-      assert.ok(s.startsWith(`*pid ${sleeper.pid}* · user postgres · db ${db.name} · app lst-sleeper · client 127.0.0.1:${port}\n`), s);
+      const port = (sleeper.client as unknown as { connection: { stream: { localPort: number } } }).connection.stream
+        .localPort;
+      assert.ok(
+        s.startsWith(
+          `*pid ${sleeper.pid}* · user postgres · db ${db.name} · app lst-sleeper · client 127.0.0.1:${port}\n`,
+        ),
+        s,
+      );
       assert.match(s, /\*active\* for [1-9]\d*s · waiting on Timeout:PgSleep/);
       assert.match(s, /`SELECT pg_sleep\(120\)`/);
 
@@ -128,15 +146,31 @@ describe('/pgsessions with no arguments', () => {
 
   test('offers Terminate but not Cancel to an idle-in-transaction session, both to a running query, and the buttons name the exact server timestamps', async () => {
     await withSessions(
-      async () => [await idleInTransactionLockHolder(db.url, 't2', { application: 'btn-holder' }), await sleepSession(db.url, { seconds: 120, application: 'btn-sleeper' })] as const,
+      async () =>
+        [
+          await idleInTransactionLockHolder(db.url, 't2', { application: 'btn-holder' }),
+          await sleepSession(db.url, { seconds: 120, application: 'btn-sleeper' }),
+        ] as const,
       async ([holder, sleeper]) => {
         const { reply } = await ask(app, slack, `db:${db.name}`);
         const h = rowFor(reply, holder.pid);
         const s = rowFor(reply, sleeper.pid);
-        assert.deepEqual(h.buttons.map((b) => b.label), ['Terminate']);
-        assert.deepEqual(s.buttons.map((b) => [b.actionId, b.label]), [['pgs_cancel', 'Cancel'], ['pgs_terminate', 'Terminate']]);
+        assert.deepEqual(
+          h.buttons.map((b) => b.label),
+          ['Terminate'],
+        );
+        assert.deepEqual(
+          s.buttons.map((b) => [b.actionId, b.label]),
+          [
+            ['pgs_cancel', 'Cancel'],
+            ['pgs_terminate', 'Terminate'],
+          ],
+        );
 
-        for (const [row, pid] of [[h, holder.pid], [s, sleeper.pid]] as const) {
+        for (const [row, pid] of [
+          [h, holder.pid],
+          [s, sleeper.pid],
+        ] as const) {
           const server = await activityRow(db.url, pid); // read under TimeZone=UTC, as text
           assert.ok(server?.query_start);
           assert.match(server.backend_start, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{1,6}\+00$/);
@@ -156,12 +190,13 @@ describe('/pgsessions with no arguments', () => {
 
   test('leaves out idle sessions, the bot’s own connections and background processes', async () => {
     await withSessions(
-      async () => [
-        await idleSession(db.url, 'lst-idle'),
-        // Another role may call itself pgsessions: it is not the bot, so it is listed.
-        await idleSession(asRole(db.url, otherRole, otherPassword), 'pgsessions'),
-        await sleepSession(db.url, { seconds: 120, application: 'lst-visible' }),
-      ] as const,
+      async () =>
+        [
+          await idleSession(db.url, 'lst-idle'),
+          // Another role may call itself pgsessions: it is not the bot, so it is listed.
+          await idleSession(asRole(db.url, otherRole, otherPassword), 'pgsessions'),
+          await sleepSession(db.url, { seconds: 120, application: 'lst-visible' }),
+        ] as const,
       async ([idle, impostor, sleeper]) => {
         const { reply } = await ask(app, slack, 'limit:200');
         const listed = pidsOf(reply);
@@ -171,8 +206,14 @@ describe('/pgsessions with no arguments', () => {
         assert.ok(pidsOf((await ask(app, slack, `state:idle db:${db.name}`)).reply).includes(idle.pid));
 
         const { bot, background } = await admin(serverUrl(), async (c) => ({
-          bot: (await c.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE application_name = 'pgsessions' AND usename = current_user`)).rows.map((r) => r.pid),
-          background: (await c.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE backend_type <> 'client backend'`)).rows.map((r) => r.pid),
+          bot: (
+            await c.query<{ pid: number }>(
+              `SELECT pid FROM pg_stat_activity WHERE application_name = 'pgsessions' AND usename = current_user`,
+            )
+          ).rows.map((r) => r.pid),
+          background: (
+            await c.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE backend_type <> 'client backend'`)
+          ).rows.map((r) => r.pid),
         }));
         assert.ok(bot.length > 0, 'the bot holds connections');
         assert.ok(background.length >= 3, 'checkpointer, walwriter, autovacuum…');
@@ -180,7 +221,11 @@ describe('/pgsessions with no arguments', () => {
         assert.deepEqual(pidsOf(idleBots), [impostor.pid], allText(idleBots));
         for (const text of ['limit:200', 'state:idle limit:200', 'state:active limit:200']) {
           const shown = pidsOf((await ask(app, slack, text)).reply);
-          assert.deepEqual(shown.filter((pid) => bot.includes(pid) || background.includes(pid)), [], text);
+          assert.deepEqual(
+            shown.filter((pid) => bot.includes(pid) || background.includes(pid)),
+            [],
+            text,
+          );
         }
       },
     );
@@ -209,14 +254,25 @@ describe('/pgsessions with no arguments', () => {
     const pid = (await leader.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
     try {
       // debug_parallel_query was called force_parallel_mode before PostgreSQL 16.
-      const v = Number((await leader.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`)).rows[0]!.v);
+      const v = Number(
+        (await leader.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`)).rows[0]!.v,
+      );
       const force = v >= 160_000 ? 'debug_parallel_query' : 'force_parallel_mode';
-      await leader.query(`SET max_parallel_workers_per_gather = 2; SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_table_scan_size = 0; SET ${force} = on`);
+      await leader.query(
+        `SET max_parallel_workers_per_gather = 2; SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_table_scan_size = 0; SET ${force} = on`,
+      );
       const running = leader.query('SELECT count(*) FROM big WHERE pg_sleep(0.002) IS NOT NULL').catch(() => undefined);
       let workers: number[] = [];
       for (let i = 0; i < 200 && workers.length < 2; i++) {
         await sleep(20);
-        workers = await admin(db.url, async (c) => (await c.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE leader_pid = $1 AND backend_type = 'parallel worker'`, [pid])).rows.map((r) => r.pid));
+        workers = await admin(db.url, async (c) =>
+          (
+            await c.query<{ pid: number }>(
+              `SELECT pid FROM pg_stat_activity WHERE leader_pid = $1 AND backend_type = 'parallel worker'`,
+              [pid],
+            )
+          ).rows.map((r) => r.pid),
+        );
       }
       assert.equal(workers.length, 2, 'the server started two parallel workers');
       const reply = (await ask(app, slack, 'app:lst-parallel')).reply;
@@ -305,12 +361,20 @@ describe('listing filters', () => {
   });
 
   test('values that look like SQL injection match nothing and break nothing', async () => {
-    for (const text of [`db:"x' OR '1'='1"`, `user:"postgres' --"`, `app:"'; DROP TABLE t1; --"`, `db:"${db.name}' OR datname IS NOT NULL OR '"`]) {
+    for (const text of [
+      `db:"x' OR '1'='1"`,
+      `user:"postgres' --"`,
+      `app:"'; DROP TABLE t1; --"`,
+      `db:"${db.name}' OR datname IS NOT NULL OR '"`,
+    ]) {
       const reply = (await ask(app, slack, text)).reply;
       assert.deepEqual(pidsOf(reply), [], text);
       assert.match(allText(reply), /No sessions match/, text);
     }
-    const tables = await admin(db.url, async (cl) => (await cl.query(`SELECT count(*)::int AS n FROM pg_tables WHERE tablename = 't1'`)).rows[0].n);
+    const tables = await admin(
+      db.url,
+      async (cl) => (await cl.query(`SELECT count(*)::int AS n FROM pg_tables WHERE tablename = 't1'`)).rows[0].n,
+    );
     assert.equal(tables, 1);
     assert.deepEqual(mine((await ask(app, slack, 'app:flt-a')).reply), [a.pid], 'still answering');
   });
@@ -324,7 +388,11 @@ describe('listing filters', () => {
     ]) {
       assert.match(allText((await ask(app, slack, text)).reply), /No sessions match: nothing to terminate/, text);
     }
-    assert.equal(slack.callsTo('chat.postMessage').filter((c) => c.params.channel !== AUDIT_CHANNEL).length, 0, 'no request was posted');
+    assert.equal(
+      slack.callsTo('chat.postMessage').filter((c) => c.params.channel !== AUDIT_CHANNEL).length,
+      0,
+      'no request was posted',
+    );
     assert.deepEqual(mine((await ask(app, slack, 'app:flt-a')).reply), [a.pid], 'every session is still there');
   });
 });
@@ -346,7 +414,11 @@ test('blocking shows the root blocker first with how many it blocks, then its wa
     const { reply } = await ask(app, slack, 'blocking');
     assert.equal(reply.blocks[0]?.text?.text, 'Lock waits on default');
     const rows = rowsOf(reply);
-    assert.deepEqual(rows.map((r) => r.pid), [root.pid, middle.pid, leaf.pid], allText(reply));
+    assert.deepEqual(
+      rows.map((r) => r.pid),
+      [root.pid, middle.pid, leaf.pid],
+      allText(reply),
+    );
     assert.match(rows[0]!.text, /^:lock: \*pid \d+\*/);
     assert.match(rows[0]!.text, /\*blocks 2 sessions\*/);
     assert.match(rows[1]!.text, /^↳ \*pid/);
@@ -356,7 +428,10 @@ test('blocking shows the root blocker first with how many it blocks, then its wa
     // Ending a plain waiter frees nothing: the root has Terminate (an idle-in-transaction one has no Cancel),
     // and the middle one, waiting for ACCESS EXCLUSIVE with a session queued behind it, is a lock-queue
     // head: cancelling it frees the queue, so it alone among the waiters offers Cancel.
-    assert.deepEqual(rows.map((r) => r.buttons.map((b) => b.label)), [['Terminate'], ['Cancel'], []]);
+    assert.deepEqual(
+      rows.map((r) => r.buttons.map((b) => b.label)),
+      [['Terminate'], ['Cancel'], []],
+    );
     assert.match(rows[1]!.text, /lock-queue head/);
     assert.match(allText(reply), /1 root blocker, 2 waiting sessions/);
   } finally {
@@ -424,11 +499,16 @@ describe('a least-privilege role', () => {
     assert.doesNotMatch(text, /:x:/);
     await withSessions(
       // Another ordinary role's session: a superuser's could never be signalled by this role (no buttons).
-      async () => [await sleepSession(asRole(db.url, otherRole, otherPassword), { seconds: 120, application: 'lp-sleeper' })],
+      async () => [
+        await sleepSession(asRole(db.url, otherRole, otherPassword), { seconds: 120, application: 'lp-sleeper' }),
+      ],
       async ([s]) => {
         const row = rowFor((await ask(monApp, slack, 'app:lp-sleeper')).reply, s.pid);
         assert.match(row.text, /`SELECT pg_sleep\(120\)`/);
-        assert.deepEqual(row.buttons.map((b) => b.label), ['Cancel', 'Terminate']);
+        assert.deepEqual(
+          row.buttons.map((b) => b.label),
+          ['Cancel', 'Terminate'],
+        );
       },
     );
   });
@@ -454,7 +534,10 @@ describe('a least-privilege role', () => {
 describe('sessions that may not be killed get no buttons', () => {
   test('protected roles and applications are listed without buttons, others keep theirs', async () => {
     const protectedApp = await startTestApp(
-      baseEnv(db.url, slack, { PGSESSIONS_PROTECTED_ROLES: `someone_else, ${otherRole}`, PGSESSIONS_PROTECTED_APPS: 'prot-app' }),
+      baseEnv(db.url, slack, {
+        PGSESSIONS_PROTECTED_ROLES: `someone_else, ${otherRole}`,
+        PGSESSIONS_PROTECTED_APPS: 'prot-app',
+      }),
     );
     try {
       await withSessions(
@@ -467,7 +550,10 @@ describe('sessions that may not be killed get no buttons', () => {
           const reply = (await ask(protectedApp, slack, `db:${db.name}`)).reply;
           assert.deepEqual(rowFor(reply, byRole.pid).buttons, []);
           assert.deepEqual(rowFor(reply, byApp.pid).buttons, []);
-          assert.deepEqual(rowFor(reply, free.pid).buttons.map((b) => b.label), ['Cancel', 'Terminate']);
+          assert.deepEqual(
+            rowFor(reply, free.pid).buttons.map((b) => b.label),
+            ['Cancel', 'Terminate'],
+          );
         },
       );
     } finally {
@@ -479,7 +565,10 @@ describe('sessions that may not be killed get no buttons', () => {
     const readOnly = await startTestApp(baseEnv(db.url, slack, { PGSESSIONS_READ_ONLY: 'true' }));
     try {
       await withSessions(
-        async () => [await sleepSession(db.url, { seconds: 120, application: 'ro-sleeper' }), await idleInTransactionLockHolder(db.url, 't1', { application: 'ro-holder' })],
+        async () => [
+          await sleepSession(db.url, { seconds: 120, application: 'ro-sleeper' }),
+          await idleInTransactionLockHolder(db.url, 't1', { application: 'ro-holder' }),
+        ],
         async ([s, h]) => {
           for (const text of [`db:${db.name}`, 'blocking']) {
             const reply = (await ask(readOnly, slack, text)).reply;
@@ -500,9 +589,16 @@ test('a listing of 60+ sessions stays within Slack’s limits and says how many 
   const sessions: SleepSession[] = [];
   try {
     for (let batch = 0; batch < 4; batch++) {
-      sessions.push(...(await Promise.all(Array.from({ length: 16 }, () => sleepSession(db.url, { seconds: 120, application: 'many' })))));
+      sessions.push(
+        ...(await Promise.all(
+          Array.from({ length: 16 }, () => sleepSession(db.url, { seconds: 120, application: 'many' })),
+        )),
+      );
     }
-    for (const [text, shownRows] of [[`app:many`, 20], [`app:many limit:200`, 23]] as const) {
+    for (const [text, shownRows] of [
+      [`app:many`, 20],
+      [`app:many limit:200`, 23],
+    ] as const) {
       const { reply } = await ask(app, slack, text);
       assert.ok(reply.blocks.length <= LIMITS.blocksPerMessage, `${reply.blocks.length} blocks`);
       assert.ok(reply.text.length <= LIMITS.fallbackText);
@@ -512,8 +608,13 @@ test('a listing of 60+ sessions stays within Slack’s limits and says how many 
       }
       assert.equal(reply.blocks[0]?.text?.text, 'Sessions on default — 64 matches');
       assert.equal(rowsOf(reply).length, shownRows, text);
-      const footer = reply.blocks.find((b) => b.type === 'context' && /more not shown/.test(String(b.elements?.[0]?.text)));
-      assert.equal(footer?.elements?.[0]?.text, `${64 - shownRows} more not shown — narrow with db:, user:, min: or limit:`);
+      const footer = reply.blocks.find(
+        (b) => b.type === 'context' && /more not shown/.test(String(b.elements?.[0]?.text)),
+      );
+      assert.equal(
+        footer?.elements?.[0]?.text,
+        `${64 - shownRows} more not shown — narrow with db:, user:, min: or limit:`,
+      );
     }
   } finally {
     await Promise.all(sessions.map((s) => s.end()));
@@ -530,9 +631,18 @@ describe('several clusters from a clusters file, one of them down', () => {
     const file = join(dir, 'clusters.yml');
     await writeFile(
       file,
-      ['clusters:', '  - name: main', `    url: ${db.url}`, '  - name: down', `    url: postgres://u:${downPassword}@127.0.0.1:1/x`, ''].join('\n'),
+      [
+        'clusters:',
+        '  - name: main',
+        `    url: ${db.url}`,
+        '  - name: down',
+        `    url: postgres://u:${downPassword}@127.0.0.1:1/x`,
+        '',
+      ].join('\n'),
     );
-    multi = await startTestApp(baseEnv(db.url, slack, { DATABASE_URL: '', STATE_DATABASE_URL: db.url, PGSESSIONS_CLUSTERS: file }));
+    multi = await startTestApp(
+      baseEnv(db.url, slack, { DATABASE_URL: '', STATE_DATABASE_URL: db.url, PGSESSIONS_CLUSTERS: file }),
+    );
   });
   after(async () => {
     await multi?.stop();
@@ -540,8 +650,14 @@ describe('several clusters from a clusters file, one of them down', () => {
   });
 
   test('the app starts and says at start-up that one cluster is unreachable', () => {
-    const warn = multi.logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => /unreachable at start-up/.test(String(l.msg)));
-    assert.deepEqual(warn.map((l) => l.cluster), ['down'], multi.logs.join(''));
+    const warn = multi.logs
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((l) => /unreachable at start-up/.test(String(l.msg)));
+    assert.deepEqual(
+      warn.map((l) => l.cluster),
+      ['down'],
+      multi.logs.join(''),
+    );
   });
 
   test('cluster:NAME lists that cluster', async () => {
@@ -561,13 +677,20 @@ describe('several clusters from a clusters file, one of them down', () => {
       const { reply, postedAt } = await ask(multi, slack, text);
       assert.ok(postedAt - started < 3000, `${text} took ${postedAt - started} ms`);
       const shown = JSON.stringify(reply);
-      assert.match(allText(reply), /^Cannot reach cluster `down` right now \(the details are in the app log\)\. Nothing was changed\.$/, text);
+      assert.match(
+        allText(reply),
+        /^Cannot reach cluster `down` right now \(the details are in the app log\)\. Nothing was changed\.$/,
+        text,
+      );
       assert.ok(!shown.includes(downPassword), 'the password is not shown');
       // An ordinary member learns the cluster is down, not where it lives on the network.
       assert.doesNotMatch(shown, /ECONNREFUSED|127\.0\.0\.1|:1\//, text);
     }
     // The log keeps what happened, for the operator.
-    assert.ok(multi.logs.some((line) => /cluster unreachable or slow/.test(line) && /ECONNREFUSED/.test(line)), 'the log names the cause');
+    assert.ok(
+      multi.logs.some((line) => /cluster unreachable or slow/.test(line) && /ECONNREFUSED/.test(line)),
+      'the log names the cause',
+    );
     const reply = (await ask(multi, slack, 'cluster:main')).reply;
     assert.match(reply.blocks[0]?.text?.text ?? '', /^Sessions on main/);
   });
@@ -579,8 +702,14 @@ describe('several clusters from a clusters file, one of them down', () => {
   });
 
   test('an unknown cluster, or none named when there are several, is a clear error', async () => {
-    assert.match(allText((await ask(multi, slack, 'cluster:nope')).reply), /^Unknown cluster `?nope`?\. Known clusters: `main`, `down`\.$/);
-    assert.equal(allText((await ask(multi, slack, '')).reply), 'Name a cluster with cluster:NAME — one of `main`, `down`.');
+    assert.match(
+      allText((await ask(multi, slack, 'cluster:nope')).reply),
+      /^Unknown cluster `?nope`?\. Known clusters: `main`, `down`\.$/,
+    );
+    assert.equal(
+      allText((await ask(multi, slack, '')).reply),
+      'Name a cluster with cluster:NAME — one of `main`, `down`.',
+    );
     assert.match(allText((await ask(multi, slack, 'status cluster:nope')).reply), /Unknown cluster `?nope`?\. Known/);
   });
 

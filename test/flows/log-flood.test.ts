@@ -20,7 +20,15 @@ function recorder(): { logger: SlackLogger; lines: string[] } {
   const push = (...msg: unknown[]) => void lines.push(msg.join(' '));
   return {
     lines,
-    logger: { debug: push, info: push, warn: push, error: push, setLevel: () => undefined, getLevel: () => LogLevel.INFO, setName: () => undefined },
+    logger: {
+      debug: push,
+      info: push,
+      warn: push,
+      error: push,
+      setLevel: () => undefined,
+      getLevel: () => LogLevel.INFO,
+      setName: () => undefined,
+    },
   };
 }
 
@@ -34,10 +42,17 @@ describe('the request log limiter', () => {
     const { logger, lines } = recorder();
     let now = 0;
     const timers: Array<() => void> = [];
-    const limited = limitRequestLog(logger, { perWindow: 3, windowMs: 1000, maxChars: 50 }, { now: () => now, later: (fn) => timers.push(fn) });
+    const limited = limitRequestLog(
+      logger,
+      { perWindow: 3, windowMs: 1000, maxChars: 50 },
+      { now: () => now, later: (fn) => timers.push(fn) },
+    );
     for (let i = 0; i < 100; i++) limited.info(`Unhandled HTTP request (GET) made to /${'a'.repeat(10_000)}`);
     assert.equal(lines.length, 3);
-    assert.ok(lines.every((l) => l.length < 100), 'each line is clipped');
+    assert.ok(
+      lines.every((l) => l.length < 100),
+      'each line is clipped',
+    );
     assert.equal(timers.length, 1, 'one summary is scheduled, not one per suppressed line');
     now = 1000;
     timers[0]!();
@@ -47,14 +62,30 @@ describe('the request log limiter', () => {
   });
 });
 
-function raw(port: number, method: string, path: string, headers: Record<string, string>, body = ''): Promise<{ status: number; body: string }> {
+function raw(
+  port: number,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body = '',
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve) => {
-    const req = request({ host: '127.0.0.1', port, method, path, headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) }, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', () => resolve({ status: res.statusCode ?? 0, body: '' }));
-    });
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        method,
+        path,
+        headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) },
+        agent: false,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', () => resolve({ status: res.statusCode ?? 0, body: '' }));
+      },
+    );
     // A refused body may be cut off mid-send (413 then close): that is an answer too.
     req.on('error', () => resolve({ status: -1, body: '' }));
     req.end(body);
@@ -80,21 +111,39 @@ describe('an HTTP flood of junk', () => {
   test('huge paths, huge bodies and forged signatures from 20 clients cost a bounded number of log bytes, and a signed command is still served', async (t) => {
     const before = app.logs.join('').length;
     const longPath = `/${'p'.repeat(15_000)}`;
-    const forgedBody = slashCommandBody({ text: `top ${'q'.repeat(200_000)}`, responseUrl: slack.responseUrl('forged') });
-    const forged = { 'content-type': FORM_CONTENT_TYPE, 'x-slack-signature': `v0=${'ab'.repeat(32)}`, 'x-slack-request-timestamp': String(Math.floor(Date.now() / 1000)) };
+    const forgedBody = slashCommandBody({
+      text: `top ${'q'.repeat(200_000)}`,
+      responseUrl: slack.responseUrl('forged'),
+    });
+    const forged = {
+      'content-type': FORM_CONTENT_TYPE,
+      'x-slack-signature': `v0=${'ab'.repeat(32)}`,
+      'x-slack-request-timestamp': String(Math.floor(Date.now() / 1000)),
+    };
     const client = async (c: number) => {
       const answers: Array<{ status: number; body: string }> = [];
       for (let i = 0; i < 10; i++) {
         answers.push(await raw(app.port, 'GET', `${longPath}${c}-${i}`, {}));
         answers.push(await raw(app.port, 'POST', `${longPath}${c}-${i}`, forged, forgedBody));
         answers.push(await raw(app.port, 'POST', '/slack/events', forged, forgedBody));
-        answers.push(await raw(app.port, 'POST', '/slack/events', { ...forged, 'x-slack-signature': 's'.repeat(8_000) }, 'x'.repeat(900_000)));
+        answers.push(
+          await raw(
+            app.port,
+            'POST',
+            '/slack/events',
+            { ...forged, 'x-slack-signature': 's'.repeat(8_000) },
+            'x'.repeat(900_000),
+          ),
+        );
       }
       return answers;
     };
     const answers = (await Promise.all(Array.from({ length: 20 }, (_, c) => client(c)))).flat();
     assert.equal(answers.length, 800);
-    assert.ok(answers.every((a) => a.status === 404 || a.status === 401 || a.status === -1), `unexpected answers: ${[...new Set(answers.map((a) => a.status))].join(', ')}`);
+    assert.ok(
+      answers.every((a) => a.status === 404 || a.status === 401 || a.status === -1),
+      `unexpected answers: ${[...new Set(answers.map((a) => a.status))].join(', ')}`,
+    );
     assert.ok(answers.filter((a) => a.status === 401).length >= 200, 'forged signatures are refused with 401');
     for (const a of answers) assert.doesNotMatch(a.body, STACK);
 
@@ -107,9 +156,26 @@ describe('an HTTP flood of junk', () => {
 
     const { ack } = await ask(app, slack, 'help');
     assert.equal(ack.status, 200);
-    assert.equal((await postSigned(app.port, SIGNING_SECRET, slashCommandBody({ text: 'help', responseUrl: slack.responseUrl('after') }), FORM_CONTENT_TYPE)).status, 200);
-    await slack.waitFor(() => slack.responsesTo('after')[0], { timeoutMs: 15_000, description: 'the answer to a signed command after the flood' });
+    assert.equal(
+      (
+        await postSigned(
+          app.port,
+          SIGNING_SECRET,
+          slashCommandBody({ text: 'help', responseUrl: slack.responseUrl('after') }),
+          FORM_CONTENT_TYPE,
+        )
+      ).status,
+      200,
+    );
+    await slack.waitFor(() => slack.responsesTo('after')[0], {
+      timeoutMs: 15_000,
+      description: 'the answer to a signed command after the flood',
+    });
     // The suppressed lines are summed up in one line when the window ends (10 s).
-    await slack.waitFor(() => app.logs.some((l) => l.includes('suppressed') && l.includes('request log lines')), { timeoutMs: 20_000, intervalMs: 200, description: 'the summary of suppressed lines' });
+    await slack.waitFor(() => app.logs.some((l) => l.includes('suppressed') && l.includes('request log lines')), {
+      timeoutMs: 20_000,
+      intervalMs: 200,
+      description: 'the summary of suppressed lines',
+    });
   });
 });

@@ -4,7 +4,15 @@ import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { slashCommand } from '../helpers/slack-requests.js';
 import { sleepSession } from '../helpers/sessions.js';
-import { APPROVER, AUDIT_CHANNEL, baseEnv, REQUESTER, SIGNING_SECRET, startTestApp, type TestApp } from '../helpers/app.js';
+import {
+  APPROVER,
+  AUDIT_CHANNEL,
+  baseEnv,
+  REQUESTER,
+  SIGNING_SECRET,
+  startTestApp,
+  type TestApp,
+} from '../helpers/app.js';
 import { click, stateQuery, typedRequest } from '../helpers/approval-flow.js';
 import { waitUntilGone } from '../helpers/sessions.js';
 import { ACTION } from '../../src/slack/ids.js';
@@ -44,7 +52,11 @@ test('GET /metrics counts commands by kind and outcome, requests by status, and 
     await slack.waitFor(() => slack.responsesTo('m1')[0]);
     await slashCommand(app.port, SIGNING_SECRET, { text: 'limit:zero', responseUrl: slack.responseUrl('m2') });
     await slack.waitFor(() => slack.responsesTo('m2')[0]);
-    await slashCommand(app.port, SIGNING_SECRET, { text: `terminate ${victim.pid} stuck`, userId: REQUESTER, responseUrl: slack.responseUrl('m3') });
+    await slashCommand(app.port, SIGNING_SECRET, {
+      text: `terminate ${victim.pid} stuck`,
+      userId: REQUESTER,
+      responseUrl: slack.responseUrl('m3'),
+    });
     await slack.waitFor(() => slack.responsesTo('m3')[0]);
 
     const text = await scrape();
@@ -85,7 +97,10 @@ test('after real flows, executions, audit deliveries, delivery failures and the 
   const second = await sleepSession(db.url, { seconds: 300, application: 'metrics-second' });
   try {
     // An approved terminate: one execution, terminated.
-    const { id } = await typedRequest(slack, app.port, `terminate ${victim.pid} metrics by value`, { user: REQUESTER, channel: 'CMETRICS' });
+    const { id } = await typedRequest(slack, app.port, `terminate ${victim.pid} metrics by value`, {
+      user: REQUESTER,
+      channel: 'CMETRICS',
+    });
     await click(slack, app.port, ACTION.approve, id, { user: APPROVER, channel: 'CMETRICS' });
     await waitUntilGone(db.url, victim.pid);
     await until(async () => (await outboxCounts()).undelivered === 0 || undefined, 'every audit entry delivered');
@@ -100,12 +115,18 @@ test('after real flows, executions, audit deliveries, delivery failures and the 
     const settled = await until(async () => {
       const counts = await outboxCounts();
       const t = await scrape();
-      return counts.undelivered === 0 && value(t, 'pgsessions_audit_delivered_total') === counts.delivered ? { t, delivered: counts.delivered } : undefined;
+      return counts.undelivered === 0 && value(t, 'pgsessions_audit_delivered_total') === counts.delivered
+        ? { t, delivered: counts.delivered }
+        : undefined;
     }, 'the delivered counter to equal the outbox rows marked delivered');
     text = settled.t;
     const delivered = settled.delivered;
     assert.ok(delivered >= 4, `requested, approved, executing and executed at least: ${delivered}`);
-    assert.equal(value(text, 'pgsessions_audit_delivered_total'), delivered, 'delivered = the outbox rows marked delivered');
+    assert.equal(
+      value(text, 'pgsessions_audit_delivered_total'),
+      delivered,
+      'delivered = the outbox rows marked delivered',
+    );
     assert.equal(value(text, 'pgsessions_audit_outbox_backlog'), 0);
 
     // Slack refuses the audit channel for a while: each refused attempt is counted, the entry waits.
@@ -116,14 +137,23 @@ test('after real flows, executions, audit deliveries, delivery failures and the 
       refusals += 1;
       return { ok: false, error: 'channel_not_found' };
     });
-    await typedRequest(slack, app.port, `terminate ${second.pid} metrics while Slack refuses`, { user: REQUESTER, channel: 'CMETRICS' });
+    await typedRequest(slack, app.port, `terminate ${second.pid} metrics while Slack refuses`, {
+      user: REQUESTER,
+      channel: 'CMETRICS',
+    });
     await slack.waitFor(() => refusals >= 2 || undefined, { timeoutMs: 10_000, description: 'two refused deliveries' });
     // A refusal reaches the worker a moment after Slack's stand-in sent it: the count must catch up exactly
     // (it would overshoot if a failure were counted twice, and never get there if one were missed).
-    text = await until(async () => {
-      const t = await scrape();
-      return value(t, 'pgsessions_audit_delivery_failures_total{reason="channel_not_found"}') === refusals ? t : undefined;
-    }, 'each refused delivery counted once', 3_000);
+    text = await until(
+      async () => {
+        const t = await scrape();
+        return value(t, 'pgsessions_audit_delivery_failures_total{reason="channel_not_found"}') === refusals
+          ? t
+          : undefined;
+      },
+      'each refused delivery counted once',
+      3_000,
+    );
     const undelivered = (await outboxCounts()).undelivered;
     assert.ok(undelivered >= 1);
     assert.equal(value(text, 'pgsessions_audit_outbox_backlog'), undelivered, 'backlog = the undelivered outbox rows');

@@ -10,7 +10,17 @@ import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { blockedQuery, idleInTransactionLockHolder, sessionAlive, sleepSession } from '../helpers/sessions.js';
 import { APPROVER, baseEnv, REQUESTER, startTestApp, type TestApp } from '../helpers/app.js';
 import { createRole } from '../helpers/roles.js';
-import { as, click, requestRow, command, fresh, sessionTracker, stateQuery, typedRequest, waitForStatus } from '../helpers/approval-flow.js';
+import {
+  as,
+  click,
+  requestRow,
+  command,
+  fresh,
+  sessionTracker,
+  stateQuery,
+  typedRequest,
+  waitForStatus,
+} from '../helpers/approval-flow.js';
 import { waitForAlertText, watchEnv } from '../helpers/watch.js';
 import { ACTION } from '../../src/slack/ids.js';
 
@@ -24,7 +34,13 @@ for (const mode of ['transaction', 'session'] as const satisfies readonly PoolMo
     const track = sessions.track;
     /** The backends PgBouncer opened for pgsessions: on the server, named as pgsessions named itself. */
     const botBackends = async () =>
-      (await stateQuery<{ pid: number }>(db.url, `SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = 'pgsessions' AND usename = current_user`, [db.name])).map((r) => r.pid);
+      (
+        await stateQuery<{ pid: number }>(
+          db.url,
+          `SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = 'pgsessions' AND usename = current_user`,
+          [db.name],
+        )
+      ).map((r) => r.pid);
 
     before(async () => {
       db = await createTestDatabase(`pgb${mode[0]}`);
@@ -58,19 +74,34 @@ for (const mode of ['transaction', 'session'] as const satisfies readonly PoolMo
       const listing = await command(slack, app.port, `app:pgb-list-${mode}`, as(REQUESTER, fresh('C')));
       assert.match(JSON.stringify(listing.body.blocks), new RegExp(`${victim.pid}`), listing.text);
       const pools = await bouncer.admin('SHOW POOLS');
-      assert.ok(pools.some((p) => p.database === db.name && p.pool_mode === mode), 'the listing went through PgBouncer');
+      assert.ok(
+        pools.some((p) => p.database === db.name && p.pool_mode === mode),
+        'the listing went through PgBouncer',
+      );
       const own = await botBackends();
       assert.ok(own.length > 0, 'PgBouncer holds server connections for pgsessions');
-      const everything = JSON.stringify((await command(slack, app.port, 'state:idle limit:200', as(REQUESTER, fresh('C')))).body.blocks);
-      for (const pid of own) assert.doesNotMatch(everything, new RegExp(`pid ${pid}\\*`), `the bot's own backend ${pid} is not listed`);
+      const everything = JSON.stringify(
+        (await command(slack, app.port, 'state:idle limit:200', as(REQUESTER, fresh('C')))).body.blocks,
+      );
+      for (const pid of own)
+        assert.doesNotMatch(everything, new RegExp(`pid ${pid}\\*`), `the bot's own backend ${pid} is not listed`);
       const impostors = await command(slack, app.port, 'app:pgsessions', as(REQUESTER, fresh('C')));
-      assert.match(JSON.stringify(impostors.body.blocks), new RegExp(`pid ${impostor.pid}\\*`), 'a session of another role named pgsessions is not hidden');
+      assert.match(
+        JSON.stringify(impostors.body.blocks),
+        new RegExp(`pid ${impostor.pid}\\*`),
+        'a session of another role named pgsessions is not hidden',
+      );
     });
 
     test('an approved terminate ends the session through it', async () => {
       const channel = fresh('C');
       const victim = track(await sleepSession(db.url, { seconds: 120, application: `pgb-kill-${mode}` }));
-      const { id } = await typedRequest(slack, app.port, `terminate ${victim.pid} stuck report`, as(REQUESTER, channel));
+      const { id } = await typedRequest(
+        slack,
+        app.port,
+        `terminate ${victim.pid} stuck report`,
+        as(REQUESTER, channel),
+      );
       await click(slack, app.port, ACTION.approve, id, as(APPROVER, channel));
       const row = await waitForStatus(db.url, id, ['executed', 'failed']);
       assert.equal(row.status, 'executed', JSON.stringify(row.result));
@@ -82,17 +113,29 @@ for (const mode of ['transaction', 'session'] as const satisfies readonly PoolMo
     // until its first use, and is then anyone's session of that role (shown, and in a db-wide scope).
     test('terminate-all ends exactly the frozen sessions, never the server connections PgBouncer holds for the bot', async () => {
       const channel = fresh('C');
-      const frozen = [track(await sleepSession(db.url, { seconds: 120, application: 'pgb-bulk' })), track(await sleepSession(db.url, { seconds: 120, application: 'pgb-bulk' }))];
+      const frozen = [
+        track(await sleepSession(db.url, { seconds: 120, application: 'pgb-bulk' })),
+        track(await sleepSession(db.url, { seconds: 120, application: 'pgb-bulk' })),
+      ];
       const own = await botBackends();
-      const { id, reply } = await typedRequest(slack, app.port, `terminate-all db:${db.name} app:pgb-bulk nightly maintenance`, as(REQUESTER, channel));
+      const { id, reply } = await typedRequest(
+        slack,
+        app.port,
+        `terminate-all db:${db.name} app:pgb-bulk nightly maintenance`,
+        as(REQUESTER, channel),
+      );
       const targets = (await requestRow(db.url, id)).targets;
       assert.match(reply, /for 2 sessions/, JSON.stringify(targets));
       await click(slack, app.port, ACTION.approve, id, as(APPROVER, channel));
       const row = await waitForStatus(db.url, id, ['executed', 'failed']);
       assert.equal(row.status, 'executed', JSON.stringify(row.result));
-      assert.deepEqual(row.result?.outcomes.map((o) => o.outcome), ['terminated', 'terminated']);
+      assert.deepEqual(
+        row.result?.outcomes.map((o) => o.outcome),
+        ['terminated', 'terminated'],
+      );
       for (const s of frozen) assert.equal(await sessionAlive(db.url, s.pid), false);
-      for (const pid of own) assert.equal(await sessionAlive(db.url, pid), true, `the bot's server connection ${pid} survives`);
+      for (const pid of own)
+        assert.equal(await sessionAlive(db.url, pid), true, `the bot's server connection ${pid} survives`);
     });
 
     test('the watcher reads the cluster through it and posts an alert', async () => {
@@ -115,7 +158,9 @@ describe('a PgBouncer at max_client_conn', { skip: skipWithoutPgBouncer() }, () 
     db = await createTestDatabase('pgbfull');
     bouncer = await startPgBouncer({ serverUrl: db.url, poolMode: 'transaction', settings: { max_client_conn: '8' } });
     slack = await startSlackApi();
-    app = await startTestApp(baseEnv(bouncer.url(db.name), slack, { STATE_DATABASE_URL: db.url }), { poolIdleTimeoutMs: 300 });
+    app = await startTestApp(baseEnv(bouncer.url(db.name), slack, { STATE_DATABASE_URL: db.url }), {
+      poolIdleTimeoutMs: 300,
+    });
   });
   after(async () => {
     await app?.stop();
@@ -152,6 +197,9 @@ describe('a PgBouncer at max_client_conn', { skip: skipWithoutPgBouncer() }, () 
     const listing = await command(slack, app.port, 'app:pgb-crowded', as(REQUESTER, fresh('C')));
     const blocks = JSON.stringify(listing.body.blocks);
     assert.match(blocks, new RegExp(`${victim.pid}`), listing.text);
-    assert.match(blocks, /is full at its connection pooler: no more connections allowed \(max_client_conn\) — listed through pgsessions’ reserved connection/);
+    assert.match(
+      blocks,
+      /is full at its connection pooler: no more connections allowed \(max_client_conn\) — listed through pgsessions’ reserved connection/,
+    );
   });
 });

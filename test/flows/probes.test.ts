@@ -21,12 +21,20 @@ let stateQueries = 0;
 const originalQuery = pg.Client.prototype.query;
 
 before(async () => {
-  [db, stateDb, slack] = await Promise.all([createTestDatabase('probes'), createTestDatabase('probes_state'), startSlackApi()]);
+  [db, stateDb, slack] = await Promise.all([
+    createTestDatabase('probes'),
+    createTestDatabase('probes_state'),
+    startSlackApi(),
+  ]);
   const stateName = stateDb.name;
   (pg.Client.prototype as { query: unknown }).query = function (this: pg.Client, ...args: unknown[]) {
     // Statements only: not the BEGIN/SET LOCAL and COMMIT each one is wrapped in (src/postgres/statement.ts).
     const framing = typeof args[0] === 'string' && /^(BEGIN; SET LOCAL|COMMIT$|ROLLBACK$)/.test(args[0]);
-    if ((this as unknown as { connectionParameters: { database: string } }).connectionParameters.database === stateName && !framing) stateQueries += 1;
+    if (
+      (this as unknown as { connectionParameters: { database: string } }).connectionParameters.database === stateName &&
+      !framing
+    )
+      stateQueries += 1;
     return (originalQuery as (...a: unknown[]) => unknown).apply(this, args);
   };
   // The outbox, the sweeper and the reserved connection's check also ask the state database: make them run
@@ -77,7 +85,10 @@ test('50 quick scrapes of /metrics and /healthz ask the state database at most o
   // One health check, one count of requests by status, one outbox backlog: per cache period started.
   const periods = Math.ceil(elapsed / CACHE_MS);
   assert.ok(stateQueries >= 1, 'the counter sees the app’s queries');
-  assert.ok(stateQueries <= 3 * periods, `${stateQueries} state queries for 100 probes in ${elapsed} ms (${periods} cache periods)`);
+  assert.ok(
+    stateQueries <= 3 * periods,
+    `${stateQueries} state queries for 100 probes in ${elapsed} ms (${periods} cache periods)`,
+  );
 
   // After the cache period, a scrape reads again (the figures are not frozen).
   await sleep(CACHE_MS + 100);

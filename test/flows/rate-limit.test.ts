@@ -38,8 +38,10 @@ async function metric(series: string): Promise<number> {
   return line === undefined ? 0 : Number(line.slice(series.length + 1));
 }
 
-const auditCount = async () => Number((await stateQuery<{ n: string }>(db.url, 'SELECT count(*) AS n FROM pgsessions.audit_log'))[0]!.n);
-const requestCount = async () => Number((await stateQuery<{ n: string }>(db.url, 'SELECT count(*) AS n FROM pgsessions.requests'))[0]!.n);
+const auditCount = async () =>
+  Number((await stateQuery<{ n: string }>(db.url, 'SELECT count(*) AS n FROM pgsessions.audit_log'))[0]!.n);
+const requestCount = async () =>
+  Number((await stateQuery<{ n: string }>(db.url, 'SELECT count(*) AS n FROM pgsessions.requests'))[0]!.n);
 
 test("a user's 11th rapid listing is refused with a plain message, while another user is served", async () => {
   const script = fresh('USCRIPT');
@@ -49,9 +51,18 @@ test("a user's 11th rapid listing is refused with a plain message, while another
     assert.doesNotMatch(text, /faster than/, `listing ${i + 1} was refused`);
   }
   const id = fresh('limited');
-  const eleventh = await slashCommand(app.port, SIGNING_SECRET, { text: 'blocking', userId: script, channelId: 'CINC', responseUrl: slack.responseUrl(id) });
+  const eleventh = await slashCommand(app.port, SIGNING_SECRET, {
+    text: 'blocking',
+    userId: script,
+    channelId: 'CINC',
+    responseUrl: slack.responseUrl(id),
+  });
   assert.equal(eleventh.status, 200);
-  assert.deepEqual(eleventh.json, { response_type: 'ephemeral', text: READ_LIMITED_MESSAGE }, 'the refusal is the acknowledgement itself, shown to that user only');
+  assert.deepEqual(
+    eleventh.json,
+    { response_type: 'ephemeral', text: READ_LIMITED_MESSAGE },
+    'the refusal is the acknowledgement itself, shown to that user only',
+  );
   // Share in channel counts as a listing too.
   const share = await click(slack, app.port, ACTION.share, 'blocking', { user: script, channel: 'CINC' });
   assert.equal(await share.reply(), READ_LIMITED_MESSAGE);
@@ -69,11 +80,23 @@ test('past 3 requests (PGSESSIONS_REQUEST_RATE=3/1h), a request is refused and n
   const requester = fresh('UREQR');
   const victims: SleepSession[] = [];
   try {
-    for (let i = 0; i < 4; i++) victims.push(await sleepSession(db.url, { seconds: 300, application: `rl-victim-${i}` }));
-    for (let i = 0; i < 3; i++) await typedRequest(slack, app.port, `terminate ${victims[i]!.pid} runaway ${i}`, { user: requester, channel: 'CRATE' });
-    const [requestsBefore, auditBefore, postsBefore] = [await requestCount(), await auditCount(), approvalPosts(slack, 'CRATE').length];
+    for (let i = 0; i < 4; i++)
+      victims.push(await sleepSession(db.url, { seconds: 300, application: `rl-victim-${i}` }));
+    for (let i = 0; i < 3; i++)
+      await typedRequest(slack, app.port, `terminate ${victims[i]!.pid} runaway ${i}`, {
+        user: requester,
+        channel: 'CRATE',
+      });
+    const [requestsBefore, auditBefore, postsBefore] = [
+      await requestCount(),
+      await auditCount(),
+      approvalPosts(slack, 'CRATE').length,
+    ];
 
-    const { text } = await command(slack, app.port, `terminate ${victims[3]!.pid} one more`, { user: requester, channel: 'CRATE' });
+    const { text } = await command(slack, app.port, `terminate ${victims[3]!.pid} one more`, {
+      user: requester,
+      channel: 'CRATE',
+    });
     assert.equal(text, FAILURE_MESSAGES.rate_limited);
     await new Promise((resolve) => setTimeout(resolve, 300));
     assert.equal(await requestCount(), requestsBefore, 'no request row');
@@ -82,7 +105,10 @@ test('past 3 requests (PGSESSIONS_REQUEST_RATE=3/1h), a request is refused and n
     assert.equal(await metric('pgsessions_request_transitions_total{state="refused_rate_limited"}'), 1);
 
     // Someone else still may ask.
-    await typedRequest(slack, app.port, `terminate ${victims[3]!.pid} from a colleague`, { user: fresh('UCOLL'), channel: 'CRATE' });
+    await typedRequest(slack, app.port, `terminate ${victims[3]!.pid} from a colleague`, {
+      user: fresh('UCOLL'),
+      channel: 'CRATE',
+    });
   } finally {
     for (const v of victims) await v.end();
   }
@@ -91,10 +117,16 @@ test('past 3 requests (PGSESSIONS_REQUEST_RATE=3/1h), a request is refused and n
 test('refused clicks are limited per user too, and an approver is not held up by them', async () => {
   const victim = await sleepSession(db.url, { seconds: 300, application: 'rl-click-victim' });
   try {
-    const { id } = await typedRequest(slack, app.port, `terminate ${victim.pid} stuck`, { user: fresh('UREQC'), channel: 'CCLICK' });
+    const { id } = await typedRequest(slack, app.port, `terminate ${victim.pid} stuck`, {
+      user: fresh('UREQC'),
+      channel: 'CCLICK',
+    });
     const outsider = fresh('UOUTS');
     const answers: string[] = [];
-    for (let i = 0; i < 5; i++) answers.push(await (await click(slack, app.port, ACTION.approve, id, { user: outsider, channel: 'CCLICK' })).reply());
+    for (let i = 0; i < 5; i++)
+      answers.push(
+        await (await click(slack, app.port, ACTION.approve, id, { user: outsider, channel: 'CCLICK' })).reply(),
+      );
     assert.deepEqual(answers, [
       FAILURE_MESSAGES.not_approver,
       FAILURE_MESSAGES.not_approver,

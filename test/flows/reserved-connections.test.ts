@@ -60,7 +60,11 @@ async function startupAndStatus(clusterUrl: string): Promise<{ said: string[]; s
 before(async () => {
   state = await createTestDatabase('reserved');
   slack = await startSlackApi();
-  reserved = await startEmbeddedPostgres({ maxConnections: 20, settings: { reserved_connections: '2' }, reuseInitdb: true });
+  reserved = await startEmbeddedPostgres({
+    maxConnections: 20,
+    settings: { reserved_connections: '2' },
+    reuseInitdb: true,
+  });
 });
 after(async () => {
   await reserved?.stop();
@@ -71,23 +75,48 @@ after(async () => {
 
 test('a member of pg_use_reserved_connections on a server with reserved_connections = 2: start-up and status say it gets in when full', async () => {
   const { said, status } = await startupAndStatus(await roleOn(reserved, true));
-  assert.ok(said.some((m) => /the bot role can use the 2 connections kept for pg_use_reserved_connections when the cluster is full/.test(m)), said.join(' | '));
+  assert.ok(
+    said.some((m) =>
+      /the bot role can use the 2 connections kept for pg_use_reserved_connections when the cluster is full/.test(m),
+    ),
+    said.join(' | '),
+  );
   assert.match(status, /:white_check_mark: Can use the 2 connections kept for `pg_use_reserved_connections`/);
 });
 
 test('without the grant: start-up and status say it cannot use the reserved connections', async () => {
   const { said, status } = await startupAndStatus(await roleOn(reserved, false));
-  assert.ok(said.some((m) => /the bot role cannot use the connections kept by reserved_connections when the cluster is full: not a member of pg_use_reserved_connections \(reserved_connections = 2\)/.test(m)), said.join(' | '));
-  assert.match(status, /:information_source: Cannot use the connections kept by reserved_connections when the cluster is full: not a member of `pg_use_reserved_connections`/);
+  assert.ok(
+    said.some((m) =>
+      /the bot role cannot use the connections kept by reserved_connections when the cluster is full: not a member of pg_use_reserved_connections \(reserved_connections = 2\)/.test(
+        m,
+      ),
+    ),
+    said.join(' | '),
+  );
+  assert.match(
+    status,
+    /:information_source: Cannot use the connections kept by reserved_connections when the cluster is full: not a member of `pg_use_reserved_connections`/,
+  );
 });
 
 test('a member on a server keeping none (reserved_connections = 0, the suite’s PG 18): said so', async () => {
-  const bot = await createRole({ prefix: 'rsvbot', memberOf: ['pg_monitor', 'pg_signal_backend', 'pg_use_reserved_connections'] });
+  const bot = await createRole({
+    prefix: 'rsvbot',
+    memberOf: ['pg_monitor', 'pg_signal_backend', 'pg_use_reserved_connections'],
+  });
   roles.push(bot);
   const db = await createTestDatabase('reserved_zero');
   try {
     const { said, status } = await startupAndStatus(bot.url(db.url));
-    assert.ok(said.some((m) => /cannot get a connection when the cluster is full: it is a member of pg_use_reserved_connections, but reserved_connections = 0 keeps none/.test(m)), said.join(' | '));
+    assert.ok(
+      said.some((m) =>
+        /cannot get a connection when the cluster is full: it is a member of pg_use_reserved_connections, but reserved_connections = 0 keeps none/.test(
+          m,
+        ),
+      ),
+      said.join(' | '),
+    );
     assert.match(status, /:information_source: Cannot get a connection when the cluster is full/);
   } finally {
     await db.drop();
@@ -95,7 +124,15 @@ test('a member on a server keeping none (reserved_connections = 0, the suite’s
 });
 
 test('before PostgreSQL 16 nothing is said about reserved connections; a superuser has its own', () => {
-  const base: RoleCapabilities = { role: 'bot', superuser: false, readAllStats: true, signalBackend: true, reservedConnections: null, serverVersion: '15.8', serverVersionNum: 150008 };
+  const base: RoleCapabilities = {
+    role: 'bot',
+    superuser: false,
+    readAllStats: true,
+    signalBackend: true,
+    reservedConnections: null,
+    serverVersion: '15.8',
+    serverVersionNum: 150008,
+  };
   const words = [...describeRole(base).can, ...describeRole(base).cannot, ...describeCapabilities(base)].join('\n');
   assert.doesNotMatch(words, /reserved/);
   const root = { ...base, superuser: true, reservedConnections: { member: true, reserved: 2 } };

@@ -6,7 +6,18 @@ import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { sessionAlive, sleepSession } from '../helpers/sessions.js';
 import { APPROVER, baseEnv, REQUESTER, startTestApp, type TestApp } from '../helpers/app.js';
-import { as, auditEvents, click, fresh, requestRow, sessionTracker, stateQuery, typedRequest, waitForStatus, waitForUpdate } from '../helpers/approval-flow.js';
+import {
+  as,
+  auditEvents,
+  click,
+  fresh,
+  requestRow,
+  sessionTracker,
+  stateQuery,
+  typedRequest,
+  waitForStatus,
+  waitForUpdate,
+} from '../helpers/approval-flow.js';
 import { ACTION } from '../../src/slack/ids.js';
 
 let db: TestDatabase;
@@ -34,7 +45,12 @@ test('a pending request survives a restart and is approved on the new instance',
   const channel = fresh('C');
   const victim = track(await sleepSession(db.url, { seconds: 120 }));
   app = await start();
-  const { id } = await typedRequest(slack, app.port, `terminate ${victim.pid} before the deploy`, as(REQUESTER, channel));
+  const { id } = await typedRequest(
+    slack,
+    app.port,
+    `terminate ${victim.pid} before the deploy`,
+    as(REQUESTER, channel),
+  );
   await app.stop();
   app = await start();
   await click(slack, app.port, ACTION.approve, id, as(APPROVER, channel));
@@ -81,7 +97,12 @@ test('an execution interrupted after the signal was announced is reconciled with
   const channel = fresh('C');
   const victim = track(await sleepSession(db.url, { seconds: 120 }));
   app = await start();
-  const { id } = await typedRequest(slack, app.port, `terminate ${victim.pid} crash after signal`, as(REQUESTER, channel));
+  const { id } = await typedRequest(
+    slack,
+    app.port,
+    `terminate ${victim.pid} crash after signal`,
+    as(REQUESTER, channel),
+  );
   await app.stop();
   // Crashed between the signal and recording its outcome: the session did end.
   await stateQuery(
@@ -95,7 +116,11 @@ test('an execution interrupted after the signal was announced is reconciled with
   const row = await waitForStatus(db.url, id, ['failed', 'executed'], 5_000);
   assert.equal(row.result?.interrupted, true);
   assert.deepEqual(row.result?.outcomes, [
-    { pid: victim.pid, outcome: 'gone', message: 'no longer running (the signal may have gone out before the interruption)' },
+    {
+      pid: victim.pid,
+      outcome: 'gone',
+      message: 'no longer running (the signal may have gone out before the interruption)',
+    },
   ]);
 });
 
@@ -105,7 +130,11 @@ test('a request approved moments ago on another instance is not reconciled from 
   app = await start();
   const { id } = await typedRequest(slack, app.port, `terminate ${victim.pid} fresh approval`, as(REQUESTER, channel));
   // Approved (by a slow instance) a second ago: not yet "interrupted" (the default is 60 s).
-  await stateQuery(db.url, `UPDATE pgsessions.requests SET status = 'approved', decided_by = $2, decided_at = now() WHERE id = $1`, [id, APPROVER]);
+  await stateQuery(
+    db.url,
+    `UPDATE pgsessions.requests SET status = 'approved', decided_by = $2, decided_at = now() WHERE id = $1`,
+    [id, APPROVER],
+  );
   await new Promise((resolve) => setTimeout(resolve, 700));
   assert.equal((await requestRow(db.url, id)).status, 'approved');
   assert.equal(await sessionAlive(db.url, victim.pid, victim.backendStart), true);

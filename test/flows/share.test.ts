@@ -39,9 +39,19 @@ test('a listing is ephemeral and offers Share in channel; sharing posts it in th
     assert.equal(button.value, 'app:share-me');
 
     const responseUrl = slack.responseUrl('shared');
-    const res = await blockAction(app.port, SIGNING_SECRET, { userId: 'USHARER', channelId: 'CINC', actionId: ACTION.share, value: button.value!, responseUrl });
+    const res = await blockAction(app.port, SIGNING_SECRET, {
+      userId: 'USHARER',
+      channelId: 'CINC',
+      actionId: ACTION.share,
+      value: button.value!,
+      responseUrl,
+    });
     assert.equal(res.status, 200);
-    const posted = (await slack.waitFor(() => slack.responsesTo('shared')[0])).body as { response_type: string; replace_original: boolean; blocks: never[] };
+    const posted = (await slack.waitFor(() => slack.responsesTo('shared')[0])).body as {
+      response_type: string;
+      replace_original: boolean;
+      blocks: never[];
+    };
     assert.equal(posted.response_type, 'in_channel');
     assert.equal(posted.replace_original, false);
     const text = allText(posted as never);
@@ -55,8 +65,17 @@ test('a listing is ephemeral and offers Share in channel; sharing posts it in th
 
 test('a Share button whose value is not a listing command shares nothing', async () => {
   const responseUrl = slack.responseUrl('bad-share');
-  await blockAction(app.port, SIGNING_SECRET, { userId: 'USHARER', channelId: 'CINC', actionId: ACTION.share, value: 'terminate 1 because', responseUrl });
-  const answer = (await slack.waitFor(() => slack.responsesTo('bad-share')[0])).body as { response_type: string; text: string };
+  await blockAction(app.port, SIGNING_SECRET, {
+    userId: 'USHARER',
+    channelId: 'CINC',
+    actionId: ACTION.share,
+    value: 'terminate 1 because',
+    responseUrl,
+  });
+  const answer = (await slack.waitFor(() => slack.responsesTo('bad-share')[0])).body as {
+    response_type: string;
+    text: string;
+  };
   assert.equal(answer.response_type, 'ephemeral');
   assert.match(answer.text, /nothing was shared/);
   assert.equal(slack.callsTo('chat.postMessage').filter((c) => c.params.channel === 'CINC').length, 0);

@@ -6,9 +6,26 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
-import { activityRow, blockedQuery, idleInTransactionLockHolder, sessionAlive, sleepSession, walsender } from '../helpers/sessions.js';
+import {
+  activityRow,
+  blockedQuery,
+  idleInTransactionLockHolder,
+  sessionAlive,
+  sleepSession,
+  walsender,
+} from '../helpers/sessions.js';
 import { APPROVER, baseEnv, REQUESTER, SIGNING_SECRET, startTestApp, type TestApp } from '../helpers/app.js';
-import { approvalPosts, as, click, command, fresh, sessionTracker, sleep, typedRequest, waitForStatus } from '../helpers/approval-flow.js';
+import {
+  approvalPosts,
+  as,
+  click,
+  command,
+  fresh,
+  sessionTracker,
+  sleep,
+  typedRequest,
+  waitForStatus,
+} from '../helpers/approval-flow.js';
 import { allText, ask, killButtons, rowFor } from '../helpers/replies.js';
 import { asSuperuser, createRole, type TestRole } from '../helpers/roles.js';
 import { viewSubmission } from '../helpers/slack-requests.js';
@@ -29,7 +46,9 @@ before(async () => {
   bot = await createRole({ prefix: 'limbot', memberOf: ['pg_monitor', 'pg_signal_backend'] });
   plain = await createRole({ prefix: 'limapp' });
   superApp = await startTestApp(baseEnv(db.url, slack), { terminateTimeoutMs: 3_000 });
-  plainApp = await startTestApp(baseEnv(bot.url(db.url), slack, { STATE_DATABASE_URL: db.url }), { terminateTimeoutMs: 3_000 });
+  plainApp = await startTestApp(baseEnv(bot.url(db.url), slack, { STATE_DATABASE_URL: db.url }), {
+    terminateTimeoutMs: 3_000,
+  });
 });
 afterEach(async () => {
   await sessions.endAll();
@@ -92,7 +111,10 @@ test('a forged Cancel button for an idle session is refused at submission, nothi
   const res = await viewSubmission(superApp.port, SIGNING_SECRET, {
     userId: REQUESTER,
     callbackId: VIEW.request,
-    privateMetadata: encodeModalMetadata({ target: { cluster: 'default', pid: idle.pid, backendStart: row.backend_start, queryStart: null, kind: 'cancel' }, channel }),
+    privateMetadata: encodeModalMetadata({
+      target: { cluster: 'default', pid: idle.pid, backendStart: row.backend_start, queryStart: null, kind: 'cancel' },
+      channel,
+    }),
     values: { [INPUT.reasonBlock]: { [INPUT.reasonAction]: { type: 'plain_text_input', value: 'forged' } } },
   });
   assert.equal(res.status, 200);
@@ -104,7 +126,12 @@ test('a forged Cancel button for an idle session is refused at submission, nothi
 test('a cancel approved after its query finished on its own says nothing was cancelled, and the session lives on', async () => {
   const channel = fresh('C');
   const short = track(await sleepSession(db.url, { seconds: 2, application: 'short-query' }));
-  const { id } = await typedRequest(slack, superApp.port, `cancel ${short.pid} will finish anyway`, as(REQUESTER, channel));
+  const { id } = await typedRequest(
+    slack,
+    superApp.port,
+    `cancel ${short.pid} will finish anyway`,
+    as(REQUESTER, channel),
+  );
   assert.equal(await short.finished, null, 'the query ran to its end');
   for (let i = 0; i < 100 && (await activityRow(db.url, short.pid))?.state !== 'idle'; i++) await sleep(50);
   await click(slack, superApp.port, ACTION.approve, id, as(APPROVER, channel));
@@ -121,7 +148,12 @@ test('the signal statement itself never cancels without a query identity (defenc
   await client.connect();
   try {
     const version = Number((await client.query('SHOW server_version_num')).rows[0].server_version_num);
-    const q = signalQuery(version, 'cancel', { pid: victim.pid, backendStart: victim.backendStart, queryStart: null, backendType: 'client backend' }, { protectedRoles: [], protectedApps: [], terminateTimeoutMs: 1000 });
+    const q = signalQuery(
+      version,
+      'cancel',
+      { pid: victim.pid, backendStart: victim.backendStart, queryStart: null, backendType: 'client backend' },
+      { protectedRoles: [], protectedApps: [], terminateTimeoutMs: 1000 },
+    );
     assert.equal((await client.query(q.text, q.values)).rowCount, 0, 'a NULL query_start matches no query');
   } finally {
     await client.end();
@@ -138,10 +170,22 @@ test('a superuser session, seen by a bot that is not one, is listed without butt
   const reply = (await ask(plainApp, slack, `db:${db.name}`)).reply;
   assert.deepEqual(rowFor(reply, su.pid).buttons, [], 'no button that could only end in "permission denied"');
   assert.match(allText(reply), /superuser session: the bot’s role cannot signal it/);
-  assert.deepEqual(rowFor(reply, app.pid).buttons.map((b) => b.label), ['Cancel', 'Terminate'], 'an ordinary role keeps its buttons');
-  for (const text of [`terminate ${su.pid} superuser`, `cancel ${su.pid} superuser`, `cancel ${su.pid} escalate:5s superuser`]) {
+  assert.deepEqual(
+    rowFor(reply, app.pid).buttons.map((b) => b.label),
+    ['Cancel', 'Terminate'],
+    'an ordinary role keeps its buttons',
+  );
+  for (const text of [
+    `terminate ${su.pid} superuser`,
+    `cancel ${su.pid} superuser`,
+    `cancel ${su.pid} escalate:5s superuser`,
+  ]) {
     const { text: answer } = await command(slack, plainApp.port, text, as(REQUESTER, channel));
-    assert.match(answer, /would refuse this whatever anyone approves, so nothing was requested — superuser session/, `${text} → ${answer}`);
+    assert.match(
+      answer,
+      /would refuse this whatever anyone approves, so nothing was requested — superuser session/,
+      `${text} → ${answer}`,
+    );
   }
   assert.equal(approvalPosts(slack, channel).length, 0);
   assert.equal(await sessionAlive(db.url, su.pid, su.backendStart), true);
@@ -192,7 +236,10 @@ test('without pg_signal_backend, another role’s session gets no buttons and sa
   const other = track(await sleepSession(plain.url(db.url), { seconds: 120, application: 'other-role' }));
   const reply = (await ask(app, slack, 'app:other-role')).reply;
   assert.deepEqual(rowFor(reply, other.pid).buttons, []);
-  assert.match(allText(reply), /another role’s session: the bot’s role cannot signal it \(it needs pg_signal_backend\)/);
+  assert.match(
+    allText(reply),
+    /another role’s session: the bot’s role cannot signal it \(it needs pg_signal_backend\)/,
+  );
   const { text } = await command(slack, app.port, `terminate ${other.pid} no grant`, as(REQUESTER, channel));
   assert.match(text, /would refuse this whatever anyone approves, so nothing was requested — another role’s session/);
   assert.equal(approvalPosts(slack, channel).length, 0);

@@ -26,8 +26,14 @@ before(async () => {
   viaProxy.port = String(proxy.port);
   const dir = await mkdtemp(join(tmpdir(), 'pgsessions-slow-'));
   const file = join(dir, 'clusters.yml');
-  await writeFile(file, `clusters:\n  - name: default\n    url: ${db.url}\n  - name: slow\n    url: ${viaProxy.toString()}\n`);
-  app = await startTestApp({ ...baseEnv(db.url, slack, { PGSESSIONS_CLUSTERS: file, STATE_DATABASE_URL: db.url }), DATABASE_URL: undefined });
+  await writeFile(
+    file,
+    `clusters:\n  - name: default\n    url: ${db.url}\n  - name: slow\n    url: ${viaProxy.toString()}\n`,
+  );
+  app = await startTestApp({
+    ...baseEnv(db.url, slack, { PGSESSIONS_CLUSTERS: file, STATE_DATABASE_URL: db.url }),
+    DATABASE_URL: undefined,
+  });
 });
 after(async () => {
   await app?.stop();
@@ -44,7 +50,10 @@ test('when every connection to a cluster is stuck on slow answers, commands say 
   const texts = asked.map((a) => allText(a.reply));
   const slow = texts.filter((t) => /Cluster `slow` is slow: all 4 of pgsessions' connections to it are busy/.test(t));
   assert.ok(slow.length >= 1, `no "slow" answer among:\n${texts.join('\n---\n')}`);
-  assert.ok(!texts.some((t) => /Cannot reach cluster/.test(t)), `a slow cluster was called unreachable:\n${texts.join('\n---\n')}`);
+  assert.ok(
+    !texts.some((t) => /Cannot reach cluster/.test(t)),
+    `a slow cluster was called unreachable:\n${texts.join('\n---\n')}`,
+  );
   // The ones that got a connection still answered with the listing, late.
   assert.ok(texts.some((t) => /^Sessions on slow/.test(t)));
   // Every command was acknowledged before its answer was posted.

@@ -69,13 +69,19 @@ async function startSocketSlack(): Promise<SocketSlack> {
   const address = wss.address();
   if (typeof address !== 'object' || address === null) throw new Error('the WebSocket server has no port');
 
-  const waitFor = async <T>(fn: () => T | undefined | null | false, description: string, timeoutMs = 8000): Promise<T> => {
+  const waitFor = async <T>(
+    fn: () => T | undefined | null | false,
+    description: string,
+    timeoutMs = 8000,
+  ): Promise<T> => {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const value = fn();
       if (value) return value;
       if (Date.now() >= deadline) {
-        throw new Error(`timed out after ${timeoutMs} ms waiting for ${description}; received over the socket: ${JSON.stringify(socket.received.map((r) => r.message))}`);
+        throw new Error(
+          `timed out after ${timeoutMs} ms waiting for ${description}; received over the socket: ${JSON.stringify(socket.received.map((r) => r.message))}`,
+        );
       }
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
@@ -92,7 +98,11 @@ async function startSocketSlack(): Promise<SocketSlack> {
       open.ws.send(JSON.stringify(message));
     },
     ackOf(envelopeId, timeoutMs) {
-      return waitFor(() => socket.received.find((r) => r.message.envelope_id === envelopeId), `the ack of envelope ${envelopeId}`, timeoutMs);
+      return waitFor(
+        () => socket.received.find((r) => r.message.envelope_id === envelopeId),
+        `the ack of envelope ${envelopeId}`,
+        timeoutMs,
+      );
     },
     waitFor,
     async close() {
@@ -110,7 +120,11 @@ async function startSocketSlack(): Promise<SocketSlack> {
     });
     ws.on('message', (data, isBinary) => {
       assert.equal(isBinary, false, 'Socket Mode messages are text');
-      socket.received.push({ at: Date.now(), connection: number, message: JSON.parse(String(data)) as Record<string, unknown> });
+      socket.received.push({
+        at: Date.now(),
+        connection: number,
+        message: JSON.parse(String(data)) as Record<string, unknown>,
+      });
     });
     ws.on('close', (code) => {
       entry.closed = { code, at: Date.now() };
@@ -121,15 +135,24 @@ async function startSocketSlack(): Promise<SocketSlack> {
 }
 
 /** A slash command as Socket Mode delivers it: the same fields as the HTTP form, as a JSON object. */
-function slashEnvelope(options: { text: string; responseUrl: string; userId?: string; channelId?: string }): { envelope_id: string; envelope: Record<string, unknown> } {
+function slashEnvelope(options: { text: string; responseUrl: string; userId?: string; channelId?: string }): {
+  envelope_id: string;
+  envelope: Record<string, unknown>;
+} {
   const envelopeId = randomUUID();
   const payload = Object.fromEntries(new URLSearchParams(slashCommandBody(options)));
-  return { envelope_id: envelopeId, envelope: { envelope_id: envelopeId, payload, type: 'slash_commands', accepts_response_payload: true } };
+  return {
+    envelope_id: envelopeId,
+    envelope: { envelope_id: envelopeId, payload, type: 'slash_commands', accepts_response_payload: true },
+  };
 }
 
 function interactiveEnvelope(payload: unknown): { envelope_id: string; envelope: Record<string, unknown> } {
   const envelopeId = randomUUID();
-  return { envelope_id: envelopeId, envelope: { envelope_id: envelopeId, payload, type: 'interactive', accepts_response_payload: false } };
+  return {
+    envelope_id: envelopeId,
+    envelope: { envelope_id: envelopeId, payload, type: 'interactive', accepts_response_payload: false },
+  };
 }
 
 /** Whether something accepts TCP connections on 127.0.0.1:port. */
@@ -179,7 +202,11 @@ describe('connecting', () => {
     assert.equal(opens.length, 1, 'one connection was opened');
     assert.equal(opens[0]!.token, APP_TOKEN, 'apps.connections.open carries the app-level token, not the bot token');
     assert.notEqual(opens[0]!.token, BOT_TOKEN);
-    assert.deepEqual(socket.connections.map((c) => c.path), [SOCKET_PATH], 'the app connected to the URL apps.connections.open returned');
+    assert.deepEqual(
+      socket.connections.map((c) => c.path),
+      [SOCKET_PATH],
+      'the app connected to the URL apps.connections.open returned',
+    );
     // The bot token still goes to the Web API for the app's own calls.
     assert.equal(slack.callsTo('auth.test')[0]?.token, BOT_TOKEN);
   });
@@ -191,7 +218,11 @@ describe('connecting', () => {
     assert.equal(res.status, 200);
     assert.deepEqual(await res.json(), { ok: true });
     // Slack's requests come over the socket only: no HTTP endpoint takes them.
-    const events = await fetch(`http://127.0.0.1:${app.port}/slack/events`, { method: 'POST', body: 'payload=%7B%7D', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const events = await fetch(`http://127.0.0.1:${app.port}/slack/events`, {
+      method: 'POST',
+      body: 'payload=%7B%7D',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
     assert.equal(events.status, 404);
   });
 });
@@ -201,7 +232,10 @@ describe('envelopes over the socket', () => {
     const sleeper = await sleepSession(db.url, { seconds: 120, application: 'sock-sleeper' });
     try {
       const responseId = `sock-list-${randomUUID()}`;
-      const { envelope_id: envelopeId, envelope } = slashEnvelope({ text: '', responseUrl: slack.responseUrl(responseId) });
+      const { envelope_id: envelopeId, envelope } = slashEnvelope({
+        text: '',
+        responseUrl: slack.responseUrl(responseId),
+      });
       const sentAt = Date.now();
       socket.send(envelope);
       envelopesSeen += 1;
@@ -209,18 +243,30 @@ describe('envelopes over the socket', () => {
       const ack = await socket.ackOf(envelopeId, 3000);
       assert.equal(ack.message.envelope_id, envelopeId);
       // An empty ack: the reply goes to the response_url, not into the ack.
-      assert.deepEqual(Object.keys(ack.message).filter((k) => k !== 'envelope_id' && k !== 'payload'), []);
-      assert.ok(ack.message.payload === undefined || Object.keys(ack.message.payload as object).length === 0, JSON.stringify(ack.message));
+      assert.deepEqual(
+        Object.keys(ack.message).filter((k) => k !== 'envelope_id' && k !== 'payload'),
+        [],
+      );
+      assert.ok(
+        ack.message.payload === undefined || Object.keys(ack.message.payload as object).length === 0,
+        JSON.stringify(ack.message),
+      );
       assert.ok(ack.at - sentAt < 3000, `acked within Slack's 3 seconds (${ack.at - sentAt} ms)`);
 
-      const posted = await slack.waitFor(() => slack.responsesTo(responseId)[0], { timeoutMs: 8000, description: 'the listing at the response_url' });
+      const posted = await slack.waitFor(() => slack.responsesTo(responseId)[0], {
+        timeoutMs: 8000,
+        description: 'the listing at the response_url',
+      });
       assert.ok(posted.at >= ack.at, 'the ack comes first, the listing after');
       const reply = posted.body as Reply;
       assert.equal(reply.response_type, 'ephemeral');
       const row = rowFor(reply, sleeper.pid);
       assert.match(row.text, /app sock-sleeper/);
       assert.match(row.text, /`SELECT pg_sleep\(120\)`/);
-      assert.deepEqual(row.buttons.map((b) => b.actionId), [ACTION.cancel, ACTION.terminate]);
+      assert.deepEqual(
+        row.buttons.map((b) => b.actionId),
+        [ACTION.cancel, ACTION.terminate],
+      );
     } finally {
       await sleeper.end();
     }
@@ -231,15 +277,27 @@ describe('envelopes over the socket', () => {
     let victim: SleepSession | undefined;
     try {
       victim = await sleepSession(db.url, { seconds: 120, application: 'sock-victim' });
-      const typed = slashEnvelope({ text: `cancel ${victim.pid} runaway report`, responseUrl: slack.responseUrl(`sock-typed-${randomUUID()}`), userId: REQUESTER, channelId: channel });
+      const typed = slashEnvelope({
+        text: `cancel ${victim.pid} runaway report`,
+        responseUrl: slack.responseUrl(`sock-typed-${randomUUID()}`),
+        userId: REQUESTER,
+        channelId: channel,
+      });
       socket.send(typed.envelope);
       envelopesSeen += 1;
       await socket.ackOf(typed.envelope_id, 3000);
-      const post = await slack.waitFor(() => approvalPosts(slack, channel)[0], { timeoutMs: 8000, description: 'the approval message' });
+      const post = await slack.waitFor(() => approvalPosts(slack, channel)[0], {
+        timeoutMs: 8000,
+        description: 'the approval message',
+      });
       assert.equal(post.token, BOT_TOKEN, 'messages are posted with the bot token');
       const id = requestIdOf(post);
       const { message_ts: messageTs } = await requestRow(db.url, id);
-      assert.equal(await sessionAlive(db.url, victim.pid, victim.backendStart), true, 'nothing happens before approval');
+      assert.equal(
+        await sessionAlive(db.url, victim.pid, victim.backendStart),
+        true,
+        'nothing happens before approval',
+      );
 
       const click = interactiveEnvelope(
         blockActionPayload({
@@ -270,13 +328,21 @@ describe('envelopes over the socket', () => {
 
   test('an interactive envelope for an action the app does not know is still acked, and the connection stays up', async () => {
     const unknown = interactiveEnvelope(
-      blockActionPayload({ userId: REQUESTER, channelId: 'CSOCKET2', actionId: 'not_ours_at_all', value: 'x', responseUrl: slack.responseUrl(`sock-unknown-${randomUUID()}`) }),
+      blockActionPayload({
+        userId: REQUESTER,
+        channelId: 'CSOCKET2',
+        actionId: 'not_ours_at_all',
+        value: 'x',
+        responseUrl: slack.responseUrl(`sock-unknown-${randomUUID()}`),
+      }),
     );
     socket.send(unknown.envelope);
     envelopesSeen += 1;
     const ack = await socket.ackOf(unknown.envelope_id, 3000);
     assert.equal(ack.message.envelope_id, unknown.envelope_id);
-    await slack.waitFor(() => app.logs.find((l) => l.includes('does not know') && l.includes('not_ours_at_all')), { description: 'a warning naming the unknown action' });
+    await slack.waitFor(() => app.logs.find((l) => l.includes('does not know') && l.includes('not_ours_at_all')), {
+      description: 'a warning naming the unknown action',
+    });
 
     // Still the one connection, still serving: a listing right after is answered.
     const responseId = `sock-after-${randomUUID()}`;
@@ -292,7 +358,11 @@ describe('envelopes over the socket', () => {
   test('every envelope is acked exactly once, and nothing but acks comes back over the socket', () => {
     assert.ok(envelopesSeen >= 4, 'the envelope tests ran');
     const ids = socket.received.map((r) => r.message.envelope_id);
-    assert.equal(ids.length, envelopesSeen, `one message per envelope: ${JSON.stringify(socket.received.map((r) => r.message))}`);
+    assert.equal(
+      ids.length,
+      envelopesSeen,
+      `one message per envelope: ${JSON.stringify(socket.received.map((r) => r.message))}`,
+    );
     assert.equal(new Set(ids).size, ids.length, 'no envelope was acked twice');
   });
 });
@@ -347,7 +417,11 @@ describe('stopping', () => {
       child.once('exit', (code, signal) => resolve({ code, signal, at: Date.now() })),
     );
     try {
-      const started = await socket.waitFor(() => /^STARTED (\{.*\})$/m.exec(stdout)?.[1], `the child to start (stderr: ${stderr})`, 90_000);
+      const started = await socket.waitFor(
+        () => /^STARTED (\{.*\})$/m.exec(stdout)?.[1],
+        `the child to start (stderr: ${stderr})`,
+        90_000,
+      );
       const childPort = (JSON.parse(started) as { port: number }).port;
       assert.ok(childPort > 0, `PORT=0 reports the port actually bound, not ${childPort}`);
       const health = await fetch(`http://127.0.0.1:${childPort}/healthz`);
@@ -356,9 +430,19 @@ describe('stopping', () => {
       assert.ok(socket.connections[before], 'the child connected over Socket Mode');
 
       child.stdin.write('stop\n');
-      const stoppedAt = await socket.waitFor(() => (/^STOPPED$/m.test(stdout) ? Date.now() : 0), 'the child to stop', 10_000);
-      const result = await Promise.race([exited, new Promise<null>((resolve) => setTimeout(() => resolve(null), 5000))]);
-      assert.ok(result, `the child was still running 5 s after stop() returned: something keeps it alive (stderr: ${stderr})`);
+      const stoppedAt = await socket.waitFor(
+        () => (/^STOPPED$/m.test(stdout) ? Date.now() : 0),
+        'the child to stop',
+        10_000,
+      );
+      const result = await Promise.race([
+        exited,
+        new Promise<null>((resolve) => setTimeout(() => resolve(null), 5000)),
+      ]);
+      assert.ok(
+        result,
+        `the child was still running 5 s after stop() returned: something keeps it alive (stderr: ${stderr})`,
+      );
       assert.equal(result.code, 0, stderr);
       assert.ok(result.at - stoppedAt < 5000);
       assert.equal(socket.connections[before]!.closed?.code, 1000, 'it closed its socket with a normal closure');

@@ -34,7 +34,10 @@ after(async () => {
 
 type Process = { pid: number; backend_type: string; backend_start: string };
 const replicationProcesses = () =>
-  stateQuery<Process>(standby.url, `SELECT pid, backend_type, backend_start::text FROM pg_stat_activity WHERE backend_type IN ('startup', 'walreceiver') ORDER BY backend_type`);
+  stateQuery<Process>(
+    standby.url,
+    `SELECT pid, backend_type, backend_start::text FROM pg_stat_activity WHERE backend_type IN ('startup', 'walreceiver') ORDER BY backend_type`,
+  );
 
 test('the standby’s startup process and walreceiver: a typed terminate or cancel is refused in one sentence, nothing is requested, replication goes on', async () => {
   const processes = await waitUntil('the startup process and the walreceiver', async () => {
@@ -45,7 +48,11 @@ test('the standby’s startup process and walreceiver: a typed terminate or canc
   for (const p of processes) {
     for (const verb of ['terminate', 'cancel']) {
       const { text } = await command(slack, app.port, `${verb} ${p.pid} free up the replica`, as(REQUESTER, channel));
-      assert.match(text, /WAL replay \(startup process\) or its WAL receiver: the standby depends on it, so pgsessions never signals it/, `${verb} ${p.backend_type}`);
+      assert.match(
+        text,
+        /WAL replay \(startup process\) or its WAL receiver: the standby depends on it, so pgsessions never signals it/,
+        `${verb} ${p.backend_type}`,
+      );
     }
   }
   assert.equal(approvalPosts(slack, channel).length, 0, 'no approval request posted');
@@ -60,7 +67,8 @@ test('the standby’s startup process and walreceiver: a typed terminate or canc
 
 type Block = { type: string; text?: { text: string }; elements?: Array<{ text?: string }> };
 const blocksOf = (body: Record<string, unknown>) => body.blocks as Block[];
-const textsOf = (blocks: Block[]) => blocks.map((b) => [b.text?.text ?? '', ...(b.elements ?? []).map((e) => e.text ?? '')].join(' '));
+const textsOf = (blocks: Block[]) =>
+  blocks.map((b) => [b.text?.text ?? '', ...(b.elements ?? []).map((e) => e.text ?? '')].join(' '));
 const replayLsns = () =>
   stateQuery<{ behind: boolean; caught_up: boolean }>(
     standby.url,
@@ -72,10 +80,21 @@ test('a standby’s listing says “standby” in its header with how far replay
     const rows = await replicationProcesses();
     return rows.length === 2 ? rows : undefined;
   });
-  const [startup, walreceiver] = [processes.find((p) => p.backend_type === 'startup')!, processes.find((p) => p.backend_type === 'walreceiver')!];
+  const [startup, walreceiver] = [
+    processes.find((p) => p.backend_type === 'startup')!,
+    processes.find((p) => p.backend_type === 'walreceiver')!,
+  ];
   // A transaction replayed, then replay paused while the primary writes on: WAL received, not yet replayed.
-  await stateQuery(standby.primaryUrl, 'CREATE TABLE IF NOT EXISTS lag_probe (n int); INSERT INTO lag_probe VALUES (1)');
-  await waitUntil('the first write replayed', async () => (await replayLsns())[0]?.caught_up && (await stateQuery(standby.url, `SELECT 1 FROM pg_class WHERE relname = 'lag_probe'`)).length === 1);
+  await stateQuery(
+    standby.primaryUrl,
+    'CREATE TABLE IF NOT EXISTS lag_probe (n int); INSERT INTO lag_probe VALUES (1)',
+  );
+  await waitUntil(
+    'the first write replayed',
+    async () =>
+      (await replayLsns())[0]?.caught_up &&
+      (await stateQuery(standby.url, `SELECT 1 FROM pg_class WHERE relname = 'lag_probe'`)).length === 1,
+  );
   await stateQuery(standby.url, 'SELECT pg_wal_replay_pause()');
   const reader = await sleepSession(standby.url, { seconds: 300, application: 'standby-reader' });
   try {
@@ -87,12 +106,23 @@ test('a standby’s listing says “standby” in its header with how far replay
     const blocks = blocksOf(listing.body);
     const texts = textsOf(blocks);
     assert.match(texts[0]!, /^Sessions on \S+ \(standby\) — 1 match$/, 'the header says standby');
-    assert.ok(texts.some((t) => /standby · replay paused, \d+(s|m \d\ds) behind · \d+(\.\d)? [kM]?B received, not yet replayed/.test(t)), texts.join('\n'));
+    assert.ok(
+      texts.some((t) =>
+        /standby · replay paused, \d+(s|m \d\ds) behind · \d+(\.\d)? [kM]?B received, not yet replayed/.test(t),
+      ),
+      texts.join('\n'),
+    );
     assert.match(listing.text, /\(standby\).*standby · replay paused/, 'the fallback text says so too');
 
     // The two processes, each a row of its own, and no actions block after either.
-    for (const [p, role] of [[startup, 'startup \\(WAL replay\\)'], [walreceiver, 'walreceiver \\(WAL receiver\\)']] as const) {
-      const at = blocks.findIndex((b) => b.type === 'section' && new RegExp(`^\\*pid ${p.pid}\\* · ${role} · running for`).test(b.text?.text ?? ''));
+    for (const [p, role] of [
+      [startup, 'startup \\(WAL replay\\)'],
+      [walreceiver, 'walreceiver \\(WAL receiver\\)'],
+    ] as const) {
+      const at = blocks.findIndex(
+        (b) =>
+          b.type === 'section' && new RegExp(`^\\*pid ${p.pid}\\* · ${role} · running for`).test(b.text?.text ?? ''),
+      );
       assert.ok(at > 0, `a row for the ${p.backend_type}: ${texts.join('\n')}`);
       assert.notEqual(blocks[at + 1]?.type, 'actions', `no buttons under the ${p.backend_type}`);
     }
@@ -103,7 +133,12 @@ test('a standby’s listing says “standby” in its header with how far replay
     // Nor can a bulk request on the standby ever freeze them in: nothing is requested.
     await command(slack, app.port, 'terminate-all db:postgres free the replica', as(REQUESTER, channel));
     const frozen = await stateQuery<{ targets: unknown }>(stateDb.url, 'SELECT targets FROM pgsessions.requests');
-    for (const p of processes) assert.doesNotMatch(JSON.stringify(frozen), new RegExp(`"pid":${p.pid}[,}]`), `the ${p.backend_type} is in no request`);
+    for (const p of processes)
+      assert.doesNotMatch(
+        JSON.stringify(frozen),
+        new RegExp(`"pid":${p.pid}[,}]`),
+        `the ${p.backend_type} is in no request`,
+      );
   } finally {
     await stateQuery(standby.url, 'SELECT pg_wal_replay_resume()');
     await reader.end();
@@ -112,13 +147,21 @@ test('a standby’s listing says “standby” in its header with how far replay
   await waitUntil('replay caught up', async () => (await replayLsns())[0]?.caught_up);
   const caughtUp = await command(slack, app.port, '', as(REQUESTER, fresh('C')));
   const texts = textsOf(blocksOf(caughtUp.body));
-  assert.ok(texts.some((t) => /standby · replaying, caught up with the WAL received \(last replayed commit [^)]+ ago\)/.test(t)), texts.join('\n'));
+  assert.ok(
+    texts.some((t) =>
+      /standby · replaying, caught up with the WAL received \(last replayed commit [^)]+ ago\)/.test(t),
+    ),
+    texts.join('\n'),
+  );
 });
 
 test('a bot role with no grants at all still gets the standby header, and is told nothing false about the WAL receiver it may not see', async () => {
   const role = `sb_plain_${Date.now().toString(36)}`;
   await stateQuery(standby.primaryUrl, `CREATE ROLE ${role} LOGIN PASSWORD 'plain-pw'`);
-  await waitUntil('the role replayed on the standby', async () => (await stateQuery(standby.url, `SELECT 1 FROM pg_roles WHERE rolname = '${role}'`)).length === 1);
+  await waitUntil(
+    'the role replayed on the standby',
+    async () => (await stateQuery(standby.url, `SELECT 1 FROM pg_roles WHERE rolname = '${role}'`)).length === 1,
+  );
   const url = new URL(standby.url);
   url.username = role;
   url.password = 'plain-pw';
@@ -127,9 +170,16 @@ test('a bot role with no grants at all still gets the standby header, and is tol
     const listing = await command(slack, plain.port, '', as(REQUESTER, fresh('C')));
     const texts = textsOf(blocksOf(listing.body));
     assert.match(texts[0]!, /\(standby\)/);
-    assert.ok(texts.some((t) => /standby · replaying, /.test(t)), texts.join('\n'));
+    assert.ok(
+      texts.some((t) => /standby · replaying, /.test(t)),
+      texts.join('\n'),
+    );
     assert.doesNotMatch(texts.join('\n'), /no WAL receiver/, 'the receiver is there, only hidden from this role');
-    assert.deepEqual(buttonsIn(blocksOf(listing.body)).filter((b) => decodeTarget(b.value)), [], 'no kill button');
+    assert.deepEqual(
+      buttonsIn(blocksOf(listing.body)).filter((b) => decodeTarget(b.value)),
+      [],
+      'no kill button',
+    );
   } finally {
     await plain.stop();
     await stateQuery(standby.primaryUrl, `DROP ROLE ${role}`);

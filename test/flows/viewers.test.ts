@@ -12,7 +12,16 @@ import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { blockAction, triggerId, viewSubmission } from '../helpers/slack-requests.js';
 import { sleepSession, walsender } from '../helpers/sessions.js';
 import { baseEnv, SIGNING_SECRET, startTestApp, type TestApp } from '../helpers/app.js';
-import { as, buttonsIn, command, fresh, sessionTracker, stateQuery, textOf, typedRequest } from '../helpers/approval-flow.js';
+import {
+  as,
+  buttonsIn,
+  command,
+  fresh,
+  sessionTracker,
+  stateQuery,
+  textOf,
+  typedRequest,
+} from '../helpers/approval-flow.js';
 import { ACTION, encodeModalMetadata, encodeTarget, INPUT, VIEW } from '../../src/slack/ids.js';
 
 const VIEWER = 'UVIEW';
@@ -21,7 +30,8 @@ const BETA_VIEWER = 'UBETAVIEW';
 const STRANGER = 'USTRANGER';
 const APPROVER = 'UAPP';
 const PROTECTED_APP = 'protected-standby';
-const NOT_VIEWER = /You are not among the people who may look at sessions.*\(PGSESSIONS_VIEWERS\)\. Nothing was shown\./;
+const NOT_VIEWER =
+  /You are not among the people who may look at sessions.*\(PGSESSIONS_VIEWERS\)\. Nothing was shown\./;
 
 let db: TestDatabase;
 let slack: SlackApi;
@@ -34,7 +44,18 @@ before(async () => {
   const dir = await mkdtemp(join(tmpdir(), 'pgsessions-viewers-'));
   const file = join(dir, 'clusters.yml');
   // Two names for the same server: alpha follows PGSESSIONS_VIEWERS, beta names its own viewers.
-  await writeFile(file, ['clusters:', '  - name: alpha', `    url: ${db.url}`, '  - name: beta', `    url: ${db.url}`, `    viewers: [${BETA_VIEWER}]`, ''].join('\n'));
+  await writeFile(
+    file,
+    [
+      'clusters:',
+      '  - name: alpha',
+      `    url: ${db.url}`,
+      '  - name: beta',
+      `    url: ${db.url}`,
+      `    viewers: [${BETA_VIEWER}]`,
+      '',
+    ].join('\n'),
+  );
   const env = {
     ...baseEnv(db.url, slack, {
       PGSESSIONS_CLUSTERS: file,
@@ -58,11 +79,22 @@ after(async () => {
 test('someone who is not a viewer is refused every look, with one plain sentence and no session in it', async () => {
   const s = sessions.track(await sleepSession(db.url, { seconds: 120, application: 'viewers-secret' }));
   const channel = fresh('C');
-  for (const text of ['cluster:alpha', 'blocking cluster:alpha', 'replication cluster:alpha', 'status cluster:alpha', 'status', 'pending', 'pending cluster:alpha']) {
+  for (const text of [
+    'cluster:alpha',
+    'blocking cluster:alpha',
+    'replication cluster:alpha',
+    'status cluster:alpha',
+    'status',
+    'pending',
+    'pending cluster:alpha',
+  ]) {
     const { body } = await command(slack, app.port, text, as(STRANGER, channel));
     const shown = textOf(body);
     assert.match(shown, NOT_VIEWER, `${text}: ${shown}`);
-    assert.ok(!shown.includes(String(s.pid)) && !shown.includes('viewers-secret') && !shown.includes('pg_sleep'), `${text} showed a session`);
+    assert.ok(
+      !shown.includes(String(s.pid)) && !shown.includes('viewers-secret') && !shown.includes('pg_sleep'),
+      `${text} showed a session`,
+    );
     assert.equal(buttonsIn(body.blocks).length, 0, `${text} offered buttons`);
   }
   // help still explains the command, but names no cluster's role or version.
@@ -78,10 +110,20 @@ test('viewers by user id and by user group may look; a cluster of its own viewer
   for (const user of [VIEWER, GROUP_VIEWER]) {
     const shown = textOf((await command(slack, app.port, 'cluster:alpha app:viewers-seen', as(user, channel))).body);
     assert.match(shown, new RegExp(`pid ${s.pid}`), `${user} may look at alpha`);
-    assert.match(textOf((await command(slack, app.port, 'cluster:beta', as(user, channel))).body), NOT_VIEWER, `${user} may not look at beta`);
+    assert.match(
+      textOf((await command(slack, app.port, 'cluster:beta', as(user, channel))).body),
+      NOT_VIEWER,
+      `${user} may not look at beta`,
+    );
   }
-  assert.match(textOf((await command(slack, app.port, 'cluster:beta app:viewers-seen', as(BETA_VIEWER, channel))).body), new RegExp(`pid ${s.pid}`));
-  assert.match(textOf((await command(slack, app.port, 'blocking cluster:alpha', as(BETA_VIEWER, channel))).body), NOT_VIEWER);
+  assert.match(
+    textOf((await command(slack, app.port, 'cluster:beta app:viewers-seen', as(BETA_VIEWER, channel))).body),
+    new RegExp(`pid ${s.pid}`),
+  );
+  assert.match(
+    textOf((await command(slack, app.port, 'blocking cluster:alpha', as(BETA_VIEWER, channel))).body),
+    NOT_VIEWER,
+  );
   // status without a cluster: only the clusters one may look at.
   const status = textOf((await command(slack, app.port, 'status', as(BETA_VIEWER, channel))).body);
   assert.match(status, /\*beta\* — PostgreSQL/);
@@ -92,7 +134,13 @@ test('a forged Share or row button from someone who is not a viewer shows nothin
   const s = sessions.track(await sleepSession(db.url, { seconds: 120, application: 'viewers-forged' }));
   const channel = fresh('C');
   const shareId = fresh('share');
-  await blockAction(app.port, SIGNING_SECRET, { userId: STRANGER, channelId: channel, actionId: ACTION.share, value: 'cluster:alpha app:viewers-forged', responseUrl: slack.responseUrl(shareId) });
+  await blockAction(app.port, SIGNING_SECRET, {
+    userId: STRANGER,
+    channelId: channel,
+    actionId: ACTION.share,
+    value: 'cluster:alpha app:viewers-forged',
+    responseUrl: slack.responseUrl(shareId),
+  });
   const shared = await slack.waitFor(() => slack.responsesTo(shareId)[0]);
   assert.equal((shared.body as { response_type?: string }).response_type, 'ephemeral');
   assert.match(textOf(shared.body), NOT_VIEWER);
@@ -100,10 +148,27 @@ test('a forged Share or row button from someone who is not a viewer shows nothin
 
   const rowId = fresh('row');
   const trigger = triggerId();
-  const value = encodeTarget({ cluster: 'alpha', pid: s.pid, backendStart: s.backendStart, queryStart: s.queryStart, kind: 'terminate' });
-  await blockAction(app.port, SIGNING_SECRET, { userId: STRANGER, channelId: channel, actionId: ACTION.terminate, value, responseUrl: slack.responseUrl(rowId), triggerId: trigger });
+  const value = encodeTarget({
+    cluster: 'alpha',
+    pid: s.pid,
+    backendStart: s.backendStart,
+    queryStart: s.queryStart,
+    kind: 'terminate',
+  });
+  await blockAction(app.port, SIGNING_SECRET, {
+    userId: STRANGER,
+    channelId: channel,
+    actionId: ACTION.terminate,
+    value,
+    responseUrl: slack.responseUrl(rowId),
+    triggerId: trigger,
+  });
   assert.match(textOf((await slack.waitFor(() => slack.responsesTo(rowId)[0])).body), NOT_VIEWER);
-  assert.equal(slack.callsTo('views.open').filter((c) => c.params.trigger_id === trigger).length, 0, 'no form was opened');
+  assert.equal(
+    slack.callsTo('views.open').filter((c) => c.params.trigger_id === trigger).length,
+    0,
+    'no form was opened',
+  );
 });
 
 test('asking to kill shows the session, so it is refused to someone who may not look: typed or through a forged form', async () => {
@@ -111,7 +176,13 @@ test('asking to kill shows the session, so it is refused to someone who may not 
   const channel = fresh('C');
   const { body } = await command(slack, app.port, `terminate ${s.pid} cluster:alpha curious`, as(STRANGER, channel));
   assert.match(textOf(body), NOT_VIEWER);
-  const target = { cluster: 'alpha', pid: s.pid, backendStart: s.backendStart, queryStart: s.queryStart, kind: 'terminate' as const };
+  const target = {
+    cluster: 'alpha',
+    pid: s.pid,
+    backendStart: s.backendStart,
+    queryStart: s.queryStart,
+    kind: 'terminate' as const,
+  };
   const submitted = await viewSubmission(app.port, SIGNING_SECRET, {
     userId: STRANGER,
     callbackId: VIEW.request,
@@ -120,14 +191,23 @@ test('asking to kill shows the session, so it is refused to someone who may not 
   });
   const errors = (submitted.json as { errors?: Record<string, string> }).errors ?? {};
   assert.match(errors[INPUT.reasonBlock] ?? '', /not among the people who may look at sessions on cluster alpha/);
-  const rows = await stateQuery<{ n: number }>(db.url, 'SELECT count(*)::int AS n FROM pgsessions.requests WHERE channel = $1', [channel]);
+  const rows = await stateQuery<{ n: number }>(
+    db.url,
+    'SELECT count(*)::int AS n FROM pgsessions.requests WHERE channel = $1',
+    [channel],
+  );
   assert.equal(rows[0]!.n, 0, 'nothing was requested');
 });
 
 test('pending shows a request only in the conversation it was made in; elsewhere it is counted, not shown', async () => {
   const s = sessions.track(await sleepSession(db.url, { seconds: 120, application: 'viewers-private' }));
   const privateChannel = fresh('G');
-  await typedRequest(slack, app.port, `terminate ${s.pid} cluster:alpha secret-reason-private`, as('UREQ', privateChannel));
+  await typedRequest(
+    slack,
+    app.port,
+    `terminate ${s.pid} cluster:alpha secret-reason-private`,
+    as('UREQ', privateChannel),
+  );
 
   const inside = textOf((await command(slack, app.port, 'pending', as(APPROVER, privateChannel))).body);
   assert.match(inside, new RegExp(`pid ${s.pid}`));
@@ -135,7 +215,12 @@ test('pending shows a request only in the conversation it was made in; elsewhere
 
   for (const elsewhere of [fresh('C'), fresh('D')]) {
     const outside = textOf((await command(slack, app.port, 'pending', as(APPROVER, elsewhere))).body);
-    assert.ok(!outside.includes('secret-reason-private') && !outside.includes(String(s.pid)) && !outside.includes(privateChannel), `pending in ${elsewhere} showed the request: ${outside}`);
+    assert.ok(
+      !outside.includes('secret-reason-private') &&
+        !outside.includes(String(s.pid)) &&
+        !outside.includes(privateChannel),
+      `pending in ${elsewhere} showed the request: ${outside}`,
+    );
     assert.match(outside, /1 more open request was made in other conversations/);
   }
 });

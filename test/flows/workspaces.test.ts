@@ -51,13 +51,19 @@ async function slash(app: TestApp, text: string, fields: Record<string, string>)
 }
 
 async function requestsIn(channel: string): Promise<number> {
-  return (await stateQuery<{ n: number }>(db.url, 'SELECT count(*)::int AS n FROM pgsessions.requests WHERE channel = $1', [channel]))[0]!.n;
+  return (
+    await stateQuery<{ n: number }>(db.url, 'SELECT count(*)::int AS n FROM pgsessions.requests WHERE channel = $1', [
+      channel,
+    ])
+  )[0]!.n;
 }
 
 describe('by default only the installing workspace, and no guests', () => {
   let app: TestApp;
   before(async () => {
-    app = await startTestApp(baseEnv(db.url, slack, { PGSESSIONS_APPROVERS: `UAPP,${PARTNER_APPROVER}` }), { terminateTimeoutMs: 3_000 });
+    app = await startTestApp(baseEnv(db.url, slack, { PGSESSIONS_APPROVERS: `UAPP,${PARTNER_APPROVER}` }), {
+      terminateTimeoutMs: 3_000,
+    });
   });
   after(async () => {
     await app?.stop();
@@ -65,7 +71,11 @@ describe('by default only the installing workspace, and no guests', () => {
 
   test('a slash command from another workspace (team_id or user_team) is refused in the ack and lists nothing', async () => {
     const s = sessions.track(await sleepSession(db.url, { seconds: 120, application: 'ws-secret' }));
-    const variants: Array<Record<string, string>> = [{ team_id: OTHER_TEAM }, { user_team: OTHER_TEAM }, { team_id: OTHER_TEAM, enterprise_id: 'EOTHER' }];
+    const variants: Array<Record<string, string>> = [
+      { team_id: OTHER_TEAM },
+      { user_team: OTHER_TEAM },
+      { team_id: OTHER_TEAM, enterprise_id: 'EOTHER' },
+    ];
     for (const fields of variants) {
       const { ack, responses } = await slash(app, 'app:ws-secret', fields);
       assert.equal(ack?.text, ORIGIN_MESSAGES.foreign_workspace, JSON.stringify(fields));
@@ -82,7 +92,10 @@ describe('by default only the installing workspace, and no guests', () => {
   test('a typed terminate from another workspace requests nothing', async () => {
     const s = sessions.track(await sleepSession(db.url, { seconds: 120 }));
     const channel = fresh('C');
-    const { ack } = await slash(app, `terminate ${s.pid} partner says so`, { team_id: OTHER_TEAM, channel_id: channel });
+    const { ack } = await slash(app, `terminate ${s.pid} partner says so`, {
+      team_id: OTHER_TEAM,
+      channel_id: channel,
+    });
     assert.equal(ack?.text, ORIGIN_MESSAGES.foreign_workspace);
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(await requestsIn(channel), 0);
@@ -93,7 +106,13 @@ describe('by default only the installing workspace, and no guests', () => {
     const channel = fresh('C');
 
     const shareId = fresh('share');
-    const share = blockActionPayload({ userId: 'UFOREIGN', channelId: channel, actionId: ACTION.share, value: 'app:ws-victim', responseUrl: slack.responseUrl(shareId) });
+    const share = blockActionPayload({
+      userId: 'UFOREIGN',
+      channelId: channel,
+      actionId: ACTION.share,
+      value: 'app:ws-victim',
+      responseUrl: slack.responseUrl(shareId),
+    });
     share.user.team_id = OTHER_TEAM;
     share.team = { id: OTHER_TEAM, domain: 'other' };
     await postSigned(app.port, SIGNING_SECRET, formPayload(share), FORM_CONTENT_TYPE);
@@ -105,22 +124,43 @@ describe('by default only the installing workspace, and no guests', () => {
     // A partner listed as approver, clicking from their own workspace in a shared channel: refused.
     const { id } = await typedRequest(slack, app.port, `terminate ${s.pid} from home`, as(REQUESTER, channel));
     const approveId = fresh('approve');
-    const approve = blockActionPayload({ userId: PARTNER_APPROVER, channelId: channel, actionId: ACTION.approve, value: id, responseUrl: slack.responseUrl(approveId) });
+    const approve = blockActionPayload({
+      userId: PARTNER_APPROVER,
+      channelId: channel,
+      actionId: ACTION.approve,
+      value: id,
+      responseUrl: slack.responseUrl(approveId),
+    });
     approve.user.team_id = OTHER_TEAM;
     await postSigned(app.port, SIGNING_SECRET, formPayload(approve), FORM_CONTENT_TYPE);
-    assert.equal(((await slack.waitFor(() => slack.responsesTo(approveId)[0])).body as { text?: string }).text, ORIGIN_MESSAGES.foreign_workspace);
+    assert.equal(
+      ((await slack.waitFor(() => slack.responsesTo(approveId)[0])).body as { text?: string }).text,
+      ORIGIN_MESSAGES.foreign_workspace,
+    );
     assert.equal((await requestRow(db.url, id)).status, 'pending');
     assert.equal(await sessionAlive(db.url, s.pid, s.backendStart), true, 'nothing was killed');
 
     const form = viewSubmissionPayload({
       userId: 'UFOREIGN',
       callbackId: VIEW.request,
-      privateMetadata: encodeModalMetadata({ target: { cluster: 'default', pid: s.pid, backendStart: s.backendStart, queryStart: s.queryStart, kind: 'terminate' }, channel }),
+      privateMetadata: encodeModalMetadata({
+        target: {
+          cluster: 'default',
+          pid: s.pid,
+          backendStart: s.backendStart,
+          queryStart: s.queryStart,
+          kind: 'terminate',
+        },
+        channel,
+      }),
       values: { [INPUT.reasonBlock]: { [INPUT.reasonAction]: { type: 'plain_text_input', value: 'partner' } } },
     });
     form.user.team_id = OTHER_TEAM;
     const submitted = await postSigned(app.port, SIGNING_SECRET, formPayload(form), FORM_CONTENT_TYPE);
-    assert.deepEqual(submitted.json, { response_action: 'errors', errors: { [INPUT.reasonBlock]: ORIGIN_MESSAGES.foreign_workspace } });
+    assert.deepEqual(submitted.json, {
+      response_action: 'errors',
+      errors: { [INPUT.reasonBlock]: ORIGIN_MESSAGES.foreign_workspace },
+    });
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(await requestsIn(channel), 1, 'only the request made from home exists');
   });
@@ -157,6 +197,9 @@ describe('PGSESSIONS_ALLOWED_TEAMS', () => {
     const friend = await slash(app, 'app:ws-friend', { user_id: 'UFRIEND', user_team: ALLOWED_TEAM });
     assert.equal(friend.ack, undefined);
     assert.match(textOf((await slack.waitFor(() => friend.responses()[0])).body), new RegExp(`pid ${s.pid}`));
-    assert.equal((await slash(app, 'app:ws-friend', { team_id: OTHER_TEAM })).ack?.text, ORIGIN_MESSAGES.foreign_workspace);
+    assert.equal(
+      (await slash(app, 'app:ws-friend', { team_id: OTHER_TEAM })).ack?.text,
+      ORIGIN_MESSAGES.foreign_workspace,
+    );
   });
 });

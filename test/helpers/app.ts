@@ -53,7 +53,8 @@ export function secretsOf(env: NodeJS.ProcessEnv): string[] {
 export function assertNoSecrets(logs: string[], secrets: string[]): void {
   for (const line of logs) {
     for (const secret of secrets) {
-      if (line.includes(secret)) throw new Error(`a secret reached the logs: ${line.replace(secret, '<<THE SECRET>>').slice(0, 500)}`);
+      if (line.includes(secret))
+        throw new Error(`a secret reached the logs: ${line.replace(secret, '<<THE SECRET>>').slice(0, 500)}`);
     }
   }
 }

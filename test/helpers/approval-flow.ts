@@ -35,11 +35,24 @@ export function buttonsIn(blocks: unknown): Button[] {
 export const textOf = (value: unknown): string => JSON.stringify(value);
 
 /** Runs `/pgsessions …` and returns the ephemeral reply's body. */
-export async function command(slack: SlackApi, port: number, text: string, options: { user: string; channel: string }): Promise<{ text: string; body: Record<string, unknown> }> {
+export async function command(
+  slack: SlackApi,
+  port: number,
+  text: string,
+  options: { user: string; channel: string },
+): Promise<{ text: string; body: Record<string, unknown> }> {
   const id = fresh('cmd');
-  const res = await slashCommand(port, SIGNING_SECRET, { text, userId: options.user, channelId: options.channel, responseUrl: slack.responseUrl(id) });
+  const res = await slashCommand(port, SIGNING_SECRET, {
+    text,
+    userId: options.user,
+    channelId: options.channel,
+    responseUrl: slack.responseUrl(id),
+  });
   assert.equal(res.status, 200, `slash command answered ${res.status}: ${res.body}`);
-  const reply = await slack.waitFor(() => slack.responsesTo(id)[0], { timeoutMs: 10_000, description: `reply to /pgsessions ${text}` });
+  const reply = await slack.waitFor(() => slack.responsesTo(id)[0], {
+    timeoutMs: 10_000,
+    description: `reply to /pgsessions ${text}`,
+  });
   const body = reply.body as Record<string, unknown>;
   return { text: String(body.text ?? ''), body };
 }
@@ -48,7 +61,12 @@ export async function command(slack: SlackApi, port: number, text: string, optio
 export function approvalPosts(slack: SlackApi, channel: string): RecordedCall[] {
   return slack
     .callsTo('chat.postMessage')
-    .filter((c) => c.params.channel === channel && !c.fault && buttonsIn(c.params.blocks).some((b) => b.action_id === ACTION.approve));
+    .filter(
+      (c) =>
+        c.params.channel === channel &&
+        !c.fault &&
+        buttonsIn(c.params.blocks).some((b) => b.action_id === ACTION.approve),
+    );
 }
 
 export function requestIdOf(post: RecordedCall): string {
@@ -58,11 +76,18 @@ export function requestIdOf(post: RecordedCall): string {
 }
 
 /** Types a cancel/terminate/terminate-all command and returns the request id from the approval message it posted. */
-export async function typedRequest(slack: SlackApi, port: number, text: string, options: { user: string; channel: string }): Promise<{ id: string; post: RecordedCall; reply: string }> {
+export async function typedRequest(
+  slack: SlackApi,
+  port: number,
+  text: string,
+  options: { user: string; channel: string },
+): Promise<{ id: string; post: RecordedCall; reply: string }> {
   const before = approvalPosts(slack, options.channel).length;
   const { text: reply } = await command(slack, port, text, options);
   assert.match(reply, /Request posted/, `the request was refused: ${reply}`);
-  const post = await slack.waitFor(() => approvalPosts(slack, options.channel)[before], { description: 'approval message' });
+  const post = await slack.waitFor(() => approvalPosts(slack, options.channel)[before], {
+    description: 'approval message',
+  });
   return { id: requestIdOf(post), post, reply };
 }
 
@@ -89,7 +114,10 @@ export async function click(
     status: res.status,
     responseId,
     async reply(timeoutMs = 5_000) {
-      const r = await slack.waitFor(() => slack.responsesTo(responseId)[0], { timeoutMs, description: `answer to ${actionId} by ${options.user}` });
+      const r = await slack.waitFor(() => slack.responsesTo(responseId)[0], {
+        timeoutMs,
+        description: `answer to ${actionId} by ${options.user}`,
+      });
       return String((r.body as { text?: unknown }).text ?? '');
     },
   };
@@ -97,7 +125,11 @@ export async function click(
 
 // ---- the state database ------------------------------------------------------------------------------
 
-export async function stateQuery<T extends pg.QueryResultRow = Record<string, unknown>>(url: string, sql: string, params: unknown[] = []): Promise<T[]> {
+export async function stateQuery<T extends pg.QueryResultRow = Record<string, unknown>>(
+  url: string,
+  sql: string,
+  params: unknown[] = [],
+): Promise<T[]> {
   const client = new pg.Client({ connectionString: url, application_name: 'test-observer' });
   client.on('error', () => undefined);
   await client.connect();
@@ -114,22 +146,36 @@ export interface RequestRow {
   decided_by: string | null;
   message_ts: string | null;
   targets: Array<{ pid: number; backendStart: string; queryStart: string | null }>;
-  result: { outcomes: Array<{ pid: number; outcome: string; message?: string }>; interrupted?: boolean; message?: string } | null;
+  result: {
+    outcomes: Array<{ pid: number; outcome: string; message?: string }>;
+    interrupted?: boolean;
+    message?: string;
+  } | null;
 }
 
 export async function requestRow(url: string, id: string): Promise<RequestRow> {
-  const rows = await stateQuery<RequestRow>(url, 'SELECT id::text, status, decided_by, message_ts, targets, result FROM pgsessions.requests WHERE id = $1', [id]);
+  const rows = await stateQuery<RequestRow>(
+    url,
+    'SELECT id::text, status, decided_by, message_ts, targets, result FROM pgsessions.requests WHERE id = $1',
+    [id],
+  );
   assert.ok(rows[0], `request ${id} exists`);
   return rows[0];
 }
 
 /** Waits until the request reaches one of `statuses` (an approval executes after the click is acknowledged). */
-export async function waitForStatus(url: string, id: string, statuses: string[], timeoutMs = 15_000): Promise<RequestRow> {
+export async function waitForStatus(
+  url: string,
+  id: string,
+  statuses: string[],
+  timeoutMs = 15_000,
+): Promise<RequestRow> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const row = await requestRow(url, id);
     if (statuses.includes(row.status)) return row;
-    if (Date.now() > deadline) throw new Error(`request ${id} is ${row.status}, not ${statuses.join('/')}, after ${timeoutMs} ms`);
+    if (Date.now() > deadline)
+      throw new Error(`request ${id} is ${row.status}, not ${statuses.join('/')}, after ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
 }
@@ -143,7 +189,11 @@ export interface AuditRow {
 }
 
 export async function auditOf(url: string, requestId: string): Promise<AuditRow[]> {
-  return stateQuery<AuditRow>(url, 'SELECT seq::int AS seq, event, actor, cluster, details FROM pgsessions.audit_log WHERE request_id = $1 ORDER BY seq', [requestId]);
+  return stateQuery<AuditRow>(
+    url,
+    'SELECT seq::int AS seq, event, actor, cluster, details FROM pgsessions.audit_log WHERE request_id = $1 ORDER BY seq',
+    [requestId],
+  );
 }
 
 export async function auditEvents(url: string, requestId: string): Promise<string[]> {
@@ -158,7 +208,13 @@ export async function updatesOf(slack: SlackApi, url: string, requestId: string)
 }
 
 /** Waits for a chat.update of the request's message whose text matches. */
-export async function waitForUpdate(slack: SlackApi, url: string, requestId: string, pattern: RegExp, timeoutMs = 10_000): Promise<RecordedCall> {
+export async function waitForUpdate(
+  slack: SlackApi,
+  url: string,
+  requestId: string,
+  pattern: RegExp,
+  timeoutMs = 10_000,
+): Promise<RecordedCall> {
   const { message_ts: ts } = await requestRow(url, requestId);
   return slack.waitFor(
     () => slack.callsTo('chat.update').find((c) => c.params.ts === ts && pattern.test(textOf(c.params))),

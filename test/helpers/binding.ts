@@ -10,7 +10,10 @@ export async function resealRequest(url: string, id: string): Promise<void> {
   try {
     const request = await createStateStore(pool).get(id);
     if (!request) throw new Error(`no request ${id}`);
-    await pool.query('UPDATE pgsessions.requests SET binding = $2 WHERE id = $1', [id, createBinder(null).request(request, null)]);
+    await pool.query('UPDATE pgsessions.requests SET binding = $2 WHERE id = $1', [
+      id,
+      createBinder(null).request(request, null),
+    ]);
   } finally {
     await pool.end();
   }

@@ -32,7 +32,10 @@ export function childApps(envFor: (port: number) => NodeJS.ProcessEnv, startTime
       child = proc;
       let own = '';
       await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`the child did not start in ${startTimeoutMs / 1000} s:\n${own}`)), startTimeoutMs);
+        const timer = setTimeout(
+          () => reject(new Error(`the child did not start in ${startTimeoutMs / 1000} s:\n${own}`)),
+          startTimeoutMs,
+        );
         const onData = (chunk: Buffer) => {
           logs.push(String(chunk));
           own += String(chunk);

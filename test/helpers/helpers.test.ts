@@ -17,12 +17,24 @@ import {
   walsender,
 } from './sessions.js';
 import { startSlackApi, type SlackApi } from './slack-api.js';
-import { blockAction, FORM_CONTENT_TYPE, nowSeconds, postSigned, sign, slashCommand, slashCommandBody, viewSubmission } from './slack-requests.js';
+import {
+  blockAction,
+  FORM_CONTENT_TYPE,
+  nowSeconds,
+  postSigned,
+  sign,
+  slashCommand,
+  slashCommandBody,
+  viewSubmission,
+} from './slack-requests.js';
 
 const SECRET = 'test-signing-secret';
 const BOT_TOKEN = 'xoxb-test-token';
 
-function verifyWithBolt(body: string, headers: { 'X-Slack-Signature': string; 'X-Slack-Request-Timestamp': string }): void {
+function verifyWithBolt(
+  body: string,
+  headers: { 'X-Slack-Signature': string; 'X-Slack-Request-Timestamp': string },
+): void {
   verifySlackRequest({
     signingSecret: SECRET,
     body,
@@ -55,7 +67,8 @@ describe('signed requests drive a real Bolt app whose Web API calls the recorder
   let api: SlackApi;
   let app: App;
   let port: number;
-  const seen: { command?: Record<string, unknown>; action?: Record<string, unknown>; view?: Record<string, unknown> } = {};
+  const seen: { command?: Record<string, unknown>; action?: Record<string, unknown>; view?: Record<string, unknown> } =
+    {};
 
   before(async () => {
     api = await startSlackApi();
@@ -175,7 +188,12 @@ describe('the Web API recorder', () => {
   });
 
   const client = (options: Record<string, unknown> = {}) =>
-    new webApi.WebClient(BOT_TOKEN, { slackApiUrl: api.url, retryConfig: { retries: 0 }, logLevel: webApi.LogLevel.ERROR, ...options });
+    new webApi.WebClient(BOT_TOKEN, {
+      slackApiUrl: api.url,
+      retryConfig: { retries: 0 },
+      logLevel: webApi.LogLevel.ERROR,
+      ...options,
+    });
 
   test('answers like Slack: auth.test, increasing ts, user groups', async () => {
     api.reset();
@@ -206,7 +224,16 @@ describe('the Web API recorder', () => {
     api.reset();
     const c = client();
     const posted: string[] = [];
-    for (let i = 0; i < 5; i++) posted.push((await c.chat.postMessage({ channel: 'CHIST', text: `m${i}`, blocks: [{ type: 'section', text: { type: 'mrkdwn', text: `b${i}` } }] })).ts!);
+    for (let i = 0; i < 5; i++)
+      posted.push(
+        (
+          await c.chat.postMessage({
+            channel: 'CHIST',
+            text: `m${i}`,
+            blocks: [{ type: 'section', text: { type: 'mrkdwn', text: `b${i}` } }],
+          })
+        ).ts!,
+      );
     await c.chat.postMessage({ channel: 'COTHER', text: 'elsewhere' });
     await c.chat.postMessage({ channel: 'CHIST', text: 'a reply', thread_ts: posted[0]! });
     const member = api.addMessage('CHIST', { text: 'from a member', user: 'UMEMBER' });
@@ -220,11 +247,21 @@ describe('the Web API recorder', () => {
       cursor = page.has_more ? page.response_metadata?.next_cursor : undefined;
     } while (cursor);
     assert.equal(pages, 3);
-    assert.deepEqual(seen.map((m) => m.ts), [member, ...[...posted].reverse()]);
-    assert.deepEqual(seen.slice(1).map((m) => m.text), ['m4', 'm3', 'm2', 'm1', 'm0']);
+    assert.deepEqual(
+      seen.map((m) => m.ts),
+      [member, ...[...posted].reverse()],
+    );
+    assert.deepEqual(
+      seen.slice(1).map((m) => m.text),
+      ['m4', 'm3', 'm2', 'm1', 'm0'],
+    );
     assert.equal(seen[1]!.bot_id, 'BBOT');
     assert.equal(seen[0]!.user, 'UMEMBER');
-    assert.equal(api.history('CHIST').length, 7, 'the reply and the member message are in the recorder, the reply not in history');
+    assert.equal(
+      api.history('CHIST').length,
+      7,
+      'the reply and the member message are in the recorder, the reply not in history',
+    );
     api.reset();
     assert.deepEqual(api.history('CHIST'), []);
   });
@@ -287,7 +324,12 @@ describe('the Web API recorder', () => {
     await fetch(`${api.url}chat.postMessage`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ token: 'xoxb-form', channel: 'C2', text: '[1,2]', blocks: '[{"type":"divider"}]' }).toString(),
+      body: new URLSearchParams({
+        token: 'xoxb-form',
+        channel: 'C2',
+        text: '[1,2]',
+        blocks: '[{"type":"divider"}]',
+      }).toString(),
     });
     const [json, form] = api.callsTo('chat.postMessage');
     assert.equal(json?.token, 'xoxb-json');
@@ -302,7 +344,10 @@ describe('the Web API recorder', () => {
     await client().auth.test();
     const call = await api.waitFor(() => api.callsTo('auth.test')[0]);
     assert.equal(call.method, 'auth.test');
-    await assert.rejects(api.waitFor(() => api.callsTo('chat.delete')[0], { timeoutMs: 50 }), /timed out after 50 ms.*auth\.test/);
+    await assert.rejects(
+      api.waitFor(() => api.callsTo('chat.delete')[0], { timeoutMs: 50 }),
+      /timed out after 50 ms.*auth\.test/,
+    );
   });
 });
 
@@ -397,7 +442,9 @@ describe('PostgreSQL session helpers', () => {
   });
 
   test('a row-lock holder given an UPDATE holds an xid', async () => {
-    const holder = await idleInTransactionLockHolder(db.url, 'jobs', { statement: "UPDATE jobs SET state = 'held' WHERE id = 1" });
+    const holder = await idleInTransactionLockHolder(db.url, 'jobs', {
+      statement: "UPDATE jobs SET state = 'held' WHERE id = 1",
+    });
     const blocked = await blockedQuery(db.url, 'jobs', { statement: "UPDATE jobs SET state = 'next' WHERE id = 1" });
     try {
       assert.ok((await activityRow(db.url, holder.pid))?.backend_xid);

@@ -45,7 +45,10 @@ export async function createTestDatabase(prefix = 't'): Promise<TestDatabase> {
       const c = new pg.Client({ connectionString: serverUrl() });
       await c.connect();
       try {
-        await c.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [name]);
+        await c.query(
+          'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
+          [name],
+        );
         await c.query(`DROP DATABASE IF EXISTS ${name}`);
       } finally {
         await c.end();

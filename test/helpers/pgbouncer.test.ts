@@ -25,7 +25,10 @@ describe('the test PgBouncer', { skip: skipWithoutPgBouncer() }, () => {
       await client.end();
     }
     const pools = await bouncer.admin('SHOW POOLS');
-    assert.ok(pools.some((row) => row.pool_mode === 'transaction'), 'the pool is in transaction mode');
+    assert.ok(
+      pools.some((row) => row.pool_mode === 'transaction'),
+      'the pool is in transaction mode',
+    );
   });
 
   test('refuses a start-up parameter it does not know, as a default PgBouncer does', async () => {

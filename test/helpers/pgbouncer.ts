@@ -74,7 +74,13 @@ export async function startPgBouncer(options: PgBouncerOptions): Promise<PgBounc
     '',
   ].join('\n');
   await writeFile(join(dir, 'pgbouncer.ini'), ini, { mode: 0o600 });
-  await writeFile(join(dir, 'userlist.txt'), `${Object.entries(users).map(([u, p]) => `${quote(u)} ${quote(p)}`).join('\n')}\n`, { mode: 0o600 });
+  await writeFile(
+    join(dir, 'userlist.txt'),
+    `${Object.entries(users)
+      .map(([u, p]) => `${quote(u)} ${quote(p)}`)
+      .join('\n')}\n`,
+    { mode: 0o600 },
+  );
   // PgBouncer refuses to run as root: as root, it runs as the user the embedded PostgreSQL runs as.
   let runAs: { uid: number; gid: number } | undefined;
   if (userInfo().uid === 0) {
@@ -125,7 +131,8 @@ export async function startPgBouncer(options: PgBouncerOptions): Promise<PgBounc
       await admin('SHOW VERSION');
       break;
     } catch (error) {
-      if (Date.now() > deadline) throw new Error(`PgBouncer did not start within 15 s: ${(error as Error).message}\n${log}`);
+      if (Date.now() > deadline)
+        throw new Error(`PgBouncer did not start within 15 s: ${(error as Error).message}\n${log}`);
       await new Promise((r) => setTimeout(r, 50));
     }
   }

@@ -33,7 +33,12 @@ export interface Asked {
 let counter = 0;
 
 /** `/pgsessions TEXT` as user `userId`; resolves with the ack and the reply posted to the response_url. */
-export async function ask(app: TestApp, slack: SlackApi, text: string, options: { userId?: string; timeoutMs?: number } = {}): Promise<Asked> {
+export async function ask(
+  app: TestApp,
+  slack: SlackApi,
+  text: string,
+  options: { userId?: string; timeoutMs?: number } = {},
+): Promise<Asked> {
   const id = `ask-${++counter}-${Date.now()}`;
   const ack = await slashCommand(app.port, SIGNING_SECRET, {
     text,
@@ -42,7 +47,10 @@ export async function ask(app: TestApp, slack: SlackApi, text: string, options: 
   });
   const ackAt = Date.now();
   assert.equal(ack.status, 200, `ack of ${JSON.stringify(text)}: ${ack.body}`);
-  const posted = await slack.waitFor(() => slack.responsesTo(id)[0], { timeoutMs: options.timeoutMs ?? 8000, description: `reply to ${text}` });
+  const posted = await slack.waitFor(() => slack.responsesTo(id)[0], {
+    timeoutMs: options.timeoutMs ?? 8000,
+    description: `reply to ${text}`,
+  });
   return { ack, ackAt, postedAt: posted.at, reply: posted.body as Reply };
 }
 
@@ -79,7 +87,10 @@ export function rowsOf(reply: Reply): ListedRow[] {
 /** Buttons that ask for a cancel or terminate, anywhere in a reply. */
 export function killButtons(reply: Reply): string[] {
   const kills: string[] = [ACTION.cancel, ACTION.terminate, ACTION.terminateWalsender];
-  return reply.blocks.flatMap((b) => [...(b.elements ?? []), ...(b.accessory ? [b.accessory] : [])]).map((e) => e.action_id ?? '').filter((id) => kills.includes(id));
+  return reply.blocks
+    .flatMap((b) => [...(b.elements ?? []), ...(b.accessory ? [b.accessory] : [])])
+    .map((e) => e.action_id ?? '')
+    .filter((id) => kills.includes(id));
 }
 
 export function pidsOf(reply: Reply): number[] {
@@ -95,7 +106,10 @@ export function rowFor(reply: Reply, pid: number): ListedRow {
 /** All visible text of a reply (section, header and context text), one block a line. */
 export function allText(reply: Reply): string {
   return reply.blocks
-    .flatMap((b) => [b.text?.text ?? '', ...(b.elements ?? []).map((e) => (typeof e.text === 'string' ? e.text : (e.text?.text ?? '')))])
+    .flatMap((b) => [
+      b.text?.text ?? '',
+      ...(b.elements ?? []).map((e) => (typeof e.text === 'string' ? e.text : (e.text?.text ?? ''))),
+    ])
     .filter((t) => t !== '')
     .join('\n');
 }

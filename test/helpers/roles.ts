@@ -29,7 +29,9 @@ const quote = (name: string) => `"${name.replace(/"/g, '""')}"`;
  * A LOGIN role. `name` gives an exact name (e.g. a provider's role; dropped first if a previous run left it),
  * else `prefix` plus random hex. `memberOf` are granted roles (pg_monitor, …); `superuser` makes it one.
  */
-export async function createRole(options: { name?: string; prefix?: string; memberOf?: string[]; superuser?: boolean } = {}): Promise<TestRole> {
+export async function createRole(
+  options: { name?: string; prefix?: string; memberOf?: string[]; superuser?: boolean } = {},
+): Promise<TestRole> {
   const name = options.name ?? `${options.prefix ?? 'trole'}_${randomBytes(4).toString('hex')}`;
   const password = `pw-${randomBytes(6).toString('hex')}`;
   if (options.name) await dropRole(name);
@@ -50,7 +52,10 @@ export async function createRole(options: { name?: string; prefix?: string; memb
 }
 
 async function dropRole(name: string): Promise<void> {
-  await onServer('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid()', [name]);
+  await onServer(
+    'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid()',
+    [name],
+  );
   await onServer(`DROP ROLE IF EXISTS ${quote(name)}`);
 }
 

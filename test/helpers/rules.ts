@@ -62,7 +62,14 @@ const EXECUTIONS_OF_RULE = `SELECT id::text, pid, query_start::text, outcome, dr
 
 export function ruleDriver(slack: SlackApi, port: () => number, dbUrl: () => string, channel: string): RuleDriver {
   const posts = () =>
-    slack.callsTo('chat.postMessage').filter((c) => c.params.channel === channel && !c.fault && buttonsIn(c.params.blocks).some((b) => b.action_id === ACTION.ruleApprove));
+    slack
+      .callsTo('chat.postMessage')
+      .filter(
+        (c) =>
+          c.params.channel === channel &&
+          !c.fault &&
+          buttonsIn(c.params.blocks).some((b) => b.action_id === ACTION.ruleApprove),
+      );
   const rules = () => stateQuery<RuleRow>(dbUrl(), `${RULE_COLUMNS} ORDER BY created_at`);
   const press = async (actionId: string, id: string, user: string) => {
     const clicked = await click(slack, port(), actionId, id, { user, channel });
@@ -89,7 +96,11 @@ export function ruleDriver(slack: SlackApi, port: () => number, dbUrl: () => str
     },
     executions: (ruleId) => stateQuery<ExecutionRow>(dbUrl(), EXECUTIONS_OF_RULE, [ruleId]),
     audit: <D>(ruleId: string) =>
-      stateQuery<RuleAuditRow<D>>(dbUrl(), "SELECT event, actor, details FROM pgsessions.audit_log WHERE details->>'rule' = $1 ORDER BY seq", [ruleId]),
+      stateQuery<RuleAuditRow<D>>(
+        dbUrl(),
+        "SELECT event, actor, details FROM pgsessions.audit_log WHERE details->>'rule' = $1 ORDER BY seq",
+        [ruleId],
+      ),
     async waitForRule(id, predicate, what, timeoutMs = 15_000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
@@ -103,7 +114,12 @@ export function ruleDriver(slack: SlackApi, port: () => number, dbUrl: () => str
 }
 
 /** Polls `probe` every `everyMs` until it gives something truthy, and returns that; fails naming `what`. */
-export async function waitUntil<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 15_000, everyMs = 50): Promise<T> {
+export async function waitUntil<T>(
+  what: string,
+  probe: () => Promise<T | undefined | null | false>,
+  timeoutMs = 15_000,
+  everyMs = 50,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();

@@ -123,7 +123,9 @@ export async function waitUntilGone(url: string, pid: number, timeoutMs = DEFAUL
 async function terminate(url: string, pid: number): Promise<void> {
   await withClient(url, async (c) => {
     await c.query('SELECT pg_terminate_backend($1)', [pid]);
-    await poll(`backend ${pid} to exit`, DEFAULT_WAIT_MS, async () => ((await fetchActivity(c, pid)) ? undefined : true));
+    await poll(`backend ${pid} to exit`, DEFAULT_WAIT_MS, async () =>
+      (await fetchActivity(c, pid)) ? undefined : true,
+    );
   });
 }
 
@@ -159,7 +161,10 @@ export interface SleepSession {
 }
 
 /** A session running `SELECT pg_sleep(seconds)`, returned once pg_stat_activity shows it active. */
-export async function sleepSession(url: string, options: { seconds?: number; application?: string } = {}): Promise<SleepSession> {
+export async function sleepSession(
+  url: string,
+  options: { seconds?: number; application?: string } = {},
+): Promise<SleepSession> {
   const seconds = options.seconds ?? 300;
   if (!Number.isFinite(seconds) || seconds < 0) throw new Error(`sleepSession: bad seconds ${seconds}`);
   const client = await connect(url, { application_name: options.application ?? 'test-sleeper' });
@@ -279,7 +284,10 @@ export interface Walsender {
  * pg_stat_replication. Create it before any transaction that holds an xid is open: creating a logical slot
  * waits for those transactions to finish.
  */
-export async function walsender(url: string, options: { application?: string; slot?: string } = {}): Promise<Walsender> {
+export async function walsender(
+  url: string,
+  options: { application?: string; slot?: string } = {},
+): Promise<Walsender> {
   const applicationName = options.application ?? 'test-standby';
   const slot = options.slot ?? `test_slot_${randomBytes(4).toString('hex')}`;
   await withClient(url, (c) => c.query("SELECT pg_create_logical_replication_slot($1, 'test_decoding')", [slot]));
@@ -314,7 +322,16 @@ export async function walsender(url: string, options: { application?: string; sl
       await endQuietly(connected);
       await dropSlot(url, slot);
     });
-    return { pid, backendStart: row.backend_start, applicationName, slot, state: row.state ?? '', client: connected, finished, end };
+    return {
+      pid,
+      backendStart: row.backend_start,
+      applicationName,
+      slot,
+      state: row.state ?? '',
+      client: connected,
+      finished,
+      end,
+    };
   } catch (error) {
     if (client) await endQuietly(client);
     await dropSlot(url, slot).catch(() => undefined);
@@ -326,7 +343,10 @@ export async function walsender(url: string, options: { application?: string; sl
 export async function dropSlot(url: string, slot: string): Promise<void> {
   await withClient(url, (c) =>
     poll(`slot ${slot} to be dropped`, DEFAULT_WAIT_MS, async () => {
-      const { rows } = await c.query<{ active: boolean }>('SELECT active FROM pg_replication_slots WHERE slot_name = $1', [slot]);
+      const { rows } = await c.query<{ active: boolean }>(
+        'SELECT active FROM pg_replication_slots WHERE slot_name = $1',
+        [slot],
+      );
       if (rows.length === 0) return true;
       if (rows[0]!.active) return undefined;
       try {
@@ -345,7 +365,11 @@ export async function dropSlot(url: string, slot: string): Promise<void> {
  * A running `SELECT count(*), pg_sleep(n) FROM table`: it holds AccessShareLock on the table while it runs,
  * so a DDL queues behind it and every later reader queues behind the DDL. Returned once the lock is granted.
  */
-export async function longRead(url: string, table: string, options: { seconds?: number; application?: string } = {}): Promise<SleepSession> {
+export async function longRead(
+  url: string,
+  table: string,
+  options: { seconds?: number; application?: string } = {},
+): Promise<SleepSession> {
   const seconds = options.seconds ?? 300;
   const client = await connect(url, { application_name: options.application ?? 'test-long-read' });
   const { rows } = await client.query<{ pid: number; backend_start: string }>(

@@ -40,10 +40,13 @@ export async function startSlowProxy(targetPort: number, delayMs: number, listen
       timers.add(timer);
     });
     from.on('end', () => {
-      const timer = setTimeout(() => {
-        timers.delete(timer);
-        to.end();
-      }, Math.max(0, lastRelease - Date.now()));
+      const timer = setTimeout(
+        () => {
+          timers.delete(timer);
+          to.end();
+        },
+        Math.max(0, lastRelease - Date.now()),
+      );
       timers.add(timer);
     });
   };

@@ -49,7 +49,10 @@ export async function startStandby(): Promise<Standby> {
   execFileSync('sh', ['-c', 'rm -rf "$1"/pg_wal/* && mkdir -p "$1"/pg_wal/archive_status', 'sh', copy]);
   await writeFile(join(copy, 'standby.signal'), '');
   const p = new URL(primary.url);
-  await appendFile(join(copy, 'postgresql.auto.conf'), `primary_conninfo = 'host=127.0.0.1 port=${p.port} user=postgres password=${decodeURIComponent(p.password)}'\n`);
+  await appendFile(
+    join(copy, 'postgresql.auto.conf'),
+    `primary_conninfo = 'host=127.0.0.1 port=${p.port} user=postgres password=${decodeURIComponent(p.password)}'\n`,
+  );
   let runAs: { uid: number; gid: number } | undefined;
   if (userInfo().uid === 0) {
     const id = (flag: string) => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim());
@@ -57,14 +60,42 @@ export async function startStandby(): Promise<Standby> {
     execFileSync('chown', ['-R', 'postgres:postgres', copy]);
   }
   const port = await freePort();
-  const server = spawn(binary, ['-D', copy, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'hot_standby=on', '-c', 'max_connections=300', '-c', 'max_wal_senders=10', '-c', 'max_replication_slots=10', '-c', 'wal_level=logical', '-c', 'fsync=off'], {
-    ...(runAs ?? {}),
-    env: { ...process.env, LC_ALL: 'C', LANG: 'C' },
-  });
+  const server = spawn(
+    binary,
+    [
+      '-D',
+      copy,
+      '-p',
+      String(port),
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'unix_socket_directories=',
+      '-c',
+      'hot_standby=on',
+      '-c',
+      'max_connections=300',
+      '-c',
+      'max_wal_senders=10',
+      '-c',
+      'max_replication_slots=10',
+      '-c',
+      'wal_level=logical',
+      '-c',
+      'fsync=off',
+    ],
+    {
+      ...(runAs ?? {}),
+      env: { ...process.env, LC_ALL: 'C', LANG: 'C' },
+    },
+  );
   let log = '';
   const exited = new Promise<void>((done) => server.once('exit', () => done()));
   await new Promise<void>((ready, fail) => {
-    const timer = setTimeout(() => fail(new Error(`the standby did not start within 60 s:\n${log.slice(-2000)}`)), 60_000);
+    const timer = setTimeout(
+      () => fail(new Error(`the standby did not start within 60 s:\n${log.slice(-2000)}`)),
+      60_000,
+    );
     server.stderr.on('data', (chunk: Buffer) => {
       log += chunk.toString();
       if (log.includes('ready to accept read-only connections')) {
@@ -72,7 +103,9 @@ export async function startStandby(): Promise<Standby> {
         ready();
       }
     });
-    server.once('exit', (code) => fail(new Error(`the standby exited with ${code} while starting:\n${log.slice(-2000)}`)));
+    server.once('exit', (code) =>
+      fail(new Error(`the standby exited with ${code} while starting:\n${log.slice(-2000)}`)),
+    );
   });
   server.stderr.on('data', () => undefined);
   const url = new URL(primary.url);

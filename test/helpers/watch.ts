@@ -35,7 +35,9 @@ export function updatesOfMessage(slack: SlackApi, ts: string): RecordedCall[] {
 }
 
 export function snoozeButton(call: RecordedCall, minutes: 30 | 120) {
-  return buttonsIn(call.params.blocks).find((b) => b.action_id.startsWith(ACTION.watchSnooze) && b.value.includes(`"m":${minutes}`));
+  return buttonsIn(call.params.blocks).find(
+    (b) => b.action_id.startsWith(ACTION.watchSnooze) && b.value.includes(`"m":${minutes}`),
+  );
 }
 
 export interface IncidentRow {
@@ -44,30 +46,53 @@ export interface IncidentRow {
   cause: string;
   status: string;
   message_ts: string | null;
-  clear_reason: { kind: string; requestId?: string; action?: string; approver?: string | null; counts?: { done: number; of: number } } | null;
+  clear_reason: {
+    kind: string;
+    requestId?: string;
+    action?: string;
+    approver?: string | null;
+    counts?: { done: number; of: number };
+  } | null;
   snoozed_by: string | null;
 }
 
 export async function incidents(url: string): Promise<IncidentRow[]> {
-  return stateQuery<IncidentRow>(url, 'SELECT id::text, key, cause, status, message_ts, clear_reason, snoozed_by FROM pgsessions.incidents ORDER BY opened_at');
+  return stateQuery<IncidentRow>(
+    url,
+    'SELECT id::text, key, cause, status, message_ts, clear_reason, snoozed_by FROM pgsessions.incidents ORDER BY opened_at',
+  );
 }
 
-export async function waitForIncident(url: string, predicate: (row: IncidentRow) => boolean, timeoutMs = 15_000, what = 'incident'): Promise<IncidentRow> {
+export async function waitForIncident(
+  url: string,
+  predicate: (row: IncidentRow) => boolean,
+  timeoutMs = 15_000,
+  what = 'incident',
+): Promise<IncidentRow> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const found = (await incidents(url)).find(predicate);
     if (found) return found;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(await incidents(url))}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}: ${JSON.stringify(await incidents(url))}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
 
 /** Waits until an alert in the watch channel — its post or any update — reads `pattern` (counts settle over looks). */
-export async function waitForAlertText(slack: SlackApi, pattern: RegExp, timeoutMs = 15_000, channel = WATCH_CHANNEL): Promise<RecordedCall> {
+export async function waitForAlertText(
+  slack: SlackApi,
+  pattern: RegExp,
+  timeoutMs = 15_000,
+  channel = WATCH_CHANNEL,
+): Promise<RecordedCall> {
   return slack.waitFor(
     () =>
-      slack
-        .calls.filter((c) => (c.method === 'chat.postMessage' || c.method === 'chat.update') && c.params.channel === channel && !c.fault)
+      slack.calls
+        .filter(
+          (c) =>
+            (c.method === 'chat.postMessage' || c.method === 'chat.update') && c.params.channel === channel && !c.fault,
+        )
         .find((c) => /cause `/.test(textOf(c.params.blocks)) && pattern.test(textOf(c.params))),
     { timeoutMs, description: `an alert reading ${pattern}` },
   );

@@ -3,7 +3,13 @@
 import type { Incident, LiveIncident, WatchedSession, WatchSnapshot } from '../../src/domain/watch.js';
 
 /** A relation lock on public.orders in `mode`, as held or waited for. */
-export const relLock = (mode: string) => ({ locktype: 'relation', mode, relation: 'public.orders', relationOid: 16384, transactionId: null });
+export const relLock = (mode: string) => ({
+  locktype: 'relation',
+  mode,
+  relation: 'public.orders',
+  relationOid: 16384,
+  transactionId: null,
+});
 
 export function snapshot(sessions: WatchedSession[], over: Partial<WatchSnapshot> = {}): WatchSnapshot {
   return {

@@ -48,7 +48,10 @@ async function become(name: RegExp): Promise<void> {
 }
 
 async function openChannel(name: string): Promise<void> {
-  await page.getByRole('navigation', { name: 'Channels' }).getByRole('button', { name: `#${name}` }).click();
+  await page
+    .getByRole('navigation', { name: 'Channels' })
+    .getByRole('button', { name: `#${name}` })
+    .click();
   await visible(page.getByRole('heading', { name: `#${name}` }));
 }
 
@@ -59,7 +62,12 @@ async function type(text: string): Promise<void> {
 }
 
 /** The newest message containing `text`. */
-const message = (text: string | RegExp) => page.getByRole('region', { name: /^Messages in/ }).getByRole('article').filter({ hasText: text }).last();
+const message = (text: string | RegExp) =>
+  page
+    .getByRole('region', { name: /^Messages in/ })
+    .getByRole('article')
+    .filter({ hasText: text })
+    .last();
 
 test('blocking, replication and an unknown command render on the page', { skip }, async () => {
   await become(/requester/);
@@ -81,7 +89,9 @@ test('blocking, replication and an unknown command render on the page', { skip }
   assert.match(await usage.innerText(), /\/pgsessions blocking/);
 });
 
-test('unasked, pgsessions alerts in #incidents: the migration as root blocker and the DDL at the head of a lock queue', { skip }, async () => {
+test('unasked, pgsessions alerts in #incidents: the migration as root blocker and the DDL at the head of a lock queue', {
+  skip,
+}, async () => {
   const migration = playground.incident!.migrationPid();
   await become(/bystander/);
   await openChannel('incidents');
@@ -91,7 +101,9 @@ test('unasked, pgsessions alerts in #incidents: the migration as root blocker an
   await visible(message('A DDL waits at the head of a lock queue').filter({ hasText: 'loyalty_tier' }), 45_000);
 });
 
-test('the whole incident: the requester asks to terminate the migration, the approver approves, the session is gone', { skip }, async () => {
+test('the whole incident: the requester asks to terminate the migration, the approver approves, the session is gone', {
+  skip,
+}, async () => {
   const migration = playground.incident!.migrationPid();
   await become(/requester/);
   await openChannel('incidents');
@@ -100,7 +112,9 @@ test('the whole incident: the requester asks to terminate the migration, the app
   const listing = await visible(message('Sessions on default'));
   const row = await visible(listing.getByRole('group', { name: /rails-migrate/ }));
   // The group's accessible name is its session row.
-  const rowText = await row.evaluate((el) => document.getElementById(el.getAttribute('aria-labelledby') ?? '')?.innerText ?? '');
+  const rowText = await row.evaluate(
+    (el) => document.getElementById(el.getAttribute('aria-labelledby') ?? '')?.innerText ?? '',
+  );
   assert.match(rowText, new RegExp(`pid ${migration}\\b`));
   assert.match(rowText, /blocks 4/, 'the migration is shown as the root blocker of the queued web queries');
   await row.getByRole('button', { name: 'Terminate' }).click();
@@ -141,10 +155,25 @@ test('the whole incident: the requester asks to terminate the migration, the app
   await forApprover.getByRole('button', { name: 'Approve' }).click();
 
   const updated = await visible(message(/Approved by @Alex/));
-  assert.equal(await updated.getAttribute('data-ts'), requestTs, 'the request message was updated in place, not posted again');
+  assert.equal(
+    await updated.getAttribute('data-ts'),
+    requestTs,
+    'the request message was updated in place, not posted again',
+  );
   await visible(updated.getByText(/terminated/));
-  assert.equal(await updated.getByRole('button', { name: 'Approve' }).count(), 0, 'no Approve button after the decision');
-  assert.equal(await page.getByRole('region', { name: /^Messages in/ }).getByRole('article').filter({ hasText: 'Terminate request' }).count(), 1);
+  assert.equal(
+    await updated.getByRole('button', { name: 'Approve' }).count(),
+    0,
+    'no Approve button after the decision',
+  );
+  assert.equal(
+    await page
+      .getByRole('region', { name: /^Messages in/ })
+      .getByRole('article')
+      .filter({ hasText: 'Terminate request' })
+      .count(),
+    1,
+  );
 
   await updated.getByRole('button', { name: /1 repl/ }).click();
   await visible(page.getByRole('complementary', { name: 'Thread' }).getByText(/approved by @Alex: terminated/));
@@ -154,7 +183,11 @@ test('the whole incident: the requester asks to terminate the migration, the app
   await visible(message(/requested/));
   await visible(message(/approved/));
 
-  assert.equal(await sessionAlive(playground.adminUrl!, migration), false, 'pg_stat_activity no longer shows the migration');
+  assert.equal(
+    await sessionAlive(playground.adminUrl!, migration),
+    false,
+    'pg_stat_activity no longer shows the migration',
+  );
 
   // The alert that named the migration is updated in place: cleared, and why.
   await openChannel('incidents');
@@ -162,16 +195,26 @@ test('the whole incident: the requester asks to terminate the migration, the app
   assert.match(await cleared.innerText(), /terminated/);
 });
 
-test('a standing approval agreed in the page cancels the DDL at the head of the queue, with nobody clicking after', { skip }, async () => {
-  const ddl = playground.incident!.sessions().find((s) => s.role === 'migrator' && s.pid !== playground.incident!.migrationPid())!;
+test('a standing approval agreed in the page cancels the DDL at the head of the queue, with nobody clicking after', {
+  skip,
+}, async () => {
+  const ddl = playground
+    .incident!.sessions()
+    .find((s) => s.role === 'migrator' && s.pid !== playground.incident!.migrationPid())!;
   assert.ok(ddl, 'the demo has a DDL queued behind the report');
   await become(/requester/);
   await openChannel('incidents');
-  await type('/pgsessions allow cancel lock-queue-head app:flyway waiting:5s for:1h max:1 deploy window: never let a DDL wedge customers');
+  await type(
+    '/pgsessions allow cancel lock-queue-head app:flyway waiting:5s for:1h max:1 deploy window: never let a DDL wedge customers',
+  );
   const proposal = await visible(message('Standing approval proposed'));
   // The preview is read from the cluster now: it names the queued DDL and what the rule would do to it.
   assert.match(await proposal.innerText(), new RegExp(`would cancel pid ${ddl.pid} · app flyway`));
-  assert.equal((await activityRow(playground.adminUrl!, ddl.pid))?.wait_event_type, 'Lock', 'a proposal alone does nothing');
+  assert.equal(
+    (await activityRow(playground.adminUrl!, ddl.pid))?.wait_event_type,
+    'Lock',
+    'a proposal alone does nothing',
+  );
 
   await become(/approver/);
   await (await visible(message('Standing approval proposed'))).getByRole('button', { name: 'Approve rule' }).click();
@@ -181,7 +224,10 @@ test('a standing approval agreed in the page cancels the DDL at the head of the 
   const row = await activityRow(playground.adminUrl!, ddl.pid);
   assert.ok(row, 'a cancel leaves the session');
   assert.notEqual(row.wait_event_type, 'Lock', 'the DDL no longer waits for its lock');
-  const cleared = await visible(message('Cleared').filter({ hasText: 'A DDL waits at the head of a lock queue' }), 45_000);
+  const cleared = await visible(
+    message('Cleared').filter({ hasText: 'A DDL waits at the head of a lock queue' }),
+    45_000,
+  );
   assert.match(await cleared.innerText(), /standing approval/);
   await openChannel('db-audit');
   await visible(message(/rule_executed/).filter({ hasText: `pid ${ddl.pid}` }));

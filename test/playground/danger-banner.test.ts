@@ -15,7 +15,10 @@ let chromium: Chromium;
 
 before(async () => {
   if (missing) return;
-  playground = await startPlayground({ PLAYGROUND_PORT: '0', DATABASE_URL: serverUrl(), PGSESSIONS_READ_ONLY: 'false', LOG_LEVEL: 'warn' }, { log: () => undefined });
+  playground = await startPlayground(
+    { PLAYGROUND_PORT: '0', DATABASE_URL: serverUrl(), PGSESSIONS_READ_ONLY: 'false', LOG_LEVEL: 'warn' },
+    { log: () => undefined },
+  );
   chromium = await launchChromium();
 });
 after(async () => {
@@ -23,12 +26,16 @@ after(async () => {
   await playground?.stop();
 });
 
-test('writable against an existing server: the banner warns in red that anyone on the page can play both people', { skip }, async () => {
+test('writable against an existing server: the banner warns in red that anyone on the page can play both people', {
+  skip,
+}, async () => {
   const page = await chromium.context.newPage();
   await page.goto(playground.url);
   const banner = page.getByRole('note');
-  await banner.filter({ hasText: /anyone who reaches this page can play both the requester and the approver/ }).waitFor({ state: 'visible', timeout: 15_000 });
-  assert.match(await banner.textContent() ?? '', /NOT read-only: approved kills are real/);
+  await banner
+    .filter({ hasText: /anyone who reaches this page can play both the requester and the approver/ })
+    .waitFor({ state: 'visible', timeout: 15_000 });
+  assert.match((await banner.textContent()) ?? '', /NOT read-only: approved kills are real/);
   const background = await banner.evaluate((el) => getComputedStyle(el).backgroundColor);
   assert.equal(background, 'rgb(224, 30, 90)', 'the warning is red');
 });

@@ -15,18 +15,33 @@ after(async () => {
   await slack.close();
 });
 
-const client = () => new webApi.WebClient('xoxb-stand-in-test', { slackApiUrl: slack.url, retryConfig: { retries: 0 }, logLevel: webApi.LogLevel.ERROR });
+const client = () =>
+  new webApi.WebClient('xoxb-stand-in-test', {
+    slackApiUrl: slack.url,
+    retryConfig: { retries: 0 },
+    logLevel: webApi.LogLevel.ERROR,
+  });
 const platformError = (e: unknown) => (e as { data?: { error?: string } }).data?.error;
 
 async function respond(id: string, body: unknown): Promise<number> {
-  const res = await fetch(slack.responseUrl(id), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const res = await fetch(slack.responseUrl(id), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   return res.status;
 }
 
 test('a Web API method the stand-in does not implement is answered unknown_method, and reported', async () => {
-  await assert.rejects(client().apiCall('reactions.add', { channel: 'C1', name: 'eyes', timestamp: '1.2' }), (e) => platformError(e) === 'unknown_method');
+  await assert.rejects(
+    client().apiCall('reactions.add', { channel: 'C1', name: 'eyes', timestamp: '1.2' }),
+    (e) => platformError(e) === 'unknown_method',
+  );
   assert.equal(slack.callsTo('reactions.add').length, 1, 'still recorded');
-  assert.ok(logged.some((l) => l.includes('reactions.add')), `reported: ${logged.join(' | ')}`);
+  assert.ok(
+    logged.some((l) => l.includes('reactions.add')),
+    `reported: ${logged.join(' | ')}`,
+  );
   // A test's own handler makes a method known.
   slack.handle('reactions.add', () => ({ ok: true }));
   await client().apiCall('reactions.add', { channel: 'C1', name: 'eyes', timestamp: '1.2' });
@@ -34,9 +49,17 @@ test('a Web API method the stand-in does not implement is answered unknown_metho
 });
 
 test('replace_original on a response URL replaces the message the button was on, in place', async () => {
-  const posted = await client().chat.postMessage({ channel: 'CRPL', text: 'before', blocks: [{ type: 'section', text: { type: 'mrkdwn', text: 'before' } }] });
+  const posted = await client().chat.postMessage({
+    channel: 'CRPL',
+    text: 'before',
+    blocks: [{ type: 'section', text: { type: 'mrkdwn', text: 'before' } }],
+  });
   const url = slack.responseUrl('rpl', { channel: 'CRPL', user: 'UA', messageTs: posted.ts! });
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ replace_original: true, text: 'after' }) });
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ replace_original: true, text: 'after' }),
+  });
   assert.equal(res.status, 200);
   const messages = slack.workspace.visible('CRPL', 'UB');
   assert.equal(messages.length, 1, 'replaced, not added');
@@ -53,12 +76,18 @@ test('delete_original removes the message; a plain response is an ephemeral for 
 
   slack.responseUrl('eph', { channel: 'CDEL', user: 'UA' });
   assert.equal(await respond('eph', { text: 'just for you', replace_original: false }), 200);
-  assert.deepEqual(slack.workspace.visible('CDEL', 'UA').map((m) => m.text), ['just for you']);
+  assert.deepEqual(
+    slack.workspace.visible('CDEL', 'UA').map((m) => m.text),
+    ['just for you'],
+  );
   assert.deepEqual(slack.workspace.visible('CDEL', 'UB'), [], 'nobody else sees it');
 
   slack.responseUrl('pub', { channel: 'CDEL', user: 'UA' });
   assert.equal(await respond('pub', { text: 'for everyone', response_type: 'in_channel' }), 200);
-  assert.deepEqual(slack.workspace.visible('CDEL', 'UB').map((m) => m.text), ['for everyone']);
+  assert.deepEqual(
+    slack.workspace.visible('CDEL', 'UB').map((m) => m.text),
+    ['for everyone'],
+  );
   // Still recorded for tests, as before.
   assert.equal(slack.responsesTo('pub').length, 1);
 });
@@ -66,13 +95,30 @@ test('delete_original removes the message; a plain response is an ephemeral for 
 test('chat.update changes a message in place; an unknown ts is message_not_found when strict (the playground), ok for the recorder', async () => {
   const posted = await client().chat.postMessage({ channel: 'CUPD', text: 'v1' });
   await client().chat.update({ channel: 'CUPD', ts: posted.ts!, text: 'v2' });
-  assert.deepEqual(slack.workspace.visible('CUPD', 'UA').map((m) => [m.ts, m.text]), [[posted.ts, 'v2']]);
-  assert.equal((await client().chat.update({ channel: 'CUPD', ts: '1.000001', text: 'x' })).ok, true, 'tests may update what they never posted');
+  assert.deepEqual(
+    slack.workspace.visible('CUPD', 'UA').map((m) => [m.ts, m.text]),
+    [[posted.ts, 'v2']],
+  );
+  assert.equal(
+    (await client().chat.update({ channel: 'CUPD', ts: '1.000001', text: 'x' })).ok,
+    true,
+    'tests may update what they never posted',
+  );
   const strict = await startSlackApi({ strict: true, log: () => undefined });
   try {
-    const c = new webApi.WebClient('xoxb-stand-in-test', { slackApiUrl: strict.url, retryConfig: { retries: 0 }, logLevel: webApi.LogLevel.ERROR });
-    await assert.rejects(c.chat.update({ channel: 'CUPD', ts: '1.000001', text: 'x' }), (e) => platformError(e) === 'message_not_found');
-    await assert.rejects(c.chat.delete({ channel: 'CUPD', ts: '1.000001' }), (e) => platformError(e) === 'message_not_found');
+    const c = new webApi.WebClient('xoxb-stand-in-test', {
+      slackApiUrl: strict.url,
+      retryConfig: { retries: 0 },
+      logLevel: webApi.LogLevel.ERROR,
+    });
+    await assert.rejects(
+      c.chat.update({ channel: 'CUPD', ts: '1.000001', text: 'x' }),
+      (e) => platformError(e) === 'message_not_found',
+    );
+    await assert.rejects(
+      c.chat.delete({ channel: 'CUPD', ts: '1.000001' }),
+      (e) => platformError(e) === 'message_not_found',
+    );
   } finally {
     await strict.close();
   }
@@ -98,19 +144,39 @@ test('conversations.history: newest first, top level only, no ephemerals, pagina
   assert.deepEqual(seen, ['m5', 'm4', 'm3', 'm2', 'm1']);
   assert.equal(pages, 3);
   const oldest = await c.conversations.history({ channel: 'CHIST', oldest: ts[3]! });
-  assert.deepEqual(oldest.messages?.map((m) => m.text), ['m5']);
-  await assert.rejects(c.conversations.history({ channel: 'CHIST', cursor: 'bm9wZQ==' }), (e) => platformError(e) === 'invalid_cursor');
+  assert.deepEqual(
+    oldest.messages?.map((m) => m.text),
+    ['m5'],
+  );
+  await assert.rejects(
+    c.conversations.history({ channel: 'CHIST', cursor: 'bm9wZQ==' }),
+    (e) => platformError(e) === 'invalid_cursor',
+  );
 });
 
 test('a modal opened with a trigger the playground handed out is that person’s; a stale hash is a hash_conflict', async () => {
   slack.workspace.bindTrigger('trig-1', 'UA');
-  const opened = await client().views.open({ trigger_id: 'trig-1', view: { type: 'modal', title: { type: 'plain_text', text: 'One' }, blocks: [] } });
-  assert.deepEqual(slack.workspace.viewStack('UA').map((v) => v.id), [opened.view!.id]);
-  const updated = await client().views.update({ view_id: opened.view!.id!, hash: opened.view!.hash!, view: { type: 'modal', title: { type: 'plain_text', text: 'Two' }, blocks: [] } });
+  const opened = await client().views.open({
+    trigger_id: 'trig-1',
+    view: { type: 'modal', title: { type: 'plain_text', text: 'One' }, blocks: [] },
+  });
+  assert.deepEqual(
+    slack.workspace.viewStack('UA').map((v) => v.id),
+    [opened.view!.id],
+  );
+  const updated = await client().views.update({
+    view_id: opened.view!.id!,
+    hash: opened.view!.hash!,
+    view: { type: 'modal', title: { type: 'plain_text', text: 'Two' }, blocks: [] },
+  });
   assert.equal((slack.workspace.viewStack('UA')[0]!.view.title as { text: string }).text, 'Two');
   assert.notEqual(updated.view!.hash, opened.view!.hash);
   await assert.rejects(
-    client().views.update({ view_id: opened.view!.id!, hash: opened.view!.hash!, view: { type: 'modal', title: { type: 'plain_text', text: 'Three' }, blocks: [] } }),
+    client().views.update({
+      view_id: opened.view!.id!,
+      hash: opened.view!.hash!,
+      view: { type: 'modal', title: { type: 'plain_text', text: 'Three' }, blocks: [] },
+    }),
     (e) => platformError(e) === 'hash_conflict',
   );
 });

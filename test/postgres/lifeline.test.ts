@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { createLogger } from '../../src/logger.js';
-import { createLifeline} from '../../src/postgres/lifeline.js';
+import { createLifeline } from '../../src/postgres/lifeline.js';
 import { acquire, createPool, queryRouted, troubleOf } from '../../src/postgres/pools.js';
 import { beginSql } from '../../src/postgres/statement.js';
 import { inTransaction } from '../../src/postgres/transaction.js';
@@ -34,7 +34,11 @@ after(async () => {
   await stateQuery(serverUrl(), `DROP ROLE IF EXISTS ${ROLE}`).catch(() => undefined);
 });
 
-async function waitUntil<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
+async function waitUntil<T>(
+  what: string,
+  check: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs = 15_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
@@ -49,28 +53,56 @@ test('the transaction opener sets only SET LOCALs from whole numbers, and refuse
   assert.match(sql, /^BEGIN; /);
   for (const part of sql.split('; ').slice(1)) assert.match(part, /^SET LOCAL /);
   assert.match(sql, /statement_timeout = 10000/);
-  assert.throws(() => beginSql({ statementTimeoutMs: 1.5, lockTimeoutMs: 2_000, idleInTransactionTimeoutMs: 60_000 }), /whole number/);
-  assert.throws(() => beginSql({ statementTimeoutMs: 10_000, lockTimeoutMs: -1, idleInTransactionTimeoutMs: 60_000 }), /whole number/);
-  assert.throws(() => beginSql({ statementTimeoutMs: 10_000, lockTimeoutMs: 2_000, idleInTransactionTimeoutMs: Number('1; DROP TABLE x') }), /whole number/);
+  assert.throws(
+    () => beginSql({ statementTimeoutMs: 1.5, lockTimeoutMs: 2_000, idleInTransactionTimeoutMs: 60_000 }),
+    /whole number/,
+  );
+  assert.throws(
+    () => beginSql({ statementTimeoutMs: 10_000, lockTimeoutMs: -1, idleInTransactionTimeoutMs: 60_000 }),
+    /whole number/,
+  );
+  assert.throws(
+    () =>
+      beginSql({
+        statementTimeoutMs: 10_000,
+        lockTimeoutMs: 2_000,
+        idleInTransactionTimeoutMs: Number('1; DROP TABLE x'),
+      }),
+    /whole number/,
+  );
 });
 
 test('a statement runs with its timeouts and UTC, and leaves none of it on the connection', async () => {
   const pool = createPool(db.url, logger, { max: 1, statementTimeoutMs: 7_000 });
   closers.push(() => pool.end());
-  const inside = (await pool.query(`SELECT current_setting('statement_timeout') AS st, current_setting('lock_timeout') AS lt, current_setting('TimeZone') AS tz, current_setting('DateStyle') AS ds`)).rows[0];
+  const inside = (
+    await pool.query(
+      `SELECT current_setting('statement_timeout') AS st, current_setting('lock_timeout') AS lt, current_setting('TimeZone') AS tz, current_setting('DateStyle') AS ds`,
+    )
+  ).rows[0];
   assert.deepEqual(inside, { st: '7s', lt: '2s', tz: 'UTC', ds: 'ISO, YMD' });
   // The same (only) server connection, asked outside any transaction of ours: the server's defaults.
   const raw = await pool.connect();
   try {
-    const after = (await raw.query(`SELECT current_setting('statement_timeout') AS st, current_setting('lock_timeout') AS lt`)).rows[0];
+    const after = (
+      await raw.query(`SELECT current_setting('statement_timeout') AS st, current_setting('lock_timeout') AS lt`)
+    ).rows[0];
     assert.deepEqual(after, { st: '0', lt: '0' });
   } finally {
     raw.release();
   }
   // The start-up packet carried no timeouts either: the server saw the defaults at connect.
-  const started = await stateQuery<{ n: number }>(db.url, `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'pgsessions' AND datname = $1`, [db.name]);
+  const started = await stateQuery<{ n: number }>(
+    db.url,
+    `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'pgsessions' AND datname = $1`,
+    [db.name],
+  );
   assert.equal(started[0]?.n, 1);
-  await assert.rejects(pool.query('SELECT pg_sleep(10)', []).then(() => null), (error: { code?: string }) => error.code === '57014', 'the statement timeout cut it');
+  await assert.rejects(
+    pool.query('SELECT pg_sleep(10)', []).then(() => null),
+    (error: { code?: string }) => error.code === '57014',
+    'the statement timeout cut it',
+  );
 });
 
 test('the reserved connection is reopened after its backend is terminated', async () => {
@@ -99,8 +131,13 @@ test('when new connections are refused (53300), statements and transactions run 
   assert.equal(routed.refused, 'server');
   assert.equal(routed.rows[0]?.pid, lifeline.pid());
   // Several at once: each waits for the one before it on the one connection.
-  const many = await Promise.all(Array.from({ length: 5 }, (_, i) => pool.query('SELECT $1::int AS i, pg_sleep(0.05)', [i])));
-  assert.deepEqual(many.map((r) => r.rows[0].i), [0, 1, 2, 3, 4]);
+  const many = await Promise.all(
+    Array.from({ length: 5 }, (_, i) => pool.query('SELECT $1::int AS i, pg_sleep(0.05)', [i])),
+  );
+  assert.deepEqual(
+    many.map((r) => r.rows[0].i),
+    [0, 1, 2, 3, 4],
+  );
   const written = await inTransaction(pool, async (client) => {
     await client.query('CREATE TEMP TABLE t (x int) ON COMMIT DROP');
     await client.query('INSERT INTO t VALUES (1), (2)');

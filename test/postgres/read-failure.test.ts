@@ -19,9 +19,16 @@ test('a refused connection says so with its code, and nothing of the address', a
 });
 
 test('a statement timeout, a busy pool and any other failure each get their sentence, never the message', () => {
-  assert.equal(describeReadFailure(Object.assign(new Error('canceling statement due to statement timeout on db.internal:5432'), { code: '57014' })), 'the read ran over its statement timeout (57014)');
+  assert.equal(
+    describeReadFailure(
+      Object.assign(new Error('canceling statement due to statement timeout on db.internal:5432'), { code: '57014' }),
+    ),
+    'the read ran over its statement timeout (57014)',
+  );
   assert.equal(describeReadFailure(new ClusterBusyError(1)), 'the cluster is too busy to answer now');
-  const odd = describeReadFailure(Object.assign(new Error('permission denied for host db.internal:5432 user bob'), { code: '42501' }));
+  const odd = describeReadFailure(
+    Object.assign(new Error('permission denied for host db.internal:5432 user bob'), { code: '42501' }),
+  );
   assert.equal(odd, 'the read failed (42501)');
   // A code that is not a plain SQLSTATE or errno word is left out rather than echoed.
   assert.equal(describeReadFailure(Object.assign(new Error('x'), { code: 'db.internal:5432' })), 'the read failed');

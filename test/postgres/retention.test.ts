@@ -64,7 +64,8 @@ async function execution(status: 'expired' | 'approved', ageDays: number): Promi
   return rows[0]!.id;
 }
 
-const exists = async (table: string, id: string) => (await pool.query(`SELECT 1 FROM pgsessions.${table} WHERE id = $1`, [id])).rowCount === 1;
+const exists = async (table: string, id: string) =>
+  (await pool.query(`SELECT 1 FROM pgsessions.${table} WHERE id = $1`, [id])).rowCount === 1;
 
 test('prune removes what is past the retention and nothing else', async () => {
   const old = await incident('old', 'cleared', 40);
@@ -73,7 +74,11 @@ test('prune removes what is past the retention and nothing else', async () => {
   const oldEnded = await execution('expired', 40);
   const oldLive = await execution('approved', 40);
   const recentEnded = await execution('expired', 3);
-  await pool.query(`INSERT INTO pgsessions.audit_log (at, event, details, prev_hash, hash) SELECT now() - interval '400 days', 'refused', '{"why":"x"}', repeat('0', 64), repeat('1', 64)`).catch(() => undefined);
+  await pool
+    .query(
+      `INSERT INTO pgsessions.audit_log (at, event, details, prev_hash, hash) SELECT now() - interval '400 days', 'refused', '{"why":"x"}', repeat('0', 64), repeat('1', 64)`,
+    )
+    .catch(() => undefined);
   const auditBefore = (await pool.query('SELECT count(*)::int AS n FROM pgsessions.audit_log')).rows[0].n;
 
   const pruned = await createRetentionStore(pool).prune(30 * DAY);
@@ -84,7 +89,11 @@ test('prune removes what is past the retention and nothing else', async () => {
   assert.equal(await exists('rule_executions', oldEnded), false);
   assert.equal(await exists('rule_executions', oldLive), true, "a live rule's executions are its claims: kept");
   assert.equal(await exists('rule_executions', recentEnded), true);
-  assert.equal((await pool.query('SELECT count(*)::int AS n FROM pgsessions.audit_log')).rows[0].n, auditBefore, 'audit entries are never pruned');
+  assert.equal(
+    (await pool.query('SELECT count(*)::int AS n FROM pgsessions.audit_log')).rows[0].n,
+    auditBefore,
+    'audit entries are never pruned',
+  );
 });
 
 test('the app prunes at start-up with PGSESSIONS_RETENTION', async () => {
@@ -105,12 +114,17 @@ test('the app prunes at start-up with PGSESSIONS_RETENTION', async () => {
 });
 
 test('the clear-reason lookups can use their indexes (migration 008) instead of scanning every request and execution', async () => {
-  const { SQL_EXECUTED_ON, SQL_RULE_EXECUTED_ON, SQL_STORM_REQUEST } = await import('../../src/postgres/incident-sql.js');
+  const { SQL_EXECUTED_ON, SQL_RULE_EXECUTED_ON, SQL_STORM_REQUEST } = await import(
+    '../../src/postgres/incident-sql.js'
+  );
   const client = await pool.connect();
   try {
     await client.query('BEGIN');
     await client.query('SET LOCAL enable_seqscan = off'); // tiny tables: ask whether an index fits at all
-    const plan = async (sql: string, params: unknown[]) => (await client.query(`EXPLAIN ${sql}`, params)).rows.map((r: { 'QUERY PLAN': string }) => r['QUERY PLAN']).join('\n');
+    const plan = async (sql: string, params: unknown[]) =>
+      (await client.query(`EXPLAIN ${sql}`, params)).rows
+        .map((r: { 'QUERY PLAN': string }) => r['QUERY PLAN'])
+        .join('\n');
     const at = '2026-01-01T00:00:00Z';
     assert.match(await plan(SQL_EXECUTED_ON, ['c', 1, at]), /requests_cluster_decided_idx/);
     assert.match(await plan(SQL_STORM_REQUEST, ['c', '[]']), /requests_cluster_decided_idx/);

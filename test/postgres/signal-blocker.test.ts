@@ -50,7 +50,9 @@ test('a superuser’s session, a background process and another role’s session
   const su = sessions.track(await sleepSession(db.url, { seconds: 60, application: 'blk-su' }));
   const other = sessions.track(await sleepSession(plain.url(db.url), { seconds: 60, application: 'blk-other' }));
   const own = sessions.track(await sleepSession(watcher.url(db.url), { seconds: 60, application: 'blk-own' }));
-  const background = await as(null, async (c) => Number((await c.query(`SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer'`)).rows[0].pid));
+  const background = await as(null, async (c) =>
+    Number((await c.query(`SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer'`)).rows[0].pid),
+  );
 
   assert.equal(await blockerOf(signaller, su.pid), 'superuser');
   assert.equal(await blockerOf(signaller, background), 'no_role');
@@ -62,9 +64,19 @@ test('a superuser’s session, a background process and another role’s session
   // And the server agrees: the one classified as signallable is, the superuser's is refused with 42501.
   const guard = { protectedRoles: [], protectedApps: [], terminateTimeoutMs: 1000 };
   await as(signaller, async (c) => {
-    const refused = signalQuery(version, 'cancel', { pid: su.pid, backendStart: su.backendStart, queryStart: su.queryStart, backendType: 'client backend' }, guard);
+    const refused = signalQuery(
+      version,
+      'cancel',
+      { pid: su.pid, backendStart: su.backendStart, queryStart: su.queryStart, backendType: 'client backend' },
+      guard,
+    );
     await assert.rejects(c.query(refused.text, refused.values), (e: { code?: string }) => e.code === '42501');
-    const allowed = signalQuery(version, 'cancel', { pid: other.pid, backendStart: other.backendStart, queryStart: other.queryStart, backendType: 'client backend' }, guard);
+    const allowed = signalQuery(
+      version,
+      'cancel',
+      { pid: other.pid, backendStart: other.backendStart, queryStart: other.queryStart, backendType: 'client backend' },
+      guard,
+    );
     assert.equal((await c.query(allowed.text, allowed.values)).rows[0]?.signalled, true);
   });
 });

@@ -35,7 +35,9 @@ async function stopSleepers(): Promise<void> {
   const admin = new pg.Client({ connectionString: db.url });
   await admin.connect();
   try {
-    await admin.query(`SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query = 'SELECT pg_sleep(30)'`);
+    await admin.query(
+      `SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query = 'SELECT pg_sleep(30)'`,
+    );
   } finally {
     await admin.end();
   }
@@ -58,7 +60,11 @@ test('a terminate goes through while every listing connection is busy, and listi
     await assert.rejects(cluster.list({ limit: 20 }), /busy|timeout/i);
 
     // ...but the signal has its own connections.
-    const outcome = await cluster.signal('terminate', { pid: victim.pid, backendStart: victim.backendStart, queryStart: null, backendType: 'client backend' }, guard);
+    const outcome = await cluster.signal(
+      'terminate',
+      { pid: victim.pid, backendStart: victim.backendStart, queryStart: null, backendType: 'client backend' },
+      guard,
+    );
     assert.equal(outcome.outcome, 'terminated');
     assert.equal(await activityRow(db.url, victim.pid), undefined, 'the victim is gone from pg_stat_activity');
     assert.ok(signalPool.totalCount >= 1, 'the signal used the signal pool');
@@ -78,7 +84,13 @@ test('without a signal pool (one pool for everything) the same terminate is star
   try {
     for (let i = 0; i < 2; i++) held.push(await shared.connect());
     const busy = held.map((client) => client.query('SELECT pg_sleep(30)').catch(() => undefined));
-    await assert.rejects(single.signal('terminate', { pid: victim.pid, backendStart: victim.backendStart, queryStart: null, backendType: 'client backend' }, guard));
+    await assert.rejects(
+      single.signal(
+        'terminate',
+        { pid: victim.pid, backendStart: victim.backendStart, queryStart: null, backendType: 'client backend' },
+        guard,
+      ),
+    );
     assert.ok(await activityRow(db.url, victim.pid), 'the victim is still there');
     await stopSleepers();
     for (const client of held) client.release();

@@ -73,8 +73,13 @@ describe('migrations', () => {
     const all = applied.flat();
     assert.ok(all.includes('001_init.sql'));
     assert.equal(all.length, new Set(all).size, 'no migration applied twice');
-    const { rows } = await pool.query<{ version: string }>('SELECT version FROM pgsessions.schema_migrations ORDER BY version');
-    assert.deepEqual(rows.map((r) => r.version), [...new Set(all)].sort());
+    const { rows } = await pool.query<{ version: string }>(
+      'SELECT version FROM pgsessions.schema_migrations ORDER BY version',
+    );
+    assert.deepEqual(
+      rows.map((r) => r.version),
+      [...new Set(all)].sort(),
+    );
   });
 
   test('migrating again applies nothing', async () => {
@@ -107,7 +112,12 @@ describe('requests', () => {
 
   test('scope and escalation survive the round trip', async () => {
     const request = await store.createRequest(
-      input({ action: 'terminate_all', scope: { database: 'shop', user: 'app' }, escalateAfterSeconds: 10, targets: [target(1), target(2)] }),
+      input({
+        action: 'terminate_all',
+        scope: { database: 'shop', user: 'app' },
+        escalateAfterSeconds: 10,
+        targets: [target(1), target(2)],
+      }),
     );
     const read = await store.get(request.id);
     assert.deepEqual(read?.scope, { database: 'shop', user: 'app' });
@@ -119,7 +129,10 @@ describe('requests', () => {
     assert.equal(await store.get('6d3f1c1e-8a7b-4f51-9a0e-0c6d1f2b3a4c'), null);
     assert.equal(await store.get('not-a-uuid'), null);
     assert.deepEqual(await store.approve('not-a-uuid', 'UAPP'), { ok: false, code: 'not_found' });
-    assert.deepEqual(await store.approve('6d3f1c1e-8a7b-4f51-9a0e-0c6d1f2b3a4c', 'UAPP'), { ok: false, code: 'not_found' });
+    assert.deepEqual(await store.approve('6d3f1c1e-8a7b-4f51-9a0e-0c6d1f2b3a4c', 'UAPP'), {
+      ok: false,
+      code: 'not_found',
+    });
   });
 
   test('the approval message ts is recorded', async () => {
@@ -133,7 +146,10 @@ describe('requests', () => {
     const b = await store.createRequest(input({ cluster: 'west' }));
     const c = await store.createRequest(input({ cluster: 'east' }));
     await store.deny(c.id, 'UAPP');
-    assert.deepEqual((await store.listPending('east')).map((r) => r.id), [a.id]);
+    assert.deepEqual(
+      (await store.listPending('east')).map((r) => r.id),
+      [a.id],
+    );
     const all = (await store.listPending()).map((r) => r.id);
     assert.ok(all.includes(a.id) && all.includes(b.id) && !all.includes(c.id));
   });
@@ -168,7 +184,9 @@ describe('the two-person rule', () => {
   test('the database itself refuses a self-approved row', async () => {
     const request = await store.createRequest(input({ requester: 'USELF' }));
     await assert.rejects(
-      pool.query(`UPDATE pgsessions.requests SET status = 'approved', decided_by = requester WHERE id = $1`, [request.id]),
+      pool.query(`UPDATE pgsessions.requests SET status = 'approved', decided_by = requester WHERE id = $1`, [
+        request.id,
+      ]),
       /requests_not_self_approved/,
     );
   });
@@ -237,7 +255,10 @@ describe('execution', () => {
     assert.equal((await store.approve(request.id, 'UAPP')).ok, true);
     const racing = await Promise.all([store.markExecuting(request.id), store.markExecuting(request.id)]);
     assert.equal(racing.filter((r) => r.ok).length, 1);
-    assert.equal(racing.find((r) => !r.ok)?.ok === false && (racing.find((r) => !r.ok) as { code: string }).code, 'already_executing');
+    assert.equal(
+      racing.find((r) => !r.ok)?.ok === false && (racing.find((r) => !r.ok) as { code: string }).code,
+      'already_executing',
+    );
     assert.equal(await auditCount('executing', request.id), 1);
 
     const result = { outcomes: [{ pid: 4242, outcome: 'terminated' as const }] };
@@ -257,19 +278,34 @@ describe('execution', () => {
   test('an approval left without outcome is found as interrupted and reconciled once', async () => {
     const request = await store.createRequest(input());
     await store.approve(request.id, 'UAPP');
-    assert.equal((await store.findInterrupted(60)).some((r) => r.id === request.id), false);
+    assert.equal(
+      (await store.findInterrupted(60)).some((r) => r.id === request.id),
+      false,
+    );
     await sleep(30);
     const interrupted = await store.findInterrupted(0.01);
     assert.ok(interrupted.some((r) => r.id === request.id));
-    const done = await store.finish(request.id, 'failed', { outcomes: [], interrupted: true, message: 'restart during execution' });
+    const done = await store.finish(request.id, 'failed', {
+      outcomes: [],
+      interrupted: true,
+      message: 'restart during execution',
+    });
     assert.equal(done.ok && done.request.result?.interrupted, true);
-    assert.equal((await store.findInterrupted(0)).some((r) => r.id === request.id), false);
+    assert.equal(
+      (await store.findInterrupted(0)).some((r) => r.id === request.id),
+      false,
+    );
   });
 });
 
 describe('the audit log', () => {
   test('an event without a state change is appended and chained', async () => {
-    const entry = await store.appendAudit({ event: 'refused', actor: 'UREQ', cluster: 'default', details: { why: 'protected role' } });
+    const entry = await store.appendAudit({
+      event: 'refused',
+      actor: 'UREQ',
+      cluster: 'default',
+      details: { why: 'protected role' },
+    });
     assert.equal(entry.event, 'refused');
     assert.equal(entry.requestId, null);
     const [read] = await store.readAudit(entry.seq - 1, 1);
@@ -279,7 +315,12 @@ describe('the audit log', () => {
   test('concurrent appends from several pools keep one unbroken chain', async () => {
     const writers = [createStateStore(newPool(db.url, 4)), createStateStore(newPool(db.url, 4)), store];
     await Promise.all(
-      Array.from({ length: 30 }, (_, i) => writers[i % 3]!.appendAudit({ event: 'refused', details: { why: `race ${i}`, nested: { b: 1, a: [1.5, 'x'] } } as { why: string } })),
+      Array.from({ length: 30 }, (_, i) =>
+        writers[i % 3]!.appendAudit({
+          event: 'refused',
+          details: { why: `race ${i}`, nested: { b: 1, a: [1.5, 'x'] } } as { why: string },
+        }),
+      ),
     );
     const verdict = await store.verifyAudit();
     assert.equal(verdict.ok, true);
@@ -302,7 +343,10 @@ describe('the audit log', () => {
     await admin.connect();
     try {
       await admin.query('ALTER TABLE pgsessions.audit_log DISABLE TRIGGER audit_log_no_update_delete');
-      await admin.query(`UPDATE pgsessions.audit_log SET details = details || '{"reason":"nothing to see"}' WHERE seq = $1`, [victim.seq]);
+      await admin.query(
+        `UPDATE pgsessions.audit_log SET details = details || '{"reason":"nothing to see"}' WHERE seq = $1`,
+        [victim.seq],
+      );
       await admin.query('ALTER TABLE pgsessions.audit_log ENABLE TRIGGER audit_log_no_update_delete');
     } finally {
       await admin.end();

@@ -8,15 +8,62 @@ import fc from 'fast-check';
 import { parseCommand, MAX_LIMIT } from '../../src/domain/command.js';
 import { SESSION_STATES } from '../../src/domain/types.js';
 
-const WORDS = ['top', 'blocking', 'replication', 'status', 'cancel', 'terminate', 'terminate-all', 'pending', 'help', 'TERMINATE', 'db:', 'user:', 'app:', 'state:', 'min:', 'limit:', 'cluster:', 'escalate:', '"', ':', '-1', '0', '42', '2147483648', 'x'];
-const word = fc.oneof(fc.constantFrom(...WORDS), fc.string({ maxLength: 12 }), fc.string({ unit: 'binary', maxLength: 6 }));
-const commandText = fc.oneof(fc.string({ maxLength: 300 }), fc.string({ unit: 'binary', maxLength: 300 }), fc.array(word, { maxLength: 12 }).map((ws) => ws.join(' ')));
+const WORDS = [
+  'top',
+  'blocking',
+  'replication',
+  'status',
+  'cancel',
+  'terminate',
+  'terminate-all',
+  'pending',
+  'help',
+  'TERMINATE',
+  'db:',
+  'user:',
+  'app:',
+  'state:',
+  'min:',
+  'limit:',
+  'cluster:',
+  'escalate:',
+  '"',
+  ':',
+  '-1',
+  '0',
+  '42',
+  '2147483648',
+  'x',
+];
+const word = fc.oneof(
+  fc.constantFrom(...WORDS),
+  fc.string({ maxLength: 12 }),
+  fc.string({ unit: 'binary', maxLength: 6 }),
+);
+const commandText = fc.oneof(
+  fc.string({ maxLength: 300 }),
+  fc.string({ unit: 'binary', maxLength: 300 }),
+  fc.array(word, { maxLength: 12 }).map((ws) => ws.join(' ')),
+);
 
 test('parseCommand never throws and always answers with a known kind, for any text', () => {
   fc.assert(
     fc.property(commandText, (text) => {
       const parsed = parseCommand(text);
-      assert.ok(['top', 'blocking', 'replication', 'status', 'pending', 'cancel', 'terminate', 'terminate-all', 'help', 'invalid'].includes(parsed.kind));
+      assert.ok(
+        [
+          'top',
+          'blocking',
+          'replication',
+          'status',
+          'pending',
+          'cancel',
+          'terminate',
+          'terminate-all',
+          'help',
+          'invalid',
+        ].includes(parsed.kind),
+      );
       if (parsed.kind === 'invalid') assert.ok(parsed.message.length > 0);
     }),
     { numRuns: 5000 },

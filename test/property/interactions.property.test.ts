@@ -8,8 +8,23 @@ import { request } from 'node:http';
 import fc from 'fast-check';
 import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
-import { idleInTransactionLockHolder, sessionAlive, sleepSession, type LockHolder, type SleepSession } from '../helpers/sessions.js';
-import { APPROVER, assertNoSecrets, baseEnv, REQUESTER, secretsOf, SIGNING_SECRET, startTestApp, type TestApp } from '../helpers/app.js';
+import {
+  idleInTransactionLockHolder,
+  sessionAlive,
+  sleepSession,
+  type LockHolder,
+  type SleepSession,
+} from '../helpers/sessions.js';
+import {
+  APPROVER,
+  assertNoSecrets,
+  baseEnv,
+  REQUESTER,
+  secretsOf,
+  SIGNING_SECRET,
+  startTestApp,
+  type TestApp,
+} from '../helpers/app.js';
 import { fresh, stateQuery, typedRequest } from '../helpers/approval-flow.js';
 import {
   blockActionPayload,
@@ -39,7 +54,10 @@ let holder: LockHolder;
 const legitIds: string[] = [];
 
 type Victim = { pid: number; backendStart: string; queryStart: string | null };
-const victims = (): Victim[] => [...sleepers.map((s) => ({ pid: s.pid, backendStart: s.backendStart, queryStart: s.queryStart })), { pid: holder.pid, backendStart: holder.backendStart, queryStart: null }];
+const victims = (): Victim[] => [
+  ...sleepers.map((s) => ({ pid: s.pid, backendStart: s.backendStart, queryStart: s.queryStart })),
+  { pid: holder.pid, backendStart: holder.backendStart, queryStart: null },
+];
 
 before(async () => {
   db = await createTestDatabase('fuzz');
@@ -57,7 +75,9 @@ before(async () => {
   holder = await idleInTransactionLockHolder(db.url, 'fuzz_t', { application: 'fuzz-holder' });
   // Real pending requests, so that random clicks can name real ids.
   for (const s of sleepers.slice(0, 2)) {
-    legitIds.push((await typedRequest(slack, app.port, `terminate ${s.pid} fuzz target`, { user: REQUESTER, channel: 'CFUZZ' })).id);
+    legitIds.push(
+      (await typedRequest(slack, app.port, `terminate ${s.pid} fuzz target`, { user: REQUESTER, channel: 'CFUZZ' })).id,
+    );
   }
 });
 after(async () => {
@@ -81,7 +101,10 @@ const user = fc
   )
   .filter((u) => !APPROVERS.has(u) && u !== APPROVER);
 
-const controlChars = fc.string({ unit: fc.integer({ min: 0, max: 31 }).map((c) => String.fromCharCode(c)), maxLength: 20 });
+const controlChars = fc.string({
+  unit: fc.integer({ min: 0, max: 31 }).map((c) => String.fromCharCode(c)),
+  maxLength: 20,
+});
 const longString = fc.string({ minLength: 2_000, maxLength: 8_000 });
 const anyText = fc.oneof(
   { weight: 4, arbitrary: fc.string({ maxLength: 60 }) },
@@ -94,19 +117,53 @@ const anyText = fc.oneof(
 const victimPid = fc.constantFrom(...[0, 1, 2, 3]).map((i) => victims()[i]!.pid);
 const pidish = fc.oneof(victimPid, fc.integer(), fc.constantFrom('0', '-1', '2147483648', '1e3', '0x10', 'NaN', '٣'));
 const word = fc.oneof(
-  { weight: 5, arbitrary: fc.constantFrom('top', 'blocking', 'replication', 'status', 'cancel', 'terminate', 'terminate-all', 'pending', 'help', 'TERMINATE', 'Cancel') },
+  {
+    weight: 5,
+    arbitrary: fc.constantFrom(
+      'top',
+      'blocking',
+      'replication',
+      'status',
+      'cancel',
+      'terminate',
+      'terminate-all',
+      'pending',
+      'help',
+      'TERMINATE',
+      'Cancel',
+    ),
+  },
   { weight: 4, arbitrary: pidish.map(String) },
   {
     weight: 5,
     arbitrary: fc.constantFrom(
-      'cluster:default', 'cluster:nope', 'cluster:', 'db:postgres', 'user:postgres', 'app:fuzz-sleeper-1', 'state:active',
-      'state:idle-in-transaction', 'state:bogus', 'min:30s', 'min:-1s', 'limit:5', 'limit:999999', 'escalate:2s', 'escalate:0s', '"', ':', 'reason',
+      'cluster:default',
+      'cluster:nope',
+      'cluster:',
+      'db:postgres',
+      'user:postgres',
+      'app:fuzz-sleeper-1',
+      'state:active',
+      'state:idle-in-transaction',
+      'state:bogus',
+      'min:30s',
+      'min:-1s',
+      'limit:5',
+      'limit:999999',
+      'escalate:2s',
+      'escalate:0s',
+      '"',
+      ':',
+      'reason',
     ),
   },
   { weight: 1, arbitrary: fc.constant('db:').map((p) => p + (db?.name ?? 'x')) },
   { weight: 3, arbitrary: anyText },
 );
-const commandText = fc.oneof(fc.array(word, { maxLength: 10 }).map((ws) => ws.join(' ')), anyText);
+const commandText = fc.oneof(
+  fc.array(word, { maxLength: 10 }).map((ws) => ws.join(' ')),
+  anyText,
+);
 
 const responseUrl = fc.oneof(
   { weight: 8, arbitrary: fc.constant(null) }, // a fresh, working response_url
@@ -116,20 +173,36 @@ const responseUrl = fc.oneof(
 /** Near-valid button values: the wire shape of encodeTarget with wrong types, extra keys, real pids. */
 const targetValue = fc.oneof(
   fc
-    .record({
-      c: fc.oneof(fc.constant('default'), fc.string({ maxLength: 70 }), fc.integer(), fc.constant(null)),
-      p: fc.oneof(victimPid, fc.integer(), fc.double(), fc.string({ maxLength: 10 }), fc.constant(null)),
-      b: fc.oneof(fc.constantFrom(...[0, 1, 2, 3]).map((i) => victims()[i]!.backendStart), fc.string({ maxLength: 80 }), fc.integer()),
-      q: fc.oneof(fc.constant(null), fc.string({ maxLength: 40 }), fc.boolean()),
-      k: fc.oneof(fc.constantFrom('cancel', 'terminate', 'terminate_walsender', 'terminate_all', 'approve'), fc.string({ maxLength: 10 })),
-    }, { requiredKeys: [] })
+    .record(
+      {
+        c: fc.oneof(fc.constant('default'), fc.string({ maxLength: 70 }), fc.integer(), fc.constant(null)),
+        p: fc.oneof(victimPid, fc.integer(), fc.double(), fc.string({ maxLength: 10 }), fc.constant(null)),
+        b: fc.oneof(
+          fc.constantFrom(...[0, 1, 2, 3]).map((i) => victims()[i]!.backendStart),
+          fc.string({ maxLength: 80 }),
+          fc.integer(),
+        ),
+        q: fc.oneof(fc.constant(null), fc.string({ maxLength: 40 }), fc.boolean()),
+        k: fc.oneof(
+          fc.constantFrom('cancel', 'terminate', 'terminate_walsender', 'terminate_all', 'approve'),
+          fc.string({ maxLength: 10 }),
+        ),
+      },
+      { requiredKeys: [] },
+    )
     .chain((wire) => fc.oneof(fc.constant(wire), fc.constant({ ...wire, extra: 1 })))
     .map((wire) => JSON.stringify(wire)),
   // Exactly what the app writes for a live session (opens the modal, which is fine).
   fc.constantFrom(0, 1, 2, 3).chain((i) =>
     fc.constantFrom('cancel', 'terminate', 'terminate_walsender').map((kind) => {
       const v = victims()[i]!;
-      return encodeTarget({ cluster: 'default', pid: v.pid, backendStart: v.backendStart, queryStart: v.queryStart, kind: kind as 'cancel' });
+      return encodeTarget({
+        cluster: 'default',
+        pid: v.pid,
+        backendStart: v.backendStart,
+        queryStart: v.queryStart,
+        kind: kind as 'cancel',
+      });
     }),
   ),
 );
@@ -141,7 +214,11 @@ const buttonValue = fc.oneof(
   { weight: 1, arbitrary: fc.string({ minLength: 10_000, maxLength: 40_000 }) },
 );
 const knownAction = fc.constantFrom(...Object.values(ACTION));
-const channelId = fc.oneof(fc.constant('CFUZZ'), fc.stringMatching(/^[CDG][A-Z0-9]{2,10}$/), fc.string({ maxLength: 12 }));
+const channelId = fc.oneof(
+  fc.constant('CFUZZ'),
+  fc.stringMatching(/^[CDG][A-Z0-9]{2,10}$/),
+  fc.string({ maxLength: 12 }),
+);
 
 /** A block_actions payload; sometimes with parts Slack always sends left out. */
 const blockActions = (
@@ -171,40 +248,80 @@ const blockActions = (
       if (r.damage === 'no-channel') delete payload.channel;
       if (r.damage === 'no-container') delete payload.container;
       if (r.damage === 'no-actions') payload.actions = [];
-      if (r.damage === 'value-not-string') (payload.actions as Array<Record<string, unknown>>)[0]!.value = { nested: [r.value.length] };
+      if (r.damage === 'value-not-string')
+        (payload.actions as Array<Record<string, unknown>>)[0]!.value = { nested: [r.value.length] };
       if (r.damage === 'no-response-url') delete payload.response_url;
       return formPayload(payload);
     });
 
 const stateValue = fc.oneof(
   fc.record({ type: fc.constant('plain_text_input'), value: fc.oneof(anyText, fc.constant(null), fc.constant('   ')) }),
-  fc.record({ type: fc.constant('radio_buttons'), selected_option: fc.oneof(fc.constant(null), fc.record({ value: fc.oneof(fc.constantFrom(...Object.values(ESCALATE_CHOICE)), anyText) })) }),
+  fc.record({
+    type: fc.constant('radio_buttons'),
+    selected_option: fc.oneof(
+      fc.constant(null),
+      fc.record({ value: fc.oneof(fc.constantFrom(...Object.values(ESCALATE_CHOICE)), anyText) }),
+    ),
+  }),
   fc.record({ type: fc.string({ maxLength: 10 }), value: fc.oneof(fc.integer(), fc.boolean(), fc.constant(null)) }),
 );
 const stateValues = fc.oneof(
-  fc.record({
-    [INPUT.reasonBlock]: fc.record({ [INPUT.reasonAction]: stateValue }, { requiredKeys: [] }),
-    [INPUT.escalateBlock]: fc.record({ [INPUT.escalateAction]: stateValue }, { requiredKeys: [] }),
-  }, { requiredKeys: [] }),
-  fc.dictionary(fc.string({ maxLength: 12 }), fc.dictionary(fc.string({ maxLength: 12 }), stateValue, { maxKeys: 3 }), { maxKeys: 3 }),
+  fc.record(
+    {
+      [INPUT.reasonBlock]: fc.record({ [INPUT.reasonAction]: stateValue }, { requiredKeys: [] }),
+      [INPUT.escalateBlock]: fc.record({ [INPUT.escalateAction]: stateValue }, { requiredKeys: [] }),
+    },
+    { requiredKeys: [] },
+  ),
+  fc.dictionary(fc.string({ maxLength: 12 }), fc.dictionary(fc.string({ maxLength: 12 }), stateValue, { maxKeys: 3 }), {
+    maxKeys: 3,
+  }),
 );
 const privateMetadata = fc.oneof(
   fc.constantFrom(0, 1, 2, 3).chain((i) =>
-    fc.record({ kind: fc.constantFrom('cancel', 'terminate', 'terminate_walsender'), channel: channelId.filter((c) => c.length > 0 && c.length <= 100) }).map(({ kind, channel }) => {
-      const v = victims()[i]!;
-      return encodeModalMetadata({ target: { cluster: 'default', pid: v.pid, backendStart: v.backendStart, queryStart: v.queryStart, kind: kind as 'cancel' }, channel });
-    }),
+    fc
+      .record({
+        kind: fc.constantFrom('cancel', 'terminate', 'terminate_walsender'),
+        channel: channelId.filter((c) => c.length > 0 && c.length <= 100),
+      })
+      .map(({ kind, channel }) => {
+        const v = victims()[i]!;
+        return encodeModalMetadata({
+          target: {
+            cluster: 'default',
+            pid: v.pid,
+            backendStart: v.backendStart,
+            queryStart: v.queryStart,
+            kind: kind as 'cancel',
+          },
+          channel,
+        });
+      }),
   ),
-  fc.record({ target: targetValue.map((t) => JSON.parse(t) as unknown), channel: fc.oneof(channelId, fc.integer()) }).map((m) => JSON.stringify(m)),
+  fc
+    .record({ target: targetValue.map((t) => JSON.parse(t) as unknown), channel: fc.oneof(channelId, fc.integer()) })
+    .map((m) => JSON.stringify(m)),
   anyText,
 );
 const viewSubmissions = (callbackId: fc.Arbitrary<string>) =>
   fc.record({ user, callbackId, privateMetadata, values: stateValues }).map((r) =>
-    formPayload(viewSubmissionPayload({ userId: r.user, callbackId: r.callbackId, privateMetadata: r.privateMetadata, values: r.values as never })),
+    formPayload(
+      viewSubmissionPayload({
+        userId: r.user,
+        callbackId: r.callbackId,
+        privateMetadata: r.privateMetadata,
+        values: r.values as never,
+      }),
+    ),
   );
 
 const slashCommands = fc.record({ user, channel: channelId, text: commandText, responseUrl }).map((r) =>
-  slashCommandBody({ text: r.text, userId: r.user, channelId: r.channel, responseUrl: r.responseUrl ?? slack.responseUrl(fresh('fz')) }),
+  slashCommandBody({
+    text: r.text,
+    userId: r.user,
+    channelId: r.channel,
+    responseUrl: r.responseUrl ?? slack.responseUrl(fresh('fz')),
+  }),
 );
 
 // ---- the checks -----------------------------------------------------------------------------------------
@@ -212,7 +329,10 @@ const slashCommands = fc.record({ user, channel: channelId, text: commandText, r
 async function send(body: string, options: PostOptions = {}, contentType = FORM_CONTENT_TYPE): Promise<PostResult> {
   let timer: NodeJS.Timeout | undefined;
   const hang = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ANSWER_WITHIN_MS} ms to ${body.slice(0, 200)}`)), ANSWER_WITHIN_MS);
+    timer = setTimeout(
+      () => reject(new Error(`no answer within ${ANSWER_WITHIN_MS} ms to ${body.slice(0, 200)}`)),
+      ANSWER_WITHIN_MS,
+    );
   });
   try {
     return await Promise.race([postSigned(app.port, SIGNING_SECRET, body, contentType, options), hang]);
@@ -249,9 +369,18 @@ async function assertNothingKilled(): Promise<void> {
     `SELECT id::text, status, decided_by FROM pgsessions.requests WHERE status IN ('approved', 'executed', 'failed') OR executing_at IS NOT NULL`,
   );
   assert.deepEqual(decided, [], 'no request was approved or executed');
-  const executing = await stateQuery(db.url, `SELECT seq FROM pgsessions.audit_log WHERE event IN ('approved', 'executing', 'executed')`);
+  const executing = await stateQuery(
+    db.url,
+    `SELECT seq FROM pgsessions.audit_log WHERE event IN ('approved', 'executing', 'executed')`,
+  );
   assert.deepEqual(executing, [], 'the audit log has no approval and no execution');
-  assert.ok(!app.logs.some((l) => /unhandled error in a Slack listener/.test(l)), `a listener crashed:\n${app.logs.filter((l) => /unhandled error/.test(l)).join('\n').slice(0, 2000)}`);
+  assert.ok(
+    !app.logs.some((l) => /unhandled error in a Slack listener/.test(l)),
+    `a listener crashed:\n${app.logs
+      .filter((l) => /unhandled error/.test(l))
+      .join('\n')
+      .slice(0, 2000)}`,
+  );
 }
 
 const property = { numRuns: RUNS, endOnFailure: true } as const;
@@ -271,7 +400,9 @@ async function check<T>(prop: fc.IAsyncPropertyWithHooks<T>, params: fc.Paramete
     return text.length > 1_500 ? `${text.slice(0, 1_500)}…(${text.length} chars)` : text;
   });
   const error = details.errorInstance as Error | undefined;
-  throw new Error(`${error?.message ?? 'property failed'}\nseed ${details.seed}, path ${details.counterexamplePath}\ncounterexample: ${shown}`);
+  throw new Error(
+    `${error?.message ?? 'property failed'}\nseed ${details.seed}, path ${details.counterexamplePath}\ncounterexample: ${shown}`,
+  );
 }
 
 test('any signed slash command is answered without a 5xx, and kills nothing', async () => {
@@ -292,14 +423,18 @@ test('any signed click on a pgsessions button, whatever its value and whoever cl
 
 test('any signed submission of the request modal, whatever its metadata and inputs, is answered and kills nothing', async () => {
   await check(
-    fc.asyncProperty(viewSubmissions(fc.constant(VIEW.request)), async (body) => assertAnswered(await send(body), body)),
+    fc.asyncProperty(viewSubmissions(fc.constant(VIEW.request)), async (body) =>
+      assertAnswered(await send(body), body),
+    ),
     property,
   );
   await assertNothingKilled();
 });
 
 test('signed events no listener knows (random action_id, callback_id, junk bodies) are answered within Bolt’s 3 s, concurrently, and kill nothing', async () => {
-  const unknownId = fc.string({ minLength: 1, maxLength: 40 }).filter((s) => !Object.values(ACTION).includes(s as never) && s !== VIEW.request);
+  const unknownId = fc
+    .string({ minLength: 1, maxLength: 40 })
+    .filter((s) => !Object.values(ACTION).includes(s as never) && s !== VIEW.request);
   // Not a payload that is JSON `null`: Bolt's receiver crashes on it (see the todo test below).
   const notNull = (t: string) => {
     try {
@@ -314,7 +449,10 @@ test('signed events no listener knows (random action_id, callback_id, junk bodie
     blockActions(knownAction, ['no-actions']),
     viewSubmissions(unknownId),
     anyText.filter(notNull).map((t) => `payload=${encodeURIComponent(t)}`),
-    fc.json().filter(notNull).map((j) => formPayload(JSON.parse(j) as unknown)),
+    fc
+      .json()
+      .filter(notNull)
+      .map((j) => formPayload(JSON.parse(j) as unknown)),
     anyText,
   );
   await check(
@@ -335,8 +473,15 @@ test('signed events no listener knows (random action_id, callback_id, junk bodie
 
 test('unsigned, forged, replayed or tampered requests are refused with 401, whatever they carry', async () => {
   const anyBody = fc.oneof(slashCommands, blockActions(knownAction), viewSubmissions(fc.constant(VIEW.request)));
-    // Not 'a timestamp in the future': Bolt refuses only old ones (a signature still needs the secret).
-  const forgery = fc.constantFrom('unsigned', 'random-signature', 'wrong-secret', 'stale-timestamp', 'tampered-body', 'bad-timestamp');
+  // Not 'a timestamp in the future': Bolt refuses only old ones (a signature still needs the secret).
+  const forgery = fc.constantFrom(
+    'unsigned',
+    'random-signature',
+    'wrong-secret',
+    'stale-timestamp',
+    'tampered-body',
+    'bad-timestamp',
+  );
   await check(
     fc.asyncProperty(anyBody, forgery, fc.string({ minLength: 1, maxLength: 30 }), async (body, how, noise) => {
       let res: PostResult;
@@ -345,7 +490,9 @@ test('unsigned, forged, replayed or tampered requests are refused with 401, what
           res = await send(body, { omitSignature: true });
           break;
         case 'random-signature':
-          res = await send(body, { signature: `v0=${Buffer.from(noise).toString('hex').padEnd(64, '0').slice(0, 64)}` });
+          res = await send(body, {
+            signature: `v0=${Buffer.from(noise).toString('hex').padEnd(64, '0').slice(0, 64)}`,
+          });
           break;
         case 'wrong-secret':
           res = await send(body, { signature: sign(`${SIGNING_SECRET}${noise}`, body)['X-Slack-Signature'] });
@@ -354,7 +501,9 @@ test('unsigned, forged, replayed or tampered requests are refused with 401, what
           res = await send(body, { timestamp: nowSeconds() - 60 * 6 });
           break;
         case 'tampered-body':
-          res = await send(`${body}&x=${encodeURIComponent(noise)}`, { signature: sign(SIGNING_SECRET, body)['X-Slack-Signature'] });
+          res = await send(`${body}&x=${encodeURIComponent(noise)}`, {
+            signature: sign(SIGNING_SECRET, body)['X-Slack-Signature'],
+          });
           break;
         case 'bad-timestamp':
           res = await postSignedWithTimestampHeader(body, noise);
@@ -389,7 +538,9 @@ function postSignedWithTimestampHeader(body: string, timestamp: string): Promise
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString(), headers: res.headers, ms: 0 }));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString(), headers: res.headers, ms: 0 }),
+        );
       },
     );
     req.on('error', reject);
@@ -398,7 +549,11 @@ function postSignedWithTimestampHeader(body: string, timestamp: string): Promise
 }
 
 test('after all the fuzzing, the legitimate pending requests can still be decided only by an approver, and no secret reached the logs', async () => {
-  const rows = await stateQuery<{ status: string }>(db.url, 'SELECT status FROM pgsessions.requests WHERE id = ANY($1::uuid[])', [legitIds]);
+  const rows = await stateQuery<{ status: string }>(
+    db.url,
+    'SELECT status FROM pgsessions.requests WHERE id = ANY($1::uuid[])',
+    [legitIds],
+  );
   for (const r of rows) assert.ok(['pending', 'withdrawn'].includes(r.status), `a legitimate request is ${r.status}`);
   assertNoSecrets(app.logs, secretsOf(env));
   void JSON_CONTENT_TYPE;

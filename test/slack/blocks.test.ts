@@ -1,10 +1,35 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ExecutionResult, KillRequest, ListFilters, ReplicationRow, RoleCapabilities, SessionRow, TargetSnapshot, BlockingRow } from '../../src/domain/types.js';
+import type {
+  ExecutionResult,
+  KillRequest,
+  ListFilters,
+  ReplicationRow,
+  RoleCapabilities,
+  SessionRow,
+  TargetSnapshot,
+  BlockingRow,
+} from '../../src/domain/types.js';
 import { TARGET_OUTCOMES } from '../../src/domain/types.js';
 import { USAGE } from '../../src/domain/command.js';
-import { ACTION, BLOCK, ESCALATE_CHOICE, INPUT, VIEW, decodeModalMetadata, decodeTarget, type ButtonTarget } from '../../src/slack/ids.js';
-import { LIMITS, codeSpan, escapeMrkdwn, escapeTruncate, truncate, type RenderedMessage } from '../../src/slack/blocks/mrkdwn.js';
+import {
+  ACTION,
+  BLOCK,
+  ESCALATE_CHOICE,
+  INPUT,
+  VIEW,
+  decodeModalMetadata,
+  decodeTarget,
+  type ButtonTarget,
+} from '../../src/slack/ids.js';
+import {
+  LIMITS,
+  codeSpan,
+  escapeMrkdwn,
+  escapeTruncate,
+  truncate,
+  type RenderedMessage,
+} from '../../src/slack/blocks/mrkdwn.js';
 import { buildListing } from '../../src/slack/blocks/listing.js';
 import { buildBlocking } from '../../src/slack/blocks/blocking.js';
 import { buildReplication, formatBytes } from '../../src/slack/blocks/replication.js';
@@ -151,7 +176,11 @@ function assertSlackSafe(msg: { blocks: unknown[]; text?: string }, maxBlocks: n
         break;
       case 'section':
         assert.ok(text !== undefined || Array.isArray(b.fields));
-        if (text) assert.ok(String(text.text).length >= 1 && String(text.text).length <= LIMITS.sectionText, `section ${String(text.text).length}`);
+        if (text)
+          assert.ok(
+            String(text.text).length >= 1 && String(text.text).length <= LIMITS.sectionText,
+            `section ${String(text.text).length}`,
+          );
         break;
       case 'context': {
         const elements = b.elements as Json[];
@@ -254,14 +283,33 @@ test('a listing row shows identity, state, both ages, wait event, blockers, work
   assertSlackSafe(msg);
   const section = mrkdwnTexts(msg).find((t) => t.includes('pid 4242'));
   assert.ok(section);
-  for (const fragment of ['alice', 'shop', 'psql', '10.0.0.1', 'idle in transaction', '12m 40s', 'query 5m 03s', 'transaction 12m 40s', 'Client:ClientRead', 'blocked by 123, 456', '+2 parallel workers', '`UPDATE orders SET x = 1 WHERE id &lt; 10 &amp; ˋyˋ`']) {
+  for (const fragment of [
+    'alice',
+    'shop',
+    'psql',
+    '10.0.0.1',
+    'idle in transaction',
+    '12m 40s',
+    'query 5m 03s',
+    'transaction 12m 40s',
+    'Client:ClientRead',
+    'blocked by 123, 456',
+    '+2 parallel workers',
+    '`UPDATE orders SET x = 1 WHERE id &lt; 10 &amp; ˋyˋ`',
+  ]) {
     assert.ok(section.includes(fragment), `missing ${fragment} in ${section}`);
   }
   assert.ok(!allText(msg).includes('more not shown'));
 });
 
 test('a listing truncates each query to about 300 characters with an ellipsis', () => {
-  const msg = buildListing({ cluster: 'prod', rows: [session(1, { query: 'x'.repeat(5000) })], totalMatched: 1, filters, killable: () => true });
+  const msg = buildListing({
+    cluster: 'prod',
+    rows: [session(1, { query: 'x'.repeat(5000) })],
+    totalMatched: 1,
+    filters,
+    killable: () => true,
+  });
   const section = mrkdwnTexts(msg).find((t) => t.includes('pid 1001'))!;
   const code = /`([^`]*)`/.exec(section)![1]!;
   assert.ok(code.length <= 300 && code.endsWith('…'), String(code.length));
@@ -292,8 +340,17 @@ test('Cancel and Terminate are offered for an active session, with values naming
 
 test('Cancel is not offered for idle in transaction sessions, only Terminate', () => {
   for (const state of ['idle in transaction', 'idle in transaction (aborted)']) {
-    const msg = buildListing({ cluster: 'prod', rows: [session(1, { state })], totalMatched: 1, filters, killable: () => true });
-    assert.deepEqual(buttons(msg).map((b) => b.action_id), [ACTION.terminate]);
+    const msg = buildListing({
+      cluster: 'prod',
+      rows: [session(1, { state })],
+      totalMatched: 1,
+      filters,
+      killable: () => true,
+    });
+    assert.deepEqual(
+      buttons(msg).map((b) => b.action_id),
+      [ACTION.terminate],
+    );
   }
 });
 
@@ -302,15 +359,33 @@ test('no buttons appear for sessions that are not killable', () => {
   const none = buildListing({ cluster: 'prod', rows, totalMatched: 2, filters, killable: () => false });
   assert.equal(buttons(none).length, 0);
   assert.ok(!blocksOf(none).some((b) => b.type === 'actions'));
-  const some = buildListing({ cluster: 'prod', rows, totalMatched: 2, filters, killable: (r) => r.user !== 'replicator' });
+  const some = buildListing({
+    cluster: 'prod',
+    rows,
+    totalMatched: 2,
+    filters,
+    killable: (r) => r.user !== 'replicator',
+  });
   assert.equal(blocksOf(some).filter((b) => b.type === 'actions').length, 1);
 });
 
 test('an empty listing says so kindly', () => {
-  const quiet = buildListing({ cluster: 'prod', rows: [], totalMatched: 0, filters: { limit: 20 }, killable: () => true });
+  const quiet = buildListing({
+    cluster: 'prod',
+    rows: [],
+    totalMatched: 0,
+    filters: { limit: 20 },
+    killable: () => true,
+  });
   assertSlackSafe(quiet);
   assert.ok(allText(quiet).includes('No active sessions match. All quiet.'));
-  const filtered = buildListing({ cluster: 'prod', rows: [], totalMatched: 0, filters: { limit: 20, database: 'shop' }, killable: () => true });
+  const filtered = buildListing({
+    cluster: 'prod',
+    rows: [],
+    totalMatched: 0,
+    filters: { limit: 20, database: 'shop' },
+    killable: () => true,
+  });
   assertSlackSafe(filtered);
   assert.ok(allText(filtered).includes('db:shop'));
 });
@@ -331,7 +406,9 @@ test('the blocking tree shows root blockers first with their count, and buttons 
   ];
   const msg = buildBlocking({ cluster: 'prod', rows, killable: () => true });
   assertSlackSafe(msg);
-  const sections = blocksOf(msg).filter((b) => b.type === 'section').map((b) => String((b.text as Json).text));
+  const sections = blocksOf(msg)
+    .filter((b) => b.type === 'section')
+    .map((b) => String((b.text as Json).text));
   assert.ok(sections[0]!.includes('pid 1001') && sections[0]!.includes('blocks 2 sessions'));
   assert.ok(sections[1]!.includes('↳') && sections[1]!.includes('blocked by 1001'));
   assert.ok(sections[3]!.includes('blocks 1 session'));
@@ -382,7 +459,15 @@ test('walsenders show lag and an End walsender button naming the walsender, with
   const msg = buildReplication({ cluster: 'prod', rows: [walsender(1)], killable: () => true });
   assertSlackSafe(msg);
   const text = mrkdwnTexts(msg).join('\n');
-  for (const fragment of ['standby&lt;1&gt;', '10.0.0.9', 'streaming', 'async', 'slot_a', 'lag 12 MB', 'replay lag 4s']) {
+  for (const fragment of [
+    'standby&lt;1&gt;',
+    '10.0.0.9',
+    'streaming',
+    'async',
+    'slot_a',
+    'lag 12 MB',
+    'replay lag 4s',
+  ]) {
     assert.ok(text.includes(fragment), fragment);
   }
   assert.match(text, /standby reconnects/);
@@ -390,16 +475,33 @@ test('walsenders show lag and an End walsender button naming the walsender, with
   const [btn] = buttons(msg);
   assert.equal(btn?.action_id, ACTION.terminateWalsender);
   assert.equal(btn?.text.text, 'End walsender…');
-  assert.deepEqual(decodeTarget(btn!.value!), { cluster: 'prod', pid: 501, backendStart: TS, queryStart: null, kind: 'terminate_walsender' });
+  assert.deepEqual(decodeTarget(btn!.value!), {
+    cluster: 'prod',
+    pid: 501,
+    backendStart: TS,
+    queryStart: null,
+    kind: 'terminate_walsender',
+  });
 });
 
 test('walsenders are listed by application name, without buttons when not killable, and within limits', () => {
-  const rows = [walsender(2, { application: 'b' }), walsender(3, { application: null }), walsender(1, { application: 'a' })];
+  const rows = [
+    walsender(2, { application: 'b' }),
+    walsender(3, { application: null }),
+    walsender(1, { application: 'a' }),
+  ];
   const msg = buildReplication({ cluster: 'prod', rows, killable: () => false });
   assert.equal(buttons(msg).length, 0);
   const sections = mrkdwnTexts(msg).filter((t) => t.includes('pid'));
-  assert.deepEqual(sections.map((t) => /pid (\d+)/.exec(t)![1]), ['501', '502', '503']);
-  const many = buildReplication({ cluster: 'prod', rows: Array.from({ length: 200 }, (_, i) => walsender(i)), killable: () => true });
+  assert.deepEqual(
+    sections.map((t) => /pid (\d+)/.exec(t)![1]),
+    ['501', '502', '503'],
+  );
+  const many = buildReplication({
+    cluster: 'prod',
+    rows: Array.from({ length: 200 }, (_, i) => walsender(i)),
+    killable: () => true,
+  });
   assertSlackSafe(many);
   assert.ok(allText(many).includes('more not shown'));
   const none = buildReplication({ cluster: 'prod', rows: [], killable: () => true });
@@ -468,7 +570,13 @@ test('a usage error shows the escaped message and the usage', () => {
 
 function modal(kind: ButtonTarget['kind'], state = 'active') {
   const snap = snapshot(3, { state });
-  const target: ButtonTarget = { cluster: 'prod', pid: snap.pid, backendStart: snap.backendStart, queryStart: kind === 'terminate_walsender' ? null : snap.queryStart, kind };
+  const target: ButtonTarget = {
+    cluster: 'prod',
+    pid: snap.pid,
+    backendStart: snap.backendStart,
+    queryStart: kind === 'terminate_walsender' ? null : snap.queryStart,
+    kind,
+  };
   return { target, view: buildRequestModal({ target, snapshot: snap, channel: 'C0INCIDENT' }) };
 }
 
@@ -502,7 +610,10 @@ test('the escalate choice appears only when cancelling an active query', () => {
   const element = block.element as Json;
   assert.equal(element.action_id, INPUT.escalateAction);
   const options = element.options as { value: string; text: { text: string } }[];
-  assert.deepEqual(options.map((o) => o.value), [ESCALATE_CHOICE.cancelOnly, ESCALATE_CHOICE.cancelThenTerminate]);
+  assert.deepEqual(
+    options.map((o) => o.value),
+    [ESCALATE_CHOICE.cancelOnly, ESCALATE_CHOICE.cancelThenTerminate],
+  );
   assert.equal(options[0]!.text.text, 'Cancel only');
   assert.match(options[1]!.text.text, /Cancel, then terminate if still running after 10 s/);
   assert.equal(choice('cancel', 'idle in transaction'), undefined);
@@ -524,11 +635,14 @@ test('a pending request shows Approve, Deny and Withdraw carrying only the reque
   assert.equal(actions.length, 1);
   assert.equal(actions[0]!.block_id, BLOCK.decision);
   const btns = buttons(msg);
-  assert.deepEqual(btns.map((b) => [b.action_id, b.text.text, b.style, b.value]), [
-    [ACTION.approve, 'Approve', 'primary', 'req_01HXYZ'],
-    [ACTION.deny, 'Deny', 'danger', 'req_01HXYZ'],
-    [ACTION.withdraw, 'Withdraw', undefined, 'req_01HXYZ'],
-  ]);
+  assert.deepEqual(
+    btns.map((b) => [b.action_id, b.text.text, b.style, b.value]),
+    [
+      [ACTION.approve, 'Approve', 'primary', 'req_01HXYZ'],
+      [ACTION.deny, 'Deny', 'danger', 'req_01HXYZ'],
+      [ACTION.withdraw, 'Withdraw', undefined, 'req_01HXYZ'],
+    ],
+  );
 });
 
 test('a pending request shows the target as seen, the requester, the escaped reason and the expiry', () => {
@@ -541,15 +655,25 @@ test('a pending request shows the target as seen, the requester, the escaped rea
   assert.ok(text.includes('Holding locks &lt;!channel&gt; &amp;'));
   const epoch = Date.parse('2026-11-25T14:55:00.000Z') / 1000;
   assert.ok(text.includes(`<!date^${epoch}^{time}|`));
-  for (const fragment of ['pid 1001', 'user&lt;1&gt;', 'db&amp;1', 'query started 2026-11-25 14:40:00.000001+00', '`SELECT']) {
+  for (const fragment of [
+    'pid 1001',
+    'user&lt;1&gt;',
+    'db&amp;1',
+    'query started 2026-11-25 14:40:00.000001+00',
+    '`SELECT',
+  ]) {
     assert.ok(text.includes(fragment), fragment);
   }
 });
 
 test('headers name the action', () => {
-  const header = (r: KillRequest) => String((blocksOf(buildApprovalMessage({ request: r, now: NOW }))[0]!.text as Json).text);
+  const header = (r: KillRequest) =>
+    String((blocksOf(buildApprovalMessage({ request: r, now: NOW }))[0]!.text as Json).text);
   assert.equal(header(request({ action: 'cancel' })), 'Cancel request');
-  assert.match(header(request({ action: 'cancel_then_terminate', escalateAfterSeconds: 10 })), /^Cancel request .*10 s/);
+  assert.match(
+    header(request({ action: 'cancel_then_terminate', escalateAfterSeconds: 10 })),
+    /^Cancel request .*10 s/,
+  );
   assert.equal(header(request({ action: 'terminate_walsender' })), 'End walsender request');
   const all = request({ action: 'terminate_all', scope: { database: 'shop' }, targets: [snapshot(1), snapshot(2)] });
   assert.equal(header(all), 'Terminate ALL sessions of db shop — 2 sessions');
@@ -562,7 +686,10 @@ test('a walsender request carries the reconnect warning', () => {
 
 test('a terminate-all request with 500 huge targets lists about 30 and counts the rest, within limits', () => {
   const targets = Array.from({ length: 500 }, (_, i) => snapshot(i));
-  const outcomes = targets.map((t, i) => ({ pid: t.pid, outcome: i % 3 === 0 ? ('gone' as const) : ('terminated' as const) }));
+  const outcomes = targets.map((t, i) => ({
+    pid: t.pid,
+    outcome: i % 3 === 0 ? ('gone' as const) : ('terminated' as const),
+  }));
   for (const status of ['pending', 'executed'] as const) {
     const msg = buildApprovalMessage({
       request: request({
@@ -580,9 +707,16 @@ test('a terminate-all request with 500 huge targets lists about 30 and counts th
     const text = allText(msg);
     assert.ok(text.includes('pid 1029') && !text.includes('*pid 1030*'));
     assert.ok(text.includes('470 more not shown'));
-    assert.ok(mrkdwnTexts(msg).some((t) => t.includes('db:shop user:etl app:\\"my app\\"') || t.includes('db:shop user:etl app:"my app"')));
+    assert.ok(
+      mrkdwnTexts(msg).some(
+        (t) => t.includes('db:shop user:etl app:\\"my app\\"') || t.includes('db:shop user:etl app:"my app"'),
+      ),
+    );
     if (status === 'executed') {
-      assert.ok(text.includes('333 terminated, 167 no longer running or changed — nothing killed') || text.includes('167 no longer running or changed — nothing killed, 333 terminated'));
+      assert.ok(
+        text.includes('333 terminated, 167 no longer running or changed — nothing killed') ||
+          text.includes('167 no longer running or changed — nothing killed, 333 terminated'),
+      );
       assert.ok(text.includes('pid 1000: no longer running or changed — nothing killed'));
       assert.equal(buttons(msg).length, 0);
     }
@@ -599,18 +733,42 @@ test('a decided request has no buttons and says the outcome in plain words', () 
   };
   const at = { decidedBy: 'U0APPROVER', decidedAt: '2026-11-25T14:42:00.000Z' };
   const result = (r: ExecutionResult) => ({ ...at, status: 'executed' as const, result: r });
-  assert.match(decided(result({ outcomes: [{ pid: 1001, outcome: 'terminated' }] })), /Approved by <@U0APPROVER> at <!date\^\d+\^\{time\}\|[^>]+> — terminated/);
+  assert.match(
+    decided(result({ outcomes: [{ pid: 1001, outcome: 'terminated' }] })),
+    /Approved by <@U0APPROVER> at <!date\^\d+\^\{time\}\|[^>]+> — terminated/,
+  );
   assert.match(decided({ ...at, status: 'denied' }), /Denied by <@U0APPROVER>/);
   assert.match(decided({ status: 'withdrawn', decidedBy: 'U0REQUESTER' }), /Withdrawn by the requester/);
   assert.match(decided({ status: 'expired' }), /Expired unapproved/);
   assert.match(decided({ ...at, status: 'approved' }), /Approved by <@U0APPROVER>.*executing/);
   assert.match(
-    decided({ ...at, status: 'failed', result: { outcomes: [{ pid: 1001, outcome: 'permission_denied', message: 'must be a member of the role whose process is being terminated <x>' }] } }),
+    decided({
+      ...at,
+      status: 'failed',
+      result: {
+        outcomes: [
+          {
+            pid: 1001,
+            outcome: 'permission_denied',
+            message: 'must be a member of the role whose process is being terminated <x>',
+          },
+        ],
+      },
+    }),
     /permission denied: must be a member of the role whose process is being terminated &lt;x&gt;/,
   );
-  assert.match(decided({ ...at, status: 'failed', result: { outcomes: [], unreachable: true } }), /cluster unreachable/);
-  assert.match(decided(result({ outcomes: [{ pid: 1001, outcome: 'gone' }], interrupted: true })), /interrupted by a restart — reconciled, not re-run: no longer running/);
-  assert.match(decided(result({ outcomes: [{ pid: 1001, outcome: 'still_running' }] })), /still running after the signal/);
+  assert.match(
+    decided({ ...at, status: 'failed', result: { outcomes: [], unreachable: true } }),
+    /cluster unreachable/,
+  );
+  assert.match(
+    decided(result({ outcomes: [{ pid: 1001, outcome: 'gone' }], interrupted: true })),
+    /interrupted by a restart — reconciled, not re-run: no longer running/,
+  );
+  assert.match(
+    decided(result({ outcomes: [{ pid: 1001, outcome: 'still_running' }] })),
+    /still running after the signal/,
+  );
 });
 
 test('a pending request past its expiry offers no buttons', () => {
@@ -651,7 +809,9 @@ test('the pending list shows each open request within limits, and says when ther
   assertSlackSafe(msg);
   assert.ok(allText(msg).includes('more not shown'));
   assert.equal(buttons(msg).length, 0);
-  assert.ok(mrkdwnTexts(msg).some((t) => t.includes('<@U0REQUESTER>') && t.includes('<#C0INCIDENT>') && t.includes('pid 1000')));
+  assert.ok(
+    mrkdwnTexts(msg).some((t) => t.includes('<@U0REQUESTER>') && t.includes('<#C0INCIDENT>') && t.includes('pid 1000')),
+  );
   const none = buildPendingList([]);
   assertSlackSafe(none);
   assert.ok(allText(none).includes('No open requests'));
@@ -659,7 +819,13 @@ test('the pending list shows each open request within limits, and says when ther
 
 test('every renderer returns a fallback text within limits', () => {
   const outputs: RenderedMessage[] = [
-    buildListing({ cluster: '<&`>'.repeat(15), rows: Array.from({ length: 200 }, (_, i) => session(i)), totalMatched: 200, filters, killable: () => true }),
+    buildListing({
+      cluster: '<&`>'.repeat(15),
+      rows: Array.from({ length: 200 }, (_, i) => session(i)),
+      totalMatched: 200,
+      filters,
+      killable: () => true,
+    }),
     buildApprovalMessage({ request: request({ cluster: '<&`>'.repeat(15), reason: 'z'.repeat(10_000) }), now: NOW }),
     buildPendingList([request({ reason: 'z'.repeat(10_000) })]),
   ];
@@ -669,7 +835,13 @@ test('every renderer returns a fallback text within limits', () => {
 test('a listing row says how many sessions it blocks, so the root blocker stands out', () => {
   const root = session(1, { state: 'idle in transaction', blocking: 2 });
   const waiter = session(2, { blockedBy: [root.pid] });
-  const { blocks } = buildListing({ cluster: 'c', rows: [root, waiter], totalMatched: 2, filters: { limit: 20 }, killable: () => true });
+  const { blocks } = buildListing({
+    cluster: 'c',
+    rows: [root, waiter],
+    totalMatched: 2,
+    filters: { limit: 20 },
+    killable: () => true,
+  });
   const texts = blocks.filter((b) => b.type === 'section').map((b) => JSON.stringify(b));
   assert.match(texts.find((t) => t.includes(`pid ${root.pid}`)) ?? '', /blocks 2/);
   assert.doesNotMatch(texts.find((t) => t.includes(`pid ${waiter.pid}`)) ?? '', /blocks \d/);

@@ -37,7 +37,9 @@ function session(pid: number, over: Partial<SessionRow> = {}): SessionRow {
 }
 
 const kills = (message: RenderedMessage): string[] =>
-  JSON.stringify(message.blocks).match(/"action_id":"pgs_[a-z_]+"/g)?.filter((a) => !a.includes('share')) ?? [];
+  JSON.stringify(message.blocks)
+    .match(/"action_id":"pgs_[a-z_]+"/g)
+    ?.filter((a) => !a.includes('share')) ?? [];
 const texts = (message: RenderedMessage): string => JSON.stringify(message.blocks);
 
 test('a listing row the server would refuse has no buttons and says why; the others keep theirs', () => {
@@ -60,7 +62,13 @@ test('a listing row the server would refuse has no buttons and says why; the oth
 });
 
 test('no reason line where there are no buttons for another cause (read-only, protected): nothing to explain twice', () => {
-  const msg = buildListing({ cluster: 'prod', rows: [session(1, { signalBlocker: 'superuser' })], totalMatched: 1, filters: { limit: 20 }, killable: () => false });
+  const msg = buildListing({
+    cluster: 'prod',
+    rows: [session(1, { signalBlocker: 'superuser' })],
+    totalMatched: 1,
+    filters: { limit: 20 },
+    killable: () => false,
+  });
   assert.deepEqual(kills(msg), []);
   assert.ok(!texts(msg).includes(SIGNAL_BLOCKER_REASONS.superuser));
 });
@@ -73,7 +81,11 @@ test('a listing of 200 rows the server would refuse stays within Slack’s block
 });
 
 test('a root blocker the server would refuse has no buttons in `blocking`, and says why', () => {
-  const root: BlockingRow = { ...session(1, { state: 'idle in transaction', blocking: 1, signalBlocker: 'superuser' }), blocksCount: 1, depth: 0 };
+  const root: BlockingRow = {
+    ...session(1, { state: 'idle in transaction', blocking: 1, signalBlocker: 'superuser' }),
+    blocksCount: 1,
+    depth: 0,
+  };
   const waiter: BlockingRow = { ...session(2, { blockedBy: [1] }), blocksCount: 0, depth: 1 };
   const msg = buildBlocking({ cluster: 'prod', rows: [root, waiter], killable: () => true });
   assert.deepEqual(kills(msg), []);
@@ -96,7 +108,11 @@ test('a walsender the server would refuse has no End walsender button, and says 
     slotName: null,
     ...over,
   });
-  const msg = buildReplication({ cluster: 'prod', rows: [ws(1, { signalBlocker: 'superuser' }), ws(2)], killable: () => true });
+  const msg = buildReplication({
+    cluster: 'prod',
+    rows: [ws(1, { signalBlocker: 'superuser' }), ws(2)],
+    killable: () => true,
+  });
   assert.equal(kills(msg).length, 1, 'only the second walsender has a button');
   assert.ok(texts(msg).includes(SIGNAL_BLOCKER_REASONS.superuser));
 });
@@ -112,8 +128,16 @@ test('Cancel is offered only for a running query: never for idle, never-queried,
     [{ state: 'idle in transaction' }, ['Terminate']],
   ];
   for (const [over, labels] of cases) {
-    const msg = buildListing({ cluster: 'prod', rows: [session(1, over)], totalMatched: 1, filters: { limit: 20 }, killable: () => true });
-    const shown = (JSON.stringify(msg.blocks).match(/"text":\{"type":"plain_text","text":"(Cancel|Terminate)"/g) ?? []).map((m) => (m.includes('Cancel') ? 'Cancel' : 'Terminate'));
+    const msg = buildListing({
+      cluster: 'prod',
+      rows: [session(1, over)],
+      totalMatched: 1,
+      filters: { limit: 20 },
+      killable: () => true,
+    });
+    const shown = (
+      JSON.stringify(msg.blocks).match(/"text":\{"type":"plain_text","text":"(Cancel|Terminate)"/g) ?? []
+    ).map((m) => (m.includes('Cancel') ? 'Cancel' : 'Terminate'));
     assert.deepEqual(shown, labels, JSON.stringify(over));
   }
 });

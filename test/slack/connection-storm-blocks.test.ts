@@ -9,7 +9,13 @@ import { ACTION, INPUT, VIEW } from '../../src/slack/ids.js';
 import { LIMITS } from '../../src/slack/blocks/mrkdwn.js';
 
 const ID = '2d6f0a8e-0b5e-4c8a-9f3e-7d1c2b3a4f50';
-const group = (name: string, idle: number, active: number, idleInTransaction = 0): ConnectionGroup => ({ name, total: idle + active + idleInTransaction, idle, active, idleInTransaction });
+const group = (name: string, idle: number, active: number, idleInTransaction = 0): ConnectionGroup => ({
+  name,
+  total: idle + active + idleInTransaction,
+  idle,
+  active,
+  idleInTransaction,
+});
 
 function connections(applications: ConnectionGroup[]): Incident {
   return {
@@ -24,7 +30,14 @@ function connections(applications: ConnectionGroup[]): Incident {
     lock: null,
     behind: null,
     members: [],
-    connections: { total: 95, available: 97, idle: 80, active: 15, idleInTransaction: 0, top: { applications, users: [group('app', 80, 15)], clients: [group('10.0.3.17', 60, 5)] } },
+    connections: {
+      total: 95,
+      available: 97,
+      idle: 80,
+      active: 15,
+      idleInTransaction: 0,
+      top: { applications, users: [group('app', 80, 15)], clients: [group('10.0.3.17', 60, 5)] },
+    },
     seenAt: '2026-12-02T14:00:00.000000Z',
     lagBytes: null,
     error: null,
@@ -33,17 +46,42 @@ function connections(applications: ConnectionGroup[]): Incident {
 
 function live(incident: Incident): LiveIncident {
   return {
-    id: ID, key: incident.key, cluster: 'main', cause: 'connections', status: 'open', incident, openedAt: '2026-12-02T14:00:00Z', clearedAt: null, clearReason: null,
-    messageTs: null, snoozedUntil: null, channel: 'CW', version: 1, shownVersion: 0, shownStatus: null, snoozedBy: null, snoozed: false, postDue: true, updateDue: true,
+    id: ID,
+    key: incident.key,
+    cluster: 'main',
+    cause: 'connections',
+    status: 'open',
+    incident,
+    openedAt: '2026-12-02T14:00:00Z',
+    clearedAt: null,
+    clearReason: null,
+    messageTs: null,
+    snoozedUntil: null,
+    channel: 'CW',
+    version: 1,
+    shownVersion: 0,
+    shownStatus: null,
+    snoozedBy: null,
+    snoozed: false,
+    postDue: true,
+    updateDue: true,
   };
 }
 
 test('the connections alert names the largest holders by state and offers to terminate the idle sessions of the first with idle ones', () => {
   const i = connections([group('busy-active', 0, 40), group('checkout', 50, 3, 2), group('api', 2, 0)]);
-  assert.deepEqual(reliefOf(i), { application: 'checkout', idle: 52, active: 3, seenAt: '2026-12-02T14:00:00.000000Z' });
+  assert.deepEqual(reliefOf(i), {
+    application: 'checkout',
+    idle: 52,
+    active: 3,
+    seenAt: '2026-12-02T14:00:00.000000Z',
+  });
   const msg = buildIncidentMessage({ incident: live(i), now: new Date() });
   const text = JSON.stringify(msg.blocks);
-  assert.match(text, /Applications: `busy-active` 40 \(0 idle, 0 idle in transaction, 40 active\) · `checkout` 55 \(50 idle, 2 idle in transaction, 3 active\)/);
+  assert.match(
+    text,
+    /Applications: `busy-active` 40 \(0 idle, 0 idle in transaction, 40 active\) · `checkout` 55 \(50 idle, 2 idle in transaction, 3 active\)/,
+  );
   assert.match(text, /Users: `app` 95/);
   assert.match(text, /Client addresses: `10.0.3.17` 65/);
   const buttons = requestButtons(i, ID);

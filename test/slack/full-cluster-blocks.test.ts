@@ -28,25 +28,41 @@ test('a full cluster is never said to be unreachable, in a read failure or a rec
   const full = readFailureText({ code: 'full', cluster: 'main', refusal: 'server' });
   assert.match(full, /^Cluster `main` is full: max_connections reached \(53300\)/);
   assert.doesNotMatch(full, /reach cluster|unreachable|cannot be reached/i);
-  assert.match(readFailureText({ code: 'full', cluster: 'main', refusal: 'pooler' }), /connection pooler in front of cluster `main` is full: no more connections allowed \(max_client_conn\)/);
-  assert.equal(describeResult({ outcomes: [], unreachable: true, trouble: 'full' }), 'cluster full: max_connections reached (53300) — nothing (more) was signalled');
+  assert.match(
+    readFailureText({ code: 'full', cluster: 'main', refusal: 'pooler' }),
+    /connection pooler in front of cluster `main` is full: no more connections allowed \(max_client_conn\)/,
+  );
+  assert.equal(
+    describeResult({ outcomes: [], unreachable: true, trouble: 'full' }),
+    'cluster full: max_connections reached (53300) — nothing (more) was signalled',
+  );
   assert.match(describeResult({ outcomes: [], unreachable: true }), /^cluster unreachable/);
 });
 
 test('a listing that came through the reserved connection says why, once, under the header', () => {
   const input = { cluster: 'main', rows: [], totalMatched: 0, filters: { limit: 20 }, killable: () => true };
   const through = JSON.stringify(buildListing({ ...input, refused: 'server' }).blocks);
-  assert.match(through, /Cluster `main` is full: max_connections reached \(53300\) — listed through pgsessions’ reserved connection/);
+  assert.match(
+    through,
+    /Cluster `main` is full: max_connections reached \(53300\) — listed through pgsessions’ reserved connection/,
+  );
   assert.doesNotMatch(JSON.stringify(buildListing(input).blocks), /reserved connection/);
-  assert.match(JSON.stringify(buildListing({ ...input, refused: 'pooler' }).blocks), /is full at its connection pooler/);
+  assert.match(
+    JSON.stringify(buildListing({ ...input, refused: 'pooler' }).blocks),
+    /is full at its connection pooler/,
+  );
 });
 
 test('a watched cluster that refuses connections is alerted as full, one that does not answer as down', () => {
   const live = (error: string): LiveIncident => liveIncident(clusterDownIncident('main', error), { key: 'k' });
-  const full = JSON.stringify(buildIncidentMessage({ incident: live('sorry, too many clients already (53300)'), now: new Date() }));
+  const full = JSON.stringify(
+    buildIncidentMessage({ incident: live('sorry, too many clients already (53300)'), now: new Date() }),
+  );
   assert.match(full, /The cluster is full \(max_connections reached\)/);
   assert.doesNotMatch(full, /does not answer/);
-  const silent = JSON.stringify(buildIncidentMessage({ incident: live('connect ECONNREFUSED (ECONNREFUSED)'), now: new Date() }));
+  const silent = JSON.stringify(
+    buildIncidentMessage({ incident: live('connect ECONNREFUSED (ECONNREFUSED)'), now: new Date() }),
+  );
   assert.match(silent, /The cluster does not answer/);
   assert.equal(incidentTitle({ cause: 'root-blocker' }), 'A session blocks others');
 });

@@ -32,7 +32,12 @@ test('timestamps round-trip byte for byte through encodeTarget and decodeTarget'
   for (const t of [
     target,
     { ...target, queryStart: null, kind: 'terminate_walsender' as const },
-    { ...target, backendStart: '2026-11-25 14:36:10+05:30', queryStart: '2026-11-25 14:36:10.1+00', kind: 'terminate' as const },
+    {
+      ...target,
+      backendStart: '2026-11-25 14:36:10+05:30',
+      queryStart: '2026-11-25 14:36:10.1+00',
+      kind: 'terminate' as const,
+    },
     { ...target, cluster: 'ünïcode cluster "quoted"', backendStart: 'opaque \\ text\u00e9' },
   ]) {
     const value = encodeTarget(t);

@@ -33,14 +33,39 @@ const rule = (over: Partial<Rule> = {}): Rule => ({
 });
 
 test('the proposer is told, by mention, when the rule is approved (by whom, until when), denied, revoked, expired or exhausted', () => {
-  assert.equal(ruleNotice(rule()), '<@UPROP> your rule was approved by <@UAPPR>: it is active until 13:00 UTC, at most 10 times.');
-  assert.match(ruleNotice(rule({ status: 'denied', approver: null, endedBy: 'UDENY' }))!, /^<@UPROP> your rule was denied by <@UDENY>\. It will not execute\.$/);
-  assert.match(ruleNotice(rule({ status: 'revoked', endedBy: 'UREV' }))!, /^<@UPROP> your rule was revoked by <@UREV>: it executed 3 of at most 10 times, and executes no more\.$/);
-  assert.match(ruleNotice(rule({ status: 'revoked', approver: null, expiresAt: null, endedBy: 'UREV' }))!, /your proposal was revoked by <@UREV> before anyone approved it/);
-  assert.match(ruleNotice(rule({ status: 'expired' }))!, /your rule's time is up \(13:00 UTC\): it executed 3 of at most 10 times/);
-  assert.match(ruleNotice(rule({ status: 'expired', approver: null, expiresAt: null, used: 0 }))!, /your proposal expired: nobody decided it in time/);
-  assert.match(ruleNotice(rule({ status: 'exhausted', used: 10 }))!, /your rule reached its cap: it executed 10 of 10 times/);
-  assert.equal(ruleNotice(rule({ status: 'withdrawn', approver: null, endedBy: 'UPROP' })), null, 'the proposer withdrew it: nothing to tell');
+  assert.equal(
+    ruleNotice(rule()),
+    '<@UPROP> your rule was approved by <@UAPPR>: it is active until 13:00 UTC, at most 10 times.',
+  );
+  assert.match(
+    ruleNotice(rule({ status: 'denied', approver: null, endedBy: 'UDENY' }))!,
+    /^<@UPROP> your rule was denied by <@UDENY>\. It will not execute\.$/,
+  );
+  assert.match(
+    ruleNotice(rule({ status: 'revoked', endedBy: 'UREV' }))!,
+    /^<@UPROP> your rule was revoked by <@UREV>: it executed 3 of at most 10 times, and executes no more\.$/,
+  );
+  assert.match(
+    ruleNotice(rule({ status: 'revoked', approver: null, expiresAt: null, endedBy: 'UREV' }))!,
+    /your proposal was revoked by <@UREV> before anyone approved it/,
+  );
+  assert.match(
+    ruleNotice(rule({ status: 'expired' }))!,
+    /your rule's time is up \(13:00 UTC\): it executed 3 of at most 10 times/,
+  );
+  assert.match(
+    ruleNotice(rule({ status: 'expired', approver: null, expiresAt: null, used: 0 }))!,
+    /your proposal expired: nobody decided it in time/,
+  );
+  assert.match(
+    ruleNotice(rule({ status: 'exhausted', used: 10 }))!,
+    /your rule reached its cap: it executed 10 of 10 times/,
+  );
+  assert.equal(
+    ruleNotice(rule({ status: 'withdrawn', approver: null, endedBy: 'UPROP' })),
+    null,
+    'the proposer withdrew it: nothing to tell',
+  );
   assert.equal(ruleNotice(rule({ status: 'proposed', approver: null, expiresAt: null })), null);
 });
 
@@ -53,8 +78,14 @@ test('a name that is not a Slack id is escaped, never a live mention or link', (
 test('the revoke answer says what was still under way, and says so honestly when an outcome is not known', () => {
   const quiet = revokedReply({ rule: rule({ status: 'revoked' }), inFlight: [] });
   assert.equal(quiet, 'Rule revoked: it executes no more (audited).');
-  const one = revokedReply({ rule: rule({ status: 'revoked' }), inFlight: [{ id: 'e1', pid: 4711, outcome: 'terminated' }] });
-  assert.match(one, /^Rule revoked: it executes no more \(audited\)\.\n1 execution begun before the revoke finished: pid 4711 terminated\.$/);
+  const one = revokedReply({
+    rule: rule({ status: 'revoked' }),
+    inFlight: [{ id: 'e1', pid: 4711, outcome: 'terminated' }],
+  });
+  assert.match(
+    one,
+    /^Rule revoked: it executes no more \(audited\)\.\n1 execution begun before the revoke finished: pid 4711 terminated\.$/,
+  );
   const late = revokedReply({
     rule: rule({ status: 'revoked' }),
     inFlight: [
@@ -63,5 +94,8 @@ test('the revoke answer says what was still under way, and says so honestly when
     ],
   });
   assert.match(late, /1 execution begun before the revoke finished: pid 4711 still running\./);
-  assert.match(late, /1 execution begun before the revoke had not finished when this answer was sent: pid 4712 — its outcome is not known yet/);
+  assert.match(
+    late,
+    /1 execution begun before the revoke had not finished when this answer was sent: pid 4712 — its outcome is not known yet/,
+  );
 });

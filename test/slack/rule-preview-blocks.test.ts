@@ -7,7 +7,11 @@ import { LIMITS } from '../../src/slack/blocks/mrkdwn.js';
 import type { PreviewMatch } from '../../src/domain/rules-service.js';
 import type { Incident } from '../../src/domain/watch.js';
 
-function match(pid: number, verdict: PreviewMatch['verdict'], extra: { application?: string; query?: string; why?: string } = {}): PreviewMatch {
+function match(
+  pid: number,
+  verdict: PreviewMatch['verdict'],
+  extra: { application?: string; query?: string; why?: string } = {},
+): PreviewMatch {
   const incident: Incident = {
     key: `main|lock-queue-head|${pid}:t`,
     cluster: 'main',
@@ -41,9 +45,19 @@ function match(pid: number, verdict: PreviewMatch['verdict'], extra: { applicati
 }
 
 test('each match says what the rule would do, or that it never touches it', () => {
-  const text = previewLines({ ok: true, matches: [match(101, 'cancel'), match(102, 'terminate'), match(103, 'protected', { why: "a superuser's session: the bot's role cannot signal it" })] });
+  const text = previewLines({
+    ok: true,
+    matches: [
+      match(101, 'cancel'),
+      match(102, 'terminate'),
+      match(103, 'protected', { why: "a superuser's session: the bot's role cannot signal it" }),
+    ],
+  });
   assert.match(text, /Would match right now \(3\)/);
-  assert.match(text, /• would cancel pid 101 · app rails-migrate · user deploy · 4 waiting · `ALTER TABLE orders ADD COLUMN c int`/);
+  assert.match(
+    text,
+    /• would cancel pid 101 · app rails-migrate · user deploy · 4 waiting · `ALTER TABLE orders ADD COLUMN c int`/,
+  );
   assert.match(text, /• would terminate pid 102 /);
   assert.match(text, /• never touched: protected — a superuser's session: the bot's role cannot signal it; pid 103 /);
 });
@@ -56,8 +70,14 @@ test('an empty preview and a preview that could not be read each say so', () => 
 });
 
 test('hostile names are escaped, ten matches are shown and the rest counted, within the section limit', () => {
-  const hostile = match(7, 'cancel', { application: '<!channel> *x*', query: `SELECT '${'`'.repeat(50)}${'x'.repeat(5_000)}'` });
-  const text = previewLines({ ok: true, matches: [hostile, ...Array.from({ length: 30 }, (_, n) => match(1000 + n, 'cancel'))] });
+  const hostile = match(7, 'cancel', {
+    application: '<!channel> *x*',
+    query: `SELECT '${'`'.repeat(50)}${'x'.repeat(5_000)}'`,
+  });
+  const text = previewLines({
+    ok: true,
+    matches: [hostile, ...Array.from({ length: 30 }, (_, n) => match(1000 + n, 'cancel'))],
+  });
   assert.doesNotMatch(text, /<!channel>/);
   assert.match(text, /… and 21 more/);
   assert.ok(text.length <= LIMITS.sectionText, `${text.length} characters`);

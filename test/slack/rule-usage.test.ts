@@ -37,7 +37,10 @@ function rule(over: Partial<Rule> = {}, dryRun = false): Rule {
 }
 
 test('a real rule counts what it used, with the last execution and its outcome', () => {
-  assert.equal(usageLine(rule()), '3 of 10 used, last at 12:34 UTC — pid 4711, `ALTER TABLE orders ADD COLUMN x int` (cancelled)');
+  assert.equal(
+    usageLine(rule()),
+    '3 of 10 used, last at 12:34 UTC — pid 4711, `ALTER TABLE orders ADD COLUMN x int` (cancelled)',
+  );
 });
 
 test('a dry run says what it would have used, on the line and on the message', () => {
@@ -47,16 +50,25 @@ test('a dry run says what it would have used, on the line and on the message', (
 });
 
 test('an interrupted execution says it was reconciled and not re-run; a refused one says it did not count', () => {
-  assert.match(usageLine(rule({ last: { at: '2026-01-01T12:34:00Z', pid: 4711, query: null, outcome: 'interrupted' } })), /\(interrupted by a restart: reconciled, not re-run\)$/);
+  assert.match(
+    usageLine(rule({ last: { at: '2026-01-01T12:34:00Z', pid: 4711, query: null, outcome: 'interrupted' } })),
+    /\(interrupted by a restart: reconciled, not re-run\)$/,
+  );
   for (const [outcome, words] of [
     ['permission_denied', 'permission denied'],
     ['gone', 'gone before the signal'],
     ['refused', 'protected'],
   ] as const) {
-    assert.match(usageLine(rule({ used: 0, last: { at: '2026-01-01T12:34:00Z', pid: 4711, query: null, outcome } })), new RegExp(`^0 of 10 used, .*\\(${words}: not counted\\)$`));
+    assert.match(
+      usageLine(rule({ used: 0, last: { at: '2026-01-01T12:34:00Z', pid: 4711, query: null, outcome } })),
+      new RegExp(`^0 of 10 used, .*\\(${words}: not counted\\)$`),
+    );
   }
   // While the signal is out, nothing is said about an outcome yet.
-  assert.equal(usageLine(rule({ last: { at: '2026-01-01T12:34:00Z', pid: 4711, query: null, outcome: 'claimed' } })), '3 of 10 used, last at 12:34 UTC — pid 4711');
+  assert.equal(
+    usageLine(rule({ last: { at: '2026-01-01T12:34:00Z', pid: 4711, query: null, outcome: 'claimed' } })),
+    '3 of 10 used, last at 12:34 UTC — pid 4711',
+  );
 });
 
 test('a rule message shows the stored query only as PGSESSIONS_QUERY_TEXT allows today: lowered to none, it is gone', () => {
@@ -64,6 +76,10 @@ test('a rule message shows the stored query only as PGSESSIONS_QUERY_TEXT allows
   assert.doesNotMatch(usageLine(rule(), 'none'), /ALTER TABLE/);
   assert.match(usageLine(rule(), 'none'), /^3 of 10 used, last at 12:34 UTC — pid 4711 \(cancelled\)$/);
   assert.doesNotMatch(textOf(buildRuleMessage(rule(), { queryText: 'none' }).blocks), /ALTER TABLE orders/);
-  const truncated = textOf(buildRuleMessage(rule({ last: { at: '2026-01-01T12:34:00Z', pid: 1, query: long, outcome: 'cancelled' } }), { queryText: 'truncated' }).blocks);
+  const truncated = textOf(
+    buildRuleMessage(rule({ last: { at: '2026-01-01T12:34:00Z', pid: 1, query: long, outcome: 'cancelled' } }), {
+      queryText: 'truncated',
+    }).blocks,
+  );
   assert.doesNotMatch(truncated, /tail_marker_after_200/);
 });

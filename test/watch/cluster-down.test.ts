@@ -26,7 +26,13 @@ before(async () => {
   const dir = await mkdtemp(join(tmpdir(), 'pgsessions-down-'));
   const file = join(dir, 'clusters.yml');
   await writeFile(file, `clusters:\n  - name: flaky\n    url: ${via.toString()}\n`);
-  app = await startTestApp({ ...baseEnv(db.url, slack, { ...watchEnv(), PGSESSIONS_CLUSTERS: file, STATE_DATABASE_URL: db.url }), DATABASE_URL: undefined }, { watchUpdateGapSeconds: 1 });
+  app = await startTestApp(
+    {
+      ...baseEnv(db.url, slack, { ...watchEnv(), PGSESSIONS_CLUSTERS: file, STATE_DATABASE_URL: db.url }),
+      DATABASE_URL: undefined,
+    },
+    { watchUpdateGapSeconds: 1 },
+  );
 });
 after(async () => {
   await app?.stop();
@@ -38,11 +44,17 @@ after(async () => {
 test('a cluster that goes down is one incident, cleared when it is back', async () => {
   const port = proxy.port;
   await proxy.close();
-  const alert = await slack.waitFor(() => alertPostsAbout(slack, /does not answer/)[0], { timeoutMs: 15_000, description: 'the cluster-down alert' });
+  const alert = await slack.waitFor(() => alertPostsAbout(slack, /does not answer/)[0], {
+    timeoutMs: 15_000,
+    description: 'the cluster-down alert',
+  });
   assert.match(textOf(alert.params), /flaky/);
   // The alert says what kind of failure, not where the server is: no host:port (the log keeps the detail).
   assert.match(textOf(alert.params), /could not be reached/);
-  assert.ok(!textOf(alert.params).includes(`:${port}`) && !textOf(alert.params).includes('127.0.0.1'), `the alert names the address: ${textOf(alert.params)}`);
+  assert.ok(
+    !textOf(alert.params).includes(`:${port}`) && !textOf(alert.params).includes('127.0.0.1'),
+    `the alert names the address: ${textOf(alert.params)}`,
+  );
   await sleep(4_000);
   assert.equal(alertPostsAbout(slack, /does not answer/).length, 1, 'one message, not one per interval');
   const row = await waitForIncident(db.url, (i) => i.cause === 'cluster-down' && i.status === 'open');
@@ -50,6 +62,9 @@ test('a cluster that goes down is one incident, cleared when it is back', async 
   proxy = await startSlowProxy(Number(new URL(db.url).port), 0, port);
   const cleared = await waitForIncident(db.url, (i) => i.id === row.id && i.status === 'cleared', 15_000, 'the clear');
   assert.equal(cleared.clear_reason?.kind, 'back');
-  await slack.waitFor(() => updatesOfMessage(slack, row.message_ts!).find((u) => /cluster answers again/.test(textOf(u.params))), { timeoutMs: 10_000 });
+  await slack.waitFor(
+    () => updatesOfMessage(slack, row.message_ts!).find((u) => /cluster answers again/.test(textOf(u.params))),
+    { timeoutMs: 10_000 },
+  );
   assert.equal(alertPostsAbout(slack, /does not answer/).length, 1);
 });

@@ -66,7 +66,14 @@ test('bad watch values stop start-up with one message naming each', () => {
   }
   assert.ok(error instanceof ConfigError);
   const text = error.message;
-  for (const name of ['PGSESSIONS_WATCH_CHANNEL', 'PGSESSIONS_WATCH_INTERVAL', 'PGSESSIONS_WATCH_LOCK_WAIT', 'PGSESSIONS_WATCH_CONNECTIONS', 'PGSESSIONS_WATCH_REPLICATION_LAG', 'PGSESSIONS_AUDIT_CHANNEL']) {
+  for (const name of [
+    'PGSESSIONS_WATCH_CHANNEL',
+    'PGSESSIONS_WATCH_INTERVAL',
+    'PGSESSIONS_WATCH_LOCK_WAIT',
+    'PGSESSIONS_WATCH_CONNECTIONS',
+    'PGSESSIONS_WATCH_REPLICATION_LAG',
+    'PGSESSIONS_AUDIT_CHANNEL',
+  ]) {
     assert.match(text, new RegExp(name), `names ${name}`);
   }
   assert.doesNotMatch(text, /at .*\.ts:\d+/, 'no stack trace');
@@ -78,14 +85,51 @@ test('a cluster in the clusters file can have its own watch settings on top of t
     const file = join(dir, 'clusters.yaml');
     await writeFile(
       file,
-      ['clusters:', '  - name: a', '    url: postgres://x@a/db', '    watch: { lockWait: 5s, connections: "95%" }', '  - name: b', '    url: postgres://x@b/db', '    watch: { channel: "off" }', '  - name: c', '    url: postgres://x@c/db', '    watch: { interval: 9m }'].join('\n'),
+      [
+        'clusters:',
+        '  - name: a',
+        '    url: postgres://x@a/db',
+        '    watch: { lockWait: 5s, connections: "95%" }',
+        '  - name: b',
+        '    url: postgres://x@b/db',
+        '    watch: { channel: "off" }',
+        '  - name: c',
+        '    url: postgres://x@c/db',
+        '    watch: { interval: 9m }',
+      ].join('\n'),
     );
     assert.throws(
-      () => loadConfig({ ...good({ PGSESSIONS_CLUSTERS: file, STATE_DATABASE_URL: 'postgres://s@s/s', PGSESSIONS_WATCH_CHANNEL: 'CWATCH01' }), DATABASE_URL: undefined }),
+      () =>
+        loadConfig({
+          ...good({
+            PGSESSIONS_CLUSTERS: file,
+            STATE_DATABASE_URL: 'postgres://s@s/s',
+            PGSESSIONS_WATCH_CHANNEL: 'CWATCH01',
+          }),
+          DATABASE_URL: undefined,
+        }),
       (e: unknown) => e instanceof ConfigError && /cluster c watch: PGSESSIONS_WATCH_INTERVAL/.test(e.message),
     );
-    await writeFile(file, ['clusters:', '  - name: a', '    url: postgres://x@a/db', '    watch: { lockWait: 5s, connections: "95%" }', '  - name: b', '    url: postgres://x@b/db', '    watch: { channel: "off" }'].join('\n'));
-    const config = loadConfig({ ...good({ PGSESSIONS_CLUSTERS: file, STATE_DATABASE_URL: 'postgres://s@s/s', PGSESSIONS_WATCH_CHANNEL: 'CWATCH01' }), DATABASE_URL: undefined });
+    await writeFile(
+      file,
+      [
+        'clusters:',
+        '  - name: a',
+        '    url: postgres://x@a/db',
+        '    watch: { lockWait: 5s, connections: "95%" }',
+        '  - name: b',
+        '    url: postgres://x@b/db',
+        '    watch: { channel: "off" }',
+      ].join('\n'),
+    );
+    const config = loadConfig({
+      ...good({
+        PGSESSIONS_CLUSTERS: file,
+        STATE_DATABASE_URL: 'postgres://s@s/s',
+        PGSESSIONS_WATCH_CHANNEL: 'CWATCH01',
+      }),
+      DATABASE_URL: undefined,
+    });
     const { a, b } = config.watch;
     assert.equal(a!.channel, 'CWATCH01');
     assert.equal(a!.thresholds.lockWaitSeconds, 5);

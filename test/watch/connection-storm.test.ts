@@ -12,7 +12,17 @@ import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { blockAction, triggerId, viewSubmission } from '../helpers/slack-requests.js';
 import { sleepSession, walsender, type SleepSession } from '../helpers/sessions.js';
 import { APPROVER, baseEnv, REQUESTER, SIGNING_SECRET, startTestApp, type TestApp } from '../helpers/app.js';
-import { approvalPosts, buttonsIn, click, fresh, requestIdOf, sleep, stateQuery, textOf, waitForStatus } from '../helpers/approval-flow.js';
+import {
+  approvalPosts,
+  buttonsIn,
+  click,
+  fresh,
+  requestIdOf,
+  sleep,
+  stateQuery,
+  textOf,
+  waitForStatus,
+} from '../helpers/approval-flow.js';
 import { incidents, WATCH_CHANNEL, watchEnv } from '../helpers/watch.js';
 import { INCLUDE_ACTIVE } from '../../src/slack/blocks/relief.js';
 import { ACTION, INPUT, VIEW } from '../../src/slack/ids.js';
@@ -42,7 +52,11 @@ async function idleSession(application: string, url = cluster.url): Promise<Idle
 }
 
 async function alive(pids: number[]): Promise<number[]> {
-  const rows = await stateQuery<{ pid: number }>(cluster.url, 'SELECT pid FROM pg_stat_activity WHERE pid = ANY ($1::int[])', [pids]);
+  const rows = await stateQuery<{ pid: number }>(
+    cluster.url,
+    'SELECT pid FROM pg_stat_activity WHERE pid = ANY ($1::int[])',
+    [pids],
+  );
   return rows.map((r) => r.pid).sort((a, b) => a - b);
 }
 
@@ -54,7 +68,11 @@ async function reliefAlert(pattern: RegExp) {
     () =>
       [...slack.callsTo('chat.postMessage'), ...slack.callsTo('chat.update')]
         .reverse()
-        .find((c) => pattern.test(textOf(c.params)) && buttonsIn(c.params.blocks).some((b) => b.action_id === ACTION.watchRelieveConnections)),
+        .find(
+          (c) =>
+            pattern.test(textOf(c.params)) &&
+            buttonsIn(c.params.blocks).some((b) => b.action_id === ACTION.watchRelieveConnections),
+        ),
     { timeoutMs: 20_000, description: `the connections alert showing ${pattern}` },
   );
   return { call, button: buttonsIn(call.params.blocks).find((b) => b.action_id === ACTION.watchRelieveConnections)! };
@@ -77,10 +95,22 @@ before(async () => {
   u.password = 'guarded-pw';
   guardedUrl = u.toString();
   slack = await startSlackApi();
-  app = await startTestApp(baseEnv(cluster.url, slack, watchEnv({ STATE_DATABASE_URL: state.url, PGSESSIONS_WATCH_CONNECTIONS: '50%', PGSESSIONS_WATCH_LOCK_WAIT: 'off', PGSESSIONS_PROTECTED_ROLES: 'storm_guarded' })), {
-    watchUpdateGapSeconds: 1,
-    terminateTimeoutMs: 3_000,
-  });
+  app = await startTestApp(
+    baseEnv(
+      cluster.url,
+      slack,
+      watchEnv({
+        STATE_DATABASE_URL: state.url,
+        PGSESSIONS_WATCH_CONNECTIONS: '50%',
+        PGSESSIONS_WATCH_LOCK_WAIT: 'off',
+        PGSESSIONS_PROTECTED_ROLES: 'storm_guarded',
+      }),
+    ),
+    {
+      watchUpdateGapSeconds: 1,
+      terminateTimeoutMs: 3_000,
+    },
+  );
 });
 afterEach(async () => {
   for (const s of sleepers.splice(0)) await s.end();
@@ -116,14 +146,25 @@ test('one approval ends a connection storm: exactly the idle sessions of the app
 async function relieveAndCheck(storm: Idle[], others: Idle[], guarded: Idle, walsenderPid: number): Promise<void> {
   // The alert names who holds the connections, storm-x first with its counts by state (walsenders are not
   // client sessions; the protected role's idle session is one of them).
-  const { button } = await reliefAlert(/Applications: `storm-x` 17 \(15 idle, 0 idle in transaction, 2 active\) · `other-y` 3 \(3 idle/);
+  const { button } = await reliefAlert(
+    /Applications: `storm-x` 17 \(15 idle, 0 idle in transaction, 2 active\) · `other-y` 3 \(3 idle/,
+  );
   assert.match(button.text?.text ?? '', /^Request terminate of the 15 idle sessions of app storm-x…$/);
   const [incident] = (await incidents(state.url)).filter((i) => i.status === 'open' && i.cause === 'connections');
   assert.deepEqual(JSON.parse(button.value), { i: incident!.id }, 'the button carries only the incident id');
 
   const trigger = triggerId();
-  await blockAction(app.port, SIGNING_SECRET, { userId: REQUESTER, channelId: WATCH_CHANNEL, actionId: ACTION.watchRelieveConnections, value: button.value, responseUrl: slack.responseUrl(fresh('r')), triggerId: trigger });
-  const opened = await slack.waitFor(() => slack.callsTo('views.open').find((c) => c.params.trigger_id === trigger), { description: 'the relief form' });
+  await blockAction(app.port, SIGNING_SECRET, {
+    userId: REQUESTER,
+    channelId: WATCH_CHANNEL,
+    actionId: ACTION.watchRelieveConnections,
+    value: button.value,
+    responseUrl: slack.responseUrl(fresh('r')),
+    triggerId: trigger,
+  });
+  const opened = await slack.waitFor(() => slack.callsTo('views.open').find((c) => c.params.trigger_id === trigger), {
+    description: 'the relief form',
+  });
   const modal = opened.params.view as { callback_id: string; private_metadata: string };
   assert.equal(modal.callback_id, VIEW.reliefRequest);
   assert.match(textOf(modal), /terminate the 15 sessions of app \*storm-x\*/);
@@ -136,16 +177,28 @@ async function relieveAndCheck(storm: Idle[], others: Idle[], guarded: Idle, wal
     callbackId: VIEW.reliefRequest,
     privateMetadata: modal.private_metadata,
     values: {
-      [INPUT.reasonBlock]: { [INPUT.reasonAction]: { type: 'plain_text_input', value: 'connection storm from storm-x' } },
+      [INPUT.reasonBlock]: {
+        [INPUT.reasonAction]: { type: 'plain_text_input', value: 'connection storm from storm-x' },
+      },
       pids: { pids: { type: 'plain_text_input', value: smuggled } },
     },
   });
-  const approval = await slack.waitFor(() => approvalPosts(slack, WATCH_CHANNEL)[0], { description: 'the approval request in the watch channel' });
+  const approval = await slack.waitFor(() => approvalPosts(slack, WATCH_CHANNEL)[0], {
+    description: 'the approval request in the watch channel',
+  });
   const requestId = requestIdOf(approval);
   assert.match(textOf(approval.params), /Terminate 14 sessions of app storm-x — connection storm/);
-  const [stored] = await stateQuery<{ action: string; targets: Array<{ pid: number }> }>(state.url, 'SELECT action, targets FROM pgsessions.requests WHERE id = $1', [requestId]);
+  const [stored] = await stateQuery<{ action: string; targets: Array<{ pid: number }> }>(
+    state.url,
+    'SELECT action, targets FROM pgsessions.requests WHERE id = $1',
+    [requestId],
+  );
   assert.equal(stored!.action, 'terminate_all');
-  assert.deepEqual(sorted(stored!.targets.map((t) => t.pid)), sorted(storm.map((s) => s.pid)), 'exactly storm-x\u2019s idle sessions are frozen: not the protected role\u2019s, not the walsender');
+  assert.deepEqual(
+    sorted(stored!.targets.map((t) => t.pid)),
+    sorted(storm.map((s) => s.pid)),
+    'exactly storm-x\u2019s idle sessions are frozen: not the protected role\u2019s, not the walsender',
+  );
 
   // After the freeze, another storm-x session connects and idles.
   const late = await idleSession('storm-x');
@@ -155,10 +208,18 @@ async function relieveAndCheck(storm: Idle[], others: Idle[], guarded: Idle, wal
   const done = await waitForStatus(state.url, requestId, ['executed']);
   assert.deepEqual([...new Set((done.result?.outcomes ?? []).map((o) => o.outcome))], ['terminated']);
   assert.deepEqual(await alive(storm.map((s) => s.pid)), [], 'every idle storm-x session is gone');
-  assert.deepEqual(await alive(sleepers.map((s) => s.pid)), sorted(sleepers.map((s) => s.pid)), 'storm-x\u2019s active sessions remain');
+  assert.deepEqual(
+    await alive(sleepers.map((s) => s.pid)),
+    sorted(sleepers.map((s) => s.pid)),
+    'storm-x\u2019s active sessions remain',
+  );
   assert.deepEqual(await alive(others.map((o) => o.pid)), sorted(others.map((o) => o.pid)), 'other-y remains');
   assert.deepEqual(await alive([late.pid]), [late.pid], 'a session that connected after the freeze is untouched');
-  assert.deepEqual(await alive([guarded.pid, walsenderPid]), sorted([guarded.pid, walsenderPid]), 'the protected role\u2019s session and the walsender remain');
+  assert.deepEqual(
+    await alive([guarded.pid, walsenderPid]),
+    sorted([guarded.pid, walsenderPid]),
+    'the protected role\u2019s session and the walsender remain',
+  );
 }
 
 test('widened by the checkbox, the relief also ends the application\u2019s active sessions', async () => {
@@ -169,20 +230,40 @@ test('widened by the checkbox, the relief also ends the application\u2019s activ
   const other = await idleSession('other-w');
   const { button } = await reliefAlert(/`storm-w` 18 \(17 idle, 0 idle in transaction, 1 active\)/);
   const trigger = triggerId();
-  await blockAction(app.port, SIGNING_SECRET, { userId: REQUESTER, channelId: WATCH_CHANNEL, actionId: ACTION.watchRelieveConnections, value: button.value, responseUrl: slack.responseUrl(fresh('r')), triggerId: trigger });
-  const opened = await slack.waitFor(() => slack.callsTo('views.open').find((c) => c.params.trigger_id === trigger), { description: 'the relief form' });
+  await blockAction(app.port, SIGNING_SECRET, {
+    userId: REQUESTER,
+    channelId: WATCH_CHANNEL,
+    actionId: ACTION.watchRelieveConnections,
+    value: button.value,
+    responseUrl: slack.responseUrl(fresh('r')),
+    triggerId: trigger,
+  });
+  const opened = await slack.waitFor(() => slack.callsTo('views.open').find((c) => c.params.trigger_id === trigger), {
+    description: 'the relief form',
+  });
   await viewSubmission(app.port, SIGNING_SECRET, {
     userId: REQUESTER,
     callbackId: VIEW.reliefRequest,
     privateMetadata: (opened.params.view as { private_metadata: string }).private_metadata,
     values: {
       [INPUT.reasonBlock]: { [INPUT.reasonAction]: { type: 'plain_text_input', value: 'all of storm-w' } },
-      [INPUT.includeActiveBlock]: { [INPUT.includeActiveAction]: { type: 'checkboxes', selected_options: [{ text: { type: 'plain_text', text: 'x' }, value: INCLUDE_ACTIVE }] } },
+      [INPUT.includeActiveBlock]: {
+        [INPUT.includeActiveAction]: {
+          type: 'checkboxes',
+          selected_options: [{ text: { type: 'plain_text', text: 'x' }, value: INCLUDE_ACTIVE }],
+        },
+      },
     },
   });
-  const approval = await slack.waitFor(() => approvalPosts(slack, WATCH_CHANNEL)[0], { description: 'the approval request' });
+  const approval = await slack.waitFor(() => approvalPosts(slack, WATCH_CHANNEL)[0], {
+    description: 'the approval request',
+  });
   const requestId = requestIdOf(approval);
-  const [stored] = await stateQuery<{ targets: Array<{ pid: number }> }>(state.url, 'SELECT targets FROM pgsessions.requests WHERE id = $1', [requestId]);
+  const [stored] = await stateQuery<{ targets: Array<{ pid: number }> }>(
+    state.url,
+    'SELECT targets FROM pgsessions.requests WHERE id = $1',
+    [requestId],
+  );
   assert.deepEqual(sorted(stored!.targets.map((t) => t.pid)), sorted([...storm.map((s) => s.pid), active.pid]));
   await click(slack, app.port, ACTION.approve, requestId, { user: APPROVER, channel: WATCH_CHANNEL });
   await waitForStatus(state.url, requestId, ['executed']);
@@ -197,21 +278,46 @@ test('a forged relief button or form carrying other sessions\u2019 pids changes 
   const incidentId = (JSON.parse(button.value) as { i: string }).i;
   const before = await requestCount();
 
-  for (const value of [JSON.stringify({ i: incidentId, pids: [victim.pid] }), JSON.stringify({ i: incidentId, application: 'victim-f' }), '{"i":"00000000-0000-4000-8000-000000000000"}', String(victim.pid)]) {
+  for (const value of [
+    JSON.stringify({ i: incidentId, pids: [victim.pid] }),
+    JSON.stringify({ i: incidentId, application: 'victim-f' }),
+    '{"i":"00000000-0000-4000-8000-000000000000"}',
+    String(victim.pid),
+  ]) {
     const responseId = fresh('forged');
     const trigger = triggerId();
-    await blockAction(app.port, SIGNING_SECRET, { userId: REQUESTER, channelId: WATCH_CHANNEL, actionId: ACTION.watchRelieveConnections, value, responseUrl: slack.responseUrl(responseId), triggerId: trigger });
-    const reply = await slack.waitFor(() => slack.responsesTo(responseId)[0], { description: `the answer to ${value}` });
+    await blockAction(app.port, SIGNING_SECRET, {
+      userId: REQUESTER,
+      channelId: WATCH_CHANNEL,
+      actionId: ACTION.watchRelieveConnections,
+      value,
+      responseUrl: slack.responseUrl(responseId),
+      triggerId: trigger,
+    });
+    const reply = await slack.waitFor(() => slack.responsesTo(responseId)[0], {
+      description: `the answer to ${value}`,
+    });
     assert.match(textOf(reply.body), /nothing was (done|requested)/);
-    assert.equal(slack.callsTo('views.open').filter((c) => c.params.trigger_id === trigger).length, 0, 'no form opened');
+    assert.equal(
+      slack.callsTo('views.open').filter((c) => c.params.trigger_id === trigger).length,
+      0,
+      'no form opened',
+    );
   }
-  const reason = { [INPUT.reasonBlock]: { [INPUT.reasonAction]: { type: 'plain_text_input' as const, value: 'forged' } } };
+  const reason = {
+    [INPUT.reasonBlock]: { [INPUT.reasonAction]: { type: 'plain_text_input' as const, value: 'forged' } },
+  };
   for (const privateMetadata of [
     JSON.stringify({ incidentId, channel: WATCH_CHANNEL, pids: [victim.pid] }),
     JSON.stringify({ incidentId, channel: WATCH_CHANNEL, application: 'victim-f' }),
     JSON.stringify({ incidentId: '00000000-0000-4000-8000-000000000000', channel: WATCH_CHANNEL }),
   ]) {
-    const res = await viewSubmission(app.port, SIGNING_SECRET, { userId: REQUESTER, callbackId: VIEW.reliefRequest, privateMetadata, values: reason });
+    const res = await viewSubmission(app.port, SIGNING_SECRET, {
+      userId: REQUESTER,
+      callbackId: VIEW.reliefRequest,
+      privateMetadata,
+      values: reason,
+    });
     assert.equal(res.status, 200);
     assert.match(res.body, /response_action.*errors/, 'refused in the form');
   }

@@ -2,7 +2,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { planDelivery, type Incident, type LiveIncident } from '../../src/domain/watch.js';
-import { buildIncidentMessage, buildWatchSummary, connectionUse, requestButtons } from '../../src/slack/blocks/watch.js';
+import {
+  buildIncidentMessage,
+  buildWatchSummary,
+  connectionUse,
+  requestButtons,
+} from '../../src/slack/blocks/watch.js';
 import { ACTION, decodeSnooze, decodeTarget } from '../../src/slack/ids.js';
 import { LIMITS } from '../../src/slack/blocks/mrkdwn.js';
 import { liveIncident } from '../helpers/watched.js';
@@ -32,8 +37,21 @@ function incident(over: Partial<Incident> = {}): Incident {
     waiting: 38,
     oldestWaitSeconds: 35,
     applications: ['puma'],
-    lock: { locktype: 'relation', mode: 'AccessExclusiveLock', relation: 'orders', relationOid: 1, transactionId: null },
-    behind: { ...root, pid: 42, query: 'SELECT * FROM orders', application: 'reporting', waitSeconds: null, ageSeconds: 600 },
+    lock: {
+      locktype: 'relation',
+      mode: 'AccessExclusiveLock',
+      relation: 'orders',
+      relationOid: 1,
+      transactionId: null,
+    },
+    behind: {
+      ...root,
+      pid: 42,
+      query: 'SELECT * FROM orders',
+      application: 'reporting',
+      waitSeconds: null,
+      ageSeconds: 600,
+    },
     members: [],
     connections: null,
     lagBytes: null,
@@ -57,8 +75,14 @@ function live(over: Partial<LiveIncident> = {}): LiveIncident {
 test('beyond the cap of open messages, the rest go into the summary', () => {
   const rows = [live({ messageTs: '1', shownVersion: 1, shownStatus: 'open' }), live(), live(), live()];
   const { steps, summarised } = planDelivery(rows, 2);
-  assert.deepEqual(steps.map((s) => [s.kind, s.incident.id]), [['post', rows[1]!.id]]);
-  assert.deepEqual(summarised.map((r) => r.id), [rows[2]!.id, rows[3]!.id]);
+  assert.deepEqual(
+    steps.map((s) => [s.kind, s.incident.id]),
+    [['post', rows[1]!.id]],
+  );
+  assert.deepEqual(
+    summarised.map((r) => r.id),
+    [rows[2]!.id, rows[3]!.id],
+  );
 });
 
 test('updates wait for the gap unless the incident cleared or reopened; nothing before Retry-After', () => {
@@ -68,9 +92,17 @@ test('updates wait for the gap unless the incident cleared or reopened; nothing 
   assert.equal(planDelivery([cleared], 5).steps[0]?.kind, 'update', 'a clear is shown at once');
   assert.deepEqual(planDelivery([{ ...cleared, postDue: false }], 5).steps, [], 'Retry-After honoured');
   assert.deepEqual(planDelivery([{ ...changed, updateDue: true, snoozed: true }], 5).steps, [], 'snoozed: no updates');
-  assert.equal(planDelivery([{ ...cleared, snoozed: true }], 5).steps[0]?.kind, 'update', 'a snoozed incident still shows it cleared');
+  assert.equal(
+    planDelivery([{ ...cleared, snoozed: true }], 5).steps[0]?.kind,
+    'update',
+    'a snoozed incident still shows it cleared',
+  );
   assert.deepEqual(planDelivery([live({ snoozed: true })], 5).steps, [], 'a snoozed cause is not posted');
-  assert.equal(planDelivery([live({ status: 'cleared' })], 5).steps[0]?.kind, 'settle', 'cleared before ever posted: nothing to say');
+  assert.equal(
+    planDelivery([live({ status: 'cleared' })], 5).steps[0]?.kind,
+    'settle',
+    'cleared before ever posted: nothing to say',
+  );
 });
 
 test('the lock-queue alert names the DDL, what it waits behind and the queue, and offers the cancel first', () => {
@@ -82,23 +114,44 @@ test('the lock-queue alert names the DDL, what it waits behind and the queue, an
   const buttons = requestButtons(incident());
   assert.equal(buttons[0]?.action_id, ACTION.cancel);
   assert.equal((buttons[0]?.text as { text: string } | undefined)?.text, 'Request cancel of the waiting DDL…');
-  assert.deepEqual(decodeTarget(buttons[0]!.value!), { cluster: 'main', pid: 4711, backendStart: root.backendStart, queryStart: root.queryStart, kind: 'cancel' });
+  assert.deepEqual(decodeTarget(buttons[0]!.value!), {
+    cluster: 'main',
+    pid: 4711,
+    backendStart: root.backendStart,
+    queryStart: root.queryStart,
+    kind: 'cancel',
+  });
   assert.equal(decodeTarget(buttons[1]!.value!)?.pid, 42);
-  const snoozes = message.blocks.flatMap((b) => (b.type === 'actions' ? b.elements : [])).filter((e) => 'action_id' in e && e.action_id?.startsWith(ACTION.watchSnooze) === true);
-  assert.deepEqual(snoozes.map((s) => decodeSnooze((s as { value: string }).value)?.minutes), [30, 120]);
+  const snoozes = message.blocks
+    .flatMap((b) => (b.type === 'actions' ? b.elements : []))
+    .filter((e) => 'action_id' in e && e.action_id?.startsWith(ACTION.watchSnooze) === true);
+  assert.deepEqual(
+    snoozes.map((s) => decodeSnooze((s as { value: string }).value)?.minutes),
+    [30, 120],
+  );
 });
 
 test('a root blocker idle in transaction offers terminate only; text from the database is escaped', () => {
-  const i = incident({ cause: 'root-blocker', behind: null, root: { ...root, state: 'idle in transaction', query: 'SELECT `x` <!channel> &', application: '<!here>' } });
+  const i = incident({
+    cause: 'root-blocker',
+    behind: null,
+    root: { ...root, state: 'idle in transaction', query: 'SELECT `x` <!channel> &', application: '<!here>' },
+  });
   const ids = requestButtons(i).map((b) => b.action_id);
   assert.deepEqual(ids, [ACTION.terminate]);
-  const text = JSON.stringify(buildIncidentMessage({ incident: live({ cause: 'root-blocker', incident: i }), now: new Date() }).blocks);
+  const text = JSON.stringify(
+    buildIncidentMessage({ incident: live({ cause: 'root-blocker', incident: i }), now: new Date() }).blocks,
+  );
   assert.ok(!text.includes('<!channel>') && !text.includes('<!here>'), 'no mention smuggled in');
 });
 
 test('a cleared alert says how long it lasted and why, with no buttons left', () => {
   const message = buildIncidentMessage({
-    incident: live({ status: 'cleared', clearedAt: '2026-01-01T00:04:12.000000Z', clearReason: { kind: 'request', requestId: 'R-1', action: 'terminated', approver: 'UAPP' } }),
+    incident: live({
+      status: 'cleared',
+      clearedAt: '2026-01-01T00:04:12.000000Z',
+      clearReason: { kind: 'request', requestId: 'R-1', action: 'terminated', approver: 'UAPP' },
+    }),
     now: new Date(),
   });
   const text = JSON.stringify(message.blocks);
@@ -107,8 +160,13 @@ test('a cleared alert says how long it lasted and why, with no buttons left', ()
 });
 
 test('connection use reads like the issue asks, and a huge summary stays within Slack limits', () => {
-  assert.equal(connectionUse({ total: 412, available: 500, idle: 300, active: 80, idleInTransaction: 32 }), '412 of 500: 300 idle, 80 active, 32 idle in transaction');
-  const many = Array.from({ length: 500 }, () => live({ incident: incident({ root: { ...root, application: 'x'.repeat(500) } }) }));
+  assert.equal(
+    connectionUse({ total: 412, available: 500, idle: 300, active: 80, idleInTransaction: 32 }),
+    '412 of 500: 300 idle, 80 active, 32 idle in transaction',
+  );
+  const many = Array.from({ length: 500 }, () =>
+    live({ incident: incident({ root: { ...root, application: 'x'.repeat(500) } }) }),
+  );
   const summary = buildWatchSummary('main', many);
   for (const b of summary.blocks) if (b.type === 'section') assert.ok((b.text?.text.length ?? 0) <= LIMITS.sectionText);
   assert.match(JSON.stringify(summary.blocks), /and 480 more/);

@@ -43,7 +43,11 @@ test('an incident is opened once, however often it is seen, and its message is c
   const [row, ...rest] = await store.live('c1', 30);
   assert.equal(rest.length, 0);
   assert.equal(row!.status, 'open');
-  const claims = await Promise.all([store.claimPost(row!.id, fence), store.claimPost(row!.id, fence), store.claimPost(row!.id, fence)]);
+  const claims = await Promise.all([
+    store.claimPost(row!.id, fence),
+    store.claimPost(row!.id, fence),
+    store.claimPost(row!.id, fence),
+  ]);
   assert.equal(claims.filter(Boolean).length, 1, 'exactly one claim wins');
   await store.posted(row!.id, '111.222', row!.version, 'open');
   assert.equal(await store.claimPost(row!.id, fence), null, 'a posted message is never claimed again');
@@ -63,7 +67,9 @@ test('a cleared incident that comes back soon reopens its message; one that come
   assert.equal(again!.openedAt, first!.openedAt);
 
   await store.clear(first!.id, { kind: 'back' }, fence);
-  await pool.query(`UPDATE pgsessions.incidents SET cleared_at = now() - interval '10 minutes' WHERE id = $1`, [first!.id]);
+  await pool.query(`UPDATE pgsessions.incidents SET cleared_at = now() - interval '10 minutes' WHERE id = $1`, [
+    first!.id,
+  ]);
   await store.open(incident, 'CWATCH', fence);
   const [later] = (await store.live('c2', 30)).filter((r) => r.status === 'open');
   assert.equal(later!.messageTs, null, 'a new message for a new life');
@@ -104,8 +110,17 @@ test('the rule that relieved a session is read from the state database: a termin
     );
   const bs = '2026-01-01 00:00:00+00';
   await run(1, '2026-01-01T00:01:00Z', 'cancelled');
-  assert.deepEqual(await store.ruleExecutedOn('c9', 1, bs, '2026-01-01T00:01:00.000Z'), { ruleId: rule, outcome: 'cancelled', proposer: 'UA', approver: 'UB' });
-  assert.equal(await store.ruleExecutedOn('c9', 1, bs, '2026-01-01T00:02:00Z'), null, 'a later statement of the session was not cancelled');
+  assert.deepEqual(await store.ruleExecutedOn('c9', 1, bs, '2026-01-01T00:01:00.000Z'), {
+    ruleId: rule,
+    outcome: 'cancelled',
+    proposer: 'UA',
+    approver: 'UB',
+  });
+  assert.equal(
+    await store.ruleExecutedOn('c9', 1, bs, '2026-01-01T00:02:00Z'),
+    null,
+    'a later statement of the session was not cancelled',
+  );
   assert.equal(await store.ruleExecutedOn('c8', 1, bs, '2026-01-01T00:01:00Z'), null, 'another cluster');
   await run(2, '-infinity', 'terminated');
   assert.equal((await store.ruleExecutedOn('c9', 2, bs, null))?.outcome, 'terminated');

@@ -41,7 +41,10 @@ after(async () => {
 
 /** The current (unexpired) leases of the cluster: who leads it, and under which fencing token. */
 async function leaders(): Promise<Array<{ holder: string; token: string }>> {
-  return stateQuery<{ holder: string; token: string }>(db.url, `SELECT holder, token::text AS token FROM pgsessions.watch_leases WHERE cluster = 'default' AND expires_at > now()`);
+  return stateQuery<{ holder: string; token: string }>(
+    db.url,
+    `SELECT holder, token::text AS token FROM pgsessions.watch_leases WHERE cluster = 'default' AND expires_at > now()`,
+  );
 }
 
 async function waitFor<T>(what: string, timeoutMs: number, fn: () => Promise<T | undefined>): Promise<T> {
@@ -66,7 +69,10 @@ test('several watched clusters take their leases on the one leadership connectio
   try {
     const names = Array.from({ length: 8 }, (_, i) => `queued-${i}`);
     for (let round = 0; round < 3; round++) {
-      assert.deepEqual((await Promise.all(names.map((n) => leadership.lead(n)))).map((f) => f?.cluster), names);
+      assert.deepEqual(
+        (await Promise.all(names.map((n) => leadership.lead(n)))).map((f) => f?.cluster),
+        names,
+      );
       await sleep(250);
     }
   } finally {
@@ -75,7 +81,10 @@ test('several watched clusters take their leases on the one leadership connectio
     process.off('warning', onWarning);
   }
   // pg 8 queues a query sent while another runs, deprecated and removed in pg 9.
-  assert.deepEqual(warnings.filter((w) => /already executing a query/.test(w)), []);
+  assert.deepEqual(
+    warnings.filter((w) => /already executing a query/.test(w)),
+    [],
+  );
 });
 
 test('two app instances sharing a state database post one alert, and one of them leads', async () => {
@@ -90,15 +99,25 @@ test('two app instances sharing a state database post one alert, and one of them
   assert.equal(alertPosts(slack).length, 1, 'one alert however many replicas');
   const [lease, ...others] = await leaders();
   assert.deepEqual(others, [], 'one watcher for the cluster');
-  assert.equal([a, b].filter((app) => app.logs.some((l) => l.includes('watching this cluster (leader)'))).length, 1, 'one replica says it leads');
+  assert.equal(
+    [a, b].filter((app) => app.logs.some((l) => l.includes('watching this cluster (leader)'))).length,
+    1,
+    'one replica says it leads',
+  );
 
   // The leader loses its connections to the state database: it reconnects and keeps its lease, same token.
-  await stateQuery(db.url, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'pgsessions' AND datname = current_database()`);
+  await stateQuery(
+    db.url,
+    `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'pgsessions' AND datname = current_database()`,
+  );
   await sleep(3_000); // a full lease: a leader that lost it would be replaced by now
   assert.deepEqual(await leaders(), [lease], 'the same leader, the same term');
   const [row] = (await incidents(db.url)).filter((i) => i.status === 'open');
   track(await blockedQuery(db.url, 'orders'));
-  await slack.waitFor(() => updatesOfMessage(slack, row!.message_ts!).find((u) => /2 sessions wait/.test(textOf(u.params))), { timeoutMs: 10_000 });
+  await slack.waitFor(
+    () => updatesOfMessage(slack, row!.message_ts!).find((u) => /2 sessions wait/.test(textOf(u.params))),
+    { timeoutMs: 10_000 },
+  );
   assert.equal(alertPosts(slack).length, 1, 'the leader updates the same message');
   await sessions.endAll();
   slack.reset();
@@ -106,15 +125,26 @@ test('two app instances sharing a state database post one alert, and one of them
 
 test('the leader killed with SIGKILL: the other instance takes over without reposting', async () => {
   // A stale incident from the test before must not count: wait until nothing is open.
-  await waitFor('a quiet cluster', 15_000, async () => ((await incidents(db.url)).some((i) => i.status === 'open') ? undefined : true)).catch(() => undefined);
+  await waitFor('a quiet cluster', 15_000, async () =>
+    (await incidents(db.url)).some((i) => i.status === 'open') ? undefined : true,
+  ).catch(() => undefined);
   const holder = track(await idleInTransactionLockHolder(db.url, 'orders'));
   track(await blockedQuery(db.url, 'orders'));
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../../src/main.ts', import.meta.url))], {
-    env: { ...process.env, ...env(), LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  const child: ChildProcess = spawn(
+    process.execPath,
+    ['--import', 'tsx', fileURLToPath(new URL('../../src/main.ts', import.meta.url))],
+    {
+      env: { ...process.env, ...env(), LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
   sessions.defer(async () => child.kill('SIGKILL'));
-  const row = await waitForIncident(db.url, (i) => i.status === 'open' && i.message_ts !== null && i.key.includes(`${holder.pid}:`), 20_000, 'the child to post the alert');
+  const row = await waitForIncident(
+    db.url,
+    (i) => i.status === 'open' && i.message_ts !== null && i.key.includes(`${holder.pid}:`),
+    20_000,
+    'the child to post the alert',
+  );
   const [childLease, ...others] = await leaders();
   assert.ok(childLease, 'somebody leads');
   assert.ok(childLease.holder.includes(`:${child.pid}:`), `the child leads: ${JSON.stringify(childLease)}`);
@@ -130,12 +160,21 @@ test('the leader killed with SIGKILL: the other instance takes over without repo
   child.kill('SIGKILL');
   const killedAt = Date.now();
   // The child runs with the default lease (15 s): nobody releases it, so it has to expire first.
-  const taken = await waitFor('the survivor to lead', 35_000, async () => (await leaders()).find((l) => l.holder !== childHolder));
+  const taken = await waitFor('the survivor to lead', 35_000, async () =>
+    (await leaders()).find((l) => l.holder !== childHolder),
+  );
   const took = Date.now() - killedAt;
   assert.ok(took <= 30_000, `taken over ${took} ms after the kill (default lease ${DEFAULT_LEASE_SECONDS} s)`);
   assert.equal(BigInt(taken.token), BigInt(childToken) + 1n, 'a takeover is a new term: the fencing token goes up');
 
   track(await blockedQuery(db.url, 'orders'));
-  await slack.waitFor(() => updatesOfMessage(slack, row.message_ts!).find((u) => /2 sessions wait/.test(textOf(u.params))), { timeoutMs: 10_000, description: 'the survivor updating the same message' });
-  assert.equal(alertPosts(slack).filter((c) => textOf(c.params).includes(`pid ${holder.pid}`)).length, 1, 'not reposted after the leader change');
+  await slack.waitFor(
+    () => updatesOfMessage(slack, row.message_ts!).find((u) => /2 sessions wait/.test(textOf(u.params))),
+    { timeoutMs: 10_000, description: 'the survivor updating the same message' },
+  );
+  assert.equal(
+    alertPosts(slack).filter((c) => textOf(c.params).includes(`pid ${holder.pid}`)).length,
+    1,
+    'not reposted after the leader change',
+  );
 });

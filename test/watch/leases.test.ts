@@ -39,9 +39,17 @@ const replica = (holder: string, leaseSeconds = 30): Leadership => {
   return l;
 };
 const lease = async (cluster: string) =>
-  (await pool.query<{ holder: string; token: string }>('SELECT holder, token::text AS token FROM pgsessions.watch_leases WHERE cluster = $1', [cluster])).rows[0];
+  (
+    await pool.query<{ holder: string; token: string }>(
+      'SELECT holder, token::text AS token FROM pgsessions.watch_leases WHERE cluster = $1',
+      [cluster],
+    )
+  ).rows[0];
 /** What a lease looks like once its holder has stopped renewing it for longer than it lasts. */
-const expire = (cluster: string) => pool.query(`UPDATE pgsessions.watch_leases SET expires_at = now() - interval '1 second' WHERE cluster = $1`, [cluster]);
+const expire = (cluster: string) =>
+  pool.query(`UPDATE pgsessions.watch_leases SET expires_at = now() - interval '1 second' WHERE cluster = $1`, [
+    cluster,
+  ]);
 
 test('a follower gets nothing while the lease runs, and takes it over only once it has expired, as a new term', async () => {
   const a = replica('replica-a');
@@ -115,13 +123,31 @@ test('an old leader paused past its lease: every write it still tries is refused
 
   // A rule execution claimed by the stale leader is refused too: nothing is signalled under an old term.
   const rules = createRuleStore(pool, createAuditStore(pool).appendIn);
-  const spec = { action: 'cancel', cause: 'lock-queue-head', filters: {}, thresholds: { waitingSeconds: 5 }, lifetimeSeconds: 3600, maxExecutions: 5, dryRun: false, reason: 'fence' } as const;
+  const spec = {
+    action: 'cancel',
+    cause: 'lock-queue-head',
+    filters: {},
+    thresholds: { waitingSeconds: 5 },
+    lifetimeSeconds: 3600,
+    maxExecutions: 5,
+    dryRun: false,
+    reason: 'fence',
+  } as const;
   const proposed = await rules.create({ cluster: 'l4', spec, proposer: 'UA', channel: 'C1', proposalTtlSeconds: 600 });
   const decided = await rules.approve(proposed.id, 'UB');
   assert.ok(decided.ok);
   const target: TargetSnapshot = {
-    pid: 4242, backendStart: '2026-01-01T00:00:00Z', queryStart: '2026-01-01T00:01:00Z', xactStart: null, backendType: 'client backend',
-    user: 'app', database: 'shop', application: 'rails-migrate', client: null, state: 'active', query: 'ALTER TABLE orders ADD COLUMN x int',
+    pid: 4242,
+    backendStart: '2026-01-01T00:00:00Z',
+    queryStart: '2026-01-01T00:01:00Z',
+    xactStart: null,
+    backendType: 'client backend',
+    user: 'app',
+    database: 'shop',
+    application: 'rails-migrate',
+    client: null,
+    state: 'active',
+    query: 'ALTER TABLE orders ADD COLUMN x int',
   };
   const last = { at: new Date().toISOString(), pid: target.pid, query: target.query, outcome: 'claimed' };
   assert.equal(await rules.claim(decided.rule, target, last, 'k', stale), null, 'the stale leader claims nothing');

@@ -42,21 +42,34 @@ test('the default listing puts a young lock holder that blocks others above an o
   track(await blockedQuery(db.url, 'orders'));
   const { reply } = await ask(app, slack, '');
   const pids = pidsOf(reply);
-  assert.ok(pids.indexOf(holder.pid) >= 0 && pids.indexOf(holder.pid) < pids.indexOf(old.pid), `holder first: ${pids.join(',')}`);
+  assert.ok(
+    pids.indexOf(holder.pid) >= 0 && pids.indexOf(holder.pid) < pids.indexOf(old.pid),
+    `holder first: ${pids.join(',')}`,
+  );
   assert.equal(pids[0], holder.pid);
   assert.match(allText(reply), /Connections \d+ of \d+: \d+ idle, \d+ active, \d+ idle in transaction/);
 });
 
 test('`blocking` marks the waiting DDL as the lock-queue head, offers its cancel, and folds the readers behind it', async () => {
   const read = track(await longRead(db.url, 'orders', { seconds: 120 }));
-  const ddl = track(await blockedQuery(db.url, 'orders', { statement: 'ALTER TABLE orders ADD COLUMN later int', application: 'rails-migrate' }));
+  const ddl = track(
+    await blockedQuery(db.url, 'orders', {
+      statement: 'ALTER TABLE orders ADD COLUMN later int',
+      application: 'rails-migrate',
+    }),
+  );
   for (let n = 0; n < 4; n++) track(await blockedQuery(db.url, 'orders', { application: 'puma' }));
   const { reply } = await ask(app, slack, 'blocking');
   const text = allText(reply);
   assert.match(text, new RegExp(`pid ${read.pid}`));
   assert.match(text, /lock-queue head\*: waits for AccessExclusiveLock and 4 sessions wait behind it/);
   assert.match(text, /\*4 sessions\* \(app puma\), the oldest for \d+s: `SELECT count\(\*\) FROM "orders"`/);
-  const cancel = buttonsIn(reply.blocks).find((b) => b.action_id === ACTION.cancel && decodeTarget(b.value)?.pid === ddl.pid);
+  const cancel = buttonsIn(reply.blocks).find(
+    (b) => b.action_id === ACTION.cancel && decodeTarget(b.value)?.pid === ddl.pid,
+  );
   assert.ok(cancel, 'Cancel is offered on the lock-queue head');
-  assert.ok(!buttonsIn(reply.blocks).some((b) => b.action_id === ACTION.terminate && decodeTarget(b.value)?.pid === ddl.pid), 'no Terminate on a waiter');
+  assert.ok(
+    !buttonsIn(reply.blocks).some((b) => b.action_id === ACTION.terminate && decodeTarget(b.value)?.pid === ddl.pid),
+    'no Terminate on a waiter',
+  );
 });

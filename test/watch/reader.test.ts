@@ -14,7 +14,15 @@ import { detectIncidents, type WatchThresholds } from '../../src/domain/watch.js
 let db: TestDatabase;
 let reader: WatchReader;
 const sessions = sessionTracker();
-const T: WatchThresholds = { lockWaitSeconds: 0, idleInTransactionSeconds: 600, activeSeconds: 1800, connectionsShare: 0.9, replicationLagBytes: null, stormSessions: 3, stormSeconds: 0 };
+const T: WatchThresholds = {
+  lockWaitSeconds: 0,
+  idleInTransactionSeconds: 600,
+  activeSeconds: 1800,
+  connectionsShare: 0.9,
+  replicationLagBytes: null,
+  stormSessions: 3,
+  stormSeconds: 0,
+};
 
 before(async () => {
   db = await createTestDatabase('wread');
@@ -54,7 +62,12 @@ test('an idle-in-transaction lock holder and its waiters: the holder, its lock a
 
 test('a DDL queued behind a long read, readers behind it: the DDL is the lock-queue head', async () => {
   const read = sessions.track(await longRead(db.url, 'orders', { seconds: 120 }));
-  const ddl = sessions.track(await blockedQuery(db.url, 'orders', { statement: 'ALTER TABLE orders ADD COLUMN x int', application: 'rails-migrate' }));
+  const ddl = sessions.track(
+    await blockedQuery(db.url, 'orders', {
+      statement: 'ALTER TABLE orders ADD COLUMN x int',
+      application: 'rails-migrate',
+    }),
+  );
   sessions.track(await blockedQuery(db.url, 'orders', { application: 'puma' }));
   sessions.track(await blockedQuery(db.url, 'orders', { application: 'puma' }));
   const found = detectIncidents(await reader.read({ walsenders: false }), T);

@@ -32,9 +32,17 @@ before(async () => {
   await c.query('CREATE TABLE orders (id int PRIMARY KEY)');
   await c.end();
   slack = await startSlackApi();
-  rules = ruleDriver(slack, () => app.port, () => db.url, CHANNEL);
+  rules = ruleDriver(
+    slack,
+    () => app.port,
+    () => db.url,
+    CHANNEL,
+  );
   // probeCacheMs 0: every scrape reads the state database, so the gauge can be compared with it right away.
-  app = await startTestApp(baseEnv(db.url, slack, watchEnv({ PGSESSIONS_APPROVERS: `${APPROVER},${PROPOSER}` })), { probeCacheMs: 0, watchUpdateGapSeconds: 1 });
+  app = await startTestApp(baseEnv(db.url, slack, watchEnv({ PGSESSIONS_APPROVERS: `${APPROVER},${PROPOSER}` })), {
+    probeCacheMs: 0,
+    watchUpdateGapSeconds: 1,
+  });
 });
 afterEach(async () => {
   await sessions.endAll();
@@ -72,7 +80,12 @@ const propose = async (text: string) => (await rules.propose(text, PROPOSER)).id
 
 async function lockQueue(application: string) {
   track(await longRead(db.url, 'orders', { seconds: 120, application: 'reporting' }));
-  const ddl = track(await blockedQuery(db.url, 'orders', { statement: `ALTER TABLE orders ADD COLUMN IF NOT EXISTS c${++column} int`, application }));
+  const ddl = track(
+    await blockedQuery(db.url, 'orders', {
+      statement: `ALTER TABLE orders ADD COLUMN IF NOT EXISTS c${++column} int`,
+      application,
+    }),
+  );
   track(await blockedQuery(db.url, 'orders', { application: 'puma' }));
   return ddl;
 }
@@ -107,12 +120,30 @@ test('rule decisions, executions (cancelled and dry run) and the active rules pe
   const waiting = await lockQueue('dry-migrate');
   text = await until('pgsessions_rule_executions_total{action="cancel",outcome="dry_run"}', 1);
   assert.equal((await activityRow(db.url, waiting.pid))?.wait_event_type, 'Lock', 'the dry run signalled nothing');
-  assert.equal(value(text, 'pgsessions_rule_executions_total{action="cancel",outcome="cancelled"}'), 1, 'still the one real cancel');
+  assert.equal(
+    value(text, 'pgsessions_rule_executions_total{action="cancel",outcome="cancelled"}'),
+    1,
+    'still the one real cancel',
+  );
   assert.equal(value(text, decision('exhausted')), 2);
 
   // Denied, withdrawn, revoked, expired.
-  assert.match(await rules.press(ACTION.ruleDeny, await propose('terminate idle-in-transaction user:reporting idle:15m for:1h r'), APPROVER), /denied/);
-  assert.match(await rules.press(ACTION.ruleWithdraw, await propose('terminate idle-in-transaction user:reporting idle:15m for:1h r'), PROPOSER), /withdrawn/);
+  assert.match(
+    await rules.press(
+      ACTION.ruleDeny,
+      await propose('terminate idle-in-transaction user:reporting idle:15m for:1h r'),
+      APPROVER,
+    ),
+    /denied/,
+  );
+  assert.match(
+    await rules.press(
+      ACTION.ruleWithdraw,
+      await propose('terminate idle-in-transaction user:reporting idle:15m for:1h r'),
+      PROPOSER,
+    ),
+    /withdrawn/,
+  );
   const revoked = await propose('terminate idle-in-transaction user:reporting idle:15m for:1h r');
   assert.match(await rules.press(ACTION.ruleApprove, revoked, APPROVER), /Rule approved/);
   assert.equal(value(await scrape(), active), 1);
@@ -126,14 +157,19 @@ test('rule decisions, executions (cancelled and dry run) and the active rules pe
   assert.equal(value(text, decision('proposed')), 6);
   assert.equal(value(text, decision('approved')), 4);
   assert.equal(value(text, active), 0);
-  const [stored] = await stateQuery<{ n: number }>(db.url, "SELECT count(*)::int AS n FROM pgsessions.rules WHERE status = 'approved'");
+  const [stored] = await stateQuery<{ n: number }>(
+    db.url,
+    "SELECT count(*)::int AS n FROM pgsessions.rules WHERE status = 'approved'",
+  );
   assert.equal(stored!.n, 0, 'the gauge agrees with the state database');
 });
 
 test('commands refused by the workspace guard are counted by reason', async () => {
   const before = await scrape();
   const slash = async (fields: Record<string, string>) => {
-    const body = new URLSearchParams(slashCommandBody({ text: 'status', responseUrl: slack.responseUrl(fresh('guard')) }));
+    const body = new URLSearchParams(
+      slashCommandBody({ text: 'status', responseUrl: slack.responseUrl(fresh('guard')) }),
+    );
     for (const [k, v] of Object.entries(fields)) body.set(k, v);
     const res = await postSigned(app.port, SIGNING_SECRET, body.toString(), FORM_CONTENT_TYPE);
     assert.equal(res.status, 200);
@@ -144,7 +180,9 @@ test('commands refused by the workspace guard are counted by reason', async () =
   await slash({ user_id: 'UGUEST' });
   await slash({}); // from home: not refused
   const text = await scrape();
-  const delta = (reason: string) => (value(text, `pgsessions_guard_refusals_total{reason="${reason}"}`) ?? 0) - (value(before, `pgsessions_guard_refusals_total{reason="${reason}"}`) ?? 0);
+  const delta = (reason: string) =>
+    (value(text, `pgsessions_guard_refusals_total{reason="${reason}"}`) ?? 0) -
+    (value(before, `pgsessions_guard_refusals_total{reason="${reason}"}`) ?? 0);
   assert.equal(delta('foreign_workspace'), 2);
   assert.equal(delta('guest'), 1);
   assert.equal(delta('unverified'), 0);

@@ -48,7 +48,13 @@ const spec = (over: Partial<RuleSpec> = {}): RuleSpec => ({
 });
 
 async function approved(over: Partial<RuleSpec> = {}): Promise<Rule> {
-  const rule = await store.create({ cluster: 'c1', spec: spec(over), proposer: 'UA', channel: 'C1', proposalTtlSeconds: 600 });
+  const rule = await store.create({
+    cluster: 'c1',
+    spec: spec(over),
+    proposer: 'UA',
+    channel: 'C1',
+    proposalTtlSeconds: 600,
+  });
   const decided = await store.approve(rule.id, 'UB');
   assert.ok(decided.ok);
   return decided.rule;
@@ -71,24 +77,74 @@ function target(pid = nextPid++): TargetSnapshot {
   };
 }
 const last = (t: TargetSnapshot) => ({ at: new Date().toISOString(), pid: t.pid, query: t.query, outcome: 'claimed' });
-const ruleRow = async (id: string) => (await pool.query('SELECT used, status FROM pgsessions.rules WHERE id = $1', [id])).rows[0] as { used: number; status: string };
-const audits = async (id: string) => (await pool.query("SELECT event FROM pgsessions.audit_log WHERE details->>'rule' = $1 ORDER BY seq", [id])).rows.map((r: { event: string }) => r.event);
-const executed = (rule: Rule): AuditEntryInput => ({ event: 'rule_executed', actor: null, cluster: rule.cluster, details: { ...ruleSummary(rule), approver: rule.approver, dryRun: false, used: rule.used, target: target(), incident: 'k', result: { outcomes: [] } } });
-const interrupted = (rule: Rule): AuditEntryInput => ({ event: 'rule_executed', actor: null, cluster: rule.cluster, details: { ...ruleSummary(rule), approver: rule.approver, dryRun: false, used: rule.used, target: target(), incident: 'k', result: { outcomes: [], interrupted: true } } });
+const ruleRow = async (id: string) =>
+  (await pool.query('SELECT used, status FROM pgsessions.rules WHERE id = $1', [id])).rows[0] as {
+    used: number;
+    status: string;
+  };
+const audits = async (id: string) =>
+  (await pool.query("SELECT event FROM pgsessions.audit_log WHERE details->>'rule' = $1 ORDER BY seq", [id])).rows.map(
+    (r: { event: string }) => r.event,
+  );
+const executed = (rule: Rule): AuditEntryInput => ({
+  event: 'rule_executed',
+  actor: null,
+  cluster: rule.cluster,
+  details: {
+    ...ruleSummary(rule),
+    approver: rule.approver,
+    dryRun: false,
+    used: rule.used,
+    target: target(),
+    incident: 'k',
+    result: { outcomes: [] },
+  },
+});
+const interrupted = (rule: Rule): AuditEntryInput => ({
+  event: 'rule_executed',
+  actor: null,
+  cluster: rule.cluster,
+  details: {
+    ...ruleSummary(rule),
+    approver: rule.approver,
+    dryRun: false,
+    used: rule.used,
+    target: target(),
+    incident: 'k',
+    result: { outcomes: [], interrupted: true },
+  },
+});
 
 test('the proposer cannot approve, in the store and in the schema', async () => {
-  const rule = await store.create({ cluster: 'c1', spec: spec(), proposer: 'UA', channel: 'C1', proposalTtlSeconds: 600 });
+  const rule = await store.create({
+    cluster: 'c1',
+    spec: spec(),
+    proposer: 'UA',
+    channel: 'C1',
+    proposalTtlSeconds: 600,
+  });
   const self = await store.approve(rule.id, 'UA');
   assert.equal(self.ok, false);
   assert.equal(!self.ok && self.code, 'self_approval');
   // The runtime role writing the row directly is stopped by the CHECK.
-  await assert.rejects(pool.query("UPDATE pgsessions.rules SET approver = proposer, status = 'approved', approved_at = now(), expires_at = now() + interval '1 hour' WHERE id = $1", [rule.id]), /rules_two_people/);
+  await assert.rejects(
+    pool.query(
+      "UPDATE pgsessions.rules SET approver = proposer, status = 'approved', approved_at = now(), expires_at = now() + interval '1 hour' WHERE id = $1",
+      [rule.id],
+    ),
+    /rules_two_people/,
+  );
 });
 
 test('two replicas claiming the same match: exactly one executes it', async () => {
   const rule = await approved();
   const t = target();
-  const claims = await Promise.all([store.claim(rule, t, last(t)), other.claim(rule, t, last(t)), store.claim(rule, t, last(t)), other.claim(rule, t, last(t))]);
+  const claims = await Promise.all([
+    store.claim(rule, t, last(t)),
+    other.claim(rule, t, last(t)),
+    store.claim(rule, t, last(t)),
+    other.claim(rule, t, last(t)),
+  ]);
   assert.equal(claims.filter(Boolean).length, 1);
   const { rows } = await pool.query('SELECT used FROM pgsessions.rules WHERE id = $1', [rule.id]);
   assert.equal(rows[0].used, 1, 'counted once');
@@ -102,13 +158,31 @@ test('the cap holds under concurrent matches from two replicas: claims reserve, 
   const claims = await Promise.all(targets.map((t, i) => (i % 2 ? store : other).claim(rule, t, last(t))));
   const won = claims.filter((c): c is NonNullable<typeof c> => c !== null);
   assert.equal(won.length, 3);
-  assert.deepEqual(await ruleRow(rule.id), { used: 3, status: 'approved' }, 'reserved, not ended: an outcome may still give a slot back');
-  const { rows: runs } = await pool.query('SELECT count(*)::int AS n FROM pgsessions.rule_executions WHERE rule_id = $1', [rule.id]);
+  assert.deepEqual(
+    await ruleRow(rule.id),
+    { used: 3, status: 'approved' },
+    'reserved, not ended: an outcome may still give a slot back',
+  );
+  const { rows: runs } = await pool.query(
+    'SELECT count(*)::int AS n FROM pgsessions.rule_executions WHERE rule_id = $1',
+    [rule.id],
+  );
   assert.equal(runs[0].n, 3, 'a claim that got no slot left no execution row');
   // All three signalled, finished by both replicas at once: the rule ends exactly once, whoever finishes last.
-  await Promise.all(won.map((c, i) => (i % 2 ? store : other).finish(c.executionId, 'cancelled', { ...last(target()), outcome: 'cancelled' }, executed)));
+  await Promise.all(
+    won.map((c, i) =>
+      (i % 2 ? store : other).finish(c.executionId, 'cancelled', { ...last(target()), outcome: 'cancelled' }, executed),
+    ),
+  );
   assert.deepEqual(await ruleRow(rule.id), { used: 3, status: 'exhausted' });
-  assert.deepEqual(await audits(rule.id), ['rule_proposed', 'rule_approved', 'rule_executed', 'rule_executed', 'rule_executed', 'rule_ended']);
+  assert.deepEqual(await audits(rule.id), [
+    'rule_proposed',
+    'rule_approved',
+    'rule_executed',
+    'rule_executed',
+    'rule_executed',
+    'rule_ended',
+  ]);
   const t = target();
   assert.equal(await store.claim(rule, t, last(t)), null, 'nothing is claimed past the cap');
 });
@@ -120,7 +194,10 @@ test('finishing the last executions in parallel, over many rounds, never misses 
     const ca = await store.claim(rule, a, last(a));
     const cb = await other.claim(rule, b, last(b));
     assert.ok(ca && cb);
-    await Promise.all([store.finish(ca.executionId, 'terminated', last(a), executed), other.finish(cb.executionId, 'error', last(b), executed)]);
+    await Promise.all([
+      store.finish(ca.executionId, 'terminated', last(a), executed),
+      other.finish(cb.executionId, 'error', last(b), executed),
+    ]);
     assert.deepEqual(await ruleRow(rule.id), { used: 2, status: 'exhausted' }, `round ${round}`);
     assert.equal((await audits(rule.id)).filter((e) => e === 'rule_ended').length, 1, 'ended once');
   }
@@ -148,7 +225,9 @@ test('an outcome that signalled nothing gives its slot back and the rule goes on
     assert.deepEqual([after.used, after.status], [1, 'exhausted'], outcome);
   }
   // The schema's own cap never broke on the way.
-  const { rows } = await pool.query('SELECT count(*)::int AS n FROM pgsessions.rules WHERE used < 0 OR used > max_executions');
+  const { rows } = await pool.query(
+    'SELECT count(*)::int AS n FROM pgsessions.rules WHERE used < 0 OR used > max_executions',
+  );
   assert.equal(rows[0].n, 0);
 });
 
@@ -157,7 +236,10 @@ test('a finish recorded twice (a late replica) counts and audits once', async ()
   const t = target();
   const c = await store.claim(rule, t, last(t));
   assert.ok(c);
-  await Promise.all([store.finish(c.executionId, 'gone', last(t), executed), other.finish(c.executionId, 'gone', last(t), executed)]);
+  await Promise.all([
+    store.finish(c.executionId, 'gone', last(t), executed),
+    other.finish(c.executionId, 'gone', last(t), executed),
+  ]);
   assert.deepEqual(await ruleRow(rule.id), { used: 0, status: 'approved' }, 'one give-back, not two');
   assert.deepEqual(await audits(rule.id), ['rule_proposed', 'rule_approved', 'rule_executed']);
 });
@@ -168,13 +250,17 @@ test('an orphaned claim is reconciled once by replicas sweeping together: interr
   const c = await store.claim(rule, t, last(t), 'lock-queue-head:orders');
   assert.ok(c);
   assert.deepEqual(await store.stale(60), [], 'a fresh claim is not stale');
-  await pool.query("UPDATE pgsessions.rule_executions SET claimed_at = now() - interval '2 minutes' WHERE id = $1", [c.executionId]);
+  await pool.query("UPDATE pgsessions.rule_executions SET claimed_at = now() - interval '2 minutes' WHERE id = $1", [
+    c.executionId,
+  ]);
   const [stale] = await store.stale(60);
   assert.equal(stale?.executionId, c.executionId);
   assert.equal(stale?.incident, 'lock-queue-head:orders');
   assert.equal(stale?.target.pid, t.pid);
   const results = await Promise.all(
-    Array.from({ length: 6 }, (_, i) => (i % 2 ? store : other).interrupt(c.executionId, 60, { ...last(t), outcome: 'interrupted' }, interrupted)),
+    Array.from({ length: 6 }, (_, i) =>
+      (i % 2 ? store : other).interrupt(c.executionId, 60, { ...last(t), outcome: 'interrupted' }, interrupted),
+    ),
   );
   assert.equal(results.filter(Boolean).length, 1, 'one replica reconciles it');
   const { rows } = await pool.query('SELECT outcome FROM pgsessions.rule_executions WHERE rule_id = $1', [rule.id]);
@@ -184,7 +270,13 @@ test('an orphaned claim is reconciled once by replicas sweeping together: interr
   // The replica that claimed it, back from a long stall, cannot undo the reconciliation; what it saw is added.
   await store.finish(c.executionId, 'gone', last(t), executed);
   assert.deepEqual(await ruleRow(rule.id), { used: 1, status: 'exhausted' });
-  assert.deepEqual(await audits(rule.id), ['rule_proposed', 'rule_approved', 'rule_executed', 'rule_ended', 'rule_executed']);
+  assert.deepEqual(await audits(rule.id), [
+    'rule_proposed',
+    'rule_approved',
+    'rule_executed',
+    'rule_ended',
+    'rule_executed',
+  ]);
   const again = await pool.query('SELECT outcome FROM pgsessions.rule_executions WHERE id = $1', [c.executionId]);
   assert.equal(again.rows[0].outcome, 'interrupted');
   assert.equal(await store.claim(rule, t, last(t)), null, 'and the statement is never claimed again');
@@ -222,8 +314,12 @@ test('revoke racing matches: once the revoke is acknowledged, no claim succeeds'
       const t = target();
       assert.equal(await other.claim(rule, t, last(t)), null, 'no claim after the revoke');
     }
-    const { rows } = await pool.query('SELECT max(claimed_at) AS last, count(*)::int AS n FROM pgsessions.rule_executions WHERE rule_id = $1', [rule.id]);
-    if (rows[0].n > 0) assert.ok(new Date(rows[0].last).getTime() <= acknowledged + 5, 'every claim committed before the revoke');
+    const { rows } = await pool.query(
+      'SELECT max(claimed_at) AS last, count(*)::int AS n FROM pgsessions.rule_executions WHERE rule_id = $1',
+      [rule.id],
+    );
+    if (rows[0].n > 0)
+      assert.ok(new Date(rows[0].last).getTime() <= acknowledged + 5, 'every claim committed before the revoke');
   }
 });
 
@@ -234,7 +330,10 @@ test('an expired rule claims nothing, and the sweep ends it with an audit entry'
   assert.equal(await store.claim(rule, t, last(t)), null);
   const ended = await store.expireDue();
   assert.ok(ended.some((r) => r.id === rule.id && r.status === 'expired'));
-  const { rows } = await pool.query("SELECT details->>'why' AS why FROM pgsessions.audit_log WHERE event = 'rule_ended' AND details->>'rule' = $1", [rule.id]);
+  const { rows } = await pool.query(
+    "SELECT details->>'why' AS why FROM pgsessions.audit_log WHERE event = 'rule_ended' AND details->>'rule' = $1",
+    [rule.id],
+  );
   assert.deepEqual(rows, [{ why: 'expired' }]);
 });
 
@@ -253,6 +352,8 @@ test('a claim past the cap is refused by claim() itself: it resolves to null, th
     (error: Error) => ({ error: error.message }),
   );
   assert.deepEqual(outcome, { value: null });
-  const { rows } = await pool.query('SELECT count(*)::int AS n FROM pgsessions.rule_executions WHERE rule_id = $1', [rule.id]);
+  const { rows } = await pool.query('SELECT count(*)::int AS n FROM pgsessions.rule_executions WHERE rule_id = $1', [
+    rule.id,
+  ]);
   assert.equal(rows[0].n, 2);
 });

@@ -19,16 +19,28 @@ let slack: SlackApi;
 let app: TestApp;
 const sessions = sessionTracker();
 const track = sessions.track;
-const drive = () => ruleDriver(slack, () => app.port, () => db.url, CHANNEL);
+const drive = () =>
+  ruleDriver(
+    slack,
+    () => app.port,
+    () => db.url,
+    CHANNEL,
+  );
 
 before(async () => {
   db = await createTestDatabase('rule_thresholds');
   slack = await startSlackApi();
   // Alerts on long statements after 30 minutes; lock waits after 30 s.
-  app = await startTestApp(baseEnv(db.url, slack, watchEnv({ PGSESSIONS_WATCH_ACTIVE: '30m', PGSESSIONS_WATCH_LOCK_WAIT: '30s' })), { terminateTimeoutMs: 3_000, watchUpdateGapSeconds: 1 });
+  app = await startTestApp(
+    baseEnv(db.url, slack, watchEnv({ PGSESSIONS_WATCH_ACTIVE: '30m', PGSESSIONS_WATCH_LOCK_WAIT: '30s' })),
+    { terminateTimeoutMs: 3_000, watchUpdateGapSeconds: 1 },
+  );
 });
 afterEach(async () => {
-  await stateQuery(db.url, "UPDATE pgsessions.rules SET status = 'revoked', ended_at = now() WHERE status IN ('proposed', 'approved')");
+  await stateQuery(
+    db.url,
+    "UPDATE pgsessions.rules SET status = 'revoked', ended_at = now() WHERE status IN ('proposed', 'approved')",
+  );
   await sessions.endAll();
   slack.reset();
 });
@@ -43,7 +55,11 @@ test("a rule without a threshold is not applied at another rule's running:2s: a 
   const fast = await rules.propose('cancel active app:fast-lane running:2s for:1h max:5 short queries only', REQUESTER);
   assert.match(await rules.approve(fast.id, APPROVER), /Rule approved/);
   const reports = await rules.propose('cancel active app:reports for:1h max:5 runaway reports', REQUESTER);
-  assert.match(textOf(reports.post.params), /running for ≥ 30m \(the alert threshold\)/, 'the proposal says when it will act');
+  assert.match(
+    textOf(reports.post.params),
+    /running for ≥ 30m \(the alert threshold\)/,
+    'the proposal says when it will act',
+  );
   assert.match(await rules.approve(reports.id, APPROVER), /Rule approved/);
   const report = track(await sleepSession(db.url, { seconds: 60, application: 'reports' }));
   const other = track(await sleepSession(db.url, { seconds: 60, application: 'fast-lane' }));
@@ -56,7 +72,11 @@ test("a rule without a threshold is not applied at another rule's running:2s: a 
     await sleep(250);
   }
   assert.deepEqual(await rules.executions(reports.id), [], 'the rule without a threshold never claimed it');
-  const [stored] = await stateQuery<{ floor: number | null }>(db.url, "SELECT (spec->>'alertFloorSeconds')::int AS floor FROM pgsessions.rules WHERE id = $1", [reports.id]);
+  const [stored] = await stateQuery<{ floor: number | null }>(
+    db.url,
+    "SELECT (spec->>'alertFloorSeconds')::int AS floor FROM pgsessions.rules WHERE id = $1",
+    [reports.id],
+  );
   assert.equal(stored?.floor, 1800, 'the threshold it acts at is kept with the rule');
 });
 
@@ -84,13 +104,25 @@ async function advisoryQueue(n: number): Promise<AdvisoryQueue> {
   sessions.track({
     end: async () => {
       const pids = [queue.victim.pid];
-      pids.push(...(await stateQuery<{ pid: number }>(db.url, "SELECT pid FROM pg_stat_activity WHERE application_name = 'queue-maker'")).map((r) => r.pid));
-      await stateQuery(db.url, 'SELECT pg_terminate_backend(p) FROM unnest($1::int[]) AS p', [[...new Set(pids)]]).catch(() => undefined);
+      pids.push(
+        ...(
+          await stateQuery<{ pid: number }>(
+            db.url,
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'queue-maker'",
+          )
+        ).map((r) => r.pid),
+      );
+      await stateQuery(db.url, 'SELECT pg_terminate_backend(p) FROM unnest($1::int[]) AS p', [
+        [...new Set(pids)],
+      ]).catch(() => undefined);
       await Promise.all([victim, ...waiters].map((c) => c.end().catch(() => undefined)));
     },
   });
   for (const deadline = Date.now() + 10_000; Date.now() < deadline; await sleep(100)) {
-    const [row] = await stateQuery<{ n: number }>(db.url, "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'queue-maker' AND wait_event_type = 'Lock'");
+    const [row] = await stateQuery<{ n: number }>(
+      db.url,
+      "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'queue-maker' AND wait_event_type = 'Lock'",
+    );
     if (row?.n === n) return queue;
   }
   throw new Error('the advisory queue did not form');
@@ -98,7 +130,10 @@ async function advisoryQueue(n: number): Promise<AdvisoryQueue> {
 
 test('sessions queued on an advisory lock do not make a blocking:3 rule terminate the holder; with `advisory` they do', async () => {
   const rules = drive();
-  const plain = await rules.propose('terminate root-blocker app:victim-app blocking:3 waiting:1s for:1h max:1 stuck migrations', REQUESTER);
+  const plain = await rules.propose(
+    'terminate root-blocker app:victim-app blocking:3 waiting:1s for:1h max:1 stuck migrations',
+    REQUESTER,
+  );
   assert.match(await rules.approve(plain.id, APPROVER), /Rule approved/);
   const queue = await advisoryQueue(5);
   // Several looks at 2 s each, well past waiting:1s, with five sessions queued.
@@ -106,12 +141,19 @@ test('sessions queued on an advisory lock do not make a blocking:3 rule terminat
   assert.ok(await activityRow(db.url, queue.victim.pid), 'the victim is still connected');
   assert.deepEqual(await rules.executions(plain.id), []);
 
-  const optIn = await rules.propose('terminate root-blocker app:victim-app blocking:3 waiting:1s advisory for:1h max:1 stuck migrations', REQUESTER);
+  const optIn = await rules.propose(
+    'terminate root-blocker app:victim-app blocking:3 waiting:1s advisory for:1h max:1 stuck migrations',
+    REQUESTER,
+  );
   assert.match(textOf(optIn.post.params), /counting sessions that wait on advisory locks/);
   assert.match(await rules.approve(optIn.id, APPROVER), /Rule approved/);
   const done = await rules.waitForRule(optIn.id, (r) => r.used === 1, 'the advisory rule to act', 20_000);
   assert.equal(done.used, 1);
-  for (const deadline = Date.now() + 10_000; (await activityRow(db.url, queue.victim.pid)) && Date.now() < deadline; ) await sleep(100);
+  for (const deadline = Date.now() + 10_000; (await activityRow(db.url, queue.victim.pid)) && Date.now() < deadline; )
+    await sleep(100);
   assert.equal(await activityRow(db.url, queue.victim.pid), undefined, 'with the opt-in the holder is terminated');
-  assert.deepEqual((await rules.executions(optIn.id)).map((e) => e.pid), [queue.victim.pid]);
+  assert.deepEqual(
+    (await rules.executions(optIn.id)).map((e) => e.pid),
+    [queue.victim.pid],
+  );
 });

@@ -37,10 +37,18 @@ before(async () => {
   await c.query(`ALTER TABLE orders OWNER TO ${migrator.name}`);
   await c.end();
   slack = await startSlackApi();
-  rules = ruleDriver(slack, () => app.port, () => db.url, CHANNEL);
+  rules = ruleDriver(
+    slack,
+    () => app.port,
+    () => db.url,
+    CHANNEL,
+  );
   app = await startTestApp(
     baseEnv(bot.url(db.url), slack, {
-      ...watchEnv({ PGSESSIONS_APPROVERS: `${APPROVER},${PROPOSER}`, PGSESSIONS_VIEWERS: `${REQUESTER},${APPROVER},${PROPOSER}` }),
+      ...watchEnv({
+        PGSESSIONS_APPROVERS: `${APPROVER},${PROPOSER}`,
+        PGSESSIONS_VIEWERS: `${REQUESTER},${APPROVER},${PROPOSER}`,
+      }),
       STATE_DATABASE_URL: db.url,
     }),
     { terminateTimeoutMs: 3_000, watchUpdateGapSeconds: 1 },
@@ -58,29 +66,59 @@ after(async () => {
 });
 
 test('max:1 and a first match the server refuses to signal: the slot is given back, the rule stays active, and the next real match is executed', async () => {
-  const { id } = await rules.propose('cancel lock-queue-head app:rails-migrate waiting:1s for:1h max:1 deploy window', PROPOSER);
+  const { id } = await rules.propose(
+    'cancel lock-queue-head app:rails-migrate waiting:1s for:1h max:1 deploy window',
+    PROPOSER,
+  );
   assert.match(await rules.approve(id, APPROVER), /Rule approved/);
 
   track(await longRead(db.url, 'orders', { seconds: 120, application: 'reporting' }));
   // A superuser's DDL: the rule matches it, the server refuses the signal.
-  const refused = track(await blockedQuery(db.url, 'orders', { statement: 'ALTER TABLE orders ADD COLUMN a int', application: 'rails-migrate' }));
+  const refused = track(
+    await blockedQuery(db.url, 'orders', {
+      statement: 'ALTER TABLE orders ADD COLUMN a int',
+      application: 'rails-migrate',
+    }),
+  );
   track(await blockedQuery(db.url, 'orders', { application: 'puma' }));
-  await waitUntil('the refused execution', async () => (await rules.executions(id)).some((e) => e.pid === refused.pid && e.outcome === 'permission_denied'));
+  await waitUntil('the refused execution', async () =>
+    (await rules.executions(id)).some((e) => e.pid === refused.pid && e.outcome === 'permission_denied'),
+  );
   const afterRefusal = await rules.rule(id);
-  assert.deepEqual([afterRefusal.status, afterRefusal.used], ['approved', 0], 'nothing acted: the slot is back and the rule goes on');
+  assert.deepEqual(
+    [afterRefusal.status, afterRefusal.used],
+    ['approved', 0],
+    'nothing acted: the slot is back and the rule goes on',
+  );
   await slack.waitFor(
-    () => slack.callsTo('chat.update').find((c) => c.params.ts === afterRefusal.message_ts && new RegExp(`0 of 1 used, last at .* pid ${refused.pid}.*permission denied: not counted`).test(textOf(c.params))),
+    () =>
+      slack
+        .callsTo('chat.update')
+        .find(
+          (c) =>
+            c.params.ts === afterRefusal.message_ts &&
+            new RegExp(`0 of 1 used, last at .* pid ${refused.pid}.*permission denied: not counted`).test(
+              textOf(c.params),
+            ),
+        ),
     { description: 'the rule message saying the refusal did not count' },
   );
   await sleep(2_500); // more looks: the refused statement is not tried again
   assert.equal((await rules.executions(id)).length, 1);
   assert.equal((await activityRow(db.url, refused.pid))?.wait_event_type, 'Lock', 'the superuser’s DDL still waits');
-  const audit = (await rules.audit<{ result: { outcomes: Array<{ outcome: string }> } }>(id)).find((a) => a.event === 'rule_executed');
+  const audit = (await rules.audit<{ result: { outcomes: Array<{ outcome: string }> } }>(id)).find(
+    (a) => a.event === 'rule_executed',
+  );
   assert.equal(audit?.details.result.outcomes[0]?.outcome, 'permission_denied', 'the refusal is audited');
 
   // Its owner gives up on it; the deploy's own DDL comes next and is relieved by the rule.
   await refused.end();
-  const ddl = track(await blockedQuery(migrator.url(db.url), 'orders', { statement: 'ALTER TABLE orders ADD COLUMN b int', application: 'rails-migrate' }));
+  const ddl = track(
+    await blockedQuery(migrator.url(db.url), 'orders', {
+      statement: 'ALTER TABLE orders ADD COLUMN b int',
+      application: 'rails-migrate',
+    }),
+  );
   track(await blockedQuery(db.url, 'orders', { application: 'puma' }));
   assert.match(String((await ddl.finished)?.message), /canceling statement due to user request/);
   const ended = await waitUntil('the rule to end at its cap', async () => {
@@ -88,10 +126,16 @@ test('max:1 and a first match the server refuses to signal: the slot is given ba
     return row.status === 'exhausted' ? row : undefined;
   });
   assert.equal(ended.used, 1);
-  assert.deepEqual((await rules.executions(id)).map((e) => [e.pid, e.outcome]), [
-    [refused.pid, 'permission_denied'],
-    [ddl.pid, 'cancelled'],
-  ]);
+  assert.deepEqual(
+    (await rules.executions(id)).map((e) => [e.pid, e.outcome]),
+    [
+      [refused.pid, 'permission_denied'],
+      [ddl.pid, 'cancelled'],
+    ],
+  );
   const events = await rules.audit(id);
-  assert.deepEqual(events.map((e) => e.event), ['rule_proposed', 'rule_approved', 'rule_executed', 'rule_executed', 'rule_ended']);
+  assert.deepEqual(
+    events.map((e) => e.event),
+    ['rule_proposed', 'rule_approved', 'rule_executed', 'rule_executed', 'rule_ended'],
+  );
 });

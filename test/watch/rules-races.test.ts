@@ -44,13 +44,21 @@ const env = () => {
 before(async () => {
   db = await createTestDatabase('rraces');
   slack = await startSlackApi();
-  rules = ruleDriver(slack, () => app.port, () => db.url, CHANNEL);
+  rules = ruleDriver(
+    slack,
+    () => app.port,
+    () => db.url,
+    CHANNEL,
+  );
   proxy = await startSlowProxy(Number(new URL(db.url).port), 0);
   app = await startTestApp(env(), { terminateTimeoutMs: 3_000, watchUpdateGapSeconds: 1 });
 });
 afterEach(async () => {
   proxy.delayMs = 0;
-  await stateQuery(db.url, "UPDATE pgsessions.rules SET status = 'revoked', ended_at = now() WHERE status IN ('proposed', 'approved')");
+  await stateQuery(
+    db.url,
+    "UPDATE pgsessions.rules SET status = 'revoked', ended_at = now() WHERE status IN ('proposed', 'approved')",
+  );
   await sessions.endAll();
   slack.reset();
 });
@@ -64,11 +72,14 @@ after(async () => {
 // ---- reading back --------------------------------------------------------------------------------------
 
 /** Thread replies under the rule's message. */
-const threadReplies = (ts: string): RecordedCall[] => slack.callsTo('chat.postMessage').filter((c) => c.params.thread_ts === ts && !c.fault);
-const messageUpdates = (ts: string): RecordedCall[] => slack.callsTo('chat.update').filter((c) => c.params.ts === ts && !c.fault);
+const threadReplies = (ts: string): RecordedCall[] =>
+  slack.callsTo('chat.postMessage').filter((c) => c.params.thread_ts === ts && !c.fault);
+const messageUpdates = (ts: string): RecordedCall[] =>
+  slack.callsTo('chat.update').filter((c) => c.params.ts === ts && !c.fault);
 
 /** The waits here are longer than the driver's default: the proxy slows every look down. */
-const until = <T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 20_000, everyMs = 50) => waitUntil(what, probe, timeoutMs, everyMs);
+const until = <T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 20_000, everyMs = 50) =>
+  waitUntil(what, probe, timeoutMs, everyMs);
 
 /**
  * Waits for at least `looks` more looks of the watcher: the incident of a session nobody touched is
@@ -76,9 +87,20 @@ const until = <T>(what: string, probe: () => Promise<T | undefined | null | fals
  */
 async function waitForLooks(pid: number, looks: number): Promise<void> {
   const version = async () =>
-    (await stateQuery<{ version: number }>(db.url, "SELECT version FROM pgsessions.incidents WHERE status = 'open' AND (incident->'root'->>'pid')::int = $1", [pid]))[0]?.version;
+    (
+      await stateQuery<{ version: number }>(
+        db.url,
+        "SELECT version FROM pgsessions.incidents WHERE status = 'open' AND (incident->'root'->>'pid')::int = $1",
+        [pid],
+      )
+    )[0]?.version;
   const start = await until(`an open incident for pid ${pid}`, version);
-  await until(`${looks} more looks (incident of pid ${pid} refreshed)`, async () => ((await version()) ?? 0) >= start + looks, 30_000, 200);
+  await until(
+    `${looks} more looks (incident of pid ${pid} refreshed)`,
+    async () => ((await version()) ?? 0) >= start + looks,
+    30_000,
+    200,
+  );
 }
 
 // ---- driving -------------------------------------------------------------------------------------------
@@ -95,7 +117,11 @@ async function approve(id: string): Promise<void> {
 
 /** n sessions of `application` idle in a transaction, opened side by side. */
 async function idleSessions(application: string, n: number): Promise<LockHolder[]> {
-  const opened = await Promise.all(Array.from({ length: n }, () => idleInTransactionLockHolder(db.url, 'pg_class', { statement: 'SELECT 1', application })));
+  const opened = await Promise.all(
+    Array.from({ length: n }, () =>
+      idleInTransactionLockHolder(db.url, 'pg_class', { statement: 'SELECT 1', application }),
+    ),
+  );
   return opened.map(track);
 }
 
@@ -145,7 +171,10 @@ test('Revoke racing a stream of matches: nothing claimed after it, nothing still
   }
   const clicked = await click(slack, app.port, ACTION.ruleRevoke, id, { user: APPROVER, channel: CHANNEL });
   assert.equal(clicked.status, 200, 'Bolt acknowledges the click at once');
-  const reply = await slack.waitFor(() => slack.responsesTo(clicked.responseId)[0], { timeoutMs: 20_000, description: 'the revoke answer' });
+  const reply = await slack.waitFor(() => slack.responsesTo(clicked.responseId)[0], {
+    timeoutMs: 20_000,
+    description: 'the revoke answer',
+  });
   const ackAt = reply.at;
   const answer = String((reply.body as { text?: unknown }).text ?? '');
   proxy.delayMs = 0;
@@ -156,27 +185,50 @@ test('Revoke racing a stream of matches: nothing claimed after it, nothing still
   assert.ok(runs.length >= 2, `at least two executions: ${JSON.stringify(runs)}`);
   for (const r of runs) {
     assert.ok(ours.has(r.pid), `only sessions of the rule's application: pid ${r.pid}`);
-    assert.ok(r.claimed_ms < rule.ended_ms!, `pid ${r.pid} was claimed before the revoke committed (${r.claimed_ms} < ${rule.ended_ms})`);
-    assert.ok(r.finished_ms !== null && r.finished_ms < ackAt, `pid ${r.pid} finished (${r.finished_ms}) before the revoke was acknowledged (${ackAt})`);
+    assert.ok(
+      r.claimed_ms < rule.ended_ms!,
+      `pid ${r.pid} was claimed before the revoke committed (${r.claimed_ms} < ${rule.ended_ms})`,
+    );
+    assert.ok(
+      r.finished_ms !== null && r.finished_ms < ackAt,
+      `pid ${r.pid} finished (${r.finished_ms}) before the revoke was acknowledged (${ackAt})`,
+    );
   }
   // The race was real: at least one signal was still out when the revoke committed.
   const inFlight = runs.filter((r) => r.finished_ms! >= rule.ended_ms!);
-  assert.ok(inFlight.length >= 1, `a signal was in flight when the revoke landed: ${JSON.stringify(runs)} ended ${rule.ended_ms}`);
-  t.diagnostic(`revoke committed → acknowledged in ${Math.round(ackAt - rule.ended_ms!)} ms; ${runs.length} executions, ${inFlight.length} in flight at the revoke`);
+  assert.ok(
+    inFlight.length >= 1,
+    `a signal was in flight when the revoke landed: ${JSON.stringify(runs)} ended ${rule.ended_ms}`,
+  );
+  t.diagnostic(
+    `revoke committed → acknowledged in ${Math.round(ackAt - rule.ended_ms!)} ms; ${runs.length} executions, ${inFlight.length} in flight at the revoke`,
+  );
   // The answer says so, with the outcome.
   assert.match(answer, /^Rule revoked: it executes no more \(audited\)\./);
-  for (const r of inFlight) assert.match(answer, new RegExp(`begun before the revoke finished: .*pid ${r.pid} ${r.outcome!.replace(/_/g, ' ')}`));
+  for (const r of inFlight)
+    assert.match(
+      answer,
+      new RegExp(`begun before the revoke finished: .*pid ${r.pid} ${r.outcome!.replace(/_/g, ' ')}`),
+    );
   // The message said "revoked" only after that, once.
   const updates = messageUpdates(ts).filter((c) => /Standing approval revoked/.test(textOf(c.params)));
   assert.ok(updates.length >= 1, 'the rule message shows it revoked');
-  for (const u of updates) assert.ok(u.at >= Math.max(...runs.map((r) => r.finished_ms!)), 'the message said revoked only once every execution had finished');
+  for (const u of updates)
+    assert.ok(
+      u.at >= Math.max(...runs.map((r) => r.finished_ms!)),
+      'the message said revoked only once every execution had finished',
+    );
 
   // No execution after the acknowledgement, however many looks later; every session not executed is alive.
   const survivors = holders.filter((h) => !runs.some((r) => r.pid === h.pid));
   assert.ok(survivors.length > 0, 'the revoke came before the stream ran out');
   await waitForLooks(survivors[0]!.pid, 3);
   assert.equal((await rules.executions(id)).length, runs.length, 'nothing executed after the acknowledgement');
-  assert.deepEqual((await alive(survivors)).map((h) => h.pid), survivors.map((h) => h.pid), 'every session never executed is alive');
+  assert.deepEqual(
+    (await alive(survivors)).map((h) => h.pid),
+    survivors.map((h) => h.pid),
+    'every session never executed is alive',
+  );
   const terminated = runs.filter((r) => r.outcome === 'terminated');
   assert.equal((await gone(holders)).length, terminated.length, 'the sessions gone are exactly the ones terminated');
 
@@ -184,9 +236,19 @@ test('Revoke racing a stream of matches: nothing claimed after it, nothing still
   assert.equal(audit.filter((a) => a.event === 'rule_revoked').length, 1);
   assert.equal(audit.filter((a) => a.event === 'rule_executed').length, runs.length, 'each execution audited');
   // The proposer hears it in the thread: approved (by whom, until when), then revoked (by whom).
-  const replies = await slack.waitFor(() => (threadReplies(ts).length >= 2 ? threadReplies(ts) : undefined), { description: 'the thread replies' });
-  assert.match(textOf(replies[0]!.params), new RegExp(`<@${PROPOSER}> your rule was approved by <@${APPROVER}>: it is active until \\d\\d:\\d\\d UTC`));
-  assert.match(textOf(replies[1]!.params), new RegExp(`<@${PROPOSER}> your rule was revoked by <@${APPROVER}>: it executed ${runs.length} of at most 100 times`));
+  const replies = await slack.waitFor(() => (threadReplies(ts).length >= 2 ? threadReplies(ts) : undefined), {
+    description: 'the thread replies',
+  });
+  assert.match(
+    textOf(replies[0]!.params),
+    new RegExp(`<@${PROPOSER}> your rule was approved by <@${APPROVER}>: it is active until \\d\\d:\\d\\d UTC`),
+  );
+  assert.match(
+    textOf(replies[1]!.params),
+    new RegExp(
+      `<@${PROPOSER}> your rule was revoked by <@${APPROVER}>: it executed ${runs.length} of at most 100 times`,
+    ),
+  );
   assert.equal(threadReplies(ts).length, 2, 'not one reply per execution');
 });
 
@@ -208,19 +270,31 @@ test('a rule that expires under a steady stream of matches: nothing claimed at o
 
   const runs = await rules.executions(id);
   assert.ok(runs.length >= 3, `the stream was matched while the rule lived: ${runs.length} executions`);
-  for (const r of runs) assert.ok(r.claimed_ms < expiresAt, `pid ${r.pid} claimed at ${r.claimed_ms}, before the expiry ${expiresAt}`);
+  for (const r of runs)
+    assert.ok(r.claimed_ms < expiresAt, `pid ${r.pid} claimed at ${r.claimed_ms}, before the expiry ${expiresAt}`);
   const executed = new Set(runs.map((r) => r.pid));
   const untouched = holders.filter((h) => !executed.has(h.pid));
   assert.ok(untouched.length >= 3, `matches after the expiry: ${untouched.length}`);
-  assert.deepEqual((await alive(untouched)).map((h) => h.pid), untouched.map((h) => h.pid), 'every session never executed is alive');
+  assert.deepEqual(
+    (await alive(untouched)).map((h) => h.pid),
+    untouched.map((h) => h.pid),
+    'every session never executed is alive',
+  );
   assert.equal((await gone(holders)).length, runs.filter((r) => r.outcome === 'terminated').length);
 
   const ended = (await rules.audit(id)).filter((a) => a.event === 'rule_ended');
   assert.equal(ended.length, 1, 'audited once');
   assert.equal(ended[0]!.details.why, 'expired');
-  await slack.waitFor(() => messageUpdates(ts).find((c) => /its time is up/.test(textOf(c.params))), { description: 'the message says it ended' });
-  const told = await slack.waitFor(() => threadReplies(ts).find((c) => /time is up/.test(textOf(c.params))), { description: 'the proposer told it expired' });
-  assert.match(textOf(told.params), new RegExp(`<@${PROPOSER}> your rule's time is up .*it executed ${runs.length} of at most 1000 times`));
+  await slack.waitFor(() => messageUpdates(ts).find((c) => /its time is up/.test(textOf(c.params))), {
+    description: 'the message says it ended',
+  });
+  const told = await slack.waitFor(() => threadReplies(ts).find((c) => /time is up/.test(textOf(c.params))), {
+    description: 'the proposer told it expired',
+  });
+  assert.match(
+    textOf(told.params),
+    new RegExp(`<@${PROPOSER}> your rule's time is up .*it executed ${runs.length} of at most 1000 times`),
+  );
 });
 
 test('a burst of twenty executions in one look updates the rule message a few times, the last with the final count', async (t) => {
@@ -229,7 +303,9 @@ test('a burst of twenty executions in one look updates the rule message a few ti
   await approve(id);
   await until('the rule to reach its cap', async () => (await rules.rule(id)).status === 'exhausted');
   assert.equal((await gone(holders)).length, 20);
-  await slack.waitFor(() => messageUpdates(ts).find((c) => /20 of 20 used/.test(textOf(c.params))), { description: 'the final count on the message' });
+  await slack.waitFor(() => messageUpdates(ts).find((c) => /20 of 20 used/.test(textOf(c.params))), {
+    description: 'the final count on the message',
+  });
   await sleep(2_500); // any update still held back is due within the 2 s gap
   const updates = messageUpdates(ts);
   assert.ok(updates.length >= 2, 'approved, then executions shown');
@@ -239,17 +315,27 @@ test('a burst of twenty executions in one look updates the rule message a few ti
   assert.match(lastText, /20 of 20 used/);
   assert.match(lastText, /its cap is reached/);
   // The proposer hears it once in the thread.
-  const told = await slack.waitFor(() => threadReplies(ts).find((c) => /reached its cap/.test(textOf(c.params))), { description: 'the cap notice' });
+  const told = await slack.waitFor(() => threadReplies(ts).find((c) => /reached its cap/.test(textOf(c.params))), {
+    description: 'the cap notice',
+  });
   assert.match(textOf(told.params), new RegExp(`<@${PROPOSER}> your rule reached its cap: it executed 20 of 20 times`));
   assert.equal(threadReplies(ts).filter((c) => /reached its cap/.test(textOf(c.params))).length, 1);
 });
 
 test('the proposer is told in the thread when a rule is denied, and when a proposal expires undecided; a failed thread post blocks nothing', async () => {
   const denied = await propose('terminate idle-in-transaction app:notice-a idle:1s for:1h denied one');
-  slack.handle('chat.postMessage', (params) => (params.thread_ts === denied.ts ? { ok: false, error: 'channel_not_found' } : undefined));
-  assert.match(await rules.press(ACTION.ruleDeny, denied.id, APPROVER), /Rule denied/, 'a thread post that fails does not change the answer');
+  slack.handle('chat.postMessage', (params) =>
+    params.thread_ts === denied.ts ? { ok: false, error: 'channel_not_found' } : undefined,
+  );
+  assert.match(
+    await rules.press(ACTION.ruleDeny, denied.id, APPROVER),
+    /Rule denied/,
+    'a thread post that fails does not change the answer',
+  );
   assert.equal((await rules.rule(denied.id)).status, 'denied');
-  await until('the failure to be logged', async () => app.logs.some((l) => l.includes('could not tell the proposer in the thread')));
+  await until('the failure to be logged', async () =>
+    app.logs.some((l) => l.includes('could not tell the proposer in the thread')),
+  );
 
   const again = await propose('terminate idle-in-transaction app:notice-b idle:1s for:1h denied two');
   assert.match(await rules.press(ACTION.ruleDeny, again.id, APPROVER), /Rule denied/);
@@ -259,7 +345,9 @@ test('the proposer is told in the thread when a rule is denied, and when a propo
 
   const undecided = await propose('terminate idle-in-transaction app:notice-c idle:1s for:1h nobody decides');
   await stateQuery(db.url, 'UPDATE pgsessions.rules SET proposal_expires_at = now() WHERE id = $1', [undecided.id]);
-  const expired = await slack.waitFor(() => threadReplies(undecided.ts)[0], { description: 'the expired proposal in the thread' });
+  const expired = await slack.waitFor(() => threadReplies(undecided.ts)[0], {
+    description: 'the expired proposal in the thread',
+  });
   assert.match(textOf(expired.params), new RegExp(`<@${PROPOSER}> your proposal expired: nobody decided it in time`));
   assert.equal((await rules.rule(undecided.id)).status, 'expired');
 });
@@ -272,7 +360,10 @@ test('a revoke that commits while a claim holds the rule row is stamped after th
   await claimer.connect();
   try {
     await claimer.query('BEGIN');
-    await claimer.query("INSERT INTO pgsessions.rule_executions (rule_id, pid, backend_start, query_start, dry_run, target) VALUES ($1, 1, now(), '-infinity', false, '{}')", [id]);
+    await claimer.query(
+      "INSERT INTO pgsessions.rule_executions (rule_id, pid, backend_start, query_start, dry_run, target) VALUES ($1, 1, now(), '-infinity', false, '{}')",
+      [id],
+    );
     await claimer.query("UPDATE pgsessions.rules SET used = used + 1 WHERE id = $1 AND status = 'approved'", [id]);
     const revoking = click(slack, app.port, ACTION.ruleRevoke, id, { user: APPROVER, channel: CHANNEL });
     await sleep(500); // the revoke waits on the row
@@ -280,12 +371,18 @@ test('a revoke that commits while a claim holds the rule row is stamped after th
     const committedAt = Date.now();
     // The claim above never gets an outcome (nothing signals it): the answer says so after the bounded wait.
     const answer = await (await revoking).reply(20_000);
-    assert.match(answer, /^Rule revoked: it executes no more \(audited\)\.\n1 execution begun before the revoke had not finished when this answer was sent: pid 1 — its outcome is not known yet/);
+    assert.match(
+      answer,
+      /^Rule revoked: it executes no more \(audited\)\.\n1 execution begun before the revoke had not finished when this answer was sent: pid 1 — its outcome is not known yet/,
+    );
     const rule = await rules.rule(id);
     assert.equal(rule.status, 'revoked');
     const [run] = await rules.executions(id);
     assert.ok(run && run.claimed_ms < rule.ended_ms!, 'the claim is before the revoke');
-    assert.ok(rule.ended_ms! >= committedAt - 50, `ended_at (${rule.ended_ms}) is when the revoke got the row, not when its transaction began`);
+    assert.ok(
+      rule.ended_ms! >= committedAt - 50,
+      `ended_at (${rule.ended_ms}) is when the revoke got the row, not when its transaction began`,
+    );
   } finally {
     await claimer.end();
   }

@@ -25,7 +25,14 @@ const track = sessions.track;
 let column = 0;
 
 const env = () =>
-  baseEnv(db.url, slack, watchEnv({ PGSESSIONS_APPROVERS: `${APPROVER},${PROPOSER}`, PGSESSIONS_VIEWERS: `${REQUESTER},${APPROVER},${PROPOSER}` }));
+  baseEnv(
+    db.url,
+    slack,
+    watchEnv({
+      PGSESSIONS_APPROVERS: `${APPROVER},${PROPOSER}`,
+      PGSESSIONS_VIEWERS: `${REQUESTER},${APPROVER},${PROPOSER}`,
+    }),
+  );
 const start = async () => {
   const app = await startTestApp(env(), { terminateTimeoutMs: 3_000, watchUpdateGapSeconds: 1 });
   apps.push(app);
@@ -52,7 +59,12 @@ after(async () => {
 
 /** A rails-migrate DDL queued behind the long read, one reader queued behind it. */
 async function queuedDdl(): Promise<BlockedQuery> {
-  const ddl = track(await blockedQuery(db.url, 'orders', { statement: `ALTER TABLE orders ADD COLUMN IF NOT EXISTS c${++column} int`, application: 'rails-migrate' }));
+  const ddl = track(
+    await blockedQuery(db.url, 'orders', {
+      statement: `ALTER TABLE orders ADD COLUMN IF NOT EXISTS c${++column} int`,
+      application: 'rails-migrate',
+    }),
+  );
   track(await blockedQuery(db.url, 'orders', { application: 'puma' }));
   return ddl;
 }
@@ -68,8 +80,16 @@ test('two replicas, a stream of matches and a leader stopped mid-stream: one exe
   const [leader, standby] = leads(first) ? [first, second] : [second, first];
   assert.equal(leads(standby), false, 'exactly one replica watches the cluster');
 
-  const rules = ruleDriver(slack, () => standby.port, () => db.url, CHANNEL);
-  const { id } = await rules.propose('cancel lock-queue-head app:rails-migrate waiting:1s for:1h max:20 deploy window', PROPOSER);
+  const rules = ruleDriver(
+    slack,
+    () => standby.port,
+    () => db.url,
+    CHANNEL,
+  );
+  const { id } = await rules.propose(
+    'cancel lock-queue-head app:rails-migrate waiting:1s for:1h max:20 deploy window',
+    PROPOSER,
+  );
   assert.match(await rules.approve(id, APPROVER), /Rule approved/);
 
   track(await longRead(db.url, 'orders', { seconds: 300, application: 'reporting' }));
@@ -85,7 +105,12 @@ test('two replicas, a stream of matches and a leader stopped mid-stream: one exe
   const handover = await queuedDdl();
   ddls.push(handover);
   // Polled tightly: the leader must be stopped before its next look.
-  await waitUntil('the leader’s claim of the next match', async () => (await rules.executions(id)).some((e) => e.pid === handover.pid), 15_000, 20);
+  await waitUntil(
+    'the leader’s claim of the next match',
+    async () => (await rules.executions(id)).some((e) => e.pid === handover.pid),
+    15_000,
+    20,
+  );
   await leader.stop();
   apps.splice(apps.indexOf(leader), 1);
   await cancelledOnce(handover);
@@ -105,7 +130,13 @@ test('two replicas, a stream of matches and a leader stopped mid-stream: one exe
     () =>
       slack
         .callsTo('chat.update')
-        .find((c) => c.params.channel === WATCH_CHANNEL && c.params.ts === cleared.message_ts && /relieved by standing approval/.test(textOf(c.params)) && textOf(c.params).includes(id)),
+        .find(
+          (c) =>
+            c.params.channel === WATCH_CHANNEL &&
+            c.params.ts === cleared.message_ts &&
+            /relieved by standing approval/.test(textOf(c.params)) &&
+            textOf(c.params).includes(id),
+        ),
     { description: 'the alert saying the rule relieved it' },
   );
 
@@ -124,7 +155,11 @@ test('two replicas, a stream of matches and a leader stopped mid-stream: one exe
     'exactly one execution per matched statement, none missed',
   );
   const executed = (await rules.audit<{ target: { pid: number } }>(id)).filter((a) => a.event === 'rule_executed');
-  assert.deepEqual(executed.map((a) => a.details.target.pid), ddls.map((d) => d.pid), 'one rule_executed entry per statement');
+  assert.deepEqual(
+    executed.map((a) => a.details.target.pid),
+    ddls.map((d) => d.pid),
+    'one rule_executed entry per statement',
+  );
   const { used, status } = await rules.rule(id);
   assert.deepEqual({ used, status }, { used: ddls.length, status: 'approved' });
 });

@@ -23,7 +23,10 @@ before(async () => {
   [db, slack] = await Promise.all([createTestDatabase('snoozerights'), startSlackApi()]);
   await stateQuery(db.url, 'CREATE TABLE orders (id int PRIMARY KEY, note text)');
   await stateQuery(db.url, 'INSERT INTO orders SELECT g, null FROM generate_series(1, 10) g');
-  app = await startTestApp(baseEnv(db.url, slack, watchEnv({ PGSESSIONS_VIEWERS: VIEWER, PGSESSIONS_REQUEST_RATE: '2/1h' })), { watchUpdateGapSeconds: 1 });
+  app = await startTestApp(
+    baseEnv(db.url, slack, watchEnv({ PGSESSIONS_VIEWERS: VIEWER, PGSESSIONS_REQUEST_RATE: '2/1h' })),
+    { watchUpdateGapSeconds: 1 },
+  );
 });
 afterEach(() => sessions.endAll());
 after(async () => {
@@ -34,12 +37,24 @@ after(async () => {
 
 async function snooze(user: string, value: string): Promise<string> {
   const id = fresh('snooze');
-  const res = await blockAction(app.port, SIGNING_SECRET, { userId: user, channelId: WATCH_CHANNEL, actionId: ACTION.watchSnooze, value, responseUrl: slack.responseUrl(id) });
+  const res = await blockAction(app.port, SIGNING_SECRET, {
+    userId: user,
+    channelId: WATCH_CHANNEL,
+    actionId: ACTION.watchSnooze,
+    value,
+    responseUrl: slack.responseUrl(id),
+  });
   assert.equal(res.status, 200);
   return textOf((await slack.waitFor(() => slack.responsesTo(id)[0], { description: `the answer to ${user}` })).body);
 }
 
-const snoozes = async () => (await stateQuery<{ actor: string }>(db.url, `SELECT actor FROM pgsessions.audit_log WHERE event = 'snoozed' ORDER BY seq`)).map((r) => r.actor);
+const snoozes = async () =>
+  (
+    await stateQuery<{ actor: string }>(
+      db.url,
+      `SELECT actor FROM pgsessions.audit_log WHERE event = 'snoozed' ORDER BY seq`,
+    )
+  ).map((r) => r.actor);
 
 test('a member who may not look at the cluster cannot snooze its alert; a viewer can, within the request rate', async () => {
   sessions.track(await idleInTransactionLockHolder(db.url, 'orders'));
@@ -51,7 +66,11 @@ test('a member who may not look at the cluster cannot snooze its alert; a viewer
   // Before: anyone who could click could silence the alert for everyone, and write to the audit log.
   assert.match(await snooze(OUTSIDER, value), /PGSESSIONS_VIEWERS/);
   assert.deepEqual(await snoozes(), [], 'a refused snooze is not audited');
-  const [after] = await stateQuery<{ snoozed_by: string | null }>(db.url, 'SELECT snoozed_by FROM pgsessions.incidents WHERE id = $1', [row.id]);
+  const [after] = await stateQuery<{ snoozed_by: string | null }>(
+    db.url,
+    'SELECT snoozed_by FROM pgsessions.incidents WHERE id = $1',
+    [row.id],
+  );
   assert.equal(after!.snoozed_by, null, 'the alert is not snoozed');
 
   assert.match(await snooze(VIEWER, value), /Snoozed for everyone/);

@@ -9,8 +9,26 @@ import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { blockAction, triggerId, viewSubmission } from '../helpers/slack-requests.js';
 import { activityRow } from '../helpers/sessions.js';
 import { APPROVER, baseEnv, REQUESTER, SIGNING_SECRET, startTestApp, type TestApp } from '../helpers/app.js';
-import { approvalPosts, buttonsIn, click, fresh, requestIdOf, sessionTracker, sleep, stateQuery, textOf, waitForStatus } from '../helpers/approval-flow.js';
-import { alertPostsAbout, incidents, waitForAlertText, waitForIncident, WATCH_CHANNEL, watchEnv } from '../helpers/watch.js';
+import {
+  approvalPosts,
+  buttonsIn,
+  click,
+  fresh,
+  requestIdOf,
+  sessionTracker,
+  sleep,
+  stateQuery,
+  textOf,
+  waitForStatus,
+} from '../helpers/approval-flow.js';
+import {
+  alertPostsAbout,
+  incidents,
+  waitForAlertText,
+  waitForIncident,
+  WATCH_CHANNEL,
+  watchEnv,
+} from '../helpers/watch.js';
 import { ACTION, INPUT, VIEW } from '../../src/slack/ids.js';
 
 const STATEMENT = 'SELECT pg_sleep(120) AS storm_cancel_test';
@@ -35,7 +53,9 @@ async function stormSession(application = 'storm-cancel-app'): Promise<StormSess
   const client = new pg.Client({ connectionString: db.url, application_name: application });
   await client.connect();
   client.on('error', () => undefined);
-  const { rows } = await client.query<{ pid: number; backend_start: string }>('SELECT pg_backend_pid() AS pid, backend_start::text AS backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()');
+  const { rows } = await client.query<{ pid: number; backend_start: string }>(
+    'SELECT pg_backend_pid() AS pid, backend_start::text AS backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()',
+  );
   const session: StormSession = {
     pid: rows[0]!.pid,
     backendStart: rows[0]!.backend_start,
@@ -49,7 +69,8 @@ async function stormSession(application = 'storm-cancel-app'): Promise<StormSess
       );
       for (let i = 0; i < 100; i++) {
         const row = await activityRow(db.url, session.pid);
-        if (row?.state === 'active' && row.query.includes('storm_cancel_test') && row.query_start !== before) return row.query_start!;
+        if (row?.state === 'active' && row.query.includes('storm_cancel_test') && row.query_start !== before)
+          return row.query_start!;
         await sleep(50);
       }
       throw new Error(`pid ${session.pid} did not start the storm statement`);
@@ -67,7 +88,9 @@ async function stormSession(application = 'storm-cancel-app'): Promise<StormSess
 /** Posts and in-place updates of the storm alert that carry the bulk-cancel button. */
 function stormMessages() {
   return [...slack.callsTo('chat.postMessage'), ...slack.callsTo('chat.update')].filter(
-    (c) => /storm_cancel_test/.test(textOf(c.params)) && buttonsIn(c.params.blocks).some((b) => b.action_id === ACTION.watchCancelStorm),
+    (c) =>
+      /storm_cancel_test/.test(textOf(c.params)) &&
+      buttonsIn(c.params.blocks).some((b) => b.action_id === ACTION.watchCancelStorm),
   );
 }
 
@@ -78,7 +101,10 @@ async function requestCount(): Promise<number> {
 before(async () => {
   db = await createTestDatabase('storm');
   slack = await startSlackApi();
-  app = await startTestApp(baseEnv(db.url, slack, watchEnv({ PGSESSIONS_PROTECTED_APPS: 'storm-protected' })), { watchUpdateGapSeconds: 1, watchStorm: { sessions: 4, seconds: 0 } });
+  app = await startTestApp(baseEnv(db.url, slack, watchEnv({ PGSESSIONS_PROTECTED_APPS: 'storm-protected' })), {
+    watchUpdateGapSeconds: 1,
+    watchStorm: { sessions: 4, seconds: 0 },
+  });
 });
 afterEach(async () => {
   await sessions.endAll();
@@ -97,10 +123,16 @@ test('a storm alert offers "Request cancel of these N…": approval cancels exac
   for (let n = 0; n < 5; n++) storm.push(await stormSession());
   // Part of the storm, but a protected application: never in the frozen list.
   const guarded = await stormSession('storm-protected');
-  await slack.waitFor(() => alertPostsAbout(slack, /storm_cancel_test/)[0], { timeoutMs: 10_000, description: 'the storm alert' });
+  await slack.waitFor(() => alertPostsAbout(slack, /storm_cancel_test/)[0], {
+    timeoutMs: 10_000,
+    description: 'the storm alert',
+  });
   const row = await waitForIncident(db.url, (i) => i.status === 'open' && i.cause === 'query-storm');
   // The alert may have been posted while the storm was still growing: the message is updated in place.
-  const shown = await slack.waitFor(() => stormMessages().find((c) => /these 6…/.test(textOf(c.params))), { timeoutMs: 10_000, description: 'the alert with all 6' });
+  const shown = await slack.waitFor(() => stormMessages().find((c) => /these 6…/.test(textOf(c.params))), {
+    timeoutMs: 10_000,
+    description: 'the alert with all 6',
+  });
   const button = buttonsIn(shown.params.blocks).find((b) => b.action_id === ACTION.watchCancelStorm);
   assert.ok(button, 'the storm alert offers a bulk cancel');
   assert.match(button.text?.text ?? '', /Request cancel of these 6…/);
@@ -108,8 +140,17 @@ test('a storm alert offers "Request cancel of these N…": approval cancels exac
 
   // The form shows the N sessions: count, statement, applications.
   const trigger = triggerId();
-  await blockAction(app.port, SIGNING_SECRET, { userId: REQUESTER, channelId: WATCH_CHANNEL, actionId: ACTION.watchCancelStorm, value: button.value, responseUrl: slack.responseUrl(fresh('s')), triggerId: trigger });
-  const opened = await slack.waitFor(() => slack.callsTo('views.open').find((c) => c.params.trigger_id === trigger), { description: 'the storm form' });
+  await blockAction(app.port, SIGNING_SECRET, {
+    userId: REQUESTER,
+    channelId: WATCH_CHANNEL,
+    actionId: ACTION.watchCancelStorm,
+    value: button.value,
+    responseUrl: slack.responseUrl(fresh('s')),
+    triggerId: trigger,
+  });
+  const opened = await slack.waitFor(() => slack.callsTo('views.open').find((c) => c.params.trigger_id === trigger), {
+    description: 'the storm form',
+  });
   const modal = opened.params.view as { callback_id: string; private_metadata: string };
   assert.equal(modal.callback_id, VIEW.stormRequest);
   assert.match(textOf(modal), /cancel the running queries of 6 sessions/);
@@ -120,14 +161,26 @@ test('a storm alert offers "Request cancel of these N…": approval cancels exac
     userId: REQUESTER,
     callbackId: VIEW.stormRequest,
     privateMetadata: modal.private_metadata,
-    values: { [INPUT.reasonBlock]: { [INPUT.reasonAction]: { type: 'plain_text_input', value: 'storm takes the site down' } } },
+    values: {
+      [INPUT.reasonBlock]: { [INPUT.reasonAction]: { type: 'plain_text_input', value: 'storm takes the site down' } },
+    },
   });
-  const approval = await slack.waitFor(() => approvalPosts(slack, WATCH_CHANNEL)[0], { description: 'the approval request in the watch channel' });
+  const approval = await slack.waitFor(() => approvalPosts(slack, WATCH_CHANNEL)[0], {
+    description: 'the approval request in the watch channel',
+  });
   const requestId = requestIdOf(approval);
   assert.match(textOf(approval.params), /Cancel the queries of 5 sessions/);
-  const [stored] = await stateQuery<{ action: string; targets: Array<{ pid: number; queryStart: string }> }>(db.url, 'SELECT action, targets FROM pgsessions.requests WHERE id = $1', [requestId]);
+  const [stored] = await stateQuery<{ action: string; targets: Array<{ pid: number; queryStart: string }> }>(
+    db.url,
+    'SELECT action, targets FROM pgsessions.requests WHERE id = $1',
+    [requestId],
+  );
   assert.equal(stored!.action, 'cancel_all');
-  assert.deepEqual(stored!.targets.map((t) => t.pid).sort(), storm.map((s) => s.pid).sort(), 'exactly the storm sessions are frozen, the protected one left out');
+  assert.deepEqual(
+    stored!.targets.map((t) => t.pid).sort(),
+    storm.map((s) => s.pid).sort(),
+    'exactly the storm sessions are frozen, the protected one left out',
+  );
 
   // After the freeze: one member moves on to a NEW query; a new session joins the storm.
   const movedOn = storm[0]!;
@@ -153,25 +206,40 @@ test('a storm alert offers "Request cancel of these N…": approval cancels exac
   assert.equal(moved?.state, 'active', 'the member that started a new query after the freeze is not cancelled');
   assert.equal(moved?.query_start, newQueryStart);
   assert.notEqual(outcomes.get(movedOn.pid), 'cancelled');
-  assert.equal((await activityRow(db.url, guarded.pid))?.state, 'active', 'the protected application is never cancelled');
+  assert.equal(
+    (await activityRow(db.url, guarded.pid))?.state,
+    'active',
+    'the protected application is never cancelled',
+  );
   const lateRow = await activityRow(db.url, late.pid);
   assert.equal(lateRow?.state, 'active', 'a session that arrived after the freeze is untouched');
   assert.equal(outcomes.has(late.pid), false);
 
   // Three sessions still run the statement (under the storm size of 4): the storm clears, and its alert says
   // which request relieved it, how many of its sessions it cancelled, and who approved it.
-  const cleared = await waitForIncident(db.url, (i) => i.id === row.id && i.status === 'cleared', 15_000, 'the storm to clear');
-  assert.deepEqual(cleared.clear_reason, { kind: 'request', requestId, action: 'cancelled', approver: APPROVER, counts: { done: 4, of: 5 } });
-  await waitForAlertText(slack, new RegExp(`relieved by request \`${requestId}\` \\(cancelled 4 of 5, approved by <@${APPROVER}>\\)`));
+  const cleared = await waitForIncident(
+    db.url,
+    (i) => i.id === row.id && i.status === 'cleared',
+    15_000,
+    'the storm to clear',
+  );
+  assert.deepEqual(cleared.clear_reason, {
+    kind: 'request',
+    requestId,
+    action: 'cancelled',
+    approver: APPROVER,
+    counts: { done: 4, of: 5 },
+  });
+  await waitForAlertText(
+    slack,
+    new RegExp(`relieved by request \`${requestId}\` \\(cancelled 4 of 5, approved by <@${APPROVER}>\\)`),
+  );
 });
 
 test('a forged storm button or form changes nothing', async () => {
   for (let n = 0; n < 4; n++) await stormSession();
   // The storm of the test before may come back within minutes: then its message is updated, not posted anew.
-  await slack.waitFor(
-    () => stormMessages()[0],
-    { timeoutMs: 10_000, description: 'the storm alert with its button' },
-  );
+  await slack.waitFor(() => stormMessages()[0], { timeoutMs: 10_000, description: 'the storm alert with its button' });
   const before = await requestCount();
 
   const forgedValues = [
@@ -183,14 +251,31 @@ test('a forged storm button or form changes nothing', async () => {
   for (const value of forgedValues) {
     const responseId = fresh('forged');
     const trigger = triggerId();
-    await blockAction(app.port, SIGNING_SECRET, { userId: REQUESTER, channelId: WATCH_CHANNEL, actionId: ACTION.watchCancelStorm, value, responseUrl: slack.responseUrl(responseId), triggerId: trigger });
-    const reply = await slack.waitFor(() => slack.responsesTo(responseId)[0], { description: `the answer to ${value}` });
+    await blockAction(app.port, SIGNING_SECRET, {
+      userId: REQUESTER,
+      channelId: WATCH_CHANNEL,
+      actionId: ACTION.watchCancelStorm,
+      value,
+      responseUrl: slack.responseUrl(responseId),
+      triggerId: trigger,
+    });
+    const reply = await slack.waitFor(() => slack.responsesTo(responseId)[0], {
+      description: `the answer to ${value}`,
+    });
     assert.match(textOf(reply.body), /nothing was (done|requested)/);
-    assert.equal(slack.callsTo('views.open').filter((c) => c.params.trigger_id === trigger).length, 0, 'no form opened');
+    assert.equal(
+      slack.callsTo('views.open').filter((c) => c.params.trigger_id === trigger).length,
+      0,
+      'no form opened',
+    );
   }
 
   // A forged form submission naming an incident that is not a storm (or none): refused in the form, nothing requested.
-  for (const privateMetadata of [JSON.stringify({ incidentId: '00000000-0000-4000-8000-000000000000', channel: WATCH_CHANNEL }), '{"incidentId":"nope"}', JSON.stringify({ target: { pids: [1] } })]) {
+  for (const privateMetadata of [
+    JSON.stringify({ incidentId: '00000000-0000-4000-8000-000000000000', channel: WATCH_CHANNEL }),
+    '{"incidentId":"nope"}',
+    JSON.stringify({ target: { pids: [1] } }),
+  ]) {
     const res = await viewSubmission(app.port, SIGNING_SECRET, {
       userId: REQUESTER,
       callbackId: VIEW.stormRequest,
@@ -208,11 +293,23 @@ test('a forged storm button or form changes nothing', async () => {
 test('a member that moved to a new query between the alert and the form submission is left out of the request', async () => {
   const storm: StormSession[] = [];
   for (let n = 0; n < 5; n++) storm.push(await stormSession());
-  const shown = await slack.waitFor(() => stormMessages().find((c) => /these 5…/.test(textOf(c.params))), { timeoutMs: 15_000, description: 'the alert with all 5' });
+  const shown = await slack.waitFor(() => stormMessages().find((c) => /these 5…/.test(textOf(c.params))), {
+    timeoutMs: 15_000,
+    description: 'the alert with all 5',
+  });
   const button = buttonsIn(shown.params.blocks).find((b) => b.action_id === ACTION.watchCancelStorm)!;
   const trigger = triggerId();
-  await blockAction(app.port, SIGNING_SECRET, { userId: REQUESTER, channelId: WATCH_CHANNEL, actionId: ACTION.watchCancelStorm, value: button.value, responseUrl: slack.responseUrl(fresh('s')), triggerId: trigger });
-  const opened = await slack.waitFor(() => slack.callsTo('views.open').find((c) => c.params.trigger_id === trigger), { description: 'the storm form' });
+  await blockAction(app.port, SIGNING_SECRET, {
+    userId: REQUESTER,
+    channelId: WATCH_CHANNEL,
+    actionId: ACTION.watchCancelStorm,
+    value: button.value,
+    responseUrl: slack.responseUrl(fresh('s')),
+    triggerId: trigger,
+  });
+  const opened = await slack.waitFor(() => slack.callsTo('views.open').find((c) => c.params.trigger_id === trigger), {
+    description: 'the storm form',
+  });
   const modal = opened.params.view as { private_metadata: string };
 
   // While the form is open, one member's query ends and it starts the same statement again: a new query_start.
@@ -227,9 +324,21 @@ test('a member that moved to a new query between the alert and the form submissi
     privateMetadata: modal.private_metadata,
     values: { [INPUT.reasonBlock]: { [INPUT.reasonAction]: { type: 'plain_text_input', value: 'storm again' } } },
   });
-  const approval = await slack.waitFor(() => approvalPosts(slack, WATCH_CHANNEL)[0], { description: 'the approval request' });
-  const [stored] = await stateQuery<{ targets: Array<{ pid: number }> }>(db.url, 'SELECT targets FROM pgsessions.requests WHERE id = $1', [requestIdOf(approval)]);
+  const approval = await slack.waitFor(() => approvalPosts(slack, WATCH_CHANNEL)[0], {
+    description: 'the approval request',
+  });
+  const [stored] = await stateQuery<{ targets: Array<{ pid: number }> }>(
+    db.url,
+    'SELECT targets FROM pgsessions.requests WHERE id = $1',
+    [requestIdOf(approval)],
+  );
   const pids = stored!.targets.map((t) => t.pid);
   assert.ok(!pids.includes(movedOn.pid), `the request froze pid ${movedOn.pid}, whose query changed after the alert`);
-  assert.deepEqual(pids.sort(), storm.slice(1).map((s) => s.pid).sort());
+  assert.deepEqual(
+    pids.sort(),
+    storm
+      .slice(1)
+      .map((s) => s.pid)
+      .sort(),
+  );
 });

@@ -1,7 +1,6 @@
 // The playground page: asks the server what the chosen person sees, shows it, and sends what they do. All
 // HTML comes from the server, already escaped; this file only places it and wires the controls.
 
-
 const $ = (id) => document.getElementById(id);
 const view = {
   as: sessionStorage.getItem('pgs-as') || '',
@@ -12,10 +11,18 @@ const view = {
 };
 
 async function post(path, body) {
-  const res = await fetch(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const res = await fetch(path, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   const json = await res.json().catch(() => ({ ok: false, error: `HTTP ${res.status}` }));
   if (!res.ok || json.ok === false) {
-    say(json.error ? `Not done: ${json.error}` : `The app answered HTTP ${json.status ?? res.status}: Slack would show an error on this control.`);
+    say(
+      json.error
+        ? `Not done: ${json.error}`
+        : `The app answered HTTP ${json.status ?? res.status}: Slack would show an error on this control.`,
+    );
   }
   return json;
 }
@@ -60,9 +67,10 @@ function render(state) {
 
   const banner = $('banner');
   const b = state.banner;
-  banner.textContent = b.mode === 'demo'
-    ? `Demo incident on an embedded PostgreSQL${b.readOnly ? ' · read-only' : ''}`
-    : `Watching ${b.target} · ${b.readOnly ? 'read-only: listings only, every cancel and terminate is refused (PGSESSIONS_READ_ONLY=false to allow)' : 'NOT read-only: approved kills are real, and anyone who reaches this page can play both the requester and the approver'}`;
+  banner.textContent =
+    b.mode === 'demo'
+      ? `Demo incident on an embedded PostgreSQL${b.readOnly ? ' · read-only' : ''}`
+      : `Watching ${b.target} · ${b.readOnly ? 'read-only: listings only, every cancel and terminate is refused (PGSESSIONS_READ_ONLY=false to allow)' : 'NOT read-only: approved kills are real, and anyone who reaches this page can play both the requester and the approver'}`;
   banner.classList.toggle('read-only', b.readOnly);
   // Against a real server with kills allowed, the two-person rule is one person with a menu: say so in red.
   banner.classList.toggle('danger', b.mode !== 'demo' && !b.readOnly);
@@ -165,7 +173,13 @@ document.addEventListener('click', async (event) => {
     if (button.dataset.confirm && !window.confirm(button.dataset.confirm)) return;
     const element = button.dataset.element === 'accessory' ? 'accessory' : Number(button.dataset.element);
     button.disabled = true;
-    await post('/ui/action', { as: view.as, channel: article.dataset.channel, ts: article.dataset.ts, block: Number(button.dataset.block), element });
+    await post('/ui/action', {
+      as: view.as,
+      channel: article.dataset.channel,
+      ts: article.dataset.ts,
+      block: Number(button.dataset.block),
+      element,
+    });
     button.disabled = false;
     return;
   }

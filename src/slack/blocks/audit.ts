@@ -55,9 +55,15 @@ function shownOf(entry: AuditEntry): Shown {
     case 'refused':
       return { targets: [], why: entry.details.why };
     case 'chain_keyed':
-      return { targets: [], why: `from here on each entry is HMAC-SHA256 under PGSESSIONS_AUDIT_KEY (key id ${entry.details.keyId})` };
+      return {
+        targets: [],
+        why: `from here on each entry is HMAC-SHA256 under PGSESSIONS_AUDIT_KEY (key id ${entry.details.keyId})`,
+      };
     case 'snoozed':
-      return { targets: [], why: `alert ${entry.details.cause} snoozed for ${entry.details.minutes} min (incident ${entry.details.incident})` };
+      return {
+        targets: [],
+        why: `alert ${entry.details.cause} snoozed for ${entry.details.minutes} min (incident ${entry.details.incident})`,
+      };
     case 'rule_proposed':
     case 'rule_approved':
     case 'rule_denied':
@@ -67,12 +73,19 @@ function shownOf(entry: AuditEntry): Shown {
       const d = entry.details;
       const approver = 'approver' in d ? d.approver : null;
       const ended = 'why' in d ? ` (${d.why})` : '';
-      return { requester: d.proposer, approver, reason: d.reason, targets: [], why: `rule ${d.rule}${ended}: ${d.words}` };
+      return {
+        requester: d.proposer,
+        approver,
+        reason: d.reason,
+        targets: [],
+        why: `rule ${d.rule}${ended}: ${d.words}`,
+      };
     }
     case 'tampering_detected': {
       const d = entry.details;
       const c = d.claims;
-      const pids = Array.isArray(c.targets) && c.targets.length > 0 ? `, pids ${c.targets.slice(0, 20).join(', ')}` : '';
+      const pids =
+        Array.isArray(c.targets) && c.targets.length > 0 ? `, pids ${c.targets.slice(0, 20).join(', ')}` : '';
       return {
         requester: c.requester ?? undefined,
         approver: c.approver,
@@ -106,7 +119,8 @@ export function buildAuditMessage(entry: AuditEntry, opts: { queryText?: QueryTe
   const lines = [parts.join(' · ')];
   const targets = Array.isArray(d.targets) ? d.targets : [];
   for (const t of targets.slice(0, 10)) {
-    const query = 'query' in t && typeof t.query === 'string' ? shapeQueryText(t.query, opts.queryText ?? 'full') : null;
+    const query =
+      'query' in t && typeof t.query === 'string' ? shapeQueryText(t.query, opts.queryText ?? 'full') : null;
     lines.push(
       `pid ${t.pid} · user ${inlineText(t.user ?? '—', 64)} · db ${inlineText(t.database ?? '—', 64)} · app ${inlineText(t.application ?? '—', 64)}` +
         (query ? ` · ${codeSpan(query, 300)}` : ''),
@@ -119,7 +133,10 @@ export function buildAuditMessage(entry: AuditEntry, opts: { queryText?: QueryTe
   if (typeof d.why === 'string') lines.push(`why: ${safeText(d.why, 600)}`);
   const text = truncate(lines.join('\n'), LIMITS.sectionText);
   return {
-    text: truncate(`${entry.event}${entry.cluster ? ` on ${entry.cluster}` : ''}${entry.requestId ? ` (request ${entry.requestId})` : ''}`, 3000),
+    text: truncate(
+      `${entry.event}${entry.cluster ? ` on ${entry.cluster}` : ''}${entry.requestId ? ` (request ${entry.requestId})` : ''}`,
+      3000,
+    ),
     blocks: [
       { type: 'section', text: { type: 'mrkdwn', text } },
       {

@@ -97,9 +97,21 @@ export function buildBlocking(input: BlockingInput): RenderedMessage {
     if (fold !== undefined) {
       if (blocks.length + 1 > budget) break;
       const query = row.query === null ? '_no query text visible_' : codeSpan(row.query, BLOCKING_QUERY_CHARS + 2);
-      const apps = [...new Set(fold.map((r) => r.application ?? '—'))].slice(0, 3).map((a) => inlineText(a, 40)).join(', ');
+      const apps = [...new Set(fold.map((r) => r.application ?? '—'))]
+        .slice(0, 3)
+        .map((a) => inlineText(a, 40))
+        .join(', ');
       const oldest = Math.max(...fold.map((r) => r.ageSeconds));
-      blocks.push({ type: 'section', text: { type: 'mrkdwn', text: truncate(`${indent(row.depth)}*${fold.length} sessions* (app ${apps}), the oldest for ${formatDuration(oldest)}: ${query}`, LIMITS.sectionText) } });
+      blocks.push({
+        type: 'section',
+        text: {
+          type: 'mrkdwn',
+          text: truncate(
+            `${indent(row.depth)}*${fold.length} sessions* (app ${apps}), the oldest for ${formatDuration(oldest)}: ${query}`,
+            LIMITS.sectionText,
+          ),
+        },
+      });
       shown += 1;
       continue;
     }
@@ -108,9 +120,7 @@ export function buildBlocking(input: BlockingInput): RenderedMessage {
     const offered = (isRoot || isLockQueueHead(row)) && input.killable(row);
     const note = offered ? cannotSignalNote(row) : null;
     const buttons =
-      offered && !note
-        ? sessionButtons(cluster, row, { cancel: row.state === 'active', terminate: isRoot })
-        : [];
+      offered && !note ? sessionButtons(cluster, row, { cancel: row.state === 'active', terminate: isRoot }) : [];
     const needed = buttons.length > 0 || note ? 2 : 1;
     if (blocks.length + needed > budget) break;
     const suffix = isRoot
@@ -144,7 +154,10 @@ export function buildBlocking(input: BlockingInput): RenderedMessage {
 
   const lines = roots
     .slice(0, 10)
-    .map((r) => `pid ${r.pid} (${r.user ?? '?'}@${r.database ?? '?'}, ${formatDuration(r.ageSeconds)}) blocks ${r.blocksCount}`);
+    .map(
+      (r) =>
+        `pid ${r.pid} (${r.user ?? '?'}@${r.database ?? '?'}, ${formatDuration(r.ageSeconds)}) blocks ${r.blocksCount}`,
+    );
   const text = escapeTruncate(
     `Lock waits on ${cluster}: ${roots.length} root blockers, ${waiting} waiting.\n${lines.join('\n')}`,
     LIMITS.fallbackText,

@@ -8,7 +8,10 @@ const ROLE = { audit: 'audit channel', watch: 'watch channel' } as const;
 /** One line per problem: which channel, what Slack says, and what to do about it. */
 export function describeChannelProblem(p: ChannelProblem): string {
   const where = `The ${ROLE[p.role]} ${channelMention(p.channel)}`;
-  const kept = p.role === 'audit' ? ' Audit entries wait in the outbox meanwhile: each is delivered once, in order, when this is fixed.' : '';
+  const kept =
+    p.role === 'audit'
+      ? ' Audit entries wait in the outbox meanwhile: each is delivered once, in order, when this is fixed.'
+      : '';
   switch (p.code) {
     case 'not_in_channel':
       return `:x: ${where} refuses posts: the bot is not in it (\`not_in_channel\`). Invite it with \`/invite @pgsessions\`.${kept}`;
@@ -24,8 +27,17 @@ export function describeChannelProblem(p: ChannelProblem): string {
 /** `status` with a section on the channels, when any has a problem (within the block limit). */
 export function withChannelProblems(message: RenderedMessage, problems: ChannelProblem[]): RenderedMessage {
   if (problems.length === 0) return message;
-  const section: KnownBlock = { type: 'section', text: { type: 'mrkdwn', text: truncate(problems.map(describeChannelProblem).join('\n'), LIMITS.sectionText) } };
+  const section: KnownBlock = {
+    type: 'section',
+    text: { type: 'mrkdwn', text: truncate(problems.map(describeChannelProblem).join('\n'), LIMITS.sectionText) },
+  };
   // Right after the usage: before the per-cluster sections, which are cut first when there are too many.
   const blocks = [...message.blocks.slice(0, 2), section, ...message.blocks.slice(2)].slice(0, LIMITS.blocksPerMessage);
-  return { text: truncate(`${message.text} Channel problems: ${problems.map((p) => `${p.channel} ${p.code}`).join(', ')}.`, LIMITS.fallbackText), blocks };
+  return {
+    text: truncate(
+      `${message.text} Channel problems: ${problems.map((p) => `${p.channel} ${p.code}`).join(', ')}.`,
+      LIMITS.fallbackText,
+    ),
+    blocks,
+  };
 }

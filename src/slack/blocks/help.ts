@@ -69,14 +69,18 @@ export function describeCapabilities(c: RoleCapabilities): string[] {
   const reserved = reservedConnectionsLine(c);
   // Advice, not a failure: pgsessions keeps a connection of its own open (the lifeline) for a full cluster;
   // reserved connections are what lets it in when that one is lost too.
-  if (reserved) lines.push(`${reserved.can ? ':white_check_mark: Can' : ':information_source: Cannot'} ${reserved.text.replace(/pg_use_reserved_connections|reserved_connections = \d+/g, (m) => `\`${m}\``)}.`);
+  if (reserved)
+    lines.push(
+      `${reserved.can ? ':white_check_mark: Can' : ':information_source: Cannot'} ${reserved.text.replace(/pg_use_reserved_connections|reserved_connections = \d+/g, (m) => `\`${m}\``)}.`,
+    );
   return lines;
 }
 
 const UNREACHABLE_STATUS = {
   unreachable: ':red_circle: unreachable right now.',
   full: ':red_circle: full: max_connections reached (53300), and pgsessions\u2019 reserved connection to it is lost too.',
-  pooler_full: ':red_circle: its connection pooler is full (max_client_conn), and pgsessions\u2019 reserved connection through it is lost too.',
+  pooler_full:
+    ':red_circle: its connection pooler is full (max_client_conn), and pgsessions\u2019 reserved connection through it is lost too.',
   slow: ':large_yellow_circle: too busy to answer right now.',
 } as const;
 
@@ -94,10 +98,7 @@ function usageBlocks(): KnownBlock[] {
 }
 
 export function buildHelp(input: HelpInput): RenderedMessage {
-  const blocks: KnownBlock[] = [
-    { type: 'header', text: { type: 'plain_text', text: 'pgsessions' } },
-    ...usageBlocks(),
-  ];
+  const blocks: KnownBlock[] = [{ type: 'header', text: { type: 'plain_text', text: 'pgsessions' } }, ...usageBlocks()];
   if (input.readOnly) {
     blocks.push({
       type: 'section',
@@ -123,7 +124,9 @@ export function buildHelp(input: HelpInput): RenderedMessage {
   if (hidden > 0) {
     blocks.push({
       type: 'context',
-      elements: [{ type: 'mrkdwn', text: `${hidden} more clusters not shown — ask for one with \`status cluster:NAME\`.` }],
+      elements: [
+        { type: 'mrkdwn', text: `${hidden} more clusters not shown — ask for one with \`status cluster:NAME\`.` },
+      ],
     });
   }
   const names = input.clusters.map((c) => c.name).join(', ');

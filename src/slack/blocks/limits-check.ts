@@ -22,13 +22,21 @@ function checkString(value: unknown, path: string, max: number, report: Report, 
 }
 
 /** A text object: `plain_text` where only plain text is allowed, else either kind. */
-function checkText(value: unknown, path: string, max: number, report: Report, plainOnly: boolean, required = true): void {
+function checkText(
+  value: unknown,
+  path: string,
+  max: number,
+  report: Report,
+  plainOnly: boolean,
+  required = true,
+): void {
   if (value === undefined) {
     if (required) report(path, 'is required');
     return;
   }
   if (!isNode(value)) return report(path, 'must be a text object');
-  if (value.type !== 'plain_text' && value.type !== 'mrkdwn') return report(`${path}.type`, 'must be plain_text or mrkdwn');
+  if (value.type !== 'plain_text' && value.type !== 'mrkdwn')
+    return report(`${path}.type`, 'must be plain_text or mrkdwn');
   if (plainOnly && value.type !== 'plain_text') report(`${path}.type`, 'must be plain_text');
   if (typeof value.text !== 'string') return report(`${path}.text`, 'must be a string');
   checkString(value.text, `${path}.text`, max, report, 1);
@@ -66,7 +74,8 @@ function checkElement(value: unknown, path: string, report: Report, actionIds: S
   if (value.action_id !== undefined) {
     checkString(value.action_id, `${path}.action_id`, LIMITS.actionId, report, 1);
     if (typeof value.action_id === 'string') {
-      if (actionIds.has(value.action_id)) report(`${path}.action_id`, `repeats ${JSON.stringify(value.action_id.slice(0, 60))} in its block`);
+      if (actionIds.has(value.action_id))
+        report(`${path}.action_id`, `repeats ${JSON.stringify(value.action_id.slice(0, 60))} in its block`);
       actionIds.add(value.action_id);
     }
   }
@@ -76,7 +85,8 @@ function checkElement(value: unknown, path: string, report: Report, actionIds: S
       checkText(value.text, `${path}.text`, LIMITS.buttonText, report, true);
       checkString(value.value, `${path}.value`, LIMITS.buttonValue, report, 1);
       checkString(value.url, `${path}.url`, LIMITS.url, report, 1);
-      if (value.style !== undefined && value.style !== 'primary' && value.style !== 'danger') report(`${path}.style`, 'must be primary or danger');
+      if (value.style !== undefined && value.style !== 'primary' && value.style !== 'danger')
+        report(`${path}.style`, 'must be primary or danger');
       return;
     case 'static_select':
       checkText(value.placeholder, `${path}.placeholder`, LIMITS.placeholder, report, true, false);
@@ -89,7 +99,10 @@ function checkElement(value: unknown, path: string, report: Report, actionIds: S
     case 'plain_text_input':
       checkText(value.placeholder, `${path}.placeholder`, LIMITS.placeholder, report, true, false);
       checkString(value.initial_value, `${path}.initial_value`, LIMITS.inputValue, report);
-      if (value.max_length !== undefined && (typeof value.max_length !== 'number' || value.max_length < 1 || value.max_length > LIMITS.inputValue)) {
+      if (
+        value.max_length !== undefined &&
+        (typeof value.max_length !== 'number' || value.max_length < 1 || value.max_length > LIMITS.inputValue)
+      ) {
         report(`${path}.max_length`, `must be a number from 1 to ${LIMITS.inputValue}`);
       }
       return;
@@ -102,23 +115,37 @@ function checkElement(value: unknown, path: string, report: Report, actionIds: S
 }
 
 function checkContextElement(value: unknown, path: string, report: Report): void {
-  if (isNode(value) && value.type === 'image') return checkString(value.alt_text, `${path}.alt_text`, LIMITS.altText, report, 1);
+  if (isNode(value) && value.type === 'image')
+    return checkString(value.alt_text, `${path}.alt_text`, LIMITS.altText, report, 1);
   checkText(value, path, LIMITS.sectionText, report, false);
 }
 
-function checkList(value: unknown, path: string, max: number, report: Report, each: (item: unknown, path: string) => void): void {
+function checkList(
+  value: unknown,
+  path: string,
+  max: number,
+  report: Report,
+  each: (item: unknown, path: string) => void,
+): void {
   if (!Array.isArray(value)) return report(path, 'must be an array');
   if (value.length < 1) report(path, 'must not be empty');
   if (value.length > max) report(path, `holds ${value.length} elements, over ${max}`);
   for (const [i, item] of value.entries()) each(item, `${path}[${i}]`);
 }
 
-function checkBlock(block: unknown, path: string, report: Report, blockIds: Set<string>, surface: 'message' | 'modal'): void {
+function checkBlock(
+  block: unknown,
+  path: string,
+  report: Report,
+  blockIds: Set<string>,
+  surface: 'message' | 'modal',
+): void {
   if (!isNode(block)) return report(path, 'must be a block object');
   if (block.block_id !== undefined) {
     checkString(block.block_id, `${path}.block_id`, LIMITS.blockId, report, 1);
     if (typeof block.block_id === 'string') {
-      if (blockIds.has(block.block_id)) report(`${path}.block_id`, `repeats ${JSON.stringify(block.block_id.slice(0, 60))}`);
+      if (blockIds.has(block.block_id))
+        report(`${path}.block_id`, `repeats ${JSON.stringify(block.block_id.slice(0, 60))}`);
       blockIds.add(block.block_id);
     }
   }
@@ -128,16 +155,22 @@ function checkBlock(block: unknown, path: string, report: Report, blockIds: Set<
       if (block.text === undefined && block.fields === undefined) report(path, 'a section needs text or fields');
       checkText(block.text, `${path}.text`, LIMITS.sectionText, report, false, false);
       if (block.fields !== undefined) {
-        checkList(block.fields, `${path}.fields`, LIMITS.sectionFields, report, (f, p) => checkText(f, p, LIMITS.sectionField, report, false));
+        checkList(block.fields, `${path}.fields`, LIMITS.sectionFields, report, (f, p) =>
+          checkText(f, p, LIMITS.sectionField, report, false),
+        );
       }
       if (block.accessory !== undefined) checkElement(block.accessory, `${path}.accessory`, report, actionIds);
       return;
     case 'header':
       return checkText(block.text, `${path}.text`, LIMITS.headerText, report, true);
     case 'context':
-      return checkList(block.elements, `${path}.elements`, LIMITS.contextElements, report, (e, p) => checkContextElement(e, p, report));
+      return checkList(block.elements, `${path}.elements`, LIMITS.contextElements, report, (e, p) =>
+        checkContextElement(e, p, report),
+      );
     case 'actions':
-      return checkList(block.elements, `${path}.elements`, LIMITS.actionsElements, report, (e, p) => checkElement(e, p, report, actionIds));
+      return checkList(block.elements, `${path}.elements`, LIMITS.actionsElements, report, (e, p) =>
+        checkElement(e, p, report, actionIds),
+      );
     case 'divider':
       return;
     case 'input':

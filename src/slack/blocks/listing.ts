@@ -38,7 +38,10 @@ function ageText(row: SessionRow): string {
 }
 
 /** The mrkdwn of one session, bounded well under a section's 3000 characters. */
-export function sessionText(row: SessionRow, opts: { prefix?: string; suffix?: string; queryChars?: number; queryHidden?: boolean } = {}): string {
+export function sessionText(
+  row: SessionRow,
+  opts: { prefix?: string; suffix?: string; queryChars?: number; queryHidden?: boolean } = {},
+): string {
   const head =
     `${opts.prefix ?? ''}*pid ${row.pid}* · user ${name(row.user)} · db ${name(row.database)}` +
     ` · app ${name(row.application)} · client ${name(row.client)}`;
@@ -66,11 +69,18 @@ export function sessionText(row: SessionRow, opts: { prefix?: string; suffix?: s
  */
 export function cannotSignalNote(row: Pick<SessionRow, 'signalBlocker'>): ContextBlock | null {
   if (!row.signalBlocker) return null;
-  return { type: 'context', elements: [{ type: 'mrkdwn', text: `:no_entry_sign: No buttons: ${SIGNAL_BLOCKER_REASONS[row.signalBlocker]}.` }] };
+  return {
+    type: 'context',
+    elements: [{ type: 'mrkdwn', text: `:no_entry_sign: No buttons: ${SIGNAL_BLOCKER_REASONS[row.signalBlocker]}.` }],
+  };
 }
 
 /** Cancel / Terminate buttons for a session (the clicker still has to give a reason and get approval). */
-export function sessionButtons(cluster: string, row: SessionRow, opts: { cancel: boolean; terminate: boolean }): Button[] {
+export function sessionButtons(
+  cluster: string,
+  row: SessionRow,
+  opts: { cancel: boolean; terminate: boolean },
+): Button[] {
   const buttons: Button[] = [];
   const target = { cluster, pid: row.pid, backendStart: row.backendStart, queryStart: row.queryStart };
   if (opts.cancel && cancelUseful(row)) {
@@ -166,7 +176,12 @@ export function buildListing(input: ListingInput): RenderedMessage {
 
   if (recovery) blocks.push(...recoveryBlocks(recovery));
   if (input.refused) {
-    blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `:warning: Cluster \`${inlineText(cluster, 63)}\` ${reservedNote(input.refused)}` }] });
+    blocks.push({
+      type: 'context',
+      elements: [
+        { type: 'mrkdwn', text: `:warning: Cluster \`${inlineText(cluster, 63)}\` ${reservedNote(input.refused)}` },
+      ],
+    });
   }
   if (input.invisible) {
     blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: invisibleNote(input.invisible) }] });
@@ -190,7 +205,10 @@ export function buildListing(input: ListingInput): RenderedMessage {
     const buttons = input.killable(row) && !note ? sessionButtons(cluster, row, { cancel: true, terminate: true }) : [];
     const needed = buttons.length > 0 || note ? 2 : 1;
     if (blocks.length + needed > budget) break;
-    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: sessionText(row, { queryHidden: input.queryHidden ?? false }) } });
+    blocks.push({
+      type: 'section',
+      text: { type: 'mrkdwn', text: sessionText(row, { queryHidden: input.queryHidden ?? false }) },
+    });
     if (buttons.length > 0) blocks.push({ type: 'actions', elements: buttons } satisfies ActionsBlock);
     if (note) blocks.push(note);
     shown += 1;
@@ -207,6 +225,9 @@ export function buildListing(input: ListingInput): RenderedMessage {
   const lines = rows
     .slice(0, 10)
     .map((r) => `pid ${r.pid} ${r.user ?? '?'}@${r.database ?? '?'} ${r.state ?? '?'} ${formatDuration(r.ageSeconds)}`);
-  const text = escapeTruncate(`${title}: showing ${shown} of ${total}.${standbyText(recovery)}\n${lines.join('\n')}`, LIMITS.fallbackText);
+  const text = escapeTruncate(
+    `${title}: showing ${shown} of ${total}.${standbyText(recovery)}\n${lines.join('\n')}`,
+    LIMITS.fallbackText,
+  );
   return { text, blocks };
 }

@@ -171,10 +171,7 @@ export function channelMention(id: string): string {
  * Slack's date formatting (`<!date^EPOCH^{token}|fallback>`), shown in each reader's time zone. Null when
  * the timestamp cannot be read.
  */
-export function slackDate(
-  when: string | Date,
-  format = '{date_short_pretty} {time}',
-): string | null {
+export function slackDate(when: string | Date, format = '{date_short_pretty} {time}'): string | null {
   const ms = when instanceof Date ? when.getTime() : Date.parse(when);
   if (!Number.isFinite(ms)) return null;
   const epoch = Math.floor(ms / 1000);

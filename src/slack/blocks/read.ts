@@ -31,12 +31,21 @@ export function buildReadAnswer(answer: ReadAnswer, view: ReadView): RenderedMes
         queryHidden: view.queryHidden,
       });
     case 'blocking':
-      return buildBlocking({ cluster: answer.cluster, rows: answer.rows, killable: answer.killable, queryHidden: view.queryHidden });
+      return buildBlocking({
+        cluster: answer.cluster,
+        rows: answer.rows,
+        killable: answer.killable,
+        queryHidden: view.queryHidden,
+      });
     case 'replication':
       return buildReplication({ cluster: answer.cluster, rows: answer.rows, killable: answer.killable });
     case 'status':
     case 'help':
-      return buildHelp({ clusters: answer.clusters, readOnly: view.readOnly, ...(answer.kind === 'status' && view.audit ? { audit: view.audit } : {}) });
+      return buildHelp({
+        clusters: answer.clusters,
+        readOnly: view.readOnly,
+        ...(answer.kind === 'status' && view.audit ? { audit: view.audit } : {}),
+      });
     case 'pending':
       return buildPendingList(answer.requests, { elsewhere: answer.elsewhere });
   }
@@ -47,7 +56,10 @@ const names = (known: string[]) => known.map((n) => `\`${inlineText(n, 63)}\``).
 /** The same sentence as plain text, for places that show no mrkdwn (a form's field error). */
 export function readFailurePlain(failure: ReadFailure): string {
   // Strip the mrkdwn: code-span backticks, and the three escaped characters back to what they mean.
-  return truncate(readFailureText(failure).replace(/`/g, '').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&'), 2000);
+  return truncate(
+    readFailureText(failure).replace(/`/g, '').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&'),
+    2000,
+  );
 }
 
 /** One plain sentence (mrkdwn) for a failed read. Never a host name, port or server message: those are in the log. */

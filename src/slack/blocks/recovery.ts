@@ -31,7 +31,8 @@ function receiver(r: RecoveryState): string | null {
 /** The header's line for a standby: `standby · replaying, 3s behind · 12 kB received, not yet replayed`. */
 export function recoveryHeadline(r: RecoveryState): string {
   const parts = ['standby', replay(r)];
-  if (r.bytesBehind !== null && r.bytesBehind > 0) parts.push(`${formatBytes(r.bytesBehind)} received, not yet replayed`);
+  if (r.bytesBehind !== null && r.bytesBehind > 0)
+    parts.push(`${formatBytes(r.bytesBehind)} received, not yet replayed`);
   const rx = receiver(r);
   if (rx) parts.push(rx);
   return parts.join(' · ');
@@ -58,7 +59,12 @@ export function recoveryProcessText(p: RecoveryProcess): string {
  */
 export function recoveryBlocks(r: RecoveryState): Array<ContextBlock | SectionBlock> {
   const blocks: Array<ContextBlock | SectionBlock> = [
-    { type: 'context', elements: [{ type: 'mrkdwn', text: truncate(`:arrows_counterclockwise: *${recoveryHeadline(r)}*`, LIMITS.sectionText) }] },
+    {
+      type: 'context',
+      elements: [
+        { type: 'mrkdwn', text: truncate(`:arrows_counterclockwise: *${recoveryHeadline(r)}*`, LIMITS.sectionText) },
+      ],
+    },
   ];
   const shown = r.processes.slice(0, MAX_PROCESSES);
   if (shown.length === 0) return blocks;

@@ -21,7 +21,8 @@ const sessions = (n: number) => `${n} ${n === 1 ? 'session' : 'sessions'}`;
 
 export function buildReliefModal(input: ReliefModalInput): ModalView {
   const { relief } = input;
-  const app = relief.application === '' ? 'with no application name' : `of app *${inlineText(relief.application, 100)}*`;
+  const app =
+    relief.application === '' ? 'with no application name' : `of app *${inlineText(relief.application, 100)}*`;
   const blocks: KnownBlock[] = [
     {
       type: 'section',
@@ -41,7 +42,12 @@ export function buildReliefModal(input: ReliefModalInput): ModalView {
       element: {
         type: 'checkboxes',
         action_id: INPUT.includeActiveAction,
-        options: [{ text: { type: 'plain_text', text: truncate(`Also its ${sessions(relief.active)} running a statement`, 75) }, value: INCLUDE_ACTIVE }],
+        options: [
+          {
+            text: { type: 'plain_text', text: truncate(`Also its ${sessions(relief.active)} running a statement`, 75) },
+            value: INCLUDE_ACTIVE,
+          },
+        ],
       },
     },
   ];

@@ -119,7 +119,10 @@ export function buildReplication(input: ReplicationInput): RenderedMessage {
 
   const lines = rows
     .slice(0, 10)
-    .map((r) => `${r.application ?? '?'} (pid ${r.pid}) ${r.state ?? '?'} lag ${r.lagBytes === null ? '?' : formatBytes(r.lagBytes)}`);
+    .map(
+      (r) =>
+        `${r.application ?? '?'} (pid ${r.pid}) ${r.state ?? '?'} lag ${r.lagBytes === null ? '?' : formatBytes(r.lagBytes)}`,
+    );
   return {
     text: escapeTruncate(`Walsenders on ${cluster}: ${rows.length}.\n${lines.join('\n')}`, LIMITS.fallbackText),
     blocks,

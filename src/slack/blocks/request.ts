@@ -165,7 +165,10 @@ export function buildStormModal(input: StormModalInput): ModalView {
       type: 'section',
       text: {
         type: 'mrkdwn',
-        text: truncate(`*${n}* · apps: ${apps} · oldest for ${Math.round(input.oldestSeconds)} s\n${input.query === null ? '_query text not shown_' : codeSpan(input.query, MODAL_QUERY_CHARS + 2)}`, LIMITS.sectionText),
+        text: truncate(
+          `*${n}* · apps: ${apps} · oldest for ${Math.round(input.oldestSeconds)} s\n${input.query === null ? '_query text not shown_' : codeSpan(input.query, MODAL_QUERY_CHARS + 2)}`,
+          LIMITS.sectionText,
+        ),
       },
     },
   ];
@@ -174,7 +177,8 @@ export function buildStormModal(input: StormModalInput): ModalView {
     title: 'Cancel query storm',
     blocks,
     reasonPrompt: 'What is it doing to us, and why cancel these?',
-    freezes: 'The request freezes these sessions (each with the query it runs now); approval cancels exactly those, never a session that arrived later or a query started since.',
+    freezes:
+      'The request freezes these sessions (each with the query it runs now); approval cancels exactly those, never a session that arrived later or a query started since.',
     incidentId: input.incidentId,
     channel: input.channel,
   });
@@ -201,7 +205,11 @@ export function incidentRequestModal(form: {
     submit: { type: 'plain_text', text: 'Request approval' },
     close: { type: 'plain_text', text: 'Close' },
     private_metadata: encodeStormMetadata({ incidentId: form.incidentId, channel: form.channel }),
-    blocks: [...form.blocks, reasonInput(form.reasonPrompt), { type: 'context', elements: [{ type: 'mrkdwn', text: form.freezes }] }],
+    blocks: [
+      ...form.blocks,
+      reasonInput(form.reasonPrompt),
+      { type: 'context', elements: [{ type: 'mrkdwn', text: form.freezes }] },
+    ],
   };
 }
 
@@ -231,7 +239,8 @@ export function describeOutcome(o: TargetOutcome): string {
 export function describeResult(result: ExecutionResult | null): string {
   if (result === null) return 'no result recorded';
   if (result.unreachable && result.trouble) return `${TROUBLE_HEADLINE[result.trouble]} — nothing (more) was signalled`;
-  if (result.unreachable) return `cluster unreachable — nothing was signalled${result.message ? `: ${result.message}` : ''}`;
+  if (result.unreachable)
+    return `cluster unreachable — nothing was signalled${result.message ? `: ${result.message}` : ''}`;
   const prefix = result.interrupted ? 'interrupted by a restart — reconciled, not re-run' : '';
   const outcomes = result.outcomes;
   let body: string;
@@ -243,7 +252,8 @@ export function describeResult(result: ExecutionResult | null): string {
     // Count by wording, first-seen order: "12 terminated, 2 no longer running or changed — nothing killed".
     const counts = new Map<string, number>();
     for (const o of outcomes) {
-      const words = o.outcome === 'permission_denied' ? 'permission denied' : o.outcome === 'error' ? 'failed' : describeOutcome(o);
+      const words =
+        o.outcome === 'permission_denied' ? 'permission denied' : o.outcome === 'error' ? 'failed' : describeOutcome(o);
       counts.set(words, (counts.get(words) ?? 0) + 1);
     }
     body = [...counts].map(([words, n]) => `${n} ${words}`).join(', ');
@@ -362,7 +372,9 @@ export interface ApprovalMessageInput {
 export function buildApprovalMessage(input: ApprovalMessageInput): RenderedMessage {
   const { request: r, now } = input;
   const title = requestTitle(r);
-  const blocks: KnownBlock[] = [{ type: 'header', text: { type: 'plain_text', text: truncate(title, LIMITS.headerText) } }];
+  const blocks: KnownBlock[] = [
+    { type: 'header', text: { type: 'plain_text', text: truncate(title, LIMITS.headerText) } },
+  ];
 
   const meta = [
     `*Cluster:* ${inlineText(r.cluster, 200)} · *Requested by:* ${userMention(r.requester)}`,
@@ -376,7 +388,10 @@ export function buildApprovalMessage(input: ApprovalMessageInput): RenderedMessa
   if (r.action === 'terminate_all' || r.action === 'cancel_all') {
     const verb = r.action === 'cancel_all' ? 'cancels the running queries of' : 'ends';
     if (r.targets.length === 0) {
-      blocks.push({ type: 'section', text: { type: 'mrkdwn', text: '_No sessions matched: there is nothing to end._' } });
+      blocks.push({
+        type: 'section',
+        text: { type: 'mrkdwn', text: '_No sessions matched: there is nothing to end._' },
+      });
     } else {
       blocks.push(...packLines(r.targets.slice(0, MAX_LISTED_TARGETS).map(compactTargetLine)));
       if (r.targets.length > MAX_LISTED_TARGETS) {
@@ -392,7 +407,12 @@ export function buildApprovalMessage(input: ApprovalMessageInput): RenderedMessa
       } else {
         blocks.push({
           type: 'context',
-          elements: [{ type: 'mrkdwn', text: `Approval ${verb} exactly these sessions, never ones that arrived later${r.action === 'cancel_all' ? ' (nor a query started since)' : ''}.` }],
+          elements: [
+            {
+              type: 'mrkdwn',
+              text: `Approval ${verb} exactly these sessions, never ones that arrived later${r.action === 'cancel_all' ? ' (nor a query started since)' : ''}.`,
+            },
+          ],
         });
       }
     }
@@ -410,14 +430,28 @@ export function buildApprovalMessage(input: ApprovalMessageInput): RenderedMessa
   const status = statusLine(r, now);
   if (pendingLive) {
     const decision: Button[] = [
-      { type: 'button', action_id: ACTION.approve, text: { type: 'plain_text', text: 'Approve' }, style: 'primary', value: r.id },
-      { type: 'button', action_id: ACTION.deny, text: { type: 'plain_text', text: 'Deny' }, style: 'danger', value: r.id },
+      {
+        type: 'button',
+        action_id: ACTION.approve,
+        text: { type: 'plain_text', text: 'Approve' },
+        style: 'primary',
+        value: r.id,
+      },
+      {
+        type: 'button',
+        action_id: ACTION.deny,
+        text: { type: 'plain_text', text: 'Deny' },
+        style: 'danger',
+        value: r.id,
+      },
       { type: 'button', action_id: ACTION.withdraw, text: { type: 'plain_text', text: 'Withdraw' }, value: r.id },
     ];
     blocks.push({ type: 'actions', block_id: BLOCK.decision, elements: decision });
     blocks.push({
       type: 'context',
-      elements: [{ type: 'mrkdwn', text: 'Waiting for an approver other than the requester. The requester may withdraw.' }],
+      elements: [
+        { type: 'mrkdwn', text: 'Waiting for an approver other than the requester. The requester may withdraw.' },
+      ],
     });
   } else if (status !== null) {
     blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: truncate(status, LIMITS.sectionText) }] });
@@ -433,12 +467,21 @@ export function buildApprovalMessage(input: ApprovalMessageInput): RenderedMessa
     if (outcomes.length > MAX_LISTED_TARGETS) {
       blocks.push({
         type: 'context',
-        elements: [{ type: 'mrkdwn', text: `${outcomes.length - MAX_LISTED_TARGETS} more outcomes not shown (all are in the audit log).` }],
+        elements: [
+          {
+            type: 'mrkdwn',
+            text: `${outcomes.length - MAX_LISTED_TARGETS} more outcomes not shown (all are in the audit log).`,
+          },
+        ],
       });
     }
   }
 
-  const pids = r.targets.slice(0, 10).map((t) => t.pid).join(', ') + (r.targets.length > 10 ? '…' : '');
+  const pids =
+    r.targets
+      .slice(0, 10)
+      .map((t) => t.pid)
+      .join(', ') + (r.targets.length > 10 ? '…' : '');
   const statusWords = pendingLive ? 'awaiting approval' : (status ?? r.status);
   const text = truncate(
     `${escapeMrkdwn(title)} on ${escapeTruncate(r.cluster, 200)} (pid ${pids}) by ${userMention(r.requester)}: ${statusWords}`,
@@ -476,7 +519,8 @@ export function buildPendingList(requests: KillRequest[], opts: { elsewhere?: nu
     });
   }
   if (requests.length === 0) {
-    const none = elsewhere > 0 ? 'No open requests in this conversation.' : 'No open requests. Nothing is waiting for approval.';
+    const none =
+      elsewhere > 0 ? 'No open requests in this conversation.' : 'No open requests. Nothing is waiting for approval.';
     blocks.push({ type: 'section', text: { type: 'mrkdwn', text: none } });
     return { text: elsewhere > 0 ? 'No open requests in this conversation.' : 'No open requests.', blocks };
   }

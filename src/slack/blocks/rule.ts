@@ -49,12 +49,16 @@ const DOES: Record<'cancel' | 'terminate', string> = { cancel: 'would cancel', t
 
 /** "Would match right now": per match what the rule would do, or that it never touches it; or why it is unknown. */
 export function previewLines(preview: RulePreview): string {
-  if (!preview.ok) return `*Would match right now:* could not be read (${inlineText(preview.reason, 200)}). The rule is proposed all the same.`;
+  if (!preview.ok)
+    return `*Would match right now:* could not be read (${inlineText(preview.reason, 200)}). The rule is proposed all the same.`;
   const { matches } = preview;
   if (matches.length === 0) return '*Would match right now:* nothing on the cluster.';
   const lines = matches.slice(0, PREVIEW_MAX).map(({ incident: i, verdict, why }) => {
     const r = i.root!;
-    const what = verdict === 'protected' ? `never touched: protected — ${inlineText(why ?? '', 120)}; pid ${r.pid}` : `${DOES[verdict]} pid ${r.pid}`;
+    const what =
+      verdict === 'protected'
+        ? `never touched: protected — ${inlineText(why ?? '', 120)}; pid ${r.pid}`
+        : `${DOES[verdict]} pid ${r.pid}`;
     const waiting = i.cause === 'lock-queue-head' || i.cause === 'root-blocker' ? ` · ${i.waiting} waiting` : '';
     return `• ${what} · app ${inlineText(r.application ?? '—', 64)} · user ${inlineText(r.user ?? '—', 64)}${waiting}${r.query ? ` · ${codeSpan(r.query, 200)}` : ''}`;
   });
@@ -62,7 +66,10 @@ export function previewLines(preview: RulePreview): string {
   return truncate(`*Would match right now (${matches.length}):*\n${lines.join('\n')}`, LIMITS.sectionText);
 }
 
-export function buildRuleMessage(rule: Rule, opts: { preview?: RulePreview; queryText?: QueryTextMode } = {}): RenderedMessage {
+export function buildRuleMessage(
+  rule: Rule,
+  opts: { preview?: RulePreview; queryText?: QueryTextMode } = {},
+): RenderedMessage {
   const words = describeRule(rule.spec, rule.expiresAt);
   const head = [
     `${STATUS_LINE[rule.status]} on \`${inlineText(rule.cluster, 63)}\`${rule.spec.dryRun ? ' · *dry run*' : ''}`,
@@ -72,20 +79,47 @@ export function buildRuleMessage(rule: Rule, opts: { preview?: RulePreview; quer
   ];
   if (rule.approver) head.push(`approved by ${userMention(rule.approver)}`);
   if (rule.endedBy && rule.status !== 'approved') head.push(`${rule.status} by ${userMention(rule.endedBy)}`);
-  if (rule.status === 'proposed') head.push(`the proposal expires at ${clock(rule.proposalExpiresAt)} if nobody decides`);
-  if (rule.status !== 'proposed' && rule.status !== 'denied' && rule.status !== 'withdrawn') head.push(usageLine(rule, opts.queryText));
-  const blocks: KnownBlock[] = [{ type: 'section', text: { type: 'mrkdwn', text: truncate(head.join('\n'), LIMITS.sectionText) } }];
+  if (rule.status === 'proposed')
+    head.push(`the proposal expires at ${clock(rule.proposalExpiresAt)} if nobody decides`);
+  if (rule.status !== 'proposed' && rule.status !== 'denied' && rule.status !== 'withdrawn')
+    head.push(usageLine(rule, opts.queryText));
+  const blocks: KnownBlock[] = [
+    { type: 'section', text: { type: 'mrkdwn', text: truncate(head.join('\n'), LIMITS.sectionText) } },
+  ];
   if (opts.preview) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: previewLines(opts.preview) } });
   const buttons = [];
   if (rule.status === 'proposed') {
     buttons.push(
-      { type: 'button' as const, action_id: ACTION.ruleApprove, style: 'primary' as const, text: { type: 'plain_text' as const, text: 'Approve rule' }, value: rule.id },
-      { type: 'button' as const, action_id: ACTION.ruleDeny, style: 'danger' as const, text: { type: 'plain_text' as const, text: 'Deny' }, value: rule.id },
-      { type: 'button' as const, action_id: ACTION.ruleWithdraw, text: { type: 'plain_text' as const, text: 'Withdraw' }, value: rule.id },
+      {
+        type: 'button' as const,
+        action_id: ACTION.ruleApprove,
+        style: 'primary' as const,
+        text: { type: 'plain_text' as const, text: 'Approve rule' },
+        value: rule.id,
+      },
+      {
+        type: 'button' as const,
+        action_id: ACTION.ruleDeny,
+        style: 'danger' as const,
+        text: { type: 'plain_text' as const, text: 'Deny' },
+        value: rule.id,
+      },
+      {
+        type: 'button' as const,
+        action_id: ACTION.ruleWithdraw,
+        text: { type: 'plain_text' as const, text: 'Withdraw' },
+        value: rule.id,
+      },
     );
   }
   if (rule.status === 'approved') {
-    buttons.push({ type: 'button' as const, action_id: ACTION.ruleRevoke, style: 'danger' as const, text: { type: 'plain_text' as const, text: 'Revoke' }, value: rule.id });
+    buttons.push({
+      type: 'button' as const,
+      action_id: ACTION.ruleRevoke,
+      style: 'danger' as const,
+      text: { type: 'plain_text' as const, text: 'Revoke' },
+      value: rule.id,
+    });
   }
   if (buttons.length > 0) blocks.push({ type: 'actions', elements: buttons });
   blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `rule ${rule.id}` }] });
@@ -93,8 +127,14 @@ export function buildRuleMessage(rule: Rule, opts: { preview?: RulePreview; quer
 }
 
 export function buildRulesList(rules: Rule[]): RenderedMessage {
-  if (rules.length === 0) return { text: 'No active or proposed rules.', blocks: [{ type: 'section', text: { type: 'mrkdwn', text: 'No active or proposed standing approvals.' } }] };
-  const blocks: KnownBlock[] = [{ type: 'header', text: { type: 'plain_text', text: `Standing approvals (${rules.length})` } }];
+  if (rules.length === 0)
+    return {
+      text: 'No active or proposed rules.',
+      blocks: [{ type: 'section', text: { type: 'mrkdwn', text: 'No active or proposed standing approvals.' } }],
+    };
+  const blocks: KnownBlock[] = [
+    { type: 'header', text: { type: 'plain_text', text: `Standing approvals (${rules.length})` } },
+  ];
   for (const rule of rules.slice(0, 20)) {
     const text = truncate(
       `*${rule.status === 'approved' ? 'active' : rule.status}* on \`${inlineText(rule.cluster, 63)}\` · ${safeText(describeRule(rule.spec, rule.expiresAt), 800)}\n` +
@@ -104,10 +144,17 @@ export function buildRulesList(rules: Rule[]): RenderedMessage {
     blocks.push({
       type: 'section',
       text: { type: 'mrkdwn', text },
-      accessory: { type: 'button', action_id: ACTION.ruleRevoke, style: 'danger', text: { type: 'plain_text', text: 'Revoke' }, value: rule.id },
+      accessory: {
+        type: 'button',
+        action_id: ACTION.ruleRevoke,
+        style: 'danger',
+        text: { type: 'plain_text', text: 'Revoke' },
+        value: rule.id,
+      },
     });
   }
-  if (rules.length > 20) blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `… and ${rules.length - 20} more` }] });
+  if (rules.length > 20)
+    blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `… and ${rules.length - 20} more` }] });
   return { text: `${rules.length} standing approvals`, blocks };
 }
 
@@ -148,7 +195,9 @@ export function revokedReply(revoked: Revoked): string {
   const open = revoked.inFlight.filter((e) => e.outcome === null);
   const n = (k: number) => `${k} execution${k === 1 ? '' : 's'} begun before the revoke`;
   if (done.length > 0) {
-    lines.push(`${n(done.length)} finished: ${done.map((e) => `pid ${e.pid} ${inlineText(e.outcome!.replace(/_/g, ' '), 40)}`).join(', ')}.`);
+    lines.push(
+      `${n(done.length)} finished: ${done.map((e) => `pid ${e.pid} ${inlineText(e.outcome!.replace(/_/g, ' '), 40)}`).join(', ')}.`,
+    );
   }
   if (open.length > 0) {
     lines.push(

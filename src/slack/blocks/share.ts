@@ -12,7 +12,9 @@ export function withShareButton(message: RenderedMessage, commandText: string): 
   const value = commandText.length > 0 ? commandText : 'top';
   const share: KnownBlock = {
     type: 'actions',
-    elements: [{ type: 'button', action_id: ACTION.share, text: { type: 'plain_text', text: 'Share in channel' }, value }],
+    elements: [
+      { type: 'button', action_id: ACTION.share, text: { type: 'plain_text', text: 'Share in channel' }, value },
+    ],
   };
   return { ...message, blocks: [...message.blocks, share] };
 }

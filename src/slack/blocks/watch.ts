@@ -3,7 +3,16 @@
 // once cleared, how long it lasted and why it ended. Pure: data in, Block Kit out.
 import type { ActionsBlock, Button, KnownBlock } from '@slack/types';
 import { formatDuration } from '../../domain/duration.js';
-import { reliefOf, type ClearReason, type ConnectionGroup, type ConnectionUse, type Incident, type IncidentCause, type LiveIncident, type RootSession } from '../../domain/watch.js';
+import {
+  reliefOf,
+  type ClearReason,
+  type ConnectionGroup,
+  type ConnectionUse,
+  type Incident,
+  type IncidentCause,
+  type LiveIncident,
+  type RootSession,
+} from '../../domain/watch.js';
 import { ACTION, encodeSnooze, encodeStorm, encodeTarget, SNOOZE_MINUTES, snoozeActionId } from '../ids.js';
 import { LIMITS, codeSpan, inlineText, slackDate, truncate, userMention, type RenderedMessage } from './mrkdwn.js';
 
@@ -22,7 +31,8 @@ export const CAUSE_TITLES: Record<IncidentCause, string> = {
 };
 
 /** A cluster that refused pgsessions' connection (53300) answered: it is full, not silent. */
-const isFull = (i: { cause: IncidentCause; error?: string | null }): boolean => i.cause === 'cluster-down' && /\(53300\)$/.test(i.error ?? '');
+const isFull = (i: { cause: IncidentCause; error?: string | null }): boolean =>
+  i.cause === 'cluster-down' && /\(53300\)$/.test(i.error ?? '');
 
 /** The incident's title: its cause's, except a "down" cluster that in fact said it is full. */
 export function incidentTitle(i: { cause: IncidentCause; error?: string | null }): string {
@@ -41,7 +51,13 @@ function query(r: RootSession): string {
 
 function lockText(i: Incident): string {
   if (!i.lock) return '';
-  const what = i.lock.relation ? `\`${inlineText(i.lock.relation, NAME_CHARS)}\`` : i.lock.relationOid !== null ? `relation OID ${i.lock.relationOid}` : i.lock.transactionId ? `transaction ${name(i.lock.transactionId)}` : name(i.lock.locktype);
+  const what = i.lock.relation
+    ? `\`${inlineText(i.lock.relation, NAME_CHARS)}\``
+    : i.lock.relationOid !== null
+      ? `relation OID ${i.lock.relationOid}`
+      : i.lock.transactionId
+        ? `transaction ${name(i.lock.transactionId)}`
+        : name(i.lock.locktype);
   return `${name(i.lock.mode)} on ${what}`;
 }
 
@@ -68,17 +84,25 @@ export function describeIncident(i: Incident): string {
         ? `${who(r)} is *${name(r.state)} for ${formatDuration(r.ageSeconds)}* and holds ${lockText(i) || 'a lock'} that others want: *${sessions(i.waiting)} wait*${apps(i)}, the oldest for ${formatDuration(i.oldestWaitSeconds)}.\n${(r.state ?? '').startsWith('idle') ? 'Last query: ' : 'Query: '}${query(r)}`
         : 'A root blocker';
     case 'idle-in-transaction':
-      return r ? `${who(r)} is *idle in transaction for ${formatDuration(r.ageSeconds)}*.\nLast query: ${query(r)}` : 'An idle transaction';
+      return r
+        ? `${who(r)} is *idle in transaction for ${formatDuration(r.ageSeconds)}*.\nLast query: ${query(r)}`
+        : 'An idle transaction';
     case 'active':
-      return r ? `${who(r)} has been *running one query for ${formatDuration(r.ageSeconds)}*:\n${query(r)}` : 'A long query';
+      return r
+        ? `${who(r)} has been *running one query for ${formatDuration(r.ageSeconds)}*:\n${query(r)}`
+        : 'A long query';
     case 'query-storm':
-      return r ? `*${i.members.length} sessions* run ${query(r)}${apps(i)}, the oldest for ${formatDuration(r.ageSeconds)}.` : 'A query storm';
+      return r
+        ? `*${i.members.length} sessions* run ${query(r)}${apps(i)}, the oldest for ${formatDuration(r.ageSeconds)}.`
+        : 'A query storm';
     case 'connections': {
       const c = i.connections;
       return c ? [`*${connectionUse(c)}*`, ...connectionHolders(c)].join('\n') : 'Connections';
     }
     case 'replication-lag':
-      return r ? `Walsender *pid ${r.pid}* (app ${name(r.application)}) is ${gib(i.lagBytes ?? 0)} behind in replay.` : 'Replication lag';
+      return r
+        ? `Walsender *pid ${r.pid}* (app ${name(r.application)}) is ${gib(i.lagBytes ?? 0)} behind in replay.`
+        : 'Replication lag';
     case 'cluster-down':
       return isFull(i)
         ? `The cluster refuses new connections (${name(i.error)}) and pgsessions\u2019 reserved connection to it is lost too: listings and kills fail until a connection frees.`
@@ -87,7 +111,13 @@ export function describeIncident(i: Incident): string {
 }
 
 /** `412 of 500: 300 idle, 80 active, 32 idle in transaction`. */
-export function connectionUse(c: { total: number; available: number; idle: number; active: number; idleInTransaction: number }): string {
+export function connectionUse(c: {
+  total: number;
+  available: number;
+  idle: number;
+  active: number;
+  idleInTransaction: number;
+}): string {
   return `${c.total} of ${c.available}: ${c.idle} idle, ${c.active} active, ${c.idleInTransaction} idle in transaction`;
 }
 
@@ -97,8 +127,16 @@ const groupName = (g: ConnectionGroup): string => (g.name === '' ? '_(none)_' : 
 export function connectionHolders(c: ConnectionUse): string[] {
   if (!c.top) return [];
   const line = (label: string, groups: ConnectionGroup[]) =>
-    groups.length === 0 ? [] : [`${label}: ${groups.map((g) => `${groupName(g)} ${g.total} (${g.idle} idle, ${g.idleInTransaction} idle in transaction, ${g.active} active)`).join(' · ')}`];
-  return [...line('Applications', c.top.applications), ...line('Users', c.top.users), ...line('Client addresses', c.top.clients)];
+    groups.length === 0
+      ? []
+      : [
+          `${label}: ${groups.map((g) => `${groupName(g)} ${g.total} (${g.idle} idle, ${g.idleInTransaction} idle in transaction, ${g.active} active)`).join(' · ')}`,
+        ];
+  return [
+    ...line('Applications', c.top.applications),
+    ...line('Users', c.top.users),
+    ...line('Client addresses', c.top.clients),
+  ];
 }
 
 export function describeClearReason(reason: ClearReason | null): string {
@@ -120,11 +158,23 @@ export function describeClearReason(reason: ClearReason | null): string {
 }
 
 function button(text: string, actionId: string, value: string, style?: 'primary' | 'danger'): Button {
-  return { type: 'button', text: { type: 'plain_text', text: truncate(text, LIMITS.buttonText) }, action_id: actionId, value, ...(style ? { style } : {}) };
+  return {
+    type: 'button',
+    text: { type: 'plain_text', text: truncate(text, LIMITS.buttonText) },
+    action_id: actionId,
+    value,
+    ...(style ? { style } : {}),
+  };
 }
 
 function target(cluster: string, r: RootSession, kind: 'cancel' | 'terminate'): string {
-  return encodeTarget({ cluster, pid: r.pid, backendStart: r.backendStart, queryStart: kind === 'cancel' ? r.queryStart : null, kind });
+  return encodeTarget({
+    cluster,
+    pid: r.pid,
+    backendStart: r.backendStart,
+    queryStart: kind === 'cancel' ? r.queryStart : null,
+    kind,
+  });
 }
 
 /**
@@ -135,29 +185,68 @@ export function requestButtons(i: Incident, incidentId?: string): Button[] {
   const relief = reliefOf(i);
   if (relief && incidentId) {
     const app = relief.application === '' ? 'no application name' : `app ${relief.application}`;
-    return [button(`Request terminate of the ${relief.idle} idle sessions of ${app}…`, ACTION.watchRelieveConnections, encodeStorm(incidentId), 'danger')];
+    return [
+      button(
+        `Request terminate of the ${relief.idle} idle sessions of ${app}…`,
+        ACTION.watchRelieveConnections,
+        encodeStorm(incidentId),
+        'danger',
+      ),
+    ];
   }
   const r = i.root;
   if (!r) return [];
   if (i.cause === 'query-storm') {
-    return incidentId && i.members.length > 0 ? [button(`Request cancel of these ${i.members.length}…`, ACTION.watchCancelStorm, encodeStorm(incidentId), 'primary')] : [];
+    return incidentId && i.members.length > 0
+      ? [
+          button(
+            `Request cancel of these ${i.members.length}…`,
+            ACTION.watchCancelStorm,
+            encodeStorm(incidentId),
+            'primary',
+          ),
+        ]
+      : [];
   }
   const running = r.state === 'active' && r.queryStart !== null;
   switch (i.cause) {
     case 'lock-queue-head': {
-      const out = running ? [button('Request cancel of the waiting DDL…', ACTION.cancel, target(i.cluster, r, 'cancel'), 'primary')] : [];
-      if (i.behind) out.push(button(`Request terminate of pid ${i.behind.pid} (what it waits behind)…`, ACTION.terminate, target(i.cluster, i.behind, 'terminate')));
+      const out = running
+        ? [button('Request cancel of the waiting DDL…', ACTION.cancel, target(i.cluster, r, 'cancel'), 'primary')]
+        : [];
+      if (i.behind)
+        out.push(
+          button(
+            `Request terminate of pid ${i.behind.pid} (what it waits behind)…`,
+            ACTION.terminate,
+            target(i.cluster, i.behind, 'terminate'),
+          ),
+        );
       return out;
     }
     case 'root-blocker': {
-      const out = [button('Request terminate of the root blocker…', ACTION.terminate, target(i.cluster, r, 'terminate'), 'danger')];
+      const out = [
+        button('Request terminate of the root blocker…', ACTION.terminate, target(i.cluster, r, 'terminate'), 'danger'),
+      ];
       if (running) out.unshift(button('Request cancel of its query…', ACTION.cancel, target(i.cluster, r, 'cancel')));
       return out;
     }
     case 'idle-in-transaction':
-      return [button('Request terminate of the idle transaction…', ACTION.terminate, target(i.cluster, r, 'terminate'), 'danger')];
+      return [
+        button(
+          'Request terminate of the idle transaction…',
+          ACTION.terminate,
+          target(i.cluster, r, 'terminate'),
+          'danger',
+        ),
+      ];
     case 'active':
-      return running ? [button('Request cancel of the query…', ACTION.cancel, target(i.cluster, r, 'cancel')), button('Request terminate…', ACTION.terminate, target(i.cluster, r, 'terminate'))] : [];
+      return running
+        ? [
+            button('Request cancel of the query…', ACTION.cancel, target(i.cluster, r, 'cancel')),
+            button('Request terminate…', ACTION.terminate, target(i.cluster, r, 'terminate')),
+          ]
+        : [];
     default:
       return [];
   }
@@ -176,24 +265,52 @@ export function buildIncidentMessage(input: IncidentMessageInput): RenderedMessa
   const opened = slackDate(live.openedAt) ?? live.openedAt;
   const blocks: KnownBlock[] = [];
   if (cleared) {
-    const lasted = live.clearedAt ? formatDuration((Date.parse(live.clearedAt) - Date.parse(live.openedAt)) / 1000) : '—';
+    const lasted = live.clearedAt
+      ? formatDuration((Date.parse(live.clearedAt) - Date.parse(live.openedAt)) / 1000)
+      : '—';
     blocks.push({
       type: 'section',
-      text: { type: 'mrkdwn', text: truncate(`:white_check_mark: *Cleared* on \`${name(live.cluster)}\` after ${lasted}: ${describeClearReason(live.clearReason)}.\n~${title}~`, LIMITS.sectionText) },
+      text: {
+        type: 'mrkdwn',
+        text: truncate(
+          `:white_check_mark: *Cleared* on \`${name(live.cluster)}\` after ${lasted}: ${describeClearReason(live.clearReason)}.\n~${title}~`,
+          LIMITS.sectionText,
+        ),
+      },
     });
     blocks.push({ type: 'section', text: { type: 'mrkdwn', text: truncate(describeIncident(i), LIMITS.sectionText) } });
   } else {
-    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: truncate(`:rotating_light: *${title}* on \`${name(live.cluster)}\``, LIMITS.sectionText) } });
+    blocks.push({
+      type: 'section',
+      text: {
+        type: 'mrkdwn',
+        text: truncate(`:rotating_light: *${title}* on \`${name(live.cluster)}\``, LIMITS.sectionText),
+      },
+    });
     blocks.push({ type: 'section', text: { type: 'mrkdwn', text: truncate(describeIncident(i), LIMITS.sectionText) } });
     const elements: Button[] = [...requestButtons(i, live.id)];
     if (!live.snoozed) {
-      for (const minutes of SNOOZE_MINUTES) elements.push(button(`Snooze ${minutes < 60 ? `${minutes} min` : `${minutes / 60} h`}`, snoozeActionId(minutes), encodeSnooze(live.id, minutes)));
+      for (const minutes of SNOOZE_MINUTES)
+        elements.push(
+          button(
+            `Snooze ${minutes < 60 ? `${minutes} min` : `${minutes / 60} h`}`,
+            snoozeActionId(minutes),
+            encodeSnooze(live.id, minutes),
+          ),
+        );
     }
-    if (elements.length > 0) blocks.push({ type: 'actions', elements: elements.slice(0, LIMITS.actionsElements) } satisfies ActionsBlock);
+    if (elements.length > 0)
+      blocks.push({ type: 'actions', elements: elements.slice(0, LIMITS.actionsElements) } satisfies ActionsBlock);
   }
   const context = [`opened ${opened}`, `cause \`${live.cause}\``];
-  if (live.snoozed && live.snoozedUntil && !cleared) context.push(`:zzz: snoozed by ${userMention(live.snoozedBy ?? '')} until ${slackDate(live.snoozedUntil, '{time}') ?? live.snoozedUntil}`);
-  blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: truncate(context.join(' · '), LIMITS.sectionText) }] });
+  if (live.snoozed && live.snoozedUntil && !cleared)
+    context.push(
+      `:zzz: snoozed by ${userMention(live.snoozedBy ?? '')} until ${slackDate(live.snoozedUntil, '{time}') ?? live.snoozedUntil}`,
+    );
+  blocks.push({
+    type: 'context',
+    elements: [{ type: 'mrkdwn', text: truncate(context.join(' · '), LIMITS.sectionText) }],
+  });
   const text = cleared ? `Cleared on ${live.cluster}: ${title}` : `${title} on ${live.cluster}`;
   return { text: truncate(text, LIMITS.fallbackText), blocks };
 }
@@ -203,7 +320,15 @@ export function buildWatchSummary(cluster: string, rest: LiveIncident[]): Render
   if (rest.length === 0) {
     return {
       text: `No further incidents on ${cluster}`,
-      blocks: [{ type: 'section', text: { type: 'mrkdwn', text: `:white_check_mark: No further incidents on \`${name(cluster)}\` beyond those with their own message.` } }],
+      blocks: [
+        {
+          type: 'section',
+          text: {
+            type: 'mrkdwn',
+            text: `:white_check_mark: No further incidents on \`${name(cluster)}\` beyond those with their own message.`,
+          },
+        },
+      ],
     };
   }
   const lines = rest.slice(0, 20).map((r) => {
@@ -214,7 +339,16 @@ export function buildWatchSummary(cluster: string, rest: LiveIncident[]): Render
   return {
     text: `${rest.length} more incidents on ${cluster}`,
     blocks: [
-      { type: 'section', text: { type: 'mrkdwn', text: truncate(`:rotating_light: *${rest.length} more ${rest.length === 1 ? 'incident' : 'incidents'}* on \`${name(cluster)}\` (each gets its own message when one above clears):`, LIMITS.sectionText) } },
+      {
+        type: 'section',
+        text: {
+          type: 'mrkdwn',
+          text: truncate(
+            `:rotating_light: *${rest.length} more ${rest.length === 1 ? 'incident' : 'incidents'}* on \`${name(cluster)}\` (each gets its own message when one above clears):`,
+            LIMITS.sectionText,
+          ),
+        },
+      },
       { type: 'section', text: { type: 'mrkdwn', text: truncate(lines.join('\n'), LIMITS.sectionText) } },
     ],
   };

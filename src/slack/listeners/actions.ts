@@ -52,7 +52,12 @@ interface FormContext {
  * sees it. A form Slack will not open (expired_trigger_id, rate limited) is said to the person; nothing is
  * created either way until the form is sent.
  */
-async function openRequestForm(ctx: FormContext, triggerId: string, target: ButtonTarget, reader: { user: string; channel: string }): Promise<void> {
+async function openRequestForm(
+  ctx: FormContext,
+  triggerId: string,
+  target: ButtonTarget,
+  reader: { user: string; channel: string },
+): Promise<void> {
   const { client, services, logger, tell } = ctx;
   const { channel } = reader;
   let opened: Awaited<ReturnType<typeof client.views.open>>;
@@ -85,8 +90,9 @@ async function openRequestForm(ctx: FormContext, triggerId: string, target: Butt
 
 export function registerActions(app: App, services: AppServices, logger: Logger): void {
   // Through the response_url, or chat.postEphemeral when it is dead (see tell.ts).
-  const clicker = (body: BlockAction, client: WebClient, respond: ((m: object) => Promise<unknown>) | undefined) =>
-    (text: string) => tellPerson(client, { user: body.user.id, channel: channelOf(body), respond }, { text }, logger);
+  const clicker =
+    (body: BlockAction, client: WebClient, respond: ((m: object) => Promise<unknown>) | undefined) => (text: string) =>
+      tellPerson(client, { user: body.user.id, channel: channelOf(body), respond }, { text }, logger);
 
   for (const actionId of [ACTION.cancel, ACTION.terminate, ACTION.terminateWalsender]) {
     app.action<BlockAction<ButtonAction>>(actionId, async ({ ack, body, action, client, respond }) => {
@@ -129,7 +135,11 @@ export function registerActions(app: App, services: AppServices, logger: Logger)
         await tell(result.message.text);
         return;
       }
-      await respond({ response_type: 'in_channel', replace_original: false, ...sealed(asShared(result.message, body.user.id)) });
+      await respond({
+        response_type: 'in_channel',
+        replace_original: false,
+        ...sealed(asShared(result.message, body.user.id)),
+      });
     } catch (error) {
       logger.error({ err: error }, 'share failed');
       await tell('Something went wrong on our side; nothing was shared.');
@@ -154,10 +164,20 @@ export function registerActions(app: App, services: AppServices, logger: Logger)
         const result = await decide(id.data, body.user.id);
         if (!result.ok) await tell(result.message);
       } catch (error) {
-        if (error instanceof GroupsUnavailable) logger.warn({ requestId: id.data, action: actionId, retryAfterSeconds: error.retryAfterSeconds }, 'decision put off: user groups rate limited');
-        else if (stateTroubleText(error)) logger.warn({ requestId: id.data, action: actionId }, 'decision refused: the state database is read-only');
+        if (error instanceof GroupsUnavailable)
+          logger.warn(
+            { requestId: id.data, action: actionId, retryAfterSeconds: error.retryAfterSeconds },
+            'decision put off: user groups rate limited',
+          );
+        else if (stateTroubleText(error))
+          logger.warn({ requestId: id.data, action: actionId }, 'decision refused: the state database is read-only');
         else logger.error({ err: error, requestId: id.data, action: actionId }, 'decision failed');
-        await tell(troubleSentence(error, 'pgsessions could not record that decision (its state database may be unreachable): nothing was executed. Try again in a moment.'));
+        await tell(
+          troubleSentence(
+            error,
+            'pgsessions could not record that decision (its state database may be unreachable): nothing was executed. Try again in a moment.',
+          ),
+        );
       }
     });
   }

@@ -23,7 +23,10 @@ const commandFields = z.object({
   text: z.string().default(''),
 });
 
-export const plain = (text: string): RenderedMessage => ({ text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }] });
+export const plain = (text: string): RenderedMessage => ({
+  text,
+  blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }],
+});
 
 type Outcome = 'ok' | 'invalid' | 'refused' | 'unreachable' | 'error';
 export interface Answer {
@@ -36,8 +39,20 @@ const ok = (message: RenderedMessage): Answer => ({ message, outcome: 'ok' });
 export const SHAREABLE: ReadonlySet<ParsedCommand['kind']> = new Set(['top', 'blocking', 'replication']);
 
 /** Request failures that are about the connection (counted as unreachable), not a refusal of the ask. */
-const CONNECTION_FAILURES: ReadonlySet<string> = new Set(['unreachable', 'cluster_full', 'pooler_full', 'cluster_busy']);
-const FAILURE_OUTCOME = { unknown_cluster: 'invalid', choose_cluster: 'invalid', not_viewer: 'refused', unreachable: 'unreachable', slow: 'unreachable', full: 'unreachable' } as const;
+const CONNECTION_FAILURES: ReadonlySet<string> = new Set([
+  'unreachable',
+  'cluster_full',
+  'pooler_full',
+  'cluster_busy',
+]);
+const FAILURE_OUTCOME = {
+  unknown_cluster: 'invalid',
+  choose_cluster: 'invalid',
+  not_viewer: 'refused',
+  unreachable: 'unreachable',
+  slow: 'unreachable',
+  full: 'unreachable',
+} as const;
 
 /** A read command through the read use cases, rendered; shared with the Share button. */
 export async function answerRead(command: ParsedCommand, reader: Reader, services: AppServices): Promise<Answer> {
@@ -45,24 +60,42 @@ export async function answerRead(command: ParsedCommand, reader: Reader, service
   if (!isReadCommand(command)) return { message: plain('That is not a listing.'), outcome: 'invalid' };
   const result = await services.reads.answer(command, reader);
   if (!result.ok) return { message: plain(readFailureText(result)), outcome: FAILURE_OUTCOME[result.code] };
-  const message = buildReadAnswer(result.answer, { readOnly: services.readOnly, queryHidden: services.queryText === 'none', ...(services.audit ? { audit: services.audit } : {}) });
+  const message = buildReadAnswer(result.answer, {
+    readOnly: services.readOnly,
+    queryHidden: services.queryText === 'none',
+    ...(services.audit ? { audit: services.audit } : {}),
+  });
   // `status` also says which channels refuse posts, asked of Slack now.
-  if (command.kind === 'status' && services.channels) return ok(withChannelProblems(message, await services.channels.check()));
+  if (command.kind === 'status' && services.channels)
+    return ok(withChannelProblems(message, await services.channels.check()));
   return ok(message);
 }
 
-async function answerRules(command: Extract<ParsedCommand, { kind: 'allow' | 'rules' }>, reader: Reader, services: AppServices): Promise<Answer> {
+async function answerRules(
+  command: Extract<ParsedCommand, { kind: 'allow' | 'rules' }>,
+  reader: Reader,
+  services: AppServices,
+): Promise<Answer> {
   if (!services.rules) return { message: plain('Standing approvals are not available here.'), outcome: 'refused' };
-  const chosen = command.cluster === undefined && command.kind === 'rules' ? null : await services.reads.visible(command.cluster, reader);
+  const chosen =
+    command.cluster === undefined && command.kind === 'rules'
+      ? null
+      : await services.reads.visible(command.cluster, reader);
   if (chosen && !chosen.ok) return { message: plain(readFailureText(chosen)), outcome: FAILURE_OUTCOME[chosen.code] };
   if (command.kind === 'rules') {
     // Without cluster:, only the rules of clusters this person may look at (PGSESSIONS_VIEWERS).
     const listed = await services.rules.list(chosen?.name);
     const mayView = new Map<string, boolean>();
-    for (const name of new Set(listed.map((r) => r.cluster))) mayView.set(name, chosen ? true : (await services.reads.visible(name, reader)).ok);
+    for (const name of new Set(listed.map((r) => r.cluster)))
+      mayView.set(name, chosen ? true : (await services.reads.visible(name, reader)).ok);
     return ok(buildRulesList(listed.filter((r) => mayView.get(r.cluster))));
   }
-  const result = await services.rules.propose({ cluster: chosen!.name, spec: command.rule, proposer: reader.user, channel: reader.channel });
+  const result = await services.rules.propose({
+    cluster: chosen!.name,
+    spec: command.rule,
+    proposer: reader.user,
+    channel: reader.channel,
+  });
   if (!result.ok) return { message: plain(result.message), outcome: 'refused' };
   return ok(plain('Rule proposed: it does nothing until a second person approves it.'));
 }
@@ -91,16 +124,25 @@ async function answer(command: ParsedCommand, reader: Reader, services: AppServi
         })
       : await services.requests.requestOne({
           cluster,
-          action: command.kind === 'cancel' && command.escalateAfterSeconds !== null ? 'cancel_then_terminate' : command.kind,
+          action:
+            command.kind === 'cancel' && command.escalateAfterSeconds !== null ? 'cancel_then_terminate' : command.kind,
           pid: command.pid,
           escalateAfterSeconds: command.kind === 'cancel' ? command.escalateAfterSeconds : null,
           reason: command.reason,
           requester: user,
           channel,
         });
-  if (!result.ok) return { message: plain(result.message), outcome: CONNECTION_FAILURES.has(result.code) ? 'unreachable' : 'refused' };
+  if (!result.ok)
+    return {
+      message: plain(result.message),
+      outcome: CONNECTION_FAILURES.has(result.code) ? 'unreachable' : 'refused',
+    };
   return command.kind === 'terminate-all'
-    ? ok(plain(`Request posted for ${result.value.targets.length} sessions: an approver has to approve it before anything happens.`))
+    ? ok(
+        plain(
+          `Request posted for ${result.value.targets.length} sessions: an approver has to approve it before anything happens.`,
+        ),
+      )
     : ok(plain('Request posted: an approver has to approve it before anything happens.'));
 }
 
@@ -123,14 +165,24 @@ export function registerCommands(app: App, services: AppServices, logger: Logger
     } catch (error) {
       // A bug becomes a short apology to the user and a logged error, never a stack trace; a read-only state
       // database or rate-limited group read is said as it is.
-      if (error instanceof GroupsUnavailable) logger.warn({ retryAfterSeconds: error.retryAfterSeconds }, 'command put off: user groups rate limited');
-      else if (stateTroubleText(error)) logger.warn({ code: (error as { code?: unknown }).code }, 'command refused: the state database is read-only');
+      if (error instanceof GroupsUnavailable)
+        logger.warn({ retryAfterSeconds: error.retryAfterSeconds }, 'command put off: user groups rate limited');
+      else if (stateTroubleText(error))
+        logger.warn({ code: (error as { code?: unknown }).code }, 'command refused: the state database is read-only');
       else logger.error({ err: error }, 'command failed');
-      result = { message: plain(troubleSentence(error, 'Something went wrong on our side; nothing was changed. The error is in the app log.')), outcome: 'error' };
+      result = {
+        message: plain(
+          troubleSentence(error, 'Something went wrong on our side; nothing was changed. The error is in the app log.'),
+        ),
+        outcome: 'error',
+      };
     }
     // A parser bug leaves no kind: counted as an error of an unknown command.
     services.metrics.command(parsed?.kind ?? 'unparsed', result.outcome);
-    const message = result.outcome === 'ok' && parsed && SHAREABLE.has(parsed.kind) ? withShareButton(result.message, fields.data.text.trim()) : result.message;
+    const message =
+      result.outcome === 'ok' && parsed && SHAREABLE.has(parsed.kind)
+        ? withShareButton(result.message, fields.data.text.trim())
+        : result.message;
     // Through response_url; when Slack refuses it, chat.postEphemeral (see tell.ts).
     await tellPerson(client, { user, channel, respond }, sealed(message), logger);
   });

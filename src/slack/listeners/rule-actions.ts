@@ -22,7 +22,8 @@ export function registerRuleActions(app: App, services: AppServices, logger: Log
   for (const key of ['ruleApprove', 'ruleDeny', 'ruleWithdraw', 'ruleRevoke'] as const) {
     app.action<BlockAction<ButtonAction>>(ACTION[key], async ({ ack, body, action, client, respond }) => {
       await ack();
-      const tell = (text: string) => tellPerson(client, { user: body.user.id, channel: body.channel?.id ?? null, respond }, { text }, logger);
+      const tell = (text: string) =>
+        tellPerson(client, { user: body.user.id, channel: body.channel?.id ?? null, respond }, { text }, logger);
       const id = ruleId.safeParse(action.value);
       if (!id.success || !services.rules) {
         await tell('That button is not one pgsessions made (or it is damaged): nothing was done.');
@@ -35,18 +36,43 @@ export function registerRuleActions(app: App, services: AppServices, logger: Log
           // Answered once nothing of the rule is under way any more (the use case waits, bounded): this
           // answer and the message saying "revoked" are the acknowledgement. Bolt's ack() went out above.
           const result = await rules.revoke(id.data, user);
-          logger.info({ action: key, rule: id.data, user, ok: result.ok, code: result.ok ? undefined : result.code, inFlight: result.ok ? result.value.inFlight.length : undefined }, 'rule decision');
+          logger.info(
+            {
+              action: key,
+              rule: id.data,
+              user,
+              ok: result.ok,
+              code: result.ok ? undefined : result.code,
+              inFlight: result.ok ? result.value.inFlight.length : undefined,
+            },
+            'rule decision',
+          );
           await tell(result.ok ? revokedReply(result.value) : result.message);
           return;
         }
-        const result = key === 'ruleApprove' ? await rules.approve(id.data, user) : key === 'ruleDeny' ? await rules.deny(id.data, user) : await rules.withdraw(id.data, user);
-        logger.info({ action: key, rule: id.data, user, ok: result.ok, code: result.ok ? undefined : result.code }, 'rule decision');
+        const result =
+          key === 'ruleApprove'
+            ? await rules.approve(id.data, user)
+            : key === 'ruleDeny'
+              ? await rules.deny(id.data, user)
+              : await rules.withdraw(id.data, user);
+        logger.info(
+          { action: key, rule: id.data, user, ok: result.ok, code: result.ok ? undefined : result.code },
+          'rule decision',
+        );
         await tell(result.ok ? DONE[key] : result.message);
       } catch (error) {
-        if (error instanceof GroupsUnavailable) logger.warn({ retryAfterSeconds: error.retryAfterSeconds }, 'rule decision put off: user groups rate limited');
-        else if (stateTroubleText(error)) logger.warn({ rule: id.data }, 'rule decision refused: the state database is read-only');
+        if (error instanceof GroupsUnavailable)
+          logger.warn(
+            { retryAfterSeconds: error.retryAfterSeconds },
+            'rule decision put off: user groups rate limited',
+          );
+        else if (stateTroubleText(error))
+          logger.warn({ rule: id.data }, 'rule decision refused: the state database is read-only');
         else logger.error({ err: error }, 'rule decision failed');
-        await tell(troubleSentence(error, 'Something went wrong on our side; nothing was changed. The error is in the app log.'));
+        await tell(
+          troubleSentence(error, 'Something went wrong on our side; nothing was changed. The error is in the app log.'),
+        );
       }
     });
   }

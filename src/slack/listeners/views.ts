@@ -3,7 +3,14 @@
 import type { App } from '@slack/bolt';
 import type { Logger } from '../../logger.js';
 import { stateTroubleText } from '../../domain/state-trouble.js';
-import { decodeModalMetadata, decodeStormMetadata, ESCALATE_CHOICE, INPUT, MODAL_ESCALATE_SECONDS, VIEW } from '../ids.js';
+import {
+  decodeModalMetadata,
+  decodeStormMetadata,
+  ESCALATE_CHOICE,
+  INPUT,
+  MODAL_ESCALATE_SECONDS,
+  VIEW,
+} from '../ids.js';
 import type { AppServices } from '../services.js';
 import { readFailurePlain } from '../blocks/read.js';
 
@@ -14,15 +21,22 @@ export function registerViews(app: App, services: AppServices, logger: Logger): 
     const typed: unknown = view.state.values[INPUT.reasonBlock]?.[INPUT.reasonAction]?.value;
     const reason = typeof typed === 'string' ? typed.trim() : '';
     if (!meta) {
-      await ack({ response_action: 'errors', errors: { [INPUT.reasonBlock]: 'This form is damaged: close it and press the button again.' } });
+      await ack({
+        response_action: 'errors',
+        errors: { [INPUT.reasonBlock]: 'This form is damaged: close it and press the button again.' },
+      });
       return;
     }
     if (reason.length === 0) {
-      await ack({ response_action: 'errors', errors: { [INPUT.reasonBlock]: 'Give a reason: it goes into the audit trail.' } });
+      await ack({
+        response_action: 'errors',
+        errors: { [INPUT.reasonBlock]: 'Give a reason: it goes into the audit trail.' },
+      });
       return;
     }
     const escalate =
-      view.state.values[INPUT.escalateBlock]?.[INPUT.escalateAction]?.selected_option?.value === ESCALATE_CHOICE.cancelThenTerminate;
+      view.state.values[INPUT.escalateBlock]?.[INPUT.escalateAction]?.selected_option?.value ===
+      ESCALATE_CHOICE.cancelThenTerminate;
     const { target, channel } = meta;
     const allowed = await services.reads.visible(target.cluster, { user: body.user.id, channel });
     if (!allowed.ok) {
@@ -47,7 +61,9 @@ export function registerViews(app: App, services: AppServices, logger: Logger): 
       message = result.message;
     } catch (error) {
       logger.error({ err: error }, 'request failed');
-      message = stateTroubleText(error) ?? 'pgsessions could not record the request (its state database may be unreachable): nothing was requested.';
+      message =
+        stateTroubleText(error) ??
+        'pgsessions could not record the request (its state database may be unreachable): nothing was requested.';
     }
     await client.chat.postEphemeral({ channel, user: body.user.id, text: message }).catch((error: unknown) => {
       logger.warn({ err: error }, 'could not tell the requester');
@@ -61,11 +77,17 @@ export function registerViews(app: App, services: AppServices, logger: Logger): 
     const typed: unknown = view.state.values[INPUT.reasonBlock]?.[INPUT.reasonAction]?.value;
     const reason = typeof typed === 'string' ? typed.trim() : '';
     if (!meta || !services.watch) {
-      await ack({ response_action: 'errors', errors: { [INPUT.reasonBlock]: 'This form is damaged: close it and press the button again.' } });
+      await ack({
+        response_action: 'errors',
+        errors: { [INPUT.reasonBlock]: 'This form is damaged: close it and press the button again.' },
+      });
       return;
     }
     if (reason.length === 0) {
-      await ack({ response_action: 'errors', errors: { [INPUT.reasonBlock]: 'Give a reason: it goes into the audit trail.' } });
+      await ack({
+        response_action: 'errors',
+        errors: { [INPUT.reasonBlock]: 'Give a reason: it goes into the audit trail.' },
+      });
       return;
     }
     let storm: Awaited<ReturnType<NonNullable<AppServices['watch']>['storm']>>;
@@ -73,7 +95,13 @@ export function registerViews(app: App, services: AppServices, logger: Logger): 
       storm = await services.watch.storm(meta.incidentId);
     } catch (error) {
       logger.error({ err: error }, 'could not read the storm');
-      await ack({ response_action: 'errors', errors: { [INPUT.reasonBlock]: 'pgsessions could not read that alert (its state database may be unreachable): nothing was requested.' } });
+      await ack({
+        response_action: 'errors',
+        errors: {
+          [INPUT.reasonBlock]:
+            'pgsessions could not read that alert (its state database may be unreachable): nothing was requested.',
+        },
+      });
       return;
     }
     if (!storm.ok) {
@@ -88,15 +116,25 @@ export function registerViews(app: App, services: AppServices, logger: Logger): 
     await ack();
     let message: string;
     try {
-      const result = await services.requests.requestFrozenCancel({ cluster: storm.cluster, members: storm.members, reason, requester: body.user.id, channel: storm.channel });
+      const result = await services.requests.requestFrozenCancel({
+        cluster: storm.cluster,
+        members: storm.members,
+        reason,
+        requester: body.user.id,
+        channel: storm.channel,
+      });
       if (result.ok) return;
       message = result.message;
     } catch (error) {
       logger.error({ err: error }, 'storm request failed');
-      message = stateTroubleText(error) ?? 'pgsessions could not record the request (its state database may be unreachable): nothing was requested.';
+      message =
+        stateTroubleText(error) ??
+        'pgsessions could not record the request (its state database may be unreachable): nothing was requested.';
     }
-    await client.chat.postEphemeral({ channel: storm.channel, user: body.user.id, text: message }).catch((error: unknown) => {
-      logger.warn({ err: error }, 'could not tell the requester');
-    });
+    await client.chat
+      .postEphemeral({ channel: storm.channel, user: body.user.id, text: message })
+      .catch((error: unknown) => {
+        logger.warn({ err: error }, 'could not tell the requester');
+      });
   });
 }

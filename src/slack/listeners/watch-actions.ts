@@ -13,7 +13,8 @@ import { tellPerson, troubleSentence } from '../tell.js';
 export function registerWatchActions(app: App, services: AppServices, logger: Logger): void {
   app.action<BlockAction<ButtonAction>>(SNOOZE_ACTION, async ({ ack, body, action, client, respond }) => {
     await ack();
-    const tell = (text: string) => tellPerson(client, { user: body.user.id, channel: body.channel?.id ?? null, respond }, { text }, logger);
+    const tell = (text: string) =>
+      tellPerson(client, { user: body.user.id, channel: body.channel?.id ?? null, respond }, { text }, logger);
     const snooze = decodeSnooze(action.value ?? '');
     if (!snooze || !services.watch) {
       await tell('That button is not one pgsessions made (or it is damaged): nothing was snoozed.');
@@ -26,16 +27,23 @@ export function registerWatchActions(app: App, services: AppServices, logger: Lo
         return allowed.ok ? null : readFailureText(allowed);
       };
       const result = await services.watch.snooze(snooze.incidentId, snooze.minutes, body.user.id, mayView);
-      await tell(result.ok ? `Snoozed for everyone for ${snooze.minutes < 60 ? `${snooze.minutes} min` : `${snooze.minutes / 60} h`} (audited).` : result.message);
+      await tell(
+        result.ok
+          ? `Snoozed for everyone for ${snooze.minutes < 60 ? `${snooze.minutes} min` : `${snooze.minutes / 60} h`} (audited).`
+          : result.message,
+      );
     } catch (error) {
       logger.error({ err: error }, 'snooze failed');
-      await tell('pgsessions could not record the snooze (its state database may be unreachable). Try again in a moment.');
+      await tell(
+        'pgsessions could not record the snooze (its state database may be unreachable). Try again in a moment.',
+      );
     }
   });
 
   app.action<BlockAction<ButtonAction>>(ACTION.watchCancelStorm, async ({ ack, body, action, client, respond }) => {
     await ack();
-    const tell = (text: string) => tellPerson(client, { user: body.user.id, channel: body.channel?.id ?? null, respond }, { text }, logger);
+    const tell = (text: string) =>
+      tellPerson(client, { user: body.user.id, channel: body.channel?.id ?? null, respond }, { text }, logger);
     const ref = decodeStorm(action.value ?? '');
     if (!ref || !services.watch) {
       await tell('That button is not one pgsessions made (or it is damaged): nothing was done.');
@@ -73,7 +81,12 @@ export function registerWatchActions(app: App, services: AppServices, logger: Lo
       });
     } catch (error) {
       logger.error({ err: error }, 'could not open the storm request form');
-      await tell(troubleSentence(error, 'pgsessions could not read that alert (its state database may be unreachable): nothing was done. Try again in a moment.'));
+      await tell(
+        troubleSentence(
+          error,
+          'pgsessions could not read that alert (its state database may be unreachable): nothing was done. Try again in a moment.',
+        ),
+      );
     }
   });
 }
