@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { ConfigError } from './domain/errors.js';
 import { parseDuration } from './domain/duration.js';
 import { QUERY_TEXT_MODES, withProviderRoles, type QueryTextMode } from './domain/policy.js';
 import { DEFAULT_STORM_SECONDS, DEFAULT_STORM_SESSIONS, type WatchThresholds } from './domain/watch.js';
@@ -75,12 +76,7 @@ export interface RateLimit {
   perSecond: number;
 }
 
-export class ConfigError extends Error {
-  constructor(readonly problems: string[]) {
-    super(`pgsessions cannot start:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-    this.name = 'ConfigError';
-  }
-}
+export { ConfigError };
 
 export const AUDIT_KEY_MIN_BYTES = 32;
 const ROLE_NAME = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/;

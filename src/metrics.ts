@@ -3,9 +3,10 @@
 // guard, the audit outbox backlog and delivery failures, and per-cluster query latency. One registry per app
 // instance, so several instances in one process (tests) don't collide.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { RequestService, Result } from './domain/requests.js';
+import type { Outcome } from './domain/outcome.js';
+import type { RequestService } from './domain/request-service.js';
 import type { KillRequest } from './domain/types.js';
-import type { RuleResult, RuleService } from './domain/rules-service.js';
+import type { RuleService } from './domain/rule-service.js';
 import type { Cluster } from './postgres/session-store.js';
 
 export interface MetricsSources {
@@ -194,9 +195,9 @@ export function instrumentCluster(cluster: Cluster, metrics: Metrics): Cluster {
 }
 
 export function instrumentRequests(service: RequestService, metrics: Metrics): RequestService {
-  const count = (result: Result<KillRequest>, success: string): Result<KillRequest> => {
+  const count = (result: Outcome<KillRequest>, success: string): Outcome<KillRequest> => {
     if (!result.ok) {
-      metrics.transition(`refused_${result.code}`);
+      metrics.transition(`refused_${result.refusal.code}`);
       return result;
     }
     metrics.transition(success);
@@ -234,8 +235,8 @@ export function instrumentRequests(service: RequestService, metrics: Metrics): R
  * counted as "exhausted" here, where the execution that ended it is seen.
  */
 export function instrumentRules(service: RuleService, metrics: Metrics): RuleService {
-  const count = <T>(result: RuleResult<T>, decision: string): RuleResult<T> => {
-    metrics.ruleDecision(result.ok ? decision : `refused_${result.code}`);
+  const count = <T>(result: Outcome<T>, decision: string): Outcome<T> => {
+    metrics.ruleDecision(result.ok ? decision : `refused_${result.refusal.code}`);
     return result;
   };
   return {

@@ -4,7 +4,9 @@ import type { Config } from './config.js';
 import { loadConfig } from './config.js';
 import { createLogger, type Logger } from './logger.js';
 import { describeRole } from './domain/capabilities.js';
-import { createRequestService, FAILURE_MESSAGES } from './domain/requests.js';
+import { FAILURE_MESSAGES } from './domain/messages.js';
+import { ok, refused } from './domain/outcome.js';
+import { createRequestService } from './domain/request-service.js';
 import { deliveryFailureKind, startOutboxWorker } from './audit/outbox-worker.js';
 import { migrate } from './postgres/migrate.js';
 import { createLifeline, type Lifeline } from './postgres/lifeline.js';
@@ -24,7 +26,7 @@ import { createSlackApp, webClientOptions } from './slack/app.js';
 import { buildAuditMessage } from './slack/blocks/audit.js';
 import type { AuditTrust } from './slack/blocks/help.js';
 import { sealed } from './slack/blocks/mrkdwn.js';
-import { createReadService } from './domain/reads.js';
+import { createReadService } from './domain/read-service.js';
 import { createGroups } from './slack/groups.js';
 import { createPeople } from './slack/people.js';
 import { createRequestMessages } from './slack/request-messages.js';
@@ -41,7 +43,7 @@ import { createWatchMessages } from './slack/watch-messages.js';
 import { createLeadership } from './watch/leadership.js';
 import { spellLog } from './spell-log.js';
 import { startWatcher, type WatchedCluster, type Watcher } from './watch/watcher.js';
-import { createRuleService } from './domain/rules-service.js';
+import { createRuleService } from './domain/rule-service.js';
 import { createRuleStore } from './postgres/rule-store.js';
 import { createRuleMessages } from './slack/rule-messages.js';
 import { createChannelHealth } from './slack/channel-health.js';
@@ -334,12 +336,12 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     // The preview reads the cluster now, through its watcher's reader and thresholds.
     readNow: async (cluster) => {
       const w = watched.find((c) => c.name === cluster);
-      if (!w) return { ok: false, reason: 'the cluster is not watched' };
+      if (!w) return refused('read_failed', 'the cluster is not watched');
       try {
-        return { ok: true, snapshot: await w.reader.read({ walsenders: false }) };
+        return ok(await w.reader.read({ walsenders: false }));
       } catch (error) {
         log.warn({ cluster, error: describeConnectionError(error) }, 'could not read the cluster for a rule preview');
-        return { ok: false, reason: describeReadFailure(error) };
+        return refused('read_failed', describeReadFailure(error));
       }
     },
     isUnreachable: isConnectionError,

@@ -2,6 +2,7 @@
 // order. A mistake is a value (`kind: 'invalid'`) whose message names the bad word and is plain text (the
 // renderer escapes it and shows USAGE under it); only a bug in the parser throws.
 
+import { InvalidCommand } from './errors.js';
 import { parseDuration } from './duration.js';
 import type { ListFilters, SessionState } from './types.js';
 import { checkRule, type RuleDraft, type RuleSpec } from './rules.js';
@@ -162,8 +163,6 @@ function quoteWord(word: string): string {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what is replaced
   return `“${shown.replace(/[\u0000-\u001f\u007f-\u009f]/g, '\uFFFD')}”`;
 }
-
-class InvalidCommand extends Error {}
 
 function fail(message: string): never {
   throw new InvalidCommand(message);

@@ -7,19 +7,7 @@ export interface GroupsPort {
   members(groupId: string): Promise<string[]>;
 }
 
-/**
- * A group's membership cannot be read now (Slack rate-limits the read): neither a yes nor a no. Thrown, not
- * returned, because it ends the whole decision; the listener tells the person when to try again.
- */
-export class GroupsUnavailable extends Error {
-  readonly code = 'groups_unavailable';
-  constructor(readonly retryAfterSeconds: number) {
-    super(
-      `Slack is rate-limiting pgsessions, so it could not check the approvers' and requesters' user groups: nothing was done. Try again in ${retryAfterSeconds} s.`,
-    );
-    this.name = 'GroupsUnavailable';
-  }
-}
+export { GroupsUnavailable } from './errors.js';
 
 export interface AccessRules {
   /** null: everyone may request. */

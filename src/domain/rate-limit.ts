@@ -1,7 +1,9 @@
 // Per-user token buckets: generous for a person at an incident, a wall for a script. In memory, per
 // replica (N replicas allow N times the rate): the point is to keep one user from starving the database,
 // the approvers and the audit channel, not to meter exactly. Pure: no Slack, no pg.
-import { FAILURE_MESSAGES, type RequestService, type Result } from './requests.js';
+import { FAILURE_MESSAGES } from './messages.js';
+import { refused, type Outcome } from './outcome.js';
+import type { RequestService } from './request-service.js';
 import type { KillRequest } from './types.js';
 
 export interface RateLimitSettings {
@@ -65,14 +67,10 @@ export function createRateLimiter(settings: RateLimitSettings | null, now: () =>
  * that goes through costs nothing. Refused here, nothing reaches the store, the audit or Slack's channel.
  */
 export function limitRequests(service: RequestService, limiter: RateLimiter): RequestService {
-  const limited = (): Result<KillRequest> => ({
-    ok: false,
-    code: 'rate_limited',
-    message: FAILURE_MESSAGES.rate_limited,
-  });
+  const limited = (): Outcome<KillRequest> => refused('rate_limited', FAILURE_MESSAGES.rate_limited);
   const decision =
-    (decide: (id: string, user: string) => Promise<Result<KillRequest>>) =>
-    async (id: string, user: string): Promise<Result<KillRequest>> => {
+    (decide: (id: string, user: string) => Promise<Outcome<KillRequest>>) =>
+    async (id: string, user: string): Promise<Outcome<KillRequest>> => {
       if (!limiter.take(user)) return limited();
       const result = await decide(id, user);
       if (result.ok) limiter.refund(user);

@@ -1,6 +1,6 @@
 // The shared vocabulary of pgsessions: sessions as PostgreSQL reports them, the filters a user can ask
 // for, and the actions a request can carry. No Slack, no pg here.
-import type { Trouble } from './trouble.js';
+import type { Trouble } from './outcome.js';
 
 /** A session state as pg_stat_activity spells it. */
 export const SESSION_STATES = [

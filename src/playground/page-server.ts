@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
+import { HttpError } from '../domain/errors.js';
 import { plainOf } from './block-kit-html.js';
 import type { Directory } from './mrkdwn-html.js';
 import { renderChannel, renderModal, renderThread, type ViewInput } from './page-view.js';
@@ -57,15 +58,6 @@ export interface PageServer {
   url: string;
   port: number;
   close(): Promise<void>;
-}
-
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 const channelId = z.string().regex(/^[CGD][A-Z0-9]{1,30}$/);

@@ -7,7 +7,8 @@ import pg from 'pg';
 import type { Logger } from '../logger.js';
 import { scrubSecrets } from '../logger.js';
 import type { Lifeline } from './lifeline.js';
-import type { Refusal, Trouble } from '../domain/trouble.js';
+import { ClusterBusyError } from '../domain/errors.js';
+import type { RefusedBy, Trouble } from '../domain/outcome.js';
 import { DEFAULT_LIMITS, runStatement, type Lease, type StatementLimits } from './statement.js';
 
 export const APPLICATION_NAME = 'pgsessions';
@@ -80,7 +81,7 @@ export async function acquire(pool: pg.Pool, options: { lifeline?: boolean } = {
 }
 
 /** Which refusal: the server's max_connections (or a role's or database's limit), or a pooler's own. */
-export function refusalOf(error: unknown): Refusal | null {
+export function refusalOf(error: unknown): RefusedBy | null {
   const e = error as { code?: unknown; message?: unknown };
   if (e?.code === '53300') return 'server';
   // PgBouncer at max_client_conn (08P01 there, with this text in every version).
@@ -89,19 +90,7 @@ export function refusalOf(error: unknown): Refusal | null {
   return null;
 }
 
-/**
- * Every connection the bot keeps to a cluster is busy with earlier queries: the cluster is slow, not down.
- * pg-pool reports a wait in its queue with the same words as a failed connect, so the pool is asked.
- */
-export class ClusterBusyError extends Error {
-  readonly code = 'PGSESSIONS_CLUSTER_BUSY';
-  constructor(readonly connections: number) {
-    super(
-      `all ${connections} of pgsessions' connections to it are busy with earlier queries (each is cut off after 10 s)`,
-    );
-    this.name = 'ClusterBusyError';
-  }
-}
+export { ClusterBusyError };
 
 const POOL_WAIT_TIMEOUT = /timeout exceeded when trying to connect/i;
 
@@ -119,7 +108,7 @@ export async function queryRouted(
   pool: pg.Pool,
   text: string,
   values: unknown[] = [],
-): Promise<{ rows: Record<string, unknown>[]; refused: Refusal | null }> {
+): Promise<{ rows: Record<string, unknown>[]; refused: RefusedBy | null }> {
   try {
     const lease = await acquire(pool);
     const result = await runStatement(lease, limitsOf(pool), text, values);

@@ -5,7 +5,8 @@ import { z } from 'zod';
 import type { AuditEntryInput } from '../domain/audit.js';
 import { createBinder, mismatchReason, ruleTampering, sameBinding, type Binder } from '../domain/binding.js';
 import { ruleSummary, RULE_STATUSES, type Rule, type RuleLastExecution, type RuleSpec } from '../domain/rules.js';
-import type { RuleDecision, RuleStorePort, StaleExecution } from '../domain/rules-service.js';
+import type { RuleDecision, RuleStorePort, StaleExecution } from '../domain/rule-service.js';
+import { NotReserved } from '../domain/errors.js';
 import type { AppendAuditIn } from './request-store.js';
 import {
   SQL_ACTIVE_RULES,
@@ -506,12 +507,6 @@ function toStale(row: unknown): StaleExecution {
     },
     incident,
   };
-}
-
-class NotReserved extends Error {
-  constructor(readonly tampered?: { rule: Rule; why: string; row: Record<string, unknown> }) {
-    super('not reserved');
-  }
 }
 
 /** The same rule, as approved: its definition, cluster, proposer, approver and expiry. */

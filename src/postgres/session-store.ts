@@ -3,7 +3,7 @@
 import type pg from 'pg';
 import { buildBlockingTree } from '../domain/blocking.js';
 import { SIGNAL_BLOCKER_HINTS } from '../domain/policy.js';
-import { SESSION_NOT_VISIBLE } from '../domain/requests.js';
+import { SessionNotVisible } from '../domain/errors.js';
 import { SIGNAL_BLOCKERS, type SignalBlocker } from '../domain/types.js';
 import type {
   BlockingRow,
@@ -18,7 +18,7 @@ import type {
   RecoveryState,
 } from '../domain/types.js';
 import type { ConnectionUse } from '../domain/watch.js';
-import type { Refusal } from '../domain/trouble.js';
+import type { RefusedBy } from '../domain/outcome.js';
 import type { Logger } from '../logger.js';
 import { queryRouted, queryRows } from './pools.js';
 import {
@@ -165,7 +165,7 @@ export interface Cluster {
     totalMatched: number;
     hidden: number;
     connections: ConnectionUse | null;
-    refused: Refusal | null;
+    refused: RefusedBy | null;
     recovery: RecoveryState | null;
   }>;
   blocking(): Promise<BlockingRow[]>;
@@ -271,9 +271,7 @@ export function createCluster(name: string, pool: pg.Pool, logger: Logger, pools
       // Without pg_read_all_stats another role's session shows its pid but no backend_start: there is no
       // identity to freeze into a request. An expected refusal, not a malformed row.
       if (row.backend_start === null) {
-        throw Object.assign(new Error(`the details of pid ${pid} are hidden from the bot's role`), {
-          code: SESSION_NOT_VISIBLE,
-        });
+        throw new SessionNotVisible(pid);
       }
       return toSessionRow(row);
     },

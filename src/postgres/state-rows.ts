@@ -1,6 +1,6 @@
 // Rows of the state tables, checked at the boundary and turned into domain values.
 import { z } from 'zod';
-import { TROUBLES } from '../domain/trouble.js';
+import { TROUBLES } from '../domain/outcome.js';
 import { AUDIT_EVENTS, HASH_ALGS, type AuditEntry } from '../domain/audit.js';
 import { ACTIONS, REQUEST_STATUSES, TARGET_OUTCOMES, type KillRequest } from '../domain/types.js';
 

@@ -6,8 +6,8 @@
 // the start-up packet; each transaction opens with the timeouts and the date and time formats the code
 // reads timestamps in (exact text, UTC) — SET LOCAL, gone at COMMIT or ROLLBACK.
 import type pg from 'pg';
-import { isStateReadOnly } from '../domain/state-trouble.js';
-import type { Refusal } from '../domain/trouble.js';
+import { isStateReadOnly } from '../domain/errors.js';
+import type { RefusedBy } from '../domain/outcome.js';
 
 export interface StatementLimits {
   statementTimeoutMs: number;
@@ -51,7 +51,7 @@ export interface Lease {
   /** Where the connection came from: the pool, or pgsessions' reserved connection (new ones were refused). */
   via: 'pool' | 'lifeline';
   /** Why the lifeline: who refused a new connection. */
-  refused?: Refusal;
+  refused?: RefusedBy;
 }
 
 /** BEGIN with the limits, `work`, COMMIT; ROLLBACK and rethrow on failure. Reports a connection to drop. */

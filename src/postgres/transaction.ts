@@ -2,7 +2,7 @@
 // ROLLBACK and rethrow. The connection is the pool's, or its lifeline when the server is full; work that
 // calls Slack while it holds the transaction passes `lifeline: false` (the lifeline is never held that long).
 import type pg from 'pg';
-import { isStateReadOnly } from '../domain/state-trouble.js';
+import { isStateReadOnly } from '../domain/errors.js';
 import { acquire, limitsOf } from './pools.js';
 import { transact } from './statement.js';
 

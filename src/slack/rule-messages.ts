@@ -3,7 +3,7 @@
 // is approved, denied, revoked, expired or reaches its cap.
 import type { WebClient } from '@slack/web-api';
 import type { Logger } from '../logger.js';
-import type { RuleMessagesPort } from '../domain/rules-service.js';
+import type { RuleMessagesPort } from '../domain/rule-service.js';
 import type { QueryTextMode } from '../domain/policy.js';
 import { buildRuleMessage, ruleNotice } from './blocks/rule.js';
 import { sealed } from './blocks/mrkdwn.js';

@@ -1,14 +1,14 @@
 // What the Slack listeners may call: the use cases and a few settings. Built by the composition root;
 // listeners never see clusters, pools or the Web API client behind these.
-import type { ReadService } from '../domain/reads.js';
-import type { RequestService } from '../domain/requests.js';
+import type { ReadService } from '../domain/read-service.js';
+import type { RequestService } from '../domain/request-service.js';
 import type { Metrics } from '../metrics.js';
 import type { QueryTextMode } from '../domain/policy.js';
 import type { PeoplePort } from '../domain/workspaces.js';
 import type { RateLimiter } from '../domain/rate-limit.js';
 import type { AuditTrust } from './blocks/help.js';
 import type { Watcher } from '../watch/watcher.js';
-import type { RuleService } from '../domain/rules-service.js';
+import type { RuleService } from '../domain/rule-service.js';
 import type { ChannelHealth } from './channel-health.js';
 
 export interface AppServices {

@@ -3,7 +3,7 @@
 // same channel, so the answer still reaches them. Also the sentences for Slack's refusals a person can act on.
 import type { WebClient } from '@slack/web-api';
 import { GroupsUnavailable } from '../domain/policy.js';
-import { stateTroubleText } from '../domain/state-trouble.js';
+import { stateTroubleText } from '../domain/messages.js';
 import type { Logger } from '../logger.js';
 import { rateLimitRetryAfter } from '../audit/outbox-worker.js';
 

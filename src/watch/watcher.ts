@@ -25,7 +25,7 @@ import { describeConnectionError, describeReadFailure } from '../postgres/pools.
 import type { WatchMessagesPort } from '../slack/watch-messages.js';
 import type { Leadership } from './leadership.js';
 import type { Fence } from '../domain/lease.js';
-import type { RuleExecution } from '../domain/rules-service.js';
+import type { RuleExecution } from '../domain/rule-service.js';
 import { ruleDetectionThresholds, type RuleSpec } from '../domain/rules.js';
 
 export interface WatchedCluster {

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { ruleSummary, type Rule, type RuleSpec } from '../../src/domain/rules.js';
 import type { AuditEntryInput } from '../../src/domain/audit.js';
-import type { RuleStorePort } from '../../src/domain/rules-service.js';
+import type { RuleStorePort } from '../../src/domain/rule-service.js';
 import type { TargetSnapshot } from '../../src/domain/types.js';
 import { migrate } from '../../src/postgres/migrate.js';
 import { createRuleStore } from '../../src/postgres/rule-store.js';

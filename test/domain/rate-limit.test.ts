@@ -3,7 +3,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { createRateLimiter, limitRequests } from '../../src/domain/rate-limit.js';
-import { FAILURE_MESSAGES, type RequestService, type Result } from '../../src/domain/requests.js';
+import { FAILURE_MESSAGES } from '../../src/domain/messages.js';
+import type { Outcome } from '../../src/domain/outcome.js';
+import type { RequestService } from '../../src/domain/request-service.js';
 import type { KillRequest } from '../../src/domain/types.js';
 
 function clock(start = 1_000_000) {
@@ -74,7 +76,7 @@ describe('createRateLimiter', () => {
 
 describe('limitRequests', () => {
   const request = { id: 'r1' } as KillRequest;
-  function fakeService(decision: Result<KillRequest>) {
+  function fakeService(decision: Outcome<KillRequest>) {
     const calls: string[] = [];
     const service = {
       requestOne: async (ask: { requester: string }) => {
@@ -127,19 +129,25 @@ describe('limitRequests', () => {
       results.map((r) => r.ok),
       [true, true, true, false, false, false],
     );
-    assert.deepEqual(results[3], { ok: false, code: 'rate_limited', message: FAILURE_MESSAGES.rate_limited });
+    assert.deepEqual(results[3], {
+      ok: false,
+      refusal: { code: 'rate_limited', message: FAILURE_MESSAGES.rate_limited },
+    });
     assert.equal(calls.length, 3, 'the refused ones never reached the service (no store, no audit, no post)');
     assert.equal((await limited.requestOne(ask('UB'))).ok, true, 'another user is served');
   });
 
   test('refused decisions cost a token; decisions that go through cost nothing', async () => {
-    const refused = fakeService({ ok: false, code: 'self_approval', message: FAILURE_MESSAGES.self_approval });
+    const refused = fakeService({
+      ok: false,
+      refusal: { code: 'self_approval', message: FAILURE_MESSAGES.self_approval },
+    });
     const limiter = createRateLimiter({ burst: 3, perSecond: 0.0001 });
     const limited = limitRequests(refused.service, limiter);
     const codes = [];
     for (let i = 0; i < 5; i++) {
       const r = await limited.approve('id', 'UA');
-      codes.push(r.ok ? 'ok' : r.code);
+      codes.push(r.ok ? 'ok' : r.refusal.code);
     }
     assert.deepEqual(codes, ['self_approval', 'self_approval', 'self_approval', 'rate_limited', 'rate_limited']);
     assert.equal(refused.calls.length, 3);

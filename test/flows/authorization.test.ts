@@ -23,7 +23,7 @@ import {
   typedRequest,
   waitForStatus,
 } from '../helpers/approval-flow.js';
-import { FAILURE_MESSAGES } from '../../src/domain/requests.js';
+import { FAILURE_MESSAGES } from '../../src/domain/messages.js';
 import { ACTION } from '../../src/slack/ids.js';
 
 // ---- the policy at a glance ------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ import {
   waitForStatus,
   waitForUpdate,
 } from '../helpers/approval-flow.js';
-import { FAILURE_MESSAGES } from '../../src/domain/requests.js';
+import { FAILURE_MESSAGES } from '../../src/domain/messages.js';
 import { ACTION } from '../../src/slack/ids.js';
 
 const SLACK_TIMEOUT_MS = 800;

@@ -9,7 +9,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 import { sleepSession, waitUntilGone, type SleepSession } from '../helpers/sessions.js';
 import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { slashCommand } from '../helpers/slack-requests.js';
-import { FAILURE_MESSAGES } from '../../src/domain/requests.js';
+import { FAILURE_MESSAGES } from '../../src/domain/messages.js';
 import { ACTION } from '../../src/slack/ids.js';
 import { READ_LIMITED_MESSAGE } from '../../src/slack/read-limit.js';
 

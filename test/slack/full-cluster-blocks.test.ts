@@ -25,11 +25,11 @@ test('each connection failure is classified by what the server (or pooler) said'
 });
 
 test('a full cluster is never said to be unreachable, in a read failure or a recorded execution', () => {
-  const full = readFailureText({ code: 'full', cluster: 'main', refusal: 'server' });
+  const full = readFailureText({ code: 'full', cluster: 'main', refusedBy: 'server' });
   assert.match(full, /^Cluster `main` is full: max_connections reached \(53300\)/);
   assert.doesNotMatch(full, /reach cluster|unreachable|cannot be reached/i);
   assert.match(
-    readFailureText({ code: 'full', cluster: 'main', refusal: 'pooler' }),
+    readFailureText({ code: 'full', cluster: 'main', refusedBy: 'pooler' }),
     /connection pooler in front of cluster `main` is full: no more connections allowed \(max_client_conn\)/,
   );
   assert.equal(

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { previewLines } from '../../src/slack/blocks/rule.js';
 import { LIMITS } from '../../src/slack/blocks/mrkdwn.js';
-import type { PreviewMatch } from '../../src/domain/rules-service.js';
+import type { PreviewMatch } from '../../src/domain/rule-service.js';
 import type { Incident } from '../../src/domain/watch.js';
 
 function match(
@@ -47,7 +47,7 @@ function match(
 test('each match says what the rule would do, or that it never touches it', () => {
   const text = previewLines({
     ok: true,
-    matches: [
+    value: [
       match(101, 'cancel'),
       match(102, 'terminate'),
       match(103, 'protected', { why: "a superuser's session: the bot's role cannot signal it" }),
@@ -63,8 +63,11 @@ test('each match says what the rule would do, or that it never touches it', () =
 });
 
 test('an empty preview and a preview that could not be read each say so', () => {
-  assert.match(previewLines({ ok: true, matches: [] }), /nothing on the cluster/);
-  const failed = previewLines({ ok: false, reason: 'the cluster could not be reached (ECONNREFUSED)' });
+  assert.match(previewLines({ ok: true, value: [] }), /nothing on the cluster/);
+  const failed = previewLines({
+    ok: false,
+    refusal: { code: 'read_failed', message: 'the cluster could not be reached (ECONNREFUSED)' },
+  });
   assert.match(failed, /could not be read \(the cluster could not be reached \(ECONNREFUSED\)\)/);
   assert.match(failed, /proposed all the same/);
 });
@@ -76,7 +79,7 @@ test('hostile names are escaped, ten matches are shown and the rest counted, wit
   });
   const text = previewLines({
     ok: true,
-    matches: [hostile, ...Array.from({ length: 30 }, (_, n) => match(1000 + n, 'cancel'))],
+    value: [hostile, ...Array.from({ length: 30 }, (_, n) => match(1000 + n, 'cancel'))],
   });
   assert.doesNotMatch(text, /<!channel>/);
   assert.match(text, /… and 21 more/);

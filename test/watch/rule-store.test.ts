@@ -10,7 +10,7 @@ import { createAuditStore } from '../../src/postgres/audit-store.js';
 import { createRuleStore } from '../../src/postgres/rule-store.js';
 import { ruleSummary } from '../../src/domain/rules.js';
 import type { AuditEntryInput } from '../../src/domain/audit.js';
-import type { RuleStorePort } from '../../src/domain/rules-service.js';
+import type { RuleStorePort } from '../../src/domain/rule-service.js';
 import type { Rule, RuleSpec } from '../../src/domain/rules.js';
 import type { TargetSnapshot } from '../../src/domain/types.js';
 

@@ -6,7 +6,8 @@ import { formatDuration } from '../../domain/duration.js';
 import { runsAQuery, SIGNAL_BLOCKER_REASONS } from '../../domain/policy.js';
 import type { ListFilters, RecoveryState, SessionRow } from '../../domain/types.js';
 import type { ConnectionUse } from '../../domain/watch.js';
-import { reservedNote, type Refusal } from '../../domain/trouble.js';
+import { reservedNote } from '../../domain/messages.js';
+import type { RefusedBy } from '../../domain/outcome.js';
 import { connectionUse } from './watch.js';
 import { recoveryBlocks, recoveryHeadline } from './recovery.js';
 import { ACTION, encodeTarget } from '../ids.js';
@@ -128,7 +129,7 @@ export interface ListingInput {
   /** Connection use, for the header (`412 of 500: 300 idle, 80 active, 32 idle in transaction`). */
   connections?: ConnectionUse | null;
   /** The rows came through pgsessions' reserved connection: the server (or its pooler) refused a new one. */
-  refused?: Refusal | null;
+  refused?: RefusedBy | null;
   /** The cluster is a standby: the header says so, with its replay, and shows the processes it depends on. */
   recovery?: RecoveryState | null;
 }

@@ -15,7 +15,7 @@ import {
   type ButtonTarget,
 } from '../ids.js';
 import { WALSENDER_WARNING } from './replication.js';
-import { TROUBLE_HEADLINE } from '../../domain/trouble.js';
+import { TROUBLE_HEADLINE } from '../../domain/messages.js';
 import {
   LIMITS,
   codeSpan,

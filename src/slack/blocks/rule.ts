@@ -2,7 +2,7 @@
 // executions, with what it would match right now when proposed) and the `/pgsessions rules` list. Pure renderers.
 import type { KnownBlock } from '@slack/types';
 import { clock, describeRule, ruleText, type Rule } from '../../domain/rules.js';
-import type { RulePreview, Revoked } from '../../domain/rules-service.js';
+import type { RulePreview, Revoked } from '../../domain/rule-service.js';
 import { shapeQueryText, type QueryTextMode } from '../../domain/policy.js';
 import { ACTION } from '../ids.js';
 import { LIMITS, codeSpan, inlineText, safeText, truncate, userMention, type RenderedMessage } from './mrkdwn.js';
@@ -50,8 +50,8 @@ const DOES: Record<'cancel' | 'terminate', string> = { cancel: 'would cancel', t
 /** "Would match right now": per match what the rule would do, or that it never touches it; or why it is unknown. */
 export function previewLines(preview: RulePreview): string {
   if (!preview.ok)
-    return `*Would match right now:* could not be read (${inlineText(preview.reason, 200)}). The rule is proposed all the same.`;
-  const { matches } = preview;
+    return `*Would match right now:* could not be read (${inlineText(preview.refusal.message, 200)}). The rule is proposed all the same.`;
+  const matches = preview.value;
   if (matches.length === 0) return '*Would match right now:* nothing on the cluster.';
   const lines = matches.slice(0, PREVIEW_MAX).map(({ incident: i, verdict, why }) => {
     const r = i.root!;

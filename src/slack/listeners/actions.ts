@@ -6,7 +6,7 @@ import type { WebClient } from '@slack/web-api';
 import { z } from 'zod';
 import type { TargetSnapshot } from '../../domain/types.js';
 import type { Logger } from '../../logger.js';
-import { stateTroubleText } from '../../domain/state-trouble.js';
+import { READ_ONLY_TEXT, stateTroubleText } from '../../domain/messages.js';
 import { parseCommand } from '../../domain/command.js';
 import { buildRequestModal } from '../blocks/request.js';
 import { asShared } from '../blocks/share.js';
@@ -74,7 +74,7 @@ async function openRequestForm(
   // Now, with the modal on screen, show the session as the database sees it.
   try {
     const found = await services.reads.session(target.cluster, target.pid, reader);
-    const row = found.ok ? found.row : null;
+    const row = found.ok ? found.value : null;
     if (row && row.backendStart === target.backendStart && opened.view?.id) {
       const snapshot: TargetSnapshot = { ...seenSnapshot(target), ...row, queryStart: target.queryStart };
       await client.views.update({
@@ -105,14 +105,14 @@ export function registerActions(app: App, services: AppServices, logger: Logger)
         return;
       }
       if (services.readOnly) {
-        await tell('pgsessions is in read-only mode (PGSESSIONS_READ_ONLY): nothing can be cancelled or terminated.');
+        await tell(READ_ONLY_TEXT);
         return;
       }
       const reader = { user: body.user.id, channel };
       // The form shows the session (its query, as PGSESSIONS_QUERY_TEXT allows): only for those who may look.
       const chosen = await services.reads.visible(target.cluster, reader);
       if (!chosen.ok) {
-        await tell(readFailureText(chosen));
+        await tell(readFailureText(chosen.refusal));
         return;
       }
       await openRequestForm({ client, services, logger, tell }, body.trigger_id, target, reader);
@@ -162,7 +162,7 @@ export function registerActions(app: App, services: AppServices, logger: Logger)
       }
       try {
         const result = await decide(id.data, body.user.id);
-        if (!result.ok) await tell(result.message);
+        if (!result.ok) await tell(result.refusal.message);
       } catch (error) {
         if (error instanceof GroupsUnavailable)
           logger.warn(

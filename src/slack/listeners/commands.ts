@@ -3,9 +3,9 @@
 import type { App } from '@slack/bolt';
 import { z } from 'zod';
 import { parseCommand, type ParsedCommand } from '../../domain/command.js';
-import { isReadCommand, type Reader } from '../../domain/reads.js';
+import { isReadCommand, type Reader } from '../../domain/read-service.js';
 import type { Logger } from '../../logger.js';
-import { stateTroubleText } from '../../domain/state-trouble.js';
+import { stateTroubleText } from '../../domain/messages.js';
 import { buildUsageError } from '../blocks/help.js';
 import { sealed, type RenderedMessage } from '../blocks/mrkdwn.js';
 import { buildReadAnswer, readFailureText } from '../blocks/read.js';
@@ -59,8 +59,9 @@ export async function answerRead(command: ParsedCommand, reader: Reader, service
   if (command.kind === 'invalid') return { message: buildUsageError(command.message), outcome: 'invalid' };
   if (!isReadCommand(command)) return { message: plain('That is not a listing.'), outcome: 'invalid' };
   const result = await services.reads.answer(command, reader);
-  if (!result.ok) return { message: plain(readFailureText(result)), outcome: FAILURE_OUTCOME[result.code] };
-  const message = buildReadAnswer(result.answer, {
+  if (!result.ok)
+    return { message: plain(readFailureText(result.refusal)), outcome: FAILURE_OUTCOME[result.refusal.code] };
+  const message = buildReadAnswer(result.value, {
     readOnly: services.readOnly,
     queryHidden: services.queryText === 'none',
     ...(services.audit ? { audit: services.audit } : {}),
@@ -81,22 +82,23 @@ async function answerRules(
     command.cluster === undefined && command.kind === 'rules'
       ? null
       : await services.reads.visible(command.cluster, reader);
-  if (chosen && !chosen.ok) return { message: plain(readFailureText(chosen)), outcome: FAILURE_OUTCOME[chosen.code] };
+  if (chosen && !chosen.ok)
+    return { message: plain(readFailureText(chosen.refusal)), outcome: FAILURE_OUTCOME[chosen.refusal.code] };
   if (command.kind === 'rules') {
     // Without cluster:, only the rules of clusters this person may look at (PGSESSIONS_VIEWERS).
-    const listed = await services.rules.list(chosen?.name);
+    const listed = await services.rules.list(chosen?.value);
     const mayView = new Map<string, boolean>();
     for (const name of new Set(listed.map((r) => r.cluster)))
       mayView.set(name, chosen ? true : (await services.reads.visible(name, reader)).ok);
     return ok(buildRulesList(listed.filter((r) => mayView.get(r.cluster))));
   }
   const result = await services.rules.propose({
-    cluster: chosen!.name,
+    cluster: chosen!.value,
     spec: command.rule,
     proposer: reader.user,
     channel: reader.channel,
   });
-  if (!result.ok) return { message: plain(result.message), outcome: 'refused' };
+  if (!result.ok) return { message: plain(result.refusal.message), outcome: 'refused' };
   return ok(plain('Rule proposed: it does nothing until a second person approves it.'));
 }
 
@@ -106,8 +108,9 @@ async function answer(command: ParsedCommand, reader: Reader, services: AppServi
     return answerRead(command, reader, services);
   }
   const chosen = await services.reads.visible(command.cluster, reader);
-  if (!chosen.ok) return { message: plain(readFailureText(chosen)), outcome: FAILURE_OUTCOME[chosen.code] };
-  const cluster = chosen.name;
+  if (!chosen.ok)
+    return { message: plain(readFailureText(chosen.refusal)), outcome: FAILURE_OUTCOME[chosen.refusal.code] };
+  const cluster = chosen.value;
   const { user, channel } = reader;
   const result =
     command.kind === 'terminate-all'
@@ -134,8 +137,8 @@ async function answer(command: ParsedCommand, reader: Reader, services: AppServi
         });
   if (!result.ok)
     return {
-      message: plain(result.message),
-      outcome: CONNECTION_FAILURES.has(result.code) ? 'unreachable' : 'refused',
+      message: plain(result.refusal.message),
+      outcome: CONNECTION_FAILURES.has(result.refusal.code) ? 'unreachable' : 'refused',
     };
   return command.kind === 'terminate-all'
     ? ok(

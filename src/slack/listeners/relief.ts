@@ -2,6 +2,7 @@
 // opens the form; its submission asks for the request. Both carry only the incident id: the application
 // comes from the incident store and the sessions from the server, never from the payload.
 import type { App, BlockAction, ButtonAction } from '@slack/bolt';
+import { READ_ONLY_TEXT } from '../../domain/messages.js';
 import type { Logger } from '../../logger.js';
 import { buildReliefModal, INCLUDE_ACTIVE } from '../blocks/relief.js';
 import { verbatim } from '../blocks/mrkdwn.js';
@@ -34,13 +35,12 @@ export function registerRelief(app: App, services: AppServices, logger: Logger):
       const ref = decodeStorm(action.value ?? '');
       if (!ref || !services.watch)
         return tell('That button is not one pgsessions made (or it is damaged): nothing was done.');
-      if (services.readOnly)
-        return tell('pgsessions is in read-only mode (PGSESSIONS_READ_ONLY): nothing can be cancelled or terminated.');
+      if (services.readOnly) return tell(READ_ONLY_TEXT);
       try {
         const found = await services.watch.relief(ref.incidentId);
         if (!found.ok) return tell(found.message);
         const allowed = await services.reads.visible(found.cluster, { user: body.user.id, channel: found.channel });
-        if (!allowed.ok) return tell(readFailureText(allowed));
+        if (!allowed.ok) return tell(readFailureText(allowed.refusal));
         await client.views.open({
           trigger_id: body.trigger_id,
           view: verbatim(
@@ -75,7 +75,7 @@ export function registerRelief(app: App, services: AppServices, logger: Logger):
     }
     if (!found.ok) return refuse(found.message);
     const allowed = await services.reads.visible(found.cluster, { user: body.user.id, channel: found.channel });
-    if (!allowed.ok) return refuse(readFailurePlain(allowed));
+    if (!allowed.ok) return refuse(readFailurePlain(allowed.refusal));
     await ack();
     const { application, seenAt } = found.relief;
     let message: string;
@@ -93,7 +93,7 @@ export function registerRelief(app: App, services: AppServices, logger: Logger):
         channel: found.channel,
       });
       if (result.ok) return;
-      message = result.message;
+      message = result.refusal.message;
     } catch (error) {
       logger.error({ err: error }, 'relief request failed');
       message =

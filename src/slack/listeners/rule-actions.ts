@@ -3,7 +3,7 @@
 import type { App, BlockAction, ButtonAction } from '@slack/bolt';
 import { z } from 'zod';
 import type { Logger } from '../../logger.js';
-import { stateTroubleText } from '../../domain/state-trouble.js';
+import { stateTroubleText } from '../../domain/messages.js';
 import { revokedReply } from '../blocks/rule.js';
 import { ACTION } from '../ids.js';
 import type { AppServices } from '../services.js';
@@ -42,12 +42,12 @@ export function registerRuleActions(app: App, services: AppServices, logger: Log
               rule: id.data,
               user,
               ok: result.ok,
-              code: result.ok ? undefined : result.code,
+              code: result.ok ? undefined : result.refusal.code,
               inFlight: result.ok ? result.value.inFlight.length : undefined,
             },
             'rule decision',
           );
-          await tell(result.ok ? revokedReply(result.value) : result.message);
+          await tell(result.ok ? revokedReply(result.value) : result.refusal.message);
           return;
         }
         const result =
@@ -57,10 +57,10 @@ export function registerRuleActions(app: App, services: AppServices, logger: Log
               ? await rules.deny(id.data, user)
               : await rules.withdraw(id.data, user);
         logger.info(
-          { action: key, rule: id.data, user, ok: result.ok, code: result.ok ? undefined : result.code },
+          { action: key, rule: id.data, user, ok: result.ok, code: result.ok ? undefined : result.refusal.code },
           'rule decision',
         );
-        await tell(result.ok ? DONE[key] : result.message);
+        await tell(result.ok ? DONE[key] : result.refusal.message);
       } catch (error) {
         if (error instanceof GroupsUnavailable)
           logger.warn(

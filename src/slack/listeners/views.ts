@@ -2,7 +2,7 @@
 // created and posted in the channel where the button was pressed.
 import type { App } from '@slack/bolt';
 import type { Logger } from '../../logger.js';
-import { stateTroubleText } from '../../domain/state-trouble.js';
+import { stateTroubleText } from '../../domain/messages.js';
 import {
   decodeModalMetadata,
   decodeStormMetadata,
@@ -40,7 +40,7 @@ export function registerViews(app: App, services: AppServices, logger: Logger): 
     const { target, channel } = meta;
     const allowed = await services.reads.visible(target.cluster, { user: body.user.id, channel });
     if (!allowed.ok) {
-      await ack({ response_action: 'errors', errors: { [INPUT.reasonBlock]: readFailurePlain(allowed) } });
+      await ack({ response_action: 'errors', errors: { [INPUT.reasonBlock]: readFailurePlain(allowed.refusal) } });
       return;
     }
     await ack();
@@ -58,7 +58,7 @@ export function registerViews(app: App, services: AppServices, logger: Logger): 
         channel,
       });
       if (result.ok) return;
-      message = result.message;
+      message = result.refusal.message;
     } catch (error) {
       logger.error({ err: error }, 'request failed');
       message =
@@ -110,7 +110,7 @@ export function registerViews(app: App, services: AppServices, logger: Logger): 
     }
     const allowed = await services.reads.visible(storm.cluster, { user: body.user.id, channel: storm.channel });
     if (!allowed.ok) {
-      await ack({ response_action: 'errors', errors: { [INPUT.reasonBlock]: readFailurePlain(allowed) } });
+      await ack({ response_action: 'errors', errors: { [INPUT.reasonBlock]: readFailurePlain(allowed.refusal) } });
       return;
     }
     await ack();
@@ -124,7 +124,7 @@ export function registerViews(app: App, services: AppServices, logger: Logger): 
         channel: storm.channel,
       });
       if (result.ok) return;
-      message = result.message;
+      message = result.refusal.message;
     } catch (error) {
       logger.error({ err: error }, 'storm request failed');
       message =

@@ -2,6 +2,7 @@
 // these N…" on a storm alert opens the storm form; its sessions come from the incident store, never from
 // the button. The other request buttons on an alert are the listing's own (ACTION.cancel / terminate).
 import type { App, BlockAction, ButtonAction } from '@slack/bolt';
+import { READ_ONLY_TEXT } from '../../domain/messages.js';
 import type { Logger } from '../../logger.js';
 import { buildStormModal } from '../blocks/request.js';
 import { verbatim } from '../blocks/mrkdwn.js';
@@ -24,7 +25,7 @@ export function registerWatchActions(app: App, services: AppServices, logger: Lo
       const reader = { user: body.user.id, channel: body.channel?.id ?? '' };
       const mayView = async (cluster: string) => {
         const allowed = await services.reads.visible(cluster, reader);
-        return allowed.ok ? null : readFailureText(allowed);
+        return allowed.ok ? null : readFailureText(allowed.refusal);
       };
       const result = await services.watch.snooze(snooze.incidentId, snooze.minutes, body.user.id, mayView);
       await tell(
@@ -50,7 +51,7 @@ export function registerWatchActions(app: App, services: AppServices, logger: Lo
       return;
     }
     if (services.readOnly) {
-      await tell('pgsessions is in read-only mode (PGSESSIONS_READ_ONLY): nothing can be cancelled or terminated.');
+      await tell(READ_ONLY_TEXT);
       return;
     }
     try {
@@ -62,7 +63,7 @@ export function registerWatchActions(app: App, services: AppServices, logger: Lo
       // The form shows the statement and applications: only for those who may look at this cluster here.
       const allowed = await services.reads.visible(storm.cluster, { user: body.user.id, channel: storm.channel });
       if (!allowed.ok) {
-        await tell(readFailureText(allowed));
+        await tell(readFailureText(allowed.refusal));
         return;
       }
       await client.views.open({

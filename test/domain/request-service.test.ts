@@ -9,7 +9,7 @@ import {
   type RequestMessagesPort,
   type RequestSettings,
   type SignalTargetPort,
-} from '../../src/domain/requests.js';
+} from '../../src/domain/request-service.js';
 import type { AuditEntry, AuditEntryInput } from '../../src/domain/audit.js';
 import type { StatePort } from '../../src/domain/state-ports.js';
 import type { KillRequest, SessionRow, TargetOutcome } from '../../src/domain/types.js';
@@ -367,7 +367,7 @@ describe('approval rules', () => {
     assert.equal(messages.told.at(-1)?.status, 'executed');
     // A second click finds it decided: nothing is signalled again.
     const again = await service.approve(asked.value.id, 'UAPP');
-    assert.equal(!again.ok && again.code, 'already_decided');
+    assert.equal(!again.ok && again.refusal.code, 'already_decided');
     assert.equal(cluster.signals.length, 1);
   });
 
@@ -376,8 +376,8 @@ describe('approval rules', () => {
     const asked = await service.requestOne(ask({ requester: 'UAPP' }));
     assert.ok(asked.ok);
     const self = await service.approve(asked.value.id, 'UAPP');
-    assert.equal(!self.ok && self.code, 'self_approval');
-    assert.match(!self.ok ? self.message : '', /a second person has to approve it/);
+    assert.equal(!self.ok && self.refusal.code, 'self_approval');
+    assert.match(!self.ok ? self.refusal.message : '', /a second person has to approve it/);
     assert.equal(cluster.signals.length, 0);
     assert.deepEqual(state.events(asked.value.id), ['requested']);
   });
@@ -387,9 +387,9 @@ describe('approval rules', () => {
     const asked = await service.requestOne(ask());
     assert.ok(asked.ok);
     const outsider = await service.approve(asked.value.id, 'UOUT');
-    assert.equal(!outsider.ok && outsider.code, 'not_approver');
+    assert.equal(!outsider.ok && outsider.refusal.code, 'not_approver');
     const denied = await service.deny(asked.value.id, 'UOUT');
-    assert.equal(!denied.ok && denied.code, 'not_approver');
+    assert.equal(!denied.ok && denied.refusal.code, 'not_approver');
     assert.equal(cluster.signals.length, 0);
     const groupie = await service.approve(asked.value.id, 'UGROUPIE');
     assert.ok(groupie.ok);
@@ -401,7 +401,7 @@ describe('approval rules', () => {
     const asked = await service.requestOne(ask());
     assert.ok(asked.ok);
     const other = await service.withdraw(asked.value.id, 'UAPP');
-    assert.equal(!other.ok && other.code, 'not_the_requester');
+    assert.equal(!other.ok && other.refusal.code, 'not_the_requester');
     const own = await service.withdraw(asked.value.id, 'UREQ');
     assert.ok(own.ok);
     assert.deepEqual(state.events(asked.value.id), ['requested', 'withdrawn']);
@@ -413,7 +413,7 @@ describe('approval rules', () => {
     assert.ok(asked.ok);
     const readOnly = setup({ settings: { readOnly: true } });
     const refusedAsk = await readOnly.service.requestOne(ask());
-    assert.equal(!refusedAsk.ok && refusedAsk.code, 'read_only');
+    assert.equal(!refusedAsk.ok && refusedAsk.refusal.code, 'read_only');
     // The same request, decided by an instance in read-only mode.
     const shared = createRequestService({
       state: normal.state.port,
@@ -435,10 +435,10 @@ describe('approval rules', () => {
     // A workspace member who is no approver clicks Approve: refused as such, and nothing is audited.
     const auditBefore = normal.state.audit.length;
     const stranger = await shared.approve(asked.value.id, 'USTRANGER');
-    assert.equal(!stranger.ok && stranger.code, 'not_approver');
+    assert.equal(!stranger.ok && stranger.refusal.code, 'not_approver');
     assert.equal(normal.state.audit.length, auditBefore, 'a non-approver made an audit entry');
     const refused = await shared.approve(asked.value.id, 'UAPP');
-    assert.equal(!refused.ok && refused.code, 'read_only');
+    assert.equal(!refused.ok && refused.refusal.code, 'read_only');
     assert.equal(normal.cluster.signals.length, 0);
     const entry = normal.state.audit.at(-1)!;
     assert.equal(entry.event, 'refused');
@@ -447,11 +447,14 @@ describe('approval rules', () => {
 
   test('a protected role, a missing reason and a request that cannot be posted are refused before anyone approves', async () => {
     const { service, messages, state } = setup({ sessions: [session(1, { user: 'postgres' }), session(2)] });
-    assert.equal(((r) => !r.ok && r.code)(await service.requestOne(ask({ pid: 1 }))), 'protected');
-    assert.equal(((r) => !r.ok && r.code)(await service.requestOne(ask({ pid: 2, reason: '   ' }))), 'reason_required');
+    assert.equal(((r) => !r.ok && r.refusal.code)(await service.requestOne(ask({ pid: 1 }))), 'protected');
+    assert.equal(
+      ((r) => !r.ok && r.refusal.code)(await service.requestOne(ask({ pid: 2, reason: '   ' }))),
+      'reason_required',
+    );
     messages.failPosts();
     const unposted = await service.requestOne(ask({ pid: 2 }));
-    assert.equal(!unposted.ok && unposted.code, 'post_failed');
+    assert.equal(!unposted.ok && unposted.refusal.code, 'post_failed');
     // The request nobody could see was withdrawn at once, not left pending.
     assert.deepEqual(await state.port.listPending(), []);
   });
@@ -464,7 +467,7 @@ describe('expiry', () => {
     assert.ok(asked.ok);
     state.advance(61);
     const late = await service.approve(asked.value.id, 'UAPP');
-    assert.equal(!late.ok && late.code, 'expired');
+    assert.equal(!late.ok && late.refusal.code, 'expired');
     assert.equal(cluster.signals.length, 0);
     const expired = await service.expireDue();
     assert.deepEqual(
@@ -622,16 +625,16 @@ describe('connection storm relief', () => {
   test('nothing to end, read-only, or a requester who may not request: refused, nothing stored', async () => {
     const none = setup({ sessions: [session(9, { application: 'storm', user: 'postgres' })] });
     const empty = await none.service.requestRelief(relief());
-    assert.equal(!empty.ok && empty.code, 'nothing_to_do');
+    assert.equal(!empty.ok && empty.refusal.code, 'nothing_to_do');
     const readOnly = setup({ sessions: [session(1, { application: 'storm' })], settings: { readOnly: true } });
     const refused = await readOnly.service.requestRelief(relief());
-    assert.equal(!refused.ok && refused.code, 'read_only');
+    assert.equal(!refused.ok && refused.refusal.code, 'read_only');
     const closed = setup({
       sessions: [session(1, { application: 'storm' })],
       settings: { rules: () => ({ requesters: ['USOMEONE'], approvers: ['UAPP'] }) },
     });
     const outsider = await closed.service.requestRelief(relief());
-    assert.equal(!outsider.ok && outsider.code, 'not_requester');
+    assert.equal(!outsider.ok && outsider.refusal.code, 'not_requester');
     for (const s of [none, readOnly, closed]) assert.equal(s.messages.posted.length, 0);
   });
 });

@@ -8,7 +8,7 @@ import {
   type RuleInFlight,
   type RuleMessagesPort,
   type RuleStorePort,
-} from '../../src/domain/rules-service.js';
+} from '../../src/domain/rule-service.js';
 import type { Rule } from '../../src/domain/rules.js';
 
 const RULE: Rule = {
@@ -73,7 +73,10 @@ function harness(inFlight: () => RuleInFlight[], revokeWaitMs = 2_000, requester
       watchThresholds: () => null,
       revokeWaitMs,
     },
-    readNow: async () => ({ ok: false as const, reason: 'not read in this test' }),
+    readNow: async () => ({
+      ok: false as const,
+      refusal: { code: 'read_failed' as const, message: 'not read in this test' },
+    }),
     isUnreachable: () => false,
   });
   return { service, events };
@@ -107,6 +110,6 @@ test('a revoke with nothing under way answers after one look; someone not allowe
   const strict = harness(() => [], 2_000, ['UR']);
   const refused = await strict.service.revoke(RULE.id, 'UZ');
   assert.equal(refused.ok, false);
-  assert.equal(!refused.ok && refused.code, 'not_allowed');
+  assert.equal(!refused.ok && refused.refusal.code, 'not_allowed');
   assert.deepEqual(strict.events, [], 'nothing revoked, shown or told');
 });
