@@ -40,7 +40,8 @@ import { createIncidentStore } from './postgres/incident-store.js';
 import { createRetentionStore, everyInterval } from './postgres/retention-store.js';
 import { createWatchReader } from './postgres/watch-reader.js';
 import { createWatchMessages } from './slack/watch-messages.js';
-import { createLeadership } from './watch/leadership.js';
+import { registerLeadingGauge } from './watch/leading-gauge.js';
+import { createSpreadLeadership, type SpreadLeadership } from './watch/spread.js';
 import { spellLog } from './spell-log.js';
 import { startWatcher, type WatchedCluster, type Watcher } from './watch/watcher.js';
 import { createRuleService } from './domain/rule-service.js';
@@ -351,16 +352,20 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   const rules = instrumentRules(ruleService, metrics);
   services.rules = rules;
   let watcher: Watcher | null = null;
+  let leadership: SpreadLeadership | null = null;
+  registerLeadingGauge(metrics.registry, () => leadership?.leading() ?? 0);
   const startWatching = () => {
     if (watched.length === 0) return;
+    leadership = createSpreadLeadership(config.stateDatabaseUrl, logger.child({ module: 'watch-leader' }), {
+      leaseSeconds: options.watchLeaseSeconds,
+      clusters: watched.map((c) => c.name),
+    });
     watcher = startWatcher({
       clusters: watched,
       store: incidentStore,
       messages: createWatchMessages(clientWithoutRetries),
       rules,
-      leadership: createLeadership(config.stateDatabaseUrl, logger.child({ module: 'watch-leader' }), {
-        leaseSeconds: options.watchLeaseSeconds,
-      }),
+      leadership,
       audit: (entry) => state.appendAudit(entry),
       queryText: config.queryText,
       logger: logger.child({ module: 'watch' }),

@@ -58,6 +58,11 @@ export const RUNTIME_GRANTS: readonly StateGrant[] = [
     why: 'watcher leadership: take, renew and give back a lease per cluster',
   },
   {
+    on: 'TABLE pgsessions.watch_replicas',
+    privileges: 'SELECT, INSERT, UPDATE (clusters, seen_at, expires_at), DELETE',
+    why: 'watching spread over replicas: a heartbeat per replica (migration 012), removed when it stops or long dead',
+  },
+  {
     on: 'TABLE pgsessions.rule_executions',
     privileges: 'SELECT, INSERT, UPDATE (outcome, finished_at, outcome_binding), DELETE',
     why: 'claim each rule execution before its signal, record its outcome once (migration 009); an ended rule’s executions pruned after PGSESSIONS_RETENTION',

@@ -99,10 +99,10 @@ test('two app instances sharing a state database post one alert, and one of them
   assert.equal(alertPosts(slack).length, 1, 'one alert however many replicas');
   const [lease, ...others] = await leaders();
   assert.deepEqual(others, [], 'one watcher for the cluster');
-  assert.equal(
-    [a, b].filter((app) => app.logs.some((l) => l.includes('watching this cluster (leader)'))).length,
-    1,
-    'one replica says it leads',
+  // The cluster may move once, at a safe point, to the replica whose fair share it is (src/domain/share.ts).
+  assert.ok(
+    [a, b].some((app) => app.logs.some((l) => l.includes('watching this cluster (leader)'))),
+    'a replica says it leads',
   );
 
   // The leader loses its connections to the state database: it reconnects and keeps its lease, same token.

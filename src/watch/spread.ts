@@ -1,0 +1,174 @@
+// Watching spread over replicas: the leadership pgsessions runs with. Each replica heartbeats in
+// pgsessions.watch_replicas (migration 012) with the clusters it watches, reads the live replicas back, and
+// computes the same fair share as every other replica (src/domain/share.ts). It takes the leases of its
+// share (pgsessions.watch_leases, migration 006, with their fencing tokens) and gives back a lease beyond its
+// share only at a safe point: when that cluster's loop asks to lead it again, between two looks, so no look
+// is cut in half. The new leader takes it at its next renewal and goes on from the incidents in the state
+// database: nothing is lost or posted twice. A dead replica's heartbeat and leases expire by the state
+// database's clock and the others share its clusters. Two statements per renewal period whatever the number
+// of clusters, each standing alone: it works through a transaction pooler.
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Fence } from '../domain/lease.js';
+import { shareOf, type ReplicaView } from '../domain/share.js';
+import type { Logger } from '../logger.js';
+import { createPool, describeConnectionError } from '../postgres/pools.js';
+import { SQL_RELEASE_LEASES } from '../postgres/lease-sql.js';
+import { SQL_HEARTBEAT, SQL_LEASE_BATCH, SQL_LEAVE, SQL_RELEASE_ONE } from '../postgres/replica-sql.js';
+import { DEFAULT_LEASE_SECONDS, type Leadership, type LeadershipOptions } from './leadership.js';
+
+export interface SpreadOptions extends LeadershipOptions {
+  /** The clusters this replica watches (more are added as the watcher asks to lead them). */
+  clusters?: readonly string[];
+}
+
+export interface SpreadLeadership extends Leadership {
+  /** Clusters this replica leads right now (the `pgsessions_watch_leading` gauge). */
+  leading(): number;
+}
+
+interface Held {
+  fence: Fence;
+  /** Local time the renewal was sent: the lease runs at least leaseMs from then. */
+  sentAt: number;
+}
+
+export function createSpreadLeadership(url: string, logger: Logger, options: SpreadOptions = {}): SpreadLeadership {
+  const leaseSeconds = options.leaseSeconds ?? DEFAULT_LEASE_SECONDS;
+  const leaseMs = leaseSeconds * 1000;
+  const renewMs = Math.max(100, Math.floor(leaseMs / 3));
+  /** An expired lease nobody took for this long is an orphan: its rightful leader is stuck, anyone takes it. */
+  const orphanSeconds = leaseSeconds * 2;
+  const holder = options.holder ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  // Its own connection: a state pool busy with listings must not delay a renewal past expiry.
+  const pool = createPool(url, logger, { max: 1, connectTimeoutMs: Math.min(5_000, renewMs * 2) });
+  const known = new Set<string>(options.clusters ?? []);
+  const held = new Map<string, Held>();
+  /** The live replicas at the last heartbeat; null until one answered (then every cluster is this one's to try). */
+  let replicas: ReplicaView[] | null = null;
+  let share = new Set<string>();
+  let troubled = false;
+  let closed = false;
+  /** Every statement on the one connection, one after another: a release never races a renewal. */
+  let chain: Promise<unknown> = Promise.resolve();
+  const serial = <T>(fn: () => Promise<T>): Promise<T> => {
+    const next = chain.then(fn, fn);
+    chain = next.catch(() => undefined);
+    return next;
+  };
+  const mine = (cluster: string) => replicas === null || share.has(cluster);
+
+  async function beat(): Promise<void> {
+    const { rows } = await pool.query<{ holder: string; clusters: string[] }>(SQL_HEARTBEAT, [
+      holder,
+      [...known].sort(),
+      leaseSeconds,
+    ]);
+    replicas = rows.map((r) => ({ holder: r.holder, clusters: r.clusters }));
+    share = shareOf(holder, [...known], replicas);
+  }
+
+  async function renew(): Promise<void> {
+    const sentAt = Date.now();
+    const clusters = [...known].sort();
+    const want = clusters.map((c) => held.has(c) || mine(c));
+    const { rows } = await pool.query<{ cluster: string; token: string }>(SQL_LEASE_BATCH, [
+      clusters,
+      want,
+      holder,
+      leaseSeconds,
+      orphanSeconds,
+    ]);
+    if (closed) return;
+    const now = new Map(rows.map((r) => [r.cluster, r.token]));
+    const lost = [...held.keys()].filter((c) => !now.has(c));
+    if (lost.length > 0) logger.warn({ clusters: lost }, 'another replica watches this cluster now');
+    for (const c of lost) held.delete(c);
+    const gained: string[] = [];
+    for (const [cluster, token] of now) {
+      if (held.get(cluster)?.fence.token !== token) gained.push(cluster);
+      held.set(cluster, { fence: { cluster, token }, sentAt });
+    }
+    if (gained.length > 0) logger.info({ clusters: gained, leading: held.size }, 'watching this cluster (leader)');
+  }
+
+  let ticking: Promise<void> | null = null;
+  /** One heartbeat and one batch of leases; concurrent callers share the one in flight. */
+  const tick = (): Promise<void> => {
+    ticking ??= serial(async () => {
+      if (closed) return;
+      try {
+        await beat();
+        await renew();
+        if (troubled) logger.info('the state database answers again: leases renewed');
+        troubled = false;
+      } catch (error) {
+        // Said once per spell of trouble (a read-only or unreachable state database), not once per try.
+        if (!troubled)
+          logger.warn(
+            { error: describeConnectionError(error) },
+            'cannot take or renew the watch lease: not watching until the state database answers (will keep trying)',
+          );
+        troubled = true;
+        held.clear();
+      }
+    }).finally(() => {
+      ticking = null;
+    });
+    return ticking;
+  };
+
+  /** Gives `cluster` back to the replica whose share it is: called only between two looks of it. */
+  const release = (cluster: string, h: Held) =>
+    serial(async () => {
+      if (held.get(cluster) !== h) return;
+      held.delete(cluster);
+      try {
+        await pool.query(SQL_RELEASE_ONE, [cluster, holder, h.fence.token]);
+        logger.info({ cluster, leading: held.size }, 'gave the cluster to the replica whose share it is');
+      } catch (error) {
+        // Not given back: it expires by itself within a lease, and its new leader takes it then.
+        logger.warn({ cluster, error: describeConnectionError(error) }, 'could not give the lease back');
+      }
+    });
+
+  // The first tick waits a turn, so that every cluster loop started with the watcher is in its heartbeat.
+  let first: Promise<void> | null = null;
+  const started = () => {
+    first ??= new Promise<void>((resolve) => setTimeout(resolve, 0)).then(tick);
+    return first;
+  };
+  const timer = setInterval(() => void tick(), renewMs);
+  timer.unref();
+
+  const fresh = (h: Held | undefined) => h !== undefined && Date.now() - h.sentAt < leaseMs;
+
+  return {
+    async lead(cluster) {
+      if (closed) return null;
+      known.add(cluster);
+      await started();
+      let h = held.get(cluster);
+      if (h && !mine(cluster)) {
+        await release(cluster, h);
+        return null;
+      }
+      if (h && Date.now() - h.sentAt >= renewMs) {
+        await tick();
+        h = held.get(cluster);
+      }
+      return !closed && fresh(h) ? h!.fence : null;
+    },
+    leads: (cluster) => fresh(held.get(cluster)),
+    leading: () => [...held.values()].filter(fresh).length,
+    async close() {
+      closed = true;
+      clearInterval(timer);
+      await chain;
+      held.clear();
+      await pool.query(SQL_RELEASE_LEASES, [holder]).catch(() => undefined);
+      await pool.query(SQL_LEAVE, [holder]).catch(() => undefined);
+      await pool.end().catch(() => undefined);
+    },
+  };
+}
