@@ -6,7 +6,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { RequestService, Result } from './domain/requests.js';
 import type { KillRequest } from './domain/types.js';
 import type { RuleResult, RuleService } from './domain/rules-service.js';
-import type { Cluster } from './postgres/session-store.js';
+import type { ManagedClusterPort } from './domain/ports.js';
 
 export interface MetricsSources {
   /** Requests by status, read from the state database at scrape time. */
@@ -183,7 +183,8 @@ const TIMED_CLUSTER_METHODS = [
   'stillThere',
 ] as const;
 
-export function instrumentCluster(cluster: Cluster, metrics: Metrics): Cluster {
+/** Times every call of the cluster port; whatever else the adapter carries (its pool) passes through. */
+export function instrumentCluster<C extends ManagedClusterPort>(cluster: C, metrics: Metrics): C {
   const timed = { ...cluster };
   for (const method of TIMED_CLUSTER_METHODS) {
     const inner = cluster[method].bind(cluster) as (...args: unknown[]) => Promise<unknown>;

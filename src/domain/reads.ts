@@ -20,27 +20,9 @@ import {
 } from './policy.js';
 import type { ConnectionUse } from './watch.js';
 import type { Refusal } from './trouble.js';
+import type { ReadClusterPort } from './ports.js';
 
 // ---- ports ---------------------------------------------------------------------------------------------
-
-/** What the read path needs of one managed cluster — src/postgres/session-store.ts conforms. */
-export interface ReadClusterPort {
-  name: string;
-  capabilities(): Promise<RoleCapabilities>;
-  /** refused: the rows came through pgsessions' reserved connection, because a new one was refused (full). */
-  /** recovery: the cluster is a standby (its replay, its startup and walreceiver processes); null on a primary. */
-  list(filters: ListFilters): Promise<{
-    rows: SessionRow[];
-    totalMatched: number;
-    hidden: number;
-    connections?: ConnectionUse | null;
-    refused?: Refusal | null;
-    recovery?: RecoveryState | null;
-  }>;
-  blocking(): Promise<BlockingRow[]>;
-  replication(): Promise<ReplicationRow[]>;
-  byPid(pid: number): Promise<SessionRow | null>;
-}
 
 export interface ReadSettings extends Protection {
   readOnly: boolean;

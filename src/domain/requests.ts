@@ -3,6 +3,7 @@
 // with a sentence for the user; only real bugs throw.
 import { TROUBLE_SENTENCE, type Trouble } from './trouble.js';
 import type { StatePort } from './state-ports.js';
+import type { ClusterPort } from './ports.js';
 import type {
   Action,
   BulkScope,
@@ -29,27 +30,6 @@ import {
 // ---- ports ---------------------------------------------------------------------------------------------
 
 export type { StatePort } from './state-ports.js';
-
-export interface SignalTargetPort {
-  pid: number;
-  backendStart: string;
-  queryStart: string | null;
-  backendType: 'client backend' | 'walsender';
-}
-
-/** One managed cluster — src/postgres/session-store.ts. */
-export interface ClusterPort {
-  name: string;
-  byPid(pid: number): Promise<SessionRow | null>;
-  bulkTargets(scope: BulkScope): Promise<SessionRow[]>;
-  reliefTargets(scope: ReliefScope): Promise<SessionRow[]>;
-  signal(
-    kind: 'cancel' | 'terminate',
-    target: SignalTargetPort,
-    guard: Protection & { terminateTimeoutMs: number; cancelWaitMs?: number },
-  ): Promise<TargetOutcome>;
-  stillThere(target: SignalTargetPort): Promise<{ state: string | null } | null>;
-}
 
 /** Messages about a request — the Slack adapter. */
 export interface RequestMessagesPort {

@@ -16,7 +16,8 @@ import {
   type Protection,
   type QueryTextMode,
 } from './policy.js';
-import { interruptedOutcome, type ClusterPort } from './requests.js';
+import { interruptedOutcome } from './requests.js';
+import type { ClusterPort } from './ports.js';
 import {
   protectedFilter,
   ruleDetectionThresholds,

@@ -3,7 +3,8 @@
 // a cluster that is down told as a value (its error goes to the log hook, not to the answer).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createReadService, type ReadClusterPort, type ReadDeps } from '../../src/domain/reads.js';
+import { createReadService, type ReadDeps } from '../../src/domain/reads.js';
+import type { ReadClusterPort } from '../../src/domain/ports.js';
 import type { KillRequest, ReplicationRow, SessionRow } from '../../src/domain/types.js';
 
 const LONG = `SELECT 1 /* ${'x'.repeat(250)} TAIL */`;

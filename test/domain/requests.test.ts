@@ -3,13 +3,8 @@
 // rules run end to end against PostgreSQL and Slack in test/flows/.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  createRequestService,
-  type ClusterPort,
-  type RequestMessagesPort,
-  type RequestSettings,
-  type SignalTargetPort,
-} from '../../src/domain/requests.js';
+import { createRequestService, type RequestMessagesPort, type RequestSettings } from '../../src/domain/requests.js';
+import type { ClusterPort, SignalTarget } from '../../src/domain/ports.js';
 import type { AuditEntry, AuditEntryInput } from '../../src/domain/audit.js';
 import type { StatePort } from '../../src/domain/state-ports.js';
 import type { KillRequest, SessionRow, TargetOutcome } from '../../src/domain/types.js';
@@ -244,7 +239,7 @@ const session = (pid: number, overrides: Partial<SessionRow> = {}): SessionRow =
 /** One cluster in memory: sessions by pid, a script of signal outcomes, and every signal it was sent. */
 function fakeCluster(rows: SessionRow[]) {
   const sessions = new Map(rows.map((r) => [r.pid, r]));
-  const signals: Array<{ kind: 'cancel' | 'terminate'; target: SignalTargetPort }> = [];
+  const signals: Array<{ kind: 'cancel' | 'terminate'; target: SignalTarget }> = [];
   const outcomes: Array<(kind: 'cancel' | 'terminate', pid: number) => TargetOutcome['outcome']> = [];
   let stillActive = false;
   const port: ClusterPort = {
