@@ -7,7 +7,7 @@ import type { Outcome } from './domain/outcome.js';
 import type { RequestService } from './domain/request-service.js';
 import type { KillRequest } from './domain/types.js';
 import type { RuleService } from './domain/rule-service.js';
-import type { Cluster } from './postgres/session-store.js';
+import type { ManagedClusterPort } from './domain/ports.js';
 
 export interface MetricsSources {
   /** Requests by status, read from the state database at scrape time. */
@@ -184,7 +184,8 @@ const TIMED_CLUSTER_METHODS = [
   'stillThere',
 ] as const;
 
-export function instrumentCluster(cluster: Cluster, metrics: Metrics): Cluster {
+/** Times every call of the cluster port; whatever else the adapter carries (its pool) passes through. */
+export function instrumentCluster<C extends ManagedClusterPort>(cluster: C, metrics: Metrics): C {
   const timed = { ...cluster };
   for (const method of TIMED_CLUSTER_METHODS) {
     const inner = cluster[method].bind(cluster) as (...args: unknown[]) => Promise<unknown>;

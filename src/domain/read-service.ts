@@ -19,29 +19,13 @@ import {
   type QueryTextMode,
 } from './policy.js';
 import { readRefusalText, type ReadRefusal } from './messages.js';
+import type { ReadClusterPort } from './ports.js';
 import { ok, refused, type Outcome, type RefusedBy } from './outcome.js';
 import type { ConnectionUse } from './watch.js';
 
 // ---- ports ---------------------------------------------------------------------------------------------
 
-/** What the read path needs of one managed cluster — src/postgres/session-store.ts conforms. */
-export interface ReadClusterPort {
-  name: string;
-  capabilities(): Promise<RoleCapabilities>;
-  /** refused: the rows came through pgsessions' reserved connection, because a new one was refused (full). */
-  /** recovery: the cluster is a standby (its replay, its startup and walreceiver processes); null on a primary. */
-  list(filters: ListFilters): Promise<{
-    rows: SessionRow[];
-    totalMatched: number;
-    hidden: number;
-    connections?: ConnectionUse | null;
-    refused?: RefusedBy | null;
-    recovery?: RecoveryState | null;
-  }>;
-  blocking(): Promise<BlockingRow[]>;
-  replication(): Promise<ReplicationRow[]>;
-  byPid(pid: number): Promise<SessionRow | null>;
-}
+export type { ReadClusterPort } from './ports.js';
 
 export interface ReadSettings extends Protection {
   readOnly: boolean;

@@ -15,33 +15,14 @@ import {
   type SingleAsk,
 } from './request-asks.js';
 import { execute, reconcile, tell } from './request-execution.js';
+import type { ClusterPort } from './ports.js';
 import type { StatePort } from './state-ports.js';
-import type { BulkScope, KillRequest, ReliefScope, SessionRow, TargetOutcome } from './types.js';
+import type { KillRequest } from './types.js';
 
 // ---- ports ---------------------------------------------------------------------------------------------
 
 export type { StatePort } from './state-ports.js';
-
-export interface SignalTargetPort {
-  pid: number;
-  backendStart: string;
-  queryStart: string | null;
-  backendType: 'client backend' | 'walsender';
-}
-
-/** One managed cluster — src/postgres/session-store.ts. */
-export interface ClusterPort {
-  name: string;
-  byPid(pid: number): Promise<SessionRow | null>;
-  bulkTargets(scope: BulkScope): Promise<SessionRow[]>;
-  reliefTargets(scope: ReliefScope): Promise<SessionRow[]>;
-  signal(
-    kind: 'cancel' | 'terminate',
-    target: SignalTargetPort,
-    guard: Protection & { terminateTimeoutMs: number; cancelWaitMs?: number },
-  ): Promise<TargetOutcome>;
-  stillThere(target: SignalTargetPort): Promise<{ state: string | null } | null>;
-}
+export type { ClusterPort, SignalTarget as SignalTargetPort } from './ports.js';
 
 /** Messages about a request — the Slack adapter. */
 export interface RequestMessagesPort {

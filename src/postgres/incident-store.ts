@@ -3,7 +3,7 @@
 // checked at this boundary with zod.
 import type pg from 'pg';
 import { z } from 'zod';
-import type { Fence } from '../domain/lease.js';
+import type { IncidentStorePort } from '../domain/ports.js';
 import {
   INCIDENT_CAUSES,
   REOPEN_WITHIN_SECONDS,
@@ -85,65 +85,9 @@ function toLive(row: unknown): LiveIncident {
   };
 }
 
-export interface ExecutedOn {
-  requestId: string;
-  approver: string | null;
-  outcome: 'cancelled' | 'terminated';
-  /** The query a cancel targeted (a terminate ends the whole session). */
-  queryStart: string | null;
-}
-
-/** A standing approval that signalled an incident's root, whichever replica executed it. */
-export interface RuleExecutedOn {
-  ruleId: string;
-  outcome: 'cancelled' | 'terminated';
-  proposer: string;
-  approver: string | null;
-}
-/** A bulk cancel of a storm's sessions: its outcome, or that it is still signalling. */
-export type StormRequest =
-  | { executing: true; requestId: string }
-  | { executing: false; requestId: string; approver: string | null; cancelled: number; targets: number };
-
-export interface WatchSummaryRow {
-  messageTs: string | null;
-  body: string;
-  postDue: boolean;
-  updateDue: boolean;
-}
-
-export interface IncidentStore {
-  live(cluster: string, updateGapSeconds: number): Promise<LiveIncident[]>;
-  get(id: string): Promise<LiveIncident | null>;
-  /** The leader's decisions carry its lease's fence: a write under a lease taken over changes nothing. */
-  open(incident: Incident, channel: string, fence: Fence): Promise<void>;
-  refresh(id: string, incident: Incident, fence: Fence): Promise<void>;
-  clear(id: string, reason: ClearReason, fence: Fence): Promise<void>;
-  /** Null when another watcher posts it, it is already posted, Slack asked us to wait, or the lease is lost. */
-  claimPost(id: string, fence: Fence): Promise<{ version: number } | null>;
-  posted(id: string, ts: string, version: number, status: 'open' | 'cleared'): Promise<void>;
-  postFailed(id: string, retryAfterSeconds: number): Promise<void>;
-  shown(id: string, version: number, status: 'open' | 'cleared'): Promise<void>;
-  updateFailed(id: string, retryAfterSeconds: number): Promise<void>;
-  snooze(id: string, minutes: number, user: string): Promise<LiveIncident | null>;
-  executedOn(cluster: string, pid: number, backendStart: string): Promise<ExecutedOn | null>;
-  /** The rule execution that terminated this session, or cancelled this statement (queryStart); null if none. */
-  ruleExecutedOn(
-    cluster: string,
-    pid: number,
-    backendStart: string,
-    queryStart: string | null,
-  ): Promise<RuleExecutedOn | null>;
-  /** The bulk cancel that froze any of these storm sessions (same query), if one was approved. */
-  stormRequestOn(cluster: string, members: Incident['members']): Promise<StormRequest | null>;
-  summary(cluster: string, updateGapSeconds: number): Promise<WatchSummaryRow | null>;
-  summaryShown(cluster: string, channel: string, ts: string | null, body: string): Promise<void>;
-  summaryFailed(cluster: string, channel: string, retryAfterSeconds: number): Promise<void>;
-}
-
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-export function createIncidentStore(pool: pg.Pool): IncidentStore {
+export function createIncidentStore(pool: pg.Pool): IncidentStorePort {
   const run = async (text: string, values: unknown[]) =>
     (await pool.query(text, values)).rows as Record<string, unknown>[];
   return {
@@ -253,5 +197,5 @@ export function createIncidentStore(pool: pg.Pool): IncidentStore {
     async summaryFailed(cluster, channel, seconds) {
       await run(SQL_SUMMARY_FAILED, [cluster, channel, seconds]);
     },
-  };
+  } satisfies IncidentStorePort;
 }

@@ -1,5 +1,6 @@
 // The SQL that reads and signals sessions, built for the server's version. Pure: text and parameters,
 // always `$n` placeholders, never values spliced into the text. Reviewed like code.
+import type { SignalKind, SignalTarget } from '../domain/ports.js';
 import type { ListFilters, BulkScope, ReliefScope } from '../domain/types.js';
 
 export interface SqlQuery {
@@ -248,18 +249,8 @@ export function replicationQuery(versionNum: number): SqlQuery {
   return { text, values: [] };
 }
 
-export type SignalKind = 'cancel' | 'terminate';
-
 /** States in which a backend is running a query that a cancel would interrupt. */
 const RUNNING_STATES = `'active', 'fastpath function call'`;
-
-export interface SignalTarget {
-  pid: number;
-  backendStart: string;
-  /** When set (a cancel), the query must still be the one that was approved. */
-  queryStart: string | null;
-  backendType: 'client backend' | 'walsender';
-}
 
 /**
  * Re-check the identity and signal in ONE statement: the function in the select list runs only for a row

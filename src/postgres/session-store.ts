@@ -5,20 +5,9 @@ import { buildBlockingTree } from '../domain/blocking.js';
 import { SIGNAL_BLOCKER_HINTS } from '../domain/policy.js';
 import { SessionNotVisible } from '../domain/errors.js';
 import { SIGNAL_BLOCKERS, type SignalBlocker } from '../domain/types.js';
-import type {
-  BlockingRow,
-  ListFilters,
-  ReplicationRow,
-  RoleCapabilities,
-  SessionRow,
-  TargetOutcome,
-  BulkScope,
-  ReliefScope,
-  RecoveryProcess,
-  RecoveryState,
-} from '../domain/types.js';
+import type { ReplicationRow, SessionRow, RecoveryProcess, RecoveryState } from '../domain/types.js';
 import type { ConnectionUse } from '../domain/watch.js';
-import type { RefusedBy } from '../domain/outcome.js';
+import type { ManagedClusterPort } from '../domain/ports.js';
 import type { Logger } from '../logger.js';
 import { queryRouted, queryRows } from './pools.js';
 import {
@@ -35,18 +24,8 @@ import {
   sessionByPidQuery,
   signalBlockerQuery,
   signalQuery,
-  type SignalKind,
-  type SignalTarget,
   type SqlQuery,
 } from './session-sql.js';
-
-export interface SignalGuard {
-  protectedRoles: string[];
-  protectedApps: string[];
-  terminateTimeoutMs: number;
-  /** How long a cancel waits for the query to stop before reporting it still running. Default 3000. */
-  cancelWaitMs?: number;
-}
 
 const num = (value: unknown): number | null => (value === null || value === undefined ? null : Number(value));
 const str = (value: unknown): string | null => (value === null || value === undefined ? null : String(value));
@@ -151,32 +130,10 @@ function toReplicationRow(row: Record<string, unknown>): ReplicationRow {
   };
 }
 
-export interface Cluster {
-  name: string;
+/** The session store of one cluster: the port, and the pool and server version the composition root uses. */
+export interface Cluster extends ManagedClusterPort {
   pool: pg.Pool;
   versionNum(): Promise<number>;
-  capabilities(): Promise<RoleCapabilities>;
-  /** hidden: sessions of other roles the bot's role is not allowed to see (no pg_read_all_stats). */
-  /** connections: the cluster's connection use (null only when the header row did not come back). */
-  /** refused: the server (or its pooler) refused a new connection, so the listing came through the lifeline. */
-  /** recovery: the cluster is a standby, with its replay and the processes it depends on; null on a primary. */
-  list(filters: ListFilters): Promise<{
-    rows: SessionRow[];
-    totalMatched: number;
-    hidden: number;
-    connections: ConnectionUse | null;
-    refused: RefusedBy | null;
-    recovery: RecoveryState | null;
-  }>;
-  blocking(): Promise<BlockingRow[]>;
-  replication(): Promise<ReplicationRow[]>;
-  byPid(pid: number): Promise<SessionRow | null>;
-  bulkTargets(scope: BulkScope): Promise<SessionRow[]>;
-  reliefTargets(scope: ReliefScope): Promise<SessionRow[]>;
-  /** Re-check the identity and signal in one statement; never throws for an expected refusal. */
-  signal(kind: SignalKind, target: SignalTarget, guard: SignalGuard): Promise<TargetOutcome>;
-  /** Is this exact session (and query, when given) still there? With its state. */
-  stillThere(target: SignalTarget): Promise<{ state: string | null } | null>;
 }
 
 export interface ClusterPools {
@@ -213,7 +170,7 @@ export function createCluster(name: string, pool: pg.Pool, logger: Logger, pools
     return seen.readAllStats;
   };
 
-  const cluster: Cluster = {
+  const cluster = {
     name,
     pool,
     versionNum,
@@ -351,7 +308,7 @@ export function createCluster(name: string, pool: pg.Pool, logger: Logger, pools
       const rows = await runSignal(identityQuery(target));
       return rows[0] ? { state: str(rows[0].state) } : null;
     },
-  };
+  } satisfies Cluster;
   return cluster;
 }
 

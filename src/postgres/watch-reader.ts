@@ -2,7 +2,8 @@
 // interval): a watcher that waits on a slow cluster never takes a connection a listing or a kill needs.
 import type pg from 'pg';
 import { z } from 'zod';
-import type { ConnectionGroup, WatchedSession, WatchSnapshot } from '../domain/watch.js';
+import type { WatchReaderPort } from '../domain/ports.js';
+import type { ConnectionGroup, WatchedSession } from '../domain/watch.js';
 import { SERVER_VERSION_SQL } from './session-sql.js';
 import { queryRows } from './pools.js';
 import { watchQuery } from './watch-sql.js';
@@ -101,16 +102,7 @@ function toSession(r: z.infer<typeof row>): WatchedSession | null {
 
 const named = (g: z.infer<typeof group>): ConnectionGroup => ({ ...g, name: g.name ?? '' });
 
-export interface WatchReader {
-  cluster: string;
-  /** connectionsShare: the alert's share of connections, past which the snapshot says who holds them. */
-  read(options: { walsenders: boolean; connectionsShare?: number | null }): Promise<WatchSnapshot>;
-  /** Wall time and server-side time of the last read, for the benchmark and metrics. */
-  lastReadMs(): number;
-  close(): Promise<void>;
-}
-
-export function createWatchReader(cluster: string, pool: pg.Pool): WatchReader {
+export function createWatchReader(cluster: string, pool: pg.Pool): WatchReaderPort {
   let version: number | null = null;
   let last = 0;
   return {
@@ -148,5 +140,5 @@ export function createWatchReader(cluster: string, pool: pg.Pool): WatchReader {
     },
     lastReadMs: () => last,
     close: () => pool.end().catch(() => undefined),
-  };
+  } satisfies WatchReaderPort;
 }

@@ -2,19 +2,9 @@
 // have landed, and the incident store's claim decides when to try again) and updated in place. Slack's
 // 429 comes back as the Retry-After to honour, never as a crash.
 import type { WebClient } from '@slack/web-api';
-import type { LiveIncident } from '../domain/watch.js';
+import type { AlertMessagesPort, Delivered } from '../domain/ports.js';
 import { buildIncidentMessage, buildWatchSummary } from './blocks/watch.js';
 import { sealed } from './blocks/mrkdwn.js';
-
-export type Delivered = { ok: true; ts: string } | { ok: false; retryAfterSeconds: number | null; error: string };
-
-export interface WatchMessagesPort {
-  post(incident: LiveIncident): Promise<Delivered>;
-  update(incident: LiveIncident): Promise<Delivered>;
-  /** Posts (ts null) or updates the cluster's summary; `body` is what to compare for a change. */
-  summary(cluster: string, channel: string, ts: string | null, rest: LiveIncident[]): Promise<Delivered>;
-  summaryBody(cluster: string, rest: LiveIncident[]): string;
-}
 
 function failure(error: unknown): Delivered {
   const e = error as { code?: string; retryAfter?: number; data?: { error?: string }; message?: string };
@@ -23,7 +13,7 @@ function failure(error: unknown): Delivered {
   return { ok: false, retryAfterSeconds: null, error: e.data?.error ?? e.code ?? 'error' };
 }
 
-export function createWatchMessages(once: WebClient): WatchMessagesPort {
+export function createWatchMessages(once: WebClient): AlertMessagesPort {
   return {
     async post(incident) {
       const message = sealed(buildIncidentMessage({ incident, now: new Date() }));
@@ -69,5 +59,5 @@ export function createWatchMessages(once: WebClient): WatchMessagesPort {
     summaryBody(_cluster, rest) {
       return rest.length === 0 ? '' : rest.map((r) => r.key).join('\n');
     },
-  };
+  } satisfies AlertMessagesPort;
 }

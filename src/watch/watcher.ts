@@ -19,10 +19,8 @@ import {
 } from '../domain/watch.js';
 import type { WatchSettings } from '../config.js';
 import type { Logger } from '../logger.js';
-import type { IncidentStore } from '../postgres/incident-store.js';
-import type { WatchReader } from '../postgres/watch-reader.js';
+import type { AlertMessagesPort, IncidentStorePort, WatchReaderPort } from '../domain/ports.js';
 import { describeConnectionError, describeReadFailure } from '../postgres/pools.js';
-import type { WatchMessagesPort } from '../slack/watch-messages.js';
 import type { Leadership } from './leadership.js';
 import type { Fence } from '../domain/lease.js';
 import type { RuleExecution } from '../domain/rule-service.js';
@@ -30,14 +28,14 @@ import { ruleDetectionThresholds, type RuleSpec } from '../domain/rules.js';
 
 export interface WatchedCluster {
   name: string;
-  reader: WatchReader;
+  reader: WatchReaderPort;
   settings: WatchSettings & { channel: string };
 }
 
 export interface WatcherDeps {
   clusters: WatchedCluster[];
-  store: IncidentStore;
-  messages: WatchMessagesPort;
+  store: IncidentStorePort;
+  messages: AlertMessagesPort;
   leadership: Leadership;
   audit(entry: AuditEntryInput): Promise<unknown>;
   queryText: QueryTextMode;

@@ -8,7 +8,8 @@ import { blockedQuery, idleInTransactionLockHolder, longRead, sleepSession } fro
 import { sessionTracker } from '../helpers/approval-flow.js';
 import { createLogger } from '../../src/logger.js';
 import { createPool } from '../../src/postgres/pools.js';
-import { createWatchReader, type WatchReader } from '../../src/postgres/watch-reader.js';
+import type { WatchReaderPort as WatchReader } from '../../src/domain/ports.js';
+import { createWatchReader } from '../../src/postgres/watch-reader.js';
 import { detectIncidents, type WatchThresholds } from '../../src/domain/watch.js';
 
 let db: TestDatabase;
