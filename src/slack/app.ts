@@ -10,16 +10,16 @@ import { slackLogger, type Logger } from '../logger.js';
 import { registerActions } from './listeners/actions.js';
 import { registerCommands } from './listeners/commands.js';
 import { registerViews } from './listeners/views.js';
-import { limitBody, SERVER_TIMEOUTS } from './body-limit.js';
-import { readLimit } from './read-limit.js';
-import { limitRequestLog } from './request-log.js';
+import { limitBody, SERVER_TIMEOUTS } from './guards/body-limit.js';
+import { readLimit } from './guards/read-limit.js';
+import { limitRequestLog } from './guards/request-log.js';
 import { probeHandlers } from '../probe-server.js';
 import { registerWatchActions } from './listeners/watch-actions.js';
 import { registerRelief } from './listeners/relief.js';
 import { registerRuleActions } from './listeners/rule-actions.js';
 import type { AppServices } from './services.js';
-import { workspaceGuard } from './workspace-guard.js';
-import { auditChannelGuard } from './audit-channel-guard.js';
+import { workspaceGuard } from './guards/workspace-guard.js';
+import { auditChannelGuard } from '../audit/channel-guard.js';
 
 const { App, HTTPReceiver, SocketModeReceiver, LogLevel, HTTPModuleFunctions } = bolt;
 

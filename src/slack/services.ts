@@ -9,7 +9,7 @@ import type { RateLimiter } from '../domain/rate-limit.js';
 import type { AuditTrust } from './blocks/help.js';
 import type { Watcher } from '../watch/watcher.js';
 import type { RuleService } from '../domain/rules-service.js';
-import type { ChannelHealth } from './channel-health.js';
+import type { ChannelHealth } from './adapters/channel-health.js';
 
 export interface AppServices {
   readOnly: boolean;

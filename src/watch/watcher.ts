@@ -22,7 +22,7 @@ import type { Logger } from '../logger.js';
 import type { IncidentStore } from '../postgres/incident-store.js';
 import type { WatchReader } from '../postgres/watch-reader.js';
 import { describeConnectionError, describeReadFailure } from '../postgres/pools.js';
-import type { WatchMessagesPort } from '../slack/watch-messages.js';
+import type { WatchMessagesPort } from '../slack/adapters/watch-messages.js';
 import type { Leadership } from './leadership.js';
 import type { Fence } from '../domain/lease.js';
 import type { RuleExecution } from '../domain/rules-service.js';

@@ -9,7 +9,7 @@ import type { ConnectionUse } from '../../domain/watch.js';
 import { reservedNote, type Refusal } from '../../domain/trouble.js';
 import { connectionUse } from './watch.js';
 import { recoveryBlocks, recoveryHeadline } from './recovery.js';
-import { ACTION, encodeTarget } from '../ids.js';
+import { ACTION, encodeTarget } from './ids.js';
 import { LIMITS, codeSpan, escapeTruncate, inlineText, safeText, truncate, type RenderedMessage } from './mrkdwn.js';
 
 /** How much of a query a listing row shows. */

@@ -13,8 +13,8 @@ import { asShared } from '../blocks/share.js';
 import { sealed, verbatim } from '../blocks/mrkdwn.js';
 import { answerRead, SHAREABLE } from './commands.js';
 import { readFailureText } from '../blocks/read.js';
-import { ACTION, decodeTarget, SNOOZE_ACTION, type ButtonTarget } from '../ids.js';
-import { tellPerson, troubleSentence } from '../tell.js';
+import { ACTION, decodeTarget, SNOOZE_ACTION, type ButtonTarget } from '../blocks/ids.js';
+import { tellPerson, troubleSentence } from '../adapters/tell.js';
 import { GroupsUnavailable } from '../../domain/policy.js';
 import type { AppServices } from '../services.js';
 

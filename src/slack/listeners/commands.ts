@@ -13,7 +13,7 @@ import { withShareButton } from '../blocks/share.js';
 import { buildRulesList } from '../blocks/rule.js';
 import { withChannelProblems } from '../blocks/channels.js';
 import type { AppServices } from '../services.js';
-import { tellPerson, troubleSentence } from '../tell.js';
+import { tellPerson, troubleSentence } from '../adapters/tell.js';
 import { GroupsUnavailable } from '../../domain/policy.js';
 
 const commandFields = z.object({

@@ -6,7 +6,7 @@ import type { Logger } from '../../logger.js';
 import { buildReliefModal, INCLUDE_ACTIVE } from '../blocks/relief.js';
 import { verbatim } from '../blocks/mrkdwn.js';
 import { readFailurePlain, readFailureText } from '../blocks/read.js';
-import { ACTION, decodeStorm, decodeStormMetadata, INPUT, VIEW } from '../ids.js';
+import { ACTION, decodeStorm, decodeStormMetadata, INPUT, VIEW } from '../blocks/ids.js';
 import type { AppServices } from '../services.js';
 
 const UNREADABLE =

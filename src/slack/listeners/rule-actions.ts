@@ -5,9 +5,9 @@ import { z } from 'zod';
 import type { Logger } from '../../logger.js';
 import { stateTroubleText } from '../../domain/state-trouble.js';
 import { revokedReply } from '../blocks/rule.js';
-import { ACTION } from '../ids.js';
+import { ACTION } from '../blocks/ids.js';
 import type { AppServices } from '../services.js';
-import { tellPerson, troubleSentence } from '../tell.js';
+import { tellPerson, troubleSentence } from '../adapters/tell.js';
 import { GroupsUnavailable } from '../../domain/policy.js';
 
 const ruleId = z.uuid();

@@ -10,7 +10,7 @@ import {
   INPUT,
   MODAL_ESCALATE_SECONDS,
   VIEW,
-} from '../ids.js';
+} from '../blocks/ids.js';
 import type { AppServices } from '../services.js';
 import { readFailurePlain } from '../blocks/read.js';
 

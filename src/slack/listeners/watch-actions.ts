@@ -6,9 +6,9 @@ import type { Logger } from '../../logger.js';
 import { buildStormModal } from '../blocks/request.js';
 import { verbatim } from '../blocks/mrkdwn.js';
 import { readFailureText } from '../blocks/read.js';
-import { ACTION, decodeSnooze, decodeStorm, SNOOZE_ACTION } from '../ids.js';
+import { ACTION, decodeSnooze, decodeStorm, SNOOZE_ACTION } from '../blocks/ids.js';
 import type { AppServices } from '../services.js';
-import { tellPerson, troubleSentence } from '../tell.js';
+import { tellPerson, troubleSentence } from '../adapters/tell.js';
 
 export function registerWatchActions(app: App, services: AppServices, logger: Logger): void {
   app.action<BlockAction<ButtonAction>>(SNOOZE_ACTION, async ({ ack, body, action, client, respond }) => {

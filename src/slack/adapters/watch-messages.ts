@@ -2,9 +2,9 @@
 // have landed, and the incident store's claim decides when to try again) and updated in place. Slack's
 // 429 comes back as the Retry-After to honour, never as a crash.
 import type { WebClient } from '@slack/web-api';
-import type { LiveIncident } from '../domain/watch.js';
-import { buildIncidentMessage, buildWatchSummary } from './blocks/watch.js';
-import { sealed } from './blocks/mrkdwn.js';
+import type { LiveIncident } from '../../domain/watch.js';
+import { buildIncidentMessage, buildWatchSummary } from '../blocks/watch.js';
+import { sealed } from '../blocks/mrkdwn.js';
 
 export type Delivered = { ok: true; ts: string } | { ok: false; retryAfterSeconds: number | null; error: string };
 

@@ -2,10 +2,10 @@
 // and when Slack refuses it — it dies after 30 minutes and after 5 uses — through chat.postEphemeral in the
 // same channel, so the answer still reaches them. Also the sentences for Slack's refusals a person can act on.
 import type { WebClient } from '@slack/web-api';
-import { GroupsUnavailable } from '../domain/policy.js';
-import { stateTroubleText } from '../domain/state-trouble.js';
-import type { Logger } from '../logger.js';
-import { rateLimitRetryAfter } from '../audit/outbox-worker.js';
+import { GroupsUnavailable } from '../../domain/policy.js';
+import { stateTroubleText } from '../../domain/state-trouble.js';
+import type { Logger } from '../../logger.js';
+import { rateLimitRetryAfter } from '../../audit/outbox-worker.js';
 
 export interface Person {
   user: string;
