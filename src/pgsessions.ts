@@ -6,6 +6,7 @@ import { createLogger, type Logger } from './logger.js';
 import { describeRole } from './domain/capabilities.js';
 import { createRequestService, FAILURE_MESSAGES } from './domain/requests.js';
 import { deliveryFailureKind, startOutboxWorker } from './audit/outbox-worker.js';
+import { auditChannelGuard } from './audit/channel-guard.js';
 import { migrate } from './postgres/migrate.js';
 import { createLifeline, type Lifeline } from './postgres/lifeline.js';
 import {
@@ -33,7 +34,7 @@ import { WebClient } from '@slack/web-api';
 import type pg from 'pg';
 import { createRateLimiter, limitRequests } from './domain/rate-limit.js';
 import { createMetrics, instrumentCluster, instrumentRequests, instrumentRules } from './metrics.js';
-import { cachedFor, startProbeServer, type ProbeServer } from './probe-server.js';
+import { cachedFor, probeHandlers, startProbeServer, type ProbeServer } from './probe-server.js';
 import { createIncidentStore } from './postgres/incident-store.js';
 import { createRetentionStore, everyInterval } from './postgres/retention-store.js';
 import { createWatchReader } from './postgres/watch-reader.js';
@@ -382,7 +383,15 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     };
   }
 
-  const slack = createSlackApp(config, services, logger, options.host);
+  const slack = createSlackApp(config, services, logger, {
+    host: options.host,
+    probes: probeHandlers(services),
+    guards: [
+      auditChannelGuard(config.auditChannel, logger.child({ module: 'audit-channel-guard' }), () =>
+        metrics.guardRefused('audit_channel'),
+      ),
+    ],
+  });
   let port: number;
   try {
     port = await slack.start();

@@ -4,7 +4,7 @@
 // anything: the audit outbox keeps undelivered entries and delivers each once when the channel is fixed.
 import type { WebClient } from '@slack/web-api';
 import type { Logger } from '../../logger.js';
-import { slackErrorCode } from './tell.js';
+import { slackErrorCode } from './slack-errors.js';
 
 export type ChannelRole = 'audit' | 'watch';
 

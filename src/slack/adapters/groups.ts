@@ -7,7 +7,7 @@
 import type { WebClient } from '@slack/web-api';
 import { GroupsUnavailable, type GroupsPort } from '../../domain/policy.js';
 import type { Logger } from '../../logger.js';
-import { rateLimitRetryAfter } from '../../audit/outbox-worker.js';
+import { rateLimitRetryAfter } from './slack-errors.js';
 
 export interface GroupsOptions {
   /** The longest total wait for Retry-After before giving up with GroupsUnavailable (default 5 s). */

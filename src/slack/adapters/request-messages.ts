@@ -7,7 +7,7 @@ import { shapeQueryText, type QueryTextMode } from '../../domain/policy.js';
 import type { KillRequest } from '../../domain/types.js';
 import { buildApprovalMessage, describeResult } from '../blocks/request.js';
 import { safeText, sealed, userMention } from '../blocks/mrkdwn.js';
-import { slackErrorCode } from './tell.js';
+import { slackErrorCode } from './slack-errors.js';
 
 export function outcomeSentence(request: KillRequest): string {
   const who = request.decidedBy ? userMention(request.decidedBy) : 'nobody';
