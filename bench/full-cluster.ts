@@ -16,7 +16,7 @@ import { slashCommand } from '../test/helpers/slack-requests.js';
 import { approvalPosts, click, requestIdOf } from '../test/helpers/approval-flow.js';
 import { sleepSession, type SleepSession } from '../test/helpers/sessions.js';
 import { APPROVER, REQUESTER, SIGNING_SECRET, baseEnv } from '../test/helpers/app.js';
-import { ACTION } from '../src/slack/ids.js';
+import { ACTION } from '../src/slack/blocks/ids.js';
 import { startPgsessions } from '../src/pgsessions.js';
 import { createLogger } from '../src/logger.js';
 import { createDriver, type Driver } from './drive.js';

@@ -11,7 +11,7 @@ import { startEmbeddedPostgres, freePort, type EmbeddedServer } from '../test/he
 import { startSlackApi, type SlackApi } from '../test/helpers/slack-api.js';
 import { blockAction } from '../test/helpers/slack-requests.js';
 import { APPROVER, SIGNING_SECRET, baseEnv } from '../test/helpers/app.js';
-import { ACTION } from '../src/slack/ids.js';
+import { ACTION } from '../src/slack/blocks/ids.js';
 import { createPool } from '../src/postgres/pools.js';
 import { createLogger } from '../src/logger.js';
 import { listSessionsQuery } from '../src/postgres/session-sql.js';

@@ -8,6 +8,7 @@ import { FAILURE_MESSAGES } from './domain/messages.js';
 import { ok, refused } from './domain/outcome.js';
 import { createRequestService } from './domain/request-service.js';
 import { deliveryFailureKind, startOutboxWorker } from './audit/outbox-worker.js';
+import { auditChannelGuard } from './audit/channel-guard.js';
 import { migrate } from './postgres/migrate.js';
 import { createLifeline, type Lifeline } from './postgres/lifeline.js';
 import {
@@ -23,31 +24,31 @@ import { createStateStore, type StateStore } from './postgres/state-store.js';
 import { auditKeyId } from './domain/audit.js';
 import { BINDING_OFF } from './domain/binding.js';
 import { createSlackApp, webClientOptions } from './slack/app.js';
-import { buildAuditMessage } from './slack/blocks/audit.js';
+import { buildAuditMessage } from './audit/message.js';
 import type { AuditTrust } from './slack/blocks/help.js';
 import { sealed } from './slack/blocks/mrkdwn.js';
 import { createReadService } from './domain/read-service.js';
-import { createGroups } from './slack/groups.js';
-import { createPeople } from './slack/people.js';
-import { createRequestMessages } from './slack/request-messages.js';
+import { createGroups } from './slack/adapters/groups.js';
+import { createPeople } from './slack/adapters/people.js';
+import { createRequestMessages } from './slack/adapters/request-messages.js';
 import type { AppServices } from './slack/services.js';
 import { WebClient } from '@slack/web-api';
 import type pg from 'pg';
 import { createRateLimiter, limitRequests } from './domain/rate-limit.js';
 import { createMetrics, instrumentCluster, instrumentRequests, instrumentRules } from './metrics.js';
-import { cachedFor, startProbeServer, type ProbeServer } from './probe-server.js';
+import { cachedFor, probeHandlers, startProbeServer, type ProbeServer } from './probe-server.js';
 import { createIncidentStore } from './postgres/incident-store.js';
 import { createRetentionStore, everyInterval } from './postgres/retention-store.js';
 import { createWatchReader } from './postgres/watch-reader.js';
-import { createWatchMessages } from './slack/watch-messages.js';
+import { createWatchMessages } from './slack/adapters/watch-messages.js';
 import { registerLeadingGauge } from './watch/leading-gauge.js';
 import { createSpreadLeadership, type SpreadLeadership } from './watch/spread.js';
 import { spellLog } from './spell-log.js';
 import { startWatcher, type WatchedCluster, type Watcher } from './watch/watcher.js';
 import { createRuleService } from './domain/rule-service.js';
 import { createRuleStore } from './postgres/rule-store.js';
-import { createRuleMessages } from './slack/rule-messages.js';
-import { createChannelHealth } from './slack/channel-health.js';
+import { createRuleMessages } from './slack/adapters/rule-messages.js';
+import { createChannelHealth } from './slack/adapters/channel-health.js';
 
 export interface StartOptions {
   /** A logger to use instead of one built from LOG_LEVEL (tests capture output through it). */
@@ -389,7 +390,15 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     };
   }
 
-  const slack = createSlackApp(config, services, logger, options.host);
+  const slack = createSlackApp(config, services, logger, {
+    host: options.host,
+    probes: probeHandlers(services),
+    guards: [
+      auditChannelGuard(config.auditChannel, logger.child({ module: 'audit-channel-guard' }), () =>
+        metrics.guardRefused('audit_channel'),
+      ),
+    ],
+  });
   let port: number;
   try {
     port = await slack.start();

@@ -1,14 +1,12 @@
 // Carries audit entries from the outbox to the audit channel, in seq order, until each is delivered. Slack
 // being down or rate limiting only delays entries: the worker never drops one, and after a restart it
 // continues with whatever is undelivered. `post` is a port: this file knows nothing of Slack beyond the
-// shape of a rate-limit error.
+// shape of a rate-limit error (slack/adapters/slack-errors.ts).
 import type { Logger } from 'pino';
 import type { AuditEntry } from '../domain/audit.js';
 import type { DeliverResult, OutboxPort } from '../domain/state-ports.js';
+import { rateLimitRetryAfter } from '../slack/adapters/slack-errors.js';
 import { spellLog } from '../spell-log.js';
-
-/** What @slack/web-api throws for HTTP 429 when `rejectRateLimitedCalls: true`. */
-export const SLACK_RATE_LIMITED_CODE = 'slack_webapi_rate_limited_error';
 
 export interface Backoff {
   /** First retry delay, doubled on each further failure. Default 1. */
@@ -37,14 +35,6 @@ export interface OutboxWorker {
   stop(): Promise<void>;
   /** Delivers everything due now (waiting for another instance that is delivering), for tests and shutdown. */
   drain(): Promise<void>;
-}
-
-/** Seconds Slack asked us to wait, when the error is Slack's rate limit. */
-export function rateLimitRetryAfter(error: unknown): number | undefined {
-  if (typeof error !== 'object' || error === null) return undefined;
-  const { code, retryAfter } = error as { code?: unknown; retryAfter?: unknown };
-  if (code !== SLACK_RATE_LIMITED_CODE) return undefined;
-  return typeof retryAfter === 'number' && Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter : undefined;
 }
 
 /** A failed post in one word, for the delivery-failure metric: rate_limited, http_NNN, Slack's error, network, other. */

@@ -9,7 +9,7 @@ import type { AuditEntry } from '../domain/audit.js';
 import { compareWithWitnesses } from '../domain/audit-witness.js';
 import { scrubSecrets } from '../logger.js';
 import { createStateStore } from '../postgres/state-store.js';
-import { readChannelWitnesses } from '../slack/audit-history.js';
+import { readChannelWitnesses } from '../audit/channel-history.js';
 
 const againstSlack = process.argv.includes('--against-slack');
 

@@ -7,9 +7,9 @@ import type { QueryTextMode } from '../domain/policy.js';
 import type { PeoplePort } from '../domain/workspaces.js';
 import type { RateLimiter } from '../domain/rate-limit.js';
 import type { AuditTrust } from './blocks/help.js';
-import type { Watcher } from '../watch/watcher.js';
+import type { WatchActionsPort } from '../domain/watch-actions.js';
 import type { RuleService } from '../domain/rule-service.js';
-import type { ChannelHealth } from './channel-health.js';
+import type { ChannelHealth } from './adapters/channel-health.js';
 
 export interface AppServices {
   readOnly: boolean;
@@ -27,7 +27,7 @@ export interface AppServices {
   health(): Promise<boolean>;
   metrics: Metrics;
   /** Watching (PGSESSIONS_WATCH_CHANNEL set): Snooze on an alert, a storm's frozen sessions, a connection storm's relief. Absent when nothing is watched. */
-  watch?: Pick<Watcher, 'snooze' | 'storm' | 'relief'>;
+  watch?: WatchActionsPort;
   /** Standing approvals (`allow`, `rules`, their buttons). */
   rules?: Pick<RuleService, 'propose' | 'approve' | 'deny' | 'withdraw' | 'revoke' | 'list'>;
   /** Whether the audit and watch channels take posts, for `status`. */

@@ -12,7 +12,7 @@ import pg from 'pg';
 import { migrate } from '../../src/postgres/migrate.js';
 import { grantRuntimeRole } from '../../src/postgres/state-grants.js';
 import { createStateStore } from '../../src/postgres/state-store.js';
-import { ACTION } from '../../src/slack/ids.js';
+import { ACTION } from '../../src/slack/blocks/ids.js';
 import { APPROVER, BOT_TOKEN, REQUESTER, baseEnv, startTestApp, type TestApp } from '../helpers/app.js';
 import {
   as,

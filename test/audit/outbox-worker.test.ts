@@ -5,10 +5,10 @@ import { pino } from 'pino';
 import {
   deliveryFailureKind,
   retryDelaySeconds,
-  SLACK_RATE_LIMITED_CODE,
   startOutboxWorker,
   type OutboxWorker,
 } from '../../src/audit/outbox-worker.js';
+import { SLACK_RATE_LIMITED_CODE } from '../../src/slack/adapters/slack-errors.js';
 import type { AuditEntry } from '../../src/domain/audit.js';
 import { migrate } from '../../src/postgres/migrate.js';
 import { createStateStore, type StateStore } from '../../src/postgres/state-store.js';

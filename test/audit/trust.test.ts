@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { chainHash } from '../../src/domain/audit.js';
 import { createStateStore } from '../../src/postgres/state-store.js';
-import { ACTION } from '../../src/slack/ids.js';
+import { ACTION } from '../../src/slack/blocks/ids.js';
 import { APPROVER, BOT_TOKEN, REQUESTER, baseEnv, startTestApp, type TestApp } from '../helpers/app.js';
 import {
   as,

@@ -19,7 +19,7 @@ import {
   typedRequest,
   waitForStatus,
 } from '../helpers/approval-flow.js';
-import { ACTION } from '../../src/slack/ids.js';
+import { ACTION } from '../../src/slack/blocks/ids.js';
 
 const BOT_ROLE = `pgsbot_${randomBytes(4).toString('hex')}`;
 const BOT_PASSWORD = 'bot-password';

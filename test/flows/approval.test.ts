@@ -27,7 +27,7 @@ import {
 } from '../helpers/approval-flow.js';
 import { resealRequest } from '../helpers/binding.js';
 import { createStateStore } from '../../src/postgres/state-store.js';
-import { ACTION, decodeTarget, encodeModalMetadata, INPUT, VIEW } from '../../src/slack/ids.js';
+import { ACTION, decodeTarget, encodeModalMetadata, INPUT, VIEW } from '../../src/slack/blocks/ids.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const PROTECTED_APP = 'prot-app';

@@ -7,7 +7,7 @@ import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { sessionAlive, sleepSession } from '../helpers/sessions.js';
 import { baseEnv, REQUESTER, startTestApp, type TestApp } from '../helpers/app.js';
 import { as, click, fresh, requestRow, sessionTracker, typedRequest, waitForStatus } from '../helpers/approval-flow.js';
-import { ACTION } from '../../src/slack/ids.js';
+import { ACTION } from '../../src/slack/blocks/ids.js';
 
 let db: TestDatabase;
 let slack: SlackApi;

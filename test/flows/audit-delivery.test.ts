@@ -19,7 +19,7 @@ import {
   typedRequest,
   waitForStatus,
 } from '../helpers/approval-flow.js';
-import { ACTION } from '../../src/slack/ids.js';
+import { ACTION } from '../../src/slack/blocks/ids.js';
 import { createStateStore } from '../../src/postgres/state-store.js';
 import { migrate } from '../../src/postgres/migrate.js';
 

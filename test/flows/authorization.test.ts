@@ -24,7 +24,7 @@ import {
   waitForStatus,
 } from '../helpers/approval-flow.js';
 import { FAILURE_MESSAGES } from '../../src/domain/messages.js';
-import { ACTION } from '../../src/slack/ids.js';
+import { ACTION } from '../../src/slack/blocks/ids.js';
 
 // ---- the policy at a glance ------------------------------------------------------------------------------
 

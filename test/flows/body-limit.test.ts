@@ -10,7 +10,12 @@ import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 import { allText, ask } from '../helpers/replies.js';
 import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { FORM_CONTENT_TYPE, postSigned } from '../helpers/slack-requests.js';
-import { BODY_TIMEOUT_MS, MAX_BODY_BYTES, MAX_IN_FLIGHT_BYTES, processBodyBudget } from '../../src/slack/body-limit.js';
+import {
+  BODY_TIMEOUT_MS,
+  MAX_BODY_BYTES,
+  MAX_IN_FLIGHT_BYTES,
+  processBodyBudget,
+} from '../../src/slack/guards/body-limit.js';
 
 let db: TestDatabase;
 let slack: SlackApi;

@@ -22,7 +22,7 @@ import {
   waitForStatus,
   waitForUpdate,
 } from '../helpers/approval-flow.js';
-import { ACTION, decodeTarget, INPUT, VIEW } from '../../src/slack/ids.js';
+import { ACTION, decodeTarget, INPUT, VIEW } from '../../src/slack/blocks/ids.js';
 import { WALSENDER_WARNING } from '../../src/slack/blocks/replication.js';
 
 const PROTECTED_ROLE = `prot_${randomBytes(4).toString('hex')}`;

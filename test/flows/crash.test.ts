@@ -32,7 +32,7 @@ import {
   waitForStatus,
   waitForUpdate,
 } from '../helpers/approval-flow.js';
-import { ACTION } from '../../src/slack/ids.js';
+import { ACTION } from '../../src/slack/blocks/ids.js';
 import { FORM_CONTENT_TYPE, postSigned } from '../helpers/slack-requests.js';
 
 let db: TestDatabase;

@@ -36,7 +36,7 @@ import {
   waitForUpdate,
 } from '../helpers/approval-flow.js';
 import { FAILURE_MESSAGES } from '../../src/domain/messages.js';
-import { ACTION } from '../../src/slack/ids.js';
+import { ACTION } from '../../src/slack/blocks/ids.js';
 
 const SLACK_TIMEOUT_MS = 800;
 

@@ -10,7 +10,7 @@ import { startEmbeddedPostgres, type EmbeddedServer } from '../helpers/embedded.
 import { withDatabase } from '../helpers/pg.js';
 import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { APPROVER, baseEnv, REQUESTER, startTestApp, type TestApp } from '../helpers/app.js';
-import { ACTION } from '../../src/slack/ids.js';
+import { ACTION } from '../../src/slack/blocks/ids.js';
 import {
   as,
   auditEvents,

@@ -29,7 +29,7 @@ import {
   typedRequest,
   waitForStatus,
 } from '../helpers/approval-flow.js';
-import { ACTION, decodeTarget } from '../../src/slack/ids.js';
+import { ACTION, decodeTarget } from '../../src/slack/blocks/ids.js';
 
 // application_name keeps at most 63 bytes of printable ASCII.
 const MENTIONS = '<!channel> <@UEVIL> <http://evil.example|Approve>';

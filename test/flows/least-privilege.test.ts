@@ -9,7 +9,7 @@ import { activityRow, sessionAlive, sleepSession, waitUntilGone } from '../helpe
 import { APPROVER, baseEnv, REQUESTER, startTestApp, type TestApp } from '../helpers/app.js';
 import { as, click, fresh, sessionTracker, stateQuery, typedRequest, waitForStatus } from '../helpers/approval-flow.js';
 import { asSuperuser, createRole, type TestRole } from '../helpers/roles.js';
-import { ACTION } from '../../src/slack/ids.js';
+import { ACTION } from '../../src/slack/blocks/ids.js';
 
 let db: TestDatabase;
 let slack: SlackApi;

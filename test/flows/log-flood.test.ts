@@ -6,7 +6,7 @@ import { request } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import type { Logger as SlackLogger } from '@slack/logger';
 import { LogLevel } from '@slack/logger';
-import { clipLine, limitRequestLog } from '../../src/slack/request-log.js';
+import { clipLine, limitRequestLog } from '../../src/slack/guards/request-log.js';
 import { baseEnv, SIGNING_SECRET, startTestApp, type TestApp } from '../helpers/app.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 import { ask } from '../helpers/replies.js';

@@ -15,7 +15,7 @@ import {
 } from '../helpers/app.js';
 import { click, stateQuery, typedRequest } from '../helpers/approval-flow.js';
 import { waitUntilGone } from '../helpers/sessions.js';
-import { ACTION } from '../../src/slack/ids.js';
+import { ACTION } from '../../src/slack/blocks/ids.js';
 
 let db: TestDatabase;
 let slack: SlackApi;

@@ -22,7 +22,7 @@ import {
   waitForStatus,
 } from '../helpers/approval-flow.js';
 import { waitForAlertText, watchEnv } from '../helpers/watch.js';
-import { ACTION } from '../../src/slack/ids.js';
+import { ACTION } from '../../src/slack/blocks/ids.js';
 
 for (const mode of ['transaction', 'session'] as const satisfies readonly PoolMode[]) {
   describe(`a cluster behind PgBouncer in ${mode} pooling`, { skip: skipWithoutPgBouncer() }, () => {

@@ -31,7 +31,7 @@ import {
   textOf,
   waitForStatus,
 } from '../helpers/approval-flow.js';
-import { ACTION, decodeTarget, INPUT, VIEW } from '../../src/slack/ids.js';
+import { ACTION, decodeTarget, INPUT, VIEW } from '../../src/slack/blocks/ids.js';
 
 const HEAD = 'QTMARKHEAD';
 const TAIL = 'QTMARKTAIL';

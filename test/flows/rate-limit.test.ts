@@ -10,8 +10,8 @@ import { sleepSession, waitUntilGone, type SleepSession } from '../helpers/sessi
 import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { slashCommand } from '../helpers/slack-requests.js';
 import { FAILURE_MESSAGES } from '../../src/domain/messages.js';
-import { ACTION } from '../../src/slack/ids.js';
-import { READ_LIMITED_MESSAGE } from '../../src/slack/read-limit.js';
+import { ACTION } from '../../src/slack/blocks/ids.js';
+import { READ_LIMITED_MESSAGE } from '../../src/slack/guards/read-limit.js';
 
 let db: TestDatabase;
 let slack: SlackApi;

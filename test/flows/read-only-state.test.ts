@@ -22,7 +22,7 @@ import {
 } from '../helpers/approval-flow.js';
 import { watchEnv } from '../helpers/watch.js';
 import { waitUntil } from '../helpers/rules.js';
-import { ACTION } from '../../src/slack/ids.js';
+import { ACTION } from '../../src/slack/blocks/ids.js';
 
 const SENTENCE =
   /the state database is read-only \(25006\): nothing can be requested or approved until it is writable again/i;

@@ -18,7 +18,7 @@ import {
   waitForStatus,
   waitForUpdate,
 } from '../helpers/approval-flow.js';
-import { ACTION } from '../../src/slack/ids.js';
+import { ACTION } from '../../src/slack/blocks/ids.js';
 
 let db: TestDatabase;
 let slack: SlackApi;

@@ -8,7 +8,7 @@ import { blockAction } from '../helpers/slack-requests.js';
 import { sleepSession } from '../helpers/sessions.js';
 import { allText, ask } from '../helpers/replies.js';
 import { baseEnv, SIGNING_SECRET, startTestApp, type TestApp } from '../helpers/app.js';
-import { ACTION } from '../../src/slack/ids.js';
+import { ACTION } from '../../src/slack/blocks/ids.js';
 
 let db: TestDatabase;
 let slack: SlackApi;

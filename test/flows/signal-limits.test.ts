@@ -29,7 +29,7 @@ import {
 import { allText, ask, killButtons, rowFor } from '../helpers/replies.js';
 import { asSuperuser, createRole, type TestRole } from '../helpers/roles.js';
 import { viewSubmission } from '../helpers/slack-requests.js';
-import { ACTION, encodeModalMetadata, INPUT, VIEW } from '../../src/slack/ids.js';
+import { ACTION, encodeModalMetadata, INPUT, VIEW } from '../../src/slack/blocks/ids.js';
 
 let db: TestDatabase;
 let slack: SlackApi;

@@ -19,7 +19,7 @@ import {
   waitForStatus,
 } from '../helpers/approval-flow.js';
 import { blockAction, slashCommand } from '../helpers/slack-requests.js';
-import { ACTION, decodeTarget } from '../../src/slack/ids.js';
+import { ACTION, decodeTarget } from '../../src/slack/blocks/ids.js';
 
 let db: TestDatabase;
 let slack: SlackApi;

@@ -11,7 +11,7 @@ import { resolve as resolvePath } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { ACTION } from '../../src/slack/ids.js';
+import { ACTION } from '../../src/slack/blocks/ids.js';
 import { approvalPosts, requestIdOf, requestRow, waitForStatus, waitForUpdate } from '../helpers/approval-flow.js';
 import { APPROVER, BOT_TOKEN, baseEnv, REQUESTER, startTestApp, type TestApp } from '../helpers/app.js';
 import { freePort } from '../helpers/embedded.js';

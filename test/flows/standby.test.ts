@@ -11,7 +11,7 @@ import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { baseEnv, REQUESTER, startTestApp, type TestApp } from '../helpers/app.js';
 import { approvalPosts, as, buttonsIn, command, fresh, stateQuery } from '../helpers/approval-flow.js';
 import { waitUntil } from '../helpers/rules.js';
-import { decodeTarget } from '../../src/slack/ids.js';
+import { decodeTarget } from '../../src/slack/blocks/ids.js';
 import { sleepSession } from '../helpers/sessions.js';
 
 let standby: Standby;

@@ -22,7 +22,7 @@ import {
   textOf,
   typedRequest,
 } from '../helpers/approval-flow.js';
-import { ACTION, encodeModalMetadata, encodeTarget, INPUT, VIEW } from '../../src/slack/ids.js';
+import { ACTION, encodeModalMetadata, encodeTarget, INPUT, VIEW } from '../../src/slack/blocks/ids.js';
 
 const VIEWER = 'UVIEW';
 const GROUP_VIEWER = 'UGRPVIEW';

@@ -18,7 +18,7 @@ import { sessionAlive, sleepSession } from '../helpers/sessions.js';
 import { baseEnv, REQUESTER, SIGNING_SECRET, startTestApp, type TestApp } from '../helpers/app.js';
 import { as, fresh, requestRow, sessionTracker, stateQuery, textOf, typedRequest } from '../helpers/approval-flow.js';
 import { ORIGIN_MESSAGES } from '../../src/domain/workspaces.js';
-import { ACTION, encodeModalMetadata, INPUT, VIEW } from '../../src/slack/ids.js';
+import { ACTION, encodeModalMetadata, INPUT, VIEW } from '../../src/slack/blocks/ids.js';
 
 const PARTNER_APPROVER = 'UPARTNER';
 const OTHER_TEAM = 'TOTHER';

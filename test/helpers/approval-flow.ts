@@ -5,7 +5,7 @@ import pg from 'pg';
 import type { RecordedCall, SlackApi } from './slack-api.js';
 import { blockAction, slashCommand } from './slack-requests.js';
 import { SIGNING_SECRET } from './app.js';
-import { ACTION } from '../../src/slack/ids.js';
+import { ACTION } from '../../src/slack/blocks/ids.js';
 
 let counter = 0;
 /** A fresh id for a response_url or a channel, unique within the process. */

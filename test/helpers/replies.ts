@@ -2,7 +2,7 @@
 // with the listing's rows picked out of the Block Kit (a row is a section starting with `*pid N*`, its
 // buttons the actions block right after it).
 import assert from 'node:assert/strict';
-import { ACTION, decodeTarget, type ButtonTarget } from '../../src/slack/ids.js';
+import { ACTION, decodeTarget, type ButtonTarget } from '../../src/slack/blocks/ids.js';
 import { SIGNING_SECRET, type TestApp } from './app.js';
 import type { SlackApi } from './slack-api.js';
 import { slashCommand, type PostResult } from './slack-requests.js';

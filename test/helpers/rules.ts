@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import type { RecordedCall, SlackApi } from './slack-api.js';
 import { buttonsIn, click, command, sleep, stateQuery } from './approval-flow.js';
-import { ACTION } from '../../src/slack/ids.js';
+import { ACTION } from '../../src/slack/blocks/ids.js';
 
 export interface RuleRow {
   id: string;

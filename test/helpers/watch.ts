@@ -2,7 +2,7 @@
 // and its incidents in the state database.
 import type { RecordedCall, SlackApi } from './slack-api.js';
 import { buttonsIn, stateQuery, textOf } from './approval-flow.js';
-import { ACTION } from '../../src/slack/ids.js';
+import { ACTION } from '../../src/slack/blocks/ids.js';
 
 export const WATCH_CHANNEL = 'CWATCH01';
 

@@ -39,7 +39,7 @@ import {
   type PostOptions,
   type PostResult,
 } from '../helpers/slack-requests.js';
-import { ACTION, encodeModalMetadata, encodeTarget, ESCALATE_CHOICE, INPUT, VIEW } from '../../src/slack/ids.js';
+import { ACTION, encodeModalMetadata, encodeTarget, ESCALATE_CHOICE, INPUT, VIEW } from '../../src/slack/blocks/ids.js';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 300);
 /** Bolt answers an event no listener acknowledged after 3 s (404); anything slower is a hang. */

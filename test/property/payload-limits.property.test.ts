@@ -13,7 +13,7 @@ import { buildListing } from '../../src/slack/blocks/listing.js';
 import { buildBlocking } from '../../src/slack/blocks/blocking.js';
 import { buildApprovalMessage, buildPendingList, buildRequestModal } from '../../src/slack/blocks/request.js';
 import { buildIncidentMessage, buildWatchSummary } from '../../src/slack/blocks/watch.js';
-import { buildAuditMessage } from '../../src/slack/blocks/audit.js';
+import { buildAuditMessage } from '../../src/audit/message.js';
 import { withShareButton, asShared } from '../../src/slack/blocks/share.js';
 import { sealed, verbatim } from '../../src/slack/blocks/mrkdwn.js';
 import {

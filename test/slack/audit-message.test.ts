@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AuditEntry } from '../../src/domain/audit.js';
 import { parseWitness, witnessOfMessage, WITNESS_BLOCK_ID } from '../../src/domain/audit-witness.js';
-import { buildAuditMessage } from '../../src/slack/blocks/audit.js';
+import { buildAuditMessage } from '../../src/audit/message.js';
 
 const HASH = `${'c0ffee'.repeat(10)}abcd`;
 const base = {

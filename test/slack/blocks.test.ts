@@ -21,7 +21,7 @@ import {
   decodeModalMetadata,
   decodeTarget,
   type ButtonTarget,
-} from '../../src/slack/ids.js';
+} from '../../src/slack/blocks/ids.js';
 import {
   LIMITS,
   codeSpan,

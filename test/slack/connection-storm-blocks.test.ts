@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { buildIncidentMessage, connectionHolders, requestButtons } from '../../src/slack/blocks/watch.js';
 import { buildReliefModal, INCLUDE_ACTIVE } from '../../src/slack/blocks/relief.js';
 import { reliefOf, type ConnectionGroup, type Incident, type LiveIncident } from '../../src/domain/watch.js';
-import { ACTION, INPUT, VIEW } from '../../src/slack/ids.js';
+import { ACTION, INPUT, VIEW } from '../../src/slack/blocks/ids.js';
 import { LIMITS } from '../../src/slack/blocks/mrkdwn.js';
 
 const ID = '2d6f0a8e-0b5e-4c8a-9f3e-7d1c2b3a4f50';

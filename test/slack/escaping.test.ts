@@ -5,9 +5,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AuditEntry } from '../../src/domain/audit.js';
 import type { KillRequest } from '../../src/domain/types.js';
-import { buildAuditMessage } from '../../src/slack/blocks/audit.js';
+import { buildAuditMessage } from '../../src/audit/message.js';
 import { inlineText, neutraliseFormatting, safeText, sealed, verbatim } from '../../src/slack/blocks/mrkdwn.js';
-import { outcomeSentence } from '../../src/slack/request-messages.js';
+import { outcomeSentence } from '../../src/slack/adapters/request-messages.js';
 
 const SERVER_WORDS = '<!channel> *Approved* by <@UEVIL> <http://evil.example|here>';
 

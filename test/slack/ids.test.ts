@@ -10,7 +10,7 @@ import {
   encodeModalMetadata,
   encodeTarget,
   type ButtonTarget,
-} from '../../src/slack/ids.js';
+} from '../../src/slack/blocks/ids.js';
 
 const target: ButtonTarget = {
   cluster: 'prod-eu',

@@ -6,7 +6,7 @@ import type { RecoveryState, SessionRow } from '../../src/domain/types.js';
 import { buildListing } from '../../src/slack/blocks/listing.js';
 import { LIMITS } from '../../src/slack/blocks/mrkdwn.js';
 import { recoveryHeadline } from '../../src/slack/blocks/recovery.js';
-import { decodeTarget } from '../../src/slack/ids.js';
+import { decodeTarget } from '../../src/slack/blocks/ids.js';
 
 const processes: RecoveryState['processes'] = [
   { pid: 41, backendType: 'startup', ageSeconds: 7_300, waitEventType: 'IPC', waitEvent: 'RecoveryWalStream' },

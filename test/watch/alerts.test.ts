@@ -37,7 +37,7 @@ import {
   WATCH_CHANNEL,
   watchEnv,
 } from '../helpers/watch.js';
-import { ACTION, decodeTarget, INPUT, VIEW } from '../../src/slack/ids.js';
+import { ACTION, decodeTarget, INPUT, VIEW } from '../../src/slack/blocks/ids.js';
 
 let db: TestDatabase;
 let slack: SlackApi;

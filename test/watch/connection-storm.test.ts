@@ -25,7 +25,7 @@ import {
 } from '../helpers/approval-flow.js';
 import { incidents, WATCH_CHANNEL, watchEnv } from '../helpers/watch.js';
 import { INCLUDE_ACTIVE } from '../../src/slack/blocks/relief.js';
-import { ACTION, INPUT, VIEW } from '../../src/slack/ids.js';
+import { ACTION, INPUT, VIEW } from '../../src/slack/blocks/ids.js';
 
 let state: TestDatabase;
 let cluster: EmbeddedServer;

@@ -8,7 +8,7 @@ import {
   connectionUse,
   requestButtons,
 } from '../../src/slack/blocks/watch.js';
-import { ACTION, decodeSnooze, decodeTarget } from '../../src/slack/ids.js';
+import { ACTION, decodeSnooze, decodeTarget } from '../../src/slack/blocks/ids.js';
 import { LIMITS } from '../../src/slack/blocks/mrkdwn.js';
 import { liveIncident } from '../helpers/watched.js';
 

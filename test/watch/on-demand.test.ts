@@ -10,7 +10,7 @@ import { baseEnv, startTestApp, type TestApp } from '../helpers/app.js';
 import { sessionTracker, sleep } from '../helpers/approval-flow.js';
 import { allText, ask, pidsOf } from '../helpers/replies.js';
 import { buttonsIn } from '../helpers/approval-flow.js';
-import { ACTION, decodeTarget } from '../../src/slack/ids.js';
+import { ACTION, decodeTarget } from '../../src/slack/blocks/ids.js';
 
 let db: TestDatabase;
 let slack: SlackApi;

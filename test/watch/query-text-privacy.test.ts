@@ -11,7 +11,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { blockAction } from '../helpers/slack-requests.js';
 import { incidents, snoozeButton, waitForIncident, WATCH_CHANNEL, watchEnv } from '../helpers/watch.js';
-import { ACTION } from '../../src/slack/ids.js';
+import { ACTION } from '../../src/slack/blocks/ids.js';
 
 let db: TestDatabase;
 let slack: SlackApi;

@@ -12,7 +12,7 @@ import { APPROVER, baseEnv, SIGNING_SECRET, startTestApp, type TestApp } from '.
 import { fresh, sessionTracker, sleep, stateQuery } from '../helpers/approval-flow.js';
 import { watchEnv } from '../helpers/watch.js';
 import { ruleDriver, type RuleDriver } from '../helpers/rules.js';
-import { ACTION } from '../../src/slack/ids.js';
+import { ACTION } from '../../src/slack/blocks/ids.js';
 
 const PROPOSER = 'UAPP2';
 const CHANNEL = 'CRULEMET1';

@@ -16,7 +16,7 @@ import { APPROVER, baseEnv, startTestApp, type TestApp } from '../helpers/app.js
 import { click, sessionTracker, sleep, stateQuery, textOf } from '../helpers/approval-flow.js';
 import { watchEnv } from '../helpers/watch.js';
 import { ruleDriver, waitUntil, type RuleDriver } from '../helpers/rules.js';
-import { ACTION } from '../../src/slack/ids.js';
+import { ACTION } from '../../src/slack/blocks/ids.js';
 
 const PROPOSER = 'UPROP1';
 const CHANNEL = 'CRACE01';

@@ -11,7 +11,7 @@ import { APPROVER, baseEnv, OUTSIDER, REQUESTER, startTestApp, type TestApp } fr
 import { buttonsIn, click, command, sessionTracker, sleep, stateQuery, textOf } from '../helpers/approval-flow.js';
 import { incidents, waitForAlertText, WATCH_CHANNEL, watchEnv } from '../helpers/watch.js';
 import { ruleDriver, type RuleDriver } from '../helpers/rules.js';
-import { ACTION } from '../../src/slack/ids.js';
+import { ACTION } from '../../src/slack/blocks/ids.js';
 
 const APPROVER_2 = 'UAPP2';
 const CHANNEL = 'COPS01';

@@ -10,7 +10,7 @@ import { blockedQuery, idleInTransactionLockHolder } from '../helpers/sessions.j
 import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { blockAction } from '../helpers/slack-requests.js';
 import { alertPosts, snoozeButton, waitForIncident, WATCH_CHANNEL, watchEnv } from '../helpers/watch.js';
-import { ACTION } from '../../src/slack/ids.js';
+import { ACTION } from '../../src/slack/blocks/ids.js';
 
 const VIEWER = 'USNOOZEVIEW';
 const OUTSIDER = 'USNOOZEOUT';

@@ -28,7 +28,7 @@ import { alertPosts, incidents, updatesOfMessage, WATCH_CHANNEL, watchEnv } from
 import { waitUntil } from '../helpers/rules.js';
 import { migrate } from '../../src/postgres/migrate.js';
 import { grantRuntimeRole } from '../../src/postgres/state-grants.js';
-import { ACTION } from '../../src/slack/ids.js';
+import { ACTION } from '../../src/slack/blocks/ids.js';
 
 const LEASE_SECONDS = 3;
 const TOKENS = { a: 'xoxb-1111-2222-replicaalpha', b: 'xoxb-1111-2222-replicabravo' } as const;

@@ -29,7 +29,7 @@ import {
   WATCH_CHANNEL,
   watchEnv,
 } from '../helpers/watch.js';
-import { ACTION, INPUT, VIEW } from '../../src/slack/ids.js';
+import { ACTION, INPUT, VIEW } from '../../src/slack/blocks/ids.js';
 
 const STATEMENT = 'SELECT pg_sleep(120) AS storm_cancel_test';
 

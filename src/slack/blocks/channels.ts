@@ -1,6 +1,6 @@
 // The channels pgsessions cannot post in, in plain words with what to do, for `/pgsessions status`.
 import type { KnownBlock } from '@slack/types';
-import type { ChannelProblem } from '../channel-health.js';
+import type { ChannelProblem } from '../adapters/channel-health.js';
 import { channelMention, inlineText, LIMITS, truncate, type RenderedMessage } from './mrkdwn.js';
 
 const ROLE = { audit: 'audit channel', watch: 'watch channel' } as const;

@@ -10,7 +10,7 @@ import { reservedNote } from '../../domain/messages.js';
 import type { RefusedBy } from '../../domain/outcome.js';
 import { connectionUse } from './watch.js';
 import { recoveryBlocks, recoveryHeadline } from './recovery.js';
-import { ACTION, encodeTarget } from '../ids.js';
+import { ACTION, encodeTarget } from './ids.js';
 import { LIMITS, codeSpan, escapeTruncate, inlineText, safeText, truncate, type RenderedMessage } from './mrkdwn.js';
 
 /** How much of a query a listing row shows. */

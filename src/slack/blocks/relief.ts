@@ -3,7 +3,7 @@
 // sessions running a statement. The sessions themselves are read by the server when it is submitted.
 import type { KnownBlock, ModalView } from '@slack/types';
 import type { ConnectionRelief } from '../../domain/watch.js';
-import { INPUT, VIEW } from '../ids.js';
+import { INPUT, VIEW } from './ids.js';
 import { inlineText, LIMITS, truncate } from './mrkdwn.js';
 import { incidentRequestModal } from './request.js';
 

@@ -4,7 +4,7 @@
 import type { KnownBlock } from '@slack/types';
 import { formatDuration } from '../../domain/duration.js';
 import type { ReplicationRow } from '../../domain/types.js';
-import { ACTION, encodeTarget } from '../ids.js';
+import { ACTION, encodeTarget } from './ids.js';
 import { cannotSignalNote } from './listing.js';
 import { LIMITS, escapeTruncate, inlineText, truncate, type RenderedMessage } from './mrkdwn.js';
 

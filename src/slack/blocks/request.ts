@@ -13,7 +13,7 @@ import {
   encodeModalMetadata,
   encodeStormMetadata,
   type ButtonTarget,
-} from '../ids.js';
+} from './ids.js';
 import { WALSENDER_WARNING } from './replication.js';
 import { TROUBLE_HEADLINE } from '../../domain/messages.js';
 import {

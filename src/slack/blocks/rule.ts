@@ -4,7 +4,7 @@ import type { KnownBlock } from '@slack/types';
 import { clock, describeRule, ruleText, type Rule } from '../../domain/rules.js';
 import type { RulePreview, Revoked } from '../../domain/rule-service.js';
 import { shapeQueryText, type QueryTextMode } from '../../domain/policy.js';
-import { ACTION } from '../ids.js';
+import { ACTION } from './ids.js';
 import { LIMITS, codeSpan, inlineText, safeText, truncate, userMention, type RenderedMessage } from './mrkdwn.js';
 
 const PREVIEW_MAX = 10;

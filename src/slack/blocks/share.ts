@@ -2,7 +2,7 @@
 // command's answer in the channel, saying who shared it — during an incident the whole channel should see
 // the root blocker, not a paraphrase of it.
 import type { KnownBlock } from '@slack/types';
-import { ACTION } from '../ids.js';
+import { ACTION } from './ids.js';
 import { LIMITS, userMention, type RenderedMessage } from './mrkdwn.js';
 
 /** Adds "Share in channel" carrying the command text, when it fits within Slack's limits. */

@@ -13,7 +13,7 @@ import {
   type LiveIncident,
   type RootSession,
 } from '../../domain/watch.js';
-import { ACTION, encodeSnooze, encodeStorm, encodeTarget, SNOOZE_MINUTES, snoozeActionId } from '../ids.js';
+import { ACTION, encodeSnooze, encodeStorm, encodeTarget, SNOOZE_MINUTES, snoozeActionId } from './ids.js';
 import { LIMITS, codeSpan, inlineText, slackDate, truncate, userMention, type RenderedMessage } from './mrkdwn.js';
 
 const QUERY_CHARS = 300;

@@ -6,16 +6,16 @@ import type { WebClient } from '@slack/web-api';
 import { z } from 'zod';
 import type { TargetSnapshot } from '../../domain/types.js';
 import type { Logger } from '../../logger.js';
-import { READ_ONLY_TEXT, stateTroubleText } from '../../domain/messages.js';
+import { READ_ONLY_TEXT } from '../../domain/messages.js';
 import { parseCommand } from '../../domain/command.js';
 import { buildRequestModal } from '../blocks/request.js';
 import { asShared } from '../blocks/share.js';
 import { sealed, verbatim } from '../blocks/mrkdwn.js';
 import { answerRead, SHAREABLE } from './commands.js';
 import { readFailureText } from '../blocks/read.js';
-import { ACTION, decodeTarget, SNOOZE_ACTION, type ButtonTarget } from '../ids.js';
-import { tellPerson, troubleSentence } from '../tell.js';
-import { GroupsUnavailable } from '../../domain/policy.js';
+import { ACTION, decodeTarget, SNOOZE_ACTION, type ButtonTarget } from '../blocks/ids.js';
+import { troubleSentence } from '../adapters/tell.js';
+import { channelOf, clicker, logTrouble, notOurs } from './glue.js';
 import type { AppServices } from '../services.js';
 
 const requestId = z.uuid();
@@ -34,10 +34,6 @@ function seenSnapshot(target: ButtonTarget): TargetSnapshot {
     state: null,
     query: null,
   };
-}
-
-function channelOf(body: BlockAction): string | null {
-  return body.channel?.id ?? (body.container as { channel_id?: string } | undefined)?.channel_id ?? null;
 }
 
 interface FormContext {
@@ -88,20 +84,16 @@ async function openRequestForm(
   }
 }
 
-export function registerActions(app: App, services: AppServices, logger: Logger): void {
-  // Through the response_url, or chat.postEphemeral when it is dead (see tell.ts).
-  const clicker =
-    (body: BlockAction, client: WebClient, respond: ((m: object) => Promise<unknown>) | undefined) => (text: string) =>
-      tellPerson(client, { user: body.user.id, channel: channelOf(body), respond }, { text }, logger);
-
+/** Cancel / Terminate on a row: the request form, for those who may look at the session. */
+function registerRowButtons(app: App, services: AppServices, logger: Logger): void {
   for (const actionId of [ACTION.cancel, ACTION.terminate, ACTION.terminateWalsender]) {
     app.action<BlockAction<ButtonAction>>(actionId, async ({ ack, body, action, client, respond }) => {
       await ack();
-      const tell = clicker(body, client, respond);
+      const tell = clicker({ body, client, respond }, logger);
       const target = decodeTarget(action.value ?? '');
       const channel = channelOf(body);
       if (!target || !channel) {
-        await tell('That button is not one pgsessions made (or it is damaged): nothing was done.');
+        await tell(notOurs());
         return;
       }
       if (services.readOnly) {
@@ -118,16 +110,18 @@ export function registerActions(app: App, services: AppServices, logger: Logger)
       await openRequestForm({ client, services, logger, tell }, body.trigger_id, target, reader);
     });
   }
+}
 
-  // Share a listing in the channel: run the same command again (a fresh view), say who shared it.
+/** Share a listing in the channel: run the same command again (a fresh view), say who shared it. */
+function registerShare(app: App, services: AppServices, logger: Logger): void {
   app.action<BlockAction<ButtonAction>>(ACTION.share, async ({ ack, body, action, client, respond }) => {
     await ack();
-    const tell = clicker(body, client, respond);
+    const tell = clicker({ body, client, respond }, logger);
     try {
       const command = parseCommand(action.value ?? '');
       const channel = channelOf(body);
       if (!SHAREABLE.has(command.kind) || !channel) {
-        await tell('That button is not one pgsessions made (or it is damaged): nothing was shared.');
+        await tell(notOurs('shared'));
         return;
       }
       const result = await answerRead(command, { user: body.user.id, channel }, services);
@@ -145,7 +139,10 @@ export function registerActions(app: App, services: AppServices, logger: Logger)
       await tell('Something went wrong on our side; nothing was shared.');
     }
   });
+}
 
+/** Approve / Deny / Withdraw: only a request id comes with the click. */
+function registerDecisions(app: App, services: AppServices, logger: Logger): void {
   const decisions = [
     [ACTION.approve, (id: string, user: string) => services.requests.approve(id, user)],
     [ACTION.deny, (id: string, user: string) => services.requests.deny(id, user)],
@@ -154,24 +151,17 @@ export function registerActions(app: App, services: AppServices, logger: Logger)
   for (const [actionId, decide] of decisions) {
     app.action<BlockAction<ButtonAction>>(actionId, async ({ ack, body, action, client, respond }) => {
       await ack();
-      const tell = clicker(body, client, respond);
+      const tell = clicker({ body, client, respond }, logger);
       const id = requestId.safeParse(action.value);
       if (!id.success) {
-        await tell('That button is not one pgsessions made (or it is damaged): nothing was done.');
+        await tell(notOurs());
         return;
       }
       try {
         const result = await decide(id.data, body.user.id);
         if (!result.ok) await tell(result.refusal.message);
       } catch (error) {
-        if (error instanceof GroupsUnavailable)
-          logger.warn(
-            { requestId: id.data, action: actionId, retryAfterSeconds: error.retryAfterSeconds },
-            'decision put off: user groups rate limited',
-          );
-        else if (stateTroubleText(error))
-          logger.warn({ requestId: id.data, action: actionId }, 'decision refused: the state database is read-only');
-        else logger.error({ err: error, requestId: id.data, action: actionId }, 'decision failed');
+        logTrouble(logger, error, { requestId: id.data, action: actionId }, 'decision');
         await tell(
           troubleSentence(
             error,
@@ -181,6 +171,12 @@ export function registerActions(app: App, services: AppServices, logger: Logger)
       }
     });
   }
+}
+
+export function registerActions(app: App, services: AppServices, logger: Logger): void {
+  registerRowButtons(app, services, logger);
+  registerShare(app, services, logger);
+  registerDecisions(app, services, logger);
 
   // A click on a button pgsessions does not own (a renamed action from an older message, another app's
   // block) is still acknowledged: unacked, Slack shows the clicker an error, and in Socket Mode nothing

@@ -5,7 +5,6 @@ import { z } from 'zod';
 import { parseCommand, type ParsedCommand } from '../../domain/command.js';
 import { isReadCommand, type Reader } from '../../domain/read-service.js';
 import type { Logger } from '../../logger.js';
-import { stateTroubleText } from '../../domain/messages.js';
 import { buildUsageError } from '../blocks/help.js';
 import { sealed, type RenderedMessage } from '../blocks/mrkdwn.js';
 import { buildReadAnswer, readFailureText } from '../blocks/read.js';
@@ -13,8 +12,8 @@ import { withShareButton } from '../blocks/share.js';
 import { buildRulesList } from '../blocks/rule.js';
 import { withChannelProblems } from '../blocks/channels.js';
 import type { AppServices } from '../services.js';
-import { tellPerson, troubleSentence } from '../tell.js';
-import { GroupsUnavailable } from '../../domain/policy.js';
+import { tellPerson, troubleSentence } from '../adapters/tell.js';
+import { logTrouble } from './glue.js';
 
 const commandFields = z.object({
   user_id: z.string().min(1),
@@ -168,11 +167,7 @@ export function registerCommands(app: App, services: AppServices, logger: Logger
     } catch (error) {
       // A bug becomes a short apology to the user and a logged error, never a stack trace; a read-only state
       // database or rate-limited group read is said as it is.
-      if (error instanceof GroupsUnavailable)
-        logger.warn({ retryAfterSeconds: error.retryAfterSeconds }, 'command put off: user groups rate limited');
-      else if (stateTroubleText(error))
-        logger.warn({ code: (error as { code?: unknown }).code }, 'command refused: the state database is read-only');
-      else logger.error({ err: error }, 'command failed');
+      logTrouble(logger, error, {}, 'command');
       result = {
         message: plain(
           troubleSentence(error, 'Something went wrong on our side; nothing was changed. The error is in the app log.'),

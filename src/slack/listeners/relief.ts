@@ -6,15 +6,14 @@ import { READ_ONLY_TEXT } from '../../domain/messages.js';
 import type { Logger } from '../../logger.js';
 import { buildReliefModal, INCLUDE_ACTIVE } from '../blocks/relief.js';
 import { verbatim } from '../blocks/mrkdwn.js';
-import { readFailurePlain, readFailureText } from '../blocks/read.js';
-import { ACTION, decodeStorm, decodeStormMetadata, INPUT, VIEW } from '../ids.js';
+import { readFailureText } from '../blocks/read.js';
+import { ACTION, decodeStorm, decodeStormMetadata, INPUT, VIEW } from '../blocks/ids.js';
 import type { AppServices } from '../services.js';
-
-const UNREADABLE =
-  'pgsessions could not read that alert (its state database may be unreachable): nothing was requested. Try again in a moment.';
+import { type FormValues, registerRequestForm, UNREADABLE } from './forms.js';
+import { clicker, notOurs } from './glue.js';
 
 /** The widening checkbox: ticked only when its one option, exactly, comes back selected. */
-function includesActive(values: Record<string, Record<string, unknown>>): boolean {
+function includesActive(values: FormValues): boolean {
   const selected = (
     values[INPUT.includeActiveBlock]?.[INPUT.includeActiveAction] as { selected_options?: unknown } | undefined
   )?.selected_options;
@@ -26,15 +25,9 @@ export function registerRelief(app: App, services: AppServices, logger: Logger):
     ACTION.watchRelieveConnections,
     async ({ ack, body, action, client, respond }) => {
       await ack();
-      const tell = async (text: string) => {
-        if (typeof respond !== 'function') return;
-        await respond({ response_type: 'ephemeral', replace_original: false, text }).catch((error: unknown) =>
-          logger.warn({ err: error }, 'could not answer the clicker'),
-        );
-      };
+      const tell = clicker({ body, client, respond }, logger);
       const ref = decodeStorm(action.value ?? '');
-      if (!ref || !services.watch)
-        return tell('That button is not one pgsessions made (or it is damaged): nothing was done.');
+      if (!ref || !services.watch) return tell(notOurs());
       if (services.readOnly) return tell(READ_ONLY_TEXT);
       try {
         const found = await services.watch.relief(ref.incidentId);
@@ -59,50 +52,30 @@ export function registerRelief(app: App, services: AppServices, logger: Logger):
     },
   );
 
-  app.view(VIEW.reliefRequest, async ({ ack, body, view, client }) => {
-    const meta = decodeStormMetadata(view.private_metadata);
-    const typed: unknown = view.state.values[INPUT.reasonBlock]?.[INPUT.reasonAction]?.value;
-    const reason = typeof typed === 'string' ? typed.trim() : '';
-    const refuse = (message: string) => ack({ response_action: 'errors', errors: { [INPUT.reasonBlock]: message } });
-    if (!meta || !services.watch) return refuse('This form is damaged: close it and press the button again.');
-    if (reason.length === 0) return refuse('Give a reason: it goes into the audit trail.');
-    let found: Awaited<ReturnType<NonNullable<AppServices['watch']>['relief']>>;
-    try {
-      found = await services.watch.relief(meta.incidentId);
-    } catch (error) {
-      logger.error({ err: error }, 'could not read the connections alert');
-      return refuse(UNREADABLE);
-    }
-    if (!found.ok) return refuse(found.message);
-    const allowed = await services.reads.visible(found.cluster, { user: body.user.id, channel: found.channel });
-    if (!allowed.ok) return refuse(readFailurePlain(allowed.refusal));
-    await ack();
-    const { application, seenAt } = found.relief;
-    let message: string;
-    try {
-      const scope = {
-        application,
-        connectedBy: seenAt,
-        includeActive: includesActive(view.state.values as Record<string, Record<string, unknown>>),
-      };
-      const result = await services.requests.requestRelief({
+  // The relief form: only the incident id comes back; the application is read from the incident store again.
+  registerRequestForm(app, services, logger, {
+    callbackId: VIEW.reliefRequest,
+    what: 'relief request',
+    decode: (metadata) => {
+      const meta = decodeStormMetadata(metadata);
+      return meta && services.watch ? { ...meta, watch: services.watch } : null;
+    },
+    find: async ({ incidentId, watch }, values) => {
+      const found = await watch.relief(incidentId);
+      if (!found.ok) return found.message;
+      const { application, seenAt } = found.relief;
+      return {
         cluster: found.cluster,
-        scope,
-        reason,
-        requester: body.user.id,
         channel: found.channel,
-      });
-      if (result.ok) return;
-      message = result.refusal.message;
-    } catch (error) {
-      logger.error({ err: error }, 'relief request failed');
-      message =
-        'pgsessions could not record the request (its state database may be unreachable): nothing was requested.';
-    }
-    await client.chat
-      .postEphemeral({ channel: found.channel, user: body.user.id, text: message })
-      .catch((error: unknown) => {
-        logger.warn({ err: error }, 'could not tell the requester');
-      });
+        ask: (reason, requester) =>
+          services.requests.requestRelief({
+            cluster: found.cluster,
+            scope: { application, connectedBy: seenAt, includeActive: includesActive(values) },
+            reason,
+            requester,
+            channel: found.channel,
+          }),
+      };
+    },
   });
 }

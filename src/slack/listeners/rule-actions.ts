@@ -3,12 +3,11 @@
 import type { App, BlockAction, ButtonAction } from '@slack/bolt';
 import { z } from 'zod';
 import type { Logger } from '../../logger.js';
-import { stateTroubleText } from '../../domain/messages.js';
 import { revokedReply } from '../blocks/rule.js';
-import { ACTION } from '../ids.js';
+import { ACTION } from '../blocks/ids.js';
 import type { AppServices } from '../services.js';
-import { tellPerson, troubleSentence } from '../tell.js';
-import { GroupsUnavailable } from '../../domain/policy.js';
+import { troubleSentence } from '../adapters/tell.js';
+import { clicker, logTrouble, notOurs } from './glue.js';
 
 const ruleId = z.uuid();
 
@@ -22,11 +21,10 @@ export function registerRuleActions(app: App, services: AppServices, logger: Log
   for (const key of ['ruleApprove', 'ruleDeny', 'ruleWithdraw', 'ruleRevoke'] as const) {
     app.action<BlockAction<ButtonAction>>(ACTION[key], async ({ ack, body, action, client, respond }) => {
       await ack();
-      const tell = (text: string) =>
-        tellPerson(client, { user: body.user.id, channel: body.channel?.id ?? null, respond }, { text }, logger);
+      const tell = clicker({ body, client, respond }, logger);
       const id = ruleId.safeParse(action.value);
       if (!id.success || !services.rules) {
-        await tell('That button is not one pgsessions made (or it is damaged): nothing was done.');
+        await tell(notOurs());
         return;
       }
       const user = body.user.id;
@@ -62,14 +60,7 @@ export function registerRuleActions(app: App, services: AppServices, logger: Log
         );
         await tell(result.ok ? DONE[key] : result.refusal.message);
       } catch (error) {
-        if (error instanceof GroupsUnavailable)
-          logger.warn(
-            { retryAfterSeconds: error.retryAfterSeconds },
-            'rule decision put off: user groups rate limited',
-          );
-        else if (stateTroubleText(error))
-          logger.warn({ rule: id.data }, 'rule decision refused: the state database is read-only');
-        else logger.error({ err: error }, 'rule decision failed');
+        logTrouble(logger, error, { rule: id.data, action: key }, 'rule decision');
         await tell(
           troubleSentence(error, 'Something went wrong on our side; nothing was changed. The error is in the app log.'),
         );

@@ -7,18 +7,18 @@ import type { Logger } from '../../logger.js';
 import { buildStormModal } from '../blocks/request.js';
 import { verbatim } from '../blocks/mrkdwn.js';
 import { readFailureText } from '../blocks/read.js';
-import { ACTION, decodeSnooze, decodeStorm, SNOOZE_ACTION } from '../ids.js';
+import { ACTION, decodeSnooze, decodeStorm, SNOOZE_ACTION } from '../blocks/ids.js';
 import type { AppServices } from '../services.js';
-import { tellPerson, troubleSentence } from '../tell.js';
+import { troubleSentence } from '../adapters/tell.js';
+import { clicker, notOurs } from './glue.js';
 
 export function registerWatchActions(app: App, services: AppServices, logger: Logger): void {
   app.action<BlockAction<ButtonAction>>(SNOOZE_ACTION, async ({ ack, body, action, client, respond }) => {
     await ack();
-    const tell = (text: string) =>
-      tellPerson(client, { user: body.user.id, channel: body.channel?.id ?? null, respond }, { text }, logger);
+    const tell = clicker({ body, client, respond }, logger);
     const snooze = decodeSnooze(action.value ?? '');
     if (!snooze || !services.watch) {
-      await tell('That button is not one pgsessions made (or it is damaged): nothing was snoozed.');
+      await tell(notOurs('snoozed'));
       return;
     }
     try {
@@ -43,11 +43,10 @@ export function registerWatchActions(app: App, services: AppServices, logger: Lo
 
   app.action<BlockAction<ButtonAction>>(ACTION.watchCancelStorm, async ({ ack, body, action, client, respond }) => {
     await ack();
-    const tell = (text: string) =>
-      tellPerson(client, { user: body.user.id, channel: body.channel?.id ?? null, respond }, { text }, logger);
+    const tell = clicker({ body, client, respond }, logger);
     const ref = decodeStorm(action.value ?? '');
     if (!ref || !services.watch) {
-      await tell('That button is not one pgsessions made (or it is damaged): nothing was done.');
+      await tell(notOurs());
       return;
     }
     if (services.readOnly) {

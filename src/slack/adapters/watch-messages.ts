@@ -2,9 +2,9 @@
 // have landed, and the incident store's claim decides when to try again) and updated in place. Slack's
 // 429 comes back as the Retry-After to honour, never as a crash.
 import type { WebClient } from '@slack/web-api';
-import type { AlertMessagesPort, Delivered } from '../domain/ports.js';
-import { buildIncidentMessage, buildWatchSummary } from './blocks/watch.js';
-import { sealed } from './blocks/mrkdwn.js';
+import type { AlertMessagesPort, Delivered } from '../../domain/ports.js';
+import { buildIncidentMessage, buildWatchSummary } from '../blocks/watch.js';
+import { sealed } from '../blocks/mrkdwn.js';
 
 function failure(error: unknown): Delivered {
   const e = error as { code?: string; retryAfter?: number; data?: { error?: string }; message?: string };

@@ -5,9 +5,9 @@
 // few seconds, and otherwise reported as GroupsUnavailable, so a real approver hears "try again in N s"
 // and never "not an approver".
 import type { WebClient } from '@slack/web-api';
-import { GroupsUnavailable, type GroupsPort } from '../domain/policy.js';
-import type { Logger } from '../logger.js';
-import { rateLimitRetryAfter } from '../audit/outbox-worker.js';
+import { GroupsUnavailable, type GroupsPort } from '../../domain/policy.js';
+import type { Logger } from '../../logger.js';
+import { rateLimitRetryAfter } from './slack-errors.js';
 
 export interface GroupsOptions {
   /** The longest total wait for Retry-After before giving up with GroupsUnavailable (default 5 s). */

@@ -3,10 +3,10 @@
 // listener: a refused read is acknowledged with a plain ephemeral sentence and touches no database.
 // Kill requests and decisions are limited by the request service's own decorator (domain/rate-limit.ts).
 import type { AnyMiddlewareArgs, Middleware } from '@slack/bolt';
-import { parseCommand, type ParsedCommand } from '../domain/command.js';
-import type { RateLimiter } from '../domain/rate-limit.js';
-import type { Logger } from '../logger.js';
-import { ACTION } from './ids.js';
+import { parseCommand, type ParsedCommand } from '../../domain/command.js';
+import type { RateLimiter } from '../../domain/rate-limit.js';
+import type { Logger } from '../../logger.js';
+import { ACTION } from '../blocks/ids.js';
 
 export const READ_LIMITED_MESSAGE =
   'You are asking for listings faster than pgsessions answers one person (PGSESSIONS_LISTING_RATE): wait a little and try again.';

@@ -3,8 +3,8 @@
 // channel_not_found, is_archived) is remembered until a post succeeds again. Nothing here drops or retries
 // anything: the audit outbox keeps undelivered entries and delivers each once when the channel is fixed.
 import type { WebClient } from '@slack/web-api';
-import type { Logger } from '../logger.js';
-import { slackErrorCode } from './tell.js';
+import type { Logger } from '../../logger.js';
+import { slackErrorCode } from './slack-errors.js';
 
 export type ChannelRole = 'audit' | 'watch';
 

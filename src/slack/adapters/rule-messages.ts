@@ -2,11 +2,11 @@
 // place (chat.update) as it is decided and as it executes, and thread replies telling the proposer when it
 // is approved, denied, revoked, expired or reaches its cap.
 import type { WebClient } from '@slack/web-api';
-import type { Logger } from '../logger.js';
-import type { RuleMessagesPort } from '../domain/rule-service.js';
-import type { QueryTextMode } from '../domain/policy.js';
-import { buildRuleMessage, ruleNotice } from './blocks/rule.js';
-import { sealed } from './blocks/mrkdwn.js';
+import type { Logger } from '../../logger.js';
+import type { RuleMessagesPort } from '../../domain/rule-service.js';
+import type { QueryTextMode } from '../../domain/policy.js';
+import { buildRuleMessage, ruleNotice } from '../blocks/rule.js';
+import { sealed } from '../blocks/mrkdwn.js';
 
 /**
  * `once` posts without retries: a retried post could leave a second copy with live buttons. How often the

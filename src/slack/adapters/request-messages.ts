@@ -2,12 +2,12 @@
 // place with chat.update: a response_url dies after 30 minutes and 5 uses), and a thread reply that tells
 // the requester the outcome.
 import type { WebClient } from '@slack/web-api';
-import type { RequestMessagesPort } from '../domain/request-service.js';
-import { shapeQueryText, type QueryTextMode } from '../domain/policy.js';
-import type { KillRequest } from '../domain/types.js';
-import { buildApprovalMessage, describeResult } from './blocks/request.js';
-import { safeText, sealed, userMention } from './blocks/mrkdwn.js';
-import { slackErrorCode } from './tell.js';
+import type { RequestMessagesPort } from '../../domain/request-service.js';
+import { shapeQueryText, type QueryTextMode } from '../../domain/policy.js';
+import type { KillRequest } from '../../domain/types.js';
+import { buildApprovalMessage, describeResult } from '../blocks/request.js';
+import { safeText, sealed, userMention } from '../blocks/mrkdwn.js';
+import { slackErrorCode } from './slack-errors.js';
 
 export function outcomeSentence(request: KillRequest): string {
   const who = request.decidedBy ? userMention(request.decidedBy) : 'nobody';

@@ -8,9 +8,9 @@ import {
   type Origin,
   type OriginRefusal,
   type PeoplePort,
-} from '../domain/workspaces.js';
-import type { Logger } from '../logger.js';
-import { INPUT } from './ids.js';
+} from '../../domain/workspaces.js';
+import type { Logger } from '../../logger.js';
+import { INPUT } from '../blocks/ids.js';
 
 type Body = Record<string, unknown>;
 const text = (value: unknown): string | null => (typeof value === 'string' && value !== '' ? value : null);

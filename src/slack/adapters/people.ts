@@ -2,8 +2,8 @@
 // start-up and again while unknown) and whether someone is a guest (users.info, which needs `users:read`),
 // cached briefly and asked with a short deadline so that a command is still acknowledged within 3 s.
 import type { WebClient } from '@slack/web-api';
-import type { Account, PeoplePort } from '../domain/workspaces.js';
-import type { Logger } from '../logger.js';
+import type { Account, PeoplePort } from '../../domain/workspaces.js';
+import type { Logger } from '../../logger.js';
 
 const ACCOUNT_TTL_MS = 5 * 60_000;
 // Two lookups at most (auth.test while the workspace is unknown, then users.info) must fit before the 3 s ack.

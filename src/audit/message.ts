@@ -1,12 +1,20 @@
 // One audit entry as a message in the audit channel: event, cluster, pids, users, requester, approver,
 // reason and outcome, in one readable line, plus a context line with the entry's sequence number and full
 // hash — the outside witness that `npm run audit:verify -- --against-slack` reads back.
-import type { AuditEntry, AuditEvent, BriefTarget } from '../../domain/audit.js';
-import { WITNESS_BLOCK_ID, witnessText } from '../../domain/audit-witness.js';
-import { shapeQueryText, type QueryTextMode } from '../../domain/policy.js';
-import type { Action, ExecutionResult, TargetSnapshot } from '../../domain/types.js';
-import { describeResult } from './request.js';
-import { LIMITS, codeSpan, inlineText, safeText, truncate, userMention, type RenderedMessage } from './mrkdwn.js';
+import type { AuditEntry, AuditEvent, BriefTarget } from '../domain/audit.js';
+import { WITNESS_BLOCK_ID, witnessText } from '../domain/audit-witness.js';
+import { shapeQueryText, type QueryTextMode } from '../domain/policy.js';
+import type { Action, ExecutionResult, TargetSnapshot } from '../domain/types.js';
+import { describeResult } from '../slack/blocks/request.js';
+import {
+  LIMITS,
+  codeSpan,
+  inlineText,
+  safeText,
+  truncate,
+  userMention,
+  type RenderedMessage,
+} from '../slack/blocks/mrkdwn.js';
 
 const ICON: Record<AuditEvent, string> = {
   requested: ':raising_hand:',

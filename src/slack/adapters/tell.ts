@@ -2,10 +2,10 @@
 // and when Slack refuses it — it dies after 30 minutes and after 5 uses — through chat.postEphemeral in the
 // same channel, so the answer still reaches them. Also the sentences for Slack's refusals a person can act on.
 import type { WebClient } from '@slack/web-api';
-import { GroupsUnavailable } from '../domain/policy.js';
-import { stateTroubleText } from '../domain/messages.js';
-import type { Logger } from '../logger.js';
-import { rateLimitRetryAfter } from '../audit/outbox-worker.js';
+import { GroupsUnavailable } from '../../domain/policy.js';
+import { stateTroubleText } from '../../domain/messages.js';
+import type { Logger } from '../../logger.js';
+import { rateLimitRetryAfter, slackErrorCode } from './slack-errors.js';
 
 export interface Person {
   user: string;
@@ -51,12 +51,6 @@ export async function tellPerson(client: WebClient, person: Person, message: Sai
   } catch (error) {
     logger.warn({ err: error }, 'could not answer the person');
   }
-}
-
-/** Slack's error code from a Web API failure (`expired_trigger_id`, `not_in_channel`…), if any. */
-export function slackErrorCode(error: unknown): string | undefined {
-  const code = (error as { data?: { error?: unknown } } | null)?.data?.error;
-  return typeof code === 'string' ? code : undefined;
 }
 
 /** What to tell a person when a step failed for a reason they can act on; `otherwise` for the rest. */
