@@ -7,8 +7,23 @@ import ts from 'typescript';
 
 export const MAX_FILE_LINES = 400;
 export const MAX_FUNCTION_LINES = 80;
-/** The composition roots, where wiring is allowed to be long. */
-const ROOTS = new Set(['src/pgsessions.ts', 'src/main.ts', 'src/playground/main.ts']);
+/**
+ * The composition roots: the files that only wire the parts together (create the pools, stores, services,
+ * the Slack app, the watcher, the timers, and stop them in order), so a long function there is a list of
+ * steps rather than logic. Their functions are not measured against MAX_FUNCTION_LINES (their files still are
+ * against MAX_FILE_LINES). Exactly three:
+ * - src/pgsessions.ts: startPgsessions, the app assembled from the settings (what main.ts and the tests start);
+ * - src/main.ts: the process entry (settings, logger, signals, exit codes);
+ * - src/playground/main.ts: the playground's entry, the same for `npm run playground`.
+ * Not the CLIs (src/cli/: each is one small job), not the playground's parts (page, stand-in, incident): they
+ * hold logic and are measured like any module.
+ */
+export const COMPOSITION_ROOTS: ReadonlySet<string> = new Set([
+  'src/pgsessions.ts',
+  'src/main.ts',
+  'src/playground/main.ts',
+]);
+const ROOTS = COMPOSITION_ROOTS;
 
 /**
  * Layers, lowest first: a module may import its own layer and those below it, never one above and never a
@@ -16,7 +31,11 @@ const ROOTS = new Set(['src/pgsessions.ts', 'src/main.ts', 'src/playground/main.
  */
 const LAYERS: { name: string; floor: number; match: (path: string) => boolean }[] = [
   { name: 'domain', floor: 0, match: (p) => p.startsWith('src/domain/') },
-  { name: 'base', floor: 1, match: (p) => ['src/logger.ts', 'src/config.ts', 'src/metrics.ts'].includes(p) },
+  {
+    name: 'base',
+    floor: 1,
+    match: (p) => p.startsWith('src/config/') || ['src/logger.ts', 'src/config.ts', 'src/metrics.ts'].includes(p),
+  },
   { name: 'postgres', floor: 2, match: (p) => p.startsWith('src/postgres/') },
   { name: 'watch', floor: 3, match: (p) => p.startsWith('src/watch/') },
   { name: 'slack', floor: 3, match: (p) => p.startsWith('src/slack/') },

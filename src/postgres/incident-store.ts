@@ -3,7 +3,7 @@
 // checked at this boundary with zod.
 import type pg from 'pg';
 import { z } from 'zod';
-import type { IncidentStorePort } from '../domain/ports.js';
+import type { ExecutedOn, IncidentStorePort, RuleExecutedOn, StormRequest, WatchSummaryRow } from '../domain/ports.js';
 import {
   INCIDENT_CAUSES,
   REOPEN_WITHIN_SECONDS,
@@ -87,9 +87,85 @@ function toLive(row: unknown): LiveIncident {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
+async function rowsOf(pool: pg.Pool, text: string, values: unknown[]): Promise<Record<string, unknown>[]> {
+  return (await pool.query(text, values)).rows as Record<string, unknown>[];
+}
+
+/** The approved request that cancelled or terminated this session (or is signalling it now); null if none. */
+async function executedOn(
+  pool: pg.Pool,
+  cluster: string,
+  pid: number,
+  backendStart: string,
+): Promise<ExecutedOn | null> {
+  const [row] = await rowsOf(pool, SQL_EXECUTED_ON, [cluster, pid, backendStart]);
+  if (!row) return null;
+  const result = row.result as { outcomes?: Array<{ pid: number; outcome: string }> } | null;
+  // Still signalling: the outcome is not recorded yet, the action says what it is doing.
+  const outcome =
+    row.status === 'approved'
+      ? String(row.action).startsWith('cancel')
+        ? 'cancelled'
+        : 'terminated'
+      : result?.outcomes?.find((o) => o.pid === pid)?.outcome;
+  if (outcome !== 'cancelled' && outcome !== 'terminated') return null;
+  const target = (row.targets as Array<{ pid: number; queryStart?: string | null }>).find((t) => t.pid === pid);
+  return {
+    requestId: String(row.id),
+    approver: (row.decided_by as string | null) ?? null,
+    outcome,
+    queryStart: target?.queryStart ?? null,
+  };
+}
+
+async function ruleExecutedOn(
+  pool: pg.Pool,
+  cluster: string,
+  pid: number,
+  backendStart: string,
+  queryStart: string | null,
+): Promise<RuleExecutedOn | null> {
+  const [row] = await rowsOf(pool, SQL_RULE_EXECUTED_ON, [cluster, pid, backendStart, queryStart]);
+  if (!row) return null;
+  const r = ruleExecutedRow.parse(row);
+  return { ruleId: r.rule_id, outcome: r.outcome, proposer: r.proposer, approver: r.approver };
+}
+
+async function stormRequestOn(
+  pool: pg.Pool,
+  cluster: string,
+  members: Incident['members'],
+): Promise<StormRequest | null> {
+  if (members.length === 0) return null;
+  const [row] = await rowsOf(pool, SQL_STORM_REQUEST, [
+    cluster,
+    JSON.stringify(members.map((m) => ({ pid: m.pid, backendStart: m.backendStart, queryStart: m.queryStart }))),
+  ]);
+  if (!row) return null;
+  if (row.status === 'approved') return { executing: true, requestId: String(row.id) };
+  const result = row.result as { outcomes?: Array<{ outcome: string }> } | null;
+  return {
+    executing: false,
+    requestId: String(row.id),
+    approver: (row.decided_by as string | null) ?? null,
+    cancelled: (result?.outcomes ?? []).filter((o) => o.outcome === 'cancelled').length,
+    targets: (row.targets as unknown[]).length,
+  };
+}
+
+async function summary(pool: pg.Pool, cluster: string, gap: number): Promise<WatchSummaryRow | null> {
+  const [row] = await rowsOf(pool, SQL_SUMMARY, [cluster, gap]);
+  if (!row) return null;
+  return {
+    messageTs: (row.message_ts as string | null) ?? null,
+    body: String(row.body ?? ''),
+    postDue: row.post_due === true,
+    updateDue: row.update_due === true,
+  };
+}
+
 export function createIncidentStore(pool: pg.Pool): IncidentStorePort {
-  const run = async (text: string, values: unknown[]) =>
-    (await pool.query(text, values)).rows as Record<string, unknown>[];
+  const run = (text: string, values: unknown[]) => rowsOf(pool, text, values);
   return {
     async live(cluster, gap) {
       return (await run(SQL_LIVE, [cluster, gap])).map(toLive);
@@ -138,64 +214,16 @@ export function createIncidentStore(pool: pg.Pool): IncidentStorePort {
       const [row] = await run(SQL_SNOOZE, [id, minutes, user]);
       return row ? toLive(row) : null;
     },
-    async executedOn(cluster, pid, backendStart) {
-      const [row] = await run(SQL_EXECUTED_ON, [cluster, pid, backendStart]);
-      if (!row) return null;
-      const result = row.result as { outcomes?: Array<{ pid: number; outcome: string }> } | null;
-      // Still signalling: the outcome is not recorded yet, the action says what it is doing.
-      const outcome =
-        row.status === 'approved'
-          ? String(row.action).startsWith('cancel')
-            ? 'cancelled'
-            : 'terminated'
-          : result?.outcomes?.find((o) => o.pid === pid)?.outcome;
-      if (outcome !== 'cancelled' && outcome !== 'terminated') return null;
-      const target = (row.targets as Array<{ pid: number; queryStart?: string | null }>).find((t) => t.pid === pid);
-      return {
-        requestId: String(row.id),
-        approver: (row.decided_by as string | null) ?? null,
-        outcome,
-        queryStart: target?.queryStart ?? null,
-      };
-    },
-    async ruleExecutedOn(cluster, pid, backendStart, queryStart) {
-      const [row] = await run(SQL_RULE_EXECUTED_ON, [cluster, pid, backendStart, queryStart]);
-      if (!row) return null;
-      const r = ruleExecutedRow.parse(row);
-      return { ruleId: r.rule_id, outcome: r.outcome, proposer: r.proposer, approver: r.approver };
-    },
-    async stormRequestOn(cluster, members) {
-      if (members.length === 0) return null;
-      const [row] = await run(SQL_STORM_REQUEST, [
-        cluster,
-        JSON.stringify(members.map((m) => ({ pid: m.pid, backendStart: m.backendStart, queryStart: m.queryStart }))),
-      ]);
-      if (!row) return null;
-      if (row.status === 'approved') return { executing: true, requestId: String(row.id) };
-      const result = row.result as { outcomes?: Array<{ outcome: string }> } | null;
-      return {
-        executing: false,
-        requestId: String(row.id),
-        approver: (row.decided_by as string | null) ?? null,
-        cancelled: (result?.outcomes ?? []).filter((o) => o.outcome === 'cancelled').length,
-        targets: (row.targets as unknown[]).length,
-      };
-    },
-    async summary(cluster, gap) {
-      const [row] = await run(SQL_SUMMARY, [cluster, gap]);
-      if (!row) return null;
-      return {
-        messageTs: (row.message_ts as string | null) ?? null,
-        body: String(row.body ?? ''),
-        postDue: row.post_due === true,
-        updateDue: row.update_due === true,
-      };
-    },
+    executedOn: (cluster, pid, backendStart) => executedOn(pool, cluster, pid, backendStart),
+    ruleExecutedOn: (cluster, pid, backendStart, queryStart) =>
+      ruleExecutedOn(pool, cluster, pid, backendStart, queryStart),
+    stormRequestOn: (cluster, members) => stormRequestOn(pool, cluster, members),
+    summary: (cluster, gap) => summary(pool, cluster, gap),
     async summaryShown(cluster, channel, ts, body) {
       await run(SQL_SUMMARY_SHOWN, [cluster, channel, ts, body]);
     },
     async summaryFailed(cluster, channel, seconds) {
       await run(SQL_SUMMARY_FAILED, [cluster, channel, seconds]);
     },
-  } satisfies IncidentStorePort;
+  };
 }
