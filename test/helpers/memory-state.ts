@@ -80,8 +80,12 @@ export function createMemoryState() {
       const r = requests.get(id);
       return r ? plain(r) : null;
     },
-    async listPending() {
-      return [...requests.values()].filter((r) => r.status === 'pending' && Date.parse(r.expiresAt) > now).map(plain);
+    async listPending(cluster) {
+      // Oldest first: the map keeps the order of creation.
+      return [...requests.values()]
+        .filter((r) => r.status === 'pending' && Date.parse(r.expiresAt) > now)
+        .filter((r) => cluster === undefined || r.cluster === cluster)
+        .map(plain);
     },
     async approve(id, approver) {
       const r = requests.get(id);
@@ -167,8 +171,13 @@ export function createMemoryState() {
       }
       return due.map(plain);
     },
-    async findInterrupted() {
-      return [...requests.values()].filter((r) => r.status === 'approved' && r.result === null).map(plain);
+    async findInterrupted(olderThanSeconds) {
+      // As the store: long after the start of execution (or the approval), plus any escalation wait.
+      const since = (r: Row) => r.executingAt ?? Date.parse(r.decidedAt!);
+      const wait = (r: Row) => ((r.escalateAfterSeconds ?? 0) + olderThanSeconds) * 1000;
+      return [...requests.values()]
+        .filter((r) => r.status === 'approved' && r.result === null && since(r) + wait(r) < now)
+        .map(plain);
     },
     async countByStatus() {
       const counts: Record<string, number> = {};
@@ -197,13 +206,14 @@ export function createMemoryState() {
     advance(seconds: number) {
       now += seconds * 1000;
     },
-    /** An approval that never reached its outcome (a crash between approval and signal). */
+    /** An approval an hour ago that never reached its outcome (a crash between approval and signal). */
     approveWithoutOutcome(id: string, approver: string) {
+      const anHourAgo = now - 3_600_000;
       Object.assign(requests.get(id)!, {
         status: 'approved',
         decidedBy: approver,
-        decidedAt: iso(now),
-        executingAt: now,
+        decidedAt: iso(anHourAgo),
+        executingAt: anHourAgo,
       });
     },
   };
