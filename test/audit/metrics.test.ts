@@ -1,27 +1,13 @@
 // The audit delivery metrics, asserted by value: entries delivered, failed attempts by reason, and the
 // backlog, while Slack refuses the audit channel and after it accepts it again.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
-import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { sleepSession } from '../helpers/sessions.js';
-import { AUDIT_CHANNEL, baseEnv, REQUESTER, startTestApp, type TestApp } from '../helpers/app.js';
+import { AUDIT_CHANNEL, REQUESTER } from '../helpers/app.js';
 import { as, fresh, stateQuery, typedRequest } from '../helpers/approval-flow.js';
+import { useTestApp } from '../helpers/use-test-app.js';
 
-let db: TestDatabase;
-let slack: SlackApi;
-let app: TestApp;
-
-before(async () => {
-  db = await createTestDatabase('auditmetrics');
-  slack = await startSlackApi();
-  app = await startTestApp(baseEnv(db.url, slack));
-});
-after(async () => {
-  await app?.stop();
-  await slack?.close();
-  await db?.drop();
-});
+const { db, slack, app } = useTestApp({ database: 'auditmetrics' });
 
 function value(text: string, series: string): number {
   const line = text.split('\n').find((l) => l.startsWith(`${series} `));

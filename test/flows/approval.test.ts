@@ -1,13 +1,11 @@
 // The two-person rule end to end: real sessions on a real server, the real app over signed HTTP, and after
 // every click a look at pg_stat_activity (not only at our bookkeeping) and at what was said in Slack.
-import { after, afterEach, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
-import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
-import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { blockAction, triggerId, viewSubmission } from '../helpers/slack-requests.js';
 import { activityRow, idleInTransactionLockHolder, sessionAlive, sleepSession } from '../helpers/sessions.js';
-import { APPROVER, baseEnv, OUTSIDER, REQUESTER, SIGNING_SECRET, startTestApp, type TestApp } from '../helpers/app.js';
+import { APPROVER, baseEnv, OUTSIDER, REQUESTER, SIGNING_SECRET, startTestApp } from '../helpers/app.js';
 import {
   approvalPosts,
   as,
@@ -28,31 +26,21 @@ import {
 import { resealRequest } from '../helpers/binding.js';
 import { createStateStore } from '../../src/postgres/state-store.js';
 import { ACTION, decodeTarget, encodeModalMetadata, INPUT, VIEW } from '../../src/slack/blocks/ids.js';
+import { useTestApp } from '../helpers/use-test-app.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const PROTECTED_APP = 'prot-app';
 
-let db: TestDatabase;
-let slack: SlackApi;
-let app: TestApp;
 const sessions = sessionTracker();
 const track = sessions.track;
+const { db, slack, app } = useTestApp({
+  database: 'appr',
+  env: { PGSESSIONS_PROTECTED_APPS: PROTECTED_APP },
+  start: { terminateTimeoutMs: 3_000 },
+  sessions,
+});
 
 const env = () => baseEnv(db.url, slack, { PGSESSIONS_PROTECTED_APPS: PROTECTED_APP });
-
-before(async () => {
-  db = await createTestDatabase('appr');
-  slack = await startSlackApi();
-  app = await startTestApp(env(), { terminateTimeoutMs: 3_000 });
-});
-afterEach(async () => {
-  await sessions.endAll();
-});
-after(async () => {
-  await app?.stop();
-  await slack?.close();
-  await db?.drop();
-});
 
 // ---- the button flow ---------------------------------------------------------------------------------
 

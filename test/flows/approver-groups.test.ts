@@ -1,35 +1,18 @@
 // Approver user groups are resolved when the click arrives: someone removed from the group cannot approve
 // the very next request, and someone added can. No cached membership decides an approval.
-import { after, afterEach, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
-import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { sessionAlive, sleepSession } from '../helpers/sessions.js';
-import { baseEnv, REQUESTER, startTestApp, type TestApp } from '../helpers/app.js';
+import { REQUESTER } from '../helpers/app.js';
+import { useTestApp } from '../helpers/use-test-app.js';
 import { as, click, fresh, requestRow, sessionTracker, typedRequest, waitForStatus } from '../helpers/approval-flow.js';
 import { ACTION } from '../../src/slack/blocks/ids.js';
 
-let db: TestDatabase;
-let slack: SlackApi;
-let app: TestApp;
 const sessions = sessionTracker();
 const track = sessions.track;
 const MEMBER = 'UONCALL1';
-
-before(async () => {
-  db = await createTestDatabase('grp');
-  slack = await startSlackApi();
-  // PGSESSIONS_APPROVERS is `UAPP,SAPPROVERS`: MEMBER approves only through the group.
-  app = await startTestApp(baseEnv(db.url, slack), { terminateTimeoutMs: 3_000 });
-});
-afterEach(async () => {
-  await sessions.endAll();
-});
-after(async () => {
-  await app?.stop();
-  await slack?.close();
-  await db?.drop();
-});
+// PGSESSIONS_APPROVERS is `UAPP,SAPPROVERS`: MEMBER approves only through the group.
+const { db, slack, app } = useTestApp({ database: 'grp', start: { terminateTimeoutMs: 3_000 }, sessions });
 
 test('someone removed from the approvers’ group between two clicks cannot approve the second request', async () => {
   const channel = fresh('C');

@@ -4,11 +4,9 @@
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { connect } from 'node:net';
-import { after, before, test } from 'node:test';
-import { baseEnv, SIGNING_SECRET, startTestApp, type TestApp } from '../helpers/app.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
+import { test } from 'node:test';
+import { SIGNING_SECRET } from '../helpers/app.js';
 import { allText, ask } from '../helpers/replies.js';
-import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { FORM_CONTENT_TYPE, postSigned } from '../helpers/slack-requests.js';
 import {
   BODY_TIMEOUT_MS,
@@ -16,21 +14,9 @@ import {
   MAX_IN_FLIGHT_BYTES,
   processBodyBudget,
 } from '../../src/slack/guards/body-limit.js';
+import { useTestApp } from '../helpers/use-test-app.js';
 
-let db: TestDatabase;
-let slack: SlackApi;
-let app: TestApp;
-
-before(async () => {
-  [db, slack] = await Promise.all([createTestDatabase('bodylimit'), startSlackApi()]);
-  app = await startTestApp(baseEnv(db.url, slack));
-});
-
-after(async () => {
-  await app?.stop();
-  await slack?.close();
-  await db?.drop();
-});
+const { db, slack, app } = useTestApp({ database: 'bodylimit' });
 
 const MB = 1024 * 1024;
 

@@ -1,12 +1,11 @@
 // terminate-all freezes the sessions it showed, and ending a walsender is its own, warned-about action.
-import { after, afterEach, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createTestDatabase, serverUrl, type TestDatabase } from '../helpers/pg.js';
-import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { blockAction, triggerId, viewSubmission } from '../helpers/slack-requests.js';
 import { sessionAlive, sleepSession, walsender } from '../helpers/sessions.js';
-import { APPROVER, baseEnv, REQUESTER, SIGNING_SECRET, startTestApp, type TestApp } from '../helpers/app.js';
+import { APPROVER, baseEnv, REQUESTER, SIGNING_SECRET, startTestApp } from '../helpers/app.js';
 import {
   approvalPosts,
   as,
@@ -24,16 +23,29 @@ import {
 } from '../helpers/approval-flow.js';
 import { ACTION, decodeTarget, INPUT, VIEW } from '../../src/slack/blocks/ids.js';
 import { WALSENDER_WARNING } from '../../src/slack/blocks/replication.js';
+import { useTestApp } from '../helpers/use-test-app.js';
 
 const PROTECTED_ROLE = `prot_${randomBytes(4).toString('hex')}`;
 const PASSWORD = 'prot-password';
 
-let db: TestDatabase; // the cluster's database the bot connects to, and the bulk target
 let other: TestDatabase;
-let slack: SlackApi;
-let app: TestApp;
 const sessions = sessionTracker();
 const track = sessions.track;
+// db: the cluster's database the bot connects to, and the bulk target.
+const { db, slack, app } = useTestApp({
+  database: 'bulk',
+  async prepare() {
+    other = await createTestDatabase('bulko');
+    await stateQuery(serverUrl(), `CREATE ROLE ${PROTECTED_ROLE} LOGIN PASSWORD '${PASSWORD}'`);
+  },
+  env: { PGSESSIONS_PROTECTED_ROLES: PROTECTED_ROLE },
+  start: { terminateTimeoutMs: 3_000 },
+  sessions,
+});
+after(async () => {
+  await other?.drop();
+  await stateQuery(serverUrl(), `DROP ROLE IF EXISTS ${PROTECTED_ROLE}`).catch(() => undefined);
+});
 
 function asRole(url: string, role: string, password: string): string {
   const u = new URL(url);
@@ -41,26 +53,6 @@ function asRole(url: string, role: string, password: string): string {
   u.password = password;
   return u.toString();
 }
-
-before(async () => {
-  db = await createTestDatabase('bulk');
-  other = await createTestDatabase('bulko');
-  await stateQuery(serverUrl(), `CREATE ROLE ${PROTECTED_ROLE} LOGIN PASSWORD '${PASSWORD}'`);
-  slack = await startSlackApi();
-  app = await startTestApp(baseEnv(db.url, slack, { PGSESSIONS_PROTECTED_ROLES: PROTECTED_ROLE }), {
-    terminateTimeoutMs: 3_000,
-  });
-});
-afterEach(async () => {
-  await sessions.endAll();
-});
-after(async () => {
-  await app?.stop();
-  await slack?.close();
-  await db?.drop();
-  await other?.drop();
-  await stateQuery(serverUrl(), `DROP ROLE IF EXISTS ${PROTECTED_ROLE}`).catch(() => undefined);
-});
 
 test('terminate-all ends exactly the sessions frozen in the request: not later arrivals, other databases, protected roles, walsenders or the bot', async () => {
   const channel = fresh('C');

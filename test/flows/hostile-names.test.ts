@@ -3,21 +3,11 @@
 // Share in channel, the request form, the approval message, pending, its update and the audit channel —
 // shows them as inert text: escaped, formatting markers replaced, and every mrkdwn object verbatim (no
 // bare URL or @here turned live).
-import { after, afterEach, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
-import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { blockAction, triggerId } from '../helpers/slack-requests.js';
 import { sessionAlive, sleepSession } from '../helpers/sessions.js';
-import {
-  APPROVER,
-  AUDIT_CHANNEL,
-  baseEnv,
-  REQUESTER,
-  SIGNING_SECRET,
-  startTestApp,
-  type TestApp,
-} from '../helpers/app.js';
+import { APPROVER, AUDIT_CHANNEL, REQUESTER, SIGNING_SECRET } from '../helpers/app.js';
 import {
   as,
   buttonsIn,
@@ -30,30 +20,15 @@ import {
   waitForStatus,
 } from '../helpers/approval-flow.js';
 import { ACTION, decodeTarget } from '../../src/slack/blocks/ids.js';
+import { useTestApp } from '../helpers/use-test-app.js';
 
 // application_name keeps at most 63 bytes of printable ASCII.
 const MENTIONS = '<!channel> <@UEVIL> <http://evil.example|Approve>';
 const FORMATTING = '*Approved* _by_ ~UAPP~ `x` @here http://evil.example';
 const LIVE = ['<!channel>', '<!here>', '<@UEVIL>', '<http', '*Approved*', '_by_', '~UAPP~', '*urgent*'];
 
-let db: TestDatabase;
-let slack: SlackApi;
-let app: TestApp;
 const sessions = sessionTracker();
-
-before(async () => {
-  db = await createTestDatabase('hostile');
-  slack = await startSlackApi();
-  app = await startTestApp(baseEnv(db.url, slack), { terminateTimeoutMs: 3_000 });
-});
-afterEach(async () => {
-  await sessions.endAll();
-});
-after(async () => {
-  await app?.stop();
-  await slack?.close();
-  await db?.drop();
-});
+const { db, slack, app } = useTestApp({ database: 'hostile', start: { terminateTimeoutMs: 3_000 }, sessions });
 
 /** Every mrkdwn text object anywhere in a payload. */
 function mrkdwnObjects(

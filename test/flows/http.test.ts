@@ -2,13 +2,12 @@
 // database or Slack), GET /healthz, junk payloads, and the 3-second acknowledgement of a slow command.
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import pg from 'pg';
 import { baseEnv, SIGNING_SECRET, startTestApp, type TestApp } from '../helpers/app.js';
-import { createTestDatabase, serverUrl, type TestDatabase } from '../helpers/pg.js';
+import { createTestDatabase, serverUrl } from '../helpers/pg.js';
 import { allText, ask, pidsOf, sleep } from '../helpers/replies.js';
 import { sleepSession } from '../helpers/sessions.js';
-import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import {
   FORM_CONTENT_TYPE,
   JSON_CONTENT_TYPE,
@@ -17,21 +16,9 @@ import {
   sign,
   slashCommandBody,
 } from '../helpers/slack-requests.js';
+import { useTestApp } from '../helpers/use-test-app.js';
 
-let db: TestDatabase;
-let slack: SlackApi;
-let app: TestApp;
-
-before(async () => {
-  [db, slack] = await Promise.all([createTestDatabase('http'), startSlackApi()]);
-  app = await startTestApp(baseEnv(db.url, slack));
-});
-
-after(async () => {
-  await app?.stop();
-  await slack?.close();
-  await db?.drop();
-});
+const { db, slack, app } = useTestApp({ database: 'http' });
 
 function get(port: number, path: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {

@@ -1,38 +1,33 @@
 // The README's least-privilege setup, exactly: a role with pg_monitor and pg_signal_backend and CREATE on the
 // database that holds the state — no superuser. The app starts with it (it creates its own schema), says
 // what the role can and cannot do, and a terminate and a cancel of another role's session go through.
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
-import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { activityRow, sessionAlive, sleepSession, waitUntilGone } from '../helpers/sessions.js';
-import { APPROVER, baseEnv, REQUESTER, startTestApp, type TestApp } from '../helpers/app.js';
+import { APPROVER, REQUESTER } from '../helpers/app.js';
 import { as, click, fresh, sessionTracker, stateQuery, typedRequest, waitForStatus } from '../helpers/approval-flow.js';
 import { asSuperuser, createRole, type TestRole } from '../helpers/roles.js';
 import { ACTION } from '../../src/slack/blocks/ids.js';
+import { useTestApp } from '../helpers/use-test-app.js';
 
-let db: TestDatabase;
-let slack: SlackApi;
-let app: TestApp;
 let bot: TestRole;
 let victim: TestRole;
 const sessions = sessionTracker();
-
-before(async () => {
-  db = await createTestDatabase('lp');
-  slack = await startSlackApi();
-  // The README's "The database role" section, statement for statement.
-  bot = await createRole({ prefix: 'lpbot', memberOf: ['pg_monitor', 'pg_signal_backend'] });
-  await asSuperuser(`GRANT CREATE ON DATABASE ${db.name} TO ${bot.name}`);
-  victim = await createRole({ prefix: 'lpapp' });
-  // STATE_DATABASE_URL unset: the state lives in DATABASE_URL, created by the bot's own role.
-  app = await startTestApp(baseEnv(bot.url(db.url), slack), { terminateTimeoutMs: 3_000 });
+// STATE_DATABASE_URL unset: the state lives in DATABASE_URL, created by the bot's own role.
+const { db, slack, app } = useTestApp({
+  database: 'lp',
+  async prepare(database) {
+    // The README's "The database role" section, statement for statement.
+    bot = await createRole({ prefix: 'lpbot', memberOf: ['pg_monitor', 'pg_signal_backend'] });
+    await asSuperuser(`GRANT CREATE ON DATABASE ${database.name} TO ${bot.name}`);
+    victim = await createRole({ prefix: 'lpapp' });
+  },
+  env: (database) => ({ DATABASE_URL: bot.url(database.url) }),
+  start: { terminateTimeoutMs: 3_000 },
+  sessions,
 });
 after(async () => {
-  await sessions.endAll();
-  await app?.stop();
-  await slack?.close();
-  await db?.drop(); // first: the bot's role owns the state schema in it
+  // After the database: the bot's role owns the state schema in it.
   await bot?.drop();
   await victim?.drop();
 });

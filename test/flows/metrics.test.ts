@@ -1,37 +1,15 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
-import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { slashCommand } from '../helpers/slack-requests.js';
 import { sleepSession } from '../helpers/sessions.js';
-import {
-  APPROVER,
-  AUDIT_CHANNEL,
-  baseEnv,
-  REQUESTER,
-  SIGNING_SECRET,
-  startTestApp,
-  type TestApp,
-} from '../helpers/app.js';
+import { APPROVER, AUDIT_CHANNEL, REQUESTER, SIGNING_SECRET } from '../helpers/app.js';
 import { click, stateQuery, typedRequest } from '../helpers/approval-flow.js';
 import { waitUntilGone } from '../helpers/sessions.js';
 import { ACTION } from '../../src/slack/blocks/ids.js';
+import { useTestApp } from '../helpers/use-test-app.js';
 
-let db: TestDatabase;
-let slack: SlackApi;
-let app: TestApp;
-
-before(async () => {
-  db = await createTestDatabase('metrics');
-  slack = await startSlackApi();
-  // probeCacheMs 0: every scrape reads the state database, so values can be compared with it right away.
-  app = await startTestApp(baseEnv(db.url, slack), { probeCacheMs: 0 });
-});
-after(async () => {
-  await app?.stop();
-  await slack?.close();
-  await db?.drop();
-});
+// probeCacheMs 0: every scrape reads the state database, so values can be compared with it right away.
+const { db, slack, app } = useTestApp({ database: 'metrics', start: { probeCacheMs: 0 } });
 
 async function scrape(): Promise<string> {
   const res = await fetch(`http://127.0.0.1:${app.port}/metrics`);

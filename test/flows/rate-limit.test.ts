@@ -2,34 +2,22 @@
 // clicks (here 3, to keep the test short). A refused try gets a plain ephemeral sentence,
 // and nothing is listed, stored, audited or posted for it; other users are served meanwhile.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { baseEnv, APPROVER, SIGNING_SECRET, startTestApp, type TestApp } from '../helpers/app.js';
+import { test } from 'node:test';
+import { APPROVER, SIGNING_SECRET } from '../helpers/app.js';
 import { approvalPosts, click, command, fresh, stateQuery, typedRequest } from '../helpers/approval-flow.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 import { sleepSession, waitUntilGone, type SleepSession } from '../helpers/sessions.js';
-import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { slashCommand } from '../helpers/slack-requests.js';
 import { FAILURE_MESSAGES } from '../../src/domain/messages.js';
 import { ACTION } from '../../src/slack/blocks/ids.js';
 import { READ_LIMITED_MESSAGE } from '../../src/slack/guards/read-limit.js';
+import { useTestApp } from '../helpers/use-test-app.js';
 
-let db: TestDatabase;
-let slack: SlackApi;
-let app: TestApp;
-
-before(async () => {
-  [db, slack] = await Promise.all([createTestDatabase('ratelimit'), startSlackApi()]);
-  // The default burst of 10; the refill slowed from 30 a minute to 30 an hour, so that a loaded machine
-  // taking seconds over these steps cannot earn a user a token mid-test (the refill is tested with a clock
-  // in test/domain/rate-limit.test.ts). Requests: 3 an hour, likewise.
-  const env = baseEnv(db.url, slack, { PGSESSIONS_LISTING_RATE: '30/1h', PGSESSIONS_REQUEST_RATE: '3/1h' });
-  app = await startTestApp(env);
-});
-
-after(async () => {
-  await app?.stop();
-  await slack?.close();
-  await db?.drop();
+// The default burst of 10; the refill slowed from 30 a minute to 30 an hour, so that a loaded machine
+// taking seconds over these steps cannot earn a user a token mid-test (the refill is tested with a clock
+// in test/domain/rate-limit.test.ts). Requests: 3 an hour, likewise.
+const { db, slack, app } = useTestApp({
+  database: 'ratelimit',
+  env: { PGSESSIONS_LISTING_RATE: '30/1h', PGSESSIONS_REQUEST_RATE: '3/1h' },
 });
 
 async function metric(series: string): Promise<number> {

@@ -3,12 +3,11 @@
 // requests, are refused with one sentence and write nothing (no request, no audit entry, no outbox row); the
 // watcher, the outbox worker and the sweeps say so once instead of once a tick; and once the same URL leads
 // to a writable database again, the next request and approval just work — no restart, no connection cut.
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createTestDatabase, serverUrl, type TestDatabase } from '../helpers/pg.js';
-import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { sleepSession } from '../helpers/sessions.js';
-import { APPROVER, AUDIT_CHANNEL, baseEnv, REQUESTER, startTestApp, type TestApp } from '../helpers/app.js';
+import { APPROVER, AUDIT_CHANNEL, REQUESTER } from '../helpers/app.js';
 import {
   as,
   click,
@@ -23,34 +22,31 @@ import {
 import { watchEnv } from '../helpers/watch.js';
 import { waitUntil } from '../helpers/rules.js';
 import { ACTION } from '../../src/slack/blocks/ids.js';
+import { useTestApp } from '../helpers/use-test-app.js';
 
 const SENTENCE =
   /the state database is read-only \(25006\): nothing can be requested or approved until it is writable again/i;
 
-let cluster: TestDatabase;
 let stateDb: TestDatabase;
-let slack: SlackApi;
-let app: TestApp;
 const sessions = sessionTracker();
 const track = sessions.track;
-
-before(async () => {
-  cluster = await createTestDatabase('rocluster');
-  stateDb = await createTestDatabase('rostate');
-  slack = await startSlackApi();
-  app = await startTestApp(baseEnv(cluster.url, slack, watchEnv({ STATE_DATABASE_URL: stateDb.url })), {
-    sweepIntervalMs: 200,
-    watchLeaseSeconds: 3,
-  });
+const {
+  db: cluster,
+  slack,
+  app,
+} = useTestApp({
+  database: 'rocluster',
+  async prepare() {
+    stateDb = await createTestDatabase('rostate');
+  },
+  env: () => watchEnv({ STATE_DATABASE_URL: stateDb.url }),
+  start: { sweepIntervalMs: 200, watchLeaseSeconds: 3 },
+  sessions,
 });
 after(async () => {
-  await sessions.endAll();
-  await app?.stop();
   await stateQuery(serverUrl(), `ALTER DATABASE ${stateDb.name} RESET default_transaction_read_only`).catch(
     () => undefined,
   );
-  await slack?.close();
-  await cluster?.drop();
   await stateDb?.drop();
 });
 

@@ -1,29 +1,15 @@
 // A listing is shown only to the person who asked; "Share in channel" posts a fresh copy for everyone,
 // saying who shared it.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
-import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { blockAction } from '../helpers/slack-requests.js';
 import { sleepSession } from '../helpers/sessions.js';
 import { allText, ask } from '../helpers/replies.js';
-import { baseEnv, SIGNING_SECRET, startTestApp, type TestApp } from '../helpers/app.js';
+import { SIGNING_SECRET } from '../helpers/app.js';
 import { ACTION } from '../../src/slack/blocks/ids.js';
+import { useTestApp } from '../helpers/use-test-app.js';
 
-let db: TestDatabase;
-let slack: SlackApi;
-let app: TestApp;
-
-before(async () => {
-  db = await createTestDatabase('share');
-  slack = await startSlackApi();
-  app = await startTestApp(baseEnv(db.url, slack));
-});
-after(async () => {
-  await app?.stop();
-  await slack?.close();
-  await db?.drop();
-});
+const { db, slack, app } = useTestApp({ database: 'share' });
 
 function shareButton(blocks: Array<{ type: string; elements?: Array<{ action_id?: string; value?: string }> }>) {
   return blocks.flatMap((b) => b.elements ?? []).find((e) => e.action_id === ACTION.share);

@@ -1,11 +1,10 @@
 // When Slack says no: each refusal the bot can meet, injected through the stand-in as Slack answers it, and
 // what the person sees and what pgsessions does then (docs/slack-refusals.md).
-import { after, afterEach, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
-import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { sessionAlive, sleepSession } from '../helpers/sessions.js';
-import { baseEnv, REQUESTER, SIGNING_SECRET, startTestApp, type TestApp } from '../helpers/app.js';
+import { REQUESTER, SIGNING_SECRET } from '../helpers/app.js';
+import { useTestApp } from '../helpers/use-test-app.js';
 import {
   as,
   buttonsIn,
@@ -21,27 +20,11 @@ import {
 import { blockAction, slashCommand } from '../helpers/slack-requests.js';
 import { ACTION, decodeTarget } from '../../src/slack/blocks/ids.js';
 
-let db: TestDatabase;
-let slack: SlackApi;
-let app: TestApp;
 const sessions = sessionTracker();
 const track = sessions.track;
 const MEMBER = 'UONCALL7';
-
-before(async () => {
-  db = await createTestDatabase('refusals');
-  slack = await startSlackApi();
-  // PGSESSIONS_APPROVERS is `UAPP,SAPPROVERS`: MEMBER approves only through the group.
-  app = await startTestApp(baseEnv(db.url, slack), { terminateTimeoutMs: 3_000 });
-});
-afterEach(async () => {
-  await sessions.endAll();
-});
-after(async () => {
-  await app?.stop();
-  await slack?.close();
-  await db?.drop();
-});
+// PGSESSIONS_APPROVERS is `UAPP,SAPPROVERS`: MEMBER approves only through the group.
+const { db, slack, app } = useTestApp({ database: 'refusals', start: { terminateTimeoutMs: 3_000 }, sessions });
 
 const ephemeralsTo = (user: string, channel: string) =>
   slack

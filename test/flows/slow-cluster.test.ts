@@ -1,45 +1,34 @@
 // A slow cluster is not a down cluster: when every connection pgsessions keeps is stuck on earlier queries,
 // the on-call engineer is told the database is slow — not that it cannot be reached — and the ack still
 // comes at once.
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
-import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { startSlowProxy, type SlowProxy } from '../helpers/slow-proxy.js';
 import { allText, ask } from '../helpers/replies.js';
-import { baseEnv, startTestApp, type TestApp } from '../helpers/app.js';
+import { useTestApp } from '../helpers/use-test-app.js';
 
-let db: TestDatabase;
-let slack: SlackApi;
 let proxy: SlowProxy;
-let app: TestApp;
-
-before(async () => {
-  db = await createTestDatabase('slow');
-  slack = await startSlackApi();
-  const direct = new URL(db.url);
-  proxy = await startSlowProxy(Number(direct.port), 0);
-  const viaProxy = new URL(db.url);
-  viaProxy.port = String(proxy.port);
-  const dir = await mkdtemp(join(tmpdir(), 'pgsessions-slow-'));
-  const file = join(dir, 'clusters.yml');
-  await writeFile(
-    file,
-    `clusters:\n  - name: default\n    url: ${db.url}\n  - name: slow\n    url: ${viaProxy.toString()}\n`,
-  );
-  app = await startTestApp({
-    ...baseEnv(db.url, slack, { PGSESSIONS_CLUSTERS: file, STATE_DATABASE_URL: db.url }),
-    DATABASE_URL: undefined,
-  });
+let clusters: string;
+const { db, slack, app } = useTestApp({
+  database: 'slow',
+  async prepare(database) {
+    proxy = await startSlowProxy(Number(new URL(database.url).port), 0);
+    const viaProxy = new URL(database.url);
+    viaProxy.port = String(proxy.port);
+    const dir = await mkdtemp(join(tmpdir(), 'pgsessions-slow-'));
+    clusters = join(dir, 'clusters.yml');
+    await writeFile(
+      clusters,
+      `clusters:\n  - name: default\n    url: ${database.url}\n  - name: slow\n    url: ${viaProxy.toString()}\n`,
+    );
+  },
+  env: (database) => ({ PGSESSIONS_CLUSTERS: clusters, STATE_DATABASE_URL: database.url, DATABASE_URL: undefined }),
 });
 after(async () => {
-  await app?.stop();
   await proxy?.close();
-  await slack?.close();
-  await db?.drop();
 });
 
 test('when every connection to a cluster is stuck on slow answers, commands say it is slow, not unreachable', async () => {

@@ -3,32 +3,29 @@
 // `cancel PID` of either gets one clear sentence; nothing is requested, nothing is signalled, replication
 // goes on. The listing's header says the cluster is a standby and how far its replay is, and shows the two
 // processes as rows of their own, without buttons.
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 import { startStandby, type Standby } from '../helpers/standby.js';
-import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
-import { baseEnv, REQUESTER, startTestApp, type TestApp } from '../helpers/app.js';
+import { baseEnv, REQUESTER, startTestApp } from '../helpers/app.js';
 import { approvalPosts, as, buttonsIn, command, fresh, stateQuery } from '../helpers/approval-flow.js';
 import { waitUntil } from '../helpers/rules.js';
 import { decodeTarget } from '../../src/slack/blocks/ids.js';
 import { sleepSession } from '../helpers/sessions.js';
+import { useTestApp } from '../helpers/use-test-app.js';
 
 let standby: Standby;
-let stateDb: TestDatabase;
-let slack: SlackApi;
-let app: TestApp;
-
-before(async () => {
-  standby = await startStandby();
-  stateDb = await createTestDatabase('sbstate');
-  slack = await startSlackApi();
-  app = await startTestApp(baseEnv(standby.url, slack, { STATE_DATABASE_URL: stateDb.url }));
+const {
+  db: stateDb,
+  slack,
+  app,
+} = useTestApp({
+  database: 'sbstate',
+  async prepare() {
+    standby = await startStandby();
+  },
+  env: (database) => ({ DATABASE_URL: standby.url, STATE_DATABASE_URL: database.url }),
 });
 after(async () => {
-  await app?.stop();
-  await slack?.close();
-  await stateDb?.drop();
   await standby?.stop();
 });
 

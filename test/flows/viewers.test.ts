@@ -2,16 +2,14 @@
 // clusters file. Everyone else gets one plain sentence for listings, blocking, replication, status and
 // pending — and for a forged Share or row button — and sees no session. `pending` shows a request only in
 // the conversation it was made in. Replication listings offer no button for protected roles or applications.
-import { after, afterEach, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
-import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { blockAction, triggerId, viewSubmission } from '../helpers/slack-requests.js';
 import { sleepSession, walsender } from '../helpers/sessions.js';
-import { baseEnv, SIGNING_SECRET, startTestApp, type TestApp } from '../helpers/app.js';
+import { SIGNING_SECRET } from '../helpers/app.js';
 import {
   as,
   buttonsIn,
@@ -23,6 +21,7 @@ import {
   typedRequest,
 } from '../helpers/approval-flow.js';
 import { ACTION, encodeModalMetadata, encodeTarget, INPUT, VIEW } from '../../src/slack/blocks/ids.js';
+import { useTestApp } from '../helpers/use-test-app.js';
 
 const VIEWER = 'UVIEW';
 const GROUP_VIEWER = 'UGRPVIEW';
@@ -33,47 +32,36 @@ const PROTECTED_APP = 'protected-standby';
 const NOT_VIEWER =
   /You are not among the people who may look at sessions.*\(PGSESSIONS_VIEWERS\)\. Nothing was shown\./;
 
-let db: TestDatabase;
-let slack: SlackApi;
-let app: TestApp;
 const sessions = sessionTracker();
-
-before(async () => {
-  db = await createTestDatabase('viewers');
-  slack = await startSlackApi();
-  const dir = await mkdtemp(join(tmpdir(), 'pgsessions-viewers-'));
-  const file = join(dir, 'clusters.yml');
-  // Two names for the same server: alpha follows PGSESSIONS_VIEWERS, beta names its own viewers.
-  await writeFile(
-    file,
-    [
-      'clusters:',
-      '  - name: alpha',
-      `    url: ${db.url}`,
-      '  - name: beta',
-      `    url: ${db.url}`,
-      `    viewers: [${BETA_VIEWER}]`,
-      '',
-    ].join('\n'),
-  );
-  const env = {
-    ...baseEnv(db.url, slack, {
-      PGSESSIONS_CLUSTERS: file,
-      STATE_DATABASE_URL: db.url,
-      PGSESSIONS_VIEWERS: `${VIEWER},${APPROVER},UREQ,SVIEWERS`,
-      PGSESSIONS_PROTECTED_APPS: PROTECTED_APP,
-    }),
+let clusters: string;
+const { db, slack, app } = useTestApp({
+  database: 'viewers',
+  async prepare(database) {
+    const dir = await mkdtemp(join(tmpdir(), 'pgsessions-viewers-'));
+    clusters = join(dir, 'clusters.yml');
+    // Two names for the same server: alpha follows PGSESSIONS_VIEWERS, beta names its own viewers.
+    await writeFile(
+      clusters,
+      [
+        'clusters:',
+        '  - name: alpha',
+        `    url: ${database.url}`,
+        '  - name: beta',
+        `    url: ${database.url}`,
+        `    viewers: [${BETA_VIEWER}]`,
+        '',
+      ].join('\n'),
+    );
+  },
+  env: (database) => ({
+    PGSESSIONS_CLUSTERS: clusters,
+    STATE_DATABASE_URL: database.url,
+    PGSESSIONS_VIEWERS: `${VIEWER},${APPROVER},UREQ,SVIEWERS`,
+    PGSESSIONS_PROTECTED_APPS: PROTECTED_APP,
     DATABASE_URL: undefined,
-  };
-  app = await startTestApp(env, { terminateTimeoutMs: 3_000 });
-});
-afterEach(async () => {
-  await sessions.endAll();
-});
-after(async () => {
-  await app?.stop();
-  await slack?.close();
-  await db?.drop();
+  }),
+  start: { terminateTimeoutMs: 3_000 },
+  sessions,
 });
 
 test('someone who is not a viewer is refused every look, with one plain sentence and no session in it', async () => {

@@ -1,44 +1,37 @@
 // A cluster that cannot be read is one incident — one message, not one per interval and not a crash loop —
 // cleared when it answers again.
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
-import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { startSlowProxy, type SlowProxy } from '../helpers/slow-proxy.js';
-import { baseEnv, startTestApp, type TestApp } from '../helpers/app.js';
 import { sleep, textOf } from '../helpers/approval-flow.js';
 import { alertPostsAbout, updatesOfMessage, waitForIncident, watchEnv } from '../helpers/watch.js';
+import { useTestApp } from '../helpers/use-test-app.js';
 
-let db: TestDatabase;
-let slack: SlackApi;
 let proxy: SlowProxy;
-let app: TestApp;
-
-before(async () => {
-  db = await createTestDatabase('down');
-  slack = await startSlackApi();
-  proxy = await startSlowProxy(Number(new URL(db.url).port), 0);
-  const via = new URL(db.url);
-  via.port = String(proxy.port);
-  const dir = await mkdtemp(join(tmpdir(), 'pgsessions-down-'));
-  const file = join(dir, 'clusters.yml');
-  await writeFile(file, `clusters:\n  - name: flaky\n    url: ${via.toString()}\n`);
-  app = await startTestApp(
-    {
-      ...baseEnv(db.url, slack, { ...watchEnv(), PGSESSIONS_CLUSTERS: file, STATE_DATABASE_URL: db.url }),
-      DATABASE_URL: undefined,
-    },
-    { watchUpdateGapSeconds: 1 },
-  );
+let clusters: string;
+const { db, slack, app } = useTestApp({
+  database: 'down',
+  async prepare(database) {
+    proxy = await startSlowProxy(Number(new URL(database.url).port), 0);
+    const via = new URL(database.url);
+    via.port = String(proxy.port);
+    const dir = await mkdtemp(join(tmpdir(), 'pgsessions-down-'));
+    clusters = join(dir, 'clusters.yml');
+    await writeFile(clusters, `clusters:\n  - name: flaky\n    url: ${via.toString()}\n`);
+  },
+  env: (database) => ({
+    ...watchEnv(),
+    PGSESSIONS_CLUSTERS: clusters,
+    STATE_DATABASE_URL: database.url,
+    DATABASE_URL: undefined,
+  }),
+  start: { watchUpdateGapSeconds: 1 },
 });
 after(async () => {
-  await app?.stop();
   await proxy?.close();
-  await slack?.close();
-  await db?.drop();
 });
 
 test('a cluster that goes down is one incident, cleared when it is back', async () => {

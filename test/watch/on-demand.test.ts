@@ -1,37 +1,22 @@
 // The same explanations on demand: `/pgsessions` leads with what blocks others and says connection use;
 // `/pgsessions blocking` marks the lock-queue head and folds waiters that run the same statement.
-import { after, afterEach, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import pg from 'pg';
-import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
-import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { blockedQuery, idleInTransactionLockHolder, longRead, sleepSession } from '../helpers/sessions.js';
-import { baseEnv, startTestApp, type TestApp } from '../helpers/app.js';
-import { sessionTracker, sleep } from '../helpers/approval-flow.js';
+import { sessionTracker, sleep, stateQuery } from '../helpers/approval-flow.js';
 import { allText, ask, pidsOf } from '../helpers/replies.js';
 import { buttonsIn } from '../helpers/approval-flow.js';
 import { ACTION, decodeTarget } from '../../src/slack/blocks/ids.js';
+import { useTestApp } from '../helpers/use-test-app.js';
 
-let db: TestDatabase;
-let slack: SlackApi;
-let app: TestApp;
 const sessions = sessionTracker();
 const track = sessions.track;
-
-before(async () => {
-  db = await createTestDatabase('ondemand');
-  const c = new pg.Client({ connectionString: db.url });
-  await c.connect();
-  await c.query('CREATE TABLE orders (id int PRIMARY KEY)');
-  await c.end();
-  slack = await startSlackApi();
-  app = await startTestApp(baseEnv(db.url, slack));
-});
-afterEach(() => sessions.endAll());
-after(async () => {
-  await app?.stop();
-  await slack?.close();
-  await db?.drop();
+const { db, slack, app } = useTestApp({
+  database: 'ondemand',
+  async prepare(database) {
+    await stateQuery(database.url, 'CREATE TABLE orders (id int PRIMARY KEY)');
+  },
+  sessions,
 });
 
 test('the default listing puts a young lock holder that blocks others above an older pg_sleep, with connection use in the header', async () => {

@@ -1,57 +1,39 @@
 // Standing approvals and the workspace guard on GET /metrics, after real flows: rules proposed, refused,
 // approved, denied, withdrawn, revoked, expired and exhausted over signed HTTP; a rule that cancels a real
 // queued DDL and a dry run that does not; commands from another workspace and from a guest.
-import { after, afterEach, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import pg from 'pg';
-import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
-import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { FORM_CONTENT_TYPE, postSigned, slashCommandBody } from '../helpers/slack-requests.js';
 import { activityRow, blockedQuery, longRead } from '../helpers/sessions.js';
-import { APPROVER, baseEnv, SIGNING_SECRET, startTestApp, type TestApp } from '../helpers/app.js';
+import { APPROVER, SIGNING_SECRET } from '../helpers/app.js';
 import { fresh, sessionTracker, sleep, stateQuery } from '../helpers/approval-flow.js';
 import { watchEnv } from '../helpers/watch.js';
 import { ruleDriver, type RuleDriver } from '../helpers/rules.js';
 import { ACTION } from '../../src/slack/blocks/ids.js';
+import { useTestApp } from '../helpers/use-test-app.js';
 
 const PROPOSER = 'UAPP2';
 const CHANNEL = 'CRULEMET1';
 
-let db: TestDatabase;
-let slack: SlackApi;
-let app: TestApp;
 const sessions = sessionTracker();
 const track = sessions.track;
 let column = 0;
-let rules: RuleDriver;
-
-before(async () => {
-  db = await createTestDatabase('rulemetrics');
-  const c = new pg.Client({ connectionString: db.url });
-  await c.connect();
-  await c.query('CREATE TABLE orders (id int PRIMARY KEY)');
-  await c.end();
-  slack = await startSlackApi();
-  rules = ruleDriver(
-    slack,
-    () => app.port,
-    () => db.url,
-    CHANNEL,
-  );
-  // probeCacheMs 0: every scrape reads the state database, so the gauge can be compared with it right away.
-  app = await startTestApp(baseEnv(db.url, slack, watchEnv({ PGSESSIONS_APPROVERS: `${APPROVER},${PROPOSER}` })), {
-    probeCacheMs: 0,
-    watchUpdateGapSeconds: 1,
-  });
+// probeCacheMs 0: every scrape reads the state database, so the gauge can be compared with it right away.
+const { db, slack, app } = useTestApp({
+  database: 'rulemetrics',
+  async prepare(database) {
+    await stateQuery(database.url, 'CREATE TABLE orders (id int PRIMARY KEY)');
+  },
+  env: watchEnv({ PGSESSIONS_APPROVERS: `${APPROVER},${PROPOSER}` }),
+  start: { probeCacheMs: 0, watchUpdateGapSeconds: 1 },
+  sessions,
 });
-afterEach(async () => {
-  await sessions.endAll();
-});
-after(async () => {
-  await app?.stop();
-  await slack?.close();
-  await db?.drop();
-});
+const rules: RuleDriver = ruleDriver(
+  slack,
+  () => app.port,
+  () => db.url,
+  CHANNEL,
+);
 
 async function scrape(): Promise<string> {
   const res = await fetch(`http://127.0.0.1:${app.port}/metrics`);

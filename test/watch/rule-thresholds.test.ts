@@ -2,23 +2,28 @@
 // for its floor (the alert threshold), whatever lower threshold another active rule makes the watcher detect
 // at; a database user who queues sessions on an advisory lock held by a victim does not make a blocking:
 // rule kill the victim, unless the rule says `advisory`. Real sessions, the real app over signed HTTP.
-import { after, afterEach, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
-import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
-import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { activityRow, sleepSession } from '../helpers/sessions.js';
-import { APPROVER, baseEnv, REQUESTER, startTestApp, type TestApp } from '../helpers/app.js';
+import { APPROVER, REQUESTER } from '../helpers/app.js';
 import { sessionTracker, sleep, stateQuery, textOf } from '../helpers/approval-flow.js';
 import { watchEnv } from '../helpers/watch.js';
 import { ruleDriver } from '../helpers/rules.js';
+import { useTestApp } from '../helpers/use-test-app.js';
 
 const CHANNEL = 'COPS15';
-let db: TestDatabase;
-let slack: SlackApi;
-let app: TestApp;
 const sessions = sessionTracker();
 const track = sessions.track;
+// Alerts on long statements after 30 minutes; lock waits after 30 s.
+const { db, slack, app } = useTestApp({
+  database: 'rule_thresholds',
+  env: watchEnv({ PGSESSIONS_WATCH_ACTIVE: '30m', PGSESSIONS_WATCH_LOCK_WAIT: '30s' }),
+  start: { terminateTimeoutMs: 3_000, watchUpdateGapSeconds: 1 },
+  revokeRules: true,
+  sessions,
+  resetSlack: true,
+});
 const drive = () =>
   ruleDriver(
     slack,
@@ -26,29 +31,6 @@ const drive = () =>
     () => db.url,
     CHANNEL,
   );
-
-before(async () => {
-  db = await createTestDatabase('rule_thresholds');
-  slack = await startSlackApi();
-  // Alerts on long statements after 30 minutes; lock waits after 30 s.
-  app = await startTestApp(
-    baseEnv(db.url, slack, watchEnv({ PGSESSIONS_WATCH_ACTIVE: '30m', PGSESSIONS_WATCH_LOCK_WAIT: '30s' })),
-    { terminateTimeoutMs: 3_000, watchUpdateGapSeconds: 1 },
-  );
-});
-afterEach(async () => {
-  await stateQuery(
-    db.url,
-    "UPDATE pgsessions.rules SET status = 'revoked', ended_at = now() WHERE status IN ('proposed', 'approved')",
-  );
-  await sessions.endAll();
-  slack.reset();
-});
-after(async () => {
-  await app?.stop();
-  await slack?.close();
-  await db?.drop();
-});
 
 test("a rule without a threshold is not applied at another rule's running:2s: a 5 s reports query is untouched, and its message says the threshold", async () => {
   const rules = drive();

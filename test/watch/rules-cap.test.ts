@@ -1,69 +1,55 @@
 // The cap counts only what acted: a match the server refused to signal (a superuser's DDL, which the bot's
 // role may never signal) is audited but gives its slot back, so a rule with max:1 stays active and the next
 // real match is executed — and then the rule ends at its cap. Real roles, real sessions, the real app.
-import { after, afterEach, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import pg from 'pg';
-import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
-import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { activityRow, blockedQuery, longRead } from '../helpers/sessions.js';
 import { createRole, type TestRole } from '../helpers/roles.js';
-import { APPROVER, baseEnv, REQUESTER, startTestApp, type TestApp } from '../helpers/app.js';
-import { sessionTracker, sleep, textOf } from '../helpers/approval-flow.js';
+import { APPROVER, REQUESTER } from '../helpers/app.js';
+import { sessionTracker, sleep, stateQuery, textOf } from '../helpers/approval-flow.js';
 import { watchEnv } from '../helpers/watch.js';
 import { ruleDriver, waitUntil, type RuleDriver } from '../helpers/rules.js';
+import { useTestApp } from '../helpers/use-test-app.js';
 
 const PROPOSER = 'UAPP2';
 const CHANNEL = 'COPS04';
 
-let db: TestDatabase;
-let slack: SlackApi;
-let app: TestApp;
 /** The bot's role: it sees every session and may signal other roles' — never a superuser's. */
 let bot: TestRole;
 /** The role the deploy's migrations run as; it owns the table. */
 let migrator: TestRole;
 const sessions = sessionTracker();
 const track = sessions.track;
-let rules: RuleDriver;
 
-before(async () => {
-  db = await createTestDatabase('rulecap');
-  bot = await createRole({ prefix: 'rcapbot', memberOf: ['pg_monitor', 'pg_signal_backend'] });
-  migrator = await createRole({ prefix: 'rcapmig' });
-  const c = new pg.Client({ connectionString: db.url });
-  await c.connect();
-  await c.query('CREATE TABLE orders (id int PRIMARY KEY)');
-  await c.query(`ALTER TABLE orders OWNER TO ${migrator.name}`);
-  await c.end();
-  slack = await startSlackApi();
-  rules = ruleDriver(
-    slack,
-    () => app.port,
-    () => db.url,
-    CHANNEL,
-  );
-  app = await startTestApp(
-    baseEnv(bot.url(db.url), slack, {
-      ...watchEnv({
-        PGSESSIONS_APPROVERS: `${APPROVER},${PROPOSER}`,
-        PGSESSIONS_VIEWERS: `${REQUESTER},${APPROVER},${PROPOSER}`,
-      }),
-      STATE_DATABASE_URL: db.url,
+const { db, slack, app } = useTestApp({
+  database: 'rulecap',
+  async prepare(database) {
+    bot = await createRole({ prefix: 'rcapbot', memberOf: ['pg_monitor', 'pg_signal_backend'] });
+    migrator = await createRole({ prefix: 'rcapmig' });
+    await stateQuery(database.url, 'CREATE TABLE orders (id int PRIMARY KEY)');
+    await stateQuery(database.url, `ALTER TABLE orders OWNER TO ${migrator.name}`);
+  },
+  env: (database) => ({
+    DATABASE_URL: bot.url(database.url),
+    ...watchEnv({
+      PGSESSIONS_APPROVERS: `${APPROVER},${PROPOSER}`,
+      PGSESSIONS_VIEWERS: `${REQUESTER},${APPROVER},${PROPOSER}`,
     }),
-    { terminateTimeoutMs: 3_000, watchUpdateGapSeconds: 1 },
-  );
-});
-afterEach(async () => {
-  await sessions.endAll();
+    STATE_DATABASE_URL: database.url,
+  }),
+  start: { terminateTimeoutMs: 3_000, watchUpdateGapSeconds: 1 },
+  sessions,
 });
 after(async () => {
-  await app?.stop();
-  await slack?.close();
-  await db?.drop();
   await bot?.drop();
   await migrator?.drop();
 });
+const rules: RuleDriver = ruleDriver(
+  slack,
+  () => app.port,
+  () => db.url,
+  CHANNEL,
+);
 
 test('max:1 and a first match the server refuses to signal: the slot is given back, the rule stays active, and the next real match is executed', async () => {
   const { id } = await rules.propose(

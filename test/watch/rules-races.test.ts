@@ -5,68 +5,59 @@
 // when its acknowledgement arrives, nothing claimed at or after a rule's expiry, and every other session left
 // alone. Also here: the proposer is told in the rule's thread, and a burst of executions updates the rule's
 // message a few times, not once per execution.
-import { after, afterEach, before, test } from 'node:test';
+import { after, afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
-import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
-import { startSlackApi, type RecordedCall, type SlackApi } from '../helpers/slack-api.js';
+import type { RecordedCall } from '../helpers/slack-api.js';
 import { startSlowProxy, type SlowProxy } from '../helpers/slow-proxy.js';
 import { idleInTransactionLockHolder, type LockHolder } from '../helpers/sessions.js';
-import { APPROVER, baseEnv, startTestApp, type TestApp } from '../helpers/app.js';
+import { APPROVER } from '../helpers/app.js';
 import { click, sessionTracker, sleep, stateQuery, textOf } from '../helpers/approval-flow.js';
 import { watchEnv } from '../helpers/watch.js';
 import { ruleDriver, waitUntil, type RuleDriver } from '../helpers/rules.js';
 import { ACTION } from '../../src/slack/blocks/ids.js';
+import { useTestApp } from '../helpers/use-test-app.js';
 
 const PROPOSER = 'UPROP1';
 const CHANNEL = 'CRACE01';
 /** Each chunk to and from the managed cluster waits this long: a signal's round trip takes twice that. */
 const SIGNAL_DELAY_MS = 250;
 
-let db: TestDatabase;
-let slack: SlackApi;
 let proxy: SlowProxy;
-let app: TestApp;
 const sessions = sessionTracker();
 const track = sessions.track;
-let rules: RuleDriver;
 
 /** The managed cluster through the proxy (so signals and looks are slow when it is told to be); the state database direct. */
-const env = () => {
-  const viaProxy = new URL(db.url);
-  viaProxy.port = String(proxy.port);
-  return baseEnv(viaProxy.toString(), slack, {
-    STATE_DATABASE_URL: db.url,
-    ...watchEnv({ PGSESSIONS_WATCH_IDLE_IN_TRANSACTION: '1s', PGSESSIONS_APPROVERS: `${APPROVER},${PROPOSER}` }),
-  });
-};
-
-before(async () => {
-  db = await createTestDatabase('rraces');
-  slack = await startSlackApi();
-  rules = ruleDriver(
-    slack,
-    () => app.port,
-    () => db.url,
-    CHANNEL,
-  );
-  proxy = await startSlowProxy(Number(new URL(db.url).port), 0);
-  app = await startTestApp(env(), { terminateTimeoutMs: 3_000, watchUpdateGapSeconds: 1 });
+const { db, slack, app } = useTestApp({
+  database: 'rraces',
+  async prepare(database) {
+    proxy = await startSlowProxy(Number(new URL(database.url).port), 0);
+  },
+  env: (database) => {
+    const viaProxy = new URL(database.url);
+    viaProxy.port = String(proxy.port);
+    return {
+      DATABASE_URL: viaProxy.toString(),
+      STATE_DATABASE_URL: database.url,
+      ...watchEnv({ PGSESSIONS_WATCH_IDLE_IN_TRANSACTION: '1s', PGSESSIONS_APPROVERS: `${APPROVER},${PROPOSER}` }),
+    };
+  },
+  start: { terminateTimeoutMs: 3_000, watchUpdateGapSeconds: 1 },
+  revokeRules: true,
+  sessions,
+  resetSlack: true,
 });
-afterEach(async () => {
+const rules: RuleDriver = ruleDriver(
+  slack,
+  () => app.port,
+  () => db.url,
+  CHANNEL,
+);
+afterEach(() => {
   proxy.delayMs = 0;
-  await stateQuery(
-    db.url,
-    "UPDATE pgsessions.rules SET status = 'revoked', ended_at = now() WHERE status IN ('proposed', 'approved')",
-  );
-  await sessions.endAll();
-  slack.reset();
 });
 after(async () => {
-  await app?.stop();
   await proxy?.close();
-  await slack?.close();
-  await db?.drop();
 });
 
 // ---- reading back --------------------------------------------------------------------------------------

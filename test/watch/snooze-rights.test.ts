@@ -1,38 +1,28 @@
 // Snooze silences an alert for everyone, is audited and posted in the audit channel: it takes the right to
 // look at the cluster (PGSESSIONS_VIEWERS) and costs a token of the per-user request bucket
 // (PGSESSIONS_REQUEST_RATE). The attacker is a workspace member who may not look, or a script clicking Snooze.
-import { after, afterEach, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { baseEnv, SIGNING_SECRET, startTestApp, type TestApp } from '../helpers/app.js';
+import { SIGNING_SECRET } from '../helpers/app.js';
 import { fresh, sessionTracker, stateQuery, textOf } from '../helpers/approval-flow.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 import { blockedQuery, idleInTransactionLockHolder } from '../helpers/sessions.js';
-import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { blockAction } from '../helpers/slack-requests.js';
 import { alertPosts, snoozeButton, waitForIncident, WATCH_CHANNEL, watchEnv } from '../helpers/watch.js';
 import { ACTION } from '../../src/slack/blocks/ids.js';
+import { useTestApp } from '../helpers/use-test-app.js';
 
 const VIEWER = 'USNOOZEVIEW';
 const OUTSIDER = 'USNOOZEOUT';
-let db: TestDatabase;
-let slack: SlackApi;
-let app: TestApp;
 const sessions = sessionTracker();
-
-before(async () => {
-  [db, slack] = await Promise.all([createTestDatabase('snoozerights'), startSlackApi()]);
-  await stateQuery(db.url, 'CREATE TABLE orders (id int PRIMARY KEY, note text)');
-  await stateQuery(db.url, 'INSERT INTO orders SELECT g, null FROM generate_series(1, 10) g');
-  app = await startTestApp(
-    baseEnv(db.url, slack, watchEnv({ PGSESSIONS_VIEWERS: VIEWER, PGSESSIONS_REQUEST_RATE: '2/1h' })),
-    { watchUpdateGapSeconds: 1 },
-  );
-});
-afterEach(() => sessions.endAll());
-after(async () => {
-  await app?.stop();
-  await slack?.close();
-  await db?.drop();
+const { db, slack, app } = useTestApp({
+  database: 'snoozerights',
+  async prepare(database) {
+    await stateQuery(database.url, 'CREATE TABLE orders (id int PRIMARY KEY, note text)');
+    await stateQuery(database.url, 'INSERT INTO orders SELECT g, null FROM generate_series(1, 10) g');
+  },
+  env: watchEnv({ PGSESSIONS_VIEWERS: VIEWER, PGSESSIONS_REQUEST_RATE: '2/1h' }),
+  start: { watchUpdateGapSeconds: 1 },
+  sessions,
 });
 
 async function snooze(user: string, value: string): Promise<string> {

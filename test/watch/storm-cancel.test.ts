@@ -1,14 +1,12 @@
 // "Request cancel of these N…" on a query-storm alert: real sessions storming a real server, the real app
 // over signed HTTP, the recorder as Slack. Approval cancels exactly the sessions frozen in the request,
 // each only while it still runs the query that was frozen; the button carries nothing but an incident id.
-import { after, afterEach, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
-import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
-import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { blockAction, triggerId, viewSubmission } from '../helpers/slack-requests.js';
 import { activityRow } from '../helpers/sessions.js';
-import { APPROVER, baseEnv, REQUESTER, SIGNING_SECRET, startTestApp, type TestApp } from '../helpers/app.js';
+import { APPROVER, REQUESTER, SIGNING_SECRET } from '../helpers/app.js';
 import {
   approvalPosts,
   buttonsIn,
@@ -30,13 +28,19 @@ import {
   watchEnv,
 } from '../helpers/watch.js';
 import { ACTION, INPUT, VIEW } from '../../src/slack/blocks/ids.js';
+import { useTestApp } from '../helpers/use-test-app.js';
 
 const STATEMENT = 'SELECT pg_sleep(120) AS storm_cancel_test';
 
-let db: TestDatabase;
-let slack: SlackApi;
-let app: TestApp;
 const sessions = sessionTracker();
+const { db, slack, app } = useTestApp({
+  database: 'storm',
+  env: watchEnv({ PGSESSIONS_PROTECTED_APPS: 'storm-protected' }),
+  start: { watchUpdateGapSeconds: 1, watchStorm: { sessions: 4, seconds: 0 } },
+  sessions,
+  incidentsClosed: true,
+  resetSlack: true,
+});
 
 interface StormSession {
   pid: number;
@@ -97,26 +101,6 @@ function stormMessages() {
 async function requestCount(): Promise<number> {
   return Number((await stateQuery<{ n: string }>(db.url, 'SELECT count(*) AS n FROM pgsessions.requests'))[0]!.n);
 }
-
-before(async () => {
-  db = await createTestDatabase('storm');
-  slack = await startSlackApi();
-  app = await startTestApp(baseEnv(db.url, slack, watchEnv({ PGSESSIONS_PROTECTED_APPS: 'storm-protected' })), {
-    watchUpdateGapSeconds: 1,
-    watchStorm: { sessions: 4, seconds: 0 },
-  });
-});
-afterEach(async () => {
-  await sessions.endAll();
-  const deadline = Date.now() + 15_000;
-  while ((await incidents(db.url)).some((i) => i.status === 'open') && Date.now() < deadline) await sleep(200);
-  slack.reset();
-});
-after(async () => {
-  await app?.stop();
-  await slack?.close();
-  await db?.drop();
-});
 
 test('a storm alert offers "Request cancel of these N…": approval cancels exactly the frozen queries, not a new query nor a later session', async () => {
   const storm: StormSession[] = [];
