@@ -327,6 +327,9 @@ const env = z.object({
   METRICS_PORT: z.coerce.number({ message: 'must be a port number' }).int().min(0).max(65535).optional(),
 });
 
+/** Every setting the schema knows, by name: deployment examples are checked against it (test/deploy.test.ts). */
+export const SETTING_NAMES: readonly string[] = Object.keys(env.shape);
+
 /** The settings of the state database and the audit trail, for the CLIs (`npm run migrate`, `npm run audit:verify`). */
 export interface StateSettings {
   /** STATE_DATABASE_URL, else DATABASE_URL. */
