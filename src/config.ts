@@ -35,6 +35,8 @@ export interface Config {
   };
   port: number;
   clusters: ClusterConfig[];
+  /** PGSESSIONS_CLUSTERS: the clusters file, reloaded when it changes; null when DATABASE_URL names the one cluster. */
+  clustersFile: string | null;
   stateDatabaseUrl: string;
   auditChannel: string;
   approvers: string[];
@@ -517,6 +519,7 @@ export function loadConfig(source: NodeJS.ProcessEnv): Config {
     },
     port: data.PORT,
     clusters,
+    clustersFile: values.PGSESSIONS_CLUSTERS ?? null,
     stateDatabaseUrl: stateDatabaseUrl.trim(),
     auditChannel: data.PGSESSIONS_AUDIT_CHANNEL,
     approvers: data.PGSESSIONS_APPROVERS,

@@ -1,6 +1,7 @@
 // One audit entry as a message in the audit channel: event, cluster, pids, users, requester, approver,
 // reason and outcome, in one readable line, plus a context line with the entry's sequence number and full
 // hash — the outside witness that `npm run audit:verify -- --against-slack` reads back.
+import { describeClusterChange } from '../../domain/cluster-set.js';
 import type { AuditEntry, AuditEvent, BriefTarget } from '../../domain/audit.js';
 import { WITNESS_BLOCK_ID, witnessText } from '../../domain/audit-witness.js';
 import { shapeQueryText, type QueryTextMode } from '../../domain/policy.js';
@@ -28,6 +29,7 @@ const ICON: Record<AuditEvent, string> = {
   rule_ended: ':hourglass:',
   rule_executed: ':robot_face:',
   tampering_detected: ':rotating_light:',
+  clusters_reloaded: ':arrows_counterclockwise:',
 };
 
 interface Shown {
@@ -47,13 +49,21 @@ function shownOf(entry: AuditEntry): Shown {
     case 'approved':
     case 'denied':
     case 'withdrawn':
-    case 'expired':
     case 'executing':
     case 'executed':
     case 'failed':
       return { ...entry.details };
+    case 'expired': {
+      const { why, ...rest } = entry.details;
+      return { ...rest, why: why === 'cluster_removed' ? 'its cluster was removed from the clusters file' : undefined };
+    }
     case 'refused':
       return { targets: [], why: entry.details.why };
+    case 'clusters_reloaded':
+      return {
+        targets: [],
+        why: `clusters file reloaded by ${entry.details.replica}: ${describeClusterChange(entry.details)}`,
+      };
     case 'chain_keyed':
       return {
         targets: [],
