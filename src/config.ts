@@ -15,7 +15,7 @@ export {
   parseClustersFile,
 } from './config/clusters-file.js';
 export { loadPlaygroundConfig, type PlaygroundConfig } from './config/playground.js';
-export { AUDIT_KEY_MIN_BYTES, ConfigError } from './config/schema.js';
+export { AUDIT_KEY_MIN_BYTES, ConfigError, SETTING_NAMES } from './config/schema.js';
 export { loadStateSettings, type StateSettings } from './config/state.js';
 export { DEFAULT_WATCH, parseBytes, type WatchSettings } from './config/watch.js';
 
@@ -28,6 +28,8 @@ export interface Config {
   };
   port: number;
   clusters: ClusterConfig[];
+  /** PGSESSIONS_CLUSTERS: the clusters file, reloaded when it changes; null when DATABASE_URL names the one cluster. */
+  clustersFile: string | null;
   stateDatabaseUrl: string;
   auditChannel: string;
   approvers: string[];
@@ -145,6 +147,7 @@ function toConfig(
     },
     port: data.PORT,
     clusters,
+    clustersFile: data.PGSESSIONS_CLUSTERS ?? null,
     stateDatabaseUrl: stateDatabaseUrl.trim(),
     auditChannel: data.PGSESSIONS_AUDIT_CHANNEL,
     approvers: data.PGSESSIONS_APPROVERS,

@@ -1,5 +1,6 @@
 // The composition root: config → logger → pools → stores → use cases → Slack app → start, and stop in
 // reverse. main.ts runs it for the process; tests run it in-process, several instances at once if need be.
+import { hostname } from 'node:os';
 import type { Config } from './config.js';
 import { loadConfig } from './config.js';
 import { createLogger, type Logger } from './logger.js';
@@ -19,7 +20,10 @@ import {
   isConnectionError,
   troubleOf,
 } from './postgres/pools.js';
-import { createCluster, type Cluster } from './postgres/session-store.js';
+import { watchClustersFile } from './clusters-reload.js';
+import { clusterRemovedSentence } from './domain/cluster-set.js';
+import { type ClusterSettings, createLiveClusters, fingerprintsOf } from './live-clusters.js';
+import { expireRemovedCluster } from './postgres/cluster-removal.js';
 import { createStateStore, type StateStore } from './postgres/state-store.js';
 import { auditKeyId } from './domain/audit.js';
 import { BINDING_OFF } from './domain/binding.js';
@@ -33,9 +37,8 @@ import { createPeople } from './slack/adapters/people.js';
 import { createRequestMessages } from './slack/adapters/request-messages.js';
 import type { AppServices } from './slack/services.js';
 import { WebClient } from '@slack/web-api';
-import type pg from 'pg';
 import { createRateLimiter, limitRequests } from './domain/rate-limit.js';
-import { createMetrics, instrumentCluster, instrumentRequests, instrumentRules } from './metrics.js';
+import { createMetrics, instrumentRequests, instrumentRules } from './metrics.js';
 import { cachedFor, probeHandlers, startProbeServer, type ProbeServer } from './probe-server.js';
 import { createIncidentStore } from './postgres/incident-store.js';
 import { createRetentionStore, everyInterval } from './postgres/retention-store.js';
@@ -81,6 +84,12 @@ export interface StartOptions {
   poolIdleTimeoutMs?: number;
   /** Between two checks of each reserved connection (default 10 s). */
   lifelineHealthIntervalMs?: number;
+  /** How often the clusters file is read besides the file watch and SIGHUP (default 5 s). */
+  clustersPollMs?: number;
+  /** Reload the clusters file on SIGHUP (default true). */
+  clustersSighup?: boolean;
+  /** Watch the clusters file's directory (default true); tests turn it off to see SIGHUP alone. */
+  clustersFileWatch?: boolean;
   /** Seconds a watcher's lease on a cluster lasts unless renewed (default 15): a dead leader's successor waits this long. */
   watchLeaseSeconds?: number;
 }
@@ -95,6 +104,13 @@ export interface RunningApp {
 }
 
 export const BULK_CAP = 200;
+/** Who this process is in the audit of a reload (each replica reloads, and audits, on its own). */
+const REPLICA = `${hostname()}:${process.pid}`;
+
+const settingsOf = (c: Config) => {
+  const value: ClusterSettings = { clusters: c.clusters, watch: c.watch };
+  return { value, fingerprints: fingerprintsOf(value) };
+};
 /** Connections per cluster kept for signals: as many as one approval signals at once (its 4 workers). */
 export const SIGNAL_POOL_SIZE = 4;
 
@@ -116,7 +132,6 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   };
   const idleTimeoutMs = options.poolIdleTimeoutMs;
   const stateLifeline = lifelineTo(config.stateDatabaseUrl, { db: 'state' });
-  const clusterLifelines = new Map(config.clusters.map((c) => [c.name, lifelineTo(c.url, { cluster: c.name })]));
   const statePool = createPool(config.stateDatabaseUrl, logger.child({ module: 'state-db' }), {
     max: 6,
     lifeline: stateLifeline,
@@ -130,24 +145,15 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
 
   const metrics = createMetrics();
   const probeCacheMs = options.probeCacheMs ?? 5_000;
-  const clusters = new Map<string, Cluster>();
-  const signalPools: pg.Pool[] = [];
-  for (const c of config.clusters) {
-    const lifeline = clusterLifelines.get(c.name);
-    const pool = createPool(c.url, logger.child({ module: 'cluster-db', cluster: c.name }), {
-      lifeline,
-      idleTimeoutMs,
-    });
-    // Approved kills get their own connections: listings, however many, can never take them.
-    const signalPool = createPool(c.url, logger.child({ module: 'cluster-db', cluster: c.name, pool: 'signal' }), {
-      max: SIGNAL_POOL_SIZE,
-      lifeline,
-      idleTimeoutMs,
-    });
-    signalPools.push(signalPool);
-    const cluster = createCluster(c.name, pool, logger.child({ module: 'sessions', cluster: c.name }), { signalPool });
-    clusters.set(c.name, instrumentCluster(cluster, metrics));
-  }
+  // The clusters served right now: the config's, until the clusters file is reloaded (clusters-reload.ts).
+  const initialClusters: ClusterSettings = { clusters: config.clusters, watch: config.watch };
+  const clusters = createLiveClusters(initialClusters, {
+    logger,
+    metrics,
+    signalPoolSize: SIGNAL_POOL_SIZE,
+    idleTimeoutMs,
+    lifelineHealthIntervalMs: options.lifelineHealthIntervalMs,
+  });
 
   const clientOptions = {
     ...webClientOptions(config, logger.child({ module: 'web-api' })),
@@ -176,14 +182,15 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   }
   const groups = createGroups(client, logger.child({ module: 'groups' }));
   const rulesFor = (name: string) => {
-    const c = config.clusters.find((x) => x.name === name);
+    const c = clusters.config(name);
     return { requesters: c?.requesters ?? config.requesters, approvers: c?.approvers ?? config.approvers };
   };
 
+  const requestMessages = createRequestMessages(client, clientWithoutRetries, config.queryText);
   const service = createRequestService({
     state,
     cluster: (name) => clusters.get(name),
-    messages: createRequestMessages(client, clientWithoutRetries, config.queryText),
+    messages: requestMessages,
     groups,
     settings: {
       readOnly: config.readOnly,
@@ -203,7 +210,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   const readLimiter = createRateLimiter(config.rateLimits.listing);
 
   const reads = createReadService({
-    clusters: () => [...clusters.values()],
+    clusters: () => clusters.all(),
     pending: (cluster) => state.listPending(cluster),
     groups,
     settings: {
@@ -211,7 +218,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
       queryText: config.queryText,
       protectedRoles: config.protectedRoles,
       protectedApps: config.protectedApps,
-      viewers: (name) => config.clusters.find((c) => c.name === name)?.viewers ?? config.viewers,
+      viewers: (name) => clusters.config(name)?.viewers ?? config.viewers,
     },
     classify: (error) => {
       const trouble = troubleOf(error);
@@ -285,39 +292,39 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
 
   const closePools = async () => {
     await Promise.all(watched.map((c) => c.reader.close()));
-    await Promise.all(
-      [...[...clusters.values()].map((c) => c.pool), ...signalPools].map((pool) => pool.end().catch(() => undefined)),
-    );
+    await clusters.close();
     await statePool.end().catch(() => undefined);
     await Promise.all(lifelines.map((l) => l.close()));
   };
 
   // Watching: only clusters with a watch channel; each read on its own one-connection pool.
-  const watched: WatchedCluster[] = config.clusters.flatMap((c) => {
-    const settings = config.watch[c.name];
-    if (!settings?.channel) return [];
-    // Under the interval where it can be, never so short that a busy moment reads as "down" (a look that
-    // runs over simply starts the next one late).
-    const statementTimeoutMs = Math.min(5_000, Math.max(2_000, settings.intervalSeconds * 800));
-    const pool = createPool(c.url, logger.child({ module: 'watch-db', cluster: c.name }), {
-      max: 1,
-      statementTimeoutMs,
-      connectTimeoutMs: 5_000,
-      lifeline: clusterLifelines.get(c.name),
-      idleTimeoutMs,
+  const watchedNow = (): WatchedCluster[] =>
+    clusters.configs().flatMap((c) => {
+      const settings = clusters.watchSettings()[c.name];
+      if (!settings?.channel) return [];
+      // Under the interval where it can be, never so short that a busy moment reads as "down" (a look that
+      // runs over simply starts the next one late).
+      const statementTimeoutMs = Math.min(5_000, Math.max(2_000, settings.intervalSeconds * 800));
+      const pool = createPool(c.url, logger.child({ module: 'watch-db', cluster: c.name }), {
+        max: 1,
+        statementTimeoutMs,
+        connectTimeoutMs: 5_000,
+        lifeline: clusters.lifeline(c.name),
+        idleTimeoutMs,
+      });
+      const storm = options.watchStorm;
+      const thresholds = storm
+        ? { ...settings.thresholds, stormSessions: storm.sessions, stormSeconds: storm.seconds }
+        : settings.thresholds;
+      return [
+        {
+          name: c.name,
+          reader: createWatchReader(c.name, pool),
+          settings: { ...settings, thresholds, channel: settings.channel },
+        },
+      ];
     });
-    const storm = options.watchStorm;
-    const thresholds = storm
-      ? { ...settings.thresholds, stormSessions: storm.sessions, stormSeconds: storm.seconds }
-      : settings.thresholds;
-    return [
-      {
-        name: c.name,
-        reader: createWatchReader(c.name, pool),
-        settings: { ...settings, thresholds, channel: settings.channel },
-      },
-    ];
-  });
+  let watched = watchedNow();
   // Standing approvals: proposed and decided like requests, applied by the watcher of their cluster.
   const incidentStore = createIncidentStore(statePool);
   const ruleService = createRuleService({
@@ -375,7 +382,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
       downAfterFailures: options.watchDownAfterFailures ?? 2,
     });
   };
-  if (watched.length > 0) {
+  if (watched.length > 0 || config.clustersFile !== null) {
     services.watch = {
       // A snooze is audited and posted like a request: it costs a token of the same per-user bucket.
       snooze: (id, minutes, user, mayView) => {
@@ -409,7 +416,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     throw error;
   }
   // Opened here, not earlier: a start-up that fails before this point leaves no connection behind.
-  await Promise.all(lifelines.map((l) => l.open()));
+  await Promise.all([...lifelines.map((l) => l.open()), clusters.openLifelines()]);
   let probeServer: ProbeServer | null = null;
   if (config.metricsPort !== null) {
     try {
@@ -425,13 +432,57 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
       port,
       metricsPort: probeServer?.port ?? null,
       mode: config.slack.appToken ? 'socket' : 'http',
-      clusters: [...clusters.keys()],
+      clusters: clusters.names(),
       readOnly: config.readOnly,
     },
     'pgsessions is listening',
   );
   startWatching();
   if (watched.length > 0) log.info({ clusters: watched.map((c) => c.name) }, 'watching');
+
+  // A new clusters file: the watcher stops, the set changes, the watcher starts on the new set, and the pending
+  // requests of a removed cluster expire with a sentence saying why. Audited by name, never by connection.
+  const reloadClusters =
+    config.clustersFile === null
+      ? null
+      : watchClustersFile<ClusterSettings>({
+          path: config.clustersFile,
+          load: () => settingsOf(loadConfig(env)),
+          current: settingsOf(config),
+          logger: logger.child({ module: 'clusters-file' }),
+          pollMs: options.clustersPollMs,
+          sighup: options.clustersSighup,
+          fileWatch: options.clustersFileWatch,
+          apply: async (next, change) => {
+            const stopping = watcher;
+            watcher = null;
+            await stopping?.stop();
+            await Promise.all(watched.map((c) => c.reader.close()));
+            await clusters.replace(next, change);
+            watched = watchedNow();
+            startWatching();
+            for (const name of change.removed) {
+              for (const r of await expireRemovedCluster(statePool, state.appendIn, name)) {
+                await requestMessages.update(r).catch(() => undefined);
+                if (r.messageTs)
+                  await client.chat
+                    .postMessage({
+                      channel: r.channel,
+                      thread_ts: r.messageTs,
+                      text: `<@${r.requester}> ${clusterRemovedSentence(r.cluster)}`,
+                    })
+                    .catch(() => undefined);
+              }
+            }
+            await state.appendAudit({
+              requestId: null,
+              event: 'clusters_reloaded',
+              actor: null,
+              cluster: null,
+              details: { ...change, replica: REPLICA },
+            });
+          },
+        });
 
   const outbox = startOutboxWorker({
     store: state,
@@ -503,6 +554,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     logger,
     async stop() {
       clearInterval(timer);
+      reloadClusters?.close();
       await watcher?.stop();
       await slack.stop().catch(() => undefined);
       await probeServer?.close();

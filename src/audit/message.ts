@@ -15,6 +15,7 @@ import {
   userMention,
   type RenderedMessage,
 } from '../slack/blocks/mrkdwn.js';
+import { describeClusterChange } from '../domain/cluster-set.js';
 
 const ICON: Record<AuditEvent, string> = {
   requested: ':raising_hand:',
@@ -36,6 +37,7 @@ const ICON: Record<AuditEvent, string> = {
   rule_ended: ':hourglass:',
   rule_executed: ':robot_face:',
   tampering_detected: ':rotating_light:',
+  clusters_reloaded: ':arrows_counterclockwise:',
 };
 
 interface Shown {
@@ -55,13 +57,21 @@ function shownOf(entry: AuditEntry): Shown {
     case 'approved':
     case 'denied':
     case 'withdrawn':
-    case 'expired':
     case 'executing':
     case 'executed':
     case 'failed':
       return { ...entry.details };
+    case 'expired': {
+      const { why, ...rest } = entry.details;
+      return { ...rest, why: why === 'cluster_removed' ? 'its cluster was removed from the clusters file' : undefined };
+    }
     case 'refused':
       return { targets: [], why: entry.details.why };
+    case 'clusters_reloaded':
+      return {
+        targets: [],
+        why: `clusters file reloaded by ${entry.details.replica}: ${describeClusterChange(entry.details)}`,
+      };
     case 'chain_keyed':
       return {
         targets: [],

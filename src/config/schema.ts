@@ -138,6 +138,9 @@ export const env = z.object({
   METRICS_PORT: z.coerce.number({ message: 'must be a port number' }).int().min(0).max(65535).optional(),
 });
 
+/** Every setting the schema knows, by name: deployment examples are checked against it (test/deploy.test.ts). */
+export const SETTING_NAMES: readonly string[] = Object.keys(env.shape);
+
 /** Treat empty strings as unset, as shells and compose files often pass them. */
 export function present(source: NodeJS.ProcessEnv): Record<string, string> {
   const out: Record<string, string> = {};

@@ -31,6 +31,8 @@ export const AUDIT_EVENTS = [
   'rule_executed',
   // A row's binding (src/domain/binding.ts) did not match what it says now: nothing was signalled.
   'tampering_detected',
+  // The clusters file was reloaded without a restart: which clusters came and went (never their connections).
+  'clusters_reloaded',
 ] as const;
 export type AuditEvent = (typeof AUDIT_EVENTS)[number];
 
@@ -71,7 +73,8 @@ export interface AuditDetailsByEvent {
   approved: RequestSummary & { approver: string; binding?: string };
   denied: RequestSummary & { deniedBy: string };
   withdrawn: RequestSummary & { withdrawnBy: string };
-  expired: RequestSummary & { expiresAt: string };
+  /** why: absent when its deadline passed; cluster_removed when its cluster left the clusters file. */
+  expired: RequestSummary & { expiresAt: string; why?: 'cluster_removed' };
   executing: RequestSummary & { approver: string | null };
   executed: RequestSummary & { approver: string | null; result: ExecutionResult };
   /** Also a request reconciled after a restart: result.interrupted is then true (never re-run). */
@@ -109,6 +112,8 @@ export interface AuditDetailsByEvent {
     reason: string;
     claims: { requester: string | null; approver: string | null; targets: number[]; what: string | null };
   };
+  /** By name only; replica: which replica reloaded (each does, on its own). */
+  clusters_reloaded: { added: string[]; removed: string[]; changed: string[]; replica: string };
 }
 
 /** What every rule entry repeats, so each reads on its own. */

@@ -2,7 +2,7 @@
 // restarts cannot approve or execute anything twice.
 import { utcText as ts } from './sql-text.js';
 
-const REQUEST_COLUMNS = `
+export const REQUEST_COLUMNS = `
   id::text AS id, cluster, action, targets, reason, requester, channel, message_ts, status, decided_by,
   ${ts('decided_at')} AS decided_at, ${ts('created_at')} AS created_at, ${ts('expires_at')} AS expires_at,
   escalate_after_seconds, scope, result, binding`;

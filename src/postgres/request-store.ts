@@ -51,7 +51,7 @@ function briefTarget(t: TargetSnapshot): BriefTarget {
   };
 }
 
-function requestSummary(r: KillRequest): RequestSummary {
+export function requestSummary(r: KillRequest): RequestSummary {
   return { action: r.action, reason: r.reason, requester: r.requester, targets: r.targets.map(briefTarget) };
 }
 

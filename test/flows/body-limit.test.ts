@@ -16,7 +16,7 @@ import {
 } from '../../src/slack/guards/body-limit.js';
 import { useTestApp } from '../helpers/use-test-app.js';
 
-const { db, slack, app } = useTestApp({ database: 'bodylimit' });
+const { slack, app } = useTestApp({ database: 'bodylimit' });
 
 const MB = 1024 * 1024;
 

@@ -108,16 +108,9 @@ test('the whole incident: the requester asks to terminate the migration, the app
   await become(/requester/);
   await openChannel('incidents');
 
-  await type('/pgsessions');
-  const listing = await visible(message('Sessions on default'));
-  const row = await visible(listing.getByRole('group', { name: /rails-migrate/ }));
-  // The group's accessible name is its session row.
-  const rowText = await row.evaluate(
-    (el) => document.getElementById(el.getAttribute('aria-labelledby') ?? '')?.innerText ?? '',
-  );
-  assert.match(rowText, new RegExp(`pid ${migration}\\b`));
-  assert.match(rowText, /blocks 4/, 'the migration is shown as the root blocker of the queued web queries');
-  await row.getByRole('button', { name: 'Terminate' }).click();
+  // Asked from the alert that named the migration, unasked, as the root blocker: no command needed.
+  const alert = await visible(message('A session blocks others').filter({ hasText: `pid ${migration}` }), 45_000);
+  await alert.getByRole('button', { name: /Request terminate of the root blocker/ }).click();
 
   const dialog = await visible(page.getByRole('dialog', { name: 'Terminate session' }));
   await visible(dialog.getByText('ALTER TABLE orders ADD COLUMN note text'));
@@ -143,15 +136,32 @@ test('the whole incident: the requester asks to terminate the migration, the app
   assert.equal(await sessionAlive(playground.adminUrl!, migration), true, 'nobody but an approver killed anything');
   await become(/requester/);
 
-  // The README's picture: the approval request with a short listing under it, as the requester sees them.
-  await type('/pgsessions limit:5');
-  await visible(message(/Sessions on default/).filter({ hasText: 'limit 5' }));
-  await request.evaluate((el) => el.scrollIntoView({ block: 'start' }));
-  await mkdir('docs', { recursive: true });
-  await page.screenshot({ path: 'docs/playground.png' });
+  // The listing shows the same root blocker, with its own Terminate button opening the same form.
+  await type('/pgsessions');
+  const listing = await visible(message('Sessions on default'));
+  const row = await visible(listing.getByRole('group', { name: /rails-migrate/ }));
+  // The group's accessible name is its session row.
+  const rowText = await row.evaluate(
+    (el) => document.getElementById(el.getAttribute('aria-labelledby') ?? '')?.innerText ?? '',
+  );
+  assert.match(rowText, new RegExp(`pid ${migration}\\b`));
+  assert.match(rowText, /blocks 4/, 'the migration is shown as the root blocker of the queued web queries');
+  await row.getByRole('button', { name: 'Terminate' }).click();
+  const again = await visible(page.getByRole('dialog', { name: 'Terminate session' }));
+  await visible(again.getByText('ALTER TABLE orders ADD COLUMN note text'));
+  await again
+    .getByRole('button', { name: /Cancel|Close/ })
+    .first()
+    .click();
+  await page.getByRole('dialog').waitFor({ state: 'detached', timeout: WAIT_MS });
 
   await become(/approver/);
   const forApprover = await visible(message('Terminate request'));
+  // The README's picture: the unasked alert naming the root blocker, with its request button, and the approval
+  // request it led to, as the approver sees them before approving.
+  await alert.evaluate((el) => el.scrollIntoView({ block: 'start' }));
+  await mkdir('docs', { recursive: true });
+  await page.screenshot({ path: 'docs/playground.png' });
   await forApprover.getByRole('button', { name: 'Approve' }).click();
 
   const updated = await visible(message(/Approved by @Alex/));
