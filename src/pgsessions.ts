@@ -5,7 +5,7 @@ import type { Config } from './config.js';
 import { loadConfig } from './config.js';
 import { createLogger, type Logger } from './logger.js';
 import { describeRole } from './domain/capabilities.js';
-import { FAILURE_MESSAGES } from './domain/messages.js';
+import { ALERT_FAILURES, FAILURE_MESSAGES } from './domain/messages.js';
 import { ok, refused } from './domain/outcome.js';
 import { createRequestService } from './domain/request-service.js';
 import { deliveryFailureKind, startOutboxWorker } from './audit/outbox-worker.js';
@@ -386,14 +386,14 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     services.watch = {
       // A snooze is audited and posted like a request: it costs a token of the same per-user bucket.
       snooze: (id, minutes, user, mayView) => {
-        if (!watcher) return Promise.resolve({ ok: false, message: 'Watching has not started yet.' });
+        if (!watcher) return Promise.resolve({ ok: false, message: ALERT_FAILURES.not_started });
         if (!requestLimiter.take(user)) return Promise.resolve({ ok: false, message: FAILURE_MESSAGES.rate_limited });
         return watcher.snooze(id, minutes, user, mayView);
       },
       storm: (id) =>
-        watcher ? watcher.storm(id) : Promise.resolve({ ok: false, message: 'Watching has not started yet.' }),
+        watcher ? watcher.storm(id) : Promise.resolve({ ok: false, message: ALERT_FAILURES.not_started }),
       relief: (id) =>
-        watcher ? watcher.relief(id) : Promise.resolve({ ok: false, message: 'Watching has not started yet.' }),
+        watcher ? watcher.relief(id) : Promise.resolve({ ok: false, message: ALERT_FAILURES.not_started }),
     };
   }
 

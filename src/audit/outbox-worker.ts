@@ -4,6 +4,7 @@
 // shape of a rate-limit error (slack/adapters/slack-errors.ts).
 import type { Logger } from 'pino';
 import type { AuditEntry } from '../domain/audit.js';
+import { PostTimedOut } from '../domain/errors.js';
 import type { DeliverResult, OutboxPort } from '../domain/state-ports.js';
 import { rateLimitRetryAfter } from '../slack/adapters/slack-errors.js';
 import { spellLog } from '../spell-log.js';
@@ -69,7 +70,7 @@ async function withTimeout(work: Promise<void>, ms: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
-      reject(Object.assign(new Error(`post timed out after ${ms} ms`), { code: 'ETIMEDOUT' }));
+      reject(new PostTimedOut(ms));
     }, ms);
   });
   try {

@@ -330,8 +330,8 @@ function parseAllow(tokens: Token[]): ParsedCommand {
   if (m.idle !== undefined) draft.thresholds.idleSeconds = parseSeconds('idle', m.idle);
   if (m.running !== undefined) draft.thresholds.runningSeconds = parseSeconds('running', m.running);
   const checked = checkRule(draft);
-  if (!checked.ok) fail(checked.message);
-  return withCluster({ kind: 'allow' as const, rule: checked.spec }, m.cluster);
+  if (!checked.ok) fail(checked.refusal.message);
+  return withCluster({ kind: 'allow' as const, rule: checked.value }, m.cluster);
 }
 
 function parseOrThrow(text: string): ParsedCommand {

@@ -71,6 +71,15 @@ export class NotReserved extends Error {
   }
 }
 
+/** A post to Slack that did not answer in time; `code` as Node's own timeouts say it. */
+export class PostTimedOut extends Error {
+  readonly code = 'ETIMEDOUT';
+  constructor(readonly ms: number) {
+    super(`post timed out after ${ms} ms`);
+    this.name = 'PostTimedOut';
+  }
+}
+
 /** The playground's page server: an HTTP status and the sentence sent with it. */
 export class HttpError extends Error {
   constructor(

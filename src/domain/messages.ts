@@ -111,6 +111,19 @@ export const EXECUTION_TEXT = {
   ruleInterrupted: 'interrupted by a restart between claim and outcome: reconciled, not re-run',
 } as const;
 
+// ---- alerts -----------------------------------------------------------------------------------------------
+
+/** A button on an alert that no longer leads anywhere (snooze, cancel a storm, relieve connections). */
+export const ALERT_FAILURES = {
+  not_started: 'Watching has not started yet.',
+  unknown_alert: 'That alert is not one pgsessions knows: nothing was snoozed.',
+  unknown_storm: 'That alert is not a query storm pgsessions knows: nothing was requested.',
+  storm_over: 'That query storm is over: nothing to cancel.',
+  unknown_connections: 'That alert is not a connections alert pgsessions knows: nothing was requested.',
+  connections_over:
+    'That connections alert is over, or no application has idle sessions any more: nothing to terminate.',
+} as const;
+
 // ---- standing approvals ----------------------------------------------------------------------------------
 
 export const RULE_FAILURES = {

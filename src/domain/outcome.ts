@@ -26,6 +26,7 @@ export const REFUSAL_CODES = [
   'choose_cluster',
   'not_watched',
   'never_acts',
+  'invalid_rule',
   'already_decided',
   'expired',
   'not_found',

@@ -90,7 +90,7 @@ export async function propose(ctx: RuleContext, ask: Proposal): Promise<Outcome<
   if (!thresholds) return refuseRule('not_watched');
   if (!(await mayRequest(ask.proposer, settings.rules(ask.cluster), ctx.groups))) return refuseRule('not_requester');
   const floor = ruleFloor(ask.spec, thresholds);
-  if (!floor.ok) return refused('never_acts', floor.message);
+  if (!floor.ok) return floor;
   const shielded = protectedFilter(ask.spec, settings);
   if (shielded) return refused('never_acts', shielded);
   if (ctx.mayPropose && !ctx.mayPropose(ask.proposer)) return refuseRule('rate_limited');

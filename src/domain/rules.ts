@@ -1,6 +1,7 @@
 // Standing approvals: a rule two people agree in advance ("cancel any statement of app rails-migrate that has
 // waited ≥ 5 s on a lock while ≥ 3 sessions wait behind it"), applied by the watcher to the incidents it sees.
 // Pure: what a rule may say, how it reads in plain words, and whether an incident matches it.
+import { ok, refused, type Outcome } from './outcome.js';
 import { runsAQuery, type Protection } from './policy.js';
 import type { RuleSummary } from './audit.js';
 import type { TargetOutcomeCode } from './types.js';
@@ -122,7 +123,7 @@ export interface Rule {
   last: RuleLastExecution | null;
 }
 
-export type RuleCheck = { ok: true; spec: RuleSpec } | { ok: false; message: string };
+export type RuleCheck = Outcome<RuleSpec, 'invalid_rule'>;
 
 /** What the parser collected, before the safety checks. */
 export interface RuleDraft {
@@ -140,7 +141,7 @@ export interface RuleDraft {
 
 /** The safety checks: a rule that is unsafe or means nothing is refused with a sentence; nothing is stored. */
 export function checkRule(d: RuleDraft): RuleCheck {
-  const no = (message: string): RuleCheck => ({ ok: false, message });
+  const no = (message: string): RuleCheck => refused('invalid_rule', message);
   if (!(RULE_ACTIONS as readonly string[]).includes(d.action))
     return no(`A rule's action is cancel or terminate, got “${d.action}”.`);
   if (!(RULE_CAUSES as readonly string[]).includes(d.cause))
@@ -191,7 +192,7 @@ export function checkRule(d: RuleDraft): RuleCheck {
     reason: d.reason.trim(),
   };
   if (d.advisoryLocks) spec.advisoryLocks = true;
-  return { ok: true, spec };
+  return ok(spec);
 }
 
 // ---- what the watcher must look for ---------------------------------------------------------------------------
@@ -226,19 +227,16 @@ const FLOOR: Record<RuleCause, { key: FloorKey; setting: string; rule: keyof Rul
  * threshold otherwise. Null when the cluster does not look for that cause and the rule gives no threshold:
  * such a rule would never act, so it is refused with a sentence saying what to add.
  */
-export function ruleFloor(
-  spec: RuleSpec,
-  alert: WatchThresholds,
-): { ok: true; seconds: number } | { ok: false; message: string } {
+export function ruleFloor(spec: RuleSpec, alert: WatchThresholds): Outcome<number, 'never_acts'> {
   const f = FLOOR[spec.cause];
   const own = spec.thresholds[f.rule] ?? spec.alertFloorSeconds;
-  if (own !== undefined) return { ok: true, seconds: own };
+  if (own !== undefined) return ok(own);
   const fromAlerts = alert[f.key];
-  if (fromAlerts !== null) return { ok: true, seconds: fromAlerts };
-  return {
-    ok: false,
-    message: `This cluster's watcher does not look for ${spec.cause} (${f.setting} is off) and the rule gives no ${f.word}, so it would never act. Add ${f.word} (for example ${f.word}30s). Nothing was proposed.`,
-  };
+  if (fromAlerts !== null) return ok(fromAlerts);
+  return refused(
+    'never_acts',
+    `This cluster's watcher does not look for ${spec.cause} (${f.setting} is off) and the rule gives no ${f.word}, so it would never act. Add ${f.word} (for example ${f.word}30s). Nothing was proposed.`,
+  );
 }
 
 /**
@@ -262,7 +260,7 @@ export function withAlertFloor(spec: RuleSpec, alert: WatchThresholds): RuleSpec
 export function effectiveThresholds(spec: RuleSpec, alert: WatchThresholds): RuleThresholds | null {
   const floor = ruleFloor(spec, alert);
   if (!floor.ok) return null;
-  return { ...spec.thresholds, [FLOOR[spec.cause].rule]: floor.seconds };
+  return { ...spec.thresholds, [FLOOR[spec.cause].rule]: floor.value };
 }
 
 /**
@@ -276,7 +274,7 @@ export function ruleDetectionThresholds(alert: WatchThresholds, specs: readonly 
     if (!floor.ok) continue;
     const key = FLOOR[spec.cause].key;
     const current = out[key];
-    out[key] = current === null ? floor.seconds : Math.min(current, floor.seconds);
+    out[key] = current === null ? floor.value : Math.min(current, floor.value);
   }
   return out;
 }

@@ -2,6 +2,7 @@
 // incident store → alert messages. Everything it decides is in src/domain/watch.ts; this file only runs the
 // loop, in order, and never lets one cluster's trouble stop another's.
 import type { AuditEntryInput } from '../domain/audit.js';
+import { ALERT_FAILURES } from '../domain/messages.js';
 import type { QueryTextMode } from '../domain/policy.js';
 import {
   clearReasonFor,
@@ -304,7 +305,7 @@ export function startWatcher(deps: WatcherDeps): Watcher {
     async snooze(incidentId, minutes, user, mayView) {
       // Audited before it takes effect: a snooze the audit log cannot record does not happen.
       const known = await store.get(incidentId);
-      if (!known) return { ok: false, message: 'That alert is not one pgsessions knows: nothing was snoozed.' };
+      if (!known) return { ok: false, message: ALERT_FAILURES.unknown_alert };
       // Silencing an alert for everyone takes the right to look at its cluster: checked before anything is audited.
       const refused = mayView ? await mayView(known.cluster) : null;
       if (refused !== null) return { ok: false, message: refused };
@@ -315,7 +316,7 @@ export function startWatcher(deps: WatcherDeps): Watcher {
         details: { incident: known.id, cause: known.cause, minutes },
       });
       const incident = await store.snooze(incidentId, minutes, user);
-      if (!incident) return { ok: false, message: 'That alert is not one pgsessions knows: nothing was snoozed.' };
+      if (!incident) return { ok: false, message: ALERT_FAILURES.unknown_alert };
       if (incident.messageTs) {
         const sent = await messages.update(incident);
         if (sent.ok) await store.shown(incident.id, incident.version, incident.status);
@@ -324,10 +325,9 @@ export function startWatcher(deps: WatcherDeps): Watcher {
     },
     async storm(incidentId) {
       const known = await store.get(incidentId);
-      if (known?.cause !== 'query-storm')
-        return { ok: false, message: 'That alert is not a query storm pgsessions knows: nothing was requested.' };
+      if (known?.cause !== 'query-storm') return { ok: false, message: ALERT_FAILURES.unknown_storm };
       if (known.status !== 'open' || known.incident.members.length === 0)
-        return { ok: false, message: 'That query storm is over: nothing to cancel.' };
+        return { ok: false, message: ALERT_FAILURES.storm_over };
       const root = known.incident.root;
       return {
         ok: true,
@@ -341,15 +341,9 @@ export function startWatcher(deps: WatcherDeps): Watcher {
     },
     async relief(incidentId) {
       const known = await store.get(incidentId);
-      if (known?.cause !== 'connections')
-        return { ok: false, message: 'That alert is not a connections alert pgsessions knows: nothing was requested.' };
+      if (known?.cause !== 'connections') return { ok: false, message: ALERT_FAILURES.unknown_connections };
       const relief = known.status === 'open' ? reliefOf(known.incident) : null;
-      if (!relief)
-        return {
-          ok: false,
-          message:
-            'That connections alert is over, or no application has idle sessions any more: nothing to terminate.',
-        };
+      if (!relief) return { ok: false, message: ALERT_FAILURES.connections_over };
       return { ok: true, cluster: known.cluster, channel: known.channel, relief };
     },
     async stop() {

@@ -74,7 +74,7 @@ test('thresholds are only ever lowered, and a rule without one uses the alert th
   const later = allow('cancel lock-queue-head app:x waiting:2m for:1h r');
   assert.equal(ruleDetectionThresholds(ALERTS, [later]).lockWaitSeconds, 30);
   const none = allow('terminate idle-in-transaction user:reporting for:1h r');
-  assert.deepEqual(ruleFloor(none, ALERTS), { ok: true, seconds: 600 });
+  assert.deepEqual(ruleFloor(none, ALERTS), { ok: true, value: 600 });
   assert.deepEqual(ruleDetectionThresholds(ALERTS, [none]), ALERTS);
   assert.deepEqual(ruleDetectionThresholds(ALERTS, []), ALERTS);
 });
@@ -83,12 +83,12 @@ test('a rule on a cause the cluster does not look for, with no threshold of its 
   const off = { ...ALERTS, idleInTransactionSeconds: null, activeSeconds: null };
   const idle = ruleFloor(allow('terminate idle-in-transaction user:reporting for:1h r'), off);
   assert.equal(idle.ok, false);
-  assert.match((idle as { message: string }).message, /PGSESSIONS_WATCH_IDLE_IN_TRANSACTION is off.*Add idle:/);
+  assert.match(idle.ok ? '' : idle.refusal.message, /PGSESSIONS_WATCH_IDLE_IN_TRANSACTION is off.*Add idle:/);
   const active = ruleFloor(allow('cancel active query_id:-412345678 for:1h r'), off);
-  assert.match((active as { message: string }).message, /PGSESSIONS_WATCH_ACTIVE is off.*running:/);
+  assert.match(active.ok ? '' : active.refusal.message, /PGSESSIONS_WATCH_ACTIVE is off.*running:/);
   // With its own threshold the cluster looks for it for the rule's sake, alerts stay off.
   const own = allow('cancel active query_id:-412345678 running:10m for:1h r');
-  assert.deepEqual(ruleFloor(own, off), { ok: true, seconds: 600 });
+  assert.deepEqual(ruleFloor(own, off), { ok: true, value: 600 });
   assert.equal(ruleDetectionThresholds(off, [own]).activeSeconds, 600);
 });
 
