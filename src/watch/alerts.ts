@@ -1,0 +1,66 @@
+// What a click on an alert asks of the watcher: snooze it, or read an open storm's frozen sessions or a
+// connections alert's relief for the request form. Always from the incident store, never from a payload.
+import { reliefOf } from '../domain/watch.js';
+import type { ReliefResult, SnoozeResult, StormResult, WatcherDeps } from './types.js';
+
+const UNKNOWN_ALERT = 'That alert is not one pgsessions knows: nothing was snoozed.';
+
+export async function snooze(
+  deps: WatcherDeps,
+  incidentId: string,
+  minutes: number,
+  user: string,
+  mayView?: (cluster: string) => Promise<string | null>,
+): Promise<SnoozeResult> {
+  const { store, messages } = deps;
+  // Audited before it takes effect: a snooze the audit log cannot record does not happen.
+  const known = await store.get(incidentId);
+  if (!known) return { ok: false, message: UNKNOWN_ALERT };
+  // Silencing an alert for everyone takes the right to look at its cluster: checked before anything is audited.
+  const refused = mayView ? await mayView(known.cluster) : null;
+  if (refused !== null) return { ok: false, message: refused };
+  await deps.audit({
+    event: 'snoozed',
+    actor: user,
+    cluster: known.cluster,
+    details: { incident: known.id, cause: known.cause, minutes },
+  });
+  const incident = await store.snooze(incidentId, minutes, user);
+  if (!incident) return { ok: false, message: UNKNOWN_ALERT };
+  if (incident.messageTs) {
+    const sent = await messages.update(incident);
+    if (sent.ok) await store.shown(incident.id, incident.version, incident.status);
+  }
+  return { ok: true, incident };
+}
+
+export async function storm(deps: WatcherDeps, incidentId: string): Promise<StormResult> {
+  const known = await deps.store.get(incidentId);
+  if (known?.cause !== 'query-storm')
+    return { ok: false, message: 'That alert is not a query storm pgsessions knows: nothing was requested.' };
+  if (known.status !== 'open' || known.incident.members.length === 0)
+    return { ok: false, message: 'That query storm is over: nothing to cancel.' };
+  const root = known.incident.root;
+  return {
+    ok: true,
+    cluster: known.cluster,
+    channel: known.channel,
+    members: known.incident.members,
+    query: root?.query ?? null,
+    applications: known.incident.applications,
+    oldestSeconds: root?.ageSeconds ?? 0,
+  };
+}
+
+export async function relief(deps: WatcherDeps, incidentId: string): Promise<ReliefResult> {
+  const known = await deps.store.get(incidentId);
+  if (known?.cause !== 'connections')
+    return { ok: false, message: 'That alert is not a connections alert pgsessions knows: nothing was requested.' };
+  const relieved = known.status === 'open' ? reliefOf(known.incident) : null;
+  if (!relieved)
+    return {
+      ok: false,
+      message: 'That connections alert is over, or no application has idle sessions any more: nothing to terminate.',
+    };
+  return { ok: true, cluster: known.cluster, channel: known.channel, relief: relieved };
+}
