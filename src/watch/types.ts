@@ -1,5 +1,5 @@
-// What the watcher is given and what it answers: the clusters it watches, its ports, and the results of the
-// alert operations (snooze, the storm and relief forms). Types only.
+// What the watcher is given: the clusters it watches and its ports. What it answers (the Watcher and the
+// results of its alert operations) is a port too, declared in src/domain/ports.ts. Types only.
 import type { WatchSettings } from '../config.js';
 import type { AuditEntryInput } from '../domain/audit.js';
 import type { Fence } from '../domain/lease.js';
@@ -7,9 +7,11 @@ import type { QueryTextMode } from '../domain/policy.js';
 import type { AlertMessagesPort, IncidentStorePort, WatchReaderPort } from '../domain/ports.js';
 import type { RuleExecution } from '../domain/rules-service.js';
 import type { RuleSpec } from '../domain/rules.js';
-import type { ConnectionRelief, Incident, LiveIncident } from '../domain/watch.js';
+import type { Incident } from '../domain/watch.js';
 import type { Logger } from '../logger.js';
 import type { Leadership } from './leadership.js';
+
+export type { ReliefResult, SnoozeResult, StormResult, Watcher } from '../domain/ports.js';
 
 export interface WatchedCluster {
   name: string;
@@ -43,42 +45,6 @@ export interface WatcherDeps {
   };
   /** Called after each look of a cluster this replica leads (metrics, benchmarks). */
   onLook?: (cluster: string, readMs: number) => void;
-}
-
-export type SnoozeResult = { ok: true; incident: LiveIncident } | { ok: false; message: string };
-
-/** An open query storm as the store has it now: its frozen sessions and what the form shows of them. */
-export type StormResult =
-  | {
-      ok: true;
-      cluster: string;
-      /** The watch channel the alert is in: the request is posted there. */
-      channel: string;
-      members: Incident['members'];
-      query: string | null;
-      applications: string[];
-      oldestSeconds: number;
-    }
-  | { ok: false; message: string };
-
-/** An open connections incident as the store has it now: the application to relieve it from, and where. */
-export type ReliefResult =
-  | { ok: true; cluster: string; channel: string; relief: ConnectionRelief }
-  | { ok: false; message: string };
-
-export interface Watcher {
-  /** mayView: the sentence refusing this user the incident's cluster (PGSESSIONS_VIEWERS), or null when they may look. */
-  snooze(
-    incidentId: string,
-    minutes: number,
-    user: string,
-    mayView?: (cluster: string) => Promise<string | null>,
-  ): Promise<SnoozeResult>;
-  /** The sessions of an open query-storm incident, read from the incident store (never from a payload). */
-  storm(incidentId: string): Promise<StormResult>;
-  /** The application a connections alert offers to relieve, read from the incident store (never from a payload). */
-  relief(incidentId: string): Promise<ReliefResult>;
-  stop(): Promise<void>;
 }
 
 /** What the parts of the watcher share: its deps, and what it remembers between looks. */
