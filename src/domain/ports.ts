@@ -1,6 +1,6 @@
 // The ports, declared once: what the domain and the watcher ask of a managed cluster, of the durable state
-// and of Slack's alert messages, and what the Slack listeners ask of the watcher. Adapters (src/postgres/*, src/slack/watch-messages.ts) conform with
-// `satisfies`; the unit tests fake them in memory. Types only: nothing here runs.
+// and of Slack's alert messages, and what the Slack listeners ask of the watcher. Adapters (src/postgres/*,
+// src/slack/watch-messages.ts) conform with `satisfies`; the unit tests fake them in memory. Types only.
 import type { AuditEntry, AuditEntryInput, ChainVerification } from './audit.js';
 import type { Fence } from './lease.js';
 import type { Protection } from './policy.js';
