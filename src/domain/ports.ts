@@ -239,7 +239,10 @@ export type ReliefResult =
 
 /** The watcher's alert operations — src/watch/watcher.ts; the Slack listeners call them. */
 export interface Watcher {
-  /** mayView: the sentence refusing this user the incident's cluster (PGSESSIONS_VIEWERS), or null when they may look. */
+  /**
+   * mayView: the sentence refusing this user the incident's cluster (PGSESSIONS_VIEWERS), or null when they
+   * may look.
+   */
   snooze(
     incidentId: string,
     minutes: number,
