@@ -17,11 +17,8 @@ export interface MetricsSources {
   activeRules?(): Promise<Record<string, number>>;
 }
 
-export function createMetrics() {
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'pgsessions_' });
-  let sources: MetricsSources | null = null;
-
+/** The counters and the latency histogram, registered in `registry`. */
+function createInstruments(registry: Registry) {
   const commands = new Counter({
     name: 'pgsessions_commands_total',
     help: 'Slash commands handled, by subcommand and outcome (ok, invalid, refused, unreachable, error).',
@@ -76,6 +73,21 @@ export function createMetrics() {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
   });
+  return {
+    commands,
+    decisions,
+    executions,
+    deliveryFailures,
+    delivered,
+    ruleExecutions,
+    ruleDecisions,
+    guardRefusals,
+    queryLatency,
+  };
+}
+
+/** The gauges read at scrape time from the sources (none until setSources); a failed read leaves them empty. */
+function registerGauges(registry: Registry, sources: () => MetricsSources | null): void {
   new Gauge({
     name: 'pgsessions_requests',
     help: 'Requests in the state database by status.',
@@ -83,9 +95,10 @@ export function createMetrics() {
     registers: [registry],
     async collect() {
       this.reset();
-      if (!sources) return;
+      const from = sources();
+      if (!from) return;
       try {
-        for (const [status, count] of Object.entries(await sources.requestsByStatus())) this.set({ status }, count);
+        for (const [status, count] of Object.entries(await from.requestsByStatus())) this.set({ status }, count);
       } catch {
         // state database unreachable: leave the gauge empty rather than fail the scrape
       }
@@ -96,9 +109,10 @@ export function createMetrics() {
     help: 'Audit entries not yet delivered to the audit channel.',
     registers: [registry],
     async collect() {
-      if (!sources) return;
+      const from = sources();
+      if (!from) return;
       try {
-        this.set(await sources.outboxBacklog());
+        this.set(await from.outboxBacklog());
       } catch {
         // see above
       }
@@ -112,14 +126,23 @@ export function createMetrics() {
     registers: [registry],
     async collect() {
       this.reset();
-      if (!sources?.activeRules) return;
+      const from = sources();
+      if (!from?.activeRules) return;
       try {
-        for (const [cluster, count] of Object.entries(await sources.activeRules())) this.set({ cluster }, count);
+        for (const [cluster, count] of Object.entries(await from.activeRules())) this.set({ cluster }, count);
       } catch {
         // see above
       }
     },
   });
+}
+
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'pgsessions_' });
+  let sources: MetricsSources | null = null;
+  const m = createInstruments(registry);
+  registerGauges(registry, () => sources);
 
   return {
     registry,
@@ -127,32 +150,32 @@ export function createMetrics() {
       sources = value;
     },
     command(kind: string, outcome: string) {
-      commands.inc({ kind, outcome });
+      m.commands.inc({ kind, outcome });
     },
     transition(state: string) {
-      decisions.inc({ state });
+      m.decisions.inc({ state });
     },
     execution(action: string, result: string) {
-      executions.inc({ action, result });
+      m.executions.inc({ action, result });
     },
     ruleExecution(action: string, outcome: string) {
-      ruleExecutions.inc({ action, outcome });
+      m.ruleExecutions.inc({ action, outcome });
     },
     ruleDecision(decision: string) {
-      ruleDecisions.inc({ decision });
+      m.ruleDecisions.inc({ decision });
     },
     guardRefused(reason: string) {
-      guardRefusals.inc({ reason });
+      m.guardRefusals.inc({ reason });
     },
     deliveryFailed(reason: string) {
-      deliveryFailures.inc({ reason });
+      m.deliveryFailures.inc({ reason });
     },
     deliveredOne() {
-      delivered.inc();
+      m.delivered.inc();
     },
     /** Times a cluster query and records it, whatever its outcome. */
     async timeQuery<T>(cluster: string, query: string, work: () => Promise<T>): Promise<T> {
-      const end = queryLatency.startTimer({ cluster, query });
+      const end = m.queryLatency.startTimer({ cluster, query });
       try {
         const value = await work();
         end({ outcome: 'ok' });

@@ -1,6 +1,6 @@
 // The ports, declared once: what the domain and the watcher ask of a managed cluster, of the durable state
-// and of Slack's alert messages. Adapters (src/postgres/*, src/slack/watch-messages.ts) conform with
-// `satisfies`; the unit tests fake them in memory. Types only: nothing here runs.
+// and of Slack's alert messages, and what the Slack listeners ask of the watcher. Adapters (src/postgres/*,
+// src/slack/watch-messages.ts) conform with `satisfies`; the unit tests fake them in memory. Types only.
 import type { AuditEntry, AuditEntryInput, ChainVerification } from './audit.js';
 import type { Fence } from './lease.js';
 import type { Protection } from './policy.js';
@@ -29,7 +29,7 @@ import type {
   SessionRow,
   TargetOutcome,
 } from './types.js';
-import type { ClearReason, ConnectionUse, Incident, LiveIncident, WatchSnapshot } from './watch.js';
+import type { ClearReason, ConnectionRelief, ConnectionUse, Incident, LiveIncident, WatchSnapshot } from './watch.js';
 
 // ---- a managed cluster ----------------------------------------------------------------------------------
 
@@ -212,4 +212,46 @@ export interface AlertMessagesPort {
   /** Posts (ts null) or updates the cluster's summary; `body` is what to compare for a change. */
   summary(cluster: string, channel: string, ts: string | null, rest: LiveIncident[]): Promise<Delivered>;
   summaryBody(cluster: string, rest: LiveIncident[]): string;
+}
+
+// ---- what a click on an alert asks of the watcher ------------------------------------------------------
+
+export type SnoozeResult = { ok: true; incident: LiveIncident } | { ok: false; message: string };
+
+/** An open query storm as the store has it now: its frozen sessions and what the form shows of them. */
+export type StormResult =
+  | {
+      ok: true;
+      cluster: string;
+      /** The watch channel the alert is in: the request is posted there. */
+      channel: string;
+      members: Incident['members'];
+      query: string | null;
+      applications: string[];
+      oldestSeconds: number;
+    }
+  | { ok: false; message: string };
+
+/** An open connections incident as the store has it now: the application to relieve it from, and where. */
+export type ReliefResult =
+  | { ok: true; cluster: string; channel: string; relief: ConnectionRelief }
+  | { ok: false; message: string };
+
+/** The watcher's alert operations — src/watch/watcher.ts; the Slack listeners call them. */
+export interface Watcher {
+  /**
+   * mayView: the sentence refusing this user the incident's cluster (PGSESSIONS_VIEWERS), or null when they
+   * may look.
+   */
+  snooze(
+    incidentId: string,
+    minutes: number,
+    user: string,
+    mayView?: (cluster: string) => Promise<string | null>,
+  ): Promise<SnoozeResult>;
+  /** The sessions of an open query-storm incident, read from the incident store (never from a payload). */
+  storm(incidentId: string): Promise<StormResult>;
+  /** The application a connections alert offers to relieve, read from the incident store (never from a payload). */
+  relief(incidentId: string): Promise<ReliefResult>;
+  stop(): Promise<void>;
 }

@@ -92,7 +92,7 @@ export function fingerprint(query: string): string {
     .slice(0, 500);
 }
 
-/** An incident with its sessions' query text shaped per PGSESSIONS_QUERY_TEXT, before it is stored, posted or previewed. */
+/** An incident with its sessions' query text shaped per PGSESSIONS_QUERY_TEXT, before it is stored or shown. */
 export function shapeIncident(incident: Incident, mode: QueryTextMode): Incident {
   const shape = (r: RootSession | null): RootSession | null =>
     r ? { ...r, query: shapeQueryText(r.query, mode) } : null;

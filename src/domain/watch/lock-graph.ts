@@ -5,7 +5,7 @@ export interface LockGraph {
   byPid: Map<number, WatchedSession>;
   /** Direct waiters of a pid (only sessions in the snapshot). */
   waitersOf(pid: number): WatchedSession[];
-  /** Everyone waiting on pid, directly or through others; without advisory waits (nor what queues behind them) when asked. */
+  /** Everyone waiting on pid, directly or through others; without advisory waits (nor those behind them) if asked. */
   allWaitersOf(pid: number, withAdvisory?: boolean): WatchedSession[];
   /** A root blocks others and waits on nobody we can see (a deadlock cycle resolves itself). */
   isRoot(s: WatchedSession): boolean;

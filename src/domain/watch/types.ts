@@ -121,7 +121,7 @@ export interface Incident {
   key: string;
   cluster: string;
   cause: IncidentCause;
-  /** pid:backend_start for session incidents; the query id or a hash of the text's fingerprint for storms; '-' otherwise. */
+  /** pid:backend_start for session incidents; the query id or a hash of the text's fingerprint for storms; else '-'. */
   subject: string;
   root: RootSession | null;
   /** Sessions waiting on the root, directly or through others. */
