@@ -3,7 +3,7 @@
 // the button. The other request buttons on an alert are the listing's own (ACTION.cancel / terminate).
 import type { App, BlockAction, ButtonAction } from '@slack/bolt';
 import type { Logger } from '../../logger.js';
-import { buildStormModal } from '../blocks/request.js';
+import { buildStormModal } from '../blocks/request-form.js';
 import { verbatim } from '../blocks/mrkdwn.js';
 import { readFailureText } from '../blocks/read.js';
 import { ACTION, decodeSnooze, decodeStorm, SNOOZE_ACTION } from '../blocks/ids.js';
