@@ -28,9 +28,8 @@ import { createStateStore, type StateStore } from './postgres/state-store.js';
 import { auditKeyId } from './domain/audit.js';
 import { BINDING_OFF } from './domain/binding.js';
 import { createSlackApp, webClientOptions } from './slack/app.js';
-import { buildAuditMessage } from './audit/message.js';
+import { auditPoster } from './audit/post.js';
 import type { AuditTrust } from './slack/blocks/help.js';
-import { sealed } from './slack/blocks/mrkdwn.js';
 import { createReadService } from './domain/read-service.js';
 import { createGroups } from './slack/adapters/groups.js';
 import { createPeople } from './slack/adapters/people.js';
@@ -486,16 +485,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
 
   const outbox = startOutboxWorker({
     store: state,
-    post: async (entry) => {
-      const message = sealed(buildAuditMessage(entry, { queryText: config.queryText }));
-      try {
-        await client.chat.postMessage({ channel: config.auditChannel, text: message.text, blocks: message.blocks });
-      } catch (error) {
-        channels.postFailed(config.auditChannel, error);
-        throw error;
-      }
-      channels.posted(config.auditChannel);
-    },
+    post: auditPoster(client, config.auditChannel, channels, config.queryText),
     logger: logger.child({ module: 'outbox' }),
     intervalMs: options.outboxIntervalMs ?? 1_000,
     onResult: (result) => {

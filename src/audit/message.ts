@@ -5,7 +5,7 @@ import type { AuditEntry, AuditEvent, BriefTarget } from '../domain/audit.js';
 import { WITNESS_BLOCK_ID, witnessText } from '../domain/audit-witness.js';
 import { shapeQueryText, type QueryTextMode } from '../domain/policy.js';
 import type { Action, ExecutionResult, TargetSnapshot } from '../domain/types.js';
-import { describeResult } from '../slack/blocks/request.js';
+import { describeResult } from '../slack/blocks/outcome.js';
 import {
   LIMITS,
   codeSpan,

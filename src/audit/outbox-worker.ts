@@ -85,6 +85,24 @@ const TROUBLE_INTERVAL_MS = 5_000;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** A delivery worth a line: one that needed retries, or one that failed (and will be retried). */
+function logResult(logger: Logger, result: DeliverResult): void {
+  if (result.status === 'delivered' && result.attempts > 1) {
+    logger.info({ seq: result.seq, attempts: result.attempts }, 'audit entry delivered after retries');
+  } else if (result.status === 'failed') {
+    const rateLimited = rateLimitRetryAfter(result.error) !== undefined;
+    logger.warn(
+      {
+        seq: result.seq,
+        attempts: result.attempts,
+        retryAfterSeconds: result.retryAfterSeconds,
+        err: errorForLog(result.error),
+      },
+      rateLimited ? 'audit channel rate limited: retrying later' : 'audit entry not delivered: retrying later',
+    );
+  }
+}
+
 export function startOutboxWorker(options: OutboxWorkerOptions): OutboxWorker {
   const { store, post, logger } = options;
   const intervalMs = options.intervalMs ?? 1000;
@@ -105,29 +123,12 @@ export function startOutboxWorker(options: OutboxWorkerOptions): OutboxWorker {
     return next;
   };
 
-  function report(result: DeliverResult): void {
-    options.onResult?.(result);
-    if (result.status === 'delivered' && result.attempts > 1) {
-      logger.info({ seq: result.seq, attempts: result.attempts }, 'audit entry delivered after retries');
-    } else if (result.status === 'failed') {
-      const rateLimited = rateLimitRetryAfter(result.error) !== undefined;
-      logger.warn(
-        {
-          seq: result.seq,
-          attempts: result.attempts,
-          retryAfterSeconds: result.retryAfterSeconds,
-          err: errorForLog(result.error),
-        },
-        rateLimited ? 'audit channel rate limited: retrying later' : 'audit entry not delivered: retrying later',
-      );
-    }
-  }
-
   /** Delivers until nothing is due. waitWhileBusy: wait for another instance rather than leave it to it. */
   async function pass(waitWhileBusy: boolean): Promise<void> {
     for (;;) {
       const result = await store.deliverNext(timedPost, deliverOptions);
-      report(result);
+      options.onResult?.(result);
+      logResult(logger, result);
       switch (result.status) {
         case 'delivered':
           continue;

@@ -34,13 +34,9 @@ import { buildListing } from '../../src/slack/blocks/listing.js';
 import { buildBlocking } from '../../src/slack/blocks/blocking.js';
 import { buildReplication, formatBytes } from '../../src/slack/blocks/replication.js';
 import { buildHelp, buildUsageError } from '../../src/slack/blocks/help.js';
-import {
-  buildApprovalMessage,
-  buildPendingList,
-  buildRequestModal,
-  describeOutcome,
-  describeResult,
-} from '../../src/slack/blocks/request.js';
+import { buildApprovalMessage, buildPendingList } from '../../src/slack/blocks/request.js';
+import { buildRequestModal } from '../../src/slack/blocks/request-form.js';
+import { describeOutcome, describeResult } from '../../src/slack/blocks/outcome.js';
 
 // ------------------------------------------------------------------------------------------ fixtures
 

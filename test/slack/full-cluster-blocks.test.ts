@@ -7,7 +7,7 @@ import { buildIncidentMessage, incidentTitle } from '../../src/slack/blocks/watc
 import { liveIncident } from '../helpers/watched.js';
 import { buildListing } from '../../src/slack/blocks/listing.js';
 import { readFailureText } from '../../src/slack/blocks/read.js';
-import { describeResult } from '../../src/slack/blocks/request.js';
+import { describeResult } from '../../src/slack/blocks/outcome.js';
 import { describeReadFailure, troubleOf, ClusterBusyError } from '../../src/postgres/pools.js';
 
 const refused = Object.assign(new Error('sorry, too many clients already'), { code: '53300' });

@@ -5,7 +5,8 @@ import type { WebClient } from '@slack/web-api';
 import type { RequestMessagesPort } from '../../domain/request-service.js';
 import { shapeQueryText, type QueryTextMode } from '../../domain/policy.js';
 import type { KillRequest } from '../../domain/types.js';
-import { buildApprovalMessage, describeResult } from '../blocks/request.js';
+import { describeResult } from '../blocks/outcome.js';
+import { buildApprovalMessage } from '../blocks/request.js';
 import { safeText, sealed, userMention } from '../blocks/mrkdwn.js';
 import { slackErrorCode } from './slack-errors.js';
 

@@ -58,6 +58,77 @@ function indent(depth: number): string {
   return `${'\u2003'.repeat(Math.min(depth, MAX_INDENT) - 1)}↳ `;
 }
 
+/** A folded group of like waiters in one line: how many, which apps, the oldest wait, the statement. */
+function foldBlock(row: BlockingRow, fold: BlockingRow[]): KnownBlock {
+  const query = row.query === null ? '_no query text visible_' : codeSpan(row.query, BLOCKING_QUERY_CHARS + 2);
+  const apps = [...new Set(fold.map((r) => r.application ?? '—'))]
+    .slice(0, 3)
+    .map((a) => inlineText(a, 40))
+    .join(', ');
+  const oldest = Math.max(...fold.map((r) => r.ageSeconds));
+  return {
+    type: 'section',
+    text: {
+      type: 'mrkdwn',
+      text: truncate(
+        `${indent(row.depth)}*${fold.length} sessions* (app ${apps}), the oldest for ${formatDuration(oldest)}: ${query}`,
+        LIMITS.sectionText,
+      ),
+    },
+  };
+}
+
+/** What a row blocks, said after it: every root, and a waiter that others wait on (a lock-queue head most). */
+function blocksSuffix(row: BlockingRow): string | undefined {
+  if (row.depth === 0) return `*blocks ${row.blocksCount} ${row.blocksCount === 1 ? 'session' : 'sessions'}*`;
+  if (row.blocksCount === 0) return undefined;
+  const head = isLockQueueHead(row)
+    ? ` · :construction: *lock-queue head*: waits for ${row.wantedLock} and ${row.blocksCount} ${row.blocksCount === 1 ? 'session waits' : 'sessions wait'} behind it — cancelling it drains the queue`
+    : '';
+  return `blocks ${row.blocksCount} more${head}`;
+}
+
+/** One session of the tree: its line, and the buttons (or why there are none) on those worth ending. */
+function rowBlocks(row: BlockingRow, input: BlockingInput): KnownBlock[] {
+  const isRoot = row.depth === 0;
+  // A lock-queue head gets Cancel too: cancelling the waiting DDL frees everything queued behind it.
+  const offered = (isRoot || isLockQueueHead(row)) && input.killable(row);
+  const note = offered ? cannotSignalNote(row) : null;
+  const buttons =
+    offered && !note ? sessionButtons(input.cluster, row, { cancel: row.state === 'active', terminate: isRoot }) : [];
+  const suffix = blocksSuffix(row);
+  const text = sessionText(row, {
+    prefix: isRoot ? ':lock: ' : indent(row.depth),
+    ...(suffix !== undefined ? { suffix } : {}),
+    queryChars: BLOCKING_QUERY_CHARS,
+    queryHidden: input.queryHidden ?? false,
+  });
+  const blocks: KnownBlock[] = [{ type: 'section', text: { type: 'mrkdwn', text } }];
+  if (buttons.length > 0) blocks.push({ type: 'actions', elements: buttons });
+  if (note) blocks.push(note);
+  return blocks;
+}
+
+/** The tree's rows within `budget` blocks in all; returns how many rows it showed (folded ones count). */
+function treeBlocks(blocks: KnownBlock[], input: BlockingInput, budget: number): number {
+  let shown = 0;
+  const folds = foldGroups(input.rows);
+  for (const row of input.rows) {
+    const fold = folds.get(row.pid);
+    if (fold === 'hidden') {
+      shown += 1;
+      continue;
+    }
+    const more = fold !== undefined ? [foldBlock(row, fold)] : rowBlocks(row, input);
+    if (blocks.length + more.length > budget) break;
+    blocks.push(...more);
+    shown += 1;
+  }
+  return shown;
+}
+
+const contextLine = (text: string): KnownBlock => ({ type: 'context', elements: [{ type: 'mrkdwn', text }] });
+
 export function buildBlocking(input: BlockingInput): RenderedMessage {
   const { cluster, rows } = input;
   const roots = rows.filter((r) => r.depth === 0);
@@ -74,83 +145,15 @@ export function buildBlocking(input: BlockingInput): RenderedMessage {
     return { text: truncate(`Lock waits on ${cluster}: none.`, LIMITS.fallbackText), blocks };
   }
 
-  blocks.push({
-    type: 'context',
-    elements: [
-      {
-        type: 'mrkdwn',
-        text: `${roots.length} root ${roots.length === 1 ? 'blocker' : 'blockers'}, ${waiting} waiting ${waiting === 1 ? 'session' : 'sessions'} · root blockers first`,
-      },
-    ],
-  });
-  if (input.queryHidden) blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: QUERY_HIDDEN_NOTE }] });
+  blocks.push(
+    contextLine(
+      `${roots.length} root ${roots.length === 1 ? 'blocker' : 'blockers'}, ${waiting} waiting ${waiting === 1 ? 'session' : 'sessions'} · root blockers first`,
+    ),
+  );
+  if (input.queryHidden) blocks.push(contextLine(QUERY_HIDDEN_NOTE));
 
-  const budget = LIMITS.blocksPerMessage - 1;
-  let shown = 0;
-  const folds = foldGroups(rows);
-  for (const row of rows) {
-    const fold = folds.get(row.pid);
-    if (fold === 'hidden') {
-      shown += 1;
-      continue;
-    }
-    if (fold !== undefined) {
-      if (blocks.length + 1 > budget) break;
-      const query = row.query === null ? '_no query text visible_' : codeSpan(row.query, BLOCKING_QUERY_CHARS + 2);
-      const apps = [...new Set(fold.map((r) => r.application ?? '—'))]
-        .slice(0, 3)
-        .map((a) => inlineText(a, 40))
-        .join(', ');
-      const oldest = Math.max(...fold.map((r) => r.ageSeconds));
-      blocks.push({
-        type: 'section',
-        text: {
-          type: 'mrkdwn',
-          text: truncate(
-            `${indent(row.depth)}*${fold.length} sessions* (app ${apps}), the oldest for ${formatDuration(oldest)}: ${query}`,
-            LIMITS.sectionText,
-          ),
-        },
-      });
-      shown += 1;
-      continue;
-    }
-    const isRoot = row.depth === 0;
-    // A lock-queue head gets Cancel too: cancelling the waiting DDL frees everything queued behind it.
-    const offered = (isRoot || isLockQueueHead(row)) && input.killable(row);
-    const note = offered ? cannotSignalNote(row) : null;
-    const buttons =
-      offered && !note ? sessionButtons(cluster, row, { cancel: row.state === 'active', terminate: isRoot }) : [];
-    const needed = buttons.length > 0 || note ? 2 : 1;
-    if (blocks.length + needed > budget) break;
-    const suffix = isRoot
-      ? `*blocks ${row.blocksCount} ${row.blocksCount === 1 ? 'session' : 'sessions'}*`
-      : row.blocksCount > 0
-        ? `blocks ${row.blocksCount} more${
-            isLockQueueHead(row)
-              ? ` · :construction: *lock-queue head*: waits for ${row.wantedLock} and ${row.blocksCount} ${row.blocksCount === 1 ? 'session waits' : 'sessions wait'} behind it — cancelling it drains the queue`
-              : ''
-          }`
-        : undefined;
-    const text = sessionText(row, {
-      prefix: isRoot ? ':lock: ' : indent(row.depth),
-      ...(suffix !== undefined ? { suffix } : {}),
-      queryChars: BLOCKING_QUERY_CHARS,
-      queryHidden: input.queryHidden ?? false,
-    });
-    blocks.push({ type: 'section', text: { type: 'mrkdwn', text } });
-    if (buttons.length > 0) blocks.push({ type: 'actions', elements: buttons });
-    if (note) blocks.push(note);
-    shown += 1;
-  }
-
-  const hidden = rows.length - shown;
-  if (hidden > 0) {
-    blocks.push({
-      type: 'context',
-      elements: [{ type: 'mrkdwn', text: `${hidden} more not shown — the root blockers come first.` }],
-    });
-  }
+  const hidden = rows.length - treeBlocks(blocks, input, LIMITS.blocksPerMessage - 1);
+  if (hidden > 0) blocks.push(contextLine(`${hidden} more not shown — the root blockers come first.`));
 
   const lines = roots
     .slice(0, 10)

@@ -147,47 +147,63 @@ function standbyText(recovery: RecoveryState | null): string {
   return recovery ? ` ${recoveryHeadline(recovery)}.` : '';
 }
 
+const contextLine = (text: string): KnownBlock => ({ type: 'context', elements: [{ type: 'mrkdwn', text }] });
+
+/** What stands above the rows: connections, order and filters, the standby, and what cannot be shown. */
+function listingNotes(input: ListingInput, words: string[]): KnownBlock[] {
+  const { cluster, filters } = input;
+  const blocks: KnownBlock[] = [
+    contextLine(
+      safeText(
+        `${input.connections ? `Connections ${connectionUse(input.connections)} · ` : ''}Blocking others first, then longest · ${words.length > 0 ? `filters ${words.join(' ')}` : 'not idle, client backends'} · limit ${filters.limit}`,
+        LIMITS.sectionText,
+      ),
+    ),
+  ];
+  if (input.recovery) blocks.push(...recoveryBlocks(input.recovery));
+  if (input.refused)
+    blocks.push(contextLine(`:warning: Cluster \`${inlineText(cluster, 63)}\` ${reservedNote(input.refused)}`));
+  if (input.invisible) blocks.push(contextLine(invisibleNote(input.invisible)));
+  if (input.queryHidden) blocks.push(contextLine(QUERY_HIDDEN_NOTE));
+  return blocks;
+}
+
+/** The rows within `budget` blocks in all, each with its buttons or why it has none; returns how many. */
+function rowBlocks(blocks: KnownBlock[], input: ListingInput, budget: number): number {
+  let shown = 0;
+  for (const row of input.rows) {
+    const note = input.killable(row) ? cannotSignalNote(row) : null;
+    const buttons =
+      input.killable(row) && !note ? sessionButtons(input.cluster, row, { cancel: true, terminate: true }) : [];
+    const needed = buttons.length > 0 || note ? 2 : 1;
+    if (blocks.length + needed > budget) break;
+    blocks.push({
+      type: 'section',
+      text: { type: 'mrkdwn', text: sessionText(row, { queryHidden: input.queryHidden ?? false }) },
+    });
+    if (buttons.length > 0) blocks.push({ type: 'actions', elements: buttons } satisfies ActionsBlock);
+    if (note) blocks.push(note);
+    shown += 1;
+  }
+  return shown;
+}
+
 export function buildListing(input: ListingInput): RenderedMessage {
   const { cluster, rows, filters } = input;
   const total = Math.max(input.totalMatched, rows.length);
   const words = filterWords(filters);
-  const blocks: KnownBlock[] = [];
   const recovery = input.recovery ?? null;
   const title = `Sessions on ${cluster}${recovery ? ' (standby)' : ''}`;
-
-  blocks.push({
-    type: 'header',
-    text: {
-      type: 'plain_text',
-      text: truncate(`${title} — ${total} ${total === 1 ? 'match' : 'matches'}`, LIMITS.headerText),
-    },
-  });
-  blocks.push({
-    type: 'context',
-    elements: [
-      {
-        type: 'mrkdwn',
-        text: safeText(
-          `${input.connections ? `Connections ${connectionUse(input.connections)} · ` : ''}Blocking others first, then longest · ${words.length > 0 ? `filters ${words.join(' ')}` : 'not idle, client backends'} · limit ${filters.limit}`,
-          LIMITS.sectionText,
-        ),
+  const blocks: KnownBlock[] = [
+    {
+      type: 'header',
+      text: {
+        type: 'plain_text',
+        text: truncate(`${title} — ${total} ${total === 1 ? 'match' : 'matches'}`, LIMITS.headerText),
       },
-    ],
-  });
-
-  if (recovery) blocks.push(...recoveryBlocks(recovery));
-  if (input.refused) {
-    blocks.push({
-      type: 'context',
-      elements: [
-        { type: 'mrkdwn', text: `:warning: Cluster \`${inlineText(cluster, 63)}\` ${reservedNote(input.refused)}` },
-      ],
-    });
-  }
-  if (input.invisible) {
-    blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: invisibleNote(input.invisible) }] });
-  }
-  if (input.queryHidden) blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: QUERY_HIDDEN_NOTE }] });
+    },
+    ...listingNotes(input, words),
+  ];
 
   if (rows.length === 0) {
     const empty =
@@ -199,29 +215,9 @@ export function buildListing(input: ListingInput): RenderedMessage {
   }
 
   // Keep one block in reserve for the "N more not shown" footer.
-  const budget = LIMITS.blocksPerMessage - 1;
-  let shown = 0;
-  for (const row of rows) {
-    const note = input.killable(row) ? cannotSignalNote(row) : null;
-    const buttons = input.killable(row) && !note ? sessionButtons(cluster, row, { cancel: true, terminate: true }) : [];
-    const needed = buttons.length > 0 || note ? 2 : 1;
-    if (blocks.length + needed > budget) break;
-    blocks.push({
-      type: 'section',
-      text: { type: 'mrkdwn', text: sessionText(row, { queryHidden: input.queryHidden ?? false }) },
-    });
-    if (buttons.length > 0) blocks.push({ type: 'actions', elements: buttons } satisfies ActionsBlock);
-    if (note) blocks.push(note);
-    shown += 1;
-  }
-
+  const shown = rowBlocks(blocks, input, LIMITS.blocksPerMessage - 1);
   const hidden = total - shown;
-  if (hidden > 0) {
-    blocks.push({
-      type: 'context',
-      elements: [{ type: 'mrkdwn', text: `${hidden} more not shown — ${NARROW_HINT}` }],
-    });
-  }
+  if (hidden > 0) blocks.push(contextLine(`${hidden} more not shown — ${NARROW_HINT}`));
 
   const lines = rows
     .slice(0, 10)

@@ -5,7 +5,7 @@ import type { KnownBlock, ModalView } from '@slack/types';
 import type { ConnectionRelief } from '../../domain/watch.js';
 import { INPUT, VIEW } from './ids.js';
 import { inlineText, LIMITS, truncate } from './mrkdwn.js';
-import { incidentRequestModal } from './request.js';
+import { incidentRequestModal } from './request-form.js';
 
 /** The one option of the widening checkbox. */
 export const INCLUDE_ACTIVE = 'include_active';

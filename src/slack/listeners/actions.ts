@@ -8,7 +8,7 @@ import type { TargetSnapshot } from '../../domain/types.js';
 import type { Logger } from '../../logger.js';
 import { READ_ONLY_TEXT } from '../../domain/messages.js';
 import { parseCommand } from '../../domain/command.js';
-import { buildRequestModal } from '../blocks/request.js';
+import { buildRequestModal } from '../blocks/request-form.js';
 import { asShared } from '../blocks/share.js';
 import { sealed, verbatim } from '../blocks/mrkdwn.js';
 import { answerRead, SHAREABLE } from './commands.js';

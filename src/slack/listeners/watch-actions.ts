@@ -4,7 +4,7 @@
 import type { App, BlockAction, ButtonAction } from '@slack/bolt';
 import { READ_ONLY_TEXT } from '../../domain/messages.js';
 import type { Logger } from '../../logger.js';
-import { buildStormModal } from '../blocks/request.js';
+import { buildStormModal } from '../blocks/request-form.js';
 import { verbatim } from '../blocks/mrkdwn.js';
 import { readFailureText } from '../blocks/read.js';
 import { ACTION, decodeSnooze, decodeStorm, SNOOZE_ACTION } from '../blocks/ids.js';
