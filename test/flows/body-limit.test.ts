@@ -11,7 +11,7 @@ import { FORM_CONTENT_TYPE, postSigned } from '../helpers/slack-requests.js';
 import { BODY_TIMEOUT_MS, MAX_BODY_BYTES, MAX_IN_FLIGHT_BYTES, processBodyBudget } from '../../src/slack/body-limit.js';
 import { useTestApp } from '../helpers/use-test-app.js';
 
-const { db, slack, app } = useTestApp({ database: 'bodylimit' });
+const { slack, app } = useTestApp({ database: 'bodylimit' });
 
 const MB = 1024 * 1024;
 

@@ -12,7 +12,7 @@ import { useTestApp } from '../helpers/use-test-app.js';
 
 let proxy: SlowProxy;
 let clusters: string;
-const { db, slack, app } = useTestApp({
+const { db, slack } = useTestApp({
   database: 'down',
   async prepare(database) {
     proxy = await startSlowProxy(Number(new URL(database.url).port), 0);
