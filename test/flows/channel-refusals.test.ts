@@ -1,32 +1,20 @@
 // The audit channel refusing posts (not_in_channel, channel_not_found, is_archived): said at start-up and by
 // `/pgsessions status`, and the outbox keeps every entry and delivers each once when the channel is fixed.
-import { after, afterEach, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
-import { startSlackApi, type RecordedCall, type SlackApi } from '../helpers/slack-api.js';
+import type { RecordedCall } from '../helpers/slack-api.js';
 import { sleepSession } from '../helpers/sessions.js';
 import { AUDIT_CHANNEL, baseEnv, REQUESTER, startTestApp, type TestApp } from '../helpers/app.js';
 import { as, command, fresh, sessionTracker, stateQuery, textOf, typedRequest } from '../helpers/approval-flow.js';
 import { describeChannelProblem, withChannelProblems } from '../../src/slack/blocks/channels.js';
 import { checkMessageBlocks } from '../../src/slack/blocks/limits-check.js';
 import { buildHelp } from '../../src/slack/blocks/help.js';
+import { useTestApp } from '../helpers/use-test-app.js';
 
-let db: TestDatabase;
-let slack: SlackApi;
 const sessions = sessionTracker();
 const track = sessions.track;
-
-before(async () => {
-  [db, slack] = await Promise.all([createTestDatabase('channels'), startSlackApi()]);
-});
-afterEach(async () => {
-  await sessions.endAll();
-  slack.reset();
-});
-after(async () => {
-  await slack?.close();
-  await db?.drop();
-});
+// Each test starts its own app.
+const { db, slack } = useTestApp({ database: 'channels', app: false, sessions, resetSlack: true });
 
 const seqOf = (call: RecordedCall): number => Number(/audit #(\d+)/.exec(textOf(call.params.blocks))?.[1]);
 const refusedByTest = new WeakSet<RecordedCall>();

@@ -3,11 +3,8 @@
 // blocking, Share in channel, the request form, the approval message, pending, approval, the thread reply
 // and the audit channel — and every surface is checked: `full` shows the query, `truncated` never shows
 // what lies past 200 characters, `none` shows no query text anywhere in Slack.
-import { after, afterEach, before, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import pg from 'pg';
-import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
-import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { blockAction, triggerId, viewSubmission } from '../helpers/slack-requests.js';
 import { blockedQuery, idleInTransactionLockHolder, sessionAlive } from '../helpers/sessions.js';
 import {
@@ -28,10 +25,12 @@ import {
   fresh,
   requestIdOf,
   sessionTracker,
+  stateQuery,
   textOf,
   waitForStatus,
 } from '../helpers/approval-flow.js';
 import { ACTION, decodeTarget, INPUT, VIEW } from '../../src/slack/blocks/ids.js';
+import { useTestApp } from '../helpers/use-test-app.js';
 
 const HEAD = 'QTMARKHEAD';
 const TAIL = 'QTMARKTAIL';
@@ -43,24 +42,15 @@ const WAITER_SQL = `SELECT count(*) FROM ${TABLE} ${comment('waiter')}`;
 
 type Mode = 'full' | 'truncated' | 'none';
 
-let db: TestDatabase;
-let slack: SlackApi;
 const sessions = sessionTracker();
-
-before(async () => {
-  db = await createTestDatabase('qtext');
-  slack = await startSlackApi();
-  const c = new pg.Client({ connectionString: db.url });
-  await c.connect();
-  await c.query(`CREATE TABLE ${TABLE} (id int)`);
-  await c.end();
-});
-afterEach(async () => {
-  await sessions.endAll();
-});
-after(async () => {
-  await slack?.close();
-  await db?.drop();
+// Each test starts its own app.
+const { db, slack } = useTestApp({
+  database: 'qtext',
+  async prepare(database) {
+    await stateQuery(database.url, `CREATE TABLE ${TABLE} (id int)`);
+  },
+  app: false,
+  sessions,
 });
 
 /** What a surface may show in each mode. `tail` false: the renderer's own limit cuts before the tail anyway. */

@@ -2,10 +2,8 @@
 // installing workspace (auth.test says T1), or whose user Slack calls a guest. Each is refused with one
 // sentence, and nothing is listed, shared, requested or approved; PGSESSIONS_ALLOWED_TEAMS lets a named
 // workspace in.
-import { after, afterEach, before, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
-import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import {
   blockActionPayload,
   FORM_CONTENT_TYPE,
@@ -19,26 +17,15 @@ import { baseEnv, REQUESTER, SIGNING_SECRET, startTestApp, type TestApp } from '
 import { as, fresh, requestRow, sessionTracker, stateQuery, textOf, typedRequest } from '../helpers/approval-flow.js';
 import { ORIGIN_MESSAGES } from '../../src/domain/workspaces.js';
 import { ACTION, encodeModalMetadata, INPUT, VIEW } from '../../src/slack/blocks/ids.js';
+import { useTestApp } from '../helpers/use-test-app.js';
 
 const PARTNER_APPROVER = 'UPARTNER';
 const OTHER_TEAM = 'TOTHER';
 const ALLOWED_TEAM = 'TFRIEND';
 
-let db: TestDatabase;
-let slack: SlackApi;
 const sessions = sessionTracker();
-
-before(async () => {
-  db = await createTestDatabase('wspace');
-  slack = await startSlackApi();
-});
-afterEach(async () => {
-  await sessions.endAll();
-});
-after(async () => {
-  await slack?.close();
-  await db?.drop();
-});
+// Each test starts its own app.
+const { db, slack } = useTestApp({ database: 'wspace', app: false, sessions });
 
 /** `/pgsessions TEXT` with extra or replaced form fields; resolves with the ack's JSON and what reached the response_url. */
 async function slash(app: TestApp, text: string, fields: Record<string, string>) {
