@@ -62,6 +62,8 @@ export interface Config {
   };
   /** Serve /metrics (and /healthz) on this port instead of PORT; null = on PORT. */
   metricsPort: number | null;
+  /** PGSESSIONS_FLEET_TIMEOUT: how long `cluster:*` waits for each cluster. */
+  fleetTimeoutMs: number;
   /** PGSESSIONS_RETENTION: incidents and rule executions older than this are pruned. */
   retentionSeconds: number;
   /** Watching, by cluster name: the global PGSESSIONS_WATCH_* settings with the cluster's own `watch:` on top. */
@@ -325,6 +327,18 @@ const env = z.object({
       return days * 86_400;
     }),
   METRICS_PORT: z.coerce.number({ message: 'must be a port number' }).int().min(0).max(65535).optional(),
+  // How long `cluster:*` waits for each cluster before naming it as not answering.
+  PGSESSIONS_FLEET_TIMEOUT: z
+    .string()
+    .default('2s')
+    .transform((value, ctx) => {
+      const seconds = parseDuration(value);
+      if (seconds === null || seconds < 1 || seconds > 30) {
+        ctx.addIssue({ code: 'custom', message: 'must be a duration from 1s to 30s, such as 2s' });
+        return z.NEVER;
+      }
+      return seconds * 1000;
+    }),
 });
 
 /** The settings of the state database and the audit trail, for the CLIs (`npm run migrate`, `npm run audit:verify`). */
@@ -537,6 +551,7 @@ export function loadConfig(source: NodeJS.ProcessEnv): Config {
         : null,
     },
     metricsPort: data.METRICS_PORT ?? null,
+    fleetTimeoutMs: data.PGSESSIONS_FLEET_TIMEOUT,
     retentionSeconds: data.PGSESSIONS_RETENTION,
     watch: watchBy,
   };

@@ -24,7 +24,8 @@ import { createSlackApp, webClientOptions } from './slack/app.js';
 import { buildAuditMessage } from './slack/blocks/audit.js';
 import type { AuditTrust } from './slack/blocks/help.js';
 import { sealed } from './slack/blocks/mrkdwn.js';
-import { createReadService } from './domain/reads.js';
+import { createReadService, type ReadDeps } from './domain/reads.js';
+import { createFleetView } from './domain/fleet.js';
 import { createGroups } from './slack/groups.js';
 import { createPeople } from './slack/people.js';
 import { createRequestMessages } from './slack/request-messages.js';
@@ -198,7 +199,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   const requests = instrumentRequests(limitRequests(service, requestLimiter), metrics);
   const readLimiter = createRateLimiter(config.rateLimits.listing);
 
-  const reads = createReadService({
+  const readDeps: ReadDeps = {
     clusters: () => [...clusters.values()],
     pending: (cluster) => state.listPending(cluster),
     groups,
@@ -216,7 +217,8 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     // Users are told "unreachable"; the log keeps what happened (scrubbed of passwords).
     onTrouble: (cluster, error) =>
       log.warn({ cluster, error: describeConnectionError(error) }, 'cluster unreachable or slow'),
-  });
+  };
+  const reads = createReadService(readDeps);
 
   // Say at start-up what each cluster's role can and cannot do; a cluster that is down does not stop us.
   for (const s of await reads.status()) {
@@ -263,6 +265,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     queryText: config.queryText,
     audit,
     reads,
+    fleet: createFleetView({ ...readDeps, timeoutMs: config.fleetTimeoutMs }),
     requests,
     readLimiter,
     people: createPeople(client, logger.child({ module: 'people' }), home),

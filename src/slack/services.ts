@@ -10,6 +10,7 @@ import type { AuditTrust } from './blocks/help.js';
 import type { Watcher } from '../watch/watcher.js';
 import type { RuleService } from '../domain/rules-service.js';
 import type { ChannelHealth } from './channel-health.js';
+import type { FleetView } from '../domain/fleet.js';
 
 export interface AppServices {
   readOnly: boolean;
@@ -30,6 +31,8 @@ export interface AppServices {
   watch?: Pick<Watcher, 'snooze' | 'storm' | 'relief'>;
   /** Standing approvals (`allow`, `rules`, their buttons). */
   rules?: Pick<RuleService, 'propose' | 'approve' | 'deny' | 'withdraw' | 'revoke' | 'list'>;
+  /** `cluster:*`: every cluster the person may view, each within PGSESSIONS_FLEET_TIMEOUT. */
+  fleet?: FleetView;
   /** Whether the audit and watch channels take posts, for `status`. */
   channels?: Pick<ChannelHealth, 'check'>;
 }
