@@ -32,7 +32,9 @@ import { createRequestMessages } from './slack/request-messages.js';
 import type { AppServices } from './slack/services.js';
 import { WebClient } from '@slack/web-api';
 import type pg from 'pg';
-import { createRateLimiter, limitRequests } from './domain/rate-limit.js';
+import { limitRequests } from './domain/rate-limit.js';
+import { createSharedRateLimiter } from './domain/shared-rate-limit.js';
+import { createRateBucketStore } from './postgres/rate-bucket-store.js';
 import { createMetrics, instrumentCluster, instrumentRequests, instrumentRules } from './metrics.js';
 import { cachedFor, startProbeServer, type ProbeServer } from './probe-server.js';
 import { createIncidentStore } from './postgres/incident-store.js';
@@ -195,9 +197,26 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     isUnreachable: isConnectionError,
     troubleOf,
   });
-  const requestLimiter = createRateLimiter(config.rateLimits.request);
+  // Shared by every replica through the state database; a slow state database falls back to this replica's own.
+  const buckets = createRateBucketStore(statePool);
+  const onFallback = (reason: 'timeout' | 'error', error?: unknown) =>
+    log.warn(
+      { reason, ...(error ? { error: describeConnectionError(error) } : {}) },
+      'rate limits: the state database did not answer in time, this replica counts alone for a few seconds',
+    );
+  const requestLimiter = createSharedRateLimiter({
+    bucket: 'request',
+    settings: config.rateLimits.request,
+    store: buckets,
+    onFallback,
+  });
   const requests = instrumentRequests(limitRequests(service, requestLimiter), metrics);
-  const readLimiter = createRateLimiter(config.rateLimits.listing);
+  const readLimiter = createSharedRateLimiter({
+    bucket: 'listing',
+    settings: config.rateLimits.listing,
+    store: buckets,
+    onFallback,
+  });
 
   const readDeps: ReadDeps = {
     clusters: () => [...clusters.values()],
@@ -373,9 +392,9 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   if (watched.length > 0) {
     services.watch = {
       // A snooze is audited and posted like a request: it costs a token of the same per-user bucket.
-      snooze: (id, minutes, user, mayView) => {
-        if (!watcher) return Promise.resolve({ ok: false, message: 'Watching has not started yet.' });
-        if (!requestLimiter.take(user)) return Promise.resolve({ ok: false, message: FAILURE_MESSAGES.rate_limited });
+      snooze: async (id, minutes, user, mayView) => {
+        if (!watcher) return { ok: false, message: 'Watching has not started yet.' };
+        if (!(await requestLimiter.take(user))) return { ok: false, message: FAILURE_MESSAGES.rate_limited };
         return watcher.snooze(id, minutes, user, mayView);
       },
       storm: (id) =>

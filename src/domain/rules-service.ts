@@ -163,7 +163,7 @@ export interface RuleDeps {
   /** Which connection failure (full, busy, unreachable), to say what it is; unreachable when absent. */
   troubleOf?(error: unknown): Trouble | null;
   /** A per-user budget for proposals (the request rate limit). */
-  mayPropose?(user: string): boolean;
+  mayPropose?(user: string): boolean | Promise<boolean>;
   /** Timers of the message coalescing and the revoke's wait (tests pass their own clock). */
   scheduler?: Scheduler;
 }
@@ -367,7 +367,7 @@ export function createRuleService(deps: RuleDeps) {
     if (!floor.ok) return { ok: false, code: 'never_acts', message: floor.message };
     const shielded = protectedFilter(ask.spec, settings);
     if (shielded) return { ok: false, code: 'never_acts', message: shielded };
-    if (deps.mayPropose && !deps.mayPropose(ask.proposer)) return fail('rate_limited');
+    if (deps.mayPropose && !(await deps.mayPropose(ask.proposer))) return fail('rate_limited');
     // Without a threshold of its own it acts at the alert threshold: frozen into it, and said in its message.
     const spec = withAlertFloor(ask.spec, thresholds);
     const preview = await previewOf(ask.cluster, spec, thresholds);

@@ -5,7 +5,7 @@ import type { RequestService } from '../domain/requests.js';
 import type { Metrics } from '../metrics.js';
 import type { QueryTextMode } from '../domain/policy.js';
 import type { PeoplePort } from '../domain/workspaces.js';
-import type { RateLimiter } from '../domain/rate-limit.js';
+import type { Limiter } from '../domain/rate-limit.js';
 import type { AuditTrust } from './blocks/help.js';
 import type { Watcher } from '../watch/watcher.js';
 import type { RuleService } from '../domain/rules-service.js';
@@ -24,7 +24,7 @@ export interface AppServices {
   /** What the audit trail can prove with this setup, for `status` (unset: not said). */
   audit?: AuditTrust;
   /** Per-user budget of listings and other reads (PGSESSIONS_LISTING_RATE / _BURST). */
-  readLimiter: RateLimiter;
+  readLimiter: Limiter;
   health(): Promise<boolean>;
   metrics: Metrics;
   /** Watching (PGSESSIONS_WATCH_CHANNEL set): Snooze on an alert, a storm's frozen sessions, a connection storm's relief. Absent when nothing is watched. */
