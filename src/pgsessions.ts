@@ -66,6 +66,8 @@ export interface StartOptions {
   bulkCap?: number;
   /** Web API timeout per attempt for the app's own calls (default 10 s in webClientOptions); tests shorten it. */
   slackTimeoutMs?: number;
+  /** How long a shared rate-limit bucket is waited for before this replica's own decides (default 500 ms). */
+  rateLimitTimeoutMs?: number;
   /** How long /healthz and /metrics reuse what they read from the state database (default 5 s). */
   probeCacheMs?: number;
   /** Seconds between two updates of one alert message (default 30). */
@@ -209,6 +211,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     settings: config.rateLimits.request,
     store: buckets,
     onFallback,
+    timeoutMs: options.rateLimitTimeoutMs,
   });
   const requests = instrumentRequests(limitRequests(service, requestLimiter), metrics);
   const readLimiter = createSharedRateLimiter({
@@ -216,6 +219,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     settings: config.rateLimits.listing,
     store: buckets,
     onFallback,
+    timeoutMs: options.rateLimitTimeoutMs,
   });
 
   const readDeps: ReadDeps = {

@@ -22,7 +22,7 @@ export interface SharedLimiterOptions {
   /** null: no limit. */
   settings: RateLimitSettings | null;
   store: RateBucketStore;
-  /** How long the shared bucket is waited for before the local one decides (default 250 ms). */
+  /** How long the shared bucket is waited for before the local one decides (default 500 ms). */
   timeoutMs?: number;
   /** After a slow or failed answer, the local bucket alone decides for this long (default 5 s). */
   backoffMs?: number;
@@ -43,7 +43,7 @@ export function createSharedRateLimiter(options: SharedLimiterOptions): SharedLi
   const { settings, store, bucket } = options;
   if (!settings) return { take: async () => true, refund: () => undefined };
   const now = options.now ?? Date.now;
-  const timeoutMs = options.timeoutMs ?? 250;
+  const timeoutMs = options.timeoutMs ?? 500;
   const backoffMs = options.backoffMs ?? 5_000;
   const pruneEvery = options.pruneEvery ?? 1_000;
   const local = createRateLimiter(settings, now);
