@@ -30,6 +30,8 @@ export interface Config {
   clusters: ClusterConfig[];
   /** PGSESSIONS_CLUSTERS: the clusters file, reloaded when it changes; null when DATABASE_URL names the one cluster. */
   clustersFile: string | null;
+  /** PGSESSIONS_FLEET_TIMEOUT: how long `cluster:*` waits for each cluster. */
+  fleetTimeoutMs: number;
   stateDatabaseUrl: string;
   auditChannel: string;
   approvers: string[];
@@ -148,6 +150,7 @@ function toConfig(
     port: data.PORT,
     clusters,
     clustersFile: data.PGSESSIONS_CLUSTERS ?? null,
+    fleetTimeoutMs: data.PGSESSIONS_FLEET_TIMEOUT,
     stateDatabaseUrl: stateDatabaseUrl.trim(),
     auditChannel: data.PGSESSIONS_AUDIT_CHANNEL,
     approvers: data.PGSESSIONS_APPROVERS,

@@ -30,13 +30,16 @@ import { BINDING_OFF } from './domain/binding.js';
 import { createSlackApp, webClientOptions } from './slack/app.js';
 import { auditPoster } from './audit/post.js';
 import type { AuditTrust } from './slack/blocks/help.js';
-import { createReadService } from './domain/read-service.js';
+import { createReadService, type ReadDeps } from './domain/read-service.js';
+import { createFleetView } from './domain/fleet.js';
 import { createGroups } from './slack/adapters/groups.js';
 import { createPeople } from './slack/adapters/people.js';
 import { createRequestMessages } from './slack/adapters/request-messages.js';
 import type { AppServices } from './slack/services.js';
 import { WebClient } from '@slack/web-api';
-import { createRateLimiter, limitRequests } from './domain/rate-limit.js';
+import { limitRequests } from './domain/rate-limit.js';
+import { createSharedRateLimiter } from './domain/shared-rate-limit.js';
+import { createRateBucketStore } from './postgres/rate-bucket-store.js';
 import { createMetrics, instrumentRequests, instrumentRules } from './metrics.js';
 import { cachedFor, probeHandlers, startProbeServer, type ProbeServer } from './probe-server.js';
 import { createIncidentStore } from './postgres/incident-store.js';
@@ -69,6 +72,8 @@ export interface StartOptions {
   bulkCap?: number;
   /** Web API timeout per attempt for the app's own calls (default 10 s in webClientOptions); tests shorten it. */
   slackTimeoutMs?: number;
+  /** How long a shared rate-limit bucket is waited for before this replica's own decides (default 500 ms). */
+  rateLimitTimeoutMs?: number;
   /** How long /healthz and /metrics reuse what they read from the state database (default 5 s). */
   probeCacheMs?: number;
   /** Seconds between two updates of one alert message (default 30). */
@@ -204,11 +209,30 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     isUnreachable: isConnectionError,
     troubleOf,
   });
-  const requestLimiter = createRateLimiter(config.rateLimits.request);
+  // Shared by every replica through the state database; a slow state database falls back to this replica's own.
+  const buckets = createRateBucketStore(statePool);
+  const onFallback = (reason: 'timeout' | 'error', error?: unknown) =>
+    log.warn(
+      { reason, ...(error ? { error: describeConnectionError(error) } : {}) },
+      'rate limits: the state database did not answer in time, this replica counts alone for a few seconds',
+    );
+  const requestLimiter = createSharedRateLimiter({
+    bucket: 'request',
+    settings: config.rateLimits.request,
+    store: buckets,
+    onFallback,
+    timeoutMs: options.rateLimitTimeoutMs,
+  });
   const requests = instrumentRequests(limitRequests(service, requestLimiter), metrics);
-  const readLimiter = createRateLimiter(config.rateLimits.listing);
+  const readLimiter = createSharedRateLimiter({
+    bucket: 'listing',
+    settings: config.rateLimits.listing,
+    store: buckets,
+    onFallback,
+    timeoutMs: options.rateLimitTimeoutMs,
+  });
 
-  const reads = createReadService({
+  const readDeps: ReadDeps = {
     clusters: () => clusters.all(),
     pending: (cluster) => state.listPending(cluster),
     groups,
@@ -226,7 +250,8 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     // Users are told "unreachable"; the log keeps what happened (scrubbed of passwords).
     onTrouble: (cluster, error) =>
       log.warn({ cluster, error: describeConnectionError(error) }, 'cluster unreachable or slow'),
-  });
+  };
+  const reads = createReadService(readDeps);
 
   // Say at start-up what each cluster's role can and cannot do; a cluster that is down does not stop us.
   for (const s of await reads.status()) {
@@ -273,6 +298,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     queryText: config.queryText,
     audit,
     reads,
+    fleet: createFleetView({ ...readDeps, timeoutMs: config.fleetTimeoutMs }),
     requests,
     readLimiter,
     people: createPeople(client, logger.child({ module: 'people' }), home),
@@ -384,9 +410,9 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   if (watched.length > 0 || config.clustersFile !== null) {
     services.watch = {
       // A snooze is audited and posted like a request: it costs a token of the same per-user bucket.
-      snooze: (id, minutes, user, mayView) => {
-        if (!watcher) return Promise.resolve({ ok: false, message: ALERT_FAILURES.not_started });
-        if (!requestLimiter.take(user)) return Promise.resolve({ ok: false, message: FAILURE_MESSAGES.rate_limited });
+      snooze: async (id, minutes, user, mayView) => {
+        if (!watcher) return { ok: false, message: ALERT_FAILURES.not_started };
+        if (!(await requestLimiter.take(user))) return { ok: false, message: FAILURE_MESSAGES.rate_limited };
         return watcher.snooze(id, minutes, user, mayView);
       },
       storm: (id) =>

@@ -136,6 +136,18 @@ export const env = z.object({
       return days * 86_400;
     }),
   METRICS_PORT: z.coerce.number({ message: 'must be a port number' }).int().min(0).max(65535).optional(),
+  // How long `cluster:*` waits for each cluster before naming it as not answering.
+  PGSESSIONS_FLEET_TIMEOUT: z
+    .string()
+    .default('2s')
+    .transform((value, ctx) => {
+      const seconds = parseDuration(value);
+      if (seconds === null || seconds < 1 || seconds > 30) {
+        ctx.addIssue({ code: 'custom', message: 'must be a duration from 1s to 30s, such as 2s' });
+        return z.NEVER;
+      }
+      return seconds * 1000;
+    }),
 });
 
 /** Every setting the schema knows, by name: deployment examples are checked against it (test/deploy.test.ts). */

@@ -6,6 +6,7 @@ import { InvalidCommand } from './errors.js';
 import { parseDuration } from './duration.js';
 import type { ListFilters, SessionState } from './types.js';
 import { checkRule, type RuleDraft, type RuleSpec } from './rules.js';
+import { ALL_CLUSTERS } from './fleet.js';
 
 export type ParsedCommand =
   | { kind: 'top'; cluster?: string; filters: ListFilters }
@@ -45,7 +46,7 @@ export const STATE_WORDS = {
 
 export const USAGE = [
   '*Usage:* `/pgsessions [command] [key:value …]` — modifiers in any order; quote values with spaces: `app:"my app"`',
-  '• `/pgsessions [top] [cluster:NAME] [db:NAME] [user:NAME] [app:NAME] [state:STATE] [min:30s] [limit:N]` — the longest-running sessions that are not idle, longest first. STATE is one of `active`, `idle`, `idle-in-transaction`, `idle-in-transaction-aborted`, `fastpath`, `disabled`; `min:` is a duration like `30s`, `5m`, `1h30m`; `limit:` is 1–200 (default 20).',
+  '• `/pgsessions [top] [cluster:NAME] [db:NAME] [user:NAME] [app:NAME] [state:STATE] [min:30s] [limit:N]` — the longest-running sessions that are not idle, longest first. STATE is one of `active`, `idle`, `idle-in-transaction`, `idle-in-transaction-aborted`, `fastpath`, `disabled`; `min:` is a duration like `30s`, `5m`, `1h30m`; `limit:` is 1–200 (default 20); `cluster:*` lists every cluster you may look at, with the same filters.',
   '• `/pgsessions blocking [cluster:NAME]` — who blocks whom, root blockers first.',
   '• `/pgsessions replication [cluster:NAME]` — walsenders by application_name, with lag.',
   "• `/pgsessions status [cluster:NAME]` — the server version and what the bot's role can and cannot do.",
@@ -214,8 +215,15 @@ function collect(kind: Kind, tokens: Token[], freeWordsAllowed: boolean): Collec
   return { modifiers, words };
 }
 
-function withCluster<T extends object>(value: T, cluster: string | undefined): T & { cluster?: string } {
-  return cluster === undefined ? value : { ...value, cluster: parseName('cluster', cluster) };
+function withCluster<T extends { kind: Kind }>(value: T, cluster: string | undefined): T & { cluster?: string } {
+  if (cluster === undefined) return value;
+  // `cluster:*` spans the fleet; only the listing can (see domain/fleet.ts), and every other command says so.
+  if (cluster === ALL_CLUSTERS) {
+    if (value.kind !== 'top')
+      fail(`cluster:* works with a listing only: ${value.kind} needs one cluster, cluster:NAME.`);
+    return { ...value, cluster };
+  }
+  return { ...value, cluster: parseName('cluster', cluster) };
 }
 
 function parseTop(tokens: Token[]): ParsedCommand {

@@ -1,6 +1,7 @@
 // Per-user token buckets: generous for a person at an incident, a wall for a script. In memory, per
-// replica (N replicas allow N times the rate): the point is to keep one user from starving the database,
-// the approvers and the audit channel, not to meter exactly. Pure: no Slack, no pg.
+// replica; shared-rate-limit.ts shares them through the state database so N replicas do not allow N times
+// the rate, with this one as its fallback. The point is to keep one user from starving the database, the
+// approvers and the audit channel. Pure: no Slack, no pg.
 import { FAILURE_MESSAGES } from './messages.js';
 import { refused, type Outcome } from './outcome.js';
 import type { RequestService } from './request-service.js';
@@ -13,7 +14,13 @@ export interface RateLimitSettings {
   perSecond: number;
 }
 
-export interface RateLimiter {
+/** What callers need of a limiter: a take they await (the shared one asks the state database), a refund. */
+export interface Limiter {
+  take(user: string): boolean | Promise<boolean>;
+  refund(user: string): void;
+}
+
+export interface RateLimiter extends Limiter {
   /** Takes one of the user's tokens; false (and nothing taken) when there is none. */
   take(user: string): boolean;
   /** Gives a token back (a try that turned out not to count). */
@@ -66,21 +73,22 @@ export function createRateLimiter(settings: RateLimitSettings | null, now: () =>
  * audited and posted, and a refused click is somebody (or something) trying what they may not. A decision
  * that goes through costs nothing. Refused here, nothing reaches the store, the audit or Slack's channel.
  */
-export function limitRequests(service: RequestService, limiter: RateLimiter): RequestService {
+export function limitRequests(service: RequestService, limiter: Limiter): RequestService {
   const limited = (): Outcome<KillRequest> => refused('rate_limited', FAILURE_MESSAGES.rate_limited);
   const decision =
     (decide: (id: string, user: string) => Promise<Outcome<KillRequest>>) =>
     async (id: string, user: string): Promise<Outcome<KillRequest>> => {
-      if (!limiter.take(user)) return limited();
+      if (!(await limiter.take(user))) return limited();
       const result = await decide(id, user);
       if (result.ok) limiter.refund(user);
       return result;
     };
   return {
     ...service,
-    requestOne: async (ask) => (limiter.take(ask.requester) ? service.requestOne(ask) : limited()),
-    requestAll: async (ask) => (limiter.take(ask.requester) ? service.requestAll(ask) : limited()),
-    requestFrozenCancel: async (ask) => (limiter.take(ask.requester) ? service.requestFrozenCancel(ask) : limited()),
+    requestOne: async (ask) => ((await limiter.take(ask.requester)) ? service.requestOne(ask) : limited()),
+    requestAll: async (ask) => ((await limiter.take(ask.requester)) ? service.requestAll(ask) : limited()),
+    requestFrozenCancel: async (ask) =>
+      (await limiter.take(ask.requester)) ? service.requestFrozenCancel(ask) : limited(),
     approve: decision(service.approve),
     deny: decision(service.deny),
     withdraw: decision(service.withdraw),

@@ -93,7 +93,7 @@ export async function propose(ctx: RuleContext, ask: Proposal): Promise<Outcome<
   if (!floor.ok) return floor;
   const shielded = protectedFilter(ask.spec, settings);
   if (shielded) return refused('never_acts', shielded);
-  if (ctx.mayPropose && !ctx.mayPropose(ask.proposer)) return refuseRule('rate_limited');
+  if (ctx.mayPropose && !(await ctx.mayPropose(ask.proposer))) return refuseRule('rate_limited');
   // Without a threshold of its own it acts at the alert threshold: frozen into it, and said in its message.
   const spec = withAlertFloor(ask.spec, thresholds);
   const preview = await previewOf(ctx, ask.cluster, spec, thresholds);

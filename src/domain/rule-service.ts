@@ -145,7 +145,7 @@ export interface RuleDeps {
   /** Which connection failure (full, busy, unreachable), to say what it is; unreachable when absent. */
   troubleOf?(error: unknown): Trouble | null;
   /** A per-user budget for proposals (the request rate limit). */
-  mayPropose?(user: string): boolean;
+  mayPropose?(user: string): boolean | Promise<boolean>;
   /** Timers of the message coalescing and the revoke's wait (tests pass their own clock). */
   scheduler?: Scheduler;
 }

@@ -67,6 +67,11 @@ export const RUNTIME_GRANTS: readonly StateGrant[] = [
     privileges: 'SELECT, INSERT, UPDATE (outcome, finished_at, outcome_binding), DELETE',
     why: 'claim each rule execution before its signal, record its outcome once (migration 009); an ended rule’s executions pruned after PGSESSIONS_RETENTION',
   },
+  {
+    on: 'TABLE pgsessions.rate_buckets',
+    privileges: 'SELECT, INSERT, UPDATE (tokens, at), DELETE',
+    why: 'per-person rate limits shared by the replicas (migration 011): take and refund tokens, forget full buckets',
+  },
 ];
 
 const SQL_REVOKE_ALL = (role: string) => [

@@ -5,11 +5,12 @@ import type { RequestService } from '../domain/request-service.js';
 import type { Metrics } from '../metrics.js';
 import type { QueryTextMode } from '../domain/policy.js';
 import type { PeoplePort } from '../domain/workspaces.js';
-import type { RateLimiter } from '../domain/rate-limit.js';
+import type { Limiter } from '../domain/rate-limit.js';
 import type { AuditTrust } from './blocks/help.js';
 import type { WatchActionsPort } from '../domain/watch-actions.js';
 import type { RuleService } from '../domain/rule-service.js';
 import type { ChannelHealth } from './adapters/channel-health.js';
+import type { FleetView } from '../domain/fleet.js';
 
 export interface AppServices {
   readOnly: boolean;
@@ -23,13 +24,15 @@ export interface AppServices {
   /** What the audit trail can prove with this setup, for `status` (unset: not said). */
   audit?: AuditTrust;
   /** Per-user budget of listings and other reads (PGSESSIONS_LISTING_RATE / _BURST). */
-  readLimiter: RateLimiter;
+  readLimiter: Limiter;
   health(): Promise<boolean>;
   metrics: Metrics;
   /** Watching (PGSESSIONS_WATCH_CHANNEL set): Snooze on an alert, a storm's frozen sessions, a connection storm's relief. Absent when nothing is watched. */
   watch?: WatchActionsPort;
   /** Standing approvals (`allow`, `rules`, their buttons). */
   rules?: Pick<RuleService, 'propose' | 'approve' | 'deny' | 'withdraw' | 'revoke' | 'list'>;
+  /** `cluster:*`: every cluster the person may view, each within PGSESSIONS_FLEET_TIMEOUT. */
+  fleet?: FleetView;
   /** Whether the audit and watch channels take posts, for `status`. */
   channels?: Pick<ChannelHealth, 'check'>;
 }

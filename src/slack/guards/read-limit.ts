@@ -4,7 +4,7 @@
 // Kill requests and decisions are limited by the request service's own decorator (domain/rate-limit.ts).
 import type { AnyMiddlewareArgs, Middleware } from '@slack/bolt';
 import { parseCommand, type ParsedCommand } from '../../domain/command.js';
-import type { RateLimiter } from '../../domain/rate-limit.js';
+import type { Limiter } from '../../domain/rate-limit.js';
 import type { Logger } from '../../logger.js';
 import { ACTION } from '../blocks/ids.js';
 
@@ -53,13 +53,13 @@ function readOf(body: unknown): Read | null {
 }
 
 export function readLimit(
-  limiter: RateLimiter,
+  limiter: Limiter,
   logger: Logger,
   onRefused: (kind: ParsedCommand['kind'] | null) => void,
 ): Middleware<AnyMiddlewareArgs> {
   return async (args) => {
     const read = readOf(args.body);
-    if (!read || limiter.take(read.user)) {
+    if (!read || (await limiter.take(read.user))) {
       await args.next();
       return;
     }

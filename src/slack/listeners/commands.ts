@@ -14,6 +14,8 @@ import { withChannelProblems } from '../blocks/channels.js';
 import type { AppServices } from '../services.js';
 import { tellPerson, troubleSentence } from '../adapters/tell.js';
 import { logTrouble } from './glue.js';
+import { ALL_CLUSTERS } from '../../domain/fleet.js';
+import { answerFleet } from './fleet.js';
 
 const commandFields = z.object({
   user_id: z.string().min(1),
@@ -57,6 +59,7 @@ const FAILURE_OUTCOME = {
 export async function answerRead(command: ParsedCommand, reader: Reader, services: AppServices): Promise<Answer> {
   if (command.kind === 'invalid') return { message: buildUsageError(command.message), outcome: 'invalid' };
   if (!isReadCommand(command)) return { message: plain('That is not a listing.'), outcome: 'invalid' };
+  if (command.kind === 'top' && command.cluster === ALL_CLUSTERS) return answerFleet(command.filters, reader, services);
   const result = await services.reads.answer(command, reader);
   if (!result.ok)
     return { message: plain(readFailureText(result.refusal)), outcome: FAILURE_OUTCOME[result.refusal.code] };
