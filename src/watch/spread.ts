@@ -25,6 +25,11 @@ export interface SpreadOptions extends LeadershipOptions {
 export interface SpreadLeadership extends Leadership {
   /** Clusters this replica leads right now (the `pgsessions_watch_leading` gauge). */
   leading(): number;
+  /**
+   * The clusters this replica watches from now on (a reloaded clusters file): its next heartbeat says so, and
+   * the lease of a cluster no longer watched is given back at once (its loop has stopped).
+   */
+  watchOnly(clusters: readonly string[]): void;
 }
 
 interface Held {
@@ -43,10 +48,19 @@ export function createSpreadLeadership(url: string, logger: Logger, options: Spr
   // Its own connection: a state pool busy with listings must not delay a renewal past expiry.
   const pool = createPool(url, logger, { max: 1, connectTimeoutMs: Math.min(5_000, renewMs * 2) });
   const known = new Set<string>(options.clusters ?? []);
+  const startedAt = Date.now();
   const held = new Map<string, Held>();
   /** The live replicas at the last heartbeat; null until one answered (then every cluster is this one's to try). */
   let replicas: ReplicaView[] | null = null;
   let share = new Set<string>();
+  /** The live replicas' names, as one string: a change of it is a join or a departure. */
+  let members = '';
+  /**
+   * Clusters taken as orphans (not this replica's share: their leader never took or renewed them), with the
+   * members they were taken under: kept until a replica joins or leaves, not handed back to a leader that does
+   * not lead (that would leave the cluster unwatched for two leases again and again).
+   */
+  const orphans = new Map<string, string>();
   let troubled = false;
   let closed = false;
   /** Every statement on the one connection, one after another: a release never races a renewal. */
@@ -66,6 +80,10 @@ export function createSpreadLeadership(url: string, logger: Logger, options: Spr
     ]);
     replicas = rows.map((r) => ({ holder: r.holder, clusters: r.clusters }));
     share = shareOf(holder, [...known], replicas);
+    members = replicas
+      .map((r) => r.holder)
+      .sort()
+      .join('\n');
   }
 
   async function renew(): Promise<void> {
@@ -78,6 +96,7 @@ export function createSpreadLeadership(url: string, logger: Logger, options: Spr
       holder,
       leaseSeconds,
       orphanSeconds,
+      Date.now() - startedAt >= orphanSeconds * 1000,
     ]);
     if (closed) return;
     const now = new Map(rows.map((r) => [r.cluster, r.token]));
@@ -86,7 +105,11 @@ export function createSpreadLeadership(url: string, logger: Logger, options: Spr
     for (const c of lost) held.delete(c);
     const gained: string[] = [];
     for (const [cluster, token] of now) {
-      if (held.get(cluster)?.fence.token !== token) gained.push(cluster);
+      if (held.get(cluster)?.fence.token !== token) {
+        gained.push(cluster);
+        if (mine(cluster)) orphans.delete(cluster);
+        else orphans.set(cluster, members);
+      }
       held.set(cluster, { fence: { cluster, token }, sentAt });
     }
     if (gained.length > 0) logger.info({ clusters: gained, leading: held.size }, 'watching this cluster (leader)');
@@ -123,6 +146,7 @@ export function createSpreadLeadership(url: string, logger: Logger, options: Spr
     serial(async () => {
       if (held.get(cluster) !== h) return;
       held.delete(cluster);
+      orphans.delete(cluster);
       try {
         await pool.query(SQL_RELEASE_ONE, [cluster, holder, h.fence.token]);
         logger.info({ cluster, leading: held.size }, 'gave the cluster to the replica whose share it is');
@@ -149,7 +173,7 @@ export function createSpreadLeadership(url: string, logger: Logger, options: Spr
       known.add(cluster);
       await started();
       let h = held.get(cluster);
-      if (h && !mine(cluster)) {
+      if (h && !mine(cluster) && orphans.get(cluster) !== members) {
         await release(cluster, h);
         return null;
       }
@@ -161,6 +185,13 @@ export function createSpreadLeadership(url: string, logger: Logger, options: Spr
     },
     leads: (cluster) => fresh(held.get(cluster)),
     leading: () => [...held.values()].filter(fresh).length,
+    watchOnly(clusters) {
+      const next = new Set(clusters);
+      for (const c of [...known]) if (!next.has(c)) known.delete(c);
+      for (const c of next) known.add(c);
+      for (const [c, h] of [...held]) if (!next.has(c)) void release(c, h);
+      if (!closed) void tick();
+    },
     async close() {
       closed = true;
       clearInterval(timer);
