@@ -32,8 +32,9 @@ const maxSize = Math.max(...SIZES);
 const server = await startEmbeddedPostgres({ maxConnections: maxSize * REPLICAS * 2 + 300, reuseInitdb: true });
 const slack = await startSlackApi();
 const work = await mkdtemp(join(tmpdir(), 'pgsessions-bench-fleet-'));
-const admin = new pg.Client({ connectionString: server.url });
-await admin.connect();
+// Pools, not clients: a connection ended under the benchmark (a lock holder's end, the server's own) is replaced.
+const admin = new pg.Pool({ connectionString: server.url, max: 2 });
+admin.on('error', () => undefined);
 await admin.query('CREATE TABLE IF NOT EXISTS probe (id int)');
 const stateUrl = new URL(server.url);
 stateUrl.pathname = '/fleet_state';
@@ -83,9 +84,8 @@ async function window(seconds: number, during?: () => Promise<void>) {
 
 try {
   await admin.query('CREATE DATABASE fleet_state');
-  // Connected once the first replica has created the schema.
-  const state = new pg.Client({ connectionString: stateUrl.toString() });
-  let stateConnected = false;
+  const state = new pg.Pool({ connectionString: stateUrl.toString(), max: 1 });
+  state.on('error', () => undefined);
   for (const size of SIZES) {
     log(`${size} clusters: starting ${REPLICAS} replicas one after another`);
     const file = join(work, `clusters-${size}.yml`);
@@ -118,8 +118,6 @@ try {
       lastStart = Date.now();
     }
     // Spread: every cluster led, by all 3 replicas.
-    if (!stateConnected) await state.connect();
-    stateConnected = true;
     let each: number[] = [];
     for (;;) {
       const { rows } = await state.query<{ n: string }>(
