@@ -45,7 +45,7 @@ before(async () => {
     `clusters:\n${CLUSTERS.map((name) => `  - name: ${name}\n    url: ${server.url}\n`).join('')}`,
   );
   slack = await startSlackApi();
-  child = childApps((port) => ({ ...env(), PORT: String(port), LOG_LEVEL: 'info' }), 60_000);
+  child = childApps((port) => ({ ...env(), PORT: String(port), LOG_LEVEL: 'info' }), 120_000);
 });
 after(async () => {
   await sessions.endAll();
