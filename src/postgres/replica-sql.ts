@@ -25,10 +25,11 @@ export const SQL_LEAVE = 'DELETE FROM pgsessions.watch_replicas WHERE holder = $
 
 /**
  * $1 clusters (text[]), $2 whether each is this replica's to take (boolean[]), $3 holder, $4 lease seconds,
- * $5 seconds after which an expired lease nobody took is an orphan anyone may take.
+ * $5 seconds after which an expired lease nobody took is an orphan anyone may take, $6 whether a cluster
+ * nobody ever led is an orphan too (true once this replica has run for $5: its rightful leader never came).
  * One statement for all of a replica's leases: renews those it holds, takes those of its share that are free or
- * expired (a new term: token + 1), and takes any other cluster only once its lease has lain expired for $5
- * (its rightful leader is stuck). Returns the cluster and token of every lease this replica now holds.
+ * expired (a new term: token + 1), and takes any other cluster only once it is an orphan (its rightful leader
+ * is stuck, or is no replica at all: a forged heartbeat row). Returns every lease this replica now holds.
  */
 export const SQL_LEASE_BATCH = `
   WITH wanted AS (
@@ -36,9 +37,11 @@ export const SQL_LEASE_BATCH = `
   )
   INSERT INTO pgsessions.watch_leases AS l (cluster, holder, token, expires_at)
   SELECT w.cluster, $3, 1, now() + make_interval(secs => $4) FROM wanted w
-  WHERE w.mine OR EXISTS (
-    SELECT 1 FROM pgsessions.watch_leases o
-    WHERE o.cluster = w.cluster AND o.expires_at <= now() - make_interval(secs => $5))
+  WHERE w.mine
+    OR EXISTS (
+      SELECT 1 FROM pgsessions.watch_leases o
+      WHERE o.cluster = w.cluster AND o.expires_at <= now() - make_interval(secs => $5))
+    OR ($6 AND NOT EXISTS (SELECT 1 FROM pgsessions.watch_leases o WHERE o.cluster = w.cluster))
   ORDER BY w.cluster
   ON CONFLICT (cluster) DO UPDATE SET
     token = CASE WHEN l.holder = EXCLUDED.holder AND l.expires_at > now() THEN l.token ELSE l.token + 1 END,

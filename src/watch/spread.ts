@@ -9,6 +9,7 @@
 // of clusters, each standing alone: it works through a transaction pooler.
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
+import type pg from 'pg';
 import type { Fence } from '../domain/lease.js';
 import { shareOf, type ReplicaView } from '../domain/share.js';
 import type { Logger } from '../logger.js';
@@ -25,12 +26,148 @@ export interface SpreadOptions extends LeadershipOptions {
 export interface SpreadLeadership extends Leadership {
   /** Clusters this replica leads right now (the `pgsessions_watch_leading` gauge). */
   leading(): number;
+  /**
+   * The clusters this replica watches from now on (a reloaded clusters file): its next heartbeat says so, and
+   * the lease of a cluster no longer watched is given back at once (its loop has stopped).
+   */
+  watchOnly(clusters: readonly string[]): void;
 }
 
 interface Held {
   fence: Fence;
   /** Local time the renewal was sent: the lease runs at least leaseMs from then. */
   sentAt: number;
+}
+
+/** What the last heartbeat said: the live replicas, this replica's share of the clusters, who is a member. */
+function createView(holder: string) {
+  /** The live replicas at the last heartbeat; null until one answered (then every cluster is this one's to try). */
+  let replicas: ReplicaView[] | null = null;
+  let share = new Set<string>();
+  /** The live replicas' names, as one string: a change of it is a join or a departure. */
+  let members = '';
+  return {
+    update(rows: ReplicaView[], known: readonly string[]) {
+      replicas = rows;
+      share = shareOf(holder, known, rows);
+      members = rows
+        .map((r) => r.holder)
+        .sort()
+        .join('\n');
+    },
+    mine: (cluster: string) => replicas === null || share.has(cluster),
+    members: () => members,
+  };
+}
+
+/** The leases this replica holds, as the state database last answered, and which of them it took as orphans. */
+function createBook(logger: Logger, leaseMs: number) {
+  const held = new Map<string, Held>();
+  /**
+   * Clusters taken as orphans (not this replica's share: their leader never took or renewed them), with the
+   * members they were taken under: kept until a replica joins or leaves, not handed back to a leader that does
+   * not lead (that would leave the cluster unwatched for two leases again and again).
+   */
+  const orphans = new Map<string, string>();
+  const fresh = (h: Held | undefined): h is Held => h !== undefined && Date.now() - h.sentAt < leaseMs;
+  return {
+    held,
+    fresh,
+    /** The answer to one batch sent at `sentAt`: every lease this replica holds now. */
+    record(
+      rows: Array<{ cluster: string; token: string }>,
+      sentAt: number,
+      mine: (c: string) => boolean,
+      members: string,
+    ) {
+      const now = new Map(rows.map((r) => [r.cluster, r.token]));
+      const lost = [...held.keys()].filter((c) => !now.has(c));
+      if (lost.length > 0) logger.warn({ clusters: lost }, 'another replica watches this cluster now');
+      for (const c of lost) this.forget(c);
+      const gained: string[] = [];
+      for (const [cluster, token] of now) {
+        if (held.get(cluster)?.fence.token !== token) {
+          gained.push(cluster);
+          if (mine(cluster)) orphans.delete(cluster);
+          else orphans.set(cluster, members);
+        }
+        held.set(cluster, { fence: { cluster, token }, sentAt });
+      }
+      if (gained.length > 0) logger.info({ clusters: gained, leading: held.size }, 'watching this cluster (leader)');
+    },
+    /** Held beyond this replica's share, and not an orphan kept under the same members: to give back. */
+    toGiveBack(cluster: string, mine: boolean, members: string): Held | null {
+      const h = held.get(cluster);
+      return h && !mine && orphans.get(cluster) !== members ? h : null;
+    },
+    forget(cluster: string) {
+      held.delete(cluster);
+      orphans.delete(cluster);
+    },
+    leading: () => [...held.values()].filter(fresh).length,
+  };
+}
+
+/**
+ * Runs `work` (a heartbeat and a batch of leases) one at a time, callers sharing the one in flight, and every
+ * statement through `serial`, one after another: a release never races a renewal. Trouble is said once per
+ * spell (a read-only or unreachable state database), not once per try.
+ */
+function createTicker(logger: Logger, work: () => Promise<void>) {
+  let chain: Promise<unknown> = Promise.resolve();
+  const serial = <T>(fn: () => Promise<T>): Promise<T> => {
+    const next = chain.then(fn, fn);
+    chain = next.catch(() => undefined);
+    return next;
+  };
+  let troubled = false;
+  let ticking: Promise<void> | null = null;
+  const tick = (): Promise<void> => {
+    ticking ??= serial(async () => {
+      try {
+        await work();
+        if (troubled) logger.info('the state database answers again: leases renewed');
+        troubled = false;
+      } catch (error) {
+        if (!troubled)
+          logger.warn(
+            { error: describeConnectionError(error) },
+            'cannot take or renew the watch lease: not watching until the state database answers (will keep trying)',
+          );
+        troubled = true;
+      }
+    }).finally(() => {
+      ticking = null;
+    });
+    return ticking;
+  };
+  // The first tick waits a turn, so that every cluster loop started with the watcher is in its heartbeat.
+  let first: Promise<void> | null = null;
+  const started = () => {
+    first ??= new Promise<void>((resolve) => setTimeout(resolve, 0)).then(tick);
+    return first;
+  };
+  return { serial, tick, started, idle: () => chain };
+}
+
+/** One lease given back (the safe point is the caller's), for the replica whose share it is. */
+async function giveBack(
+  pool: pg.Pool,
+  holder: string,
+  book: ReturnType<typeof createBook>,
+  logger: Logger,
+  cluster: string,
+  h: Held,
+): Promise<void> {
+  if (book.held.get(cluster) !== h) return;
+  book.forget(cluster);
+  try {
+    await pool.query(SQL_RELEASE_ONE, [cluster, holder, h.fence.token]);
+    logger.info({ cluster, leading: book.held.size }, 'gave the cluster to the replica whose share it is');
+  } catch (error) {
+    // Not given back: it expires by itself within a lease, and its new leader takes it then.
+    logger.warn({ cluster, error: describeConnectionError(error) }, 'could not give the lease back');
+  }
 }
 
 export function createSpreadLeadership(url: string, logger: Logger, options: SpreadOptions = {}): SpreadLeadership {
@@ -43,129 +180,67 @@ export function createSpreadLeadership(url: string, logger: Logger, options: Spr
   // Its own connection: a state pool busy with listings must not delay a renewal past expiry.
   const pool = createPool(url, logger, { max: 1, connectTimeoutMs: Math.min(5_000, renewMs * 2) });
   const known = new Set<string>(options.clusters ?? []);
-  const held = new Map<string, Held>();
-  /** The live replicas at the last heartbeat; null until one answered (then every cluster is this one's to try). */
-  let replicas: ReplicaView[] | null = null;
-  let share = new Set<string>();
-  let troubled = false;
+  const startedAt = Date.now();
+  const view = createView(holder);
+  const book = createBook(logger, leaseMs);
   let closed = false;
-  /** Every statement on the one connection, one after another: a release never races a renewal. */
-  let chain: Promise<unknown> = Promise.resolve();
-  const serial = <T>(fn: () => Promise<T>): Promise<T> => {
-    const next = chain.then(fn, fn);
-    chain = next.catch(() => undefined);
-    return next;
-  };
-  const mine = (cluster: string) => replicas === null || share.has(cluster);
+  const work = () =>
+    beatAndRenew().catch((error: unknown) => {
+      book.held.clear();
+      throw error;
+    });
+  const { serial, tick, idle, started } = createTicker(logger, work);
 
-  async function beat(): Promise<void> {
-    const { rows } = await pool.query<{ holder: string; clusters: string[] }>(SQL_HEARTBEAT, [
-      holder,
-      [...known].sort(),
-      leaseSeconds,
-    ]);
-    replicas = rows.map((r) => ({ holder: r.holder, clusters: r.clusters }));
-    share = shareOf(holder, [...known], replicas);
-  }
-
-  async function renew(): Promise<void> {
+  /** The heartbeat, then one batch for every lease: what this replica holds, and what is its to take. */
+  async function beatAndRenew(): Promise<void> {
+    if (closed) return;
+    const beat = await pool.query<ReplicaView>(SQL_HEARTBEAT, [holder, [...known].sort(), leaseSeconds]);
+    view.update(beat.rows, [...known]);
     const sentAt = Date.now();
     const clusters = [...known].sort();
-    const want = clusters.map((c) => held.has(c) || mine(c));
-    const { rows } = await pool.query<{ cluster: string; token: string }>(SQL_LEASE_BATCH, [
-      clusters,
-      want,
-      holder,
-      leaseSeconds,
-      orphanSeconds,
-    ]);
-    if (closed) return;
-    const now = new Map(rows.map((r) => [r.cluster, r.token]));
-    const lost = [...held.keys()].filter((c) => !now.has(c));
-    if (lost.length > 0) logger.warn({ clusters: lost }, 'another replica watches this cluster now');
-    for (const c of lost) held.delete(c);
-    const gained: string[] = [];
-    for (const [cluster, token] of now) {
-      if (held.get(cluster)?.fence.token !== token) gained.push(cluster);
-      held.set(cluster, { fence: { cluster, token }, sentAt });
-    }
-    if (gained.length > 0) logger.info({ clusters: gained, leading: held.size }, 'watching this cluster (leader)');
+    const want = clusters.map((c) => book.held.has(c) || view.mine(c));
+    const orphansToo = Date.now() - startedAt >= orphanSeconds * 1000;
+    const batch = [clusters, want, holder, leaseSeconds, orphanSeconds, orphansToo];
+    const { rows } = await pool.query<{ cluster: string; token: string }>(SQL_LEASE_BATCH, batch);
+    if (!closed) book.record(rows, sentAt, view.mine, view.members());
   }
 
-  let ticking: Promise<void> | null = null;
-  /** One heartbeat and one batch of leases; concurrent callers share the one in flight. */
-  const tick = (): Promise<void> => {
-    ticking ??= serial(async () => {
-      if (closed) return;
-      try {
-        await beat();
-        await renew();
-        if (troubled) logger.info('the state database answers again: leases renewed');
-        troubled = false;
-      } catch (error) {
-        // Said once per spell of trouble (a read-only or unreachable state database), not once per try.
-        if (!troubled)
-          logger.warn(
-            { error: describeConnectionError(error) },
-            'cannot take or renew the watch lease: not watching until the state database answers (will keep trying)',
-          );
-        troubled = true;
-        held.clear();
-      }
-    }).finally(() => {
-      ticking = null;
-    });
-    return ticking;
-  };
-
   /** Gives `cluster` back to the replica whose share it is: called only between two looks of it. */
-  const release = (cluster: string, h: Held) =>
-    serial(async () => {
-      if (held.get(cluster) !== h) return;
-      held.delete(cluster);
-      try {
-        await pool.query(SQL_RELEASE_ONE, [cluster, holder, h.fence.token]);
-        logger.info({ cluster, leading: held.size }, 'gave the cluster to the replica whose share it is');
-      } catch (error) {
-        // Not given back: it expires by itself within a lease, and its new leader takes it then.
-        logger.warn({ cluster, error: describeConnectionError(error) }, 'could not give the lease back');
-      }
-    });
-
-  // The first tick waits a turn, so that every cluster loop started with the watcher is in its heartbeat.
-  let first: Promise<void> | null = null;
-  const started = () => {
-    first ??= new Promise<void>((resolve) => setTimeout(resolve, 0)).then(tick);
-    return first;
-  };
+  const release = (cluster: string, h: Held) => serial(() => giveBack(pool, holder, book, logger, cluster, h));
   const timer = setInterval(() => void tick(), renewMs);
   timer.unref();
-
-  const fresh = (h: Held | undefined) => h !== undefined && Date.now() - h.sentAt < leaseMs;
 
   return {
     async lead(cluster) {
       if (closed) return null;
       known.add(cluster);
       await started();
-      let h = held.get(cluster);
-      if (h && !mine(cluster)) {
-        await release(cluster, h);
+      const giveBack = book.toGiveBack(cluster, view.mine(cluster), view.members());
+      if (giveBack) {
+        await release(cluster, giveBack);
         return null;
       }
+      let h = book.held.get(cluster);
       if (h && Date.now() - h.sentAt >= renewMs) {
         await tick();
-        h = held.get(cluster);
+        h = book.held.get(cluster);
       }
-      return !closed && fresh(h) ? h!.fence : null;
+      return !closed && book.fresh(h) ? h.fence : null;
     },
-    leads: (cluster) => fresh(held.get(cluster)),
-    leading: () => [...held.values()].filter(fresh).length,
+    leads: (cluster) => book.fresh(book.held.get(cluster)),
+    leading: book.leading,
+    watchOnly(clusters) {
+      const next = new Set(clusters);
+      for (const c of [...known]) if (!next.has(c)) known.delete(c);
+      for (const c of next) known.add(c);
+      for (const [c, h] of [...book.held]) if (!next.has(c)) void release(c, h);
+      if (!closed) void tick();
+    },
     async close() {
       closed = true;
       clearInterval(timer);
-      await chain;
-      held.clear();
+      await idle();
+      book.held.clear();
       await pool.query(SQL_RELEASE_LEASES, [holder]).catch(() => undefined);
       await pool.query(SQL_LEAVE, [holder]).catch(() => undefined);
       await pool.end().catch(() => undefined);
