@@ -64,6 +64,8 @@ export interface Config {
   metricsPort: number | null;
   /** PGSESSIONS_RETENTION: incidents and rule executions older than this are pruned. */
   retentionSeconds: number;
+  /** PGSESSIONS_DRAIN_MAX: the longest window a drain may ask for (docs/drain.md). */
+  drainMaxSeconds: number;
   /** Watching, by cluster name: the global PGSESSIONS_WATCH_* settings with the cluster's own `watch:` on top. */
   watch: Record<string, WatchSettings>;
 }
@@ -325,6 +327,17 @@ const env = z.object({
       return days * 86_400;
     }),
   METRICS_PORT: z.coerce.number({ message: 'must be a port number' }).int().min(0).max(65535).optional(),
+  PGSESSIONS_DRAIN_MAX: z
+    .string()
+    .default('4h')
+    .transform((value, ctx) => {
+      const seconds = parseDuration(value);
+      if (seconds === null || seconds < 60 || seconds > 7 * 86_400) {
+        ctx.addIssue({ code: 'custom', message: 'must be a duration between 1m and 7d, such as 4h' });
+        return z.NEVER;
+      }
+      return seconds;
+    }),
 });
 
 /** The settings of the state database and the audit trail, for the CLIs (`npm run migrate`, `npm run audit:verify`). */
@@ -538,6 +551,7 @@ export function loadConfig(source: NodeJS.ProcessEnv): Config {
     },
     metricsPort: data.METRICS_PORT ?? null,
     retentionSeconds: data.PGSESSIONS_RETENTION,
+    drainMaxSeconds: data.PGSESSIONS_DRAIN_MAX,
     watch: watchBy,
   };
 }

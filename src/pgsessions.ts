@@ -45,6 +45,7 @@ import { createRuleService } from './domain/rules-service.js';
 import { createRuleStore } from './postgres/rule-store.js';
 import { createRuleMessages } from './slack/rule-messages.js';
 import { createChannelHealth } from './slack/channel-health.js';
+import { createDrains, sayDrainable } from './drains.js';
 
 export interface StartOptions {
   /** A logger to use instead of one built from LOG_LEVEL (tests capture output through it). */
@@ -176,23 +177,36 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     return { requesters: c?.requesters ?? config.requesters, approvers: c?.approvers ?? config.approvers };
   };
 
+  const requestSettings = {
+    readOnly: config.readOnly,
+    ttlSeconds: config.approvalTtlSeconds,
+    queryText: config.queryText,
+    bulkCap: options.bulkCap ?? BULK_CAP,
+    terminateTimeoutMs: options.terminateTimeoutMs ?? 5_000,
+    protectedRoles: config.protectedRoles,
+    protectedApps: config.protectedApps,
+    rules: rulesFor,
+  };
+  // Maintenance drains (docs/drain.md): a request of action 'drain', executed by the drain use case.
+  const drains = createDrains({
+    config,
+    clusters,
+    statePool,
+    state,
+    client,
+    once: clientWithoutRetries,
+    groups,
+    settings: requestSettings,
+  });
   const service = createRequestService({
     state,
     cluster: (name) => clusters.get(name),
     messages: createRequestMessages(client, clientWithoutRetries, config.queryText),
     groups,
-    settings: {
-      readOnly: config.readOnly,
-      ttlSeconds: config.approvalTtlSeconds,
-      queryText: config.queryText,
-      bulkCap: options.bulkCap ?? BULK_CAP,
-      terminateTimeoutMs: options.terminateTimeoutMs ?? 5_000,
-      protectedRoles: config.protectedRoles,
-      protectedApps: config.protectedApps,
-      rules: rulesFor,
-    },
+    settings: requestSettings,
     isUnreachable: isConnectionError,
     troubleOf,
+    drain: (request) => drains.execute(request),
   });
   const requestLimiter = createRateLimiter(config.rateLimits.request);
   const requests = instrumentRequests(limitRequests(service, requestLimiter), metrics);
@@ -257,6 +271,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     for (const what of can) log.info({ cluster: s.name, role: c.role }, `the bot role can ${what}`);
     for (const what of cannot) log.info({ cluster: s.name, role: c.role }, `the bot role cannot ${what}`);
   }
+  await sayDrainable(clusters, log);
 
   const services: AppServices = {
     readOnly: config.readOnly,
@@ -277,6 +292,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     }),
     metrics,
     channels,
+    drains,
   };
 
   const closePools = async () => {
@@ -466,6 +482,8 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
       try {
         await requests.expireDue();
         await requests.reconcile(interruptedAfter);
+        // Drains past their window, ended (restored) once whichever replica gets each.
+        await drains.endDue();
         await rules.expireDue();
         // Rule executions claimed by a replica that died before their outcome: reconciled, never re-run.
         await rules.reconcile(interruptedAfter);

@@ -82,6 +82,8 @@ export interface RequestDeps {
   /** Which connection failure (full, busy, unreachable), to say what it is; unreachable when absent. */
   troubleOf?(error: unknown): Trouble | null;
   sleep?: (ms: number) => Promise<void>;
+  /** Executes an approved drain (src/domain/drain-service.ts); absent, a drain request fails. */
+  drain?(request: KillRequest): Promise<{ status: 'executed' | 'failed'; result: ExecutionResult }>;
 }
 
 // ---- outcomes --------------------------------------------------------------------------------------------
@@ -437,6 +439,8 @@ export function createRequestService(deps: RequestDeps) {
         return port.signal('terminate', { ...identity, queryStart: null, backendType: 'client backend' }, guard);
       case 'terminate_walsender':
         return port.signal('terminate', { ...identity, queryStart: null, backendType: 'walsender' }, guard);
+      case 'drain':
+        throw new Error('a drain is executed by the drain service');
     }
   }
 
@@ -452,7 +456,11 @@ export function createRequestService(deps: RequestDeps) {
     if (!intent.ok) return request;
     // Signal exactly the row whose binding was just checked, not the copy read before it.
     const bound = intent.request;
-    if (!port) {
+    if (bound.action === 'drain') {
+      ({ status, result } = deps.drain
+        ? await deps.drain(bound)
+        : { status: 'failed', result: { outcomes: [], message: 'drains are not available here' } });
+    } else if (!port) {
       result = { outcomes: [], message: 'the cluster is no longer configured' };
       status = 'failed';
     } else {

@@ -62,6 +62,13 @@ export const RUNTIME_GRANTS: readonly StateGrant[] = [
     privileges: 'SELECT, INSERT, UPDATE (outcome, finished_at, outcome_binding), DELETE',
     why: 'claim each rule execution before its signal, record its outcome once (migration 009); an ended rule’s executions pruned after PGSESSIONS_RETENTION',
   },
+  {
+    on: 'TABLE pgsessions.drains',
+    privileges:
+      'SELECT, INSERT (id, request_id, cluster, database, method, prev_allow_connections, prev_connection_limit, ends_at, requester, approver, channel, binding), ' +
+      'UPDATE (message_ts, state, claimed_by, claimed_at, ended_at, ended_by, end_why, outcome)',
+    why: 'maintenance drains (migration 010): what was recorded before closing a database cannot be changed afterwards',
+  },
 ];
 
 const SQL_REVOKE_ALL = (role: string) => [

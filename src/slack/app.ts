@@ -17,6 +17,7 @@ import { probeHandlers } from '../probe-server.js';
 import { registerWatchActions } from './listeners/watch-actions.js';
 import { registerRelief } from './listeners/relief.js';
 import { registerRuleActions } from './listeners/rule-actions.js';
+import { registerDrainActions } from './listeners/drain.js';
 import type { AppServices } from './services.js';
 import { workspaceGuard } from './workspace-guard.js';
 import { auditChannelGuard } from './audit-channel-guard.js';
@@ -157,6 +158,7 @@ export function createSlackApp(config: Config, services: AppServices, logger: Lo
   registerWatchActions(app, services, logger.child({ module: 'watch-actions' }));
   registerRelief(app, services, logger.child({ module: 'relief' }));
   registerRuleActions(app, services, logger.child({ module: 'rule-actions' }));
+  registerDrainActions(app, services.drains, logger.child({ module: 'drain-actions' }));
   return {
     app,
     async start() {

@@ -10,6 +10,7 @@ import type { AuditTrust } from './blocks/help.js';
 import type { Watcher } from '../watch/watcher.js';
 import type { RuleService } from '../domain/rules-service.js';
 import type { ChannelHealth } from './channel-health.js';
+import type { DrainService } from '../domain/drain-service.js';
 
 export interface AppServices {
   readOnly: boolean;
@@ -32,4 +33,6 @@ export interface AppServices {
   rules?: Pick<RuleService, 'propose' | 'approve' | 'deny' | 'withdraw' | 'revoke' | 'list'>;
   /** Whether the audit and watch channels take posts, for `status`. */
   channels?: Pick<ChannelHealth, 'check'>;
+  /** Maintenance drains (`drain`, `undrain`, End drain now, the listing's drained lines). */
+  drains?: DrainService;
 }

@@ -15,6 +15,7 @@ import {
   type ButtonTarget,
 } from '../ids.js';
 import { WALSENDER_WARNING } from './replication.js';
+import { drainPlanBlocks, drainStateBlocks, drainTitle } from './drain.js';
 import { TROUBLE_HEADLINE } from '../../domain/trouble.js';
 import {
   LIMITS,
@@ -270,6 +271,7 @@ const ACTION_TITLES: Record<Action, string> = {
   terminate_walsender: 'End walsender request',
   terminate_all: 'Terminate ALL request',
   cancel_all: 'Cancel request — query storm',
+  drain: 'Drain request',
 };
 
 /** Short label of a request's action for lists: "Cancel", "Terminate all"… */
@@ -280,6 +282,7 @@ export const ACTION_LABELS: Record<Action, string> = {
   terminate_walsender: 'End walsender',
   terminate_all: 'Terminate all',
   cancel_all: 'Cancel all (storm)',
+  drain: 'Drain',
 };
 
 function requestTitle(r: KillRequest): string {
@@ -293,6 +296,7 @@ function requestTitle(r: KillRequest): string {
     const n = r.targets.length;
     return `Terminate ALL sessions of db ${db} — ${n} ${n === 1 ? 'session' : 'sessions'}`;
   }
+  if (r.action === 'drain') return drainTitle(r);
   if (r.action === 'cancel_all') {
     const n = r.targets.length;
     return `Cancel the queries of ${n} ${n === 1 ? 'session' : 'sessions'} (query storm)`;
@@ -385,7 +389,9 @@ export function buildApprovalMessage(input: ApprovalMessageInput): RenderedMessa
   if (pendingLive) meta.push(`*Expires:* ${dateOr(r.expiresAt, '{time}', 'unknown')}`);
   blocks.push({ type: 'section', text: { type: 'mrkdwn', text: truncate(meta.join('\n'), LIMITS.sectionText) } });
 
-  if (r.action === 'terminate_all' || r.action === 'cancel_all') {
+  if (r.action === 'drain') {
+    blocks.push(...drainPlanBlocks(r));
+  } else if (r.action === 'terminate_all' || r.action === 'cancel_all') {
     const verb = r.action === 'cancel_all' ? 'cancels the running queries of' : 'ends';
     if (r.targets.length === 0) {
       blocks.push({
@@ -456,6 +462,7 @@ export function buildApprovalMessage(input: ApprovalMessageInput): RenderedMessa
   } else if (status !== null) {
     blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: truncate(status, LIMITS.sectionText) }] });
   }
+  if (r.action === 'drain') blocks.push(...drainStateBlocks(r));
 
   // Per-target outcomes when there were several (a single one is already in the status line).
   const outcomes = r.result?.outcomes ?? [];

@@ -15,6 +15,7 @@ import { withChannelProblems } from '../blocks/channels.js';
 import type { AppServices } from '../services.js';
 import { tellPerson, troubleSentence } from '../tell.js';
 import { GroupsUnavailable } from '../../domain/policy.js';
+import { answerDrain, withDrains } from './drain-commands.js';
 
 const commandFields = z.object({
   user_id: z.string().min(1),
@@ -68,6 +69,7 @@ export async function answerRead(command: ParsedCommand, reader: Reader, service
   // `status` also says which channels refuse posts, asked of Slack now.
   if (command.kind === 'status' && services.channels)
     return ok(withChannelProblems(message, await services.channels.check()));
+  if (command.kind === 'top') return ok(await withDrains(message, command.cluster, services));
   return ok(message);
 }
 
@@ -102,6 +104,7 @@ async function answerRules(
 
 async function answer(command: ParsedCommand, reader: Reader, services: AppServices): Promise<Answer> {
   if (command.kind === 'allow' || command.kind === 'rules') return answerRules(command, reader, services);
+  if (command.kind === 'drain' || command.kind === 'undrain') return answerDrain(command, reader, services);
   if (command.kind !== 'cancel' && command.kind !== 'terminate' && command.kind !== 'terminate-all') {
     return answerRead(command, reader, services);
   }
