@@ -70,9 +70,10 @@ function drainRequests(deps: DrainDeps) {
       return no(`${refusalText('too_long')} (${formatWindow(settings.drainMaxSeconds)}). Nothing was done.`);
     try {
       const facts = await port.drain.facts(ask.database);
+      // A drained database also refuses connections: say it is drained, not that it is closed.
+      if (facts && (await drains.liveFor(ask.cluster, ask.database))) return no(refusalText('already_drained'));
       const refused = drainRefusal(facts, deps.isStateDatabase(ask.cluster, ask.database));
       if (refused) return no(refusalText(refused));
-      if (await drains.liveFor(ask.cluster, ask.database)) return no(refusalText('already_drained'));
       const rows = await port.bulkTargets({ database: ask.database });
       return { ok: true, value: { facts: facts!, rows } };
     } catch (error) {

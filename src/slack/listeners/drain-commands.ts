@@ -31,7 +31,9 @@ export async function answerDrain(
   });
   if (!result.ok) return { message: plain(result.message), outcome: 'refused' };
   return {
-    message: plain('Drain request posted: an approver has to approve it before anything happens.'),
+    message: plain(
+      `Request posted to drain ${command.database}: an approver has to approve it before anything happens.`,
+    ),
     outcome: 'ok',
   };
 }
