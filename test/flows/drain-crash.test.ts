@@ -14,7 +14,7 @@ let db: TestDatabase;
 let target: TestDatabase;
 let slack: SlackApi;
 const childEnv = (port: number) => ({ ...baseEnv(db.url, slack), PORT: String(port) });
-const children = childApps(childEnv);
+const children = childApps(childEnv, 60_000);
 
 async function settings(database: string): Promise<{ allow: boolean; limit: number }> {
   return (
