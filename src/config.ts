@@ -32,6 +32,8 @@ export interface Config {
   clustersFile: string | null;
   /** PGSESSIONS_FLEET_TIMEOUT: how long `cluster:*` waits for each cluster. */
   fleetTimeoutMs: number;
+  /** PGSESSIONS_DRAIN_MAX: the longest window a drain may ask for (docs/drain.md). */
+  drainMaxSeconds: number;
   stateDatabaseUrl: string;
   auditChannel: string;
   approvers: string[];
@@ -151,6 +153,7 @@ function toConfig(
     clusters,
     clustersFile: data.PGSESSIONS_CLUSTERS ?? null,
     fleetTimeoutMs: data.PGSESSIONS_FLEET_TIMEOUT,
+    drainMaxSeconds: data.PGSESSIONS_DRAIN_MAX,
     stateDatabaseUrl: stateDatabaseUrl.trim(),
     auditChannel: data.PGSESSIONS_AUDIT_CHANNEL,
     approvers: data.PGSESSIONS_APPROVERS,

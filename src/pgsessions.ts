@@ -54,6 +54,7 @@ import { createRuleService } from './domain/rule-service.js';
 import { createRuleStore } from './postgres/rule-store.js';
 import { createRuleMessages } from './slack/adapters/rule-messages.js';
 import { createChannelHealth } from './slack/adapters/channel-health.js';
+import { createDrains, sayDrainable } from './drains.js';
 
 export interface StartOptions {
   /** A logger to use instead of one built from LOG_LEVEL (tests capture output through it). */
@@ -191,23 +192,36 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   };
 
   const requestMessages = createRequestMessages(client, clientWithoutRetries, config.queryText);
+  const requestSettings = {
+    readOnly: config.readOnly,
+    ttlSeconds: config.approvalTtlSeconds,
+    queryText: config.queryText,
+    bulkCap: options.bulkCap ?? BULK_CAP,
+    terminateTimeoutMs: options.terminateTimeoutMs ?? 5_000,
+    protectedRoles: config.protectedRoles,
+    protectedApps: config.protectedApps,
+    rules: rulesFor,
+  };
+  // Maintenance drains (docs/drain.md): a request of action 'drain', executed by the drain use case.
+  const drains = createDrains({
+    config,
+    clusters,
+    statePool,
+    state,
+    client,
+    once: clientWithoutRetries,
+    groups,
+    settings: requestSettings,
+  });
   const service = createRequestService({
     state,
     cluster: (name) => clusters.get(name),
     messages: requestMessages,
     groups,
-    settings: {
-      readOnly: config.readOnly,
-      ttlSeconds: config.approvalTtlSeconds,
-      queryText: config.queryText,
-      bulkCap: options.bulkCap ?? BULK_CAP,
-      terminateTimeoutMs: options.terminateTimeoutMs ?? 5_000,
-      protectedRoles: config.protectedRoles,
-      protectedApps: config.protectedApps,
-      rules: rulesFor,
-    },
+    settings: requestSettings,
     isUnreachable: isConnectionError,
     troubleOf,
+    drain: (request) => drains.execute(request),
   });
   // Shared by every replica through the state database; a slow state database falls back to this replica's own.
   const buckets = createRateBucketStore(statePool);
@@ -292,6 +306,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     for (const what of can) log.info({ cluster: s.name, role: c.role }, `the bot role can ${what}`);
     for (const what of cannot) log.info({ cluster: s.name, role: c.role }, `the bot role cannot ${what}`);
   }
+  await sayDrainable(clusters, log);
 
   const services: AppServices = {
     readOnly: config.readOnly,
@@ -313,6 +328,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     }),
     metrics,
     channels,
+    drains,
   };
 
   const closePools = async () => {
@@ -549,6 +565,8 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
       try {
         await requests.expireDue();
         await requests.reconcile(interruptedAfter);
+        // Drains past their window, ended (restored) once whichever replica gets each.
+        await drains.endDue();
         await rules.expireDue();
         // Rule executions claimed by a replica that died before their outcome: reconciled, never re-run.
         await rules.reconcile(interruptedAfter);

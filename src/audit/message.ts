@@ -38,6 +38,8 @@ const ICON: Record<AuditEvent, string> = {
   rule_executed: ':robot_face:',
   tampering_detected: ':rotating_light:',
   clusters_reloaded: ':arrows_counterclockwise:',
+  drained: ':construction:',
+  drain_ended: ':unlock:',
 };
 
 interface Shown {
@@ -110,6 +112,15 @@ function shownOf(entry: AuditEntry): Shown {
         targets: [],
         why: `TAMPERING: ${d.subject} ${d.id} refused at ${d.stage}, nothing signalled — ${d.reason}. The row claims: ${c.what ?? '—'}${pids}`,
       };
+    }
+    case 'drained':
+    case 'drain_ended': {
+      const d = entry.details;
+      const what =
+        entry.event === 'drained'
+          ? `${d.database} drained until ${d.endsAt} (${d.method}); ${entry.details.ended} sessions ended, ${entry.details.left} left`
+          : `drain of ${d.database} ended (${entry.details.why}): ${entry.details.outcome}`;
+      return { requester: d.requester, approver: d.approver, targets: [], why: what };
     }
     case 'rule_executed': {
       const d = entry.details;

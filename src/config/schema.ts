@@ -148,6 +148,17 @@ export const env = z.object({
       }
       return seconds * 1000;
     }),
+  PGSESSIONS_DRAIN_MAX: z
+    .string()
+    .default('4h')
+    .transform((value, ctx) => {
+      const seconds = parseDuration(value);
+      if (seconds === null || seconds < 60 || seconds > 7 * 86_400) {
+        ctx.addIssue({ code: 'custom', message: 'must be a duration between 1m and 7d, such as 4h' });
+        return z.NEVER;
+      }
+      return seconds;
+    }),
 });
 
 /** Every setting the schema knows, by name: deployment examples are checked against it (test/deploy.test.ts). */

@@ -33,6 +33,9 @@ export const AUDIT_EVENTS = [
   'tampering_detected',
   // The clusters file was reloaded without a restart: which clusters came and went (never their connections).
   'clusters_reloaded',
+  // A maintenance drain (docs/drain.md): a database closed for a window, and given back.
+  'drained',
+  'drain_ended',
 ] as const;
 export type AuditEvent = (typeof AUDIT_EVENTS)[number];
 
@@ -106,14 +109,29 @@ export interface AuditDetailsByEvent {
    * PGSESSIONS_AUDIT_KEY): refused at `stage`, nothing signalled. `claims` is what the row claims, as read.
    */
   tampering_detected: {
-    subject: 'request' | 'rule';
+    subject: 'request' | 'rule' | 'drain';
     id: string;
-    stage: 'approval' | 'execution' | 'rule_claim';
+    stage: 'approval' | 'execution' | 'rule_claim' | 'drain_end';
     reason: string;
     claims: { requester: string | null; approver: string | null; targets: number[]; what: string | null };
   };
   /** By name only; replica: which replica reloaded (each does, on its own). */
   clusters_reloaded: { added: string[]; removed: string[]; changed: string[]; replica: string };
+  /** A database closed to new connections until endsAt; ended: the sessions ended now. */
+  drained: DrainSummary & { ended: number; left: number };
+  /** A drain given back (or not: outcome says why the recorded values were left alone). */
+  drain_ended: DrainSummary & { why: 'expired' | 'ended' | 'undrain'; endedBy: string | null; outcome: string };
+}
+
+/** What every drain entry repeats, so each reads on its own. */
+export interface DrainSummary {
+  drain: string;
+  database: string;
+  method: 'allow_connections' | 'connection_limit';
+  previous: { allowConnections: boolean; connectionLimit: number };
+  endsAt: string;
+  requester: string;
+  approver: string;
 }
 
 /** What every rule entry repeats, so each reads on its own. */

@@ -7,6 +7,7 @@ import { parseDuration } from './duration.js';
 import type { ListFilters, SessionState } from './types.js';
 import { checkRule, type RuleDraft, type RuleSpec } from './rules.js';
 import { ALL_CLUSTERS } from './fleet.js';
+import { drainCommand } from './drain-command.js';
 
 export type ParsedCommand =
   | { kind: 'top'; cluster?: string; filters: ListFilters }
@@ -21,6 +22,8 @@ export type ParsedCommand =
       application?: string;
       reason: string;
     }
+  | { kind: 'drain'; cluster?: string; database: string; windowSeconds: number; reason: string }
+  | { kind: 'undrain'; cluster?: string; database: string }
   | { kind: 'allow'; cluster?: string; rule: RuleSpec }
   | { kind: 'rules'; cluster?: string }
   | { kind: 'help' }
@@ -53,6 +56,7 @@ export const USAGE = [
   '• `/pgsessions cancel PID [cluster:NAME] [escalate:10s] [reason…]` — ask to cancel the running query; `escalate:` terminates it if it is still running that long after the cancel (1s–300s).',
   '• `/pgsessions terminate PID [cluster:NAME] [reason…]` — ask to end the session.',
   '• `/pgsessions terminate-all db:NAME [user:NAME] [app:NAME] [cluster:NAME] [reason…]` — ask to end every session of one database; approval ends exactly the sessions listed in the request.',
+  '• `/pgsessions drain db:NAME for:DURATION [cluster:NAME] reason…` — ask to keep a database empty for a maintenance window (at most PGSESSIONS_DRAIN_MAX): on approval it refuses new connections and ends every session of it; at the end it gets back exactly its previous connection settings. `/pgsessions undrain db:NAME [cluster:NAME]` ends it now.',
   '• `/pgsessions pending [cluster:NAME]` — open requests.',
   '• `/pgsessions allow cancel|terminate CAUSE FILTER… [THRESHOLD…] for:2h [max:5] [cluster:NAME] [dry-run] [advisory] reason…` — propose a standing approval: once a second person approves, the watcher signals matching sessions by itself. CAUSE is `lock-queue-head`, `root-blocker`, `idle-in-transaction` or `active`; at least one FILTER `app:`, `user:`, `db:`, `query_id:`; THRESHOLDs `waiting:5s`, `blocking:3`, `idle:15m`, `running:10m`; `for:` at most 24h; `max:` executions (default 5); without a threshold a rule acts at the alert threshold; `advisory` lets `blocking:`/`waiting:` count sessions waiting on advisory locks (any database user can take those).',
   '• `/pgsessions rules [cluster:NAME]` — active and proposed standing approvals, with Revoke.',
@@ -86,6 +90,8 @@ const SUBCOMMANDS: Record<string, Kind> = {
   cancel: 'cancel',
   terminate: 'terminate',
   'terminate-all': 'terminate-all',
+  drain: 'drain',
+  undrain: 'undrain',
   pending: 'pending',
   allow: 'allow',
   rules: 'rules',
@@ -105,6 +111,8 @@ const MODIFIERS: Record<Kind, readonly ModifierKey[]> = {
   cancel: ['cluster', 'escalate'],
   terminate: ['cluster'],
   'terminate-all': ['cluster', 'db', 'user', 'app'],
+  drain: ['cluster', 'db', 'for'],
+  undrain: ['cluster', 'db'],
   allow: ['cluster', 'db', 'user', 'app', 'query_id', 'waiting', 'blocking', 'idle', 'running', 'for', 'max'],
   rules: ['cluster'],
   help: [],
@@ -366,6 +374,12 @@ function parseOrThrow(text: string): ParsedCommand {
       return parseTerminateAll(rest);
     case 'allow':
       return parseAllow(rest);
+    case 'drain':
+    case 'undrain': {
+      const { modifiers: m, words } = collect(sub, rest, sub === 'drain');
+      const db = m.db === undefined ? undefined : parseName('db', m.db);
+      return withCluster(drainCommand(sub, { db, for: m.for, words }, fail), m.cluster);
+    }
     case 'rules':
     case 'blocking':
     case 'replication':

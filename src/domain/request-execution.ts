@@ -82,6 +82,8 @@ async function signalTarget(
       return port.signal('terminate', { ...identity, queryStart: null, backendType: 'client backend' }, guard);
     case 'terminate_walsender':
       return port.signal('terminate', { ...identity, queryStart: null, backendType: 'walsender' }, guard);
+    case 'drain':
+      throw new Error('a drain is executed by the drain service');
   }
 }
 
@@ -115,6 +117,10 @@ async function carryOut(
   deps: RequestDeps,
   request: KillRequest,
 ): Promise<{ result: ExecutionResult; status: 'executed' | 'failed' }> {
+  if (request.action === 'drain')
+    return deps.drain
+      ? deps.drain(request)
+      : { status: 'failed', result: { outcomes: [], message: 'drains are not available here' } };
   const port = deps.cluster(request.cluster);
   if (!port) return { result: { outcomes: [], message: EXECUTION_TEXT.noCluster }, status: 'failed' };
   const outcomes: TargetOutcome[] = [];

@@ -17,7 +17,7 @@ import {
 import { execute, reconcile, tell } from './request-execution.js';
 import type { ClusterPort } from './ports.js';
 import type { StatePort } from './state-ports.js';
-import type { KillRequest } from './types.js';
+import type { ExecutionResult, KillRequest } from './types.js';
 
 // ---- ports ---------------------------------------------------------------------------------------------
 
@@ -55,6 +55,8 @@ export interface RequestDeps {
   /** Which connection failure (full, busy, unreachable), to say what it is; unreachable when absent. */
   troubleOf?(error: unknown): Trouble | null;
   sleep?: (ms: number) => Promise<void>;
+  /** Executes an approved drain (src/domain/drain-service.ts); absent, a drain request fails. */
+  drain?(request: KillRequest): Promise<{ status: 'executed' | 'failed'; result: ExecutionResult }>;
 }
 
 // ---- decisions -------------------------------------------------------------------------------------------

@@ -132,6 +132,8 @@ export const ACTIONS = [
   'terminate_walsender',
   'terminate_all',
   'cancel_all',
+  // A maintenance drain (docs/drain.md): close a database to new connections for a window, end its sessions.
+  'drain',
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
@@ -204,6 +206,8 @@ export interface ExecutionResult {
   /** Set when a restart interrupted the execution and the request was reconciled instead of re-run. */
   interrupted?: boolean;
   message?: string;
+  /** A drain's execution: the drain it recorded (its End drain now button) and, once ended, how. */
+  drain?: { id: string; database: string; endsAt: string; ended?: string };
 }
 
 /** The filters of a terminate-all request, as stored (every field optional in old rows). */

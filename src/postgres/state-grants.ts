@@ -72,6 +72,13 @@ export const RUNTIME_GRANTS: readonly StateGrant[] = [
     privileges: 'SELECT, INSERT, UPDATE (tokens, at), DELETE',
     why: 'per-person rate limits shared by the replicas (migration 011): take and refund tokens, forget full buckets',
   },
+  {
+    on: 'TABLE pgsessions.drains',
+    privileges:
+      'SELECT, INSERT (id, request_id, cluster, database, method, prev_allow_connections, prev_connection_limit, ends_at, requester, approver, channel, binding), ' +
+      'UPDATE (message_ts, state, claimed_by, claimed_at, ended_at, ended_by, end_why, outcome)',
+    why: 'maintenance drains (migration 010): what was recorded before closing a database cannot be changed afterwards',
+  },
 ];
 
 const SQL_REVOKE_ALL = (role: string) => [

@@ -28,6 +28,9 @@ const ExecutionResultSchema = z.object({
   trouble: z.enum(TROUBLES).optional(),
   interrupted: z.boolean().optional(),
   message: z.string().optional(),
+  drain: z
+    .object({ id: z.string(), database: z.string(), endsAt: z.string(), ended: z.string().optional() })
+    .optional(),
 });
 
 const ScopeSchema = z.object({

@@ -17,6 +17,7 @@ import { limitRequestLog } from './guards/request-log.js';
 import { registerWatchActions } from './listeners/watch-actions.js';
 import { registerRelief } from './listeners/relief.js';
 import { registerRuleActions } from './listeners/rule-actions.js';
+import { registerDrainActions } from './listeners/drain.js';
 import type { AppServices } from './services.js';
 import { workspaceGuard } from './guards/workspace-guard.js';
 
@@ -157,6 +158,7 @@ function registerListeners(app: BoltApp, services: AppServices, logger: Logger):
   registerWatchActions(app, services, logger.child({ module: 'watch-actions' }));
   registerRelief(app, services, logger.child({ module: 'relief' }));
   registerRuleActions(app, services, logger.child({ module: 'rule-actions' }));
+  registerDrainActions(app, services.drains, logger.child({ module: 'drain-actions' }));
 }
 
 /** Starts the app; resolves with the server it listens on (HTTP mode, or /healthz beside Socket Mode). */

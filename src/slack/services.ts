@@ -11,6 +11,7 @@ import type { WatchActionsPort } from '../domain/watch-actions.js';
 import type { RuleService } from '../domain/rule-service.js';
 import type { ChannelHealth } from './adapters/channel-health.js';
 import type { FleetView } from '../domain/fleet.js';
+import type { DrainService } from '../domain/drain-service.js';
 
 export interface AppServices {
   readOnly: boolean;
@@ -35,4 +36,6 @@ export interface AppServices {
   fleet?: FleetView;
   /** Whether the audit and watch channels take posts, for `status`. */
   channels?: Pick<ChannelHealth, 'check'>;
+  /** Maintenance drains (`drain`, `undrain`, End drain now, the listing's drained lines). */
+  drains?: DrainService;
 }

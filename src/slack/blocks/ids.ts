@@ -21,6 +21,8 @@ export const ACTION = {
   ruleDeny: 'pgs_rule_deny',
   ruleWithdraw: 'pgs_rule_withdraw',
   ruleRevoke: 'pgs_rule_revoke',
+  // End drain now, on a drain request's message: carries only the drain id.
+  drainEnd: 'pgs_drain_end',
 } as const;
 export type ActionId = (typeof ACTION)[keyof typeof ACTION];
 

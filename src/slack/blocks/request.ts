@@ -19,6 +19,7 @@ import {
 } from './mrkdwn.js';
 import { describeOutcome, describeResult } from './outcome.js';
 import { WALSENDER_WARNING } from './replication.js';
+import { drainPlanBlocks, drainStateBlocks, drainTitle } from './drain.js';
 
 /** How many sessions of a terminate-all request are listed one by one. */
 export const MAX_LISTED_TARGETS = 30;
@@ -54,6 +55,7 @@ const ACTION_TITLES: Record<Action, string> = {
   terminate_walsender: 'End walsender request',
   terminate_all: 'Terminate ALL request',
   cancel_all: 'Cancel request — query storm',
+  drain: 'Drain request',
 };
 
 /** Short label of a request's action for lists: "Cancel", "Terminate all"… */
@@ -64,6 +66,7 @@ export const ACTION_LABELS: Record<Action, string> = {
   terminate_walsender: 'End walsender',
   terminate_all: 'Terminate all',
   cancel_all: 'Cancel all (storm)',
+  drain: 'Drain',
 };
 
 function requestTitle(r: KillRequest): string {
@@ -77,6 +80,7 @@ function requestTitle(r: KillRequest): string {
     const n = r.targets.length;
     return `Terminate ALL sessions of db ${db} — ${n} ${n === 1 ? 'session' : 'sessions'}`;
   }
+  if (r.action === 'drain') return drainTitle(r);
   if (r.action === 'cancel_all') {
     const n = r.targets.length;
     return `Cancel the queries of ${n} ${n === 1 ? 'session' : 'sessions'} (query storm)`;
@@ -168,6 +172,7 @@ function metaBlock(r: KillRequest, pendingLive: boolean): KnownBlock {
 
 /** The sessions the request is about: one in full, or a frozen list of many with what approval ends. */
 function targetBlocks(r: KillRequest): KnownBlock[] {
+  if (r.action === 'drain') return drainPlanBlocks(r);
   if (r.action !== 'terminate_all' && r.action !== 'cancel_all') {
     // One target; a defensive cap all the same.
     return r.targets
@@ -244,6 +249,7 @@ export function buildApprovalMessage(input: ApprovalMessageInput): RenderedMessa
   if (r.action === 'terminate_walsender') blocks.push(contextLine(WALSENDER_WARNING));
   if (pendingLive) blocks.push(...decisionBlocks(r));
   else if (status !== null) blocks.push(contextLine(truncate(status, LIMITS.sectionText)));
+  if (r.action === 'drain') blocks.push(...drainStateBlocks(r));
   blocks.push(...outcomeBlocks(r));
 
   const pids =

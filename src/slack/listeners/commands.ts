@@ -16,6 +16,7 @@ import { tellPerson, troubleSentence } from '../adapters/tell.js';
 import { logTrouble } from './glue.js';
 import { ALL_CLUSTERS } from '../../domain/fleet.js';
 import { answerFleet } from './fleet.js';
+import { answerDrain, withDrains } from './drain-commands.js';
 
 const commandFields = z.object({
   user_id: z.string().min(1),
@@ -71,6 +72,7 @@ export async function answerRead(command: ParsedCommand, reader: Reader, service
   // `status` also says which channels refuse posts, asked of Slack now.
   if (command.kind === 'status' && services.channels)
     return ok(withChannelProblems(message, await services.channels.check()));
+  if (command.kind === 'top') return ok(await withDrains(message, command.cluster, services));
   return ok(message);
 }
 
@@ -106,6 +108,7 @@ async function answerRules(
 
 async function answer(command: ParsedCommand, reader: Reader, services: AppServices): Promise<Answer> {
   if (command.kind === 'allow' || command.kind === 'rules') return answerRules(command, reader, services);
+  if (command.kind === 'drain' || command.kind === 'undrain') return answerDrain(command, reader, services);
   if (command.kind !== 'cancel' && command.kind !== 'terminate' && command.kind !== 'terminate-all') {
     return answerRead(command, reader, services);
   }
