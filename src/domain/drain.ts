@@ -3,6 +3,7 @@
 import { canonicalJson, type DrainSummary } from './audit.js';
 import type { Binder } from './binding.js';
 import type { SessionRow } from './types.js';
+import { readOnlySentence } from './messages.js';
 
 export type DrainMethod = 'allow_connections' | 'connection_limit';
 export type DrainState = 'active' | 'ending' | 'ended' | 'refused';
@@ -47,7 +48,7 @@ export interface Drain {
 }
 
 export const DRAIN_REFUSALS = {
-  read_only: 'pgsessions is in read-only mode (PGSESSIONS_READ_ONLY): nothing can be drained. Nothing was done.',
+  read_only: readOnlySentence('nothing can be drained. Nothing was done.'),
   no_database: 'There is no such database on this cluster. Nothing was done.',
   template:
     'template0 and template1 are the templates every new database is made from: pgsessions never drains them. Nothing was done.',

@@ -8,6 +8,8 @@ import type { SignalBlocker } from './types.js';
 /** PGSESSIONS_READ_ONLY, said once: what follows the colon names what it stops. */
 const READ_ONLY_MODE = 'pgsessions is in read-only mode (PGSESSIONS_READ_ONLY):';
 export const READ_ONLY_TEXT = `${READ_ONLY_MODE} nothing can be cancelled or terminated.`;
+/** The read-only sentence for another use case: `stops` says what it stops. */
+export const readOnlySentence = (stops: string): string => `${READ_ONLY_MODE} ${stops}`;
 
 // ---- a cluster that did not answer ---------------------------------------------------------------------
 
