@@ -40,6 +40,8 @@ export interface DrainStorePort {
   due(): Promise<string[]>;
   /** Drains marked ended or refused whose window is over: the sweeper checks each end's seal. */
   finishedDue(): Promise<Drain[]>;
+  /** The `recovered` marks of the drain_ended audit entries of a drain. */
+  recoveries(id: string): Promise<string[]>;
   claim(id: string, holder: string): Promise<Drain | null>;
   release(id: string, holder: string): Promise<void>;
   finish(

@@ -4,14 +4,23 @@
 // PGSESSIONS_AUDIT_KEY); once its window is over, the sweeper gives back a drain ended without that seal,
 // exactly as recorded (if the record itself is authentic, and only if the database still has what the drain
 // set), and audits tampering_detected and drain_ended. The row stays as the attacker left it (an end is final
-// for the runtime role); each process checks each end once.
+// for the runtime role); the drain_ended entry carries a MAC saying it was given back (`recovered`), so it is
+// done once, also across restarts: a database closed by hand afterwards is never opened by a later sweep.
 import { sameBinding, type Binder } from './binding.js';
 import type { AuditEntryInput } from './audit.js';
-import { drainBinding, drainedValues, drainEndSeal, drainSummary, endSentence, type Drain } from './drain.js';
+import {
+  drainBinding,
+  drainedValues,
+  drainEndSeal,
+  drainSummary,
+  endSentence,
+  type Drain,
+  type DrainEndOutcome,
+} from './drain.js';
 import type { DrainSqlPort, DrainStorePort } from './drain-ports.js';
 
 export interface RecoveryDeps {
-  drains: Pick<DrainStorePort, 'finishedDue' | 'appendAudit'>;
+  drains: Pick<DrainStorePort, 'finishedDue' | 'recoveries' | 'appendAudit'>;
   cluster(name: string): { drain: DrainSqlPort } | undefined;
   binder: Binder;
   /** Says the end in the request's thread. */
@@ -23,6 +32,11 @@ export function sealedEnd(binder: Binder, d: Drain): boolean {
   if ((d.state !== 'ended' && d.state !== 'refused') || d.endWhy === null || d.outcome === null) return false;
   const seal = drainEndSeal(binder, d.id, { state: d.state, by: d.endedBy, why: d.endWhy, outcome: d.outcome });
   return sameBinding(d.endBinding, seal);
+}
+
+/** The mark of a drain given back after an unsealed end (in its drain_ended entry): only the app can make it. */
+export function recoveryMark(binder: Binder, id: string): string {
+  return binder.outcome({ executionId: `drain-recovered:${id}`, outcome: 'recovered' });
 }
 
 function forgedEnd(d: Drain, authentic: boolean): AuditEntryInput {
@@ -47,27 +61,34 @@ export function createDrainRecovery(deps: RecoveryDeps) {
   /** Ends already checked by this process (an end is final for the runtime role: it cannot change afterwards). */
   const checked = new Set<string>();
 
+  /** Gives it back if its record is authentic (and the database still has what the drain set); audited once. */
   async function recover(d: Drain): Promise<string> {
-    if (!sameBinding(d.binding, drainBinding(deps.binder, d))) {
-      await deps.drains.appendAudit(forgedEnd(d, false));
-      return endSentence(d, 'expired', { kind: 'tampered' }, null);
+    const authentic = sameBinding(d.binding, drainBinding(deps.binder, d));
+    let outcome: DrainEndOutcome = { kind: 'tampered' };
+    if (authentic) {
+      const port = deps.cluster(d.cluster);
+      if (!port) throw new Error('the cluster is no longer configured');
+      outcome = await port.drain.restore(d.database, d.method, drainedValues(d), {
+        allowConnections: d.prevAllowConnections,
+        connectionLimit: d.prevConnectionLimit,
+      });
     }
-    const port = deps.cluster(d.cluster);
-    if (!port) throw new Error('the cluster is no longer configured');
-    const outcome = await port.drain.restore(d.database, d.method, drainedValues(d), {
-      allowConnections: d.prevAllowConnections,
-      connectionLimit: d.prevConnectionLimit,
-    });
     const sentence = endSentence(d, 'expired', outcome, null);
-    await deps.drains.appendAudit(forgedEnd(d, true));
+    await deps.drains.appendAudit(forgedEnd(d, authentic));
     await deps.drains.appendAudit({
       requestId: d.requestId,
       event: 'drain_ended',
       actor: null,
       cluster: d.cluster,
-      details: { ...drainSummary(d), why: 'expired', endedBy: null, outcome: sentence },
+      details: {
+        ...drainSummary(d),
+        why: 'expired',
+        endedBy: null,
+        outcome: sentence,
+        recovered: recoveryMark(deps.binder, d.id),
+      },
     });
-    await deps.tell(d, sentence).catch(() => undefined);
+    if (authentic) await deps.tell(d, sentence).catch(() => undefined);
     return sentence;
   }
 
@@ -76,7 +97,8 @@ export function createDrainRecovery(deps: RecoveryDeps) {
     const said: string[] = [];
     for (const d of await deps.drains.finishedDue()) {
       if (checked.has(d.id)) continue;
-      if (sealedEnd(deps.binder, d)) {
+      const mark = recoveryMark(deps.binder, d.id);
+      if (sealedEnd(deps.binder, d) || (await deps.drains.recoveries(d.id)).some((m) => sameBinding(m, mark))) {
         checked.add(d.id);
         continue;
       }

@@ -34,6 +34,8 @@ const SQL_FINISH = `UPDATE pgsessions.drains SET state = $2, ended_at = now(), e
 // Every end whose window is over, sealed or not: only the app can tell (the seal is a MAC). Drains are rare.
 const SQL_FINISHED_DUE = `SELECT ${COLUMNS} FROM pgsessions.drains WHERE state IN ('ended', 'refused') AND ends_at <= now()
   ORDER BY ends_at`;
+const SQL_RECOVERIES = `SELECT details->>'recovered' AS recovered FROM pgsessions.audit_log
+  WHERE event = 'drain_ended' AND details->>'drain' = $1 AND details ? 'recovered'`;
 const SQL_RELEASE = `UPDATE pgsessions.drains SET state = 'ending', claimed_at = now() - interval '61 seconds'
   WHERE id = $1 AND state = 'ending' AND claimed_by = $2`;
 const SQL_SET_TS = 'UPDATE pgsessions.drains SET message_ts = $2 WHERE id = $1';
@@ -156,6 +158,9 @@ export function createDrainStore(pool: pg.Pool, appendIn: Append) {
     record: (input: RecordInput, bind: (d: Drain) => string) => recordDrain(pool, input, bind),
     /** Ids of drains past their end (by the state database's clock) that nobody is ending now. */
     due: async (): Promise<string[]> => (await pool.query<{ id: string }>(SQL_DUE)).rows.map((r) => r.id),
+    /** The recovery marks the audit log holds for a drain (anyone can write one; only the app's verify). */
+    recoveries: async (id: string): Promise<string[]> =>
+      (await pool.query<{ recovered: string }>(SQL_RECOVERIES, [id])).rows.map((r) => r.recovered),
     finishedDue: async (): Promise<Drain[]> => (await pool.query<DrainRow>(SQL_FINISHED_DUE)).rows.map(toDrain),
     /** Takes the drain to end it; null when another replica has it (or it has ended). */
     claim: (id: string, holder: string) => one(SQL_CLAIM, [id, holder]),

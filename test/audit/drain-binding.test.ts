@@ -281,6 +281,30 @@ test('a drain the runtime role marks ended by hand is still given back exactly a
       id,
     ]);
     assert.equal(state[0]!.state, 'ended', 'the row stays as the attacker left it: an end is final');
+    // The DBA now closes the database by hand, to exactly what the drain had set. A fresh replica (nothing in its
+    // memory) finds the unsealed end again, and the recovery mark in the audit: it opens nothing.
+    await asSuperuser(`ALTER DATABASE ${target.name} WITH ALLOW_CONNECTIONS false`);
+    const replica = await startTestApp(
+      baseEnv(db.url, slack, { STATE_DATABASE_URL: runtimeUrl, PGSESSIONS_AUDIT_KEY: KEY }),
+      { terminateTimeoutMs: 3_000 },
+    );
+    try {
+      await sleep(1_500); // several sweeps of both replicas
+      assert.deepEqual(
+        await settings(target.name),
+        { allow: false, limit: 7 },
+        'the DBA’s closed database stays closed',
+      );
+      const again = await stateQuery(
+        db.url,
+        `SELECT 1 FROM pgsessions.audit_log WHERE event IN ('tampering_detected', 'drain_ended')
+         AND (details->>'id' = $1 OR details->>'drain' = $1)`,
+        [id],
+      );
+      assert.equal(again.length, 2, 'given back and audited once');
+    } finally {
+      await replica.stop();
+    }
   } finally {
     await asSuperuser(`ALTER DATABASE ${target.name} WITH ALLOW_CONNECTIONS true CONNECTION LIMIT -1`);
   }
