@@ -8,7 +8,9 @@
 -- PGSESSIONS_AUDIT_KEY over what it records), checked before any restore; the runtime role may update only
 -- the columns an end writes, never what was recorded; and the trigger below fences the rest for roles that
 -- do not own the table: a drain is recorded only for a drain request being executed, by the people who asked
--- and approved it, and an ended drain stays ended.
+-- and approved it, and an ended drain stays ended. The runtime role can still write 'ended' itself (it writes
+-- every end the app makes), so an end counts only when sealed: end_binding, a MAC over how it ended that only
+-- the app can make. A drain ended without a valid seal is still given back by the sweeper (src/domain/drain-recovery.ts).
 
 ALTER TABLE pgsessions.requests DROP CONSTRAINT requests_action_check;
 ALTER TABLE pgsessions.requests ADD CONSTRAINT requests_action_check
@@ -38,6 +40,8 @@ CREATE TABLE pgsessions.drains (
   end_why                text NULL CHECK (end_why IS NULL OR end_why IN ('expired', 'ended', 'undrain')),
   outcome                text NULL,
   binding                text NOT NULL,
+  -- The end's seal (src/domain/drain.ts drainEndSeal): written with state 'ended'/'refused', never after.
+  end_binding            text NULL,
   created_at             timestamptz NOT NULL DEFAULT now(),
   CONSTRAINT drains_window_bounded CHECK (ends_at <= created_at + interval '7 days'),
   CONSTRAINT drains_not_self_approved CHECK (approver <> requester)
@@ -76,6 +80,10 @@ BEGIN
   END IF;
   IF OLD.state IN ('ended', 'refused') THEN
     RAISE EXCEPTION 'pgsessions.drains: an ended drain is final' USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  IF (NEW.state IN ('ended', 'refused')) IS DISTINCT FROM (NEW.end_binding IS NOT NULL) THEN
+    RAISE EXCEPTION 'pgsessions.drains: a drain ends with its seal, and only its end carries one'
+      USING ERRCODE = 'insufficient_privilege';
   END IF;
   RETURN NEW;
 END;

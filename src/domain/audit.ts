@@ -119,8 +119,16 @@ export interface AuditDetailsByEvent {
   clusters_reloaded: { added: string[]; removed: string[]; changed: string[]; replica: string };
   /** A database closed to new connections until endsAt; ended: the sessions ended now. */
   drained: DrainSummary & { ended: number; left: number };
-  /** A drain given back (or not: outcome says why the recorded values were left alone). */
-  drain_ended: DrainSummary & { why: 'expired' | 'ended' | 'undrain'; endedBy: string | null; outcome: string };
+  /**
+   * A drain given back (or not: outcome says why the recorded values were left alone). recovered: a drain ended
+   * without the app's seal, given back by the sweeper; its MAC (src/domain/drain-recovery.ts), so it is done once.
+   */
+  drain_ended: DrainSummary & {
+    why: 'expired' | 'ended' | 'undrain';
+    endedBy: string | null;
+    outcome: string;
+    recovered?: string;
+  };
 }
 
 /** What every drain entry repeats, so each reads on its own. */

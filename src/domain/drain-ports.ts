@@ -1,7 +1,7 @@
 // The ports of a maintenance drain (docs/drain.md): the cluster side (src/postgres/drain-sql.ts), the state
 // side (src/postgres/drain-store.ts) and Slack (src/slack/adapters/drain-messages.ts).
 import type { AuditEntryInput } from './audit.js';
-import type { DatabaseFacts, Drain, DrainEndWhy, DrainMethod } from './drain.js';
+import type { DatabaseFacts, Drain, DrainEnd, DrainMethod } from './drain.js';
 import type { KillRequest } from './types.js';
 
 export interface ConnectionSettings {
@@ -31,19 +31,23 @@ export interface DrainStorePort {
   record(
     input: Omit<
       Drain,
-      'id' | 'endsAt' | 'state' | 'endedAt' | 'endedBy' | 'endWhy' | 'outcome' | 'binding' | 'messageTs'
+      'id' | 'endsAt' | 'state' | 'endedAt' | 'endedBy' | 'endWhy' | 'outcome' | 'binding' | 'endBinding' | 'messageTs'
     > & {
       windowSeconds: number;
     },
     bind: (d: Drain) => string,
   ): Promise<Drain | null>;
   due(): Promise<string[]>;
+  /** Drains marked ended or refused whose window is over: the sweeper checks each end's seal. */
+  finishedDue(): Promise<Drain[]>;
+  /** The `recovered` marks of the drain_ended audit entries of a drain. */
+  recoveries(id: string): Promise<string[]>;
   claim(id: string, holder: string): Promise<Drain | null>;
   release(id: string, holder: string): Promise<void>;
   finish(
     id: string,
     holder: string,
-    end: { state: 'ended' | 'refused'; by: string | null; why: DrainEndWhy; outcome: string },
+    end: DrainEnd & { seal: string },
     audit: (d: Drain) => AuditEntryInput,
   ): Promise<Drain | null>;
   appendAudit(entry: AuditEntryInput): Promise<unknown>;

@@ -6,6 +6,7 @@ import { sameBinding, type Binder } from './binding.js';
 import {
   CONNECTION_LIMIT_ONLY,
   drainBinding,
+  drainEndSeal,
   drainedValues,
   drainMethod,
   drainPlan,
@@ -17,6 +18,7 @@ import {
   utcTime,
   type DatabaseFacts,
   type Drain,
+  type DrainEnd,
   type DrainEndOutcome,
   type DrainEndWhy,
 } from './drain.js';
@@ -25,6 +27,7 @@ import type { ClusterPort, RequestSettings } from './request-service.js';
 import type { RequestStorePort } from './state-ports.js';
 import type { ExecutionResult, KillRequest, SessionRow, TargetOutcome } from './types.js';
 import type { DrainMessagesPort, DrainSqlPort, DrainStorePort } from './drain-ports.js';
+import { createDrainRecovery } from './drain-recovery.js';
 
 export type { DrainMessagesPort, DrainSqlPort, DrainStorePort } from './drain-ports.js';
 
@@ -229,6 +232,16 @@ function drainExecutor(deps: DrainDeps, end: End) {
   return execute;
 }
 
+/** Says a drain's end in its request's thread, and shows the request message without its End button. */
+async function tellEnded(deps: DrainDeps, drain: Drain, sentence: string): Promise<void> {
+  const request = await deps.requests.get(drain.requestId);
+  await deps.messages.ended(drain, sentence, request?.messageTs ?? null).catch(() => undefined);
+  if (request?.result?.drain) {
+    const result = { ...request.result, drain: { ...request.result.drain, ended: sentence } };
+    await deps.messages.update({ ...request, result }).catch(() => undefined);
+  }
+}
+
 /** Ends drains, once across replicas (the claim), with what happened said in the thread and audited. */
 function drainEnder(deps: DrainDeps, holder: string): End {
   const { drains } = deps;
@@ -273,15 +286,16 @@ function drainEnder(deps: DrainDeps, holder: string): End {
       }
     }
     const sentence = endSentence(drain, why, outcome, by ? `<@${by}>` : null);
+    const ending: DrainEnd = {
+      state: outcome.kind === 'restored' || outcome.kind === 'already' ? 'ended' : 'refused',
+      by,
+      why,
+      outcome: outcome.kind,
+    };
     const finished = await drains.finish(
       drain.id,
       holder,
-      {
-        state: outcome.kind === 'restored' || outcome.kind === 'already' ? 'ended' : 'refused',
-        by,
-        why,
-        outcome: outcome.kind,
-      },
+      { ...ending, seal: drainEndSeal(deps.binder, drain.id, ending) },
       (d) => ({
         requestId: d.requestId,
         event: 'drain_ended',
@@ -290,17 +304,8 @@ function drainEnder(deps: DrainDeps, holder: string): End {
         details: { ...drainSummary(d), why, endedBy: by, outcome: sentence },
       }),
     );
-    if (finished) await tellEnded(finished, sentence);
+    if (finished) await tellEnded(deps, finished, sentence);
     return sentence;
-  }
-
-  async function tellEnded(drain: Drain, sentence: string): Promise<void> {
-    const request = await deps.requests.get(drain.requestId);
-    await deps.messages.ended(drain, sentence, request?.messageTs ?? null).catch(() => undefined);
-    if (request?.result?.drain) {
-      const result = { ...request.result, drain: { ...request.result.drain, ended: sentence } };
-      await deps.messages.update({ ...request, result }).catch(() => undefined);
-    }
   }
 
   return end;
@@ -311,6 +316,7 @@ export function createDrainService(deps: DrainDeps) {
   const end = drainEnder(deps, deps.holder ?? randomUUID());
   const request = drainRequests(deps);
   const execute = drainExecutor(deps, end);
+  const recoverForgedEnds = createDrainRecovery({ ...deps, tell: (d, sentence) => tellEnded(deps, d, sentence) });
 
   async function mayEnd(drain: Drain, user: string): Promise<boolean> {
     return (
@@ -346,6 +352,8 @@ export function createDrainService(deps: DrainDeps) {
         const sentence = await end(id, 'expired', null);
         if (sentence) said.push(sentence);
       }
+      // An end the app did not seal (the runtime role's password alone): given back all the same.
+      said.push(...(await recoverForgedEnds()));
       return said;
     },
     live: (cluster?: string) => drains.live(cluster),

@@ -45,6 +45,8 @@ export interface Drain {
   endWhy: DrainEndWhy | null;
   outcome: string | null;
   binding: string;
+  /** The end's seal (drainEndSeal), written with the end; null while live, or when the end was not the app's. */
+  endBinding: string | null;
 }
 
 export const DRAIN_REFUSALS = {
@@ -140,6 +142,33 @@ export function drainBinding(binder: Binder, d: DrainBound): string {
       endsAt: new Date(d.endsAt).toISOString(),
       requester: d.requester,
       approver: d.approver,
+    }),
+  });
+}
+
+/** How a drain ended, as sealed: the columns its end writes that say what happened. */
+export interface DrainEnd {
+  state: 'ended' | 'refused';
+  by: string | null;
+  why: DrainEndWhy;
+  outcome: string;
+}
+
+/**
+ * The seal of a drain's end: a MAC under PGSESSIONS_AUDIT_KEY over which drain ended how. The runtime role can
+ * write state 'ended' (the app's own ends go through it), not this MAC: an end without it is not the app's, and
+ * the drain is still given back (src/domain/drain-recovery.ts). Domain-separated like drainBinding.
+ */
+export function drainEndSeal(binder: Binder, id: string, end: DrainEnd): string {
+  return binder.outcome({
+    executionId: `drain-end:${id}`,
+    outcome: canonicalJson({
+      kind: 'drain_end',
+      id,
+      state: end.state,
+      by: end.by,
+      why: end.why,
+      outcome: end.outcome,
     }),
   });
 }

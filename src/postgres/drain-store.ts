@@ -4,13 +4,14 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { AuditEntry, AuditEntryInput } from '../domain/audit.js';
-import type { Drain, DrainEndWhy, DrainMethod } from '../domain/drain.js';
+import type { Drain, DrainEnd, DrainEndWhy, DrainMethod } from '../domain/drain.js';
 import { inTransaction } from './transaction.js';
 
 const COLUMNS = `id::text, request_id::text AS request_id, cluster, database, method, prev_allow_connections,
   prev_connection_limit, to_char(ends_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS ends_at,
   requester, approver, channel, message_ts, state,
-  to_char(ended_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS ended_at, ended_by, end_why, outcome, binding`;
+  to_char(ended_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS ended_at, ended_by, end_why, outcome, binding,
+  end_binding`;
 
 const SQL_LIVE = `SELECT ${COLUMNS} FROM pgsessions.drains WHERE state IN ('active', 'ending')
   AND ($1::text IS NULL OR cluster = $1) ORDER BY ends_at`;
@@ -28,8 +29,13 @@ const SQL_CLAIM = `UPDATE pgsessions.drains SET state = 'ending', claimed_by = $
   RETURNING ${COLUMNS}`;
 const SQL_DUE = `SELECT id::text FROM pgsessions.drains WHERE state IN ('active', 'ending') AND ends_at <= now()
   AND (state = 'active' OR claimed_at < now() - interval '60 seconds') ORDER BY ends_at LIMIT 20`;
-const SQL_FINISH = `UPDATE pgsessions.drains SET state = $2, ended_at = now(), ended_by = $3, end_why = $4, outcome = $5
-  WHERE id = $1 AND state = 'ending' AND claimed_by = $6 RETURNING ${COLUMNS}`;
+const SQL_FINISH = `UPDATE pgsessions.drains SET state = $2, ended_at = now(), ended_by = $3, end_why = $4, outcome = $5,
+  end_binding = $7 WHERE id = $1 AND state = 'ending' AND claimed_by = $6 RETURNING ${COLUMNS}`;
+// Every end whose window is over, sealed or not: only the app can tell (the seal is a MAC). Drains are rare.
+const SQL_FINISHED_DUE = `SELECT ${COLUMNS} FROM pgsessions.drains WHERE state IN ('ended', 'refused') AND ends_at <= now()
+  ORDER BY ends_at`;
+const SQL_RECOVERIES = `SELECT details->>'recovered' AS recovered FROM pgsessions.audit_log
+  WHERE event = 'drain_ended' AND details->>'drain' = $1 AND details ? 'recovered'`;
 const SQL_RELEASE = `UPDATE pgsessions.drains SET state = 'ending', claimed_at = now() - interval '61 seconds'
   WHERE id = $1 AND state = 'ending' AND claimed_by = $2`;
 const SQL_SET_TS = 'UPDATE pgsessions.drains SET message_ts = $2 WHERE id = $1';
@@ -53,6 +59,7 @@ interface DrainRow {
   end_why: DrainEndWhy | null;
   outcome: string | null;
   binding: string;
+  end_binding: string | null;
 }
 
 function toDrain(r: DrainRow): Drain {
@@ -75,12 +82,13 @@ function toDrain(r: DrainRow): Drain {
     endWhy: r.end_why,
     outcome: r.outcome,
     binding: r.binding,
+    endBinding: r.end_binding,
   };
 }
 
 export type RecordInput = Omit<
   Drain,
-  'id' | 'endsAt' | 'state' | 'endedAt' | 'endedBy' | 'endWhy' | 'outcome' | 'binding' | 'messageTs'
+  'id' | 'endsAt' | 'state' | 'endedAt' | 'endedBy' | 'endWhy' | 'outcome' | 'binding' | 'endBinding' | 'messageTs'
 > & { windowSeconds: number };
 
 async function recordDrain(pool: pg.Pool, input: RecordInput, bind: (d: Drain) => string): Promise<Drain | null> {
@@ -96,6 +104,7 @@ async function recordDrain(pool: pg.Pool, input: RecordInput, bind: (d: Drain) =
       endWhy: null,
       outcome: null,
       binding: '',
+      endBinding: null,
       messageTs: null,
     };
     const binding = bind(draft);
@@ -149,6 +158,10 @@ export function createDrainStore(pool: pg.Pool, appendIn: Append) {
     record: (input: RecordInput, bind: (d: Drain) => string) => recordDrain(pool, input, bind),
     /** Ids of drains past their end (by the state database's clock) that nobody is ending now. */
     due: async (): Promise<string[]> => (await pool.query<{ id: string }>(SQL_DUE)).rows.map((r) => r.id),
+    /** The recovery marks the audit log holds for a drain (anyone can write one; only the app's verify). */
+    recoveries: async (id: string): Promise<string[]> =>
+      (await pool.query<{ recovered: string }>(SQL_RECOVERIES, [id])).rows.map((r) => r.recovered),
+    finishedDue: async (): Promise<Drain[]> => (await pool.query<DrainRow>(SQL_FINISHED_DUE)).rows.map(toDrain),
     /** Takes the drain to end it; null when another replica has it (or it has ended). */
     claim: (id: string, holder: string) => one(SQL_CLAIM, [id, holder]),
     /** Lets another try again at once (a restore that failed for a reason worth retrying). */
@@ -159,12 +172,13 @@ export function createDrainStore(pool: pg.Pool, appendIn: Append) {
     finish(
       id: string,
       holder: string,
-      end: { state: 'ended' | 'refused'; by: string | null; why: DrainEndWhy; outcome: string },
+      end: DrainEnd & { seal: string },
       audit: (d: Drain) => AuditEntryInput,
     ): Promise<Drain | null> {
       return inTransaction(pool, async (client) => {
-        const row = (await client.query<DrainRow>(SQL_FINISH, [id, end.state, end.by, end.why, end.outcome, holder]))
-          .rows[0];
+        const row = (
+          await client.query<DrainRow>(SQL_FINISH, [id, end.state, end.by, end.why, end.outcome, holder, end.seal])
+        ).rows[0];
         if (!row) return null;
         const drain = toDrain(row);
         await appendIn(client, audit(drain));

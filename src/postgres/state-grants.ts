@@ -76,7 +76,7 @@ export const RUNTIME_GRANTS: readonly StateGrant[] = [
     on: 'TABLE pgsessions.drains',
     privileges:
       'SELECT, INSERT (id, request_id, cluster, database, method, prev_allow_connections, prev_connection_limit, ends_at, requester, approver, channel, binding), ' +
-      'UPDATE (message_ts, state, claimed_by, claimed_at, ended_at, ended_by, end_why, outcome)',
+      'UPDATE (message_ts, state, claimed_by, claimed_at, ended_at, ended_by, end_why, outcome, end_binding)',
     why: 'maintenance drains (migration 010): what was recorded before closing a database cannot be changed afterwards',
   },
 ];

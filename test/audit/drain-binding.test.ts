@@ -220,3 +220,92 @@ test('what a real drain recorded cannot be changed, an ended drain stays ended, 
     '42501',
   );
 });
+
+test('a drain the runtime role marks ended by hand is still given back exactly as recorded, and audited', async () => {
+  // A recorded limit that is not the default, so "exactly as recorded" is what is checked.
+  await asSuperuser(`ALTER DATABASE ${target.name} WITH CONNECTION LIMIT 7`);
+  try {
+    const channel = fresh('C');
+    const asked = await typedRequest(slack, app.port, `drain db:${target.name} for:4s upgrade`, as(REQUESTER, channel));
+    await click(slack, app.port, ACTION.approve, asked.id, as(APPROVER, channel));
+    const row = await waitForStatus(db.url, asked.id, ['executed', 'failed']);
+    assert.equal(row.status, 'executed', JSON.stringify(row.result));
+    const id = (
+      await stateQuery<{ id: string }>(db.url, 'SELECT id::text FROM pgsessions.drains WHERE request_id = $1', [
+        asked.id,
+      ])
+    )[0]!.id;
+    assert.deepEqual(await settings(target.name), { allow: false, limit: 7 }, 'drained');
+    // The attacker ends it without restoring, in the two steps the fence allows, forging a seal as they go.
+    assert.equal(await asRuntime(`UPDATE pgsessions.drains SET state = 'ending' WHERE id = $1`, [id]), null);
+    assert.equal(
+      await asRuntime(
+        `UPDATE pgsessions.drains SET state = 'ended', end_why = 'undrain', outcome = 'restored' WHERE id = $1`,
+        [id],
+      ),
+      '42501',
+      'an end without a seal is refused',
+    );
+    assert.equal(
+      await asRuntime(
+        `UPDATE pgsessions.drains SET state = 'ended', ended_at = now(), end_why = 'undrain', outcome = 'restored',
+           end_binding = 'sha256:forged' WHERE id = $1`,
+        [id],
+      ),
+      null,
+    );
+    // Once the window is over, the sweeper finds the end unsealed and gives the database back as recorded.
+    const deadline = Date.now() + 15_000;
+    let now = await settings(target.name);
+    while ((now.allow !== true || now.limit !== 7) && Date.now() < deadline) {
+      await sleep(200);
+      now = await settings(target.name);
+    }
+    assert.deepEqual(now, { allow: true, limit: 7 }, 'the database is open again, with its recorded limit');
+    await sleep(1_000); // a few more sweeps: the forged end is handled once, not at every sweep
+    const audit = await stateQuery<{ event: string; details: { stage?: string; reason?: string; outcome?: string } }>(
+      db.url,
+      `SELECT event, details FROM pgsessions.audit_log
+       WHERE (event = 'tampering_detected' AND details->>'id' = $1) OR (event = 'drain_ended' AND details->>'drain' = $1)
+       ORDER BY seq`,
+      [id],
+    );
+    assert.deepEqual(
+      audit.map((a) => a.event),
+      ['tampering_detected', 'drain_ended'],
+    );
+    assert.equal(audit[0]!.details.stage, 'drain_end');
+    assert.match(audit[0]!.details.reason!, /marked ended without pgsessions’ key/);
+    assert.match(audit[1]!.details.outcome!, /allowed again, ALLOW_CONNECTIONS true, CONNECTION LIMIT 7 as before/);
+    const state = await stateQuery<{ state: string }>(db.url, 'SELECT state FROM pgsessions.drains WHERE id = $1', [
+      id,
+    ]);
+    assert.equal(state[0]!.state, 'ended', 'the row stays as the attacker left it: an end is final');
+    // The DBA now closes the database by hand, to exactly what the drain had set. A fresh replica (nothing in its
+    // memory) finds the unsealed end again, and the recovery mark in the audit: it opens nothing.
+    await asSuperuser(`ALTER DATABASE ${target.name} WITH ALLOW_CONNECTIONS false`);
+    const replica = await startTestApp(
+      baseEnv(db.url, slack, { STATE_DATABASE_URL: runtimeUrl, PGSESSIONS_AUDIT_KEY: KEY }),
+      { terminateTimeoutMs: 3_000 },
+    );
+    try {
+      await sleep(1_500); // several sweeps of both replicas
+      assert.deepEqual(
+        await settings(target.name),
+        { allow: false, limit: 7 },
+        'the DBA’s closed database stays closed',
+      );
+      const again = await stateQuery(
+        db.url,
+        `SELECT 1 FROM pgsessions.audit_log WHERE event IN ('tampering_detected', 'drain_ended')
+         AND (details->>'id' = $1 OR details->>'drain' = $1)`,
+        [id],
+      );
+      assert.equal(again.length, 2, 'given back and audited once');
+    } finally {
+      await replica.stop();
+    }
+  } finally {
+    await asSuperuser(`ALTER DATABASE ${target.name} WITH ALLOW_CONNECTIONS true CONNECTION LIMIT -1`);
+  }
+});

@@ -2,10 +2,14 @@
 // a drained one looks like, and the sentences people read.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { createBinder } from '../../src/domain/binding.js';
 import { parseCommand } from '../../src/domain/command.js';
+import { sealedEnd } from '../../src/domain/drain-recovery.js';
 import {
   drainedLine,
   drainedValues,
+  drainEndSeal,
   drainMethod,
   drainPlan,
   drainRefusal,
@@ -47,6 +51,7 @@ const drain: Drain = {
   endWhy: null,
   outcome: null,
   binding: 'x',
+  endBinding: null,
 };
 
 test('drain and undrain parse; each mistake is a sentence', () => {
@@ -127,4 +132,26 @@ test('the sentences: plan, header line, each end', () => {
   assert.match(endSentence(drain, 'ended', { kind: 'tampered' }, null), /REFUSED/);
   assert.equal(formatWindow(45), '45s');
   assert.equal(formatWindow(3600), '1h');
+});
+
+test('an end counts only with the seal the key makes, over exactly that drain and how it ended', () => {
+  const binder = createBinder(randomBytes(32));
+  const end = { state: 'ended', by: 'USAM', why: 'undrain', outcome: 'restored' } as const;
+  const ended: Drain = {
+    ...drain,
+    state: end.state,
+    endedBy: end.by,
+    endWhy: end.why,
+    outcome: end.outcome,
+    endBinding: drainEndSeal(binder, drain.id, end),
+  };
+  assert.equal(sealedEnd(binder, ended), true);
+  assert.equal(sealedEnd(binder, { ...ended, endBinding: null }), false, 'no seal');
+  assert.equal(sealedEnd(binder, { ...ended, outcome: 'already' }), false, 'another outcome');
+  assert.equal(sealedEnd(binder, { ...ended, endedBy: 'UALEX' }), false, 'someone else');
+  assert.equal(sealedEnd(binder, { ...ended, id: drain.requestId }), false, 'another drain');
+  assert.equal(sealedEnd(createBinder(randomBytes(32)), ended), false, 'another key');
+  const unkeyed = createBinder(null);
+  assert.equal(sealedEnd(binder, { ...ended, endBinding: drainEndSeal(unkeyed, drain.id, end) }), false, 'no key');
+  assert.equal(sealedEnd(binder, { ...ended, state: 'active' }), false, 'a live drain has no end');
 });
