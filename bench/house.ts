@@ -1,6 +1,6 @@
 // `npm run house`: the shape of the code, measured. Files over 400 lines, functions over 80 lines (outside the
 // composition root), and imports that run from a lower layer up to a higher one. With `--strict` it exits 1
-// on any of them; without, it only reports (the refactor that brings main within these bounds is under way).
+// on any of them (.ci/run runs it so); without, it only reports.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import ts from 'typescript';
@@ -43,7 +43,13 @@ const LAYERS: { name: string; floor: number; match: (path: string) => boolean }[
   {
     name: 'root',
     floor: 5,
-    match: (p) => p.startsWith('src/cli/') || ['src/pgsessions.ts', 'src/main.ts', 'src/probe-server.ts'].includes(p),
+    // src/wiring/: the pieces of startPgsessions moved out of src/pgsessions.ts (start-up checks, watching,
+    // the clusters-file reload, the sweeps, the rate limits). They wire the layers below together exactly as
+    // the composition root does, so they sit on its floor; unlike it, their functions are measured.
+    match: (p) =>
+      p.startsWith('src/cli/') ||
+      p.startsWith('src/wiring/') ||
+      ['src/pgsessions.ts', 'src/main.ts', 'src/probe-server.ts'].includes(p),
   },
   { name: 'playground', floor: 6, match: (p) => p.startsWith('src/playground/') },
 ];

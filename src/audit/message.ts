@@ -1,7 +1,7 @@
 // One audit entry as a message in the audit channel: event, cluster, pids, users, requester, approver,
 // reason and outcome, in one readable line, plus a context line with the entry's sequence number and full
 // hash — the outside witness that `npm run audit:verify -- --against-slack` reads back.
-import type { AuditEntry, AuditEvent, BriefTarget } from '../domain/audit.js';
+import type { AuditDetailsByEvent, AuditEntry, AuditEvent, BriefTarget } from '../domain/audit.js';
 import { WITNESS_BLOCK_ID, witnessText } from '../domain/audit-witness.js';
 import { shapeQueryText, type QueryTextMode } from '../domain/policy.js';
 import type { Action, ExecutionResult, TargetSnapshot } from '../domain/types.js';
@@ -50,6 +50,18 @@ interface Shown {
   targets: Array<BriefTarget | TargetSnapshot>;
   result?: ExecutionResult;
   why?: string;
+}
+
+/** A tampering alarm: what was refused, where, and what the forged row claimed. */
+function tamperingShown(d: AuditDetailsByEvent['tampering_detected']): Shown {
+  const c = d.claims;
+  const pids = Array.isArray(c.targets) && c.targets.length > 0 ? `, pids ${c.targets.slice(0, 20).join(', ')}` : '';
+  return {
+    requester: c.requester ?? undefined,
+    approver: c.approver,
+    targets: [],
+    why: `TAMPERING: ${d.subject} ${d.id} refused at ${d.stage}, nothing signalled — ${d.reason}. The row claims: ${c.what ?? '—'}${pids}`,
+  };
 }
 
 /** What each event's details say, in the few terms the message shows. */
@@ -101,18 +113,8 @@ function shownOf(entry: AuditEntry): Shown {
         why: `rule ${d.rule}${ended}: ${d.words}`,
       };
     }
-    case 'tampering_detected': {
-      const d = entry.details;
-      const c = d.claims;
-      const pids =
-        Array.isArray(c.targets) && c.targets.length > 0 ? `, pids ${c.targets.slice(0, 20).join(', ')}` : '';
-      return {
-        requester: c.requester ?? undefined,
-        approver: c.approver,
-        targets: [],
-        why: `TAMPERING: ${d.subject} ${d.id} refused at ${d.stage}, nothing signalled — ${d.reason}. The row claims: ${c.what ?? '—'}${pids}`,
-      };
-    }
+    case 'tampering_detected':
+      return tamperingShown(entry.details);
     case 'drained':
     case 'drain_ended': {
       const d = entry.details;

@@ -5,7 +5,10 @@
 // entries leaves a shorter chain that still verifies: only the audit channel (the outside witness) shows it.
 // Pure: node:crypto only.
 import { createHash, createHmac } from 'node:crypto';
+import { canonicalJson } from './canonical-json.js';
 import type { Action, ExecutionResult, RequestScope, TargetSnapshot } from './types.js';
+
+export { canonicalJson };
 
 export const AUDIT_EVENTS = [
   'requested',
@@ -197,48 +200,6 @@ export type ChainVerification =
     }
   /** brokenAtSeq and reason: the first break; breaks: every one (verification goes on after each). */
   | { ok: false; brokenAtSeq: number; reason: string; breaks: ChainBreak[] };
-
-/**
- * JSON with object keys sorted at every level, so that the same value always gives the same text (jsonb does
- * not keep key order). Follows JSON.stringify for the rest: undefined and functions are dropped from objects
- * and become null in arrays, non-finite numbers become null, toJSON() is honoured.
- */
-export function canonicalJson(value: unknown): string {
-  return encode(value) ?? 'null';
-}
-
-function encode(value: unknown): string | undefined {
-  if (value === null) return 'null';
-  if (typeof value === 'object' && typeof (value as { toJSON?: unknown }).toJSON === 'function') {
-    return encode((value as { toJSON: () => unknown }).toJSON());
-  }
-  switch (typeof value) {
-    case 'string':
-      return JSON.stringify(value);
-    case 'number':
-      return Number.isFinite(value) ? JSON.stringify(value) : 'null';
-    case 'boolean':
-      return value ? 'true' : 'false';
-    case 'bigint':
-      return value.toString();
-    case 'undefined':
-    case 'function':
-    case 'symbol':
-      return undefined;
-    default:
-      break;
-  }
-  if (Array.isArray(value)) {
-    return `[${value.map((item) => encode(item) ?? 'null').join(',')}]`;
-  }
-  const record = value as Record<string, unknown>;
-  const parts: string[] = [];
-  for (const key of Object.keys(record).sort()) {
-    const encoded = encode(record[key]);
-    if (encoded !== undefined) parts.push(`${JSON.stringify(key)}:${encoded}`);
-  }
-  return `{${parts.join(',')}}`;
-}
 
 /** The canonical text an entry's hash covers (besides the previous hash). */
 function hashedBody(entry: AuditHashedFields): string {

@@ -2,7 +2,7 @@
 // playground, the tests and the benchmark need nothing installed. PostgreSQL refuses to run as root: then it runs as the
 // `postgres` system user (created if missing), from a copy of the binaries that user can reach — a checkout
 // under a private directory (mktemp -d is 0700) would otherwise be out of its reach.
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcessWithoutNullStreams, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { chmod, chown, cp, mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -190,35 +190,63 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions = {}): Prom
   }
 
   const port = await freePort();
-  const server = spawn(
-    join(native, 'bin', 'postgres'),
-    [
-      '-D',
-      dataDir,
-      '-p',
-      String(port),
-      '-c',
-      'listen_addresses=127.0.0.1',
-      '-c',
-      'unix_socket_directories=',
-      '-c',
-      'wal_level=logical',
-      '-c',
-      'max_wal_senders=10',
-      '-c',
-      'max_replication_slots=10',
-      '-c',
-      `max_connections=${options.maxConnections ?? 300}`,
-      '-c',
-      'fsync=off',
-      '-c',
-      'synchronous_commit=off',
-      '-c',
-      'full_page_writes=off',
-      ...Object.entries(options.settings ?? {}).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
-    ],
-    { ...(runAs ?? {}), env: { ...process.env, LC_ALL: 'C', LANG: 'C' } },
-  );
+  const server = spawn(join(native, 'bin', 'postgres'), serverArgs(dataDir, port, options), {
+    ...(runAs ?? {}),
+    env: { ...process.env, LC_ALL: 'C', LANG: 'C' },
+  });
+  await untilReady(server);
+  // Keep draining its log so a chatty server never blocks on a full pipe.
+  server.stderr.on('data', () => undefined);
+  if (templatePassword !== null) await setPassword(port, templatePassword, password);
+  const stopOnExit = () => server.kill('SIGQUIT');
+  process.once('exit', stopOnExit);
+
+  return {
+    url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
+    port,
+    async stop() {
+      process.removeListener('exit', stopOnExit);
+      if (server.exitCode === null) {
+        const exited = new Promise<void>((done) => server.once('exit', () => done()));
+        server.kill('SIGINT'); // fast shutdown: ends sessions, no checkpoint wait worth having for a throwaway
+        await exited;
+      }
+      await rm(base, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The server's command line: local TCP only, logical replication possible, durability off (a throwaway). */
+function serverArgs(dataDir: string, port: number, options: EmbeddedOptions): string[] {
+  return [
+    '-D',
+    dataDir,
+    '-p',
+    String(port),
+    '-c',
+    'listen_addresses=127.0.0.1',
+    '-c',
+    'unix_socket_directories=',
+    '-c',
+    'wal_level=logical',
+    '-c',
+    'max_wal_senders=10',
+    '-c',
+    'max_replication_slots=10',
+    '-c',
+    `max_connections=${options.maxConnections ?? 300}`,
+    '-c',
+    'fsync=off',
+    '-c',
+    'synchronous_commit=off',
+    '-c',
+    'full_page_writes=off',
+    ...Object.entries(options.settings ?? {}).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
+  ];
+}
+
+/** Resolves once the server says it accepts connections; rejects if it exits first or takes over 60 s. */
+async function untilReady(server: ChildProcessWithoutNullStreams): Promise<void> {
   let log = '';
   await new Promise<void>((ready, fail) => {
     const timer = setTimeout(
@@ -237,38 +265,22 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions = {}): Prom
       fail(new Error(`PostgreSQL exited with ${code} while starting:\n${log.slice(-2000)}`));
     });
   });
-  // Keep draining its log so a chatty server never blocks on a full pipe.
-  server.stderr.on('data', () => undefined);
-  if (templatePassword !== null) {
-    const admin = new pg.Client({
-      connectionString: `postgres://postgres:${templatePassword}@127.0.0.1:${port}/postgres`,
-    });
-    admin.on('error', () => undefined);
-    await admin.connect();
-    try {
-      const { rows } = await admin.query<{ sql: string }>(
-        `SELECT format('ALTER ROLE postgres PASSWORD %L', $1::text) AS sql`,
-        [password],
-      );
-      await admin.query(rows[0]!.sql);
-    } finally {
-      await admin.end().catch(() => undefined);
-    }
-  }
-  const stopOnExit = () => server.kill('SIGQUIT');
-  process.once('exit', stopOnExit);
+}
 
-  return {
-    url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
-    port,
-    async stop() {
-      process.removeListener('exit', stopOnExit);
-      if (server.exitCode === null) {
-        const exited = new Promise<void>((done) => server.once('exit', () => done()));
-        server.kill('SIGINT'); // fast shutdown: ends sessions, no checkpoint wait worth having for a throwaway
-        await exited;
-      }
-      await rm(base, { recursive: true, force: true });
-    },
-  };
+/** A copied template keeps the template's superuser password: set the one asked for. */
+async function setPassword(port: number, templatePassword: string, password: string): Promise<void> {
+  const admin = new pg.Client({
+    connectionString: `postgres://postgres:${templatePassword}@127.0.0.1:${port}/postgres`,
+  });
+  admin.on('error', () => undefined);
+  await admin.connect();
+  try {
+    const { rows } = await admin.query<{ sql: string }>(
+      `SELECT format('ALTER ROLE postgres PASSWORD %L', $1::text) AS sql`,
+      [password],
+    );
+    await admin.query(rows[0]!.sql);
+  } finally {
+    await admin.end().catch(() => undefined);
+  }
 }

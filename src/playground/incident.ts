@@ -159,16 +159,16 @@ async function poll(admin: pg.Pool, pid: number, what: string, ok: (row: Observe
   }
 }
 
-export async function startIncident(demo: DemoDatabase): Promise<Incident> {
-  let sessions: IncidentSession[] = [];
-  let migration = 0;
-  let busy: Promise<void> = Promise.resolve();
+/** The incident's sessions while it lasts, and the migration's pid (the culprit). */
+interface Live {
+  sessions: IncidentSession[];
+  migration: number;
+}
+type Open = (role: IncidentSession['role'], application: string, extra?: pg.ClientConfig) => Promise<IncidentSession>;
 
-  const open = async (
-    role: IncidentSession['role'],
-    application: string,
-    extra: pg.ClientConfig = {},
-  ): Promise<IncidentSession> => {
+/** Opens a demo session as the role's user, remembered in `live` so that `end` can terminate it. */
+function opener(demo: DemoDatabase, live: Live): Open {
+  return async (role, application, extra = {}) => {
     const user = role === 'idle' ? DEMO_ROLES.web : DEMO_ROLES[role];
     const client = new pg.Client({ connectionString: demo.roleUrl(user), application_name: application, ...extra });
     client.on('error', () => undefined);
@@ -176,111 +176,129 @@ export async function startIncident(demo: DemoDatabase): Promise<Incident> {
     const pid = (client as unknown as { processID: number | null }).processID;
     if (!pid) throw new Error('no backend pid for a demo session');
     const session = { role, pid, client };
-    sessions.push(session);
+    live.sessions.push(session);
     return session;
   };
-  // The query never settles while the incident lasts; its end (a kill) is expected, never an error to report.
-  const runForever = (session: IncidentSession, sql: string) => void session.client.query(sql).catch(() => undefined);
+}
 
-  const build = async () => {
-    // A pool: the sessions are watched in parallel, and one client runs one query at a time.
-    const admin = new pg.Pool({
-      connectionString: onDatabase(demo.adminUrl, DEMO_DATABASE),
-      application_name: 'playground-setup',
-      max: 4,
-    });
-    admin.on('error', () => undefined);
-    try {
-      // A logical slot waits for transactions holding an xid: make it before the migration takes its lock.
-      await admin.query(DROP_SLOT_SQL, [SLOT]);
-      await admin.query(CREATE_SLOT_SQL, [SLOT]);
-      // The migration first: in an incident the culprit is the oldest, and listings show longest first.
-      const m = await open('migrator', 'rails-migrate');
-      await m.client.query('BEGIN');
-      await m.client.query(INCIDENT_SQL.migration);
-      migration = m.pid;
-      const started: Promise<unknown>[] = [];
-      started.push(
-        Promise.all(
-          INCIDENT_SQL.ordersBehindMigration.map(async (sql) => {
-            const s = await open('web', 'puma');
-            runForever(s, sql);
-            await poll(admin, s.pid, 'a web query queued behind the migration', (r) => r.blockers > 0);
-          }),
-        ),
-      );
-      started.push(
-        (async () => {
-          const report = await open('reporting', 'metabase');
-          runForever(report, INCIDENT_SQL.report);
-          await poll(admin, report.pid, 'the report', (r) => r.wait_event === 'PgSleep');
-          const ddl = await open('migrator', 'flyway');
-          runForever(ddl, INCIDENT_SQL.ddlAtHeadOfQueue);
-          await poll(admin, ddl.pid, 'the DDL waiting for its lock', (r) => r.blockers > 0);
-          await Promise.all(
-            INCIDENT_SQL.customersBehindDdl.map(async (sql) => {
-              const s = await open('web', 'puma');
-              runForever(s, sql);
-              await poll(admin, s.pid, 'a query queued behind the DDL', (r) => r.blockers > 0);
-            }),
-          );
-        })(),
-      );
-      started.push(
-        (async () => {
-          const s = await open('replicator', 'analytics-cdc', {
-            replication: 'database',
-            options: '-c wal_sender_timeout=0',
-          } as pg.ClientConfig);
-          runForever(s, `START_REPLICATION SLOT ${SLOT} LOGICAL 0/0`);
-        })(),
-      );
-      for (let i = 0; i < IDLE_SESSIONS; i++) {
-        started.push(open('idle', 'puma').then((s) => s.client.query(INCIDENT_SQL.idle)));
-      }
-      for (let i = 0; i < STORM_SIZE; i++) {
-        started.push(
-          open('web', 'sidekiq').then(async (s) => {
-            runForever(s, INCIDENT_SQL.storm);
-            await poll(admin, s.pid, 'a storm query', (r) => r.state === 'active');
-          }),
-        );
-      }
-      await Promise.all(started);
-    } finally {
-      await admin.end().catch(() => undefined);
-    }
-  };
+// The query never settles while the incident lasts; its end (a kill) is expected, never an error to report.
+const runForever = (session: IncidentSession, sql: string) => void session.client.query(sql).catch(() => undefined);
 
-  const end = async () => {
-    const pids = sessions.map((s) => s.pid);
-    await withClient(demo.adminUrl, async (c) => {
-      await c.query(TERMINATE_SQL, [pids]);
-      const deadline = Date.now() + WAIT_MS;
-      while ((await c.query(ALIVE_SQL, [pids])).rows.length > 0 && Date.now() < deadline)
-        await new Promise((r) => setTimeout(r, 20));
-    });
-    await Promise.all(sessions.map((s) => s.client.end().catch(() => undefined)));
-    sessions = [];
-    await withClient(onDatabase(demo.adminUrl, DEMO_DATABASE), async (c) => {
-      const deadline = Date.now() + WAIT_MS;
-      while ((await c.query<{ active: boolean }>(SLOT_ACTIVE_SQL, [SLOT])).rows[0]?.active && Date.now() < deadline)
-        await new Promise((r) => setTimeout(r, 20));
-      await c.query(DROP_SLOT_SQL, [SLOT]);
-    });
-  };
+/** Web queries queued behind the migration's lock. */
+function webBehindMigration(open: Open, admin: pg.Pool): Promise<unknown> {
+  return Promise.all(
+    INCIDENT_SQL.ordersBehindMigration.map(async (sql) => {
+      const s = await open('web', 'puma');
+      runForever(s, sql);
+      await poll(admin, s.pid, 'a web query queued behind the migration', (r) => r.blockers > 0);
+    }),
+  );
+}
 
-  await build();
+/** A long report, a DDL waiting for its lock behind it, and web queries queued behind the DDL. */
+async function ddlBehindReport(open: Open, admin: pg.Pool): Promise<void> {
+  const report = await open('reporting', 'metabase');
+  runForever(report, INCIDENT_SQL.report);
+  await poll(admin, report.pid, 'the report', (r) => r.wait_event === 'PgSleep');
+  const ddl = await open('migrator', 'flyway');
+  runForever(ddl, INCIDENT_SQL.ddlAtHeadOfQueue);
+  await poll(admin, ddl.pid, 'the DDL waiting for its lock', (r) => r.blockers > 0);
+  await Promise.all(
+    INCIDENT_SQL.customersBehindDdl.map(async (sql) => {
+      const s = await open('web', 'puma');
+      runForever(s, sql);
+      await poll(admin, s.pid, 'a query queued behind the DDL', (r) => r.blockers > 0);
+    }),
+  );
+}
+
+/** A logical replication client streaming from the slot. */
+async function replicator(open: Open): Promise<void> {
+  const s = await open('replicator', 'analytics-cdc', {
+    replication: 'database',
+    options: '-c wal_sender_timeout=0',
+  } as pg.ClientConfig);
+  runForever(s, `START_REPLICATION SLOT ${SLOT} LOGICAL 0/0`);
+}
+
+/** Idle-in-transaction sessions and a storm of one statement. */
+function idleAndStorm(open: Open, admin: pg.Pool): Promise<unknown>[] {
+  const started: Promise<unknown>[] = [];
+  for (let i = 0; i < IDLE_SESSIONS; i++) {
+    started.push(open('idle', 'puma').then((s) => s.client.query(INCIDENT_SQL.idle)));
+  }
+  for (let i = 0; i < STORM_SIZE; i++) {
+    started.push(
+      open('web', 'sidekiq').then(async (s) => {
+        runForever(s, INCIDENT_SQL.storm);
+        await poll(admin, s.pid, 'a storm query', (r) => r.state === 'active');
+      }),
+    );
+  }
+  return started;
+}
+
+async function build(demo: DemoDatabase, live: Live): Promise<void> {
+  // A pool: the sessions are watched in parallel, and one client runs one query at a time.
+  const admin = new pg.Pool({
+    connectionString: onDatabase(demo.adminUrl, DEMO_DATABASE),
+    application_name: 'playground-setup',
+    max: 4,
+  });
+  admin.on('error', () => undefined);
+  const open = opener(demo, live);
+  try {
+    // A logical slot waits for transactions holding an xid: make it before the migration takes its lock.
+    await admin.query(DROP_SLOT_SQL, [SLOT]);
+    await admin.query(CREATE_SLOT_SQL, [SLOT]);
+    // The migration first: in an incident the culprit is the oldest, and listings show longest first.
+    const m = await open('migrator', 'rails-migrate');
+    await m.client.query('BEGIN');
+    await m.client.query(INCIDENT_SQL.migration);
+    live.migration = m.pid;
+    await Promise.all([
+      webBehindMigration(open, admin),
+      ddlBehindReport(open, admin),
+      replicator(open),
+      ...idleAndStorm(open, admin),
+    ]);
+  } finally {
+    await admin.end().catch(() => undefined);
+  }
+}
+
+async function end(demo: DemoDatabase, live: Live): Promise<void> {
+  const pids = live.sessions.map((s) => s.pid);
+  await withClient(demo.adminUrl, async (c) => {
+    await c.query(TERMINATE_SQL, [pids]);
+    const deadline = Date.now() + WAIT_MS;
+    while ((await c.query(ALIVE_SQL, [pids])).rows.length > 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
+  });
+  await Promise.all(live.sessions.map((s) => s.client.end().catch(() => undefined)));
+  live.sessions = [];
+  await withClient(onDatabase(demo.adminUrl, DEMO_DATABASE), async (c) => {
+    const deadline = Date.now() + WAIT_MS;
+    while ((await c.query<{ active: boolean }>(SLOT_ACTIVE_SQL, [SLOT])).rows[0]?.active && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
+    await c.query(DROP_SLOT_SQL, [SLOT]);
+  });
+}
+
+export async function startIncident(demo: DemoDatabase): Promise<Incident> {
+  const live: Live = { sessions: [], migration: 0 };
+  let busy: Promise<void> = Promise.resolve();
+  await build(demo, live);
   // One reset at a time: a second click waits for the first instead of racing it.
   const serial = (fn: () => Promise<void>) => (busy = busy.then(fn, fn));
   return {
-    sessions: () => [...sessions],
-    migrationPid: () => migration,
+    sessions: () => [...live.sessions],
+    migrationPid: () => live.migration,
     reset: () =>
       serial(async () => {
-        await end();
-        await build();
+        await end(demo, live);
+        await build(demo, live);
       }),
-    stop: () => serial(end),
+    stop: () => serial(() => end(demo, live)),
   };
 }

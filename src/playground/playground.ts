@@ -50,6 +50,36 @@ function withoutPassword(url: string): string {
   return `${u.protocol}//${u.username ? `${u.username}@` : ''}${u.host}${u.pathname}`;
 }
 
+/** The app's settings inside the playground: what a person may pass through, and what the playground forces. */
+function appEnvOf(
+  env: NodeJS.ProcessEnv,
+  readOnly: boolean,
+  slackUrl: string,
+  clusterUrl: string,
+  stateUrl: string,
+): NodeJS.ProcessEnv {
+  return {
+    ...Object.fromEntries(Object.entries(env).filter(([k]) => PASS_THROUGH.test(k) && !FORCED.has(k))),
+    LOG_LEVEL: env.LOG_LEVEL ?? 'warn',
+    SLACK_BOT_TOKEN: `xoxb-playground-${randomBytes(12).toString('hex')}`,
+    SLACK_SIGNING_SECRET: randomBytes(24).toString('hex'),
+    SLACK_API_URL: slackUrl,
+    PORT: '0',
+    DATABASE_URL: clusterUrl,
+    STATE_DATABASE_URL: stateUrl,
+    PGSESSIONS_AUDIT_CHANNEL: CHANNELS.audit.id,
+    PGSESSIONS_APPROVERS: PEOPLE.filter((p) => p.part === 'approver')
+      .map((p) => p.id)
+      .join(','),
+    PGSESSIONS_READ_ONLY: String(readOnly),
+    // Unasked alerts (when the app watches) belong in #incidents like everything else of the incident.
+    PGSESSIONS_WATCH_CHANNEL: env.PGSESSIONS_WATCH_CHANNEL ?? CHANNELS.incidents.id,
+    // A demo should not make people wait 30 s for the alert: look every 2 s, alert on a 5 s lock wait.
+    PGSESSIONS_WATCH_INTERVAL: env.PGSESSIONS_WATCH_INTERVAL ?? '2s',
+    PGSESSIONS_WATCH_LOCK_WAIT: env.PGSESSIONS_WATCH_LOCK_WAIT ?? '5s',
+  };
+}
+
 export async function startPlayground(env: NodeJS.ProcessEnv, options: PlaygroundOptions = {}): Promise<Playground> {
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const settings = loadPlaygroundConfig(env);
@@ -83,26 +113,7 @@ export async function startPlayground(env: NodeJS.ProcessEnv, options: Playgroun
       incident = startIncident(demo);
     }
 
-    const appEnv: NodeJS.ProcessEnv = {
-      ...Object.fromEntries(Object.entries(env).filter(([k]) => PASS_THROUGH.test(k) && !FORCED.has(k))),
-      LOG_LEVEL: env.LOG_LEVEL ?? 'warn',
-      SLACK_BOT_TOKEN: `xoxb-playground-${randomBytes(12).toString('hex')}`,
-      SLACK_SIGNING_SECRET: randomBytes(24).toString('hex'),
-      SLACK_API_URL: slack.url,
-      PORT: '0',
-      DATABASE_URL: clusterUrl,
-      STATE_DATABASE_URL: stateUrl,
-      PGSESSIONS_AUDIT_CHANNEL: CHANNELS.audit.id,
-      PGSESSIONS_APPROVERS: PEOPLE.filter((p) => p.part === 'approver')
-        .map((p) => p.id)
-        .join(','),
-      PGSESSIONS_READ_ONLY: String(settings.readOnly),
-      // Unasked alerts (when the app watches) belong in #incidents like everything else of the incident.
-      PGSESSIONS_WATCH_CHANNEL: env.PGSESSIONS_WATCH_CHANNEL ?? CHANNELS.incidents.id,
-      // A demo should not make people wait 30 s for the alert: look every 2 s, alert on a 5 s lock wait.
-      PGSESSIONS_WATCH_INTERVAL: env.PGSESSIONS_WATCH_INTERVAL ?? '2s',
-      PGSESSIONS_WATCH_LOCK_WAIT: env.PGSESSIONS_WATCH_LOCK_WAIT ?? '5s',
-    };
+    const appEnv = appEnvOf(env, settings.readOnly, slack.url, clusterUrl, stateUrl);
     const { startPgsessions } = await loadingApp;
     // The app's HTTP port is for the page server next to it: 127.0.0.1 only.
     const [app, ready] = await Promise.all([startPgsessions(appEnv, { host: '127.0.0.1' }), incident]);

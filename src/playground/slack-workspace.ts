@@ -91,14 +91,11 @@ const tsNumber = (ts: string): number => Number(ts);
 
 export function createWorkspace(): SlackWorkspace {
   const messages: StoredMessage[] = [];
-  const triggers = new Map<string, string>();
-  const stacks = new Map<string, StoredView[]>();
   const listeners = new Set<(event: WorkspaceEvent) => void>();
   const emit = (event: WorkspaceEvent) => {
     for (const listener of listeners) listener(event);
   };
   const find = (channel: string, ts: string) => messages.find((m) => m.channel === channel && m.ts === ts);
-  const allViews = () => [...stacks.values()].flat();
 
   const workspace: SlackWorkspace = {
     messages,
@@ -126,30 +123,7 @@ export function createWorkspace(): SlackWorkspace {
       return true;
     },
     find,
-    respond(context, body, ts) {
-      if (typeof body !== 'object' || body === null) return;
-      const b = body as Record<string, unknown>;
-      const original = context.messageTs ? find(context.channel, context.messageTs) : undefined;
-      if (b.delete_original === true || b.delete_original === 'true') {
-        if (original) workspace.remove(original.channel, original.ts);
-        return;
-      }
-      if ((b.replace_original === true || b.replace_original === 'true') && original) {
-        workspace.update(original.channel, original.ts, { text: b.text, blocks: b.blocks });
-        return;
-      }
-      const inChannel = b.response_type === 'in_channel';
-      const threadTs = str(b.thread_ts);
-      workspace.post({
-        channel: context.channel,
-        ts: ts(),
-        text: str(b.text) ?? '',
-        blocks: blocksOf(b.blocks),
-        user: BOT_USER,
-        ...(threadTs ? { threadTs } : {}),
-        ...(inChannel ? {} : { visibleTo: context.user }),
-      });
-    },
+    respond: (context, body, ts) => respondIn(workspace, context, body, ts),
     visible(channel, viewer, threadTs) {
       return messages
         .filter((m) => m.channel === channel && (m.visibleTo === undefined || m.visibleTo === viewer))
@@ -172,51 +146,113 @@ export function createWorkspace(): SlackWorkspace {
     channels() {
       return [...new Set(messages.map((m) => m.channel))];
     },
-    history(channel, options) {
-      const requested = Number(options.limit ?? HISTORY_DEFAULT_LIMIT);
-      const limit =
-        Number.isInteger(requested) && requested > 0 ? Math.min(requested, HISTORY_MAX_LIMIT) : HISTORY_DEFAULT_LIMIT;
-      let offset = 0;
-      if (options.cursor !== undefined && options.cursor !== '') {
-        const decoded = /^offset:(\d+)$/.exec(Buffer.from(String(options.cursor), 'base64').toString('utf8'));
-        if (!decoded) return { ok: false, error: 'invalid_cursor' };
-        offset = Number(decoded[1]);
-      }
-      const inclusive = options.inclusive === true || options.inclusive === 'true' || options.inclusive === '1';
-      const oldest = options.oldest === undefined ? null : Number(options.oldest);
-      const latest = options.latest === undefined ? null : Number(options.latest);
-      const inRange = (ts: number) =>
-        (oldest === null || (inclusive ? ts >= oldest : ts > oldest)) &&
-        (latest === null || (inclusive ? ts <= latest : ts < latest));
-      const all = messages
-        .filter(
-          (m) =>
-            m.channel === channel &&
-            m.visibleTo === undefined &&
-            (m.threadTs === undefined || m.threadTs === m.ts) &&
-            inRange(tsNumber(m.ts)),
-        )
-        .sort((a, b) => tsNumber(b.ts) - tsNumber(a.ts));
-      const page = all.slice(offset, offset + limit);
-      const hasMore = offset + limit < all.length;
-      return {
-        ok: true,
-        messages: page.map((m) => ({
-          type: 'message',
-          ...(m.user === BOT_USER ? { subtype: 'bot_message', bot_id: 'BBOT', app_id: 'A1' } : {}),
-          user: m.user,
-          text: m.text,
-          ts: m.ts,
-          blocks: m.blocks,
-          ...(m.threadTs ? { thread_ts: m.threadTs, reply_count: workspace.replyCount(channel, m.ts, '') } : {}),
-          ...(m.editedAt ? { edited: { user: m.user, ts: (m.editedAt / 1000).toFixed(6) } } : {}),
-        })),
-        has_more: hasMore,
-        pin_count: 0,
-        response_metadata: { next_cursor: hasMore ? Buffer.from(`offset:${offset + limit}`).toString('base64') : '' },
-      };
-    },
+    history: (channel, options) => historyOf(messages, channel, options, workspace.replyCount),
 
+    ...createViews(emit),
+    on(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+  };
+  return workspace;
+}
+
+/** What a response_url post does in Slack: a new (ephemeral or in-channel) message, or replace/delete the original. */
+function respondIn(workspace: SlackWorkspace, context: ResponseContext, body: unknown, ts: () => string): void {
+  if (typeof body !== 'object' || body === null) return;
+  const b = body as Record<string, unknown>;
+  const original = context.messageTs ? workspace.find(context.channel, context.messageTs) : undefined;
+  if (b.delete_original === true || b.delete_original === 'true') {
+    if (original) workspace.remove(original.channel, original.ts);
+    return;
+  }
+  if ((b.replace_original === true || b.replace_original === 'true') && original) {
+    workspace.update(original.channel, original.ts, { text: b.text, blocks: b.blocks });
+    return;
+  }
+  const inChannel = b.response_type === 'in_channel';
+  const threadTs = str(b.thread_ts);
+  workspace.post({
+    channel: context.channel,
+    ts: ts(),
+    text: str(b.text) ?? '',
+    blocks: blocksOf(b.blocks),
+    user: BOT_USER,
+    ...(threadTs ? { threadTs } : {}),
+    ...(inChannel ? {} : { visibleTo: context.user }),
+  });
+}
+
+/** conversations.history over the stored messages: newest first, top level only, paginated with an opaque cursor. */
+function historyOf(
+  messages: readonly StoredMessage[],
+  channel: string,
+  options: HistoryOptions,
+  replyCount: SlackWorkspace['replyCount'],
+): Record<string, unknown> {
+  const requested = Number(options.limit ?? HISTORY_DEFAULT_LIMIT);
+  const limit =
+    Number.isInteger(requested) && requested > 0 ? Math.min(requested, HISTORY_MAX_LIMIT) : HISTORY_DEFAULT_LIMIT;
+  let offset = 0;
+  if (options.cursor !== undefined && options.cursor !== '') {
+    const decoded = /^offset:(\d+)$/.exec(Buffer.from(String(options.cursor), 'base64').toString('utf8'));
+    if (!decoded) return { ok: false, error: 'invalid_cursor' };
+    offset = Number(decoded[1]);
+  }
+  const inclusive = options.inclusive === true || options.inclusive === 'true' || options.inclusive === '1';
+  const oldest = options.oldest === undefined ? null : Number(options.oldest);
+  const latest = options.latest === undefined ? null : Number(options.latest);
+  const inRange = (ts: number) =>
+    (oldest === null || (inclusive ? ts >= oldest : ts > oldest)) &&
+    (latest === null || (inclusive ? ts <= latest : ts < latest));
+  const all = messages
+    .filter(
+      (m) =>
+        m.channel === channel &&
+        m.visibleTo === undefined &&
+        (m.threadTs === undefined || m.threadTs === m.ts) &&
+        inRange(tsNumber(m.ts)),
+    )
+    .sort((a, b) => tsNumber(b.ts) - tsNumber(a.ts));
+  const page = all.slice(offset, offset + limit);
+  const hasMore = offset + limit < all.length;
+  return {
+    ok: true,
+    messages: page.map((m) => ({
+      type: 'message',
+      ...(m.user === BOT_USER ? { subtype: 'bot_message', bot_id: 'BBOT', app_id: 'A1' } : {}),
+      user: m.user,
+      text: m.text,
+      ts: m.ts,
+      blocks: m.blocks,
+      ...(m.threadTs ? { thread_ts: m.threadTs, reply_count: replyCount(channel, m.ts, '') } : {}),
+      ...(m.editedAt ? { edited: { user: m.user, ts: (m.editedAt / 1000).toFixed(6) } } : {}),
+    })),
+    has_more: hasMore,
+    pin_count: 0,
+    response_metadata: { next_cursor: hasMore ? Buffer.from(`offset:${offset + limit}`).toString('base64') : '' },
+  };
+}
+
+type ViewMethods = Pick<
+  SlackWorkspace,
+  | 'bindTrigger'
+  | 'userOfTrigger'
+  | 'openView'
+  | 'pushView'
+  | 'updateView'
+  | 'closeView'
+  | 'setViewErrors'
+  | 'viewStack'
+  | 'findView'
+>;
+
+/** The modals: each person's stack of views, and the trigger ids that may open one. */
+function createViews(emit: (event: WorkspaceEvent) => void): ViewMethods {
+  const triggers = new Map<string, string>();
+  const stacks = new Map<string, StoredView[]>();
+  const allViews = () => [...stacks.values()].flat();
+  return {
     bindTrigger(triggerId, user) {
       triggers.set(triggerId, user);
     },
@@ -268,10 +304,5 @@ export function createWorkspace(): SlackWorkspace {
     findView(viewId) {
       return allViews().find((v) => v.id === viewId);
     },
-    on(listener) {
-      listeners.add(listener);
-      return () => listeners.delete(listener);
-    },
   };
-  return workspace;
 }
