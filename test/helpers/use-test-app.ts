@@ -34,6 +34,8 @@ export interface TestAppOptions {
   app?: boolean;
   /** Runs once everything is up (the app too, unless `app: false`): sessions that live for the whole file. */
   ready?: (fixture: TestAppFixture) => Promise<void>;
+  /** Runs first in the teardown, before the app stops: what the file made in `prepare`/`ready` that uses them. */
+  teardown?: () => Promise<void>;
   /** After each test, in this order: */
   /** revoke every rule still proposed or approved (a rule of one test must not act in the next); */
   revokeRules?: boolean;
@@ -90,6 +92,7 @@ export function useTestApp(options: TestAppOptions): TestAppFixture {
   });
 
   after(async () => {
+    await options.teardown?.();
     await app.current?.stop();
     await slack.current?.close();
     await db.current?.drop();
