@@ -2,18 +2,18 @@
 // docs/SECURITY-binding.md): production set-up (owner migrates, runtime role runs the app, PGSESSIONS_AUDIT_KEY
 // set). They cannot make pgsessions drain a database, nor restore one to values of their choosing, nor change
 // what a real drain recorded; each forgery changes nothing on the cluster and is audited as tampering_detected.
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { migrate } from '../../src/postgres/migrate.js';
 import { grantRuntimeRole } from '../../src/postgres/state-grants.js';
 import { ACTION } from '../../src/slack/blocks/ids.js';
-import { APPROVER, REQUESTER, baseEnv, startTestApp, type TestApp } from '../helpers/app.js';
+import { APPROVER, REQUESTER } from '../helpers/app.js';
 import { as, click, fresh, sleep, stateQuery, typedRequest, waitForStatus } from '../helpers/approval-flow.js';
 import { createTestDatabase, serverUrl, type TestDatabase, withRole } from '../helpers/pg.js';
 import { asSuperuser } from '../helpers/roles.js';
-import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
+import { useTestApp } from '../helpers/use-test-app.js';
 
 const KEY = randomBytes(32).toString('base64');
 const suffix = randomBytes(4).toString('hex');
@@ -21,11 +21,41 @@ const OWNER = `pgs_downer_${suffix}`;
 const RUNTIME = `pgs_druntime_${suffix}`;
 const PASSWORD = `pw-${randomBytes(6).toString('hex')}`;
 
-let db: TestDatabase;
 let target: TestDatabase;
-let slack: SlackApi;
-let app: TestApp;
 let runtimeUrl: string;
+
+// The app runs on the runtime role over a state database the owner migrated (in prepare).
+const { db, slack, app } = useTestApp({
+  database: 'drainbind',
+  async prepare(database) {
+    await asSuperuser(`CREATE ROLE ${OWNER} LOGIN PASSWORD '${PASSWORD}'`);
+    await asSuperuser(`CREATE ROLE ${RUNTIME} LOGIN PASSWORD '${PASSWORD}'`);
+    target = await createTestDatabase('drainbt');
+    await asSuperuser(`GRANT CREATE ON DATABASE ${database.name} TO ${OWNER}`);
+    runtimeUrl = withRole(database.url, RUNTIME, PASSWORD);
+    const owner = new pg.Pool({ connectionString: withRole(database.url, OWNER, PASSWORD), max: 1 });
+    try {
+      await migrate(owner);
+      const client = await owner.connect();
+      try {
+        const granted = await grantRuntimeRole(client, RUNTIME);
+        assert.ok(granted.ok, JSON.stringify(granted));
+      } finally {
+        client.release();
+      }
+    } finally {
+      await owner.end();
+    }
+  },
+  env: () => ({ STATE_DATABASE_URL: runtimeUrl, PGSESSIONS_AUDIT_KEY: KEY }),
+  start: { terminateTimeoutMs: 3_000 },
+});
+// After the fixture has dropped the database the owner's objects live in.
+after(async () => {
+  await target?.drop();
+  await asSuperuser(`DROP ROLE IF EXISTS ${RUNTIME}`);
+  await asSuperuser(`DROP ROLE IF EXISTS ${OWNER}`);
+});
 
 /** The attacker's statements, on a connection of their own as the runtime role; the error code, or null. */
 async function asRuntime(sql: string, params: unknown[] = []): Promise<string | null> {
@@ -71,40 +101,6 @@ async function forgedExecutingRequest(): Promise<string> {
     await c.end();
   }
 }
-
-before(async () => {
-  slack = await startSlackApi();
-  await asSuperuser(`CREATE ROLE ${OWNER} LOGIN PASSWORD '${PASSWORD}'`);
-  await asSuperuser(`CREATE ROLE ${RUNTIME} LOGIN PASSWORD '${PASSWORD}'`);
-  db = await createTestDatabase('drainbind');
-  target = await createTestDatabase('drainbt');
-  await asSuperuser(`GRANT CREATE ON DATABASE ${db.name} TO ${OWNER}`);
-  runtimeUrl = withRole(db.url, RUNTIME, PASSWORD);
-  const owner = new pg.Pool({ connectionString: withRole(db.url, OWNER, PASSWORD), max: 1 });
-  try {
-    await migrate(owner);
-    const client = await owner.connect();
-    try {
-      const granted = await grantRuntimeRole(client, RUNTIME);
-      assert.ok(granted.ok, JSON.stringify(granted));
-    } finally {
-      client.release();
-    }
-  } finally {
-    await owner.end();
-  }
-  app = await startTestApp(baseEnv(db.url, slack, { STATE_DATABASE_URL: runtimeUrl, PGSESSIONS_AUDIT_KEY: KEY }), {
-    terminateTimeoutMs: 3_000,
-  });
-});
-after(async () => {
-  await app?.stop();
-  await slack?.close();
-  await target?.drop();
-  await db?.drop();
-  await asSuperuser(`DROP ROLE IF EXISTS ${RUNTIME}`);
-  await asSuperuser(`DROP ROLE IF EXISTS ${OWNER}`);
-});
 
 test('a drain the runtime role forges never restores a database: the DBA’s closed database stays closed, tampering audited', async () => {
   // The DBA closed the database by hand; the attacker wants pgsessions to open it ("restore" it).

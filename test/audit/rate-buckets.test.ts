@@ -3,20 +3,20 @@
 // a person's bucket — allow or refuse that person's listings and requests — and nothing more: a bucket
 // filled past the burst still gives at most the burst, an emptied one is a plain sentence, the table's
 // shape is not theirs to change, and no bucket makes pgsessions signal without an approval.
-import { after, afterEach, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { migrate } from '../../src/postgres/migrate.js';
 import { grantRuntimeRole } from '../../src/postgres/state-grants.js';
 import { READ_LIMITED_MESSAGE } from '../../src/slack/guards/read-limit.js';
-import { baseEnv, SIGNING_SECRET, startTestApp, type TestApp } from '../helpers/app.js';
+import { SIGNING_SECRET } from '../helpers/app.js';
 import { command, fresh, sessionTracker, stateQuery } from '../helpers/approval-flow.js';
-import { createTestDatabase, type TestDatabase, withRole } from '../helpers/pg.js';
+import { withRole } from '../helpers/pg.js';
 import { asSuperuser } from '../helpers/roles.js';
 import { sessionAlive, sleepSession } from '../helpers/sessions.js';
-import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { slashCommand } from '../helpers/slack-requests.js';
+import { useTestApp } from '../helpers/use-test-app.js';
 
 const suffix = randomBytes(4).toString('hex');
 const OWNER = `pgs_rbowner_${suffix}`;
@@ -24,9 +24,6 @@ const RUNTIME = `pgs_rbruntime_${suffix}`;
 const PASSWORD = `pw-${randomBytes(6).toString('hex')}`;
 const BURST = 3;
 
-let db: TestDatabase;
-let slack: SlackApi;
-let app: TestApp;
 let runtimeUrl: string;
 const sessions = sessionTracker();
 
@@ -40,44 +37,40 @@ async function attacker<T>(work: (c: pg.Client) => Promise<T>): Promise<T> {
   }
 }
 
-before(async () => {
-  slack = await startSlackApi();
-  await asSuperuser(`CREATE ROLE ${OWNER} LOGIN PASSWORD '${PASSWORD}'`);
-  await asSuperuser(`CREATE ROLE ${RUNTIME} LOGIN PASSWORD '${PASSWORD}'`);
-  db = await createTestDatabase('ratebkatk');
-  await asSuperuser(`GRANT CREATE ON DATABASE ${db.name} TO ${OWNER}`);
-  runtimeUrl = withRole(db.url, RUNTIME, PASSWORD);
-  const owner = new pg.Pool({ connectionString: withRole(db.url, OWNER, PASSWORD), max: 1 });
-  try {
-    await migrate(owner);
-    const client = await owner.connect();
+// The app runs on the runtime role over a state database the owner migrated (in prepare).
+const { db, slack, app } = useTestApp({
+  database: 'ratebkatk',
+  async prepare(database) {
+    await asSuperuser(`CREATE ROLE ${OWNER} LOGIN PASSWORD '${PASSWORD}'`);
+    await asSuperuser(`CREATE ROLE ${RUNTIME} LOGIN PASSWORD '${PASSWORD}'`);
+    await asSuperuser(`GRANT CREATE ON DATABASE ${database.name} TO ${OWNER}`);
+    runtimeUrl = withRole(database.url, RUNTIME, PASSWORD);
+    const owner = new pg.Pool({ connectionString: withRole(database.url, OWNER, PASSWORD), max: 1 });
     try {
-      const granted = await grantRuntimeRole(client, RUNTIME);
-      assert.ok(granted.ok, JSON.stringify(granted));
+      await migrate(owner);
+      const client = await owner.connect();
+      try {
+        const granted = await grantRuntimeRole(client, RUNTIME);
+        assert.ok(granted.ok, JSON.stringify(granted));
+      } finally {
+        client.release();
+      }
     } finally {
-      client.release();
+      await owner.end();
     }
-  } finally {
-    await owner.end();
-  }
-  app = await startTestApp(
-    baseEnv(db.url, slack, {
-      STATE_DATABASE_URL: runtimeUrl,
-      PGSESSIONS_LISTING_RATE: '30/1h',
-      PGSESSIONS_LISTING_BURST: String(BURST),
-      PGSESSIONS_REQUEST_RATE: '2/1h',
-    }),
-    // A loaded machine may take longer than the default to open a connection: no fallback muddles this test.
-    { rateLimitTimeoutMs: 5_000 },
-  );
+  },
+  env: () => ({
+    STATE_DATABASE_URL: runtimeUrl,
+    PGSESSIONS_LISTING_RATE: '30/1h',
+    PGSESSIONS_LISTING_BURST: String(BURST),
+    PGSESSIONS_REQUEST_RATE: '2/1h',
+  }),
+  // A loaded machine may take longer than the default to open a connection: no fallback muddles this test.
+  start: { rateLimitTimeoutMs: 5_000 },
+  sessions,
 });
-afterEach(async () => {
-  await sessions.endAll();
-});
+// After the fixture has dropped the database the owner's objects live in.
 after(async () => {
-  await app?.stop();
-  await slack?.close();
-  await db?.drop();
   await asSuperuser(`DROP ROLE IF EXISTS ${RUNTIME}`);
   await asSuperuser(`DROP ROLE IF EXISTS ${OWNER}`);
 });

@@ -2,7 +2,7 @@
 // set-up (owner role migrates, runtime role runs the app, PGSESSIONS_AUDIT_KEY set), and someone who holds
 // only the runtime role's password. It may write rules.used, outcomes and (for ended rules) delete
 // executions; none of that buys one signal more than two people approved.
-import { after, afterEach, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
@@ -15,13 +15,13 @@ import { createRuleStore } from '../../src/postgres/rule-store.js';
 import { SQL_PRUNE_RULE_EXECUTIONS } from '../../src/postgres/retention-sql.js';
 import { grantRuntimeRole } from '../../src/postgres/state-grants.js';
 import { createStateStore } from '../../src/postgres/state-store.js';
-import { APPROVER, REQUESTER, baseEnv, startTestApp, type TestApp } from '../helpers/app.js';
+import { APPROVER, REQUESTER } from '../helpers/app.js';
 import { sessionTracker, sleep, stateQuery } from '../helpers/approval-flow.js';
-import { createTestDatabase, type TestDatabase, withRole } from '../helpers/pg.js';
+import { withRole } from '../helpers/pg.js';
 import { asSuperuser } from '../helpers/roles.js';
 import { ruleDriver, waitUntil } from '../helpers/rules.js';
 import { idleInTransactionLockHolder, sessionAlive, waitUntilGone } from '../helpers/sessions.js';
-import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
+import { useTestApp } from '../helpers/use-test-app.js';
 import { watchEnv } from '../helpers/watch.js';
 
 const KEY = randomBytes(32).toString('base64');
@@ -31,9 +31,6 @@ const RUNTIME = `pgs_cruntime_${suffix}`;
 const PASSWORD = `pw-${randomBytes(6).toString('hex')}`;
 const RULES = 'CRULESCAP';
 
-let db: TestDatabase;
-let slack: SlackApi;
-let app: TestApp;
 let runtimeUrl: string;
 /** The app's rule store, as a second replica would run it: the runtime role, the key. */
 let runtimePool: pg.Pool;
@@ -53,51 +50,46 @@ async function attacker<T>(work: (c: pg.Client) => Promise<T>): Promise<T> {
   }
 }
 
-before(async () => {
-  slack = await startSlackApi();
-  await asSuperuser(`CREATE ROLE ${OWNER} LOGIN PASSWORD '${PASSWORD}'`);
-  await asSuperuser(`CREATE ROLE ${RUNTIME} LOGIN PASSWORD '${PASSWORD}'`);
-  db = await createTestDatabase('rulecapatk');
-  await asSuperuser(`GRANT CREATE ON DATABASE ${db.name} TO ${OWNER}`);
-  runtimeUrl = urlAs(db.url, RUNTIME);
-  await stateQuery(db.url, 'CREATE TABLE orders (id int PRIMARY KEY)');
-  // `npm run migrate`, in-process: the owner applies the migrations and grants the runtime role.
-  const owner = new pg.Pool({ connectionString: urlAs(db.url, OWNER), max: 1 });
-  try {
-    await migrate(owner);
-    const client = await owner.connect();
+// The app runs on the runtime role over a state database the owner migrated (in prepare).
+const { db, slack, app } = useTestApp({
+  database: 'rulecapatk',
+  async prepare(database) {
+    await asSuperuser(`CREATE ROLE ${OWNER} LOGIN PASSWORD '${PASSWORD}'`);
+    await asSuperuser(`CREATE ROLE ${RUNTIME} LOGIN PASSWORD '${PASSWORD}'`);
+    await asSuperuser(`GRANT CREATE ON DATABASE ${database.name} TO ${OWNER}`);
+    runtimeUrl = urlAs(database.url, RUNTIME);
+    await stateQuery(database.url, 'CREATE TABLE orders (id int PRIMARY KEY)');
+    // `npm run migrate`, in-process: the owner applies the migrations and grants the runtime role.
+    const owner = new pg.Pool({ connectionString: urlAs(database.url, OWNER), max: 1 });
     try {
-      const granted = await grantRuntimeRole(client, RUNTIME);
-      assert.ok(granted.ok, JSON.stringify(granted));
+      await migrate(owner);
+      const client = await owner.connect();
+      try {
+        const granted = await grantRuntimeRole(client, RUNTIME);
+        assert.ok(granted.ok, JSON.stringify(granted));
+      } finally {
+        client.release();
+      }
     } finally {
-      client.release();
+      await owner.end();
     }
-  } finally {
-    await owner.end();
-  }
-  runtimePool = new pg.Pool({ connectionString: runtimeUrl, max: 3 });
-  const state = createStateStore(runtimePool, { key: Buffer.from(KEY, 'utf8') });
-  store = createRuleStore(runtimePool, state.appendIn, state.binder);
-  app = await startTestApp(
-    baseEnv(db.url, slack, watchEnv({ STATE_DATABASE_URL: runtimeUrl, PGSESSIONS_AUDIT_KEY: KEY })),
-    {
-      terminateTimeoutMs: 3_000,
-      watchUpdateGapSeconds: 1,
-    },
-  );
+    runtimePool = new pg.Pool({ connectionString: runtimeUrl, max: 3 });
+    const state = createStateStore(runtimePool, { key: Buffer.from(KEY, 'utf8') });
+    store = createRuleStore(runtimePool, state.appendIn, state.binder);
+  },
+  env: () => watchEnv({ STATE_DATABASE_URL: runtimeUrl, PGSESSIONS_AUDIT_KEY: KEY }),
+  start: {
+    terminateTimeoutMs: 3_000,
+    watchUpdateGapSeconds: 1,
+  },
+  revokeRules: true,
+  sessions,
+  async teardown() {
+    await runtimePool?.end();
+  },
 });
-afterEach(async () => {
-  await stateQuery(
-    db.url,
-    "UPDATE pgsessions.rules SET status = 'revoked', ended_at = now() WHERE status IN ('proposed', 'approved')",
-  );
-  await sessions.endAll();
-});
+// After the fixture has dropped the database the owner's objects live in.
 after(async () => {
-  await app?.stop();
-  await runtimePool?.end();
-  await slack?.close();
-  await db?.drop();
   await asSuperuser(`DROP ROLE IF EXISTS ${RUNTIME}`);
   await asSuperuser(`DROP ROLE IF EXISTS ${OWNER}`);
 });

@@ -1,10 +1,9 @@
 // When the database refuses, or the state database is gone: plain words to the people involved, no crash,
 // and nothing executed that the record does not show.
-import { after, afterEach, before, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { createTestDatabase, serverUrl, type TestDatabase } from '../helpers/pg.js';
-import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
+import { createTestDatabase, serverUrl } from '../helpers/pg.js';
 import { sessionAlive, sleepSession } from '../helpers/sessions.js';
 import { APPROVER, baseEnv, REQUESTER, startTestApp } from '../helpers/app.js';
 import {
@@ -20,29 +19,24 @@ import {
   waitForStatus,
 } from '../helpers/approval-flow.js';
 import { ACTION } from '../../src/slack/blocks/ids.js';
+import { useTestApp } from '../helpers/use-test-app.js';
 
 const BOT_ROLE = `pgsbot_${randomBytes(4).toString('hex')}`;
 const BOT_PASSWORD = 'bot-password';
 
-let db: TestDatabase;
-let slack: SlackApi;
 const sessions = sessionTracker();
 const track = sessions.track;
+// Each test starts its own app.
+const { db, slack } = useTestApp({ database: 'fail', app: false, sessions });
 
 before(async () => {
-  db = await createTestDatabase('fail');
-  slack = await startSlackApi();
   await stateQuery(
     serverUrl(),
     `CREATE ROLE ${BOT_ROLE} LOGIN PASSWORD '${BOT_PASSWORD}' IN ROLE pg_monitor, pg_signal_backend`,
   );
 });
-afterEach(async () => {
-  await sessions.endAll();
-});
+// After the fixture's teardown has dropped the database.
 after(async () => {
-  await slack?.close();
-  await db?.drop();
   await stateQuery(serverUrl(), `DROP ROLE IF EXISTS ${BOT_ROLE}`).catch(() => undefined);
 });
 

@@ -1,12 +1,12 @@
 // Every step of a request reaches the audit channel, naming who, what and why; the durable log verifies;
 // and an entry Slack refused is delivered later — in order, once — even across a restart.
-import { after, afterEach, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
-import { startSlackApi, type RecordedCall, type SlackApi } from '../helpers/slack-api.js';
+import { createTestDatabase } from '../helpers/pg.js';
+import type { RecordedCall } from '../helpers/slack-api.js';
 import { sessionAlive, sleepSession } from '../helpers/sessions.js';
 import { APPROVER, AUDIT_CHANNEL, baseEnv, REQUESTER, startTestApp, type TestApp } from '../helpers/app.js';
 import {
@@ -22,28 +22,26 @@ import {
 import { ACTION } from '../../src/slack/blocks/ids.js';
 import { createStateStore } from '../../src/postgres/state-store.js';
 import { migrate } from '../../src/postgres/migrate.js';
+import { useTestApp } from '../helpers/use-test-app.js';
 
 const run = promisify(execFile);
 
-let db: TestDatabase;
-let slack: SlackApi;
 let app: TestApp | undefined;
 const sessions = sessionTracker();
 const track = sessions.track;
 const start = () => startTestApp(baseEnv(db.url, slack), { terminateTimeoutMs: 3_000 });
 
-before(async () => {
-  db = await createTestDatabase('audit');
-  slack = await startSlackApi();
-  app = await start();
-});
-afterEach(async () => {
-  await sessions.endAll();
-});
-after(async () => {
-  await app?.stop();
-  await slack?.close();
-  await db?.drop();
+// The file's own app, which a test restarts: started in ready, stopped in teardown.
+const { db, slack } = useTestApp({
+  database: 'audit',
+  app: false,
+  async ready() {
+    app = await start();
+  },
+  sessions,
+  async teardown() {
+    await app?.stop();
+  },
 });
 
 /** The audit seq a delivered audit message carries (its context line says `audit #N`). */

@@ -2,15 +2,14 @@
 // `alpha` follows the global PGSESSIONS_REQUESTERS / PGSESSIONS_APPROVERS; `beta` names its own lists in the
 // clusters file, which replace the global ones there. A refusal is the exact sentence, nothing is killed and
 // the request is as it was.
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
-import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { sessionAlive, sleepSession, type SleepSession } from '../helpers/sessions.js';
-import { assertNoSecrets, baseEnv, secretsOf, startTestApp, type TestApp } from '../helpers/app.js';
+import { assertNoSecrets, baseEnv, secretsOf } from '../helpers/app.js';
 import {
   approvalPosts,
   as,
@@ -25,6 +24,7 @@ import {
 } from '../helpers/approval-flow.js';
 import { FAILURE_MESSAGES } from '../../src/domain/messages.js';
 import { ACTION } from '../../src/slack/blocks/ids.js';
+import { useTestApp } from '../helpers/use-test-app.js';
 
 // ---- the policy at a glance ------------------------------------------------------------------------------
 
@@ -60,46 +60,49 @@ const STATUS_AFTER = { approve: 'executed', deny: 'denied', withdraw: 'withdrawn
 const dbs = {} as Record<ClusterName, TestDatabase>;
 const standing = {} as Record<ClusterName, SleepSession>;
 const extra: SleepSession[] = [];
-let slack: SlackApi;
-let app: TestApp;
 let env: NodeJS.ProcessEnv;
 
-before(async () => {
-  dbs.alpha = await createTestDatabase('authz_a');
-  dbs.beta = await createTestDatabase('authz_b');
-  slack = await startSlackApi();
-  const dir = await mkdtemp(join(tmpdir(), 'pgsessions-authz-'));
-  const file = join(dir, 'clusters.yml');
-  await writeFile(
-    file,
-    [
-      'clusters:',
-      '  - name: alpha',
-      `    url: ${dbs.alpha.url}`,
-      '  - name: beta',
-      `    url: ${dbs.beta.url}`,
-      `    requesters: [${BETA.requesters.join(', ')}]`,
-      `    approvers: [${BETA.approvers.join(', ')}]`,
-      '',
-    ].join('\n'),
-  );
-  env = {
-    ...baseEnv(dbs.alpha.url, slack, {
-      PGSESSIONS_CLUSTERS: file,
-      STATE_DATABASE_URL: dbs.alpha.url,
-      PGSESSIONS_REQUESTERS: GLOBAL.requesters.join(','),
-      PGSESSIONS_APPROVERS: GLOBAL.approvers.join(','),
-    }),
-    DATABASE_URL: undefined,
-  };
-  app = await startTestApp(env, { terminateTimeoutMs: 3_000 });
-  for (const c of CLUSTERS) standing[c] = await sleepSession(dbs[c].url, { seconds: 600, application: `authz-${c}` });
+// The fixture's database is alpha (and holds the state); beta and the clusters file are made in prepare.
+const { slack, app } = useTestApp({
+  database: 'authz_a',
+  async prepare(alpha, standIn) {
+    dbs.alpha = alpha;
+    dbs.beta = await createTestDatabase('authz_b');
+    const dir = await mkdtemp(join(tmpdir(), 'pgsessions-authz-'));
+    const file = join(dir, 'clusters.yml');
+    await writeFile(
+      file,
+      [
+        'clusters:',
+        '  - name: alpha',
+        `    url: ${dbs.alpha.url}`,
+        '  - name: beta',
+        `    url: ${dbs.beta.url}`,
+        `    requesters: [${BETA.requesters.join(', ')}]`,
+        `    approvers: [${BETA.approvers.join(', ')}]`,
+        '',
+      ].join('\n'),
+    );
+    env = {
+      ...baseEnv(dbs.alpha.url, standIn, {
+        PGSESSIONS_CLUSTERS: file,
+        STATE_DATABASE_URL: dbs.alpha.url,
+        PGSESSIONS_REQUESTERS: GLOBAL.requesters.join(','),
+        PGSESSIONS_APPROVERS: GLOBAL.approvers.join(','),
+      }),
+      DATABASE_URL: undefined,
+    };
+  },
+  env: () => env,
+  start: { terminateTimeoutMs: 3_000 },
+  async ready() {
+    for (const c of CLUSTERS) standing[c] = await sleepSession(dbs[c].url, { seconds: 600, application: `authz-${c}` });
+  },
 });
+// After the fixture has stopped the app and dropped alpha (ending a session whose backend is gone is safe).
 after(async () => {
-  await app?.stop();
   for (const s of [...Object.values(standing), ...extra]) await s.end().catch(() => undefined);
-  await slack?.close();
-  for (const c of CLUSTERS) await dbs[c]?.drop();
+  await dbs.beta?.drop();
 });
 
 const stateUrl = () => dbs.alpha.url;

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, afterEach, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import { ACTION } from '../../src/slack/blocks/ids.js';
 import { baseEnv, startTestApp, type TestApp } from '../helpers/app.js';
 import {
@@ -20,9 +20,8 @@ import {
   typedRequest,
   waitForStatus,
 } from '../helpers/approval-flow.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 import { sleepSession } from '../helpers/sessions.js';
-import { type SlackApi, startSlackApi } from '../helpers/slack-api.js';
+import { useTestApp } from '../helpers/use-test-app.js';
 
 const REQUESTER = 'UREQ';
 const APPROVER = 'UAPP';
@@ -30,12 +29,31 @@ const WATCH_CHANNEL = 'CWATCHRL';
 /** The contract: a cluster added is usable within 15 s on every replica. */
 const WITHIN_MS = 15_000;
 
-let db: TestDatabase;
-let slack: SlackApi;
 let dir: string;
 let file: string;
 const replicas: TestApp[] = [];
 const sessions = sessionTracker();
+
+// Two replicas over the fixture's database, reading the same file: started in ready, stopped in teardown.
+const { db, slack } = useTestApp({
+  database: 'clusters_reload',
+  app: false,
+  async ready() {
+    dir = await mkdtemp(join(tmpdir(), 'pgsessions-reload-'));
+    file = join(dir, 'clusters.yaml');
+    const watched = [`    watch: { channel: ${WATCH_CHANNEL} }`];
+    await writeFile(file, clustersYaml(entry('alpha', watched), entry('beta', watched)));
+    for (let i = 0; i < 2; i++) replicas.push(await startTestApp(envFor(file), { watchLeaseSeconds: 3 }));
+  },
+  sessions,
+  async teardown() {
+    await Promise.all(replicas.map((r) => r.stop()));
+  },
+});
+// After the fixture's teardown.
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
 
 const entry = (name: string, extra: string[] = []) => [`  - name: ${name}`, `    url: ${db.url}`, ...extra];
 const clustersYaml = (...entries: string[][]) => ['clusters:', ...entries.flat(), ''].join('\n');
@@ -63,24 +81,6 @@ const reloads = async () =>
       `SELECT details FROM pgsessions.audit_log WHERE event = 'clusters_reloaded' ORDER BY seq`,
     )
   ).map((r) => r.details);
-
-before(async () => {
-  db = await createTestDatabase('clusters_reload');
-  slack = await startSlackApi();
-  dir = await mkdtemp(join(tmpdir(), 'pgsessions-reload-'));
-  file = join(dir, 'clusters.yaml');
-  const watched = [`    watch: { channel: ${WATCH_CHANNEL} }`];
-  await writeFile(file, clustersYaml(entry('alpha', watched), entry('beta', watched)));
-  // Two replicas over one state database, reading the same file.
-  for (let i = 0; i < 2; i++) replicas.push(await startTestApp(envFor(file), { watchLeaseSeconds: 3 }));
-});
-afterEach(() => sessions.endAll());
-after(async () => {
-  await Promise.all(replicas.map((r) => r.stop()));
-  await slack?.close();
-  await db?.drop();
-  await rm(dir, { recursive: true, force: true });
-});
 
 test('a cluster added by an edit in place is usable on every replica within 15 s, audited by name only', async () => {
   const before = (await reloads()).length;

@@ -1,11 +1,10 @@
 // A real crash: pgsessions runs as its own process and is killed with SIGKILL after it has recorded an
 // approval and the intent to signal, while the signal itself is held in flight by a slow proxy in front of
 // the managed cluster. The next instance must reconcile the request, never run it again.
-import { after, afterEach, before, test } from 'node:test';
+import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 import { childApps } from '../helpers/child-app.js';
-import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
+import { useTestApp } from '../helpers/use-test-app.js';
 import { startSlowProxy, type SlowProxy } from '../helpers/slow-proxy.js';
 import { sessionAlive, sleepSession } from '../helpers/sessions.js';
 import {
@@ -35,12 +34,23 @@ import {
 import { ACTION } from '../../src/slack/blocks/ids.js';
 import { FORM_CONTENT_TYPE, postSigned } from '../helpers/slack-requests.js';
 
-let db: TestDatabase;
-let slack: SlackApi;
 let proxy: SlowProxy;
 let app: TestApp | undefined;
 const sessions = sessionTracker();
 const track = sessions.track;
+
+// Each test starts its own app (or child); the cluster is reached through the proxy made in prepare.
+const { db, slack } = useTestApp({
+  database: 'crash',
+  app: false,
+  async prepare(database) {
+    proxy = await startSlowProxy(Number(new URL(database.url).port), 0);
+  },
+  async teardown() {
+    await children.kill(); // never leave a child behind, whatever failed
+    await proxy?.close();
+  },
+});
 
 /** The managed cluster through the proxy; the state database direct, so only signals are held up. */
 const childEnv = (port: number) => {
@@ -52,23 +62,12 @@ const childEnv = (port: number) => {
 const children = childApps(childEnv);
 const childLogs = children.logs;
 
-before(async () => {
-  db = await createTestDatabase('crash');
-  slack = await startSlackApi();
-  proxy = await startSlowProxy(Number(new URL(db.url).port), 0);
-});
 afterEach(async () => {
   await children.kill();
   await app?.stop();
   app = undefined;
   proxy.delayMs = 0;
   await sessions.endAll();
-});
-after(async () => {
-  await children.kill(); // never leave a child behind, whatever failed
-  await proxy?.close();
-  await slack?.close();
-  await db?.drop();
 });
 
 /** Approve through the child and wait until the state database holds the approval and the intent to signal. */

@@ -2,22 +2,12 @@
 // proxy in front of it is shut, then reopened at the same address), and Slack answers the approval post late
 // or refuses it. Plain words to the people involved, nothing signalled, nothing left pending, and the app
 // keeps serving.
-import { after, afterEach, before, test } from 'node:test';
+import { after, afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
-import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
-import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { startSlowProxy, type SlowProxy } from '../helpers/slow-proxy.js';
 import { sessionAlive, sleepSession } from '../helpers/sessions.js';
-import {
-  APPROVER,
-  assertNoSecrets,
-  baseEnv,
-  REQUESTER,
-  secretsOf,
-  startTestApp,
-  type TestApp,
-} from '../helpers/app.js';
+import { APPROVER, assertNoSecrets, baseEnv, REQUESTER, secretsOf } from '../helpers/app.js';
 import {
   approvalPosts,
   as,
@@ -37,18 +27,31 @@ import {
 } from '../helpers/approval-flow.js';
 import { FAILURE_MESSAGES } from '../../src/domain/messages.js';
 import { ACTION } from '../../src/slack/blocks/ids.js';
+import { useTestApp } from '../helpers/use-test-app.js';
 
 const SLACK_TIMEOUT_MS = 800;
 
-let db: TestDatabase;
-let slack: SlackApi;
 let proxy: SlowProxy;
 let proxyPort: number;
 let proxyUp = false;
-let app: TestApp;
 let env: NodeJS.ProcessEnv;
 const sessions = sessionTracker();
 const track = sessions.track;
+
+// The app reaches the managed cluster through a proxy that the tests shut and reopen; its state is direct.
+const { db, slack, app } = useTestApp({
+  database: 'faults',
+  async prepare(database, standIn) {
+    proxy = await startSlowProxy(Number(new URL(database.url).port), 0);
+    proxyPort = proxy.port;
+    proxyUp = true;
+    const viaProxy = new URL(database.url);
+    viaProxy.port = String(proxyPort);
+    env = baseEnv(viaProxy.toString(), standIn, { STATE_DATABASE_URL: database.url });
+  },
+  env: () => env,
+  start: { terminateTimeoutMs: 3_000, slackTimeoutMs: SLACK_TIMEOUT_MS },
+});
 
 async function clusterDown(): Promise<void> {
   if (proxyUp) await proxy.close();
@@ -91,27 +94,14 @@ async function onlyRequestIn(channel: string): Promise<{ id: string; status: str
   return rows[0]!;
 }
 
-before(async () => {
-  db = await createTestDatabase('faults');
-  slack = await startSlackApi();
-  proxy = await startSlowProxy(Number(new URL(db.url).port), 0);
-  proxyPort = proxy.port;
-  proxyUp = true;
-  const viaProxy = new URL(db.url);
-  viaProxy.port = String(proxyPort);
-  env = baseEnv(viaProxy.toString(), slack, { STATE_DATABASE_URL: db.url });
-  app = await startTestApp(env, { terminateTimeoutMs: 3_000, slackTimeoutMs: SLACK_TIMEOUT_MS });
-});
 afterEach(async () => {
   await clusterUp();
   slack.reset();
   await sessions.endAll();
 });
+// After the fixture's teardown.
 after(async () => {
-  await app?.stop();
   await clusterDown();
-  await slack?.close();
-  await db?.drop();
 });
 
 // ---- the managed cluster goes down -----------------------------------------------------------------------

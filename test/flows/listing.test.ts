@@ -20,12 +20,9 @@ import {
   walsender,
   type SleepSession,
 } from '../helpers/sessions.js';
-import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
+import { useTestApp } from '../helpers/use-test-app.js';
 
-let db: TestDatabase;
 let db2: TestDatabase;
-let slack: SlackApi;
-let app: TestApp;
 const suffix = randomBytes(3).toString('hex');
 const otherRole = `lst_other_${suffix}`;
 const otherPassword = `other-pw-${suffix}`;
@@ -70,22 +67,20 @@ async function withSessions<T extends Array<{ end(): Promise<void> }>>(
   }
 }
 
-before(async () => {
-  [db, db2, slack] = await Promise.all([
-    createTestDatabase('listing'),
-    createTestDatabase('listing2'),
-    startSlackApi(),
-  ]);
-  await admin(serverUrl(), (c) => c.query(`CREATE ROLE ${otherRole} LOGIN PASSWORD '${otherPassword}'`));
-  await admin(db.url, (c) => c.query('CREATE TABLE t1 (id int); CREATE TABLE t2 (id int); CREATE TABLE t3 (id int)'));
-  app = await startTestApp(baseEnv(db.url, slack));
+const { db, slack, app } = useTestApp({
+  database: 'listing',
+  async prepare(database) {
+    db2 = await createTestDatabase('listing2');
+    await admin(serverUrl(), (c) => c.query(`CREATE ROLE ${otherRole} LOGIN PASSWORD '${otherPassword}'`));
+    await admin(database.url, (c) =>
+      c.query('CREATE TABLE t1 (id int); CREATE TABLE t2 (id int); CREATE TABLE t3 (id int)'),
+    );
+  },
 });
 
+// After the fixture has stopped the app and dropped its database.
 after(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
-  await app?.stop();
-  await slack?.close();
-  await db?.drop();
   await db2?.drop();
   await admin(serverUrl(), (c) => c.query(`DROP ROLE IF EXISTS ${otherRole}`)).catch(() => undefined);
 });

@@ -3,55 +3,50 @@
 // counted by wrapping pg's Client.query for connections to the state database (pg_stat_statements is not
 // available on the test server): that sees every statement the app sends there, whatever code sends it.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import pg from 'pg';
-import { baseEnv, startTestApp, type TestApp } from '../helpers/app.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 import { sleep } from '../helpers/replies.js';
-import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
+import { useTestApp } from '../helpers/use-test-app.js';
 
-let db: TestDatabase;
 let stateDb: TestDatabase;
-let slack: SlackApi;
-let app: TestApp;
 const CACHE_MS = 1_500;
 
 // Every statement sent by a pg client connected to the state database.
 let stateQueries = 0;
 const originalQuery = pg.Client.prototype.query;
 
-before(async () => {
-  [db, stateDb, slack] = await Promise.all([
-    createTestDatabase('probes'),
-    createTestDatabase('probes_state'),
-    startSlackApi(),
-  ]);
-  const stateName = stateDb.name;
-  (pg.Client.prototype as { query: unknown }).query = function (this: pg.Client, ...args: unknown[]) {
-    // Statements only: not the BEGIN/SET LOCAL and COMMIT each one is wrapped in (src/postgres/statement.ts).
-    const framing = typeof args[0] === 'string' && /^(BEGIN; SET LOCAL|COMMIT$|ROLLBACK$)/.test(args[0]);
-    if (
-      (this as unknown as { connectionParameters: { database: string } }).connectionParameters.database === stateName &&
-      !framing
-    )
-      stateQueries += 1;
-    return (originalQuery as (...a: unknown[]) => unknown).apply(this, args);
-  };
+const { app } = useTestApp({
+  database: 'probes',
+  async prepare() {
+    stateDb = await createTestDatabase('probes_state');
+    const stateName = stateDb.name;
+    (pg.Client.prototype as { query: unknown }).query = function (this: pg.Client, ...args: unknown[]) {
+      // Statements only: not the BEGIN/SET LOCAL and COMMIT each one is wrapped in (src/postgres/statement.ts).
+      const framing = typeof args[0] === 'string' && /^(BEGIN; SET LOCAL|COMMIT$|ROLLBACK$)/.test(args[0]);
+      if (
+        (this as unknown as { connectionParameters: { database: string } }).connectionParameters.database ===
+          stateName &&
+        !framing
+      )
+        stateQueries += 1;
+      return (originalQuery as (...a: unknown[]) => unknown).apply(this, args);
+    };
+  },
+  env: () => ({ STATE_DATABASE_URL: stateDb.url, METRICS_PORT: '0' }),
   // The outbox, the sweeper and the reserved connection's check also ask the state database: make them run
   // only once, at start-up.
-  app = await startTestApp(baseEnv(db.url, slack, { STATE_DATABASE_URL: stateDb.url, METRICS_PORT: '0' }), {
+  start: {
     outboxIntervalMs: 3_600_000,
     sweepIntervalMs: 3_600_000,
     lifelineHealthIntervalMs: 3_600_000,
     probeCacheMs: CACHE_MS,
-  });
+  },
 });
 
+// After the fixture has stopped the app and dropped the cluster's database.
 after(async () => {
   pg.Client.prototype.query = originalQuery;
-  await app?.stop();
-  await slack?.close();
-  await db?.drop();
   await stateDb?.drop();
 });
 

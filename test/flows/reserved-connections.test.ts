@@ -6,18 +6,18 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
+import { createTestDatabase } from '../helpers/pg.js';
 import { startEmbeddedPostgres, type EmbeddedServer } from '../helpers/embedded.js';
-import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { baseEnv, REQUESTER, startTestApp } from '../helpers/app.js';
 import { as, command, fresh, textOf } from '../helpers/approval-flow.js';
 import { createRole, type TestRole } from '../helpers/roles.js';
 import { describeRole } from '../../src/domain/capabilities.js';
 import { describeCapabilities } from '../../src/slack/blocks/help.js';
 import type { RoleCapabilities } from '../../src/domain/types.js';
+import { useTestApp } from '../helpers/use-test-app.js';
 
-let state: TestDatabase;
-let slack: SlackApi;
+// The state database and the stand-in; each test starts its own app.
+const { db: state, slack } = useTestApp({ database: 'reserved', app: false });
 let reserved: EmbeddedServer;
 const roles: TestRole[] = [];
 
@@ -58,18 +58,15 @@ async function startupAndStatus(clusterUrl: string): Promise<{ said: string[]; s
 }
 
 before(async () => {
-  state = await createTestDatabase('reserved');
-  slack = await startSlackApi();
   reserved = await startEmbeddedPostgres({
     maxConnections: 20,
     settings: { reserved_connections: '2' },
     reuseInitdb: true,
   });
 });
+// After the fixture's teardown.
 after(async () => {
   await reserved?.stop();
-  await slack?.close();
-  await state?.drop();
   for (const r of roles) await r.drop();
 });
 

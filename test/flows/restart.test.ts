@@ -1,9 +1,7 @@
 // Requests live in the state database, not in the process: a pending request survives a restart, and an
 // approval that a crash interrupted is reconciled by the next instance, never re-run.
-import { after, afterEach, before, test } from 'node:test';
+import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
-import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { sessionAlive, sleepSession } from '../helpers/sessions.js';
 import { APPROVER, baseEnv, REQUESTER, startTestApp, type TestApp } from '../helpers/app.js';
 import {
@@ -19,26 +17,19 @@ import {
   waitForUpdate,
 } from '../helpers/approval-flow.js';
 import { ACTION } from '../../src/slack/blocks/ids.js';
+import { useTestApp } from '../helpers/use-test-app.js';
 
-let db: TestDatabase;
-let slack: SlackApi;
 let app: TestApp | undefined;
 const sessions = sessionTracker();
 const track = sessions.track;
 const start = () => startTestApp(baseEnv(db.url, slack), { terminateTimeoutMs: 3_000 });
 
-before(async () => {
-  db = await createTestDatabase('restart');
-  slack = await startSlackApi();
-});
+// Each test starts its own app; its afterEach stops it before the test's sessions end.
+const { db, slack } = useTestApp({ database: 'restart', app: false });
 afterEach(async () => {
   await app?.stop();
   app = undefined;
   await sessions.endAll();
-});
-after(async () => {
-  await slack?.close();
-  await db?.drop();
 });
 
 test('a pending request survives a restart and is approved on the new instance', async () => {

@@ -3,41 +3,39 @@
 // state database does not answer the bucket in time (its row held by another transaction), each replica
 // decides alone within a fraction of a second, and refuses nothing the shared bucket would have allowed.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import pg from 'pg';
 import { baseEnv, SIGNING_SECRET, startTestApp, type TestApp } from '../helpers/app.js';
 import { command, fresh, stateQuery, typedRequest } from '../helpers/approval-flow.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 import { sleepSession, type SleepSession } from '../helpers/sessions.js';
-import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { slashCommand } from '../helpers/slack-requests.js';
 import { FAILURE_MESSAGES } from '../../src/domain/messages.js';
 import { READ_LIMITED_MESSAGE } from '../../src/slack/guards/read-limit.js';
+import { useTestApp } from '../helpers/use-test-app.js';
 
 const BURST = 4;
 
-let db: TestDatabase;
-let slack: SlackApi;
 let replicas: TestApp[] = [];
 
-before(async () => {
-  [db, slack] = await Promise.all([createTestDatabase('sharedrl'), startSlackApi()]);
-  // Refills of 30 an hour and 2 requests an hour: no token comes back during the test on a loaded machine.
-  const env = baseEnv(db.url, slack, {
-    STATE_DATABASE_URL: db.url,
-    PGSESSIONS_LISTING_RATE: '30/1h',
-    PGSESSIONS_LISTING_BURST: String(BURST),
-    PGSESSIONS_REQUEST_RATE: '2/1h',
-  });
-  // A loaded machine may take a while to open a connection: only the held row below makes a replica count alone.
-  const options = { rateLimitTimeoutMs: 1_000 };
-  replicas = [await startTestApp(env, options), await startTestApp(env, options)];
-});
-
-after(async () => {
-  for (const app of replicas) await app.stop();
-  await slack?.close();
-  await db?.drop();
+// Two replicas over the fixture's database, started once it is there and stopped before it goes.
+const { db, slack } = useTestApp({
+  database: 'sharedrl',
+  app: false,
+  async ready() {
+    // Refills of 30 an hour and 2 requests an hour: no token comes back during the test on a loaded machine.
+    const env = baseEnv(db.url, slack, {
+      STATE_DATABASE_URL: db.url,
+      PGSESSIONS_LISTING_RATE: '30/1h',
+      PGSESSIONS_LISTING_BURST: String(BURST),
+      PGSESSIONS_REQUEST_RATE: '2/1h',
+    });
+    // A loaded machine may take a while to open a connection: only the held row below makes a replica count alone.
+    const options = { rateLimitTimeoutMs: 1_000 };
+    replicas = [await startTestApp(env, options), await startTestApp(env, options)];
+  },
+  async teardown() {
+    for (const app of replicas) await app.stop();
+  },
 });
 
 /** The acknowledgement of a listing: the refusal is the acknowledgement itself; a listing acks empty. */

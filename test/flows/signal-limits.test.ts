@@ -1,11 +1,9 @@
 // Kills that could never work are refused before anyone approves: a cancel of a session running no query,
 // sessions the bot's role may not signal (superusers', another role's without pg_signal_backend), and the
 // managed services' own roles. Real sessions, the real app over signed HTTP, the real pg_stat_activity after.
-import { after, afterEach, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
-import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
-import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import {
   activityRow,
   blockedQuery,
@@ -30,34 +28,38 @@ import { allText, ask, killButtons, rowFor } from '../helpers/replies.js';
 import { asSuperuser, createRole, type TestRole } from '../helpers/roles.js';
 import { viewSubmission } from '../helpers/slack-requests.js';
 import { ACTION, encodeModalMetadata, INPUT, VIEW } from '../../src/slack/blocks/ids.js';
+import { useTestApp } from '../helpers/use-test-app.js';
 
-let db: TestDatabase;
-let slack: SlackApi;
-let superApp: TestApp; // the bot as the suite's superuser: only the query and protection rules apply
 let plainApp: TestApp; // the bot with exactly pg_monitor + pg_signal_backend
 let bot: TestRole;
 let plain: TestRole; // an ordinary application role
 const sessions = sessionTracker();
 const track = sessions.track;
 
-before(async () => {
-  db = await createTestDatabase('lim');
-  slack = await startSlackApi();
-  bot = await createRole({ prefix: 'limbot', memberOf: ['pg_monitor', 'pg_signal_backend'] });
-  plain = await createRole({ prefix: 'limapp' });
-  superApp = await startTestApp(baseEnv(db.url, slack), { terminateTimeoutMs: 3_000 });
-  plainApp = await startTestApp(baseEnv(bot.url(db.url), slack, { STATE_DATABASE_URL: db.url }), {
-    terminateTimeoutMs: 3_000,
-  });
+// The fixture's app is the bot as the suite's superuser: only the query and protection rules apply.
+const {
+  db,
+  slack,
+  app: superApp,
+} = useTestApp({
+  database: 'lim',
+  async prepare() {
+    bot = await createRole({ prefix: 'limbot', memberOf: ['pg_monitor', 'pg_signal_backend'] });
+    plain = await createRole({ prefix: 'limapp' });
+  },
+  start: { terminateTimeoutMs: 3_000 },
+  async ready() {
+    plainApp = await startTestApp(baseEnv(bot.url(db.url), slack, { STATE_DATABASE_URL: db.url }), {
+      terminateTimeoutMs: 3_000,
+    });
+  },
+  sessions,
+  async teardown() {
+    await plainApp?.stop();
+  },
 });
-afterEach(async () => {
-  await sessions.endAll();
-});
+// After the fixture's teardown: the roles outlive the database.
 after(async () => {
-  await superApp?.stop();
-  await plainApp?.stop();
-  await slack?.close();
-  await db?.drop();
   await bot?.drop();
   await plain?.drop();
 });

@@ -1,7 +1,9 @@
 // One fixture for the set-up most test files share: a fresh database on the suite's server, the Slack stand-in,
 // the real app over HTTP between them, what is cleaned up after each test, and the teardown. It registers
-// node:test hooks, so call it once at the top of a file, before the file's own hooks (they run after its own
-// `before`, and their `after` after its teardown: a role that owns objects in the database is dropped after it).
+// node:test hooks, so call it once at the top of a file, before the file's own hooks (their `after` runs after
+// its teardown: a role that owns objects in the database is dropped after it). A file's own top-level `before`
+// may run alongside the fixture's on Node 20 (it does not wait for an earlier top-level `before`): set-up that
+// needs the database, the stand-in or the app goes in `prepare` or `ready`.
 //
 //   const sessions = sessionTracker();
 //   const { db, slack, app } = useTestApp({ database: 'grp', start: { terminateTimeoutMs: 3_000 }, sessions });
@@ -30,6 +32,10 @@ export interface TestAppOptions {
   start?: StartOptions;
   /** false: only the database and the stand-in; the file starts its own apps. */
   app?: boolean;
+  /** Runs once everything is up (the app too, unless `app: false`): sessions that live for the whole file. */
+  ready?: (fixture: TestAppFixture) => Promise<void>;
+  /** Runs first in the teardown, before the app stops: what the file made in `prepare`/`ready` that uses them. */
+  teardown?: () => Promise<void>;
   /** After each test, in this order: */
   /** revoke every rule still proposed or approved (a rule of one test must not act in the next); */
   revokeRules?: boolean;
@@ -60,10 +66,12 @@ export function useTestApp(options: TestAppOptions): TestAppFixture {
     db.set(database);
     slack.set(standIn);
     await options.prepare?.(database, standIn);
-    if (options.app === false) return;
-    const extra = typeof options.env === 'function' ? options.env(database, standIn) : (options.env ?? {});
-    const env: NodeJS.ProcessEnv = { ...baseEnv(database.url, standIn), ...extra };
-    app.set(await startTestApp(env, options.start));
+    if (options.app !== false) {
+      const extra = typeof options.env === 'function' ? options.env(database, standIn) : (options.env ?? {});
+      const env: NodeJS.ProcessEnv = { ...baseEnv(database.url, standIn), ...extra };
+      app.set(await startTestApp(env, options.start));
+    }
+    await options.ready?.({ db: db.ref, slack: slack.ref, app: app.ref });
   });
 
   afterEach(async () => {
@@ -84,6 +92,7 @@ export function useTestApp(options: TestAppOptions): TestAppFixture {
   });
 
   after(async () => {
+    await options.teardown?.();
     await app.current?.stop();
     await slack.current?.close();
     await db.current?.drop();

@@ -1,7 +1,7 @@
 // PGSESSIONS_RETENTION on a real state database: cleared incidents and the executions of ended rules older
 // than the retention are pruned, at start-up and then hourly; open incidents, live rules' executions and
 // every audit entry stay whatever their age.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createLogger } from '../../src/logger.js';
 import { createLeadership } from '../../src/watch/leadership.js';
@@ -11,23 +11,22 @@ import { createIncidentStore } from '../../src/postgres/incident-store.js';
 import { migrate } from '../../src/postgres/migrate.js';
 import { createRetentionStore } from '../../src/postgres/retention-store.js';
 import { baseEnv, startTestApp } from '../helpers/app.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
-import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
+import { useTestApp } from '../helpers/use-test-app.js';
 
-let db: TestDatabase;
 let pool: pg.Pool;
-let slack: SlackApi;
 const DAY = 86_400;
 
-before(async () => {
-  [db, slack] = await Promise.all([createTestDatabase('retention'), startSlackApi()]);
-  pool = new pg.Pool({ connectionString: db.url, max: 2 });
-  await migrate(pool);
-});
-after(async () => {
-  await pool?.end();
-  await slack?.close();
-  await db?.drop();
+// A migrated state database and the stand-in; one test starts its own app.
+const { db, slack } = useTestApp({
+  database: 'retention',
+  app: false,
+  async prepare(database) {
+    pool = new pg.Pool({ connectionString: database.url, max: 2 });
+    await migrate(pool);
+  },
+  async teardown() {
+    await pool?.end();
+  },
 });
 
 /** A cleared (or open) incident whose clearing is `ageDays` old and already shown. */

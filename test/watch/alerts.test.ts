@@ -1,10 +1,8 @@
 // Watching end to end: real sessions on a real server, the real app over signed HTTP with its watcher on a
 // 1 s interval, and the local Web API recorder standing in for the watch channel.
-import { after, afterEach, before, test } from 'node:test';
+import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
-import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
-import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { blockAction, triggerId, viewSubmission } from '../helpers/slack-requests.js';
 import {
   blockedQuery,
@@ -13,7 +11,7 @@ import {
   sessionAlive,
   sleepSession,
 } from '../helpers/sessions.js';
-import { APPROVER, baseEnv, REQUESTER, SIGNING_SECRET, startTestApp, type TestApp } from '../helpers/app.js';
+import { APPROVER, REQUESTER, SIGNING_SECRET } from '../helpers/app.js';
 import {
   approvalPosts,
   buttonsIn,
@@ -38,39 +36,35 @@ import {
   watchEnv,
 } from '../helpers/watch.js';
 import { ACTION, decodeTarget, INPUT, VIEW } from '../../src/slack/blocks/ids.js';
+import { useTestApp } from '../helpers/use-test-app.js';
 
-let db: TestDatabase;
-let slack: SlackApi;
-let app: TestApp;
 const sessions = sessionTracker();
 const track = sessions.track;
 
-before(async () => {
-  db = await createTestDatabase('watch');
-  const c = new pg.Client({ connectionString: db.url });
-  await c.connect();
-  await c.query('CREATE TABLE orders (id int PRIMARY KEY, note text)');
-  await c.query('INSERT INTO orders SELECT g, null FROM generate_series(1, 10) g');
-  await c.end();
-  slack = await startSlackApi();
-  app = await startTestApp(baseEnv(db.url, slack, watchEnv()), {
+const { db, slack, app } = useTestApp({
+  database: 'watch',
+  async prepare(database) {
+    const c = new pg.Client({ connectionString: database.url });
+    await c.connect();
+    await c.query('CREATE TABLE orders (id int PRIMARY KEY, note text)');
+    await c.query('INSERT INTO orders SELECT g, null FROM generate_series(1, 10) g');
+    await c.end();
+  },
+  env: watchEnv(),
+  start: {
     terminateTimeoutMs: 3_000,
     watchUpdateGapSeconds: 1,
     watchStorm: { sessions: 4, seconds: 0 },
-  });
+  },
+  sessions,
 });
+// After the fixture has ended the test's sessions.
 afterEach(async () => {
-  await sessions.endAll();
   // Let every incident of this test clear before the next one starts.
   await waitForIncident(db.url, () => true, 100).catch(() => undefined);
   const deadline = Date.now() + 15_000;
   while ((await incidents(db.url)).some((i) => i.status === 'open') && Date.now() < deadline) await sleep(200);
   slack.reset();
-});
-after(async () => {
-  await app?.stop();
-  await slack?.close();
-  await db?.drop();
 });
 
 test('an idle-in-transaction lock holder with waiters: one alert naming it, the lock and the relation; cleared after an approved terminate', async () => {

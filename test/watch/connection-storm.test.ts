@@ -3,15 +3,13 @@
 // them and offers "Request terminate of the N idle sessions of app X…". Press, submit, approve as another
 // person: exactly X's idle sessions are gone. The button and the form carry only an incident id; a forged one
 // carrying other pids widens nothing. Real servers, the real app over signed HTTP, the recorder as Slack.
-import { after, afterEach, before, test } from 'node:test';
+import { after, afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
-import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 import { startEmbeddedPostgres, type EmbeddedServer } from '../helpers/embedded.js';
-import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { blockAction, triggerId, viewSubmission } from '../helpers/slack-requests.js';
 import { sleepSession, walsender, type SleepSession } from '../helpers/sessions.js';
-import { APPROVER, baseEnv, REQUESTER, SIGNING_SECRET, startTestApp, type TestApp } from '../helpers/app.js';
+import { APPROVER, REQUESTER, SIGNING_SECRET } from '../helpers/app.js';
 import {
   approvalPosts,
   buttonsIn,
@@ -26,11 +24,9 @@ import {
 import { incidents, WATCH_CHANNEL, watchEnv } from '../helpers/watch.js';
 import { INCLUDE_ACTIVE } from '../../src/slack/blocks/relief.js';
 import { ACTION, INPUT, VIEW } from '../../src/slack/blocks/ids.js';
+import { useTestApp } from '../helpers/use-test-app.js';
 
-let state: TestDatabase;
 let cluster: EmbeddedServer;
-let slack: SlackApi;
-let app: TestApp;
 /** A role the app protects (PGSESSIONS_PROTECTED_ROLES) on the watched cluster. */
 let guardedUrl: string;
 const clients: pg.Client[] = [];
@@ -82,35 +78,38 @@ async function requestCount(): Promise<number> {
   return Number((await stateQuery<{ n: string }>(state.url, 'SELECT count(*) AS n FROM pgsessions.requests'))[0]!.n);
 }
 
-before(async () => {
-  state = await createTestDatabase('connstorm');
-  // 40 connections, 3 kept for superusers: 37 available; the alert fires past 50 % (19 sessions).
-  cluster = await startEmbeddedPostgres({ maxConnections: 40, reuseInitdb: true });
-  const admin = new pg.Client({ connectionString: cluster.url });
-  await admin.connect();
-  await admin.query("CREATE ROLE storm_guarded LOGIN PASSWORD 'guarded-pw'");
-  await admin.end();
-  const u = new URL(cluster.url);
-  u.username = 'storm_guarded';
-  u.password = 'guarded-pw';
-  guardedUrl = u.toString();
-  slack = await startSlackApi();
-  app = await startTestApp(
-    baseEnv(
-      cluster.url,
-      slack,
-      watchEnv({
-        STATE_DATABASE_URL: state.url,
-        PGSESSIONS_WATCH_CONNECTIONS: '50%',
-        PGSESSIONS_WATCH_LOCK_WAIT: 'off',
-        PGSESSIONS_PROTECTED_ROLES: 'storm_guarded',
-      }),
-    ),
-    {
-      watchUpdateGapSeconds: 1,
-      terminateTimeoutMs: 3_000,
-    },
-  );
+// The fixture's database holds the state; the watched cluster is a separate small server.
+const {
+  db: state,
+  slack,
+  app,
+} = useTestApp({
+  database: 'connstorm',
+  async prepare() {
+    // 40 connections, 3 kept for superusers: 37 available; the alert fires past 50 % (19 sessions).
+    cluster = await startEmbeddedPostgres({ maxConnections: 40, reuseInitdb: true });
+    const admin = new pg.Client({ connectionString: cluster.url });
+    await admin.connect();
+    await admin.query("CREATE ROLE storm_guarded LOGIN PASSWORD 'guarded-pw'");
+    await admin.end();
+    const u = new URL(cluster.url);
+    u.username = 'storm_guarded';
+    u.password = 'guarded-pw';
+    guardedUrl = u.toString();
+  },
+  env: (database) => ({
+    DATABASE_URL: cluster.url,
+    ...watchEnv({
+      STATE_DATABASE_URL: database.url,
+      PGSESSIONS_WATCH_CONNECTIONS: '50%',
+      PGSESSIONS_WATCH_LOCK_WAIT: 'off',
+      PGSESSIONS_PROTECTED_ROLES: 'storm_guarded',
+    }),
+  }),
+  start: {
+    watchUpdateGapSeconds: 1,
+    terminateTimeoutMs: 3_000,
+  },
 });
 afterEach(async () => {
   for (const s of sleepers.splice(0)) await s.end();
@@ -119,11 +118,9 @@ afterEach(async () => {
   while ((await incidents(state.url)).some((i) => i.status === 'open') && Date.now() < deadline) await sleep(200);
   slack.reset();
 });
+// After the fixture has stopped the app and dropped the state database.
 after(async () => {
-  await app?.stop();
-  await slack?.close();
   await cluster?.stop();
-  await state?.drop();
 });
 
 test('one approval ends a connection storm: exactly the idle sessions of the application named first go, its active ones, another application and a later session stay', async () => {

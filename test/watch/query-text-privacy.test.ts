@@ -2,35 +2,26 @@
 // audit channel post, incident key or log line carries any part of a query (identifiers, comments, values);
 // with `truncated`, nothing past the first 200 characters. The attacker is the database user who writes
 // personal data into a query (a comment, a literal) that an operator chose not to show.
-import { after, afterEach, before, test } from 'node:test';
+import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { AUDIT_CHANNEL, REQUESTER, SIGNING_SECRET, baseEnv, startTestApp, type TestApp } from '../helpers/app.js';
 import { fresh, sessionTracker, sleep, stateQuery, textOf } from '../helpers/approval-flow.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
-import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { blockAction } from '../helpers/slack-requests.js';
 import { incidents, snoozeButton, waitForIncident, WATCH_CHANNEL, watchEnv } from '../helpers/watch.js';
 import { ACTION } from '../../src/slack/blocks/ids.js';
+import { useTestApp } from '../helpers/use-test-app.js';
 
-let db: TestDatabase;
-let slack: SlackApi;
 let app: TestApp | undefined;
 const sessions = sessionTracker();
-
-before(async () => {
-  [db, slack] = await Promise.all([createTestDatabase('querytext'), startSlackApi()]);
-});
+// Each test starts its own app.
+const { db, slack } = useTestApp({ database: 'querytext', app: false, sessions });
+// After the fixture has ended the test's sessions.
 afterEach(async () => {
-  await sessions.endAll();
   await app?.stop();
   app = undefined;
   await stateQuery(db.url, 'DELETE FROM pgsessions.incidents').catch(() => undefined);
   slack.reset();
-});
-after(async () => {
-  await slack?.close();
-  await db?.drop();
 });
 
 /** `count` sessions running `sql`, each returned once pg_stat_activity shows it active. */

@@ -1,75 +1,75 @@
 // A rule's "Would match right now" comes from a fresh read of the cluster, not from the watcher's last look:
 // here the watcher looks every 30 s, so when the rule is proposed no alert exists yet, and the preview must
 // still name the queued DDL. Real sessions, the real app over signed HTTP, the recorder as Slack.
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
-import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { startSlowProxy, type SlowProxy } from '../helpers/slow-proxy.js';
 import { blockedQuery, longRead } from '../helpers/sessions.js';
-import { baseEnv, OUTSIDER, REQUESTER, startTestApp, type TestApp } from '../helpers/app.js';
+import { OUTSIDER, REQUESTER } from '../helpers/app.js';
 import { createRole, type TestRole } from '../helpers/roles.js';
 import { command, sessionTracker, sleep, stateQuery, textOf } from '../helpers/approval-flow.js';
 import { incidents, watchEnv } from '../helpers/watch.js';
 import { ruleDriver, type RuleDriver } from '../helpers/rules.js';
+import { useTestApp } from '../helpers/use-test-app.js';
 
 const CHANNEL = 'CPREVIEW1';
 
-let db: TestDatabase;
-let slack: SlackApi;
 let proxy: SlowProxy;
-let app: TestApp;
 /** The bot role of cluster `plain`: the README's grants, no superuser. */
 let plainBot: TestRole;
 const sessions = sessionTracker();
 const track = sessions.track;
 let rules: RuleDriver;
+let env: Record<string, string | undefined>;
 
-before(async () => {
-  db = await createTestDatabase('preview');
-  const c = new pg.Client({ connectionString: db.url });
-  await c.connect();
-  for (const t of ['orders', 'items', 'guarded', 'admin_only']) await c.query(`CREATE TABLE ${t} (id int PRIMARY KEY)`);
-  await c.end();
-  slack = await startSlackApi();
-  rules = ruleDriver(
-    slack,
-    () => app.port,
-    () => db.url,
-    CHANNEL,
-  );
-  // Three clusters on one server: `main` (direct, as the suite's superuser), `plain` (a bot role that is no
-  // superuser) and `flaky` (through a proxy that is closed before its rule is proposed).
-  plainBot = await createRole({ prefix: 'pvbot', memberOf: ['pg_monitor', 'pg_signal_backend'] });
-  proxy = await startSlowProxy(Number(new URL(db.url).port), 0);
-  const via = new URL(db.url);
-  via.port = String(proxy.port);
-  const dir = await mkdtemp(join(tmpdir(), 'pgsessions-preview-'));
-  const file = join(dir, 'clusters.yml');
-  await writeFile(
-    file,
-    `clusters:\n  - name: main\n    url: ${db.url}\n  - name: plain\n    url: ${plainBot.url(db.url)}\n  - name: flaky\n    url: ${via.toString()}\n`,
-  );
-  // OUTSIDER may look at sessions but not request: the attacker of the "refused before any read" test.
-  const env = watchEnv({
-    PGSESSIONS_REQUESTERS: REQUESTER,
-    PGSESSIONS_WATCH_INTERVAL: '30s',
-    PGSESSIONS_PROTECTED_APPS: 'guarded-migrate',
-    PGSESSIONS_CLUSTERS: file,
-    STATE_DATABASE_URL: db.url,
-  });
-  app = await startTestApp({ ...baseEnv(db.url, slack, env), DATABASE_URL: undefined });
+const { db, slack, app } = useTestApp({
+  database: 'preview',
+  async prepare(database, standIn) {
+    const c = new pg.Client({ connectionString: database.url });
+    await c.connect();
+    for (const t of ['orders', 'items', 'guarded', 'admin_only'])
+      await c.query(`CREATE TABLE ${t} (id int PRIMARY KEY)`);
+    await c.end();
+    rules = ruleDriver(
+      standIn,
+      () => app.port,
+      () => db.url,
+      CHANNEL,
+    );
+    // Three clusters on one server: `main` (direct, as the suite's superuser), `plain` (a bot role that is no
+    // superuser) and `flaky` (through a proxy that is closed before its rule is proposed).
+    plainBot = await createRole({ prefix: 'pvbot', memberOf: ['pg_monitor', 'pg_signal_backend'] });
+    proxy = await startSlowProxy(Number(new URL(database.url).port), 0);
+    const via = new URL(database.url);
+    via.port = String(proxy.port);
+    const dir = await mkdtemp(join(tmpdir(), 'pgsessions-preview-'));
+    const file = join(dir, 'clusters.yml');
+    await writeFile(
+      file,
+      `clusters:\n  - name: main\n    url: ${database.url}\n  - name: plain\n    url: ${plainBot.url(database.url)}\n  - name: flaky\n    url: ${via.toString()}\n`,
+    );
+    // OUTSIDER may look at sessions but not request: the attacker of the "refused before any read" test.
+    env = {
+      ...watchEnv({
+        PGSESSIONS_REQUESTERS: REQUESTER,
+        PGSESSIONS_WATCH_INTERVAL: '30s',
+        PGSESSIONS_PROTECTED_APPS: 'guarded-migrate',
+        PGSESSIONS_CLUSTERS: file,
+        STATE_DATABASE_URL: database.url,
+      }),
+      DATABASE_URL: undefined,
+    };
+  },
+  env: () => env,
 });
+// After the fixture has stopped the app and dropped the database (which ended the sessions' backends).
 after(async () => {
   await sessions.endAll();
-  await app?.stop();
   await proxy?.close();
-  await slack?.close();
-  await db?.drop();
   await plainBot?.drop();
 });
 

@@ -2,12 +2,11 @@
 // and applies an approved rule; the slow proxy in front of the managed cluster holds the signal statement in
 // flight; the process is killed with SIGKILL. The next instance must reconcile the claim — once, as
 // interrupted, counted, audited and shown — and never execute that statement again.
-import { after, afterEach, before, test } from 'node:test';
+import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
-import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 import { childApps } from '../helpers/child-app.js';
-import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
+import { useTestApp } from '../helpers/use-test-app.js';
 import { startSlowProxy, type SlowProxy } from '../helpers/slow-proxy.js';
 import { activityRow, blockedQuery, longRead } from '../helpers/sessions.js';
 import {
@@ -26,12 +25,27 @@ import { ruleDriver, waitUntil } from '../helpers/rules.js';
 const PROPOSER = 'UAPP2';
 const CHANNEL = 'COPS02';
 
-let db: TestDatabase;
-let slack: SlackApi;
 let proxy: SlowProxy;
 let app: TestApp | undefined;
 const sessions = sessionTracker();
 const track = sessions.track;
+
+// Each test starts its own app (or child); the cluster is reached through the proxy made in prepare.
+const { db, slack } = useTestApp({
+  database: 'rulecrash',
+  app: false,
+  async prepare(database) {
+    const c = new pg.Client({ connectionString: database.url });
+    await c.connect();
+    await c.query('CREATE TABLE orders (id int PRIMARY KEY)');
+    await c.end();
+    proxy = await startSlowProxy(Number(new URL(database.url).port), 0);
+  },
+  async teardown() {
+    await children.kill(); // never leave a child behind, whatever failed
+    await proxy?.close();
+  },
+});
 
 const settings = () =>
   watchEnv({
@@ -49,27 +63,12 @@ const childEnv = (port: number) => {
 const children = childApps(childEnv);
 const childLogs = children.logs;
 
-before(async () => {
-  db = await createTestDatabase('rulecrash');
-  const c = new pg.Client({ connectionString: db.url });
-  await c.connect();
-  await c.query('CREATE TABLE orders (id int PRIMARY KEY)');
-  await c.end();
-  slack = await startSlackApi();
-  proxy = await startSlowProxy(Number(new URL(db.url).port), 0);
-});
 afterEach(async () => {
   await children.kill();
   await app?.stop();
   app = undefined;
   proxy.hold = null;
   await sessions.endAll();
-});
-after(async () => {
-  await children.kill(); // never leave a child behind, whatever failed
-  await proxy?.close();
-  await slack?.close();
-  await db?.drop();
 });
 
 type ExecutedDetails = {
