@@ -9,7 +9,7 @@ import pg from 'pg';
 import { migrate } from '../../src/postgres/migrate.js';
 import { grantRuntimeRole } from '../../src/postgres/state-grants.js';
 import { ACTION } from '../../src/slack/blocks/ids.js';
-import { APPROVER, REQUESTER } from '../helpers/app.js';
+import { APPROVER, baseEnv, REQUESTER, startTestApp } from '../helpers/app.js';
 import { as, click, fresh, sleep, stateQuery, typedRequest, waitForStatus } from '../helpers/approval-flow.js';
 import { createTestDatabase, serverUrl, type TestDatabase, withRole } from '../helpers/pg.js';
 import { asSuperuser } from '../helpers/roles.js';
