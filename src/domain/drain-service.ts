@@ -22,7 +22,8 @@ import {
   type DrainEndOutcome,
   type DrainEndWhy,
 } from './drain.js';
-import { isProtected, mayApprove, mayRequest, shapeQueryText, type GroupsPort } from './policy.js';
+import { isProtected, mayApprove, mayRequest, type GroupsPort } from './policy.js';
+import { snapshot } from './request-asks.js';
 import type { ClusterPort, RequestSettings } from './request-service.js';
 import type { RequestStorePort } from './state-ports.js';
 import type { ExecutionResult, KillRequest, SessionRow, TargetOutcome } from './types.js';
@@ -98,20 +99,8 @@ function drainRequests(deps: DrainDeps) {
     const created = await deps.requests.createRequest({
       cluster: ask.cluster,
       action: 'drain',
-      targets: rows.slice(0, settings.bulkCap).map((row) => ({
-        pid: row.pid,
-        backendStart: row.backendStart,
-        queryStart: row.queryStart,
-        xactStart: row.xactStart,
-        backendType: row.backendType,
-        user: row.user,
-        database: row.database,
-        application: row.application,
-        client: row.client,
-        state: row.state,
-        query: shapeQueryText(row.query, settings.queryText),
-      })),
-      reason: `${ask.reason.trim()}`,
+      targets: rows.slice(0, settings.bulkCap).map((row) => snapshot(row, settings.queryText)),
+      reason: ask.reason.trim(),
       requester: ask.requester,
       channel: ask.channel,
       // The window, in seconds: this column is covered by the request's binding.

@@ -62,7 +62,8 @@ export const refuseRequest = (code: FailureCode, detail?: string) =>
 export const troubled = (deps: RequestDeps, error: unknown) =>
   refuseRequest(TROUBLE_FAILURE[deps.troubleOf?.(error) ?? 'unreachable']);
 
-function snapshot(row: SessionRow, mode: QueryTextMode): TargetSnapshot {
+/** A session as a request freezes it: its identity, and its query text shaped by PGSESSIONS_QUERY_TEXT. */
+export function snapshot(row: SessionRow, mode: QueryTextMode): TargetSnapshot {
   return {
     pid: row.pid,
     backendStart: row.backendStart,
