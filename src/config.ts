@@ -6,6 +6,8 @@ import { withProviderRoles, type QueryTextMode } from './domain/policy.js';
 import { type ClusterConfig, loadClustersFile } from './config/clusters-file.js';
 import { ConfigError, describe, env, present } from './config/schema.js';
 import { DEFAULT_WATCH, type WatchSettings, watchSettings } from './config/watch.js';
+import { globalRouting } from './config/routing.js';
+import type { ApprovalRouting } from './domain/routing.js';
 
 export {
   type ClusterConfig,
@@ -65,6 +67,8 @@ export interface Config {
   retentionSeconds: number;
   /** Watching, by cluster name: the global PGSESSIONS_WATCH_* settings with the cluster's own `watch:` on top. */
   watch: Record<string, WatchSettings>;
+  /** Quorum, escalation and break-glass everywhere a cluster does not set its own (ClusterConfig.routing). */
+  routing: ApprovalRouting;
 }
 
 export interface RateLimit {
@@ -95,10 +99,11 @@ function globalWatch(values: Values, problems: string[]): WatchSettings {
 function clustersOf(
   values: Values,
   watch: WatchSettings,
+  routing: ApprovalRouting,
   problems: string[],
 ): { clusters: ClusterConfig[]; watch: Record<string, WatchSettings> } {
   if (values.PGSESSIONS_CLUSTERS) {
-    const file = loadClustersFile(values.PGSESSIONS_CLUSTERS, values, watch);
+    const file = loadClustersFile(values.PGSESSIONS_CLUSTERS, values, watch, routing);
     if (file.ok) return { clusters: file.clusters, watch: file.watch };
     problems.push(...file.problems);
     return { clusters: [], watch: file.watch };
@@ -141,6 +146,7 @@ function toConfig(
   clusters: ClusterConfig[],
   stateDatabaseUrl: string,
   watch: Record<string, WatchSettings>,
+  routing: ApprovalRouting,
 ): Config {
   return {
     slack: {
@@ -179,6 +185,7 @@ function toConfig(
     metricsPort: data.METRICS_PORT ?? null,
     retentionSeconds: data.PGSESSIONS_RETENTION,
     watch,
+    routing,
   };
 }
 
@@ -191,9 +198,19 @@ export function loadConfig(source: NodeJS.ProcessEnv): Config {
     problems.push('SLACK_SIGNING_SECRET is required in HTTP mode (set SLACK_APP_TOKEN for Socket Mode instead)');
   }
   const watch = globalWatch(values, problems);
-  const managed = clustersOf(values, watch, problems);
+  const routing = globalRouting(
+    {
+      quorum: values.PGSESSIONS_QUORUM,
+      escalateAfter: values.PGSESSIONS_ESCALATE_AFTER,
+      escalateTo: values.PGSESSIONS_ESCALATE_TO,
+      breakGlass: values.PGSESSIONS_BREAK_GLASS,
+      breakGlassAfter: values.PGSESSIONS_BREAK_GLASS_AFTER,
+    },
+    problems,
+  );
+  const managed = clustersOf(values, watch, routing, problems);
   crossChecks(values, managed.watch, problems);
   const stateDatabaseUrl = values.STATE_DATABASE_URL ?? values.DATABASE_URL;
   if (problems.length > 0 || !parsed.success || !stateDatabaseUrl) throw new ConfigError(problems);
-  return toConfig(parsed.data, managed.clusters, stateDatabaseUrl, managed.watch);
+  return toConfig(parsed.data, managed.clusters, stateDatabaseUrl, managed.watch, routing);
 }

@@ -17,6 +17,7 @@ import {
   troubleOf,
 } from './postgres/pools.js';
 import { watchClustersFile } from './clusters-reload.js';
+import { perCluster } from './wiring/per-cluster.js';
 import { type ClusterSettings, createLiveClusters } from './live-clusters.js';
 import { createStateStore } from './postgres/state-store.js';
 import { createSlackApp, webClientOptions } from './slack/app.js';
@@ -115,10 +116,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   const channels = channelHealthOf(config, client, logger);
   if (home !== null) await sayChannelTrouble(channels, log);
   const groups = createGroups(client, logger.child({ module: 'groups' }));
-  const rulesFor = (name: string) => {
-    const c = clusters.config(name);
-    return { requesters: c?.requesters ?? config.requesters, approvers: c?.approvers ?? config.approvers };
-  };
+  const { rulesFor, routingFor } = perCluster(config, (name) => clusters.config(name));
 
   const requestMessages = createRequestMessages(client, clientWithoutRetries, config.queryText);
   const requestSettings = {
@@ -130,6 +128,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     protectedRoles: config.protectedRoles,
     protectedApps: config.protectedApps,
     rules: rulesFor,
+    routing: routingFor,
   };
   // Maintenance drains (docs/drain.md): a request of action 'drain', executed by the drain use case.
   const drains = createDrains({
@@ -225,6 +224,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
       protectedRoles: config.protectedRoles,
       protectedApps: config.protectedApps,
       rules: rulesFor,
+      routing: routingFor,
       watchThresholds: (name) => watched.find((c) => c.name === name)?.settings.thresholds ?? null,
     },
     // The preview reads the cluster now, through its watcher's reader and thresholds.

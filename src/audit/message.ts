@@ -40,6 +40,11 @@ const ICON: Record<AuditEvent, string> = {
   clusters_reloaded: ':arrows_counterclockwise:',
   drained: ':construction:',
   drain_ended: ':unlock:',
+  approval_recorded: ':ballot_box_with_check:',
+  rule_approval_recorded: ':ballot_box_with_check:',
+  escalated: ':mega:',
+  break_glass: ':fire_extinguisher:',
+  break_glass_reviewed: ':eyes:',
 };
 
 interface Shown {
@@ -62,6 +67,49 @@ function tamperingShown(d: AuditDetailsByEvent['tampering_detected']): Shown {
     targets: [],
     why: `TAMPERING: ${d.subject} ${d.id} refused at ${d.stage}, nothing signalled — ${d.reason}. The row claims: ${c.what ?? '—'}${pids}`,
   };
+}
+
+/** Approval routing's entries (docs/approvals.md): quorum progress, escalation, break-glass and its review. */
+function routingShown(
+  entry: AuditEntry & {
+    event: 'approval_recorded' | 'rule_approval_recorded' | 'escalated' | 'break_glass' | 'break_glass_reviewed';
+  },
+): Shown {
+  switch (entry.event) {
+    case 'approval_recorded': {
+      const { approvals, needed, approver, ...rest } = entry.details;
+      return { ...rest, approver, why: `${approvals.length} of ${needed} approvals` };
+    }
+    case 'rule_approval_recorded': {
+      const d = entry.details;
+      return {
+        requester: d.proposer,
+        approver: d.approver,
+        reason: d.reason,
+        targets: [],
+        why: `rule ${d.rule}: ${d.approvals.length} of ${d.needed} approvals: ${d.words}`,
+      };
+    }
+    case 'escalated': {
+      const d = entry.details;
+      return {
+        requester: d.requester,
+        targets: [],
+        why: `${d.subject} ${d.id} (${d.what}) undecided after ${d.afterSeconds} s: escalated (tier ${d.tier}) to ${d.to.map((p) => (p.startsWith('S') ? `group ${p}` : p)).join(', ')}`,
+      };
+    }
+    case 'break_glass': {
+      const { why, waitedSeconds, review, ...rest } = entry.details;
+      return {
+        ...rest,
+        why: `BREAK-GLASS: executed by the requester alone after ${waitedSeconds} s without a decision (${review} review): ${why}`,
+      };
+    }
+    case 'break_glass_reviewed': {
+      const { reviewer, breakGlassSeq, ...rest } = entry.details;
+      return { ...rest, approver: reviewer, why: `break-glass use (audit #${breakGlassSeq}) reviewed` };
+    }
+  }
 }
 
 /** What each event's details say, in the few terms the message shows. */
@@ -124,6 +172,12 @@ function shownOf(entry: AuditEntry): Shown {
           : `drain of ${d.database} ended (${entry.details.why}): ${entry.details.outcome}`;
       return { requester: d.requester, approver: d.approver, targets: [], why: what };
     }
+    case 'approval_recorded':
+    case 'rule_approval_recorded':
+    case 'escalated':
+    case 'break_glass':
+    case 'break_glass_reviewed':
+      return routingShown(entry);
     case 'rule_executed': {
       const d = entry.details;
       return {

@@ -7,6 +7,8 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { CLUSTER_NAME, describe, postgresUrl, principals } from './schema.js';
 import { type WatchSettings, watchSettings } from './watch.js';
+import { type ApprovalRouting, DEFAULT_ROUTING } from '../domain/routing.js';
+import { clusterRouting, clusterRoutingEntry } from './routing.js';
 
 export interface ClusterConfig {
   name: string;
@@ -17,6 +19,8 @@ export interface ClusterConfig {
   approvers: string[] | null;
   /** Who may look at sessions here; null means the global PGSESSIONS_VIEWERS. */
   viewers: string[] | null;
+  /** This cluster's own quorum, escalation and break-glass (src/domain/routing.ts); absent: the global ones. */
+  routing?: ApprovalRouting;
 }
 
 const asText = z.union([z.string(), z.number()]).transform(String).optional();
@@ -43,6 +47,7 @@ const clusterFileEntry = z
       })
       .strict()
       .optional(),
+    ...clusterRoutingEntry,
   })
   .strict();
 
@@ -62,13 +67,15 @@ export interface ClustersFileOptions {
   path: string;
   /** The global watch settings a cluster's own `watch:` goes on top of. */
   watch: WatchSettings;
+  /** The global approval routing a cluster's own `quorum:`, `escalate:` and `breakGlass:` go on top of. */
+  routing?: ApprovalRouting;
 }
 
 /** Checks a clusters file's text: urlEnv is looked up in `env`; every problem is named, none stops the rest. */
 export function parseClustersFile(
   text: string,
   env: Record<string, string | undefined>,
-  { path, watch }: ClustersFileOptions,
+  { path, watch, routing }: ClustersFileOptions,
 ): ClustersFileResult {
   let raw: unknown;
   try {
@@ -102,12 +109,14 @@ export function parseClustersFile(
       ? watchSettings(entry.watch, watch, `PGSESSIONS_CLUSTERS: cluster ${entry.name} watch: `, problems)
       : watch;
     const { name, requesters, approvers, viewers } = entry;
+    const own = clusterRouting(entry, routing ?? DEFAULT_ROUTING, `PGSESSIONS_CLUSTERS: cluster ${name} `, problems);
     clusters.push({
       name,
       url,
       requesters: requesters ?? null,
       approvers: approvers ?? null,
       viewers: viewers ?? null,
+      ...(own ? { routing: own } : {}),
     });
   }
   return problems.length > 0 ? { ok: false, problems, watch: watchBy } : { ok: true, clusters, watch: watchBy };
@@ -118,6 +127,7 @@ export function loadClustersFile(
   path: string,
   env: Record<string, string | undefined>,
   watch: WatchSettings,
+  routing?: ApprovalRouting,
 ): ClustersFileResult {
   let text: string;
   try {
@@ -125,7 +135,7 @@ export function loadClustersFile(
   } catch (error) {
     return { ok: false, problems: [cannotRead(path, error)], watch: {} };
   }
-  return parseClustersFile(text, env, { path, watch });
+  return parseClustersFile(text, env, { path, watch, routing });
 }
 
 function cannotRead(path: string, error: unknown): string {

@@ -159,6 +159,12 @@ export const env = z.object({
       }
       return seconds;
     }),
+  // Approval routing (src/config/routing.ts checks the words; docs/approvals.md says what each does).
+  PGSESSIONS_QUORUM: z.string().optional(),
+  PGSESSIONS_ESCALATE_AFTER: z.string().optional(),
+  PGSESSIONS_ESCALATE_TO: z.string().optional(),
+  PGSESSIONS_BREAK_GLASS: z.string().optional(),
+  PGSESSIONS_BREAK_GLASS_AFTER: z.string().optional(),
 });
 
 /** Every setting the schema knows, by name: deployment examples are checked against it (test/deploy.test.ts). */

@@ -9,6 +9,8 @@ import { canonicalJson } from './canonical-json.js';
 import type { Action, ExecutionResult, RequestScope, TargetSnapshot } from './types.js';
 
 export { canonicalJson };
+export type { DrainSummary, QuorumProgress, RuleSummary } from './audit-summaries.js';
+import type { DrainSummary, QuorumProgress, RuleSummary } from './audit-summaries.js';
 
 export const AUDIT_EVENTS = [
   'requested',
@@ -39,6 +41,14 @@ export const AUDIT_EVENTS = [
   // A maintenance drain (docs/drain.md): a database closed for a window, and given back.
   'drained',
   'drain_ended',
+  // Approval routing (src/domain/routing.ts): one approval of several a quorum needs (a request's, a rule's), an
+  // undecided request or proposal told to the next tier, a requester acting alone once nobody answered, and
+  // an approver's review of that.
+  'approval_recorded',
+  'rule_approval_recorded',
+  'escalated',
+  'break_glass',
+  'break_glass_reviewed',
 ] as const;
 export type AuditEvent = (typeof AUDIT_EVENTS)[number];
 
@@ -132,27 +142,22 @@ export interface AuditDetailsByEvent {
     outcome: string;
     recovered?: string;
   };
-}
-
-/** What every drain entry repeats, so each reads on its own. */
-export interface DrainSummary {
-  drain: string;
-  database: string;
-  method: 'allow_connections' | 'connection_limit';
-  previous: { allowConnections: boolean; connectionLimit: number };
-  endsAt: string;
-  requester: string;
-  approver: string;
-}
-
-/** What every rule entry repeats, so each reads on its own. */
-export interface RuleSummary {
-  rule: string;
-  /** The rule as typed (ruleText) and in plain words. */
-  text: string;
-  words: string;
-  reason: string;
-  proposer: string;
+  approval_recorded: RequestSummary & QuorumProgress;
+  rule_approval_recorded: RuleSummary & QuorumProgress;
+  /** tier: 1 the first escalation, 2 the next…; to: who was told (users, and the groups as named). */
+  escalated: {
+    subject: 'request' | 'rule';
+    id: string;
+    requester: string;
+    what: string;
+    tier: number;
+    to: string[];
+    afterSeconds: number;
+  };
+  /** A requester executed their own request alone, no approver having decided in waitedSeconds; why: as typed. */
+  break_glass: RequestSummary & { why: string; waitedSeconds: number; review: 'awaiting' };
+  /** An approver reviewed a break-glass use (the break_glass entry's seq). */
+  break_glass_reviewed: RequestSummary & { reviewer: string; breakGlassSeq: number };
 }
 
 type EntryFor<E extends AuditEvent> = {

@@ -16,6 +16,7 @@ import {
 } from './request-asks.js';
 import { execute, reconcile, tell } from './request-execution.js';
 import type { ClusterPort } from './ports.js';
+import type { RoutingSettings } from './routing.js';
 import type { StatePort } from './state-ports.js';
 import type { ExecutionResult, KillRequest } from './types.js';
 
@@ -34,7 +35,7 @@ export interface RequestMessagesPort {
   notifyRequester(request: KillRequest): Promise<void>;
 }
 
-export interface RequestSettings extends Protection {
+export interface RequestSettings extends Protection, RoutingSettings {
   readOnly: boolean;
   ttlSeconds: number;
   queryText: QueryTextMode;

@@ -3,6 +3,7 @@
 // (rule-decisions.ts), and apply — the watcher's part: each match claimed in the state database, then
 // signalled by the same identity-checked statement as an approved kill (rule-apply.ts). Expected outcomes
 // are values with a sentence; only bugs throw.
+import type { RoutingSettings } from './routing.js';
 import type { AuditEntryInput } from './audit.js';
 import { createCoalescer, realScheduler, type Scheduler } from './coalesce.js';
 import type { Fence } from './lease.js';
@@ -116,7 +117,7 @@ export interface RuleMessagesPort {
   notify(rule: Rule): Promise<void>;
 }
 
-export interface RuleSettings extends Protection {
+export interface RuleSettings extends Protection, RoutingSettings {
   readOnly: boolean;
   queryText: QueryTextMode;
   proposalTtlSeconds: number;
