@@ -152,6 +152,36 @@ function usersInfo(p: Params, { users }: AnswerContext): Record<string, unknown>
   };
 }
 
+/** A direct message with one person: its channel id is stable per person (D + the user id), as Slack's is. */
+function openConversation(p: Params): Record<string, unknown> {
+  const users = str(p.users)
+    .split(',')
+    .map((u) => u.trim())
+    .filter(Boolean);
+  if (users.length === 0 && typeof p.channel !== 'string') return { ok: false, error: 'users_list_not_supplied' };
+  if (users.some((u) => !/^[UW][A-Z0-9]{2,}$/.test(u))) return { ok: false, error: 'user_not_found' };
+  const id = typeof p.channel === 'string' ? p.channel : `D${users.join('').slice(0, 20)}`;
+  return { ok: true, channel: { id } };
+}
+
+function permalink(p: Params, { workspace, strict }: AnswerContext): Record<string, unknown> {
+  const channel = str(p.channel);
+  const ts = str(p.message_ts);
+  if (strict && !workspace.find(channel, ts)) return { ok: false, error: 'message_not_found' };
+  return { ok: true, channel, permalink: `https://test.slack.com/archives/${channel}/p${ts.replace('.', '')}` };
+}
+
+/** views.publish: a person's Home tab, replaced whole. */
+function publish(p: Params, { workspace, views }: AnswerContext): Record<string, unknown> {
+  const user = str(p.user_id);
+  if (!/^[UW][A-Z0-9]{2,}$/.test(user)) return { ok: false, error: 'invalid_arguments' };
+  const given = (typeof p.view === 'object' && p.view !== null ? p.view : {}) as Record<string, unknown>;
+  const id = `V${String(++views.counter).padStart(6, '0')}`;
+  const view = { id, team_id: 'T1', type: 'home', blocks: [], hash: `${Date.now()}.hash${views.counter}`, ...given };
+  workspace.publishHome(user, view);
+  return { ok: true, view };
+}
+
 const ANSWERS: Record<string, Answer> = {
   'auth.test': () => ({
     ok: true,
@@ -176,6 +206,9 @@ const ANSWERS: Record<string, Answer> = {
     return users ? { ok: true, users: [...users] } : { ok: false, error: 'no_such_subteam' };
   },
   'users.info': usersInfo,
+  'conversations.open': openConversation,
+  'chat.getPermalink': permalink,
+  'views.publish': publish,
   'conversations.info': (p) => {
     const id = str(p.channel);
     const channel = { id, name: id.toLowerCase(), is_channel: true, is_private: false, is_archived: false };

@@ -4,6 +4,7 @@
 import {
   checkMessageBlocks,
   checkMessageText,
+  checkHomeView,
   checkView,
   describeProblems,
   type LimitProblem,
@@ -40,6 +41,10 @@ export function refusalOf(method: string, params: Record<string, unknown>): Refu
   }
   if (VIEW_METHODS.has(method)) {
     const problems = checkView(params.view);
+    return problems.length > 0 ? refuse('invalid_arguments', problems) : null;
+  }
+  if (method === 'views.publish') {
+    const problems = checkHomeView(params.view);
     return problems.length > 0 ? refuse('invalid_arguments', problems) : null;
   }
   return null;

@@ -33,7 +33,10 @@ export interface StoredView {
   errors: Record<string, string>;
 }
 
-export type WorkspaceEvent = { type: 'message'; channel: string; ts: string } | { type: 'view'; user: string };
+export type WorkspaceEvent =
+  | { type: 'message'; channel: string; ts: string }
+  | { type: 'view'; user: string }
+  | { type: 'home'; user: string };
 
 export interface HistoryOptions {
   limit?: unknown;
@@ -83,6 +86,9 @@ export interface SlackWorkspace {
   findView(viewId: string): StoredView | undefined;
 
   on(listener: (event: WorkspaceEvent) => void): () => void;
+  /** The Home tab each person sees (views.publish), replaced whole by each publish. */
+  publishHome(user: string, view: Record<string, unknown>): void;
+  homeOf(user: string): Record<string, unknown> | undefined;
 }
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
@@ -96,9 +102,17 @@ export function createWorkspace(): SlackWorkspace {
     for (const listener of listeners) listener(event);
   };
   const find = (channel: string, ts: string) => messages.find((m) => m.channel === channel && m.ts === ts);
+  const homes = new Map<string, Record<string, unknown>>();
 
   const workspace: SlackWorkspace = {
     messages,
+    publishHome(user, view) {
+      homes.set(user, view);
+      emit({ type: 'home', user });
+    },
+    homeOf(user) {
+      return homes.get(user);
+    },
     post(message) {
       const stored: StoredMessage = { ...message, postedAt: Date.now() };
       messages.push(stored);

@@ -230,6 +230,18 @@ export function checkView(view: unknown): LimitProblem[] {
   });
 }
 
+/** A Home tab view (views.publish): type home, at most 100 blocks, the same string limits as a modal. */
+export function checkHomeView(view: unknown): LimitProblem[] {
+  return collect((report) => {
+    if (!isNode(view)) return report('view', 'must be a view object');
+    if (view.type !== 'home') report('view.type', 'must be home');
+    checkString(view.private_metadata, 'view.private_metadata', LIMITS.privateMetadata, report);
+    checkString(view.callback_id, 'view.callback_id', LIMITS.actionId, report);
+    checkString(view.external_id, 'view.external_id', LIMITS.actionId, report);
+    checkBlocks(view.blocks, 'view.blocks', LIMITS.blocksPerModal, 'modal', report);
+  });
+}
+
 /** One line for a refusal: the first few problems, where they are. */
 export function describeProblems(problems: LimitProblem[]): string {
   const shown = problems.slice(0, 5).map((p) => `${p.path} ${p.problem}`);
