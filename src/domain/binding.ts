@@ -37,6 +37,8 @@ export interface RuleBound {
   spec: RuleSpec;
   proposer: string;
   createdAt: string;
+  /** Distinct approvers it needs, frozen when proposed (rule-quorum.ts); sealed only when above one. */
+  quorum?: number;
 }
 
 /** Who approved, and when; the rule's expiry. Null in the seal (nobody has approved yet). */
@@ -45,6 +47,8 @@ export interface Approval {
   approvedAt: string;
   /** A rule's end of life (a request's expiry is part of the request). */
   expiresAt: string | null;
+  /** A rule approved by a quorum above one: every approver, the binding covers them sorted. */
+  approvers?: readonly string[];
 }
 
 export interface Binder {
@@ -57,6 +61,8 @@ export interface Binder {
    * back (migration 009): the database role can write an outcome, not this MAC.
    */
   outcome(o: OutcomeBound): string;
+  /** One approval of a rule, a row of its own (migration 016): only a row carrying this counts towards its quorum. */
+  ruleApproval(a: RuleApprovalBound): string;
 }
 
 /** A rule execution's outcome: which claim (its id is its rule's: the role cannot update rule_id) ended how. */
@@ -99,6 +105,7 @@ function ruleBody(r: RuleBound, approval: Approval | null): string {
     approver: approval?.approver ?? null,
     approvedAt: approval?.approvedAt ?? null,
     expiresAt: approval?.expiresAt ?? null,
+    ...ruleQuorumPart(r, approval),
   });
 }
 
@@ -122,6 +129,7 @@ export function createBinder(key: Uint8Array | null): Binder {
     rule: (r, approval) => mac(ruleBody(r, approval)),
     outcome: (o) =>
       mac(canonicalJson({ kind: 'rule_execution_outcome', executionId: o.executionId, outcome: o.outcome })),
+    ruleApproval: (a) => mac(ruleApprovalBody(a)),
   };
 }
 
@@ -175,4 +183,25 @@ export function ruleTampering(r: Rule, stage: Stage, reason: string): AuditEntry
       claims: { requester: r.proposer, approver: r.approver, targets: [], what: ruleText(r.spec) },
     },
   };
+}
+
+/** One approval of a rule as its row in pgsessions.rule_approvals stores it. */
+export interface RuleApprovalBound {
+  ruleId: string;
+  approver: string;
+  approvedAt: string;
+}
+
+function ruleApprovalBody(a: RuleApprovalBound): string {
+  return canonicalJson({ kind: 'rule_approval', ruleId: a.ruleId, approver: a.approver, approvedAt: a.approvedAt });
+}
+
+/**
+ * What a quorum above one adds to a rule's seal (its quorum) and approval (its approvers, sorted). Nothing at
+ * one, so that the seals and approvals of rules made before quorums existed still verify.
+ */
+function ruleQuorumPart(r: RuleBound, approval: Approval | null): Record<string, unknown> {
+  const quorum = r.quorum ?? 1;
+  if (quorum <= 1) return {};
+  return approval ? { quorum, approvers: [...(approval.approvers ?? [])].sort() } : { quorum };
 }
