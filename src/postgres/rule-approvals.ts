@@ -7,8 +7,8 @@ import type pg from 'pg';
 import { ruleTampering } from '../domain/binding.js';
 import { RULE_QUORUM_WORDS } from '../domain/messages.js';
 import { ruleSummary, type Rule } from '../domain/rules.js';
-import { genuineApproval, storedApprovals } from './rule-approvals-rows.js';
-import { SQL_INSERT_RULE_APPROVAL } from './rule-approvals-sql.js';
+import { genuineApproval, quorumOf, storedApprovals } from './rule-approvals-rows.js';
+import { SQL_INSERT_RULE_APPROVAL, SQL_RULE_APPROVALS } from './rule-approvals-sql.js';
 import type { RuleDb } from './rule-rows.js';
 
 export type CountedApproval =
@@ -43,12 +43,16 @@ export async function countApproval(
   approver: string,
   approvedAt: string,
 ): Promise<CountedApproval> {
-  await reportForged(db, client, rule, row);
-  const counted = rule.approvers ?? [];
-  if (counted.includes(approver)) return { kind: 'pending', rule, again: true };
+  // Not the approvals read with the lock: that statement's snapshot may predate an approval committed while it
+  // waited for the lock. A statement of its own, after the lock, sees them all.
+  const { rows } = await client.query(SQL_RULE_APPROVALS, [rule.id]);
+  const fresh = (rows[0] ?? {}) as Record<string, unknown>;
+  await reportForged(db, client, rule, fresh);
+  const counted = quorumOf(db.binder, rule.id, { ...row, ...fresh }).approvers;
+  if (counted.includes(approver)) return { kind: 'pending', rule: { ...rule, approvers: counted }, again: true };
   const binding = db.binder.ruleApproval({ ruleId: rule.id, approver, approvedAt });
   const inserted = await client.query(SQL_INSERT_RULE_APPROVAL, [rule.id, approver, approvedAt, binding]);
-  if (inserted.rows.length === 0) return { kind: 'tampered', rule };
+  if (inserted.rows.length === 0) return { kind: 'tampered', rule: { ...rule, approvers: counted } };
   const approvers = [...counted, approver];
   const needed = rule.quorum ?? 1;
   if (approvers.length >= needed) return { kind: 'reached', approvers };
