@@ -102,7 +102,8 @@ export interface AuditDetailsByEvent {
   /** incident: the incident's id (entries before it was hashed carried its key). */
   snoozed: { incident: string; cause: string; minutes: number };
   rule_proposed: RuleSummary;
-  rule_approved: RuleSummary & { approver: string; expiresAt: string; binding?: string };
+  /** approvers: a rule approved by a quorum above one, every approver in order (the binding covers them). */
+  rule_approved: RuleSummary & { approver: string; expiresAt: string; binding?: string; approvers?: string[] };
   rule_denied: RuleSummary & { deniedBy: string };
   rule_withdrawn: RuleSummary & { withdrawnBy: string };
   rule_revoked: RuleSummary & { revokedBy: string };

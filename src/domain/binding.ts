@@ -39,6 +39,8 @@ export interface RuleBound {
   spec: RuleSpec;
   proposer: string;
   createdAt: string;
+  /** Distinct approvers it needs, frozen when proposed (rule-quorum.ts); sealed only when above one. */
+  quorum?: number;
 }
 
 /** Who approved, and when; the rule's expiry. Null in the seal (nobody has approved yet). */
@@ -47,7 +49,7 @@ export interface Approval {
   approvedAt: string;
   /** A rule's end of life (a request's expiry is part of the request). */
   expiresAt: string | null;
-  /** A request with a quorum above 1: every approver counted (sorted in the binding). */
+  /** A request or rule with a quorum above 1: every approver counted (sorted in the binding). */
   approvers?: readonly string[];
 }
 
@@ -70,6 +72,8 @@ export interface Binder {
   outcome(o: OutcomeBound): string;
   /** One approval row of a request with a quorum: only a row carrying this is counted. */
   approval(a: ApprovalRowBound): string;
+  /** One approval of a rule, a row of its own (migration 016): only a row carrying this counts towards its quorum. */
+  ruleApproval(a: RuleApprovalBound): string;
 }
 
 /** A rule execution's outcome: which claim (its id is its rule's: the role cannot update rule_id) ended how. */
@@ -116,6 +120,7 @@ function ruleBody(r: RuleBound, approval: Approval | null): string {
     approver: approval?.approver ?? null,
     approvedAt: approval?.approvedAt ?? null,
     expiresAt: approval?.expiresAt ?? null,
+    ...ruleQuorumPart(r, approval),
   });
 }
 
@@ -141,6 +146,7 @@ export function createBinder(key: Uint8Array | null): Binder {
       mac(canonicalJson({ kind: 'rule_execution_outcome', executionId: o.executionId, outcome: o.outcome })),
     approval: (a) =>
       mac(canonicalJson({ kind: 'request_approval', requestId: a.requestId, approver: a.approver, at: a.approvedAt })),
+    ruleApproval: (a) => mac(ruleApprovalBody(a)),
   };
 }
 
@@ -194,4 +200,25 @@ export function ruleTampering(r: Rule, stage: Stage, reason: string): AuditEntry
       claims: { requester: r.proposer, approver: r.approver, targets: [], what: ruleText(r.spec) },
     },
   };
+}
+
+/** One approval of a rule as its row in pgsessions.rule_approvals stores it. */
+export interface RuleApprovalBound {
+  ruleId: string;
+  approver: string;
+  approvedAt: string;
+}
+
+function ruleApprovalBody(a: RuleApprovalBound): string {
+  return canonicalJson({ kind: 'rule_approval', ruleId: a.ruleId, approver: a.approver, approvedAt: a.approvedAt });
+}
+
+/**
+ * What a quorum above one adds to a rule's seal (its quorum) and approval (its approvers, sorted). Nothing at
+ * one, so that the seals and approvals of rules made before quorums existed still verify.
+ */
+function ruleQuorumPart(r: RuleBound, approval: Approval | null): Record<string, unknown> {
+  const quorum = r.quorum ?? 1;
+  if (quorum <= 1) return {};
+  return approval ? { quorum, approvers: [...(approval.approvers ?? [])].sort() } : { quorum };
 }

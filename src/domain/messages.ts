@@ -201,3 +201,21 @@ export function readRefusalText(
       return `Cluster ${cluster} is slow: ${words(refusal.detail ?? '', 300)}. Nothing was changed; try again in a moment.`;
   }
 }
+
+// ---- quorum for rules (docs/approvals.md "Quorum for rules") -----------------------------------------------
+
+const approvalsWord = (n: number) => `${n} approval${n === 1 ? '' : 's'}`;
+
+/** What a rule's quorum reads as; `who` is the approvers already formatted (mentions in Slack). */
+export const RULE_QUORUM_WORDS = {
+  /** On a proposal whose quorum is above one. */
+  needs: (quorum: number) => `Needs ${approvalsWord(quorum)}`,
+  /** "1 of 2 approvals: <@U…>". */
+  progress: (count: number, quorum: number, who: string) => `${count} of ${quorum} approvals: ${who}`,
+  /** The answer to an approval counted short of the quorum (the same approver twice counts once). */
+  recorded: (count: number, quorum: number) =>
+    `Your approval is counted (each approver counts once): ${count} of ${quorum} approvals. The rule acts only once ${approvalsWord(quorum)} from people other than its proposer are in; ${quorum - count} more needed.`,
+  /** The tampering audit entry of an approval row pgsessions did not write. */
+  forgedApproval: (approver: string) =>
+    `an approval row in the name of ${approver} does not carry pgsessions\u2019 MAC: it was written without the key and is not counted`,
+} as const;

@@ -3,6 +3,7 @@
 // refusal is a value with its sentence (messages.ts); only bugs throw.
 import { CANNOT_SIGNAL, PREVIEW_PROTECTED, RULE_FAILURES, type RuleFailure } from './messages.js';
 import { ok, refused, type Outcome } from './outcome.js';
+import { quorumFor, routingOf } from './routing.js';
 import { isProtected, mayApprove, mayRequest } from './policy.js';
 import type {
   FreshRead,
@@ -97,7 +98,8 @@ export async function propose(ctx: RuleContext, ask: Proposal): Promise<Outcome<
   // Without a threshold of its own it acts at the alert threshold: frozen into it, and said in its message.
   const spec = withAlertFloor(ask.spec, thresholds);
   const preview = await previewOf(ctx, ask.cluster, spec, thresholds);
-  const rule = await store.create({ ...ask, spec, proposalTtlSeconds: settings.proposalTtlSeconds });
+  const quorum = quorumFor(routingOf(settings, ask.cluster), spec.action);
+  const rule = await store.create({ ...ask, spec, proposalTtlSeconds: settings.proposalTtlSeconds, quorum });
   try {
     const ts = await ctx.messages.post(rule, preview);
     await store.setMessageTs(rule.id, ts);

@@ -29,8 +29,11 @@ export interface RuleStorePort {
     proposer: string;
     channel: string;
     proposalTtlSeconds: number;
+    /** Distinct approvers it needs (quorumFor its action), frozen now; absent: 1. */
+    quorum?: number;
   }): Promise<Rule>;
   setMessageTs(id: string, ts: string): Promise<void>;
+  /** ok with the rule still proposed: the approval was counted (once) short of its quorum. */
   approve(id: string, approver: string): Promise<RuleDecision>;
   deny(id: string, user: string): Promise<RuleDecision>;
   withdraw(id: string, user: string): Promise<RuleDecision>;

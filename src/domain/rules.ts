@@ -125,6 +125,10 @@ export interface Rule {
   expiresAt: string | null;
   used: number;
   last: RuleLastExecution | null;
+  /** Distinct approvers it needs, frozen when proposed (rule-quorum.ts); absent: 1. */
+  quorum?: number;
+  /** Who approved so far, in order — only approvals carrying pgsessions' MAC; absent: none read. */
+  approvers?: string[];
 }
 
 export type RuleCheck = Outcome<RuleSpec, 'invalid_rule'>;

@@ -59,7 +59,7 @@ export async function claimExecution(
     // Revoked, expired or every slot taken since it was read: nothing is claimed (the INSERT rolls back too).
     if (reserved.rows.length === 0) throw new NotReserved();
     // The row the slot was taken on must still be the rule that was approved (and matched), else no claim.
-    const now = toRule(reserved.rows[0]);
+    const now = toRule(reserved.rows[0], db.binder);
     const why =
       whyNotBound(db.binder, now, reserved.rows[0]) ??
       (sameDefinition(now, rule) ? null : 'the rule changed between its read and its claim');
@@ -106,7 +106,7 @@ async function finishedBefore(
     outcome: string | null;
     outcome_binding: string | null;
   }>(SQL_EXECUTION_RULE, [executionId]);
-  const rule = known[0] ? await getIn(client, known[0].rule_id) : null;
+  const rule = known[0] ? await getIn(client, db.binder, known[0].rule_id) : null;
   if (!rule) throw new Error(`rule execution ${executionId} does not exist`);
   // Reconciled as interrupted while its signal was still out (a stall longer than interruptedAfter):
   // the cap was settled then, and stays so; what really happened is still added to the audit trail.
@@ -168,11 +168,11 @@ async function settle(
   await client.query(SQL_LOCK_RULE_ROW, [ruleId]);
   const counted = await countedIn(client, db.binder, ruleId);
   const { rows } = await client.query(SQL_SETTLE_EXECUTION, [ruleId, JSON.stringify(last), counted]);
-  const settled = toRule(rows[0]);
+  const settled = toRule(rows[0], db.binder);
   await db.appendAuditIn(client, audit(settled));
   const { rows: ended } = await client.query(SQL_EXHAUST_RULE, [ruleId, counted]);
   if (ended.length === 0) return settled;
-  const rule = toRule(ended[0]);
+  const rule = toRule(ended[0], db.binder);
   await db.appendAuditIn(client, {
     event: 'rule_ended',
     cluster: rule.cluster,

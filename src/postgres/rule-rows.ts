@@ -6,6 +6,7 @@ import { mismatchReason, ruleTampering, sameBinding, type Binder } from '../doma
 import { RULE_STATUSES, type Rule, type RuleSpec } from '../domain/rules.js';
 import type { StaleExecution } from '../domain/rule-service.js';
 import type { AppendAuditIn } from './request-store.js';
+import { quorumOf } from './rule-approvals-rows.js';
 import { SQL_GET_RULE } from './rule-sql.js';
 import { inTransaction } from './transaction.js';
 
@@ -65,9 +66,11 @@ const rowSchema = z.object({
   last_execution: lastSchema,
 });
 
-export function toRule(row: unknown): Rule {
+/** binder: which approval rows are genuine (only those are the rule's approvers). */
+export function toRule(row: unknown, binder: Binder): Rule {
   const r = rowSchema.parse(row);
   return {
+    ...quorumOf(binder, r.id, row as Record<string, unknown>),
     id: r.id,
     cluster: r.cluster,
     spec: r.spec as RuleSpec,
@@ -98,6 +101,7 @@ export function whyNotBound(binder: Binder, rule: Rule, row: Record<string, unkn
     approver: rule.approver ?? '',
     approvedAt: approvedAt ?? '',
     expiresAt: rule.expiresAt,
+    approvers: rule.approvers,
   });
   if (!sameBinding(binding, expected)) return mismatchReason(binding, binder);
   if (rule.used > rule.spec.maxExecutions)
@@ -120,9 +124,9 @@ export async function reportTampering(
 }
 
 /** One rule, on the pool or inside a transaction. */
-export async function getIn(client: pg.Pool | pg.PoolClient, id: string): Promise<Rule | null> {
+export async function getIn(client: pg.Pool | pg.PoolClient, binder: Binder, id: string): Promise<Rule | null> {
   const { rows } = await client.query(SQL_GET_RULE, [id]);
-  return rows[0] ? toRule(rows[0]) : null;
+  return rows[0] ? toRule(rows[0], binder) : null;
 }
 
 const staleRow = z.object({

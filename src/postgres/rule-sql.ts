@@ -3,18 +3,20 @@
 // a slot reserved by an UPDATE that re-checks status, cap and expiry — both in one transaction, before any signal.
 
 import { fenceHolds } from './lease-sql.js';
+import { RULE_QUORUM_COLUMNS } from './rule-approvals-sql.js';
 
 const ts = (column: string): string => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 
 export const RULE_COLUMNS = `
   id::text AS id, cluster, spec, status, proposer, approver, ended_by, channel, message_ts,
   ${ts('created_at')} AS created_at, ${ts('proposal_expires_at')} AS proposal_expires_at,
-  ${ts('expires_at')} AS expires_at, used, last_execution, ${ts('approved_at')} AS approved_at, binding`;
+  ${ts('expires_at')} AS expires_at, used, last_execution, ${ts('approved_at')} AS approved_at, binding,
+  ${RULE_QUORUM_COLUMNS}`;
 
-/** $1 cluster, $2 spec, $3 action, $4 cause, $5 dry run, $6 reason, $7 proposer, $8 channel, $9 proposal ttl (s), $10 lifetime (s), $11 max. */
+/** $1 cluster, $2 spec, $3 action, $4 cause, $5 dry run, $6 reason, $7 proposer, $8 channel, $9 proposal ttl (s), $10 lifetime (s), $11 max, $12 quorum. */
 export const SQL_INSERT_RULE = `
-  INSERT INTO pgsessions.rules (cluster, spec, action, cause, dry_run, reason, proposer, channel, proposal_expires_at, lifetime_seconds, max_executions)
-  VALUES ($1, $2::jsonb, $3, $4, $5, $6, $7, $8, now() + make_interval(secs => $9), $10, $11)
+  INSERT INTO pgsessions.rules (cluster, spec, action, cause, dry_run, reason, proposer, channel, proposal_expires_at, lifetime_seconds, max_executions, quorum)
+  VALUES ($1, $2::jsonb, $3, $4, $5, $6, $7, $8, now() + make_interval(secs => $9), $10, $11, $12)
   RETURNING ${RULE_COLUMNS}`;
 
 export const SQL_GET_RULE = `SELECT ${RULE_COLUMNS} FROM pgsessions.rules WHERE id = $1`;

@@ -33,13 +33,15 @@ import {
   SQL_SET_RULE_MESSAGE,
 } from './rule-sql.js';
 import { inTransaction } from './transaction.js';
+import { countApproval } from './rule-approvals.js';
+import { approversShown } from '../domain/rule-quorum.js';
 
 export { toRule } from './rule-rows.js';
 
 type CreateRuleInput = Parameters<RuleStorePort['create']>[0];
 
 async function get(db: RuleDb, id: string): Promise<Rule | null> {
-  return UUID.test(id) ? getIn(db.pool, id) : null;
+  return UUID.test(id) ? getIn(db.pool, db.binder, id) : null;
 }
 
 async function decide(
@@ -52,7 +54,7 @@ async function decide(
   return inTransaction(db.pool, async (client) => {
     const { rows } = await client.query(sql, params);
     if (rows.length === 0) return null;
-    const rule = toRule(rows[0]);
+    const rule = toRule(rows[0], db.binder);
     await db.appendAuditIn(client, audit(rule));
     return rule;
   });
@@ -83,8 +85,9 @@ async function create(db: RuleDb, input: CreateRuleInput): Promise<Rule> {
       input.proposalTtlSeconds,
       s.lifetimeSeconds,
       s.maxExecutions,
+      input.quorum ?? 1,
     ]);
-    const rule = toRule(rows[0]);
+    const rule = toRule(rows[0], db.binder);
     await client.query(SQL_SEAL_RULE, [rule.id, db.binder.rule(rule, null)]);
     await db.appendAuditIn(client, {
       event: 'rule_proposed',
@@ -105,7 +108,7 @@ async function approveIn(
   db: RuleDb,
   id: string,
   approver: string,
-): Promise<{ approved?: Rule; tampered?: Rule } | null> {
+): Promise<{ approved?: Rule; tampered?: Rule; pending?: Rule } | null> {
   const { binder, appendAuditIn } = db;
   const current = await get(db, id);
   if (current?.status !== 'proposed') return null;
@@ -113,7 +116,7 @@ async function approveIn(
     const { rows } = await client.query(SQL_LOCK_RULE, [id, current.spec.lifetimeSeconds]);
     const row = rows[0] as Record<string, unknown> | undefined;
     if (!row) return null;
-    const asked = toRule(row);
+    const asked = toRule(row, db.binder);
     // Not approvable anyway (decided, expired, self-approval): whyNot says why; only an approval is checked.
     if (asked.status !== 'proposed' || Date.parse(asked.proposalExpiresAt) <= Date.now() || asked.proposer === approver)
       return null;
@@ -124,19 +127,24 @@ async function approveIn(
       await appendAuditIn(client, ruleTampering(asked, 'approval', mismatchReason(boundOf(row).binding, binder)));
       return { tampered: asked };
     }
+    // Each approval is a row of its own; only the one that reaches the quorum approves (rule-approvals.ts).
+    const counted = await countApproval(db, client, asked, row, approver, String(row.now_at));
+    if (counted.kind === 'tampered') return { tampered: counted.rule };
+    if (counted.kind === 'pending') return { pending: counted.rule };
     const binding = binder.rule(asked, {
       approver,
       approvedAt: String(row.now_at),
       expiresAt: String(row.expires_if_approved),
+      approvers: counted.approvers,
     });
     const updated = await client.query(SQL_APPROVE_RULE, [id, approver, asked.spec.lifetimeSeconds, binding]);
     if (updated.rows.length === 0) return null;
-    const r = toRule(updated.rows[0]);
+    const r = toRule(updated.rows[0], db.binder);
     await appendAuditIn(client, {
       event: 'rule_approved',
       actor: approver,
       cluster: r.cluster,
-      details: { ...ruleSummary(r), approver, expiresAt: r.expiresAt ?? '', binding },
+      details: { ...ruleSummary(r), approver, expiresAt: r.expiresAt ?? '', binding, ...approversShown(r) },
     });
     return { approved: r };
   });
@@ -145,6 +153,7 @@ async function approveIn(
 async function approve(db: RuleDb, id: string, approver: string): Promise<RuleDecision> {
   const decided = UUID.test(id) ? await approveIn(db, id, approver) : null;
   if (decided?.tampered) return { ok: false, code: 'tampered', rule: decided.tampered };
+  if (decided?.pending) return { ok: true, rule: decided.pending };
   return decided?.approved ? { ok: true, rule: decided.approved } : whyNot(db, id, approver);
 }
 
@@ -182,7 +191,7 @@ async function revoke(db: RuleDb, id: string, user: string): Promise<RuleDecisio
 async function expireDue(db: RuleDb): Promise<Rule[]> {
   return inTransaction(db.pool, async (client) => {
     const { rows } = await client.query(SQL_EXPIRE_RULES);
-    const rules = rows.map(toRule);
+    const rules = rows.map((row) => toRule(row, db.binder));
     for (const r of rules)
       await db.appendAuditIn(client, {
         event: 'rule_ended',
@@ -195,7 +204,7 @@ async function expireDue(db: RuleDb): Promise<Rule[]> {
 
 async function live(db: RuleDb, cluster?: string): Promise<Rule[]> {
   const { rows } = await db.pool.query(SQL_LIVE_RULES, [cluster ?? null]);
-  return rows.map(toRule);
+  return rows.map((row) => toRule(row, db.binder));
 }
 
 /** The approved rules the watcher may act under: a row that does not match its binding is left out, audited. */
@@ -203,7 +212,7 @@ async function active(db: RuleDb, cluster: string): Promise<Rule[]> {
   const { rows } = await db.pool.query(SQL_ACTIVE_RULES, [cluster]);
   const bound: Rule[] = [];
   for (const row of rows as Array<Record<string, unknown>>) {
-    const rule = toRule(row);
+    const rule = toRule(row, db.binder);
     const why = whyNotBound(db.binder, rule, row);
     if (why === null) bound.push(rule);
     else await reportTampering(db, rule, 'rule_claim', why, row);

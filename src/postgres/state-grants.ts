@@ -53,7 +53,7 @@ export const RUNTIME_GRANTS: readonly StateGrant[] = [
   {
     on: 'TABLE pgsessions.rules',
     privileges:
-      'SELECT, INSERT (cluster, spec, action, cause, dry_run, reason, proposer, channel, proposal_expires_at, lifetime_seconds, max_executions), ' +
+      'SELECT, INSERT (cluster, spec, action, cause, dry_run, reason, proposer, channel, proposal_expires_at, lifetime_seconds, max_executions, quorum), ' +
       'UPDATE (status, approver, approved_at, expires_at, ended_by, ended_at, message_ts, used, last_execution, binding)',
     why: 'standing approvals and their decisions (never deleted); a rule’s definition cannot be changed afterwards',
   },
@@ -71,6 +71,11 @@ export const RUNTIME_GRANTS: readonly StateGrant[] = [
     on: 'TABLE pgsessions.rule_executions',
     privileges: 'SELECT, INSERT, UPDATE (outcome, finished_at, outcome_binding), DELETE',
     why: 'claim each rule execution before its signal, record its outcome once (migration 009); an ended rule’s executions pruned after PGSESSIONS_RETENTION',
+  },
+  {
+    on: 'TABLE pgsessions.rule_approvals',
+    privileges: 'SELECT, INSERT',
+    why: 'each approval of a rule proposal, with its MAC, counted towards its quorum (migration 016); never changed or removed',
   },
   {
     on: 'TABLE pgsessions.rate_buckets',

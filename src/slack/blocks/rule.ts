@@ -5,6 +5,7 @@ import { clock, describeRule, ruleText, type Rule } from '../../domain/rules.js'
 import type { RulePreview, Revoked } from '../../domain/rule-service.js';
 import { shapeQueryText, type QueryTextMode } from '../../domain/policy.js';
 import { ACTION } from './ids.js';
+import { approvedBy, quorumLines } from '../../domain/rule-quorum.js';
 import { LIMITS, codeSpan, inlineText, safeText, truncate, userMention, type RenderedMessage } from './mrkdwn.js';
 
 const PREVIEW_MAX = 10;
@@ -77,7 +78,8 @@ export function buildRuleMessage(
     `\`/pgsessions allow ${inlineText(ruleText(rule.spec), 400)}\``,
     `reason: ${safeText(rule.spec.reason, 500)}`,
   ];
-  if (rule.approver) head.push(`approved by ${userMention(rule.approver)}`);
+  head.push(...quorumLines(rule, userMention));
+  if (rule.approver) head.push(`approved by ${approvedBy(rule).map(userMention).join(', ')}`);
   if (rule.endedBy && rule.status !== 'approved') head.push(`${rule.status} by ${userMention(rule.endedBy)}`);
   if (rule.status === 'proposed')
     head.push(`the proposal expires at ${clock(rule.proposalExpiresAt)} if nobody decides`);
@@ -138,7 +140,7 @@ export function buildRulesList(rules: Rule[]): RenderedMessage {
   for (const rule of rules.slice(0, 20)) {
     const text = truncate(
       `*${rule.status === 'approved' ? 'active' : rule.status}* on \`${inlineText(rule.cluster, 63)}\` · ${safeText(describeRule(rule.spec, rule.expiresAt), 800)}\n` +
-        `proposed by ${userMention(rule.proposer)}${rule.approver ? `, approved by ${userMention(rule.approver)}` : ''} · ${usageLine(rule)}`,
+        `proposed by ${userMention(rule.proposer)}${rule.approver ? `, approved by ${approvedBy(rule).map(userMention).join(', ')}` : ''} · ${[...quorumLines(rule, userMention), usageLine(rule)].join(' · ')}`,
       LIMITS.sectionText,
     );
     blocks.push({
@@ -170,7 +172,7 @@ export function ruleNotice(rule: Rule): string | null {
   const used = `it executed ${rule.used} of at most ${times(rule.spec.maxExecutions)}`;
   switch (rule.status) {
     case 'approved':
-      return `${to} your rule was approved by ${rule.approver ? userMention(rule.approver) : 'someone'}: it is active until ${rule.expiresAt ? clock(rule.expiresAt) : 'its lifetime ends'}, at most ${times(rule.spec.maxExecutions)}.`;
+      return `${to} your rule was approved by ${rule.approver ? approvedBy(rule).map(userMention).join(', ') : 'someone'}: it is active until ${rule.expiresAt ? clock(rule.expiresAt) : 'its lifetime ends'}, at most ${times(rule.spec.maxExecutions)}.`;
     case 'denied':
       return `${to} your rule was denied by ${by}. It will not execute.`;
     case 'revoked':

@@ -3,6 +3,7 @@
 import type { App, BlockAction, ButtonAction } from '@slack/bolt';
 import { z } from 'zod';
 import type { Logger } from '../../logger.js';
+import { approvalAnswer } from '../../domain/rule-quorum.js';
 import { revokedReply } from '../blocks/rule.js';
 import { ACTION } from '../blocks/ids.js';
 import type { AppServices } from '../services.js';
@@ -58,7 +59,9 @@ export function registerRuleActions(app: App, services: AppServices, logger: Log
           { action: key, rule: id.data, user, ok: result.ok, code: result.ok ? undefined : result.refusal.code },
           'rule decision',
         );
-        await tell(result.ok ? DONE[key] : result.refusal.message);
+        // An approval short of its rule's quorum is counted, not final: the answer says how far it is.
+        const counted = result.ok && key === 'ruleApprove' ? approvalAnswer(result.value) : null;
+        await tell(result.ok ? (counted ?? DONE[key]) : result.refusal.message);
       } catch (error) {
         logTrouble(logger, error, { rule: id.data, action: key }, 'rule decision');
         await tell(
