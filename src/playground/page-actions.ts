@@ -14,10 +14,23 @@ import {
   type ViewStateValues,
 } from './slack-requests.js';
 import type { StoredView } from './slack-workspace.js';
+import { dmChannelOf } from './slack-answers.js';
+import type { Directory } from './mrkdwn-html.js';
+
+/** A person may act in every channel, and in their own direct message with the app — never in another's. */
+export function mayOpen(channel: string, as: string): boolean {
+  return !channel.startsWith('D') || channel === dmChannelOf(as);
+}
+
+/** `channel.name` as Slack sends it: a direct message is `directmessage`. */
+function channelNameOf(names: Directory, channel: string): string {
+  return channel.startsWith('D') ? 'directmessage' : (names.channelName(channel) ?? channel.toLowerCase());
+}
 
 export async function command(ctx: PageContext, raw: unknown) {
   const { slack, names, say, nextTs, fresh, sendSigned, personOf } = ctx;
   const { as, channel, text } = parse(ctx.schemas.command, raw);
+  if (!mayOpen(channel, as)) throw new HttpError(404, 'no such conversation');
   const trimmed = text.trim();
   const match = /^\/pgsessions(?:\s+([\s\S]*))?$/.exec(trimmed);
   if (!match) {
@@ -41,7 +54,7 @@ export async function command(ctx: PageContext, raw: unknown) {
     userId: as,
     userName: who.handle,
     channelId: channel,
-    channelName: names.channelName(channel) ?? channel.toLowerCase(),
+    channelName: channelNameOf(names, channel),
     responseUrl: slack.responseUrl(fresh('cmd'), { channel, user: as }),
     triggerId: trigger,
   });
@@ -59,7 +72,7 @@ export async function command(ctx: PageContext, raw: unknown) {
 export async function action(ctx: PageContext, raw: unknown) {
   const { slack, names, fresh, sendSigned, personOf } = ctx;
   const input = parse(ctx.schemas.action, raw);
-  const message = slack.workspace.find(input.channel, input.ts);
+  const message = mayOpen(input.channel, input.as) ? slack.workspace.find(input.channel, input.ts) : undefined;
   if (!message || (message.visibleTo !== undefined && message.visibleTo !== input.as))
     throw new HttpError(404, 'no such message');
   const block = message.blocks[input.block] as Record<string, unknown> | undefined;
@@ -75,7 +88,7 @@ export async function action(ctx: PageContext, raw: unknown) {
     userId: input.as,
     userName: who.handle,
     channelId: input.channel,
-    channelName: names.channelName(input.channel) ?? input.channel.toLowerCase(),
+    channelName: channelNameOf(names, input.channel),
     actionId: String(element.action_id ?? ''),
     value: String(element.value ?? ''),
     text: plainOf(element.text),

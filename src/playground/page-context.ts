@@ -5,9 +5,10 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { HttpError } from '../domain/errors.js';
 import type { Directory } from './mrkdwn-html.js';
-import { renderChannel, renderModal, renderThread, type ViewInput } from './page-view.js';
+import { renderChannel, renderHome, renderModal, renderThread, type ViewInput } from './page-view.js';
 import { BOT_NAME, SLACKBOT, type Person } from './people.js';
 import type { PageServerOptions } from './page-server.js';
+import { dmChannelOf } from './slack-answers.js';
 import type { SlackApi } from './slack-stand-in.js';
 import { FORM_CONTENT_TYPE, type PostResult, postSigned } from './slack-requests.js';
 
@@ -29,6 +30,8 @@ function pageSchemas(person: z.ZodType<string>) {
     action: z.object({ as: person, channel: channelId, ts: tsSchema }).and(position),
     submit: z.object({ as: person, view: z.string().max(64), values: valuesInput }),
     close: z.object({ as: person, view: z.string().max(64) }),
+    home: z.object({ as: person }),
+    homeAction: z.object({ as: person, view: z.string().max(64) }).and(position),
   };
 }
 
@@ -94,7 +97,8 @@ export function createPageContext(options: PageServerOptions): PageContext {
   };
 }
 
-/** What one person sees: the channels, the open channel's timeline, an open thread and the top modal. */
+/** What one person sees: the channels, their own direct message with the app (its Messages or its Home tab), the
+ * open conversation's timeline, an open thread and the top modal. Nobody sees another person's DM or Home. */
 export function pageState(ctx: PageContext, query: URLSearchParams) {
   const { options, slack, people, names } = ctx;
   // A first visit names nobody yet: it sees what the first person sees.
@@ -103,26 +107,40 @@ export function pageState(ctx: PageContext, query: URLSearchParams) {
   const known = Object.entries(options.channels).map(([id, name]) => ({ id, name }));
   const others = slack.workspace
     .channels()
-    .filter((id) => !(id in options.channels))
+    .filter((id) => !(id in options.channels) && !id.startsWith('D'))
     .map((id) => ({ id, name: id.toLowerCase() }));
   const channels = [...known, ...others];
-  const asked = channelId.safeParse(query.get('channel'));
-  const channel = asked.success ? asked.data : channels[0]!.id;
+  const dm = dmChannelOf(viewer.data);
+  const dms = [{ id: dm, name: BOT_NAME }];
+  // `dm`: the person's own direct message with the app, whoever they are now (the page keeps it across "You are").
+  const asked = channelId.safeParse(query.get('channel') === 'dm' ? dm : query.get('channel'));
+  const allowed = asked.success && (!asked.data.startsWith('D') || asked.data === dm);
+  const channel = allowed ? asked.data : channels[0]!.id;
+  const tab = channel === dm && query.get('tab') === 'home' ? 'home' : 'messages';
   const input: ViewInput = { workspace: slack.workspace, viewer: viewer.data, names };
   const timeline = renderChannel(channel, input);
   const threadTs = tsSchema.safeParse(query.get('thread'));
   const thread = threadTs.success ? renderThread(channel, threadTs.data, input) : null;
+  const home = tab === 'home' ? renderHome(slack.workspace.homeOf(viewer.data), input) : null;
   const top = slack.workspace.viewStack(viewer.data).at(-1);
   const modal = top ? renderModal(top, input) : null;
-  ctx.noteUnsupported([...timeline.unsupported, ...(thread?.unsupported ?? []), ...(modal?.unsupported ?? [])]);
+  ctx.noteUnsupported([
+    ...timeline.unsupported,
+    ...(thread?.unsupported ?? []),
+    ...(home?.unsupported ?? []),
+    ...(modal?.unsupported ?? []),
+  ]);
   return {
     people: people.map((p) => ({ id: p.id, name: p.name, part: p.part })),
     channels,
+    dms,
     channel,
+    tab,
     banner: options.banner,
     canReset: options.reset !== undefined,
     timeline: timeline.html,
     thread: thread ? { ts: threadTs.data, html: thread.html } : null,
+    home: home ? { id: home.id, html: home.html } : null,
     modal: modal && top ? { id: top.id, hash: String(top.view.hash ?? ''), html: modal.html } : null,
   };
 }

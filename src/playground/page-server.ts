@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { HttpError } from '../domain/errors.js';
 import { action, close, command, submit } from './page-actions.js';
 import { createPageContext, type PageContext, pageState } from './page-context.js';
+import { homeAction, openHome } from './page-home.js';
 import { readJson, send, sendJson } from './page-http.js';
 import type { Person } from './people.js';
 import type { SlackApi } from './slack-stand-in.js';
@@ -156,6 +157,10 @@ async function handle(page: Page, req: IncomingMessage, res: ServerResponse): Pr
       return sendJson(res, 200, await submit(ctx, body));
     case '/ui/close':
       return sendJson(res, 200, close(ctx, body));
+    case '/ui/home':
+      return sendJson(res, 200, await openHome(ctx, body));
+    case '/ui/home-action':
+      return sendJson(res, 200, await homeAction(ctx, body));
     case '/ui/reset':
       if (!options.reset) throw new HttpError(404, 'nothing to reset: the playground is watching an existing server');
       await options.reset();

@@ -86,3 +86,22 @@ export function renderModal(view: StoredView, input: ViewInput): Html {
     `<footer>${close}${submit}</footer></form></div>`;
   return { html, unsupported: body.unsupported };
 }
+
+/** A person's Home tab as the app last published it (views.publish), or what Slack shows before it did. */
+export function renderHome(view: Record<string, unknown> | undefined, input: ViewInput): Html & { id: string | null } {
+  if (!view) {
+    return {
+      id: null,
+      html: '<section class="home" aria-label="Home"><p class="empty">pgsessions has not published a Home for you yet.</p></section>',
+      unsupported: [],
+    };
+  }
+  const id = String(view.id ?? '');
+  const ctx: RenderContext = { names: input.names, idPrefix: `h${id}`, ...(input.now ? { now: input.now } : {}) };
+  const body = renderBlocks(view.blocks, ctx);
+  return {
+    id,
+    html: `<section class="home" aria-label="Home" data-view="${escapeHtml(id)}">${body.html}</section>`,
+    unsupported: body.unsupported,
+  };
+}

@@ -4,10 +4,11 @@
 import { randomBytes } from 'node:crypto';
 import { loadPlaygroundConfig } from '../config.js';
 import type { RunningApp } from '../pgsessions.js';
+import { writeDemoClusters } from './demo-clusters.js';
 import { startEmbeddedPostgres } from './embedded-postgres.js';
 import { createDemoDatabase, startIncident, type Incident } from './incident.js';
 import { startPageServer, type PageServer } from './page-server.js';
-import { CHANNELS, PEOPLE } from './people.js';
+import { CHANNELS, ON_CALL, PEOPLE } from './people.js';
 import { startSlackApi, type SlackApi } from './slack-stand-in.js';
 
 export interface Playground {
@@ -57,6 +58,7 @@ function appEnvOf(
   slackUrl: string,
   clusterUrl: string,
   stateUrl: string,
+  clustersFile: string | null,
 ): NodeJS.ProcessEnv {
   return {
     ...Object.fromEntries(Object.entries(env).filter(([k]) => PASS_THROUGH.test(k) && !FORCED.has(k))),
@@ -72,6 +74,8 @@ function appEnvOf(
       .map((p) => p.id)
       .join(','),
     PGSESSIONS_READ_ONLY: String(readOnly),
+    // The demo: `default` and the quorum cluster `payments`, both on DATABASE_URL (src/playground/demo-clusters.ts).
+    ...(clustersFile ? { PGSESSIONS_CLUSTERS: clustersFile } : {}),
     // Unasked alerts (when the app watches) belong in #incidents like everything else of the incident.
     PGSESSIONS_WATCH_CHANNEL: env.PGSESSIONS_WATCH_CHANNEL ?? CHANNELS.incidents.id,
     // A demo should not make people wait 30 s for the alert: look every 2 s, alert on a 5 s lock wait.
@@ -102,6 +106,7 @@ export async function startPlayground(env: NodeJS.ProcessEnv, options: Playgroun
     let clusterUrl: string;
     let stateUrl: string;
     let incident: Promise<Incident> | null = null;
+    let clustersFile: string | null = null;
     if (settings.databaseUrl) {
       clusterUrl = settings.databaseUrl;
       // The state (requests, audit) stays in the playground's own server: nothing is written to yours.
@@ -111,9 +116,14 @@ export async function startPlayground(env: NodeJS.ProcessEnv, options: Playgroun
       clusterUrl = demo.clusterUrl;
       stateUrl = demo.stateUrl;
       incident = startIncident(demo);
+      const clusters = await writeDemoClusters();
+      cleanups.push(() => clusters.remove());
+      clustersFile = clusters.path;
     }
+    // The on-call rotation escalation names, as PagerDuty's or Opsgenie's Slack integration keeps it.
+    slack.usergroups[ON_CALL.id] = [...ON_CALL.members];
 
-    const appEnv = appEnvOf(env, settings.readOnly, slack.url, clusterUrl, stateUrl);
+    const appEnv = appEnvOf(env, settings.readOnly, slack.url, clusterUrl, stateUrl, clustersFile);
     const { startPgsessions } = await loadingApp;
     // The app's HTTP port is for the page server next to it: 127.0.0.1 only.
     const [app, ready] = await Promise.all([startPgsessions(appEnv, { host: '127.0.0.1' }), incident]);

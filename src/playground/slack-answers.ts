@@ -152,6 +152,11 @@ function usersInfo(p: Params, { users }: AnswerContext): Record<string, unknown>
   };
 }
 
+/** The channel id of the app's direct message with these people: stable (D + the user ids), as Slack's is. */
+export function dmChannelOf(...users: string[]): string {
+  return `D${users.join('').slice(0, 20)}`;
+}
+
 /** A direct message with one person: its channel id is stable per person (D + the user id), as Slack's is. */
 function openConversation(p: Params): Record<string, unknown> {
   const users = str(p.users)
@@ -160,7 +165,7 @@ function openConversation(p: Params): Record<string, unknown> {
     .filter(Boolean);
   if (users.length === 0 && typeof p.channel !== 'string') return { ok: false, error: 'users_list_not_supplied' };
   if (users.some((u) => !/^[UW][A-Z0-9]{2,}$/.test(u))) return { ok: false, error: 'user_not_found' };
-  const id = typeof p.channel === 'string' ? p.channel : `D${users.join('').slice(0, 20)}`;
+  const id = typeof p.channel === 'string' ? p.channel : dmChannelOf(...users);
   return { ok: true, channel: { id } };
 }
 

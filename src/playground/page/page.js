@@ -5,6 +5,8 @@ const $ = (id) => document.getElementById(id);
 const view = {
   as: sessionStorage.getItem('pgs-as') || '',
   channel: sessionStorage.getItem('pgs-channel') || '',
+  // In the person's direct message with the app: its `messages` or its `home` tab.
+  tab: sessionStorage.getItem('pgs-tab') || 'messages',
   thread: null,
   modalKey: null,
   state: null,
@@ -46,7 +48,7 @@ async function refresh() {
   loading = (async () => {
     do {
       again = false;
-      const q = new URLSearchParams({ as: view.as, channel: view.channel });
+      const q = new URLSearchParams({ as: view.as, channel: view.channel, tab: view.tab });
       if (view.thread) q.set('thread', view.thread);
       const res = await fetch(`/ui/state?${q}`);
       if (res.ok) render(await res.json());
@@ -55,10 +57,34 @@ async function refresh() {
   return loading;
 }
 
+function conversationButton(c, current, label) {
+  const li = document.createElement('li');
+  const button = document.createElement('button');
+  button.type = 'button';
+  button.textContent = label;
+  button.setAttribute('aria-current', String(current));
+  button.addEventListener('click', () => openConversation(c.id.startsWith('D') ? 'dm' : c.id));
+  li.append(button);
+  return li;
+}
+
+function openConversation(channel, tab = 'messages') {
+  view.channel = channel;
+  view.tab = tab;
+  view.thread = null;
+  sessionStorage.setItem('pgs-channel', channel);
+  sessionStorage.setItem('pgs-tab', tab);
+  // Slack tells the app each time a person opens its Home tab (app_home_opened); the app answers views.publish.
+  if (channel === 'dm' && tab === 'home') post('/ui/home', { as: view.as });
+  refresh();
+}
+
 function render(state) {
   view.state = state;
   if (!view.as) view.as = state.people[0].id;
-  view.channel = state.channel;
+  const inDm = state.channel.startsWith('D');
+  view.channel = inDm ? 'dm' : state.channel;
+  view.tab = state.tab;
   const person = $('person');
   if (person.options.length === 0) {
     for (const p of state.people) person.add(new Option(`${p.name} (${p.part})`, p.id));
@@ -76,29 +102,26 @@ function render(state) {
   banner.classList.toggle('danger', b.mode !== 'demo' && !b.readOnly);
   $('reset').hidden = !state.canReset;
 
-  const list = $('channels');
-  list.replaceChildren(
-    ...state.channels.map((c) => {
-      const li = document.createElement('li');
-      const button = document.createElement('button');
-      button.type = 'button';
-      button.textContent = `#${c.name}`;
-      button.setAttribute('aria-current', String(c.id === state.channel));
-      button.addEventListener('click', () => {
-        view.channel = c.id;
-        view.thread = null;
-        sessionStorage.setItem('pgs-channel', c.id);
-        refresh();
-      });
-      li.append(button);
-      return li;
-    }),
+  $('channels').replaceChildren(
+    ...state.channels.map((c) => conversationButton(c, c.id === state.channel, `#${c.name}`)),
   );
-  const name = state.channels.find((c) => c.id === state.channel)?.name ?? state.channel;
-  $('channel-title').textContent = `#${name}`;
-  $('timeline').setAttribute('aria-label', `Messages in #${name}`);
-  $('message').setAttribute('aria-label', `Message #${name}`);
-  $('message').placeholder = `Message #${name}`;
+  $('dms').replaceChildren(...state.dms.map((c) => conversationButton(c, c.id === state.channel, c.name)));
+  const dm = state.dms.find((c) => c.id === state.channel);
+  const name = dm ? dm.name : `#${state.channels.find((c) => c.id === state.channel)?.name ?? state.channel}`;
+  $('channel-title').textContent = name;
+  $('timeline').setAttribute('aria-label', `Messages in ${name}`);
+  $('message').setAttribute('aria-label', `Message ${name}`);
+  $('message').placeholder = `Message ${name}`;
+
+  // A direct message with the app has two tabs, as in Slack: Home (the app's views.publish) and Messages.
+  const home = inDm && state.tab === 'home';
+  $('tabs').hidden = !inDm;
+  $('tab-home').setAttribute('aria-selected', String(home));
+  $('tab-messages').setAttribute('aria-selected', String(inDm && !home));
+  $('home').hidden = !home;
+  $('timeline').hidden = home;
+  $('composer').hidden = home;
+  $('home').innerHTML = home && state.home ? state.home.html : '';
 
   const timeline = $('timeline');
   const atBottom = timeline.scrollHeight - timeline.scrollTop - timeline.clientHeight < 40;
@@ -166,6 +189,19 @@ document.addEventListener('click', async (event) => {
   const button = target.closest('[data-interactive="button"]');
   if (button) {
     const article = button.closest('article.msg');
+    const home = button.closest('section.home[data-view]');
+    if (home) {
+      const element = button.dataset.element === 'accessory' ? 'accessory' : Number(button.dataset.element);
+      button.disabled = true;
+      await post('/ui/home-action', {
+        as: view.as,
+        view: home.dataset.view,
+        block: Number(button.dataset.block),
+        element,
+      });
+      button.disabled = false;
+      return;
+    }
     if (!article) {
       say('Buttons inside modals are not supported by the playground yet.');
       return;
@@ -209,15 +245,21 @@ $('composer').addEventListener('submit', async (event) => {
   const text = input.value;
   if (text.trim() === '') return;
   input.value = '';
-  await post('/ui/command', { as: view.as, channel: view.channel, text });
+  await post('/ui/command', { as: view.as, channel: view.state?.channel ?? view.channel, text });
 });
 
 $('person').addEventListener('change', (event) => {
   view.as = event.target.value;
   sessionStorage.setItem('pgs-as', view.as);
   view.modalKey = null;
+  // In a direct message, the new person sees their own (and their own Home, opened anew).
+  if (view.channel === 'dm' && view.tab === 'home') post('/ui/home', { as: view.as });
   refresh();
 });
+
+for (const tab of document.querySelectorAll('[role="tab"][data-tab]')) {
+  tab.addEventListener('click', () => openConversation('dm', tab.dataset.tab));
+}
 
 $('close-thread').addEventListener('click', () => {
   view.thread = null;
