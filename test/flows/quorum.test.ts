@@ -20,6 +20,7 @@ import {
   waitForStatus,
   waitForUpdate,
 } from '../helpers/approval-flow.js';
+import { createTestDatabase, serverUrl } from '../helpers/pg.js';
 import { sessionAlive, sleepSession, waitUntilGone } from '../helpers/sessions.js';
 import { ACTION } from '../../src/slack/blocks/ids.js';
 import { useTestApp } from '../helpers/use-test-app.js';
@@ -192,4 +193,39 @@ test('a cluster’s own quorum from the clusters file: terminate needs 3 there, 
   await waitForStatus(db.url, id, ['executed']);
   await waitUntilGone(db.url, victim.pid);
   assert.equal(count(await auditEvents(db.url, id), 'executed'), 1);
+});
+
+test('a drain needs the terminate quorum: one approval changes nothing on the database, the second drains it', async (t) => {
+  const channel = fresh('C');
+  const target = await createTestDatabase('qdrain');
+  t.after(async () => {
+    await stateQuery(db.url, `UPDATE pgsessions.drains SET state = 'ending' WHERE state = 'active'`);
+    await stateQuery(db.url, `UPDATE pgsessions.drains SET state = 'ended' WHERE state = 'ending'`);
+    await stateQuery(serverUrl(), `ALTER DATABASE ${target.name} WITH ALLOW_CONNECTIONS true CONNECTION LIMIT -1`);
+    await target.drop();
+  });
+  const open = async () =>
+    (
+      await stateQuery<{ allow: boolean; limit: number }>(
+        serverUrl(),
+        'SELECT datallowconn AS allow, datconnlimit AS limit FROM pg_database WHERE datname = $1',
+        [target.name],
+      )
+    )[0];
+  const { id, post } = await typedRequest(
+    slack,
+    app.port,
+    `drain db:${target.name} for:12s cluster:main restore tonight`,
+    as(REQUESTER, channel),
+  );
+  assert.match(textOf(post.params.blocks), /Needs 2 approvals/);
+  await approve(id, APPROVER, channel);
+  await waitForEvents(id, 'approval_recorded', 1);
+  assert.equal((await requestRow(db.url, id)).status, 'pending');
+  assert.deepEqual(await open(), { allow: true, limit: -1 }, 'nothing changed on the database yet');
+  await approve(id, SECOND, channel);
+  const row = await waitForStatus(db.url, id, ['executed', 'failed']);
+  assert.equal(row.status, 'executed', JSON.stringify(row.result));
+  assert.notDeepEqual(await open(), { allow: true, limit: -1 }, 'drained');
+  assert.equal(count(await auditEvents(db.url, id), 'drained'), 1);
 });
