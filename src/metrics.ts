@@ -270,7 +270,11 @@ export function instrumentRules(service: RuleService, metrics: Metrics): RuleSer
   return {
     ...service,
     propose: async (ask) => count(await service.propose(ask), 'proposed'),
-    approve: async (id, user) => count(await service.approve(id, user), 'approved'),
+    approve: async (id, user) => {
+      const result = await service.approve(id, user);
+      // Short of its quorum the approval is counted, and the rule not approved yet (docs/approvals.md).
+      return count(result, result.ok && result.value.status === 'proposed' ? 'approval_recorded' : 'approved');
+    },
     deny: async (id, user) => count(await service.deny(id, user), 'denied'),
     withdraw: async (id, user) => count(await service.withdraw(id, user), 'withdrawn'),
     revoke: async (id, user) => count(await service.revoke(id, user), 'revoked'),

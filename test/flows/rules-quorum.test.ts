@@ -60,6 +60,17 @@ const approvalRows = (id: string) =>
     'SELECT approver FROM pgsessions.rule_approvals WHERE rule_id = $1 ORDER BY approved_at',
     [id],
   );
+/** pgsessions_rule_decisions_total by decision, from GET /metrics. */
+async function decisions(): Promise<Record<'approval_recorded' | 'approved' | 'refused_self_approval', number>> {
+  const text = await (await fetch(`http://127.0.0.1:${app.port}/metrics`)).text();
+  const value = (d: string) =>
+    Number(new RegExp(`pgsessions_rule_decisions_total\\{decision="${d}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
+  return {
+    approval_recorded: value('approval_recorded'),
+    approved: value('approved'),
+    refused_self_approval: value('refused_self_approval'),
+  };
+}
 const events = async (id: string) => (await rules.audit(id)).map((e) => e.event);
 /** The rule's message as last shown (its latest chat.update). */
 const shown = (ts: string) => {
@@ -110,6 +121,7 @@ test('a terminate rule under terminate:2 acts only once two people besides its p
 
 test('the proposer is refused, the same approver twice counts once, the list shows the progress, and a deny ends it', async () => {
   const { id } = await propose();
+  const before = await decisions();
   const own = await rules.approve(id, REQUESTER);
   assert.match(own, /You proposed this rule/, own);
   assert.match(await rules.approve(id, APPROVER), /1 of 2 approvals/);
@@ -121,6 +133,14 @@ test('the proposer is refused, the same approver twice counts once, the list sho
   );
   assert.equal((await events(id)).filter((e) => e === 'rule_approval_recorded').length, 1);
   assert.equal((await rules.rule(id)).status, 'proposed');
+  const after = await decisions();
+  assert.equal(
+    after.approval_recorded - before.approval_recorded,
+    2,
+    'both clicks of the approver are counted as such',
+  );
+  assert.equal(after.approved, before.approved, 'nothing was approved');
+  assert.equal(after.refused_self_approval - before.refused_self_approval, 1);
 
   const listed = await command(slack, app.port, 'rules', { user: APPROVER, channel: CHANNEL });
   assert.match(textOf(listed.body), /Needs 2 approvals/);
