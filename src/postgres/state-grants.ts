@@ -79,6 +79,11 @@ export const RUNTIME_GRANTS: readonly StateGrant[] = [
       'UPDATE (message_ts, state, claimed_by, claimed_at, ended_at, ended_by, end_why, outcome, end_binding)',
     why: 'maintenance drains (migration 010): what was recorded before closing a database cannot be changed afterwards',
   },
+  {
+    on: 'TABLE pgsessions.escalations',
+    privileges: 'SELECT, INSERT (subject_kind, subject_id, tier, replica)',
+    why: 'escalation (migration 018): each tier of a waiting request or proposal claimed once across replicas',
+  },
 ];
 
 const SQL_REVOKE_ALL = (role: string) => [
