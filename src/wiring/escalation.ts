@@ -11,11 +11,11 @@ import type { Binder } from '../domain/binding.js';
 import { escalateDue, type SweepResult } from '../domain/escalation.js';
 import type { ClusterConfig, Config } from '../config.js';
 import type { RequestMessagesPort } from '../domain/request-service.js';
+import type { RuleMessagesPort } from '../domain/rule-service.js';
 import type { Logger } from '../logger.js';
 import { createEscalationStore } from '../postgres/escalation-store.js';
 import type { AppendAuditIn } from '../postgres/request-store.js';
 import { createEscalationMessages } from '../slack/adapters/escalation-messages.js';
-import { createRuleMessages } from '../slack/adapters/rule-messages.js';
 import { webClientOptions } from '../slack/app.js';
 import { spellLog } from '../spell-log.js';
 import { perCluster } from './per-cluster.js';
@@ -26,6 +26,7 @@ export interface EscalationParts {
   client: WebClient;
   config: Config;
   requestMessages: RequestMessagesPort;
+  ruleMessages: RuleMessagesPort;
   /** The clusters served now, and each one's settings (a reloaded clusters file may add or remove escalation). */
   clusters: { names(): string[]; config(name: string): ClusterConfig | undefined };
   notices?: ApproverNoticesPort;
@@ -54,10 +55,9 @@ export function startEscalation(parts: EscalationParts): EscalationLoop {
     retryConfig: { retries: 0 },
   });
   const store = createEscalationStore(parts.statePool, parts.state.appendIn, parts.state.binder);
-  const ruleMessages = createRuleMessages(parts.client, once, log, parts.config.queryText);
   const messages = createEscalationMessages(once, {
     request: (r) => parts.requestMessages.update(r),
-    rule: (r) => ruleMessages.update(r),
+    rule: (r) => parts.ruleMessages.update(r),
   });
   const unsealedSeen = new Set<string>();
   const trouble = spellLog(log, 'escalation sweep failed; will try again', 'escalation sweeps work again');
