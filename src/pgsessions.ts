@@ -53,7 +53,6 @@ import { activeRuleCounts, watchedClusters, watchPort } from './wiring/watching.
 import { createRuleService } from './domain/rule-service.js';
 import { createRuleStore } from './postgres/rule-store.js';
 import { createDrains, sayDrainable } from './drains.js';
-
 import type { RunningApp, StartOptions } from './wiring/options.js';
 
 export type { RunningApp, StartOptions };
