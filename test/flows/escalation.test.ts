@@ -235,3 +235,27 @@ test('a pending request forged with the runtime password (no valid seal) is neve
     'nothing was posted about it anywhere',
   );
 });
+
+test('the runtime role cannot fake an escalation of a decided request, nor rewrite or remove one', async () => {
+  const channel = fresh('C');
+  const { id } = await ask(channel, 'fence');
+  await click(slack, app.port, ACTION.deny, id, as(APPROVER, channel));
+  await waitForStatus(db.url, id, ['denied']);
+  const attempt = async (sql: string, params: unknown[]) => {
+    try {
+      await stateQuery(runtimeUrl, sql, params);
+      return 'accepted';
+    } catch (error) {
+      return String((error as { code?: string }).code);
+    }
+  };
+  const insert = `INSERT INTO pgsessions.escalations (subject_kind, subject_id, tier, replica) VALUES ('request', $1, 1, 'x')`;
+  assert.equal(await attempt(insert, [id]), '42501', 'only a waiting subject is escalated');
+  assert.equal(
+    await attempt(`UPDATE pgsessions.escalations SET tier = 2 WHERE subject_id = $1`, [id]),
+    '42501',
+    'no UPDATE grant',
+  );
+  assert.equal(await attempt(`DELETE FROM pgsessions.escalations`, []), '42501', 'no DELETE grant');
+  assert.deepEqual(await escalationRows(id), []);
+});
