@@ -377,6 +377,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     rules,
     prune,
     interruptedAfterSeconds: options.interruptedAfterSeconds ?? 60,
+    escalation: { config, statePool, state, client, clusters, logger, ...dms },
     intervalMs: options.sweepIntervalMs ?? 10_000,
     log,
   });
