@@ -45,6 +45,8 @@ export interface Approval {
   approvedAt: string;
   /** A rule's end of life (a request's expiry is part of the request). */
   expiresAt: string | null;
+  /** The requester executed it alone (break-glass, migration 019): MACed, so it never passes for an approval. */
+  breakGlass?: boolean;
 }
 
 export interface Binder {
@@ -84,6 +86,7 @@ function requestBody(r: RequestBound, approval: Approval | null): string {
     quorum: QUORUM,
     approver: approval?.approver ?? null,
     approvedAt: approval?.approvedAt ?? null,
+    ...(approval?.breakGlass === true ? { breakGlass: true } : {}),
   });
 }
 

@@ -25,7 +25,7 @@ export const RUNTIME_GRANTS: readonly StateGrant[] = [
     on: 'TABLE pgsessions.requests',
     privileges:
       'SELECT, INSERT (cluster, action, targets, reason, requester, channel, expires_at, escalate_after_seconds, scope), ' +
-      'UPDATE (message_ts, status, decided_by, decided_at, result, executing_at, executed_at, binding)',
+      'UPDATE (message_ts, status, decided_by, decided_at, result, executing_at, executed_at, binding, break_glass)',
     why: 'requests and their decisions (never deleted); what was asked cannot be changed afterwards',
   },
   { on: 'TABLE pgsessions.audit_log', privileges: 'SELECT, INSERT', why: 'append-only: append and read, nothing else' },
