@@ -18,6 +18,7 @@ import {
 } from './postgres/pools.js';
 import { watchClustersFile } from './clusters-reload.js';
 import { perCluster } from './wiring/per-cluster.js';
+import { requestMessagesOf, wireBreakGlass } from './wiring/break-glass.js';
 import { type ClusterSettings, createLiveClusters } from './live-clusters.js';
 import { createStateStore } from './postgres/state-store.js';
 import { createSlackApp, webClientOptions } from './slack/app.js';
@@ -26,7 +27,6 @@ import { createReadService, type ReadDeps } from './domain/read-service.js';
 import { createFleetView } from './domain/fleet.js';
 import { createGroups } from './slack/adapters/groups.js';
 import { createPeople } from './slack/adapters/people.js';
-import { createRequestMessages } from './slack/adapters/request-messages.js';
 import type { AppServices } from './slack/services.js';
 import { WebClient } from '@slack/web-api';
 import { limitRequests } from './domain/rate-limit.js';
@@ -117,8 +117,8 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   if (home !== null) await sayChannelTrouble(channels, log);
   const groups = createGroups(client, logger.child({ module: 'groups' }));
   const { rulesFor, routingFor } = perCluster(config, (name) => clusters.config(name));
+  const requestMessages = requestMessagesOf(client, clientWithoutRetries, config.queryText, routingFor);
 
-  const requestMessages = createRequestMessages(client, clientWithoutRetries, config.queryText);
   const requestSettings = {
     readOnly: config.readOnly,
     ttlSeconds: config.approvalTtlSeconds,
@@ -198,6 +198,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     channels,
     drains,
   };
+  services.breakGlass = wireBreakGlass({ statePool, state, groups, client, logger }, requestSettings, service);
 
   const closePools = async () => {
     await Promise.all(watched.map((c) => c.reader.close()));

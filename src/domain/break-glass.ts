@@ -7,7 +7,7 @@ import { BREAK_GLASS_TEXT, READ_ONLY_TEXT } from './messages.js';
 import { ok, refused, type Outcome } from './outcome.js';
 import { isProtected, mayApprove, type GroupsPort } from './policy.js';
 import type { RequestSettings } from './request-service.js';
-import { breakGlassAllows, routingOf } from './routing.js';
+import { breakGlassAllows, routingOf, type RoutingSettings } from './routing.js';
 import type { KillRequest } from './types.js';
 
 /** A break-glass use as the audit log has it (the break_glass entry's seq). */
@@ -76,7 +76,7 @@ export interface BreakGlassDeps {
 }
 
 /** When break-glass opens for a request: its created_at plus the cluster's afterSeconds, or null when off. */
-export function breakGlassOpensAt(settings: RequestSettings, request: KillRequest): string | null {
+export function breakGlassOpensAt(settings: RoutingSettings, request: KillRequest): string | null {
   const routing = routingOf(settings, request.cluster);
   if (!breakGlassAllows(routing, request.action)) return null;
   const created = Date.parse(request.createdAt);

@@ -20,6 +20,7 @@ import {
 import { describeOutcome, describeResult } from './outcome.js';
 import { WALSENDER_WARNING } from './replication.js';
 import { drainPlanBlocks, drainStateBlocks, drainTitle } from './drain.js';
+import { breakGlassButton, breakGlassLine } from './break-glass.js';
 
 /** How many sessions of a terminate-all request are listed one by one. */
 export const MAX_LISTED_TARGETS = 30;
@@ -104,6 +105,7 @@ function isExpired(r: KillRequest, now: Date): boolean {
 /** The outcome line of a request that is no longer pending (mrkdwn). */
 function statusLine(r: KillRequest, now: Date): string | null {
   const by = r.decidedBy === null ? 'someone' : userMention(r.decidedBy);
+  if (r.decidedBy !== null && r.decidedBy === r.requester && r.status !== 'withdrawn') return breakGlassStatus(r, by);
   const at = r.decidedAt === null ? '' : ` at ${dateOr(r.decidedAt, '{time}', '')}`;
   switch (r.status) {
     case 'pending':
@@ -120,6 +122,13 @@ function statusLine(r: KillRequest, now: Date): string | null {
     case 'expired':
       return 'Expired unapproved.';
   }
+}
+
+/** Decided by its requester: a break-glass execution (migration 019), never an approval. */
+function breakGlassStatus(r: KillRequest, by: string): string {
+  const at = r.decidedAt === null ? '' : ` at ${dateOr(r.decidedAt, '{time}', '')}`;
+  const head = `:fire_extinguisher: Executed alone by ${by}${at} (break-glass)`;
+  return r.status === 'approved' ? `${head} — executing…` : `${head} — ${safeText(describeResult(r.result), 2000)}`;
 }
 
 /** Pack lines into as few sections as fit 3000 characters each. */
@@ -155,6 +164,8 @@ function scopeWords(scope: NonNullable<KillRequest['scope']>): string {
 export interface ApprovalMessageInput {
   request: KillRequest;
   now: Date;
+  /** When break-glass opens for this request (docs/approvals.md); absent or null: it does not apply. */
+  breakGlassAt?: string | null;
 }
 
 const contextLine = (text: string): KnownBlock => ({ type: 'context', elements: [{ type: 'mrkdwn', text }] });
@@ -196,7 +207,7 @@ function targetBlocks(r: KillRequest): KnownBlock[] {
 }
 
 /** Approve / Deny / Withdraw while the request can be decided. */
-function decisionBlocks(r: KillRequest): KnownBlock[] {
+function decisionBlocks(r: KillRequest, breakGlassAt: string | null): KnownBlock[] {
   const decision: Button[] = [
     {
       type: 'button',
@@ -214,9 +225,11 @@ function decisionBlocks(r: KillRequest): KnownBlock[] {
     },
     { type: 'button', action_id: ACTION.withdraw, text: { type: 'plain_text', text: 'Withdraw' }, value: r.id },
   ];
+  if (breakGlassAt) decision.push(breakGlassButton(r.id));
   return [
     { type: 'actions', block_id: BLOCK.decision, elements: decision },
     contextLine('Waiting for an approver other than the requester. The requester may withdraw.'),
+    ...(breakGlassAt ? [breakGlassLine(breakGlassAt)] : []),
   ];
 }
 
@@ -247,7 +260,7 @@ export function buildApprovalMessage(input: ApprovalMessageInput): RenderedMessa
     ...targetBlocks(r),
   ];
   if (r.action === 'terminate_walsender') blocks.push(contextLine(WALSENDER_WARNING));
-  if (pendingLive) blocks.push(...decisionBlocks(r));
+  if (pendingLive) blocks.push(...decisionBlocks(r, input.breakGlassAt ?? null));
   else if (status !== null) blocks.push(contextLine(truncate(status, LIMITS.sectionText)));
   if (r.action === 'drain') blocks.push(...drainStateBlocks(r));
   blocks.push(...outcomeBlocks(r));
