@@ -18,7 +18,8 @@ import {
 } from './postgres/pools.js';
 import { watchClustersFile } from './clusters-reload.js';
 import { perCluster } from './wiring/per-cluster.js';
-import { requestMessagesOf, wireBreakGlass } from './wiring/break-glass.js';
+import { wireNotices } from './wiring/notices.js';
+import { breakGlassAt, wireBreakGlass } from './wiring/break-glass.js';
 import { type ClusterSettings, createLiveClusters } from './live-clusters.js';
 import { createStateStore } from './postgres/state-store.js';
 import { createSlackApp, webClientOptions } from './slack/app.js';
@@ -52,7 +53,6 @@ import { createRateLimiters } from './wiring/rate-limits.js';
 import { activeRuleCounts, watchedClusters, watchPort } from './wiring/watching.js';
 import { createRuleService } from './domain/rule-service.js';
 import { createRuleStore } from './postgres/rule-store.js';
-import { createRuleMessages } from './slack/adapters/rule-messages.js';
 import { createDrains, sayDrainable } from './drains.js';
 
 import type { RunningApp, StartOptions } from './wiring/options.js';
@@ -117,8 +117,8 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   if (home !== null) await sayChannelTrouble(channels, log);
   const groups = createGroups(client, logger.child({ module: 'groups' }));
   const { rulesFor, routingFor } = perCluster(config, (name) => clusters.config(name));
-  const requestMessages = requestMessagesOf(client, clientWithoutRetries, config.queryText, routingFor);
-
+  const dms = wireNotices(config, client, clientWithoutRetries, groups, statePool, logger, breakGlassAt(routingFor));
+  const requestMessages = dms.requestMessages;
   const requestSettings = {
     readOnly: config.readOnly,
     ttlSeconds: config.approvalTtlSeconds,
@@ -145,6 +145,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     state,
     cluster: (name) => clusters.get(name),
     messages: requestMessages,
+    notices: dms.notices,
     groups,
     settings: requestSettings,
     isUnreachable: isConnectionError,
@@ -198,7 +199,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     channels,
     drains,
   };
-  services.breakGlass = wireBreakGlass({ statePool, state, groups, client, logger }, requestSettings, service);
+  services.breakGlass = wireBreakGlass({ statePool, state, groups, client, logger, ...dms }, requestSettings, service);
 
   const closePools = async () => {
     await Promise.all(watched.map((c) => c.reader.close()));
@@ -215,7 +216,8 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   const ruleService = createRuleService({
     store: createRuleStore(statePool, state.appendIn, state.binder),
     cluster: (name) => clusters.get(name),
-    messages: createRuleMessages(client, clientWithoutRetries, logger.child({ module: 'rules' }), config.queryText),
+    messages: dms.ruleMessages,
+    notices: dms.notices,
     groups,
     settings: {
       readOnly: config.readOnly,

@@ -5,16 +5,15 @@ import type pg from 'pg';
 import type { WebClient } from '@slack/web-api';
 import { breakGlassOpensAt, createBreakGlassService, type BreakGlassService } from '../domain/break-glass.js';
 import type { GroupsPort } from '../domain/policy.js';
-import type { RequestMessagesPort, RequestService, RequestSettings } from '../domain/request-service.js';
-import type { QueryTextMode } from '../domain/policy.js';
-import { createRequestMessages } from '../slack/adapters/request-messages.js';
+import type { RequestService, RequestSettings } from '../domain/request-service.js';
 import type { KillRequest } from '../domain/types.js';
 import type { RoutingSettings } from '../domain/routing.js';
 import type { Binder } from '../domain/binding.js';
 import type { Logger } from '../logger.js';
 import { createBreakGlassStore } from '../postgres/break-glass-store.js';
 import type { AppendAuditIn } from '../postgres/request-store.js';
-import { createBreakGlassMessages, type SayPort } from '../slack/adapters/break-glass-messages.js';
+import { createBreakGlassMessages } from '../slack/adapters/break-glass-messages.js';
+import type { ApproverNoticesPort } from '../domain/approver-notices.js';
 
 export interface BreakGlassWiring {
   statePool: pg.Pool;
@@ -22,8 +21,8 @@ export interface BreakGlassWiring {
   groups: GroupsPort;
   client: WebClient;
   logger: Logger;
-  /** The approver notices' plain DM (ApproverNoticesPort.say), when wired. */
-  say?: SayPort;
+  /** The approver notices (their plain DM, `say`), when wired. */
+  notices?: Pick<ApproverNoticesPort, 'say'>;
 }
 
 /** requests: the unwrapped request service (not rate-limited: the approval is already recorded). */
@@ -38,18 +37,14 @@ export function wireBreakGlass(
     groups: w.groups,
     execute: (request) => requests.executeApproved(request),
     get: (id) => w.state.get(id),
-    tell: createBreakGlassMessages(w.client, w.logger.child({ module: 'break-glass' }), w.say),
+    tell: createBreakGlassMessages(
+      w.client,
+      w.logger.child({ module: 'break-glass' }),
+      w.notices ? (people, message) => w.notices!.say(people, message) : undefined,
+    ),
   });
 }
 
-/** The request messages, with the Break glass button where and when break-glass applies. */
-export function requestMessagesOf(
-  client: WebClient,
-  once: WebClient,
-  queryText: QueryTextMode,
-  routing: RoutingSettings['routing'],
-): RequestMessagesPort {
-  return createRequestMessages(client, once, queryText, (request) =>
-    breakGlassOpensAt(routing ? { routing } : {}, request),
-  );
-}
+/** When break-glass opens for a request, for its channel message (null: it does not apply). */
+export const breakGlassAt = (routing: RoutingSettings['routing']) => (request: KillRequest) =>
+  breakGlassOpensAt(routing ? { routing } : {}, request);
