@@ -19,6 +19,7 @@ import {
 import { watchClustersFile } from './clusters-reload.js';
 import { perCluster } from './wiring/per-cluster.js';
 import { wireNotices } from './wiring/notices.js';
+import { breakGlassAt, wireBreakGlass } from './wiring/break-glass.js';
 import { type ClusterSettings, createLiveClusters } from './live-clusters.js';
 import { createStateStore } from './postgres/state-store.js';
 import { createSlackApp, webClientOptions } from './slack/app.js';
@@ -117,8 +118,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   if (home !== null) await sayChannelTrouble(channels, log);
   const groups = createGroups(client, logger.child({ module: 'groups' }));
   const { rulesFor, routingFor } = perCluster(config, (name) => clusters.config(name));
-
-  const dms = wireNotices(config, client, clientWithoutRetries, groups, statePool, logger);
+  const dms = wireNotices(config, client, clientWithoutRetries, groups, statePool, logger, breakGlassAt(routingFor));
   const requestMessages = dms.requestMessages;
   const requestSettings = {
     readOnly: config.readOnly,
@@ -200,6 +200,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     channels,
     drains,
   };
+  services.breakGlass = wireBreakGlass({ statePool, state, groups, client, logger, ...dms }, requestSettings, service);
 
   const closePools = async () => {
     await Promise.all(watched.map((c) => c.reader.close()));

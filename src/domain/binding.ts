@@ -51,6 +51,8 @@ export interface Approval {
   expiresAt: string | null;
   /** A request or rule with a quorum above 1: every approver counted (sorted in the binding). */
   approvers?: readonly string[];
+  /** The requester executed it alone (break-glass, migration 019): MACed, so it never passes for an approval. */
+  breakGlass?: boolean;
 }
 
 /** One approval counted towards a request's quorum (a row of pgsessions.request_approvals). */
@@ -105,6 +107,7 @@ function requestBody(r: RequestBound, approval: Approval | null): string {
     quorum,
     approver: approval?.approver ?? null,
     approvedAt: approval?.approvedAt ?? null,
+    ...(approval?.breakGlass === true ? { breakGlass: true } : {}),
   });
 }
 

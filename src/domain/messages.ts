@@ -219,3 +219,29 @@ export const RULE_QUORUM_WORDS = {
   forgedApproval: (approver: string) =>
     `an approval row in the name of ${approver} does not carry pgsessions\u2019 MAC: it was written without the key and is not counted`,
 } as const;
+
+// ---- break-glass (docs/approvals.md "Break-glass") -------------------------------------------------------
+
+/** A user id as the audit log has it, mentioned only when it looks like one (the row is the database's). */
+const mentionOf = (user: string): string => (/^[UW][A-Z0-9]{1,30}$/.test(user) ? `<@${user}>` : 'someone');
+
+export const BREAK_GLASS_TEXT = {
+  off: 'Break-glass is not enabled for this kind of action on this cluster (PGSESSIONS_BREAK_GLASS): it waits for an approver. Nothing was executed.',
+  notRequester:
+    'Only the requester may break the glass on their own request; an approver decides with Approve or Deny.',
+  protected:
+    'This request touches a protected role or application (PGSESSIONS_PROTECTED_ROLES / _APPS): break-glass never applies to it.',
+  notFound: 'That request no longer exists. Nothing was executed.',
+  decided: 'This request was already decided: there is nothing left to break the glass on.',
+  expired: 'This request expired unapproved: ask again. Nothing was executed.',
+  tooEarly: (when: string) =>
+    `Too early: break-glass opens at ${when} if nobody has decided by then. Until then an approver decides. Nothing was executed.`,
+  reasonRequired: 'Say why you execute this alone: the reason is required, and every approver will read it.',
+  reasonTooLong: 'The reason is too long: at most 500 characters.',
+  tampered:
+    'This request was changed in the state database without pgsessions\u2019 key since it was made (its seal does not match): nothing was executed. The tampering is in the audit log.',
+  selfReview: 'You broke the glass on this request: another approver has to review it.',
+  notApprover: 'Only an approver of this cluster can review a break-glass use (PGSESSIONS_APPROVERS).',
+  notUsed: 'This request was not executed by break-glass: there is nothing to review.',
+  alreadyReviewed: (by: string) => `This break-glass use was already reviewed by ${mentionOf(by)}.`,
+} as const;

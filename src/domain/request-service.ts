@@ -135,6 +135,13 @@ export function createRequestService(deps: RequestDeps) {
     expireDue: () => expireDue(deps),
     reconcile: (olderThanSeconds: number) => reconcile(deps, olderThanSeconds),
     listPending: (cluster?: string) => deps.state.listPending(cluster),
+    /** An approval written elsewhere (break-glass): shown, then executed by the one path. */
+    executeApproved: (request: KillRequest) =>
+      execute(
+        deps,
+        request,
+        deps.messages.update(request).catch(() => undefined),
+      ),
   };
 }
 

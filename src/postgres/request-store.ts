@@ -66,6 +66,8 @@ const approvalOf = (r: KillRequest) => ({
   approver: r.decidedBy ?? '',
   approvedAt: r.decidedAt ?? '',
   expiresAt: null,
+  // Decided by its requester: only break-glass may (migration 019), and its binding says so.
+  breakGlass: r.decidedBy !== null && r.decidedBy === r.requester,
 });
 
 /** What every request operation works with: the state pool, the audit append and the binder. */

@@ -25,7 +25,7 @@ export const RUNTIME_GRANTS: readonly StateGrant[] = [
     on: 'TABLE pgsessions.requests',
     privileges:
       'SELECT, INSERT (cluster, action, targets, reason, requester, channel, expires_at, escalate_after_seconds, scope, quorum), ' +
-      'UPDATE (message_ts, status, decided_by, decided_at, result, executing_at, executed_at, binding)',
+      'UPDATE (message_ts, status, decided_by, decided_at, result, executing_at, executed_at, binding, break_glass)',
     why: 'requests and their decisions (never deleted); what was asked cannot be changed afterwards',
   },
   {

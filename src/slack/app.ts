@@ -19,6 +19,7 @@ import { registerRelief } from './listeners/relief.js';
 import { registerRuleActions } from './listeners/rule-actions.js';
 import { registerDrainActions } from './listeners/drain.js';
 import { registerHome } from './listeners/home.js';
+import { registerBreakGlass } from './listeners/break-glass.js';
 import type { AppServices } from './services.js';
 import { workspaceGuard } from './guards/workspace-guard.js';
 
@@ -161,6 +162,7 @@ function registerListeners(app: BoltApp, services: AppServices, logger: Logger):
   registerRuleActions(app, services, logger.child({ module: 'rule-actions' }));
   registerDrainActions(app, services.drains, logger.child({ module: 'drain-actions' }));
   registerHome(app, services, logger.child({ module: 'home' }));
+  registerBreakGlass(app, services, logger.child({ module: 'break-glass' }));
 }
 
 /** Starts the app; resolves with the server it listens on (HTTP mode, or /healthz beside Socket Mode). */

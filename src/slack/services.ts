@@ -13,6 +13,7 @@ import type { ChannelHealth } from './adapters/channel-health.js';
 import type { FleetView } from '../domain/fleet.js';
 import type { DrainService } from '../domain/drain-service.js';
 import type { HomeTabPort } from '../domain/home.js';
+import type { BreakGlassService } from '../domain/break-glass.js';
 
 export interface AppServices {
   readOnly: boolean;
@@ -41,4 +42,6 @@ export interface AppServices {
   drains?: DrainService;
   /** The App Home tab (docs/approvals.md): published when opened, republished on every change. */
   home?: HomeTabPort;
+  /** Break-glass (docs/approvals.md): the requester's lone execution, its review, the unreviewed uses. */
+  breakGlass?: BreakGlassService;
 }

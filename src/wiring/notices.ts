@@ -8,6 +8,7 @@ import type { GroupsPort } from '../domain/policy.js';
 import type { RequestMessagesPort } from '../domain/request-service.js';
 import type { RuleMessagesPort } from '../domain/rule-service.js';
 import type { Logger } from '../logger.js';
+import type { KillRequest } from '../domain/types.js';
 import { createApproverMessagesStore } from '../postgres/approver-messages-store.js';
 import { createApproverNotices } from '../slack/adapters/approver-notices.js';
 import { createRequestMessages } from '../slack/adapters/request-messages.js';
@@ -26,6 +27,8 @@ export function wireNotices(
   groups: GroupsPort,
   statePool: pg.Pool,
   logger: Logger,
+  /** When break-glass opens for a request (src/wiring/break-glass.ts), for the Break glass button. */
+  breakGlassAt?: (request: KillRequest) => string | null,
 ): NoticesWiring {
   const notices = createApproverNotices({
     client,
@@ -37,7 +40,7 @@ export function wireNotices(
   });
   return {
     notices,
-    requestMessages: createRequestMessages(client, once, config.queryText, notices),
+    requestMessages: createRequestMessages(client, once, config.queryText, notices, breakGlassAt),
     ruleMessages: createRuleMessages(client, once, logger.child({ module: 'rules' }), config.queryText, notices),
   };
 }

@@ -13,6 +13,8 @@ import { slackErrorCode } from './slack-errors.js';
 
 export function outcomeSentence(request: KillRequest): string {
   const who = request.decidedBy ? userMention(request.decidedBy) : 'nobody';
+  if (request.decidedBy !== null && request.decidedBy === request.requester && request.status !== 'withdrawn')
+    return `${userMention(request.requester)} executed alone (break-glass): ${safeText(describeResult(request.result), 2000)}`;
   switch (request.status) {
     case 'executed':
     case 'failed':
@@ -39,6 +41,8 @@ export function createRequestMessages(
   once: WebClient,
   queryText: QueryTextMode = 'full',
   notices?: ApproverNoticesPort,
+  /** When break-glass opens for a request (src/domain/break-glass.ts), null when it does not apply. */
+  breakGlassAt: (request: KillRequest) => string | null = () => null,
 ): RequestMessagesPort {
   // A request stores its query text shaped by the setting of its day; shape again with today's, so that
   // lowering PGSESSIONS_QUERY_TEXT also governs the messages of requests made before.
@@ -53,7 +57,9 @@ export function createRequestMessages(
   const tsOf = (request: KillRequest) => reposted.get(request.id) ?? request.messageTs;
   return {
     async post(request) {
-      const message = sealed(buildApprovalMessage({ request: shaped(request), now: new Date() }));
+      const message = sealed(
+        buildApprovalMessage({ request: shaped(request), now: new Date(), breakGlassAt: breakGlassAt(request) }),
+      );
       const posted = await once.chat.postMessage({
         channel: request.channel,
         text: message.text,
@@ -65,7 +71,9 @@ export function createRequestMessages(
     async update(request) {
       const ts = tsOf(request);
       if (!ts) return;
-      const message = sealed(buildApprovalMessage({ request: shaped(request), now: new Date() }));
+      const message = sealed(
+        buildApprovalMessage({ request: shaped(request), now: new Date(), breakGlassAt: breakGlassAt(request) }),
+      );
       try {
         await client.chat.update({ channel: request.channel, ts, text: message.text, blocks: message.blocks });
       } catch (error) {

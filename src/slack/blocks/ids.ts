@@ -23,6 +23,9 @@ export const ACTION = {
   ruleRevoke: 'pgs_rule_revoke',
   // End drain now, on a drain request's message: carries only the drain id.
   drainEnd: 'pgs_drain_end',
+  // Break-glass (docs/approvals.md): the requester's lone execution, and an approver's review; a request id each.
+  breakGlass: 'pgs_break_glass',
+  breakGlassReviewed: 'pgs_break_glass_reviewed',
 } as const;
 export type ActionId = (typeof ACTION)[keyof typeof ACTION];
 
@@ -31,6 +34,7 @@ export const VIEW = {
   request: 'pgs_request_modal',
   stormRequest: 'pgs_storm_request_modal',
   reliefRequest: 'pgs_relief_request_modal',
+  breakGlass: 'pgs_break_glass_modal',
 } as const;
 
 /** block_id / action_id of the request modal's inputs (view.state.values[block][action]). */
@@ -41,6 +45,8 @@ export const INPUT = {
   escalateAction: 'pgs_escalate_choice',
   includeActiveBlock: 'pgs_include_active',
   includeActiveAction: 'pgs_include_active_choice',
+  breakGlassBlock: 'pgs_break_glass_why',
+  breakGlassAction: 'pgs_break_glass_why_input',
 } as const;
 
 /** block_id of the actions block holding Approve / Deny / Withdraw on a request message. */

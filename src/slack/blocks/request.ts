@@ -21,6 +21,7 @@ import { describeOutcome, describeResult } from './outcome.js';
 import { WALSENDER_WARNING } from './replication.js';
 import { drainPlanBlocks, drainStateBlocks, drainTitle } from './drain.js';
 import { approvedBy, waitingLine } from './quorum-progress.js';
+import { breakGlassButton, breakGlassLine } from './break-glass.js';
 
 /** How many sessions of a terminate-all request are listed one by one. */
 export const MAX_LISTED_TARGETS = 30;
@@ -105,6 +106,8 @@ function isExpired(r: KillRequest, now: Date): boolean {
 /** The outcome line of a request that is no longer pending (mrkdwn). */
 function statusLine(r: KillRequest, now: Date): string | null {
   const decider = r.decidedBy === null ? 'someone' : userMention(r.decidedBy);
+  if (r.decidedBy !== null && r.decidedBy === r.requester && r.status !== 'withdrawn')
+    return breakGlassStatus(r, decider);
   const by = r.status === 'denied' ? decider : approvedBy(r, decider);
   const at = r.decidedAt === null ? '' : ` at ${dateOr(r.decidedAt, '{time}', '')}`;
   switch (r.status) {
@@ -122,6 +125,13 @@ function statusLine(r: KillRequest, now: Date): string | null {
     case 'expired':
       return 'Expired unapproved.';
   }
+}
+
+/** Decided by its requester: a break-glass execution (migration 019), never an approval. */
+function breakGlassStatus(r: KillRequest, by: string): string {
+  const at = r.decidedAt === null ? '' : ` at ${dateOr(r.decidedAt, '{time}', '')}`;
+  const head = `:fire_extinguisher: Executed alone by ${by}${at} (break-glass)`;
+  return r.status === 'approved' ? `${head} — executing…` : `${head} — ${safeText(describeResult(r.result), 2000)}`;
 }
 
 /** Pack lines into as few sections as fit 3000 characters each. */
@@ -157,6 +167,8 @@ function scopeWords(scope: NonNullable<KillRequest['scope']>): string {
 export interface ApprovalMessageInput {
   request: KillRequest;
   now: Date;
+  /** When break-glass opens for this request (docs/approvals.md); absent or null: it does not apply. */
+  breakGlassAt?: string | null;
 }
 
 const contextLine = (text: string): KnownBlock => ({ type: 'context', elements: [{ type: 'mrkdwn', text }] });
@@ -198,7 +210,7 @@ function targetBlocks(r: KillRequest): KnownBlock[] {
 }
 
 /** Approve / Deny / Withdraw while the request can be decided. */
-function decisionBlocks(r: KillRequest): KnownBlock[] {
+function decisionBlocks(r: KillRequest, breakGlassAt: string | null): KnownBlock[] {
   const decision: Button[] = [
     {
       type: 'button',
@@ -216,7 +228,12 @@ function decisionBlocks(r: KillRequest): KnownBlock[] {
     },
     { type: 'button', action_id: ACTION.withdraw, text: { type: 'plain_text', text: 'Withdraw' }, value: r.id },
   ];
-  return [{ type: 'actions', block_id: BLOCK.decision, elements: decision }, contextLine(waitingLine(r))];
+  if (breakGlassAt) decision.push(breakGlassButton(r.id));
+  return [
+    { type: 'actions', block_id: BLOCK.decision, elements: decision },
+    contextLine(waitingLine(r)),
+    ...(breakGlassAt ? [breakGlassLine(breakGlassAt)] : []),
+  ];
 }
 
 /** Per-target outcomes when there were several (a single one is already in the status line). */
@@ -246,7 +263,7 @@ export function buildApprovalMessage(input: ApprovalMessageInput): RenderedMessa
     ...targetBlocks(r),
   ];
   if (r.action === 'terminate_walsender') blocks.push(contextLine(WALSENDER_WARNING));
-  if (pendingLive) blocks.push(...decisionBlocks(r));
+  if (pendingLive) blocks.push(...decisionBlocks(r, input.breakGlassAt ?? null));
   else if (status !== null) blocks.push(contextLine(truncate(status, LIMITS.sectionText)));
   if (r.action === 'drain') blocks.push(...drainStateBlocks(r));
   blocks.push(...outcomeBlocks(r));

@@ -10,6 +10,7 @@ import { sealed, type RenderedMessage } from '../blocks/mrkdwn.js';
 import { buildReadAnswer, readFailureText } from '../blocks/read.js';
 import { withShareButton } from '../blocks/share.js';
 import { buildRulesList } from '../blocks/rule.js';
+import { withUnreviewed } from '../blocks/break-glass.js';
 import { withChannelProblems } from '../blocks/channels.js';
 import type { AppServices } from '../services.js';
 import { tellPerson, troubleSentence } from '../adapters/tell.js';
@@ -69,9 +70,14 @@ export async function answerRead(command: ParsedCommand, reader: Reader, service
     queryHidden: services.queryText === 'none',
     ...(services.audit ? { audit: services.audit } : {}),
   });
-  // `status` also says which channels refuse posts, asked of Slack now.
-  if (command.kind === 'status' && services.channels)
-    return ok(withChannelProblems(message, await services.channels.check()));
+  // `status` also lists unreviewed break-glass uses on the clusters shown, and which channels refuse posts.
+  if (command.kind === 'status') {
+    const shown = result.value.kind === 'status' ? result.value.clusters.map((c) => c.name) : [];
+    const listed = services.breakGlass
+      ? withUnreviewed(message, await services.breakGlass.listUnreviewed(shown))
+      : message;
+    return ok(services.channels ? withChannelProblems(listed, await services.channels.check()) : listed);
+  }
   if (command.kind === 'top') return ok(await withDrains(message, command.cluster, services));
   return ok(message);
 }
