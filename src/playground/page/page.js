@@ -102,10 +102,27 @@ function render(state) {
   banner.classList.toggle('danger', b.mode !== 'demo' && !b.readOnly);
   $('reset').hidden = !state.canReset;
 
+  // A direct message with the app has two tabs, as in Slack: Home (the app's views.publish) and Messages.
+  const home = inDm && state.tab === 'home';
   $('channels').replaceChildren(
     ...state.channels.map((c) => conversationButton(c, c.id === state.channel, `#${c.name}`)),
   );
-  $('dms').replaceChildren(...state.dms.map((c) => conversationButton(c, c.id === state.channel, c.name)));
+  $('dms').replaceChildren(
+    ...state.dms.map((c) => {
+      const li = conversationButton(c, c.id === state.channel, c.name);
+      // Unread, as Slack marks it: a message newer than the last one this person saw in the conversation.
+      const key = `pgs-seen-${view.as}`;
+      if (c.id === state.channel && !home) sessionStorage.setItem(key, c.latest ?? '');
+      const seen = sessionStorage.getItem(key) ?? '';
+      if (c.latest && Number(c.latest) > Number(seen || 0)) {
+        const badge = document.createElement('span');
+        badge.className = 'badge';
+        badge.textContent = 'new';
+        li.querySelector('button').append(' ', badge);
+      }
+      return li;
+    }),
+  );
   const dm = state.dms.find((c) => c.id === state.channel);
   const name = dm ? dm.name : `#${state.channels.find((c) => c.id === state.channel)?.name ?? state.channel}`;
   $('channel-title').textContent = name;
@@ -113,8 +130,6 @@ function render(state) {
   $('message').setAttribute('aria-label', `Message ${name}`);
   $('message').placeholder = `Message ${name}`;
 
-  // A direct message with the app has two tabs, as in Slack: Home (the app's views.publish) and Messages.
-  const home = inDm && state.tab === 'home';
   $('tabs').hidden = !inDm;
   $('tab-home').setAttribute('aria-selected', String(home));
   $('tab-messages').setAttribute('aria-selected', String(inDm && !home));
