@@ -14,7 +14,7 @@ import type { Action, KillRequest, TargetSnapshot } from './types.js';
 export const BINDING_OFF =
   'PGSESSIONS_AUDIT_KEY is not set: whoever holds the state database\u2019s password can approve a kill or a standing rule in the database, without any person approving, and pgsessions will act on it.';
 
-/** How many distinct people approve (today: one approver besides the requester or proposer). */
+/** How many distinct people approve by default (one approver besides the requester or proposer). */
 export const QUORUM = 1;
 
 /** What a request authorises, as the state database stores it. */
@@ -28,6 +28,8 @@ export interface RequestBound {
   escalateAfterSeconds: number | null;
   createdAt: string;
   expiresAt: string;
+  /** Distinct approvers needed (absent: QUORUM); covered only above 1, so older seals still verify. */
+  quorum?: number;
 }
 
 /** What a rule authorises: its full definition. */
@@ -45,6 +47,15 @@ export interface Approval {
   approvedAt: string;
   /** A rule's end of life (a request's expiry is part of the request). */
   expiresAt: string | null;
+  /** A request with a quorum above 1: every approver counted (sorted in the binding). */
+  approvers?: readonly string[];
+}
+
+/** One approval counted towards a request's quorum (a row of pgsessions.request_approvals). */
+export interface ApprovalRowBound {
+  requestId: string;
+  approver: string;
+  approvedAt: string;
 }
 
 export interface Binder {
@@ -57,6 +68,8 @@ export interface Binder {
    * back (migration 009): the database role can write an outcome, not this MAC.
    */
   outcome(o: OutcomeBound): string;
+  /** One approval row of a request with a quorum: only a row carrying this is counted. */
+  approval(a: ApprovalRowBound): string;
 }
 
 /** A rule execution's outcome: which claim (its id is its rule's: the role cannot update rule_id) ended how. */
@@ -66,7 +79,11 @@ export interface OutcomeBound {
 }
 
 function requestBody(r: RequestBound, approval: Approval | null): string {
+  const quorum = r.quorum ?? QUORUM;
+  // Above 1 the approvers counted are bound too; at 1 the body is exactly what it always was.
+  const counted = quorum > QUORUM ? { approvers: [...(approval?.approvers ?? [])].sort() } : {};
   return canonicalJson({
+    ...counted,
     kind: 'request',
     id: r.id,
     cluster: r.cluster,
@@ -81,7 +98,7 @@ function requestBody(r: RequestBound, approval: Approval | null): string {
     escalateAfterSeconds: r.escalateAfterSeconds,
     createdAt: r.createdAt,
     expiresAt: r.expiresAt,
-    quorum: QUORUM,
+    quorum,
     approver: approval?.approver ?? null,
     approvedAt: approval?.approvedAt ?? null,
   });
@@ -122,6 +139,8 @@ export function createBinder(key: Uint8Array | null): Binder {
     rule: (r, approval) => mac(ruleBody(r, approval)),
     outcome: (o) =>
       mac(canonicalJson({ kind: 'rule_execution_outcome', executionId: o.executionId, outcome: o.outcome })),
+    approval: (a) =>
+      mac(canonicalJson({ kind: 'request_approval', requestId: a.requestId, approver: a.approver, at: a.approvedAt })),
   };
 }
 

@@ -24,6 +24,7 @@ import {
 } from './drain.js';
 import { isProtected, mayApprove, mayRequest, type GroupsPort } from './policy.js';
 import { snapshot } from './request-asks.js';
+import { quorumFor, routingOf } from './routing.js';
 import type { ClusterPort, RequestSettings } from './request-service.js';
 import type { RequestStorePort } from './state-ports.js';
 import type { ExecutionResult, KillRequest, SessionRow, TargetOutcome } from './types.js';
@@ -107,6 +108,8 @@ function drainRequests(deps: DrainDeps) {
       escalateAfterSeconds: ask.windowSeconds,
       scope: { database: ask.database },
       ttlSeconds: settings.ttlSeconds,
+      // A drain ends sessions: it needs the terminate quorum, approved through the same code as any request.
+      quorum: quorumFor(routingOf(settings, ask.cluster), 'drain'),
     });
     const shown = { ...created, result: { outcomes: [], message: plan.join('\n') } };
     try {

@@ -60,6 +60,7 @@ export const FAILURE_MESSAGES = {
   not_approver: 'Only an approver can do that (PGSESSIONS_APPROVERS).',
   self_approval: 'You made this request: a second person has to approve it.',
   already_decided: 'This request was already decided.',
+  already_approved: 'You already approved this request;',
   expired: 'This request has expired. Ask again if the session still needs to go.',
   not_found: 'That request does not exist.',
   not_the_requester: 'Only the requester can withdraw a request.',

@@ -28,6 +28,7 @@ export const REFUSAL_CODES = [
   'never_acts',
   'invalid_rule',
   'already_decided',
+  'already_approved',
   'expired',
   'not_found',
   'tampered',

@@ -13,6 +13,7 @@ import {
   type QueryTextMode,
 } from './policy.js';
 import type { ClusterPort, RequestDeps } from './request-service.js';
+import { quorumFor, routingOf } from './routing.js';
 import type { CreateRequestInput } from './state-ports.js';
 import type { BulkScope, KillRequest, ReliefScope, SessionRow, TargetSnapshot } from './types.js';
 
@@ -109,6 +110,7 @@ async function record(
     escalateAfterSeconds: request.escalateAfterSeconds,
     scope: request.scope,
     ttlSeconds: deps.settings.ttlSeconds,
+    quorum: quorumFor(routingOf(deps.settings, ask.cluster), request.action),
   });
   try {
     const ts = await deps.messages.post(created);

@@ -15,6 +15,7 @@ import {
   type SingleAsk,
 } from './request-asks.js';
 import { execute, reconcile, tell } from './request-execution.js';
+import { approvalRefused } from './quorum-refusals.js';
 import type { ClusterPort } from './ports.js';
 import type { RoutingSettings } from './routing.js';
 import type { StatePort } from './state-ports.js';
@@ -82,7 +83,12 @@ export async function approve(deps: RequestDeps, id: string, user: string): Prom
     return refuseRequest('read_only');
   }
   const decided = await state.approve(id, user);
-  if (!decided.ok) return refuseRequest(decided.code);
+  if (!decided.ok) return approvalRefused(decided);
+  // Counted towards the quorum, not yet reached: show the progress; nothing is executed.
+  if (decided.request.status === 'pending') {
+    await deps.messages.update(decided.request).catch(() => undefined);
+    return ok(decided.request);
+  }
   // Show "approved" without making the kill wait on Slack: a slow or failing Web API must not delay it.
   const shownApproved = deps.messages.update(decided.request).catch(() => undefined);
   return ok(await execute(deps, decided.request, shownApproved));

@@ -15,7 +15,14 @@ export type Decision<Code extends string> =
   | { ok: false; code: Code; request?: KillRequest };
 
 /** tampered: the request's seal does not match what its row says now (changed without the key); audited. */
-export type ApproveCode = 'not_found' | 'self_approval' | 'already_decided' | 'expired' | 'tampered';
+/** already_approved: this approver is already counted towards the request's quorum (request-approvals.ts). */
+export type ApproveCode =
+  | 'not_found'
+  | 'self_approval'
+  | 'already_decided'
+  | 'expired'
+  | 'tampered'
+  | 'already_approved';
 export type DenyCode = 'not_found' | 'already_decided' | 'expired';
 export type WithdrawCode = 'not_found' | 'not_requester' | 'already_decided' | 'expired';
 /**

@@ -250,4 +250,8 @@ export interface KillRequest {
   /** terminate_all: the filters the frozen list came from. */
   scope: RequestScope | null;
   result: ExecutionResult | null;
+  /** Distinct approvers needed, frozen when the request was made (absent: 1). */
+  quorum?: number;
+  /** Who approved so far, in order (a request with a quorum above 1; absent: none read). */
+  approvers?: string[];
 }

@@ -1,16 +1,18 @@
 // The SQL of pgsessions.requests. Every decision is one conditional UPDATE, so concurrent clicks, replicas and
 // restarts cannot approve or execute anything twice.
+import { APPROVERS } from './request-approvals-sql.js';
 import { utcText as ts } from './sql-text.js';
 
 export const REQUEST_COLUMNS = `
   id::text AS id, cluster, action, targets, reason, requester, channel, message_ts, status, decided_by,
   ${ts('decided_at')} AS decided_at, ${ts('created_at')} AS created_at, ${ts('expires_at')} AS expires_at,
-  escalate_after_seconds, scope, result, binding`;
+  escalate_after_seconds, scope, result, binding, quorum,
+  ${APPROVERS} AS approvers`;
 
 export const SQL_INSERT_REQUEST = `
   INSERT INTO pgsessions.requests
-    (cluster, action, targets, reason, requester, channel, expires_at, escalate_after_seconds, scope)
-  VALUES ($1, $2, $3::jsonb, $4, $5, $6, now() + make_interval(secs => $7), $8, $9::jsonb)
+    (cluster, action, targets, reason, requester, channel, expires_at, escalate_after_seconds, scope, quorum)
+  VALUES ($1, $2, $3::jsonb, $4, $5, $6, now() + make_interval(secs => $7), $8, $9::jsonb, coalesce($10::smallint, 1))
   RETURNING ${REQUEST_COLUMNS}`;
 
 export const SQL_SET_MESSAGE_TS = 'UPDATE pgsessions.requests SET message_ts = $2 WHERE id = $1';

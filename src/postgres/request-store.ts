@@ -30,6 +30,8 @@ import {
   SQL_SET_MESSAGE_TS,
   SQL_WITHDRAW,
 } from './request-sql.js';
+import { approveTowardsQuorum, claimedApproval, FORGED_APPROVAL_REASON } from './request-approvals.js';
+import { countsApprovals } from '../domain/quorum.js';
 import { toRequest } from './state-rows.js';
 import { inTransaction } from './transaction.js';
 
@@ -107,7 +109,7 @@ async function approveIn(
   db: RequestDb,
   id: string,
   approver: string,
-): Promise<{ approved?: KillRequest; tampered?: KillRequest } | null> {
+): Promise<Partial<Record<'approved' | 'recorded' | 'already' | 'tampered', KillRequest>> | null> {
   const { binder, appendAuditIn } = db;
   return inTransaction(db.pool, async (client) => {
     const { rows } = await client.query(SQL_LOCK_REQUEST, [id]);
@@ -120,6 +122,8 @@ async function approveIn(
       await appendAuditIn(client, requestTampering(asked, 'approval', mismatchReason(storedBinding(row), binder)));
       return { tampered: asked };
     }
+    const quorumDb = { binder, appendAuditIn, summary: requestSummary };
+    if (countsApprovals(asked)) return approveTowardsQuorum(client, quorumDb, asked, approver, String(row.now_at));
     const binding = binder.request(asked, { approver, approvedAt: String(row.now_at), expiresAt: null });
     const updated = await client.query(SQL_APPROVE, [id, approver, binding]);
     if (updated.rows.length === 0) return null;
@@ -149,7 +153,12 @@ async function markExecutingIn(
     const row = rows[0] as Record<string, unknown> | undefined;
     if (!row) return null;
     const r = toRequest(row);
-    if (!sameBinding(storedBinding(row), binder.request(r, approvalOf(r)))) {
+    const approval = countsApprovals(r) ? await claimedApproval(client, binder, r) : approvalOf(r);
+    if (approval === null) {
+      await appendAuditIn(client, requestTampering(r, 'execution', FORGED_APPROVAL_REASON));
+      return { tampered: r };
+    }
+    if (!sameBinding(storedBinding(row), binder.request(r, approval))) {
       await appendAuditIn(client, requestTampering(r, 'execution', mismatchReason(storedBinding(row), binder)));
       return { tampered: r };
     }
@@ -197,6 +206,7 @@ async function createRequest(db: RequestDb, input: CreateRequestInput): Promise<
       input.ttlSeconds,
       input.escalateAfterSeconds,
       input.scope === null ? null : JSON.stringify(input.scope),
+      input.quorum ?? null,
     ]);
     const request = toRequest(rows[0]);
     await client.query(SQL_SEAL_REQUEST, [request.id, db.binder.request(request, null)]);
@@ -240,7 +250,8 @@ async function approve(db: RequestDb, id: string, approver: string): Promise<Dec
   if (!UUID.test(id)) return { ok: false, code: 'not_found' };
   const decided = await approveIn(db, id, approver);
   if (decided?.tampered) return { ok: false, code: 'tampered', request: decided.tampered };
-  const request = decided?.approved;
+  if (decided?.already) return { ok: false, code: 'already_approved', request: decided.already };
+  const request = decided?.approved ?? decided?.recorded;
   if (request) return { ok: true, request };
   const why = await whyNot(db, id, undefined, approver);
   if (why.code === 'not_requester') return { ok: false, code: 'already_decided', request: why.request };

@@ -24,9 +24,14 @@ export const RUNTIME_GRANTS: readonly StateGrant[] = [
   {
     on: 'TABLE pgsessions.requests',
     privileges:
-      'SELECT, INSERT (cluster, action, targets, reason, requester, channel, expires_at, escalate_after_seconds, scope), ' +
+      'SELECT, INSERT (cluster, action, targets, reason, requester, channel, expires_at, escalate_after_seconds, scope, quorum), ' +
       'UPDATE (message_ts, status, decided_by, decided_at, result, executing_at, executed_at, binding)',
     why: 'requests and their decisions (never deleted); what was asked cannot be changed afterwards',
+  },
+  {
+    on: 'TABLE pgsessions.request_approvals',
+    privileges: 'SELECT, INSERT',
+    why: 'each approval counted towards a request’s quorum (migration 015): added, never changed',
   },
   { on: 'TABLE pgsessions.audit_log', privileges: 'SELECT, INSERT', why: 'append-only: append and read, nothing else' },
   { on: 'SEQUENCE pgsessions.audit_log_seq_seq', privileges: 'USAGE', why: 'number new audit entries' },

@@ -56,6 +56,8 @@ const RequestRowSchema = z.object({
   escalate_after_seconds: z.number().int().nullable(),
   scope: ScopeSchema.nullable(),
   result: ExecutionResultSchema.nullable(),
+  quorum: z.number().int().optional(),
+  approvers: z.array(z.string()).optional(),
 });
 
 const AuditRowSchema = z.object({
@@ -94,6 +96,9 @@ export function toRequest(row: unknown): KillRequest {
     escalateAfterSeconds: r.escalate_after_seconds,
     scope: r.scope,
     result: r.result,
+    // Only what differs from the two-person rule's defaults (quorum 1, nobody approved yet).
+    ...(r.quorum === undefined || r.quorum <= 1 ? {} : { quorum: r.quorum }),
+    ...(r.approvers === undefined || r.approvers.length === 0 ? {} : { approvers: r.approvers }),
   };
 }
 

@@ -20,6 +20,7 @@ import {
 import { describeOutcome, describeResult } from './outcome.js';
 import { WALSENDER_WARNING } from './replication.js';
 import { drainPlanBlocks, drainStateBlocks, drainTitle } from './drain.js';
+import { approvedBy, waitingLine } from './quorum-progress.js';
 
 /** How many sessions of a terminate-all request are listed one by one. */
 export const MAX_LISTED_TARGETS = 30;
@@ -103,7 +104,8 @@ function isExpired(r: KillRequest, now: Date): boolean {
 
 /** The outcome line of a request that is no longer pending (mrkdwn). */
 function statusLine(r: KillRequest, now: Date): string | null {
-  const by = r.decidedBy === null ? 'someone' : userMention(r.decidedBy);
+  const decider = r.decidedBy === null ? 'someone' : userMention(r.decidedBy);
+  const by = r.status === 'denied' ? decider : approvedBy(r, decider);
   const at = r.decidedAt === null ? '' : ` at ${dateOr(r.decidedAt, '{time}', '')}`;
   switch (r.status) {
     case 'pending':
@@ -214,10 +216,7 @@ function decisionBlocks(r: KillRequest): KnownBlock[] {
     },
     { type: 'button', action_id: ACTION.withdraw, text: { type: 'plain_text', text: 'Withdraw' }, value: r.id },
   ];
-  return [
-    { type: 'actions', block_id: BLOCK.decision, elements: decision },
-    contextLine('Waiting for an approver other than the requester. The requester may withdraw.'),
-  ];
+  return [{ type: 'actions', block_id: BLOCK.decision, elements: decision }, contextLine(waitingLine(r))];
 }
 
 /** Per-target outcomes when there were several (a single one is already in the status line). */
