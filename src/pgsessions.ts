@@ -18,6 +18,7 @@ import {
 } from './postgres/pools.js';
 import { watchClustersFile } from './clusters-reload.js';
 import { perCluster } from './wiring/per-cluster.js';
+import { wireNotices } from './wiring/notices.js';
 import { type ClusterSettings, createLiveClusters } from './live-clusters.js';
 import { createStateStore } from './postgres/state-store.js';
 import { createSlackApp, webClientOptions } from './slack/app.js';
@@ -26,7 +27,6 @@ import { createReadService, type ReadDeps } from './domain/read-service.js';
 import { createFleetView } from './domain/fleet.js';
 import { createGroups } from './slack/adapters/groups.js';
 import { createPeople } from './slack/adapters/people.js';
-import { createRequestMessages } from './slack/adapters/request-messages.js';
 import type { AppServices } from './slack/services.js';
 import { WebClient } from '@slack/web-api';
 import { limitRequests } from './domain/rate-limit.js';
@@ -52,7 +52,6 @@ import { createRateLimiters } from './wiring/rate-limits.js';
 import { activeRuleCounts, watchedClusters, watchPort } from './wiring/watching.js';
 import { createRuleService } from './domain/rule-service.js';
 import { createRuleStore } from './postgres/rule-store.js';
-import { createRuleMessages } from './slack/adapters/rule-messages.js';
 import { createDrains, sayDrainable } from './drains.js';
 
 import type { RunningApp, StartOptions } from './wiring/options.js';
@@ -118,7 +117,8 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   const groups = createGroups(client, logger.child({ module: 'groups' }));
   const { rulesFor, routingFor } = perCluster(config, (name) => clusters.config(name));
 
-  const requestMessages = createRequestMessages(client, clientWithoutRetries, config.queryText);
+  const dms = wireNotices(config, client, clientWithoutRetries, groups, statePool, logger);
+  const requestMessages = dms.requestMessages;
   const requestSettings = {
     readOnly: config.readOnly,
     ttlSeconds: config.approvalTtlSeconds,
@@ -145,6 +145,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     state,
     cluster: (name) => clusters.get(name),
     messages: requestMessages,
+    notices: dms.notices,
     groups,
     settings: requestSettings,
     isUnreachable: isConnectionError,
@@ -214,7 +215,8 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   const ruleService = createRuleService({
     store: createRuleStore(statePool, state.appendIn, state.binder),
     cluster: (name) => clusters.get(name),
-    messages: createRuleMessages(client, clientWithoutRetries, logger.child({ module: 'rules' }), config.queryText),
+    messages: dms.ruleMessages,
+    notices: dms.notices,
     groups,
     settings: {
       readOnly: config.readOnly,

@@ -115,7 +115,11 @@ async function record(
   try {
     const ts = await deps.messages.post(created);
     await deps.state.setMessageTs(created.id, ts);
-    return ok({ ...created, messageTs: ts });
+    const posted = { ...created, messageTs: ts };
+    // The approvers hear of it directly, without the requester's answer waiting for it; never fails the request.
+    const approvers = deps.settings.rules(created.cluster).approvers;
+    deps.notices?.tell({ kind: 'request', request: posted }, approvers, 0).catch(() => undefined);
+    return ok(posted);
   } catch {
     // Nobody could approve a request they cannot see: withdraw it rather than leave it dangling.
     await deps.state.withdraw(created.id, created.requester);

@@ -1,6 +1,7 @@
 // The two-person rule. A request names exactly the sessions that were seen (request-asks.ts); an approver
 // who is not the requester approves; only then is the target re-checked and signalled, once
 // (request-execution.ts). Expected outcomes are values with a sentence for the user; only real bugs throw.
+import type { ApproverNoticesPort } from './approver-notices.js';
 import { ok, type Outcome, type Trouble } from './outcome.js';
 import { mayApprove, type AccessRules, type GroupsPort, type Protection, type QueryTextMode } from './policy.js';
 import {
@@ -59,6 +60,8 @@ export interface RequestDeps {
   sleep?: (ms: number) => Promise<void>;
   /** Executes an approved drain (src/domain/drain-service.ts); absent, a drain request fails. */
   drain?(request: KillRequest): Promise<{ status: 'executed' | 'failed'; result: ExecutionResult }>;
+  /** Direct messages to the approvers (docs/approvals.md "Direct messages"); absent, only the channel hears. */
+  notices?: ApproverNoticesPort;
 }
 
 // ---- decisions -------------------------------------------------------------------------------------------

@@ -101,7 +101,10 @@ export async function propose(ctx: RuleContext, ask: Proposal): Promise<Outcome<
   try {
     const ts = await ctx.messages.post(rule, preview);
     await store.setMessageTs(rule.id, ts);
-    return ok({ ...rule, messageTs: ts });
+    const posted = { ...rule, messageTs: ts };
+    // The approvers hear of it directly, without the proposer's answer waiting for it; never fails the proposal.
+    ctx.notices?.tell({ kind: 'rule', rule: posted }, settings.rules(ask.cluster).approvers, 0).catch(() => undefined);
+    return ok(posted);
   } catch {
     // Nobody can approve a proposal they cannot see.
     await store.withdraw(rule.id, rule.proposer);

@@ -3,6 +3,7 @@
 // (rule-decisions.ts), and apply — the watcher's part: each match claimed in the state database, then
 // signalled by the same identity-checked statement as an approved kill (rule-apply.ts). Expected outcomes
 // are values with a sentence; only bugs throw.
+import type { ApproverNoticesPort } from './approver-notices.js';
 import type { RoutingSettings } from './routing.js';
 import type { AuditEntryInput } from './audit.js';
 import { createCoalescer, realScheduler, type Scheduler } from './coalesce.js';
@@ -149,6 +150,8 @@ export interface RuleDeps {
   mayPropose?(user: string): boolean | Promise<boolean>;
   /** Timers of the message coalescing and the revoke's wait (tests pass their own clock). */
   scheduler?: Scheduler;
+  /** Direct messages to the approvers (docs/approvals.md "Direct messages"); absent, only the channel hears. */
+  notices?: ApproverNoticesPort;
 }
 
 /** A revoke, acknowledged: the rule as it ended and what was still under way when it did. */

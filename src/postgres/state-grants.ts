@@ -84,6 +84,11 @@ export const RUNTIME_GRANTS: readonly StateGrant[] = [
       'UPDATE (message_ts, state, claimed_by, claimed_at, ended_at, ended_by, end_why, outcome, end_binding)',
     why: 'maintenance drains (migration 010): what was recorded before closing a database cannot be changed afterwards',
   },
+  {
+    on: 'TABLE pgsessions.approver_messages',
+    privileges: 'SELECT, INSERT (subject_kind, subject_id, user_id, tier), UPDATE (channel, ts), DELETE',
+    why: 'direct messages to approvers (migration 017): claim before sending, record where it went, give back a refused claim',
+  },
 ];
 
 const SQL_REVOKE_ALL = (role: string) => [

@@ -2,6 +2,7 @@
 // place with chat.update: a response_url dies after 30 minutes and 5 uses), and a thread reply that tells
 // the requester the outcome.
 import type { WebClient } from '@slack/web-api';
+import type { ApproverNoticesPort } from '../../domain/approver-notices.js';
 import type { RequestMessagesPort } from '../../domain/request-service.js';
 import { shapeQueryText, type QueryTextMode } from '../../domain/policy.js';
 import type { KillRequest } from '../../domain/types.js';
@@ -37,6 +38,7 @@ export function createRequestMessages(
   client: WebClient,
   once: WebClient,
   queryText: QueryTextMode = 'full',
+  notices?: ApproverNoticesPort,
 ): RequestMessagesPort {
   // A request stores its query text shaped by the setting of its day; shape again with today's, so that
   // lowering PGSESSIONS_QUERY_TEXT also governs the messages of requests made before.
@@ -76,6 +78,8 @@ export function createRequestMessages(
         });
         if (posted.ts) reposted.set(request.id, posted.ts);
       }
+      // Every path that changes a request shows it here: the approvers' direct messages follow (never throws).
+      await notices?.refresh({ kind: 'request', request });
     },
     async notifyRequester(request) {
       const ts = tsOf(request);

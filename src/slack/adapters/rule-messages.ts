@@ -2,9 +2,11 @@
 // place (chat.update) as it is decided and as it executes, and thread replies telling the proposer when it
 // is approved, denied, revoked, expired or reaches its cap.
 import type { WebClient } from '@slack/web-api';
+import type { ApproverNoticesPort } from '../../domain/approver-notices.js';
 import type { Logger } from '../../logger.js';
 import type { RuleMessagesPort } from '../../domain/rule-service.js';
 import type { QueryTextMode } from '../../domain/policy.js';
+import type { Rule } from '../../domain/rules.js';
 import { buildRuleMessage, ruleNotice } from '../blocks/rule.js';
 import { sealed } from '../blocks/mrkdwn.js';
 
@@ -17,7 +19,10 @@ export function createRuleMessages(
   once: WebClient,
   logger?: Logger,
   queryText: QueryTextMode = 'full',
+  notices?: ApproverNoticesPort,
 ): RuleMessagesPort {
+  // The status each rule's direct messages last showed (this process): they change with it, not per execution.
+  const dmStatus = new Map<string, Rule['status']>();
   return {
     async post(rule, preview) {
       const message = sealed(buildRuleMessage(rule, { preview, queryText }));
@@ -34,6 +39,10 @@ export function createRuleMessages(
         text: message.text,
         blocks: message.blocks,
       });
+      if (notices && dmStatus.get(rule.id) !== rule.status) {
+        dmStatus.set(rule.id, rule.status);
+        await notices.refresh({ kind: 'rule', rule });
+      }
     },
     async notify(rule) {
       const text = ruleNotice(rule);
