@@ -53,7 +53,6 @@ import { activeRuleCounts, watchedClusters, watchPort } from './wiring/watching.
 import { createRuleService } from './domain/rule-service.js';
 import { createRuleStore } from './postgres/rule-store.js';
 import { createDrains, sayDrainable } from './drains.js';
-
 import type { RunningApp, StartOptions } from './wiring/options.js';
 
 export type { RunningApp, StartOptions };
@@ -375,6 +374,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     rules,
     prune,
     interruptedAfterSeconds: options.interruptedAfterSeconds ?? 60,
+    escalation: { config, statePool, state, client, clusters, logger, ...dms },
     intervalMs: options.sweepIntervalMs ?? 10_000,
     log,
   });

@@ -89,6 +89,11 @@ export const RUNTIME_GRANTS: readonly StateGrant[] = [
     privileges: 'SELECT, INSERT (subject_kind, subject_id, user_id, tier), UPDATE (channel, ts), DELETE',
     why: 'direct messages to approvers (migration 017): claim before sending, record where it went, give back a refused claim',
   },
+  {
+    on: 'TABLE pgsessions.escalations',
+    privileges: 'SELECT, INSERT (subject_kind, subject_id, tier, replica)',
+    why: 'escalation (migration 018): each tier of a waiting request or proposal claimed once across replicas',
+  },
 ];
 
 const SQL_REVOKE_ALL = (role: string) => [

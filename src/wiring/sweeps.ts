@@ -2,6 +2,7 @@
 // window and prune the audit trail's old entries. A failing sweep is logged once, and once more when it works again.
 import type { Logger } from '../logger.js';
 import { spellLog } from '../spell-log.js';
+import { type EscalationParts, startEscalation } from './escalation.js';
 
 export interface SweepParts {
   requests: { expireDue(): Promise<unknown>; reconcile(olderThanSeconds: number): Promise<unknown> };
@@ -12,6 +13,8 @@ export interface SweepParts {
   interruptedAfterSeconds: number;
   intervalMs: number;
   log: Logger;
+  /** Escalation's own loop (src/wiring/escalation.ts: it waits for each deadline), stopped with the sweeps. */
+  escalation?: EscalationParts;
 }
 
 export interface Sweeps {
@@ -41,12 +44,13 @@ export function startSweeps(p: SweepParts): Sweeps {
     })();
   };
   sweep();
+  const escalation = p.escalation ? startEscalation(p.escalation) : null;
   const timer = setInterval(sweep, p.intervalMs);
   timer.unref();
   return {
     stop() {
       clearInterval(timer);
-      return sweeping;
+      return Promise.all([sweeping, escalation?.stop()]).then(() => undefined);
     },
   };
 }
