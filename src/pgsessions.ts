@@ -53,6 +53,7 @@ import { activeRuleCounts, watchedClusters, watchPort } from './wiring/watching.
 import { createRuleService } from './domain/rule-service.js';
 import { createRuleStore } from './postgres/rule-store.js';
 import { createDrains, sayDrainable } from './drains.js';
+import { wireHome } from './wiring/home.js';
 import type { RunningApp, StartOptions } from './wiring/options.js';
 
 export type { RunningApp, StartOptions };
@@ -245,6 +246,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   });
   const rules = instrumentRules(ruleService, metrics);
   services.rules = rules;
+  const homeTab = wireHome({ config, services, statePool, client, logger, groups, clusters, rulesFor });
   let watcher: Watcher | null = null;
   let leadership: SpreadLeadership | null = null;
   registerLeadingGauge(metrics.registry, () => leadership?.leading() ?? 0);
@@ -387,7 +389,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     async stop() {
       const swept = sweeps.stop();
       reloadClusters?.close();
-      await watcher?.stop();
+      await Promise.all([watcher?.stop(), homeTab.stop()]);
       await slack.stop().catch(() => undefined);
       await probeServer?.close();
       await swept;

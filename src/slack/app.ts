@@ -18,6 +18,7 @@ import { registerWatchActions } from './listeners/watch-actions.js';
 import { registerRelief } from './listeners/relief.js';
 import { registerRuleActions } from './listeners/rule-actions.js';
 import { registerDrainActions } from './listeners/drain.js';
+import { registerHome } from './listeners/home.js';
 import type { AppServices } from './services.js';
 import { workspaceGuard } from './guards/workspace-guard.js';
 
@@ -159,6 +160,7 @@ function registerListeners(app: BoltApp, services: AppServices, logger: Logger):
   registerRelief(app, services, logger.child({ module: 'relief' }));
   registerRuleActions(app, services, logger.child({ module: 'rule-actions' }));
   registerDrainActions(app, services.drains, logger.child({ module: 'drain-actions' }));
+  registerHome(app, services, logger.child({ module: 'home' }));
 }
 
 /** Starts the app; resolves with the server it listens on (HTTP mode, or /healthz beside Socket Mode). */

@@ -12,6 +12,7 @@ import type { RuleService } from '../domain/rule-service.js';
 import type { ChannelHealth } from './adapters/channel-health.js';
 import type { FleetView } from '../domain/fleet.js';
 import type { DrainService } from '../domain/drain-service.js';
+import type { HomeTabPort } from '../domain/home.js';
 
 export interface AppServices {
   readOnly: boolean;
@@ -38,4 +39,6 @@ export interface AppServices {
   channels?: Pick<ChannelHealth, 'check'>;
   /** Maintenance drains (`drain`, `undrain`, End drain now, the listing's drained lines). */
   drains?: DrainService;
+  /** The App Home tab (docs/approvals.md): published when opened, republished on every change. */
+  home?: HomeTabPort;
 }

@@ -1,6 +1,7 @@
-// A global Bolt middleware in front of every listener: commands and clicks (block_actions,
-// view_submission) from another workspace (Slack Connect) or from a guest account are answered with one
-// sentence and go no further. It runs before a listener acknowledges, so it acknowledges what it refuses.
+// A global Bolt middleware in front of every listener: commands, clicks (block_actions, view_submission)
+// and events (app_home_opened, which Bolt has acknowledged already) from another workspace (Slack Connect)
+// or from a guest account are answered with one sentence (an event with nothing) and go no further. It
+// runs before a listener acknowledges, so it acknowledges what it refuses.
 import type { AnyMiddlewareArgs, Middleware } from '@slack/bolt';
 import {
   checkOrigin,
@@ -33,6 +34,15 @@ export function originOf(body: Body): Origin | null {
     );
     return { user, teams, enterprise: text(field(body.enterprise, 'id')) };
   }
+  // Events API (app_home_opened): the person is event.user, the place the envelope's team.
+  if (body.type === 'event_callback') {
+    const user = text(field(body.event, 'user'));
+    if (!user) return null;
+    const teams = [text(body.team_id), text(field(field(body.event, 'view'), 'team_id'))].filter(
+      (t): t is string => t !== null,
+    );
+    return { user, teams, enterprise: text(body.enterprise_id) };
+  }
   return null;
 }
 
@@ -51,7 +61,7 @@ export function workspaceGuard(
     if (verdict.ok) return next();
     logger.warn(
       { user: origin.user, teams: origin.teams, enterprise: origin.enterprise, refused: verdict.code },
-      'refused a command or click from outside the workspace',
+      'refused a command, click or event from outside the workspace',
     );
     onRefused(verdict.code);
     const message = ORIGIN_MESSAGES[verdict.code];

@@ -17,6 +17,7 @@ import { ACTION, decodeTarget, SNOOZE_ACTION, type ButtonTarget } from '../block
 import { troubleSentence } from '../adapters/tell.js';
 import { channelOf, clicker, logTrouble, notOurs } from './glue.js';
 import type { AppServices } from '../services.js';
+import { homeActed } from './home.js';
 
 const requestId = z.uuid();
 
@@ -169,6 +170,7 @@ function registerDecisions(app: App, services: AppServices, logger: Logger): voi
           ),
         );
       }
+      await homeActed(services, body, logger);
     });
   }
 }

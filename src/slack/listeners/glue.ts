@@ -7,6 +7,7 @@ import { GroupsUnavailable } from '../../domain/policy.js';
 import { stateTroubleText } from '../../domain/messages.js';
 import type { Logger } from '../../logger.js';
 import { tellPerson } from '../adapters/tell.js';
+import { tellDirect } from '../adapters/home.js';
 
 type Respond = ((message: object) => Promise<unknown>) | undefined;
 
@@ -21,6 +22,9 @@ export function clicker(
   logger: Logger,
 ): (text: string) => Promise<void> {
   const { body, client, respond } = click;
+  // A click in a view (the Home tab, a modal) has neither: the answer goes to the person's direct message.
+  if (typeof respond !== 'function' && channelOf(body) === null && body.view !== undefined)
+    return (text) => tellDirect(client, body.user.id, text, logger);
   return (text) => tellPerson(client, { user: body.user.id, channel: channelOf(body), respond }, { text }, logger);
 }
 

@@ -8,6 +8,7 @@ import { ACTION } from '../blocks/ids.js';
 import type { AppServices } from '../services.js';
 import { troubleSentence } from '../adapters/tell.js';
 import { clicker, logTrouble, notOurs } from './glue.js';
+import { homeActed } from './home.js';
 
 const ruleId = z.uuid();
 
@@ -65,6 +66,7 @@ export function registerRuleActions(app: App, services: AppServices, logger: Log
           troubleSentence(error, 'Something went wrong on our side; nothing was changed. The error is in the app log.'),
         );
       }
+      await homeActed(services, body, logger);
     });
   }
 }
