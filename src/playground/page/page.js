@@ -79,6 +79,19 @@ function openConversation(channel, tab = 'messages') {
   refresh();
 }
 
+/** Sets an element's HTML only when it differs: an unchanged message keeps its buttons (and a click on them). */
+function setHtml(el, html) {
+  if (el.dataset.html === html) return;
+  el.dataset.html = html;
+  el.innerHTML = html;
+}
+
+function replaceIfChanged(list, key, build) {
+  if (list.dataset.key === key) return;
+  list.dataset.key = key;
+  list.replaceChildren(...build());
+}
+
 function render(state) {
   view.state = state;
   if (!view.as) view.as = state.people[0].id;
@@ -104,17 +117,19 @@ function render(state) {
 
   // A direct message with the app has two tabs, as in Slack: Home (the app's views.publish) and Messages.
   const home = inDm && state.tab === 'home';
-  $('channels').replaceChildren(
-    ...state.channels.map((c) => conversationButton(c, c.id === state.channel, `#${c.name}`)),
+  // Only what changed is replaced: a click landing while the sidebar is rebuilt would be lost.
+  replaceIfChanged($('channels'), JSON.stringify([state.channels, state.channel]), () =>
+    state.channels.map((c) => conversationButton(c, c.id === state.channel, `#${c.name}`)),
   );
-  $('dms').replaceChildren(
-    ...state.dms.map((c) => {
+  // Unread, as Slack marks it: a message newer than the last one this person saw in their DM.
+  const seenKey = `pgs-seen-${view.as}`;
+  const open = state.dms.find((c) => c.id === state.channel);
+  if (open && !home) sessionStorage.setItem(seenKey, open.latest ?? '');
+  const seen = Number(sessionStorage.getItem(seenKey) || 0);
+  replaceIfChanged($('dms'), JSON.stringify([state.dms, state.channel, seen]), () =>
+    state.dms.map((c) => {
       const li = conversationButton(c, c.id === state.channel, c.name);
-      // Unread, as Slack marks it: a message newer than the last one this person saw in the conversation.
-      const key = `pgs-seen-${view.as}`;
-      if (c.id === state.channel && !home) sessionStorage.setItem(key, c.latest ?? '');
-      const seen = sessionStorage.getItem(key) ?? '';
-      if (c.latest && Number(c.latest) > Number(seen || 0)) {
+      if (c.latest && Number(c.latest) > seen) {
         const badge = document.createElement('span');
         badge.className = 'badge';
         badge.textContent = 'new';
@@ -123,8 +138,7 @@ function render(state) {
       return li;
     }),
   );
-  const dm = state.dms.find((c) => c.id === state.channel);
-  const name = dm ? dm.name : `#${state.channels.find((c) => c.id === state.channel)?.name ?? state.channel}`;
+  const name = open ? open.name : `#${state.channels.find((c) => c.id === state.channel)?.name ?? state.channel}`;
   $('channel-title').textContent = name;
   $('timeline').setAttribute('aria-label', `Messages in ${name}`);
   $('message').setAttribute('aria-label', `Message ${name}`);
@@ -136,15 +150,15 @@ function render(state) {
   $('home').hidden = !home;
   $('timeline').hidden = home;
   $('composer').hidden = home;
-  $('home').innerHTML = home && state.home ? state.home.html : '';
+  setHtml($('home'), home && state.home ? state.home.html : '');
 
   const timeline = $('timeline');
   const atBottom = timeline.scrollHeight - timeline.scrollTop - timeline.clientHeight < 40;
-  timeline.innerHTML = state.timeline;
+  setHtml(timeline, state.timeline);
   if (atBottom) timeline.scrollTop = timeline.scrollHeight;
 
   $('thread').hidden = !state.thread;
-  $('thread-body').innerHTML = state.thread ? state.thread.html : '';
+  setHtml($('thread-body'), state.thread ? state.thread.html : '');
   renderModal(state.modal);
   localizeTimes();
 }
