@@ -59,9 +59,7 @@ import { wireHome } from './wiring/home.js';
 import type { RunningApp, StartOptions } from './wiring/options.js';
 
 export type { RunningApp, StartOptions };
-
 export const BULK_CAP = 200;
-
 /** Connections per cluster kept for signals: as many as one approval signals at once (its 4 workers). */
 export const SIGNAL_POOL_SIZE = 4;
 

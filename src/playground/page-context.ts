@@ -111,7 +111,8 @@ export function pageState(ctx: PageContext, query: URLSearchParams) {
     .map((id) => ({ id, name: id.toLowerCase() }));
   const channels = [...known, ...others];
   const dm = dmChannelOf(viewer.data);
-  const dms = [{ id: dm, name: BOT_NAME }];
+  // `latest`: the newest message's ts, so the page can mark the conversation unread for its person.
+  const dms = [{ id: dm, name: BOT_NAME, latest: slack.workspace.visible(dm, viewer.data).at(-1)?.ts ?? null }];
   // `dm`: the person's own direct message with the app, whoever they are now (the page keeps it across "You are").
   const asked = channelId.safeParse(query.get('channel') === 'dm' ? dm : query.get('channel'));
   const allowed = asked.success && (!asked.data.startsWith('D') || asked.data === dm);

@@ -79,6 +79,19 @@ function openConversation(channel, tab = 'messages') {
   refresh();
 }
 
+/** Sets an element's HTML only when it differs: an unchanged message keeps its buttons (and a click on them). */
+function setHtml(el, html) {
+  if (el.dataset.html === html) return;
+  el.dataset.html = html;
+  el.innerHTML = html;
+}
+
+function replaceIfChanged(list, key, build) {
+  if (list.dataset.key === key) return;
+  list.dataset.key = key;
+  list.replaceChildren(...build());
+}
+
 function render(state) {
   view.state = state;
   if (!view.as) view.as = state.people[0].id;
@@ -102,34 +115,50 @@ function render(state) {
   banner.classList.toggle('danger', b.mode !== 'demo' && !b.readOnly);
   $('reset').hidden = !state.canReset;
 
-  $('channels').replaceChildren(
-    ...state.channels.map((c) => conversationButton(c, c.id === state.channel, `#${c.name}`)),
+  // A direct message with the app has two tabs, as in Slack: Home (the app's views.publish) and Messages.
+  const home = inDm && state.tab === 'home';
+  // Only what changed is replaced: a click landing while the sidebar is rebuilt would be lost.
+  replaceIfChanged($('channels'), JSON.stringify([state.channels, state.channel]), () =>
+    state.channels.map((c) => conversationButton(c, c.id === state.channel, `#${c.name}`)),
   );
-  $('dms').replaceChildren(...state.dms.map((c) => conversationButton(c, c.id === state.channel, c.name)));
-  const dm = state.dms.find((c) => c.id === state.channel);
-  const name = dm ? dm.name : `#${state.channels.find((c) => c.id === state.channel)?.name ?? state.channel}`;
+  // Unread, as Slack marks it: a message newer than the last one this person saw in their DM.
+  const seenKey = `pgs-seen-${view.as}`;
+  const open = state.dms.find((c) => c.id === state.channel);
+  if (open && !home) sessionStorage.setItem(seenKey, open.latest ?? '');
+  const seen = Number(sessionStorage.getItem(seenKey) || 0);
+  replaceIfChanged($('dms'), JSON.stringify([state.dms, state.channel, seen]), () =>
+    state.dms.map((c) => {
+      const li = conversationButton(c, c.id === state.channel, c.name);
+      if (c.latest && Number(c.latest) > seen) {
+        const badge = document.createElement('span');
+        badge.className = 'badge';
+        badge.textContent = 'new';
+        li.querySelector('button').append(' ', badge);
+      }
+      return li;
+    }),
+  );
+  const name = open ? open.name : `#${state.channels.find((c) => c.id === state.channel)?.name ?? state.channel}`;
   $('channel-title').textContent = name;
   $('timeline').setAttribute('aria-label', `Messages in ${name}`);
   $('message').setAttribute('aria-label', `Message ${name}`);
   $('message').placeholder = `Message ${name}`;
 
-  // A direct message with the app has two tabs, as in Slack: Home (the app's views.publish) and Messages.
-  const home = inDm && state.tab === 'home';
   $('tabs').hidden = !inDm;
   $('tab-home').setAttribute('aria-selected', String(home));
   $('tab-messages').setAttribute('aria-selected', String(inDm && !home));
   $('home').hidden = !home;
   $('timeline').hidden = home;
   $('composer').hidden = home;
-  $('home').innerHTML = home && state.home ? state.home.html : '';
+  setHtml($('home'), home && state.home ? state.home.html : '');
 
   const timeline = $('timeline');
   const atBottom = timeline.scrollHeight - timeline.scrollTop - timeline.clientHeight < 40;
-  timeline.innerHTML = state.timeline;
+  setHtml(timeline, state.timeline);
   if (atBottom) timeline.scrollTop = timeline.scrollHeight;
 
   $('thread').hidden = !state.thread;
-  $('thread-body').innerHTML = state.thread ? state.thread.html : '';
+  setHtml($('thread-body'), state.thread ? state.thread.html : '');
   renderModal(state.modal);
   localizeTimes();
 }
