@@ -8,10 +8,9 @@ import { createDrainService, type DrainService } from './domain/drain-service.js
 import type { GroupsPort } from './domain/policy.js';
 import type { RequestSettings } from './domain/request-service.js';
 import type { RequestStorePort } from './domain/state-ports.js';
-import type { Logger } from './logger.js';
 import { createDrainSql, type DrainSql } from './postgres/drain-sql.js';
 import { createDrainStore } from './postgres/drain-store.js';
-import { describeConnectionError, isConnectionError } from './postgres/pools.js';
+import { isConnectionError } from './postgres/pools.js';
 import type { LiveClusters } from './live-clusters.js';
 import type { AuditEntry, AuditEntryInput } from './domain/audit.js';
 import { createDrainMessages } from './slack/adapters/drain-messages.js';
@@ -68,26 +67,4 @@ export function createDrains(w: DrainWiring): DrainService {
     },
     isUnreachable: isConnectionError,
   });
-}
-
-/** Start-up capability lines: per cluster, which databases the bot's role can drain. */
-export async function sayDrainable(clusters: Pick<LiveClusters, 'all'>, log: Logger): Promise<void> {
-  for (const c of clusters.all()) {
-    const name = c.name;
-    try {
-      const names = await createDrainSql(c.pool).drainable();
-      if (names.length === 0)
-        log.info(
-          { cluster: name },
-          'the bot role can drain no database (it needs the owner’s rights: docs/database-role.md)',
-        );
-      else
-        log.info({ cluster: name, databases: names.slice(0, 50) }, `the bot role can drain ${names.length} databases`);
-    } catch (error) {
-      log.warn(
-        { cluster: name, error: describeConnectionError(error) },
-        'could not read which databases can be drained',
-      );
-    }
-  }
 }

@@ -45,15 +45,15 @@ import {
   checkSlackToken,
   answers,
   sayChannelTrouble,
-  sayRoles,
 } from './wiring/start-up-checks.js';
 import { applyReload, settingsOf } from './wiring/reload.js';
 import { startSweeps } from './wiring/sweeps.js';
+import { checkClusters } from './wiring/cluster-checks.js';
 import { createRateLimiters } from './wiring/rate-limits.js';
 import { activeRuleCounts, watchedClusters, watchPort } from './wiring/watching.js';
 import { createRuleService } from './domain/rule-service.js';
 import { createRuleStore } from './postgres/rule-store.js';
-import { createDrains, sayDrainable } from './drains.js';
+import { createDrains } from './drains.js';
 import { wireHome } from './wiring/home.js';
 
 import type { RunningApp, StartOptions } from './wiring/options.js';
@@ -180,8 +180,8 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   };
   const reads = createReadService(readDeps);
 
-  sayRoles(await reads.status(), log);
-  await sayDrainable(clusters, log);
+  // Every cluster's role and drains, a few at a time; waited for a short while below, never by /healthz.
+  const clusterChecks = checkClusters(clusters.all(), log, options.clusterChecks);
 
   const services: AppServices = {
     readOnly: config.readOnly,
@@ -288,12 +288,13 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     port = await slack.start();
   } catch (error) {
     // Leave nothing behind (sockets, pools) when start-up fails half way: the process must be able to exit.
+    clusterChecks.stop();
     await slack.stop().catch(() => undefined);
     await closePools();
     throw error;
   }
   // Opened here, not earlier: a start-up that fails before this point leaves no connection behind.
-  await Promise.all([...lifelines.map((l) => l.open()), clusters.openLifelines()]);
+  await clusterChecks.wait(Promise.all([...lifelines.map((l) => l.open()), clusters.openLifelines()]));
   let probeServer: ProbeServer | null = null;
   if (config.metricsPort !== null) {
     try {
@@ -387,6 +388,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
     config,
     logger,
     async stop() {
+      clusterChecks.stop();
       const swept = sweeps.stop();
       reloadClusters?.close();
       await Promise.all([watcher?.stop(), homeTab.stop()]);

@@ -61,7 +61,7 @@ function createView(holder: string) {
 }
 
 /** The leases this replica holds, as the state database last answered, and which of them it took as orphans. */
-function createBook(logger: Logger, leaseMs: number) {
+export function createBook(logger: Logger, leaseMs: number) {
   const held = new Map<string, Held>();
   /**
    * Clusters taken as orphans (not this replica's share: their leader never took or renewed them), with the
@@ -86,10 +86,16 @@ function createBook(logger: Logger, leaseMs: number) {
       for (const c of lost) this.forget(c);
       const gained: string[] = [];
       for (const [cluster, token] of now) {
-        if (held.get(cluster)?.fence.token !== token) {
+        const before = held.get(cluster);
+        if (before?.fence.token !== token) {
           gained.push(cluster);
-          if (mine(cluster)) orphans.delete(cluster);
-          else orphans.set(cluster, members);
+          // Re-taken by this replica after its own lease lapsed (a renewal late by more than a lease): not an
+          // orphan taken, whatever the share says now. Counted as one, a cluster held beyond the share when its
+          // renewal came late was kept for good instead of given back (a forged heartbeat's share included).
+          if (before === undefined) {
+            if (mine(cluster)) orphans.delete(cluster);
+            else orphans.set(cluster, members);
+          }
         }
         held.set(cluster, { fence: { cluster, token }, sentAt });
       }

@@ -1,6 +1,7 @@
 // What startPgsessions takes besides the environment, and what it hands back.
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
+import type { ClusterChecksOptions } from './cluster-checks.js';
 
 export interface StartOptions {
   /** A logger to use instead of one built from LOG_LEVEL (tests capture output through it). */
@@ -43,6 +44,8 @@ export interface StartOptions {
   clustersFileWatch?: boolean;
   /** Seconds a watcher's lease on a cluster lasts unless renewed (default 15): a dead leader's successor waits this long. */
   watchLeaseSeconds?: number;
+  /** The start-up check of every cluster: how many at once, how long each, how long start-up waits (cluster-checks.ts). */
+  clusterChecks?: ClusterChecksOptions;
 }
 
 export interface RunningApp {

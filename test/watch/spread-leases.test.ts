@@ -15,6 +15,7 @@ import { migrate } from '../../src/postgres/migrate.js';
 import { grantRuntimeRole } from '../../src/postgres/state-grants.js';
 import { fenceHolds } from '../../src/postgres/lease-sql.js';
 import { createSpreadLeadership, type SpreadLeadership } from '../../src/watch/spread.js';
+import { assignShares } from '../../src/domain/share.js';
 import { createLogger } from '../../src/logger.js';
 import type { Fence } from '../../src/domain/lease.js';
 
@@ -169,29 +170,44 @@ describe('spread leadership through PgBouncer in transaction pooling', { skip: s
     });
   });
 
-  // TODO (issue 17): the real replicas were seen not to give the forged replica its share at all in the last run
-  // (expected: give it up, then take it back as orphans); not yet understood, so not yet a guarantee.
-  test('a forged heartbeat claiming every cluster (runtime password) leaves no cluster unwatched', {
-    todo: 'the forged replica’s share was not given up in the last run: under investigation',
-  }, async () => {
-    // The attacker writes as the runtime role, through the pooler, what the role may write: a heartbeat row.
+  // The forged row and, in the same transaction, every real lease lapsed (what a renewal late by more than a lease
+  // does, and what the runtime password can do too): the real replicas re-take their leases under a new term at
+  // the very heartbeat that shows them the intruder. Such a re-take once counted as "taken as an orphan", so the
+  // intruder's share was kept for good instead of given up (seen when a loaded machine made renewals late).
+  test('a forged heartbeat claiming every cluster (runtime password) leaves no cluster unwatched', async () => {
+    const before = await leases();
+    assert.equal(before.size, 12);
+    const views = [
+      { holder: 'replica-a', clusters: CLUSTERS },
+      { holder: 'replica-b', clusters: CLUSTERS },
+      { holder: 'intruder', clusters: [...CLUSTERS, 'not-a-cluster'] },
+    ];
+    const theirs = [...assignShares(views)]
+      .filter(([c, h]) => h === 'intruder' && CLUSTERS.includes(c))
+      .map(([c]) => c);
+    assert.ok(theirs.length > 0, 'the intruder has a share of the real clusters');
+    // The attacker writes as the runtime role, through the pooler, what the role may write.
     const attacker = new pg.Client({ connectionString: urlOf(2) });
     await attacker.connect();
     try {
+      await attacker.query('BEGIN');
       await attacker.query(
         `INSERT INTO pgsessions.watch_replicas (holder, clusters, expires_at)
          VALUES ('intruder', $1, now() + interval '1 day')`,
         [[...CLUSTERS, 'not-a-cluster']],
       );
+      await attacker.query(`UPDATE pgsessions.watch_leases SET expires_at = now() WHERE expires_at > now()`);
+      await attacker.query('COMMIT');
     } finally {
       await attacker.end();
     }
-    // The real replicas give the intruder its share (it never takes it): those clusters lie unled a while...
-    await until('the intruder’s share given up', async () => ((await leases()).size < 12 ? true : undefined));
-    // ...then they are orphans (expired for two leases) and the real replicas take them back.
-    const led = await until('every cluster led by a real replica again', async () => {
+    // The real replicas re-take their leases (a new term), give the intruder its share (it never takes it), and
+    // once those clusters are orphans (expired for two leases) take them back: a third term for each of them.
+    const led = await until('the intruder’s share given up, then led by a real replica again', async () => {
       const now = await leases();
-      return now.size === 12 && [...now.values()].every((l) => l.holder.startsWith('replica-')) ? now : undefined;
+      const real = now.size === 12 && [...now.values()].every((l) => l.holder.startsWith('replica-'));
+      const retaken = theirs.every((c) => BigInt(now.get(c)?.token ?? 0) >= BigInt(before.get(c)!.token) + 2n);
+      return real && retaken ? now : undefined;
     });
     // And keep them: an orphan is not handed back to a leader that does not lead (no flapping, no new terms).
     await sleep(LEASE * 4000);
