@@ -25,8 +25,13 @@ export interface Sweeps {
 /** Sweeps once now, then every intervalMs (an unref'd timer: it does not keep the process alive). */
 export function startSweeps(p: SweepParts): Sweeps {
   let sweeping: Promise<void> = Promise.resolve();
+  let busy = false;
   const trouble = spellLog(p.log, 'sweep failed; will try again', 'sweeps work again');
+  // A sweep slower than the interval (a loaded host, a slow cluster) is never overlapped by the next one: two at
+  // once in one process would each find the same forged drain end, say, and each give it back and audit it.
   const sweep = () => {
+    if (busy) return;
+    busy = true;
     sweeping = (async () => {
       try {
         await p.requests.expireDue();
@@ -40,6 +45,8 @@ export function startSweeps(p: SweepParts): Sweeps {
         trouble.succeeded();
       } catch (error) {
         trouble.failed(error);
+      } finally {
+        busy = false;
       }
     })();
   };
