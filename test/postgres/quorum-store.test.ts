@@ -31,7 +31,7 @@ const target: TargetSnapshot = {
   query: 'SELECT 1',
 };
 
-const create = (quorum: number) =>
+const create = (quorum: number, ttlSeconds = 900) =>
   store.createRequest({
     cluster: 'default',
     action: 'terminate',
@@ -41,7 +41,7 @@ const create = (quorum: number) =>
     channel: 'C1',
     escalateAfterSeconds: null,
     scope: null,
-    ttlSeconds: 900,
+    ttlSeconds,
     quorum,
   });
 
@@ -115,4 +115,16 @@ test('a quorum lowered after the approval: refused before any signal', async () 
   const id = await approvedWithTwo();
   await pool.query('UPDATE pgsessions.requests SET quorum = 1 WHERE id = $1', [id]);
   await tampered(id);
+});
+
+test('a request short of its quorum expires as any other: the approval after its expiry is refused', async () => {
+  const r = await create(2, 1);
+  const first = await store.approve(r.id, 'UA');
+  assert.ok(first.ok && first.request.status === 'pending');
+  await new Promise((resolve) => setTimeout(resolve, 1_100));
+  const late = await store.approve(r.id, 'UB');
+  assert.ok(!late.ok && late.code === 'expired', JSON.stringify(late));
+  const expired = await store.expireDue();
+  assert.ok(expired.some((e) => e.id === r.id));
+  assert.equal((await store.get(r.id))?.status, 'expired');
 });
