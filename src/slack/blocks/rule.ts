@@ -5,7 +5,7 @@ import { clock, describeRule, ruleText, type Rule } from '../../domain/rules.js'
 import type { RulePreview, Revoked } from '../../domain/rule-service.js';
 import { shapeQueryText, type QueryTextMode } from '../../domain/policy.js';
 import { ACTION } from './ids.js';
-import { approvedBy, quorumLines } from '../../domain/rule-quorum.js';
+import { approvedBy, quorumLines, quorumOf } from '../../domain/rule-quorum.js';
 import { LIMITS, codeSpan, inlineText, safeText, truncate, userMention, type RenderedMessage } from './mrkdwn.js';
 
 const PREVIEW_MAX = 10;
@@ -19,6 +19,9 @@ const STATUS_LINE: Record<Rule['status'], string> = {
   expired: ':hourglass: *Standing approval ended: its time is up*',
   exhausted: ':checkered_flag: *Standing approval ended: its cap is reached*',
 };
+
+/** A proposal that needs more than one approver (docs/approvals.md "Quorum for rules"). */
+const STATUS_LINE_QUORUM = ':raising_hand: *Standing approval proposed* — waiting for its approvers';
 
 /** How an execution's outcome reads after "last at …": nothing for one still in flight. */
 const OUTCOME_WORDS: Record<string, string> = {
@@ -73,7 +76,7 @@ export function buildRuleMessage(
 ): RenderedMessage {
   const words = describeRule(rule.spec, rule.expiresAt);
   const head = [
-    `${STATUS_LINE[rule.status]} on \`${inlineText(rule.cluster, 63)}\`${rule.spec.dryRun ? ' · *dry run*' : ''}`,
+    `${rule.status === 'proposed' && quorumOf(rule) > 1 ? STATUS_LINE_QUORUM : STATUS_LINE[rule.status]} on \`${inlineText(rule.cluster, 63)}\`${rule.spec.dryRun ? ' · *dry run*' : ''}`,
     `${userMention(rule.proposer)} proposes: *${safeText(words, 1200)}*`,
     `\`/pgsessions allow ${inlineText(ruleText(rule.spec), 400)}\``,
     `reason: ${safeText(rule.spec.reason, 500)}`,
