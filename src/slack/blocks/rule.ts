@@ -6,6 +6,7 @@ import type { RulePreview, Revoked } from '../../domain/rule-service.js';
 import { shapeQueryText, type QueryTextMode } from '../../domain/policy.js';
 import { ACTION } from './ids.js';
 import { approvedBy, quorumLines, quorumOf } from '../../domain/rule-quorum.js';
+import { RULE_QUORUM_WORDS } from '../../domain/messages.js';
 import { LIMITS, codeSpan, inlineText, safeText, truncate, userMention, type RenderedMessage } from './mrkdwn.js';
 
 const PREVIEW_MAX = 10;
@@ -185,7 +186,7 @@ export function ruleNotice(rule: Rule): string | null {
     case 'expired':
       return rule.approver
         ? `${to} your rule's time is up${rule.expiresAt ? ` (${clock(rule.expiresAt)})` : ''}: ${used}, and executes no more.`
-        : `${to} your proposal expired: nobody decided it in time. It will not execute; propose it again if it is still wanted.`;
+        : `${to} your proposal expired: ${(rule.approvers ?? []).length > 0 && quorumOf(rule) > 1 ? `it had ${RULE_QUORUM_WORDS.progress((rule.approvers ?? []).length, quorumOf(rule), (rule.approvers ?? []).map(userMention).join(', '))}, not enough in time` : 'nobody decided it in time'}. It will not execute; propose it again if it is still wanted.`;
     case 'exhausted':
       return `${to} your rule reached its cap: it executed ${rule.used} of ${times(rule.spec.maxExecutions)}, and executes no more.`;
     default:
