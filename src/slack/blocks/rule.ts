@@ -5,7 +5,8 @@ import { clock, describeRule, ruleText, type Rule } from '../../domain/rules.js'
 import type { RulePreview, Revoked } from '../../domain/rule-service.js';
 import { shapeQueryText, type QueryTextMode } from '../../domain/policy.js';
 import { ACTION } from './ids.js';
-import { approvedBy, quorumLines } from '../../domain/rule-quorum.js';
+import { approvedBy, quorumLines, quorumOf } from '../../domain/rule-quorum.js';
+import { RULE_QUORUM_WORDS } from '../../domain/messages.js';
 import { LIMITS, codeSpan, inlineText, safeText, truncate, userMention, type RenderedMessage } from './mrkdwn.js';
 
 const PREVIEW_MAX = 10;
@@ -19,6 +20,9 @@ const STATUS_LINE: Record<Rule['status'], string> = {
   expired: ':hourglass: *Standing approval ended: its time is up*',
   exhausted: ':checkered_flag: *Standing approval ended: its cap is reached*',
 };
+
+/** A proposal that needs more than one approver (docs/approvals.md "Quorum for rules"). */
+const STATUS_LINE_QUORUM = ':raising_hand: *Standing approval proposed* — waiting for its approvers';
 
 /** How an execution's outcome reads after "last at …": nothing for one still in flight. */
 const OUTCOME_WORDS: Record<string, string> = {
@@ -73,7 +77,7 @@ export function buildRuleMessage(
 ): RenderedMessage {
   const words = describeRule(rule.spec, rule.expiresAt);
   const head = [
-    `${STATUS_LINE[rule.status]} on \`${inlineText(rule.cluster, 63)}\`${rule.spec.dryRun ? ' · *dry run*' : ''}`,
+    `${rule.status === 'proposed' && quorumOf(rule) > 1 ? STATUS_LINE_QUORUM : STATUS_LINE[rule.status]} on \`${inlineText(rule.cluster, 63)}\`${rule.spec.dryRun ? ' · *dry run*' : ''}`,
     `${userMention(rule.proposer)} proposes: *${safeText(words, 1200)}*`,
     `\`/pgsessions allow ${inlineText(ruleText(rule.spec), 400)}\``,
     `reason: ${safeText(rule.spec.reason, 500)}`,
@@ -182,7 +186,7 @@ export function ruleNotice(rule: Rule): string | null {
     case 'expired':
       return rule.approver
         ? `${to} your rule's time is up${rule.expiresAt ? ` (${clock(rule.expiresAt)})` : ''}: ${used}, and executes no more.`
-        : `${to} your proposal expired: nobody decided it in time. It will not execute; propose it again if it is still wanted.`;
+        : `${to} your proposal expired: ${(rule.approvers ?? []).length > 0 && quorumOf(rule) > 1 ? `it had ${RULE_QUORUM_WORDS.progress((rule.approvers ?? []).length, quorumOf(rule), (rule.approvers ?? []).map(userMention).join(', '))}, not enough in time` : 'nobody decided it in time'}. It will not execute; propose it again if it is still wanted.`;
     case 'exhausted':
       return `${to} your rule reached its cap: it executed ${rule.used} of ${times(rule.spec.maxExecutions)}, and executes no more.`;
     default:
