@@ -170,6 +170,24 @@ test('someone who is not an approver pressing a DM’s Approve is refused and no
   const requester = await click(slack, app.port, ACTION.approve, id, as(REQUESTER, dmChannel(APPROVER_A)));
   assert.match(await requester.reply(), /You made this request/);
   assert.equal((await requestRow(db.url, id)).status, 'pending');
+  // Withdrawn in the channel: every DM follows, without buttons.
+  await click(slack, app.port, ACTION.withdraw, id, as(REQUESTER, channel));
+  await waitForStatus(db.url, id, ['withdrawn']);
+  for (const dm of await recorded(id)) {
+    await slack.waitFor(
+      () =>
+        slack
+          .callsTo('chat.update')
+          .find(
+            (c) =>
+              c.params.channel === dm.channel &&
+              c.params.ts === dm.ts &&
+              /Withdrawn/.test(textOf(c.params)) &&
+              buttonsIn(c.params.blocks).length === 0,
+          ),
+      { description: `the DM of ${dm.user_id} showing the withdrawal` },
+    );
+  }
 });
 
 test('Slack refusing to open one approver’s DM stops neither the others nor the request', async () => {
@@ -317,6 +335,10 @@ test('two replicas telling about the same request tell each person once between 
         ['UTIER2', 1],
       ],
     );
+    // Once decided, nobody else is asked.
+    const decided = { kind: 'request' as const, request: { ...request, status: 'denied' as const } };
+    assert.deepEqual(await one.notices.tell(decided, ['UTIER3'], 2), []);
+    assert.equal(slack.callsTo('conversations.open').filter((c) => c.params.users === 'UTIER3').length, 0);
   } finally {
     await one.pool.end();
     await two.pool.end();

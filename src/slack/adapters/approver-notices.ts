@@ -195,6 +195,8 @@ export function createApproverNotices(options: ApproverNoticesOptions): Approver
   const { client, store, logger, queryText } = options;
   return {
     async tell(subject, principals, tier) {
+      // After a decision (or expiry) nobody else is asked.
+      if (!waiting(subject)) return [];
       const key = subjectKey(subject);
       const asker = askerOf(subject);
       const users = (await people(options, principals)).filter((user) => user !== asker);
