@@ -36,6 +36,12 @@ const DM_BUTTONS = new Set<string>([ACTION.approve, ACTION.deny, ACTION.ruleAppr
 
 const USER_ID = /^[UW][A-Z0-9]{1,30}$/;
 const GROUP_ID = /^S[A-Z0-9]{1,30}$/;
+/**
+ * A direct message's channel (conversations.open with one user answers a D… id). Only those are ever updated:
+ * a row written by a holder of the runtime password cannot make pgsessions rewrite a channel message (the
+ * audit channel's, a request's) with chat.update.
+ */
+const IM_CHANNEL = /^D[A-Z0-9]{1,30}$/;
 
 function waiting(subject: NoticeSubject): boolean {
   if (subject.kind === 'rule') return subject.rule.status === 'proposed';
@@ -189,6 +195,8 @@ export function createApproverNotices(options: ApproverNoticesOptions): Approver
   const { client, store, logger, queryText } = options;
   return {
     async tell(subject, principals, tier) {
+      // After a decision (or expiry) nobody else is asked.
+      if (!waiting(subject)) return [];
       const key = subjectKey(subject);
       const asker = askerOf(subject);
       const users = (await people(options, principals)).filter((user) => user !== asker);
@@ -207,10 +215,13 @@ export function createApproverNotices(options: ApproverNoticesOptions): Approver
         logger.warn({ err: error, subject: key }, 'could not read the direct messages to update');
         return;
       }
-      if (sent.length === 0) return;
+      const ims = sent.filter((dm) => IM_CHANNEL.test(dm.channel));
+      if (ims.length < sent.length)
+        logger.warn({ subject: key }, 'a recorded direct message is not in a DM: not updated');
+      if (ims.length === 0) return;
       const message = buildApproverMessage(subject, await whereLink(client, subject), queryText);
       await Promise.all(
-        sent.map(async (dm) => {
+        ims.map(async (dm) => {
           try {
             await client.chat.update({ channel: dm.channel, ts: dm.ts, text: message.text, blocks: message.blocks });
           } catch (error) {
