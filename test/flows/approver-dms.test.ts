@@ -225,6 +225,25 @@ test('Slack refusing to open one approver’s DM stops neither the others nor th
   }
 });
 
+test('Slack rate-limiting one conversations.open (429) leaves that one person untold, the rest and the request fine', async () => {
+  const channel = fresh('C');
+  const victim = track(await sleepSession(db.url, { seconds: 120, application: 'dm-429' }));
+  slack.failNext('conversations.open', 1, { status: 429, retryAfter: 30 });
+  const { id, reply } = await typedRequest(
+    slack,
+    app.port,
+    `terminate ${victim.pid} rate limited`,
+    as(REQUESTER, channel),
+  );
+  assert.match(reply, /Request posted/);
+  await waitForDms(id, 2);
+  await slack.waitFor(() => slack.callsTo('conversations.open').find((c) => c.fault), { description: 'the 429' });
+  await sleep(500);
+  assert.equal(dmsAbout(id).length, 2, 'the two others are told; the rate-limited one is not retried');
+  assert.equal((await recorded(id)).length, 2);
+  assert.equal((await requestRow(db.url, id)).status, 'pending');
+});
+
 test('a rule proposal reaches the approvers by DM, and approving it there shows everywhere', async () => {
   const before = slack.callsTo('chat.postMessage').length;
   const reply = await command(slack, app.port, 'allow cancel lock-queue-head app:dm-migrate waiting:1s for:1h deploy', {
