@@ -19,7 +19,7 @@ import {
 import { watchClustersFile } from './clusters-reload.js';
 import { perCluster } from './wiring/per-cluster.js';
 import { wireNotices } from './wiring/notices.js';
-import { breakGlassAt, wireBreakGlass } from './wiring/break-glass.js';
+import { wireBreakGlass } from './wiring/break-glass.js';
 import { type ClusterSettings, createLiveClusters } from './live-clusters.js';
 import { createStateStore } from './postgres/state-store.js';
 import { createSlackApp, webClientOptions } from './slack/app.js';
@@ -116,8 +116,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   if (home !== null) await sayChannelTrouble(channels, log);
   const groups = createGroups(client, logger.child({ module: 'groups' }));
   const { rulesFor, routingFor } = perCluster(config, (name) => clusters.config(name));
-  const dms = wireNotices(config, client, clientWithoutRetries, groups, statePool, logger, breakGlassAt(routingFor));
-  const requestMessages = dms.requestMessages;
+  const dms = wireNotices(config, client, clientWithoutRetries, groups, statePool, logger, routingFor);
   const requestSettings = {
     readOnly: config.readOnly,
     ttlSeconds: config.approvalTtlSeconds,
@@ -143,7 +142,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   const service = createRequestService({
     state,
     cluster: (name) => clusters.get(name),
-    messages: requestMessages,
+    messages: dms.requestMessages,
     notices: dms.notices,
     groups,
     settings: requestSettings,
@@ -343,7 +342,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
             },
             statePool,
             state,
-            requestMessages,
+            requestMessages: dms.requestMessages,
             client,
           }),
         });

@@ -8,7 +8,8 @@ import type { GroupsPort } from '../domain/policy.js';
 import type { RequestMessagesPort } from '../domain/request-service.js';
 import type { RuleMessagesPort } from '../domain/rule-service.js';
 import type { Logger } from '../logger.js';
-import type { KillRequest } from '../domain/types.js';
+import type { RoutingSettings } from '../domain/routing.js';
+import { breakGlassAt } from './break-glass.js';
 import { createApproverMessagesStore } from '../postgres/approver-messages-store.js';
 import { createApproverNotices } from '../slack/adapters/approver-notices.js';
 import { createRequestMessages } from '../slack/adapters/request-messages.js';
@@ -27,8 +28,8 @@ export function wireNotices(
   groups: GroupsPort,
   statePool: pg.Pool,
   logger: Logger,
-  /** When break-glass opens for a request (src/wiring/break-glass.ts), for the Break glass button. */
-  breakGlassAt?: (request: KillRequest) => string | null,
+  /** Per-cluster routing: where and when break-glass applies, for the request messages' Break glass button. */
+  routing?: RoutingSettings['routing'],
 ): NoticesWiring {
   const notices = createApproverNotices({
     client,
@@ -40,7 +41,7 @@ export function wireNotices(
   });
   return {
     notices,
-    requestMessages: createRequestMessages(client, once, config.queryText, notices, breakGlassAt),
+    requestMessages: createRequestMessages(client, once, config.queryText, notices, breakGlassAt(routing)),
     ruleMessages: createRuleMessages(client, once, logger.child({ module: 'rules' }), config.queryText, notices),
   };
 }

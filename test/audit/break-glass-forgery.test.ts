@@ -212,6 +212,20 @@ test('a requester’s lone decision written by the runtime role, or a real break
       );
     }
     assert.equal(await sessionAlive(db.url, victim.pid, victim.backendStart), true, 'nothing was signalled');
+
+    // 4. Two approvers pressing Reviewed at once on a real use: one review is recorded, the other is told who.
+    const reviewedUse = await make();
+    assert.equal((await glass.breakGlass(reviewedUse.id, REQUESTER, 0, 'reviewed use')).ok, true);
+    const both = await Promise.all([glass.review(reviewedUse.id, APPROVER), glass.review(reviewedUse.id, 'UAPP2')]);
+    assert.equal(both.filter((r) => r.ok).length, 1, 'reviewed once');
+    const [loser] = both.filter((r) => !r.ok);
+    assert.equal(loser?.ok === false && loser.code, 'reviewed');
+    const reviews = await stateQuery(
+      db.url,
+      "SELECT 1 FROM pgsessions.audit_log WHERE event = 'break_glass_reviewed' AND request_id = $1",
+      [reviewedUse.id],
+    );
+    assert.equal(reviews.length, 1);
     assert.equal(
       (await glass.listUnreviewed(['default'])).filter((u) => u.requestId === forged.id).length,
       0,
