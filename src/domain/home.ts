@@ -48,7 +48,8 @@ export interface HomeSources {
   /** Live rules (proposed and approved); absent when standing approvals are not wired. */
   rules?(): Promise<Rule[]>;
   incidents(): Promise<HomeIncident[]>;
-  unreviewed?(): Promise<BreakGlassUse[]>;
+  /** Null (or absent): break-glass is not wired, the section is left out. */
+  unreviewed?(): Promise<BreakGlassUse[] | null>;
 }
 
 /** Who may approve on, and view, a cluster (the same settings the use cases decide with). */

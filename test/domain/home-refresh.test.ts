@@ -117,3 +117,25 @@ test('at most maxPeople are remembered (the least recently seen go first), and n
   assert.deepEqual(r.published, [], 'forgotten after rememberMs: no Home published');
   assert.deepEqual(r.refresher.known(), []);
 });
+
+test('unreviewed break-glass uses show on the Homes of those who may view their cluster, and not at all when unwired', async () => {
+  const use = (cluster: string) => ({
+    seq: 1,
+    requestId: `r-${cluster}`,
+    cluster,
+    requester: 'UREQ',
+    action: 'terminate',
+    why: 'nobody answered',
+    at: '2026-12-03T00:00:00Z',
+  });
+  const state: HomeState = { ...STATE, unreviewed: [use('alpha'), use('beta')] };
+  assert.deepEqual(
+    (await homeFor(state, 'UREQ', ACCESS)).unreviewed?.map((u) => u.cluster),
+    ['alpha'],
+  );
+  assert.deepEqual(
+    (await homeFor(state, 'UAPP', ACCESS)).unreviewed?.map((u) => u.cluster),
+    ['alpha', 'beta'],
+  );
+  assert.equal((await homeFor(STATE, 'UAPP', ACCESS)).unreviewed, null);
+});
