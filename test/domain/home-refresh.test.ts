@@ -139,3 +139,14 @@ test('unreviewed break-glass uses show on the Homes of those who may view their 
   );
   assert.equal((await homeFor(STATE, 'UAPP', ACCESS)).unreviewed, null);
 });
+
+test('with a quorum, a request someone already approved no longer waits for them, and still waits for the others', async () => {
+  const halfway = { ...req('q1', 'alpha', 'UREQ'), quorum: 2, approvers: ['UAPP'] };
+  const state: HomeState = { ...STATE, pending: [halfway] };
+  const access = { ...ACCESS, groups: { members: async () => ['UAPP', 'UAPP2'] } };
+  assert.deepEqual((await homeFor(state, 'UAPP', access)).waiting.requests, []);
+  assert.deepEqual(
+    (await homeFor(state, 'UAPP2', access)).waiting.requests.map((r) => r.id),
+    ['q1'],
+  );
+});
