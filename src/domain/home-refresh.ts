@@ -26,12 +26,15 @@ export interface HomeRefreshOptions {
   maxPeople: number;
   /** How many Homes are published at once. */
   concurrency: number;
+  /** After a round that could not publish every Home (Slack refusing), an unchanged marker waits this long. */
+  retryMs: number;
 }
 
 export const HOME_REFRESH_DEFAULTS: HomeRefreshOptions = {
   rememberMs: 24 * 3600_000,
   maxPeople: 2_000,
   concurrency: 4,
+  retryMs: 10_000,
 };
 
 export interface HomeRefresher {
@@ -48,6 +51,8 @@ export function createHomeRefresher(deps: HomeRefreshDeps, options: HomeRefreshO
   const now = deps.now ?? Date.now;
   const known = new Map<string, number>();
   let lastMarker: string | null = null;
+  // The marker of a round that failed, and when it may be tried again (a change is tried at once).
+  let failed: { marker: string; retryAt: number } | null = null;
   let running: Promise<void> | null = null;
 
   const remember = (user: string) => {
@@ -92,8 +97,11 @@ export function createHomeRefresher(deps: HomeRefreshDeps, options: HomeRefreshO
     if (known.size === 0) return;
     const marker = await deps.marker();
     if (marker === lastMarker) return;
-    // A Home that could not be published now is tried again on the next tick, not only at the next change.
-    lastMarker = (await round()) ? marker : null;
+    if (failed?.marker === marker && now() < failed.retryAt) return;
+    // A Home that could not be published is tried again after retryMs, not only at the next change.
+    const done = await round();
+    lastMarker = done ? marker : null;
+    failed = done ? null : { marker, retryAt: now() + options.retryMs };
   };
 
   return {
