@@ -47,30 +47,40 @@ export interface HomeRefresher {
   known(): string[];
 }
 
+/** Who opened their Home here recently: least recently seen first, capped, forgotten after rememberMs. */
+function knownPeople(options: HomeRefreshOptions, now: () => number, forget: (user: string) => void) {
+  const known = new Map<string, number>();
+  return {
+    map: known,
+    remember(user: string) {
+      known.delete(user);
+      known.set(user, now());
+      for (const oldest of known.keys()) {
+        if (known.size <= options.maxPeople) break;
+        known.delete(oldest);
+        forget(oldest);
+      }
+    },
+    prune() {
+      for (const [user, at] of known) {
+        if (now() - at <= options.rememberMs) continue;
+        known.delete(user);
+        forget(user);
+      }
+    },
+  };
+}
+
 export function createHomeRefresher(deps: HomeRefreshDeps, options: HomeRefreshOptions): HomeRefresher {
   const now = deps.now ?? Date.now;
-  const known = new Map<string, number>();
+  const people = knownPeople(options, now, (user) => deps.forget?.(user));
+  const known = people.map;
+  const { remember, prune } = people;
   let lastMarker: string | null = null;
   // The marker of a round that failed, and when it may be tried again (a change is tried at once).
   let failed: { marker: string; retryAt: number } | null = null;
   let running: Promise<void> | null = null;
 
-  const remember = (user: string) => {
-    known.delete(user);
-    known.set(user, now());
-    for (const oldest of known.keys()) {
-      if (known.size <= options.maxPeople) break;
-      known.delete(oldest);
-      deps.forget?.(oldest);
-    }
-  };
-  const prune = () => {
-    for (const [user, at] of known) {
-      if (now() - at <= options.rememberMs) continue;
-      known.delete(user);
-      deps.forget?.(user);
-    }
-  };
   const access = (): HomeAccess => ({ ...deps.access, groups: roundGroups(deps.access.groups) });
 
   const round = async (): Promise<boolean> => {
