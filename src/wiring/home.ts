@@ -25,8 +25,8 @@ export interface HomeWiring {
   groups: GroupsPort;
   clusters: Pick<LiveClusters, 'config'>;
   rulesFor(cluster: string): AccessRules;
-  /** Break-glass uses nobody reviewed yet (src/postgres/break-glass-store.ts), once it exists. */
-  unreviewed?: () => Promise<BreakGlassUse[]>;
+  /** Break-glass uses nobody reviewed yet; by default the break-glass service's, when the services have one. */
+  unreviewed?: () => Promise<BreakGlassUse[] | null>;
   pollMs?: number;
   options?: Partial<HomeRefreshOptions>;
 }
@@ -37,18 +37,28 @@ export interface HomeTab extends HomeTabPort {
   tick(): Promise<void>;
 }
 
+/**
+ * The break-glass service's unreviewed uses (`services.breakGlass.listUnreviewed`, docs/approvals.md), read at
+ * each round so that it counts whenever it is set; null while there is none (the Home leaves the section out).
+ */
+function unreviewedOf(services: AppServices): Promise<BreakGlassUse[] | null> {
+  const glass = (services as { breakGlass?: { listUnreviewed?: () => Promise<BreakGlassUse[]> } }).breakGlass;
+  return glass?.listUnreviewed ? glass.listUnreviewed() : Promise.resolve(null);
+}
+
 export function wireHome(w: HomeWiring): HomeTab {
   const log = w.logger.child({ module: 'home' });
   const store = createHomeStore(w.statePool);
   const publisher = createHomePublisher(w.client, log);
   const rules = w.services.rules;
+  let lastWarned = 0;
   const refresher = createHomeRefresher(
     {
       sources: {
         pending: () => w.services.requests.listPending(),
         ...(rules ? { rules: () => rules.list() } : {}),
         incidents: () => store.incidents(),
-        ...(w.unreviewed ? { unreviewed: w.unreviewed } : {}),
+        unreviewed: w.unreviewed ?? (() => unreviewedOf(w.services)),
       },
       access: {
         rules: w.rulesFor,
@@ -58,7 +68,12 @@ export function wireHome(w: HomeWiring): HomeTab {
       marker: () => store.marker(),
       publish: (content, force) => publisher.publish(content, force),
       forget: (user) => publisher.forget(user),
-      onError: (error, what) => log.warn({ err: error }, `${what} failed: tried again at the next poll`),
+      onError: (error, what) => {
+        // A state database that is down fails every poll: said once a minute, not every 2 s.
+        if (Date.now() - lastWarned < 60_000) return;
+        lastWarned = Date.now();
+        log.warn({ err: error }, `${what} failed: tried again at the next poll`);
+      },
     },
     { ...HOME_REFRESH_DEFAULTS, ...w.options },
   );

@@ -72,7 +72,7 @@ function rig(results: Published[] = []) {
       },
       now: () => now,
     },
-    { rememberMs: 1000, maxPeople: 2, concurrency: 2 },
+    { rememberMs: 1000, maxPeople: 2, concurrency: 2, retryMs: 100 },
   );
   return {
     refresher,
@@ -100,7 +100,10 @@ test('remembered Homes are republished when the marker moves, not otherwise; a f
   const failing = rig(['published', 'failed']);
   await failing.refresher.show('UAPP');
   await failing.refresher.tick(); // fails
-  await failing.refresher.tick(); // same marker, but tried again
+  await failing.refresher.tick(); // same marker, too soon: not yet
+  assert.deepEqual(failing.published, ['UAPP', 'UAPP']);
+  failing.at(150);
+  await failing.refresher.tick(); // same marker, after retryMs: tried again
   assert.deepEqual(failing.published, ['UAPP', 'UAPP', 'UAPP']);
 });
 
@@ -116,4 +119,37 @@ test('at most maxPeople are remembered (the least recently seen go first), and n
   await r.refresher.tick();
   assert.deepEqual(r.published, [], 'forgotten after rememberMs: no Home published');
   assert.deepEqual(r.refresher.known(), []);
+});
+
+test('unreviewed break-glass uses show on the Homes of those who may view their cluster, and not at all when unwired', async () => {
+  const use = (cluster: string) => ({
+    seq: 1,
+    requestId: `r-${cluster}`,
+    cluster,
+    requester: 'UREQ',
+    action: 'terminate',
+    why: 'nobody answered',
+    at: '2026-12-03T00:00:00Z',
+  });
+  const state: HomeState = { ...STATE, unreviewed: [use('alpha'), use('beta')] };
+  assert.deepEqual(
+    (await homeFor(state, 'UREQ', ACCESS)).unreviewed?.map((u) => u.cluster),
+    ['alpha'],
+  );
+  assert.deepEqual(
+    (await homeFor(state, 'UAPP', ACCESS)).unreviewed?.map((u) => u.cluster),
+    ['alpha', 'beta'],
+  );
+  assert.equal((await homeFor(STATE, 'UAPP', ACCESS)).unreviewed, null);
+});
+
+test('with a quorum, a request someone already approved no longer waits for them, and still waits for the others', async () => {
+  const halfway = { ...req('q1', 'alpha', 'UREQ'), quorum: 2, approvers: ['UAPP'] };
+  const state: HomeState = { ...STATE, pending: [halfway] };
+  const access = { ...ACCESS, groups: { members: async () => ['UAPP', 'UAPP2'] } };
+  assert.deepEqual((await homeFor(state, 'UAPP', access)).waiting.requests, []);
+  assert.deepEqual(
+    (await homeFor(state, 'UAPP2', access)).waiting.requests.map((r) => r.id),
+    ['q1'],
+  );
 });

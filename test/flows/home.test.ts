@@ -115,6 +115,29 @@ async function approvedRule(cluster: string, application: string): Promise<void>
   );
 }
 
+/** A rule proposal nobody decided yet (written directly, as `/pgsessions allow` leaves it); returns its id. */
+async function proposedRule(cluster: string, application: string): Promise<string> {
+  const spec = {
+    action: 'cancel',
+    cause: 'active',
+    filters: { application },
+    thresholds: { runningSeconds: 600 },
+    lifetimeSeconds: 3600,
+    maxExecutions: 5,
+    dryRun: false,
+    reason: 'proposed for the home test',
+  };
+  const rows = await stateQuery<{ id: string }>(
+    db.url,
+    `INSERT INTO pgsessions.rules (cluster, spec, action, cause, reason, proposer, channel, proposal_expires_at,
+       lifetime_seconds, max_executions)
+     VALUES ($1, $2::jsonb, 'cancel', 'active', 'proposed for the home test', 'UPROP', 'CRULES',
+       now() + interval '15 minutes', 3600, 5) RETURNING id::text AS id`,
+    [cluster, JSON.stringify(spec)],
+  );
+  return rows[0]!.id;
+}
+
 test('an approver’s Home lists the waiting request with Approve; approving there ends the session and the Home drops it', async () => {
   const { id, pid } = await request('alpha', 'home-victim');
   const opened = await openHome(app.port, APPROVER);
@@ -158,6 +181,7 @@ test('a viewer sees the incidents and rules of the clusters they may view, no Ap
   await openIncident('beta', 'beta-incident-app');
   await approvedRule('alpha', 'alpha-rule-app');
   await approvedRule('beta', 'beta-rule-app');
+  const proposal = await proposedRule('alpha', 'alpha-proposal-app');
 
   await openHome(app.port, VIEWER);
   const home = await waitForHome(
@@ -177,11 +201,16 @@ test('a viewer sees the incidents and rules of the clusters they may view, no Ap
   const approver = await waitForHome(
     slack,
     APPROVER,
-    (_, t) => t.includes(alpha.id) && t.includes(beta.id) && t.includes('beta-incident-app'),
+    // The proposal too: a poll's Home from before it was written may already list the rest.
+    (_, t) => t.includes(alpha.id) && t.includes(beta.id) && t.includes('beta-incident-app') && t.includes(proposal),
     'the approver’s Home shows both clusters',
   );
   const offered = approveButtons(approver).map((b) => b.value);
   assert.ok(offered.includes(alpha.id) && offered.includes(beta.id));
+  assert.ok(
+    buttonsIn(approver.blocks).some((b) => b.action_id === ACTION.ruleApprove && b.value === proposal),
+    'a rule proposal waits for the approver with Approve rule',
+  );
 });
 
 test('a click refused on the Home is said in a direct message, and nothing is executed', async () => {

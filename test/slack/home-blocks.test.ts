@@ -161,3 +161,12 @@ test('the Home holds no clock: the same content renders the same view (so an unc
   const b = JSON.stringify(buildHomeView(everything(4)));
   assert.equal(a, b);
 });
+
+test('a request gathering a quorum shows its progress: who approved, how many of how many', () => {
+  const content = everything(0);
+  content.waiting.requests = [{ ...request(1), quorum: 2, approvers: ['UALEX'] } as KillRequest];
+  const text = JSON.stringify(buildHomeView(content).blocks);
+  assert.match(text, /1 of 2 approvals: <@UALEX>/);
+  content.waiting.requests = [request(1)];
+  assert.doesNotMatch(JSON.stringify(buildHomeView(content).blocks), /approvals/);
+});
