@@ -64,7 +64,7 @@ export function startEscalation(parts: EscalationParts): EscalationLoop {
       if (now) await parts.requestMessages.update(now);
     },
     rule: async (r) => {
-      const now = await getIn(parts.statePool, r.id);
+      const now = await getIn(parts.statePool, parts.state.binder, r.id);
       if (now) await parts.ruleMessages.update(now);
     },
   });
