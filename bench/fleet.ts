@@ -94,6 +94,7 @@ try {
     await writeFile(file, `clusters:\n${names.map((n) => `  - name: ${n}\n    url: ${server.url}\n`).join('')}`);
     running = [];
     const readyMs: number[] = [];
+    let failure = '';
     let lastStart = 0;
     for (let r = 0; r < REPLICAS; r++) {
       const port = await freePort();
@@ -121,6 +122,7 @@ try {
         );
       } catch (error) {
         log(`${size} clusters, replica ${r + 1}: ${(error as Error).message}`);
+        failure = /exited/.test((error as Error).message) ? 'exited during start-up' : 'not ready in 60 s';
         break;
       }
       lastStart = Date.now();
@@ -130,7 +132,7 @@ try {
     if (running.length < REPLICAS) {
       results.push([
         String(size),
-        `replica ${running.length + 1} not ready in 60 s`,
+        `replica ${running.length + 1} ${failure}`,
         readyMs.map((m) => `${(m / 1000).toFixed(1)} s`).join(' / '),
       ]);
       await Promise.all(running.map((p) => p.stop()));
