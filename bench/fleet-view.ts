@@ -91,8 +91,10 @@ try {
         // Named either way: silent past the timeout, or its connection attempt already timed out (unreachable).
         const said = JSON.stringify(reply.body);
         if (i >= 2 && !said.includes('`stalled`')) unnamed += 1;
-        const missing = /(\d+) did not answer/.exec(said);
-        if (i >= 2) othersMissing += Number(missing?.[1] ?? 0) - 1;
+        // "… on 12 of 200": the clusters that answered, of those asked (the fallback text says nothing of them
+        // when no row came back).
+        const answered = /on (\d+) of (\d+)/.exec(said);
+        if (i >= 2 && answered) othersMissing += Number(answered[2]) - Number(answered[1]) - 1;
         // The first two warm the pools (a connection per cluster): not counted.
         if (i >= 2) times.push(took);
       }

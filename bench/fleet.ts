@@ -42,6 +42,7 @@ const results: string[][] = [
   [
     'clusters',
     'spread after last start',
+    'ready after (each replica)',
     'leads (each)',
     'CPU per replica, quiet',
     'CPU per replica, incidents',
@@ -92,6 +93,8 @@ try {
     const names = Array.from({ length: size }, (_, i) => `c${String(i).padStart(3, '0')}`);
     await writeFile(file, `clusters:\n${names.map((n) => `  - name: ${n}\n    url: ${server.url}\n`).join('')}`);
     running = [];
+    const readyMs: number[] = [];
+    let failure = '';
     let lastStart = 0;
     for (let r = 0; r < REPLICAS; r++) {
       const port = await freePort();
@@ -112,10 +115,29 @@ try {
         }),
       };
       delete env.DATABASE_URL;
-      running.push(
-        await startAppProcess({ cwd: process.cwd(), env, port, logFile: join(work, `replica-${size}-${r}.log`) }),
-      );
+      const spawned = Date.now();
+      try {
+        running.push(
+          await startAppProcess({ cwd: process.cwd(), env, port, logFile: join(work, `replica-${size}-${r}.log`) }),
+        );
+      } catch (error) {
+        log(`${size} clusters, replica ${r + 1}: ${(error as Error).message}`);
+        failure = /exited/.test((error as Error).message) ? 'exited during start-up' : 'not ready in 60 s';
+        break;
+      }
       lastStart = Date.now();
+      readyMs.push(lastStart - spawned);
+      log(`${size} clusters: replica ${r + 1} ready after ${((lastStart - spawned) / 1000).toFixed(1)} s`);
+    }
+    if (running.length < REPLICAS) {
+      results.push([
+        String(size),
+        `replica ${running.length + 1} ${failure}`,
+        readyMs.map((m) => `${(m / 1000).toFixed(1)} s`).join(' / '),
+      ]);
+      await Promise.all(running.map((p) => p.stop()));
+      running = [];
+      continue;
     }
     // Spread: every cluster led, by all 3 replicas.
     let each: number[] = [];
@@ -157,6 +179,7 @@ try {
     results.push([
       String(size),
       `${(spreadMs / 1000).toFixed(1)} s`,
+      readyMs.map((m) => `${(m / 1000).toFixed(1)} s`).join(' / '),
       each.join(' / '),
       fmtCpu(quiet.cpu),
       fmtCpu(busy.cpu),

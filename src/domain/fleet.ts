@@ -85,71 +85,108 @@ type Outcome =
   | { ok: true; cluster: string; value: Awaited<ReturnType<ReturnType<ReadDeps['clusters']>[number]['list']>> }
   | { ok: false; cluster: string; why: FleetMiss };
 
+/**
+ * Clusters whose reads keep missing the deadline, and since when (this replica's clock): named first among
+ * the silent ones, so that a cluster that stalled long ago is never lost in "and N more" behind clusters
+ * that were merely slow this once (by the deadline of the first answer it missed: one value per answer).
+ * Forgotten at the cluster's next answer, in time or late.
+ */
+type SilentSince = Map<string, number>;
+
+/** One cluster's listing by the deadline: its rows, or why it is missing. */
+async function listOne(
+  deps: FleetDeps,
+  silentSince: SilentSince,
+  cluster: ReturnType<ReadDeps['clusters']>[number],
+  filters: ListFilters,
+  deadline: number,
+): Promise<Outcome> {
+  const name = cluster.name;
+  try {
+    const reading = Promise.resolve().then(() => cluster.list(filters));
+    const value = await within(
+      deadline - Date.now(),
+      () => reading,
+      (error) => deps.onTrouble?.(name, error),
+    );
+    if (value === TIMED_OUT) {
+      if (!silentSince.has(name)) silentSince.set(name, deadline);
+      reading.then(
+        () => silentSince.delete(name),
+        () => undefined,
+      );
+      return { ok: false, cluster: name, why: 'timeout' };
+    }
+    silentSince.delete(name);
+    return { ok: true, cluster: name, value };
+  } catch (error) {
+    const trouble = deps.classify(error);
+    if (trouble === null) throw error;
+    deps.onTrouble?.(name, error);
+    const why: FleetMiss = trouble === 'pooler_full' ? 'full' : trouble;
+    return { ok: false, cluster: name, why };
+  }
+}
+
+/** The answer from every cluster's outcome, in configuration order, the silent the longest named first. */
+function assemble(deps: FleetDeps, silentSince: SilentSince, outcomes: Outcome[], filters: ListFilters): FleetAnswer {
+  const { settings } = deps;
+  const rows: FleetRow[] = [];
+  const answer: FleetAnswer = {
+    kind: 'fleet',
+    rows,
+    totalMatched: 0,
+    hidden: 0,
+    answered: [],
+    missing: [],
+    refused: [],
+    standbys: [],
+    timeoutMs: deps.timeoutMs,
+    filters,
+    killable: (row) => !settings.readOnly && !isProtected(row, settings),
+  };
+  for (const outcome of outcomes) {
+    if (!outcome.ok) {
+      answer.missing.push({ cluster: outcome.cluster, why: outcome.why });
+      continue;
+    }
+    const { value, cluster } = outcome;
+    answer.answered.push(cluster);
+    answer.totalMatched += Math.max(value.totalMatched, value.rows.length);
+    answer.hidden += value.hidden;
+    if (value.refused) answer.refused.push({ cluster, refusal: value.refused });
+    if (value.recovery) answer.standbys.push(cluster);
+    for (const row of value.rows) rows.push({ ...row, cluster, query: shapeQueryText(row.query, settings.queryText) });
+  }
+  // Stable: in configuration order, except that the clusters silent the longest come first.
+  const since = (cluster: string) => silentSince.get(cluster) ?? Number.MAX_SAFE_INTEGER;
+  answer.missing.sort((a, b) => since(a.cluster) - since(b.cluster));
+  rows.sort(compareFleetRows);
+  // Each cluster gave its own worst `limit`; the fleet's worst `limit` are among them.
+  rows.splice(filters.limit);
+  return answer;
+}
+
 export function createFleetView(deps: FleetDeps) {
   const { settings } = deps;
+  const silentSince: SilentSince = new Map();
 
   async function mayView(user: string, cluster: string): Promise<boolean> {
     const viewers = settings.viewers(cluster);
     return viewers === null || isListed(user, viewers, deps.groups);
   }
 
-  async function listOne(cluster: ReturnType<ReadDeps['clusters']>[number], filters: ListFilters): Promise<Outcome> {
-    try {
-      const value = await within(
-        deps.timeoutMs,
-        () => cluster.list(filters),
-        (error) => deps.onTrouble?.(cluster.name, error),
-      );
-      if (value === TIMED_OUT) return { ok: false, cluster: cluster.name, why: 'timeout' };
-      return { ok: true, cluster: cluster.name, value };
-    } catch (error) {
-      const trouble = deps.classify(error);
-      if (trouble === null) throw error;
-      deps.onTrouble?.(cluster.name, error);
-      const why: FleetMiss = trouble === 'pooler_full' ? 'full' : trouble;
-      return { ok: false, cluster: cluster.name, why };
-    }
-  }
-
   /** The fleet listing for this user: the clusters they may view, each within the timeout. */
   async function list(user: string, filters: ListFilters): Promise<ReadResult<FleetAnswer>> {
+    // One deadline for the whole answer, from the moment it is asked: the rights check (which may ask Slack
+    // for a user group) and every cluster's read share it, so the answer goes out at the timeout and a little.
+    const deadline = Date.now() + deps.timeoutMs;
     const all = deps.clusters();
     const allowed = await Promise.all(all.map((c) => mayView(user, c.name)));
     const mine = all.filter((_, i) => allowed[i]);
     if (mine.length === 0) return refuseRead({ code: 'not_viewer' });
-    const outcomes = await Promise.all(mine.map((c) => listOne(c, filters)));
-    const rows: FleetRow[] = [];
-    const answer: FleetAnswer = {
-      kind: 'fleet',
-      rows,
-      totalMatched: 0,
-      hidden: 0,
-      answered: [],
-      missing: [],
-      refused: [],
-      standbys: [],
-      timeoutMs: deps.timeoutMs,
-      filters,
-      killable: (row) => !settings.readOnly && !isProtected(row, settings),
-    };
-    for (const outcome of outcomes) {
-      if (!outcome.ok) {
-        answer.missing.push({ cluster: outcome.cluster, why: outcome.why });
-        continue;
-      }
-      const { value, cluster } = outcome;
-      answer.answered.push(cluster);
-      answer.totalMatched += Math.max(value.totalMatched, value.rows.length);
-      answer.hidden += value.hidden;
-      if (value.refused) answer.refused.push({ cluster, refusal: value.refused });
-      if (value.recovery) answer.standbys.push(cluster);
-      for (const row of value.rows)
-        rows.push({ ...row, cluster, query: shapeQueryText(row.query, settings.queryText) });
-    }
-    rows.sort(compareFleetRows);
-    // Each cluster gave its own worst `limit`; the fleet's worst `limit` are among them.
-    rows.splice(filters.limit);
-    return ok(answer);
+    const outcomes = await Promise.all(mine.map((c) => listOne(deps, silentSince, c, filters, deadline)));
+    return ok(assemble(deps, silentSince, outcomes, filters));
   }
 
   return { list };

@@ -154,3 +154,45 @@ test('200 clusters, 199 of them silent, 200 rows with long queries: within Slack
   assert.match(shown, /\d+ more not shown/);
   assert.ok(shown.length < 40_000, `${shown.length} characters`);
 });
+
+test('a cluster silent since an earlier answer is named first, before 200 clusters late for the first time', async () => {
+  let slowNow = false;
+  const names = Array.from({ length: 200 }, (_, i) => `c${String(i).padStart(3, '0')}`);
+  // The stalled cluster comes last in configuration order, where "and N more" would hide it.
+  const view = createFleetView(
+    deps([
+      ...names.map((name) => cluster(name, () => (slowNow ? never() : Promise.resolve([row(1)])))),
+      cluster('stalled', never),
+    ]),
+  );
+  const first = await view.list('U1', { limit: 20 });
+  assert.ok(first.ok);
+  assert.deepEqual(first.value.missing, [{ cluster: 'stalled', why: 'timeout' }]);
+  slowNow = true;
+  const second = await view.list('U1', { limit: 20 });
+  assert.ok(second.ok);
+  assert.equal(second.value.missing.length, 201);
+  assert.equal(second.value.missing[0]!.cluster, 'stalled', 'silent the longest: named first');
+  assert.deepEqual(
+    second.value.missing.slice(1).map((m) => m.cluster),
+    names,
+    'the others in configuration order',
+  );
+  const shown = buildFleetListing(second.value, { queryHidden: false });
+  assert.match(JSON.stringify(shown.blocks), /not answered in [\d.]+ s: `stalled`, `c000`.* and \d+ more/);
+});
+
+test('the rights check and the reads share one deadline: a slow user-group read leaves less time to the clusters', async () => {
+  // The viewers name a user group, read from Slack for 100 ms; the cluster answers 120 ms after it is asked:
+  // within its own 150 ms had its wait started after the group read, but past the answer's deadline.
+  const view = createFleetView({
+    ...deps([cluster('a', () => new Promise((resolve) => setTimeout(() => resolve([row(1)]), 120)))], {
+      a: ['SVIEWERS'],
+    }),
+    groups: { members: () => new Promise((resolve) => setTimeout(() => resolve(['U1']), 100)) },
+    timeoutMs: 150,
+  });
+  const result = await view.list('U1', { limit: 20 });
+  assert.ok(result.ok);
+  assert.deepEqual(result.value.missing, [{ cluster: 'a', why: 'timeout' }]);
+});
