@@ -24,7 +24,8 @@ import { type ClusterSettings, createLiveClusters } from './live-clusters.js';
 import { createStateStore } from './postgres/state-store.js';
 import { createSlackApp, webClientOptions } from './slack/app.js';
 import { auditPoster } from './audit/post.js';
-import { createReadService, type ReadDeps } from './domain/read-service.js';
+import { createReadService } from './domain/read-service.js';
+import { readDepsOf } from './wiring/reads.js';
 import { createFleetView } from './domain/fleet.js';
 import { createGroups } from './slack/adapters/groups.js';
 import { createPeople } from './slack/adapters/people.js';
@@ -158,25 +159,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   );
   const requests = instrumentRequests(limitRequests(service, requestLimiter), metrics);
 
-  const readDeps: ReadDeps = {
-    clusters: () => clusters.all(),
-    pending: (cluster) => state.listPending(cluster),
-    groups,
-    settings: {
-      readOnly: config.readOnly,
-      queryText: config.queryText,
-      protectedRoles: config.protectedRoles,
-      protectedApps: config.protectedApps,
-      viewers: (name) => clusters.config(name)?.viewers ?? config.viewers,
-    },
-    classify: (error) => {
-      const trouble = troubleOf(error);
-      return trouble === 'busy' ? 'slow' : trouble;
-    },
-    // Users are told "unreachable"; the log keeps what happened (scrubbed of passwords).
-    onTrouble: (cluster, error) =>
-      log.warn({ cluster, error: describeConnectionError(error) }, 'cluster unreachable or slow'),
-  };
+  const readDeps = readDepsOf(config, clusters, state, groups, log);
   const reads = createReadService(readDeps);
 
   // Every cluster's role and drains, a few at a time; waited for a short while below, never by /healthz.
