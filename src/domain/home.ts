@@ -9,16 +9,9 @@ import type { Rule } from './rules.js';
 import type { KillRequest } from './types.js';
 import type { IncidentCause, RootSession } from './watch.js';
 
-/** One break-glass use with no `break_glass_reviewed` entry yet (shape fixed by the break-glass store). */
-export interface BreakGlassUse {
-  seq: number;
-  requestId: string;
-  cluster: string;
-  requester: string;
-  action: string;
-  why: string;
-  at: string;
-}
+/** One break-glass use with no `break_glass_reviewed` entry yet (src/domain/break-glass.ts). */
+export type { BreakGlassUse } from './break-glass.js';
+import type { BreakGlassUse } from './break-glass.js';
 
 /** An open watch incident, as the Home shows it. */
 export interface HomeIncident {

@@ -42,8 +42,8 @@ export interface HomeTab extends HomeTabPort {
  * each round so that it counts whenever it is set; null while there is none (the Home leaves the section out).
  */
 function unreviewedOf(services: AppServices): Promise<BreakGlassUse[] | null> {
-  const glass = (services as { breakGlass?: { listUnreviewed?: () => Promise<BreakGlassUse[]> } }).breakGlass;
-  return glass?.listUnreviewed ? glass.listUnreviewed() : Promise.resolve(null);
+  const glass = services.breakGlass;
+  return glass ? glass.listUnreviewed() : Promise.resolve(null);
 }
 
 export function wireHome(w: HomeWiring): HomeTab {
