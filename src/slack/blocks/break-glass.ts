@@ -128,7 +128,20 @@ export function breakGlassReviewedMessage(
 }
 
 /** `/pgsessions status`: every break-glass use nobody reviewed yet (on the clusters shown), after the usage. */
-export function withUnreviewed(message: RenderedMessage, uses: BreakGlassUse[]): RenderedMessage {
+export function withUnreviewed(message: RenderedMessage, uses: BreakGlassUse[] | null): RenderedMessage {
+  // The state database did not answer (full, failing over): the rest of `status` is still worth having.
+  if (uses === null) {
+    const note: KnownBlock = {
+      type: 'context',
+      elements: [
+        {
+          type: 'mrkdwn',
+          text: 'Break-glass uses awaiting review could not be read now (the state database did not answer).',
+        },
+      ],
+    };
+    return { ...message, blocks: [...message.blocks, note].slice(0, LIMITS.blocksPerMessage) };
+  }
   if (uses.length === 0) return message;
   const lines = uses.slice(0, 20).map((u) => {
     const when = slackDate(u.at, '{date_short_pretty} {time}') ?? inlineText(u.at, 64);
