@@ -267,6 +267,17 @@ document.addEventListener('click', async (event) => {
     button.disabled = false;
     return;
   }
+  // A permalink to a message of this workspace (chat.getPermalink) opens it here, in its thread.
+  const link = target.closest('a[href]');
+  const permalink =
+    link && /^https:\/\/[a-z0-9-]+\.slack\.com\/archives\/([CGD][A-Z0-9]+)\/p(\d{10})(\d{6})$/.exec(link.href);
+  if (permalink) {
+    event.preventDefault();
+    openConversation(permalink[1].startsWith('D') ? 'dm' : permalink[1]);
+    view.thread = `${permalink[2]}.${permalink[3]}`;
+    refresh();
+    return;
+  }
   const conversation = target.closest('[data-conversation]');
   if (conversation) {
     openConversation(conversation.dataset.conversation);
