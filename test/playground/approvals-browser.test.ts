@@ -169,6 +169,10 @@ test('a request nobody decides reaches the on-call person’s DM after the 10 s 
   const escalated = await visible(message(`pid ${pid}`), ESCALATION_WAIT_MS);
   assert.match(await escalated.innerText(), /Riley/);
   assert.equal(await sessionAlive(playground.adminUrl!, pid), true, 'an escalation decides nothing');
+  // Being told is not being allowed: Casey's Approve is refused like any non-approver's, and nothing happens.
+  await escalated.getByRole('button', { name: 'Approve' }).click();
+  await visible(message('Only an approver can do that'));
+  assert.equal(await sessionAlive(playground.adminUrl!, pid), true, 'nobody but an approver ended anything');
 
   // The DM's link to the channel message opens it in its thread, which says it was escalated and to whom.
   await escalated.getByRole('link', { name: 'in the channel' }).click();
