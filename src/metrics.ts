@@ -27,7 +27,7 @@ function createInstruments(registry: Registry) {
   });
   const decisions = new Counter({
     name: 'pgsessions_request_transitions_total',
-    help: 'Request state changes made by this instance (requested, approved, denied, withdrawn, expired, executed, failed), and refusals by code.',
+    help: 'Request state changes made by this instance (requested, approval_recorded, approved, denied, withdrawn, expired, executed, failed), and refusals by code.',
     labelNames: ['state'] as const,
     registers: [registry],
   });
@@ -238,7 +238,11 @@ export function instrumentRequests(service: RequestService, metrics: Metrics): R
     requestOne: async (ask) => count(await service.requestOne(ask), 'requested'),
     requestAll: async (ask) => count(await service.requestAll(ask), 'requested'),
     requestFrozenCancel: async (ask) => count(await service.requestFrozenCancel(ask), 'requested'),
-    approve: async (id, user) => count(await service.approve(id, user), 'approved'),
+    approve: async (id, user) => {
+      const result = await service.approve(id, user);
+      // An approval short of the request's quorum leaves it pending: recorded, not approved.
+      return count(result, result.ok && result.value.status === 'pending' ? 'approval_recorded' : 'approved');
+    },
     deny: async (id, user) => count(await service.deny(id, user), 'denied'),
     withdraw: async (id, user) => count(await service.withdraw(id, user), 'withdrawn'),
     expireDue: async () => {

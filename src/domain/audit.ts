@@ -86,7 +86,8 @@ export interface AuditDetailsByEvent {
     targets: TargetSnapshot[];
   };
   /** binding: the MAC over what was approved (src/domain/binding.ts); absent in entries written before it. */
-  approved: RequestSummary & { approver: string; binding?: string };
+  /** approvals: every approver counted, when the request needed more than one (quorum). */
+  approved: RequestSummary & { approver: string; binding?: string; approvals?: string[] };
   denied: RequestSummary & { deniedBy: string };
   withdrawn: RequestSummary & { withdrawnBy: string };
   /** why: absent when its deadline passed; cluster_removed when its cluster left the clusters file. */

@@ -89,7 +89,9 @@ export async function approve(deps: RequestDeps, id: string, user: string): Prom
   if (!decided.ok) return approvalRefused(decided);
   // Counted towards the quorum, not yet reached: show the progress; nothing is executed.
   if (decided.request.status === 'pending') {
-    await deps.messages.update(decided.request).catch(() => undefined);
+    // Read again: an approval on another replica may have reached the quorum since, and owns the message then.
+    const now = await state.get(id).catch(() => null);
+    if (now?.status === 'pending') await deps.messages.update(now).catch(() => undefined);
     return ok(decided.request);
   }
   // Show "approved" without making the kill wait on Slack: a slow or failing Web API must not delay it.

@@ -89,7 +89,7 @@ export async function approveTowardsQuorum(
     event: 'approved',
     actor: approver,
     cluster: r.cluster,
-    details: { ...db.summary(r), approver, binding: requestBinding },
+    details: { ...db.summary(r), approver, binding: requestBinding, approvals: approvers },
   });
   return { approved: r };
 }

@@ -146,6 +146,27 @@ test('an approval row for a made-up approver is never counted: the real approval
   });
   await refusedAsTampered(id, APPROVER, channel, { pid: victim.pid, backendStart: victim.backendStart });
   assert.match((await tamperings(id))[0]!.details.reason, /approval row/);
+  // Nor may it add the requester's own approval, or any approval once the request left pending.
+  await as_(runtimeUrl, async (c) => {
+    await assert.rejects(
+      c.query(
+        `INSERT INTO pgsessions.request_approvals (request_id, approver, approved_at, binding) VALUES ($1, $2, now(), 'x')`,
+        [id, REQUESTER],
+      ),
+      /never by their requester/,
+    );
+    await c.query(
+      `UPDATE pgsessions.requests SET status = 'denied', decided_by = 'UX', decided_at = now() WHERE id = $1`,
+      [id],
+    );
+    await assert.rejects(
+      c.query(
+        `INSERT INTO pgsessions.request_approvals (request_id, approver, approved_at, binding) VALUES ($1, 'ULATE', now(), 'x')`,
+        [id],
+      ),
+      /approvals are added to pending requests/,
+    );
+  });
 });
 
 test('a MAC copied from another request’s approval does not count here', async () => {

@@ -10,12 +10,15 @@ import { APPROVER, baseEnv, REQUESTER, startTestApp, type TestApp } from '../hel
 import {
   as,
   auditEvents,
+  buttonsIn,
   click,
   fresh,
   sessionTracker,
   sleep,
   stateQuery,
+  textOf,
   typedRequest,
+  updatesOf,
   waitForStatus,
 } from '../helpers/approval-flow.js';
 import { ACTION } from '../../src/slack/blocks/ids.js';
@@ -88,6 +91,11 @@ test('quorum 2: two approvers on two replicas at the same moment, several times 
     assert.equal(count(events, 'executed'), 1, events.join(','));
     assert.equal(count(events, 'tampering_detected'), 0, events.join(','));
     assert.deepEqual(await approvers(id), [APPROVER, SECOND].sort());
+    // The message ends as executed, with no Approve button: a late progress update never overwrites it.
+    const updates = await updatesOf(slack, db.url, id);
+    const last = updates[updates.length - 1];
+    assert.ok(last, 'the message was updated');
+    assert.ok(!buttonsIn(last.params.blocks).some((b) => b.action_id === ACTION.approve), textOf(last.params));
   }
 });
 

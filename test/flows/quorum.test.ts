@@ -11,6 +11,7 @@ import {
   as,
   auditEvents,
   click,
+  command,
   fresh,
   requestRow,
   sessionTracker,
@@ -111,6 +112,9 @@ test('terminate:2: one approval leaves the session running and shows 1 of 2; the
   assert.deepEqual(recorded?.approvals, [APPROVER]);
   assert.equal(recorded?.needed, 2);
 
+  const pending = await command(slack, app.port, 'pending', as(SECOND, channel));
+  assert.match(textOf(pending.body), /1 of 2 approvals/);
+
   const again = await approve(id, APPROVER, channel);
   assert.equal(await again.reply(), 'You already approved this request; it needs 1 more approval.');
   const self = await approve(id, REQUESTER, channel);
@@ -127,6 +131,13 @@ test('terminate:2: one approval leaves the session running and shows 1 of 2; the
   assert.equal(count(events, 'approved'), 1);
   assert.equal(count(events, 'executed'), 1);
   assert.deepEqual(await approvalRows(id), [APPROVER, SECOND]);
+  const approved = await stateQuery<{ details: Record<string, unknown> }>(
+    db.url,
+    "SELECT details FROM pgsessions.audit_log WHERE request_id = $1 AND event = 'approved'",
+    [id],
+  );
+  assert.equal(approved[0]?.details.approver, SECOND);
+  assert.deepEqual(approved[0]?.details.approvals, [APPROVER, SECOND]);
   await waitForUpdate(slack, db.url, id, new RegExp(`Approved by <@${APPROVER}>, <@${SECOND}>`));
   const late = await approve(id, THIRD, channel);
   assert.match(await late.reply(), /already decided/);

@@ -24,3 +24,8 @@ export function approvedBy(r: KillRequest, fallback: string): string {
   const approvers = r.approvers ?? [];
   return countsApprovals(r) && approvers.length > 0 ? approvers.slice(0, NAMED).map(userMention).join(', ') : fallback;
 }
+
+/** " · 1 of 2 approvals" in the pending list; nothing for the two-person rule. */
+export function progressWords(r: KillRequest): string {
+  return countsApprovals(r) ? ` · ${r.approvers?.length ?? 0} of ${quorumOf(r)} approvals` : '';
+}

@@ -20,7 +20,7 @@ import {
 import { describeOutcome, describeResult } from './outcome.js';
 import { WALSENDER_WARNING } from './replication.js';
 import { drainPlanBlocks, drainStateBlocks, drainTitle } from './drain.js';
-import { approvedBy, waitingLine } from './quorum-progress.js';
+import { approvedBy, progressWords, waitingLine } from './quorum-progress.js';
 
 /** How many sessions of a terminate-all request are listed one by one. */
 export const MAX_LISTED_TARGETS = 30;
@@ -305,6 +305,7 @@ export function buildPendingList(requests: KillRequest[], opts: { elsewhere?: nu
     const text =
       `*${ACTION_LABELS[r.action]}* on *${inlineText(r.cluster, 200)}* · ${targetSummary(r)}` +
       ` · by ${userMention(r.requester)} in ${channelMention(r.channel)} · expires ${dateOr(r.expiresAt, '{time}', '?')}` +
+      progressWords(r) +
       `\n${r.reason.trim() === '' ? '_(no reason given)_' : safeText(r.reason, 300)}`;
     blocks.push({ type: 'section', text: { type: 'mrkdwn', text: truncate(text, LIMITS.sectionText) } });
     shown += 1;
