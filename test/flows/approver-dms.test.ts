@@ -170,6 +170,24 @@ test('someone who is not an approver pressing a DM’s Approve is refused and no
   const requester = await click(slack, app.port, ACTION.approve, id, as(REQUESTER, dmChannel(APPROVER_A)));
   assert.match(await requester.reply(), /You made this request/);
   assert.equal((await requestRow(db.url, id)).status, 'pending');
+  // Withdrawn in the channel: every DM follows, without buttons.
+  await click(slack, app.port, ACTION.withdraw, id, as(REQUESTER, channel));
+  await waitForStatus(db.url, id, ['withdrawn']);
+  for (const dm of await recorded(id)) {
+    await slack.waitFor(
+      () =>
+        slack
+          .callsTo('chat.update')
+          .find(
+            (c) =>
+              c.params.channel === dm.channel &&
+              c.params.ts === dm.ts &&
+              /Withdrawn/.test(textOf(c.params)) &&
+              buttonsIn(c.params.blocks).length === 0,
+          ),
+      { description: `the DM of ${dm.user_id} showing the withdrawal` },
+    );
+  }
 });
 
 test('Slack refusing to open one approver’s DM stops neither the others nor the request', async () => {
@@ -205,6 +223,25 @@ test('Slack refusing to open one approver’s DM stops neither the others nor th
   } finally {
     refuseDm.delete(DBA);
   }
+});
+
+test('Slack rate-limiting one conversations.open (429) leaves that one person untold, the rest and the request fine', async () => {
+  const channel = fresh('C');
+  const victim = track(await sleepSession(db.url, { seconds: 120, application: 'dm-429' }));
+  slack.failNext('conversations.open', 1, { status: 429, retryAfter: 30 });
+  const { id, reply } = await typedRequest(
+    slack,
+    app.port,
+    `terminate ${victim.pid} rate limited`,
+    as(REQUESTER, channel),
+  );
+  assert.match(reply, /Request posted/);
+  await waitForDms(id, 2);
+  await slack.waitFor(() => slack.callsTo('conversations.open').find((c) => c.fault), { description: 'the 429' });
+  await sleep(500);
+  assert.equal(dmsAbout(id).length, 2, 'the two others are told; the rate-limited one is not retried');
+  assert.equal((await recorded(id)).length, 2);
+  assert.equal((await requestRow(db.url, id)).status, 'pending');
 });
 
 test('a rule proposal reaches the approvers by DM, and approving it there shows everywhere', async () => {
@@ -317,6 +354,10 @@ test('two replicas telling about the same request tell each person once between 
         ['UTIER2', 1],
       ],
     );
+    // Once decided, nobody else is asked.
+    const decided = { kind: 'request' as const, request: { ...request, status: 'denied' as const } };
+    assert.deepEqual(await one.notices.tell(decided, ['UTIER3'], 2), []);
+    assert.equal(slack.callsTo('conversations.open').filter((c) => c.params.users === 'UTIER3').length, 0);
   } finally {
     await one.pool.end();
     await two.pool.end();

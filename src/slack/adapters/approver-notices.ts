@@ -119,10 +119,13 @@ export function buildApproverMessage(
     type: 'section',
     text: { type: 'mrkdwn', text: truncate(intro(subject, where), LIMITS.sectionText) },
   };
-  const blocks: KnownBlock[] = [head, ...keepDeciding(message.blocks as KnownBlock[], live)].slice(
-    0,
-    LIMITS.blocksPerMessage,
-  );
+  const blocks: KnownBlock[] = [head, ...keepDeciding(message.blocks as KnownBlock[], live)];
+  // Over Slack's 50 blocks (a channel message already at the limit), a detail goes, never the buttons.
+  while (blocks.length > LIMITS.blocksPerMessage) {
+    let detail = blocks.length - 1;
+    while (detail > 1 && blocks[detail]!.type === 'actions') detail -= 1;
+    blocks.splice(detail, 1);
+  }
   const text = truncate(`${live ? 'Your approval is asked: ' : ''}${message.text}`, LIMITS.fallbackText);
   return sealed({ text, blocks });
 }
@@ -195,6 +198,8 @@ export function createApproverNotices(options: ApproverNoticesOptions): Approver
   const { client, store, logger, queryText } = options;
   return {
     async tell(subject, principals, tier) {
+      // After a decision (or expiry) nobody else is asked.
+      if (!waiting(subject)) return [];
       const key = subjectKey(subject);
       const asker = askerOf(subject);
       const users = (await people(options, principals)).filter((user) => user !== asker);
