@@ -42,8 +42,8 @@ export interface EscalationLoop {
   stop(): Promise<void>;
 }
 
-/** Who claims, in the escalations table: host, process and a random tail (two replicas on one host differ). */
-const REPLICA = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+/** Who claims, in the escalations table: host, process and a random tail (two apps in one process differ). */
+const replicaName = () => `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
 
 export function startEscalation(parts: EscalationParts): EscalationLoop {
   const log = parts.logger.child({ module: 'escalation' });
@@ -59,6 +59,7 @@ export function startEscalation(parts: EscalationParts): EscalationLoop {
     request: (r) => parts.requestMessages.update(r),
     rule: (r) => parts.ruleMessages.update(r),
   });
+  const replica = replicaName();
   const unsealedSeen = new Set<string>();
   const trouble = spellLog(log, 'escalation sweep failed; will try again', 'escalation sweeps work again');
   const enabled = () => parts.clusters.names().some((name) => routing(name).escalate !== null);
@@ -75,7 +76,7 @@ export function startEscalation(parts: EscalationParts): EscalationLoop {
         notices: parts.notices,
         messages,
         routing,
-        replica: REPLICA,
+        replica,
         onTrouble: (what, context, error) => {
           const key = `${String(context.subject)}:${String(context.id)}`;
           if (error === undefined && unsealedSeen.has(key)) return;
