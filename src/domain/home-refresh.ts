@@ -87,6 +87,9 @@ export function createHomeRefresher(deps: HomeRefreshDeps, options: HomeRefreshO
   };
 
   const poll = async () => {
+    // Nobody's Home to keep: not even the marker is read (a replica nobody opened the Home on costs nothing).
+    prune();
+    if (known.size === 0) return;
     const marker = await deps.marker();
     if (marker === lastMarker) return;
     // A Home that could not be published now is tried again on the next tick, not only at the next change.

@@ -48,7 +48,8 @@ export interface HomeSources {
   /** Live rules (proposed and approved); absent when standing approvals are not wired. */
   rules?(): Promise<Rule[]>;
   incidents(): Promise<HomeIncident[]>;
-  unreviewed?(): Promise<BreakGlassUse[]>;
+  /** Null (or absent): break-glass is not wired, the section is left out. */
+  unreviewed?(): Promise<BreakGlassUse[] | null>;
 }
 
 /** Who may approve on, and view, a cluster (the same settings the use cases decide with). */
@@ -97,6 +98,12 @@ export function roundGroups(groups: GroupsPort): GroupsPort {
   };
 }
 
+/** A request as a quorum reads it (issue 16): distinct approvers needed, and who approved so far. */
+export type QuorumRequest = KillRequest & { quorum?: number; approvers?: string[] };
+
+/** Approved already by this person (a request waiting for more approvers): nothing more waits for them. */
+const approvedBy = (r: QuorumRequest, user: string): boolean => r.approvers?.includes(user) ?? false;
+
 /** One person's Home out of the round's state. `access.groups` should be a roundGroups(). */
 export async function homeFor(state: HomeState, user: string, access: HomeAccess): Promise<HomeContent> {
   const clusters = new Set<string>([
@@ -119,7 +126,7 @@ export async function homeFor(state: HomeState, user: string, access: HomeAccess
   return {
     user,
     waiting: {
-      requests: pending.filter((r) => r.requester !== user && approvable.has(r.cluster)),
+      requests: pending.filter((r) => r.requester !== user && approvable.has(r.cluster) && !approvedBy(r, user)),
       proposals: proposals.filter((r) => r.proposer !== user && approvable.has(r.cluster)),
     },
     mine: {

@@ -25,8 +25,8 @@ export interface HomeWiring {
   groups: GroupsPort;
   clusters: Pick<LiveClusters, 'config'>;
   rulesFor(cluster: string): AccessRules;
-  /** Break-glass uses nobody reviewed yet (src/postgres/break-glass-store.ts), once it exists. */
-  unreviewed?: () => Promise<BreakGlassUse[]>;
+  /** Break-glass uses nobody reviewed yet; by default the break-glass service's, when the services have one. */
+  unreviewed?: () => Promise<BreakGlassUse[] | null>;
   pollMs?: number;
   options?: Partial<HomeRefreshOptions>;
 }
@@ -35,6 +35,15 @@ export interface HomeTab extends HomeTabPort {
   stop(): Promise<void>;
   /** One poll now (tests and the bench do not wait for the timer). */
   tick(): Promise<void>;
+}
+
+/**
+ * The break-glass service's unreviewed uses (`services.breakGlass.listUnreviewed`, docs/approvals.md), read at
+ * each round so that it counts whenever it is set; null while there is none (the Home leaves the section out).
+ */
+function unreviewedOf(services: AppServices): Promise<BreakGlassUse[] | null> {
+  const glass = (services as { breakGlass?: { listUnreviewed?: () => Promise<BreakGlassUse[]> } }).breakGlass;
+  return glass?.listUnreviewed ? glass.listUnreviewed() : Promise.resolve(null);
 }
 
 export function wireHome(w: HomeWiring): HomeTab {
@@ -48,7 +57,7 @@ export function wireHome(w: HomeWiring): HomeTab {
         pending: () => w.services.requests.listPending(),
         ...(rules ? { rules: () => rules.list() } : {}),
         incidents: () => store.incidents(),
-        ...(w.unreviewed ? { unreviewed: w.unreviewed } : {}),
+        unreviewed: w.unreviewed ?? (() => unreviewedOf(w.services)),
       },
       access: {
         rules: w.rulesFor,

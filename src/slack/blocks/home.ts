@@ -6,7 +6,7 @@
 // text is sealed `verbatim`. The content must not depend on the clock: the Home is republished only when
 // what it shows changed (its hash), and "3 minutes ago" would change every minute. Times are Slack dates.
 import type { Button, KnownBlock } from '@slack/types';
-import type { BreakGlassUse, HomeContent, HomeIncident } from '../../domain/home.js';
+import type { BreakGlassUse, HomeContent, HomeIncident, QuorumRequest } from '../../domain/home.js';
 import { describeRule, type Rule } from '../../domain/rules.js';
 import type { KillRequest } from '../../domain/types.js';
 import { ACTION } from './ids.js';
@@ -73,12 +73,20 @@ function targetText(r: KillRequest): string {
   return `pid ${t.pid} · user ${name(t.user)} · db ${name(t.database)} · app ${name(t.application)}${query}`;
 }
 
-function requestText(r: KillRequest, mine: boolean): string {
+/** "1 of 2 approvals: @alex" while a quorum above 1 is being gathered; empty otherwise. */
+function progress(r: QuorumRequest): string {
+  const quorum = r.quorum ?? 1;
+  if (quorum <= 1) return '';
+  const approvers = (r.approvers ?? []).slice(0, 10).map(userMention);
+  return `\n${approvers.length} of ${quorum} approvals${approvers.length > 0 ? `: ${approvers.join(', ')}` : ''}`;
+}
+
+function requestText(r: QuorumRequest, mine: boolean): string {
   const who = mine ? '' : ` · by ${userMention(r.requester)}`;
   const reason = r.reason.trim() === '' ? '_(no reason given)_' : safeText(r.reason, 300);
   return (
     `*${ACTION_LABELS[r.action]}* on *${name(r.cluster, 63)}*${who} in ${channelMention(r.channel)}` +
-    ` · expires ${when(r.expiresAt, '{time}')}\n${targetText(r)}\nreason: ${reason}`
+    ` · expires ${when(r.expiresAt, '{time}')}\n${targetText(r)}\nreason: ${reason}${progress(r)}`
   );
 }
 
