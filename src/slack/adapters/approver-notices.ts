@@ -29,6 +29,12 @@ export interface ApproverNoticesOptions {
   store: ApproverMessagesStore;
   logger: Logger;
   queryText: QueryTextMode;
+  /**
+   * How long a group's members, read to know whom to message, are reused (default 30 s). Only for messaging:
+   * whether a click may approve is still read from Slack at the click. A burst of requests then costs one
+   * usergroups.users.list per group, not one per request (a Tier 2 method, shared with the clicks' reads).
+   */
+  groupCacheMs?: number;
 }
 
 /** The buttons a DM keeps: deciding only (withdrawing and revoking are done where the subject was posted). */
@@ -130,15 +136,25 @@ export function buildApproverMessage(
   return sealed({ text, blocks });
 }
 
+type GroupCache = Map<string, { members: string[]; at: number }>;
+
+async function membersOf(options: ApproverNoticesOptions, cache: GroupCache, group: string): Promise<string[]> {
+  const cached = cache.get(group);
+  if (cached && Date.now() - cached.at < (options.groupCacheMs ?? 30_000)) return cached.members;
+  const members = await options.groups.members(group);
+  cache.set(group, { members, at: Date.now() });
+  return members;
+}
+
 /** The people among users and groups (expanded now), each once; a group Slack will not list is skipped. */
-async function people(options: ApproverNoticesOptions, principals: string[]): Promise<string[]> {
+async function people(options: ApproverNoticesOptions, cache: GroupCache, principals: string[]): Promise<string[]> {
   const found = new Set<string>();
   await Promise.all(
     principals.map(async (principal) => {
       if (USER_ID.test(principal)) found.add(principal);
       else if (GROUP_ID.test(principal)) {
         try {
-          for (const member of await options.groups.members(principal)) if (USER_ID.test(member)) found.add(member);
+          for (const member of await membersOf(options, cache, principal)) if (USER_ID.test(member)) found.add(member);
         } catch (error) {
           options.logger.warn({ err: error, group: principal }, 'could not list a user group to message its members');
         }
@@ -196,13 +212,14 @@ async function tellOne(
 
 export function createApproverNotices(options: ApproverNoticesOptions): ApproverNoticesPort {
   const { client, store, logger, queryText } = options;
+  const cache: GroupCache = new Map();
   return {
     async tell(subject, principals, tier) {
       // After a decision (or expiry) nobody else is asked.
       if (!waiting(subject)) return [];
       const key = subjectKey(subject);
       const asker = askerOf(subject);
-      const users = (await people(options, principals)).filter((user) => user !== asker);
+      const users = (await people(options, cache, principals)).filter((user) => user !== asker);
       if (users.length === 0) return [];
       const message = buildApproverMessage(subject, await whereLink(client, subject), queryText);
       const told = await Promise.all(users.map((user) => tellOne(options, key, user, tier, message)));
@@ -235,7 +252,7 @@ export function createApproverNotices(options: ApproverNoticesOptions): Approver
     },
 
     async say(principals, message) {
-      const users = await people(options, principals);
+      const users = await people(options, cache, principals);
       const reached = await Promise.all(
         users.map(async (user) => {
           try {
