@@ -12,9 +12,11 @@ import { escalateDue, type SweepResult } from '../domain/escalation.js';
 import type { ClusterConfig, Config } from '../config.js';
 import type { RequestMessagesPort } from '../domain/request-service.js';
 import type { RuleMessagesPort } from '../domain/rule-service.js';
+import type { KillRequest } from '../domain/types.js';
 import type { Logger } from '../logger.js';
 import { createEscalationStore } from '../postgres/escalation-store.js';
 import type { AppendAuditIn } from '../postgres/request-store.js';
+import { getIn } from '../postgres/rule-rows.js';
 import { createEscalationMessages } from '../slack/adapters/escalation-messages.js';
 import { webClientOptions } from '../slack/app.js';
 import { spellLog } from '../spell-log.js';
@@ -22,7 +24,7 @@ import { perCluster } from './per-cluster.js';
 
 export interface EscalationParts {
   statePool: pg.Pool;
-  state: { appendIn: AppendAuditIn; binder: Binder };
+  state: { appendIn: AppendAuditIn; binder: Binder; get(id: string): Promise<KillRequest | null> };
   client: WebClient;
   config: Config;
   requestMessages: RequestMessagesPort;
@@ -56,8 +58,15 @@ export function startEscalation(parts: EscalationParts): EscalationLoop {
   });
   const store = createEscalationStore(parts.statePool, parts.state.appendIn, parts.state.binder);
   const messages = createEscalationMessages(once, {
-    request: (r) => parts.requestMessages.update(r),
-    rule: (r) => parts.ruleMessages.update(r),
+    // Read again: a decision made since the claim must not be painted over with the pending message.
+    request: async (r) => {
+      const now = await parts.state.get(r.id);
+      if (now) await parts.requestMessages.update(now);
+    },
+    rule: async (r) => {
+      const now = await getIn(parts.statePool, r.id);
+      if (now) await parts.ruleMessages.update(now);
+    },
   });
   const replica = replicaName();
   const unsealedSeen = new Set<string>();
