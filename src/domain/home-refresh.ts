@@ -26,12 +26,15 @@ export interface HomeRefreshOptions {
   maxPeople: number;
   /** How many Homes are published at once. */
   concurrency: number;
+  /** After a round that could not publish every Home (Slack refusing), an unchanged marker waits this long. */
+  retryMs: number;
 }
 
 export const HOME_REFRESH_DEFAULTS: HomeRefreshOptions = {
   rememberMs: 24 * 3600_000,
   maxPeople: 2_000,
   concurrency: 4,
+  retryMs: 10_000,
 };
 
 export interface HomeRefresher {
@@ -44,28 +47,40 @@ export interface HomeRefresher {
   known(): string[];
 }
 
+/** Who opened their Home here recently: least recently seen first, capped, forgotten after rememberMs. */
+function knownPeople(options: HomeRefreshOptions, now: () => number, forget: (user: string) => void) {
+  const known = new Map<string, number>();
+  return {
+    map: known,
+    remember(user: string) {
+      known.delete(user);
+      known.set(user, now());
+      for (const oldest of known.keys()) {
+        if (known.size <= options.maxPeople) break;
+        known.delete(oldest);
+        forget(oldest);
+      }
+    },
+    prune() {
+      for (const [user, at] of known) {
+        if (now() - at <= options.rememberMs) continue;
+        known.delete(user);
+        forget(user);
+      }
+    },
+  };
+}
+
 export function createHomeRefresher(deps: HomeRefreshDeps, options: HomeRefreshOptions): HomeRefresher {
   const now = deps.now ?? Date.now;
-  const known = new Map<string, number>();
+  const people = knownPeople(options, now, (user) => deps.forget?.(user));
+  const known = people.map;
+  const { remember, prune } = people;
   let lastMarker: string | null = null;
+  // The marker of a round that failed, and when it may be tried again (a change is tried at once).
+  let failed: { marker: string; retryAt: number } | null = null;
   let running: Promise<void> | null = null;
 
-  const remember = (user: string) => {
-    known.delete(user);
-    known.set(user, now());
-    for (const oldest of known.keys()) {
-      if (known.size <= options.maxPeople) break;
-      known.delete(oldest);
-      deps.forget?.(oldest);
-    }
-  };
-  const prune = () => {
-    for (const [user, at] of known) {
-      if (now() - at <= options.rememberMs) continue;
-      known.delete(user);
-      deps.forget?.(user);
-    }
-  };
   const access = (): HomeAccess => ({ ...deps.access, groups: roundGroups(deps.access.groups) });
 
   const round = async (): Promise<boolean> => {
@@ -92,8 +107,11 @@ export function createHomeRefresher(deps: HomeRefreshDeps, options: HomeRefreshO
     if (known.size === 0) return;
     const marker = await deps.marker();
     if (marker === lastMarker) return;
-    // A Home that could not be published now is tried again on the next tick, not only at the next change.
-    lastMarker = (await round()) ? marker : null;
+    if (failed?.marker === marker && now() < failed.retryAt) return;
+    // A Home that could not be published is tried again after retryMs, not only at the next change.
+    const done = await round();
+    lastMarker = done ? marker : null;
+    failed = done ? null : { marker, retryAt: now() + options.retryMs };
   };
 
   return {

@@ -51,6 +51,7 @@ export function wireHome(w: HomeWiring): HomeTab {
   const store = createHomeStore(w.statePool);
   const publisher = createHomePublisher(w.client, log);
   const rules = w.services.rules;
+  let lastWarned = 0;
   const refresher = createHomeRefresher(
     {
       sources: {
@@ -67,7 +68,12 @@ export function wireHome(w: HomeWiring): HomeTab {
       marker: () => store.marker(),
       publish: (content, force) => publisher.publish(content, force),
       forget: (user) => publisher.forget(user),
-      onError: (error, what) => log.warn({ err: error }, `${what} failed: tried again at the next poll`),
+      onError: (error, what) => {
+        // A state database that is down fails every poll: said once a minute, not every 2 s.
+        if (Date.now() - lastWarned < 60_000) return;
+        lastWarned = Date.now();
+        log.warn({ err: error }, `${what} failed: tried again at the next poll`);
+      },
     },
     { ...HOME_REFRESH_DEFAULTS, ...w.options },
   );

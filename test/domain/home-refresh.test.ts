@@ -72,7 +72,7 @@ function rig(results: Published[] = []) {
       },
       now: () => now,
     },
-    { rememberMs: 1000, maxPeople: 2, concurrency: 2 },
+    { rememberMs: 1000, maxPeople: 2, concurrency: 2, retryMs: 100 },
   );
   return {
     refresher,
@@ -100,7 +100,10 @@ test('remembered Homes are republished when the marker moves, not otherwise; a f
   const failing = rig(['published', 'failed']);
   await failing.refresher.show('UAPP');
   await failing.refresher.tick(); // fails
-  await failing.refresher.tick(); // same marker, but tried again
+  await failing.refresher.tick(); // same marker, too soon: not yet
+  assert.deepEqual(failing.published, ['UAPP', 'UAPP']);
+  failing.at(150);
+  await failing.refresher.tick(); // same marker, after retryMs: tried again
   assert.deepEqual(failing.published, ['UAPP', 'UAPP', 'UAPP']);
 });
 
