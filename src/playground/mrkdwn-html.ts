@@ -6,6 +6,8 @@
 export interface Directory {
   userName(id: string): string | undefined;
   channelName(id: string): string | undefined;
+  /** A user group's handle (without @), as Slack shows `<!subteam^S…>`. */
+  groupName?(id: string): string | undefined;
 }
 
 const NO_NAMES: Directory = { userName: () => undefined, channelName: () => undefined };
@@ -118,7 +120,10 @@ function controlSequence(inner: string, names: Directory, now: Date, text: (t: s
     return `<span class="mention">#${escapeHtml(names.channelName(id) ?? label ?? id)}</span>`;
   }
   if (/^!(here|channel|everyone)$/.test(target)) return `<span class="mention">@${target.slice(1)}</span>`;
-  if (/^!subteam\^[A-Z0-9]+$/.test(target)) return `<span class="mention">${escapeHtml(label ?? '@group')}</span>`;
+  if (/^!subteam\^[A-Z0-9]+$/.test(target)) {
+    const handle = names.groupName?.(target.slice('!subteam^'.length));
+    return `<span class="mention">${escapeHtml(handle ? `@${handle}` : (label ?? '@group'))}</span>`;
+  }
   const date = /^!date\^(-?\d+)\^([^^]*)(?:\^.*)?$/.exec(target);
   if (date) {
     const epoch = Number(date[1]);

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { HttpError } from '../domain/errors.js';
 import type { Directory } from './mrkdwn-html.js';
 import { renderChannel, renderHome, renderModal, renderThread, type ViewInput } from './page-view.js';
-import { BOT_NAME, SLACKBOT, type Person } from './people.js';
+import { BOT_NAME, ON_CALL, SLACKBOT, type Person } from './people.js';
 import type { PageServerOptions } from './page-server.js';
 import { dmChannelOf } from './slack-answers.js';
 import type { SlackApi } from './slack-stand-in.js';
@@ -64,6 +64,7 @@ export function createPageContext(options: PageServerOptions): PageContext {
           ? 'Slackbot'
           : (people.find((p) => p.id === id)?.name ?? slack.users[id]?.real_name),
     channelName: (id) => options.channels[id] ?? id.toLowerCase(),
+    groupName: (id) => (id === ON_CALL.id ? ON_CALL.handle : undefined),
   };
   const reported = new Set<string>();
   const nextTs = () => slack.nextTs();

@@ -94,7 +94,10 @@ const message = (text: string | RegExp) =>
     .filter({ hasText: text })
     .last();
 
-/** An idle `puma` session of the demo nobody has ended yet. */
+/** Sessions a request still waits about. */
+const waitingPids: number[] = [];
+
+/** An idle `puma` session of the demo, other than `skipPids`. */
 function idleSession(skipPids: number[] = []): number {
   const s = playground.incident!.sessions().find((x) => x.role === 'idle' && !skipPids.includes(x.pid));
   assert.ok(s, 'the demo has idle puma sessions');
@@ -153,6 +156,7 @@ test('a terminate on the quorum cluster needs two approvers: Alex in the channel
 
 test('a request nobody decides reaches the on-call person’s DM after the 10 s escalation', { skip }, async () => {
   const pid = idleSession();
+  waitingPids.push(pid);
   await become(/Riley/);
   await openChannel('incidents');
   await type(`/pgsessions terminate ${pid} cluster:${QUORUM_CLUSTER} a puma worker stuck since the deploy`);
@@ -161,23 +165,26 @@ test('a request nobody decides reaches the on-call person’s DM after the 10 s 
 
   await become(/Casey/);
   await openDm();
-  // Nothing for Casey at first: Casey approves nothing and is told only when the first tier stays silent.
+  // Casey approves nothing on payments: Casey is told only because the first tier (Alex, Jordan) stayed silent.
   const escalated = await visible(message(`pid ${pid}`), ESCALATION_WAIT_MS);
   assert.match(await escalated.innerText(), /Riley/);
   assert.equal(await sessionAlive(playground.adminUrl!, pid), true, 'an escalation decides nothing');
+  // Being told is not being allowed: Casey's Approve is refused like any non-approver's, and nothing happens.
+  await escalated.getByRole('button', { name: 'Approve' }).click();
+  await visible(message('Only an approver can do that'));
+  assert.equal(await sessionAlive(playground.adminUrl!, pid), true, 'nobody but an approver ended anything');
 
-  await openChannel('incidents');
-  const parent = await visible(message('Terminate request').filter({ hasText: `pid ${pid}` }));
-  await parent.getByRole('button', { name: /repl/ }).click();
-  await visible(page.getByRole('complementary', { name: 'Thread' }).getByText(/escalated to .*@Casey/));
+  // The DM's link to the channel message opens it in its thread, which says it was escalated and to whom.
+  await escalated.getByRole('link', { name: 'in the channel' }).click();
+  await visible(page.getByRole('heading', { name: '#incidents' }));
+  const thread = page.getByRole('complementary', { name: 'Thread' });
+  await visible(thread.getByText(`pid ${pid}`).first());
+  await visible(thread.getByText(/escalated to @Casey \(group @db-oncall\)/));
 });
 
 test('an approver approves from the Home tab and the session is gone', { skip }, async () => {
-  const pid = idleSession([]);
-  const other = playground.incident!.sessions().find((s) => s.role === 'idle' && s.pid !== pid);
-  assert.ok(other);
-  // On `default`: one approver is enough, so the Home's Approve executes.
-  const target = other.pid;
+  // Not the session of the request still waiting on payments; on `default` one approver is enough.
+  const target = idleSession(waitingPids);
   await become(/Riley/);
   await openChannel('incidents');
   await type(`/pgsessions terminate ${target} an idle puma session nobody needs`);

@@ -199,3 +199,13 @@ test('verbatim mrkdwn (every text the app sends) still renders its formatting an
   assert.ok(!html.includes('&lt;@URILEY&gt;'), html);
   assert.ok(!html.includes('<script>'), html);
 });
+
+test('a user group mention shows the group’s handle when the page knows it, else its label, else @group', () => {
+  const withGroups: Directory = { ...names, groupName: (id) => (id === 'S0ONCALL' ? 'db-oncall' : undefined) };
+  assert.match(mrkdwnToHtml('escalated to <!subteam^S0ONCALL>', { names: withGroups }), />@db-oncall</);
+  assert.match(mrkdwnToHtml('<!subteam^S0OTHER|@dba>', { names: withGroups }), />@dba</);
+  assert.match(mrkdwnToHtml('<!subteam^S0OTHER>', { names: withGroups }), />@group</);
+  // A handle is text, never markup.
+  const hostile: Directory = { ...names, groupName: () => '<img src=x>' };
+  assert.ok(!mrkdwnToHtml('<!subteam^S0X>', { names: hostile }).includes('<img'));
+});

@@ -77,7 +77,7 @@ function call(method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ s
 }
 interface PageState {
   channels: Array<{ id: string; name: string }>;
-  dms: Array<{ id: string; name: string }>;
+  dms: Array<{ id: string; name: string; latest: string | null }>;
   channel: string;
   tab: string;
   timeline: string;
@@ -114,9 +114,10 @@ function dm(user: string, text: string): string {
 
 test('each person sees their own direct message with the app, and nobody else’s', async () => {
   dm('URILEY', 'for riley only');
-  dm('UALEX', 'for alex only');
+  const newest = dm('UALEX', 'for alex only');
   const alex = await state('as=UALEX&channel=dm');
-  assert.deepEqual(alex.dms, [{ id: 'DUALEX', name: 'pgsessions' }]);
+  // `latest` lets the page mark the DM new for its person.
+  assert.deepEqual(alex.dms, [{ id: 'DUALEX', name: 'pgsessions', latest: newest }]);
   assert.equal(alex.channel, 'DUALEX');
   assert.match(alex.timeline, /for alex only/);
   assert.ok(!alex.channels.some((c) => c.id.startsWith('D')), 'no one’s DM among the channels');

@@ -40,6 +40,12 @@ function say(text) {
 
 let loading = null;
 let again = false;
+function stateQuery() {
+  const q = new URLSearchParams({ as: view.as, channel: view.channel, tab: view.tab });
+  if (view.thread) q.set('thread', view.thread);
+  return q.toString();
+}
+
 async function refresh() {
   if (loading) {
     again = true;
@@ -48,24 +54,46 @@ async function refresh() {
   loading = (async () => {
     do {
       again = false;
-      const q = new URLSearchParams({ as: view.as, channel: view.channel, tab: view.tab });
-      if (view.thread) q.set('thread', view.thread);
-      const res = await fetch(`/ui/state?${q}`);
-      if (res.ok) render(await res.json());
+      const asked = stateQuery();
+      const res = await fetch(`/ui/state?${asked}`);
+      const state = res.ok ? await res.json() : null;
+      // The person moved on (another channel, tab or person) while this was asked: never show the old view
+      // over their choice — ask again for what they chose.
+      if (stateQuery() !== asked) again = true;
+      else if (state) render(state);
     } while (again);
   })().finally(() => (loading = null));
   return loading;
 }
 
-function conversationButton(c, current, label) {
-  const li = document.createElement('li');
-  const button = document.createElement('button');
-  button.type = 'button';
-  button.textContent = label;
-  button.setAttribute('aria-current', String(current));
-  button.addEventListener('click', () => openConversation(c.id.startsWith('D') ? 'dm' : c.id));
-  li.append(button);
-  return li;
+/**
+ * The sidebar's conversations, updated in place: a button is never replaced while the person may be clicking
+ * it (a live update landing between mouse down and up would swallow the click).
+ */
+function syncList(list, items) {
+  while (list.children.length > items.length) list.lastElementChild.remove();
+  items.forEach((item, i) => {
+    let button = list.children[i]?.firstElementChild;
+    if (!button) {
+      const li = document.createElement('li');
+      button = document.createElement('button');
+      button.type = 'button';
+      li.append(button);
+      list.append(li);
+    }
+    button.dataset.conversation = item.id;
+    button.setAttribute('aria-current', String(item.current));
+    const content = `${item.label}\u0000${item.badge ?? ''}`;
+    if (button.dataset.content === content) return;
+    button.dataset.content = content;
+    button.textContent = item.label;
+    if (item.badge) {
+      const badge = document.createElement('span');
+      badge.className = 'badge';
+      badge.textContent = item.badge;
+      button.append(' ', badge);
+    }
+  });
 }
 
 function openConversation(channel, tab = 'messages') {
@@ -84,12 +112,6 @@ function setHtml(el, html) {
   if (el.dataset.html === html) return;
   el.dataset.html = html;
   el.innerHTML = html;
-}
-
-function replaceIfChanged(list, key, build) {
-  if (list.dataset.key === key) return;
-  list.dataset.key = key;
-  list.replaceChildren(...build());
 }
 
 function render(state) {
@@ -117,26 +139,23 @@ function render(state) {
 
   // A direct message with the app has two tabs, as in Slack: Home (the app's views.publish) and Messages.
   const home = inDm && state.tab === 'home';
-  // Only what changed is replaced: a click landing while the sidebar is rebuilt would be lost.
-  replaceIfChanged($('channels'), JSON.stringify([state.channels, state.channel]), () =>
-    state.channels.map((c) => conversationButton(c, c.id === state.channel, `#${c.name}`)),
-  );
   // Unread, as Slack marks it: a message newer than the last one this person saw in their DM.
   const seenKey = `pgs-seen-${view.as}`;
   const open = state.dms.find((c) => c.id === state.channel);
   if (open && !home) sessionStorage.setItem(seenKey, open.latest ?? '');
   const seen = Number(sessionStorage.getItem(seenKey) || 0);
-  replaceIfChanged($('dms'), JSON.stringify([state.dms, state.channel, seen]), () =>
-    state.dms.map((c) => {
-      const li = conversationButton(c, c.id === state.channel, c.name);
-      if (c.latest && Number(c.latest) > seen) {
-        const badge = document.createElement('span');
-        badge.className = 'badge';
-        badge.textContent = 'new';
-        li.querySelector('button').append(' ', badge);
-      }
-      return li;
-    }),
+  syncList(
+    $('channels'),
+    state.channels.map((c) => ({ id: c.id, label: `#${c.name}`, current: c.id === state.channel })),
+  );
+  syncList(
+    $('dms'),
+    state.dms.map((c) => ({
+      id: 'dm',
+      label: c.name,
+      current: c.id === state.channel,
+      badge: c.latest && Number(c.latest) > seen ? 'new' : null,
+    })),
   );
   const name = open ? open.name : `#${state.channels.find((c) => c.id === state.channel)?.name ?? state.channel}`;
   $('channel-title').textContent = name;
@@ -246,6 +265,22 @@ document.addEventListener('click', async (event) => {
       element,
     });
     button.disabled = false;
+    return;
+  }
+  // A permalink to a message of this workspace (chat.getPermalink) opens it here, in its thread.
+  const link = target.closest('a[href]');
+  const permalink =
+    link && /^https:\/\/[a-z0-9-]+\.slack\.com\/archives\/([CGD][A-Z0-9]+)\/p(\d{10})(\d{6})$/.exec(link.href);
+  if (permalink) {
+    event.preventDefault();
+    openConversation(permalink[1].startsWith('D') ? 'dm' : permalink[1]);
+    view.thread = `${permalink[2]}.${permalink[3]}`;
+    refresh();
+    return;
+  }
+  const conversation = target.closest('[data-conversation]');
+  if (conversation) {
+    openConversation(conversation.dataset.conversation);
     return;
   }
   const replies = target.closest('button.replies');
