@@ -3,7 +3,7 @@
 // (request-execution.ts). Expected outcomes are values with a sentence for the user; only real bugs throw.
 import type { ApproverNoticesPort } from './approver-notices.js';
 import { ok, type Outcome, type Trouble } from './outcome.js';
-import { mayApprove, type AccessRules, type GroupsPort, type Protection, type QueryTextMode } from './policy.js';
+import type { AccessRules, GroupsPort, Protection, QueryTextMode } from './policy.js';
 import {
   refuseRequest,
   requestAll,
@@ -18,7 +18,8 @@ import {
 import { execute, reconcile, tell } from './request-execution.js';
 import { approvalRefused } from './quorum-refusals.js';
 import type { ClusterPort } from './ports.js';
-import type { RoutingSettings } from './routing.js';
+import { routingOf, type RoutingSettings } from './routing.js';
+import { mayDecide } from './escalated-approver.js';
 import type { StatePort } from './state-ports.js';
 import type { ExecutionResult, KillRequest } from './types.js';
 
@@ -74,7 +75,16 @@ export async function approve(deps: RequestDeps, id: string, user: string): Prom
   const request = await state.get(id);
   if (!request) return refuseRequest('not_found');
   // The approver first: a non-approver's click writes nothing, not even a refusal in the audit log.
-  if (!(await mayApprove(user, settings.rules(request.cluster), deps.groups))) return refuseRequest('not_approver');
+  if (
+    !(await mayDecide(
+      user,
+      request,
+      settings.rules(request.cluster),
+      routingOf(settings, request.cluster),
+      deps.groups,
+    ))
+  )
+    return refuseRequest('not_approver');
   if (settings.readOnly) {
     await state.appendAudit({
       requestId: id,
@@ -102,7 +112,15 @@ export async function approve(deps: RequestDeps, id: string, user: string): Prom
 export async function deny(deps: RequestDeps, id: string, user: string): Promise<Outcome<KillRequest>> {
   const request = await deps.state.get(id);
   if (!request) return refuseRequest('not_found');
-  if (!(await mayApprove(user, deps.settings.rules(request.cluster), deps.groups)))
+  if (
+    !(await mayDecide(
+      user,
+      request,
+      deps.settings.rules(request.cluster),
+      routingOf(deps.settings, request.cluster),
+      deps.groups,
+    ))
+  )
     return refuseRequest('not_approver');
   const decided = await deps.state.deny(id, user);
   if (!decided.ok) return refuseRequest(decided.code);

@@ -5,6 +5,7 @@ import { CANNOT_SIGNAL, PREVIEW_PROTECTED, RULE_FAILURES, type RuleFailure } fro
 import { ok, refused, type Outcome } from './outcome.js';
 import { quorumFor, routingOf } from './routing.js';
 import { isProtected, mayApprove, mayRequest } from './policy.js';
+import { mayDecide } from './escalated-approver.js';
 import type {
   FreshRead,
   PreviewMatch,
@@ -126,14 +127,20 @@ export async function approve(ctx: RuleContext, id: string, user: string): Promi
   if (!rule) return refuseRule('not_found');
   if (ctx.settings.readOnly) return refuseRule('read_only');
   // Fresh group membership at click time, per-cluster approvers.
-  if (!(await mayApprove(user, ctx.settings.rules(rule.cluster), ctx.groups))) return refuseRule('not_approver');
+  if (
+    !(await mayDecide(user, rule, ctx.settings.rules(rule.cluster), routingOf(ctx.settings, rule.cluster), ctx.groups))
+  )
+    return refuseRule('not_approver');
   return decided(ctx, await ctx.store.approve(id, user), true);
 }
 
 export async function deny(ctx: RuleContext, id: string, user: string): Promise<Outcome<Rule>> {
   const rule = await ctx.store.get(id);
   if (!rule) return refuseRule('not_found');
-  if (!(await mayApprove(user, ctx.settings.rules(rule.cluster), ctx.groups))) return refuseRule('not_approver');
+  if (
+    !(await mayDecide(user, rule, ctx.settings.rules(rule.cluster), routingOf(ctx.settings, rule.cluster), ctx.groups))
+  )
+    return refuseRule('not_approver');
   return decided(ctx, await ctx.store.deny(id, user), true);
 }
 

@@ -169,6 +169,22 @@ test('nobody decides: after 10 s the on-call group is told directly (tier 1), th
   assert.equal((await requestRow(db.url, id)).status, 'pending', 'escalating decides nothing');
 });
 
+test('the tier it escalates to may decide once the escalation is due, and not before', async () => {
+  const channel = fresh('C');
+  const { id } = await ask(channel, 'tier-decides');
+  // UONCONE is in the on-call group, not among the approvers: before the deadline their Approve is refused.
+  const early = await click(slack, app.port, ACTION.approve, id, as('UONCONE', `DUONCONE`));
+  assert.match(await early.reply(), /Only an approver can do that/);
+  assert.equal((await requestRow(db.url, id)).status, 'pending', 'nothing decided before the escalation');
+  await escalationOf(id);
+  // Told "your approval is asked": now their Approve counts, from the direct message.
+  const approved = await click(slack, app.port, ACTION.approve, id, as('UONCONE', `DUONCONE`));
+  assert.equal(approved.status, 200);
+  const row = await waitForStatus(db.url, id, ['executed', 'failed'], 30_000);
+  assert.equal(row.status, 'executed', JSON.stringify(row.result));
+  assert.equal(row.decided_by, 'UONCONE');
+});
+
 test('two replicas: the request is escalated once (one claim, one audit entry, one DM each, one thread reply)', async () => {
   const second = await startTestApp({ ...baseEnv(db.url, slack), ...escalationEnv() }, { terminateTimeoutMs: 3_000 });
   sessions.defer(() => second.stop(), { first: true });
