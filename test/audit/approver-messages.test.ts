@@ -6,10 +6,7 @@
 // never makes pgsessions rewrite that message. Nothing here reaches a backend.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import pg from 'pg';
-import { migrate } from '../../src/postgres/migrate.js';
-import { grantRuntimeRole } from '../../src/postgres/state-grants.js';
+import type pg from 'pg';
 import { AUDIT_CHANNEL, REQUESTER } from '../helpers/app.js';
 import {
   as,
@@ -22,61 +19,32 @@ import {
   waitForStatus,
   waitForUpdate,
 } from '../helpers/approval-flow.js';
-import { withRole } from '../helpers/pg.js';
 import { waitUntil } from '../helpers/rules.js';
-import { asSuperuser } from '../helpers/roles.js';
 import { sleepSession } from '../helpers/sessions.js';
 import { useTestApp } from '../helpers/use-test-app.js';
 import { ACTION } from '../../src/slack/blocks/ids.js';
+import { connectedAs, productionRoles } from '../helpers/production-roles.js';
 
-const suffix = randomBytes(4).toString('hex');
-const OWNER = `pgs_amowner_${suffix}`;
-const RUNTIME = `pgs_amruntime_${suffix}`;
-const PASSWORD = `pw-${randomBytes(6).toString('hex')}`;
+const roles = productionRoles('am');
 const APPROVER_A = 'UAPPA';
 const APPROVER_B = 'UAPPB';
 
 let runtimeUrl: string;
 const sessions = sessionTracker();
 
-async function attacker<T>(work: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: runtimeUrl });
-  await c.connect();
-  try {
-    return await work(c);
-  } finally {
-    await c.end();
-  }
-}
+const attacker = <T>(work: (c: pg.Client) => Promise<T>): Promise<T> => connectedAs(runtimeUrl, work);
 
 const { db, slack, app } = useTestApp({
   database: 'dmatk',
   async prepare(database) {
-    await asSuperuser(`CREATE ROLE ${OWNER} LOGIN PASSWORD '${PASSWORD}'`);
-    await asSuperuser(`CREATE ROLE ${RUNTIME} LOGIN PASSWORD '${PASSWORD}'`);
-    await asSuperuser(`GRANT CREATE ON DATABASE ${database.name} TO ${OWNER}`);
-    runtimeUrl = withRole(database.url, RUNTIME, PASSWORD);
-    const owner = new pg.Pool({ connectionString: withRole(database.url, OWNER, PASSWORD), max: 1 });
-    try {
-      await migrate(owner);
-      const client = await owner.connect();
-      try {
-        const granted = await grantRuntimeRole(client, RUNTIME);
-        assert.ok(granted.ok, JSON.stringify(granted));
-      } finally {
-        client.release();
-      }
-    } finally {
-      await owner.end();
-    }
+    runtimeUrl = await roles.prepare(database);
   },
   env: () => ({ STATE_DATABASE_URL: runtimeUrl, PGSESSIONS_APPROVERS: `${APPROVER_A},${APPROVER_B}` }),
   start: { terminateTimeoutMs: 3_000 },
   sessions,
 });
 after(async () => {
-  await asSuperuser(`DROP ROLE IF EXISTS ${RUNTIME}`);
-  await asSuperuser(`DROP ROLE IF EXISTS ${OWNER}`);
+  await roles.drop();
 });
 
 const refusedWith = async (work: Promise<unknown>, pattern: RegExp) => {

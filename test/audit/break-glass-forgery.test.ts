@@ -8,25 +8,20 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { migrate } from '../../src/postgres/migrate.js';
-import { grantRuntimeRole } from '../../src/postgres/state-grants.js';
 import { createStateStore } from '../../src/postgres/state-store.js';
 import { createBreakGlassStore } from '../../src/postgres/break-glass-store.js';
 import { INPUT, VIEW } from '../../src/slack/blocks/ids.js';
 import { APPROVER, REQUESTER, SIGNING_SECRET, baseEnv, startTestApp, type TestApp } from '../helpers/app.js';
 import { as, fresh, sessionTracker, sleep, stateQuery, typedRequest } from '../helpers/approval-flow.js';
-import { createTestDatabase, type TestDatabase, withRole } from '../helpers/pg.js';
-import { asSuperuser } from '../helpers/roles.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 import { sessionAlive, sleepSession } from '../helpers/sessions.js';
 import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
 import { viewSubmission } from '../helpers/slack-requests.js';
 import type { TargetSnapshot } from '../../src/domain/types.js';
+import { productionRoles } from '../helpers/production-roles.js';
 
 const KEY = randomBytes(32).toString('base64');
-const suffix = randomBytes(4).toString('hex');
-const OWNER = `pgs_gowner_${suffix}`;
-const RUNTIME = `pgs_gruntime_${suffix}`;
-const PASSWORD = `pw-${randomBytes(6).toString('hex')}`;
+const roles = productionRoles('g');
 
 let db: TestDatabase;
 let slack: SlackApi;
@@ -57,24 +52,9 @@ const statusOf = async (id: string) =>
 
 before(async () => {
   slack = await startSlackApi();
-  await asSuperuser(`CREATE ROLE ${OWNER} LOGIN PASSWORD '${PASSWORD}'`);
-  await asSuperuser(`CREATE ROLE ${RUNTIME} LOGIN PASSWORD '${PASSWORD}'`);
   db = await createTestDatabase('glassforge');
-  await asSuperuser(`GRANT CREATE ON DATABASE ${db.name} TO ${OWNER}`);
-  ownerUrl = withRole(db.url, OWNER, PASSWORD);
-  runtimeUrl = withRole(db.url, RUNTIME, PASSWORD);
-  const owner = new pg.Pool({ connectionString: ownerUrl, max: 1 });
-  try {
-    await migrate(owner);
-    const client = await owner.connect();
-    try {
-      assert.ok((await grantRuntimeRole(client, RUNTIME)).ok);
-    } finally {
-      client.release();
-    }
-  } finally {
-    await owner.end();
-  }
+  runtimeUrl = await roles.prepare(db);
+  ownerUrl = roles.ownerUrl(db);
   app = await startTestApp(
     baseEnv(db.url, slack, {
       STATE_DATABASE_URL: runtimeUrl,
@@ -90,8 +70,7 @@ after(async () => {
   await app?.stop();
   await slack?.close();
   await db?.drop();
-  await asSuperuser(`DROP ROLE IF EXISTS ${RUNTIME}`);
-  await asSuperuser(`DROP ROLE IF EXISTS ${OWNER}`);
+  await roles.drop();
 });
 
 test('the runtime role cannot backdate a request or flag it break-glass; an owner who backdates one is caught by the seal: nothing is cancelled', async () => {

@@ -8,8 +8,6 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { FAILURE_MESSAGES } from '../../src/domain/messages.js';
-import { migrate } from '../../src/postgres/migrate.js';
-import { grantRuntimeRole } from '../../src/postgres/state-grants.js';
 import { ACTION } from '../../src/slack/blocks/ids.js';
 import { APPROVER, REQUESTER, baseEnv, startTestApp, type TestApp } from '../helpers/app.js';
 import {
@@ -23,16 +21,13 @@ import {
   stateQuery,
   typedRequest,
 } from '../helpers/approval-flow.js';
-import { createTestDatabase, type TestDatabase, withRole } from '../helpers/pg.js';
-import { asSuperuser } from '../helpers/roles.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 import { sessionAlive, sleepSession } from '../helpers/sessions.js';
 import { startSlackApi, type SlackApi } from '../helpers/slack-api.js';
+import { productionRoles } from '../helpers/production-roles.js';
 
 const KEY = randomBytes(32).toString('base64');
-const suffix = randomBytes(4).toString('hex');
-const OWNER = `pgs_qowner_${suffix}`;
-const RUNTIME = `pgs_qruntime_${suffix}`;
-const PASSWORD = `pw-${randomBytes(6).toString('hex')}`;
+const roles = productionRoles('q');
 const SECOND = 'UAPP2';
 
 let db: TestDatabase;
@@ -63,25 +58,9 @@ async function tamperings(id: string): Promise<Array<{ details: { stage: string;
 
 before(async () => {
   slack = await startSlackApi();
-  await asSuperuser(`CREATE ROLE ${OWNER} LOGIN PASSWORD '${PASSWORD}'`);
-  await asSuperuser(`CREATE ROLE ${RUNTIME} LOGIN PASSWORD '${PASSWORD}'`);
   db = await createTestDatabase('qforge');
-  await asSuperuser(`GRANT CREATE ON DATABASE ${db.name} TO ${OWNER}`);
-  ownerUrl = withRole(db.url, OWNER, PASSWORD);
-  runtimeUrl = withRole(db.url, RUNTIME, PASSWORD);
-  const owner = new pg.Pool({ connectionString: ownerUrl, max: 1 });
-  try {
-    await migrate(owner);
-    const client = await owner.connect();
-    try {
-      const granted = await grantRuntimeRole(client, RUNTIME);
-      assert.ok(granted.ok, JSON.stringify(granted));
-    } finally {
-      client.release();
-    }
-  } finally {
-    await owner.end();
-  }
+  runtimeUrl = await roles.prepare(db);
+  ownerUrl = roles.ownerUrl(db);
   app = await startTestApp(
     baseEnv(db.url, slack, {
       STATE_DATABASE_URL: runtimeUrl,
@@ -99,8 +78,7 @@ after(async () => {
   await app?.stop();
   await slack?.close();
   await db?.drop();
-  await asSuperuser(`DROP ROLE IF EXISTS ${RUNTIME}`);
-  await asSuperuser(`DROP ROLE IF EXISTS ${OWNER}`);
+  await roles.drop();
 });
 
 /** A terminate request (quorum 2) of a fresh pg_sleep session. */

@@ -5,59 +5,28 @@
 // shape is not theirs to change, and no bucket makes pgsessions signal without an approval.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import pg from 'pg';
-import { migrate } from '../../src/postgres/migrate.js';
-import { grantRuntimeRole } from '../../src/postgres/state-grants.js';
+import type pg from 'pg';
 import { READ_LIMITED_MESSAGE } from '../../src/slack/guards/read-limit.js';
 import { SIGNING_SECRET } from '../helpers/app.js';
 import { command, fresh, sessionTracker, stateQuery } from '../helpers/approval-flow.js';
-import { withRole } from '../helpers/pg.js';
-import { asSuperuser } from '../helpers/roles.js';
 import { sessionAlive, sleepSession } from '../helpers/sessions.js';
 import { slashCommand } from '../helpers/slack-requests.js';
 import { useTestApp } from '../helpers/use-test-app.js';
+import { connectedAs, productionRoles } from '../helpers/production-roles.js';
 
-const suffix = randomBytes(4).toString('hex');
-const OWNER = `pgs_rbowner_${suffix}`;
-const RUNTIME = `pgs_rbruntime_${suffix}`;
-const PASSWORD = `pw-${randomBytes(6).toString('hex')}`;
+const roles = productionRoles('rb');
 const BURST = 3;
 
 let runtimeUrl: string;
 const sessions = sessionTracker();
 
-async function attacker<T>(work: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: runtimeUrl });
-  await c.connect();
-  try {
-    return await work(c);
-  } finally {
-    await c.end();
-  }
-}
+const attacker = <T>(work: (c: pg.Client) => Promise<T>): Promise<T> => connectedAs(runtimeUrl, work);
 
 // The app runs on the runtime role over a state database the owner migrated (in prepare).
 const { db, slack, app } = useTestApp({
   database: 'ratebkatk',
   async prepare(database) {
-    await asSuperuser(`CREATE ROLE ${OWNER} LOGIN PASSWORD '${PASSWORD}'`);
-    await asSuperuser(`CREATE ROLE ${RUNTIME} LOGIN PASSWORD '${PASSWORD}'`);
-    await asSuperuser(`GRANT CREATE ON DATABASE ${database.name} TO ${OWNER}`);
-    runtimeUrl = withRole(database.url, RUNTIME, PASSWORD);
-    const owner = new pg.Pool({ connectionString: withRole(database.url, OWNER, PASSWORD), max: 1 });
-    try {
-      await migrate(owner);
-      const client = await owner.connect();
-      try {
-        const granted = await grantRuntimeRole(client, RUNTIME);
-        assert.ok(granted.ok, JSON.stringify(granted));
-      } finally {
-        client.release();
-      }
-    } finally {
-      await owner.end();
-    }
+    runtimeUrl = await roles.prepare(database);
   },
   env: () => ({
     STATE_DATABASE_URL: runtimeUrl,
@@ -71,8 +40,7 @@ const { db, slack, app } = useTestApp({
 });
 // After the fixture has dropped the database the owner's objects live in.
 after(async () => {
-  await asSuperuser(`DROP ROLE IF EXISTS ${RUNTIME}`);
-  await asSuperuser(`DROP ROLE IF EXISTS ${OWNER}`);
+  await roles.drop();
 });
 
 async function list(user: string): Promise<'served' | 'refused'> {

@@ -9,23 +9,17 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { Rule, RuleSpec } from '../../src/domain/rules.js';
 import type { RuleStorePort } from '../../src/domain/rule-service.js';
-import { migrate } from '../../src/postgres/migrate.js';
 import { createRuleStore } from '../../src/postgres/rule-store.js';
-import { grantRuntimeRole } from '../../src/postgres/state-grants.js';
 import { createStateStore } from '../../src/postgres/state-store.js';
 import { sessionTracker, sleep, stateQuery } from '../helpers/approval-flow.js';
-import { withRole } from '../helpers/pg.js';
-import { asSuperuser } from '../helpers/roles.js';
 import { waitUntil } from '../helpers/rules.js';
 import { idleInTransactionLockHolder, sessionAlive } from '../helpers/sessions.js';
 import { useTestApp } from '../helpers/use-test-app.js';
 import { watchEnv } from '../helpers/watch.js';
+import { productionRoles } from '../helpers/production-roles.js';
 
 const KEY = randomBytes(32).toString('base64');
-const suffix = randomBytes(4).toString('hex');
-const OWNER = `pgs_qowner_${suffix}`;
-const RUNTIME = `pgs_qruntime_${suffix}`;
-const PASSWORD = `pw-${randomBytes(6).toString('hex')}`;
+const roles = productionRoles('q');
 const PROPOSER = 'UQPROP';
 
 let runtimeUrl: string;
@@ -51,24 +45,8 @@ async function attempt(sql: string, params: unknown[]): Promise<string> {
 const { db } = useTestApp({
   database: 'rulequorumatk',
   async prepare(database) {
-    await asSuperuser(`CREATE ROLE ${OWNER} LOGIN PASSWORD '${PASSWORD}'`);
-    await asSuperuser(`CREATE ROLE ${RUNTIME} LOGIN PASSWORD '${PASSWORD}'`);
-    await asSuperuser(`GRANT CREATE ON DATABASE ${database.name} TO ${OWNER}`);
-    runtimeUrl = withRole(database.url, RUNTIME, PASSWORD);
     await stateQuery(database.url, 'CREATE TABLE orders (id int PRIMARY KEY)');
-    const owner = new pg.Pool({ connectionString: withRole(database.url, OWNER, PASSWORD), max: 1 });
-    try {
-      await migrate(owner);
-      const client = await owner.connect();
-      try {
-        const granted = await grantRuntimeRole(client, RUNTIME);
-        assert.ok(granted.ok, JSON.stringify(granted));
-      } finally {
-        client.release();
-      }
-    } finally {
-      await owner.end();
-    }
+    runtimeUrl = await roles.prepare(database);
     runtimePool = new pg.Pool({ connectionString: runtimeUrl, max: 3 });
     const state = createStateStore(runtimePool, { key: Buffer.from(KEY, 'utf8') });
     store = createRuleStore(runtimePool, state.appendIn, state.binder);
@@ -82,8 +60,7 @@ const { db } = useTestApp({
   },
 });
 after(async () => {
-  await asSuperuser(`DROP ROLE IF EXISTS ${RUNTIME}`);
-  await asSuperuser(`DROP ROLE IF EXISTS ${OWNER}`);
+  await roles.drop();
 });
 
 let nth = 0;

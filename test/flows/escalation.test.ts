@@ -8,9 +8,6 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
-import { migrate } from '../../src/postgres/migrate.js';
-import { grantRuntimeRole } from '../../src/postgres/state-grants.js';
 import { ACTION } from '../../src/slack/blocks/ids.js';
 import { APPROVER, baseEnv, REQUESTER, startTestApp } from '../helpers/app.js';
 import {
@@ -25,17 +22,13 @@ import {
   typedRequest,
   waitForStatus,
 } from '../helpers/approval-flow.js';
-import { withRole } from '../helpers/pg.js';
-import { asSuperuser } from '../helpers/roles.js';
 import { sleepSession } from '../helpers/sessions.js';
 import type { RecordedCall } from '../helpers/slack-api.js';
 import { useTestApp } from '../helpers/use-test-app.js';
+import { productionRoles } from '../helpers/production-roles.js';
 
 const KEY = randomBytes(32).toString('base64');
-const suffix = randomBytes(4).toString('hex');
-const OWNER = `pgs_eowner_${suffix}`;
-const RUNTIME = `pgs_eruntime_${suffix}`;
-const PASSWORD = `pw-${randomBytes(6).toString('hex')}`;
+const roles = productionRoles('e');
 const ONCALL = 'SONCALL';
 // The on-call group: two people new to the request, its requester (never asked) and an approver (told already).
 const MEMBERS = ['UONCONE', 'UONCTWO', REQUESTER, APPROVER];
@@ -55,31 +48,14 @@ const { db, slack, app } = useTestApp({
   async prepare(database, standIn) {
     standIn.usergroups[ONCALL] = MEMBERS;
     standIn.usergroups.SAPPROVERS = [];
-    await asSuperuser(`CREATE ROLE ${OWNER} LOGIN PASSWORD '${PASSWORD}'`);
-    await asSuperuser(`CREATE ROLE ${RUNTIME} LOGIN PASSWORD '${PASSWORD}'`);
-    await asSuperuser(`GRANT CREATE ON DATABASE ${database.name} TO ${OWNER}`);
-    runtimeUrl = withRole(database.url, RUNTIME, PASSWORD);
-    const owner = new pg.Pool({ connectionString: withRole(database.url, OWNER, PASSWORD), max: 1 });
-    try {
-      await migrate(owner);
-      const client = await owner.connect();
-      try {
-        const granted = await grantRuntimeRole(client, RUNTIME);
-        assert.ok(granted.ok, JSON.stringify(granted));
-      } finally {
-        client.release();
-      }
-    } finally {
-      await owner.end();
-    }
+    runtimeUrl = await roles.prepare(database);
   },
   env: escalationEnv,
   start: { terminateTimeoutMs: 3_000 },
   sessions,
 });
 after(async () => {
-  await asSuperuser(`DROP ROLE IF EXISTS ${RUNTIME}`);
-  await asSuperuser(`DROP ROLE IF EXISTS ${OWNER}`);
+  await roles.drop();
 });
 
 /** Direct messages to `user` (the stand-in's DM channel is D + user id) about this request (its buttons' value). */
