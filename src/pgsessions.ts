@@ -228,7 +228,7 @@ export async function startPgsessions(env: NodeJS.ProcessEnv, options: StartOpti
   });
   const rules = instrumentRules(ruleService, metrics);
   services.rules = rules;
-  const homeTab = wireHome({ config, services, statePool, client, logger, groups, clusters, rulesFor });
+  const homeTab = wireHome({ config, services, statePool, client, logger, groups, clusters, rulesFor, routingFor });
   let watcher: Watcher | null = null;
   let leadership: SpreadLeadership | null = null;
   registerLeadingGauge(metrics.registry, () => leadership?.leading() ?? 0);

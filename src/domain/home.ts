@@ -4,6 +4,7 @@
 // round (gatherHome) and then sorted per person (homeFor), so a round costs the same few queries however many
 // people have a Home open. Who may approve and view is decided here only for what is SHOWN: every button is
 // decided again by its use case at click time.
+import type { ApprovalRouting } from './routing.js';
 import { isListed, type AccessRules, type GroupsPort } from './policy.js';
 import type { Rule } from './rules.js';
 import type { KillRequest } from './types.js';
@@ -48,6 +49,8 @@ export interface HomeSources {
 /** Who may approve on, and view, a cluster (the same settings the use cases decide with). */
 export interface HomeAccess {
   rules(cluster: string): AccessRules;
+  /** Quorum, escalation, break-glass: the tier an escalation reaches may decide once it is due. */
+  routing?(cluster: string): ApprovalRouting;
   /** Null: everyone may view. */
   viewers(cluster: string): string[] | null;
   groups: GroupsPort;
@@ -98,7 +101,12 @@ export type QuorumRequest = KillRequest & { quorum?: number; approvers?: string[
 const approvedBy = (r: QuorumRequest, user: string): boolean => r.approvers?.includes(user) ?? false;
 
 /** One person's Home out of the round's state. `access.groups` should be a roundGroups(). */
-export async function homeFor(state: HomeState, user: string, access: HomeAccess): Promise<HomeContent> {
+export async function homeFor(
+  state: HomeState,
+  user: string,
+  access: HomeAccess,
+  now: number = Date.now(),
+): Promise<HomeContent> {
   const clusters = new Set<string>([
     ...state.pending.map((r) => r.cluster),
     ...state.rules.map((r) => r.cluster),
@@ -113,14 +121,23 @@ export async function homeFor(state: HomeState, user: string, access: HomeAccess
     viewable.add(cluster);
     if (await isListed(user, access.rules(cluster).approvers, access.groups)) approvable.add(cluster);
   }
+  // The escalation tier of a cluster (escalated-approver.ts) may decide what has waited past the deadline there.
+  const tier = new Map<string, number>();
+  for (const cluster of viewable) {
+    const escalate = access.routing?.(cluster).escalate;
+    if (escalate && !approvable.has(cluster) && (await isListed(user, escalate.to, access.groups)))
+      tier.set(cluster, escalate.afterSeconds * 1000);
+  }
+  const mayDecide = (s: { cluster: string; createdAt: string }) =>
+    approvable.has(s.cluster) || Date.parse(s.createdAt) + (tier.get(s.cluster) ?? Number.POSITIVE_INFINITY) <= now;
   const seen = <T extends { cluster: string }>(items: T[]) => items.filter((i) => viewable.has(i.cluster));
   const pending = seen(state.pending);
   const proposals = seen(state.rules).filter((r) => r.status === 'proposed');
   return {
     user,
     waiting: {
-      requests: pending.filter((r) => r.requester !== user && approvable.has(r.cluster) && !approvedBy(r, user)),
-      proposals: proposals.filter((r) => r.proposer !== user && approvable.has(r.cluster)),
+      requests: pending.filter((r) => r.requester !== user && mayDecide(r) && !approvedBy(r, user)),
+      proposals: proposals.filter((r) => r.proposer !== user && mayDecide(r)),
     },
     mine: {
       requests: pending.filter((r) => r.requester === user),

@@ -1,6 +1,7 @@
 // The App Home, wired: the state it shows (pending requests, live rules, open incidents, unreviewed
 // break-glass uses), who may approve and view where, the publisher, and the poll of the change marker that
 // keeps every remembered Home current on this replica (docs/approvals.md, "App Home").
+import type { ApprovalRouting } from '../domain/routing.js';
 import type { WebClient } from '@slack/web-api';
 import type pg from 'pg';
 import type { Config } from '../config.js';
@@ -25,6 +26,7 @@ export interface HomeWiring {
   groups: GroupsPort;
   clusters: Pick<LiveClusters, 'config'>;
   rulesFor(cluster: string): AccessRules;
+  routingFor?(cluster: string): ApprovalRouting;
   /** Break-glass uses nobody reviewed yet; by default the break-glass service's, when the services have one. */
   unreviewed?: () => Promise<BreakGlassUse[] | null>;
   pollMs?: number;
@@ -62,6 +64,7 @@ export function wireHome(w: HomeWiring): HomeTab {
       },
       access: {
         rules: w.rulesFor,
+        ...(w.routingFor ? { routing: w.routingFor } : {}),
         viewers: (name) => w.clusters.config(name)?.viewers ?? w.config.viewers,
         groups: w.groups,
       },

@@ -48,6 +48,31 @@ test('approvers see what waits for them (never their own), requesters their own,
   );
 });
 
+test('the escalation tier finds on its Home what waited past the deadline, and nothing before', async () => {
+  const asked = Date.parse('2026-12-03T03:00:00Z');
+  const request = { ...req('a9', 'alpha', 'UREQ'), createdAt: new Date(asked).toISOString() } as KillRequest;
+  const state: HomeState = { pending: [request], rules: [], incidents: [], unreviewed: null };
+  const routing = () => ({
+    quorum: { cancel: 1, terminate: 1 },
+    escalate: { afterSeconds: 300, to: ['SONCALL'] },
+    breakGlass: { kinds: [], afterSeconds: 600 },
+  });
+  const access = {
+    ...ACCESS,
+    routing,
+    groups: { members: async (g: string) => (g === 'SONCALL' ? ['UONCALL'] : g === 'SAPPROVERS' ? ['UAPP'] : []) },
+  };
+  const before = await homeFor(state, 'UONCALL', access, asked + 299_000);
+  assert.deepEqual(before.waiting.requests, [], 'not theirs to decide before the escalation is due');
+  const after = await homeFor(state, 'UONCALL', access, asked + 300_000);
+  assert.deepEqual(
+    after.waiting.requests.map((r) => r.id),
+    ['a9'],
+  );
+  const bystander = await homeFor(state, 'USAM', access, asked + 300_000);
+  assert.deepEqual(bystander.waiting.requests, [], 'only the tier, not everyone');
+});
+
 test('a group Slack will not read counts as not listed on the Home', async () => {
   const failing = {
     ...ACCESS,
