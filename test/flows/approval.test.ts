@@ -378,7 +378,9 @@ test('a slow Slack does not hold back an approved kill: the session is gone befo
   slack.failNext('chat.update', 1, { delayMs });
   const clickedAt = Date.now();
   await click(slack, app.port, ACTION.approve, id, as(APPROVER, channel));
-  const firstUpdate = await slack.waitFor(() => slack.callsTo('chat.update').find((c) => c.at >= clickedAt));
+  const firstUpdate = await slack.waitFor(() =>
+    slack.callsTo('chat.update').find((c) => c.at >= clickedAt && c.params.channel === channel),
+  );
   await waitForStatus(db.url, id, ['executed', 'failed']);
   const goneAt = Date.now();
   assert.equal(await sessionAlive(db.url, victim.pid), false);
@@ -388,9 +390,10 @@ test('a slow Slack does not hold back an approved kill: the session is gone befo
     `gone ${goneAt - firstUpdate.at} ms after the delayed update was received`,
   );
   // And the message still ends showing the outcome, after the "approved" edit.
+  // The channel message's updates (the approver's direct message is refreshed too, in its own channel).
   const updates = await slack.waitFor(
     () => {
-      const mine = slack.callsTo('chat.update').filter((c) => c.at >= clickedAt);
+      const mine = slack.callsTo('chat.update').filter((c) => c.at >= clickedAt && c.params.channel === channel);
       return mine.length >= 2 && mine;
     },
     { timeoutMs: delayMs + 5_000 },
