@@ -2,8 +2,11 @@
 // not the benchmark's. Logs go to a file; readiness is GET /healthz; stop is SIGTERM, then SIGKILL.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync, closeSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { access, copyFile, mkdir, readFile, symlink } from 'node:fs/promises';
 import { request } from 'node:http';
+import { join, resolve } from 'node:path';
+
+const ROOT = resolve(import.meta.dirname, '..');
 
 export interface AppProcess {
   pid: number;
@@ -89,4 +92,40 @@ export async function startAppProcess(options: {
     memory: () => readMemory(child.pid!),
     stop,
   };
+}
+
+/** tsc into <work>/app/dist, with links back to the repo's node_modules and migrations; returns node's args. */
+export async function compileApp(work: string, log: (message: string) => void = () => undefined): Promise<string[]> {
+  const dir = join(work, 'app');
+  await mkdir(dir, { recursive: true });
+  const code = await new Promise<number | null>((done) => {
+    const tsc = spawn(
+      process.execPath,
+      [
+        join(ROOT, 'node_modules/typescript/bin/tsc'),
+        '-p',
+        'tsconfig.build.json',
+        '--outDir',
+        join(dir, 'dist'),
+        '--sourceMap',
+        'false',
+      ],
+      { cwd: ROOT, stdio: 'ignore' },
+    );
+    const timer = setTimeout(() => tsc.kill('SIGKILL'), 120_000);
+    tsc.once('exit', (c) => {
+      clearTimeout(timer);
+      done(c);
+    });
+  });
+  // Others may be mid-edit: tsc still emits on type errors; only a missing entry point is fatal.
+  const main = join(dir, 'dist', 'main.js');
+  await access(main).catch(() => {
+    throw new Error(`tsc did not produce dist/main.js (exit ${code})`);
+  });
+  if (code !== 0) log(`tsc exited ${code} (type errors elsewhere in src/?); using what it emitted`);
+  await copyFile(join(ROOT, 'package.json'), join(dir, 'package.json'));
+  await symlink(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
+  await symlink(join(ROOT, 'migrations'), join(dir, 'migrations'));
+  return [main];
 }

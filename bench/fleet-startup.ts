@@ -1,9 +1,11 @@
 // `npm run bench:fleet-startup`: how long one replica takes to become ready (/healthz 200) with N clusters,
 // one of them stalled (a TCP listener that accepts and never answers). One embedded PostgreSQL under N - 1
 // names, every cluster watched (a watch channel), BENCH_FLEET_REPLICAS (3) replicas started one after another
-// over one state database, each left running while the next starts, each as its own process (`node --import tsx
-// src/main.ts`). Timed from spawn to the first 200 on /healthz; a run with 1 cluster gives the process's own
-// start (Node, tsx, migrations) to subtract. Prints figures, never asserts. BENCH_FLEET_SIZES=1,20,200.
+// over one state database, each left running while the next starts, each as its own process running the
+// compiled app as production does (`node dist/main.js`, compiled once into a scratch directory). Timed from
+// spawn to the first 200 on /healthz; a run with 1 cluster gives the process's own start (Node, migrations)
+// to subtract. The state database is a server of its own, as in production. Prints figures, never asserts.
+// BENCH_FLEET_SIZES=1,20,200.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -12,7 +14,7 @@ import { join } from 'node:path';
 import { baseEnv } from '../test/helpers/app.js';
 import { freePort, startEmbeddedPostgres } from '../test/helpers/embedded.js';
 import { startSlackApi } from '../test/helpers/slack-api.js';
-import { type AppProcess, startAppProcess } from './app-process.js';
+import { type AppProcess, compileApp, startAppProcess } from './app-process.js';
 import { ms, table } from './stats.js';
 
 const SIZES = (process.env.BENCH_FLEET_SIZES ?? '1,20,200').split(',').map(Number);
@@ -20,6 +22,7 @@ const SIZES = (process.env.BENCH_FLEET_SIZES ?? '1,20,200').split(',').map(Numbe
 const REPLICAS = Number(process.env.BENCH_FLEET_REPLICAS ?? 3);
 
 const server = await startEmbeddedPostgres({ reuseInitdb: true, maxConnections: 6 * Math.max(...SIZES) + 100 });
+const stateServer = await startEmbeddedPostgres({ reuseInitdb: true, maxConnections: 300 });
 const slack = await startSlackApi();
 const held = new Set<Socket>();
 const stalled = createServer((socket) => {
@@ -30,6 +33,10 @@ await new Promise<void>((resolve) => stalled.listen(0, '127.0.0.1', resolve));
 const stalledUrl = new URL(server.url);
 stalledUrl.port = String((stalled.address() as AddressInfo).port);
 const work = await mkdtemp(join(tmpdir(), 'pgsessions-fleet-startup-'));
+// As production runs it (`npm start`: node dist/main.js), compiled once into the scratch directory.
+// BENCH_FLEET_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR": node flags for each replica (to see where start-up goes).
+const nodeArgs = (process.env.BENCH_FLEET_NODE_ARGS ?? '').split(' ').filter(Boolean);
+const appArgs = await compileApp(work, (message) => console.error(`[bench:fleet-startup] ${message}`));
 const rows: string[][] = [['clusters (1 stalled)', 'replicas', 'ready after (each, in start order)', 'load average']];
 try {
   for (const size of SIZES) {
@@ -56,7 +63,7 @@ try {
         ...baseEnv(server.url, slack, {
           PORT: String(port),
           PGSESSIONS_CLUSTERS: file,
-          STATE_DATABASE_URL: server.url,
+          STATE_DATABASE_URL: stateServer.url,
           LOG_LEVEL: 'info',
           PGSESSIONS_WATCH_INTERVAL: '10s',
         }),
@@ -65,7 +72,13 @@ try {
       const started = performance.now();
       try {
         running.push(
-          await startAppProcess({ cwd: process.cwd(), env, port, logFile: join(work, `app-${size}-${r}.log`) }),
+          await startAppProcess({
+            cwd: process.cwd(),
+            env,
+            port,
+            logFile: join(work, `app-${size}-${r}.log`),
+            args: [...nodeArgs, ...appArgs],
+          }),
         );
         times.push(performance.now() - started);
       } catch (error) {
@@ -83,6 +96,7 @@ try {
   await new Promise<void>((resolve) => stalled.close(() => resolve()));
   await slack.close();
   await server.stop();
+  await stateServer.stop();
   if (process.env.BENCH_FLEET_KEEP_LOGS) console.error(`[bench:fleet-startup] logs kept in ${work}`);
   else await rm(work, { recursive: true, force: true });
 }

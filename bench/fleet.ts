@@ -1,6 +1,6 @@
 // `npm run bench:fleet`: watching a fleet with 3 replicas (issue 17, Goals). One embedded PostgreSQL under N
 // cluster names (20, then 200; BENCH_FLEET_SIZES=…) watched at 10 s by 3 pgsessions processes sharing one
-// state database (its own database on the same server). Prints figures and PASS/MISS; never asserts. About
+// state database (on a PostgreSQL server of its own, as in production). Prints figures and PASS/MISS; never asserts. About
 // 4–5 minutes. For each size:
 //   - spread: how long until the 3 replicas lead every cluster, and how many each leads;
 //   - CPU per replica (utime + stime from /proc over a quiet window, then over the incident window);
@@ -16,7 +16,7 @@ import { freePort, startEmbeddedPostgres } from '../test/helpers/embedded.js';
 import { startSlackApi } from '../test/helpers/slack-api.js';
 import { baseEnv } from '../test/helpers/app.js';
 import { blockedQuery, idleInTransactionLockHolder } from '../test/helpers/sessions.js';
-import { startAppProcess, type AppProcess } from './app-process.js';
+import { compileApp, startAppProcess, type AppProcess } from './app-process.js';
 import { ms, percentile, sleep, table, verdict } from './stats.js';
 
 const SIZES = (process.env.BENCH_FLEET_SIZES ?? '20,200').split(',').map(Number);
@@ -30,13 +30,21 @@ const TICK_HZ = 100; // USER_HZ on Linux
 
 const maxSize = Math.max(...SIZES);
 const server = await startEmbeddedPostgres({ maxConnections: maxSize * REPLICAS * 2 + 300, reuseInitdb: true });
+// The state database on a server of its own: each replica holds about three connections per cluster on the
+// fleet's server (reserved connection, watch reader, listing pool), which must not starve the state's.
+const stateServer = await startEmbeddedPostgres({ maxConnections: 300, reuseInitdb: true });
 const slack = await startSlackApi();
 const work = await mkdtemp(join(tmpdir(), 'pgsessions-bench-fleet-'));
+// As production runs it (`npm start`: node dist/main.js), compiled once into the scratch directory.
+log('compiling src/ with tsc into a scratch directory');
+const appArgs = await compileApp(work, log);
 // Pools, not clients: a connection ended under the benchmark (a lock holder's end, the server's own) is replaced.
 const admin = new pg.Pool({ connectionString: server.url, max: 2 });
 admin.on('error', () => undefined);
 await admin.query('CREATE TABLE IF NOT EXISTS probe (id int)');
-const stateUrl = new URL(server.url);
+const stateAdmin = new pg.Pool({ connectionString: stateServer.url, max: 2 });
+stateAdmin.on('error', () => undefined);
+const stateUrl = new URL(stateServer.url);
 stateUrl.pathname = '/fleet_state';
 const results: string[][] = [
   [
@@ -60,7 +68,7 @@ async function cpuTicks(pid: number): Promise<number> {
 }
 
 async function stateStatements(): Promise<number> {
-  const { rows } = await admin.query<{ n: string }>(
+  const { rows } = await stateAdmin.query<{ n: string }>(
     `SELECT xact_commit + xact_rollback AS n FROM pg_stat_database WHERE datname = 'fleet_state'`,
   );
   return Number(rows[0]!.n);
@@ -68,14 +76,14 @@ async function stateStatements(): Promise<number> {
 
 /** CPU (% of one core, per replica) and state statements per second over `seconds`. */
 async function window(seconds: number, during?: () => Promise<void>) {
-  await admin.query('SELECT pg_stat_clear_snapshot()');
+  await stateAdmin.query('SELECT pg_stat_clear_snapshot()');
   const t0 = performance.now();
   const cpu0 = await Promise.all(running.map((p) => cpuTicks(p.pid)));
   const s0 = await stateStatements();
   if (during) await during();
   else await sleep(seconds * 1000);
   await sleep(1_000); // backends flush their statistics at most every second
-  await admin.query('SELECT pg_stat_clear_snapshot()');
+  await stateAdmin.query('SELECT pg_stat_clear_snapshot()');
   const s1 = await stateStatements();
   const cpu1 = await Promise.all(running.map((p) => cpuTicks(p.pid)));
   const wall = (performance.now() - t0) / 1000;
@@ -84,7 +92,7 @@ async function window(seconds: number, during?: () => Promise<void>) {
 }
 
 try {
-  await admin.query('CREATE DATABASE fleet_state');
+  await stateAdmin.query('CREATE DATABASE fleet_state');
   const state = new pg.Pool({ connectionString: stateUrl.toString(), max: 1 });
   state.on('error', () => undefined);
   for (const size of SIZES) {
@@ -118,7 +126,13 @@ try {
       const spawned = Date.now();
       try {
         running.push(
-          await startAppProcess({ cwd: process.cwd(), env, port, logFile: join(work, `replica-${size}-${r}.log`) }),
+          await startAppProcess({
+            cwd: process.cwd(),
+            env,
+            port,
+            logFile: join(work, `replica-${size}-${r}.log`),
+            args: appArgs,
+          }),
         );
       } catch (error) {
         log(`${size} clusters, replica ${r + 1}: ${(error as Error).message}`);
@@ -197,7 +211,7 @@ try {
   }
   await state.end();
   console.log(
-    `\nWatching a fleet: ${REPLICAS} replicas (node --import tsx src/main.ts), one PostgreSQL ${
+    `\nWatching a fleet: ${REPLICAS} replicas (node dist/main.js, compiled), one PostgreSQL ${
       (await admin.query('SHOW server_version')).rows[0].server_version
     } under N names at ${INTERVAL_S} s, lock wait threshold 1 s; load average at the end: ${loadavg()
       .map((l) => l.toFixed(1))
@@ -207,8 +221,10 @@ try {
 } finally {
   await Promise.all(running.map((p) => p.stop().catch(() => undefined)));
   await admin.end().catch(() => undefined);
+  await stateAdmin.end().catch(() => undefined);
   await slack.close();
   await server.stop();
+  await stateServer.stop();
   await rm(work, { recursive: true, force: true });
 }
 process.exit(0);

@@ -1,7 +1,7 @@
 // `npm run bench`: pgsessions against its own embedded PostgreSQL with 100, 1000 and 2000 real sessions,
 // driven over signed HTTP exactly as Slack would. Prints figures, ratios and PASS/MISS against the goals;
 // never asserts a timing. Options (environment): BENCH_SIZES=100,1000  BENCH_QUICK=1 (a fast smoke run).
-import { access, copyFile, mkdir, mkdtemp, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { spawn } from 'node:child_process';
@@ -15,7 +15,7 @@ import { ACTION } from '../src/slack/blocks/ids.js';
 import { createPool } from '../src/postgres/pools.js';
 import { createLogger } from '../src/logger.js';
 import { listSessionsQuery } from '../src/postgres/session-sql.js';
-import { startAppProcess, readMemory, type AppProcess } from './app-process.js';
+import { compileApp, startAppProcess, readMemory, type AppProcess } from './app-process.js';
 import { createDriver, type CommandResult, type Driver } from './drive.js';
 import { createSessionMix, type SessionMix } from './sessions.js';
 import { startSlowProxy, type SlowProxy } from '../test/helpers/slow-proxy.js';
@@ -126,42 +126,6 @@ async function rssOfIdleProcess(args: string[]): Promise<number> {
   } finally {
     child.kill('SIGKILL');
   }
-}
-
-/** tsc into <work>/app/dist, with links back to the repo's node_modules and migrations; returns node's args. */
-async function compileApp(work: string): Promise<string[]> {
-  const dir = join(work, 'app');
-  await mkdir(dir, { recursive: true });
-  const code = await new Promise<number | null>((done) => {
-    const tsc = spawn(
-      process.execPath,
-      [
-        join(ROOT, 'node_modules/typescript/bin/tsc'),
-        '-p',
-        'tsconfig.build.json',
-        '--outDir',
-        join(dir, 'dist'),
-        '--sourceMap',
-        'false',
-      ],
-      { cwd: ROOT, stdio: 'ignore' },
-    );
-    const timer = setTimeout(() => tsc.kill('SIGKILL'), 120_000);
-    tsc.once('exit', (c) => {
-      clearTimeout(timer);
-      done(c);
-    });
-  });
-  // Others may be mid-edit: tsc still emits on type errors; only a missing entry point is fatal.
-  const main = join(dir, 'dist', 'main.js');
-  await access(main).catch(() => {
-    throw new Error(`tsc did not produce dist/main.js (exit ${code})`);
-  });
-  if (code !== 0) log(`tsc exited ${code} (type errors elsewhere in src/?); using what it emitted`);
-  await copyFile(join(ROOT, 'package.json'), join(dir, 'package.json'));
-  await symlink(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
-  await symlink(join(ROOT, 'migrations'), join(dir, 'migrations'));
-  return [main];
 }
 
 async function measureRaw(
@@ -613,7 +577,7 @@ async function main(): Promise<void> {
     let compiled: string[] | null = null;
     if (APP_MODE === 'compiled') {
       log('compiling src/ with tsc into a scratch directory');
-      compiled = await compileApp(work);
+      compiled = await compileApp(work, log);
     }
     const tsxArgs = ['--import', 'tsx', 'src/main.ts'];
     const appArgs = [...APP_NODE_ARGS, ...(compiled ?? tsxArgs)];
