@@ -45,6 +45,8 @@ export interface RuleStorePort {
   live(cluster?: string): Promise<Rule[]>;
   active(cluster: string): Promise<Rule[]>;
   anyActive(cluster: string): Promise<boolean>;
+  /** Every cluster with an approved, unexpired rule, in one read. */
+  activeClusters(): Promise<Set<string>>;
   /**
    * Claims one execution and reserves a slot of the cap; null when this statement was already claimed, or
    * the rule no longer holds (revoked, expired, every slot taken), or the watcher's lease (`fence`) was taken
@@ -221,6 +223,7 @@ export function createRuleService(deps: RuleDeps) {
     reconcile: (olderThanSeconds: number) => reconcile(ctx, olderThanSeconds),
     list: (cluster?: string) => deps.store.live(cluster),
     anyActive: (cluster: string) => deps.store.anyActive(cluster),
+    activeClusters: () => deps.store.activeClusters(),
     /** Sends the updates still held back by the coalescing (on the way out). */
     close: () => updates.close(),
   };

@@ -165,6 +165,9 @@ export const SQL_INTERRUPT_EXECUTION = `
 
 export const SQL_ANY_ACTIVE_RULE = `SELECT EXISTS (SELECT 1 FROM pgsessions.rules WHERE cluster = $1 AND status = 'approved' AND expires_at > now()) AS active`;
 
+/** The clusters with at least one approved, unexpired rule: one statement for a whole replica's watch. */
+export const SQL_ACTIVE_RULE_CLUSTERS = `SELECT DISTINCT cluster FROM pgsessions.rules WHERE status = 'approved' AND expires_at > now()`;
+
 /**
  * $1 rule: its executions still in flight when it ended — no outcome yet, or an outcome recorded after the
  * rule ended. A revoke is acknowledged only once none of them is left without an outcome.

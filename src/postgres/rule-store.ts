@@ -20,6 +20,7 @@ import {
 } from './rule-rows.js';
 import {
   SQL_ACTIVE_RULES,
+  SQL_ACTIVE_RULE_CLUSTERS,
   SQL_ANY_ACTIVE_RULE,
   SQL_APPROVE_RULE,
   SQL_END_PROPOSAL,
@@ -225,6 +226,11 @@ async function anyActive(db: RuleDb, cluster: string): Promise<boolean> {
   return rows[0]?.active === true;
 }
 
+async function activeClusters(db: RuleDb): Promise<Set<string>> {
+  const { rows } = await db.pool.query<{ cluster: string }>(SQL_ACTIVE_RULE_CLUSTERS, []);
+  return new Set(rows.map((row) => row.cluster));
+}
+
 async function inFlightAtEnd(db: RuleDb, id: string) {
   if (!UUID.test(id)) return [];
   const { rows } = await db.pool.query(SQL_EXECUTIONS_IN_FLIGHT_AT_END, [id]);
@@ -256,6 +262,7 @@ export function createRuleStore(
     live: (cluster) => live(db, cluster),
     active: (cluster) => active(db, cluster),
     anyActive: (cluster) => anyActive(db, cluster),
+    activeClusters: () => activeClusters(db),
     inFlightAtEnd: (id) => inFlightAtEnd(db, id),
     claim: (rule, target, last, incident, fence) => claimExecution(db, rule, target, last, incident, fence),
     finish: (executionId, outcome, last, audit) => finishExecution(db, executionId, outcome, last, audit),

@@ -6,8 +6,14 @@ import type { Delivered } from '../domain/ports.js';
 import { type DeliveryStep, type LiveIncident, planDelivery } from '../domain/watch.js';
 import type { WatchContext, WatchedCluster } from './types.js';
 
-export async function deliver(ctx: WatchContext, c: WatchedCluster, fence: Fence): Promise<void> {
-  const live = await ctx.deps.store.live(c.name, ctx.deps.updateGapSeconds);
+/** `known`: the cluster's live incidents as just read, when nothing was written since. */
+export async function deliver(
+  ctx: WatchContext,
+  c: WatchedCluster,
+  fence: Fence,
+  known?: LiveIncident[],
+): Promise<void> {
+  const live = known ?? (await ctx.deps.store.live(c.name, ctx.deps.updateGapSeconds));
   const { steps, summarised } = planDelivery(live, ctx.deps.maxOpenMessages);
   for (const step of steps) {
     const sent = await deliverStep(ctx, c, fence, step);

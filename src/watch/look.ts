@@ -34,7 +34,10 @@ export async function look(ctx: WatchContext, c: WatchedCluster): Promise<boolea
   for (const incident of plan.open) await store.open(incident, c.settings.channel, fence);
   for (const { record, incident } of plan.refresh) await store.refresh(record.id, incident, fence);
   for (const record of plan.clear) await clear(ctx, c, record, read.snapshot, fence);
-  await deliver(ctx, c, fence);
+  // Nothing written and no rule acting: what was read above is still what there is to deliver (one read of
+  // the state database less per quiet look, which is most looks of most clusters).
+  const unchanged = plan.open.length + plan.refresh.length + plan.clear.length === 0 && !ctx.ruled.has(c.name);
+  await deliver(ctx, c, fence, unchanged ? live : undefined);
   return true;
 }
 

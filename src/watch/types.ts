@@ -42,6 +42,8 @@ export interface WatcherDeps {
       fence: Fence,
     ): Promise<RuleExecution[]>;
     anyActive(cluster: string): Promise<boolean>;
+    /** Every cluster with an active rule, in one read (the replica's poll for rules approved elsewhere). */
+    activeClusters(): Promise<Set<string>>;
   };
   /** Called after each look of a cluster this replica leads (metrics, benchmarks). */
   onLook?: (cluster: string, readMs: number) => void;
@@ -54,4 +56,6 @@ export interface WatchContext {
   failures: Map<string, number>;
   /** Clusters with an approved rule: looked at at least every RULE_LOOK_SECONDS. */
   ruled: Set<string>;
+  /** When the replica's rule poll last saw an active rule on each cluster (Date.now() at the poll's start). */
+  ruleSeenAt: Map<string, number>;
 }

@@ -39,13 +39,30 @@ function napper() {
   };
 }
 
-/** A rule approved on any replica is noticed within RULE_LOOK_SECONDS, not after a long watch interval. */
-async function ruleAppeared(ctx: WatchContext, cluster: string): Promise<boolean> {
+/**
+ * A rule approved on any replica is noticed within RULE_LOOK_SECONDS, not after a long watch interval: one
+ * statement every RULE_LOOK_SECONDS for the whole replica (not one per cluster: 200 clusters on 3 replicas
+ * made that 300 statements a second on the state database), read by each cluster's loop.
+ */
+async function pollRules(ctx: WatchContext, stopped: () => boolean, nap: (ms: number) => Promise<void>) {
   const { rules } = ctx.deps;
-  if (!rules || ctx.ruled.has(cluster)) return false;
-  const active = await rules.anyActive(cluster).catch(() => false);
-  if (active) ctx.ruled.add(cluster);
-  return active;
+  if (!rules) return;
+  while (!stopped()) {
+    const at = Date.now();
+    try {
+      const active = await rules.activeClusters();
+      for (const cluster of [...ctx.ruleSeenAt.keys()]) if (!active.has(cluster)) ctx.ruleSeenAt.delete(cluster);
+      for (const cluster of active) ctx.ruleSeenAt.set(cluster, at);
+    } catch {
+      // The state database: each look still checks its own cluster's rules.
+    }
+    await nap(RULE_LOOK_SECONDS * 1000);
+  }
+}
+
+/** Whether the poll saw a rule on this cluster since its last look began, while the look found none. */
+function ruleAppeared(ctx: WatchContext, cluster: string, since: number): boolean {
+  return !ctx.ruled.has(cluster) && (ctx.ruleSeenAt.get(cluster) ?? 0) > since;
 }
 
 /** Looks at one cluster until stopped: every interval, sooner on a takeover or while a rule is active. */
@@ -73,16 +90,19 @@ async function watchLoop(
       if (stopped() || Date.now() >= until) break;
       // A takeover (the lease renewal runs on its own timer) is acted on now, not after a long interval.
       if (!led && leadership.leads(c.name)) break;
-      if (await ruleAppeared(ctx, c.name)) break;
+      if (led && ruleAppeared(ctx, c.name, started)) break;
     }
   }
 }
 
 export function startWatcher(deps: WatcherDeps): Watcher {
-  const ctx: WatchContext = { deps, failures: new Map(), ruled: new Set() };
+  const ctx: WatchContext = { deps, failures: new Map(), ruled: new Set(), ruleSeenAt: new Map() };
   let stopped = false;
   const naps = napper();
-  const loops = deps.clusters.map((c) => watchLoop(ctx, c, () => stopped, naps.nap));
+  const loops = [
+    ...deps.clusters.map((c) => watchLoop(ctx, c, () => stopped, naps.nap)),
+    pollRules(ctx, () => stopped, naps.nap),
+  ];
   return {
     snooze: (incidentId, minutes, user, mayView) => snooze(deps, incidentId, minutes, user, mayView),
     storm: (incidentId) => storm(deps, incidentId),
