@@ -44,7 +44,11 @@ function napper() {
  * statement every RULE_LOOK_SECONDS for the whole replica (not one per cluster: 200 clusters on 3 replicas
  * made that 300 statements a second on the state database), read by each cluster's loop.
  */
-async function pollRules(ctx: WatchContext, stopped: () => boolean, nap: (ms: number) => Promise<void>) {
+async function pollRules(
+  ctx: WatchContext,
+  stopped: () => boolean,
+  naps: { nap: (ms: number) => Promise<void>; wakeAll: () => void },
+) {
   const { rules } = ctx.deps;
   if (!rules) return;
   while (!stopped()) {
@@ -52,11 +56,14 @@ async function pollRules(ctx: WatchContext, stopped: () => boolean, nap: (ms: nu
     try {
       const active = await rules.activeClusters();
       for (const cluster of [...ctx.ruleSeenAt.keys()]) if (!active.has(cluster)) ctx.ruleSeenAt.delete(cluster);
+      const appeared = [...active].some((cluster) => !ctx.ruleSeenAt.has(cluster) && !ctx.ruled.has(cluster));
       for (const cluster of active) ctx.ruleSeenAt.set(cluster, at);
+      // The loops nap up to 2 s: woken now, the cluster's look comes at once, not up to one nap later.
+      if (appeared) naps.wakeAll();
     } catch {
       // The state database: each look still checks its own cluster's rules.
     }
-    await nap(RULE_LOOK_SECONDS * 1000);
+    await naps.nap(RULE_LOOK_SECONDS * 1000);
   }
 }
 
@@ -101,7 +108,7 @@ export function startWatcher(deps: WatcherDeps): Watcher {
   const naps = napper();
   const loops = [
     ...deps.clusters.map((c) => watchLoop(ctx, c, () => stopped, naps.nap)),
-    pollRules(ctx, () => stopped, naps.nap),
+    pollRules(ctx, () => stopped, naps),
   ];
   return {
     snooze: (incidentId, minutes, user, mayView) => snooze(deps, incidentId, minutes, user, mayView),
